@@ -1,0 +1,1 @@
+//! rheobase-runtime

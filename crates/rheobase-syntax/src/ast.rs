@@ -1,0 +1,403 @@
+//! The owned abstract syntax tree of a `.model` file.
+//!
+//! Every node that a diagnostic may point at carries a [`Span`] of byte
+//! offsets into the original source text. The tree knows nothing of units:
+//! a unit such as `siemens*cm**-2` is just an [`Expr`] made of names,
+//! numbers and operators, and it is the `ir` crate that gives it meaning.
+
+use crate::Span;
+
+/// A name as written, with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A whole `.model` file: top-level statements in file order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Model {
+    pub items: Vec<Item>,
+}
+
+/// One top-level statement. They are executed in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// `NAME = EXPR`
+    Constant {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
+    /// `defaultclock.dt = EXPR`
+    SetDt {
+        value: Expr,
+        span: Span,
+    },
+    /// `seed(INT)`; `seed()` (no argument) means "seed from the clock".
+    Seed {
+        value: Option<Expr>,
+        span: Span,
+    },
+    /// `GROUP.VAR = EXPR` (not `defaultclock`).
+    SetVariable {
+        group: Ident,
+        variable: Ident,
+        value: Expr,
+        span: Span,
+    },
+    /// `run EXPR`
+    Run {
+        duration: Expr,
+        span: Span,
+    },
+    NeuronGroup(NeuronGroupDecl),
+    Synapses(SynapsesDecl),
+    PoissonGroup(PoissonGroupDecl),
+    PoissonInput(PoissonInputDecl),
+    SpikeGeneratorGroup(SpikeGeneratorDecl),
+    TimedArray(TimedArrayDecl),
+    SpikeMonitor(SpikeMonitorDecl),
+    StateMonitor(StateMonitorDecl),
+    PopulationRateMonitor(PopulationRateMonitorDecl),
+}
+
+/// A group used as a source or target: `P` or a slice `P[a:b]` (Python
+/// slice rules; either bound may be missing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRef {
+    pub group: Ident,
+    pub slice: Option<Slice>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slice {
+    pub start: Option<Expr>,
+    pub stop: Option<Expr>,
+    pub span: Span,
+}
+
+/// `NeuronGroup NAME(N):` and its body keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeuronGroupDecl {
+    pub name: Ident,
+    pub size: Expr,
+    pub model: Vec<Equation>,
+    pub threshold: Option<Expr>,
+    pub reset: Option<Block>,
+    pub refractory: Option<Expr>,
+    pub method: Option<Ident>,
+    pub init: Option<Block>,
+    /// `events:` — custom events, `NAME: CONDITION` per line.
+    pub events: Vec<EventDecl>,
+    /// `on_event NAME:` blocks.
+    pub on_event: Vec<OnEvent>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDecl {
+    pub name: Ident,
+    pub condition: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnEvent {
+    pub event: Ident,
+    pub statements: Block,
+    pub span: Span,
+}
+
+/// `Synapses NAME(SOURCE -> TARGET):` and its body keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynapsesDecl {
+    pub name: Ident,
+    pub source: GroupRef,
+    pub target: GroupRef,
+    pub model: Vec<Equation>,
+    pub on_pre: Option<Block>,
+    pub on_post: Option<Block>,
+    pub delay: Option<Expr>,
+    pub method: Option<Ident>,
+    /// Every `connect:` line, in file order; they add up.
+    pub connect: Vec<Connect>,
+    pub init: Option<Block>,
+    pub span: Span,
+}
+
+/// `PoissonGroup NAME(N):` with `rates:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoissonGroupDecl {
+    pub name: Ident,
+    pub size: Expr,
+    pub rates: Option<Expr>,
+    pub span: Span,
+}
+
+/// `PoissonInput NAME(TARGET.VAR):` with `N:`, `rate:`, `weight:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoissonInputDecl {
+    pub name: Ident,
+    pub target: Ident,
+    pub variable: Ident,
+    pub n: Option<Expr>,
+    pub rate: Option<Expr>,
+    pub weight: Option<Expr>,
+    pub span: Span,
+}
+
+/// `SpikeGeneratorGroup NAME(N):` with `indices:`/`times:` or `file:`, and
+/// optional `period:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpikeGeneratorDecl {
+    pub name: Ident,
+    pub size: Expr,
+    pub indices: Option<Expr>,
+    pub times: Option<Expr>,
+    pub file: Option<PathLit>,
+    pub period: Option<Expr>,
+    pub span: Span,
+}
+
+/// `TimedArray NAME:` with `dt:` and `values:` or `file:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedArrayDecl {
+    pub name: Ident,
+    pub dt: Option<Expr>,
+    pub values: Option<Expr>,
+    pub file: Option<PathLit>,
+    pub span: Span,
+}
+
+/// A file path as written after `file:` (bare or quoted), quotes removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathLit {
+    pub path: String,
+    pub span: Span,
+}
+
+/// `SpikeMonitor NAME(GROUP)`, optionally with a body holding `variables:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpikeMonitorDecl {
+    pub name: Ident,
+    pub source: GroupRef,
+    pub variables: Vec<Ident>,
+    pub span: Span,
+}
+
+/// `StateMonitor NAME(GROUP):` with `variables:`, `record:`, optional `dt:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateMonitorDecl {
+    pub name: Ident,
+    pub source: GroupRef,
+    pub variables: Vec<Ident>,
+    pub record: Option<Record>,
+    pub dt: Option<Expr>,
+    pub span: Span,
+}
+
+/// `PopulationRateMonitor NAME(GROUP)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PopulationRateMonitorDecl {
+    pub name: Ident,
+    pub source: GroupRef,
+    pub span: Span,
+}
+
+/// The value of a StateMonitor's `record:` key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// `all` (Brian2's `record=True`).
+    All(Span),
+    /// `0, 5, 9`
+    List(Vec<Expr>),
+    /// `a:b` — Python range semantics, `b` excluded.
+    Range { start: Expr, stop: Expr, span: Span },
+}
+
+/// One line of Brian2's equation language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Equation {
+    pub kind: EquationKind,
+    /// The variable being defined (for `dv/dt`, this is `v`).
+    pub variable: Ident,
+    /// The unit after `:` as an expression of unit names, numbers and
+    /// operators; `1`, `boolean` and `integer` are plain names/numbers here.
+    pub unit: Expr,
+    /// Flags in the parentheses after the unit, e.g. `unless refractory`;
+    /// inner whitespace is normalised to one space.
+    pub flags: Vec<Ident>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EquationKind {
+    /// `dx/dt = EXPR : UNIT`
+    Differential(Expr),
+    /// `x = EXPR : UNIT`
+    Subexpression(Expr),
+    /// `x : UNIT`
+    Parameter,
+}
+
+/// A sequence of statements (`reset:`, `on_pre:`, `init:`, ...).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Block {
+    pub statements: Vec<Statement>,
+    pub span: Span,
+}
+
+/// `VAR OP EXPR`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub target: Ident,
+    pub op: AssignOp,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignOp {
+    Assign,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Mod,
+    Pow,
+}
+
+/// One `connect:` line: Brian2's `Synapses.connect` arguments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Connect {
+    /// `condition='...'` or the condition as the first positional string.
+    pub condition: Option<Expr>,
+    /// `p=0.02` or `p='expression'`.
+    pub p: Option<Expr>,
+    /// `i=...`: a number, a list, or a string (expression or generator).
+    pub i: Option<ConnectIndex>,
+    /// `j=...`: a number, a list, or a string (expression or generator).
+    pub j: Option<ConnectIndex>,
+    /// `n=3` or `n='expression'`.
+    pub n: Option<Expr>,
+    /// `skip_if_invalid=True`.
+    pub skip_if_invalid: Option<bool>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectIndex {
+    /// A number or a list of numbers: `i=5`, `i=[1, 2]`.
+    Values(Expr),
+    /// A quoted expression, with an optional filter:
+    /// `j='i'`, `j='int(i/2) if i % 2 == 0'`.
+    Mapping { expr: Expr, condition: Option<Expr> },
+    /// A quoted generator: `j='k for k in range(i-3, i+4) if k != i'`.
+    Generator(Generator),
+}
+
+/// `EXPR for VAR in ITERABLE [if COND]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generator {
+    pub element: Expr,
+    pub variable: Ident,
+    pub iterable: Iterable,
+    pub condition: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Iterable {
+    /// `range(stop)`, `range(start, stop)`, `range(start, stop, step)`.
+    Range { args: Vec<Expr>, span: Span },
+    /// `sample(stop, p=...)`, `sample(start, stop, p=...)`,
+    /// `sample(..., size=...)`.
+    Sample {
+        args: Vec<Expr>,
+        p: Option<Expr>,
+        size: Option<Expr>,
+        span: Span,
+    },
+}
+
+/// An expression (Python syntax, as Brian2 parses it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// A numeric literal. `is_integer` is true for literals without a
+    /// decimal point or exponent (`3`), which Brian2 types as integers.
+    Number {
+        value: f64,
+        is_integer: bool,
+    },
+    /// `True` / `False`.
+    Bool(bool),
+    /// A name: a variable, a constant, a unit (`mV`), `t`, `i`, ...
+    Name(String),
+    /// A list literal `[1, 2.5, 7]`.
+    List(Vec<Expr>),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// `f(a, b)`; the function is a name (`exp`, `rand`, a TimedArray).
+    Call {
+        function: Ident,
+        args: Vec<Expr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Pos,
+    Not,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Mod,
+    Pow,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    And,
+    Or,
+}
+
+impl BinaryOp {
+    /// The operator as the user writes it, for messages.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::FloorDiv => "//",
+            BinaryOp::Mod => "%",
+            BinaryOp::Pow => "**",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::And => "and",
+            BinaryOp::Or => "or",
+        }
+    }
+}
