@@ -19,6 +19,7 @@
 //! The calling convention ([`KernelArgs`]) is shared by the JIT and the
 //! runtime, and documented on the type.
 
+pub mod program;
 pub mod rng;
 
 use std::fmt;

@@ -79,6 +79,17 @@ pub fn normal(seed: u64, stream: u64, step: u64, element: u64, draw: u64) -> f64
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
+/// The random stream id of a kernel, from its name (FNV-1a), so that a
+/// kernel's numbers do not change when unrelated parts of a model change.
+pub fn stream_of(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// `extern "C"` entry points that JIT-compiled kernels call.
 pub mod abi {
     /// Uniform draw for kernels.
