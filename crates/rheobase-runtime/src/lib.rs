@@ -1,1 +1,55 @@
-//! rheobase-runtime
+//! Executes a lowered [`Program`](rheobase_kernel::program::Program) with
+//! Brian2's semantics.
+//!
+//! # Overview
+//!
+//! [`Simulation::new`] compiles every kernel of the program with
+//! `rheobase-jit` (one `compile_all` call) and allocates the state: one
+//! `f64` array per declared array, filled with its initial value. The
+//! program's actions (initialisations and `run` segments) then run in file
+//! order: [`Simulation::run_all`], or one at a time with
+//! [`Simulation::run_next_action`].
+//!
+//! # One time step
+//!
+//! Step `n` runs at `t = n as f64 * dt` (computed from the step count, so
+//! time does not drift) through Brian2's default schedule:
+//!
+//! 1. `start` — StateMonitors due this step (`n % every == 0`) run their
+//!    `prepare` kernel, then record. This is before integration: the first
+//!    sample is the state at the start of the run.
+//! 2. `groups` — each group's state update over all neurons.
+//! 3. `thresholds` — each group's spike condition; the emitted neurons are
+//!    the group's spikes of this step, ascending. Then SpikeMonitors record
+//!    them (Brian2's order 1 in this slot), with variables as they are after
+//!    the threshold and before the reset.
+//! 4. `after_thresholds` — custom event conditions.
+//! 5. `synapses` — reserved for spike propagation.
+//! 6. `resets` — each group's reset over its spikes.
+//! 7. `after_resets` — custom event effects.
+//! 8. `end` — PopulationRateMonitors record.
+//!
+//! Within a slot, objects run in program order.
+//!
+//! # Threads
+//!
+//! Results do not depend on the number of threads. Range kernels over large
+//! groups are cut into fixed-size chunks (independent of the thread count)
+//! run on a dedicated rayon pool; events each chunk emits are joined in
+//! chunk order, and random numbers are keyed by element and step, not by
+//! thread. Kernels that write anything but the element's own slot run in
+//! one piece. All `unsafe` code is in the private `exec` module.
+
+mod analysis;
+mod error;
+mod exec;
+mod monitor;
+mod simulation;
+
+pub use error::RuntimeError;
+pub use monitor::MonitorData;
+pub use simulation::{RunConfig, Simulation, Timings};
+
+/// Number of elements per parallel chunk of a Range kernel (fixed so that
+/// results are the same for any thread count).
+pub const CHUNK_SIZE: usize = exec::CHUNK;

@@ -22,6 +22,7 @@ pub struct Model {
 
 /// One top-level statement. They are executed in file order.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // Built once per file; boxing would buy nothing.
 pub enum Item {
     /// `NAME = EXPR`
     Constant {

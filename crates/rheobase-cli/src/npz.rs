@@ -1,0 +1,639 @@
+//! Writing numpy `.npz` archives and other output files atomically.
+//!
+//! An `.npz` is a zip archive holding one `.npy` file per array, named
+//! `NAME.npy`; `numpy.load` returns a mapping from `NAME` to the array.
+//! We write NPY format version 1.0 (header length fits in a `u16`), which
+//! every numpy since 1.0 reads, with little-endian data in C order.
+//!
+//! Entries are *stored* (not compressed): simulation output is mostly
+//! floating-point noise that deflate barely shrinks, and stored entries
+//! are written at disk speed and can be memory-mapped by readers.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipWriter};
+
+/// The elements of one array, borrowed from the caller so that large
+/// recordings are not copied before being written.
+#[derive(Debug, Clone, Copy)]
+pub enum NpyData<'a> {
+    F64(&'a [f64]),
+    I64(&'a [i64]),
+    I32(&'a [i32]),
+    Bool(&'a [bool]),
+}
+
+impl NpyData<'_> {
+    fn len(&self) -> usize {
+        match self {
+            NpyData::F64(d) => d.len(),
+            NpyData::I64(d) => d.len(),
+            NpyData::I32(d) => d.len(),
+            NpyData::Bool(d) => d.len(),
+        }
+    }
+
+    /// The numpy type string: byte order, kind, item size.
+    fn descr(&self) -> &'static str {
+        match self {
+            NpyData::F64(_) => "<f8",
+            NpyData::I64(_) => "<i8",
+            NpyData::I32(_) => "<i4",
+            // One byte has no byte order; numpy spells that `|`.
+            NpyData::Bool(_) => "|b1",
+        }
+    }
+
+    fn item_size(&self) -> usize {
+        match self {
+            NpyData::F64(_) | NpyData::I64(_) => 8,
+            NpyData::I32(_) => 4,
+            NpyData::Bool(_) => 1,
+        }
+    }
+}
+
+/// One named array of an `.npz` archive. `shape` is in C (row-major)
+/// order; an empty shape is a 0-d scalar holding one element.
+#[derive(Debug, Clone)]
+pub struct NpyArray<'a> {
+    pub name: &'a str,
+    pub shape: Vec<usize>,
+    pub data: NpyData<'a>,
+}
+
+fn invalid_input(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// The NPY 1.0 preamble and header for `array`: magic, version, header
+/// length and the header dict, padded so the data starts at a multiple of
+/// 64 bytes (numpy's alignment, which lets readers memory-map the data).
+fn npy_header(array: &NpyArray) -> io::Result<Vec<u8>> {
+    let shape = match array.shape.as_slice() {
+        [] => "()".to_string(),
+        // A 1-tuple needs its trailing comma to be a tuple in Python.
+        [n] => format!("({n},)"),
+        dims => {
+            let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+            format!("({})", dims.join(", "))
+        }
+    };
+    let dict = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+        array.data.descr(),
+        shape
+    );
+    const PREAMBLE: usize = 6 + 2 + 2; // magic, version, header length
+    let unpadded = PREAMBLE + dict.len() + 1; // +1 for the final newline
+    let total = unpadded.div_ceil(64) * 64;
+    let header_len = u16::try_from(total - PREAMBLE).map_err(|_| {
+        invalid_input(format!(
+            "array `{}` has too many dimensions for an .npy header",
+            array.name
+        ))
+    })?;
+
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(b"\x93NUMPY");
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&header_len.to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out.resize(total - 1, b' ');
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Checks everything that could make the archive wrong before any byte is
+/// written, so a bad call fails cleanly instead of leaving a partial file.
+fn validate(arrays: &[NpyArray]) -> io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for array in arrays {
+        if array.name.is_empty() || array.name.contains('\0') {
+            return Err(invalid_input(format!(
+                "invalid .npz array name {:?}",
+                array.name
+            )));
+        }
+        if !seen.insert(array.name) {
+            return Err(invalid_input(format!(
+                "array name `{}` appears twice in one .npz",
+                array.name
+            )));
+        }
+        let elements = array
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| {
+                invalid_input(format!(
+                    "shape {:?} of array `{}` overflows",
+                    array.shape, array.name
+                ))
+            })?;
+        if elements != array.data.len() {
+            return Err(invalid_input(format!(
+                "array `{}` has shape {:?} ({} elements) but {} data elements",
+                array.name,
+                array.shape,
+                elements,
+                array.data.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the elements little-endian through a fixed-size buffer: one
+/// `write` per element would make the zip writer's per-call CRC update and
+/// bookkeeping dominate, and converting the whole array at once would
+/// double peak memory for large recordings.
+fn write_data<W: Write>(out: &mut W, data: NpyData) -> io::Result<()> {
+    const CHUNK: usize = 64 * 1024;
+    fn chunked<T: Copy, const N: usize>(
+        out: &mut impl Write,
+        items: &[T],
+        to_bytes: impl Fn(T) -> [u8; N],
+    ) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(CHUNK);
+        for chunk in items.chunks(CHUNK / N) {
+            buf.clear();
+            for &item in chunk {
+                buf.extend_from_slice(&to_bytes(item));
+            }
+            out.write_all(&buf)?;
+        }
+        Ok(())
+    }
+    match data {
+        NpyData::F64(d) => chunked(out, d, f64::to_le_bytes),
+        NpyData::I64(d) => chunked(out, d, i64::to_le_bytes),
+        NpyData::I32(d) => chunked(out, d, i32::to_le_bytes),
+        NpyData::Bool(d) => chunked(out, d, |b: bool| [u8::from(b)]),
+    }
+}
+
+fn write_npz_to<W: Write + Seek>(out: W, arrays: &[NpyArray]) -> io::Result<W> {
+    let mut zip = ZipWriter::new(out);
+    for array in arrays {
+        let header = npy_header(array)?;
+        let size = header.len() as u64 + (array.data.len() * array.data.item_size()) as u64;
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            // A fixed timestamp keeps identical runs byte-identical, so
+            // output files can be compared by hash.
+            .last_modified_time(DateTime::default())
+            .unix_permissions(0o644)
+            // Zip64 only where needed: the classic format cannot record
+            // sizes of 4 GiB or more, and numpy reads both.
+            .large_file(size >= u64::from(u32::MAX));
+        zip.start_file(format!("{}.npy", array.name), options)?;
+        zip.write_all(&header)?;
+        write_data(&mut zip, array.data)?;
+    }
+    Ok(zip.finish()?)
+}
+
+/// Writes `arrays` as a numpy `.npz` archive at `path`.
+///
+/// Writes atomically: to a temporary file in the same directory, fsync,
+/// then rename, so a crash never leaves a truncated `.npz` that looks
+/// valid. Invalid input (shape not matching the data, duplicate or empty
+/// names) is an `InvalidInput` error and leaves `path` untouched.
+pub fn write_npz(path: &Path, arrays: &[NpyArray]) -> io::Result<()> {
+    validate(arrays)?;
+    write_via_temp(path, |file| {
+        let buffered = write_npz_to(BufWriter::new(file), arrays)?;
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
+        Ok(file)
+    })
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same
+/// directory, fsync, rename): readers see either the old file or the
+/// complete new one, never a prefix. Used for run.json and similar.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_via_temp(path, |mut file| {
+        file.write_all(bytes)?;
+        Ok(file)
+    })
+}
+
+/// Distinguishes temporary files of concurrent writes within one process;
+/// the process id distinguishes processes.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn temp_path_for(path: &Path) -> io::Result<PathBuf> {
+    let file_name = path.file_name().ok_or_else(|| {
+        invalid_input(format!(
+            "cannot write to {}: not a file path",
+            path.display()
+        ))
+    })?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(file_name);
+    temp_name.push(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    // Same directory as the target: rename is only atomic within one
+    // file system.
+    Ok(path.with_file_name(temp_name))
+}
+
+fn write_via_temp(path: &Path, write: impl FnOnce(File) -> io::Result<File>) -> io::Result<()> {
+    let temp = temp_path_for(path)?;
+    let result = (|| {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        let file = write(file)?;
+        // Data must be on disk before the rename makes it visible, or a
+        // crash could leave the new name pointing at missing blocks.
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)
+    })();
+    if let Err(err) = result {
+        // Best effort: the original error is what the user needs to see.
+        let _ = fs::remove_file(&temp);
+        return Err(err);
+    }
+    sync_parent_dir(path);
+    Ok(())
+}
+
+/// Makes the rename itself durable. Best effort: some platforms and file
+/// systems cannot open or sync a directory, and the file is already
+/// complete and in place either way.
+fn sync_parent_dir(path: &Path) {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// A fresh directory per test, removed when dropped, so tests can run
+    /// in parallel without a tempfile dependency.
+    struct TestDir(PathBuf);
+
+    impl TestDir {
+        fn new(name: &str) -> TestDir {
+            let dir =
+                std::env::temp_dir().join(format!("rheo-npz-test-{}-{}", std::process::id(), name));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("create test dir");
+            TestDir(dir)
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A parsed `.npy` entry: (descr, fortran_order, shape, data bytes).
+    type Parsed = (String, bool, Vec<usize>, Vec<u8>);
+
+    /// A minimal NPY 1.0 parser, independent of the writer, that checks
+    /// the layout rules numpy relies on.
+    fn parse_npy(bytes: &[u8]) -> Parsed {
+        assert_eq!(&bytes[..6], b"\x93NUMPY");
+        assert_eq!(&bytes[6..8], &[1, 0]);
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let data_start = 10 + header_len;
+        assert_eq!(data_start % 64, 0, "data must be 64-byte aligned");
+        let header = std::str::from_utf8(&bytes[10..data_start]).expect("ascii header");
+        assert!(header.ends_with('\n'));
+        let header = header.trim_end();
+        assert!(header.starts_with('{') && header.ends_with('}'));
+        let field = |key: &str| -> &str {
+            let start = header.find(&format!("'{key}': ")).expect("key") + key.len() + 4;
+            &header[start..]
+        };
+        let descr = field("descr");
+        let descr = descr[1..].split('\'').next().expect("descr").to_string();
+        let fortran = field("fortran_order").starts_with("True");
+        let shape_text = field("shape");
+        let shape_text = &shape_text[1..shape_text.find(')').expect("shape end")];
+        let shape = shape_text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().expect("dim"))
+            .collect();
+        (descr, fortran, shape, bytes[data_start..].to_vec())
+    }
+
+    fn read_npz(path: &Path) -> Vec<(String, Parsed)> {
+        let file = File::open(path).expect("open npz");
+        let mut archive = zip::ZipArchive::new(file).expect("valid zip");
+        (0..archive.len())
+            .map(|i| {
+                let mut entry = archive.by_index(i).expect("entry");
+                let name = entry.name().to_string();
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).expect("read entry");
+                (name, parse_npy(&bytes))
+            })
+            .collect()
+    }
+
+    const F64: [f64; 6] = [0.0, -1.5, 2.25, f64::INFINITY, 1e-300, f64::MAX];
+    const I64: [i64; 4] = [i64::MIN, -1, 0, i64::MAX];
+    const I32: [i32; 6] = [i32::MIN, -2, -1, 0, 1, i32::MAX];
+    const BOOL: [bool; 3] = [true, false, true];
+
+    fn sample_arrays() -> Vec<NpyArray<'static>> {
+        vec![
+            NpyArray {
+                name: "v",
+                shape: vec![2, 3],
+                data: NpyData::F64(&F64),
+            },
+            NpyArray {
+                name: "t_ns",
+                shape: vec![4],
+                data: NpyData::I64(&I64),
+            },
+            NpyArray {
+                name: "idx",
+                shape: vec![3, 2],
+                data: NpyData::I32(&I32),
+            },
+            NpyArray {
+                name: "spiked",
+                shape: vec![3, 1],
+                data: NpyData::Bool(&BOOL),
+            },
+            NpyArray {
+                name: "empty",
+                shape: vec![0, 5],
+                data: NpyData::F64(&[]),
+            },
+            NpyArray {
+                name: "empty_1d",
+                shape: vec![0],
+                data: NpyData::I32(&[]),
+            },
+            NpyArray {
+                name: "scalar",
+                shape: vec![],
+                data: NpyData::I64(&[42]),
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trip_through_rust_parser() {
+        let dir = TestDir::new("round-trip");
+        let path = dir.0.join("out.npz");
+        write_npz(&path, &sample_arrays()).expect("write");
+
+        let entries = read_npz(&path);
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "v.npy",
+                "t_ns.npy",
+                "idx.npy",
+                "spiked.npy",
+                "empty.npy",
+                "empty_1d.npy",
+                "scalar.npy"
+            ]
+        );
+        let get = |name: &str| &entries.iter().find(|(n, _)| n == name).expect(name).1;
+
+        let (descr, fortran, shape, data) = get("v.npy");
+        assert_eq!(
+            (descr.as_str(), *fortran, shape.as_slice()),
+            ("<f8", false, &[2, 3][..])
+        );
+        let values: Vec<f64> = data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        assert_eq!(values, F64);
+
+        let (descr, _, shape, data) = get("t_ns.npy");
+        assert_eq!((descr.as_str(), shape.as_slice()), ("<i8", &[4][..]));
+        let values: Vec<i64> = data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        assert_eq!(values, I64);
+
+        let (descr, _, shape, data) = get("idx.npy");
+        assert_eq!((descr.as_str(), shape.as_slice()), ("<i4", &[3, 2][..]));
+        let values: Vec<i32> = data
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        assert_eq!(values, I32);
+
+        let (descr, _, shape, data) = get("spiked.npy");
+        assert_eq!((descr.as_str(), shape.as_slice()), ("|b1", &[3, 1][..]));
+        assert_eq!(data, &[1, 0, 1]);
+
+        let (descr, _, shape, data) = get("empty.npy");
+        assert_eq!((descr.as_str(), shape.as_slice()), ("<f8", &[0, 5][..]));
+        assert!(data.is_empty());
+
+        let (_, _, shape, data) = get("empty_1d.npy");
+        assert_eq!(shape, &[0]);
+        assert!(data.is_empty());
+
+        let (_, _, shape, data) = get("scalar.npy");
+        assert!(shape.is_empty());
+        assert_eq!(data, &42i64.to_le_bytes());
+
+        // Nothing but the target may remain: the temporary file was renamed.
+        let leftovers: Vec<_> = fs::read_dir(&dir.0).expect("read dir").collect();
+        assert_eq!(leftovers.len(), 1);
+    }
+
+    #[test]
+    fn header_text_matches_numpy() {
+        let array = NpyArray {
+            name: "a",
+            shape: vec![3, 4],
+            data: NpyData::F64(&[0.0; 12]),
+        };
+        let header = npy_header(&array).expect("header");
+        // 10 bytes of preamble + 58 of dict + newline, padded to 64.
+        assert_eq!(header.len(), 128);
+        let text = std::str::from_utf8(&header[10..]).expect("ascii");
+        assert_eq!(
+            text.trim_end(),
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }"
+        );
+        assert_eq!(u16::from_le_bytes([header[8], header[9]]), 118);
+
+        let one_d = NpyArray {
+            name: "b",
+            shape: vec![7],
+            data: NpyData::Bool(&[false; 7]),
+        };
+        let header = npy_header(&one_d).expect("header");
+        assert!(std::str::from_utf8(&header[10..])
+            .expect("ascii")
+            .contains("'shape': (7,), "));
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let dir = TestDir::new("deterministic");
+        let (a, b) = (dir.0.join("a.npz"), dir.0.join("b.npz"));
+        write_npz(&a, &sample_arrays()).expect("write a");
+        write_npz(&b, &sample_arrays()).expect("write b");
+        assert_eq!(fs::read(&a).expect("a"), fs::read(&b).expect("b"));
+    }
+
+    #[test]
+    fn invalid_input_is_rejected_without_touching_the_target() {
+        let dir = TestDir::new("invalid");
+        let path = dir.0.join("out.npz");
+        fs::write(&path, b"previous").expect("seed");
+        let cases: Vec<Vec<NpyArray>> = vec![
+            // Shape product differs from data length.
+            vec![NpyArray {
+                name: "x",
+                shape: vec![2, 2],
+                data: NpyData::F64(&[1.0, 2.0, 3.0]),
+            }],
+            // Shape product overflows usize.
+            vec![NpyArray {
+                name: "x",
+                shape: vec![usize::MAX, 2],
+                data: NpyData::I32(&[]),
+            }],
+            // Duplicate names would make one array shadow the other.
+            vec![
+                NpyArray {
+                    name: "x",
+                    shape: vec![0],
+                    data: NpyData::I32(&[]),
+                },
+                NpyArray {
+                    name: "x",
+                    shape: vec![0],
+                    data: NpyData::I32(&[]),
+                },
+            ],
+            vec![NpyArray {
+                name: "",
+                shape: vec![0],
+                data: NpyData::Bool(&[]),
+            }],
+        ];
+        for arrays in cases {
+            let err = write_npz(&path, &arrays).expect_err("must fail");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        }
+        assert_eq!(fs::read(&path).expect("target"), b"previous");
+        assert_eq!(fs::read_dir(&dir.0).expect("dir").count(), 1);
+    }
+
+    #[test]
+    fn write_atomically_replaces_and_cleans_up() {
+        let dir = TestDir::new("atomic");
+        let path = dir.0.join("run.json");
+        write_atomically(&path, b"{\"a\": 1}").expect("first");
+        write_atomically(&path, b"{}").expect("replace");
+        assert_eq!(fs::read(&path).expect("read"), b"{}");
+        assert_eq!(fs::read_dir(&dir.0).expect("dir").count(), 1);
+
+        // A missing directory is an error, not a panic, and leaves nothing.
+        let missing = dir.0.join("no-such-dir").join("x.json");
+        assert!(write_atomically(&missing, b"x").is_err());
+        assert!(write_atomically(Path::new("/"), b"x").is_err());
+    }
+
+    /// A Python interpreter with numpy, if this machine has one:
+    /// `RHEO_TEST_PYTHON`, then `python3`, then the Brian2 venv.
+    fn python_with_numpy() -> Option<PathBuf> {
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Some(p) = std::env::var_os("RHEO_TEST_PYTHON") {
+            candidates.push(p.into());
+        }
+        candidates.push("python3".into());
+        if let Some(home) = std::env::var_os("HOME") {
+            candidates.push(Path::new(&home).join(".brian2-venv/bin/python"));
+        }
+        candidates.into_iter().find(|python| {
+            std::process::Command::new(python)
+                .args(["-c", "import numpy"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    }
+
+    /// The real consumer's view: numpy itself must load the archive with
+    /// the intended names, dtypes, shapes and values.
+    #[test]
+    fn numpy_loads_the_archive() {
+        let Some(python) = python_with_numpy() else {
+            eprintln!("note: no Python with numpy found; skipping numpy_loads_the_archive");
+            return;
+        };
+        let dir = TestDir::new("numpy");
+        let path = dir.0.join("out.npz");
+        write_npz(&path, &sample_arrays()).expect("write");
+        let script = r#"
+import sys, numpy as np
+z = np.load(sys.argv[1], allow_pickle=False)
+assert sorted(z.files) == sorted(['v', 't_ns', 'idx', 'spiked', 'empty', 'empty_1d', 'scalar']), z.files
+def check(name, dtype, shape, values):
+    a = z[name]
+    assert a.dtype == np.dtype(dtype), (name, a.dtype)
+    assert a.shape == shape, (name, a.shape)
+    assert a.flags['C_CONTIGUOUS'], name
+    assert np.array_equal(a, np.array(values, dtype=dtype).reshape(shape)), (name, a)
+check('v', np.float64, (2, 3), [[0.0, -1.5, 2.25], [np.inf, 1e-300, np.finfo(np.float64).max]])
+check('t_ns', np.int64, (4,), [np.iinfo(np.int64).min, -1, 0, np.iinfo(np.int64).max])
+check('idx', np.int32, (3, 2), [[np.iinfo(np.int32).min, -2], [-1, 0], [1, np.iinfo(np.int32).max]])
+check('spiked', np.bool_, (3, 1), [[True], [False], [True]])
+check('empty', np.float64, (0, 5), [])
+check('empty_1d', np.int32, (0,), [])
+check('scalar', np.int64, (), 42)
+print('ok')
+"#;
+        let output = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&path)
+            .output()
+            .expect("run python");
+        assert!(
+            output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "ok",
+            "numpy check failed with {}:\nstdout: {}\nstderr: {}",
+            python.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! Rendering diagnostics for humans, without colour.
+//!
+//! Each diagnostic starts with a `FILE:LINE:COL: error: MESSAGE` line,
+//! the form compilers have used for decades, so editors and tools can
+//! jump to the location. Below it, codespan-reporting draws the source
+//! with the spans underlined and labelled, then the notes:
+//!
+//! ```text
+//! model.rheo:3:9: error: unknown name `Vrest`
+//!   |
+//! 3 |     v = Vrest + 1
+//!   |         ^^^^^ not defined
+//!   |
+//!   = help: did you mean `V_rest`?
+//! ```
+//!
+//! Codespan's own first two lines (`error: MESSAGE` and `--> FILE:L:C`)
+//! are replaced by that single line. Line and column are 1-based, the
+//! column counted in characters, matching `rheobase_syntax::line_col`.
+
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, Chars, Config};
+use rheobase_syntax::{line_col, Diagnostic, Span};
+
+/// Renders `diagnostics` found in `source` (the contents of `file_name`).
+/// Each rendered diagnostic ends with an empty line, separating it from
+/// the next. Spans out of range, reversed, or splitting a UTF-8 character
+/// are clamped to the source rather than trusted.
+pub fn render(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        render_one(&mut out, file_name, source, diagnostic);
+    }
+    out
+}
+
+/// `FILE: error: MESSAGE`, for errors that have no place in a source file
+/// (e.g. the file cannot be read).
+pub fn render_plain_message(file_name: &str, message: &str) -> String {
+    format!("{file_name}: error: {message}\n")
+}
+
+fn render_one(out: &mut String, file_name: &str, source: &str, diagnostic: &Diagnostic) {
+    let primary = clamp(source, diagnostic.span);
+    let (line, col) = line_col(source, primary.start);
+    out.push_str(&format!(
+        "{file_name}:{line}:{col}: error: {}\n",
+        diagnostic.message
+    ));
+
+    let mut labels = vec![
+        Label::primary((), primary.start..primary.end).with_message(diagnostic.label.as_str())
+    ];
+    for (span, label) in &diagnostic.secondary {
+        let span = clamp(source, *span);
+        labels.push(Label::secondary((), span.start..span.end).with_message(label.as_str()));
+    }
+    // The message is already in our header line; an empty one lets us find
+    // and drop codespan's header exactly.
+    let cs = CsDiagnostic::error()
+        .with_message("")
+        .with_labels(labels)
+        .with_notes(diagnostic.notes.iter().map(|n| note_text(n)).collect());
+
+    let config = Config {
+        // ASCII draws the same everywhere: logs, CI, Windows consoles.
+        chars: Chars::ascii(),
+        ..Config::default()
+    };
+    let file = SimpleFile::new(file_name, source);
+    let mut buffer = Vec::new();
+    match term::emit_to_io_write(&mut buffer, &config, &file, &cs) {
+        Ok(()) => out.push_str(&strip_codespan_header(&String::from_utf8_lossy(&buffer))),
+        // Cannot happen with clamped spans; if it does, the header line
+        // still says what and where, which is better than nothing.
+        Err(_) => {
+            for note in &diagnostic.notes {
+                out.push_str(&format!("  = {}\n", note_text(note)));
+            }
+            out.push('\n');
+        }
+    }
+}
+
+/// Notes are written by the phases as plain sentences; a leading `help: `
+/// or `note: ` says which kind it is, and plain text is a note.
+fn note_text(note: &str) -> String {
+    if note.starts_with("help:") || note.starts_with("note:") {
+        note.to_string()
+    } else {
+        format!("note: {note}")
+    }
+}
+
+/// Drops codespan's `error: ` header (its message is empty) and the
+/// `--> FILE:LINE:COL` locus line, both repeated by our own header line,
+/// and trailing spaces codespan leaves in its gutter (invisible, but they
+/// trip up golden files and editors that strip them).
+fn strip_codespan_header(rendered: &str) -> String {
+    let rest = rendered.strip_prefix("error: \n").unwrap_or(rendered);
+    let rest = match rest.split_once('\n') {
+        Some((first, tail)) if first.trim_start().starts_with("-->") => tail,
+        _ => rest,
+    };
+    let mut out = String::with_capacity(rest.len());
+    for line in rest.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Makes `span` safe to hand to codespan: within the source, start <= end,
+/// both on character boundaries (start rounded down, end rounded up so a
+/// split character is underlined whole), and without a trailing line
+/// break, which would otherwise make a one-line span look multi-line.
+fn clamp(source: &str, span: Span) -> Span {
+    let (lo, hi) = if span.start <= span.end {
+        (span.start, span.end)
+    } else {
+        (span.end, span.start)
+    };
+    let mut start = lo.min(source.len());
+    while !source.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = hi.min(source.len()).max(start);
+    while !source.is_char_boundary(end) {
+        end += 1;
+    }
+    // A span of nothing but line breaks becomes an empty span at the end
+    // of its line; codespan shows only what is left of a line once its
+    // break is removed.
+    end = start + source[start..end].trim_end_matches(['\n', '\r']).len();
+    if start > 0 && source[start..].starts_with('\n') && source[..start].ends_with('\r') {
+        // Between the two bytes of a CRLF: step back before the `\r`.
+        start -= 1;
+        end = end.max(start);
+    }
+    if start == end && start == source.len() {
+        // "Unexpected end of file" and the like: point just past the last
+        // character of the last line, not at the empty line after the
+        // final newline, which shows nothing.
+        start = source.trim_end_matches(['\n', '\r']).len();
+        end = start;
+    }
+    Span::new(start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Compares against `tests/data/render/NAME.txt`. With
+    /// `RHEO_BLESS=1` the file is (re)written instead, for reviewing the
+    /// new output with `git diff`.
+    fn golden(name: &str, file_name: &str, source: &str, diagnostics: &[Diagnostic]) {
+        let actual = render(file_name, source, diagnostics);
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/render")
+            .join(format!("{name}.txt"));
+        if std::env::var_os("RHEO_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, &actual).expect("bless");
+            return;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with RHEO_BLESS=1)", path.display()));
+        assert_eq!(
+            actual,
+            expected,
+            "\n--- actual ---\n{actual}\n--- expected ({}) ---\n{expected}",
+            path.display()
+        );
+    }
+
+    const NEURON: &str = "\
+neuron LIF {
+    param tau = 10 ms
+    param V_rest = -70 mV
+    state v = V_rest
+    dv/dt = (Vrest - v) / tau
+    param tau = 20 ms
+}
+";
+
+    fn span_of(source: &str, needle: &str, nth: usize) -> Span {
+        let start = source
+            .match_indices(needle)
+            .nth(nth)
+            .map(|(i, _)| i)
+            .expect("needle in source");
+        Span::new(start, start + needle.len())
+    }
+
+    #[test]
+    fn unknown_name_with_notes() {
+        let d = Diagnostic::error(span_of(NEURON, "Vrest", 0), "unknown name `Vrest`")
+            .with_label("not defined")
+            .with_note("help: did you mean `V_rest`?")
+            .with_note("names are case-sensitive");
+        golden("unknown_name", "lif.rheo", NEURON, &[d]);
+    }
+
+    #[test]
+    fn duplicate_with_secondary_span() {
+        let d = Diagnostic::error(span_of(NEURON, "tau", 2), "`tau` is defined twice")
+            .with_label("second definition")
+            .with_secondary(span_of(NEURON, "tau", 0), "first defined here");
+        golden("duplicate", "lif.rheo", NEURON, &[d]);
+    }
+
+    #[test]
+    fn multi_line_span() {
+        let start = span_of(NEURON, "state", 0).start;
+        let end = span_of(NEURON, "tau\n", 0).end;
+        let d = Diagnostic::error(Span::new(start, end), "these lines form a cycle")
+            .with_label("cycle");
+        // Starting mid-line draws the start marker under the line.
+        let mid = Diagnostic::error(
+            Span::new(
+                span_of(NEURON, "V_rest", 0).start,
+                span_of(NEURON, "v =", 0).end,
+            ),
+            "a span starting mid-line",
+        )
+        .with_label("here");
+        golden("multi_line", "lif.rheo", NEURON, &[d, mid]);
+    }
+
+    #[test]
+    fn utf8_columns_and_split_characters() {
+        let source = "param τ_m = 10 ms\nparam θ = 1 µV\n";
+        let theta = source.find('θ').expect("theta");
+        let d1 = Diagnostic::error(Span::new(theta, theta + 'θ'.len_utf8()), "bad name `θ`")
+            .with_label("here");
+        // Both ends inside multi-byte characters: widened to whole ones.
+        let mu = source.find('µ').expect("mu");
+        let d2 =
+            Diagnostic::error(Span::new(mu + 1, mu + 2), "unknown unit `µV`").with_label("unit");
+        golden("utf8", "greek.rheo", source, &[d1, d2]);
+    }
+
+    #[test]
+    fn out_of_range_empty_and_reversed_spans() {
+        let source = "neuron N {\n    v = 1\n";
+        let len = source.len();
+        let ds = [
+            Diagnostic::error(Span::new(len, len), "unexpected end of file")
+                .with_label("expected `}`")
+                .with_secondary(Span::new(7, 8), "unclosed `{`"),
+            Diagnostic::error(Span::new(len + 10, len + 20), "span beyond the end"),
+            Diagnostic::error(Span::new(21, 15), "reversed span").with_label("this"),
+            Diagnostic::error(Span::new(4, 4), "empty span").with_label("here"),
+        ];
+        golden("edge_spans", "n.rheo", source, &ds);
+    }
+
+    #[test]
+    fn empty_source_and_tabs() {
+        let ds = [Diagnostic::error(Span::new(0, 5), "empty model").with_label("nothing here")];
+        golden("empty_source", "empty.rheo", "", &ds);
+        let source = "neuron N {\n\tv = x\n}\n";
+        let x = source.find('x').expect("x");
+        let ds = [Diagnostic::error(Span::new(x, x + 1), "unknown name `x`").with_label("tab")];
+        golden("tabs", "tab.rheo", source, &ds);
+    }
+
+    #[test]
+    fn plain_message() {
+        assert_eq!(
+            render_plain_message(
+                "missing.rheo",
+                "cannot read file: No such file or directory"
+            ),
+            "missing.rheo: error: cannot read file: No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn no_diagnostics_render_nothing() {
+        assert_eq!(render("x.rheo", "abc", &[]), "");
+    }
+
+    /// Every span over a small mixed-width source, including out-of-range
+    /// and reversed ones, renders without panicking, and the header agrees
+    /// with `line_col` on the clamped start.
+    #[test]
+    fn every_span_renders() {
+        let source = "a é\r\n\tτ😀 b\n\nend";
+        for start in 0..source.len() + 3 {
+            for end in 0..source.len() + 3 {
+                let d = Diagnostic::error(Span::new(start, end), "m")
+                    .with_label("l")
+                    .with_secondary(Span::new(end, start), "s");
+                let out = render("f", source, &[d]);
+                let clamped = clamp(source, Span::new(start, end));
+                let (line, col) = line_col(source, clamped.start);
+                assert!(
+                    out.starts_with(&format!("f:{line}:{col}: error: m\n")),
+                    "{start}..{end}:\n{out}"
+                );
+                assert!(out.contains('^'), "{start}..{end}:\n{out}");
+                // The CRLF's `\r` must not reach the terminal, where it
+                // would move the cursor and garble the line.
+                assert!(!out.contains('\r'), "{start}..{end}:\n{out}");
+            }
+        }
+    }
+}

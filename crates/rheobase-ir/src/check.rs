@@ -1,0 +1,887 @@
+//! Name resolution, dimension checking and typing of expressions and
+//! statements.
+//!
+//! The checker turns an AST expression into a kernel expression together
+//! with its dimension and its Brian2 type (float, integer or boolean).
+//! Constants are folded as the tree is built, so a checked expression that
+//! is a [`Expr::Const`] is known at compile time. Every problem becomes a
+//! [`Diagnostic`] in the user's terms: units by name, the offending term
+//! underlined.
+
+use crate::expr::{self, as_const, binary, c, unary};
+use rheobase_kernel::{ArrayId, BinaryOp, Expr, IndexSpace, LocalId, RandKind, Stmt, UnaryOp};
+use rheobase_syntax::ast::{self, ExprKind};
+use rheobase_syntax::{Diagnostic, Span};
+use rheobase_units::{lookup_unit, Dimension};
+use std::collections::HashMap;
+
+/// Brian2's value types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Float,
+    Integer,
+    Boolean,
+}
+
+impl Ty {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Ty::Float => "a number",
+            Ty::Integer => "an integer",
+            Ty::Boolean => "a boolean",
+        }
+    }
+}
+
+/// A checked expression.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Typed {
+    pub expr: Expr,
+    pub dim: Dimension,
+    pub ty: Ty,
+}
+
+/// What a name means where it is used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Binding {
+    /// A top-level constant (or a unit, or `pi`).
+    Constant { value: f64, dim: Dimension, ty: Ty },
+    /// A stored variable of a group.
+    Variable(VariableInfo),
+    /// A subexpression, already checked with its own references resolved;
+    /// it is substituted where it is used.
+    Subexpression(Typed),
+    /// A local of the statement block being checked.
+    Temporary {
+        local: LocalId,
+        dim: Dimension,
+        ty: Ty,
+    },
+    /// A white-noise symbol `xi` / `xi_*` (only in differential equations).
+    Noise { local: LocalId },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariableInfo {
+    pub array: ArrayId,
+    pub space: IndexSpace,
+    pub dim: Dimension,
+    pub ty: Ty,
+    /// Written only by the runtime (`i`-like) or by nobody during a run.
+    pub read_only: bool,
+    pub flags: Vec<String>,
+}
+
+/// The names visible in one context (a group's equations, a reset block,
+/// the top level).
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub constants: HashMap<String, Binding>,
+    pub names: HashMap<String, Binding>,
+    /// Size of the group, for `N`; `None` at the top level.
+    pub group_size: Option<usize>,
+    /// Whether `t`, `dt` and `i` exist (inside groups).
+    pub has_element: bool,
+    /// The simulation time step, for `dt` in constant contexts.
+    pub dt: f64,
+}
+
+/// Names a user cannot define: Brian2's reserved symbols, functions and
+/// constants.
+pub const RESERVED: &[&str] = &[
+    "t",
+    "dt",
+    "t_in_timesteps",
+    "xi",
+    "i",
+    "j",
+    "N",
+    "N_pre",
+    "N_post",
+    "N_incoming",
+    "N_outgoing",
+    "pi",
+    "e",
+    "inf",
+    "True",
+    "False",
+    "lastupdate",
+];
+
+pub const FUNCTIONS: &[&str] = &[
+    "exp", "log", "log10", "expm1", "log1p", "exprel", "sqrt", "abs", "sin", "cos", "tan", "sinh",
+    "cosh", "tanh", "arcsin", "arccos", "arctan", "floor", "ceil", "clip", "sign", "int", "rand",
+    "randn", "min", "max",
+];
+
+/// Checks expressions against a scope, collecting diagnostics.
+pub struct Checker<'a> {
+    pub scope: &'a Scope,
+    pub source: &'a str,
+    pub diagnostics: &'a mut Vec<Diagnostic>,
+    /// Next random draw id of the kernel being built.
+    pub draws: &'a mut u32,
+    /// Whether `rand()`/`randn()` may be used here.
+    pub allow_random: bool,
+    /// Temporaries created by statements of the current block.
+    pub temporaries: HashMap<String, Binding>,
+    /// Next local id of the kernel being built.
+    pub next_local: &'a mut u32,
+}
+
+/// The marker error of a failed check; the diagnostics say what failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed;
+
+pub type Checked<T> = Result<T, Failed>;
+
+/// Levenshtein distance, for "did you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate to `name`, if it is close enough to be a typo.
+pub fn suggest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<String> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, c.to_string()))
+        .map(|(_, c)| c.to_string())
+}
+
+/// A dimension as the user reads it.
+pub fn dim_name(d: Dimension) -> String {
+    if d.is_dimensionless() {
+        "dimensionless".to_string()
+    } else {
+        d.to_string()
+    }
+}
+
+impl<'a> Checker<'a> {
+    fn text(&self, span: Span) -> &str {
+        self.source.get(span.start..span.end).unwrap_or("?")
+    }
+
+    fn error(&mut self, d: Diagnostic) -> Failed {
+        self.diagnostics.push(d);
+        Failed
+    }
+
+    pub fn fresh_local(&mut self) -> LocalId {
+        let l = LocalId(*self.next_local);
+        *self.next_local += 1;
+        l
+    }
+
+    /// Resolves a name in the usual order: the block's temporaries, the
+    /// group's names, the top-level constants, units, then `pi`, `e`, `inf`.
+    pub fn lookup(&self, name: &str) -> Option<Binding> {
+        if let Some(b) = self.temporaries.get(name) {
+            return Some(b.clone());
+        }
+        if let Some(b) = self.scope.names.get(name) {
+            return Some(b.clone());
+        }
+        if let Some(b) = self.scope.constants.get(name) {
+            return Some(b.clone());
+        }
+        if let Some(q) = lookup_unit(name) {
+            return Some(Binding::Constant {
+                value: q.value,
+                dim: q.dim,
+                ty: Ty::Float,
+            });
+        }
+        let value = match name {
+            "pi" => std::f64::consts::PI,
+            "e" => std::f64::consts::E,
+            "inf" => f64::INFINITY,
+            _ => return None,
+        };
+        Some(Binding::Constant {
+            value,
+            dim: Dimension::DIMENSIONLESS,
+            ty: Ty::Float,
+        })
+    }
+
+    fn unknown_name(&mut self, name: &str, span: Span) -> Failed {
+        let mut candidates: Vec<&str> = Vec::new();
+        candidates.extend(self.temporaries.keys().map(String::as_str));
+        candidates.extend(self.scope.names.keys().map(String::as_str));
+        candidates.extend(self.scope.constants.keys().map(String::as_str));
+        let mut d = Diagnostic::error(span, format!("unknown name `{name}`"))
+            .with_label("not defined here");
+        if let Some(s) = suggest(name, candidates.into_iter()) {
+            d = d.with_note(format!("help: did you mean `{s}`?"));
+        } else if let Some(u) = rheobase_units::similar_unit_names(name).first() {
+            d = d.with_note(format!("help: did you mean the unit `{u}`?"));
+        }
+        if name == "xi" || name.starts_with("xi_") {
+            d = d.with_note(
+                "white noise `xi` may only appear in differential equations".to_string(),
+            );
+        }
+        self.error(d)
+    }
+
+    pub fn check(&mut self, e: &ast::Expr) -> Checked<Typed> {
+        let dimless = Dimension::DIMENSIONLESS;
+        match &e.kind {
+            ExprKind::Number { value, is_integer } => {
+                if !value.is_finite() {
+                    return Err(self.error(Diagnostic::error(
+                        e.span,
+                        "this number is too large to represent",
+                    )));
+                }
+                Ok(Typed {
+                    expr: c(*value),
+                    dim: dimless,
+                    ty: if *is_integer { Ty::Integer } else { Ty::Float },
+                })
+            }
+            ExprKind::Bool(b) => Ok(Typed {
+                expr: c(f64::from(u8::from(*b))),
+                dim: dimless,
+                ty: Ty::Boolean,
+            }),
+            ExprKind::Name(name) => self.check_name(name, e.span),
+            ExprKind::List(_) => Err(self.error(
+                Diagnostic::error(e.span, "a list cannot be used in an expression")
+                    .with_label("list here"),
+            )),
+            ExprKind::Unary(op, a) => {
+                let a = self.check(a)?;
+                match op {
+                    ast::UnaryOp::Pos => Ok(promote_bool(a)),
+                    ast::UnaryOp::Neg => {
+                        let a = promote_bool(a);
+                        Ok(Typed {
+                            expr: expr::neg(a.expr),
+                            ..a
+                        })
+                    }
+                    ast::UnaryOp::Not => {
+                        if a.ty != Ty::Boolean {
+                            return Err(self.error(
+                                Diagnostic::error(e.span, "`not` needs a boolean operand")
+                                    .with_label(format!("this is {}", a.ty.describe())),
+                            ));
+                        }
+                        Ok(Typed {
+                            expr: unary(UnaryOp::Not, a.expr),
+                            dim: dimless,
+                            ty: Ty::Boolean,
+                        })
+                    }
+                }
+            }
+            ExprKind::Binary(op, a, b) => self.check_binary(*op, a, b, e.span),
+            ExprKind::Call { function, args } => self.check_call(function, args, e.span),
+        }
+    }
+
+    fn check_name(&mut self, name: &str, span: Span) -> Checked<Typed> {
+        let dimless = Dimension::DIMENSIONLESS;
+        if self.scope.has_element {
+            match name {
+                "t" => {
+                    return Ok(Typed {
+                        expr: Expr::Time,
+                        dim: Dimension::SECOND,
+                        ty: Ty::Float,
+                    })
+                }
+                "dt" => {
+                    return Ok(Typed {
+                        expr: Expr::Dt,
+                        dim: Dimension::SECOND,
+                        ty: Ty::Float,
+                    })
+                }
+                "i" if !self.scope.names.contains_key("i") => {
+                    return Ok(Typed {
+                        expr: Expr::Index(IndexSpace::Own),
+                        dim: dimless,
+                        ty: Ty::Integer,
+                    })
+                }
+                "N" => {
+                    if let Some(n) = self.scope.group_size {
+                        return Ok(Typed {
+                            expr: c(n as f64),
+                            dim: dimless,
+                            ty: Ty::Integer,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        match self.lookup(name) {
+            Some(Binding::Constant { value, dim, ty }) => Ok(Typed {
+                expr: c(value),
+                dim,
+                ty,
+            }),
+            Some(Binding::Variable(v)) => Ok(Typed {
+                expr: Expr::Load(v.array, v.space),
+                dim: v.dim,
+                ty: v.ty,
+            }),
+            Some(Binding::Subexpression(t)) => Ok(t),
+            Some(Binding::Temporary { local, dim, ty }) => Ok(Typed {
+                expr: Expr::Local(local),
+                dim,
+                ty,
+            }),
+            Some(Binding::Noise { local }) => Ok(Typed {
+                expr: Expr::Local(local),
+                dim: Dimension::SECOND.powf(-0.5),
+                ty: Ty::Float,
+            }),
+            None => {
+                if !self.scope.has_element && matches!(name, "t" | "dt" | "i" | "N") {
+                    return Err(self.error(Diagnostic::error(
+                        span,
+                        format!("`{name}` exists only inside a group's code"),
+                    )));
+                }
+                Err(self.unknown_name(name, span))
+            }
+        }
+    }
+
+    fn mismatch(&mut self, what: &str, a: (&Typed, Span), b: (&Typed, Span), span: Span) -> Failed {
+        let ta = self.text(a.1).to_string();
+        let tb = self.text(b.1).to_string();
+        let d = Diagnostic::error(
+            span,
+            format!(
+                "dimension mismatch: cannot {what} `{ta}` ({}) and `{tb}` ({})",
+                dim_name(a.0.dim),
+                dim_name(b.0.dim)
+            ),
+        )
+        .with_label(format!("{} vs {}", dim_name(a.0.dim), dim_name(b.0.dim)));
+        let d = if (a.0.dim.is_dimensionless() && as_const(&a.0.expr) == Some(0.0))
+            || (b.0.dim.is_dimensionless() && as_const(&b.0.expr) == Some(0.0))
+        {
+            d.with_note(
+                "help: as in Brian2, a plain 0 is dimensionless; write it with a unit, e.g. `0*mV`",
+            )
+        } else {
+            d
+        };
+        self.error(d)
+    }
+
+    fn check_binary(
+        &mut self,
+        op: ast::BinaryOp,
+        a_ast: &ast::Expr,
+        b_ast: &ast::Expr,
+        span: Span,
+    ) -> Checked<Typed> {
+        use ast::BinaryOp as B;
+        let a = self.check(a_ast);
+        let b = self.check(b_ast);
+        let (a, b) = (a?, b?);
+        let dimless = Dimension::DIMENSIONLESS;
+        let numeric_ty = |x: Ty, y: Ty| {
+            if x != Ty::Float && y != Ty::Float {
+                Ty::Integer
+            } else {
+                Ty::Float
+            }
+        };
+        match op {
+            B::Add | B::Sub => {
+                if a.dim != b.dim {
+                    let verb = if op == B::Add { "add" } else { "subtract" };
+                    return Err(self.mismatch(verb, (&a, a_ast.span), (&b, b_ast.span), span));
+                }
+                let kop = if op == B::Add {
+                    BinaryOp::Add
+                } else {
+                    BinaryOp::Sub
+                };
+                Ok(Typed {
+                    ty: numeric_ty(a.ty, b.ty),
+                    expr: binary(kop, a.expr, b.expr),
+                    dim: a.dim,
+                })
+            }
+            B::Mul => Ok(Typed {
+                ty: numeric_ty(a.ty, b.ty),
+                dim: a.dim * b.dim,
+                expr: binary(BinaryOp::Mul, a.expr, b.expr),
+            }),
+            B::Div => Ok(Typed {
+                ty: Ty::Float,
+                dim: a.dim / b.dim,
+                expr: binary(BinaryOp::Div, a.expr, b.expr),
+            }),
+            B::FloorDiv => Ok(Typed {
+                ty: numeric_ty(a.ty, b.ty),
+                dim: a.dim / b.dim,
+                expr: binary(BinaryOp::FloorDiv, a.expr, b.expr),
+            }),
+            B::Mod => {
+                if a.dim != b.dim {
+                    return Err(self.mismatch(
+                        "take the remainder of",
+                        (&a, a_ast.span),
+                        (&b, b_ast.span),
+                        span,
+                    ));
+                }
+                Ok(Typed {
+                    ty: numeric_ty(a.ty, b.ty),
+                    dim: a.dim,
+                    expr: binary(BinaryOp::Mod, a.expr, b.expr),
+                })
+            }
+            B::Pow => {
+                if !b.dim.is_dimensionless() {
+                    let tb = self.text(b_ast.span).to_string();
+                    return Err(self.error(
+                        Diagnostic::error(
+                            b_ast.span,
+                            format!(
+                                "an exponent must be dimensionless, but `{tb}` has unit {}",
+                                dim_name(b.dim)
+                            ),
+                        )
+                        .with_label("exponent with a unit"),
+                    ));
+                }
+                let dim = if a.dim.is_dimensionless() {
+                    dimless
+                } else {
+                    match as_const(&b.expr) {
+                        Some(p) => a.dim.powf(p),
+                        None => {
+                            let ta = self.text(a_ast.span).to_string();
+                            return Err(self.error(
+                                Diagnostic::error(
+                                    b_ast.span,
+                                    format!(
+                                        "`{ta}` has unit {}, so its exponent must be a \
+                                         constant, not a variable",
+                                        dim_name(a.dim)
+                                    ),
+                                )
+                                .with_label("not a constant"),
+                            ));
+                        }
+                    }
+                };
+                Ok(Typed {
+                    ty: Ty::Float,
+                    dim,
+                    expr: binary(BinaryOp::Pow, a.expr, b.expr),
+                })
+            }
+            B::Lt | B::Le | B::Gt | B::Ge | B::Eq | B::Ne => {
+                if a.dim != b.dim {
+                    return Err(self.mismatch("compare", (&a, a_ast.span), (&b, b_ast.span), span));
+                }
+                let kop = match op {
+                    B::Lt => BinaryOp::Lt,
+                    B::Le => BinaryOp::Le,
+                    B::Gt => BinaryOp::Gt,
+                    B::Ge => BinaryOp::Ge,
+                    B::Eq => BinaryOp::Eq,
+                    _ => BinaryOp::Ne,
+                };
+                Ok(Typed {
+                    ty: Ty::Boolean,
+                    dim: dimless,
+                    expr: binary(kop, a.expr, b.expr),
+                })
+            }
+            B::And | B::Or => {
+                for (t, s) in [(&a, a_ast.span), (&b, b_ast.span)] {
+                    if t.ty != Ty::Boolean {
+                        let d = Diagnostic::error(
+                            s,
+                            format!("`{}` needs boolean operands", op.symbol()),
+                        )
+                        .with_label(format!("this is {}", t.ty.describe()));
+                        return Err(self.error(d));
+                    }
+                }
+                let kop = if op == B::And {
+                    BinaryOp::And
+                } else {
+                    BinaryOp::Or
+                };
+                Ok(Typed {
+                    ty: Ty::Boolean,
+                    dim: dimless,
+                    expr: binary(kop, a.expr, b.expr),
+                })
+            }
+        }
+    }
+
+    fn expect_dimensionless(&mut self, t: &Typed, span: Span, function: &str) -> Checked<()> {
+        if t.dim.is_dimensionless() {
+            return Ok(());
+        }
+        let text = self.text(span).to_string();
+        Err(self.error(
+            Diagnostic::error(
+                span,
+                format!(
+                    "`{function}` needs a dimensionless argument, but `{text}` has unit {}",
+                    dim_name(t.dim)
+                ),
+            )
+            .with_label(format!("has unit {}", dim_name(t.dim))),
+        ))
+    }
+
+    fn check_call(
+        &mut self,
+        function: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Checked<Typed> {
+        let name = function.name.as_str();
+        let dimless = Dimension::DIMENSIONLESS;
+        let arity = match name {
+            "rand" | "randn" => 0,
+            "clip" => 3,
+            "min" | "max" => 2,
+            n if FUNCTIONS.contains(&n) => 1,
+            _ => {
+                let mut d = Diagnostic::error(function.span, format!("unknown function `{name}`"))
+                    .with_label("not a known function");
+                if let Some(s) = suggest(name, FUNCTIONS.iter().copied()) {
+                    d = d.with_note(format!("help: did you mean `{s}`?"));
+                }
+                return Err(self.error(d));
+            }
+        };
+        if args.len() != arity {
+            return Err(self.error(Diagnostic::error(
+                span,
+                format!(
+                    "`{name}` takes {arity} argument{}, but {} {} given",
+                    if arity == 1 { "" } else { "s" },
+                    args.len(),
+                    if args.len() == 1 { "was" } else { "were" }
+                ),
+            )));
+        }
+        let mut checked = Vec::new();
+        let mut failed = false;
+        for a in args {
+            match self.check(a) {
+                Ok(t) => checked.push(t),
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            return Err(Failed);
+        }
+        let float = |expr, dim| Typed {
+            expr,
+            dim,
+            ty: Ty::Float,
+        };
+        match name {
+            "rand" | "randn" => {
+                if !self.allow_random {
+                    return Err(self.error(
+                        Diagnostic::error(span, format!("`{name}()` cannot be used here"))
+                            .with_note(
+                                "random numbers are allowed in statements, thresholds, and \
+                             subexpressions flagged `(constant over dt)`; use `xi` for white \
+                             noise in differential equations",
+                            ),
+                    ));
+                }
+                let draw = *self.draws;
+                *self.draws += 1;
+                let kind = if name == "rand" {
+                    RandKind::Uniform
+                } else {
+                    RandKind::Normal
+                };
+                Ok(float(Expr::Rand { kind, draw }, dimless))
+            }
+            "sqrt" => {
+                let a = checked.remove(0);
+                Ok(float(unary(UnaryOp::Sqrt, a.expr), a.dim.powf(0.5)))
+            }
+            "abs" => {
+                let a = checked.remove(0);
+                Ok(Typed {
+                    expr: unary(UnaryOp::Abs, a.expr),
+                    ..a
+                })
+            }
+            "floor" | "ceil" => {
+                let a = checked.remove(0);
+                let op = if name == "floor" {
+                    UnaryOp::Floor
+                } else {
+                    UnaryOp::Ceil
+                };
+                Ok(float(unary(op, a.expr), a.dim))
+            }
+            "sign" => {
+                let a = checked.remove(0);
+                Ok(float(unary(UnaryOp::Sign, a.expr), dimless))
+            }
+            "int" => {
+                let a = checked.remove(0);
+                self.expect_dimensionless(&a, args[0].span, name)?;
+                Ok(Typed {
+                    expr: unary(UnaryOp::Trunc, a.expr),
+                    dim: dimless,
+                    ty: Ty::Integer,
+                })
+            }
+            "min" | "max" | "clip" => {
+                for (k, t) in checked.iter().enumerate().skip(1) {
+                    if t.dim != checked[0].dim {
+                        let (a, b) = (checked[0].clone(), t.clone());
+                        return Err(self.mismatch(
+                            &format!("use in `{name}`"),
+                            (&a, args[0].span),
+                            (&b, args[k].span),
+                            span,
+                        ));
+                    }
+                }
+                let ty = if checked.iter().all(|t| t.ty != Ty::Float) {
+                    Ty::Integer
+                } else {
+                    Ty::Float
+                };
+                let dim = checked[0].dim;
+                let mut it = checked.into_iter().map(|t| t.expr);
+                let (a, b) = match (it.next(), it.next()) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => return Err(Failed),
+                };
+                let expr = match name {
+                    "min" => binary(BinaryOp::Min, a, b),
+                    "max" => binary(BinaryOp::Max, a, b),
+                    _ => {
+                        // clip(x, lo, hi) = max(min(x, hi), lo).
+                        let hi = it.next().unwrap_or(c(f64::INFINITY));
+                        binary(BinaryOp::Max, binary(BinaryOp::Min, a, hi), b)
+                    }
+                };
+                Ok(Typed { expr, dim, ty })
+            }
+            _ => {
+                let a = checked.remove(0);
+                self.expect_dimensionless(&a, args[0].span, name)?;
+                let op = match name {
+                    "exp" => UnaryOp::Exp,
+                    "log" => UnaryOp::Log,
+                    "log10" => UnaryOp::Log10,
+                    "expm1" => UnaryOp::Expm1,
+                    "log1p" => UnaryOp::Log1p,
+                    "exprel" => UnaryOp::Exprel,
+                    "sin" => UnaryOp::Sin,
+                    "cos" => UnaryOp::Cos,
+                    "tan" => UnaryOp::Tan,
+                    "sinh" => UnaryOp::Sinh,
+                    "cosh" => UnaryOp::Cosh,
+                    "tanh" => UnaryOp::Tanh,
+                    "arcsin" => UnaryOp::Arcsin,
+                    "arccos" => UnaryOp::Arccos,
+                    _ => UnaryOp::Arctan,
+                };
+                Ok(float(unary(op, a.expr), dimless))
+            }
+        }
+    }
+
+    /// Checks a block of statements, producing kernel statements. Writes go
+    /// to `Variable`s; assigning to an unknown name creates a temporary.
+    pub fn check_block(&mut self, block: &ast::Block, context: &str) -> Checked<Vec<Stmt>> {
+        let mut out = Vec::new();
+        let mut failed = false;
+        for s in &block.statements {
+            match self.check_statement(s, context) {
+                Ok(mut stmts) => out.append(&mut stmts),
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            Err(Failed)
+        } else {
+            Ok(out)
+        }
+    }
+
+    fn check_statement(&mut self, s: &ast::Statement, context: &str) -> Checked<Vec<Stmt>> {
+        let name = s.target.name.as_str();
+        let value = self.check(&s.value)?;
+        let target = self.lookup(name);
+        let (current, dim, ty, place): (Option<Expr>, Dimension, Ty, Place) = match target {
+            Some(Binding::Variable(v)) => {
+                if v.read_only {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            s.target.span,
+                            format!("`{name}` cannot be written in {context}"),
+                        )
+                        .with_label("read-only here"),
+                    ));
+                }
+                (
+                    Some(Expr::Load(v.array, v.space)),
+                    v.dim,
+                    v.ty,
+                    Place::Array(v.array, v.space),
+                )
+            }
+            Some(Binding::Temporary { local, dim, ty }) => {
+                (Some(Expr::Local(local)), dim, ty, Place::Local(local))
+            }
+            Some(Binding::Subexpression(_)) => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        s.target.span,
+                        format!("`{name}` is a subexpression and cannot be assigned to"),
+                    )
+                    .with_note("a subexpression is recomputed from its definition wherever it is used"),
+                ))
+            }
+            Some(Binding::Constant { .. }) | Some(Binding::Noise { .. })
+                if !matches!(name, "t" | "dt" | "i" | "N") && !self.scope.constants.contains_key(name) && lookup_unit(name).is_none() && !matches!(name, "pi" | "e" | "inf") =>
+            {
+                return Err(self.error(Diagnostic::error(
+                    s.target.span,
+                    format!("`{name}` cannot be assigned to"),
+                )))
+            }
+            Some(Binding::Constant { .. }) | Some(Binding::Noise { .. }) => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        s.target.span,
+                        format!("`{name}` is a constant and cannot be assigned to"),
+                    )
+                    .with_note("declare it as a parameter in `model:` (e.g. `x : volt`) to make it a per-neuron variable"),
+                ))
+            }
+            None => {
+                if matches!(name, "t" | "dt" | "i" | "N" | "j") || name == "lastspike" {
+                    return Err(self.error(Diagnostic::error(
+                        s.target.span,
+                        format!("`{name}` cannot be assigned to"),
+                    )));
+                }
+                if s.op != ast::AssignOp::Assign {
+                    return Err(self.unknown_name(name, s.target.span));
+                }
+                // A new temporary, as in Brian2.
+                let local = self.fresh_local();
+                self.temporaries.insert(
+                    name.to_string(),
+                    Binding::Temporary {
+                        local,
+                        dim: value.dim,
+                        ty: value.ty,
+                    },
+                );
+                return Ok(vec![Stmt::SetLocal(local, value.expr)]);
+            }
+        };
+        use ast::AssignOp as A;
+        let needs_same_dim = matches!(s.op, A::Assign | A::Add | A::Sub | A::Mod);
+        if needs_same_dim && value.dim != dim {
+            let text = self.text(s.value.span).to_string();
+            return Err(self.error(
+                Diagnostic::error(
+                    s.value.span,
+                    format!(
+                        "dimension mismatch: `{name}` has unit {}, but `{text}` has unit {}",
+                        dim_name(dim),
+                        dim_name(value.dim)
+                    ),
+                )
+                .with_label(format!(
+                    "{} vs {}",
+                    dim_name(value.dim),
+                    dim_name(dim)
+                )),
+            ));
+        }
+        if matches!(s.op, A::Mul | A::Div | A::Pow) && !value.dim.is_dimensionless() {
+            let text = self.text(s.value.span).to_string();
+            return Err(self.error(Diagnostic::error(
+                s.value.span,
+                format!(
+                    "dimension mismatch: `{name}` keeps its unit {}, so the right-hand side must \
+                     be dimensionless, but `{text}` has unit {}",
+                    dim_name(dim),
+                    dim_name(value.dim)
+                ),
+            )));
+        }
+        let current = current.unwrap_or(c(0.0));
+        let new_value = match s.op {
+            A::Assign => value.expr,
+            A::Add => binary(BinaryOp::Add, current, value.expr),
+            A::Sub => binary(BinaryOp::Sub, current, value.expr),
+            A::Mul => binary(BinaryOp::Mul, current, value.expr),
+            A::Div => binary(BinaryOp::Div, current, value.expr),
+            A::FloorDiv => binary(BinaryOp::FloorDiv, current, value.expr),
+            A::Mod => binary(BinaryOp::Mod, current, value.expr),
+            A::Pow => binary(BinaryOp::Pow, current, value.expr),
+        };
+        // Storage is f64; integer and boolean variables keep their type as
+        // the C++ code Brian2 generates would (truncation, nonzero test).
+        let new_value = match ty {
+            Ty::Integer if value.ty == Ty::Float || s.op == A::Div => {
+                unary(UnaryOp::Trunc, new_value)
+            }
+            Ty::Boolean if value.ty != Ty::Boolean => binary(BinaryOp::Ne, new_value, c(0.0)),
+            _ => new_value,
+        };
+        Ok(vec![match place {
+            Place::Array(a, space) => Stmt::Store(a, space, new_value),
+            Place::Local(l) => Stmt::SetLocal(l, new_value),
+        }])
+    }
+}
+
+enum Place {
+    Array(ArrayId, IndexSpace),
+    Local(LocalId),
+}
+
+fn promote_bool(t: Typed) -> Typed {
+    if t.ty == Ty::Boolean {
+        Typed {
+            ty: Ty::Integer,
+            ..t
+        }
+    } else {
+        t
+    }
+}

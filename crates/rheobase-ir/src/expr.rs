@@ -1,0 +1,354 @@
+//! Building, folding and analysing kernel expressions.
+//!
+//! The checker produces [`rheobase_kernel::Expr`] trees directly; the
+//! integrators then rewrite those trees (substitute a state variable by a
+//! stage value, split a right-hand side into its linear parts). The
+//! constructors here fold constants as they build, so that a model's
+//! constants never reach the generated code as arithmetic.
+
+use rheobase_kernel::{ArrayId, BinaryOp, Expr, IndexSpace, LocalId, UnaryOp};
+use std::collections::BTreeMap;
+
+pub fn c(v: f64) -> Expr {
+    Expr::Const(v)
+}
+
+pub fn as_const(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Const(v) => Some(*v),
+        _ => None,
+    }
+}
+
+/// Evaluates a unary operation on a constant, with the kernel's semantics.
+pub fn eval_unary(op: UnaryOp, x: f64) -> f64 {
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Not => f64::from(x == 0.0),
+        UnaryOp::Abs => x.abs(),
+        UnaryOp::Floor => x.floor(),
+        UnaryOp::Ceil => x.ceil(),
+        UnaryOp::Trunc => x.trunc(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Log10 => x.log10(),
+        UnaryOp::Expm1 => x.exp_m1(),
+        UnaryOp::Log1p => x.ln_1p(),
+        UnaryOp::Exprel => {
+            if x == 0.0 {
+                1.0
+            } else {
+                x.exp_m1() / x
+            }
+        }
+        UnaryOp::Sin => x.sin(),
+        UnaryOp::Cos => x.cos(),
+        UnaryOp::Tan => x.tan(),
+        UnaryOp::Sinh => x.sinh(),
+        UnaryOp::Cosh => x.cosh(),
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Arcsin => x.asin(),
+        UnaryOp::Arccos => x.acos(),
+        UnaryOp::Arctan => x.atan(),
+        UnaryOp::Sign => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// Evaluates a binary operation on constants, with the kernel's semantics.
+pub fn eval_binary(op: BinaryOp, a: f64, b: f64) -> f64 {
+    match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Pow => a.powf(b),
+        BinaryOp::Min => a.min(b),
+        BinaryOp::Max => a.max(b),
+        BinaryOp::FloorDiv => (a / b).floor(),
+        BinaryOp::Mod => a - (a / b).floor() * b,
+        BinaryOp::Lt => f64::from(a < b),
+        BinaryOp::Le => f64::from(a <= b),
+        BinaryOp::Gt => f64::from(a > b),
+        BinaryOp::Ge => f64::from(a >= b),
+        BinaryOp::Eq => f64::from(a == b),
+        BinaryOp::Ne => f64::from(a != b),
+        BinaryOp::And => f64::from(a != 0.0 && b != 0.0),
+        BinaryOp::Or => f64::from(a != 0.0 || b != 0.0),
+    }
+}
+
+pub fn unary(op: UnaryOp, a: Expr) -> Expr {
+    if let Some(x) = as_const(&a) {
+        return c(eval_unary(op, x));
+    }
+    if op == UnaryOp::Neg {
+        if let Expr::Unary(UnaryOp::Neg, inner) = a {
+            return *inner;
+        }
+    }
+    Expr::Unary(op, Box::new(a))
+}
+
+pub fn binary(op: BinaryOp, a: Expr, b: Expr) -> Expr {
+    match (as_const(&a), as_const(&b)) {
+        (Some(x), Some(y)) => return c(eval_binary(op, x, y)),
+        // Identities that keep generated code small. They are exact in
+        // IEEE arithmetic for finite operands, which is all a model's
+        // state should hold.
+        (Some(x), None) if x == 0.0 && op == BinaryOp::Add => return b,
+        (None, Some(y)) if y == 0.0 && matches!(op, BinaryOp::Add | BinaryOp::Sub) => return a,
+        (Some(x), None) if x == 1.0 && op == BinaryOp::Mul => return b,
+        (None, Some(y)) if y == 1.0 && matches!(op, BinaryOp::Mul | BinaryOp::Div) => return a,
+        _ => {}
+    }
+    Expr::Binary(op, Box::new(a), Box::new(b))
+}
+
+pub fn add(a: Expr, b: Expr) -> Expr {
+    binary(BinaryOp::Add, a, b)
+}
+pub fn sub(a: Expr, b: Expr) -> Expr {
+    binary(BinaryOp::Sub, a, b)
+}
+pub fn mul(a: Expr, b: Expr) -> Expr {
+    binary(BinaryOp::Mul, a, b)
+}
+pub fn div(a: Expr, b: Expr) -> Expr {
+    binary(BinaryOp::Div, a, b)
+}
+pub fn neg(a: Expr) -> Expr {
+    unary(UnaryOp::Neg, a)
+}
+pub fn load(a: ArrayId) -> Expr {
+    Expr::Load(a, IndexSpace::Own)
+}
+pub fn local(l: LocalId) -> Expr {
+    Expr::Local(l)
+}
+
+/// A symbol that integrators treat as an unknown: a state variable of the
+/// element being updated, or a local (noise terms are locals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Sym {
+    Array(ArrayId),
+    Local(LocalId),
+}
+
+fn sym_of(e: &Expr) -> Option<Sym> {
+    match e {
+        Expr::Load(a, IndexSpace::Own) => Some(Sym::Array(*a)),
+        Expr::Local(l) => Some(Sym::Local(*l)),
+        _ => None,
+    }
+}
+
+/// Replaces every occurrence of the symbols in `map` (and of `t`, if
+/// `time` is given) in `e`.
+pub fn substitute(e: &Expr, map: &BTreeMap<Sym, Expr>, time: Option<&Expr>) -> Expr {
+    if let Some(s) = sym_of(e) {
+        if let Some(r) = map.get(&s) {
+            return r.clone();
+        }
+    }
+    match e {
+        Expr::Time => time.cloned().unwrap_or(Expr::Time),
+        Expr::Unary(op, a) => unary(*op, substitute(a, map, time)),
+        Expr::Binary(op, a, b) => binary(*op, substitute(a, map, time), substitute(b, map, time)),
+        Expr::Select(k, a, b) => Expr::Select(
+            Box::new(substitute(k, map, time)),
+            Box::new(substitute(a, map, time)),
+            Box::new(substitute(b, map, time)),
+        ),
+        Expr::Table {
+            table,
+            time: t,
+            column,
+        } => Expr::Table {
+            table: *table,
+            time: Box::new(substitute(t, map, time)),
+            column: column.as_ref().map(|x| Box::new(substitute(x, map, time))),
+        },
+        other => other.clone(),
+    }
+}
+
+/// Whether `e` mentions any of `syms`.
+pub fn mentions(e: &Expr, syms: &[Sym]) -> bool {
+    if let Some(s) = sym_of(e) {
+        if syms.contains(&s) {
+            return true;
+        }
+    }
+    match e {
+        Expr::Unary(_, a) => mentions(a, syms),
+        Expr::Binary(_, a, b) => mentions(a, syms) || mentions(b, syms),
+        Expr::Select(k, a, b) => mentions(k, syms) || mentions(a, syms) || mentions(b, syms),
+        Expr::Table { time, column, .. } => {
+            mentions(time, syms) || column.as_ref().is_some_and(|x| mentions(x, syms))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `e` depends on the time outside of lookup tables, or draws
+/// random numbers: either makes it not constant over a time step.
+pub fn varies_within_step(e: &Expr) -> bool {
+    match e {
+        Expr::Time | Expr::Rand { .. } => true,
+        Expr::Unary(_, a) => varies_within_step(a),
+        Expr::Binary(_, a, b) => varies_within_step(a) || varies_within_step(b),
+        Expr::Select(k, a, b) => {
+            varies_within_step(k) || varies_within_step(a) || varies_within_step(b)
+        }
+        // A table is constant over its own dt, which is at least the
+        // simulation step; its time argument does not count.
+        Expr::Table { column, .. } => column.as_ref().is_some_and(|x| varies_within_step(x)),
+        _ => false,
+    }
+}
+
+/// Whether `e` draws random numbers.
+pub fn draws_random(e: &Expr) -> bool {
+    match e {
+        Expr::Rand { .. } => true,
+        Expr::Unary(_, a) => draws_random(a),
+        Expr::Binary(_, a, b) => draws_random(a) || draws_random(b),
+        Expr::Select(k, a, b) => draws_random(k) || draws_random(a) || draws_random(b),
+        Expr::Table { time, column, .. } => {
+            draws_random(time) || column.as_ref().is_some_and(|x| draws_random(x))
+        }
+        _ => false,
+    }
+}
+
+/// An expression written as `Σ coefficient·symbol + rest`, where neither the
+/// coefficients nor the rest mention the symbols.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    pub coefficients: BTreeMap<Sym, Expr>,
+    pub rest: Expr,
+}
+
+impl Linear {
+    fn constant(e: Expr) -> Linear {
+        Linear {
+            coefficients: BTreeMap::new(),
+            rest: e,
+        }
+    }
+
+    fn scale(self, k: &Expr, divide: bool) -> Linear {
+        let f = |e: Expr| {
+            if divide {
+                div(e, k.clone())
+            } else {
+                mul(e, k.clone())
+            }
+        };
+        Linear {
+            coefficients: self
+                .coefficients
+                .into_iter()
+                .map(|(s, e)| (s, f(e)))
+                .collect(),
+            rest: f(self.rest),
+        }
+    }
+
+    fn combine(self, other: Linear, subtract: bool) -> Linear {
+        let mut coefficients = self.coefficients;
+        for (s, e) in other.coefficients {
+            let e = if subtract { neg(e) } else { e };
+            let merged = match coefficients.remove(&s) {
+                Some(prev) => add(prev, e),
+                None => e,
+            };
+            coefficients.insert(s, merged);
+        }
+        let rest = if subtract {
+            sub(self.rest, other.rest)
+        } else {
+            add(self.rest, other.rest)
+        };
+        Linear { coefficients, rest }
+    }
+
+    /// The coefficient of `s` (zero when absent).
+    pub fn coefficient(&self, s: Sym) -> Expr {
+        self.coefficients.get(&s).cloned().unwrap_or(c(0.0))
+    }
+}
+
+/// Splits `e` into its linear form in `syms`, or `None` when `e` is not
+/// linear in them (a product of two symbols, a symbol inside a function).
+pub fn linear_form(e: &Expr, syms: &[Sym]) -> Option<Linear> {
+    if !mentions(e, syms) {
+        return Some(Linear::constant(e.clone()));
+    }
+    if let Some(s) = sym_of(e) {
+        // `mentions` said yes, so `s` is one of the symbols.
+        let mut coefficients = BTreeMap::new();
+        coefficients.insert(s, c(1.0));
+        return Some(Linear {
+            coefficients,
+            rest: c(0.0),
+        });
+    }
+    match e {
+        Expr::Unary(UnaryOp::Neg, a) => Some(linear_form(a, syms)?.scale(&c(-1.0), false)),
+        Expr::Binary(BinaryOp::Add, a, b) => {
+            Some(linear_form(a, syms)?.combine(linear_form(b, syms)?, false))
+        }
+        Expr::Binary(BinaryOp::Sub, a, b) => {
+            Some(linear_form(a, syms)?.combine(linear_form(b, syms)?, true))
+        }
+        Expr::Binary(BinaryOp::Mul, a, b) => {
+            if !mentions(a, syms) {
+                Some(linear_form(b, syms)?.scale(a, false))
+            } else if !mentions(b, syms) {
+                Some(linear_form(a, syms)?.scale(b, false))
+            } else {
+                None
+            }
+        }
+        Expr::Binary(BinaryOp::Div, a, b) if !mentions(b, syms) => {
+            Some(linear_form(a, syms)?.scale(b, true))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_form_of_lif() {
+        // (El - v)/tau with constants folded: (0.5 - v) / 0.01
+        let v = load(ArrayId(0));
+        let e = div(sub(c(0.5), v), c(0.01));
+        let lin = linear_form(&e, &[Sym::Array(ArrayId(0))]).unwrap();
+        assert_eq!(lin.coefficient(Sym::Array(ArrayId(0))), c(-100.0));
+        assert_eq!(lin.rest, c(50.0));
+    }
+
+    #[test]
+    fn products_of_unknowns_are_not_linear() {
+        let v = load(ArrayId(0));
+        let w = load(ArrayId(1));
+        let e = mul(v, w);
+        let syms = [Sym::Array(ArrayId(0)), Sym::Array(ArrayId(1))];
+        assert!(linear_form(&e, &syms).is_none());
+        // ... but conditionally linear in one of them.
+        assert!(linear_form(&e, &syms[..1]).is_some());
+    }
+}

@@ -1,0 +1,634 @@
+//! Numerical integration methods, as Brian2 defines them.
+//!
+//! Each method turns an [`OdeSystem`] (the right-hand sides of a group's
+//! differential equations, split into a deterministic part `f` and noise
+//! coefficients `g`) into kernel statements that advance every state
+//! variable by one step. The explicit Runge–Kutta methods are data (a
+//! Butcher tableau); the stochastic methods follow Brian2's stage formulas
+//! literally; `exact` solves linear systems with a matrix exponential and
+//! `exponential_euler` treats each equation as linear in its own variable.
+//!
+//! Every method reads start-of-step values only: new values go to locals
+//! and are stored together at the end.
+
+// Integrators index several parallel per-variable vectors at once; index
+// loops say that more plainly than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
+use crate::expr::{self, add, c, div, linear_form, load, local, mul, sub, Sym};
+use nalgebra::DMatrix;
+use rheobase_kernel::{ArrayId, Expr, LocalId, Stmt, UnaryOp};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The integration methods users can name in `method:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Exact,
+    Euler,
+    Rk2,
+    Rk4,
+    Heun,
+    Milstein,
+    ExponentialEuler,
+}
+
+impl Method {
+    pub const ALL: [Method; 7] = [
+        Method::Exact,
+        Method::Euler,
+        Method::Rk2,
+        Method::Rk4,
+        Method::Heun,
+        Method::Milstein,
+        Method::ExponentialEuler,
+    ];
+
+    /// Parses a method name as Brian2 accepts it (`linear` is `exact`).
+    pub fn from_name(name: &str) -> Option<Method> {
+        Some(match name {
+            "exact" | "linear" => Method::Exact,
+            "euler" => Method::Euler,
+            "rk2" => Method::Rk2,
+            "rk4" => Method::Rk4,
+            "heun" => Method::Heun,
+            "milstein" => Method::Milstein,
+            "exponential_euler" => Method::ExponentialEuler,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Exact => "exact",
+            Method::Euler => "euler",
+            Method::Rk2 => "rk2",
+            Method::Rk4 => "rk4",
+            Method::Heun => "heun",
+            Method::Milstein => "milstein",
+            Method::ExponentialEuler => "exponential_euler",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A system of differential equations `dx/dt = f(x, t) + Σ g_k(x, t)·xi_k`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OdeSystem {
+    /// The integrated variables, in declaration order.
+    pub vars: Vec<ArrayId>,
+    /// The user's variable names, for messages.
+    pub names: Vec<String>,
+    /// Deterministic part of each right-hand side (subexpressions
+    /// substituted), without the refractoriness factor.
+    pub f: Vec<Expr>,
+    /// Noise coefficients of each right-hand side, by noise local.
+    pub g: Vec<BTreeMap<LocalId, Expr>>,
+    /// Which variables are `(unless refractory)`.
+    pub masked: Vec<bool>,
+    /// `not_refractory` (1 or 0) when any variable is masked.
+    pub not_refractory: Option<Expr>,
+    /// Noise locals; the kernel sets each to `sqrt(dt)·randn()` (Brian2's
+    /// `dW`) before the integrator's statements.
+    pub noise: Vec<LocalId>,
+}
+
+/// Why a method cannot integrate a system, in the user's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsupported(pub String);
+
+/// Hands out fresh locals to the integrators.
+pub trait Locals {
+    fn fresh(&mut self) -> LocalId;
+}
+
+impl OdeSystem {
+    fn is_stochastic(&self) -> bool {
+        self.g.iter().any(|g| !g.is_empty())
+    }
+
+    fn state_syms(&self) -> Vec<Sym> {
+        self.vars.iter().map(|&a| Sym::Array(a)).collect()
+    }
+
+    /// `f` with refractoriness applied, as Brian2's `add_refractoriness`
+    /// does: the derivative of a masked variable is multiplied by
+    /// `int(not_refractory)`.
+    fn masked_f(&self, k: usize) -> Expr {
+        self.mask(k, self.f[k].clone())
+    }
+
+    fn masked_g(&self, k: usize, xi: LocalId) -> Expr {
+        let g = self.g[k].get(&xi).cloned().unwrap_or(c(0.0));
+        self.mask(k, g)
+    }
+
+    fn mask(&self, k: usize, e: Expr) -> Expr {
+        match (&self.not_refractory, self.masked[k]) {
+            (Some(nr), true) => mul(nr.clone(), e),
+            _ => e,
+        }
+    }
+}
+
+/// Chooses a method as Brian2 does: the first of exact, euler and heun that
+/// accepts the equations.
+pub fn choose(system: &OdeSystem) -> Method {
+    if check_exact(system).is_ok() {
+        Method::Exact
+    } else if !system.is_stochastic() || is_additive(system) {
+        Method::Euler
+    } else {
+        Method::Heun
+    }
+}
+
+fn is_additive(system: &OdeSystem) -> bool {
+    let syms = system.state_syms();
+    system
+        .g
+        .iter()
+        .all(|g| g.values().all(|e| !expr::mentions(e, &syms)))
+}
+
+/// Generates the statements that advance `system` by one step.
+///
+/// `dt` is the simulation time step in seconds; `exact` computes its
+/// propagators numerically for it (kernels receive the same value).
+pub fn integrate(
+    method: Method,
+    system: &OdeSystem,
+    dt: f64,
+    locals: &mut dyn Locals,
+) -> Result<Vec<Stmt>, Unsupported> {
+    let mut out = Vec::new();
+    let new_values = match method {
+        Method::Euler => {
+            if !is_additive(system) {
+                return Err(Unsupported(
+                    "`euler` integrates only additive noise (a noise term whose \
+                     coefficient does not depend on the state variables); use `heun` \
+                     or `milstein` for multiplicative noise"
+                        .into(),
+                ));
+            }
+            runge_kutta(&EULER, system, locals, &mut out)?
+        }
+        Method::Rk2 => runge_kutta(&RK2, system, locals, &mut out)?,
+        Method::Rk4 => runge_kutta(&RK4, system, locals, &mut out)?,
+        Method::Heun => heun(system, locals, &mut out),
+        Method::Milstein => milstein(system, locals, &mut out)?,
+        Method::Exact => exact(system, dt, locals, &mut out)?,
+        Method::ExponentialEuler => exponential_euler(system, locals, &mut out)?,
+    };
+    for (k, value) in new_values.into_iter().enumerate() {
+        out.push(Stmt::Store(
+            system.vars[k],
+            rheobase_kernel::IndexSpace::Own,
+            value,
+        ));
+    }
+    Ok(out)
+}
+
+/// An explicit Runge–Kutta method: `k_s = dt·f(x + Σ_j a[s][j]·k_j,
+/// t + c[s]·dt)`, `x_new = x + Σ_s b[s]·k_s`.
+pub struct Tableau {
+    pub method: Method,
+    pub a: &'static [&'static [f64]],
+    pub b: &'static [f64],
+    pub c: &'static [f64],
+}
+
+pub const EULER: Tableau = Tableau {
+    method: Method::Euler,
+    a: &[&[]],
+    b: &[1.0],
+    c: &[0.0],
+};
+
+/// Brian2's `rk2` is the midpoint method.
+pub const RK2: Tableau = Tableau {
+    method: Method::Rk2,
+    a: &[&[], &[0.5]],
+    b: &[0.0, 1.0],
+    c: &[0.0, 0.5],
+};
+
+pub const RK4: Tableau = Tableau {
+    method: Method::Rk4,
+    a: &[&[], &[0.5], &[0.0, 0.5], &[0.0, 0.0, 1.0]],
+    b: &[1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0],
+    c: &[0.0, 0.5, 0.5, 1.0],
+};
+
+fn runge_kutta(
+    tableau: &Tableau,
+    system: &OdeSystem,
+    locals: &mut dyn Locals,
+    out: &mut Vec<Stmt>,
+) -> Result<Vec<Expr>, Unsupported> {
+    if system.is_stochastic() && tableau.method != Method::Euler {
+        return Err(Unsupported(format!(
+            "`{}` cannot integrate stochastic equations (they use `xi`); use \
+             `euler` for additive noise or `heun`/`milstein` for multiplicative noise",
+            tableau.method
+        )));
+    }
+    let n = system.vars.len();
+    // stages[s][k] is the local holding k_s for variable k.
+    let mut stages: Vec<Vec<LocalId>> = Vec::new();
+    for (s, row) in tableau.a.iter().enumerate() {
+        let mut map = BTreeMap::new();
+        for k in 0..n {
+            let mut arg = load(system.vars[k]);
+            for (j, &a) in row.iter().enumerate() {
+                if a != 0.0 {
+                    arg = add(arg, mul(local(stages[j][k]), c(a)));
+                }
+            }
+            map.insert(Sym::Array(system.vars[k]), arg);
+        }
+        let time = add(Expr::Time, mul(c(tableau.c[s]), Expr::Dt));
+        let mut row_locals = Vec::new();
+        for k in 0..n {
+            let f = expr::substitute(&system.masked_f(k), &map, Some(&time));
+            let l = locals.fresh();
+            out.push(Stmt::SetLocal(l, mul(Expr::Dt, f)));
+            row_locals.push(l);
+        }
+        stages.push(row_locals);
+    }
+    let mut result = Vec::new();
+    for k in 0..n {
+        let mut x = load(system.vars[k]);
+        for (s, &b) in tableau.b.iter().enumerate() {
+            if b != 0.0 {
+                x = add(x, mul(c(b), local(stages[s][k])));
+            }
+        }
+        // Euler–Maruyama: the noise enters as g·dW.
+        for &xi in &system.noise {
+            let g = system.masked_g(k, xi);
+            if expr::as_const(&g) != Some(0.0) {
+                x = add(x, mul(g, local(xi)));
+            }
+        }
+        result.push(x);
+    }
+    Ok(result)
+}
+
+/// Substitutes variable `k` of the system by `value` in `e`.
+fn with_var(system: &OdeSystem, k: usize, value: Expr, e: &Expr, time: Option<&Expr>) -> Expr {
+    let mut map = BTreeMap::new();
+    map.insert(Sym::Array(system.vars[k]), value);
+    expr::substitute(e, &map, time)
+}
+
+/// Brian2's stochastic Heun method (Stratonovich):
+/// `x_support = x + g·dW; g_support = g(x_support, t+dt);
+/// x_new = x + dt·f + ½·dW·(g + g_support)`.
+fn heun(system: &OdeSystem, locals: &mut dyn Locals, out: &mut Vec<Stmt>) -> Vec<Expr> {
+    let n = system.vars.len();
+    let t_next = add(Expr::Time, Expr::Dt);
+    let mut result = Vec::new();
+    for k in 0..n {
+        let x = load(system.vars[k]);
+        let mut new = add(x.clone(), mul(Expr::Dt, system.masked_f(k)));
+        for &xi in &system.noise {
+            let g = system.masked_g(k, xi);
+            if expr::as_const(&g) == Some(0.0) {
+                continue;
+            }
+            let support = locals.fresh();
+            out.push(Stmt::SetLocal(
+                support,
+                add(x.clone(), mul(g.clone(), local(xi))),
+            ));
+            let g_support = with_var(system, k, local(support), &g, Some(&t_next));
+            new = add(new, mul(mul(c(0.5), local(xi)), add(g, g_support)));
+        }
+        let l = locals.fresh();
+        out.push(Stmt::SetLocal(l, new));
+        result.push(local(l));
+    }
+    result
+}
+
+/// Brian2's derivative-free Milstein method (diagonal noise only).
+fn milstein(
+    system: &OdeSystem,
+    locals: &mut dyn Locals,
+    out: &mut Vec<Stmt>,
+) -> Result<Vec<Expr>, Unsupported> {
+    // Diagonal noise: every equation has at most one noise term and no
+    // noise variable appears in two equations.
+    let mut seen = Vec::new();
+    for g in &system.g {
+        if g.len() > 1 {
+            return Err(Unsupported(
+                "`milstein` needs diagonal noise: each equation may contain at most one \
+                 noise variable; use `heun`"
+                    .into(),
+            ));
+        }
+        for xi in g.keys() {
+            if seen.contains(xi) {
+                return Err(Unsupported(
+                    "`milstein` needs diagonal noise: a noise variable may appear in only \
+                     one equation; use `heun`"
+                        .into(),
+                ));
+            }
+            seen.push(*xi);
+        }
+    }
+    let sqrt_dt = Expr::Unary(UnaryOp::Sqrt, Box::new(Expr::Dt));
+    let mut result = Vec::new();
+    for k in 0..system.vars.len() {
+        let x = load(system.vars[k]);
+        let f = system.masked_f(k);
+        let mut new = add(x.clone(), mul(Expr::Dt, f.clone()));
+        for &xi in &system.noise {
+            let g = system.masked_g(k, xi);
+            if expr::as_const(&g) == Some(0.0) {
+                continue;
+            }
+            let support = locals.fresh();
+            out.push(Stmt::SetLocal(
+                support,
+                add(
+                    add(x.clone(), mul(Expr::Dt, f.clone())),
+                    mul(sqrt_dt.clone(), g.clone()),
+                ),
+            ));
+            let g_support = with_var(system, k, local(support), &g, None);
+            let dw2 = mul(local(xi), local(xi));
+            let correction = mul(
+                div(c(1.0), mul(c(2.0), sqrt_dt.clone())),
+                mul(sub(g_support, g.clone()), dw2),
+            );
+            new = add(add(new, mul(g, local(xi))), correction);
+        }
+        let l = locals.fresh();
+        out.push(Stmt::SetLocal(l, new));
+        result.push(local(l));
+    }
+    Ok(result)
+}
+
+/// The linear structure `dX/dt = M·X + B` of a system, as `exact` needs it.
+struct LinearSystem {
+    m: Vec<Vec<Expr>>,
+    b: Vec<Expr>,
+}
+
+fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
+    if system.is_stochastic() {
+        return Err(Unsupported(
+            "`exact` cannot integrate stochastic equations (they use `xi`)".into(),
+        ));
+    }
+    let syms = system.state_syms();
+    let n = system.vars.len();
+    let mut m = Vec::new();
+    let mut b = Vec::new();
+    for k in 0..n {
+        let lin = linear_form(&system.f[k], &syms).ok_or_else(|| {
+            Unsupported(format!(
+                "`exact` needs linear equations, but the equation for `{}` is not linear \
+                 in the state variables",
+                system.names[k]
+            ))
+        })?;
+        let row: Vec<Expr> = syms.iter().map(|&s| lin.coefficient(s)).collect();
+        for e in row.iter().chain(std::iter::once(&lin.rest)) {
+            if expr::varies_within_step(e) {
+                return Err(Unsupported(format!(
+                    "`exact` needs coefficients that are constant over a time step, but \
+                     the equation for `{}` depends on `t` or draws random numbers",
+                    system.names[k]
+                )));
+            }
+        }
+        m.push(row);
+        b.push(lin.rest);
+    }
+    let numeric = m.iter().flatten().all(|e| expr::as_const(e).is_some());
+    let diagonal = (0..n).all(|r| (0..n).all(|s| r == s || expr::as_const(&m[r][s]) == Some(0.0)));
+    if !numeric && !diagonal {
+        return Err(Unsupported(
+            "`exact` supports coupled linear equations only when their coefficients are \
+             the same for every neuron (constants); here a coupling coefficient depends \
+             on a per-neuron variable. Use `rk4` or `euler`"
+                .into(),
+        ));
+    }
+    Ok(LinearSystem { m, b })
+}
+
+/// `Phi = exp(M·dt)` and `Gamma = ∫₀^dt exp(M·s) ds`, from the exponential
+/// of the augmented matrix `[[M, I], [0, 0]]·dt` (Van Loan's method), so
+/// that `x(t+dt) = Phi·x + Gamma·B` also when `M` is singular.
+fn propagators(m: &DMatrix<f64>, dt: f64) -> (DMatrix<f64>, DMatrix<f64>) {
+    let n = m.nrows();
+    let mut aug = DMatrix::<f64>::zeros(2 * n, 2 * n);
+    for r in 0..n {
+        for s in 0..n {
+            aug[(r, s)] = m[(r, s)] * dt;
+        }
+        aug[(r, n + r)] = dt;
+    }
+    let e = aug.exp();
+    let phi = e.view((0, 0), (n, n)).into_owned();
+    let gamma = e.view((0, n), (n, n)).into_owned();
+    (phi, gamma)
+}
+
+fn exact(
+    system: &OdeSystem,
+    dt: f64,
+    locals: &mut dyn Locals,
+    out: &mut Vec<Stmt>,
+) -> Result<Vec<Expr>, Unsupported> {
+    let lin = check_exact(system)?;
+    let n = system.vars.len();
+    let numeric: Option<Vec<Vec<f64>>> = lin
+        .m
+        .iter()
+        .map(|row| row.iter().map(expr::as_const).collect())
+        .collect();
+    let mut result = Vec::new();
+    match numeric {
+        Some(rows) => {
+            // B's entries may be per-neuron expressions: compute each once.
+            let b_locals: Vec<Expr> = lin
+                .b
+                .iter()
+                .map(|e| {
+                    if expr::as_const(e).is_some() {
+                        e.clone()
+                    } else {
+                        let l = locals.fresh();
+                        out.push(Stmt::SetLocal(l, e.clone()));
+                        local(l)
+                    }
+                })
+                .collect();
+            let m = DMatrix::from_fn(n, n, |r, s| rows[r][s]);
+            let full = apply_propagators(system, &m, &b_locals, dt, &[]);
+            let any_masked = system.masked.iter().any(|&x| x);
+            match (&system.not_refractory, any_masked) {
+                (Some(nr), true) => {
+                    // While refractory, masked variables have derivative
+                    // zero: their rows of M and B vanish.
+                    let mut m_ref = m.clone();
+                    for (r, &masked) in system.masked.iter().enumerate() {
+                        if masked {
+                            m_ref.row_mut(r).fill(0.0);
+                        }
+                    }
+                    let refractory =
+                        apply_propagators(system, &m_ref, &b_locals, dt, &system.masked);
+                    for (a, b) in full.into_iter().zip(refractory) {
+                        result.push(if a == b {
+                            a
+                        } else {
+                            Expr::Select(Box::new(nr.clone()), Box::new(a), Box::new(b))
+                        });
+                    }
+                }
+                _ => result = full,
+            }
+        }
+        None => {
+            // Decoupled equations with per-neuron coefficients:
+            // x(t+dt) = -B/A + (x + B/A)·exp(A·dt), as Brian2's solution of
+            // dx/dt = A·x + B reads.
+            for k in 0..n {
+                let a = lin.m[k][k].clone();
+                let b = lin.b[k].clone();
+                result.push(scalar_linear_step(system, k, a, b, locals, out));
+            }
+        }
+    }
+    Ok(result)
+}
+
+fn apply_propagators(
+    system: &OdeSystem,
+    m: &DMatrix<f64>,
+    b: &[Expr],
+    dt: f64,
+    zero_b: &[bool],
+) -> Vec<Expr> {
+    let n = m.nrows();
+    let (phi, gamma) = propagators(m, dt);
+    let mut result = Vec::new();
+    for r in 0..n {
+        let mut e = c(0.0);
+        for s in 0..n {
+            let p = phi[(r, s)];
+            if p != 0.0 {
+                e = add(e, mul(c(p), load(system.vars[s])));
+            }
+        }
+        for (s, bs) in b.iter().enumerate() {
+            if zero_b.get(s).copied().unwrap_or(false) {
+                continue;
+            }
+            let g = gamma[(r, s)];
+            if g != 0.0 && expr::as_const(bs) != Some(0.0) {
+                e = add(e, mul(c(g), bs.clone()));
+            }
+        }
+        result.push(e);
+    }
+    result
+}
+
+/// One step of `dx/dt = A·x + B` for variable `k`, with `A` and `B` held
+/// constant over the step (exact for linear equations, the exponential
+/// Euler step otherwise).
+fn scalar_linear_step(
+    system: &OdeSystem,
+    k: usize,
+    a: Expr,
+    b: Expr,
+    locals: &mut dyn Locals,
+    out: &mut Vec<Stmt>,
+) -> Expr {
+    let x = load(system.vars[k]);
+    let nr = match (&system.not_refractory, system.masked[k]) {
+        (Some(nr), true) => Some(nr.clone()),
+        _ => None,
+    };
+    let dt_eff = match &nr {
+        Some(nr) => mul(Expr::Dt, nr.clone()),
+        None => Expr::Dt,
+    };
+    if expr::as_const(&a) == Some(0.0) {
+        return add(x, mul(dt_eff, b));
+    }
+    let ba = locals.fresh();
+    out.push(Stmt::SetLocal(ba, div(b, a.clone())));
+    let growth = Expr::Unary(UnaryOp::Exp, Box::new(mul(dt_eff, a)));
+    let value = add(expr::neg(local(ba)), mul(add(local(ba), x), growth));
+    let l = locals.fresh();
+    out.push(Stmt::SetLocal(l, value));
+    local(l)
+}
+
+fn exponential_euler(
+    system: &OdeSystem,
+    locals: &mut dyn Locals,
+    out: &mut Vec<Stmt>,
+) -> Result<Vec<Expr>, Unsupported> {
+    if system.is_stochastic() {
+        return Err(Unsupported(
+            "`exponential_euler` cannot integrate stochastic equations (they use `xi`)".into(),
+        ));
+    }
+    let mut result = Vec::new();
+    for k in 0..system.vars.len() {
+        let own = [Sym::Array(system.vars[k])];
+        let lin = linear_form(&system.f[k], &own).ok_or_else(|| {
+            Unsupported(format!(
+                "`exponential_euler` can only solve conditionally linear systems: the \
+                 equation for `{}` must be linear in `{}` itself",
+                system.names[k], system.names[k]
+            ))
+        })?;
+        let a = lin.coefficient(own[0]);
+        result.push(scalar_linear_step(system, k, a, lin.rest, locals, out));
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn propagators_of_a_decay_are_exponentials() {
+        let m = DMatrix::from_row_slice(1, 1, &[-10.0]);
+        let (phi, gamma) = propagators(&m, 0.1);
+        assert!((phi[(0, 0)] - (-1.0f64).exp()).abs() < 1e-14);
+        // ∫₀^0.1 exp(-10 s) ds = (1 - e^-1)/10
+        assert!((gamma[(0, 0)] - (1.0 - (-1.0f64).exp()) / 10.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn propagators_handle_singular_matrices() {
+        let m = DMatrix::from_row_slice(1, 1, &[0.0]);
+        let (phi, gamma) = propagators(&m, 0.5);
+        assert!((phi[(0, 0)] - 1.0).abs() < 1e-15);
+        assert!((gamma[(0, 0)] - 0.5).abs() < 1e-15);
+    }
+}

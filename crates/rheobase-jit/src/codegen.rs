@@ -1,0 +1,684 @@
+//! Translation of one [`Kernel`] into Cranelift IR.
+//!
+//! The generated function has the shape
+//!
+//! ```text
+//! entry(args):                      ; read the loop bounds
+//!     k = start; count = 0
+//!     if start < end goto preheader else exit
+//! preheader:                        ; everything loop-invariant, once
+//!     load array base pointers, table descriptors, t, dt, seed, ...
+//!     goto body
+//! body:                             ; one element per iteration
+//!     e = k  (or elements[k]); pre = pre_index[e]; ...
+//!     locals = 0.0
+//!     <statements>                  ; If creates then/merge blocks
+//!     k = k + 1
+//!     if k < end goto body else exit
+//! exit:
+//!     return count
+//! ```
+//!
+//! `k`, `count` and the kernel's locals are Cranelift [`Variable`]s: the
+//! frontend's SSA construction turns their redefinitions (in the loop latch,
+//! inside `If` blocks) into block parameters, so we never place phi nodes by
+//! hand. Everything else is a plain SSA value; values defined in the
+//! preheader dominate the loop and can be used in it directly, which keeps
+//! the base pointers in registers instead of reloading them per element.
+
+use std::collections::BTreeMap;
+use std::mem::{offset_of, size_of};
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Variable};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Linkage, Module};
+use rheobase_kernel::{
+    BinaryOp, Expr, IndexSpace, Iteration, Kernel, KernelArgs, RandKind, Stmt, TableDesc, UnaryOp,
+};
+
+use crate::runtime::RtFn;
+use crate::validate::Usage;
+
+/// The runtime functions declared in one module, declared on first use so
+/// a module that never calls `exp` does not import it.
+pub(crate) type Imports = [Option<FuncId>; RtFn::ALL.len()];
+
+/// Memory flags for every access we generate. `notrap`: the caller
+/// guarantees the pointers are valid (that is the contract of
+/// `CompiledKernel::call`), which lets Cranelift delete unused loads.
+/// `aligned`: `f64`/`u32`/pointer arrays are naturally aligned.
+fn trusted() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// Flags for reads of `KernelArgs` and `TableDesc`, which the kernel never
+/// writes: `readonly` lets them be treated like constants.
+fn readonly() -> MemFlagsData {
+    MemFlagsData::trusted().with_readonly()
+}
+
+fn offset(off: usize) -> i32 {
+    // KernelArgs is ~100 bytes, so every field offset fits.
+    off as i32
+}
+
+/// Loop-invariant values of one table, loaded in the preheader.
+#[derive(Clone, Copy)]
+struct TableVals {
+    values: Value,
+    /// `rows - 1`
+    last_row: Value,
+    columns: Value,
+    /// `columns - 1`
+    last_col: Value,
+    dt: Value,
+}
+
+/// Values fixed for the whole call, all defined in the preheader.
+struct Invariants {
+    arrays: BTreeMap<u32, Value>,
+    tables: BTreeMap<u32, TableVals>,
+    elements: Value,
+    pre_index: Value,
+    post_index: Value,
+    events_out: Value,
+    t: Value,
+    dt: Value,
+    half_dt: Value,
+    step: Value,
+    seed: Value,
+    stream: Value,
+    index_offset: Value,
+}
+
+/// Values of the current element, defined at the top of the loop body
+/// (which dominates the rest of the iteration).
+#[derive(Clone, Copy)]
+struct Element {
+    /// Index in the iteration space, `i64`.
+    e: Value,
+    /// `pre_index[e]`, `post_index[e]` (zero-extended), if used.
+    pre: Value,
+    post: Value,
+    /// `e + index_offset`: global index, random key.
+    key: Value,
+}
+
+pub(crate) struct Translator<'a, 'f> {
+    b: FunctionBuilder<'f>,
+    module: &'a mut JITModule,
+    imports: &'a mut Imports,
+    /// Imports referenced from the current function.
+    refs: [Option<FuncRef>; RtFn::ALL.len()],
+    call_conv: CallConv,
+    locals: BTreeMap<u32, Variable>,
+    count: Variable,
+}
+
+impl<'a, 'f> Translator<'a, 'f> {
+    /// Emits the whole function for `kernel` into the builder's function,
+    /// whose signature must be `fn(*const KernelArgs) -> u64`.
+    ///
+    /// Never fails: `usage` comes from validating `kernel`.
+    pub(crate) fn translate(
+        b: FunctionBuilder<'f>,
+        module: &'a mut JITModule,
+        imports: &'a mut Imports,
+        kernel: &Kernel,
+        usage: &Usage,
+    ) {
+        let call_conv = module.isa().default_call_conv();
+        let mut b = b;
+        let count = b.declare_var(types::I64);
+        let mut t = Translator {
+            b,
+            module,
+            imports,
+            refs: [None; RtFn::ALL.len()],
+            call_conv,
+            locals: BTreeMap::new(),
+            count,
+        };
+        t.function(kernel, usage);
+        // Sealing declares that a block's predecessors are all known, which
+        // the SSA construction needs to resolve variables. Every block is
+        // complete now, so seal them all at once.
+        t.b.seal_all_blocks();
+        let config = t.module.target_config();
+        t.b.finalize(config);
+    }
+
+    fn function(&mut self, kernel: &Kernel, usage: &Usage) {
+        let k_var = self.b.declare_var(types::I64);
+        for &l in &usage.locals {
+            let var = self.b.declare_var(types::F64);
+            self.locals.insert(l, var);
+        }
+
+        let entry = self.b.create_block();
+        let preheader = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+
+        // entry: the function parameter becomes the entry block's parameter.
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let args = self.b.block_params(entry)[0];
+        let start = self.load_arg(types::I64, offset_of!(KernelArgs, start), args);
+        let end = self.load_arg(types::I64, offset_of!(KernelArgs, end), args);
+        self.b.def_var(k_var, start);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(self.count, zero);
+        // An empty range dereferences nothing but `args`.
+        let nonempty = self.b.ins().icmp(IntCC::UnsignedLessThan, start, end);
+        self.b.ins().brif(nonempty, preheader, &[], exit, &[]);
+
+        // preheader: load everything the loop needs that does not change.
+        self.b.switch_to_block(preheader);
+        let inv = self.invariants(args, kernel.iteration, usage);
+        self.b.ins().jump(body, &[]);
+
+        // body: one element. The loop is a do-while: the entry test
+        // guarantees at least one iteration.
+        self.b.switch_to_block(body);
+        let k = self.b.use_var(k_var);
+        let e = match kernel.iteration {
+            Iteration::Range => k,
+            Iteration::List => {
+                let p = self.element_addr(inv.elements, k, 2);
+                self.b.ins().uload32(trusted(), p, 0)
+            }
+        };
+        let el = self.element(&inv, e, usage);
+        // Locals start at 0.0 every iteration: a read before any write is
+        // then well defined (and cannot leak values between elements).
+        let zero_f = self.b.ins().f64const(0.0);
+        for var in self.locals.values() {
+            self.b.def_var(*var, zero_f);
+        }
+        self.stmts(&kernel.body, &inv, &el);
+        let next = self.b.ins().iadd_imm_s(k, 1);
+        self.b.def_var(k_var, next);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, end);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+
+        self.b.switch_to_block(exit);
+        let count = self.b.use_var(self.count);
+        self.b.ins().return_(&[count]);
+    }
+
+    fn load_arg(&mut self, ty: types::Type, off: usize, args: Value) -> Value {
+        self.b.ins().load(ty, readonly(), args, offset(off))
+    }
+
+    /// `base + index << shift`: the address of element `index` of an array
+    /// of `1 << shift`-byte items. (x86-64 folds this into the addressing
+    /// mode of the load or store.)
+    fn element_addr(&mut self, base: Value, index: Value, shift: i64) -> Value {
+        let scaled = self.b.ins().ishl_imm_u(index, shift);
+        self.b.ins().iadd(base, scaled)
+    }
+
+    fn invariants(&mut self, args: Value, iteration: Iteration, usage: &Usage) -> Invariants {
+        let ptr = types::I64;
+        // Placeholder for values the kernel does not use; never read, and
+        // removed as dead code.
+        let null = self.b.ins().iconst(ptr, 0);
+        let nullf = self.b.ins().f64const(0.0);
+        let field = |t: &mut Self, used: bool, ty: types::Type, off: usize| {
+            if !used {
+                if ty == types::F64 {
+                    nullf
+                } else {
+                    null
+                }
+            } else {
+                t.load_arg(ty, off, args)
+            }
+        };
+        let list = iteration == Iteration::List;
+        let elements = field(self, list, ptr, offset_of!(KernelArgs, elements));
+        let pre_index = field(self, usage.pre, ptr, offset_of!(KernelArgs, pre_index));
+        let post_index = field(self, usage.post, ptr, offset_of!(KernelArgs, post_index));
+        let events_out = field(self, usage.emit, ptr, offset_of!(KernelArgs, events_out));
+        let t = field(self, usage.time, types::F64, offset_of!(KernelArgs, t));
+        let dt = field(self, usage.dt, types::F64, offset_of!(KernelArgs, dt));
+        let step = field(self, usage.rand, ptr, offset_of!(KernelArgs, step));
+        let seed = field(self, usage.rand, ptr, offset_of!(KernelArgs, seed));
+        let stream = field(self, usage.rand, ptr, offset_of!(KernelArgs, stream));
+        let index_offset = field(self, usage.key, ptr, offset_of!(KernelArgs, index_offset));
+        let half_dt = if usage.tables.is_empty() {
+            nullf
+        } else {
+            let half = self.b.ins().f64const(0.5);
+            self.b.ins().fmul(dt, half)
+        };
+
+        let mut arrays = BTreeMap::new();
+        if !usage.arrays.is_empty() {
+            let table = self.load_arg(ptr, offset_of!(KernelArgs, arrays), args);
+            for &id in &usage.arrays {
+                // `arrays[id]`: ids are < 2^24 (validated), so the byte
+                // offset fits the load's 32-bit immediate.
+                let off = id as usize * size_of::<*mut f64>();
+                let base = self.b.ins().load(ptr, readonly(), table, offset(off));
+                arrays.insert(id, base);
+            }
+        }
+        let mut tables = BTreeMap::new();
+        if !usage.tables.is_empty() {
+            let descs = self.load_arg(ptr, offset_of!(KernelArgs, tables), args);
+            for &id in &usage.tables {
+                let at = |f: usize| offset(id as usize * size_of::<TableDesc>() + f);
+                let ro = readonly();
+                let values = self
+                    .b
+                    .ins()
+                    .load(ptr, ro, descs, at(offset_of!(TableDesc, values)));
+                let rows = self
+                    .b
+                    .ins()
+                    .load(ptr, ro, descs, at(offset_of!(TableDesc, rows)));
+                let columns = self
+                    .b
+                    .ins()
+                    .load(ptr, ro, descs, at(offset_of!(TableDesc, columns)));
+                let tdt = self
+                    .b
+                    .ins()
+                    .load(types::F64, ro, descs, at(offset_of!(TableDesc, dt)));
+                let last_row = self.b.ins().iadd_imm_s(rows, -1);
+                let last_col = self.b.ins().iadd_imm_s(columns, -1);
+                tables.insert(
+                    id,
+                    TableVals {
+                        values,
+                        last_row,
+                        columns,
+                        last_col,
+                        dt: tdt,
+                    },
+                );
+            }
+        }
+        Invariants {
+            arrays,
+            tables,
+            elements,
+            pre_index,
+            post_index,
+            events_out,
+            t,
+            dt,
+            half_dt,
+            step,
+            seed,
+            stream,
+            index_offset,
+        }
+    }
+
+    fn element(&mut self, inv: &Invariants, e: Value, usage: &Usage) -> Element {
+        let mut el = Element {
+            e,
+            pre: e,
+            post: e,
+            key: e,
+        };
+        // Loaded once per element even if only used inside an `If`: one
+        // cache-friendly load, and the value then dominates every use.
+        if usage.pre {
+            let p = self.element_addr(inv.pre_index, e, 2);
+            el.pre = self.b.ins().uload32(trusted(), p, 0);
+        }
+        if usage.post {
+            let p = self.element_addr(inv.post_index, e, 2);
+            el.post = self.b.ins().uload32(trusted(), p, 0);
+        }
+        if usage.key {
+            el.key = self.b.ins().iadd(e, inv.index_offset);
+        }
+        el
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt], inv: &Invariants, el: &Element) {
+        for stmt in stmts {
+            match stmt {
+                Stmt::SetLocal(l, e) => {
+                    let v = self.expr(e, inv, el);
+                    if let Some(&var) = self.locals.get(&l.0) {
+                        self.b.def_var(var, v);
+                    }
+                }
+                Stmt::Store(a, space, e) => {
+                    let v = self.expr(e, inv, el);
+                    let p = self.array_addr(inv, a.0, *space, el);
+                    self.b.ins().store(trusted(), v, p, 0);
+                }
+                Stmt::If { cond, then } => {
+                    let c = self.cond(cond, inv, el);
+                    let then_block = self.b.create_block();
+                    let merge = self.b.create_block();
+                    self.b.ins().brif(c, then_block, &[], merge, &[]);
+                    self.b.switch_to_block(then_block);
+                    self.stmts(then, inv, el);
+                    self.b.ins().jump(merge, &[]);
+                    self.b.switch_to_block(merge);
+                }
+                Stmt::Emit => {
+                    let n = self.b.use_var(self.count);
+                    let p = self.element_addr(inv.events_out, n, 2);
+                    // Store the low 32 bits of e (indices are u32).
+                    self.b.ins().istore32(trusted(), el.e, p, 0);
+                    let n1 = self.b.ins().iadd_imm_s(n, 1);
+                    self.b.def_var(self.count, n1);
+                }
+            }
+        }
+    }
+
+    fn array_addr(&mut self, inv: &Invariants, id: u32, space: IndexSpace, el: &Element) -> Value {
+        let base = match inv.arrays.get(&id) {
+            Some(&v) => v,
+            // Validation collects every array id of the kernel.
+            None => unreachable!("array {id} missing from the usage"),
+        };
+        let index = match space {
+            IndexSpace::Own => el.e,
+            IndexSpace::Pre => el.pre,
+            IndexSpace::Post => el.post,
+            IndexSpace::Shared => return base,
+        };
+        self.element_addr(base, index, 3)
+    }
+
+    fn runtime_fn(&mut self, f: RtFn) -> FuncRef {
+        if let Some(r) = self.refs[f.index()] {
+            return r;
+        }
+        let id = match self.imports[f.index()] {
+            Some(id) => id,
+            None => {
+                let sig = f.signature(self.call_conv);
+                // An import: resolved to the address registered with the
+                // JITBuilder when the module is finalized. Declaring the
+                // same name twice with the same signature cannot fail, and
+                // our names are unique, so an error here is a bug.
+                let id = match self
+                    .module
+                    .declare_function(f.symbol(), Linkage::Import, &sig)
+                {
+                    Ok(id) => id,
+                    Err(e) => unreachable!("declaring {}: {e}", f.symbol()),
+                };
+                self.imports[f.index()] = Some(id);
+                id
+            }
+        };
+        // Makes the import callable from this function (a FuncRef is local
+        // to the function being built).
+        let r = self.module.declare_func_in_func(id, self.b.func);
+        self.refs[f.index()] = Some(r);
+        r
+    }
+
+    fn call(&mut self, f: RtFn, args: &[Value]) -> Value {
+        let r = self.runtime_fn(f);
+        let inst = self.b.ins().call(r, args);
+        self.b.inst_results(inst)[0]
+    }
+
+    fn bool_to_f64(&mut self, c: Value) -> Value {
+        let one = self.b.ins().f64const(1.0);
+        let zero = self.b.ins().f64const(0.0);
+        self.b.ins().select(c, one, zero)
+    }
+
+    /// Translates `expr` as a condition: an `i8` that is 1 when the value
+    /// is nonzero (NaN counts as nonzero, like C and Python). Comparisons
+    /// and logic produce the flag directly instead of going through 1.0/0.0.
+    fn cond(&mut self, expr: &Expr, inv: &Invariants, el: &Element) -> Value {
+        match expr {
+            Expr::Binary(op, a, b) => {
+                if let Some(cc) = float_cc(*op) {
+                    let a = self.expr(a, inv, el);
+                    let b = self.expr(b, inv, el);
+                    return self.b.ins().fcmp(cc, a, b);
+                }
+                match op {
+                    BinaryOp::And => {
+                        let a = self.cond(a, inv, el);
+                        let b = self.cond(b, inv, el);
+                        return self.b.ins().band(a, b);
+                    }
+                    BinaryOp::Or => {
+                        let a = self.cond(a, inv, el);
+                        let b = self.cond(b, inv, el);
+                        return self.b.ins().bor(a, b);
+                    }
+                    _ => {}
+                }
+            }
+            Expr::Unary(UnaryOp::Not, a) => {
+                let a = self.cond(a, inv, el);
+                return self.b.ins().bxor_imm_u(a, 1);
+            }
+            _ => {}
+        }
+        let v = self.expr(expr, inv, el);
+        let zero = self.b.ins().f64const(0.0);
+        self.b.ins().fcmp(FloatCC::NotEqual, v, zero)
+    }
+
+    fn expr(&mut self, expr: &Expr, inv: &Invariants, el: &Element) -> Value {
+        match expr {
+            Expr::Const(c) => self.b.ins().f64const(*c),
+            Expr::Load(a, space) => {
+                let p = self.array_addr(inv, a.0, *space, el);
+                self.b.ins().load(types::F64, trusted(), p, 0)
+            }
+            Expr::Local(l) => match self.locals.get(&l.0) {
+                Some(&var) => self.b.use_var(var),
+                None => unreachable!("local {} missing from the usage", l.0),
+            },
+            Expr::Index(space) => {
+                // Indices are far below 2^63, so the signed conversion (one
+                // instruction on x86-64, unlike the unsigned one) is exact.
+                let i = match space {
+                    IndexSpace::Own => el.key,
+                    IndexSpace::Pre => el.pre,
+                    IndexSpace::Post => el.post,
+                    IndexSpace::Shared => return self.b.ins().f64const(0.0),
+                };
+                self.b.ins().fcvt_from_sint(types::F64, i)
+            }
+            Expr::Time => inv.t,
+            Expr::Dt => inv.dt,
+            Expr::Unary(op, a) => {
+                if *op == UnaryOp::Not {
+                    let c = self.cond(expr, inv, el);
+                    return self.bool_to_f64(c);
+                }
+                let a = self.expr(a, inv, el);
+                self.unary(*op, a)
+            }
+            Expr::Binary(op, a, b) => {
+                if float_cc(*op).is_some() || matches!(op, BinaryOp::And | BinaryOp::Or) {
+                    let c = self.cond(expr, inv, el);
+                    return self.bool_to_f64(c);
+                }
+                let a = self.expr(a, inv, el);
+                let b = self.expr(b, inv, el);
+                self.binary(*op, a, b)
+            }
+            Expr::Select(c, a, b) => {
+                // Both sides are side-effect free, so evaluating both and
+                // picking one (no branch) is equivalent and branch-free.
+                let c = self.cond(c, inv, el);
+                let a = self.expr(a, inv, el);
+                let b = self.expr(b, inv, el);
+                self.b.ins().select(c, a, b)
+            }
+            Expr::Rand { kind, draw } => {
+                let f = match kind {
+                    RandKind::Uniform => RtFn::RandUniform,
+                    RandKind::Normal => RtFn::RandNormal,
+                };
+                let draw = self.b.ins().iconst(types::I64, i64::from(*draw));
+                self.call(f, &[inv.seed, inv.stream, inv.step, el.key, draw])
+            }
+            Expr::Table {
+                table,
+                time,
+                column,
+            } => {
+                let tv = match inv.tables.get(&table.0) {
+                    Some(&tv) => tv,
+                    None => unreachable!("table {} missing from the usage", table.0),
+                };
+                let time = self.expr(time, inv, el);
+                let shifted = self.b.ins().fadd(time, inv.half_dt);
+                let x = self.b.ins().fdiv(shifted, tv.dt);
+                let row = self.clamped_index(x, tv.last_row);
+                let index = match column {
+                    None => row,
+                    Some(c) => {
+                        let c = self.expr(c, inv, el);
+                        let col = self.clamped_index(c, tv.last_col);
+                        let r = self.b.ins().imul(row, tv.columns);
+                        self.b.ins().iadd(r, col)
+                    }
+                };
+                let p = self.element_addr(tv.values, index, 3);
+                self.b.ins().load(types::F64, trusted(), p, 0)
+            }
+        }
+    }
+
+    /// `trunc(x)` clamped to `0..=last`, as an `i64`. The saturating
+    /// conversion maps NaN to 0 and ±inf to the extreme integers, so no
+    /// input can trap or index outside the table (given `last >= 0`).
+    fn clamped_index(&mut self, x: Value, last: Value) -> Value {
+        let i = self.b.ins().fcvt_to_sint_sat(types::I64, x);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let i = self.b.ins().smin(i, last);
+        self.b.ins().smax(i, zero)
+    }
+
+    fn unary(&mut self, op: UnaryOp, a: Value) -> Value {
+        match op {
+            UnaryOp::Neg => self.b.ins().fneg(a),
+            UnaryOp::Abs => self.b.ins().fabs(a),
+            UnaryOp::Floor => self.b.ins().floor(a),
+            UnaryOp::Ceil => self.b.ins().ceil(a),
+            UnaryOp::Trunc => self.b.ins().trunc(a),
+            UnaryOp::Sqrt => self.b.ins().sqrt(a),
+            UnaryOp::Sign => {
+                // 1 above zero, -1 below, the operand itself otherwise
+                // (±0 stays ±0, NaN stays NaN), like numpy's sign.
+                let zero = self.b.ins().f64const(0.0);
+                let one = self.b.ins().f64const(1.0);
+                let minus_one = self.b.ins().f64const(-1.0);
+                let gt = self.b.ins().fcmp(FloatCC::GreaterThan, a, zero);
+                let lt = self.b.ins().fcmp(FloatCC::LessThan, a, zero);
+                let r = self.b.ins().select(lt, minus_one, a);
+                self.b.ins().select(gt, one, r)
+            }
+            UnaryOp::Not => {
+                // Handled by `cond`; kept total for robustness.
+                let zero = self.b.ins().f64const(0.0);
+                let c = self.b.ins().fcmp(FloatCC::Equal, a, zero);
+                self.bool_to_f64(c)
+            }
+            UnaryOp::Exp => self.call(RtFn::Exp, &[a]),
+            UnaryOp::Log => self.call(RtFn::Log, &[a]),
+            UnaryOp::Log10 => self.call(RtFn::Log10, &[a]),
+            UnaryOp::Expm1 => self.call(RtFn::Expm1, &[a]),
+            UnaryOp::Log1p => self.call(RtFn::Log1p, &[a]),
+            UnaryOp::Exprel => self.call(RtFn::Exprel, &[a]),
+            UnaryOp::Sin => self.call(RtFn::Sin, &[a]),
+            UnaryOp::Cos => self.call(RtFn::Cos, &[a]),
+            UnaryOp::Tan => self.call(RtFn::Tan, &[a]),
+            UnaryOp::Sinh => self.call(RtFn::Sinh, &[a]),
+            UnaryOp::Cosh => self.call(RtFn::Cosh, &[a]),
+            UnaryOp::Tanh => self.call(RtFn::Tanh, &[a]),
+            UnaryOp::Arcsin => self.call(RtFn::Asin, &[a]),
+            UnaryOp::Arccos => self.call(RtFn::Acos, &[a]),
+            UnaryOp::Arctan => self.call(RtFn::Atan, &[a]),
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: Value, b: Value) -> Value {
+        match op {
+            BinaryOp::Add => self.b.ins().fadd(a, b),
+            BinaryOp::Sub => self.b.ins().fsub(a, b),
+            BinaryOp::Mul => self.b.ins().fmul(a, b),
+            BinaryOp::Div => self.b.ins().fdiv(a, b),
+            BinaryOp::Pow => self.call(RtFn::Pow, &[a, b]),
+            // f64::min/max semantics: a NaN operand is ignored. (Cranelift's
+            // fmin/fmax propagate NaN instead.)
+            BinaryOp::Min => self.min_max(FloatCC::LessThan, a, b),
+            BinaryOp::Max => self.min_max(FloatCC::GreaterThan, a, b),
+            BinaryOp::FloorDiv => {
+                let q = self.b.ins().fdiv(a, b);
+                self.b.ins().floor(q)
+            }
+            BinaryOp::Mod => {
+                // a - floor(a/b)*b: the result has the sign of b (Python).
+                let q = self.b.ins().fdiv(a, b);
+                let f = self.b.ins().floor(q);
+                let m = self.b.ins().fmul(f, b);
+                self.b.ins().fsub(a, m)
+            }
+            BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge
+            | BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::And
+            | BinaryOp::Or => {
+                // Handled by `cond`; kept total for robustness.
+                let zero = self.b.ins().f64const(0.0);
+                let c = match float_cc(op) {
+                    Some(cc) => self.b.ins().fcmp(cc, a, b),
+                    None => {
+                        let ca = self.b.ins().fcmp(FloatCC::NotEqual, a, zero);
+                        let cb = self.b.ins().fcmp(FloatCC::NotEqual, b, zero);
+                        if op == BinaryOp::And {
+                            self.b.ins().band(ca, cb)
+                        } else {
+                            self.b.ins().bor(ca, cb)
+                        }
+                    }
+                };
+                self.bool_to_f64(c)
+            }
+        }
+    }
+
+    /// `if b is NaN { a } else if a <cc> b { a } else { b }`.
+    fn min_max(&mut self, cc: FloatCC, a: Value, b: Value) -> Value {
+        let b_nan = self.b.ins().fcmp(FloatCC::Unordered, b, b);
+        let a_wins = self.b.ins().fcmp(cc, a, b);
+        let r = self.b.ins().select(a_wins, a, b);
+        self.b.ins().select(b_nan, a, r)
+    }
+}
+
+/// The ordered/unordered condition code of a comparison operator. `Ne` is
+/// true for NaN operands and the others false, as in IEEE 754 and Python.
+fn float_cc(op: BinaryOp) -> Option<FloatCC> {
+    Some(match op {
+        BinaryOp::Lt => FloatCC::LessThan,
+        BinaryOp::Le => FloatCC::LessThanOrEqual,
+        BinaryOp::Gt => FloatCC::GreaterThan,
+        BinaryOp::Ge => FloatCC::GreaterThanOrEqual,
+        BinaryOp::Eq => FloatCC::Equal,
+        BinaryOp::Ne => FloatCC::NotEqual,
+        _ => return None,
+    })
+}

@@ -1,0 +1,262 @@
+//! Host functions that compiled kernels call.
+//!
+//! Cranelift has instructions for arithmetic, `sqrt`, `abs`, `floor`,
+//! `ceil` and `trunc`, but none for transcendental functions (`exp`, `log`,
+//! `sin`, ...). Kernels call these plain `extern "C"` Rust functions
+//! instead; [`register_symbols`] tells the JIT linker where they live, so a
+//! call in generated code is resolved to the function's address when the
+//! module is finalized. Using our own functions (rather than letting the
+//! JIT find `exp` in the C library with `dlsym`) guarantees the JIT computes
+//! exactly what Rust's `f64` methods compute.
+
+use cranelift_codegen::ir::{types, AbiParam, Signature};
+use cranelift_jit::JITBuilder;
+use rheobase_kernel::rng::abi::{rheo_rand_normal, rheo_rand_uniform};
+
+/// Shape of a runtime function's signature.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Shape {
+    /// `fn(f64) -> f64`
+    Unary,
+    /// `fn(f64, f64) -> f64`
+    Binary,
+    /// `fn(seed, stream, step, element, draw: u64) -> f64`
+    Rand,
+}
+
+/// A function that compiled kernels may call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum RtFn {
+    Exp,
+    Log,
+    Log10,
+    Expm1,
+    Log1p,
+    Exprel,
+    Sin,
+    Cos,
+    Tan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Asin,
+    Acos,
+    Atan,
+    Pow,
+    RandUniform,
+    RandNormal,
+}
+
+impl RtFn {
+    /// Every runtime function, in the order of their `index`.
+    pub(crate) const ALL: [RtFn; 18] = [
+        RtFn::Exp,
+        RtFn::Log,
+        RtFn::Log10,
+        RtFn::Expm1,
+        RtFn::Log1p,
+        RtFn::Exprel,
+        RtFn::Sin,
+        RtFn::Cos,
+        RtFn::Tan,
+        RtFn::Sinh,
+        RtFn::Cosh,
+        RtFn::Tanh,
+        RtFn::Asin,
+        RtFn::Acos,
+        RtFn::Atan,
+        RtFn::Pow,
+        RtFn::RandUniform,
+        RtFn::RandNormal,
+    ];
+
+    /// Position in [`RtFn::ALL`], for per-function caches.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The linker symbol. Prefixed so that it cannot collide with a C
+    /// library symbol the JIT would otherwise look up with `dlsym`.
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            RtFn::Exp => "rheobase_jit_exp",
+            RtFn::Log => "rheobase_jit_log",
+            RtFn::Log10 => "rheobase_jit_log10",
+            RtFn::Expm1 => "rheobase_jit_expm1",
+            RtFn::Log1p => "rheobase_jit_log1p",
+            RtFn::Exprel => "rheobase_jit_exprel",
+            RtFn::Sin => "rheobase_jit_sin",
+            RtFn::Cos => "rheobase_jit_cos",
+            RtFn::Tan => "rheobase_jit_tan",
+            RtFn::Sinh => "rheobase_jit_sinh",
+            RtFn::Cosh => "rheobase_jit_cosh",
+            RtFn::Tanh => "rheobase_jit_tanh",
+            RtFn::Asin => "rheobase_jit_asin",
+            RtFn::Acos => "rheobase_jit_acos",
+            RtFn::Atan => "rheobase_jit_atan",
+            RtFn::Pow => "rheobase_jit_pow",
+            RtFn::RandUniform => "rheobase_jit_rand_uniform",
+            RtFn::RandNormal => "rheobase_jit_rand_normal",
+        }
+    }
+
+    pub(crate) fn shape(self) -> Shape {
+        match self {
+            RtFn::Pow => Shape::Binary,
+            RtFn::RandUniform | RtFn::RandNormal => Shape::Rand,
+            _ => Shape::Unary,
+        }
+    }
+
+    /// The address the symbol resolves to.
+    fn address(self) -> *const u8 {
+        type F1 = extern "C" fn(f64) -> f64;
+        type F2 = extern "C" fn(f64, f64) -> f64;
+        type Fr = extern "C" fn(u64, u64, u64, u64, u64) -> f64;
+        let unary = |f: F1| f as *const u8;
+        match self {
+            RtFn::Exp => unary(rt_exp),
+            RtFn::Log => unary(rt_log),
+            RtFn::Log10 => unary(rt_log10),
+            RtFn::Expm1 => unary(rt_expm1),
+            RtFn::Log1p => unary(rt_log1p),
+            RtFn::Exprel => unary(rt_exprel),
+            RtFn::Sin => unary(rt_sin),
+            RtFn::Cos => unary(rt_cos),
+            RtFn::Tan => unary(rt_tan),
+            RtFn::Sinh => unary(rt_sinh),
+            RtFn::Cosh => unary(rt_cosh),
+            RtFn::Tanh => unary(rt_tanh),
+            RtFn::Asin => unary(rt_asin),
+            RtFn::Acos => unary(rt_acos),
+            RtFn::Atan => unary(rt_atan),
+            RtFn::Pow => rt_pow as F2 as *const u8,
+            RtFn::RandUniform => rheo_rand_uniform as Fr as *const u8,
+            RtFn::RandNormal => rheo_rand_normal as Fr as *const u8,
+        }
+    }
+
+    /// The Cranelift signature matching the Rust function, in the
+    /// platform's C calling convention (which is what `extern "C"` uses).
+    pub(crate) fn signature(self, call_conv: cranelift_codegen::isa::CallConv) -> Signature {
+        let mut sig = Signature::new(call_conv);
+        match self.shape() {
+            Shape::Unary => sig.params.push(AbiParam::new(types::F64)),
+            Shape::Binary => {
+                sig.params.push(AbiParam::new(types::F64));
+                sig.params.push(AbiParam::new(types::F64));
+            }
+            Shape::Rand => {
+                for _ in 0..5 {
+                    sig.params.push(AbiParam::new(types::I64));
+                }
+            }
+        }
+        sig.returns.push(AbiParam::new(types::F64));
+        sig
+    }
+}
+
+/// Registers every runtime function, plus the libm-style names Cranelift
+/// uses for its own libcalls (`floor`, `ceil`, `trunc`, `nearbyint`: on
+/// x86-64 without SSE4.1 the rounding instructions are lowered to calls),
+/// so that no symbol has to be found with `dlsym`.
+pub(crate) fn register_symbols(builder: &mut JITBuilder) {
+    for f in RtFn::ALL {
+        builder.symbol(f.symbol(), f.address());
+    }
+    type F1 = extern "C" fn(f64) -> f64;
+    builder.symbol("floor", rt_floor as F1 as *const u8);
+    builder.symbol("ceil", rt_ceil as F1 as *const u8);
+    builder.symbol("trunc", rt_trunc as F1 as *const u8);
+    builder.symbol("nearbyint", rt_nearbyint as F1 as *const u8);
+}
+
+extern "C" fn rt_exp(x: f64) -> f64 {
+    x.exp()
+}
+extern "C" fn rt_log(x: f64) -> f64 {
+    x.ln()
+}
+extern "C" fn rt_log10(x: f64) -> f64 {
+    x.log10()
+}
+extern "C" fn rt_expm1(x: f64) -> f64 {
+    x.exp_m1()
+}
+extern "C" fn rt_log1p(x: f64) -> f64 {
+    x.ln_1p()
+}
+/// `(exp(x) - 1) / x`, computed through `expm1` for accuracy near 0, and 1
+/// at 0 (its limit).
+pub fn exprel(x: f64) -> f64 {
+    if x == 0.0 {
+        1.0
+    } else {
+        x.exp_m1() / x
+    }
+}
+extern "C" fn rt_exprel(x: f64) -> f64 {
+    exprel(x)
+}
+extern "C" fn rt_sin(x: f64) -> f64 {
+    x.sin()
+}
+extern "C" fn rt_cos(x: f64) -> f64 {
+    x.cos()
+}
+extern "C" fn rt_tan(x: f64) -> f64 {
+    x.tan()
+}
+extern "C" fn rt_sinh(x: f64) -> f64 {
+    x.sinh()
+}
+extern "C" fn rt_cosh(x: f64) -> f64 {
+    x.cosh()
+}
+extern "C" fn rt_tanh(x: f64) -> f64 {
+    x.tanh()
+}
+extern "C" fn rt_asin(x: f64) -> f64 {
+    x.asin()
+}
+extern "C" fn rt_acos(x: f64) -> f64 {
+    x.acos()
+}
+extern "C" fn rt_atan(x: f64) -> f64 {
+    x.atan()
+}
+extern "C" fn rt_pow(x: f64, y: f64) -> f64 {
+    x.powf(y)
+}
+extern "C" fn rt_floor(x: f64) -> f64 {
+    x.floor()
+}
+extern "C" fn rt_ceil(x: f64) -> f64 {
+    x.ceil()
+}
+extern "C" fn rt_trunc(x: f64) -> f64 {
+    x.trunc()
+}
+extern "C" fn rt_nearbyint(x: f64) -> f64 {
+    x.round_ties_even()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_match_the_table() {
+        for (i, f) in RtFn::ALL.iter().enumerate() {
+            assert_eq!(f.index(), i);
+        }
+    }
+
+    #[test]
+    fn exprel_is_one_at_zero_and_continuous() {
+        assert_eq!(exprel(0.0), 1.0);
+        assert!((exprel(1e-12) - 1.0).abs() < 1e-11);
+        assert!((exprel(1.0) - (std::f64::consts::E - 1.0)).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,176 @@
+//! What a kernel body touches, found by walking it once before the run.
+//!
+//! The executor needs these facts to call JIT code safely and to decide
+//! whether a kernel may be split across threads; computing them from the
+//! body (rather than trusting the producer of the program) keeps that
+//! reasoning local to this crate.
+
+use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
+
+/// The arrays a kernel reads and writes, and how.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Access {
+    /// Every `(array, space)` pair read with [`Expr::Load`].
+    pub loads: Vec<(ArrayId, IndexSpace)>,
+    /// Every `(array, space)` pair written with [`Stmt::Store`].
+    pub stores: Vec<(ArrayId, IndexSpace)>,
+    /// The body contains [`Stmt::Emit`].
+    pub emits: bool,
+    /// The body reads a lookup table.
+    pub uses_tables: bool,
+    /// The body uses `Pre`/`Post` indices (needs `pre_index`/`post_index`).
+    pub uses_synapse_indices: bool,
+}
+
+impl Access {
+    pub fn of(kernel: &Kernel) -> Access {
+        let mut access = Access::default();
+        for stmt in &kernel.body {
+            access.stmt(stmt);
+        }
+        access.loads.sort_by_key(|(a, s)| (*a, space_rank(*s)));
+        access.loads.dedup();
+        access.stores.sort_by_key(|(a, s)| (*a, space_rank(*s)));
+        access.stores.dedup();
+        access
+    }
+
+    /// Whether disjoint element ranges of this kernel can run at the same
+    /// time without one range reading or writing what another writes.
+    ///
+    /// True when every write goes to the element's own slot and no array
+    /// that is written is also read at another element's slot (through a
+    /// shared, pre- or postsynaptic index). Then element `e` touches only
+    /// index `e` of every written array, so ranges never overlap.
+    pub fn chunkable(&self) -> bool {
+        self.stores.iter().all(|&(array, space)| {
+            space == IndexSpace::Own
+                && self
+                    .loads
+                    .iter()
+                    .all(|&(a, s)| a != array || s == IndexSpace::Own)
+        })
+    }
+
+    /// Every array the kernel addresses, with the space used.
+    pub fn all(&self) -> impl Iterator<Item = (ArrayId, IndexSpace)> + '_ {
+        self.loads.iter().chain(self.stores.iter()).copied()
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) {
+        match stmt {
+            Stmt::SetLocal(_, e) => self.expr(e),
+            Stmt::Store(array, space, e) => {
+                self.space(*space);
+                self.stores.push((*array, *space));
+                self.expr(e);
+            }
+            Stmt::If { cond, then } => {
+                self.expr(cond);
+                for s in then {
+                    self.stmt(s);
+                }
+            }
+            Stmt::Emit => self.emits = true,
+        }
+    }
+
+    fn expr(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Const(_) | Expr::Local(_) | Expr::Time | Expr::Dt | Expr::Rand { .. } => {}
+            Expr::Load(array, space) => {
+                self.space(*space);
+                self.loads.push((*array, *space));
+            }
+            Expr::Index(space) => self.space(*space),
+            Expr::Unary(_, a) => self.expr(a),
+            Expr::Binary(_, a, b) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            Expr::Select(c, a, b) => {
+                self.expr(c);
+                self.expr(a);
+                self.expr(b);
+            }
+            Expr::Table { time, column, .. } => {
+                self.uses_tables = true;
+                self.expr(time);
+                if let Some(c) = column {
+                    self.expr(c);
+                }
+            }
+        }
+    }
+
+    fn space(&mut self, space: IndexSpace) {
+        if matches!(space, IndexSpace::Pre | IndexSpace::Post) {
+            self.uses_synapse_indices = true;
+        }
+    }
+}
+
+/// `IndexSpace` has no `Ord`; a fixed rank lets us sort and dedup.
+fn space_rank(space: IndexSpace) -> u8 {
+    match space {
+        IndexSpace::Own => 0,
+        IndexSpace::Pre => 1,
+        IndexSpace::Post => 2,
+        IndexSpace::Shared => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rheobase_kernel::{BinaryOp, Iteration};
+
+    fn kernel(body: Vec<Stmt>) -> Kernel {
+        Kernel {
+            name: "k".into(),
+            iteration: Iteration::Range,
+            n_locals: 0,
+            body,
+        }
+    }
+
+    #[test]
+    fn own_writes_are_chunkable() {
+        let k = kernel(vec![Stmt::Store(
+            ArrayId(0),
+            IndexSpace::Own,
+            Expr::Binary(
+                BinaryOp::Add,
+                Box::new(Expr::Load(ArrayId(0), IndexSpace::Own)),
+                Box::new(Expr::Load(ArrayId(1), IndexSpace::Shared)),
+            ),
+        )]);
+        let a = Access::of(&k);
+        assert!(a.chunkable());
+        assert!(!a.emits);
+    }
+
+    #[test]
+    fn shared_writes_are_not_chunkable() {
+        let k = kernel(vec![Stmt::Store(
+            ArrayId(1),
+            IndexSpace::Shared,
+            Expr::Const(1.0),
+        )]);
+        assert!(!Access::of(&k).chunkable());
+    }
+
+    #[test]
+    fn reading_a_written_array_elsewhere_is_not_chunkable() {
+        let k = kernel(vec![Stmt::If {
+            cond: Expr::Load(ArrayId(0), IndexSpace::Shared),
+            then: vec![
+                Stmt::Store(ArrayId(0), IndexSpace::Own, Expr::Const(1.0)),
+                Stmt::Emit,
+            ],
+        }]);
+        let a = Access::of(&k);
+        assert!(!a.chunkable());
+        assert!(a.emits);
+    }
+}

@@ -1,0 +1,57 @@
+//! Errors of building and running a simulation.
+
+use std::fmt;
+
+use rheobase_jit::JitError;
+
+/// Why a simulation could not be built or did not finish.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// Translating the model's code to machine code failed.
+    Jit(JitError),
+    /// The worker threads could not be started.
+    ThreadPool { threads: usize, message: String },
+    /// The lowered program contradicts itself (an index out of range, a
+    /// kernel used where another kind is expected...). This is a bug in
+    /// rheobase, not in the user's model.
+    InvalidProgram(String),
+    /// The run was stopped through the interrupt flag (e.g. Ctrl+C) after
+    /// the step ending at simulated time `t`. Calling
+    /// [`crate::Simulation::run_next_action`] again resumes where it stopped.
+    Interrupted { t: f64 },
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::Jit(e) => write!(f, "could not compile the model to machine code: {e}"),
+            RuntimeError::ThreadPool { threads, message } => {
+                write!(f, "could not start {threads} worker threads: {message}")
+            }
+            RuntimeError::InvalidProgram(message) => write!(
+                f,
+                "internal error: the compiled model is inconsistent ({message}); \
+                 this is a bug in rheobase, please report it"
+            ),
+            RuntimeError::Interrupted { t } => {
+                write!(f, "simulation interrupted at t = {} ms", t * 1e3)
+            }
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RuntimeError::Jit(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<JitError> for RuntimeError {
+    fn from(e: JitError) -> Self {
+        RuntimeError::Jit(e)
+    }
+}

@@ -1,0 +1,218 @@
+//! Recorded monitor data and the code that appends to it each step.
+
+use rheobase_kernel::program::{MonitorPlan, RecordedVariable, ValueKind};
+
+use crate::exec::ArrayStore;
+
+/// What one monitor recorded, in SI units (seconds, hertz, and the
+/// variables' base units).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MonitorData {
+    /// A SpikeMonitor: one entry per spike, in time order and, within a
+    /// step, ascending neuron order (Brian2's order).
+    Spike {
+        name: String,
+        /// Neuron index relative to the start of the recorded range.
+        i: Vec<i32>,
+        /// Spike time.
+        t: Vec<f64>,
+        /// Recorded variables at each spike, after the threshold and before
+        /// the reset: `(name, kind, values)` with one value per spike.
+        variables: Vec<(String, ValueKind, Vec<f64>)>,
+        /// Number of spikes of each neuron of the recorded range.
+        count: Vec<u64>,
+    },
+    /// A StateMonitor, sampled at the start of the step (before the state
+    /// update), so the first sample is the state at the start of the run.
+    State {
+        name: String,
+        /// Sample times.
+        t: Vec<f64>,
+        /// The recorded neurons (absolute indices in the group).
+        record: Vec<usize>,
+        /// `(name, kind, values)` with `values[r][k]` the value of neuron
+        /// `record[r]` at time `t[k]`.
+        variables: Vec<(String, ValueKind, Vec<Vec<f64>>)>,
+    },
+    /// A PopulationRateMonitor: one sample per step, taken at its end.
+    Rate {
+        name: String,
+        t: Vec<f64>,
+        /// Fraction of the range's neurons that spiked in the step, per
+        /// second.
+        rate: Vec<f64>,
+    },
+}
+
+impl MonitorData {
+    pub fn name(&self) -> &str {
+        match self {
+            MonitorData::Spike { name, .. }
+            | MonitorData::State { name, .. }
+            | MonitorData::Rate { name, .. } => name,
+        }
+    }
+
+    /// Empty data for a monitor.
+    pub(crate) fn for_plan(plan: &MonitorPlan) -> MonitorData {
+        let vars = |variables: &[RecordedVariable]| {
+            variables
+                .iter()
+                .map(|v| (v.name.clone(), v.kind))
+                .collect::<Vec<_>>()
+        };
+        match plan {
+            MonitorPlan::Spike {
+                name,
+                start,
+                stop,
+                variables,
+                ..
+            } => MonitorData::Spike {
+                name: name.clone(),
+                i: Vec::new(),
+                t: Vec::new(),
+                variables: vars(variables)
+                    .into_iter()
+                    .map(|(n, k)| (n, k, Vec::new()))
+                    .collect(),
+                count: vec![0; stop.saturating_sub(*start)],
+            },
+            MonitorPlan::State {
+                name,
+                variables,
+                record,
+                ..
+            } => MonitorData::State {
+                name: name.clone(),
+                t: Vec::new(),
+                record: record.clone(),
+                variables: vars(variables)
+                    .into_iter()
+                    .map(|(n, k)| (n, k, vec![Vec::new(); record.len()]))
+                    .collect(),
+            },
+            MonitorPlan::Rate { name, .. } => MonitorData::Rate {
+                name: name.clone(),
+                t: Vec::new(),
+                rate: Vec::new(),
+            },
+        }
+    }
+
+    /// Makes room for `samples` more samples of a State or Rate monitor,
+    /// so that a long run grows each vector once rather than by doubling
+    /// (which would briefly need twice the memory).
+    pub(crate) fn reserve(&mut self, samples: usize) {
+        match self {
+            MonitorData::State { t, variables, .. } => {
+                t.reserve_exact(samples);
+                for (_, _, series) in variables {
+                    for s in series {
+                        s.reserve_exact(samples);
+                    }
+                }
+            }
+            MonitorData::Rate { t, rate, .. } => {
+                t.reserve_exact(samples);
+                rate.reserve_exact(samples);
+            }
+            MonitorData::Spike { .. } => {}
+        }
+    }
+
+    /// Appends one StateMonitor sample.
+    pub(crate) fn record_state(
+        &mut self,
+        store: &ArrayStore,
+        now: f64,
+        plan_vars: &[RecordedVariable],
+    ) {
+        let MonitorData::State {
+            t,
+            record,
+            variables,
+            ..
+        } = self
+        else {
+            unreachable!("state sample for a non-state monitor")
+        };
+        t.push(now);
+        for (var, (_, _, series)) in plan_vars.iter().zip(variables.iter_mut()) {
+            let values = store.get(var.array);
+            for (&i, s) in record.iter().zip(series.iter_mut()) {
+                s.push(value_at(values, i));
+            }
+        }
+    }
+
+    /// Appends the spikes `spikes` (ascending absolute indices of this
+    /// step) that fall in `start..stop`.
+    pub(crate) fn record_spikes(
+        &mut self,
+        store: &ArrayStore,
+        now: f64,
+        spikes: &[u32],
+        start: usize,
+        stop: usize,
+        plan_vars: &[RecordedVariable],
+    ) {
+        let MonitorData::Spike {
+            i,
+            t,
+            variables,
+            count,
+            ..
+        } = self
+        else {
+            unreachable!("spikes for a non-spike monitor")
+        };
+        let spikes = in_range(spikes, start, stop);
+        for &n in spikes {
+            let rel = n as usize - start;
+            i.push(rel as i32);
+            t.push(now);
+            count[rel] += 1;
+        }
+        for (var, (_, _, values)) in plan_vars.iter().zip(variables.iter_mut()) {
+            let array = store.get(var.array);
+            values.extend(spikes.iter().map(|&n| value_at(array, n as usize)));
+        }
+    }
+
+    /// Appends one PopulationRateMonitor sample.
+    pub(crate) fn record_rate(
+        &mut self,
+        now: f64,
+        dt: f64,
+        spikes: &[u32],
+        start: usize,
+        stop: usize,
+    ) {
+        let MonitorData::Rate { t, rate, .. } = self else {
+            unreachable!("rate sample for a non-rate monitor")
+        };
+        let n = in_range(spikes, start, stop).len();
+        t.push(now);
+        // Brian2 computes `1.0*num_spikes/dt/N` in this order; dividing
+        // in the same order keeps the values bit-identical.
+        rate.push(n as f64 / dt / (stop - start) as f64);
+    }
+}
+
+/// The part of an ascending spike list that lies in `start..stop`.
+fn in_range(spikes: &[u32], start: usize, stop: usize) -> &[u32] {
+    let lo = spikes.partition_point(|&n| (n as usize) < start);
+    let hi = spikes.partition_point(|&n| (n as usize) < stop);
+    &spikes[lo..hi]
+}
+
+/// Value of neuron `i` of a variable: a shared variable (one slot) has the
+/// same value for every neuron.
+fn value_at(values: &[f64], i: usize) -> f64 {
+    if values.len() == 1 {
+        values[0]
+    } else {
+        values[i]
+    }
+}

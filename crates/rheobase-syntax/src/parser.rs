@@ -1,0 +1,1101 @@
+//! From logical lines to the AST: top-level statements, declarations and
+//! their body keys.
+//!
+//! Each logical line (or key value) is parsed by its own pest rule, so that
+//! an error on one line does not hide the errors on the next: the parser
+//! reports it and carries on.
+
+use pest::iterators::Pair;
+
+use crate::ast::*;
+use crate::convert::{children, Conv};
+use crate::grammar::{self, join_alternatives, Rule};
+use crate::layout::Line;
+use crate::{Diagnostic, Span};
+
+/// After this many errors the parser stops: a file of random bytes would
+/// otherwise produce one diagnostic per line, and nobody reads the
+/// thousandth.
+const MAX_ERRORS: usize = 100;
+
+/// The kinds of declaration, named as in Brian2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    NeuronGroup,
+    Synapses,
+    PoissonGroup,
+    PoissonInput,
+    SpikeGeneratorGroup,
+    TimedArray,
+    SpikeMonitor,
+    StateMonitor,
+    PopulationRateMonitor,
+}
+
+const KINDS: [(&str, Kind); 9] = [
+    ("NeuronGroup", Kind::NeuronGroup),
+    ("Synapses", Kind::Synapses),
+    ("PoissonGroup", Kind::PoissonGroup),
+    ("PoissonInput", Kind::PoissonInput),
+    ("SpikeGeneratorGroup", Kind::SpikeGeneratorGroup),
+    ("TimedArray", Kind::TimedArray),
+    ("SpikeMonitor", Kind::SpikeMonitor),
+    ("StateMonitor", Kind::StateMonitor),
+    ("PopulationRateMonitor", Kind::PopulationRateMonitor),
+];
+
+impl Kind {
+    fn from_word(word: &str) -> Option<Kind> {
+        KINDS.iter().find(|(w, _)| *w == word).map(|&(_, k)| k)
+    }
+
+    fn name(self) -> &'static str {
+        KINDS
+            .iter()
+            .find(|&&(_, k)| k == self)
+            .map_or("declaration", |&(w, _)| w)
+    }
+
+    /// The body keys, exactly as the fields of the AST declarations.
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::NeuronGroup => &[
+                "model",
+                "threshold",
+                "reset",
+                "refractory",
+                "method",
+                "init",
+                "events",
+                "on_event",
+            ],
+            Kind::Synapses => &[
+                "model", "on_pre", "on_post", "delay", "method", "connect", "init",
+            ],
+            Kind::PoissonGroup => &["rates"],
+            Kind::PoissonInput => &["N", "rate", "weight"],
+            Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
+            Kind::TimedArray => &["dt", "values", "file"],
+            Kind::SpikeMonitor => &["variables"],
+            Kind::StateMonitor => &["variables", "record", "dt"],
+            Kind::PopulationRateMonitor => &[],
+        }
+    }
+
+    fn header_rule(self) -> Rule {
+        match self {
+            Kind::NeuronGroup | Kind::PoissonGroup | Kind::SpikeGeneratorGroup => Rule::size_header,
+            Kind::Synapses => Rule::synapses_header,
+            Kind::PoissonInput => Rule::input_header,
+            Kind::TimedArray => Rule::plain_header,
+            Kind::SpikeMonitor | Kind::StateMonitor | Kind::PopulationRateMonitor => {
+                Rule::monitor_header
+            }
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Kind::NeuronGroup => "NeuronGroup P(4000):",
+            Kind::Synapses => "Synapses S(P[0:3200] -> P):",
+            Kind::PoissonGroup => "PoissonGroup input(100):",
+            Kind::PoissonInput => "PoissonInput drive(P.ge):",
+            Kind::SpikeGeneratorGroup => "SpikeGeneratorGroup stim(10):",
+            Kind::TimedArray => "TimedArray stimulus:",
+            Kind::SpikeMonitor => "SpikeMonitor spikes(P)",
+            Kind::StateMonitor => "StateMonitor trace(P):",
+            Kind::PopulationRateMonitor => "PopulationRateMonitor rate(P)",
+        }
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on short words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `word`, if it is close enough to be a typo.
+pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // Words longer than any candidate by far cannot be typos of them, and
+    // skipping them keeps the quadratic distance cheap.
+    if word.chars().count() > 40 {
+        return None;
+    }
+    // One edit in three characters is a typo; in a one- or two-letter
+    // word it is a different word.
+    let limit = (word.chars().count() / 3).min(3);
+    candidates
+        .iter()
+        .map(|&c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The identifier at the start of `text`, if any.
+fn leading_word(text: &str) -> Option<&str> {
+    let first = text.chars().next()?;
+    if !is_ident_start(first) {
+        return None;
+    }
+    let len = text.find(|c: char| !is_ident_char(c)).unwrap_or(text.len());
+    Some(&text[..len])
+}
+
+/// One `key: value` line of a declaration body.
+struct KeyValue {
+    key: Ident,
+    /// The event name of `on_event NAME:`.
+    event: Option<Ident>,
+    /// The value after the colon, as a byte range, when on the key's line.
+    inline: Option<(usize, usize)>,
+    /// The indented block under the key, as a range of line indices.
+    block: (usize, usize),
+    span: Span,
+}
+
+pub(crate) struct Parser<'s> {
+    /// The masked source (comments blanked, same offsets as the source).
+    text: &'s str,
+    lines: &'s [Line],
+    pub diags: Vec<Diagnostic>,
+    stopped: bool,
+}
+
+impl<'s> Parser<'s> {
+    pub fn new(text: &'s str, lines: &'s [Line], diags: Vec<Diagnostic>) -> Parser<'s> {
+        let mut p = Parser {
+            text,
+            lines,
+            diags: Vec::new(),
+            stopped: false,
+        };
+        for d in diags {
+            p.report(d);
+        }
+        p
+    }
+
+    fn report(&mut self, d: Diagnostic) {
+        if self.stopped {
+            return;
+        }
+        if self.diags.len() + 1 >= MAX_ERRORS {
+            self.diags.push(d);
+            self.diags.push(Diagnostic::error(
+                self.diags.last().map_or(Span::default(), |d| d.span),
+                format!("too many errors ({MAX_ERRORS}); stopping here"),
+            ));
+            self.stopped = true;
+        } else {
+            self.diags.push(d);
+        }
+    }
+
+    /// The whole logical line `k`, joined with its indented block, as a
+    /// byte range. Used where indented lines continue their parent.
+    fn joined(&self, k: usize) -> (usize, usize) {
+        let line = &self.lines[k];
+        let last = line.children_end.max(k + 1) - 1;
+        (line.start, self.lines[last].end.max(line.end))
+    }
+
+    /// True if any line in `a..b` was already reported by the pre-pass.
+    fn any_poisoned(&self, a: usize, b: usize) -> bool {
+        self.lines[a..b].iter().any(|l| l.poisoned)
+    }
+
+    /// The direct children of a block `a..b`, checking that they line up.
+    fn siblings(&mut self, a: usize, b: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut k = a;
+        let indent = self.lines.get(a).map_or(0, |l| l.indent);
+        while k < b {
+            let line = &self.lines[k];
+            if line.indent != indent {
+                let d = Diagnostic::error(
+                    Span::new(line.start, line.start),
+                    format!(
+                        "inconsistent indentation: this line is indented by {} spaces, the lines before it by {}",
+                        line.indent, indent
+                    ),
+                )
+                .with_secondary(Span::new(self.lines[a].start, self.lines[a].start), "indentation set here");
+                self.report(d);
+            }
+            out.push(k);
+            k = line.children_end.max(k + 1).min(b);
+        }
+        out
+    }
+
+    /// Parses `start..end` of the masked text with `rule` and hands the
+    /// rule's children to `f`, reporting any error.
+    fn parse_region<T>(
+        &mut self,
+        rule: Rule,
+        (start, end): (usize, usize),
+        f: impl FnOnce(Conv, Span, Vec<Pair<'s, Rule>>) -> Result<T, Diagnostic>,
+    ) -> Option<T> {
+        let text: &'s str = self.text;
+        let slice = &text[start..end];
+        let span = Span::new(start, end);
+        let result = grammar::run(rule, slice, start).and_then(|mut pairs| {
+            let top = pairs
+                .next()
+                .ok_or_else(|| Diagnostic::error(span, "internal parser error: empty parse"))?;
+            f(Conv { base: start }, span, children(top))
+        });
+        match result {
+            Ok(v) => Some(v),
+            Err(d) => {
+                self.report(d);
+                None
+            }
+        }
+    }
+
+    pub fn model(&mut self) -> Model {
+        let mut items = Vec::new();
+        let mut k = 0;
+        while k < self.lines.len() && !self.stopped {
+            let line = &self.lines[k];
+            let next = line.children_end.max(k + 1);
+            if line.indent > 0 {
+                self.report(
+                    Diagnostic::error(Span::new(line.start, line.start), "unexpected indentation")
+                        .with_note(
+                        "top-level statements and declarations start at the beginning of the line",
+                    ),
+                );
+            }
+            if let Some(item) = self.top_item(k, next) {
+                items.push(item);
+            }
+            k = next;
+        }
+        Model { items }
+    }
+
+    fn top_item(&mut self, k: usize, block_end: usize) -> Option<Item> {
+        let line = &self.lines[k];
+        let (start, end) = (line.start, line.end);
+        let text = &self.text[start..end];
+        let word = leading_word(text).unwrap_or("");
+        let rest = &text[word.len()..];
+        let after = rest.trim_start();
+        let next_char = after.chars().next();
+        let spaced = rest.len() > after.len();
+
+        if let Some(kind) = Kind::from_word(word) {
+            if spaced && next_char.is_some_and(is_ident_start) {
+                return self.declaration(kind, k, block_end);
+            }
+        }
+        if line.poisoned {
+            return None;
+        }
+        // `Foo bar(...)`: a declaration of a kind we do not know, most
+        // likely a misspelt one.
+        if spaced
+            && word.starts_with(|c: char| c.is_ascii_uppercase())
+            && next_char.is_some_and(is_ident_start)
+        {
+            let names: Vec<&str> = KINDS.iter().map(|(w, _)| *w).collect();
+            let mut d = Diagnostic::error(
+                Span::new(start, start + word.len()),
+                format!("unknown declaration `{word}`"),
+            )
+            .with_note(format!("declarations are {}", join_alternatives(&names)));
+            if let Some(s) = suggest(word, &names) {
+                d = d.with_note(format!("did you mean `{s}`?"));
+            }
+            self.report(d);
+            return None;
+        }
+
+        if k + 1 < block_end {
+            let first = &self.lines[k + 1];
+            let last = &self.lines[block_end - 1];
+            self.report(
+                Diagnostic::error(
+                    Span::new(first.start, last.end),
+                    "unexpected indented block",
+                )
+                .with_secondary(Span::new(start, end), "this statement takes no body")
+                .with_note("only declarations such as `NeuronGroup P(10):` have an indented body"),
+            );
+        }
+
+        let span = Span::new(start, end);
+        if word == "run" && !after.starts_with(['=', '.']) {
+            return self.parse_region(Rule::run_line, (start, end), |c, span, parts| {
+                let e = parts
+                    .into_iter()
+                    .find(|p| p.as_rule() == Rule::expr)
+                    .ok_or_else(|| Diagnostic::error(span, "internal parser error in `run`"))?;
+                Ok(Item::Run {
+                    duration: c.expr(e)?,
+                    span,
+                })
+            });
+        }
+        if word == "seed" && after.starts_with('(') {
+            return self.parse_region(Rule::seed_line, (start, end), |c, span, parts| {
+                let value = match parts.into_iter().find(|p| p.as_rule() == Rule::expr) {
+                    Some(e) => Some(c.expr(e)?),
+                    None => None,
+                };
+                Ok(Item::Seed { value, span })
+            });
+        }
+        self.parse_region(Rule::assign_line, (start, end), |c, _, parts| {
+            let stmt = parts
+                .into_iter()
+                .next()
+                .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+            let is_set_var = stmt.as_rule() == Rule::set_var;
+            let mut names = Vec::new();
+            let mut value = None;
+            for p in stmt.into_inner() {
+                match p.as_rule() {
+                    Rule::ident => names.push(c.ident(&p)),
+                    Rule::expr => value = Some(c.expr(p)?),
+                    _ => {}
+                }
+            }
+            let value = value.ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+            let mut names = names.into_iter();
+            match (is_set_var, names.next(), names.next()) {
+                (true, Some(group), Some(variable)) => {
+                    if group.name == "defaultclock" {
+                        if variable.name == "dt" {
+                            Ok(Item::SetDt { value, span })
+                        } else {
+                            Err(Diagnostic::error(
+                                variable.span,
+                                format!("`defaultclock` has no setting `{}`", variable.name),
+                            )
+                            .with_note("only `defaultclock.dt` can be set"))
+                        }
+                    } else {
+                        Ok(Item::SetVariable {
+                            group,
+                            variable,
+                            value,
+                            span,
+                        })
+                    }
+                }
+                (false, Some(name), None) => Ok(Item::Constant { name, value, span }),
+                _ => Err(Diagnostic::error(span, "internal parser error")),
+            }
+        })
+    }
+
+    fn declaration(&mut self, kind: Kind, k: usize, block_end: usize) -> Option<Item> {
+        let line = &self.lines[k];
+        let header = (line.start, line.end);
+        let has_colon = self.text[header.0..header.1].ends_with(':');
+        let has_body = k + 1 < block_end;
+        let span = Span::new(line.start, self.lines[block_end - 1].end.max(line.end));
+
+        // Header: `Kind name(args):`.
+        struct Header {
+            name: Ident,
+            size: Option<Expr>,
+            refs: Vec<GroupRef>,
+            target: Vec<Ident>,
+        }
+        let header = if line.poisoned {
+            None
+        } else {
+            self.parse_region(kind.header_rule(), header, |c, _, parts| {
+                let mut idents = Vec::new();
+                let mut size = None;
+                let mut refs = Vec::new();
+                for p in parts {
+                    match p.as_rule() {
+                        Rule::ident => idents.push(c.ident(&p)),
+                        Rule::expr => size = Some(c.expr(p)?),
+                        Rule::group_ref => refs.push(c.group_ref(p)?),
+                        _ => {}
+                    }
+                }
+                let mut idents = idents.into_iter().skip(1);
+                let name = idents
+                    .next()
+                    .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+                Ok(Header {
+                    name,
+                    size,
+                    refs,
+                    target: idents.collect(),
+                })
+            })
+        };
+        let Some(header) = header else {
+            if !line.poisoned {
+                self.report_header_hint(kind, k);
+            }
+            // The body is still checked, so that its errors are reported
+            // in the same run as the header's.
+            let dummy = Ident {
+                name: String::new(),
+                span: Span::new(line.start, line.start),
+            };
+            let keys = self.body(kind, &dummy, k + 1, block_end);
+            self.check_values(keys);
+            return None;
+        };
+        if has_body && !has_colon {
+            let end = self.lines[k].end;
+            self.report(
+                Diagnostic::error(
+                    Span::new(end, end),
+                    format!("expected `:` at the end of the {} header", kind.name()),
+                )
+                .with_label("add `:` here")
+                .with_note("the indented lines below it are its body"),
+            );
+        }
+
+        let keys = self.body(kind, &header.name, k + 1, block_end);
+        let mut refs = header.refs.into_iter();
+        let name = header.name;
+        let size = header.size;
+        let item = match kind {
+            Kind::NeuronGroup => {
+                let mut d = NeuronGroupDecl {
+                    name,
+                    size: size?,
+                    model: Vec::new(),
+                    threshold: None,
+                    reset: None,
+                    refractory: None,
+                    method: None,
+                    init: None,
+                    events: Vec::new(),
+                    on_event: Vec::new(),
+                    span,
+                };
+                for kv in keys {
+                    match kv.key.name.as_str() {
+                        "model" => d.model = self.equations(&kv),
+                        "threshold" => d.threshold = self.value_expr(&kv),
+                        "reset" => d.reset = self.block(&kv),
+                        "refractory" => d.refractory = self.value_expr(&kv),
+                        "method" => d.method = self.value_name(&kv),
+                        "init" => d.init = self.block(&kv),
+                        "events" => d.events = self.events(&kv),
+                        "on_event" => {
+                            if let (Some(event), Some(statements)) =
+                                (kv.event.clone(), self.block(&kv))
+                            {
+                                d.on_event.push(OnEvent {
+                                    event,
+                                    statements,
+                                    span: kv.span,
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Item::NeuronGroup(d)
+            }
+            Kind::Synapses => {
+                let (Some(source), Some(target)) = (refs.next(), refs.next()) else {
+                    return None;
+                };
+                let mut d = SynapsesDecl {
+                    name,
+                    source,
+                    target,
+                    model: Vec::new(),
+                    on_pre: None,
+                    on_post: None,
+                    delay: None,
+                    method: None,
+                    connect: Vec::new(),
+                    init: None,
+                    span,
+                };
+                for kv in keys {
+                    match kv.key.name.as_str() {
+                        "model" => d.model = self.equations(&kv),
+                        "on_pre" => d.on_pre = self.block(&kv),
+                        "on_post" => d.on_post = self.block(&kv),
+                        "delay" => d.delay = self.value_expr(&kv),
+                        "method" => d.method = self.value_name(&kv),
+                        "connect" => {
+                            let more = self.connects(&kv);
+                            d.connect.extend(more);
+                        }
+                        "init" => d.init = self.block(&kv),
+                        _ => {}
+                    }
+                }
+                Item::Synapses(d)
+            }
+            Kind::PoissonGroup => {
+                let mut d = PoissonGroupDecl {
+                    name,
+                    size: size?,
+                    rates: None,
+                    span,
+                };
+                for kv in keys {
+                    if kv.key.name == "rates" {
+                        d.rates = self.value_expr(&kv);
+                    }
+                }
+                Item::PoissonGroup(d)
+            }
+            Kind::PoissonInput => {
+                let mut target = header.target.into_iter();
+                let (Some(target), Some(variable)) = (target.next(), target.next()) else {
+                    return None;
+                };
+                let mut d = PoissonInputDecl {
+                    name,
+                    target,
+                    variable,
+                    n: None,
+                    rate: None,
+                    weight: None,
+                    span,
+                };
+                for kv in keys {
+                    match kv.key.name.as_str() {
+                        "N" => d.n = self.value_expr(&kv),
+                        "rate" => d.rate = self.value_expr(&kv),
+                        "weight" => d.weight = self.value_expr(&kv),
+                        _ => {}
+                    }
+                }
+                Item::PoissonInput(d)
+            }
+            Kind::SpikeGeneratorGroup => {
+                let mut d = SpikeGeneratorDecl {
+                    name,
+                    size: size?,
+                    indices: None,
+                    times: None,
+                    file: None,
+                    period: None,
+                    span,
+                };
+                for kv in keys {
+                    match kv.key.name.as_str() {
+                        "indices" => d.indices = self.value_expr(&kv),
+                        "times" => d.times = self.value_expr(&kv),
+                        "file" => d.file = self.value_path(&kv),
+                        "period" => d.period = self.value_expr(&kv),
+                        _ => {}
+                    }
+                }
+                Item::SpikeGeneratorGroup(d)
+            }
+            Kind::TimedArray => {
+                let mut d = TimedArrayDecl {
+                    name,
+                    dt: None,
+                    values: None,
+                    file: None,
+                    span,
+                };
+                for kv in keys {
+                    match kv.key.name.as_str() {
+                        "dt" => d.dt = self.value_expr(&kv),
+                        "values" => d.values = self.value_expr(&kv),
+                        "file" => d.file = self.value_path(&kv),
+                        _ => {}
+                    }
+                }
+                Item::TimedArray(d)
+            }
+            Kind::SpikeMonitor => {
+                let Some(source) = refs.next() else {
+                    return None;
+                };
+                let mut d = SpikeMonitorDecl {
+                    name,
+                    source,
+                    variables: Vec::new(),
+                    span,
+                };
+                for kv in keys {
+                    if kv.key.name == "variables" {
+                        d.variables = self.names(&kv);
+                    }
+                }
+                Item::SpikeMonitor(d)
+            }
+            Kind::StateMonitor => {
+                let Some(source) = refs.next() else {
+                    return None;
+                };
+                let mut d = StateMonitorDecl {
+                    name,
+                    source,
+                    variables: Vec::new(),
+                    record: None,
+                    dt: None,
+                    span,
+                };
+                for kv in keys {
+                    match kv.key.name.as_str() {
+                        "variables" => d.variables = self.names(&kv),
+                        "record" => d.record = self.record(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
+                        _ => {}
+                    }
+                }
+                Item::StateMonitor(d)
+            }
+            Kind::PopulationRateMonitor => {
+                let Some(source) = refs.next() else {
+                    return None;
+                };
+                Item::PopulationRateMonitor(PopulationRateMonitorDecl { name, source, span })
+            }
+        };
+        Some(item)
+    }
+
+    /// Parses every value (for its errors only) when the declaration itself
+    /// cannot be built.
+    fn check_values(&mut self, keys: Vec<KeyValue>) {
+        for kv in keys {
+            match kv.key.name.as_str() {
+                "model" => drop(self.equations(&kv)),
+                "reset" | "init" | "on_pre" | "on_post" | "on_event" => drop(self.block(&kv)),
+                "method" => drop(self.value_name(&kv)),
+                "events" => drop(self.events(&kv)),
+                "connect" => drop(self.connects(&kv)),
+                "file" => drop(self.value_path(&kv)),
+                "variables" => drop(self.names(&kv)),
+                "record" => drop(self.record(&kv)),
+                _ => drop(self.value_expr(&kv)),
+            }
+        }
+    }
+
+    /// After a header failed to parse, shows what a header of this kind
+    /// looks like.
+    fn report_header_hint(&mut self, kind: Kind, _k: usize) {
+        if let Some(last) = self.diags.last_mut() {
+            last.notes.push(format!(
+                "a {} is declared like `{}`",
+                kind.name(),
+                kind.example()
+            ));
+        }
+    }
+
+    /// Reads the `key: value` lines of a declaration body.
+    fn body(&mut self, kind: Kind, decl: &Ident, a: usize, b: usize) -> Vec<KeyValue> {
+        let mut out: Vec<KeyValue> = Vec::new();
+        if a >= b {
+            return out;
+        }
+        let valid = kind.keys();
+        for k in self.siblings(a, b) {
+            if self.stopped {
+                break;
+            }
+            let line = &self.lines[k];
+            let block = (k + 1, line.children_end.max(k + 1));
+            if line.poisoned {
+                continue;
+            }
+            let (start, end) = (line.start, line.end);
+            let text = &self.text[start..end];
+            let Some(word) = leading_word(text) else {
+                self.report_not_a_key(kind, decl, start, end);
+                continue;
+            };
+            let key = Ident {
+                name: word.to_string(),
+                span: Span::new(start, start + word.len()),
+            };
+            let mut pos = start + word.len();
+            let mut event = None;
+            if word == "on_event" && kind == Kind::NeuronGroup {
+                let rest = &self.text[pos..end];
+                let trimmed = rest.trim_start();
+                let ev_start = pos + (rest.len() - trimmed.len());
+                match leading_word(trimmed) {
+                    Some(ev) if rest.len() > trimmed.len() => {
+                        event = Some(Ident {
+                            name: ev.to_string(),
+                            span: Span::new(ev_start, ev_start + ev.len()),
+                        });
+                        pos = ev_start + ev.len();
+                    }
+                    _ => {
+                        self.report(
+                            Diagnostic::error(
+                                Span::new(ev_start, ev_start),
+                                "expected the name of an event after `on_event`",
+                            )
+                            .with_note("write `on_event NAME:` with NAME declared under `events:`"),
+                        );
+                        continue;
+                    }
+                }
+            }
+            let rest = &self.text[pos..end];
+            let trimmed = rest.trim_start();
+            if !trimmed.starts_with(':') {
+                self.report_not_a_key(kind, decl, start, end);
+                continue;
+            }
+            let colon = pos + (rest.len() - trimmed.len());
+            if !valid.contains(&word) {
+                let message = if valid.is_empty() {
+                    format!("{} takes no keys, but `{word}` is given", kind.name())
+                } else {
+                    format!(
+                        "unknown key `{word}` in {}; valid keys are {}",
+                        kind.name(),
+                        valid.join(", ")
+                    )
+                };
+                let mut d = Diagnostic::error(key.span, message);
+                if let Some(s) = suggest(word, valid) {
+                    d = d.with_note(format!("did you mean `{s}`?"));
+                }
+                self.report(d);
+                continue;
+            }
+            // Duplicates: every key once, except `connect:` (they add up)
+            // and `on_event` (once per event).
+            if word != "connect" {
+                let dup = out.iter().find(|kv| {
+                    kv.key.name == word
+                        && kv.event.as_ref().map(|e| &e.name) == event.as_ref().map(|e| &e.name)
+                });
+                if let Some(first) = dup {
+                    let what = match &event {
+                        Some(e) => format!("on_event {}", e.name),
+                        None => word.to_string(),
+                    };
+                    let d = Diagnostic::error(key.span, format!("duplicate key `{what}`"))
+                        .with_label("given again here")
+                        .with_secondary(first.key.span, "first given here");
+                    self.report(d);
+                    continue;
+                }
+            }
+            let value_text = &self.text[colon + 1..end];
+            let value_trimmed = value_text.trim_start();
+            let inline = if value_trimmed.is_empty() {
+                None
+            } else {
+                let vs = end - value_trimmed.len();
+                Some((vs, end))
+            };
+            let has_block = block.0 < block.1;
+            if let (Some(inl), true) = (inline, has_block) {
+                let first = &self.lines[block.0];
+                let last = &self.lines[block.1 - 1];
+                self.report(
+                    Diagnostic::error(
+                        Span::new(first.start, last.end),
+                        format!("`{word}:` has both a value after the colon and an indented block"),
+                    )
+                    .with_secondary(Span::new(inl.0, inl.1), "value after the colon")
+                    .with_note("give the value either on the key's line or in the indented block, not both"),
+                );
+                continue;
+            }
+            if inline.is_none() && !has_block {
+                let mut d = Diagnostic::error(
+                    Span::new(colon, colon + 1),
+                    format!("`{word}:` has no value"),
+                )
+                .with_label("expected a value after the colon")
+                .with_note("write the value after the colon or in an indented block below the key");
+                if word == "connect" {
+                    d = d.with_note("connect every pair of neurons with `connect: all`");
+                }
+                self.report(d);
+                continue;
+            }
+            let span_end = if has_block {
+                self.lines[block.1 - 1].end.max(end)
+            } else {
+                end
+            };
+            out.push(KeyValue {
+                key,
+                event,
+                inline,
+                block,
+                span: Span::new(start, span_end),
+            });
+        }
+        out
+    }
+
+    fn report_not_a_key(&mut self, kind: Kind, decl: &Ident, start: usize, end: usize) {
+        let valid = kind.keys();
+        let text = &self.text[start..end];
+        let shown: String = text.chars().take(30).collect();
+        let mut d = Diagnostic::error(
+            Span::new(start, end),
+            if valid.is_empty() {
+                format!("{} `{}` takes no body", kind.name(), decl.name)
+            } else {
+                format!(
+                    "expected a key such as `{}:` in the body of {} `{}`, found `{}`",
+                    valid[0],
+                    kind.name(),
+                    decl.name,
+                    shown
+                )
+            },
+        );
+        if !valid.is_empty() {
+            d = d.with_note(format!(
+                "the keys of {} are {}",
+                kind.name(),
+                valid.join(", ")
+            ));
+        }
+        if valid.contains(&"model") && (text.contains(" : ") || text.contains("/dt")) {
+            d = d.with_note("equations belong in an indented block under `model:`");
+        }
+        self.report(d);
+    }
+
+    /// A key's value as one byte range: the inline value, or the whole
+    /// indented block (whose lines are then one expression).
+    fn value_range(&self, kv: &KeyValue) -> Option<(usize, usize)> {
+        if let Some(r) = kv.inline {
+            return Some(r);
+        }
+        let (a, b) = kv.block;
+        if a >= b || self.any_poisoned(a, b) {
+            return None;
+        }
+        Some((self.lines[a].start, self.lines[b - 1].end))
+    }
+
+    /// A key's value as separate lines: the inline value, or each line of
+    /// the indented block joined with the lines indented under it.
+    fn value_lines(&mut self, kv: &KeyValue) -> Vec<(usize, usize)> {
+        if let Some(r) = kv.inline {
+            return vec![r];
+        }
+        let (a, b) = kv.block;
+        let mut out = Vec::new();
+        for k in self.siblings(a, b) {
+            let end = self.lines[k].children_end.max(k + 1).min(b);
+            if !self.any_poisoned(k, end) {
+                out.push(self.joined(k));
+            }
+        }
+        out
+    }
+
+    fn value_expr(&mut self, kv: &KeyValue) -> Option<Expr> {
+        let range = self.value_range(kv)?;
+        self.parse_region(Rule::expr_only, range, |c, span, parts| {
+            let e = parts
+                .into_iter()
+                .next()
+                .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+            c.expr(e)
+        })
+    }
+
+    fn value_name(&mut self, kv: &KeyValue) -> Option<Ident> {
+        let range = self.value_range(kv)?;
+        self.parse_region(Rule::name_only, range, |c, span, parts| {
+            let p = parts
+                .into_iter()
+                .next()
+                .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+            Ok(c.ident(&p))
+        })
+    }
+
+    fn value_path(&mut self, kv: &KeyValue) -> Option<PathLit> {
+        let (start, end) = self.value_range(kv)?;
+        let text = &self.text[start..end];
+        let span = Span::new(start, end);
+        let quote = text.chars().next().filter(|c| *c == '\'' || *c == '"');
+        let path = match quote {
+            Some(q) => {
+                if text.len() < 2 || !text.ends_with(q) {
+                    self.report(
+                        Diagnostic::error(span, "this quoted path is not closed")
+                            .with_note(format!("end it with `{q}`")),
+                    );
+                    return None;
+                }
+                text[1..text.len() - 1].to_string()
+            }
+            None => text.to_string(),
+        };
+        if path.trim().is_empty() {
+            self.report(Diagnostic::error(span, "the file path is empty"));
+            return None;
+        }
+        Some(PathLit { path, span })
+    }
+
+    fn equations(&mut self, kv: &KeyValue) -> Vec<Equation> {
+        let mut out = Vec::new();
+        for range in self.value_lines(kv) {
+            let eq = self.parse_region(Rule::equation, range, |c, span, parts| {
+                c.equation(span, parts)
+            });
+            out.extend(eq);
+        }
+        out
+    }
+
+    fn block(&mut self, kv: &KeyValue) -> Option<Block> {
+        let lines = self.value_lines(kv);
+        let span = match (lines.first(), lines.last()) {
+            (Some(a), Some(b)) => Span::new(a.0, b.1),
+            _ => return None,
+        };
+        let mut statements = Vec::new();
+        let mut ok = true;
+        for range in lines {
+            let stmts = self.parse_region(Rule::statements, range, |c, _, parts| {
+                parts
+                    .into_iter()
+                    .filter(|p| p.as_rule() == Rule::statement)
+                    .map(|p| c.statement(p))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            match stmts {
+                Some(s) => statements.extend(s),
+                None => ok = false,
+            }
+        }
+        // A block with a broken line is dropped entirely: running the other
+        // statements without it would change their meaning.
+        ok.then_some(Block { statements, span })
+    }
+
+    fn events(&mut self, kv: &KeyValue) -> Vec<EventDecl> {
+        let mut out = Vec::new();
+        for range in self.value_lines(kv) {
+            let ev = self.parse_region(Rule::event_line, range, |c, span, parts| {
+                let mut name = None;
+                let mut condition = None;
+                for p in parts {
+                    match p.as_rule() {
+                        Rule::ident => name = Some(c.ident(&p)),
+                        Rule::expr => condition = Some(c.expr(p)?),
+                        _ => {}
+                    }
+                }
+                match (name, condition) {
+                    (Some(name), Some(condition)) => Ok(EventDecl {
+                        name,
+                        condition,
+                        span,
+                    }),
+                    _ => Err(Diagnostic::error(span, "internal parser error")),
+                }
+            });
+            out.extend(ev);
+        }
+        out
+    }
+
+    fn names(&mut self, kv: &KeyValue) -> Vec<Ident> {
+        let mut out = Vec::new();
+        for range in self.value_lines(kv) {
+            let names = self.parse_region(Rule::name_list, range, |c, _, parts| {
+                Ok(parts
+                    .into_iter()
+                    .filter(|p| p.as_rule() == Rule::ident)
+                    .map(|p| c.ident(&p))
+                    .collect::<Vec<_>>())
+            });
+            out.extend(names.into_iter().flatten());
+        }
+        out
+    }
+
+    fn record(&mut self, kv: &KeyValue) -> Option<Record> {
+        let range = self.value_range(kv)?;
+        let text = &self.text[range.0..range.1];
+        if text == "all" {
+            return Some(Record::All(Span::new(range.0, range.1)));
+        }
+        self.parse_region(Rule::record_value, range, |c, span, parts| {
+            let mut exprs = Vec::new();
+            let mut is_range = false;
+            for p in parts {
+                match p.as_rule() {
+                    Rule::expr => exprs.push(c.expr(p)?),
+                    Rule::range_rest | Rule::list_rest => {
+                        is_range = p.as_rule() == Rule::range_rest;
+                        for q in p.into_inner().filter(|q| q.as_rule() == Rule::expr) {
+                            exprs.push(c.expr(q)?);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if is_range {
+                let mut it = exprs.into_iter();
+                match (it.next(), it.next()) {
+                    (Some(start), Some(stop)) => Ok(Record::Range { start, stop, span }),
+                    _ => Err(Diagnostic::error(span, "internal parser error")),
+                }
+            } else {
+                Ok(Record::List(exprs))
+            }
+        })
+    }
+
+    fn connects(&mut self, kv: &KeyValue) -> Vec<Connect> {
+        let mut out = Vec::new();
+        for range in self.value_lines(kv) {
+            let text = &self.text[range.0..range.1];
+            if text == "all" {
+                out.push(Connect {
+                    span: Span::new(range.0, range.1),
+                    ..Connect::default()
+                });
+                continue;
+            }
+            let c = self.parse_region(Rule::connect_args, range, |c, span, parts| {
+                c.connect(span, parts)
+            });
+            out.extend(c);
+        }
+        out
+    }
+}

@@ -1,0 +1,724 @@
+#!/usr/bin/env python3
+"""Translate a rheobase `.model` file into a Brian2 script, run it, and write
+reference data as JSON.
+
+Usage (from anywhere; paths are resolved relative to the repository root):
+
+    ~/.brian2-venv/bin/python tests/reference/make_reference.py MODEL [MODEL ...]
+    ~/.brian2-venv/bin/python tests/reference/make_reference.py --stats MODEL
+    ~/.brian2-venv/bin/python tests/reference/make_reference.py --print MODEL   # show the Brian2 calls
+
+For `spec-examples/X.model` the output is `tests/reference/spec-examples/X.json`,
+for `tests/models/X.model` it is `tests/reference/models/X.json` (any other
+path: `tests/reference/other/X.json`).  With `--stats` the model is also run
+with seeds 1..8 (the file's `seed(...)` is overridden) and
+`<stem>.stats.json` is written next to `<stem>.json`.  See README.md in this
+directory for the schema.
+
+The parser implements the subset of the language of
+/work/shared/docs/model-language.md used by our models: constants,
+`defaultclock.dt`, `seed`, `run`, `GROUP.VAR = EXPR`, NeuronGroup, Synapses,
+PoissonGroup, PoissonInput, SpikeGeneratorGroup (inline lists), TimedArray
+(inline values), SpikeMonitor, StateMonitor, PopulationRateMonitor.
+Equations, conditions and statements are handed to Brian2 verbatim.
+The numpy code-generation target is used (no compiler needed); for these
+models its results equal those of Brian2's C++ standalone mode up to
+floating-point rounding (random numbers differ between targets).
+"""
+
+import argparse
+import gc
+import json
+import logging
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+import brian2
+from brian2 import (
+    Network,
+    NeuronGroup,
+    PoissonGroup,
+    PoissonInput,
+    PopulationRateMonitor,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Synapses,
+    TimedArray,
+    defaultclock,
+    ms,
+    prefs,
+    second,
+)
+from brian2.units.fundamentalunits import Quantity, get_dimensions, DIMENSIONLESS
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+REF_DIR = os.path.join(REPO, "tests", "reference")
+STATS_SEEDS = list(range(1, 9))
+
+prefs.codegen.target = "numpy"
+prefs.logging.console_log_level = "WARNING"
+try:
+    from brian2.utils.logger import BrianLogger
+
+    BrianLogger.console_handler.setLevel(logging.WARNING)
+except Exception:  # pragma: no cover - older/newer Brian2
+    pass
+
+# --------------------------------------------------------------------------
+# Capture Brian2's automatic method choice from its log.
+
+
+class _MethodChoiceHandler(logging.Handler):
+    pattern = re.compile(r"for group '([^']+)', using method '([^']+)'")
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.chosen = {}
+
+    def emit(self, record):
+        m = self.pattern.search(record.getMessage())
+        if m:
+            self.chosen[m.group(1)] = m.group(2)
+
+
+_method_handler = _MethodChoiceHandler()
+logging.getLogger("brian2").addHandler(_method_handler)
+
+# --------------------------------------------------------------------------
+# Lexing: logical lines with indentation.
+
+
+class ModelSyntaxError(Exception):
+    pass
+
+
+_OPERATOR_END = re.compile(r"(\+|-|\*|/|%|=|<|>|,|\(|\[|\{|\band|\bor|\bnot)\s*$")
+
+
+def _strip_comment(line):
+    quote = None
+    for k, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            return line[:k]
+    return line
+
+
+def _bracket_depth(s):
+    depth = 0
+    quote = None
+    for ch in s:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+    return depth
+
+
+def logical_lines(text, filename):
+    """Return [(lineno, indent, content)] with comments removed, blank lines
+    dropped and continuation lines (open bracket / trailing operator) joined."""
+    raw = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if "\t" in line:
+            col = line.index("\t") + 1
+            raise ModelSyntaxError(f"{filename}:{lineno}:{col}: tab character")
+        content = _strip_comment(line).rstrip()
+        if not content.strip():
+            continue
+        indent = len(content) - len(content.lstrip(" "))
+        raw.append([lineno, indent, content.strip()])
+    out = []
+    k = 0
+    while k < len(raw):
+        lineno, indent, content = raw[k]
+        while (_bracket_depth(content) > 0 or _OPERATOR_END.search(content)) and k + 1 < len(raw):
+            # A trailing ':' of a key is not an operator, so `model:` never joins.
+            k += 1
+            content = content + " " + raw[k][2]
+        out.append((lineno, indent, content))
+        k += 1
+    return out
+
+
+def _blocks(lines, start):
+    """Split lines[start:] into items: a header line plus the lines indented
+    deeper than it. Returns list of (header, [children])."""
+    items = []
+    k = start
+    while k < len(lines):
+        header = lines[k]
+        children = []
+        k += 1
+        while k < len(lines) and lines[k][1] > header[1]:
+            children.append(lines[k])
+            k += 1
+        items.append((header, children))
+    return items
+
+
+_KEY = re.compile(r"^(on_event\s+[A-Za-z_]\w*|[A-Za-z_]\w*)\s*:\s*(.*)$")
+
+
+def parse_body(children, filename):
+    """Parse a declaration body into {key: value} where value is a string
+    (same-line value) or a list of content strings (indented block).
+    Repeated keys (connect:) give a list under key+'*'."""
+    body = {}
+    repeated = {}
+    for header, sub in _blocks(children, 0):
+        lineno, _, content = header
+        m = _KEY.match(content)
+        if not m:
+            raise ModelSyntaxError(f"{filename}:{lineno}: expected 'key: value', got {content!r}")
+        key = re.sub(r"\s+", " ", m.group(1))
+        rest = m.group(2).strip()
+        if rest and sub:
+            raise ModelSyntaxError(f"{filename}:{lineno}: key {key!r} has a value and a block")
+        if sub:
+            # keep relative indentation so Brian2 sees its usual multi-line text
+            value = [c for (_, _, c) in sub]
+        else:
+            value = rest
+        repeated.setdefault(key, []).append(value)
+        body[key] = value
+    for key, values in repeated.items():
+        body[key + "*"] = values
+    return body
+
+
+def as_lines(value):
+    return value if isinstance(value, list) else [value]
+
+
+# --------------------------------------------------------------------------
+# Evaluation namespace for constant expressions.
+
+
+def base_namespace():
+    ns = {}
+    import brian2.units.allunits as allunits
+    import brian2.units.stdunits as stdunits
+
+    for mod in (allunits, stdunits):
+        for k, v in vars(mod).items():
+            if not k.startswith("_") and isinstance(v, Quantity):
+                ns[k] = v
+    for fname in ("exp", "log", "log10", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh",
+                  "arcsin", "arccos", "arctan", "floor", "ceil", "clip", "sign", "abs"):
+        ns[fname] = getattr(np, fname) if fname != "abs" else abs
+    ns.update(pi=np.pi, e=np.e, inf=np.inf, int=int, min=min, max=max, True_=True,
+              exprel=lambda x: np.expm1(x) / x if x != 0 else 1.0)
+    return ns
+
+
+def ceval(expr, consts):
+    return eval(expr, {"__builtins__": {}, "True": True, "False": False}, consts)
+
+
+def try_ceval(expr, consts):
+    """Evaluate a constant expression; None if it refers to non-constants."""
+    try:
+        return ceval(expr, consts)
+    except (NameError, TypeError, SyntaxError):
+        return None
+
+
+# --------------------------------------------------------------------------
+# Building and running.
+
+DECL = re.compile(
+    r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|"
+    r"SpikeMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
+)
+SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
+CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
+STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
+RANDOM_RE = re.compile(r"\bxi(_\w+)?\b|\brand\(|\brandn\(|\bPoissonGroup\b|\bPoissonInput\b|"
+                       r"\bp\s*=|\bsample\(|\bpoisson\(")
+
+METHOD_ALIASES = {"linear": "exact"}
+
+
+class Runner:
+    def __init__(self, path, seed_override=None, verbose=False):
+        self.path = os.path.abspath(path)
+        self.filename = os.path.relpath(self.path, REPO)
+        with open(self.path) as f:
+            self.text = f.read()
+        self.seed_override = seed_override
+        self.verbose = verbose
+        self.consts = base_namespace()
+        self.objects = {}       # name -> Brian object (groups, synapses, inputs)
+        self.monitors = {}      # name -> (kind, monitor, extra)
+        self.net = Network()
+        self.seed = None
+        self.durations = []
+        self.methods = {}
+        self.explicit_methods = {}
+        self.sizes = {}
+        self.synapse_objs = {}
+
+    def log(self, msg):
+        if self.verbose:
+            print(msg)
+
+    # -- helpers --
+    def group_ref(self, ref):
+        m = re.match(r"^\s*([A-Za-z_]\w*)\s*(?:\[(.*)\])?\s*$", ref)
+        if not m:
+            raise ModelSyntaxError(f"{self.filename}: bad group reference {ref!r}")
+        g = self.objects[m.group(1)]
+        if m.group(2) is None:
+            return g
+        a, b = (m.group(2).split(":") + [""])[:2]
+        start = int(ceval(a, self.consts)) if a.strip() else None
+        stop = int(ceval(b, self.consts)) if b.strip() else None
+        return g[slice(start, stop)]
+
+    def set_expr(self, obj, var, expr):
+        """String assignment `obj.var = 'expr'` with our constants as namespace."""
+        self.log(f"{obj.name}.{var} = {expr!r}")
+        if isinstance(obj, Synapses) and var == "delay":
+            view = obj.delay  # lives on the `pre` pathway, not in obj.variables
+        else:
+            view = obj.state(var, use_units=True)
+        view.set_item(slice(None), expr, namespace=self.consts)
+
+    def statements(self, value):
+        lines = as_lines(value)
+        for ln in lines:
+            if not STMT.match(ln):
+                raise ModelSyntaxError(f"{self.filename}: bad statement {ln!r}")
+        return "\n".join(lines)
+
+    def method_of(self, body, name):
+        if "method" in body:
+            meth = body["method"].strip()
+            meth = METHOD_ALIASES.get(meth, meth)
+            self.explicit_methods[name] = meth
+            return meth
+        return ("exact", "euler", "heun")
+
+    # -- declarations --
+    def neuron_group(self, name, args, body):
+        n = int(ceval(args, self.consts))
+        kwargs = {}
+        model = "\n".join(as_lines(body["model"]))
+        if "threshold" in body:
+            kwargs["threshold"] = body["threshold"]
+        if "reset" in body:
+            kwargs["reset"] = self.statements(body["reset"])
+        if "refractory" in body:
+            ref = body["refractory"]
+            val = try_ceval(ref, self.consts)
+            kwargs["refractory"] = val if isinstance(val, Quantity) else ref
+        if "events" in body:
+            events = {}
+            for ln in as_lines(body["events"]):
+                ename, cond = ln.split(":", 1)
+                events[ename.strip()] = cond.strip()
+            kwargs["events"] = events
+        method = self.method_of(body, name)
+        self.log(f"NeuronGroup({n}, {model!r}, method={method!r}, {kwargs}, name={name!r})")
+        g = NeuronGroup(n, model, method=method, namespace=self.consts, name=name, **kwargs)
+        for key, value in body.items():
+            if key.startswith("on_event ") and not key.endswith("*"):
+                ename = key.split()[1]
+                code = self.statements(value)
+                self.log(f"{name}.run_on_event({ename!r}, {code!r})")
+                g.run_on_event(ename, code)
+        self.objects[name] = g
+        self.sizes[name] = n
+        self.net.add(g)
+        if "init" in body:
+            self.init_block(g, body["init"])
+
+    def init_block(self, obj, value):
+        for ln in as_lines(value):
+            m = re.match(r"^([A-Za-z_]\w*)\s*=\s*(.+)$", ln)
+            if not m:
+                raise ModelSyntaxError(f"{self.filename}: bad init line {ln!r}")
+            self.set_expr(obj, m.group(1), m.group(2))
+
+    def synapses(self, name, args, body):
+        src, tgt = [s.strip() for s in args.split("->")]
+        source, target = self.group_ref(src), self.group_ref(tgt)
+        kwargs = {}
+        if "model" in body:
+            kwargs["model"] = "\n".join(as_lines(body["model"]))
+        for key in ("on_pre", "on_post"):
+            if key in body:
+                kwargs[key] = self.statements(body[key])
+        delay_expr = None
+        if "delay" in body:
+            val = try_ceval(body["delay"], self.consts)
+            if isinstance(val, Quantity):
+                kwargs["delay"] = val
+            else:
+                delay_expr = body["delay"]
+        method = self.method_of(body, name)
+        self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
+        s = Synapses(source, target, method=method, namespace=self.consts, name=name, **kwargs)
+        for line in body.get("connect*", []):
+            cargs, ckwargs = ceval("_capture(" + line + ")", dict(self.consts, _capture=lambda *a, **k: (a, k)))
+            self.log(f"{name}.connect(*{cargs}, **{ckwargs})")
+            s.connect(*cargs, namespace=self.consts, **ckwargs)
+        if delay_expr is not None:
+            self.set_expr(s, "delay", delay_expr)
+        self.objects[name] = s
+        self.synapse_objs[name] = s
+        self.net.add(s)
+        if "init" in body:
+            self.init_block(s, body["init"])
+
+    def poisson_group(self, name, args, body):
+        n = int(ceval(args, self.consts))
+        val = try_ceval(body["rates"], self.consts)
+        rates = val if isinstance(val, Quantity) else body["rates"]
+        g = PoissonGroup(n, rates, namespace=self.consts, name=name)
+        self.objects[name] = g
+        self.sizes[name] = n
+        self.net.add(g)
+
+    def poisson_input(self, name, args, body):
+        target, var = args.strip().split(".")
+        val = try_ceval(body["weight"], self.consts)
+        weight = val if val is not None else body["weight"]
+        pi = PoissonInput(self.objects[target], var, int(ceval(body["N"], self.consts)),
+                          ceval(body["rate"], self.consts), weight)  # PoissonInput takes no name= in 2.9
+        self.objects[name] = pi
+        self.net.add(pi)
+
+    def spike_generator(self, name, args, body):
+        n = int(ceval(args, self.consts))
+        if "file" in body:
+            raise NotImplementedError("SpikeGeneratorGroup file: not supported by this translator")
+        indices = np.asarray(ceval(body["indices"], self.consts), dtype=int)
+        times = ceval(body["times"], self.consts)
+        kwargs = {}
+        if "period" in body:
+            kwargs["period"] = ceval(body["period"], self.consts)
+        g = SpikeGeneratorGroup(n, indices, times, name=name, **kwargs)
+        self.objects[name] = g
+        self.sizes[name] = n
+        self.net.add(g)
+
+    def timed_array(self, name, body):
+        values = ceval(body["values"], self.consts)
+        ta = TimedArray(values, dt=ceval(body["dt"], self.consts), name=name)
+        self.consts[name] = ta
+
+    def spike_monitor(self, name, args, body):
+        src = self.group_ref(args)
+        variables = [v.strip() for v in body.get("variables", "").split(",") if v.strip()]
+        mon = SpikeMonitor(src, variables=variables or None, name=name)
+        self.monitors[name] = ("spike", mon, {"variables": variables})
+        self.net.add(mon)
+
+    def state_monitor(self, name, args, body):
+        src = self.group_ref(args)
+        variables = [v.strip() for v in " ".join(as_lines(body["variables"])).split(",") if v.strip()]
+        rec = body.get("record", "all").strip()
+        if rec == "all":
+            record = True
+        elif ":" in rec:
+            a, b = rec.split(":")
+            record = list(range(int(ceval(a, self.consts)), int(ceval(b, self.consts))))
+        else:
+            record = [int(ceval(x, self.consts)) for x in rec.split(",")]
+        kwargs = {}
+        if "dt" in body:
+            kwargs["dt"] = ceval(body["dt"], self.consts)
+        self.log(f"StateMonitor({src.name}, {variables}, record={record}, {kwargs}, name={name!r})")
+        mon = StateMonitor(src, variables, record=record, name=name, **kwargs)
+        self.monitors[name] = ("state", mon, {"variables": variables})
+        self.net.add(mon)
+
+    def rate_monitor(self, name, args):
+        mon = PopulationRateMonitor(self.group_ref(args), name=name)
+        self.monitors[name] = ("rate", mon, {})
+        self.net.add(mon)
+
+    # -- main loop --
+    def run(self):
+        defaultclock.dt = 0.1 * ms
+        _method_handler.chosen.clear()
+        lines = logical_lines(self.text, self.filename)
+        seeded = False
+        for header, children in _blocks(lines, 0):
+            lineno, indent, content = header
+            if indent != 0:
+                raise ModelSyntaxError(f"{self.filename}:{lineno}: unexpected indentation")
+            m = DECL.match(content)
+            if m:
+                kind, name, args = m.group(1), m.group(2), m.group(3)
+                body = parse_body(children, self.filename) if children else {}
+                if kind == "NeuronGroup":
+                    self.neuron_group(name, args, body)
+                elif kind == "Synapses":
+                    self.synapses(name, args, body)
+                elif kind == "PoissonGroup":
+                    self.poisson_group(name, args, body)
+                elif kind == "PoissonInput":
+                    self.poisson_input(name, args, body)
+                elif kind == "SpikeGeneratorGroup":
+                    self.spike_generator(name, args, body)
+                elif kind == "TimedArray":
+                    self.timed_array(name, body)
+                elif kind == "SpikeMonitor":
+                    self.spike_monitor(name, args, body)
+                elif kind == "StateMonitor":
+                    self.state_monitor(name, args, body)
+                elif kind == "PopulationRateMonitor":
+                    self.rate_monitor(name, args)
+                continue
+            if children:
+                raise ModelSyntaxError(f"{self.filename}:{lineno}: unexpected indented block")
+            if content.startswith("run "):
+                dur = ceval(content[4:], self.consts)
+                self.log(f"run({dur})")
+                self.net.run(dur, namespace=self.consts)
+                self.durations.append(float(dur))
+                continue
+            m = re.match(r"^seed\((.*)\)$", content)
+            if m:
+                s = int(ceval(m.group(1), self.consts)) if m.group(1).strip() else None
+                if self.seed_override is not None:
+                    s = self.seed_override
+                self.seed = s
+                brian2.seed(s)
+                seeded = True
+                continue
+            m = re.match(r"^defaultclock\.dt\s*=\s*(.+)$", content)
+            if m:
+                defaultclock.dt = ceval(m.group(1), self.consts)
+                continue
+            m = SETVAR.match(content)
+            if m:
+                self.set_expr(self.objects[m.group(1)], m.group(2), m.group(3))
+                continue
+            m = CONST.match(content)
+            if m:
+                self.consts[m.group(1)] = ceval(m.group(2), self.consts)
+                continue
+            raise ModelSyntaxError(f"{self.filename}:{lineno}: cannot parse {content!r}")
+        if not seeded and self.seed_override is not None:
+            brian2.seed(self.seed_override)
+            self.seed = self.seed_override
+        for name in self.objects:
+            if name in self.explicit_methods:
+                self.methods[name] = self.explicit_methods[name]
+            elif name in _method_handler.chosen:
+                self.methods[name] = _method_handler.chosen[name]
+        return self
+
+    # -- output --
+    def results(self):
+        out = {}
+        for name, (kind, mon, extra) in self.monitors.items():
+            if kind == "spike":
+                d = {"kind": "spike", "source": mon.source.name,
+                     "i": [int(x) for x in mon.i[:]], "t": [float(x) for x in mon.t_[:]]}
+                for var in extra["variables"]:
+                    d[var] = _tolist(getattr(mon, var + "_") if _has_units(mon, var) else getattr(mon, var))
+            elif kind == "state":
+                d = {"kind": "state", "source": mon.source.name,
+                     "t": [float(x) for x in mon.t_[:]],
+                     "record": [int(x) for x in np.asarray(mon.record)]}
+                for var in extra["variables"]:
+                    arr = getattr(mon, var + "_") if _has_units(mon, var) else getattr(mon, var)
+                    d[var] = _tolist(np.asarray(arr))
+            else:
+                d = {"kind": "rate", "source": mon.source.name,
+                     "t": [float(x) for x in mon.t_[:]], "rate": [float(x) for x in mon.rate_[:]]}
+            out[name] = d
+        return out
+
+    def metadata(self):
+        return {
+            "model": self.filename,
+            "brian2_version": brian2.__version__,
+            "codegen_target": "numpy",
+            "seed": self.seed,
+            "dt": float(defaultclock.dt_),
+            "runs": self.durations,
+            "duration": float(sum(self.durations)),
+            "t_end": float(self.net.t_),
+            "steps": int(defaultclock.timestep[:]),
+            "methods": self.methods,
+            "methods_chosen_automatically": sorted(n for n in self.methods if n not in self.explicit_methods),
+            "sizes": self.sizes,
+            "synapses": {name: int(len(s)) for name, s in self.synapse_objs.items()},
+            "stochastic": bool(RANDOM_RE.search(_strip_all_comments(self.text))),
+        }
+
+
+def _strip_all_comments(text):
+    return "\n".join(_strip_comment(line) for line in text.split("\n"))
+
+
+def _has_units(mon, var):
+    try:
+        getattr(mon, var + "_")
+        return True
+    except (AttributeError, KeyError):
+        return False
+
+
+def _tolist(arr):
+    arr = np.asarray(arr)
+    if arr.dtype == bool:
+        return arr.tolist()
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(int).tolist()
+    return arr.astype(float).tolist()
+
+
+def output_path(model_path, suffix=".json"):
+    rel = os.path.relpath(os.path.abspath(model_path), REPO)
+    stem = os.path.splitext(os.path.basename(rel))[0]
+    top = rel.split(os.sep)[0]
+    if top == "spec-examples":
+        sub = "spec-examples"
+    elif rel.startswith(os.path.join("tests", "models")):
+        sub = "models"
+    else:
+        sub = "other"
+    return os.path.join(REF_DIR, sub, stem + suffix)
+
+
+def run_model(path, seed_override=None, verbose=False):
+    t0 = time.time()
+    r = Runner(path, seed_override=seed_override, verbose=verbose).run()
+    meta = r.metadata()
+    res = r.results()
+    wall = round(time.time() - t0, 3)
+    # release Brian objects so names can be reused
+    del r
+    gc.collect()
+    return meta, res, wall
+
+
+def write_json(path, obj):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f, separators=(",", ":"), allow_nan=False)
+        f.write("\n")
+
+
+# --------------------------------------------------------------------------
+# Statistics for stochastic models.
+
+
+def isi_cv(i, t, n):
+    cvs = []
+    for k in range(n):
+        tk = np.sort(t[i == k])
+        if len(tk) >= 3:
+            isi = np.diff(tk)
+            cvs.append(np.std(isi) / np.mean(isi))
+    return float(np.mean(cvs)) if cvs else None
+
+
+def run_stats(meta, res):
+    """Statistics of one run; keys are '<monitor>.<statistic>' or
+    '<monitor>.<var>.<statistic>'."""
+    s = {}
+    T = meta["duration"]
+    for name, d in res.items():
+        if d["kind"] == "state":
+            t = np.asarray(d["t"])
+            half = t >= T / 2
+            for var, val in d.items():
+                if var in ("kind", "source", "t", "record"):
+                    continue
+                x = np.asarray(val, dtype=float)  # (neurons, times)
+                tm = x[:, half].mean(axis=1)
+                p = f"{name}.{var}."
+                s[p + "second_half_time_mean.mean_over_neurons"] = float(tm.mean())
+                s[p + "second_half_time_mean.std_over_neurons"] = float(tm.std())
+                s[p + "second_half_time_var.mean_over_neurons"] = float(x[:, half].var(axis=1).mean())
+                s[p + "final.mean_over_neurons"] = float(x[:, -1].mean())
+                s[p + "final.var_over_neurons"] = float(x[:, -1].var())
+        elif d["kind"] == "spike":
+            n = meta["sizes"].get(d["source"])
+            if n is None:  # subgroup source: fall back to parent size
+                n = max(meta["sizes"].values())
+            i, t = np.asarray(d["i"]), np.asarray(d["t"])
+            s[f"{name}.mean_rate_hz"] = float(len(i) / (n * T))
+            cv = isi_cv(i, t, n)
+            if cv is not None:
+                s[f"{name}.isi_cv.mean_over_neurons"] = cv
+        elif d["kind"] == "rate":
+            r = np.asarray(d["rate"])
+            s[f"{name}.rate.time_mean_hz"] = float(r.mean())
+    return s
+
+
+def make_stats(path, verbose=False):
+    per_seed = []
+    meta0 = None
+    for seed in STATS_SEEDS:
+        meta, res, _ = run_model(path, seed_override=seed, verbose=verbose)
+        meta0 = meta0 or meta
+        per_seed.append(run_stats(meta, res))
+    keys = sorted(set().union(*per_seed))
+    stats = {}
+    for k in keys:
+        vals = [ps.get(k) for ps in per_seed]
+        good = [v for v in vals if v is not None]
+        stats[k] = {"mean": float(np.mean(good)), "std": float(np.std(good, ddof=1)) if len(good) > 1 else 0.0,
+                    "values": vals}
+    out = {
+        "model": meta0["model"],
+        "brian2_version": brian2.__version__,
+        "codegen_target": "numpy",
+        "seeds": STATS_SEEDS,
+        "dt": meta0["dt"],
+        "duration": meta0["duration"],
+        "methods": meta0["methods"],
+        "sizes": meta0["sizes"],
+        "acceptance": "abs(ours - mean) <= 4*std + 1e-9 + 1e-3*abs(mean)",
+        "stats": stats,
+    }
+    write_json(output_path(path, ".stats.json"), out)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--stats", action="store_true",
+                    help="write <stem>.stats.json over seeds 1..8 even for a model not detected as stochastic")
+    ap.add_argument("--no-stats", action="store_true", help="never write <stem>.stats.json")
+    ap.add_argument("--print", action="store_true", help="print the Brian2 calls made")
+    args = ap.parse_args()
+    for path in args.models:
+        meta, res, wall = run_model(path, verbose=args.print)
+        meta["monitors"] = res
+        out = output_path(path)
+        write_json(out, meta)
+        print(f"{meta['model']}: {os.path.relpath(out, REPO)} ({os.path.getsize(out)//1024} KB, "
+              f"{wall} s, methods {meta['methods']}, stochastic={meta['stochastic']})")
+        if (args.stats or meta["stochastic"]) and not args.no_stats:
+            make_stats(path)
+            print(f"  stats: {os.path.relpath(output_path(path, '.stats.json'), REPO)}")
+
+
+if __name__ == "__main__":
+    main()
