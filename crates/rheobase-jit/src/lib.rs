@@ -85,8 +85,10 @@
 //! ```
 
 mod codegen;
-pub mod runtime;
+mod runtime;
 mod validate;
+
+pub use runtime::exprel;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};

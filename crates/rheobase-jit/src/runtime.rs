@@ -3,7 +3,7 @@
 //! Cranelift has instructions for arithmetic, `sqrt`, `abs`, `floor`,
 //! `ceil` and `trunc`, but none for transcendental functions (`exp`, `log`,
 //! `sin`, ...). Kernels call these plain `extern "C"` Rust functions
-//! instead; [`register_symbols`] tells the JIT linker where they live, so a
+//! instead; `register_symbols` tells the JIT linker where they live, so a
 //! call in generated code is resolved to the function's address when the
 //! module is finalized. Using our own functions (rather than letting the
 //! JIT find `exp` in the C library with `dlsym`) guarantees the JIT computes
@@ -188,7 +188,9 @@ extern "C" fn rt_log1p(x: f64) -> f64 {
     x.ln_1p()
 }
 /// `(exp(x) - 1) / x`, computed through `expm1` for accuracy near 0, and 1
-/// at 0 (its limit).
+/// at 0 (its limit). This is exactly what compiled kernels compute for
+/// `UnaryOp::Exprel`, exported so that reference implementations (e.g. an
+/// interpreter or tests) can match it bit for bit.
 pub fn exprel(x: f64) -> f64 {
     if x == 0.0 {
         1.0

@@ -1,6 +1,9 @@
 //! Whole kernels: neuron updates, thresholds, resets, synapses, random
 //! draws and tables, each compared with the same computation in Rust.
 
+// Index loops over parallel arrays read more clearly here.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::*;
@@ -450,4 +453,25 @@ fn kernels_outlive_the_jit_and_run_in_parallel() {
         assert_eq!(*x, i as f64);
     }
     assert_eq!(compiled.name(), "P.inc");
+}
+
+/// Each batch's code is freed when its last kernel is dropped; many
+/// compile/run/drop cycles must neither crash nor grow without bound.
+#[test]
+fn repeated_batches_free_their_memory() {
+    let k = kernel(
+        "P.exp",
+        Iteration::Range,
+        0,
+        vec![store(0, un(rheobase_kernel::UnaryOp::Exp, ld(0)))],
+    );
+    let mut jit = Jit::new().unwrap();
+    for _ in 0..300 {
+        let compiled = jit.compile_all(&[k.clone(), k.clone()]).unwrap();
+        let mut v = vec![0.0; 8];
+        let arrays = [v.as_mut_ptr()];
+        // SAFETY: one array of 8 elements.
+        unsafe { compiled[1].call(&args(&arrays, 0, 8)) };
+        assert_eq!(v, [1.0; 8]);
+    }
 }

@@ -4,8 +4,11 @@
 mod common;
 
 use common::*;
-use rheobase_jit::{runtime::exprel, CompiledKernel, Jit};
+use rheobase_jit::{exprel, CompiledKernel, Jit};
 use rheobase_kernel::{BinaryOp, Expr, Iteration, Stmt, UnaryOp};
+
+type Unary = fn(f64) -> f64;
+type Binary = fn(f64, f64) -> f64;
 
 const INPUTS: [f64; 17] = [
     -7.0,
@@ -61,7 +64,7 @@ fn b2f(b: bool) -> f64 {
 
 #[test]
 fn unary_ops_match_rust() {
-    let ops: Vec<(UnaryOp, fn(f64) -> f64)> = vec![
+    let ops: Vec<(UnaryOp, Unary)> = vec![
         (UnaryOp::Neg, |x| -x),
         (UnaryOp::Not, |x| b2f(!truth(x))),
         (UnaryOp::Abs, f64::abs),
@@ -121,8 +124,7 @@ fn py_mod(a: f64, b: f64) -> f64 {
     a - (a / b).floor() * b
 }
 
-#[allow(clippy::type_complexity)]
-fn binary_ops() -> Vec<(BinaryOp, fn(f64, f64) -> f64)> {
+fn binary_ops() -> Vec<(BinaryOp, Binary)> {
     vec![
         (BinaryOp::Add, |a, b| a + b),
         (BinaryOp::Sub, |a, b| a - b),

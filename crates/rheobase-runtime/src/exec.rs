@@ -133,7 +133,7 @@ impl Prepared {
         kernel: &rheobase_kernel::Kernel,
         compiled: CompiledKernel,
         store: &ArrayStore,
-        array_names: &[ArrayDecl],
+        decls: &[ArrayDecl],
     ) -> Result<Prepared, String> {
         let access = Access::of(kernel);
         if access.uses_synapse_indices {
@@ -163,8 +163,8 @@ impl Prepared {
                 IndexSpace::Own => own_limit = own_limit.min(len),
                 IndexSpace::Shared if len == 0 => {
                     return Err(format!(
-                        "kernel `{}` reads the shared value of `{}`, which is empty",
-                        kernel.name, array_names[array.0 as usize].name
+                        "kernel `{}` uses the shared value of `{}`, which is empty",
+                        kernel.name, decls[array.0 as usize].name
                     ))
                 }
                 _ => {}
@@ -181,7 +181,8 @@ impl Prepared {
         })
     }
 
-    /// The largest element count a Range call may have.
+    /// Panics unless this is a Range kernel whose arrays have room for
+    /// elements `0..n`: the bounds condition of every Range call.
     fn check_range(&self, n: usize) {
         assert!(
             self.iteration == Iteration::Range && n <= self.own_limit,

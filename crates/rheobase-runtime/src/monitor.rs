@@ -102,20 +102,21 @@ impl MonitorData {
 
     /// Makes room for `samples` more samples of a State or Rate monitor,
     /// so that a long run grows each vector once rather than by doubling
-    /// (which would briefly need twice the memory).
+    /// (which would briefly need up to twice the memory). Best effort: if
+    /// the memory is not available now, the vectors grow as needed.
     pub(crate) fn reserve(&mut self, samples: usize) {
         match self {
             MonitorData::State { t, variables, .. } => {
-                t.reserve_exact(samples);
+                let _ = t.try_reserve_exact(samples);
                 for (_, _, series) in variables {
                     for s in series {
-                        s.reserve_exact(samples);
+                        let _ = s.try_reserve_exact(samples);
                     }
                 }
             }
             MonitorData::Rate { t, rate, .. } => {
-                t.reserve_exact(samples);
-                rate.reserve_exact(samples);
+                let _ = t.try_reserve_exact(samples);
+                let _ = rate.try_reserve_exact(samples);
             }
             MonitorData::Spike { .. } => {}
         }

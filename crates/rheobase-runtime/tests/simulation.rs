@@ -576,6 +576,13 @@ fn interrupted_runs_resume() {
 }
 
 #[test]
+fn simulation_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Simulation>();
+    send_sync::<RuntimeError>();
+}
+
+#[test]
 fn inconsistent_programs_are_rejected() {
     let model = Model::new(10);
     let mut program = model.program();

@@ -5,7 +5,7 @@
 //! SI base units anyway, so a scale would be meaningless or misleading.
 
 use crate::table::{table, Entry, DECLARATION_UNITS};
-use crate::{fmt_number, similar_unit_names, Dimension};
+use crate::{fmt_number, Dimension};
 
 /// The short list of allowed names shown when a name is not a unit at all.
 const ALLOWED_SUMMARY: &str = "volt, amp, siemens, farad, ohm, second, hertz (Hz), metre, \
@@ -55,8 +55,16 @@ pub fn declaration_unit(name: &str) -> Result<Dimension, String> {
     }
     // Not a unit at all. Suggest what the user probably meant, in the form a
     // declaration accepts (`uV` -> `uvolt` -> `volt`).
+    // Confident matches (`uV`, `volts`, `Volt`) alone when there are any,
+    // rather than diluting them with look-alikes.
+    let (confident, fuzzy) = crate::similar::candidates(name);
+    let pool = if confident.is_empty() {
+        fuzzy
+    } else {
+        confident
+    };
     let mut suggestions: Vec<String> = Vec::new();
-    for s in similar_unit_names(name) {
+    for s in pool {
         let s = if DECLARATION_UNITS.contains(&s) {
             s.to_string()
         } else {

@@ -94,7 +94,7 @@ fn unknown_names_get_suggestions() {
     let msg = rejected("V");
     assert!(msg.contains("did you mean `volt`"), "{msg}");
     let msg = rejected("uV");
-    assert!(msg.contains("did you mean `volt`"), "{msg}");
+    assert!(msg.contains("did you mean `volt`? ("), "{msg}");
     let msg = rejected("siemen");
     assert!(msg.contains("`siemens`"), "{msg}");
     let msg = rejected("celsius");
@@ -231,5 +231,11 @@ fn similar_names() {
     assert!(s("sceond").contains(&"second"), "{:?}", s("sceond"));
     assert!(s("umeter").iter().all(|n| *n != "umeter"));
     assert!(s("xyzzyq").is_empty());
+    assert_eq!(s("nanosiemens"), ["nS", "nsiemens"]);
+    assert_eq!(s("MOhm")[0], "Mohm");
+    assert_eq!(s("hz"), ["Hz", "hertz"]);
+    // Exotic look-alikes only when nothing ordinary is close.
+    assert_eq!(s("farads"), ["farad"]);
+    assert_eq!(s("Gohm"), ["ohm"]);
     assert!(s("mV").len() <= 5 && !s("mV").contains(&"mV"));
 }
