@@ -70,6 +70,10 @@ pub struct VariableInfo {
     /// Written only by the runtime (`i`-like) or by nobody during a run.
     pub read_only: bool,
     pub flags: Vec<String>,
+    /// For `(unless refractory)` variables: the `not_refractory` array.
+    /// Brian2 applies writes to such a variable only while the neuron is
+    /// not refractory, except in reset and event code.
+    pub conditional_write: Option<ArrayId>,
 }
 
 /// The names visible in one context (a group's equations, a reset block,
@@ -127,6 +131,9 @@ pub struct Checker<'a> {
     pub temporaries: HashMap<String, Binding>,
     /// Next local id of the kernel being built.
     pub next_local: &'a mut u32,
+    /// Whether writes ignore `(unless refractory)` (reset and event code,
+    /// as Brian2's Resetter overrides the conditional write).
+    pub override_conditional_write: bool,
 }
 
 /// The marker error of a failed check; the diagnostics say what failed.
@@ -741,8 +748,12 @@ impl<'a> Checker<'a> {
         let name = s.target.name.as_str();
         let value = self.check(&s.value)?;
         let target = self.lookup(name);
+        let mut condition = None;
         let (current, dim, ty, place): (Option<Expr>, Dimension, Ty, Place) = match target {
             Some(Binding::Variable(v)) => {
+                if !self.override_conditional_write {
+                    condition = v.conditional_write.map(|nr| Expr::Load(nr, v.space));
+                }
                 if v.read_only {
                     return Err(self.error(
                         Diagnostic::error(
@@ -863,9 +874,16 @@ impl<'a> Checker<'a> {
             Ty::Boolean if value.ty != Ty::Boolean => binary(BinaryOp::Ne, new_value, c(0.0)),
             _ => new_value,
         };
-        Ok(vec![match place {
+        let stmt = match place {
             Place::Array(a, space) => Stmt::Store(a, space, new_value),
             Place::Local(l) => Stmt::SetLocal(l, new_value),
+        };
+        Ok(vec![match condition {
+            Some(cond) => Stmt::If {
+                cond,
+                then: vec![stmt],
+            },
+            None => stmt,
         }])
     }
 }

@@ -186,11 +186,24 @@ pub fn integrate(
         Method::Exact => exact(system, dt, locals, &mut out)?,
         Method::ExponentialEuler => exponential_euler(system, locals, &mut out)?,
     };
-    for (k, value) in new_values.into_iter().enumerate() {
+    // New values may read other variables' start-of-step values (coupled
+    // `exact` systems do), so all are computed before any is stored.
+    let mut finals = Vec::new();
+    for value in new_values {
+        match value {
+            Expr::Local(l) => finals.push(l),
+            other => {
+                let l = locals.fresh();
+                out.push(Stmt::SetLocal(l, other));
+                finals.push(l);
+            }
+        }
+    }
+    for (k, l) in finals.into_iter().enumerate() {
         out.push(Stmt::Store(
             system.vars[k],
             rheobase_kernel::IndexSpace::Own,
-            value,
+            local(l),
         ));
     }
     Ok(out)

@@ -141,6 +141,7 @@ impl<'a> Builder<'a> {
             allow_random: false,
             temporaries: HashMap::new(),
             next_local: &mut locals,
+            override_conditional_write: false,
         };
         let t = checker.check(e)?;
         if as_const(&t.expr).is_none() {
@@ -536,6 +537,21 @@ impl<'a> Builder<'a> {
         let mut failed = false;
         let has_refractory = g.refractory.is_some();
 
+        // The refractoriness variables exist before the equations are read,
+        // because `(unless refractory)` variables refer to `not_refractory`.
+        let (lastspike, not_refractory) = if has_refractory {
+            let ls = self.add_array(format!("{gname}.lastspike"), gi, size, -1e4, Ty::Float);
+            let nr = self.add_array(
+                format!("{gname}.not_refractory"),
+                gi,
+                size,
+                1.0,
+                Ty::Boolean,
+            );
+            (Some(ls), Some(nr))
+        } else {
+            (None, None)
+        };
         // Pass 1: names, units, flags; arrays for parameters and state.
         struct Sub<'e> {
             eq: &'e ast::Equation,
@@ -628,6 +644,11 @@ impl<'a> Builder<'a> {
                             ty,
                             read_only: false,
                             flags: flags.clone(),
+                            conditional_write: if flags.iter().any(|f| f == "unless refractory") {
+                                not_refractory
+                            } else {
+                                None
+                            },
                         }),
                     );
                     if let EquationKind::Differential(rhs) = &eq.kind {
@@ -645,15 +666,7 @@ impl<'a> Builder<'a> {
                 }),
             }
         }
-        let (lastspike, not_refractory) = if has_refractory {
-            let ls = self.add_array(format!("{gname}.lastspike"), gi, size, -1e4, Ty::Float);
-            let nr = self.add_array(
-                format!("{gname}.not_refractory"),
-                gi,
-                size,
-                1.0,
-                Ty::Boolean,
-            );
+        if let (Some(ls), Some(nr)) = (lastspike, not_refractory) {
             for (name, array, dim, ty) in [
                 ("lastspike", ls, Dimension::SECOND, Ty::Float),
                 ("not_refractory", nr, Dimension::DIMENSIONLESS, Ty::Boolean),
@@ -668,13 +681,11 @@ impl<'a> Builder<'a> {
                         ty,
                         read_only: false,
                         flags: Vec::new(),
+                        conditional_write: None,
                     }),
                 );
             }
-            (Some(ls), Some(nr))
-        } else {
-            (None, None)
-        };
+        }
 
         // Pass 2: subexpressions in dependency order.
         let sub_names: Vec<&str> = subs.iter().map(|s| s.eq.variable.name.as_str()).collect();
@@ -717,6 +728,7 @@ impl<'a> Builder<'a> {
                 allow_random: s.constant_over_dt,
                 temporaries: HashMap::new(),
                 next_local: &mut su.locals,
+                override_conditional_write: false,
             };
             let Ok(t) = checker.check(s.expr) else {
                 failed = true;
@@ -755,6 +767,7 @@ impl<'a> Builder<'a> {
                         ty: t.ty,
                         read_only: true,
                         flags: vec!["constant over dt".into()],
+                        conditional_write: None,
                     }),
                 );
                 subexpression_values.push((name, var));
@@ -777,6 +790,7 @@ impl<'a> Builder<'a> {
                 allow_random: true,
                 temporaries: HashMap::new(),
                 next_local: &mut su.locals,
+                override_conditional_write: false,
             };
             match checker.check(ref_expr) {
                 Ok(t) if t.dim == Dimension::SECOND => {
@@ -852,6 +866,7 @@ impl<'a> Builder<'a> {
                 allow_random: false,
                 temporaries: HashMap::new(),
                 next_local: &mut su.locals,
+                override_conditional_write: false,
             };
             let Ok(t) = checker.check(rhs) else {
                 failed = true;
@@ -1108,6 +1123,7 @@ impl<'a> Builder<'a> {
             allow_random: true,
             temporaries: HashMap::new(),
             next_local: &mut counters.locals,
+            override_conditional_write: false,
         };
         let t = checker.check(e)?;
         if t.ty != Ty::Boolean {
@@ -1130,6 +1146,9 @@ impl<'a> Builder<'a> {
         iteration: Iteration,
         context: &str,
     ) -> Result<KernelId, Failed> {
+        // Event code (reset, `on_event`) writes `(unless refractory)`
+        // variables unconditionally, as Brian2's Resetter does.
+        let is_event_code = iteration == Iteration::List;
         let mut counters = KernelCounters::default();
         let mut checker = Checker {
             scope,
@@ -1139,6 +1158,7 @@ impl<'a> Builder<'a> {
             allow_random: true,
             temporaries: HashMap::new(),
             next_local: &mut counters.locals,
+            override_conditional_write: is_event_code,
         };
         let body = checker.check_block(block, context)?;
         Ok(self.add_kernel(name, iteration, &counters, body))

@@ -40,9 +40,15 @@ fn literals_and_calls() {
     assert_eq!(expr("rand()"), "rand()");
     assert_eq!(expr("exp(-v/(5*mV))"), "exp((/ (neg v) (* 5i mV)))");
     // Integer literals beyond i64 are fine as floats.
-    assert_eq!(expr("123456789012345678901234567890"), "123456789012345680000000000000i");
+    assert_eq!(
+        expr("123456789012345678901234567890"),
+        "123456789012345680000000000000i"
+    );
     // Names may start with keywords as long as they are not keywords.
-    assert_eq!(expr("android + format + iffy"), "(+ (+ android format) iffy)");
+    assert_eq!(
+        expr("android + format + iffy"),
+        "(+ (+ android format) iffy)"
+    );
 }
 
 #[test]
@@ -148,7 +154,10 @@ fn index(ix: &Option<ConnectIndex>) -> String {
         Some(ConnectIndex::Generator(g)) => {
             let it = match &g.iterable {
                 Iterable::Range { args, .. } => {
-                    format!("range({})", args.iter().map(sx).collect::<Vec<_>>().join(" "))
+                    format!(
+                        "range({})",
+                        args.iter().map(sx).collect::<Vec<_>>().join(" ")
+                    )
                 }
                 Iterable::Sample { args, p, size, .. } => format!(
                     "sample({} p={} size={})",
@@ -206,12 +215,25 @@ fn connect_arguments() {
         "gen k for k in range((- i 3i) (+ i 4i)) if (!= k i)"
     );
     assert_eq!(c[6].skip_if_invalid, Some(false));
-    assert_eq!(index(&c[7].j), "gen k for k in sample(N_post p=0.1 size=-) if -");
-    assert_eq!(index(&c[8].j), "gen k for k in sample(0i N_post p=- size=10i) if -");
+    assert_eq!(
+        index(&c[7].j),
+        "gen k for k in sample(N_post p=0.1 size=-) if -"
+    );
+    assert_eq!(
+        index(&c[8].j),
+        "gen k for k in sample(0i N_post p=- size=10i) if -"
+    );
     assert_eq!(sx(c[8].n.as_ref().unwrap()), "(+ 1i 1i)");
     for all in &c[9..11] {
         assert_eq!(
-            (&all.condition, &all.p, &all.i, &all.j, &all.n, all.skip_if_invalid),
+            (
+                &all.condition,
+                &all.p,
+                &all.i,
+                &all.j,
+                &all.n,
+                all.skip_if_invalid
+            ),
             (&None, &None, &None, &None, &None, None)
         );
     }

@@ -137,10 +137,7 @@ fn cuba_parses_with_the_expected_shape() {
     assert_eq!(g.method.as_ref().unwrap().name, "exact");
     let init = g.init.as_ref().unwrap();
     assert_eq!(init.statements.len(), 3);
-    assert_eq!(
-        sx(&init.statements[0].value),
-        "(+ Vr (* rand() (- Vt Vr)))"
-    );
+    assert_eq!(sx(&init.statements[0].value), "(+ Vr (* rand() (- Vt Vr)))");
     assert_eq!(
         text(CUBA, init.span),
         "v = Vr + rand()*(Vt - Vr)\n        ge = 0*mV\n        gi = 0*mV"
@@ -256,7 +253,7 @@ fn cobahh_with_a_three_line_derivative() {
     assert_eq!(
         sx(rhs),
         "(/ (- (- (+ (+ (* gl (- El v)) (* ge (- Ee v))) (* gi (- Ei v))) \
-         (* (* (* g_na (* (* m m) m)) h) (- v ENa))) (* g_kd (* (* (* n n) n) n)) (- v EK))) Cm)"
+         (* (* (* g_na (* (* m m) m)) h) (- v ENa))) (* (* g_kd (* (* (* n n) n) n)) (- v EK))) Cm)"
     );
     assert!(text(COBAHH, dv.span).ends_with("/Cm : volt"));
     assert_eq!(sx(&g.model[4].unit), "siemens");
@@ -275,10 +272,7 @@ fn cobahh_with_a_three_line_derivative() {
     let ci = synapses[1].source.slice.as_ref().unwrap();
     assert_eq!(sx(ci.start.as_ref().unwrap()), "N_E");
     assert!(ci.stop.is_none());
-    assert!(matches!(
-        m.items.last(),
-        Some(Item::Run { .. })
-    ));
+    assert!(matches!(m.items.last(), Some(Item::Run { .. })));
 }
 
 #[test]
@@ -357,19 +351,32 @@ defaultclock.dt = 0.05*ms
 run 100*ms
 ";
     let m = ok(src);
-    assert_eq!(m.items.len(), 18);
+    assert_eq!(m.items.len(), 19);
     let Item::NeuronGroup(g) = &m.items[1] else {
         panic!()
     };
     assert_eq!(sx(&g.size), "(+ N 1i)");
-    assert_eq!(sx(g.threshold.as_ref().unwrap()), "(and (> v (* (neg 50i) mV)) not_refractory)");
+    assert_eq!(
+        sx(g.threshold.as_ref().unwrap()),
+        "(and (> v (* (neg 50i) mV)) not_refractory)"
+    );
     assert_eq!(g.reset.as_ref().unwrap().statements.len(), 2);
     assert_eq!(g.events.len(), 2);
     assert_eq!(g.events[1].name.name, "quiet");
     assert_eq!(g.on_event.len(), 2);
     assert_eq!(g.on_event[1].event.name, "quiet");
-    assert_eq!(g.on_event[1].statements.statements[1].op, AssignOp::FloorDiv);
-    let ops: Vec<AssignOp> = g.init.as_ref().unwrap().statements.iter().map(|s| s.op).collect();
+    assert_eq!(
+        g.on_event[1].statements.statements[1].op,
+        AssignOp::FloorDiv
+    );
+    let ops: Vec<AssignOp> = g
+        .init
+        .as_ref()
+        .unwrap()
+        .statements
+        .iter()
+        .map(|s| s.op)
+        .collect();
     assert_eq!(
         ops,
         [
@@ -381,14 +388,20 @@ run 100*ms
             AssignOp::Sub
         ]
     );
-    let Item::SetVariable { group, variable, .. } = &m.items[2] else {
+    let Item::SetVariable {
+        group, variable, ..
+    } = &m.items[2]
+    else {
         panic!()
     };
     assert_eq!((group.name.as_str(), variable.name.as_str()), ("G", "I"));
     let Item::PoissonInput(pi) = &m.items[5] else {
         panic!()
     };
-    assert_eq!((pi.target.name.as_str(), pi.variable.name.as_str()), ("G", "v"));
+    assert_eq!(
+        (pi.target.name.as_str(), pi.variable.name.as_str()),
+        ("G", "v")
+    );
     assert_eq!(sx(pi.n.as_ref().unwrap()), "50i");
     let Item::SpikeGeneratorGroup(sg) = &m.items[7] else {
         panic!()

@@ -253,7 +253,7 @@ impl Parser {
                 let r = self.unary()?;
                 acc = match (acc, r) {
                     (Val::Unit(a), Val::Unit(b)) => Val::Unit(a.div(b)),
-                    (Val::Num(a), Val::Unit(b)) if a == 1.0 => Val::Unit(b.recip()),
+                    (Val::Num(1.0), Val::Unit(b)) => Val::Unit(b.recip()),
                     (Val::Num(a), Val::Num(b)) => Val::Num(a / b),
                     _ => Val::Quantity,
                 };

@@ -263,8 +263,8 @@ impl Dimension {
         // Cost, compared lexicographically: number of printed factors, then
         // |k| (`farad/metre**2`, not `kilogram/weber**2`), then the
         // remainder's total |exponent| (smaller powers read better), then
-        // positive k before negative (`ohm*metre`,
-        // not `metre/siemens`), then the order of DISPLAY_UNITS. Plain base
+        // positive k before negative (`ohm*metre`, not `metre/siemens`),
+        // then the order of DISPLAY_UNITS. Plain base
         // units win ties on the factor count (`second**-2`, not `hertz**2`;
         // `amp/metre**2`).
         let plain = base_factors(self);
