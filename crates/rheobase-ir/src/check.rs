@@ -179,7 +179,7 @@ pub fn dim_name(d: Dimension) -> String {
 
 impl<'a> Checker<'a> {
     fn text(&self, span: Span) -> &str {
-        self.source.get(span.start..span.end).unwrap_or("?")
+        self.source.get(span.start..span.end).map_or("?", str::trim)
     }
 
     fn error(&mut self, d: Diagnostic) -> Failed {

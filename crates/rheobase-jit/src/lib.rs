@@ -430,10 +430,12 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
 
     #[test]
     fn compiled_kernel_is_send_and_sync() {
         assert_send_sync::<CompiledKernel>();
         assert_send_sync::<JitError>();
+        assert_send::<Jit>();
     }
 }

@@ -94,8 +94,15 @@ fn is_comparison(op: BinaryOp) -> bool {
 }
 
 impl Conv {
+    /// The source span of a pest span, without trailing whitespace: pest
+    /// skips implicit whitespace before trying an optional part (`ident ~
+    /// call_args?`, `unit_atom ~ (unit_pow ~ ...)?`) and keeps it in the
+    /// pair's span even when the optional part is absent, which would
+    /// underline `v ` instead of `v` and quote it as such in messages.
     pub fn span(&self, s: pest::Span<'_>) -> Span {
-        Span::new(self.base + s.start(), self.base + s.end())
+        let trimmed = s.as_str().trim_end_matches([' ', '\t', '\n', '\r']);
+        let start = self.base + s.start();
+        Span::new(start, start + trimmed.len())
     }
 
     pub fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
