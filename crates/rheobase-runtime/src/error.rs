@@ -20,6 +20,16 @@ pub enum RuntimeError {
     /// the step ending at simulated time `t`. Calling
     /// [`crate::Simulation::run_next_action`] again resumes where it stopped.
     Interrupted { t: f64 },
+    /// A state variable became NaN or infinite. Checked every
+    /// [`crate::DIVERGENCE_CHECK_STEPS`] steps and at the end of each run,
+    /// so `t` is at most that many steps after the first bad value.
+    Diverged {
+        group: String,
+        variable: String,
+        index: usize,
+        value: f64,
+        t: f64,
+    },
 }
 
 impl fmt::Display for RuntimeError {
@@ -33,6 +43,18 @@ impl fmt::Display for RuntimeError {
                 f,
                 "internal error: the compiled model is inconsistent ({message}); \
                  this is a bug in rheobase, please report it"
+            ),
+            RuntimeError::Diverged {
+                group,
+                variable,
+                index,
+                value,
+                t,
+            } => write!(
+                f,
+                "the simulation diverged: `{variable}` of group `{group}` became {value} at neuron \
+                 {index} (found at t = {} ms); try a smaller `defaultclock.dt` or another `method:`",
+                t * 1e3
             ),
             RuntimeError::Interrupted { t } => {
                 write!(f, "simulation interrupted at t = {} ms", t * 1e3)

@@ -53,3 +53,7 @@ pub use simulation::{RunConfig, Simulation, Timings};
 /// Number of elements per parallel chunk of a Range kernel (fixed so that
 /// results are the same for any thread count).
 pub const CHUNK_SIZE: usize = exec::CHUNK;
+
+/// Steps between two scans of the state for NaN and infinite values (and
+/// one scan at the end of every run).
+pub const DIVERGENCE_CHECK_STEPS: u64 = 256;

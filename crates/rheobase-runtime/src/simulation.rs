@@ -187,7 +187,7 @@ impl Simulation {
     /// Stops early with [`RuntimeError::Interrupted`] when the interrupt
     /// flag is raised; the state is then consistent (whole steps only).
     pub fn advance(&mut self, steps: u64) -> Result<(), RuntimeError> {
-        let done = self.simulate(steps);
+        let done = self.simulate(steps)?;
         if done < steps {
             return Err(RuntimeError::Interrupted { t: self.t() });
         }
@@ -196,9 +196,10 @@ impl Simulation {
 
     /// Simulates up to `steps` steps, fewer if interrupted; returns the
     /// number simulated.
-    fn simulate(&mut self, steps: u64) -> u64 {
+    fn simulate(&mut self, steps: u64) -> Result<u64, RuntimeError> {
         let started = Instant::now();
         let mut done = 0;
+        let mut result = Ok(());
         while done < steps {
             let interrupted = self
                 .interrupt
@@ -209,15 +210,44 @@ impl Simulation {
             }
             self.one_step();
             done += 1;
+            if done % crate::DIVERGENCE_CHECK_STEPS == 0 || done == steps {
+                result = self.check_finite();
+                if result.is_err() {
+                    break;
+                }
+            }
         }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
-        done
+        result.map(|()| done)
+    }
+
+    /// Finds the first state value that is NaN or infinite. A scan of the
+    /// state every few hundred steps costs far less than the steps
+    /// themselves, and reports divergence soon enough to be useful.
+    fn check_finite(&self) -> Result<(), RuntimeError> {
+        for (k, decl) in self.program.arrays.iter().enumerate() {
+            if decl.kind != rheobase_kernel::program::ValueKind::Float {
+                continue;
+            }
+            let values = self.store.get(ArrayId(k as u32));
+            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+                let (group, variable) = decl.name.split_once('.').unwrap_or(("?", &decl.name));
+                return Err(RuntimeError::Diverged {
+                    group: group.to_string(),
+                    variable: variable.to_string(),
+                    index,
+                    value: values[index],
+                    t: self.t(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Runs `steps` steps of the current `run` action, remembering what
     /// is left if interrupted so that `run_next_action` can resume.
     fn run_steps(&mut self, steps: u64) -> Result<(), RuntimeError> {
-        let done = self.simulate(steps);
+        let done = self.simulate(steps)?;
         if done < steps {
             self.unfinished_steps = steps - done;
             return Err(RuntimeError::Interrupted { t: self.t() });
