@@ -1,0 +1,1845 @@
+//! From a parsed model to a [`Program`]: every top-level statement in file
+//! order, every group's equations checked and integrated, every monitor
+//! resolved.
+
+use crate::check::{self, dim_name, Binding, Checker, Failed, Scope, Ty, Typed, VariableInfo};
+use crate::expr::{self, as_const, binary, c, load};
+use crate::integrators::{self, Locals, Method, OdeSystem};
+use rheobase_kernel::program::{
+    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, Program, RecordedVariable,
+    ValueKind,
+};
+use rheobase_kernel::{
+    ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
+};
+use rheobase_syntax::ast::{self, EquationKind, ExprKind, Item};
+use rheobase_syntax::{Diagnostic, Span};
+use rheobase_units::{declaration_unit, Dimension};
+use std::collections::{BTreeMap, HashMap};
+
+/// The result of lowering a model.
+#[derive(Debug, Clone)]
+pub struct Lowered {
+    pub program: Program,
+    /// The seed from `seed(N)`, if the file sets one.
+    pub seed: Option<u64>,
+}
+
+/// Default simulation time step, as Brian2's `defaultclock`.
+pub const DEFAULT_DT: f64 = 1e-4;
+
+/// Largest group size accepted: beyond this, indices no longer fit the
+/// kernels' 32-bit event lists.
+pub const MAX_GROUP_SIZE: usize = (u32::MAX - 1) as usize;
+
+/// Largest subexpression accepted, in expression nodes once the
+/// subexpressions it uses are substituted into it.
+pub const MAX_SUBEXPRESSION_NODES: usize = 100_000;
+
+/// Whether `e` has more than `limit` nodes; stops counting at the limit and
+/// walks the tree without recursion.
+fn exceeds_size(e: &Expr, limit: usize) -> bool {
+    let mut stack = vec![e];
+    let mut count = 0usize;
+    while let Some(e) = stack.pop() {
+        count += 1;
+        if count > limit {
+            return true;
+        }
+        match e {
+            Expr::Unary(_, a) => stack.push(a),
+            Expr::Binary(_, a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            Expr::Select(a, b, c) => {
+                stack.push(a);
+                stack.push(b);
+                stack.push(c);
+            }
+            Expr::Table { time, column, .. } => {
+                stack.push(time);
+                if let Some(c) = column {
+                    stack.push(c);
+                }
+            }
+            Expr::Const(_)
+            | Expr::Load(..)
+            | Expr::Local(_)
+            | Expr::Index(_)
+            | Expr::Time
+            | Expr::Dt
+            | Expr::Rand { .. }
+            | Expr::Binomial { .. } => {}
+        }
+    }
+    false
+}
+
+/// Checks and lowers a whole model.
+pub fn lower(model: &ast::Model, source: &str) -> Result<Lowered, Vec<Diagnostic>> {
+    let mut b = Builder {
+        source,
+        diagnostics: Vec::new(),
+        constants: HashMap::new(),
+        defined: HashMap::new(),
+        dt: DEFAULT_DT,
+        seed: None,
+        groups: Vec::new(),
+        program: Program {
+            dt: DEFAULT_DT,
+            arrays: Vec::new(),
+            kernels: Vec::new(),
+            groups: Vec::new(),
+            monitors: Vec::new(),
+            actions: Vec::new(),
+            synapses: Vec::new(),
+            tables: Vec::new(),
+            poisson_inputs: Vec::new(),
+        },
+        steps_so_far: 0,
+    };
+    b.find_dt(model);
+    for item in &model.items {
+        // An item that fails has reported why; the next one is independent
+        // enough to be checked too, so the user sees every error at once.
+        let _ = b.item(item);
+    }
+    explain_used_before_defined(model, &mut b.diagnostics);
+    if b.diagnostics.is_empty() {
+        b.program.dt = b.dt;
+        if let Some(d) = memory_check(model, &b.program, memory_limit()) {
+            return Err(vec![d]);
+        }
+        Ok(Lowered {
+            program: b.program,
+            seed: b.seed,
+        })
+    } else {
+        Err(b.diagnostics)
+    }
+}
+
+struct GroupInfo {
+    name: String,
+    size: usize,
+    scope: Scope,
+    spikes: bool,
+}
+
+struct Builder<'a> {
+    source: &'a str,
+    diagnostics: Vec<Diagnostic>,
+    constants: HashMap<String, Binding>,
+    /// Every top-level name with where it was defined.
+    defined: HashMap<String, Span>,
+    dt: f64,
+    seed: Option<u64>,
+    groups: Vec<GroupInfo>,
+    program: Program,
+    steps_so_far: u64,
+}
+
+/// Local and random-draw counters of one kernel under construction.
+#[derive(Default)]
+struct KernelCounters {
+    locals: u32,
+    draws: u32,
+}
+
+impl Locals for KernelCounters {
+    fn fresh(&mut self) -> LocalId {
+        let l = LocalId(self.locals);
+        self.locals += 1;
+        l
+    }
+}
+
+fn kind_of(ty: Ty) -> ValueKind {
+    match ty {
+        Ty::Float => ValueKind::Float,
+        Ty::Integer => ValueKind::Integer,
+        Ty::Boolean => ValueKind::Boolean,
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn error(&mut self, d: Diagnostic) -> Failed {
+        self.diagnostics.push(d);
+        Failed
+    }
+
+    fn top_scope(&self) -> Scope {
+        Scope {
+            constants: self.constants.clone(),
+            names: HashMap::new(),
+            group_size: None,
+            has_element: false,
+            dt: self.dt,
+        }
+    }
+
+    /// Evaluates a constant expression at the top level.
+    fn constant(&mut self, e: &ast::Expr) -> Result<Typed, Failed> {
+        let scope = self.top_scope();
+        let mut draws = 0;
+        let mut locals = 0;
+        let mut checker = Checker {
+            scope: &scope,
+            source: self.source,
+            diagnostics: &mut self.diagnostics,
+            draws: &mut draws,
+            allow_random: false,
+            temporaries: HashMap::new(),
+            next_local: &mut locals,
+            override_conditional_write: false,
+        };
+        let t = checker.check(e)?;
+        if as_const(&t.expr).is_none() {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                "this must be a constant expression",
+            )));
+        }
+        Ok(t)
+    }
+
+    fn constant_value(
+        &mut self,
+        e: &ast::Expr,
+        want: Dimension,
+        what: &str,
+    ) -> Result<f64, Failed> {
+        let t = self.constant(e)?;
+        if t.dim != want {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    format!(
+                        "{what} must have unit {}, but this has unit {}",
+                        dim_name(want),
+                        dim_name(t.dim)
+                    ),
+                )
+                .with_label(format!("has unit {}", dim_name(t.dim))),
+            ));
+        }
+        Ok(as_const(&t.expr).unwrap_or(f64::NAN))
+    }
+
+    fn whole_number(&mut self, e: &ast::Expr, what: &str) -> Result<i64, Failed> {
+        let v = self.constant_value(e, Dimension::DIMENSIONLESS, what)?;
+        if v.fract() != 0.0 || !v.is_finite() || v.abs() > 9.0e15 {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!("{what} must be a whole number, but this is {v}"),
+            )));
+        }
+        Ok(v as i64)
+    }
+
+    fn define(&mut self, name: &ast::Ident) -> Result<(), Failed> {
+        if let Some(prev) = self.defined.get(&name.name) {
+            let prev = *prev;
+            return Err(self.error(
+                Diagnostic::error(name.span, format!("`{}` is defined twice", name.name))
+                    .with_label("defined again here")
+                    .with_secondary(prev, "first defined here"),
+            ));
+        }
+        // Top-level names are like Python variables in a Brian2 script:
+        // `N = 4000` is common and fine (a group's own `N` shadows it in
+        // its code). Only names that would change what code means are
+        // refused.
+        let n = name.name.as_str();
+        if matches!(n, "t" | "dt" | "xi" | "True" | "False" | "defaultclock")
+            || n.starts_with("xi_")
+            || check::FUNCTIONS.contains(&n)
+        {
+            return Err(self.error(Diagnostic::error(
+                name.span,
+                format!("`{}` is a reserved name and cannot be defined", name.name),
+            )));
+        }
+        if rheobase_units::lookup_unit(&name.name).is_some() {
+            return Err(self.error(Diagnostic::error(
+                name.span,
+                format!(
+                    "`{}` is the name of a unit and cannot be redefined",
+                    name.name
+                ),
+            )));
+        }
+        self.defined.insert(name.name.clone(), name.span);
+        Ok(())
+    }
+
+    /// `defaultclock.dt` applies to the whole simulation, and the `exact`
+    /// integrator needs it to build its propagators, so it is read before
+    /// any group is lowered.
+    fn find_dt(&mut self, model: &ast::Model) {
+        let mut seen: Option<Span> = None;
+        let mut run_seen: Option<Span> = None;
+        for item in &model.items {
+            match item {
+                Item::Run { span, .. } => {
+                    run_seen.get_or_insert(*span);
+                }
+                Item::SetDt { value, span } => {
+                    if let Some(prev) = seen {
+                        self.error(
+                            Diagnostic::error(*span, "`defaultclock.dt` is set twice")
+                                .with_secondary(prev, "first set here")
+                                .with_note("rheobase runs the whole file with one time step"),
+                        );
+                        continue;
+                    }
+                    if let Some(run) = run_seen {
+                        self.error(
+                            Diagnostic::error(*span, "`defaultclock.dt` is set after a `run`")
+                                .with_secondary(run, "the simulation already ran here")
+                                .with_note("set the time step before the first `run`"),
+                        );
+                        continue;
+                    }
+                    seen = Some(*span);
+                    // Constants defined before dt may be used in it; they are
+                    // evaluated in order in a first pass over those items.
+                    let mut pre = Builder {
+                        source: self.source,
+                        diagnostics: Vec::new(),
+                        constants: HashMap::new(),
+                        defined: HashMap::new(),
+                        dt: DEFAULT_DT,
+                        seed: None,
+                        groups: Vec::new(),
+                        program: self.program.clone(),
+                        steps_so_far: 0,
+                    };
+                    for earlier in &model.items {
+                        if std::ptr::eq(earlier, item) {
+                            break;
+                        }
+                        if let Item::Constant { name, value, .. } = earlier {
+                            if let Ok(t) = pre.constant(value) {
+                                pre.constants.insert(
+                                    name.name.clone(),
+                                    Binding::Constant {
+                                        value: as_const(&t.expr).unwrap_or(f64::NAN),
+                                        dim: t.dim,
+                                        ty: t.ty,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                    pre.diagnostics.clear();
+                    if let Ok(dt) = pre.constant_value(value, Dimension::SECOND, "the time step") {
+                        if dt > 0.0 && dt.is_finite() {
+                            self.dt = dt;
+                        } else {
+                            self.error(Diagnostic::error(
+                                value.span,
+                                format!("the time step must be positive, but it is {dt} s"),
+                            ));
+                        }
+                    } else {
+                        self.diagnostics.append(&mut pre.diagnostics);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn item(&mut self, item: &Item) -> Result<(), Failed> {
+        match item {
+            Item::Constant { name, value, .. } => {
+                self.define(name)?;
+                let t = self.constant(value)?;
+                self.constants.insert(
+                    name.name.clone(),
+                    Binding::Constant {
+                        value: as_const(&t.expr).unwrap_or(f64::NAN),
+                        dim: t.dim,
+                        ty: t.ty,
+                    },
+                );
+                Ok(())
+            }
+            // Read in `find_dt`.
+            Item::SetDt { .. } => Ok(()),
+            Item::Seed { value, .. } => {
+                if let Some(v) = value {
+                    let n = self.whole_number(v, "the seed")?;
+                    if n < 0 {
+                        return Err(
+                            self.error(Diagnostic::error(v.span, "the seed must not be negative"))
+                        );
+                    }
+                    self.seed = Some(n as u64);
+                }
+                Ok(())
+            }
+            Item::Run { duration, .. } => {
+                let d = self.constant_value(duration, Dimension::SECOND, "a run's duration")?;
+                if d < 0.0 || !d.is_finite() {
+                    return Err(self.error(Diagnostic::error(
+                        duration.span,
+                        format!("a run's duration must be positive and finite, but it is {d} s"),
+                    )));
+                }
+                let start = self.steps_so_far as f64 * self.dt;
+                let end = end_step(start + d, self.dt);
+                let steps = end.saturating_sub(self.steps_so_far);
+                self.steps_so_far = end;
+                self.program.actions.push(Action::Run { steps });
+                Ok(())
+            }
+            Item::NeuronGroup(g) => self.neuron_group(g),
+            Item::SetVariable {
+                group,
+                variable,
+                value,
+                span,
+            } => self.set_variable(group, variable, value, *span),
+            Item::SpikeMonitor(m) => self.spike_monitor(m),
+            Item::StateMonitor(m) => self.state_monitor(m),
+            Item::PopulationRateMonitor(m) => {
+                self.define(&m.name)?;
+                let (group, start, stop) = self.group_ref(&m.source)?;
+                self.require_spikes(group, &m.source)?;
+                self.program.monitors.push(MonitorPlan::Rate {
+                    name: m.name.name.clone(),
+                    group,
+                    start,
+                    stop,
+                });
+                Ok(())
+            }
+            Item::Synapses(d) => Err(self.not_yet(d.span, "Synapses")),
+            Item::PoissonGroup(d) => Err(self.not_yet(d.span, "PoissonGroup")),
+            Item::PoissonInput(d) => Err(self.not_yet(d.span, "PoissonInput")),
+            Item::SpikeGeneratorGroup(d) => Err(self.not_yet(d.span, "SpikeGeneratorGroup")),
+            Item::TimedArray(d) => Err(self.not_yet(d.span, "TimedArray")),
+        }
+    }
+
+    fn not_yet(&mut self, span: Span, what: &str) -> Failed {
+        let line_end = self.source[span.start.min(self.source.len())..]
+            .find('\n')
+            .map_or(span.end, |k| span.start + k);
+        self.error(
+            Diagnostic::error(
+                Span::new(span.start, line_end.max(span.start)),
+                format!("`{what}` is not supported by this version of rheobase yet"),
+            )
+            .with_note("networks (Synapses, Poisson inputs, spike generators, TimedArray) are the next milestone"),
+        )
+    }
+
+    fn group_by_name(&mut self, name: &ast::Ident) -> Result<usize, Failed> {
+        if let Some(k) = self.groups.iter().position(|g| g.name == name.name) {
+            return Ok(k);
+        }
+        let mut d = Diagnostic::error(name.span, format!("unknown group `{}`", name.name));
+        if let Some(s) = check::suggest(&name.name, self.groups.iter().map(|g| g.name.as_str())) {
+            d = d.with_note(format!("help: did you mean `{s}`?"));
+        }
+        Err(self.error(d))
+    }
+
+    /// Resolves `G` or `G[a:b]` to the group and the absolute range.
+    fn group_ref(&mut self, r: &ast::GroupRef) -> Result<(usize, usize, usize), Failed> {
+        let g = self.group_by_name(&r.group)?;
+        let n = self.groups[g].size as i64;
+        let Some(slice) = &r.slice else {
+            return Ok((g, 0, n as usize));
+        };
+        let mut bound = |b: &Option<ast::Expr>, default: i64| -> Result<i64, Failed> {
+            match b {
+                None => Ok(default),
+                Some(e) => {
+                    let v = self.whole_number(e, "a slice bound")?;
+                    // Python slice semantics: negative counts from the end,
+                    // out-of-range bounds are clipped.
+                    let v = if v < 0 { v + n } else { v };
+                    Ok(v.clamp(0, n))
+                }
+            }
+        };
+        let start = bound(&slice.start, 0)?;
+        let stop = bound(&slice.stop, n)?;
+        if stop <= start {
+            return Err(self.error(Diagnostic::error(
+                slice.span,
+                format!(
+                    "this slice of `{}` is empty ({start}:{stop} of {n} neurons)",
+                    r.group.name
+                ),
+            )));
+        }
+        Ok((g, start as usize, stop as usize))
+    }
+
+    /// A monitor's source as the user wrote it (`G` or `G[0:10]`).
+    fn source_text(&self, r: &ast::GroupRef) -> String {
+        self.source
+            .get(r.span.start..r.span.end)
+            .unwrap_or(&r.group.name)
+            .to_string()
+    }
+
+    fn require_spikes(&mut self, g: usize, r: &ast::GroupRef) -> Result<(), Failed> {
+        if self.groups[g].spikes {
+            Ok(())
+        } else {
+            Err(self.error(
+                Diagnostic::error(
+                    r.span,
+                    format!(
+                        "group `{}` has no `threshold:`, so it never spikes",
+                        r.group.name
+                    ),
+                )
+                .with_label("no spikes to record"),
+            ))
+        }
+    }
+
+    fn add_array(
+        &mut self,
+        name: String,
+        group: usize,
+        len: usize,
+        initial: f64,
+        ty: Ty,
+    ) -> ArrayId {
+        let id = ArrayId(self.program.arrays.len() as u32);
+        self.program.arrays.push(ArrayDecl {
+            name,
+            group,
+            len,
+            initial,
+            kind: kind_of(ty),
+            synapses: None,
+        });
+        id
+    }
+
+    fn add_kernel(
+        &mut self,
+        name: String,
+        iteration: Iteration,
+        counters: &KernelCounters,
+        body: Vec<Stmt>,
+    ) -> KernelId {
+        let id = KernelId(self.program.kernels.len() as u32);
+        self.program.kernels.push(Kernel {
+            name,
+            iteration,
+            n_locals: counters.locals,
+            body,
+        });
+        id
+    }
+
+    /// Parses the unit after `:` of an equation.
+    fn declared_unit(&mut self, e: &ast::Expr) -> Result<(Dimension, Ty), Failed> {
+        match &e.kind {
+            ExprKind::Name(n) if n == "boolean" => {
+                return Ok((Dimension::DIMENSIONLESS, Ty::Boolean))
+            }
+            ExprKind::Name(n) if n == "integer" => {
+                return Ok((Dimension::DIMENSIONLESS, Ty::Integer))
+            }
+            _ => {}
+        }
+        Ok((self.unit_dim(e)?, Ty::Float))
+    }
+
+    fn unit_dim(&mut self, e: &ast::Expr) -> Result<Dimension, Failed> {
+        match &e.kind {
+            ExprKind::Number { value, .. } if *value == 1.0 => Ok(Dimension::DIMENSIONLESS),
+            ExprKind::Name(n) => match declaration_unit(n) {
+                Ok(d) => Ok(d),
+                Err(msg) => {
+                    let failed = self.error(Diagnostic::error(e.span, msg));
+                    // A scaled unit (`mV`) is reported, but its dimension is
+                    // known, so the variable stays defined and its uses are
+                    // checked instead of each reported as an unknown name.
+                    match rheobase_units::lookup_unit(n) {
+                        Some(q) => Ok(q.dim),
+                        None => Err(failed),
+                    }
+                }
+            },
+            ExprKind::Binary(ast::BinaryOp::Mul, a, b) => Ok(self.unit_dim(a)? * self.unit_dim(b)?),
+            ExprKind::Binary(ast::BinaryOp::Div, a, b) => Ok(self.unit_dim(a)? / self.unit_dim(b)?),
+            ExprKind::Binary(ast::BinaryOp::Pow, a, b) => {
+                let base = self.unit_dim(a)?;
+                let p = self.constant_value(b, Dimension::DIMENSIONLESS, "a unit's exponent")?;
+                Ok(base.powf(p))
+            }
+            _ => Err(self.error(
+                Diagnostic::error(e.span, "expected a unit such as `volt`, `siemens/metre**2`, `1`, `boolean` or `integer`")
+                    .with_label("not a unit"),
+            )),
+        }
+    }
+
+    fn neuron_group(&mut self, g: &ast::NeuronGroupDecl) -> Result<(), Failed> {
+        self.define(&g.name)?;
+        let n = self.whole_number(&g.size, "a group's size")?;
+        if n < 1 || n as u64 > MAX_GROUP_SIZE as u64 {
+            return Err(self.error(Diagnostic::error(
+                g.size.span,
+                format!("a group must have between 1 and {MAX_GROUP_SIZE} neurons, not {n}"),
+            )));
+        }
+        let size = n as usize;
+        let gi = self.groups.len();
+        let gname = g.name.name.clone();
+        let mut scope = Scope {
+            constants: self.constants.clone(),
+            names: HashMap::new(),
+            group_size: Some(size),
+            has_element: true,
+            dt: self.dt,
+        };
+        let mut variables: Vec<(String, ArrayId)> = Vec::new();
+        let mut declared: HashMap<String, Span> = HashMap::new();
+        let mut failed = false;
+        let has_refractory = g.refractory.is_some();
+
+        // The refractoriness variables exist before the equations are read,
+        // because `(unless refractory)` variables refer to `not_refractory`.
+        let (lastspike, not_refractory) = if has_refractory {
+            let ls = self.add_array(format!("{gname}.lastspike"), gi, size, -1e4, Ty::Float);
+            let nr = self.add_array(
+                format!("{gname}.not_refractory"),
+                gi,
+                size,
+                1.0,
+                Ty::Boolean,
+            );
+            (Some(ls), Some(nr))
+        } else {
+            (None, None)
+        };
+        // Pass 1: names, units, flags; arrays for parameters and state.
+        struct Sub<'e> {
+            eq: &'e ast::Equation,
+            expr: &'e ast::Expr,
+            dim: Dimension,
+            ty: Ty,
+            constant_over_dt: bool,
+        }
+        let mut subs: Vec<Sub> = Vec::new();
+        let mut diffs: Vec<(&ast::Equation, &ast::Expr, ArrayId, Dimension, bool)> = Vec::new();
+        for eq in &g.model {
+            let name = &eq.variable;
+            if let Err(d) = validate_variable_name(&name.name, name.span) {
+                failed = true;
+                self.error(d);
+                continue;
+            }
+            if let Some(prev) = declared.get(&name.name) {
+                let prev = *prev;
+                failed = true;
+                self.error(
+                    Diagnostic::error(
+                        name.span,
+                        format!("`{}` is defined twice in this group", name.name),
+                    )
+                    .with_secondary(prev, "first defined here"),
+                );
+                continue;
+            }
+            declared.insert(name.name.clone(), name.span);
+            let Ok((dim, ty)) = self.declared_unit(&eq.unit) else {
+                failed = true;
+                continue;
+            };
+            let flags: Vec<String> = eq.flags.iter().map(|f| f.name.clone()).collect();
+            let allowed: &[&str] = match eq.kind {
+                EquationKind::Differential(_) => &["unless refractory"],
+                EquationKind::Parameter => &["constant", "shared"],
+                EquationKind::Subexpression(_) => &["shared", "constant over dt"],
+            };
+            for f in &eq.flags {
+                if !allowed.contains(&f.name.as_str()) {
+                    failed = true;
+                    let kind = match eq.kind {
+                        EquationKind::Differential(_) => "a differential equation",
+                        EquationKind::Parameter => "a parameter",
+                        EquationKind::Subexpression(_) => "a subexpression",
+                    };
+                    let list = allowed
+                        .iter()
+                        .map(|a| format!("`{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    self.error(
+                        Diagnostic::error(
+                            f.span,
+                            format!(
+                                "the flag `{}` is not allowed on {kind} in a NeuronGroup",
+                                f.name
+                            ),
+                        )
+                        .with_note(format!("allowed here: {list}")),
+                    );
+                }
+            }
+            let shared = flags.iter().any(|f| f == "shared");
+            match &eq.kind {
+                EquationKind::Parameter | EquationKind::Differential(_) => {
+                    if matches!(eq.kind, EquationKind::Differential(_)) && ty != Ty::Float {
+                        failed = true;
+                        self.error(Diagnostic::error(
+                            eq.unit.span,
+                            "a differential equation's variable must be a float, not boolean or integer",
+                        ));
+                        continue;
+                    }
+                    let len = if shared { 1 } else { size };
+                    let array = self.add_array(format!("{gname}.{}", name.name), gi, len, 0.0, ty);
+                    variables.push((name.name.clone(), array));
+                    scope.names.insert(
+                        name.name.clone(),
+                        Binding::Variable(VariableInfo {
+                            array,
+                            space: if shared {
+                                IndexSpace::Shared
+                            } else {
+                                IndexSpace::Own
+                            },
+                            dim,
+                            ty,
+                            read_only: false,
+                            flags: flags.clone(),
+                            conditional_write: if flags.iter().any(|f| f == "unless refractory") {
+                                not_refractory
+                            } else {
+                                None
+                            },
+                        }),
+                    );
+                    if let EquationKind::Differential(rhs) = &eq.kind {
+                        let masked =
+                            flags.iter().any(|f| f == "unless refractory") && has_refractory;
+                        diffs.push((eq, rhs, array, dim, masked));
+                    }
+                }
+                EquationKind::Subexpression(e) => subs.push(Sub {
+                    eq,
+                    expr: e,
+                    dim,
+                    ty,
+                    constant_over_dt: flags.iter().any(|f| f == "constant over dt"),
+                }),
+            }
+        }
+        if let (Some(ls), Some(nr)) = (lastspike, not_refractory) {
+            for (name, array, dim, ty) in [
+                ("lastspike", ls, Dimension::SECOND, Ty::Float),
+                ("not_refractory", nr, Dimension::DIMENSIONLESS, Ty::Boolean),
+            ] {
+                variables.push((name.to_string(), array));
+                scope.names.insert(
+                    name.to_string(),
+                    Binding::Variable(VariableInfo {
+                        array,
+                        space: IndexSpace::Own,
+                        dim,
+                        ty,
+                        read_only: false,
+                        flags: Vec::new(),
+                        conditional_write: None,
+                    }),
+                );
+            }
+        }
+
+        // Pass 2: subexpressions in dependency order.
+        let sub_names: Vec<&str> = subs.iter().map(|s| s.eq.variable.name.as_str()).collect();
+        let order = match topological_order(
+            &subs
+                .iter()
+                .map(|s| (s.eq.variable.name.as_str(), s.expr))
+                .collect::<Vec<_>>(),
+            &sub_names,
+        ) {
+            Ok(o) => o,
+            Err(cycle) => {
+                let first = &subs[cycle[0]];
+                let names = cycle
+                    .iter()
+                    .map(|&k| format!("`{}`", subs[k].eq.variable.name))
+                    .collect::<Vec<_>>()
+                    .join(" → ");
+                let uses = |k: usize| {
+                    let next = &subs[cycle[(k + 1) % cycle.len()]];
+                    format!("uses `{}`", next.eq.variable.name)
+                };
+                let mut d = Diagnostic::error(
+                    first.eq.variable.span,
+                    format!(
+                        "subexpressions depend on each other in a cycle: {names} → `{}`",
+                        first.eq.variable.name
+                    ),
+                )
+                .with_label(uses(0));
+                for k in 1..cycle.len() {
+                    d = d.with_secondary(subs[cycle[k]].eq.variable.span, uses(k));
+                }
+                self.error(d);
+                return Err(Failed);
+            }
+        };
+        let mut su = KernelCounters::default();
+        let mut su_body: Vec<Stmt> = Vec::new();
+        let mut constant_over_dt_stmts: Vec<Stmt> = Vec::new();
+        let mut subexpression_values: Vec<(String, Typed)> = Vec::new();
+        for k in order {
+            let s = &subs[k];
+            let mut checker = Checker {
+                scope: &scope,
+                source: self.source,
+                diagnostics: &mut self.diagnostics,
+                draws: &mut su.draws,
+                allow_random: s.constant_over_dt,
+                temporaries: HashMap::new(),
+                next_local: &mut su.locals,
+                override_conditional_write: false,
+            };
+            let Ok(t) = checker.check(s.expr) else {
+                failed = true;
+                continue;
+            };
+            if t.dim != s.dim {
+                failed = true;
+                self.error(unit_mismatch(
+                    self.source,
+                    s.expr.span,
+                    &s.eq.variable.name,
+                    s.dim,
+                    t.dim,
+                    "declared",
+                ));
+                continue;
+            }
+            if exceeds_size(&t.expr, MAX_SUBEXPRESSION_NODES) {
+                // Subexpressions are substituted where they are used, so a
+                // chain of them that each use the previous one twice grows
+                // exponentially; stop before it exhausts time and memory.
+                failed = true;
+                self.error(
+                    Diagnostic::error(
+                        s.eq.variable.span,
+                        format!(
+                            "subexpression `{}` is too large: with the subexpressions it uses \
+                             substituted, it has more than {MAX_SUBEXPRESSION_NODES} operations",
+                            s.eq.variable.name
+                        ),
+                    )
+                    .with_note(
+                        "help: simplify the chain of subexpressions, or mark one in the middle \
+                         `(constant over dt)`: it is then computed once per step (and held \
+                         fixed during the step) instead of substituted",
+                    ),
+                );
+                continue;
+            }
+            let t = Typed { ty: s.ty, ..t };
+            let name = s.eq.variable.name.clone();
+            if s.constant_over_dt {
+                // Stored and computed once at the start of each step, as
+                // Brian2's SubexpressionUpdater does.
+                let array = self.add_array(format!("{gname}.{name}"), gi, size, 0.0, s.ty);
+                constant_over_dt_stmts.push(Stmt::Store(array, IndexSpace::Own, t.expr.clone()));
+                let var = Typed {
+                    expr: load(array),
+                    dim: t.dim,
+                    ty: t.ty,
+                };
+                scope.names.insert(
+                    name.clone(),
+                    Binding::Variable(VariableInfo {
+                        array,
+                        space: IndexSpace::Own,
+                        dim: t.dim,
+                        ty: t.ty,
+                        read_only: true,
+                        flags: vec!["constant over dt".into()],
+                        conditional_write: None,
+                    }),
+                );
+                subexpression_values.push((name, var));
+            } else {
+                scope
+                    .names
+                    .insert(name.clone(), Binding::Subexpression(t.clone()));
+                subexpression_values.push((name, t));
+            }
+        }
+
+        // Refractoriness: `not_refractory` is recomputed at the start of
+        // every state update, exactly as Brian2's generated code does.
+        if let (Some(ref_expr), Some(ls), Some(nr)) = (&g.refractory, lastspike, not_refractory) {
+            let mut checker = Checker {
+                scope: &scope,
+                source: self.source,
+                diagnostics: &mut self.diagnostics,
+                draws: &mut su.draws,
+                allow_random: true,
+                temporaries: HashMap::new(),
+                next_local: &mut su.locals,
+                override_conditional_write: false,
+            };
+            match checker.check(ref_expr) {
+                Ok(t) if t.dim == Dimension::SECOND => {
+                    let timestep = |x: Expr| {
+                        expr::unary(
+                            UnaryOp::Trunc,
+                            expr::div(expr::add(x, expr::mul(c(1e-3), Expr::Dt)), Expr::Dt),
+                        )
+                    };
+                    let since = timestep(expr::sub(Expr::Time, load(ls)));
+                    let period = timestep(t.expr);
+                    su_body.push(Stmt::Store(
+                        nr,
+                        IndexSpace::Own,
+                        binary(BinaryOp::Ge, since, period),
+                    ));
+                }
+                Ok(t) if t.ty == Ty::Boolean => {
+                    let leave = expr::unary(UnaryOp::Not, t.expr);
+                    su_body.push(Stmt::Store(
+                        nr,
+                        IndexSpace::Own,
+                        binary(BinaryOp::Or, load(nr), leave),
+                    ));
+                }
+                Ok(t) => {
+                    failed = true;
+                    self.error(Diagnostic::error(
+                        ref_expr.span,
+                        format!(
+                            "`refractory:` must be a duration (unit second) or a boolean condition, but this has unit {}",
+                            dim_name(t.dim)
+                        ),
+                    ));
+                }
+                Err(_) => failed = true,
+            }
+        }
+        su_body.extend(constant_over_dt_stmts);
+
+        // Pass 3: differential equations.
+        let mut noise: BTreeMap<String, LocalId> = BTreeMap::new();
+        for (_, rhs, _, _, _) in &diffs {
+            collect_noise_names(rhs, &mut |n| {
+                if !noise.contains_key(n) {
+                    let l = su.fresh();
+                    noise.insert(n.to_string(), l);
+                }
+            });
+        }
+        let mut diff_scope = scope.clone();
+        for (n, &l) in &noise {
+            diff_scope
+                .names
+                .insert(n.clone(), Binding::Noise { local: l });
+        }
+        let mut system = OdeSystem {
+            vars: Vec::new(),
+            names: Vec::new(),
+            f: Vec::new(),
+            g: Vec::new(),
+            masked: Vec::new(),
+            not_refractory: not_refractory.map(load),
+            noise: noise.values().copied().collect(),
+        };
+        let noise_syms: Vec<expr::Sym> = noise.values().map(|&l| expr::Sym::Local(l)).collect();
+        for (eq, rhs, array, dim, masked) in &diffs {
+            let mut checker = Checker {
+                scope: &diff_scope,
+                source: self.source,
+                diagnostics: &mut self.diagnostics,
+                draws: &mut su.draws,
+                allow_random: false,
+                temporaries: HashMap::new(),
+                next_local: &mut su.locals,
+                override_conditional_write: false,
+            };
+            let Ok(t) = checker.check(rhs) else {
+                failed = true;
+                continue;
+            };
+            let want = *dim / Dimension::SECOND;
+            if t.dim != want {
+                failed = true;
+                let mut d = unit_mismatch(
+                    self.source,
+                    rhs.span,
+                    &format!("d{}/dt", eq.variable.name),
+                    want,
+                    t.dim,
+                    "the derivative of",
+                );
+                if t.dim == *dim {
+                    d = d.with_note(format!("help: the right-hand side has the unit of `{}` itself; divide by a time constant", eq.variable.name));
+                }
+                self.error(d);
+                continue;
+            }
+            let Some(lin) = expr::linear_form(&t.expr, &noise_syms) else {
+                failed = true;
+                self.error(Diagnostic::error(
+                    rhs.span,
+                    "white noise `xi` must enter the equation linearly (as `... + sigma*xi`)",
+                ));
+                continue;
+            };
+            system.vars.push(*array);
+            system.names.push(eq.variable.name.clone());
+            system.f.push(lin.rest);
+            system.g.push(
+                lin.coefficients
+                    .into_iter()
+                    .filter_map(|(s, e)| match s {
+                        expr::Sym::Local(l) => Some((l, e)),
+                        expr::Sym::Array(_) => None,
+                    })
+                    .collect(),
+            );
+            system.masked.push(*masked);
+        }
+        let mut method_used = None;
+        if !system.vars.is_empty() && !failed {
+            let method = match &g.method {
+                Some(m) => match Method::from_name(&m.name) {
+                    Some(m) => m,
+                    None => {
+                        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+                        let mut d = Diagnostic::error(
+                            m.span,
+                            format!("unknown integration method `{}`", m.name),
+                        )
+                        .with_note(format!("known methods: {}", names.join(", ")));
+                        if let Some(s) = check::suggest(&m.name, names.iter().copied()) {
+                            d = d.with_note(format!("help: did you mean `{s}`?"));
+                        }
+                        return Err(self.error(d));
+                    }
+                },
+                None => integrators::choose(&system),
+            };
+            // The noise increments dW = sqrt(dt)·randn(), one per noise
+            // symbol per step, before the integrator uses them.
+            for &l in noise.values() {
+                let draw = su.draws;
+                su.draws += 1;
+                su_body.push(Stmt::SetLocal(
+                    l,
+                    expr::mul(
+                        expr::unary(UnaryOp::Sqrt, Expr::Dt),
+                        Expr::Rand {
+                            kind: RandKind::Normal,
+                            draw,
+                        },
+                    ),
+                ));
+            }
+            match integrators::integrate(method, &system, self.dt, &mut su) {
+                Ok(mut stmts) => su_body.append(&mut stmts),
+                Err(integrators::Unsupported(why)) => {
+                    let span = g.method.as_ref().map_or(g.name.span, |m| m.span);
+                    return Err(self.error(Diagnostic::error(
+                        span,
+                        format!(
+                            "method `{method}` cannot integrate the equations of `{gname}`: {why}"
+                        ),
+                    )));
+                }
+            }
+            method_used = Some(method.name().to_string());
+        } else if g.method.is_some() && system.vars.is_empty() && !failed {
+            // Brian2 ignores a method without differential equations.
+        }
+        if failed {
+            return Err(Failed);
+        }
+        let state_update = if su_body.is_empty() {
+            None
+        } else {
+            Some(self.add_kernel(
+                format!("{gname}.state_update"),
+                Iteration::Range,
+                &su,
+                su_body,
+            ))
+        };
+
+        // Threshold and reset.
+        let mut spike = None;
+        if let Some(thr) = &g.threshold {
+            let mut counters = KernelCounters::default();
+            let cond = self.condition(&scope, thr, &mut counters, "`threshold:`")?;
+            let cond = match not_refractory {
+                Some(nr) => binary(BinaryOp::And, cond, load(nr)),
+                None => cond,
+            };
+            let mut then = vec![Stmt::Emit];
+            if let (Some(ls), Some(nr)) = (lastspike, not_refractory) {
+                then.push(Stmt::Store(ls, IndexSpace::Own, Expr::Time));
+                then.push(Stmt::Store(nr, IndexSpace::Own, c(0.0)));
+            }
+            let condition = self.add_kernel(
+                format!("{gname}.threshold"),
+                Iteration::Range,
+                &counters,
+                vec![Stmt::If { cond, then }],
+            );
+            let effect = match &g.reset {
+                Some(block) => Some(self.block_kernel(
+                    &scope,
+                    block,
+                    format!("{gname}.reset"),
+                    Iteration::List,
+                    "`reset:`",
+                )?),
+                None => None,
+            };
+            spike = Some(EventPlan {
+                name: "spike".into(),
+                condition,
+                effect,
+            });
+        } else if let Some(block) = &g.reset {
+            return Err(self.error(
+                Diagnostic::error(
+                    block.span,
+                    format!("`{gname}` has a `reset:` but no `threshold:`"),
+                )
+                .with_note("a reset runs after each spike; add a `threshold:` condition"),
+            ));
+        }
+        let mut events = Vec::new();
+        for ev in &g.events {
+            if ev.name.name == "spike" {
+                return Err(self.error(Diagnostic::error(
+                    ev.name.span,
+                    "the `spike` event is defined by `threshold:`",
+                )));
+            }
+            let mut counters = KernelCounters::default();
+            let cond =
+                self.condition(&scope, &ev.condition, &mut counters, "an event condition")?;
+            let condition = self.add_kernel(
+                format!("{gname}.event.{}", ev.name.name),
+                Iteration::Range,
+                &counters,
+                vec![Stmt::If {
+                    cond,
+                    then: vec![Stmt::Emit],
+                }],
+            );
+            events.push(EventPlan {
+                name: ev.name.name.clone(),
+                condition,
+                effect: None,
+            });
+        }
+        for on in &g.on_event {
+            let Some(k) = events.iter().position(|e| e.name == on.event.name) else {
+                let mut d =
+                    Diagnostic::error(on.event.span, format!("unknown event `{}`", on.event.name));
+                if on.event.name == "spike" {
+                    d = d.with_note("the effect of a spike is written as `reset:`");
+                } else if events.is_empty() {
+                    d = d.with_note("declare events under `events:` first");
+                }
+                return Err(self.error(d));
+            };
+            if events[k].effect.is_some() {
+                return Err(self.error(Diagnostic::error(
+                    on.span,
+                    format!("`on_event {}` is given twice", on.event.name),
+                )));
+            }
+            let kernel = self.block_kernel(
+                &scope,
+                &on.statements,
+                format!("{gname}.on_event.{}", on.event.name),
+                Iteration::List,
+                "`on_event`",
+            )?;
+            events[k].effect = Some(kernel);
+        }
+
+        // Keep the subexpressions visible for monitors.
+        for (name, t) in subexpression_values {
+            scope.names.entry(name).or_insert(Binding::Subexpression(t));
+        }
+        self.program.groups.push(GroupPlan {
+            name: gname.clone(),
+            size,
+            variables,
+            method: method_used,
+            state_update,
+            spike: spike.clone(),
+            generator: None,
+            events,
+        });
+        self.groups.push(GroupInfo {
+            name: gname.clone(),
+            size,
+            scope: scope.clone(),
+            spikes: spike.is_some(),
+        });
+        if let Some(init) = &g.init {
+            let kernel = self.block_kernel(
+                &scope,
+                init,
+                format!("{gname}.init"),
+                Iteration::Range,
+                "`init:`",
+            )?;
+            self.program
+                .actions
+                .push(Action::Initialise { kernel, group: gi });
+        }
+        Ok(())
+    }
+
+    fn condition(
+        &mut self,
+        scope: &Scope,
+        e: &ast::Expr,
+        counters: &mut KernelCounters,
+        what: &str,
+    ) -> Result<Expr, Failed> {
+        let mut checker = Checker {
+            scope,
+            source: self.source,
+            diagnostics: &mut self.diagnostics,
+            draws: &mut counters.draws,
+            allow_random: true,
+            temporaries: HashMap::new(),
+            next_local: &mut counters.locals,
+            override_conditional_write: false,
+        };
+        let t = checker.check(e)?;
+        if t.ty != Ty::Boolean {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    format!("{what} must be a boolean condition, such as `v > -50*mV`"),
+                )
+                .with_label(format!("this is {}", t.ty.describe())),
+            ));
+        }
+        Ok(t.expr)
+    }
+
+    fn block_kernel(
+        &mut self,
+        scope: &Scope,
+        block: &ast::Block,
+        name: String,
+        iteration: Iteration,
+        context: &str,
+    ) -> Result<KernelId, Failed> {
+        // Event code (reset, `on_event`) writes `(unless refractory)`
+        // variables unconditionally, as Brian2's Resetter does.
+        let is_event_code = iteration == Iteration::List;
+        let mut counters = KernelCounters::default();
+        let mut checker = Checker {
+            scope,
+            source: self.source,
+            diagnostics: &mut self.diagnostics,
+            draws: &mut counters.draws,
+            allow_random: true,
+            temporaries: HashMap::new(),
+            next_local: &mut counters.locals,
+            override_conditional_write: is_event_code,
+        };
+        let body = checker.check_block(block, context)?;
+        Ok(self.add_kernel(name, iteration, &counters, body))
+    }
+
+    fn set_variable(
+        &mut self,
+        group: &ast::Ident,
+        variable: &ast::Ident,
+        value: &ast::Expr,
+        span: Span,
+    ) -> Result<(), Failed> {
+        let g = self.group_by_name(group)?;
+        let scope = self.groups[g].scope.clone();
+        match scope.names.get(&variable.name) {
+            Some(Binding::Variable(_)) => {}
+            Some(Binding::Subexpression(_)) => {
+                return Err(self.error(Diagnostic::error(
+                    variable.span,
+                    format!(
+                        "`{}` is a subexpression of `{}` and cannot be set",
+                        variable.name, group.name
+                    ),
+                )));
+            }
+            _ => {
+                let mut d = Diagnostic::error(
+                    variable.span,
+                    format!("group `{}` has no variable `{}`", group.name, variable.name),
+                );
+                if let Some(s) =
+                    check::suggest(&variable.name, scope.names.keys().map(String::as_str))
+                {
+                    d = d.with_note(format!("help: did you mean `{s}`?"));
+                }
+                return Err(self.error(d));
+            }
+        }
+        let block = ast::Block {
+            statements: vec![ast::Statement {
+                target: variable.clone(),
+                op: ast::AssignOp::Assign,
+                value: value.clone(),
+                span,
+            }],
+            span,
+        };
+        let n = self.program.actions.len();
+        let kernel = self.block_kernel(
+            &scope,
+            &block,
+            format!("{}.set.{}.{n}", group.name, variable.name),
+            Iteration::Range,
+            "a setting",
+        )?;
+        self.program
+            .actions
+            .push(Action::Initialise { kernel, group: g });
+        Ok(())
+    }
+
+    fn recorded(
+        &mut self,
+        g: usize,
+        names: &[ast::Ident],
+        prepare: &mut Vec<Stmt>,
+    ) -> Result<Vec<RecordedVariable>, Failed> {
+        let scope = self.groups[g].scope.clone();
+        let gname = self.groups[g].name.clone();
+        let size = self.groups[g].size;
+        let mut out = Vec::new();
+        for v in names {
+            match scope.names.get(&v.name) {
+                Some(Binding::Variable(info)) => {
+                    if info.space == IndexSpace::Shared {
+                        return Err(self.error(Diagnostic::error(
+                            v.span,
+                            format!(
+                                "`{}` is shared; recording shared variables is not supported yet",
+                                v.name
+                            ),
+                        )));
+                    }
+                    out.push(RecordedVariable {
+                        name: v.name.clone(),
+                        array: info.array,
+                        kind: kind_of(info.ty),
+                    });
+                }
+                Some(Binding::Subexpression(t)) => {
+                    let array =
+                        self.add_array(format!("{gname}.{}(recorded)", v.name), g, size, 0.0, t.ty);
+                    prepare.push(Stmt::Store(array, IndexSpace::Own, t.expr.clone()));
+                    out.push(RecordedVariable {
+                        name: v.name.clone(),
+                        array,
+                        kind: kind_of(t.ty),
+                    });
+                }
+                _ => {
+                    let mut d = Diagnostic::error(
+                        v.span,
+                        format!("group `{gname}` has no variable `{}` to record", v.name),
+                    );
+                    if let Some(s) = check::suggest(&v.name, scope.names.keys().map(String::as_str))
+                    {
+                        d = d.with_note(format!("help: did you mean `{s}`?"));
+                    }
+                    return Err(self.error(d));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn spike_monitor(&mut self, m: &ast::SpikeMonitorDecl) -> Result<(), Failed> {
+        self.define(&m.name)?;
+        let (g, start, stop) = self.group_ref(&m.source)?;
+        self.require_spikes(g, &m.source)?;
+        let mut prepare = Vec::new();
+        let variables = self.recorded(g, &m.variables, &mut prepare)?;
+        if !prepare.is_empty() {
+            return Err(self.error(Diagnostic::error(m.span, "a SpikeMonitor can record state variables, but not subexpressions, at spike time (yet)")));
+        }
+        self.program.monitors.push(MonitorPlan::Spike {
+            name: m.name.name.clone(),
+            group: g,
+            start,
+            stop,
+            variables,
+        });
+        Ok(())
+    }
+
+    fn state_monitor(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
+        self.define(&m.name)?;
+        let (g, start, stop) = self.group_ref(&m.source)?;
+        if m.variables.is_empty() {
+            return Err(self.error(Diagnostic::error(
+                m.name.span,
+                "a StateMonitor needs `variables:` (e.g. `variables: v`)",
+            )));
+        }
+        let mut prepare = Vec::new();
+        let variables = self.recorded(g, &m.variables, &mut prepare)?;
+        let len = stop - start;
+        let record: Vec<usize> = match &m.record {
+            None => {
+                return Err(self.error(Diagnostic::error(
+                    m.name.span,
+                    "a StateMonitor needs `record:` (`all`, a list `0, 5, 9`, or a range `0:100`)",
+                )));
+            }
+            Some(ast::Record::All(_)) => (0..len).collect(),
+            Some(ast::Record::List(items)) => {
+                let mut out = Vec::new();
+                for e in items {
+                    let k = self.whole_number(e, "a recorded index")?;
+                    if k < 0 || k as usize >= len {
+                        let source = self.source_text(&m.source);
+                        return Err(self.error(
+                            Diagnostic::error(
+                                e.span,
+                                format!(
+                                    "index {k} is out of range: `{source}` has {len} neurons (0 to {})",
+                                    len - 1
+                                ),
+                            )
+                            .with_label(format!("not a neuron of `{source}`"))
+                            .with_secondary(m.source.span, "the recorded group"),
+                        ));
+                    }
+                    out.push(k as usize);
+                }
+                out
+            }
+            Some(ast::Record::Range {
+                start: a,
+                stop: b,
+                span,
+            }) => {
+                let a = self.whole_number(a, "a range bound")?;
+                let b = self.whole_number(b, "a range bound")?;
+                if a < 0 || b > len as i64 || a >= b {
+                    return Err(self.error(Diagnostic::error(
+                        *span,
+                        format!(
+                            "the range {a}:{b} is empty or outside the {len} neurons of `{}`",
+                            self.source_text(&m.source)
+                        ),
+                    )));
+                }
+                (a as usize..b as usize).collect()
+            }
+        };
+        let record = record.into_iter().map(|k| k + start).collect();
+        let every = match &m.dt {
+            None => 1,
+            Some(e) => {
+                let mdt = self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?;
+                let ratio = mdt / self.dt;
+                let r = ratio.round();
+                if r < 1.0 || (ratio - r).abs() > 1e-6 * r {
+                    return Err(self.error(Diagnostic::error(e.span, format!("a monitor's `dt` must be a whole multiple of the simulation step ({} s), but it is {mdt} s", self.dt))));
+                }
+                r as u64
+            }
+        };
+        let prepare = if prepare.is_empty() {
+            None
+        } else {
+            let counters = KernelCounters::default();
+            Some(self.add_kernel(
+                format!("{}.prepare", m.name.name),
+                Iteration::Range,
+                &counters,
+                prepare,
+            ))
+        };
+        self.program.monitors.push(MonitorPlan::State {
+            name: m.name.name.clone(),
+            group: g,
+            synapses: None,
+            variables,
+            record,
+            every,
+            prepare,
+        });
+        Ok(())
+    }
+}
+
+/// Turns "unknown name `tau`" into "`tau` is used before it is defined"
+/// when a constant of that name is defined further down the file, pointing
+/// at both places: statements run in file order, as in a Python script.
+fn explain_used_before_defined(model: &ast::Model, diagnostics: &mut [Diagnostic]) {
+    for d in diagnostics.iter_mut() {
+        let Some(name) = d
+            .message
+            .strip_prefix("unknown name `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        else {
+            continue;
+        };
+        let later = model.items.iter().find_map(|item| match item {
+            Item::Constant { name: n, .. } if n.name == name && n.span.start > d.span.start => {
+                Some(n.span)
+            }
+            _ => None,
+        });
+        if let Some(defined) = later {
+            *d = Diagnostic::error(d.span, format!("`{name}` is used before it is defined"))
+                .with_label("used here")
+                .with_secondary(defined, "defined later here")
+                .with_note(
+                    "help: statements run in file order; move the definition above its first use",
+                );
+        }
+    }
+}
+
+/// The memory a simulation of a model may use: 75% of the machine's
+/// physical memory (`MemTotal` in `/proc/meminfo`), or 8 GiB where that
+/// cannot be read.
+pub fn memory_limit() -> u64 {
+    const FALLBACK: u64 = 8 << 30;
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        });
+    match total_kib {
+        Some(kib) if kib > 0 => kib.saturating_mul(1024) / 4 * 3,
+        _ => FALLBACK,
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn gigabytes(bytes: f64) -> String {
+    format!("{:.1} GB", bytes / 1e9)
+}
+
+/// Estimates the memory a run of `program` needs — every state array
+/// (8 bytes per element) plus what StateMonitors and
+/// PopulationRateMonitors record over all `run`s — and, when it exceeds
+/// `limit` bytes, explains where it goes, pointing at the largest
+/// consumer. SpikeMonitors are not counted: how many spikes there will be
+/// is not known before the run.
+pub fn memory_check(model: &ast::Model, program: &Program, limit: u64) -> Option<Diagnostic> {
+    // The declarations that produced `program.groups` and
+    // `program.monitors`, in the same order (lowering succeeded, so every
+    // one of them produced exactly one).
+    let mut group_spans = Vec::new();
+    let mut monitor_spans = Vec::new();
+    for item in &model.items {
+        match item {
+            Item::NeuronGroup(g) => group_spans.push(g.size.span),
+            Item::SpikeMonitor(m) => monitor_spans.push(m.name.span),
+            Item::StateMonitor(m) => monitor_spans.push(m.name.span),
+            Item::PopulationRateMonitor(m) => monitor_spans.push(m.name.span),
+            _ => {}
+        }
+    }
+    if group_spans.len() != program.groups.len() || monitor_spans.len() != program.monitors.len() {
+        return None;
+    }
+    let steps: f64 = program
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Run { steps } => *steps as f64,
+            _ => 0.0,
+        })
+        .sum();
+    // (bytes, span, explanation) per consumer.
+    let mut parts: Vec<(f64, Span, String)> = Vec::new();
+    for (k, g) in program.groups.iter().enumerate() {
+        let elements: f64 = program
+            .arrays
+            .iter()
+            .filter(|a| a.group == k)
+            .map(|a| a.len as f64)
+            .sum();
+        let arrays = program.arrays.iter().filter(|a| a.group == k).count();
+        let bytes = elements * 8.0;
+        parts.push((
+            bytes,
+            group_spans[k],
+            format!(
+                "`{}`: {} neurons × {} × 8 bytes = {}",
+                g.name,
+                g.size,
+                plural(arrays, "state array"),
+                gigabytes(bytes)
+            ),
+        ));
+    }
+    for (k, m) in program.monitors.iter().enumerate() {
+        let (bytes, what) = match m {
+            MonitorPlan::Spike { .. } => continue,
+            MonitorPlan::State {
+                name,
+                variables,
+                record,
+                every,
+                ..
+            } => {
+                let samples = (steps / *every as f64).ceil() + 1.0;
+                let values = record.len() as f64 * variables.len() as f64 + 1.0;
+                let bytes = samples * values * 8.0;
+                (
+                    bytes,
+                    format!(
+                        "`{name}` records {} × {} × {samples} time points × 8 bytes = {}",
+                        plural(record.len(), "neuron"),
+                        plural(variables.len(), "variable"),
+                        gigabytes(bytes)
+                    ),
+                )
+            }
+            MonitorPlan::Rate { name, .. } => {
+                let bytes = (steps + 1.0) * 16.0;
+                (
+                    bytes,
+                    format!(
+                        "`{name}` records {} time points × 16 bytes = {}",
+                        steps + 1.0,
+                        gigabytes(bytes)
+                    ),
+                )
+            }
+        };
+        parts.push((bytes, monitor_spans[k], what));
+    }
+    let total: f64 = parts.iter().map(|p| p.0).sum();
+    if total <= limit as f64 {
+        return None;
+    }
+    parts.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut parts = parts.into_iter();
+    let (_, span, label) = parts.next()?;
+    let mut d = Diagnostic::error(
+        span,
+        format!(
+            "this model needs about {} of memory, more than the {} available to it",
+            gigabytes(total),
+            gigabytes(limit as f64)
+        ),
+    )
+    .with_label(label);
+    for (bytes, span, label) in parts {
+        if bytes >= total / 100.0 {
+            d = d.with_secondary(span, label);
+        }
+    }
+    Some(
+        d.with_note(
+            "the limit is 75% of this machine's physical memory; a simulation that \
+             does not fit would crash or make the machine swap",
+        )
+        .with_note(
+            "help: use fewer neurons, record fewer neurons or variables, record with a \
+             coarser `dt:`, or shorten the run",
+        ),
+    )
+}
+
+/// The step at which a run that ends at time `t_end` stops, as Brian2's
+/// `Clock._calc_timestep` computes it: the nearest step if `t_end` is within
+/// 1e-4 steps of it, otherwise the next one.
+pub fn end_step(t_end: f64, dt: f64) -> u64 {
+    let nearest = (t_end / dt).round();
+    if ((nearest * dt - t_end) / dt).abs() <= 1e-4 {
+        nearest.max(0.0) as u64
+    } else {
+        (t_end / dt).ceil().max(0.0) as u64
+    }
+}
+
+fn unit_mismatch(
+    source: &str,
+    span: Span,
+    name: &str,
+    want: Dimension,
+    got: Dimension,
+    how: &str,
+) -> Diagnostic {
+    let text = source.get(span.start..span.end).unwrap_or("?");
+    let _ = how;
+    Diagnostic::error(
+        span,
+        format!(
+            "dimension mismatch: `{name}` must have unit {}, but `{text}` has unit {}",
+            dim_name(want),
+            dim_name(got)
+        ),
+    )
+    .with_label(format!("{} vs {}", dim_name(got), dim_name(want)))
+}
+
+fn validate_variable_name(name: &str, span: Span) -> Result<(), Diagnostic> {
+    if name.starts_with('_') {
+        return Err(Diagnostic::error(
+            span,
+            format!("`{name}`: names starting with `_` are reserved"),
+        ));
+    }
+    if check::RESERVED.contains(&name)
+        || name.starts_with("xi_")
+        || name == "lastspike"
+        || name == "not_refractory"
+    {
+        return Err(Diagnostic::error(
+            span,
+            format!("`{name}` is a reserved name and cannot be a variable"),
+        ));
+    }
+    if check::FUNCTIONS.contains(&name) {
+        return Err(Diagnostic::error(
+            span,
+            format!("`{name}` is the name of a function and cannot be a variable"),
+        ));
+    }
+    if rheobase_units::lookup_unit(name).is_some() {
+        return Err(Diagnostic::error(
+            span,
+            format!("`{name}` is the name of a unit and cannot be a variable"),
+        ));
+    }
+    Ok(())
+}
+
+fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
+    match &e.kind {
+        ExprKind::Name(n) => out.push(n),
+        ExprKind::List(items) => items.iter().for_each(|x| collect_names(x, out)),
+        ExprKind::Unary(_, a) => collect_names(a, out),
+        ExprKind::Binary(_, a, b) => {
+            collect_names(a, out);
+            collect_names(b, out);
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|x| collect_names(x, out)),
+        ExprKind::Number { .. } | ExprKind::Bool(_) => {}
+    }
+}
+
+fn collect_noise_names(e: &ast::Expr, f: &mut dyn FnMut(&str)) {
+    let mut names = Vec::new();
+    collect_names(e, &mut names);
+    for n in names {
+        if n == "xi" || n.starts_with("xi_") {
+            f(n);
+        }
+    }
+}
+
+/// Orders subexpressions so each comes after those it uses; on a cycle,
+/// returns the indices on it.
+fn topological_order(
+    items: &[(&str, &ast::Expr)],
+    names: &[&str],
+) -> Result<Vec<usize>, Vec<usize>> {
+    let deps: Vec<Vec<usize>> = items
+        .iter()
+        .map(|(_, e)| {
+            let mut used = Vec::new();
+            collect_names(e, &mut used);
+            let mut d: Vec<usize> = used
+                .iter()
+                .filter_map(|u| names.iter().position(|n| n == u))
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done.
+    let mut state = vec![0u8; items.len()];
+    let mut order = Vec::new();
+    fn visit(
+        k: usize,
+        deps: &[Vec<usize>],
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+        stack: &mut Vec<usize>,
+    ) -> Result<(), Vec<usize>> {
+        match state[k] {
+            2 => return Ok(()),
+            1 => {
+                let pos = stack.iter().position(|&s| s == k).unwrap_or(0);
+                return Err(stack[pos..].to_vec());
+            }
+            _ => {}
+        }
+        state[k] = 1;
+        stack.push(k);
+        for &d in &deps[k] {
+            visit(d, deps, state, order, stack)?;
+        }
+        stack.pop();
+        state[k] = 2;
+        order.push(k);
+        Ok(())
+    }
+    for k in 0..items.len() {
+        let mut stack = Vec::new();
+        visit(k, &deps, &mut state, &mut order, &mut stack)?;
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_step_rounds_like_brian2() {
+        assert_eq!(end_step(0.1, 1e-4), 1000);
+        assert_eq!(end_step(0.3, 0.1), 3);
+        assert_eq!(end_step(0.00015, 1e-4), 2);
+    }
+}

@@ -530,6 +530,9 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let draw = self.b.ins().iconst(types::I64, i64::from(*draw));
                 self.call(f, &[inv.seed, inv.stream, inv.step, el.key, draw])
             }
+            Expr::Binomial { .. } => {
+                unreachable!("validation rejects binomial draws")
+            }
             Expr::Table {
                 table,
                 time,

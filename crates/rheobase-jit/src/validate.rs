@@ -179,6 +179,9 @@ impl Validator<'_> {
                 self.usage.rand = true;
                 self.usage.key = true;
             }
+            Expr::Binomial { .. } => {
+                return Err(self.invalid("binomial draws are not supported yet".to_string()));
+            }
             Expr::Table {
                 table,
                 time,

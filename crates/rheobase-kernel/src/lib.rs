@@ -139,6 +139,13 @@ pub enum Expr {
         kind: RandKind,
         draw: u32,
     },
+    /// A binomial draw: successes in `n` trials of probability `p`, keyed
+    /// like `Rand` (Brian2's `BinomialFunction`, used by PoissonInput).
+    Binomial {
+        n: u64,
+        p: f64,
+        draw: u32,
+    },
     /// `table(time)` or `table(time, column)`: the value at row
     /// `trunc((time + dt/2) / table.dt)` clamped to `0..rows`, as Brian2's
     /// TimedArray does (half a simulation step of tolerance, so a row
@@ -278,6 +285,7 @@ impl fmt::Display for Expr {
             Expr::Binary(op, a, b) => write!(f, "{op:?}({a}, {b})"),
             Expr::Select(c, a, b) => write!(f, "select({c}, {a}, {b})"),
             Expr::Rand { kind, draw } => write!(f, "{kind:?}#{draw}"),
+            Expr::Binomial { n, p, draw } => write!(f, "binomial({n}, {p:?})#{draw}"),
             Expr::Table {
                 table,
                 time,

@@ -29,10 +29,15 @@ pub struct ArrayDecl {
     /// The group that owns the array, as an index into [`Program::groups`].
     pub group: usize,
     /// Number of elements: the group size, or 1 for shared variables.
+    /// Ignored for synaptic arrays (see `synapses`).
     pub len: usize,
     /// Value of every element before any initialisation runs.
     pub initial: f64,
     pub kind: ValueKind,
+    /// `Some(s)` for a per-synapse array of [`Program::synapses`]`[s]`:
+    /// its length is that object's number of synapses, known only once
+    /// its connections are made; new synapses start at `initial`.
+    pub synapses: Option<usize>,
 }
 
 /// A whole model, lowered.
@@ -47,7 +52,162 @@ pub struct Program {
     /// What the file does, in file order: initialisations, `G.v = ...`
     /// statements and `run` segments.
     pub actions: Vec<Action>,
+    pub synapses: Vec<SynapsesPlan>,
+    /// Lookup tables (TimedArrays), indexed by [`crate::TableId`].
+    pub tables: Vec<TableDecl>,
+    /// PoissonInputs, run in the `synapses` slot after every `pre`
+    /// pathway and before every `post` pathway (Brian2's orders -1, 0, +1).
+    pub poisson_inputs: Vec<PoissonInputPlan>,
 }
+
+/// A TimedArray's values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDecl {
+    pub name: String,
+    /// Row-major `rows × columns` values in SI units; `rows, columns >= 1`.
+    pub values: Vec<f64>,
+    pub rows: usize,
+    pub columns: usize,
+    /// Time between rows, seconds.
+    pub dt: f64,
+}
+
+/// A PoissonInput: a Range kernel over all neurons of `group`, run once per
+/// step in the `synapses` slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoissonInputPlan {
+    pub name: String,
+    pub group: usize,
+    pub kernel: KernelId,
+}
+
+/// Fixed spike times of a SpikeGeneratorGroup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorPlan {
+    /// Spikes as `(step, neuron)`, sorted by step then neuron, with no
+    /// neuron twice in one step. Steps count from 0 within one period.
+    pub spikes: Vec<(u64, u32)>,
+    /// Repeat every `period` steps (0: no repetition). Spike `(k, n)`
+    /// occurs at every step `k + m·period`, m = 0, 1, ...
+    pub period: u64,
+}
+
+/// A Synapses object.
+///
+/// Synapse `s` connects neuron `pre[s]` of group `source` to neuron
+/// `post[s]` of group `target` (absolute indices in those groups; both
+/// lie in the declared ranges). Synapse indices follow creation order, as
+/// in Brian2. Kernels of this object see `IndexSpace::Own` = the synapse,
+/// `Pre`/`Post` = its neurons (`KernelArgs::pre_index`/`post_index` are the
+/// runtime's `pre`/`post` arrays).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynapsesPlan {
+    pub name: String,
+    pub source: usize,
+    pub source_start: usize,
+    pub source_stop: usize,
+    pub target: usize,
+    pub target_start: usize,
+    pub target_stop: usize,
+    /// User-visible per-synapse variables (including `delay`, and
+    /// `lastupdate` when there are event-driven equations).
+    pub variables: Vec<(String, ArrayId)>,
+    /// The `connect:` lines, executed by [`Action::Connect`].
+    pub connect: Vec<ConnectPlan>,
+    /// Per-synapse delay of the `pre` pathway in seconds; the runtime
+    /// rounds it to steps as Brian2 does (`int(delay/dt + 0.5)`) at the
+    /// start of every run, so it may change between runs.
+    pub delay: ArrayId,
+    /// `on_pre` (triggered by spikes of the source, after the delay) then
+    /// `on_post` (triggered by spikes of the target, no delay): List
+    /// kernels over synapse indices.
+    pub on_pre: Option<KernelId>,
+    pub on_post: Option<KernelId>,
+    /// Clock-driven equations: a Range kernel over all synapses, run in
+    /// the `groups` slot after the neuron groups' state updates.
+    pub state_update: Option<KernelId>,
+    /// `(summed)` variables, updated in the `groups` slot before any state
+    /// update (Brian2's order -1).
+    pub summed: Vec<SummedPlan>,
+    /// Filled by the runtime after each connection: for each synapse, the
+    /// number of synapses onto its target / from its source (Brian2's
+    /// `N_incoming`, `N_outgoing`).
+    pub n_incoming: Option<ArrayId>,
+    pub n_outgoing: Option<ArrayId>,
+}
+
+/// `x_post = EXPR (summed)`: every step, the target variable of each
+/// neuron of the target range is set to the sum of `value` over the
+/// synapses onto it (0 for neurons without synapses).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummedPlan {
+    /// A Range kernel over synapses that stores each synapse's term in
+    /// `scratch` (a synaptic array).
+    pub kernel: KernelId,
+    pub scratch: ArrayId,
+    /// The target group's array receiving the sums.
+    pub target: ArrayId,
+}
+
+/// One `connect:` line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectPlan {
+    /// Explicit pairs `i=[...]`, `j=[...]` (relative to the source and
+    /// target ranges; the lists have equal length), each made `n` times.
+    Explicit { i: Vec<u32>, j: Vec<u32>, n: u32 },
+    /// Every pair of the ranges, in row-major order (source, then target),
+    /// kept with probability `p` (a constant; `None` = always) — drawn by
+    /// the runtime with geometric skips so that sparse connectivity costs
+    /// O(synapses), not O(pairs) — and then filtered by `filter`, if any.
+    /// Each kept pair gets `n` synapses.
+    AllPairs {
+        p: Option<f64>,
+        filter: Option<KernelId>,
+        n: u32,
+    },
+    /// `j='EXPR [if COND]'` (or `i=...`, mapped the other way): for each
+    /// source neuron `i` (relative), the Range kernel `target_of` (over the
+    /// source range's neurons: element = relative source index, its
+    /// arrays are the source group's, write into `scratch`) computes one
+    /// relative target index; out-of-range targets are an error unless
+    /// `skip_if_invalid`; pairs are then filtered by `filter`, if any.
+    Mapping {
+        target_of: KernelId,
+        scratch: ArrayId,
+        filter: Option<KernelId>,
+        skip_if_invalid: bool,
+        n: u32,
+    },
+    /// `j='k for k in range(A, B, S) if COND'` and `sample(...)`: for each
+    /// source neuron `i`, the Range kernel `bounds` (over the source range,
+    /// like `Mapping::target_of`) stores `A`, `B`, `S` into `start`,
+    /// `stop`, `step`; candidates `k` run over that range; if `sample_p`
+    /// is set each candidate is kept with that probability (geometric
+    /// skips), if `sample_size` is set that many distinct candidates are
+    /// drawn (an error if the range is smaller, unless `skip_if_invalid`);
+    /// `j = k`; out-of-range `j` are an error unless `skip_if_invalid`;
+    /// then `filter`.
+    Generator {
+        bounds: KernelId,
+        start: ArrayId,
+        stop: ArrayId,
+        step: ArrayId,
+        sample_p: Option<f64>,
+        sample_size: Option<u64>,
+        filter: Option<KernelId>,
+        skip_if_invalid: bool,
+        n: u32,
+    },
+}
+
+// A `filter` kernel is an `Iteration::List` kernel over candidate pairs:
+// the runtime fills `pre_index`/`post_index` with the candidates' absolute
+// neuron indices and `elements` with 0..count, runs the kernel, and keeps
+// the candidates it emits (`Emit` appends the candidate's position).
+// Random draws in a filter are keyed by `step` = the source neuron's
+// relative index and element = the candidate's relative target index
+// (`KernelArgs::step` is set to the source index for the call; the kernel
+// language's `Index(Pre)`/`Index(Post)` give absolute indices).
 
 /// A neuron group and the kernels that advance it.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +228,9 @@ pub struct GroupPlan {
     /// spiking neurons and updates `lastspike`/`not_refractory`) and the
     /// reset (runs in `resets` over the emitted list).
     pub spike: Option<EventPlan>,
+    /// For a SpikeGeneratorGroup: its spikes are taken from here in the
+    /// `thresholds` slot (and `spike` is `None`).
+    pub generator: Option<GeneratorPlan>,
     /// Custom events: conditions in `after_thresholds`, effects in
     /// `after_resets`, in declaration order.
     pub events: Vec<EventPlan>,
@@ -100,7 +263,12 @@ pub enum MonitorPlan {
     /// `group`) at the start of every `every`-th step.
     State {
         name: String,
+        /// The group recorded, or the owning group index unused when
+        /// `synapses` is set.
         group: usize,
+        /// `Some(s)`: the monitor records synapses of
+        /// [`Program::synapses`]`[s]`, and `record` holds synapse indices.
+        synapses: Option<usize>,
         variables: Vec<RecordedVariable>,
         record: Vec<usize>,
         every: u64,
@@ -135,6 +303,13 @@ pub enum Action {
     Initialise { kernel: KernelId, group: usize },
     /// Advances the simulation by `steps` time steps.
     Run { steps: u64 },
+    /// Makes the connections of `synapses[synapses].connect[connect]`,
+    /// appending synapses (new synaptic array elements start at their
+    /// `initial` value), then refreshes `N_incoming`/`N_outgoing`.
+    Connect { synapses: usize, connect: usize },
+    /// Runs a Range kernel over all synapses of `synapses[synapses]`, once
+    /// (an `init:` block, a `delay:` expression, `S.w = ...`).
+    InitialiseSynapses { kernel: KernelId, synapses: usize },
 }
 
 impl MonitorPlan {

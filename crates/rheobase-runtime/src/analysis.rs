@@ -77,7 +77,12 @@ impl Access {
 
     fn expr(&mut self, expr: &Expr) {
         match expr {
-            Expr::Const(_) | Expr::Local(_) | Expr::Time | Expr::Dt | Expr::Rand { .. } => {}
+            Expr::Const(_)
+            | Expr::Local(_)
+            | Expr::Time
+            | Expr::Dt
+            | Expr::Rand { .. }
+            | Expr::Binomial { .. } => {}
             Expr::Load(array, space) => {
                 self.space(*space);
                 self.loads.push((*array, *space));

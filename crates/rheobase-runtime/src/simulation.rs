@@ -172,6 +172,11 @@ impl Simulation {
                 self.reserve_samples(steps);
                 self.run_steps(steps)?;
             }
+            Action::Connect { .. } | Action::InitialiseSynapses { .. } => {
+                return Err(RuntimeError::InvalidProgram(
+                    "Synapses are not supported by the runtime yet".into(),
+                ));
+            }
         }
         Ok(Some(&self.program.actions[self.next_action - 1]))
     }
@@ -278,7 +283,7 @@ impl Simulation {
                 .iter()
                 .map(|a| match a {
                     Action::Run { steps } => *steps,
-                    Action::Initialise { .. } => 0,
+                    _ => 0,
                 })
                 .sum::<u64>()
     }

@@ -89,6 +89,7 @@ impl Model {
             len,
             initial: 0.0,
             kind,
+            synapses: None,
         };
         let index = || Expr::Index(IndexSpace::Own);
         // v = (i % 50) * 0.01; tau = 0.01 + (i % 7) * 0.001
@@ -230,6 +231,7 @@ impl Model {
                 ],
                 method: Some("euler".into()),
                 state_update: Some(UPDATE),
+                generator: None,
                 spike: Some(EventPlan {
                     name: "spike".into(),
                     condition: THRESHOLD,
@@ -245,6 +247,7 @@ impl Model {
                 MonitorPlan::State {
                     name: "state".into(),
                     group: 0,
+                    synapses: None,
                     variables: vec![recorded("v", V), recorded("x", X)],
                     record: self.record.clone(),
                     every: self.every,
@@ -265,6 +268,9 @@ impl Model {
                 },
             ],
             actions: self.actions.clone(),
+            synapses: Vec::new(),
+            tables: Vec::new(),
+            poisson_inputs: Vec::new(),
         }
     }
 }
