@@ -88,6 +88,20 @@ pub struct Scope {
     pub has_element: bool,
     /// The simulation time step, for `dt` in constant contexts.
     pub dt: f64,
+    /// Index names and what they mean here: `i` of a neuron, or `i`, `j`
+    /// of a synapse (relative to the source and target ranges).
+    pub indices: HashMap<String, Expr>,
+    /// TimedArrays callable as functions.
+    pub tables: HashMap<String, TableInfo>,
+}
+
+/// A TimedArray as seen by expressions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableInfo {
+    pub id: rheobase_kernel::TableId,
+    pub dim: Dimension,
+    /// 1 for `f(t)`; more for `f(t, i)`.
+    pub columns: usize,
 }
 
 /// Names a user cannot define: Brian2's reserved symbols, functions and
@@ -320,12 +334,16 @@ impl<'a> Checker<'a> {
                         ty: Ty::Float,
                     })
                 }
-                "i" if !self.scope.names.contains_key("i") => {
-                    return Ok(Typed {
-                        expr: Expr::Index(IndexSpace::Own),
-                        dim: dimless,
-                        ty: Ty::Integer,
-                    })
+                _ if !self.scope.names.contains_key(name)
+                    && self.scope.indices.contains_key(name) =>
+                {
+                    if let Some(e) = self.scope.indices.get(name) {
+                        return Ok(Typed {
+                            expr: e.clone(),
+                            dim: dimless,
+                            ty: Ty::Integer,
+                        });
+                    }
                 }
                 "N" => {
                     if let Some(n) = self.scope.group_size {
@@ -577,6 +595,9 @@ impl<'a> Checker<'a> {
             "clip" => 3,
             "min" | "max" => 2,
             n if FUNCTIONS.contains(&n) => 1,
+            n if self.scope.tables.contains_key(n) => {
+                return self.check_table_call(function, args, span)
+            }
             _ => {
                 let mut d = Diagnostic::error(function.span, format!("unknown function `{name}`"))
                     .with_label("not a known function");
@@ -724,6 +745,60 @@ impl<'a> Checker<'a> {
                 Ok(float(unary(op, a.expr), dimless))
             }
         }
+    }
+
+    fn check_table_call(
+        &mut self,
+        function: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Checked<Typed> {
+        let Some(info) = self.scope.tables.get(&function.name).cloned() else {
+            return Err(Failed);
+        };
+        let want = if info.columns > 1 { 2 } else { 1 };
+        if args.len() != want {
+            let form = if want == 2 { "(t, i)" } else { "(t)" };
+            return Err(self.error(Diagnostic::error(
+                span,
+                format!(
+                    "the TimedArray `{}` is called as `{}{form}`",
+                    function.name, function.name
+                ),
+            )));
+        }
+        let time = self.check(&args[0])?;
+        if time.dim != Dimension::SECOND {
+            let text = self.text(args[0].span).to_string();
+            return Err(self.error(Diagnostic::error(
+                args[0].span,
+                format!(
+                    "a TimedArray's first argument is a time, but `{text}` has unit {}",
+                    dim_name(time.dim)
+                ),
+            )));
+        }
+        let column = if want == 2 {
+            let c = self.check(&args[1])?;
+            if !c.dim.is_dimensionless() {
+                return Err(self.error(Diagnostic::error(
+                    args[1].span,
+                    "a TimedArray's second argument is a neuron index",
+                )));
+            }
+            Some(Box::new(c.expr))
+        } else {
+            None
+        };
+        Ok(Typed {
+            expr: Expr::Table {
+                table: info.id,
+                time: Box::new(time.expr),
+                column,
+            },
+            dim: info.dim,
+            ty: Ty::Float,
+        })
     }
 
     /// Checks a block of statements, producing kernel statements. Writes go

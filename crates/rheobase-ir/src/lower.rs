@@ -17,6 +17,8 @@ use rheobase_syntax::{Diagnostic, Span};
 use rheobase_units::{declaration_unit, Dimension};
 use std::collections::{BTreeMap, HashMap};
 
+mod network;
+
 /// The result of lowering a model.
 #[derive(Debug, Clone)]
 pub struct Lowered {
@@ -86,6 +88,7 @@ pub fn lower(model: &ast::Model, source: &str) -> Result<Lowered, Vec<Diagnostic
         dt: DEFAULT_DT,
         seed: None,
         groups: Vec::new(),
+        failed_groups: Vec::new(),
         program: Program {
             dt: DEFAULT_DT,
             arrays: Vec::new(),
@@ -98,6 +101,8 @@ pub fn lower(model: &ast::Model, source: &str) -> Result<Lowered, Vec<Diagnostic
             poisson_inputs: Vec::new(),
         },
         steps_so_far: 0,
+        tables: HashMap::new(),
+        synapse_infos: Vec::new(),
     };
     b.find_dt(model);
     for item in &model.items {
@@ -136,8 +141,15 @@ struct Builder<'a> {
     dt: f64,
     seed: Option<u64>,
     groups: Vec<GroupInfo>,
+    /// Groups whose declaration failed (and was reported): references to
+    /// them fail silently instead of as unknown groups.
+    failed_groups: Vec<String>,
     program: Program,
     steps_so_far: u64,
+    /// TimedArrays defined so far.
+    tables: HashMap<String, check::TableInfo>,
+    /// Synapses objects defined so far (parallel to `program.synapses`).
+    synapse_infos: Vec<network::SynapsesInfo>,
 }
 
 /// Local and random-draw counters of one kernel under construction.
@@ -176,6 +188,8 @@ impl<'a> Builder<'a> {
             group_size: None,
             has_element: false,
             dt: self.dt,
+            indices: HashMap::new(),
+            tables: self.tables.clone(),
         }
     }
 
@@ -313,8 +327,11 @@ impl<'a> Builder<'a> {
                         dt: DEFAULT_DT,
                         seed: None,
                         groups: Vec::new(),
+                        failed_groups: Vec::new(),
                         program: self.program.clone(),
                         steps_so_far: 0,
+                        tables: HashMap::new(),
+                        synapse_infos: Vec::new(),
                     };
                     for earlier in &model.items {
                         if std::ptr::eq(earlier, item) {
@@ -396,7 +413,13 @@ impl<'a> Builder<'a> {
                 self.program.actions.push(Action::Run { steps });
                 Ok(())
             }
-            Item::NeuronGroup(g) => self.neuron_group(g),
+            Item::NeuronGroup(g) => {
+                let result = self.neuron_group(g);
+                if result.is_err() && !self.groups.iter().any(|x| x.name == g.name.name) {
+                    self.failed_groups.push(g.name.name.clone());
+                }
+                result
+            }
             Item::SetVariable {
                 group,
                 variable,
@@ -417,30 +440,20 @@ impl<'a> Builder<'a> {
                 });
                 Ok(())
             }
-            Item::Synapses(d) => Err(self.not_yet(d.span, "Synapses")),
-            Item::PoissonGroup(d) => Err(self.not_yet(d.span, "PoissonGroup")),
-            Item::PoissonInput(d) => Err(self.not_yet(d.span, "PoissonInput")),
-            Item::SpikeGeneratorGroup(d) => Err(self.not_yet(d.span, "SpikeGeneratorGroup")),
-            Item::TimedArray(d) => Err(self.not_yet(d.span, "TimedArray")),
+            Item::Synapses(d) => self.synapses(d),
+            Item::PoissonGroup(d) => self.poisson_group(d),
+            Item::PoissonInput(d) => self.poisson_input(d),
+            Item::SpikeGeneratorGroup(d) => self.spike_generator(d),
+            Item::TimedArray(d) => self.timed_array(d),
         }
-    }
-
-    fn not_yet(&mut self, span: Span, what: &str) -> Failed {
-        let line_end = self.source[span.start.min(self.source.len())..]
-            .find('\n')
-            .map_or(span.end, |k| span.start + k);
-        self.error(
-            Diagnostic::error(
-                Span::new(span.start, line_end.max(span.start)),
-                format!("`{what}` is not supported by this version of rheobase yet"),
-            )
-            .with_note("networks (Synapses, Poisson inputs, spike generators, TimedArray) are the next milestone"),
-        )
     }
 
     fn group_by_name(&mut self, name: &ast::Ident) -> Result<usize, Failed> {
         if let Some(k) = self.groups.iter().position(|g| g.name == name.name) {
             return Ok(k);
+        }
+        if self.failed_groups.contains(&name.name) {
+            return Err(Failed);
         }
         let mut d = Diagnostic::error(name.span, format!("unknown group `{}`", name.name));
         if let Some(s) = check::suggest(&name.name, self.groups.iter().map(|g| g.name.as_str())) {
@@ -606,6 +619,8 @@ impl<'a> Builder<'a> {
             group_size: Some(size),
             has_element: true,
             dt: self.dt,
+            indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
+            tables: self.tables.clone(),
         };
         let mut variables: Vec<(String, ArrayId)> = Vec::new();
         let mut declared: HashMap<String, Span> = HashMap::new();
@@ -804,6 +819,13 @@ impl<'a> Builder<'a> {
         let mut subexpression_values: Vec<(String, Typed)> = Vec::new();
         for k in order {
             let s = &subs[k];
+            // A subexpression that fails is reported once; its uses see a
+            // placeholder of the declared unit instead of an unknown name.
+            let placeholder = Binding::Subexpression(Typed {
+                expr: c(f64::NAN),
+                dim: s.dim,
+                ty: s.ty,
+            });
             let mut checker = Checker {
                 scope: &scope,
                 source: self.source,
@@ -816,6 +838,7 @@ impl<'a> Builder<'a> {
             };
             let Ok(t) = checker.check(s.expr) else {
                 failed = true;
+                scope.names.insert(s.eq.variable.name.clone(), placeholder);
                 continue;
             };
             if t.dim != s.dim {
@@ -828,6 +851,7 @@ impl<'a> Builder<'a> {
                     t.dim,
                     "declared",
                 ));
+                scope.names.insert(s.eq.variable.name.clone(), placeholder);
                 continue;
             }
             if exceeds_size(&t.expr, MAX_SUBEXPRESSION_NODES) {
@@ -850,6 +874,7 @@ impl<'a> Builder<'a> {
                          fixed during the step) instead of substituted",
                     ),
                 );
+                scope.names.insert(s.eq.variable.name.clone(), placeholder);
                 continue;
             }
             let t = Typed { ty: s.ty, ..t };
@@ -1278,6 +1303,9 @@ impl<'a> Builder<'a> {
         value: &ast::Expr,
         span: Span,
     ) -> Result<(), Failed> {
+        if let Some(si) = self.synapse_index(&group.name) {
+            return self.set_synapse_variable(si, variable, value, span);
+        }
         let g = self.group_by_name(group)?;
         let scope = self.groups[g].scope.clone();
         match scope.names.get(&variable.name) {
@@ -1402,6 +1430,9 @@ impl<'a> Builder<'a> {
 
     fn state_monitor(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
+        if let Some(si) = self.synapse_index(&m.source.group.name) {
+            return self.synapse_state_monitor(si, m);
+        }
         let (g, start, stop) = self.group_ref(&m.source)?;
         if m.variables.is_empty() {
             return Err(self.error(Diagnostic::error(

@@ -1,0 +1,1477 @@
+//! Lowering of network objects: Synapses, PoissonGroup, PoissonInput,
+//! SpikeGeneratorGroup and TimedArray.
+
+use super::{
+    kind_of, topological_order, validate_variable_name, Builder, GroupInfo, KernelCounters,
+};
+use crate::check::{dim_name, Binding, Checker, Failed, Scope, TableInfo, Ty, Typed, VariableInfo};
+use crate::expr::{self, as_const, binary, c};
+use crate::integrators::{self, Method, OdeSystem};
+use rheobase_kernel::program::{
+    Action, ArrayDecl, ConnectPlan, EventPlan, GeneratorPlan, GroupPlan, KernelId,
+    PoissonInputPlan, SummedPlan, SynapsesPlan, TableDecl,
+};
+use rheobase_kernel::{
+    ArrayId, BinaryOp, Expr, IndexSpace, Iteration, LocalId, RandKind, Stmt, TableId, UnaryOp,
+};
+use rheobase_syntax::ast::{self, ConnectIndex, EquationKind, ExprKind, Iterable};
+use rheobase_syntax::{Diagnostic, Span};
+use rheobase_units::Dimension;
+use std::collections::{BTreeMap, HashMap};
+
+/// What later statements need to know about a Synapses object.
+pub(crate) struct SynapsesInfo {
+    pub name: String,
+    /// The scope of its code: synaptic variables, `_pre`/`_post` neuron
+    /// variables, `i`, `j`.
+    pub scope: Scope,
+}
+
+/// Rewrites a neuron group's binding so that it is read through a
+/// synapse's `pre` or `post` index.
+fn through(binding: &Binding, space: IndexSpace) -> Binding {
+    match binding {
+        Binding::Variable(v) => Binding::Variable(VariableInfo {
+            space: if v.space == IndexSpace::Shared {
+                IndexSpace::Shared
+            } else {
+                space
+            },
+            ..v.clone()
+        }),
+        Binding::Subexpression(t) => Binding::Subexpression(Typed {
+            expr: reindex(&t.expr, space),
+            ..t.clone()
+        }),
+        other => other.clone(),
+    }
+}
+
+fn reindex(e: &Expr, space: IndexSpace) -> Expr {
+    let r = |x: &Expr| Box::new(reindex(x, space));
+    match e {
+        Expr::Load(a, IndexSpace::Own) => Expr::Load(*a, space),
+        Expr::Index(IndexSpace::Own) => Expr::Index(space),
+        Expr::Unary(op, a) => Expr::Unary(*op, r(a)),
+        Expr::Binary(op, a, b) => Expr::Binary(*op, r(a), r(b)),
+        Expr::Select(k, a, b) => Expr::Select(r(k), r(a), r(b)),
+        Expr::Table {
+            table,
+            time,
+            column,
+        } => Expr::Table {
+            table: *table,
+            time: r(time),
+            column: column.as_ref().map(|x| r(x)),
+        },
+        other => other.clone(),
+    }
+}
+
+fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
+    super::collect_names(e, out)
+}
+
+impl<'a> Builder<'a> {
+    /// Evaluates a constant list such as `[1, 2.5, 7]*ms` (or a single
+    /// number) to its values in SI units and their dimension.
+    fn constant_list(&mut self, e: &ast::Expr) -> Result<(Vec<f64>, Dimension), Failed> {
+        match &e.kind {
+            ExprKind::List(items) => {
+                let mut values = Vec::new();
+                let mut dim = None;
+                for item in items {
+                    let t = self.constant(item)?;
+                    if let Some(d) = dim {
+                        if d != t.dim {
+                            return Err(self.error(Diagnostic::error(item.span, format!("list elements must share one unit, but this has unit {} and an earlier one {}", dim_name(t.dim), dim_name(d)))));
+                        }
+                    }
+                    dim = Some(t.dim);
+                    values.push(as_const(&t.expr).unwrap_or(f64::NAN));
+                }
+                Ok((values, dim.unwrap_or(Dimension::DIMENSIONLESS)))
+            }
+            ExprKind::Binary(op @ (ast::BinaryOp::Mul | ast::BinaryOp::Div), a, b) => {
+                let (list, scalar, list_first) = match (&a.kind, &b.kind) {
+                    (ExprKind::List(_), _) => (a, b, true),
+                    (_, ExprKind::List(_)) if *op == ast::BinaryOp::Mul => (b, a, false),
+                    _ => {
+                        let t = self.constant(e)?;
+                        return Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim));
+                    }
+                };
+                let _ = list_first;
+                let (values, dim) = self.constant_list(list)?;
+                let k = self.constant(scalar)?;
+                let kv = as_const(&k.expr).unwrap_or(f64::NAN);
+                Ok(if *op == ast::BinaryOp::Mul {
+                    (values.iter().map(|v| v * kv).collect(), dim * k.dim)
+                } else {
+                    (values.iter().map(|v| v / kv).collect(), dim / k.dim)
+                })
+            }
+            _ => {
+                let t = self.constant(e)?;
+                Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim))
+            }
+        }
+    }
+
+    fn register_group(&mut self, plan: GroupPlan, scope: Scope, spikes: bool) -> usize {
+        let gi = self.program.groups.len();
+        self.groups.push(GroupInfo {
+            name: plan.name.clone(),
+            size: plan.size,
+            scope,
+            spikes,
+        });
+        self.program.groups.push(plan);
+        gi
+    }
+
+    fn group_size(&mut self, size: &ast::Expr) -> Result<usize, Failed> {
+        let n = self.whole_number(size, "a group's size")?;
+        if n < 1 || n as u64 > super::MAX_GROUP_SIZE as u64 {
+            return Err(self.error(Diagnostic::error(
+                size.span,
+                format!(
+                    "a group must have between 1 and {} neurons, not {n}",
+                    super::MAX_GROUP_SIZE
+                ),
+            )));
+        }
+        Ok(n as usize)
+    }
+
+    fn neuron_scope(&self, size: usize) -> Scope {
+        Scope {
+            constants: self.constants.clone(),
+            names: HashMap::new(),
+            group_size: Some(size),
+            has_element: true,
+            dt: self.dt,
+            indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
+            tables: self.tables.clone(),
+        }
+    }
+
+    pub(super) fn poisson_group(&mut self, d: &ast::PoissonGroupDecl) -> Result<(), Failed> {
+        self.define(&d.name)?;
+        let size = self.group_size(&d.size)?;
+        let Some(rates) = &d.rates else {
+            return Err(self.error(Diagnostic::error(
+                d.name.span,
+                "a PoissonGroup needs `rates:` (e.g. `rates: 10*Hz`)",
+            )));
+        };
+        let scope = self.neuron_scope(size);
+        let mut counters = KernelCounters::default();
+        let rate = {
+            let mut checker = Checker {
+                scope: &scope,
+                source: self.source,
+                diagnostics: &mut self.diagnostics,
+                draws: &mut counters.draws,
+                allow_random: false,
+                temporaries: HashMap::new(),
+                next_local: &mut counters.locals,
+                override_conditional_write: false,
+            };
+            checker.check(rates)?
+        };
+        if rate.dim != Dimension::HERTZ {
+            return Err(self.error(Diagnostic::error(
+                rates.span,
+                format!(
+                    "`rates:` must have unit hertz, but this has unit {}",
+                    dim_name(rate.dim)
+                ),
+            )));
+        }
+        // Brian2's PoissonGroup is `rand() < rates*dt`, checked each step.
+        let draw = counters.draws;
+        counters.draws += 1;
+        let cond = binary(
+            BinaryOp::Lt,
+            Expr::Rand {
+                kind: RandKind::Uniform,
+                draw,
+            },
+            expr::mul(rate.expr, Expr::Dt),
+        );
+        let name = d.name.name.clone();
+        let condition = self.add_kernel(
+            format!("{name}.threshold"),
+            Iteration::Range,
+            &counters,
+            vec![Stmt::If {
+                cond,
+                then: vec![Stmt::Emit],
+            }],
+        );
+        let plan = GroupPlan {
+            name,
+            size,
+            variables: Vec::new(),
+            method: None,
+            state_update: None,
+            spike: Some(EventPlan {
+                name: "spike".into(),
+                condition,
+                effect: None,
+            }),
+            generator: None,
+            events: Vec::new(),
+        };
+        self.register_group(plan, scope, true);
+        Ok(())
+    }
+
+    pub(super) fn spike_generator(&mut self, d: &ast::SpikeGeneratorDecl) -> Result<(), Failed> {
+        self.define(&d.name)?;
+        let size = self.group_size(&d.size)?;
+        if let Some(f) = &d.file {
+            return Err(self.error(Diagnostic::error(f.span, "reading spikes from a file is not supported by this version of rheobase yet; give `indices:` and `times:` lists")));
+        }
+        let (Some(ind), Some(times)) = (&d.indices, &d.times) else {
+            return Err(self.error(Diagnostic::error(
+                d.name.span,
+                "a SpikeGeneratorGroup needs `indices:` and `times:`",
+            )));
+        };
+        let (indices, idim) = self.constant_list(ind)?;
+        let (times_v, tdim) = self.constant_list(times)?;
+        if !idim.is_dimensionless() {
+            return Err(self.error(Diagnostic::error(
+                ind.span,
+                "`indices:` are neuron numbers, without a unit",
+            )));
+        }
+        if tdim != Dimension::SECOND {
+            return Err(self.error(Diagnostic::error(
+                times.span,
+                format!(
+                    "`times:` must have unit second, but they have unit {}",
+                    dim_name(tdim)
+                ),
+            )));
+        }
+        if indices.len() != times_v.len() {
+            return Err(self.error(Diagnostic::error(
+                d.span,
+                format!(
+                    "`indices:` has {} entries but `times:` has {}",
+                    indices.len(),
+                    times_v.len()
+                ),
+            )));
+        }
+        let dt = self.dt;
+        let mut spikes = Vec::new();
+        for (&n, &t) in indices.iter().zip(&times_v) {
+            if n.fract() != 0.0 || n < 0.0 || n >= size as f64 {
+                return Err(self.error(Diagnostic::error(
+                    ind.span,
+                    format!("neuron index {n} is outside the group's {size} neurons"),
+                )));
+            }
+            if t < 0.0 || !t.is_finite() {
+                return Err(self.error(Diagnostic::error(
+                    times.span,
+                    format!("spike time {t} s is negative or not finite"),
+                )));
+            }
+            // Brian2 shifts spike times by a thousandth of a step before
+            // binning, so a time on a step boundary lands in that step.
+            spikes.push((((t + 1e-3 * dt) / dt) as u64, n as u32));
+        }
+        spikes.sort_unstable();
+        if let Some(w) = spikes.windows(2).find(|w| w[0] == w[1]) {
+            return Err(self.error(Diagnostic::error(
+                d.span,
+                format!(
+                    "neuron {} spikes twice in the time step starting at {} s",
+                    w[0].1,
+                    w[0].0 as f64 * dt
+                ),
+            )));
+        }
+        let period = match &d.period {
+            None => 0,
+            Some(p) => {
+                let v = self.constant_value(p, Dimension::SECOND, "`period:`")?;
+                let steps = (v / dt).round();
+                if v != 0.0 && (steps < 1.0 || ((steps * dt - v) / dt).abs() > 1e-6) {
+                    return Err(self.error(Diagnostic::error(
+                        p.span,
+                        "`period:` must be a whole multiple of the time step",
+                    )));
+                }
+                if let Some(last) = spikes.last() {
+                    if steps > 0.0 && last.0 >= steps as u64 {
+                        return Err(self.error(Diagnostic::error(
+                            p.span,
+                            "every spike time must be smaller than `period:`",
+                        )));
+                    }
+                }
+                steps as u64
+            }
+        };
+        let plan = GroupPlan {
+            name: d.name.name.clone(),
+            size,
+            variables: Vec::new(),
+            method: None,
+            state_update: None,
+            spike: None,
+            generator: Some(GeneratorPlan { spikes, period }),
+            events: Vec::new(),
+        };
+        let scope = self.neuron_scope(size);
+        self.register_group(plan, scope, true);
+        Ok(())
+    }
+
+    pub(super) fn timed_array(&mut self, d: &ast::TimedArrayDecl) -> Result<(), Failed> {
+        self.define(&d.name)?;
+        if let Some(f) = &d.file {
+            return Err(self.error(Diagnostic::error(f.span, "reading a TimedArray from a file is not supported by this version of rheobase yet; give `values:` as a list")));
+        }
+        let (Some(values), Some(dt)) = (&d.values, &d.dt) else {
+            return Err(self.error(Diagnostic::error(
+                d.name.span,
+                "a TimedArray needs `values:` and `dt:`",
+            )));
+        };
+        let table_dt = self.constant_value(dt, Dimension::SECOND, "a TimedArray's `dt:`")?;
+        if table_dt <= 0.0 || !table_dt.is_finite() {
+            return Err(self.error(Diagnostic::error(
+                dt.span,
+                "a TimedArray's `dt:` must be positive",
+            )));
+        }
+        // A list of lists is 2-D: rows are times, columns neurons.
+        let (flat, dim, rows, columns) = match &values.kind {
+            ExprKind::Binary(op, a, b) if matches!(&a.kind, ExprKind::List(items) if items.iter().any(|x| matches!(x.kind, ExprKind::List(_)))) =>
+            {
+                let ExprKind::List(items) = &a.kind else {
+                    return Err(Failed);
+                };
+                let k = self.constant(b)?;
+                let kv = as_const(&k.expr).unwrap_or(f64::NAN);
+                let mut flat = Vec::new();
+                let mut dim = Dimension::DIMENSIONLESS;
+                let mut columns = None;
+                for row in items {
+                    let (v, dm) = self.constant_list(row)?;
+                    if columns.is_some_and(|c| c != v.len()) {
+                        return Err(self.error(Diagnostic::error(
+                            row.span,
+                            "every row of a 2-D TimedArray needs the same length",
+                        )));
+                    }
+                    columns = Some(v.len());
+                    dim = dm;
+                    flat.extend(v.iter().map(|x| {
+                        if *op == ast::BinaryOp::Mul {
+                            x * kv
+                        } else {
+                            x / kv
+                        }
+                    }));
+                }
+                let dim = if *op == ast::BinaryOp::Mul {
+                    dim * k.dim
+                } else {
+                    dim / k.dim
+                };
+                (flat, dim, items.len(), columns.unwrap_or(1))
+            }
+            _ => {
+                let (v, dim) = self.constant_list(values)?;
+                let n = v.len();
+                (v, dim, n, 1)
+            }
+        };
+        if rows == 0 || columns == 0 {
+            return Err(self.error(Diagnostic::error(
+                values.span,
+                "a TimedArray needs at least one value",
+            )));
+        }
+        let id = TableId(self.program.tables.len() as u32);
+        self.program.tables.push(TableDecl {
+            name: d.name.name.clone(),
+            values: flat,
+            rows,
+            columns,
+            dt: table_dt,
+        });
+        self.tables
+            .insert(d.name.name.clone(), TableInfo { id, dim, columns });
+        Ok(())
+    }
+
+    pub(super) fn poisson_input(&mut self, d: &ast::PoissonInputDecl) -> Result<(), Failed> {
+        self.define(&d.name)?;
+        let g = self.group_by_name(&d.target)?;
+        let scope = self.groups[g].scope.clone();
+        let Some(Binding::Variable(var)) = scope.names.get(&d.variable.name).cloned() else {
+            return Err(self.error(Diagnostic::error(
+                d.variable.span,
+                format!(
+                    "group `{}` has no variable `{}`",
+                    d.target.name, d.variable.name
+                ),
+            )));
+        };
+        let (Some(n), Some(rate), Some(weight)) = (&d.n, &d.rate, &d.weight) else {
+            return Err(self.error(Diagnostic::error(
+                d.name.span,
+                "a PoissonInput needs `N:`, `rate:` and `weight:`",
+            )));
+        };
+        let n = self.whole_number(n, "`N:`")?;
+        if n < 0 {
+            return Err(self.error(Diagnostic::error(d.name.span, "`N:` must not be negative")));
+        }
+        let rate = self.constant_value(rate, Dimension::HERTZ, "`rate:`")?;
+        let mut counters = KernelCounters::default();
+        let w = {
+            let mut checker = Checker {
+                scope: &scope,
+                source: self.source,
+                diagnostics: &mut self.diagnostics,
+                draws: &mut counters.draws,
+                allow_random: true,
+                temporaries: HashMap::new(),
+                next_local: &mut counters.locals,
+                override_conditional_write: false,
+            };
+            checker.check(weight)?
+        };
+        if w.dim != var.dim {
+            return Err(self.error(Diagnostic::error(
+                weight.span,
+                format!(
+                    "dimension mismatch: `{}` has unit {}, but the weight has unit {}",
+                    d.variable.name,
+                    dim_name(var.dim),
+                    dim_name(w.dim)
+                ),
+            )));
+        }
+        let draw = counters.draws;
+        counters.draws += 1;
+        let p = rate * self.dt;
+        let value = expr::add(
+            Expr::Load(var.array, var.space),
+            expr::mul(
+                Expr::Binomial {
+                    n: n as u64,
+                    p,
+                    draw,
+                },
+                w.expr,
+            ),
+        );
+        let mut body = vec![Stmt::Store(var.array, var.space, value)];
+        if let Some(nr) = var.conditional_write {
+            body = vec![Stmt::If {
+                cond: Expr::Load(nr, IndexSpace::Own),
+                then: body,
+            }];
+        }
+        let kernel = self.add_kernel(
+            format!("{}.poisson_input", d.name.name),
+            Iteration::Range,
+            &counters,
+            body,
+        );
+        self.program.poisson_inputs.push(PoissonInputPlan {
+            name: d.name.name.clone(),
+            group: g,
+            kernel,
+        });
+        Ok(())
+    }
+
+    fn synapse_array(
+        &mut self,
+        name: String,
+        owner: usize,
+        si: usize,
+        initial: f64,
+        ty: Ty,
+    ) -> ArrayId {
+        let id = ArrayId(self.program.arrays.len() as u32);
+        self.program.arrays.push(ArrayDecl {
+            name,
+            group: owner,
+            len: 0,
+            initial,
+            kind: kind_of(ty),
+            synapses: Some(si),
+        });
+        id
+    }
+
+    fn checker<'s>(
+        &'s mut self,
+        scope: &'s Scope,
+        counters: &'s mut KernelCounters,
+        allow_random: bool,
+    ) -> Checker<'s> {
+        Checker {
+            scope,
+            source: self.source,
+            diagnostics: &mut self.diagnostics,
+            draws: &mut counters.draws,
+            allow_random,
+            temporaries: HashMap::new(),
+            next_local: &mut counters.locals,
+            override_conditional_write: false,
+        }
+    }
+
+    pub(super) fn synapses(&mut self, d: &ast::SynapsesDecl) -> Result<(), Failed> {
+        self.define(&d.name)?;
+        let sname = d.name.name.clone();
+        let (sg, ss, se) = self.group_ref(&d.source)?;
+        let (tg, ts, te) = self.group_ref(&d.target)?;
+        let si = self.program.synapses.len();
+        let src_scope = self.groups[sg].scope.clone();
+        let tgt_scope = self.groups[tg].scope.clone();
+
+        // The scope of synaptic code: unsuffixed names fall back to the
+        // target's variables, as in Brian2; `_pre`/`_post` are explicit.
+        let mut scope = Scope {
+            constants: self.constants.clone(),
+            names: HashMap::new(),
+            group_size: None,
+            has_element: true,
+            dt: self.dt,
+            indices: HashMap::from([
+                (
+                    "i".to_string(),
+                    expr::sub(Expr::Index(IndexSpace::Pre), c(ss as f64)),
+                ),
+                (
+                    "j".to_string(),
+                    expr::sub(Expr::Index(IndexSpace::Post), c(ts as f64)),
+                ),
+            ]),
+            tables: self.tables.clone(),
+        };
+        for (n, b) in &tgt_scope.names {
+            scope.names.insert(n.clone(), through(b, IndexSpace::Post));
+            scope
+                .names
+                .insert(format!("{n}_post"), through(b, IndexSpace::Post));
+        }
+        for (n, b) in &src_scope.names {
+            scope
+                .names
+                .insert(format!("{n}_pre"), through(b, IndexSpace::Pre));
+        }
+        for (n, v) in [("N_pre", se - ss), ("N_post", te - ts)] {
+            scope.names.insert(
+                n.into(),
+                Binding::Constant {
+                    value: v as f64,
+                    dim: Dimension::DIMENSIONLESS,
+                    ty: Ty::Integer,
+                },
+            );
+        }
+        let syn_var = |array, dim, ty, read_only| {
+            Binding::Variable(VariableInfo {
+                array,
+                space: IndexSpace::Own,
+                dim,
+                ty,
+                read_only,
+                flags: Vec::new(),
+                conditional_write: None,
+            })
+        };
+        let mut variables = Vec::new();
+        let delay = self.synapse_array(format!("{sname}.delay"), tg, si, 0.0, Ty::Float);
+        variables.push(("delay".to_string(), delay));
+        scope.names.insert(
+            "delay".into(),
+            syn_var(delay, Dimension::SECOND, Ty::Float, false),
+        );
+
+        // N_incoming / N_outgoing exist only when some code uses them.
+        let mut exprs: Vec<&ast::Expr> = Vec::new();
+        for eq in &d.model {
+            if let EquationKind::Differential(e) | EquationKind::Subexpression(e) = &eq.kind {
+                exprs.push(e);
+            }
+        }
+        for b in [&d.on_pre, &d.on_post, &d.init].into_iter().flatten() {
+            exprs.extend(b.statements.iter().map(|s| &s.value));
+        }
+        exprs.extend(d.delay.iter());
+        let mut used: Vec<&str> = Vec::new();
+        for e in exprs {
+            collect_names(e, &mut used);
+        }
+        let used: Vec<String> = used.into_iter().map(str::to_string).collect();
+        let mut n_incoming = None;
+        let mut n_outgoing = None;
+        for (name, slot) in [
+            ("N_incoming", &mut n_incoming),
+            ("N_outgoing", &mut n_outgoing),
+        ] {
+            if used.iter().any(|u| u == name) {
+                let a = self.synapse_array(format!("{sname}.{name}"), tg, si, 0.0, Ty::Integer);
+                scope.names.insert(
+                    name.into(),
+                    syn_var(a, Dimension::DIMENSIONLESS, Ty::Integer, true),
+                );
+                *slot = Some(a);
+            }
+        }
+
+        // Equations.
+        let mut failed = false;
+        let mut event_driven: Vec<(&ast::Equation, &ast::Expr, ArrayId, Dimension)> = Vec::new();
+        let mut clock_driven: Vec<(&ast::Equation, &ast::Expr, ArrayId, Dimension)> = Vec::new();
+        let mut subs: Vec<(&ast::Equation, &ast::Expr, Dimension, Ty)> = Vec::new();
+        let mut summed: Vec<(&ast::Equation, &ast::Expr, VariableInfo)> = Vec::new();
+        let mut declared: HashMap<String, Span> = HashMap::new();
+        for eq in &d.model {
+            let name = &eq.variable;
+            let flags: Vec<&str> = eq.flags.iter().map(|f| f.name.as_str()).collect();
+            let is_summed = flags.contains(&"summed");
+            if !is_summed {
+                if let Err(diag) = validate_variable_name(&name.name, name.span) {
+                    failed = true;
+                    self.error(diag);
+                    continue;
+                }
+                if name.name.ends_with("_pre") || name.name.ends_with("_post") {
+                    failed = true;
+                    self.error(Diagnostic::error(name.span, format!("`{}`: names ending in `_pre` or `_post` refer to neuron variables and cannot be synaptic variables", name.name)));
+                    continue;
+                }
+            }
+            if let Some(prev) = declared.insert(name.name.clone(), name.span) {
+                failed = true;
+                self.error(
+                    Diagnostic::error(
+                        name.span,
+                        format!("`{}` is defined twice in this Synapses object", name.name),
+                    )
+                    .with_secondary(prev, "first defined here"),
+                );
+                continue;
+            }
+            let Ok((dim, ty)) = self.declared_unit(&eq.unit) else {
+                failed = true;
+                continue;
+            };
+            let allowed: &[&str] = match eq.kind {
+                EquationKind::Differential(_) => &["event-driven", "clock-driven"],
+                EquationKind::Parameter => &["constant", "shared"],
+                EquationKind::Subexpression(_) => &["summed", "shared", "constant over dt"],
+            };
+            for f in &eq.flags {
+                if !allowed.contains(&f.name.as_str()) {
+                    failed = true;
+                    self.error(
+                        Diagnostic::error(
+                            f.span,
+                            format!(
+                                "the flag `{}` is not allowed here in a Synapses model",
+                                f.name
+                            ),
+                        )
+                        .with_note(format!("allowed here: {}", allowed.join(", "))),
+                    );
+                }
+            }
+            if flags.contains(&"shared") {
+                failed = true;
+                self.error(Diagnostic::error(
+                    eq.span,
+                    "shared synaptic variables are not supported yet",
+                ));
+                continue;
+            }
+            match &eq.kind {
+                EquationKind::Parameter | EquationKind::Differential(_) => {
+                    let array =
+                        self.synapse_array(format!("{sname}.{}", name.name), tg, si, 0.0, ty);
+                    variables.push((name.name.clone(), array));
+                    scope
+                        .names
+                        .insert(name.name.clone(), syn_var(array, dim, ty, false));
+                    if let EquationKind::Differential(rhs) = &eq.kind {
+                        if flags.contains(&"event-driven") {
+                            event_driven.push((eq, rhs, array, dim));
+                        } else {
+                            clock_driven.push((eq, rhs, array, dim));
+                        }
+                    }
+                }
+                EquationKind::Subexpression(e) if is_summed => {
+                    let target = name.name.strip_suffix("_post");
+                    let Some(target) = target else {
+                        failed = true;
+                        self.error(Diagnostic::error(name.span, format!("a summed variable names its target with `_post`, e.g. `{}_post`", name.name)).with_note("summing into presynaptic variables (`_pre`) is not supported yet"));
+                        continue;
+                    };
+                    match tgt_scope.names.get(target) {
+                        Some(Binding::Variable(v)) if v.dim == dim => {
+                            summed.push((eq, e, v.clone()))
+                        }
+                        Some(Binding::Variable(v)) => {
+                            failed = true;
+                            self.error(Diagnostic::error(eq.unit.span, format!("`{target}` of the target group has unit {}, but the summed variable is declared with unit {}", dim_name(v.dim), dim_name(dim))));
+                        }
+                        _ => {
+                            failed = true;
+                            self.error(
+                                Diagnostic::error(
+                                    name.span,
+                                    format!(
+                                        "the target group has no parameter `{target}` to sum into"
+                                    ),
+                                )
+                                .with_note(format!(
+                                    "declare it in the target's model, e.g. `{target} : {}`",
+                                    dim_name(dim)
+                                )),
+                            );
+                        }
+                    }
+                }
+                EquationKind::Subexpression(e) => subs.push((eq, e, dim, ty)),
+            }
+        }
+        let lastupdate = if event_driven.is_empty() {
+            None
+        } else {
+            let a = self.synapse_array(format!("{sname}.lastupdate"), tg, si, 0.0, Ty::Float);
+            variables.push(("lastupdate".to_string(), a));
+            scope.names.insert(
+                "lastupdate".into(),
+                syn_var(a, Dimension::SECOND, Ty::Float, false),
+            );
+            Some(a)
+        };
+
+        // Subexpressions, in dependency order.
+        let names: Vec<&str> = subs.iter().map(|s| s.0.variable.name.as_str()).collect();
+        let items: Vec<(&str, &ast::Expr)> = subs
+            .iter()
+            .map(|s| (s.0.variable.name.as_str(), s.1))
+            .collect();
+        match topological_order(&items, &names) {
+            Err(cycle) => {
+                let first = subs[cycle[0]].0;
+                return Err(self.error(Diagnostic::error(
+                    first.variable.span,
+                    "subexpressions depend on each other in a cycle",
+                )));
+            }
+            Ok(order) => {
+                for k in order {
+                    let (eq, e, dim, ty) = subs[k];
+                    let mut counters = KernelCounters::default();
+                    let Ok(t) = self.checker(&scope, &mut counters, false).check(e) else {
+                        failed = true;
+                        continue;
+                    };
+                    if t.dim != dim {
+                        failed = true;
+                        self.error(super::unit_mismatch(
+                            self.source,
+                            e.span,
+                            &eq.variable.name,
+                            dim,
+                            t.dim,
+                            "",
+                        ));
+                        continue;
+                    }
+                    scope.names.insert(
+                        eq.variable.name.clone(),
+                        Binding::Subexpression(Typed { ty, ..t }),
+                    );
+                }
+            }
+        }
+        if failed {
+            return Err(Failed);
+        }
+
+        // Event-driven equations: solved exactly over the time since the
+        // last update, at the start of every pathway.
+        let mut ed_rhs: Vec<(ArrayId, String, Expr, Span)> = Vec::new();
+        for (eq, rhs, array, dim) in &event_driven {
+            let mut counters = KernelCounters::default();
+            let t = self.checker(&scope, &mut counters, false).check(rhs)?;
+            if t.dim != *dim / Dimension::SECOND {
+                return Err(self.error(super::unit_mismatch(
+                    self.source,
+                    rhs.span,
+                    &format!("d{}/dt", eq.variable.name),
+                    *dim / Dimension::SECOND,
+                    t.dim,
+                    "",
+                )));
+            }
+            ed_rhs.push((*array, eq.variable.name.clone(), t.expr, rhs.span));
+        }
+        let ed_syms: Vec<expr::Sym> = ed_rhs.iter().map(|x| expr::Sym::Array(x.0)).collect();
+        let mut ed_plan = Vec::new();
+        for (array, name, rhs, span) in &ed_rhs {
+            let own = expr::Sym::Array(*array);
+            let lin = expr::linear_form(rhs, &ed_syms).filter(|l| {
+                l.coefficients.keys().all(|s| *s == own) && !expr::mentions(&l.rest, &ed_syms)
+            });
+            let Some(lin) = lin else {
+                return Err(self.error(Diagnostic::error(*span, format!("the event-driven equation for `{name}` must be linear in `{name}` and not depend on other event-driven variables"))));
+            };
+            if expr::varies_within_step(&lin.rest)
+                || expr::varies_within_step(&lin.coefficient(own))
+            {
+                return Err(self.error(Diagnostic::error(*span, format!("the event-driven equation for `{name}` may depend only on constants and parameters"))));
+            }
+            ed_plan.push((*array, lin.coefficient(own), lin.rest));
+        }
+        let pathway = |b: &mut Builder,
+                       block: &ast::Block,
+                       which: &str|
+         -> Result<KernelId, Failed> {
+            let mut counters = KernelCounters::default();
+            let mut body = Vec::new();
+            if let Some(lu) = lastupdate {
+                let elapsed = expr::sub(Expr::Time, Expr::Load(lu, IndexSpace::Own));
+                let mut news = Vec::new();
+                for (array, a, rest) in &ed_plan {
+                    let x = Expr::Load(*array, IndexSpace::Own);
+                    let value = if as_const(a) == Some(0.0) {
+                        expr::add(x, expr::mul(rest.clone(), elapsed.clone()))
+                    } else {
+                        let ba = expr::div(rest.clone(), a.clone());
+                        expr::add(
+                            expr::neg(ba.clone()),
+                            expr::mul(
+                                expr::add(ba, x),
+                                expr::unary(UnaryOp::Exp, expr::mul(a.clone(), elapsed.clone())),
+                            ),
+                        )
+                    };
+                    let l = LocalId(counters.locals);
+                    counters.locals += 1;
+                    body.push(Stmt::SetLocal(l, value));
+                    news.push((*array, l));
+                }
+                for (array, l) in news {
+                    body.push(Stmt::Store(array, IndexSpace::Own, Expr::Local(l)));
+                }
+            }
+            let stmts = b
+                .checker(&scope, &mut counters, true)
+                .check_block(block, which)?;
+            body.extend(stmts);
+            if let Some(lu) = lastupdate {
+                body.push(Stmt::Store(lu, IndexSpace::Own, Expr::Time));
+            }
+            Ok(b.add_kernel(format!("{sname}.{which}"), Iteration::List, &counters, body))
+        };
+        let on_pre = match &d.on_pre {
+            Some(b) => Some(pathway(self, b, "on_pre")?),
+            None => None,
+        };
+        let on_post = match &d.on_post {
+            Some(b) => Some(pathway(self, b, "on_post")?),
+            None => None,
+        };
+
+        // Clock-driven equations.
+        let mut state_update = None;
+        if !clock_driven.is_empty() {
+            let mut counters = KernelCounters::default();
+            let mut system = OdeSystem {
+                vars: Vec::new(),
+                names: Vec::new(),
+                f: Vec::new(),
+                g: Vec::new(),
+                masked: Vec::new(),
+                not_refractory: None,
+                noise: Vec::new(),
+            };
+            for (eq, rhs, array, dim) in &clock_driven {
+                let t = self.checker(&scope, &mut counters, false).check(rhs)?;
+                if t.dim != *dim / Dimension::SECOND {
+                    return Err(self.error(super::unit_mismatch(
+                        self.source,
+                        rhs.span,
+                        &format!("d{}/dt", eq.variable.name),
+                        *dim / Dimension::SECOND,
+                        t.dim,
+                        "",
+                    )));
+                }
+                system.vars.push(*array);
+                system.names.push(eq.variable.name.clone());
+                system.f.push(t.expr);
+                system.g.push(BTreeMap::new());
+                system.masked.push(false);
+            }
+            let method = match &d.method {
+                Some(m) => Method::from_name(&m.name).ok_or_else(|| {
+                    self.error(Diagnostic::error(
+                        m.span,
+                        format!("unknown integration method `{}`", m.name),
+                    ))
+                })?,
+                None => integrators::choose(&system),
+            };
+            let body = integrators::integrate(method, &system, self.dt, &mut counters).map_err(
+                |integrators::Unsupported(why)| {
+                    let span = d.method.as_ref().map_or(d.name.span, |m| m.span);
+                    self.error(Diagnostic::error(
+                        span,
+                        format!(
+                            "method `{method}` cannot integrate the equations of `{sname}`: {why}"
+                        ),
+                    ))
+                },
+            )?;
+            state_update = Some(self.add_kernel(
+                format!("{sname}.state_update"),
+                Iteration::Range,
+                &counters,
+                body,
+            ));
+        }
+
+        // Summed variables.
+        let mut summed_plans = Vec::new();
+        for (eq, e, target) in &summed {
+            if self
+                .program
+                .synapses
+                .iter()
+                .flat_map(|s| &s.summed)
+                .any(|p| p.target == target.array)
+            {
+                return Err(self.error(Diagnostic::error(eq.variable.span, format!("`{}` is already the target of another summed variable", eq.variable.name)).with_note("as in Brian2, sum the terms into separate variables and add them in the target's equations")));
+            }
+            let mut counters = KernelCounters::default();
+            let t = self.checker(&scope, &mut counters, false).check(e)?;
+            let scratch = self.synapse_array(
+                format!("{sname}.{}(summed)", eq.variable.name),
+                tg,
+                si,
+                0.0,
+                Ty::Float,
+            );
+            let kernel = self.add_kernel(
+                format!("{sname}.summed.{}", eq.variable.name),
+                Iteration::Range,
+                &counters,
+                vec![Stmt::Store(scratch, IndexSpace::Own, t.expr)],
+            );
+            summed_plans.push(SummedPlan {
+                kernel,
+                scratch,
+                target: target.array,
+            });
+        }
+
+        // Connections.
+        let mut connect = Vec::new();
+        for (k, cline) in d.connect.iter().enumerate() {
+            connect.push(self.connect_plan(
+                cline,
+                &scope,
+                &src_scope,
+                (sg, ss, se),
+                (ts, te),
+                &format!("{sname}.connect{k}"),
+            )?);
+        }
+
+        // Delay.
+        let mut delay_kernel = None;
+        if let Some(e) = &d.delay {
+            let mut counters = KernelCounters::default();
+            let t = self.checker(&scope, &mut counters, true).check(e)?;
+            if t.dim != Dimension::SECOND {
+                return Err(self.error(Diagnostic::error(
+                    e.span,
+                    format!(
+                        "`delay:` must have unit second, but this has unit {}",
+                        dim_name(t.dim)
+                    ),
+                )));
+            }
+            match as_const(&t.expr) {
+                Some(v) => self.program.arrays[delay.0 as usize].initial = v,
+                None => {
+                    delay_kernel = Some(self.add_kernel(
+                        format!("{sname}.delay"),
+                        Iteration::Range,
+                        &counters,
+                        vec![Stmt::Store(delay, IndexSpace::Own, t.expr)],
+                    ))
+                }
+            }
+        }
+        let init_kernel = match &d.init {
+            Some(block) => {
+                let mut counters = KernelCounters::default();
+                let body = self
+                    .checker(&scope, &mut counters, true)
+                    .check_block(block, "`init:`")?;
+                Some(self.add_kernel(format!("{sname}.init"), Iteration::Range, &counters, body))
+            }
+            None => None,
+        };
+
+        let n_connect = connect.len();
+        self.program.synapses.push(SynapsesPlan {
+            name: sname.clone(),
+            source: sg,
+            source_start: ss,
+            source_stop: se,
+            target: tg,
+            target_start: ts,
+            target_stop: te,
+            variables,
+            connect,
+            delay,
+            on_pre,
+            on_post,
+            state_update,
+            summed: summed_plans,
+            n_incoming,
+            n_outgoing,
+        });
+        for k in 0..n_connect {
+            self.program.actions.push(Action::Connect {
+                synapses: si,
+                connect: k,
+            });
+        }
+        for kernel in [delay_kernel, init_kernel].into_iter().flatten() {
+            self.program.actions.push(Action::InitialiseSynapses {
+                kernel,
+                synapses: si,
+            });
+        }
+        self.synapse_infos.push(SynapsesInfo { name: sname, scope });
+        Ok(())
+    }
+
+    /// A kernel over candidate pairs that emits those kept.
+    fn filter_kernel(
+        &mut self,
+        scope: &Scope,
+        condition: Option<&ast::Expr>,
+        p: Option<&ast::Expr>,
+        name: &str,
+    ) -> Result<Option<KernelId>, Failed> {
+        if condition.is_none() && p.is_none() {
+            return Ok(None);
+        }
+        let mut counters = KernelCounters::default();
+        let mut cond = c(1.0);
+        if let Some(e) = condition {
+            let t = self.checker(scope, &mut counters, true).check(e)?;
+            if t.ty != Ty::Boolean {
+                return Err(self.error(Diagnostic::error(
+                    e.span,
+                    "a connection condition must be boolean, such as `i != j`",
+                )));
+            }
+            cond = t.expr;
+        }
+        if let Some(e) = p {
+            let t = self.checker(scope, &mut counters, true).check(e)?;
+            if !t.dim.is_dimensionless() {
+                return Err(self.error(Diagnostic::error(
+                    e.span,
+                    format!(
+                        "a connection probability is dimensionless, but this has unit {}",
+                        dim_name(t.dim)
+                    ),
+                )));
+            }
+            let draw = counters.draws;
+            counters.draws += 1;
+            cond = binary(
+                BinaryOp::And,
+                cond,
+                binary(
+                    BinaryOp::Lt,
+                    Expr::Rand {
+                        kind: RandKind::Uniform,
+                        draw,
+                    },
+                    t.expr,
+                ),
+            );
+        }
+        Ok(Some(self.add_kernel(
+            format!("{name}.filter"),
+            Iteration::List,
+            &counters,
+            vec![Stmt::If {
+                cond,
+                then: vec![Stmt::Emit],
+            }],
+        )))
+    }
+
+    fn multiplicity(&mut self, n: Option<&ast::Expr>) -> Result<u32, Failed> {
+        match n {
+            None => Ok(1),
+            Some(e) => {
+                if let ExprKind::Name(_) | ExprKind::Number { .. } = e.kind {
+                } else if as_const(&self.constant(e)?.expr).is_none() {
+                    return Err(Failed);
+                }
+                let v = self.whole_number(e, "`n=`")?;
+                u32::try_from(v).map_err(|_| {
+                    self.error(Diagnostic::error(
+                        e.span,
+                        "`n=` must be between 0 and 4294967295",
+                    ))
+                })
+            }
+        }
+    }
+
+    fn connect_plan(
+        &mut self,
+        cl: &ast::Connect,
+        scope: &Scope,
+        src_scope: &Scope,
+        (sg, ss, se): (usize, usize, usize),
+        (ts, te): (usize, usize),
+        name: &str,
+    ) -> Result<ConnectPlan, Failed> {
+        let n = self.multiplicity(cl.n.as_ref())?;
+        let skip = cl.skip_if_invalid.unwrap_or(false);
+        // A constant p is drawn by the runtime with geometric skips; an
+        // expression joins the filter.
+        let (p_const, p_expr) = match &cl.p {
+            None => (None, None),
+            Some(e) => match self.constant(e) {
+                Ok(t) if t.dim.is_dimensionless() => (as_const(&t.expr), None),
+                _ => {
+                    // Not a constant: drop the diagnostics of the attempt.
+                    self.diagnostics
+                        .retain(|d| !(d.span.start >= e.span.start && d.span.end <= e.span.end));
+                    (None, Some(e))
+                }
+            },
+        };
+        if let Some(p) = p_const {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(self.error(Diagnostic::error(
+                    cl.span,
+                    format!("a connection probability must lie between 0 and 1, not {p}"),
+                )));
+            }
+        }
+        match (&cl.i, &cl.j) {
+            (None, None) => {
+                let filter = self.filter_kernel(scope, cl.condition.as_ref(), p_expr, name)?;
+                Ok(ConnectPlan::AllPairs { p: p_const, filter, n })
+            }
+            (Some(ConnectIndex::Values(i)), Some(ConnectIndex::Values(j))) => {
+                if cl.condition.is_some() || cl.p.is_some() {
+                    return Err(self.error(Diagnostic::error(cl.span, "`i=` and `j=` lists cannot be combined with `condition=` or `p=`")));
+                }
+                let (iv, _) = self.constant_list(i)?;
+                let (jv, _) = self.constant_list(j)?;
+                let (iv, jv) = match (iv.len(), jv.len()) {
+                    (a, b) if a == b => (iv, jv),
+                    (1, b) => (vec![iv[0]; b], jv),
+                    (a, 1) => (iv, vec![jv[0]; a]),
+                    (a, b) => return Err(self.error(Diagnostic::error(cl.span, format!("`i=` has {a} entries but `j=` has {b}")))),
+                };
+                let (ns, nt) = ((se - ss) as f64, (te - ts) as f64);
+                let mut is = Vec::new();
+                let mut js = Vec::new();
+                for (a, b) in iv.into_iter().zip(jv) {
+                    if a.fract() != 0.0 || a < 0.0 || a >= ns || b.fract() != 0.0 || b < 0.0 || b >= nt {
+                        return Err(self.error(Diagnostic::error(cl.span, format!("the pair ({a}, {b}) is outside the source ({ns} neurons) or target ({nt} neurons)"))));
+                    }
+                    is.push(a as u32);
+                    js.push(b as u32);
+                }
+                Ok(ConnectPlan::Explicit { i: is, j: js, n })
+            }
+            (None, Some(ConnectIndex::Mapping { expr: map, condition })) => {
+                if cl.condition.is_some() {
+                    return Err(self.error(Diagnostic::error(cl.span, "give the condition inside the `j=` string (`j='... if COND'`)")));
+                }
+                let (target_of, scratch) = self.source_kernel(src_scope, sg, ss, &[map], name)?;
+                let filter = self.filter_kernel(scope, condition.as_ref(), p_expr, name)?;
+                Ok(ConnectPlan::Mapping { target_of, scratch: scratch[0], filter, skip_if_invalid: skip, n })
+            }
+            (None, Some(ConnectIndex::Generator(g))) => {
+                let element_is_variable = matches!(&g.element.kind, ExprKind::Name(n) if *n == g.variable.name);
+                if !element_is_variable {
+                    return Err(self.error(Diagnostic::error(g.element.span, format!("only generators of the form `{} for {} in ...` are supported yet", g.variable.name, g.variable.name))));
+                }
+                if cl.condition.is_some() {
+                    return Err(self.error(Diagnostic::error(cl.span, "give the condition inside the generator (`... if COND`)")));
+                }
+                let zero = ast::Expr { kind: ExprKind::Number { value: 0.0, is_integer: true }, span: g.span };
+                let one = ast::Expr { kind: ExprKind::Number { value: 1.0, is_integer: true }, span: g.span };
+                let (args, sample_p, sample_size) = match &g.iterable {
+                    Iterable::Range { args, .. } => (args.clone(), None, None),
+                    Iterable::Sample { args, p, size, span } => {
+                        let p = match p {
+                            Some(e) => Some(self.constant_value(e, Dimension::DIMENSIONLESS, "`p=` of `sample`")?),
+                            None => None,
+                        };
+                        let size = match size {
+                            Some(e) => Some(self.whole_number(e, "`size=` of `sample`")?.max(0) as u64),
+                            None => None,
+                        };
+                        if p.is_some() == size.is_some() {
+                            return Err(self.error(Diagnostic::error(*span, "`sample` needs exactly one of `p=` and `size=`")));
+                        }
+                        let _ = span;
+                        (args.clone(), p, size)
+                    }
+                };
+                let (start, stop, step) = match args.len() {
+                    1 => (zero.clone(), args[0].clone(), one.clone()),
+                    2 => (args[0].clone(), args[1].clone(), one.clone()),
+                    3 => (args[0].clone(), args[1].clone(), args[2].clone()),
+                    _ => return Err(self.error(Diagnostic::error(g.span, "`range`/`sample` take one to three positional arguments"))),
+                };
+                let (bounds, scratch) = self.source_kernel(src_scope, sg, ss, &[&start, &stop, &step], name)?;
+                // In the filter, the generator variable is the target index.
+                let mut fscope = scope.clone();
+                fscope.indices.insert(g.variable.name.clone(), expr::sub(Expr::Index(IndexSpace::Post), c(ts as f64)));
+                let filter = self.filter_kernel(&fscope, g.condition.as_ref(), p_expr, name)?;
+                Ok(ConnectPlan::Generator { bounds, start: scratch[0], stop: scratch[1], step: scratch[2], sample_p, sample_size, filter, skip_if_invalid: skip, n })
+            }
+            _ => Err(self.error(Diagnostic::error(cl.span, "this combination of `i=` and `j=` is not supported yet; use `j=` (a list with `i=`, an expression of `i`, or a generator)"))),
+        }
+    }
+
+    /// A Range kernel over the source group's neurons storing one value per
+    /// expression (of `i` and the source's variables) into scratch arrays.
+    fn source_kernel(
+        &mut self,
+        src_scope: &Scope,
+        sg: usize,
+        ss: usize,
+        exprs: &[&ast::Expr],
+        name: &str,
+    ) -> Result<(KernelId, Vec<ArrayId>), Failed> {
+        let mut scope = src_scope.clone();
+        scope.indices.insert(
+            "i".into(),
+            expr::sub(Expr::Index(IndexSpace::Own), c(ss as f64)),
+        );
+        let size = self.groups[sg].size;
+        let mut counters = KernelCounters::default();
+        let mut body = Vec::new();
+        let mut arrays = Vec::new();
+        for (k, e) in exprs.iter().enumerate() {
+            let t = self.checker(&scope, &mut counters, true).check(e)?;
+            if !t.dim.is_dimensionless() {
+                return Err(self.error(Diagnostic::error(
+                    e.span,
+                    format!(
+                        "a neuron index is dimensionless, but this has unit {}",
+                        dim_name(t.dim)
+                    ),
+                )));
+            }
+            let a = self.add_array(format!("{name}.index{k}"), sg, size, 0.0, Ty::Integer);
+            body.push(Stmt::Store(a, IndexSpace::Own, t.expr));
+            arrays.push(a);
+        }
+        Ok((
+            self.add_kernel(format!("{name}.indices"), Iteration::Range, &counters, body),
+            arrays,
+        ))
+    }
+
+    pub(super) fn synapse_index(&self, name: &str) -> Option<usize> {
+        self.synapse_infos.iter().position(|s| s.name == name)
+    }
+
+    /// `S.w = EXPR` on a Synapses object.
+    pub(super) fn set_synapse_variable(
+        &mut self,
+        si: usize,
+        variable: &ast::Ident,
+        value: &ast::Expr,
+        span: Span,
+    ) -> Result<(), Failed> {
+        let scope = self.synapse_infos[si].scope.clone();
+        match scope.names.get(&variable.name) {
+            Some(Binding::Variable(v)) if v.space == IndexSpace::Own && !v.read_only => {}
+            _ => {
+                return Err(self.error(Diagnostic::error(
+                    variable.span,
+                    format!(
+                        "`{}` has no synaptic variable `{}`",
+                        self.synapse_infos[si].name, variable.name
+                    ),
+                )));
+            }
+        }
+        let block = ast::Block {
+            statements: vec![ast::Statement {
+                target: variable.clone(),
+                op: ast::AssignOp::Assign,
+                value: value.clone(),
+                span,
+            }],
+            span,
+        };
+        let mut counters = KernelCounters::default();
+        let body = self
+            .checker(&scope, &mut counters, true)
+            .check_block(&block, "a setting")?;
+        let n = self.program.actions.len();
+        let kernel = self.add_kernel(
+            format!("{}.set.{}.{n}", self.synapse_infos[si].name, variable.name),
+            Iteration::Range,
+            &counters,
+            body,
+        );
+        self.program.actions.push(Action::InitialiseSynapses {
+            kernel,
+            synapses: si,
+        });
+        Ok(())
+    }
+
+    /// The recorded variables of a StateMonitor on synapses.
+    pub(super) fn synapse_recorded(
+        &mut self,
+        si: usize,
+        names: &[ast::Ident],
+    ) -> Result<Vec<rheobase_kernel::program::RecordedVariable>, Failed> {
+        let scope = self.synapse_infos[si].scope.clone();
+        let mut out = Vec::new();
+        for v in names {
+            match scope.names.get(&v.name) {
+                Some(Binding::Variable(info)) if info.space == IndexSpace::Own => {
+                    out.push(rheobase_kernel::program::RecordedVariable {
+                        name: v.name.clone(),
+                        array: info.array,
+                        kind: kind_of(info.ty),
+                    })
+                }
+                _ => {
+                    return Err(self.error(Diagnostic::error(
+                        v.span,
+                        format!(
+                            "`{}` has no synaptic variable `{}` to record",
+                            self.synapse_infos[si].name, v.name
+                        ),
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A StateMonitor on a Synapses object: `record:` lists synapse
+    /// indices (all synapses are not known before the connections exist).
+    pub(super) fn synapse_state_monitor(
+        &mut self,
+        si: usize,
+        m: &ast::StateMonitorDecl,
+    ) -> Result<(), Failed> {
+        if m.source.slice.is_some() {
+            return Err(self.error(Diagnostic::error(m.source.span, "a StateMonitor on synapses records the synapses listed in `record:`; slices are not supported")));
+        }
+        let variables = self.synapse_recorded(si, &m.variables)?;
+        let record = match &m.record {
+            Some(ast::Record::List(items)) => {
+                let mut out = Vec::new();
+                for e in items {
+                    let k = self.whole_number(e, "a synapse index")?;
+                    if k < 0 {
+                        return Err(self.error(Diagnostic::error(
+                            e.span,
+                            "synapse indices are not negative",
+                        )));
+                    }
+                    out.push(k as usize);
+                }
+                out
+            }
+            Some(ast::Record::Range { start, stop, span }) => {
+                let a = self.whole_number(start, "a range bound")?;
+                let b = self.whole_number(stop, "a range bound")?;
+                if a < 0 || a >= b {
+                    return Err(self.error(Diagnostic::error(
+                        *span,
+                        format!("the range {a}:{b} is empty"),
+                    )));
+                }
+                (a as usize..b as usize).collect()
+            }
+            Some(ast::Record::All(span)) => {
+                // The number of synapses is known before the run only when
+                // every connection is an explicit list.
+                let mut count = 0usize;
+                for plan in &self.program.synapses[si].connect {
+                    match plan {
+                        ConnectPlan::Explicit { i, n, .. } => count += i.len() * *n as usize,
+                        _ => {
+                            return Err(self.error(Diagnostic::error(*span, "`record: all` on synapses needs connections given as explicit `i=`/`j=` lists; otherwise list the synapse indices (e.g. `record: 0:100`)")));
+                        }
+                    }
+                }
+                (0..count).collect()
+            }
+            None => {
+                return Err(self.error(Diagnostic::error(m.name.span, "a StateMonitor on synapses needs `record:` with synapse indices (a list or a range)")));
+            }
+        };
+        let every = match &m.dt {
+            None => 1,
+            Some(e) => {
+                let mdt = self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?;
+                let r = (mdt / self.dt).round();
+                if r < 1.0 || ((mdt / self.dt) - r).abs() > 1e-6 * r {
+                    return Err(self.error(Diagnostic::error(
+                        e.span,
+                        "a monitor's `dt` must be a whole multiple of the simulation step",
+                    )));
+                }
+                r as u64
+            }
+        };
+        let group = self.program.synapses[si].target;
+        self.program
+            .monitors
+            .push(rheobase_kernel::program::MonitorPlan::State {
+                name: m.name.name.clone(),
+                group,
+                synapses: Some(si),
+                variables,
+                record,
+                every,
+                prepare: None,
+            });
+        Ok(())
+    }
+}
