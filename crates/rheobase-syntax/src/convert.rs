@@ -761,7 +761,7 @@ impl Conv {
                         ),
                     );
                     if let Some(s) = crate::parser::suggest(other, &KEYS) {
-                        d = d.with_note(format!("did you mean `{s}`?"));
+                        d = d.with_note(format!("help: did you mean `{s}`?"));
                     }
                     return Err(d);
                 }

@@ -172,6 +172,28 @@ fn translate(error: pest::error::Error<Rule>, text: &str, base: usize) -> Diagno
     } else {
         join_alternatives(&what)
     };
+    // A character that cannot start any token (a control character, `€`,
+    // a non-ASCII letter) is named by its code point: "expected something
+    // else, found ` `" says nothing when the character is invisible.
+    if let Some(c) = text.get(pos..).and_then(|r| r.chars().next()) {
+        if c.is_control() && !matches!(c, '\n' | '\r' | '\t') || !c.is_ascii() {
+            let shown = if c.is_control() {
+                format!("U+{:04X}", u32::from(c))
+            } else {
+                format!("`{c}` (U+{:04X})", u32::from(c))
+            };
+            let mut message = format!("unexpected character {shown}");
+            if !what.is_empty() {
+                message.push_str(&format!("; expected {expected}"));
+            }
+            let span = Span::new(base + pos, base + pos + c.len_utf8());
+            let mut d = Diagnostic::error(span, message).with_label("unexpected character");
+            if c.is_alphabetic() {
+                d = d.with_note("names may use only ASCII letters, digits and `_`, as in Brian2");
+            }
+            return d;
+        }
+    }
     let mut message = format!("expected {expected}");
     if let Some(prev) = previous_token(text, pos) {
         message.push_str(&format!(" after `{prev}`"));
@@ -191,5 +213,13 @@ fn translate(error: pest::error::Error<Rule>, text: &str, base: usize) -> Diagno
             format!("expected {expected} here"),
         ),
     };
-    Diagnostic::error(span, message).with_label(label)
+    let mut d = Diagnostic::error(span, message).with_label(label);
+    // A lone `=` inside an expression is either a comparison written with
+    // one `=` or a keyword argument, which Brian2's expressions do not have.
+    if found_token(text, pos).is_some_and(|(tok, _)| tok == "=") && what.contains(&"an operator") {
+        d = d.with_note(
+            "to compare, write `==`; keyword arguments such as `p=` exist only in `connect:` and in `sample(...)`",
+        );
+    }
+    d
 }

@@ -11,7 +11,7 @@
 //! offset into the masked text is therefore also an offset into the original
 //! source, so spans never need translating.
 
-use crate::{line_col, Diagnostic, Span};
+use crate::{Diagnostic, Span};
 
 /// Brackets may not nest deeper than this. pest's rules and the AST builder
 /// recurse once per bracket level, so the limit keeps both far from the end
@@ -34,7 +34,8 @@ pub(crate) struct Line {
     pub start: usize,
     /// Byte offset just past the last non-blank, non-comment character.
     pub end: usize,
-    /// Number of indentation characters on the first physical line.
+    /// Width of the indentation of the first physical line, in columns
+    /// (a space is one, a tab advances to the next multiple of 8).
     pub indent: usize,
     /// An error about this line was already reported by the pre-pass, so
     /// the parser must skip it rather than report a second, confusing one.
@@ -74,37 +75,38 @@ struct Physical {
 
 /// Replaces comments (outside quotes) and carriage returns by spaces of the
 /// same byte length, so that the masked text lines up with the source.
+///
+/// It works on bytes: every byte it looks for is ASCII, and a comment runs
+/// to the end of its line, so blanking every byte of it (including all the
+/// bytes of any multi-byte character) keeps the text valid UTF-8.
 fn mask(source: &str) -> String {
-    let mut out = String::with_capacity(source.len());
-    let mut in_comment = false;
-    let mut quote: Option<char> = None;
-    for (k, ch) in source.char_indices() {
-        if ch == '\n' {
-            in_comment = false;
-            quote = None;
-            out.push('\n');
-            continue;
-        }
-        // A byte-order mark at the very start is invisible to the user.
-        let blank = in_comment || ch == '\r' || (k == 0 && ch == '\u{feff}');
-        if !blank {
-            match quote {
-                Some(q) if ch == q => quote = None,
-                Some(_) => {}
-                None if ch == '\'' || ch == '"' => quote = Some(ch),
-                None if ch == '#' => in_comment = true,
-                None => {}
-            }
-        }
-        if blank || in_comment {
-            for _ in 0..ch.len_utf8() {
-                out.push(' ');
-            }
-        } else {
-            out.push(ch);
-        }
+    let mut bytes = source.as_bytes().to_vec();
+    // A byte-order mark at the very start is invisible to the user.
+    if source.starts_with('\u{feff}') {
+        bytes[..3].fill(b' ');
     }
-    out
+    let mut k = 0;
+    let mut quote: Option<u8> = None;
+    while k < bytes.len() {
+        match bytes[k] {
+            b'\n' => quote = None,
+            b'\r' => bytes[k] = b' ',
+            b if quote == Some(b) => quote = None,
+            _ if quote.is_some() => {}
+            b @ (b'\'' | b'"') => quote = Some(b),
+            b'#' => {
+                let end = memchr_newline(&bytes, k).unwrap_or(bytes.len());
+                bytes[k..end].fill(b' ');
+                k = end;
+                continue;
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    // Cannot fail (see above); falling back to the source keeps this
+    // function total without a panic path.
+    String::from_utf8(bytes).unwrap_or_else(|_| source.to_string())
 }
 
 /// True when a line's content ends with something that cannot end an
@@ -138,6 +140,17 @@ fn ends_with_operator(content: &str) -> bool {
     false
 }
 
+/// The pre-pass stops recording errors after this many; the parser caps
+/// the total anyway, and a file with a million tabbed lines should not cost
+/// a million diagnostics' worth of memory.
+const MAX_LAYOUT_ERRORS: usize = 200;
+
+fn push_capped(diags: &mut Vec<Diagnostic>, d: Diagnostic) {
+    if diags.len() < MAX_LAYOUT_ERRORS {
+        diags.push(d);
+    }
+}
+
 /// Runs the pre-pass, appending any errors to `diags`.
 pub(crate) fn layout(source: &str, diags: &mut Vec<Diagnostic>) -> Layout {
     let masked = mask(source);
@@ -150,13 +163,24 @@ pub(crate) fn layout(source: &str, diags: &mut Vec<Diagnostic>) -> Layout {
     let mut continues = false;
 
     let mut line_start = 0;
+    let mut line_number = 1;
     let bytes = masked.as_bytes();
     while line_start <= masked.len() {
         let line_end = memchr_newline(bytes, line_start).unwrap_or(masked.len());
-        let physical = physical_line(&masked, line_start, line_end, source, diags);
+        let physical = physical_line(&masked, line_start, line_end, line_number, diags);
+        line_number += 1;
         if let Some(p) = physical {
             let joins = match lines.last() {
-                Some(cur) => continues || (brackets.depth() > 0 && p.indent > cur.indent),
+                // A trailing operator continues onto a line indented at
+                // least as much as the statement; an open bracket onto a
+                // line indented more. A line further left than that starts
+                // something new, so that a forgotten operand or bracket is
+                // reported where it is instead of swallowing the next key
+                // or statement.
+                Some(cur) => {
+                    (continues && p.indent >= cur.indent)
+                        || (brackets.depth() > 0 && p.indent > cur.indent)
+                }
                 None => false,
             };
             if !joins {
@@ -201,19 +225,31 @@ fn physical_line(
     masked: &str,
     start: usize,
     end: usize,
-    source: &str,
+    line_number: usize,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Physical> {
     let text = &masked[start..end];
-    let trimmed_end = text.trim_end_matches([' ', '\t']).len();
-    let indent_len = text.len() - text.trim_start_matches([' ', '\t']).len();
+    // Plain byte loops: these run over every byte of the file, and they
+    // stay fast even in unoptimised test builds.
+    let b = text.as_bytes();
+    let blank = |c: u8| c == b' ' || c == b'\t';
+    let mut trimmed_end = b.len();
+    while trimmed_end > 0 && blank(b[trimmed_end - 1]) {
+        trimmed_end -= 1;
+    }
+    let mut indent_len = 0;
+    while indent_len < trimmed_end && blank(b[indent_len]) {
+        indent_len += 1;
+    }
     if indent_len >= trimmed_end {
         return None;
     }
     if let Some(tab) = text[..indent_len].find('\t') {
         let offset = start + tab;
-        let (line, col) = line_col(source, offset);
-        diags.push(
+        // The indentation is ASCII, so its byte count is its column.
+        let (line, col) = (line_number, tab + 1);
+        push_capped(
+            diags,
             Diagnostic::error(
                 Span::new(offset, offset + 1),
                 format!("a tab in indentation (line {line}, column {col}); use spaces"),
@@ -221,10 +257,17 @@ fn physical_line(
             .with_label("tab"),
         );
     }
+    // A tab is an error (reported above), but counted as Python counts it,
+    // up to the next multiple of 8 columns, so that the line still lands
+    // in the block it visibly belongs to and the tab is the only error.
+    let indent =
+        text[..indent_len]
+            .bytes()
+            .fold(0, |w, b| if b == b'\t' { (w / 8 + 1) * 8 } else { w + 1 });
     Some(Physical {
         content_start: start + indent_len,
         content_end: start + trimmed_end,
-        indent: indent_len,
+        indent,
     })
 }
 
@@ -252,7 +295,8 @@ fn scan_brackets(
                 if brackets.depth() >= MAX_BRACKET_DEPTH {
                     if !line.poisoned {
                         let offset = p.content_start + k;
-                        diags.push(
+                        push_capped(
+                            diags,
                             Diagnostic::error(
                                 Span::new(offset, offset + 1),
                                 format!("brackets are nested more than {MAX_BRACKET_DEPTH} deep"),
@@ -277,7 +321,8 @@ fn scan_brackets(
                     };
                     if b != expected && !line.poisoned {
                         let offset = p.content_start + k;
-                        diags.push(
+                        push_capped(
+                            diags,
                             Diagnostic::error(
                                 Span::new(offset, offset + 1),
                                 format!(
@@ -318,7 +363,8 @@ fn finish_line(line: &mut Line, brackets: &Brackets, masked: &str, diags: &mut V
         return;
     }
     if line.end - line.start > MAX_LINE_BYTES {
-        diags.push(
+        push_capped(
+            diags,
             Diagnostic::error(
                 Span::new(line.start, line.start),
                 format!("this statement is longer than {} bytes", MAX_LINE_BYTES),
@@ -331,7 +377,8 @@ fn finish_line(line: &mut Line, brackets: &Brackets, masked: &str, diags: &mut V
     if let Some(&first) = brackets.open.first() {
         let ch = masked.get(first..first + 1).unwrap_or("(");
         let close = if ch == "[" { "]" } else { ")" };
-        diags.push(
+        push_capped(
+            diags,
             Diagnostic::error(
                 Span::new(first, first + 1),
                 format!("this `{ch}` is never closed"),
@@ -388,10 +435,8 @@ pub(crate) fn complexity_error(text: &str, base: usize) -> Option<Diagnostic> {
                 }
                 counts.push(0);
             }
-            b')' | b']' => {
-                if counts.len() > 1 {
-                    total -= counts.pop().unwrap_or(0);
-                }
+            b')' | b']' if counts.len() > 1 => {
+                total -= counts.pop().unwrap_or(0);
             }
             b',' => {
                 if let Some(top) = counts.last_mut() {

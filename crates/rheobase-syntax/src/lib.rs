@@ -16,7 +16,9 @@
 //! The parser never panics and never recurses without bound: nesting deeper
 //! than 200 brackets, expressions nesting more than 1000 operations, and
 //! statements longer than 1 MiB are reported as errors before pest sees
-//! them. After 100 errors it stops.
+//! them. After 100 errors it stops. It runs on a helper thread with a
+//! 64 MiB stack, so that even an unoptimised build parses the deepest
+//! allowed input whatever the caller's stack size.
 //!
 //! ```
 //! use rheobase_syntax::{ast, parse};
@@ -42,6 +44,10 @@
 //! assert_eq!(errors[0].message, "expected an expression after `=`");
 //! ```
 
+// `ConnectIndex::Generator` is much larger than its siblings; the AST is a
+// fixed contract with the next phase, and a few hundred bytes per `connect:`
+// line do not matter, so the variant is not boxed.
+#[allow(clippy::large_enum_variant)]
 pub mod ast;
 mod convert;
 mod diagnostic;
@@ -51,12 +57,43 @@ mod parser;
 
 pub use diagnostic::{line_col, Diagnostic, Span};
 
+/// The parser's own stack. Nesting is limited (see the crate docs), but an
+/// unoptimised build needs a few MiB for the deepest allowed input, more
+/// than a test thread's default 2 MiB; only the pages actually used are
+/// committed, so a generous size costs nothing.
+const PARSER_STACK_BYTES: usize = 64 << 20;
+
 /// Parses a whole `.model` file.
 ///
 /// On success, returns the AST; otherwise every error found (up to 100),
 /// in source order, each pointing at the offending text with byte offsets
 /// into `source`.
+///
+/// The work runs on a scoped helper thread with a known, large stack, so
+/// that the result does not depend on the caller's stack size. If the
+/// thread cannot be created, the parser runs on the caller's thread.
 pub fn parse(source: &str) -> Result<ast::Model, Vec<Diagnostic>> {
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("rheobase-syntax".to_string())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, || parse_here(source));
+        match spawned {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(vec![Diagnostic::error(
+                    Span::new(0, 0),
+                    "internal parser error: the parser crashed",
+                )
+                .with_note(
+                    "this is a bug in rheobase; please report it with the model file",
+                )])
+            }),
+            Err(_) => parse_here(source),
+        }
+    })
+}
+
+fn parse_here(source: &str) -> Result<ast::Model, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let layout = layout::layout(source, &mut diags);
     let mut parser = parser::Parser::new(&layout.masked, &layout.lines, diags);
@@ -65,6 +102,8 @@ pub fn parse(source: &str) -> Result<ast::Model, Vec<Diagnostic>> {
     if diags.is_empty() {
         Ok(model)
     } else {
+        // Stable sort: diagnostics at the same place keep the order in
+        // which they were found.
         diags.sort_by_key(|d| (d.span.start, d.span.end));
         Err(diags)
     }

@@ -236,8 +236,10 @@ impl<'s> Parser<'s> {
                 let d = Diagnostic::error(
                     Span::new(line.start, line.start),
                     format!(
-                        "inconsistent indentation: this line is indented by {} spaces, the lines before it by {}",
-                        line.indent, indent
+                        "inconsistent indentation: this line is indented by {} column{}, the lines before it by {}",
+                        line.indent,
+                        if line.indent == 1 { "" } else { "s" },
+                        indent
                     ),
                 )
                 .with_secondary(Span::new(self.lines[a].start, self.lines[a].start), "indentation set here");
@@ -328,7 +330,7 @@ impl<'s> Parser<'s> {
             )
             .with_note(format!("declarations are {}", join_alternatives(&names)));
             if let Some(s) = suggest(word, &names) {
-                d = d.with_note(format!("did you mean `{s}`?"));
+                d = d.with_note(format!("help: did you mean `{s}`?"));
             }
             self.report(d);
             return None;
@@ -636,9 +638,7 @@ impl<'s> Parser<'s> {
                 Item::TimedArray(d)
             }
             Kind::SpikeMonitor => {
-                let Some(source) = refs.next() else {
-                    return None;
-                };
+                let source = refs.next()?;
                 let mut d = SpikeMonitorDecl {
                     name,
                     source,
@@ -653,9 +653,7 @@ impl<'s> Parser<'s> {
                 Item::SpikeMonitor(d)
             }
             Kind::StateMonitor => {
-                let Some(source) = refs.next() else {
-                    return None;
-                };
+                let source = refs.next()?;
                 let mut d = StateMonitorDecl {
                     name,
                     source,
@@ -675,9 +673,7 @@ impl<'s> Parser<'s> {
                 Item::StateMonitor(d)
             }
             Kind::PopulationRateMonitor => {
-                let Some(source) = refs.next() else {
-                    return None;
-                };
+                let source = refs.next()?;
                 Item::PopulationRateMonitor(PopulationRateMonitorDecl { name, source, span })
             }
         };
@@ -785,7 +781,7 @@ impl<'s> Parser<'s> {
                 };
                 let mut d = Diagnostic::error(key.span, message);
                 if let Some(s) = suggest(word, valid) {
-                    d = d.with_note(format!("did you mean `{s}`?"));
+                    d = d.with_note(format!("help: did you mean `{s}`?"));
                 }
                 self.report(d);
                 continue;

@@ -69,6 +69,6 @@ pub fn expr(src: &str) -> String {
 }
 
 /// The source text a span covers.
-pub fn text<'a>(src: &'a str, span: rheobase_syntax::Span) -> &'a str {
+pub fn text(src: &str, span: rheobase_syntax::Span) -> &str {
     &src[span.start..span.end]
 }
