@@ -91,12 +91,12 @@ fn main() -> ExitCode {
 /// Reads a model file, or explains in one line why it cannot.
 fn read_model(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("no such file"),
-        std::io::ErrorKind::PermissionDenied => format!("permission denied"),
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
         _ => format!("cannot read the file: {e}"),
     })?;
     if meta.is_dir() {
-        return Err(format!("this is a directory, not a model file"));
+        return Err("this is a directory, not a model file".to_string());
     }
     if meta.len() > MAX_MODEL_BYTES {
         return Err(format!(
@@ -136,7 +136,12 @@ fn check(path: &Path) -> ExitCode {
                     None => format!("{} ({} neurons)", g.name, g.size),
                 })
                 .collect();
-            println!("{}: ok: {}", path.display(), groups.join(", "));
+            let summary = if groups.is_empty() {
+                "no neuron groups".to_string()
+            } else {
+                groups.join(", ")
+            };
+            println!("{}: ok: {summary}", path.display());
             ExitCode::SUCCESS
         }
         Err(diagnostics) => {
@@ -241,14 +246,20 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
             "method": g.method,
             "spikes": counts.iter().find(|(n, _)| n == &g.name).map_or(0, |(_, c)| *c),
         })).collect::<Vec<_>>(),
-        "synapses": [],
+        "synapses": sim.synapse_stats().iter().map(|s| json!({
+            "name": s.name,
+            "synapses": s.synapses,
+            "bytes": s.bytes,
+            "bytes_per_synapse": if s.synapses > 0 { s.bytes as f64 / s.synapses as f64 } else { 0.0 },
+            "connect_seconds": s.connect_seconds,
+        })).collect::<Vec<_>>(),
         "monitors": sim.monitors().iter().map(|m| m.name().to_string()).collect::<Vec<_>>(),
         "wall_seconds": {
             "parse": model.parse_seconds,
             "compile": model.lower_seconds + timings.compile_seconds,
             "check_and_lower": model.lower_seconds,
             "jit": timings.compile_seconds,
-            "connect": 0.0,
+            "connect": timings.connect_seconds,
             "simulate": timings.simulate_seconds,
             "run_total": wall,
         },

@@ -1609,6 +1609,8 @@ pub fn memory_check(model: &ast::Model, program: &Program, limit: u64) -> Option
     for item in &model.items {
         match item {
             Item::NeuronGroup(g) => group_spans.push(g.size.span),
+            Item::PoissonGroup(g) => group_spans.push(g.size.span),
+            Item::SpikeGeneratorGroup(g) => group_spans.push(g.size.span),
             Item::SpikeMonitor(m) => monitor_spans.push(m.name.span),
             Item::StateMonitor(m) => monitor_spans.push(m.name.span),
             Item::PopulationRateMonitor(m) => monitor_spans.push(m.name.span),
@@ -1629,13 +1631,15 @@ pub fn memory_check(model: &ast::Model, program: &Program, limit: u64) -> Option
     // (bytes, span, explanation) per consumer.
     let mut parts: Vec<(f64, Span, String)> = Vec::new();
     for (k, g) in program.groups.iter().enumerate() {
+        // Per-synapse arrays are sized by connections made at run time.
+        let own = |a: &&ArrayDecl| a.group == k && a.synapses.is_none();
         let elements: f64 = program
             .arrays
             .iter()
-            .filter(|a| a.group == k)
+            .filter(own)
             .map(|a| a.len as f64)
             .sum();
-        let arrays = program.arrays.iter().filter(|a| a.group == k).count();
+        let arrays = program.arrays.iter().filter(own).count();
         let bytes = elements * 8.0;
         parts.push((
             bytes,

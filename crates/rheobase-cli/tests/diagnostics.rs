@@ -1,0 +1,107 @@
+//! Golden diagnostics: `rheo check` on every broken model in
+//! `tests/diagnostics/` (at the workspace root) must exit with 1 and print
+//! exactly the matching `NAME.stderr`.
+//!
+//! The binary runs with the workspace root as its current directory, so
+//! messages name `tests/diagnostics/NAME.model` as a user would see them.
+//! With `RHEO_BLESS=1` the `.stderr` files are (re)written instead; review
+//! the change with `git diff tests/diagnostics` before keeping it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+#[test]
+fn golden_diagnostics() {
+    let root = workspace_root();
+    let dir = root.join("tests/diagnostics");
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "model"))
+        .collect();
+    models.sort();
+    assert!(
+        models.len() >= 20,
+        "expected the golden models in {}, found {}",
+        dir.display(),
+        models.len()
+    );
+    let bless = std::env::var_os("RHEO_BLESS").is_some_and(|v| v != "0");
+    let mut failures = Vec::new();
+    for model in &models {
+        let name = model.file_stem().expect("stem").to_string_lossy();
+        let relative = format!("tests/diagnostics/{name}.model");
+        let output = Command::new(env!("CARGO_BIN_EXE_rheo"))
+            .args(["check", &relative])
+            .current_dir(&root)
+            .output()
+            .expect("run rheo");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !stderr.contains("panicked"),
+            "{relative}: rheo panicked:\n{stderr}"
+        );
+        if output.status.code() != Some(1) {
+            failures.push(format!(
+                "{relative}: expected exit code 1 (model error), got {:?}\nstdout:\n{}\nstderr:\n{stderr}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout)
+            ));
+            continue;
+        }
+        // Every message names the file, line and column.
+        if !stderr.starts_with(&format!("{relative}:")) {
+            failures.push(format!(
+                "{relative}: stderr does not start with the file name:\n{stderr}"
+            ));
+        }
+        let golden = model.with_extension("stderr");
+        if bless {
+            std::fs::write(&golden, &stderr)
+                .unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+            continue;
+        }
+        match std::fs::read_to_string(&golden) {
+            Ok(expected) if expected == stderr => {}
+            Ok(expected) => failures.push(format!(
+                "{relative}: stderr differs from {}\n--- actual ---\n{stderr}--- expected ---\n{expected}",
+                golden.display()
+            )),
+            Err(e) => failures.push(format!(
+                "{}: {e} (run with RHEO_BLESS=1 to create it)",
+                golden.display()
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden diagnostics failed:\n\n{}",
+        failures.len(),
+        models.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Every `.stderr` file has its model: a renamed or deleted model must not
+/// leave a stale expectation behind.
+#[test]
+fn no_orphaned_golden_files() {
+    let dir = workspace_root().join("tests/diagnostics");
+    for entry in std::fs::read_dir(&dir).expect("read tests/diagnostics") {
+        let path = entry.expect("directory entry").path();
+        if path.extension().is_some_and(|e| e == "stderr") {
+            assert!(
+                path.with_extension("model").exists(),
+                "{} has no matching .model file",
+                path.display()
+            );
+        }
+    }
+}
