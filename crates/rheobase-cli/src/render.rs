@@ -41,6 +41,22 @@ pub fn render_plain_message(file_name: &str, message: &str) -> String {
     format!("{file_name}: error: {message}\n")
 }
 
+/// Lines longer than this (in bytes) are not shown in snippets.
+const MAX_SNIPPET_LINE: usize = 2000;
+
+/// The length of the longest source line that `span` touches.
+fn longest_line(source: &str, span: Span) -> usize {
+    let start = source[..span.start].rfind('\n').map_or(0, |k| k + 1);
+    let end = source[span.end..]
+        .find('\n')
+        .map_or(source.len(), |k| span.end + k);
+    source[start..end]
+        .split('\n')
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
 fn render_one(out: &mut String, file_name: &str, source: &str, diagnostic: &Diagnostic) {
     let primary = clamp(source, diagnostic.span);
     let (line, col) = line_col(source, primary.start);
@@ -48,6 +64,25 @@ fn render_one(out: &mut String, file_name: &str, source: &str, diagnostic: &Diag
         "{file_name}:{line}:{col}: error: {}\n",
         diagnostic.message
     ));
+
+    // A snippet of a very long line (a generated or corrupted file) would
+    // flood the terminal; the header already says where the problem is.
+    let touched = [primary]
+        .into_iter()
+        .chain(diagnostic.secondary.iter().map(|(s, _)| clamp(source, *s)));
+    if touched
+        .into_iter()
+        .any(|s| longest_line(source, s) > MAX_SNIPPET_LINE)
+    {
+        if !diagnostic.label.is_empty() {
+            out.push_str(&format!("  = {}\n", diagnostic.label));
+        }
+        for note in &diagnostic.notes {
+            out.push_str(&format!("  = {}\n", note_text(note)));
+        }
+        out.push('\n');
+        return;
+    }
 
     let mut labels = vec![
         Label::primary((), primary.start..primary.end).with_message(diagnostic.label.as_str())
