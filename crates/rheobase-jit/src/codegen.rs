@@ -530,8 +530,15 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let draw = self.b.ins().iconst(types::I64, i64::from(*draw));
                 self.call(f, &[inv.seed, inv.stream, inv.step, el.key, draw])
             }
-            Expr::Binomial { .. } => {
-                unreachable!("validation rejects binomial draws")
+            Expr::Binomial { n, p, draw } => {
+                // Constants reinterpreted as i64: the callee reads u64.
+                let draw = self.b.ins().iconst(types::I64, i64::from(*draw));
+                let n = self.b.ins().iconst(types::I64, *n as i64);
+                let p = self.b.ins().f64const(*p);
+                self.call(
+                    RtFn::RandBinomial,
+                    &[inv.seed, inv.stream, inv.step, el.key, draw, n, p],
+                )
             }
             Expr::Table {
                 table,

@@ -88,7 +88,7 @@ mod codegen;
 mod runtime;
 mod validate;
 
-pub use runtime::exprel;
+pub use runtime::{binomial, exprel, BINOMIAL_MAX_RESTARTS};
 
 use std::fmt;
 use std::sync::{Arc, Mutex};

@@ -12,6 +12,7 @@
 use cranelift_codegen::ir::{types, AbiParam, Signature};
 use cranelift_jit::JITBuilder;
 use rheobase_kernel::rng::abi::{rheo_rand_normal, rheo_rand_uniform};
+use rheobase_kernel::rng::{normal, uniform};
 
 /// Shape of a runtime function's signature.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -22,6 +23,8 @@ pub(crate) enum Shape {
     Binary,
     /// `fn(seed, stream, step, element, draw: u64) -> f64`
     Rand,
+    /// `fn(seed, stream, step, element, draw, n: u64, p: f64) -> f64`
+    Binomial,
 }
 
 /// A function that compiled kernels may call.
@@ -45,11 +48,12 @@ pub(crate) enum RtFn {
     Pow,
     RandUniform,
     RandNormal,
+    RandBinomial,
 }
 
 impl RtFn {
     /// Every runtime function, in the order of their `index`.
-    pub(crate) const ALL: [RtFn; 18] = [
+    pub(crate) const ALL: [RtFn; 19] = [
         RtFn::Exp,
         RtFn::Log,
         RtFn::Log10,
@@ -68,6 +72,7 @@ impl RtFn {
         RtFn::Pow,
         RtFn::RandUniform,
         RtFn::RandNormal,
+        RtFn::RandBinomial,
     ];
 
     /// Position in [`RtFn::ALL`], for per-function caches.
@@ -97,6 +102,7 @@ impl RtFn {
             RtFn::Pow => "rheobase_jit_pow",
             RtFn::RandUniform => "rheobase_jit_rand_uniform",
             RtFn::RandNormal => "rheobase_jit_rand_normal",
+            RtFn::RandBinomial => "rheobase_jit_rand_binomial",
         }
     }
 
@@ -104,6 +110,7 @@ impl RtFn {
         match self {
             RtFn::Pow => Shape::Binary,
             RtFn::RandUniform | RtFn::RandNormal => Shape::Rand,
+            RtFn::RandBinomial => Shape::Binomial,
             _ => Shape::Unary,
         }
     }
@@ -113,6 +120,7 @@ impl RtFn {
         type F1 = extern "C" fn(f64) -> f64;
         type F2 = extern "C" fn(f64, f64) -> f64;
         type Fr = extern "C" fn(u64, u64, u64, u64, u64) -> f64;
+        type Fb = extern "C" fn(u64, u64, u64, u64, u64, u64, f64) -> f64;
         let unary = |f: F1| f as *const u8;
         match self {
             RtFn::Exp => unary(rt_exp),
@@ -133,6 +141,7 @@ impl RtFn {
             RtFn::Pow => rt_pow as F2 as *const u8,
             RtFn::RandUniform => rheo_rand_uniform as Fr as *const u8,
             RtFn::RandNormal => rheo_rand_normal as Fr as *const u8,
+            RtFn::RandBinomial => rheo_rand_binomial as Fb as *const u8,
         }
     }
 
@@ -150,6 +159,12 @@ impl RtFn {
                 for _ in 0..5 {
                     sig.params.push(AbiParam::new(types::I64));
                 }
+            }
+            Shape::Binomial => {
+                for _ in 0..6 {
+                    sig.params.push(AbiParam::new(types::I64));
+                }
+                sig.params.push(AbiParam::new(types::F64));
             }
         }
         sig.returns.push(AbiParam::new(types::F64));
@@ -170,6 +185,94 @@ pub(crate) fn register_symbols(builder: &mut JITBuilder) {
     builder.symbol("ceil", rt_ceil as F1 as *const u8);
     builder.symbol("trunc", rt_trunc as F1 as *const u8);
     builder.symbol("nearbyint", rt_nearbyint as F1 as *const u8);
+}
+
+/// Number of bits of a binomial draw id: the inversion sampler may need
+/// more than one uniform number, and draws the `k`-th (k = 1, 2, ...) with
+/// the draw id `draw | k << BINOMIAL_DRAW_BITS`. Binomial draw ids must
+/// therefore be below `2^BINOMIAL_DRAW_BITS`, and the random key's draw
+/// field (16 bits, see `rheobase_kernel::rng`) leaves room for
+/// [`BINOMIAL_MAX_RESTARTS`] restarts.
+pub(crate) const BINOMIAL_DRAW_BITS: u32 = 10;
+
+/// Restarts of the inversion sampler before it gives up (see
+/// [`binomial`]). A restart happens when the count passes
+/// `n·p + 10·sqrt(n·p·q + 1)`, a ten-sigma event, so even one is rare.
+pub const BINOMIAL_MAX_RESTARTS: u64 = (1 << (16 - BINOMIAL_DRAW_BITS)) - 1;
+
+/// A binomial draw (successes in `n` trials of probability `p`) keyed like
+/// [`uniform`]: exactly what compiled kernels compute for
+/// `Expr::Binomial`.
+///
+/// Brian2's `BinomialFunction` (`brian2/input/binomial.py`, C++ version):
+///
+/// - if `n·p > 5` and `n·(1-p) > 5`, the normal approximation
+///   `randn·sqrt(n·p·(1-p)) + n·p`, *not* rounded or clipped (Brian2
+///   returns it as a C `float`; we keep the `f64`);
+/// - otherwise numpy's inversion algorithm (`rk_binomial_inversion`) with
+///   `P = min(p, 1-p)`, returning `n - X` when `p > 0.5`. Its rare
+///   restarts draw a fresh uniform with the draw id
+///   `draw | k << BINOMIAL_DRAW_BITS`; after [`BINOMIAL_MAX_RESTARTS`]
+///   restarts (never seen in practice) the sampler returns the largest
+///   count within the bound.
+///
+/// `draw` must be below `2^BINOMIAL_DRAW_BITS` and `p` in `[0, 1]`
+/// (checked when a kernel is compiled).
+pub fn binomial(seed: u64, stream: u64, step: u64, element: u64, draw: u64, n: u64, p: f64) -> f64 {
+    let nf = n as f64;
+    if nf * p > 5.0 && nf * (1.0 - p) > 5.0 {
+        let loc = nf * p;
+        let scale = (nf * p * (1.0 - p)).sqrt();
+        return normal(seed, stream, step, element, draw) * scale + loc;
+    }
+    let reverse = p > 0.5;
+    let pp = if reverse { 1.0 - p } else { p };
+    let q = 1.0 - pp;
+    let qn = (nf * q.ln()).exp();
+    let bound = nf.min(nf * pp + 10.0 * (nf * pp * q + 1.0).sqrt());
+    let mut x: u64 = 0;
+    let mut px = qn;
+    let mut u = uniform(seed, stream, step, element, draw);
+    let mut restarts = 0;
+    while u > px {
+        x += 1;
+        if x as f64 > bound {
+            if restarts == BINOMIAL_MAX_RESTARTS {
+                x -= 1;
+                break;
+            }
+            restarts += 1;
+            x = 0;
+            px = qn;
+            u = uniform(
+                seed,
+                stream,
+                step,
+                element,
+                draw | restarts << BINOMIAL_DRAW_BITS,
+            );
+        } else {
+            u -= px;
+            px = ((nf - x as f64 + 1.0) * pp * px) / (x as f64 * q);
+        }
+    }
+    if reverse {
+        (n - x) as f64
+    } else {
+        x as f64
+    }
+}
+
+extern "C" fn rheo_rand_binomial(
+    seed: u64,
+    stream: u64,
+    step: u64,
+    element: u64,
+    draw: u64,
+    n: u64,
+    p: f64,
+) -> f64 {
+    binomial(seed, stream, step, element, draw, n, p)
 }
 
 extern "C" fn rt_exp(x: f64) -> f64 {
@@ -253,6 +356,69 @@ mod tests {
         for (i, f) in RtFn::ALL.iter().enumerate() {
             assert_eq!(f.index(), i);
         }
+    }
+
+    /// Mean and variance of many draws against `n·p` and `n·p·(1-p)`.
+    fn check_moments(n: u64, p: f64) {
+        let count = 100_000u64;
+        let xs: Vec<f64> = (0..count)
+            .map(|k| binomial(3, 17, k / 1000, k % 1000, 2, n, p))
+            .collect();
+        let mean = xs.iter().sum::<f64>() / count as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / count as f64;
+        let (m, v) = (n as f64 * p, n as f64 * p * (1.0 - p));
+        // The standard error of the mean is sqrt(v / count); of the
+        // variance about v * sqrt(2 / count) (plus a kurtosis term).
+        let mean_tol = 5.0 * (v / count as f64).sqrt() + 1e-12;
+        let var_tol = 8.0 * v * (2.0 / count as f64).sqrt() + 1e-12;
+        assert!(
+            (mean - m).abs() <= mean_tol,
+            "n={n} p={p}: mean {mean} vs {m}"
+        );
+        assert!((var - v).abs() <= var_tol, "n={n} p={p}: var {var} vs {v}");
+        let exact = !(n as f64 * p > 5.0 && n as f64 * (1.0 - p) > 5.0);
+        if exact {
+            assert!(
+                xs.iter()
+                    .all(|&x| x.fract() == 0.0 && (0.0..=n as f64).contains(&x)),
+                "n={n} p={p}: non-integer or out-of-range draw"
+            );
+        }
+    }
+
+    #[test]
+    fn binomial_moments_are_right() {
+        for (n, p) in [
+            (1, 0.5),
+            (10, 0.1),
+            (20, 0.2),
+            (40, 0.1),
+            (10, 0.9),
+            (1000, 0.001),
+            (100_000, 2e-5),
+            (1000, 0.05),
+            (200, 0.5),
+            (50, 0.97),
+        ] {
+            check_moments(n, p);
+        }
+    }
+
+    #[test]
+    fn binomial_edge_probabilities() {
+        for k in 0..100 {
+            assert_eq!(binomial(1, 2, 3, k, 0, 7, 0.0), 0.0);
+            assert_eq!(binomial(1, 2, 3, k, 0, 7, 1.0), 7.0);
+            assert_eq!(binomial(1, 2, 3, k, 0, 0, 0.3), 0.0);
+        }
+    }
+
+    #[test]
+    fn binomial_is_a_pure_function_of_its_key() {
+        let a = binomial(9, 8, 7, 6, 5, 30, 0.1);
+        assert_eq!(a, binomial(9, 8, 7, 6, 5, 30, 0.1));
+        let draws: Vec<f64> = (0..64).map(|d| binomial(9, 8, 7, 6, d, 30, 0.1)).collect();
+        assert!(draws.iter().any(|&x| x != a));
     }
 
     #[test]

@@ -179,8 +179,20 @@ impl Validator<'_> {
                 self.usage.rand = true;
                 self.usage.key = true;
             }
-            Expr::Binomial { .. } => {
-                return Err(self.invalid("binomial draws are not supported yet".to_string()));
+            Expr::Binomial { n, p, draw } => {
+                let limit = 1u32 << crate::runtime::BINOMIAL_DRAW_BITS;
+                if *draw >= limit {
+                    return Err(
+                        self.invalid(format!("binomial draw id {draw} too large (limit {limit})"))
+                    );
+                }
+                if !(0.0..=1.0).contains(p) {
+                    return Err(self.invalid(format!(
+                        "binomial({n}, {p}): the probability is not in [0, 1]"
+                    )));
+                }
+                self.usage.rand = true;
+                self.usage.key = true;
             }
             Expr::Table {
                 table,

@@ -140,3 +140,17 @@ fn use_before_def_reads_zero() {
     unsafe { compiled.call(&args(&arrays, 0, 4)) };
     assert_eq!(v, [2.0; 4], "locals do not carry over between elements");
 }
+
+#[test]
+fn binomial_limits_are_checked() {
+    for (n, p, draw) in [(10u64, 1.5, 0u32), (10, f64::NAN, 0), (10, 0.5, 1024)] {
+        let k = kernel(
+            "bad_binomial",
+            Iteration::Range,
+            0,
+            vec![store(0, Expr::Binomial { n, p, draw })],
+        );
+        let err = Jit::new().unwrap().compile(&k).unwrap_err();
+        assert!(matches!(err, JitError::InvalidKernel { .. }), "{err}");
+    }
+}

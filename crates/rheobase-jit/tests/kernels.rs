@@ -475,3 +475,36 @@ fn repeated_batches_free_their_memory() {
         assert_eq!(v, [1.0; 8]);
     }
 }
+
+/// `Expr::Binomial` compiles to a call of `rheobase_jit::binomial` with the
+/// kernel's random key: same values, and sensible moments.
+#[test]
+fn binomial_draws_match_the_host_function() {
+    let n_el = 20_000usize;
+    for (n, p) in [(10u64, 0.2), (1000, 0.3), (40, 0.95)] {
+        let k = kernel(
+            "binomial",
+            Iteration::Range,
+            0,
+            vec![store(0, Expr::Binomial { n, p, draw: 3 })],
+        );
+        let compiled = Jit::new().unwrap().compile(&k).unwrap();
+        let mut out = vec![0.0; n_el];
+        let arrays = [out.as_mut_ptr()];
+        let mut a = args(&arrays, 0, n_el as u64);
+        a.seed = 5;
+        a.stream = rng::stream_of("binomial");
+        a.step = 9;
+        a.index_offset = 100;
+        // SAFETY: one array of n_el elements.
+        unsafe { compiled.call(&a) };
+        for (e, &x) in out.iter().enumerate() {
+            let expected = rheobase_jit::binomial(5, a.stream, 9, e as u64 + 100, 3, n, p);
+            assert_eq!(x.to_bits(), expected.to_bits());
+        }
+        let mean = out.iter().sum::<f64>() / n_el as f64;
+        let m = n as f64 * p;
+        let sd = (n as f64 * p * (1.0 - p) / n_el as f64).sqrt();
+        assert!((mean - m).abs() < 5.0 * sd, "n={n} p={p}: mean {mean}");
+    }
+}

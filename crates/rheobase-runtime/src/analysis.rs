@@ -5,7 +5,7 @@
 //! body (rather than trusting the producer of the program) keeps that
 //! reasoning local to this crate.
 
-use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
+use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt, TableId};
 
 /// The arrays a kernel reads and writes, and how.
 #[derive(Debug, Default, Clone)]
@@ -16,10 +16,12 @@ pub(crate) struct Access {
     pub stores: Vec<(ArrayId, IndexSpace)>,
     /// The body contains [`Stmt::Emit`].
     pub emits: bool,
-    /// The body reads a lookup table.
-    pub uses_tables: bool,
+    /// The lookup tables the body reads.
+    pub tables: Vec<TableId>,
     /// The body uses `Pre`/`Post` indices (needs `pre_index`/`post_index`).
     pub uses_synapse_indices: bool,
+    /// The body uses the `Post` index (an array at `Post` or `Index(Post)`).
+    pub uses_post: bool,
 }
 
 impl Access {
@@ -32,6 +34,8 @@ impl Access {
         access.loads.dedup();
         access.stores.sort_by_key(|(a, s)| (*a, space_rank(*s)));
         access.stores.dedup();
+        access.tables.sort_unstable();
+        access.tables.dedup();
         access
     }
 
@@ -98,8 +102,12 @@ impl Access {
                 self.expr(a);
                 self.expr(b);
             }
-            Expr::Table { time, column, .. } => {
-                self.uses_tables = true;
+            Expr::Table {
+                table,
+                time,
+                column,
+            } => {
+                self.tables.push(*table);
                 self.expr(time);
                 if let Some(c) = column {
                     self.expr(c);
@@ -111,6 +119,9 @@ impl Access {
     fn space(&mut self, space: IndexSpace) {
         if matches!(space, IndexSpace::Pre | IndexSpace::Post) {
             self.uses_synapse_indices = true;
+        }
+        if space == IndexSpace::Post {
+            self.uses_post = true;
         }
     }
 }

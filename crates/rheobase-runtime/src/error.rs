@@ -20,6 +20,14 @@ pub enum RuntimeError {
     /// the step ending at simulated time `t`. Calling
     /// [`crate::Simulation::run_next_action`] again resumes where it stopped.
     Interrupted { t: f64 },
+    /// A `connect:` line of Synapses object `synapses` cannot be made (an
+    /// index outside the target range, a sample larger than its range...).
+    Connect { synapses: String, message: String },
+    /// The delays of Synapses object `synapses` cannot be used.
+    Delay { synapses: String, message: String },
+    /// Monitor `monitor` cannot record what it was asked to (e.g. synapse
+    /// indices beyond the number of synapses).
+    Record { monitor: String, message: String },
     /// A state variable became NaN or infinite. Checked every
     /// [`crate::DIVERGENCE_CHECK_STEPS`] steps and at the end of each run,
     /// so `t` is at most that many steps after the first bad value.
@@ -56,6 +64,15 @@ impl fmt::Display for RuntimeError {
                  {index} (found at t = {} ms); try a smaller `defaultclock.dt` or another `method:`",
                 t * 1e3
             ),
+            RuntimeError::Connect { synapses, message } => {
+                write!(f, "cannot connect synapses `{synapses}`: {message}")
+            }
+            RuntimeError::Delay { synapses, message } => {
+                write!(f, "invalid delays of synapses `{synapses}`: {message}")
+            }
+            RuntimeError::Record { monitor, message } => {
+                write!(f, "monitor `{monitor}` cannot record: {message}")
+            }
             RuntimeError::Interrupted { t } => {
                 write!(f, "simulation interrupted at t = {} ms", t * 1e3)
             }

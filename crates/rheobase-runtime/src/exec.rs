@@ -3,12 +3,16 @@
 //! Three things live here, because their soundness arguments depend on
 //! each other:
 //! - [`ArrayStore`] owns the state arrays and the pointer table kernels
-//!   index by [`ArrayId`]. The buffers are allocated once and never move,
-//!   so the table stays valid for the whole simulation.
+//!   index by [`ArrayId`]. A buffer moves only when it is resized (synaptic
+//!   arrays, after a connection), which needs `&mut ArrayStore`, so never
+//!   while a kernel runs; the table always holds the current pointers.
+//! - [`PairIndex`] holds the pre- and postsynaptic neuron of each synapse
+//!   (or candidate pair), and bounds that every stored index is below.
 //! - [`Executor`] owns the compiled kernels (each keeps its machine code
-//!   alive), each with the facts [`Access`] found in its body.
-//!   Those facts are checked against the store once, when the kernel is
-//!   prepared, so that every later call is in bounds.
+//!   alive), each with the facts [`Access`] found in its body, and the
+//!   lookup tables. Before every call it checks those facts against the
+//!   current array lengths and the call's elements and pair index, so that
+//!   every access of the compiled code is in bounds.
 //! - [`SharedArgs`], the `Send`/`Sync` wrapper that lets disjoint chunks of
 //!   one kernel run on several threads.
 //!
@@ -24,7 +28,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use rheobase_jit::{CompiledKernel, Jit};
 use rheobase_kernel::program::{ArrayDecl, KernelId, Program};
-use rheobase_kernel::{rng, ArrayId, IndexSpace, Iteration, KernelArgs};
+use rheobase_kernel::{rng, ArrayId, IndexSpace, Iteration, KernelArgs, TableDesc};
 
 use crate::analysis::Access;
 use crate::RuntimeError;
@@ -57,7 +61,9 @@ impl ArrayStore {
         let mut ptrs = Vec::with_capacity(decls.len());
         let mut lens = Vec::with_capacity(decls.len());
         for decl in decls {
-            let buffer: Box<[f64]> = vec![decl.initial; decl.len].into_boxed_slice();
+            // Synaptic arrays start empty: there are no synapses yet.
+            let len = if decl.synapses.is_some() { 0 } else { decl.len };
+            let buffer: Box<[f64]> = vec![decl.initial; len].into_boxed_slice();
             lens.push(buffer.len());
             ptrs.push(Box::into_raw(buffer).cast::<f64>());
         }
@@ -86,9 +92,136 @@ impl ArrayStore {
         unsafe { std::slice::from_raw_parts_mut(self.ptrs[i], self.lens[i]) }
     }
 
+    /// Changes the length of an array to `len`, keeping the first
+    /// `min(len, old length)` values and filling new elements with `fill`.
+    /// The buffer moves; the pointer table is updated.
+    pub fn resize(&mut self, id: ArrayId, len: usize, fill: f64) {
+        let i = id.0 as usize;
+        let old_len = self.lens[i];
+        if old_len == len {
+            return;
+        }
+        let mut values = Vec::with_capacity(len);
+        values.extend_from_slice(&self.get(id)[..old_len.min(len)]);
+        values.resize(len, fill);
+        let buffer = values.into_boxed_slice();
+        let new_ptr = Box::into_raw(buffer).cast::<f64>();
+        let old_ptr = std::mem::replace(&mut self.ptrs[i], new_ptr);
+        self.lens[i] = len;
+        // SAFETY: `old_ptr`/`old_len` described a box made by
+        // `Box::into_raw` (in `new` or an earlier `resize`), no longer
+        // referenced by the table; it is freed exactly once, here.
+        drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(old_ptr, old_len)) });
+    }
+
+    /// Array `read` for reading and array `write` for writing, at once.
+    ///
+    /// # Panics
+    /// If they are the same array.
+    pub fn read_write(&mut self, read: ArrayId, write: ArrayId) -> (&[f64], &mut [f64]) {
+        assert_ne!(read, write, "reading and writing the same array");
+        let (r, w) = (read.0 as usize, write.0 as usize);
+        // SAFETY: two distinct live boxes (see `get`), so the slices do not
+        // overlap; `&mut self` makes these the only accesses.
+        unsafe {
+            (
+                std::slice::from_raw_parts(self.ptrs[r], self.lens[r]),
+                std::slice::from_raw_parts_mut(self.ptrs[w], self.lens[w]),
+            )
+        }
+    }
+
     /// The pointer table for `KernelArgs::arrays`.
     fn table(&mut self) -> *const *mut f64 {
         self.ptrs.as_ptr()
+    }
+}
+
+/// The presynaptic and postsynaptic neuron of each synapse (or candidate
+/// pair of a connection), as passed to kernels in
+/// `KernelArgs::pre_index`/`post_index`.
+///
+/// Invariant: every `pre` value is below `pre_bound` and every `post` value
+/// below `post_bound` (checked on every write), and both vectors have the
+/// same length. The executor relies on it to bound `Pre`/`Post` accesses.
+#[derive(Debug, Clone)]
+pub(crate) struct PairIndex {
+    pre: Vec<u32>,
+    post: Vec<u32>,
+    pre_bound: usize,
+    post_bound: usize,
+}
+
+impl PairIndex {
+    /// An empty index whose neurons will lie below the given bounds.
+    pub fn new(pre_bound: usize, post_bound: usize) -> PairIndex {
+        PairIndex {
+            pre: Vec::new(),
+            post: Vec::new(),
+            pre_bound,
+            post_bound,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pre.len()
+    }
+
+    pub fn pre(&self) -> &[u32] {
+        &self.pre
+    }
+
+    pub fn post(&self) -> &[u32] {
+        &self.post
+    }
+
+    /// Appends a pair.
+    ///
+    /// # Panics
+    /// If a neuron is not below its bound.
+    pub fn push(&mut self, pre: u32, post: u32) {
+        assert!(
+            (pre as usize) < self.pre_bound && (post as usize) < self.post_bound,
+            "synapse {pre} -> {post} outside the bounds {} x {}",
+            self.pre_bound,
+            self.post_bound
+        );
+        self.pre.push(pre);
+        self.post.push(post);
+    }
+
+    /// Appends pairs `(pre[k], post[k])` with the bounds checked.
+    pub fn extend(&mut self, pre: &[u32], post: &[u32]) {
+        assert_eq!(pre.len(), post.len());
+        assert!(
+            pre.iter().all(|&p| (p as usize) < self.pre_bound)
+                && post.iter().all(|&p| (p as usize) < self.post_bound),
+            "synapses outside the bounds {} x {}",
+            self.pre_bound,
+            self.post_bound
+        );
+        self.pre.extend_from_slice(pre);
+        self.post.extend_from_slice(post);
+    }
+
+    /// Sets pair `k`.
+    ///
+    /// # Panics
+    /// If `k` is out of range or a neuron is not below its bound.
+    pub fn set(&mut self, k: usize, pre: u32, post: u32) {
+        assert!(
+            (pre as usize) < self.pre_bound && (post as usize) < self.post_bound,
+            "pair {pre} -> {post} outside the bounds {} x {}",
+            self.pre_bound,
+            self.post_bound
+        );
+        self.pre[k] = pre;
+        self.post[k] = post;
+    }
+
+    /// Bytes of the two index vectors.
+    pub fn bytes(&self) -> usize {
+        (self.pre.capacity() + self.post.capacity()) * std::mem::size_of::<u32>()
     }
 }
 
@@ -120,35 +253,37 @@ struct Prepared {
     stream: u64,
     emits: bool,
     chunkable: bool,
-    /// Every array the kernel addresses at `Own` has at least this many
-    /// elements, so any element index below it is in bounds.
-    own_limit: usize,
+    /// Arrays addressed at `Own`, `Pre`, `Post` and `Shared`.
+    own: Vec<ArrayId>,
+    pre: Vec<ArrayId>,
+    post: Vec<ArrayId>,
+    shared: Vec<ArrayId>,
+    /// The kernel reads `pre_index`/`post_index`.
+    uses_pairs: bool,
+    /// The kernel uses the `Post` index.
+    uses_post: bool,
+    /// The kernel writes some array.
+    stores: bool,
 }
 
 impl Prepared {
-    /// Checks the kernel's array accesses against the store. After this,
-    /// a call is in bounds whenever its element indices are below
-    /// `own_limit`, which `Executor` asserts before each call.
+    /// Checks that every array and table the kernel uses exists. Lengths
+    /// are checked before each call ([`Prepared::check_call`]), since
+    /// synaptic arrays grow.
     fn new(
         kernel: &rheobase_kernel::Kernel,
         compiled: CompiledKernel,
         store: &ArrayStore,
-        decls: &[ArrayDecl],
+        n_tables: usize,
     ) -> Result<Prepared, String> {
         let access = Access::of(kernel);
-        if access.uses_synapse_indices {
+        if let Some(t) = access.tables.iter().find(|t| t.0 as usize >= n_tables) {
             return Err(format!(
-                "kernel `{}` uses presynaptic or postsynaptic indices, which neuron kernels cannot",
-                kernel.name
+                "kernel `{}` reads lookup table #{} but the program declares {n_tables}",
+                kernel.name, t.0
             ));
         }
-        if access.uses_tables {
-            return Err(format!(
-                "kernel `{}` reads a lookup table, but the program declares none",
-                kernel.name
-            ));
-        }
-        let mut own_limit = usize::MAX;
+        let (mut own, mut pre, mut post, mut shared) = (vec![], vec![], vec![], vec![]);
         for (array, space) in access.all() {
             if array.0 as usize >= store.count() {
                 return Err(format!(
@@ -158,17 +293,16 @@ impl Prepared {
                     store.count()
                 ));
             }
-            let len = store.len_of(array);
             match space {
-                IndexSpace::Own => own_limit = own_limit.min(len),
-                IndexSpace::Shared if len == 0 => {
-                    return Err(format!(
-                        "kernel `{}` uses the shared value of `{}`, which is empty",
-                        kernel.name, decls[array.0 as usize].name
-                    ))
-                }
-                _ => {}
+                IndexSpace::Own => own.push(array),
+                IndexSpace::Pre => pre.push(array),
+                IndexSpace::Post => post.push(array),
+                IndexSpace::Shared => shared.push(array),
             }
+        }
+        for list in [&mut own, &mut pre, &mut post, &mut shared] {
+            list.sort_unstable();
+            list.dedup();
         }
         Ok(Prepared {
             name: kernel.name.clone(),
@@ -177,19 +311,129 @@ impl Prepared {
             stream: rng::stream_of(&kernel.name),
             emits: access.emits,
             chunkable: access.chunkable(),
-            own_limit,
+            own,
+            pre,
+            post,
+            shared,
+            uses_pairs: access.uses_synapse_indices,
+            uses_post: access.uses_post,
+            stores: !access.stores.is_empty(),
         })
     }
 
-    /// Panics unless this is a Range kernel whose arrays have room for
-    /// elements `0..n`: the bounds condition of every Range call.
-    fn check_range(&self, n: usize) {
+    /// The number of elements the `Own` arrays have room for.
+    fn own_limit(&self, store: &ArrayStore) -> usize {
+        self.own
+            .iter()
+            .map(|&a| store.len_of(a))
+            .min()
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Panics unless a call over elements below `limit` (of iteration
+    /// `iteration`) with the pair index `pairs` is in bounds: every `Own`
+    /// array has `limit` elements, every shared one a slot 0, and, for a
+    /// kernel using `Pre`/`Post`, the pair index covers the elements and
+    /// its bounds fit the `Pre`/`Post` arrays. This is the bounds
+    /// condition of every call.
+    fn check_call(
+        &self,
+        store: &ArrayStore,
+        iteration: Iteration,
+        limit: usize,
+        pairs: Option<&PairIndex>,
+    ) {
         assert!(
-            self.iteration == Iteration::Range && n <= self.own_limit,
-            "kernel `{}` called over 0..{n}, beyond its arrays ({}) or not a Range kernel",
-            self.name,
-            self.own_limit
+            self.iteration == iteration,
+            "kernel `{}` called as a {iteration:?} kernel",
+            self.name
         );
+        let own_limit = self.own_limit(store);
+        assert!(
+            limit <= own_limit,
+            "kernel `{}` called over elements up to {limit}, beyond its arrays ({own_limit})",
+            self.name
+        );
+        assert!(
+            self.shared.iter().all(|&a| store.len_of(a) >= 1),
+            "kernel `{}` reads an empty shared value",
+            self.name
+        );
+        if self.uses_pairs {
+            let Some(pairs) = pairs else {
+                panic!(
+                    "kernel `{}` uses synapse indices but was called without them",
+                    self.name
+                )
+            };
+            assert!(
+                limit <= pairs.len()
+                    && self.pre.iter().all(|&a| store.len_of(a) >= pairs.pre_bound)
+                    && self
+                        .post
+                        .iter()
+                        .all(|&a| store.len_of(a) >= pairs.post_bound),
+                "kernel `{}`: synapse indices out of the bounds of its arrays",
+                self.name
+            );
+        }
+    }
+}
+
+/// The lookup tables of a program, in the layout kernels read.
+struct Tables {
+    /// The values; `descs[k].values` points into `values[k]`. The boxes
+    /// are never changed, so the pointers stay valid while `self` lives.
+    _values: Vec<Box<[f64]>>,
+    descs: Vec<TableDesc>,
+}
+
+// SAFETY: `Tables` owns the buffers its descriptors point to and never
+// writes them after construction; sharing or sending it is like sharing
+// or sending a `Vec<Box<[f64]>>`.
+unsafe impl Send for Tables {}
+// SAFETY: see `Send`: read-only after construction.
+unsafe impl Sync for Tables {}
+
+impl Tables {
+    fn new(program: &Program) -> Result<Tables, String> {
+        let mut values = Vec::with_capacity(program.tables.len());
+        let mut descs = Vec::with_capacity(program.tables.len());
+        for t in &program.tables {
+            let len = t.rows.checked_mul(t.columns);
+            if t.rows == 0 || t.columns == 0 || len != Some(t.values.len()) {
+                return Err(format!(
+                    "table `{}` is {}x{} but has {} values",
+                    t.name,
+                    t.rows,
+                    t.columns,
+                    t.values.len()
+                ));
+            }
+            if !(t.dt.is_finite() && t.dt > 0.0) {
+                return Err(format!("table `{}` has a time step of {} s", t.name, t.dt));
+            }
+            let buffer: Box<[f64]> = t.values.clone().into_boxed_slice();
+            descs.push(TableDesc {
+                values: buffer.as_ptr(),
+                rows: t.rows as u64,
+                columns: t.columns as u64,
+                dt: t.dt,
+            });
+            values.push(buffer);
+        }
+        Ok(Tables {
+            _values: values,
+            descs,
+        })
+    }
+
+    fn ptr(&self) -> *const TableDesc {
+        if self.descs.is_empty() {
+            ptr::null()
+        } else {
+            self.descs.as_ptr()
+        }
     }
 }
 
@@ -214,17 +458,19 @@ unsafe impl Send for SharedArgs {}
 unsafe impl Sync for SharedArgs {}
 
 impl SharedArgs {
-    /// The arguments for elements `start..end` of the full range.
-    /// (A method, so closures capture the whole `Sync` wrapper rather than
+    /// The arguments for elements `start..end` of the full range, whose
+    /// events go to position `event_offset` of the event buffer. (A
+    /// method, so closures capture the whole `Sync` wrapper rather than
     /// the raw-pointer field.)
-    fn chunk(&self, start: usize, end: usize) -> KernelArgs {
+    fn chunk(&self, start: usize, end: usize, event_offset: usize) -> KernelArgs {
         let mut args = self.0;
         args.start = start as u64;
         args.end = end as u64;
         if !args.events_out.is_null() {
             // SAFETY: the event buffer has room for the full range, and
-            // `start` lies within it; stays in the same allocation.
-            args.events_out = unsafe { args.events_out.add(start) };
+            // `event_offset` (the chunk's start relative to the range's)
+            // lies within it; stays in the same allocation.
+            args.events_out = unsafe { args.events_out.add(event_offset) };
         }
         args
     }
@@ -234,6 +480,7 @@ impl SharedArgs {
 pub(crate) struct Executor {
     /// The compiled kernels, indexed by [`KernelId`].
     kernels: Vec<Prepared>,
+    tables: Tables,
     /// `None` runs everything on the calling thread.
     pool: Option<rayon::ThreadPool>,
     /// Per-chunk event counts of a parallel call, reused every call.
@@ -254,6 +501,7 @@ impl Executor {
         threads: usize,
         max_elements: usize,
     ) -> Result<(Executor, f64), RuntimeError> {
+        let tables = Tables::new(program).map_err(RuntimeError::InvalidProgram)?;
         let started = Instant::now();
         // The compiler is dropped at the end of this function: each
         // compiled kernel keeps its machine code alive by itself.
@@ -273,7 +521,7 @@ impl Executor {
             .kernels
             .iter()
             .zip(compiled)
-            .map(|(k, c)| Prepared::new(k, c, store, &program.arrays))
+            .map(|(k, c)| Prepared::new(k, c, store, program.tables.len()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(RuntimeError::InvalidProgram)?;
 
@@ -298,6 +546,7 @@ impl Executor {
         };
         let executor = Executor {
             kernels,
+            tables,
             pool,
             counts: vec![0; max_elements.div_ceil(CHUNK)],
             discard: vec![0; max_elements],
@@ -316,36 +565,62 @@ impl Executor {
         self.kernels[kernel.0 as usize].iteration
     }
 
-    /// The number of elements a Range call of `kernel` may cover.
-    pub fn own_limit(&self, kernel: KernelId) -> usize {
-        self.kernels[kernel.0 as usize].own_limit
+    /// The number of elements a Range call of `kernel` may cover now.
+    pub fn own_limit(&self, kernel: KernelId, store: &ArrayStore) -> usize {
+        self.kernels[kernel.0 as usize].own_limit(store)
     }
 
-    /// Runs Range kernel `kernel` over elements `0..n`. When `events` is
-    /// given (with room for `n` indices), the emitted indices are left in
-    /// `events[..count]` in ascending order and `count` is returned;
-    /// otherwise emitted indices are discarded.
+    /// Arrays the kernel addresses at `Own`, `Pre`, `Post` and `Shared`.
+    pub fn arrays_by_space(&self, kernel: KernelId) -> [&[ArrayId]; 4] {
+        let k = &self.kernels[kernel.0 as usize];
+        [&k.own, &k.pre, &k.post, &k.shared]
+    }
+
+    /// Whether the kernel uses `pre_index`/`post_index`.
+    pub fn uses_pairs(&self, kernel: KernelId) -> bool {
+        self.kernels[kernel.0 as usize].uses_pairs
+    }
+
+    /// Whether the kernel uses the `Post` index (an array or the index).
+    pub fn uses_post(&self, kernel: KernelId) -> bool {
+        self.kernels[kernel.0 as usize].uses_post
+    }
+
+    /// Whether the kernel writes any array.
+    pub fn stores(&self, kernel: KernelId) -> bool {
+        self.kernels[kernel.0 as usize].stores
+    }
+
+    /// Runs Range kernel `kernel` over elements `range`. `pairs` gives the
+    /// synapses' neurons for a kernel over synapses. When `events` is
+    /// given (with room for `range.len()` indices), the emitted element
+    /// indices are left in `events[..count]` in ascending order and
+    /// `count` is returned; otherwise emitted indices are discarded.
     ///
     /// # Panics
-    /// If the kernel is not a Range kernel, `n` exceeds its arrays, or the
-    /// kernel reports more events than elements (a JIT bug).
+    /// If the call would not be in bounds (see `Prepared::check_call`),
+    /// the event buffer is too small, or the kernel reports more events
+    /// than elements (a JIT bug).
     pub fn run_range(
         &mut self,
         kernel: KernelId,
         store: &mut ArrayStore,
-        n: usize,
+        range: std::ops::Range<usize>,
         clock: Clock,
+        pairs: Option<&PairIndex>,
         events: Option<&mut [u32]>,
     ) -> usize {
         let Executor {
             kernels,
+            tables,
             pool,
             counts,
             discard,
-            ..
         } = self;
         let k = &kernels[kernel.0 as usize];
-        k.check_range(n);
+        let (start, end) = (range.start, range.end.max(range.start));
+        let n = end - start;
+        k.check_call(store, Iteration::Range, end, pairs);
         // Every emitting kernel gets a buffer with room for the range.
         let events: Option<&mut [u32]> = match events {
             Some(buffer) => {
@@ -362,94 +637,112 @@ impl Executor {
         };
         let Some(events) = events else {
             // No events: no buffer, and nothing to join.
-            let args = base_args(k, store, clock, 0, n, ptr::null_mut());
-            run_chunks(k, pool.as_ref(), counts, SharedArgs(args), n);
+            let args = base_args(k, store, tables, clock, pairs, ptr::null_mut());
+            run_chunks(k, pool.as_ref(), counts, SharedArgs(args), start, end);
             return 0;
         };
-        let args = base_args(k, store, clock, 0, n, events.as_mut_ptr());
-        let chunks = run_chunks(k, pool.as_ref(), counts, SharedArgs(args), n);
+        let args = base_args(k, store, tables, clock, pairs, events.as_mut_ptr());
+        let chunks = run_chunks(k, pool.as_ref(), counts, SharedArgs(args), start, end);
         // Join the chunks' events in chunk order. Chunk c wrote its
         // events at the start of its own slice `c*CHUNK..`, and the write
         // position never passes the read position, so this compacts in
         // place.
         let mut total = 0;
         for (c, &count) in chunks.iter().enumerate() {
-            let start = c * CHUNK;
+            let from = c * CHUNK;
             let count = count as usize;
-            events.copy_within(start..start + count, total);
+            events.copy_within(from..from + count, total);
             total += count;
         }
         total
     }
 
     /// Runs List kernel `kernel` over the given element indices, on the
-    /// calling thread (lists are spikes of one step: short).
+    /// calling thread (lists are spikes of one step, or candidates of one
+    /// row of a connection: short). `pairs` gives the synapses' (or
+    /// candidates') neurons for a kernel that uses them. Emitted element
+    /// indices go to `events[..count]` if given (room for one per
+    /// element), and `count` is returned.
     ///
     /// # Panics
-    /// If the kernel is not a List kernel or an element is beyond its
-    /// arrays.
+    /// If the call would not be in bounds (see `Prepared::check_call`).
     pub fn run_list(
         &mut self,
         kernel: KernelId,
         store: &mut ArrayStore,
         elements: &[u32],
         clock: Clock,
-    ) {
+        pairs: Option<&PairIndex>,
+        events: Option<&mut [u32]>,
+    ) -> usize {
         let Executor {
-            kernels, discard, ..
+            kernels,
+            tables,
+            discard,
+            ..
         } = self;
         let k = &kernels[kernel.0 as usize];
-        assert!(
-            k.iteration == Iteration::List && elements.iter().all(|&e| (e as usize) < k.own_limit),
-            "kernel `{}` called over elements beyond its arrays or not a List kernel",
-            k.name
-        );
+        let limit = elements.iter().max().map_or(0, |&e| e as usize + 1);
+        k.check_call(store, Iteration::List, limit, pairs);
         if elements.is_empty() {
-            return;
+            return 0;
         }
-        let events_out = if k.emits {
-            if discard.len() < elements.len() {
-                discard.resize(elements.len(), 0);
+        let events_out = match events {
+            Some(buffer) => {
+                assert!(buffer.len() >= elements.len(), "event buffer too small");
+                buffer.as_mut_ptr()
             }
-            discard.as_mut_ptr()
-        } else {
-            ptr::null_mut()
+            None if k.emits => {
+                if discard.len() < elements.len() {
+                    discard.resize(elements.len(), 0);
+                }
+                discard.as_mut_ptr()
+            }
+            None => ptr::null_mut(),
         };
-        let mut args = base_args(k, store, clock, 0, elements.len(), events_out);
+        let mut args = base_args(k, store, tables, clock, pairs, events_out);
+        args.end = elements.len() as u64;
         args.elements = elements.as_ptr();
-        // SAFETY: `Prepared::new` checked that every array the kernel
-        // addresses exists, that shared ones have a slot 0 and that no
-        // pre/post indices or tables are used; the assertion above puts
-        // every element below the length of all arrays addressed at `Own`.
-        // `elements` is valid for `elements.len()` reads, `events_out` has
-        // room for as many events as elements, and `&mut ArrayStore`
-        // guarantees nobody else reads or writes the arrays meanwhile.
+        // SAFETY: `check_call` put every element below the length of all
+        // arrays addressed at `Own` and of the pair index (if the kernel
+        // uses one), made the pair index's bounds fit every `Pre`/`Post`
+        // array (and `PairIndex` keeps every stored neuron below its
+        // bounds), and gave every shared array a slot 0; `Prepared::new`
+        // checked that the arrays and tables exist. `elements` is valid
+        // for `elements.len()` reads, `events_out` has room for as many
+        // events as elements, and `&mut ArrayStore` guarantees nobody else
+        // reads or writes the arrays meanwhile.
         let count = unsafe { k.compiled.call(&args) };
         assert!(
             count as usize <= elements.len(),
             "kernel `{}` reported more events than elements",
             k.name
         );
+        count as usize
     }
 }
 
 fn base_args(
     k: &Prepared,
     store: &mut ArrayStore,
+    tables: &Tables,
     clock: Clock,
-    start: usize,
-    end: usize,
+    pairs: Option<&PairIndex>,
     events_out: *mut u32,
 ) -> KernelArgs {
+    let (pre_index, post_index) = match pairs {
+        Some(p) => (p.pre.as_ptr(), p.post.as_ptr()),
+        None => (ptr::null(), ptr::null()),
+    };
     KernelArgs {
         arrays: store.table(),
-        pre_index: ptr::null(),
-        post_index: ptr::null(),
+        pre_index,
+        post_index,
         elements: ptr::null(),
-        start: start as u64,
-        end: end as u64,
+        start: 0,
+        end: 0,
         events_out,
-        tables: ptr::null(),
+        tables: tables.ptr(),
         t: clock.t,
         dt: clock.dt,
         step: clock.step,
@@ -461,22 +754,25 @@ fn base_args(
     }
 }
 
-/// Calls a Range kernel over `0..n`, in chunks on `pool` when the kernel
-/// allows it and the range has at least two chunks, else in one call on
-/// this thread. Returns the per-chunk event counts (one entry when run
-/// in one call); chunk `c` starts at element `c * CHUNK`.
+/// Calls a Range kernel over `start..end`, in chunks of [`CHUNK`] elements
+/// (from `start`) on `pool` when the kernel allows it and the range has at
+/// least two chunks, else in one call on this thread. Returns the
+/// per-chunk event counts (one entry when run in one call); chunk `c`
+/// covers `start + c*CHUNK..` and emits into `events_out + c*CHUNK`.
 ///
-/// The caller must have checked `n` against the kernel's arrays
-/// (`Prepared::check_range`) and made `args.events_out` either null (for
-/// kernels that do not emit) or room for `n` indices, with `&mut` borrows
-/// of the store and the event buffer held for the duration of this call.
+/// The caller must have checked the call (`Prepared::check_call` with
+/// limit `end`) and made `args.events_out` either null (for kernels that
+/// do not emit) or room for `end - start` indices, with `&mut` borrows of
+/// the store and the event buffer held for the duration of this call.
 fn run_chunks<'c>(
     k: &Prepared,
     pool: Option<&rayon::ThreadPool>,
     counts: &'c mut Vec<u64>,
     args: SharedArgs,
-    n: usize,
+    start: usize,
+    end: usize,
 ) -> &'c [u64] {
+    let n = end - start;
     let chunks = n.div_ceil(CHUNK);
     let parallel = match pool {
         Some(pool) if k.chunkable && chunks >= 2 => Some(pool),
@@ -495,11 +791,11 @@ fn run_chunks<'c>(
             if counts.is_empty() {
                 counts.push(0);
             }
-            // SAFETY: see the function's contract and `Prepared::new`:
-            // every index the kernel uses on `0..n` is in bounds, the event
-            // buffer (if any) has room for `n` indices, and the `&mut`
+            // SAFETY: see the function's contract and `Prepared::check_call`:
+            // every index the kernel uses on `start..end` is in bounds, the
+            // event buffer (if any) has room for `n` indices, and the `&mut`
             // borrows held by the caller exclude other accesses.
-            counts[0] = check(unsafe { k.compiled.call(&args.chunk(0, n)) }, n);
+            counts[0] = check(unsafe { k.compiled.call(&args.chunk(start, end, 0)) }, n);
             &counts[..1]
         }
         Some(pool) => {
@@ -509,15 +805,15 @@ fn run_chunks<'c>(
             let counts = &mut counts[..chunks];
             pool.install(|| {
                 counts.par_iter_mut().enumerate().for_each(|(c, count)| {
-                    let start = c * CHUNK;
-                    let end = (start + CHUNK).min(n);
+                    let from = start + c * CHUNK;
+                    let to = (from + CHUNK).min(end);
                     // SAFETY: as in the single-call case for the sub-range
-                    // `start..end` of `0..n`; concurrent chunks do not
+                    // `from..to` of `start..end`; concurrent chunks do not
                     // conflict because the kernel is chunkable (see
                     // `SharedArgs`).
                     *count = check(
-                        unsafe { k.compiled.call(&args.chunk(start, end)) },
-                        end - start,
+                        unsafe { k.compiled.call(&args.chunk(from, to, c * CHUNK)) },
+                        to - from,
                     );
                 });
             });

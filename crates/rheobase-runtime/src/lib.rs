@@ -18,18 +18,40 @@
 //! 1. `start` — StateMonitors due this step (`n % every == 0`) run their
 //!    `prepare` kernel, then record. This is before integration: the first
 //!    sample is the state at the start of the run.
-//! 2. `groups` — each group's state update over all neurons.
-//! 3. `thresholds` — each group's spike condition; the emitted neurons are
-//!    the group's spikes of this step, ascending. Then SpikeMonitors record
-//!    them (Brian2's order 1 in this slot), with variables as they are after
-//!    the threshold and before the reset.
+//! 2. `groups` — every `(summed)` variable (Brian2's order -1: the
+//!    target's values over the target range are replaced by the sums over
+//!    its synapses), then each group's state update over all neurons, then
+//!    each Synapses object's clock-driven update over all synapses.
+//! 3. `thresholds` — each group's spike condition, or a
+//!    SpikeGeneratorGroup's spikes of this step; these are the group's
+//!    spikes, ascending. Then SpikeMonitors record them (Brian2's order 1
+//!    in this slot), with variables as they are after the threshold and
+//!    before the reset.
 //! 4. `after_thresholds` — custom event conditions.
-//! 5. `synapses` — reserved for spike propagation.
+//! 5. `synapses` — every `pre` pathway (order -1): the synapses of this
+//!    step's source spikes are queued at their delay (in steps, rounded
+//!    as Brian2 does at the start of each run), then `on_pre` runs over
+//!    the synapses due now (zero-delay ones included); then every
+//!    PoissonInput (order 0); then every `post` pathway (order +1):
+//!    `on_post` over the synapses of this step's target spikes, by target
+//!    then synapse index.
 //! 6. `resets` — each group's reset over its spikes.
 //! 7. `after_resets` — custom event effects.
 //! 8. `end` — PopulationRateMonitors record.
 //!
 //! Within a slot, objects run in program order.
+//!
+//! # Synapses
+//!
+//! Synapse `s` of a Synapses object connects neuron `pre[s]` to `post[s]`;
+//! indices follow creation order. A `connect:` line
+//! ([`rheobase_kernel::program::Action::Connect`]) appends synapses, grows
+//! the object's per-synapse arrays (new elements at their initial value)
+//! and rebuilds the by-source and by-target indexes. Random connectivity is
+//! drawn from the counter-based generator keyed by the seed, the stream
+//! `"<synapses>.connect<k>"` (k = index of the `connect:` line), the
+//! source neuron and a draw counter, so it is the same for any thread
+//! count. Spikes in flight stay queued between `run` segments.
 //!
 //! # Threads
 //!
@@ -45,10 +67,11 @@ mod error;
 mod exec;
 mod monitor;
 mod simulation;
+mod synapses;
 
 pub use error::RuntimeError;
 pub use monitor::MonitorData;
-pub use simulation::{RunConfig, Simulation, Timings};
+pub use simulation::{RunConfig, Simulation, SynapseStats, Timings};
 
 /// Number of elements per parallel chunk of a Range kernel (fixed so that
 /// results are the same for any thread count).

@@ -4,10 +4,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rheobase_kernel::program::{Action, KernelId, MonitorPlan, Program};
+use rheobase_kernel::program::{
+    Action, ConnectPlan, GeneratorPlan, KernelId, MonitorPlan, Program,
+};
 use rheobase_kernel::{ArrayId, Iteration};
 
 use crate::exec::{ArrayStore, Clock, Executor};
+use crate::synapses::{make_connections, SynapsesState};
 use crate::{MonitorData, RuntimeError};
 
 /// How to run a program.
@@ -26,12 +29,79 @@ pub struct Timings {
     /// Seconds spent compiling kernels to machine code.
     pub compile_seconds: f64,
     /// Seconds spent in actions: initialisations and time steps, including
-    /// monitor recording.
+    /// monitor recording (but not making connections).
     pub simulate_seconds: f64,
+    /// Seconds spent making synapses (`connect:` lines), all Synapses
+    /// objects together; see [`Simulation::synapse_stats`] for each.
+    pub connect_seconds: f64,
     /// Time steps simulated so far.
     pub steps: u64,
     /// Threads kernels run on.
     pub threads: usize,
+}
+
+/// Size and cost of one Synapses object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynapseStats {
+    pub name: String,
+    /// Number of synapses.
+    pub synapses: usize,
+    /// Bytes of memory: the per-synapse arrays (8 bytes per synapse each),
+    /// the neuron indices (4 + 4), the indexes by source and target, the
+    /// delays in steps and the spike queue.
+    pub bytes: usize,
+    /// Seconds spent making its connections.
+    pub connect_seconds: f64,
+}
+
+/// A SpikeGeneratorGroup's spike list and where the next step's spikes
+/// start in it.
+struct GeneratorState {
+    plan: GeneratorPlan,
+    /// Index of the first spike of `plan.spikes` not yet emitted in the
+    /// current period.
+    cursor: usize,
+    /// The period `cursor` refers to.
+    cursor_period: u64,
+    /// This step's spikes, ascending.
+    list: Vec<u32>,
+    total: u64,
+}
+
+impl GeneratorState {
+    fn new(plan: &GeneratorPlan) -> GeneratorState {
+        GeneratorState {
+            plan: plan.clone(),
+            cursor: 0,
+            cursor_period: 0,
+            list: Vec::new(),
+            total: 0,
+        }
+    }
+
+    /// Sets `list` to the spikes of step `step`. Steps only increase, so
+    /// the cursor moves forward (and back to 0 at each new period): the
+    /// cost is the number of spikes, not the list's length per step.
+    fn fire(&mut self, step: u64) {
+        self.list.clear();
+        let (period, local) = match self.plan.period {
+            0 => (0, step),
+            p => (step / p, step % p),
+        };
+        if period != self.cursor_period {
+            self.cursor = 0;
+            self.cursor_period = period;
+        }
+        let spikes = &self.plan.spikes;
+        while self.cursor < spikes.len() && spikes[self.cursor].0 < local {
+            self.cursor += 1;
+        }
+        while self.cursor < spikes.len() && spikes[self.cursor].0 == local {
+            self.list.push(spikes[self.cursor].1);
+            self.cursor += 1;
+        }
+        self.total += self.list.len() as u64;
+    }
 }
 
 /// One event of a group (the spike or a custom event) and its per-step
@@ -57,7 +127,23 @@ struct GroupState {
     size: usize,
     state_update: Option<KernelId>,
     spike: Option<EventState>,
+    generator: Option<GeneratorState>,
     events: Vec<EventState>,
+}
+
+impl GroupState {
+    /// The neurons that spiked in the last step (threshold or generator),
+    /// ascending.
+    fn spikes(&self) -> &[u32] {
+        if let Some(g) = &self.generator {
+            return &g.list;
+        }
+        self.spike.as_ref().map_or(&[], EventState::occurred)
+    }
+
+    fn spike_total(&self) -> u64 {
+        self.generator.as_ref().map_or(0, |g| g.total) + self.spike.as_ref().map_or(0, |e| e.total)
+    }
 }
 
 /// A program being simulated.
@@ -72,8 +158,13 @@ pub struct Simulation {
     store: ArrayStore,
     exec: Executor,
     groups: Vec<GroupState>,
+    /// Parallel to `program.synapses`.
+    synapses: Vec<SynapsesState>,
     /// Parallel to `program.monitors`.
     monitors: Vec<MonitorData>,
+    /// Parallel to `program.monitors`: a synapse StateMonitor's indices
+    /// were checked against the number of synapses (at its first sample).
+    monitor_checked: Vec<bool>,
     seed: u64,
     /// Steps completed; the current time is `step * dt`.
     step: u64,
@@ -96,7 +187,7 @@ impl Simulation {
         let max_elements = program.groups.iter().map(|g| g.size).max().unwrap_or(0);
         let (exec, compile_seconds) =
             Executor::new(&program, &store, config.threads, max_elements)?;
-        check_kernel_use(&program, &exec).map_err(RuntimeError::InvalidProgram)?;
+        check_kernel_use(&program, &exec, &store).map_err(RuntimeError::InvalidProgram)?;
 
         let event = |condition: KernelId, effect: Option<KernelId>, size: usize| EventState {
             condition,
@@ -115,6 +206,7 @@ impl Simulation {
                     .spike
                     .as_ref()
                     .map(|e| event(e.condition, e.effect, g.size)),
+                generator: g.generator.as_ref().map(GeneratorState::new),
                 events: g
                     .events
                     .iter()
@@ -122,14 +214,32 @@ impl Simulation {
                     .collect(),
             })
             .collect();
+        let synapses = program
+            .synapses
+            .iter()
+            .enumerate()
+            .map(|(k, plan)| {
+                let arrays = program
+                    .arrays
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| d.synapses == Some(k))
+                    .map(|(a, d)| (ArrayId(a as u32), d.initial))
+                    .collect();
+                SynapsesState::new(plan, arrays)
+            })
+            .collect();
         let monitors = program.monitors.iter().map(MonitorData::for_plan).collect();
+        let monitor_checked = vec![false; program.monitors.len()];
         let threads = exec.threads();
         Ok(Simulation {
             program,
             store,
             exec,
             groups,
+            synapses,
             monitors,
+            monitor_checked,
             seed: config.seed,
             step: 0,
             next_action: 0,
@@ -165,17 +275,42 @@ impl Simulation {
                 let size = self.groups[group].size;
                 let clock = self.clock();
                 self.exec
-                    .run_range(kernel, &mut self.store, size, clock, None);
+                    .run_range(kernel, &mut self.store, 0..size, clock, None, None);
                 self.timings.simulate_seconds += started.elapsed().as_secs_f64();
             }
             Action::Run { steps } => {
                 self.reserve_samples(steps);
                 self.run_steps(steps)?;
             }
-            Action::Connect { .. } | Action::InitialiseSynapses { .. } => {
-                return Err(RuntimeError::InvalidProgram(
-                    "Synapses are not supported by the runtime yet".into(),
-                ));
+            Action::Connect { synapses, connect } => {
+                let started = Instant::now();
+                let clock = self.clock();
+                let plan = &self.program.synapses[synapses];
+                let state = &mut self.synapses[synapses];
+                let result =
+                    make_connections(plan, connect, &mut self.exec, &mut self.store, clock)
+                        .and_then(|(pre, post)| state.append(plan, &pre, &post, &mut self.store));
+                let seconds = started.elapsed().as_secs_f64();
+                state.connect_seconds += seconds;
+                self.timings.connect_seconds += seconds;
+                result.map_err(|message| RuntimeError::Connect {
+                    synapses: plan.name.clone(),
+                    message,
+                })?;
+            }
+            Action::InitialiseSynapses { kernel, synapses } => {
+                let started = Instant::now();
+                let clock = self.clock();
+                let state = &self.synapses[synapses];
+                self.exec.run_range(
+                    kernel,
+                    &mut self.store,
+                    0..state.len(),
+                    clock,
+                    Some(&state.pairs),
+                    None,
+                );
+                self.timings.simulate_seconds += started.elapsed().as_secs_f64();
             }
         }
         Ok(Some(&self.program.actions[self.next_action - 1]))
@@ -203,6 +338,7 @@ impl Simulation {
     /// number simulated.
     fn simulate(&mut self, steps: u64) -> Result<u64, RuntimeError> {
         let started = Instant::now();
+        self.prepare_delays()?;
         let mut done = 0;
         let mut result = Ok(());
         while done < steps {
@@ -213,7 +349,10 @@ impl Simulation {
             if interrupted {
                 break;
             }
-            self.one_step();
+            result = self.one_step();
+            if result.is_err() {
+                break;
+            }
             done += 1;
             if done % crate::DIVERGENCE_CHECK_STEPS == 0 || done == steps {
                 result = self.check_finite();
@@ -224,6 +363,24 @@ impl Simulation {
         }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
         result.map(|()| done)
+    }
+
+    /// Converts every `pre` pathway's delays to steps (Brian2 does this at
+    /// the start of each run, so delays may change between runs; spikes
+    /// already queued keep the step they are due at).
+    fn prepare_delays(&mut self) -> Result<(), RuntimeError> {
+        for (plan, state) in self.program.synapses.iter().zip(&mut self.synapses) {
+            if plan.on_pre.is_none() {
+                continue;
+            }
+            state
+                .prepare_delays(self.store.get(plan.delay), self.program.dt, self.step)
+                .map_err(|message| RuntimeError::Delay {
+                    synapses: plan.name.clone(),
+                    message,
+                })?;
+        }
+        Ok(())
     }
 
     /// Finds the first state value that is NaN or infinite. A scan of the
@@ -315,6 +472,41 @@ impl Simulation {
         Some(self.store.get(*id))
     }
 
+    /// The values of variable `var` of Synapses object `synapses` (one per
+    /// synapse, or one for a shared variable), if both exist.
+    pub fn synapse_variable(&self, synapses: &str, var: &str) -> Option<&[f64]> {
+        let s = self.program.synapses.iter().find(|s| s.name == synapses)?;
+        let (_, id) = s.variables.iter().find(|(name, _)| name == var)?;
+        Some(self.store.get(*id))
+    }
+
+    /// The presynaptic and postsynaptic neurons (absolute indices in the
+    /// source and target groups) of every synapse of `synapses[synapses]`,
+    /// in synapse order.
+    ///
+    /// # Panics
+    /// If there is no such Synapses object.
+    pub fn connections(&self, synapses: usize) -> (&[u32], &[u32]) {
+        let s = &self.synapses[synapses];
+        (s.pairs.pre(), s.pairs.post())
+    }
+
+    /// Number of synapses, memory and connection time of every Synapses
+    /// object, in program order.
+    pub fn synapse_stats(&self) -> Vec<SynapseStats> {
+        self.program
+            .synapses
+            .iter()
+            .zip(&self.synapses)
+            .map(|(plan, s)| SynapseStats {
+                name: plan.name.clone(),
+                synapses: s.len(),
+                bytes: s.bytes(),
+                connect_seconds: s.connect_seconds,
+            })
+            .collect()
+    }
+
     /// What each monitor recorded, in the program's monitor order.
     pub fn monitors(&self) -> &[MonitorData] {
         &self.monitors
@@ -327,17 +519,14 @@ impl Simulation {
             .groups
             .iter()
             .zip(&self.groups)
-            .map(|(plan, g)| (plan.name.clone(), g.spike.as_ref().map_or(0, |e| e.total)))
+            .map(|(plan, g)| (plan.name.clone(), g.spike_total()))
             .collect()
     }
 
     /// The neurons of group `group` (index into the program's groups) that
-    /// spiked in the last step, ascending.
+    /// spiked in the last step (threshold or spike generator), ascending.
     pub fn last_spikes(&self, group: usize) -> &[u32] {
-        self.groups[group]
-            .spike
-            .as_ref()
-            .map_or(&[], EventState::occurred)
+        self.groups[group].spikes()
     }
 
     /// The neurons of group `group` for which its custom event `event`
@@ -380,51 +569,137 @@ impl Simulation {
     /// One time step, in Brian2's schedule: start, groups, thresholds,
     /// after_thresholds, synapses, resets, after_resets, end. Within a
     /// slot, objects run in program order.
-    fn one_step(&mut self) {
+    fn one_step(&mut self) -> Result<(), RuntimeError> {
         let clock = self.clock();
         let Simulation {
             program,
             store,
             exec,
             groups,
+            synapses,
             monitors,
+            monitor_checked,
             ..
         } = self;
 
         // start: StateMonitors sample the state before this step changes it.
-        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
+        for ((plan, data), checked) in program
+            .monitors
+            .iter()
+            .zip(monitors.iter_mut())
+            .zip(monitor_checked.iter_mut())
+        {
             if let MonitorPlan::State {
+                name,
                 group,
+                synapses: recorded_synapses,
                 variables,
+                record,
                 every,
                 prepare,
-                ..
             } = plan
             {
                 if clock.step % every != 0 {
                     continue;
                 }
-                if let Some(kernel) = *prepare {
-                    exec.run_range(kernel, store, groups[*group].size, clock, None);
+                match recorded_synapses {
+                    None => {
+                        if let Some(kernel) = *prepare {
+                            exec.run_range(
+                                kernel,
+                                store,
+                                0..groups[*group].size,
+                                clock,
+                                None,
+                                None,
+                            );
+                        }
+                    }
+                    Some(s) => {
+                        let state = &synapses[*s];
+                        if !*checked {
+                            if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
+                                return Err(RuntimeError::Record {
+                                    monitor: name.clone(),
+                                    message: format!(
+                                        "it records synapse {i} of `{}`, which has {} synapses",
+                                        program.synapses[*s].name,
+                                        state.len()
+                                    ),
+                                });
+                            }
+                            *checked = true;
+                        }
+                        if let Some(kernel) = *prepare {
+                            exec.run_range(
+                                kernel,
+                                store,
+                                0..state.len(),
+                                clock,
+                                Some(&state.pairs),
+                                None,
+                            );
+                        }
+                    }
                 }
                 data.record_state(store, clock.t, variables);
             }
         }
 
-        // groups: integrate.
+        // groups: summed variables (order -1), then the groups' state
+        // updates, then the synapses' (order 0).
+        for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
+            for summed in &plan.summed {
+                exec.run_range(
+                    summed.kernel,
+                    store,
+                    0..state.len(),
+                    clock,
+                    Some(&state.pairs),
+                    None,
+                );
+                let (terms, target) = store.read_write(summed.scratch, summed.target);
+                target[plan.target_start..plan.target_stop].fill(0.0);
+                for (&term, &j) in terms.iter().zip(state.pairs.post()) {
+                    target[j as usize] += term;
+                }
+            }
+        }
         for g in groups.iter() {
             if let Some(kernel) = g.state_update {
-                exec.run_range(kernel, store, g.size, clock, None);
+                exec.run_range(kernel, store, 0..g.size, clock, None, None);
+            }
+        }
+        for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
+            if let Some(kernel) = plan.state_update {
+                exec.run_range(
+                    kernel,
+                    store,
+                    0..state.len(),
+                    clock,
+                    Some(&state.pairs),
+                    None,
+                );
             }
         }
 
-        // thresholds: find the spiking neurons, then (order 1) SpikeMonitors
-        // record them with the state after the threshold, before the reset.
+        // thresholds: find the spiking neurons (or take a generator's),
+        // then (order 1) SpikeMonitors record them with the state after
+        // the threshold, before the reset.
         for g in groups.iter_mut() {
             if let Some(spike) = &mut g.spike {
-                spike.len =
-                    exec.run_range(spike.condition, store, g.size, clock, Some(&mut spike.list));
+                spike.len = exec.run_range(
+                    spike.condition,
+                    store,
+                    0..g.size,
+                    clock,
+                    None,
+                    Some(&mut spike.list),
+                );
                 spike.total += spike.len as u64;
+            }
+            if let Some(generator) = &mut g.generator {
+                generator.fire(clock.step);
             }
         }
         for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
@@ -436,8 +711,9 @@ impl Simulation {
                 ..
             } = plan
             {
-                if let Some(spike) = &groups[*group].spike {
-                    data.record_spikes(store, clock.t, spike.occurred(), *start, *stop, variables);
+                let g = &groups[*group];
+                if g.spike.is_some() || g.generator.is_some() {
+                    data.record_spikes(store, clock.t, g.spikes(), *start, *stop, variables);
                 }
             }
         }
@@ -445,20 +721,44 @@ impl Simulation {
         // after_thresholds: custom event conditions.
         for g in groups.iter_mut() {
             for event in &mut g.events {
-                event.len =
-                    exec.run_range(event.condition, store, g.size, clock, Some(&mut event.list));
+                event.len = exec.run_range(
+                    event.condition,
+                    store,
+                    0..g.size,
+                    clock,
+                    None,
+                    Some(&mut event.list),
+                );
                 event.total += event.len as u64;
             }
         }
 
-        // synapses: spike propagation will go here; it reads the groups'
-        // spike lists (`EventState::occurred`) of this step.
+        // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
+        // pathways (+1).
+        for (plan, state) in program.synapses.iter().zip(synapses.iter_mut()) {
+            if let Some(kernel) = plan.on_pre {
+                let due = state.push_and_take_due(plan, groups[plan.source].spikes(), clock.step);
+                exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
+                state.clear_due(due, clock.step);
+            }
+        }
+        for input in &program.poisson_inputs {
+            let size = groups[input.group].size;
+            exec.run_range(input.kernel, store, 0..size, clock, None, None);
+        }
+        for (plan, state) in program.synapses.iter().zip(synapses.iter_mut()) {
+            if let Some(kernel) = plan.on_post {
+                let list = state.post_synapses(plan, groups[plan.target].spikes());
+                exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
+                state.return_post_list(list);
+            }
+        }
 
         // resets: spike effects over this step's spikes.
         for g in groups.iter() {
             if let Some(spike) = &g.spike {
                 if let Some(kernel) = spike.effect {
-                    exec.run_list(kernel, store, spike.occurred(), clock);
+                    exec.run_list(kernel, store, spike.occurred(), clock, None, None);
                 }
             }
         }
@@ -467,7 +767,7 @@ impl Simulation {
         for g in groups.iter() {
             for event in &g.events {
                 if let Some(kernel) = event.effect {
-                    exec.run_list(kernel, store, event.occurred(), clock);
+                    exec.run_list(kernel, store, event.occurred(), clock, None, None);
                 }
             }
         }
@@ -478,15 +778,12 @@ impl Simulation {
                 group, start, stop, ..
             } = plan
             {
-                let spikes = groups[*group]
-                    .spike
-                    .as_ref()
-                    .map_or(&[][..], EventState::occurred);
-                data.record_rate(clock.t, clock.dt, spikes, *start, *stop);
+                data.record_rate(clock.t, clock.dt, groups[*group].spikes(), *start, *stop);
             }
         }
 
         self.step += 1;
+        Ok(())
     }
 }
 
@@ -518,6 +815,42 @@ fn check_structure(program: &Program) -> Result<(), String> {
             .get(id.0 as usize)
             .ok_or_else(|| format!("{what} refers to array #{} of {n_arrays}", id.0))
     };
+    let n_synapses = program.synapses.len();
+    let synapses = |s: usize, what: &str| {
+        program
+            .synapses
+            .get(s)
+            .ok_or_else(|| format!("{what} refers to Synapses #{s} of {n_synapses}"))
+    };
+    // A per-synapse array of Synapses object `s`.
+    let synaptic = |id: ArrayId, s: usize, what: &str| {
+        let decl = array(id, what)?;
+        if decl.synapses == Some(s) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what}: `{}` is not a per-synapse array",
+                decl.name
+            ))
+        }
+    };
+    // A neuron array with at least `len` elements.
+    let neuron_array = |id: ArrayId, len: usize, what: &str| {
+        let decl = array(id, what)?;
+        if decl.synapses.is_none() && decl.len >= len {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what}: `{}` is not an array of {len} neurons",
+                decl.name
+            ))
+        }
+    };
+    for decl in &program.arrays {
+        if let Some(s) = decl.synapses {
+            synapses(s, &format!("array `{}`", decl.name))?;
+        }
+    }
     for g in &program.groups {
         if u32::try_from(g.size).is_err() {
             return Err(format!(
@@ -538,6 +871,110 @@ fn check_structure(program: &Program) -> Result<(), String> {
                 kernel(k, &what)?;
             }
         }
+        if let Some(generator) = &g.generator {
+            if g.spike.is_some() {
+                return Err(format!("{what} has both a threshold and a spike list"));
+            }
+            if let Some(&(_, n)) = generator.spikes.iter().find(|s| s.1 as usize >= g.size) {
+                return Err(format!("{what} has a spike of neuron {n} of {}", g.size));
+            }
+            if generator.spikes.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(format!(
+                    "{what}: the spike list is not sorted or has duplicates"
+                ));
+            }
+        }
+    }
+    for (k, t) in program.tables.iter().enumerate() {
+        if t.rows == 0 || t.columns == 0 || t.rows.checked_mul(t.columns) != Some(t.values.len()) {
+            return Err(format!("table #{k} `{}` has an inconsistent shape", t.name));
+        }
+    }
+    for (index, s) in program.synapses.iter().enumerate() {
+        let what = format!("Synapses `{}`", s.name);
+        let source = group(s.source, &what)?;
+        let target = group(s.target, &what)?;
+        if s.source_start > s.source_stop || s.source_stop > source.size {
+            return Err(format!(
+                "{what} connects from neurons {}..{} of {}",
+                s.source_start, s.source_stop, source.size
+            ));
+        }
+        if s.target_start > s.target_stop || s.target_stop > target.size {
+            return Err(format!(
+                "{what} connects to neurons {}..{} of {}",
+                s.target_start, s.target_stop, target.size
+            ));
+        }
+        for (_, id) in &s.variables {
+            array(*id, &what)?;
+        }
+        let delay = array(s.delay, &what)?;
+        if delay.synapses != Some(index) && !(delay.synapses.is_none() && delay.len == 1) {
+            return Err(format!(
+                "{what}: the delay `{}` is not per synapse",
+                delay.name
+            ));
+        }
+        for k in [s.on_pre, s.on_post, s.state_update].into_iter().flatten() {
+            kernel(k, &what)?;
+        }
+        for summed in &s.summed {
+            kernel(summed.kernel, &what)?;
+            synaptic(summed.scratch, index, &what)?;
+            neuron_array(summed.target, s.target_stop, &what)?;
+            if array(summed.target, &what)?.group != s.target {
+                return Err(format!(
+                    "{what}: a summed variable's target is not in the target group"
+                ));
+            }
+        }
+        for id in [s.n_incoming, s.n_outgoing].into_iter().flatten() {
+            synaptic(id, index, &what)?;
+        }
+        for c in &s.connect {
+            match c {
+                ConnectPlan::Explicit { .. } => {}
+                ConnectPlan::AllPairs { filter, .. } => {
+                    if let Some(k) = filter {
+                        kernel(*k, &what)?;
+                    }
+                }
+                ConnectPlan::Mapping {
+                    target_of,
+                    scratch,
+                    filter,
+                    ..
+                } => {
+                    kernel(*target_of, &what)?;
+                    neuron_array(*scratch, s.source_stop, &what)?;
+                    if let Some(k) = filter {
+                        kernel(*k, &what)?;
+                    }
+                }
+                ConnectPlan::Generator {
+                    bounds,
+                    start,
+                    stop,
+                    step,
+                    filter,
+                    ..
+                } => {
+                    kernel(*bounds, &what)?;
+                    for a in [start, stop, step] {
+                        neuron_array(*a, s.source_stop, &what)?;
+                    }
+                    if let Some(k) = filter {
+                        kernel(*k, &what)?;
+                    }
+                }
+            }
+        }
+    }
+    for input in &program.poisson_inputs {
+        let what = format!("PoissonInput `{}`", input.name);
+        group(input.group, &what)?;
+        kernel(input.kernel, &what)?;
     }
     for m in &program.monitors {
         let what = format!("monitor `{}`", m.name());
@@ -555,35 +992,51 @@ fn check_structure(program: &Program) -> Result<(), String> {
                 }
                 for v in variables {
                     let decl = array(v.array, &what)?;
-                    if decl.len != 1 && decl.len < *stop {
+                    if decl.synapses.is_some() || (decl.len != 1 && decl.len < *stop) {
                         return Err(format!("{what} records `{}` beyond its length", decl.name));
                     }
                 }
             }
             MonitorPlan::State {
                 group: g,
+                synapses: recorded_synapses,
                 variables,
                 record,
                 every,
                 prepare,
                 ..
             } => {
-                let size = group(*g, &what)?.size;
                 if *every == 0 {
                     return Err(format!("{what} records every 0 steps"));
                 }
+                if let Some(k) = prepare {
+                    kernel(*k, &what)?;
+                }
+                if let Some(s) = recorded_synapses {
+                    // Indices are checked against the number of synapses
+                    // at the first sample.
+                    synapses(*s, &what)?;
+                    for v in variables {
+                        let decl = array(v.array, &what)?;
+                        if decl.synapses != Some(*s) && decl.len != 1 {
+                            return Err(format!(
+                                "{what} records `{}`, which is not per synapse",
+                                decl.name
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                let size = group(*g, &what)?.size;
                 if let Some(&i) = record.iter().find(|&&i| i >= size) {
                     return Err(format!("{what} records neuron {i} of {size}"));
                 }
                 let max = record.iter().max().map_or(0, |&i| i + 1);
                 for v in variables {
                     let decl = array(v.array, &what)?;
-                    if decl.len != 1 && decl.len < max {
+                    if decl.synapses.is_some() || (decl.len != 1 && decl.len < max) {
                         return Err(format!("{what} records `{}` beyond its length", decl.name));
                     }
-                }
-                if let Some(k) = prepare {
-                    kernel(*k, &what)?;
                 }
             }
             MonitorPlan::Rate {
@@ -600,57 +1053,206 @@ fn check_structure(program: &Program) -> Result<(), String> {
         }
     }
     for a in &program.actions {
-        if let Action::Initialise {
-            kernel: k,
-            group: g,
-        } = a
-        {
-            kernel(*k, "an initialisation")?;
-            group(*g, "an initialisation")?;
+        match a {
+            Action::Initialise {
+                kernel: k,
+                group: g,
+            } => {
+                kernel(*k, "an initialisation")?;
+                group(*g, "an initialisation")?;
+            }
+            Action::Run { .. } => {}
+            Action::Connect {
+                synapses: s,
+                connect,
+            } => {
+                let plan = synapses(*s, "a connection")?;
+                if *connect >= plan.connect.len() {
+                    return Err(format!(
+                        "a connection refers to line #{connect} of {} of Synapses `{}`",
+                        plan.connect.len(),
+                        plan.name
+                    ));
+                }
+            }
+            Action::InitialiseSynapses {
+                kernel: k,
+                synapses: s,
+            } => {
+                kernel(*k, "a synapse initialisation")?;
+                synapses(*s, "a synapse initialisation")?;
+            }
         }
     }
     Ok(())
 }
 
-/// Checks that each kernel is used as the right kind (Range or List) and
-/// over no more elements than its arrays have.
-fn check_kernel_use(program: &Program, exec: &Executor) -> Result<(), String> {
-    let check = |id: KernelId, iteration: Iteration, size: usize| {
+/// What a kernel runs over.
+#[derive(Clone, Copy)]
+enum Context {
+    /// Neurons `0..size` of a group (Range), or some of them (List).
+    Neurons(usize),
+    /// Neurons `source_start..source_stop` of a Synapses object's source
+    /// (connection kernels computing targets or ranges).
+    Sources(usize),
+    /// Synapses of a Synapses object.
+    Synapses(usize),
+    /// Candidate pairs of a connection (a filter): no own element.
+    Candidates(usize),
+}
+
+/// Checks that each kernel is used as the right kind (Range or List),
+/// over elements its `Own` arrays have (neuron arrays of the right size,
+/// or the object's per-synapse arrays), with `Pre`/`Post` arrays that
+/// cover the synapses' neurons. Every call is also checked by the
+/// executor; this reports a broken program before it runs.
+fn check_kernel_use(program: &Program, exec: &Executor, store: &ArrayStore) -> Result<(), String> {
+    let check = |id: KernelId, iteration: Iteration, context: Context| {
         let name = &program.kernels[id.0 as usize].name;
         if exec.iteration(id) != iteration {
             return Err(format!("kernel `{name}` is not a {iteration:?} kernel"));
         }
-        if size > exec.own_limit(id) {
+        let [own, pre, post, shared] = exec.arrays_by_space(id);
+        let decl = |a: &ArrayId| &program.arrays[a.0 as usize];
+        if let Some(a) = shared.iter().find(|a| decl(a).synapses.is_some()) {
             return Err(format!(
-                "kernel `{name}` runs over {size} elements but its arrays are shorter"
+                "kernel `{name}` reads per-synapse `{}` as a shared value",
+                decl(a).name
             ));
         }
-        Ok(())
-    };
-    for g in &program.groups {
-        if let Some(k) = g.state_update {
-            check(k, Iteration::Range, g.size)?;
-        }
-        for e in g.spike.iter().chain(&g.events) {
-            check(e.condition, Iteration::Range, g.size)?;
-            if let Some(k) = e.effect {
-                check(k, Iteration::List, g.size)?;
+        let neurons = |size: usize| {
+            if let Some(a) = own.iter().find(|a| decl(a).synapses.is_some()) {
+                return Err(format!(
+                    "kernel `{name}` over neurons uses per-synapse `{}`",
+                    decl(a).name
+                ));
+            }
+            if exec.uses_pairs(id) {
+                return Err(format!(
+                    "kernel `{name}` uses presynaptic or postsynaptic indices, which neuron \
+                     kernels cannot"
+                ));
+            }
+            if size > exec.own_limit(id, store) {
+                return Err(format!(
+                    "kernel `{name}` runs over {size} elements but its arrays are shorter"
+                ));
+            }
+            Ok(())
+        };
+        let pairs = |s: usize| {
+            let plan = &program.synapses[s];
+            for (arrays, len) in [(pre, plan.source_stop), (post, plan.target_stop)] {
+                if let Some(a) = arrays
+                    .iter()
+                    .find(|a| decl(a).synapses.is_some() || decl(a).len < len)
+                {
+                    return Err(format!(
+                        "kernel `{name}` of Synapses `{}` uses `{}` as a neuron variable",
+                        plan.name,
+                        decl(a).name
+                    ));
+                }
+            }
+            Ok(())
+        };
+        match context {
+            Context::Neurons(g) => neurons(program.groups[g].size),
+            Context::Sources(s) => neurons(program.synapses[s].source_stop),
+            Context::Synapses(s) => {
+                if let Some(a) = own.iter().find(|a| decl(a).synapses != Some(s)) {
+                    return Err(format!(
+                        "kernel `{name}` over synapses of `{}` uses `{}`, which is not one of \
+                         their per-synapse arrays",
+                        program.synapses[s].name,
+                        decl(a).name
+                    ));
+                }
+                pairs(s)
+            }
+            Context::Candidates(s) => {
+                if let Some(a) = own.first() {
+                    return Err(format!(
+                        "connection filter `{name}` uses `{}` of a synapse that does not exist yet",
+                        decl(a).name
+                    ));
+                }
+                if exec.stores(id) {
+                    return Err(format!("connection filter `{name}` writes to an array"));
+                }
+                pairs(s)
             }
         }
+    };
+    for (g, plan) in program.groups.iter().enumerate() {
+        if let Some(k) = plan.state_update {
+            check(k, Iteration::Range, Context::Neurons(g))?;
+        }
+        for e in plan.spike.iter().chain(&plan.events) {
+            check(e.condition, Iteration::Range, Context::Neurons(g))?;
+            if let Some(k) = e.effect {
+                check(k, Iteration::List, Context::Neurons(g))?;
+            }
+        }
+    }
+    for (s, plan) in program.synapses.iter().enumerate() {
+        for k in [plan.on_pre, plan.on_post].into_iter().flatten() {
+            check(k, Iteration::List, Context::Synapses(s))?;
+        }
+        if let Some(k) = plan.state_update {
+            check(k, Iteration::Range, Context::Synapses(s))?;
+        }
+        for summed in &plan.summed {
+            check(summed.kernel, Iteration::Range, Context::Synapses(s))?;
+        }
+        for c in &plan.connect {
+            let (computed, filter) = match c {
+                ConnectPlan::Explicit { .. } => (None, None),
+                ConnectPlan::AllPairs { filter, .. } => (None, *filter),
+                ConnectPlan::Mapping {
+                    target_of, filter, ..
+                } => (Some(*target_of), *filter),
+                ConnectPlan::Generator { bounds, filter, .. } => (Some(*bounds), *filter),
+            };
+            if let Some(k) = computed {
+                check(k, Iteration::Range, Context::Sources(s))?;
+            }
+            if let Some(k) = filter {
+                check(k, Iteration::List, Context::Candidates(s))?;
+            }
+        }
+    }
+    for input in &program.poisson_inputs {
+        check(
+            input.kernel,
+            Iteration::Range,
+            Context::Neurons(input.group),
+        )?;
     }
     for m in &program.monitors {
         if let MonitorPlan::State {
             group,
+            synapses,
             prepare: Some(k),
             ..
         } = m
         {
-            check(*k, Iteration::Range, program.groups[*group].size)?;
+            let context = match synapses {
+                Some(s) => Context::Synapses(*s),
+                None => Context::Neurons(*group),
+            };
+            check(*k, Iteration::Range, context)?;
         }
     }
     for a in &program.actions {
-        if let Action::Initialise { kernel, group } = a {
-            check(*kernel, Iteration::Range, program.groups[*group].size)?;
+        match a {
+            Action::Initialise { kernel, group } => {
+                check(*kernel, Iteration::Range, Context::Neurons(*group))?;
+            }
+            Action::InitialiseSynapses { kernel, synapses } => {
+                check(*kernel, Iteration::Range, Context::Synapses(*synapses))?;
+            }
+            Action::Run { .. } | Action::Connect { .. } => {}
         }
     }
     Ok(())

@@ -1,0 +1,750 @@
+//! Synapses: connectivity (made by `connect:` lines), the indexes by source
+//! and target neuron, and the spike queue of the `pre` pathway.
+
+use std::collections::HashSet;
+
+use rheobase_kernel::program::{ConnectPlan, KernelId, SynapsesPlan};
+use rheobase_kernel::{rng, ArrayId};
+
+use crate::exec::{ArrayStore, Clock, Executor, PairIndex};
+
+/// Largest delay, in time steps, of a spike queue (a ring of this many
+/// slots costs 24 bytes each even when empty).
+pub(crate) const MAX_DELAY_STEPS: u64 = 1 << 24;
+
+/// A compressed-row index: for each row (a neuron of the source or
+/// target range), the synapses attached to it, in ascending synapse order.
+#[derive(Debug, Default)]
+pub(crate) struct Csr {
+    /// `offsets[r]..offsets[r + 1]` is row `r`'s part of `ids`.
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl Csr {
+    /// Groups synapse ids `0..keys.len()` by `keys[s] - base`, for `rows`
+    /// rows (a stable counting sort: ids stay ascending within a row).
+    fn build(keys: &[u32], base: usize, rows: usize) -> Csr {
+        let mut offsets = vec![0u32; rows + 1];
+        for &k in keys {
+            offsets[k as usize - base + 1] += 1;
+        }
+        for r in 0..rows {
+            offsets[r + 1] += offsets[r];
+        }
+        let mut next = offsets.clone();
+        let mut ids = vec![0u32; keys.len()];
+        for (s, &k) in keys.iter().enumerate() {
+            let r = k as usize - base;
+            ids[next[r] as usize] = s as u32;
+            next[r] += 1;
+        }
+        Csr { offsets, ids }
+    }
+
+    pub fn row(&self, r: usize) -> &[u32] {
+        &self.ids[self.offsets[r] as usize..self.offsets[r + 1] as usize]
+    }
+
+    pub fn count(&self, r: usize) -> u32 {
+        self.offsets[r + 1] - self.offsets[r]
+    }
+
+    fn bytes(&self) -> usize {
+        (self.offsets.capacity() + self.ids.capacity()) * std::mem::size_of::<u32>()
+    }
+}
+
+/// Spikes in flight on a `pre` pathway: a ring of `max_delay + 1` slots,
+/// slot `d % len` holding the synapses to deliver at step `d`, in push
+/// order. Slots keep their capacity, so after a warm-up no step allocates.
+#[derive(Debug, Default)]
+pub(crate) struct SpikeQueue {
+    slots: Vec<Vec<u32>>,
+}
+
+impl SpikeQueue {
+    /// Makes room for delays up to `max_delay` steps, keeping every
+    /// queued spike due at the same step. `step` is the current step: the
+    /// slot of step `d >= step` is `d % len`, and the ring holds steps
+    /// `step..step + len`.
+    fn reserve(&mut self, max_delay: u64, step: u64) {
+        let size = max_delay as usize + 1;
+        if size <= self.slots.len() {
+            return;
+        }
+        let old = std::mem::take(&mut self.slots);
+        self.slots = (0..size).map(|_| Vec::new()).collect();
+        let old_len = old.len() as u64;
+        for (k, slot) in old.into_iter().enumerate() {
+            // The step d in step..step + old_len with d % old_len == k.
+            let due = step + (k as u64 + old_len - step % old_len) % old_len;
+            self.slots[(due % size as u64) as usize] = slot;
+        }
+    }
+
+    fn slot_of(&self, step: u64) -> usize {
+        (step % self.slots.len() as u64) as usize
+    }
+
+    fn bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|s| std::mem::size_of::<Vec<u32>>() + s.capacity() * 4)
+            .sum()
+    }
+}
+
+/// The runtime state of one Synapses object.
+pub(crate) struct SynapsesState {
+    /// `pre[s]`, `post[s]`: absolute neuron indices, bounded by the
+    /// source and target ranges' ends.
+    pub pairs: PairIndex,
+    /// The object's per-synapse arrays and their initial values.
+    arrays: Vec<(ArrayId, f64)>,
+    /// Synapses by source neuron (row = index relative to `source_start`)
+    /// and by target neuron (relative to `target_start`).
+    pub by_source: Csr,
+    pub by_target: Csr,
+    /// Delay of each synapse in steps, set at the start of each run.
+    delays: Vec<u32>,
+    /// `Some(d)` when every synapse has delay `d` (then a spike's
+    /// synapses go to one slot in one copy).
+    uniform_delay: Option<u32>,
+    queue: SpikeQueue,
+    /// Synapses of this step's `post` pathway, reused every step.
+    post_list: Vec<u32>,
+    pub connect_seconds: f64,
+}
+
+impl SynapsesState {
+    pub fn new(plan: &SynapsesPlan, arrays: Vec<(ArrayId, f64)>) -> SynapsesState {
+        SynapsesState {
+            pairs: PairIndex::new(plan.source_stop, plan.target_stop),
+            arrays,
+            by_source: Csr::build(&[], 0, plan.source_stop - plan.source_start),
+            by_target: Csr::build(&[], 0, plan.target_stop - plan.target_start),
+            delays: Vec::new(),
+            uniform_delay: Some(0),
+            queue: SpikeQueue::default(),
+            post_list: Vec::new(),
+            connect_seconds: 0.0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Memory of the connectivity: synaptic arrays, neuron indices, the
+    /// indexes, delays and the spike queue.
+    pub fn bytes(&self) -> usize {
+        self.arrays.len() * self.len() * 8
+            + self.pairs.bytes()
+            + self.by_source.bytes()
+            + self.by_target.bytes()
+            + self.delays.capacity() * 4
+            + self.queue.bytes()
+    }
+
+    /// Appends synapses `pre[k] -> post[k]` (absolute neurons, inside the
+    /// ranges), grows the synaptic arrays (new elements at their initial
+    /// value), rebuilds the indexes and refreshes `N_incoming` and
+    /// `N_outgoing`.
+    pub fn append(
+        &mut self,
+        plan: &SynapsesPlan,
+        pre: &[u32],
+        post: &[u32],
+        store: &mut ArrayStore,
+    ) -> Result<(), String> {
+        let total = self.len() + pre.len();
+        if u32::try_from(total).is_err() {
+            return Err(format!(
+                "{total} synapses are more than the {} a Synapses object can hold",
+                u32::MAX
+            ));
+        }
+        self.pairs.extend(pre, post);
+        for &(id, initial) in &self.arrays {
+            store.resize(id, total, initial);
+        }
+        self.by_source = Csr::build(
+            self.pairs.pre(),
+            plan.source_start,
+            plan.source_stop - plan.source_start,
+        );
+        self.by_target = Csr::build(
+            self.pairs.post(),
+            plan.target_start,
+            plan.target_stop - plan.target_start,
+        );
+        if let Some(id) = plan.n_incoming {
+            let values = store.get_mut(id);
+            for (v, &j) in values.iter_mut().zip(self.pairs.post()) {
+                *v = f64::from(self.by_target.count(j as usize - plan.target_start));
+            }
+        }
+        if let Some(id) = plan.n_outgoing {
+            let values = store.get_mut(id);
+            for (v, &i) in values.iter_mut().zip(self.pairs.pre()) {
+                *v = f64::from(self.by_source.count(i as usize - plan.source_start));
+            }
+        }
+        Ok(())
+    }
+
+    /// Converts the `delay` values (seconds) to steps as Brian2 does,
+    /// `int(delay/dt + 0.5)` (negative and NaN delays count as 0), and
+    /// grows the queue for the largest. `step` is the current step.
+    pub fn prepare_delays(&mut self, delay: &[f64], dt: f64, step: u64) -> Result<(), String> {
+        let n = self.len();
+        self.delays.clear();
+        let to_steps = |d: f64| -> Result<u32, String> {
+            let steps = (d / dt + 0.5).floor();
+            if steps >= MAX_DELAY_STEPS as f64 {
+                return Err(format!(
+                    "a delay of {d} s is {steps} time steps, more than the {MAX_DELAY_STEPS} supported"
+                ));
+            }
+            // `as` maps NaN and negative values to 0.
+            Ok(steps as u32)
+        };
+        if delay.len() == 1 && n != 1 {
+            let d = to_steps(delay[0])?;
+            self.delays.resize(n, d);
+        } else {
+            for &d in &delay[..n] {
+                self.delays.push(to_steps(d)?);
+            }
+        }
+        let first = self.delays.first().copied().unwrap_or(0);
+        self.uniform_delay = self.delays.iter().all(|&d| d == first).then_some(first);
+        let max = self.delays.iter().copied().max().unwrap_or(0);
+        self.queue.reserve(u64::from(max), step);
+        Ok(())
+    }
+
+    /// Queues the synapses of the source neurons `spikes` (ascending
+    /// absolute indices; those outside the source range are ignored) at
+    /// step `step` + their delay, then returns this step's slot for
+    /// delivery: call [`SynapsesState::clear_due`] after delivering.
+    pub fn push_and_take_due(
+        &mut self,
+        plan: &SynapsesPlan,
+        spikes: &[u32],
+        step: u64,
+    ) -> std::vec::Vec<u32> {
+        if self.queue.slots.is_empty() {
+            self.queue.reserve(0, step);
+        }
+        let lo = spikes.partition_point(|&n| (n as usize) < plan.source_start);
+        let hi = spikes.partition_point(|&n| (n as usize) < plan.source_stop);
+        for &n in &spikes[lo..hi] {
+            let row = self.by_source.row(n as usize - plan.source_start);
+            match self.uniform_delay {
+                Some(d) => {
+                    let slot = self.queue.slot_of(step + u64::from(d));
+                    self.queue.slots[slot].extend_from_slice(row);
+                }
+                None => {
+                    for &s in row {
+                        let d = self.delays[s as usize];
+                        let slot = self.queue.slot_of(step + u64::from(d));
+                        self.queue.slots[slot].push(s);
+                    }
+                }
+            }
+        }
+        let slot = self.queue.slot_of(step);
+        std::mem::take(&mut self.queue.slots[slot])
+    }
+
+    /// Puts the delivered slot back (emptied, keeping its capacity).
+    pub fn clear_due(&mut self, mut due: Vec<u32>, step: u64) {
+        due.clear();
+        let slot = self.queue.slot_of(step);
+        self.queue.slots[slot] = due;
+    }
+
+    /// The synapses whose target is among `spikes` (ascending absolute
+    /// indices), by target then synapse index.
+    pub fn post_synapses(&mut self, plan: &SynapsesPlan, spikes: &[u32]) -> Vec<u32> {
+        let mut list = std::mem::take(&mut self.post_list);
+        list.clear();
+        let lo = spikes.partition_point(|&n| (n as usize) < plan.target_start);
+        let hi = spikes.partition_point(|&n| (n as usize) < plan.target_stop);
+        for &n in &spikes[lo..hi] {
+            list.extend_from_slice(self.by_target.row(n as usize - plan.target_start));
+        }
+        list
+    }
+
+    /// Gives back the list of [`SynapsesState::post_synapses`] for reuse.
+    pub fn return_post_list(&mut self, list: Vec<u32>) {
+        self.post_list = list;
+    }
+}
+
+/// Makes the synapses of connection `which` of `plan` and returns them as
+/// `(pre, post)` absolute neuron indices in creation order. An error is a
+/// message in the user's terms (the caller names the object).
+pub(crate) fn make_connections(
+    plan: &SynapsesPlan,
+    which: usize,
+    exec: &mut Executor,
+    store: &mut ArrayStore,
+    clock: Clock,
+) -> Result<(Vec<u32>, Vec<u32>), String> {
+    let n_src = plan.source_stop - plan.source_start;
+    let n_tgt = plan.target_stop - plan.target_start;
+    let mut pre = Vec::new();
+    let mut post = Vec::new();
+    let connect = &plan.connect[which];
+    if let ConnectPlan::Explicit { i, j, n } = connect {
+        if i.len() != j.len() {
+            return Err(format!(
+                "the source and target index lists have different lengths ({} and {})",
+                i.len(),
+                j.len()
+            ));
+        }
+        for (&a, &b) in i.iter().zip(j) {
+            if a as usize >= n_src {
+                return Err(format!(
+                    "source index i={a} is outside the source range 0..{n_src}"
+                ));
+            }
+            if b as usize >= n_tgt {
+                return Err(format!(
+                    "target index j={b} is outside the target range 0..{n_tgt}"
+                ));
+            }
+            for _ in 0..*n {
+                pre.push((plan.source_start + a as usize) as u32);
+                post.push((plan.target_start + b as usize) as u32);
+            }
+        }
+        return Ok((pre, post));
+    }
+    if n_src == 0 {
+        return Ok((pre, post));
+    }
+    let stream = rng::stream_of(&format!("{}.connect{which}", plan.name));
+    let (filter, skip_if_invalid, n) = match connect {
+        ConnectPlan::Explicit { .. } => unreachable!("handled above"),
+        ConnectPlan::AllPairs { filter, n, .. } => (*filter, false, *n),
+        ConnectPlan::Mapping {
+            filter,
+            skip_if_invalid,
+            n,
+            ..
+        }
+        | ConnectPlan::Generator {
+            filter,
+            skip_if_invalid,
+            n,
+            ..
+        } => (*filter, *skip_if_invalid, *n),
+    };
+    // Per-source values: computed once, over the source range.
+    let source_range = plan.source_start..plan.source_stop;
+    match connect {
+        ConnectPlan::Mapping { target_of, .. } => {
+            exec.run_range(*target_of, store, source_range, clock, None, None);
+        }
+        ConnectPlan::Generator { bounds, .. } => {
+            exec.run_range(*bounds, store, source_range, clock, None, None);
+        }
+        _ => {}
+    }
+
+    let mut rows = Rows {
+        filter,
+        filter_pairs: None,
+        single: None,
+        kept: vec![0; n_tgt],
+        valid: Vec::new(),
+        candidates: Vec::new(),
+        chosen: HashSet::new(),
+        sorted: Vec::new(),
+    };
+    if let (Some(_), true) = (filter, n_tgt > 0) {
+        // Candidates are passed by relative target index j: element j of
+        // the filter call is pair (source, target_start + j), so that the
+        // filter's random draws are keyed by j. The source is set per row.
+        let mut pairs = PairIndex::new(plan.source_stop, plan.target_stop);
+        for j in 0..n_tgt {
+            pairs.push(plan.source_start as u32, (plan.target_start + j) as u32);
+        }
+        rows.filter_pairs = Some(pairs);
+    }
+
+    for i in 0..n_src {
+        let src = (plan.source_start + i) as u32;
+        rows.candidates.clear();
+        match connect {
+            ConnectPlan::Explicit { .. } => unreachable!("handled above"),
+            ConnectPlan::AllPairs { p, .. } => {
+                let p = p.unwrap_or(1.0);
+                bernoulli(p, n_tgt as u64, clock.seed, stream, i as u64, |pos| {
+                    rows.candidates.push(pos as i64);
+                })?;
+            }
+            ConnectPlan::Mapping { scratch, .. } => {
+                let v = store.get(*scratch)[plan.source_start + i];
+                // NaN and infinities are invalid targets.
+                let j = if v.is_finite() { v.trunc() } else { f64::NAN };
+                if j.is_nan() || j.abs() > 1e18 {
+                    rows.candidates.push(i64::MIN);
+                } else {
+                    rows.candidates.push(j as i64);
+                }
+            }
+            ConnectPlan::Generator {
+                start,
+                stop,
+                step,
+                sample_p,
+                sample_size,
+                ..
+            } => {
+                let at = plan.source_start + i;
+                let value = |a: ArrayId, what: &str| -> Result<i64, String> {
+                    let v = store.get(a)[at];
+                    if v.is_finite() && v.abs() < 1e18 {
+                        Ok(v.trunc() as i64)
+                    } else {
+                        Err(format!("the range {what} for i={i} is {v}"))
+                    }
+                };
+                let (a, b, s) = (
+                    value(*start, "start")?,
+                    value(*stop, "stop")?,
+                    value(*step, "step")?,
+                );
+                if s == 0 {
+                    return Err(format!("the range step for i={i} is zero"));
+                }
+                let len = range_len(a, b, s);
+                let at_pos = |pos: u64| a + pos as i64 * s;
+                if let Some(size) = sample_size {
+                    let size = if *size > len {
+                        if skip_if_invalid {
+                            len
+                        } else {
+                            return Err(format!(
+                                "the sample size {size} for i={i} is larger than the {len} \
+                                 candidates (use `skip_if_invalid` to take them all)"
+                            ));
+                        }
+                    } else {
+                        *size
+                    };
+                    floyd_sample(
+                        len,
+                        size,
+                        clock.seed,
+                        stream,
+                        i as u64,
+                        &mut rows.chosen,
+                        &mut rows.sorted,
+                    );
+                    rows.candidates
+                        .extend(rows.sorted.iter().map(|&pos| at_pos(pos)));
+                } else if let Some(p) = sample_p {
+                    bernoulli(*p, len, clock.seed, stream, i as u64, |pos| {
+                        rows.candidates.push(at_pos(pos));
+                    })?;
+                } else {
+                    rows.candidates.extend((0..len).map(at_pos));
+                }
+            }
+        }
+        let kept = rows.filter_row(plan, i, src, n_tgt, skip_if_invalid, exec, store, clock)?;
+        for &j in kept {
+            for _ in 0..n {
+                pre.push(src);
+                post.push((plan.target_start + j as usize) as u32);
+            }
+        }
+        if pre.len() > u32::MAX as usize {
+            return Err(format!("more than {} synapses", u32::MAX));
+        }
+    }
+    Ok((pre, post))
+}
+
+/// Reused buffers of the per-source loop of a connection.
+struct Rows {
+    filter: Option<KernelId>,
+    /// The filter's pair index: entry j is (current source, target j).
+    filter_pairs: Option<PairIndex>,
+    /// A one-pair index for evaluating the filter on an invalid target.
+    single: Option<PairIndex>,
+    /// The filter's output: kept relative target indices.
+    kept: Vec<u32>,
+    /// Valid candidates of the row (relative target indices).
+    valid: Vec<u32>,
+    /// Candidates of the row (relative target indices, maybe invalid).
+    candidates: Vec<i64>,
+    chosen: HashSet<u64>,
+    sorted: Vec<u64>,
+}
+
+impl Rows {
+    /// Checks the row's candidates against the target range and runs the
+    /// filter; returns the kept relative target indices, in candidate
+    /// order.
+    #[allow(clippy::too_many_arguments)]
+    fn filter_row(
+        &mut self,
+        plan: &SynapsesPlan,
+        i: usize,
+        src: u32,
+        n_tgt: usize,
+        skip_if_invalid: bool,
+        exec: &mut Executor,
+        store: &mut ArrayStore,
+        clock: Clock,
+    ) -> Result<&[u32], String> {
+        // Filter draws are keyed by the relative source index.
+        let row_clock = Clock {
+            step: i as u64,
+            ..clock
+        };
+        self.valid.clear();
+        for &j in &self.candidates {
+            if j >= 0 && (j as u64) < n_tgt as u64 {
+                self.valid.push(j as u32);
+                continue;
+            }
+            if skip_if_invalid {
+                continue;
+            }
+            let error = || {
+                let j = if j == i64::MIN {
+                    "not a number".to_string()
+                } else {
+                    j.to_string()
+                };
+                format!(
+                    "target index j={j} for i={i} is outside the target range 0..{n_tgt} \
+                     (use `skip_if_invalid` to skip such pairs)"
+                )
+            };
+            // As in Brian2, an invalid target is an error only if the
+            // condition keeps it, unless the condition needs the target
+            // (then it cannot be evaluated, and it is an error at once).
+            match self.filter {
+                Some(f) if !exec.uses_post(f) && n_tgt > 0 => {
+                    let single = self.single.get_or_insert_with(|| {
+                        let mut p = PairIndex::new(plan.source_stop, plan.target_stop);
+                        p.push(plan.source_start as u32, plan.target_start as u32);
+                        p
+                    });
+                    single.set(0, src, plan.target_start as u32);
+                    let mut out = [0u32];
+                    let kept =
+                        exec.run_list(f, store, &[0], row_clock, Some(single), Some(&mut out));
+                    if kept > 0 {
+                        return Err(error());
+                    }
+                }
+                _ => return Err(error()),
+            }
+        }
+        let Some(f) = self.filter else {
+            return Ok(&self.valid);
+        };
+        if self.valid.is_empty() {
+            return Ok(&[]);
+        }
+        let Some(pairs) = self.filter_pairs.as_mut() else {
+            unreachable!("filter pairs exist when there are targets")
+        };
+        for &j in &self.valid {
+            pairs.set(j as usize, src, (plan.target_start + j as usize) as u32);
+        }
+        let count = exec.run_list(
+            f,
+            store,
+            &self.valid,
+            row_clock,
+            Some(pairs),
+            Some(&mut self.kept),
+        );
+        Ok(&self.kept[..count])
+    }
+}
+
+/// Number of values of Python's `range(a, b, s)` (`s != 0`).
+fn range_len(a: i64, b: i64, s: i64) -> u64 {
+    let (a, b, s) = (i128::from(a), i128::from(b), i128::from(s));
+    let len = if s > 0 {
+        (b - a + s - 1).div_euclid(s)
+    } else {
+        (a - b - s - 1).div_euclid(-s)
+    };
+    len.max(0) as u64
+}
+
+/// Calls `keep(pos)` for the positions of `0..len` kept with probability
+/// `p`, in ascending order, using geometric skips (O(kept) draws): the
+/// gap before the next kept position is `floor(log(u)/log(1-p))`. Draws
+/// are keyed by `(seed, stream, row, counter)`.
+fn bernoulli(
+    p: f64,
+    len: u64,
+    seed: u64,
+    stream: u64,
+    row: u64,
+    mut keep: impl FnMut(u64),
+) -> Result<(), String> {
+    if p.is_nan() {
+        return Err("the connection probability is not a number".into());
+    }
+    if p >= 1.0 {
+        (0..len).for_each(keep);
+        return Ok(());
+    }
+    let log_q = (-p).ln_1p();
+    if p <= 0.0 || log_q == 0.0 {
+        return Ok(());
+    }
+    let mut pos: u64 = 0;
+    let mut counter: u64 = 0;
+    while pos < len {
+        // 1 - u lies in (0, 1], so the logarithm is finite and <= 0.
+        let u = 1.0 - rng::uniform(seed, stream, row, counter, 0);
+        counter += 1;
+        let gap = (u.ln() / log_q).floor();
+        if gap >= (len - pos) as f64 {
+            break;
+        }
+        pos += gap as u64;
+        keep(pos);
+        pos += 1;
+    }
+    Ok(())
+}
+
+/// Draws `size` distinct positions of `0..len` uniformly (Floyd's
+/// algorithm, O(size) draws keyed by `(seed, stream, row, counter)`) and
+/// leaves them in `sorted`, ascending.
+fn floyd_sample(
+    len: u64,
+    size: u64,
+    seed: u64,
+    stream: u64,
+    row: u64,
+    chosen: &mut HashSet<u64>,
+    sorted: &mut Vec<u64>,
+) {
+    chosen.clear();
+    sorted.clear();
+    if size >= len {
+        sorted.extend(0..len);
+        return;
+    }
+    for (counter, top) in (len - size..len).enumerate() {
+        let u = rng::uniform(seed, stream, row, counter as u64, 0);
+        let t = ((u * (top + 1) as f64) as u64).min(top);
+        if !chosen.insert(t) {
+            chosen.insert(top);
+        }
+    }
+    sorted.extend(chosen.iter().copied());
+    sorted.sort_unstable();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_range_lengths() {
+        for (a, b, s) in [
+            (0, 10, 1),
+            (0, 10, 3),
+            (5, 0, -1),
+            (5, 0, -2),
+            (3, 3, 1),
+            (4, 1, 1),
+            (-3, 4, 2),
+        ] {
+            let expected = if s > 0 {
+                (a..b).step_by(s as usize).count()
+            } else {
+                (b + 1..=a).rev().step_by((-s) as usize).count()
+            };
+            assert_eq!(range_len(a, b, s), expected as u64, "range({a}, {b}, {s})");
+        }
+    }
+
+    #[test]
+    fn csr_groups_in_synapse_order() {
+        let keys = [3, 1, 3, 2, 1];
+        let csr = Csr::build(&keys, 1, 4);
+        assert_eq!(csr.row(0), &[1, 4]);
+        assert_eq!(csr.row(1), &[3]);
+        assert_eq!(csr.row(2), &[0, 2]);
+        assert_eq!(csr.row(3), &[] as &[u32]);
+        assert_eq!(csr.count(2), 2);
+    }
+
+    #[test]
+    fn bernoulli_keeps_a_fraction_p() {
+        let mut kept = 0u64;
+        let mut last = None;
+        for row in 0..100 {
+            bernoulli(0.05, 10_000, 1, 2, row, |pos| {
+                kept += 1;
+                if let Some(l) = last {
+                    assert!(pos > l || row > 0);
+                }
+                last = Some(pos);
+                assert!(pos < 10_000);
+            })
+            .unwrap();
+            last = None;
+        }
+        let expected = 0.05 * 1e6;
+        let sd = (1e6 * 0.05 * 0.95_f64).sqrt();
+        assert!((kept as f64 - expected).abs() < 4.0 * sd, "{kept}");
+    }
+
+    #[test]
+    fn floyd_draws_distinct_sorted_positions() {
+        let mut chosen = HashSet::new();
+        let mut sorted = Vec::new();
+        let mut hits = vec![0u32; 10];
+        for row in 0..10_000 {
+            floyd_sample(10, 3, 5, 6, row, &mut chosen, &mut sorted);
+            assert_eq!(sorted.len(), 3);
+            assert!(sorted.windows(2).all(|w| w[0] < w[1]));
+            for &p in &sorted {
+                hits[p as usize] += 1;
+            }
+        }
+        // Each position is chosen with probability 3/10.
+        for h in hits {
+            assert!((f64::from(h) - 3000.0).abs() < 4.0 * 45.8, "{h}");
+        }
+    }
+
+    #[test]
+    fn queue_growth_keeps_due_steps() {
+        let mut q = SpikeQueue::default();
+        q.reserve(3, 10);
+        // Due at steps 10..14.
+        for d in 0..4u32 {
+            let slot = q.slot_of(10 + u64::from(d));
+            q.slots[slot].push(d);
+        }
+        q.reserve(9, 10);
+        for d in 0..4u32 {
+            assert_eq!(q.slots[q.slot_of(10 + u64::from(d))], vec![d]);
+        }
+    }
+}
