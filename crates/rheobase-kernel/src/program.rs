@@ -165,11 +165,11 @@ pub enum ConnectPlan {
         filter: Option<KernelId>,
         n: u32,
     },
-    /// `j='EXPR [if COND]'` (or `i=...`, mapped the other way): for each
-    /// source neuron `i` (relative), the Range kernel `target_of` (over the
-    /// source range's neurons: element = relative source index, its
-    /// arrays are the source group's, write into `scratch`) computes one
-    /// relative target index; out-of-range targets are an error unless
+    /// `j='EXPR [if COND]'`: for each source neuron, the Range kernel
+    /// `target_of` (run over the absolute elements
+    /// `source_start..source_stop` of the source group, whose arrays it
+    /// reads; it writes `scratch`, an array of the source group) computes
+    /// one relative target index; out-of-range targets are an error unless
     /// `skip_if_invalid`; pairs are then filtered by `filter`, if any.
     Mapping {
         target_of: KernelId,
@@ -200,14 +200,14 @@ pub enum ConnectPlan {
     },
 }
 
-// A `filter` kernel is an `Iteration::List` kernel over candidate pairs:
-// the runtime fills `pre_index`/`post_index` with the candidates' absolute
-// neuron indices and `elements` with 0..count, runs the kernel, and keeps
-// the candidates it emits (`Emit` appends the candidate's position).
-// Random draws in a filter are keyed by `step` = the source neuron's
-// relative index and element = the candidate's relative target index
-// (`KernelArgs::step` is set to the source index for the call; the kernel
-// language's `Index(Pre)`/`Index(Post)` give absolute indices).
+// A `filter` kernel is an `Iteration::List` kernel over the candidate
+// targets of one source neuron: `elements` holds the candidates' relative
+// target indices `j`, and `pre_index`/`post_index` (indexed by `j`) give
+// the absolute source and target neurons. The runtime keeps the candidates
+// the kernel emits. Random draws in a filter are keyed by `step` = the
+// source neuron's relative index and element = `j`. `Index(Pre)` and
+// `Index(Post)` are absolute neuron indices; filters may not use `Own`
+// arrays.
 
 /// A neuron group and the kernels that advance it.
 #[derive(Debug, Clone, PartialEq)]
