@@ -932,7 +932,12 @@ impl<'a> Builder<'a> {
                         )
                     };
                     let since = timestep(expr::sub(Expr::Time, load(ls)));
-                    let period = timestep(t.expr);
+                    // A constant period is counted in steps once, here,
+                    // with Brian2's `timestep()` arithmetic.
+                    let period = match as_const(&t.expr) {
+                        Some(r) => c(((r + 1e-3 * self.dt) / self.dt).trunc()),
+                        None => timestep(t.expr),
+                    };
                     su_body.push(Stmt::Store(
                         nr,
                         IndexSpace::Own,

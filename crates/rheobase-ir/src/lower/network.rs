@@ -660,6 +660,16 @@ impl<'a> Builder<'a> {
                     continue;
                 }
             }
+            if !is_summed
+                && (tgt_scope.names.contains_key(&name.name) || src_scope.names.contains_key(&name.name))
+            {
+                failed = true;
+                self.error(
+                    Diagnostic::error(name.span, format!("`{}` is also a variable of the source or target group", name.name))
+                        .with_note("as in Brian2, a synaptic variable needs its own name; the neurons' variables are reached with `_pre` and `_post`"),
+                );
+                continue;
+            }
             if let Some(prev) = declared.insert(name.name.clone(), name.span) {
                 failed = true;
                 self.error(
