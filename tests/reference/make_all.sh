@@ -7,7 +7,8 @@
 # Override the interpreter with BRIAN2_PYTHON=/path/to/python.
 #
 # Stochastic models (detected automatically) are also run with seeds 1..8
-# and get a <stem>.stats.json next to <stem>.json.  Takes ~1-2 minutes.
+# and get a <stem>.stats.json next to <stem>.json.  Takes ~10 minutes of CPU
+# (the network benchmarks in spec-examples/ dominate; see README.md).
 set -eu
 cd "$(dirname "$0")/../.."
 PY="${BRIAN2_PYTHON:-$HOME/.brian2-venv/bin/python}"

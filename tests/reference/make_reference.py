@@ -21,6 +21,9 @@ The parser implements the subset of the language of
 PoissonGroup, PoissonInput, SpikeGeneratorGroup (inline lists), TimedArray
 (inline values), SpikeMonitor, StateMonitor, PopulationRateMonitor.
 Equations, conditions and statements are handed to Brian2 verbatim.
+`connect: all` (and `connect: ()`) become `S.connect()`.  A monitor on a
+slice `G[a:b]` reports its source as `G[start:stop]` and adds that name with
+the slice's size to `sizes` (see README.md).
 The numpy code-generation target is used (no compiler needed); for these
 models its results equal those of Brian2's C++ standalone mode up to
 floating-point rounding (random numbers differ between targets).
@@ -290,6 +293,26 @@ class Runner:
         stop = int(ceval(b, self.consts)) if b.strip() else None
         return g[slice(start, stop)]
 
+    def monitor_source(self, ref):
+        """(Brian object, name used as `source` in the JSON) for a monitor's
+        GROUP or GROUP[a:b].  A slice is named `GROUP[start:stop]` with the
+        bounds evaluated (Python slice rules), e.g. `P[0:1000]`, and its size
+        is added to `sizes` under that name, so that statistics such as
+        `mean_rate_hz` divide by the number of monitored neurons.  (Brian2's
+        own subgroup names, `P_subgroup_2`, depend on creation order.)"""
+        obj = self.group_ref(ref)
+        m = re.match(r"^\s*([A-Za-z_]\w*)\s*(?:\[(.*)\])?\s*$", ref)
+        if m.group(2) is None:
+            return obj, obj.name
+        parent = self.objects[m.group(1)]
+        a, b = (m.group(2).split(":") + [""])[:2]
+        start = int(ceval(a, self.consts)) if a.strip() else None
+        stop = int(ceval(b, self.consts)) if b.strip() else None
+        start, stop, _ = slice(start, stop).indices(len(parent))
+        label = f"{parent.name}[{start}:{stop}]"
+        self.sizes[label] = stop - start
+        return obj, label
+
     def set_expr(self, obj, var, expr):
         """String assignment `obj.var = 'expr'` with our constants as namespace."""
         self.log(f"{obj.name}.{var} = {expr!r}")
@@ -375,7 +398,11 @@ class Runner:
         self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
         s = Synapses(source, target, method=method, namespace=self.consts, name=name, **kwargs)
         for line in body.get("connect*", []):
-            cargs, ckwargs = ceval("_capture(" + line + ")", dict(self.consts, _capture=lambda *a, **k: (a, k)))
+            if line.strip() in ("all", "()"):
+                # `connect: all` (our spelling) and `connect: ()` = Brian2's `S.connect()`
+                cargs, ckwargs = (), {}
+            else:
+                cargs, ckwargs = ceval("_capture(" + line + ")", dict(self.consts, _capture=lambda *a, **k: (a, k)))
             self.log(f"{name}.connect(*{cargs}, **{ckwargs})")
             s.connect(*cargs, namespace=self.consts, **ckwargs)
         if delay_expr is not None:
@@ -424,14 +451,14 @@ class Runner:
         self.consts[name] = ta
 
     def spike_monitor(self, name, args, body):
-        src = self.group_ref(args)
+        src, label = self.monitor_source(args)
         variables = [v.strip() for v in body.get("variables", "").split(",") if v.strip()]
         mon = SpikeMonitor(src, variables=variables or None, name=name)
-        self.monitors[name] = ("spike", mon, {"variables": variables})
+        self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
         self.net.add(mon)
 
     def state_monitor(self, name, args, body):
-        src = self.group_ref(args)
+        src, label = self.monitor_source(args)
         variables = [v.strip() for v in " ".join(as_lines(body["variables"])).split(",") if v.strip()]
         rec = body.get("record", "all").strip()
         if rec == "all":
@@ -446,12 +473,13 @@ class Runner:
             kwargs["dt"] = ceval(body["dt"], self.consts)
         self.log(f"StateMonitor({src.name}, {variables}, record={record}, {kwargs}, name={name!r})")
         mon = StateMonitor(src, variables, record=record, name=name, **kwargs)
-        self.monitors[name] = ("state", mon, {"variables": variables})
+        self.monitors[name] = ("state", mon, {"variables": variables, "source": label})
         self.net.add(mon)
 
     def rate_monitor(self, name, args):
-        mon = PopulationRateMonitor(self.group_ref(args), name=name)
-        self.monitors[name] = ("rate", mon, {})
+        src, label = self.monitor_source(args)
+        mon = PopulationRateMonitor(src, name=name)
+        self.monitors[name] = ("rate", mon, {"source": label})
         self.net.add(mon)
 
     # -- main loop --
@@ -532,19 +560,19 @@ class Runner:
         out = {}
         for name, (kind, mon, extra) in self.monitors.items():
             if kind == "spike":
-                d = {"kind": "spike", "source": mon.source.name,
+                d = {"kind": "spike", "source": extra["source"],
                      "i": [int(x) for x in mon.i[:]], "t": [float(x) for x in mon.t_[:]]}
                 for var in extra["variables"]:
                     d[var] = _tolist(getattr(mon, var + "_") if _has_units(mon, var) else getattr(mon, var))
             elif kind == "state":
-                d = {"kind": "state", "source": mon.source.name,
+                d = {"kind": "state", "source": extra["source"],
                      "t": [float(x) for x in mon.t_[:]],
                      "record": [int(x) for x in np.asarray(mon.record)]}
                 for var in extra["variables"]:
                     arr = getattr(mon, var + "_") if _has_units(mon, var) else getattr(mon, var)
                     d[var] = _tolist(np.asarray(arr))
             else:
-                d = {"kind": "rate", "source": mon.source.name,
+                d = {"kind": "rate", "source": extra["source"],
                      "t": [float(x) for x in mon.t_[:]], "rate": [float(x) for x in mon.rate_[:]]}
             out[name] = d
         return out

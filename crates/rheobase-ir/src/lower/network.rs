@@ -661,7 +661,8 @@ impl<'a> Builder<'a> {
                 }
             }
             if !is_summed
-                && (tgt_scope.names.contains_key(&name.name) || src_scope.names.contains_key(&name.name))
+                && (tgt_scope.names.contains_key(&name.name)
+                    || src_scope.names.contains_key(&name.name))
             {
                 failed = true;
                 self.error(
