@@ -1376,8 +1376,11 @@ impl<'a> Builder<'a> {
         &mut self,
         si: usize,
         names: &[ast::Ident],
+        prepare: &mut Vec<Stmt>,
     ) -> Result<Vec<rheobase_kernel::program::RecordedVariable>, Failed> {
         let scope = self.synapse_infos[si].scope.clone();
+        let sname = self.synapse_infos[si].name.clone();
+        let owner = self.program.synapses[si].target;
         let mut out = Vec::new();
         for v in names {
             match scope.names.get(&v.name) {
@@ -1386,6 +1389,25 @@ impl<'a> Builder<'a> {
                         name: v.name.clone(),
                         array: info.array,
                         kind: kind_of(info.ty),
+                    })
+                }
+                // A subexpression is computed into a synaptic array just
+                // before each recording.
+                Some(Binding::Subexpression(t))
+                    if !v.name.ends_with("_pre") && !v.name.ends_with("_post") =>
+                {
+                    let array = self.synapse_array(
+                        format!("{sname}.{}(recorded)", v.name),
+                        owner,
+                        si,
+                        0.0,
+                        t.ty,
+                    );
+                    prepare.push(Stmt::Store(array, IndexSpace::Own, t.expr.clone()));
+                    out.push(rheobase_kernel::program::RecordedVariable {
+                        name: v.name.clone(),
+                        array,
+                        kind: kind_of(t.ty),
                     })
                 }
                 _ => {
@@ -1412,7 +1434,19 @@ impl<'a> Builder<'a> {
         if m.source.slice.is_some() {
             return Err(self.error(Diagnostic::error(m.source.span, "a StateMonitor on synapses records the synapses listed in `record:`; slices are not supported")));
         }
-        let variables = self.synapse_recorded(si, &m.variables)?;
+        let mut prepare_body = Vec::new();
+        let variables = self.synapse_recorded(si, &m.variables, &mut prepare_body)?;
+        let prepare = if prepare_body.is_empty() {
+            None
+        } else {
+            let counters = KernelCounters::default();
+            Some(self.add_kernel(
+                format!("{}.prepare", m.name.name),
+                Iteration::Range,
+                &counters,
+                prepare_body,
+            ))
+        };
         let record = match &m.record {
             Some(ast::Record::List(items)) => {
                 let mut out = Vec::new();
@@ -1481,7 +1515,7 @@ impl<'a> Builder<'a> {
                 variables,
                 record,
                 every,
-                prepare: None,
+                prepare,
             });
         Ok(())
     }
