@@ -6,8 +6,8 @@ use crate::check::{self, dim_name, Binding, Checker, Failed, Scope, Ty, Typed, V
 use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, Program, RecordedVariable,
-    ValueKind,
+    Action, ArrayDecl, ConnectPlan, EventPlan, GroupPlan, KernelId, MonitorPlan, Program,
+    RecordedVariable, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
@@ -1611,6 +1611,7 @@ pub fn memory_check(model: &ast::Model, program: &Program, limit: u64) -> Option
     // one of them produced exactly one).
     let mut group_spans = Vec::new();
     let mut monitor_spans = Vec::new();
+    let mut synapse_spans = Vec::new();
     for item in &model.items {
         match item {
             Item::NeuronGroup(g) => group_spans.push(g.size.span),
@@ -1619,6 +1620,7 @@ pub fn memory_check(model: &ast::Model, program: &Program, limit: u64) -> Option
             Item::SpikeMonitor(m) => monitor_spans.push(m.name.span),
             Item::StateMonitor(m) => monitor_spans.push(m.name.span),
             Item::PopulationRateMonitor(m) => monitor_spans.push(m.name.span),
+            Item::Synapses(d) => synapse_spans.push(d.name.span),
             _ => {}
         }
     }
@@ -1694,6 +1696,51 @@ pub fn memory_check(model: &ast::Model, program: &Program, limit: u64) -> Option
             }
         };
         parts.push((bytes, monitor_spans[k], what));
+    }
+    // Synapses: the expected count where it is known before connecting
+    // (lists, constant probabilities, one target per source, fixed-size
+    // samples); filtered connections are only known at run time.
+    for (k, syn) in program.synapses.iter().enumerate() {
+        let Some(&span) = synapse_spans.get(k) else {
+            break;
+        };
+        let pairs_source = (syn.source_stop - syn.source_start) as f64;
+        let pairs_target = (syn.target_stop - syn.target_start) as f64;
+        let expected: f64 = syn
+            .connect
+            .iter()
+            .map(|c| match c {
+                ConnectPlan::Explicit { i, n, .. } => i.len() as f64 * f64::from(*n),
+                ConnectPlan::AllPairs {
+                    p, filter: None, n, ..
+                } => pairs_source * pairs_target * p.unwrap_or(1.0) * f64::from(*n),
+                ConnectPlan::Mapping { n, .. } => pairs_source * f64::from(*n),
+                ConnectPlan::Generator {
+                    sample_size: Some(size),
+                    n,
+                    ..
+                } => pairs_source * *size as f64 * f64::from(*n),
+                _ => 0.0,
+            })
+            .sum();
+        let arrays = program
+            .arrays
+            .iter()
+            .filter(|a| a.synapses == Some(k))
+            .count();
+        // Per synapse: its arrays, the pre/post indices, the two indexes
+        // and the delay in steps (see ARCHITECTURE.md).
+        let per_synapse = arrays as f64 * 8.0 + 20.0;
+        let bytes = expected * per_synapse;
+        parts.push((
+            bytes,
+            span,
+            format!(
+                "`{}`: about {expected:.0} synapses × {per_synapse} bytes = {}",
+                syn.name,
+                gigabytes(bytes)
+            ),
+        ));
     }
     let total: f64 = parts.iter().map(|p| p.0).sum();
     if total <= limit as f64 {
