@@ -26,7 +26,7 @@
 //! preheader dominate the loop and can be used in it directly, which keeps
 //! the base pointers in registers instead of reloading them per element.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::mem::{offset_of, size_of};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -116,6 +116,16 @@ pub(crate) struct Translator<'a, 'f> {
     call_conv: CallConv,
     locals: BTreeMap<u32, Variable>,
     count: Variable,
+    /// Values of calls to pure functions (`exp`, `exprel`, ...) already
+    /// emitted for the current element, keyed by the printed expression.
+    /// Cranelift does not merge calls, and Hodgkin–Huxley-type equations
+    /// repeat the same rate functions; reusing the value halves the calls.
+    /// Entries are dropped when a store or a reassigned local could change
+    /// what they read, and entries made inside a conditional block do not
+    /// outlive it (they would not dominate later uses).
+    pure_calls: HashMap<String, Value>,
+    /// Locals assigned so far in the current element's code.
+    assigned: std::collections::HashSet<u32>,
 }
 
 impl<'a, 'f> Translator<'a, 'f> {
@@ -140,6 +150,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             refs: [None; RtFn::ALL.len()],
             call_conv,
             locals: BTreeMap::new(),
+            pure_calls: HashMap::new(),
+            assigned: std::collections::HashSet::new(),
             count,
         };
         t.function(kernel, usage);
@@ -349,6 +361,10 @@ impl<'a, 'f> Translator<'a, 'f> {
             match stmt {
                 Stmt::SetLocal(l, e) => {
                     let v = self.expr(e, inv, el);
+                    if !self.assigned.insert(l.0) {
+                        // A reassigned local may be read by cached calls.
+                        self.pure_calls.clear();
+                    }
                     if let Some(&var) = self.locals.get(&l.0) {
                         self.b.def_var(var, v);
                     }
@@ -357,6 +373,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                     let v = self.expr(e, inv, el);
                     let p = self.array_addr(inv, a.0, *space, el);
                     self.b.ins().store(trusted(), v, p, 0);
+                    self.pure_calls.clear();
                 }
                 Stmt::If { cond, then } => {
                     let c = self.cond(cond, inv, el);
@@ -364,7 +381,14 @@ impl<'a, 'f> Translator<'a, 'f> {
                     let merge = self.b.create_block();
                     self.b.ins().brif(c, then_block, &[], merge, &[]);
                     self.b.switch_to_block(then_block);
+                    let before = self.pure_calls.clone();
                     self.stmts(then, inv, el);
+                    // Values made in the branch do not dominate the merge;
+                    // a store in the branch invalidates the rest as well.
+                    self.pure_calls = before;
+                    if contains_writes(then) {
+                        self.pure_calls.clear();
+                    }
                     self.b.ins().jump(merge, &[]);
                     self.b.switch_to_block(merge);
                 }
@@ -502,13 +526,46 @@ impl<'a, 'f> Translator<'a, 'f> {
                     let c = self.cond(expr, inv, el);
                     return self.bool_to_f64(c);
                 }
+                let is_call = !matches!(
+                    op,
+                    UnaryOp::Neg
+                        | UnaryOp::Abs
+                        | UnaryOp::Floor
+                        | UnaryOp::Ceil
+                        | UnaryOp::Trunc
+                        | UnaryOp::Sqrt
+                        | UnaryOp::Sign
+                );
+                let key = is_call.then(|| expr.to_string());
+                if let Some(v) = key.as_ref().and_then(|k| self.pure_calls.get(k)) {
+                    return *v;
+                }
                 let a = self.expr(a, inv, el);
-                self.unary(*op, a)
+                let v = self.unary(*op, a);
+                if let Some(k) = key {
+                    self.pure_calls.insert(k, v);
+                }
+                v
             }
             Expr::Binary(op, a, b) => {
                 if float_cc(*op).is_some() || matches!(op, BinaryOp::And | BinaryOp::Or) {
                     let c = self.cond(expr, inv, el);
                     return self.bool_to_f64(c);
+                }
+                // Small whole powers are products: `v**2` is `v*v` exactly
+                // (as correctly rounded as `pow`), and far cheaper than a
+                // call.
+                if *op == BinaryOp::Pow {
+                    if let Expr::Const(k) = **b {
+                        if k == 1.0 || k == 2.0 || k == 3.0 || k == 4.0 {
+                            let x = self.expr(a, inv, el);
+                            let mut acc = x;
+                            for _ in 1..(k as u32) {
+                                acc = self.b.ins().fmul(acc, x);
+                            }
+                            return acc;
+                        }
+                    }
                 }
                 let a = self.expr(a, inv, el);
                 let b = self.expr(b, inv, el);
@@ -690,5 +747,14 @@ fn float_cc(op: BinaryOp) -> Option<FloatCC> {
         BinaryOp::Eq => FloatCC::Equal,
         BinaryOp::Ne => FloatCC::NotEqual,
         _ => return None,
+    })
+}
+
+/// Whether any statement (at any depth) writes an array or a local.
+fn contains_writes(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match s {
+        Stmt::Store(..) | Stmt::SetLocal(..) => true,
+        Stmt::If { then, .. } => contains_writes(then),
+        Stmt::Emit => false,
     })
 }
