@@ -269,6 +269,7 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
         eprintln!("{}: error: cannot write run.json: {e}", out.display());
         write_failed = true;
     }
+    npz::sync_parent_dir(&out.join("run.json"));
     if write_failed && status == "completed" {
         return ExitCode::from(EXIT_RUNTIME);
     }

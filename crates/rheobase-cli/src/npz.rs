@@ -256,7 +256,7 @@ fn write_via_temp(path: &Path, write: impl FnOnce(File) -> io::Result<File>) -> 
         let file = write(file)?;
         // Data must be on disk before the rename makes it visible, or a
         // crash could leave the new name pointing at missing blocks.
-        file.sync_all()?;
+        file.sync_data()?;
         drop(file);
         fs::rename(&temp, path)
     })();
@@ -265,14 +265,15 @@ fn write_via_temp(path: &Path, write: impl FnOnce(File) -> io::Result<File>) -> 
         let _ = fs::remove_file(&temp);
         return Err(err);
     }
-    sync_parent_dir(path);
     Ok(())
 }
 
-/// Makes the rename itself durable. Best effort: some platforms and file
+/// Makes renames into `path`'s directory durable; called once after all
+/// of a run's outputs are written rather than once per file, which would
+/// cost a disk flush each. Best effort: some platforms and file
 /// systems cannot open or sync a directory, and the file is already
 /// complete and in place either way.
-fn sync_parent_dir(path: &Path) {
+pub fn sync_parent_dir(path: &Path) {
     #[cfg(unix)]
     {
         let dir = match path.parent() {
