@@ -181,6 +181,29 @@ impl<'a> Builder<'a> {
         Failed
     }
 
+    /// A checker for one kernel under construction, with its own locals
+    /// and random draws. `override_conditional_write` is for event code
+    /// (reset, `on_event`), which writes `(unless refractory)` variables
+    /// unconditionally, as Brian2's Resetter does.
+    fn checker<'s>(
+        &'s mut self,
+        scope: &'s Scope,
+        counters: &'s mut KernelCounters,
+        allow_random: bool,
+        override_conditional_write: bool,
+    ) -> Checker<'s> {
+        Checker {
+            scope,
+            source: self.source,
+            diagnostics: &mut self.diagnostics,
+            draws: &mut counters.draws,
+            allow_random,
+            temporaries: HashMap::new(),
+            next_local: &mut counters.locals,
+            override_conditional_write,
+        }
+    }
+
     fn top_scope(&self) -> Scope {
         Scope {
             constants: self.constants.clone(),
@@ -826,16 +849,7 @@ impl<'a> Builder<'a> {
                 dim: s.dim,
                 ty: s.ty,
             });
-            let mut checker = Checker {
-                scope: &scope,
-                source: self.source,
-                diagnostics: &mut self.diagnostics,
-                draws: &mut su.draws,
-                allow_random: s.constant_over_dt,
-                temporaries: HashMap::new(),
-                next_local: &mut su.locals,
-                override_conditional_write: false,
-            };
+            let mut checker = self.checker(&scope, &mut su, s.constant_over_dt, false);
             let Ok(t) = checker.check(s.expr) else {
                 failed = true;
                 scope.names.insert(s.eq.variable.name.clone(), placeholder);
@@ -913,22 +927,19 @@ impl<'a> Builder<'a> {
         // Refractoriness: `not_refractory` is recomputed at the start of
         // every state update, exactly as Brian2's generated code does.
         if let (Some(ref_expr), Some(ls), Some(nr)) = (&g.refractory, lastspike, not_refractory) {
-            let mut checker = Checker {
-                scope: &scope,
-                source: self.source,
-                diagnostics: &mut self.diagnostics,
-                draws: &mut su.draws,
-                allow_random: true,
-                temporaries: HashMap::new(),
-                next_local: &mut su.locals,
-                override_conditional_write: false,
-            };
+            let mut checker = self.checker(&scope, &mut su, true, false);
             match checker.check(ref_expr) {
                 Ok(t) if t.dim == Dimension::SECOND => {
+                    // Brian2's `timestep(x, dt) = int((x + 1e-3*dt)/dt)`.
+                    // The time step is fixed for the whole run, so the
+                    // division becomes a multiplication by a constant: the
+                    // thousandth-of-a-step shift is far larger than the
+                    // rounding difference, so the step count is the same.
+                    let dt = self.dt;
                     let timestep = |x: Expr| {
                         expr::unary(
                             UnaryOp::Trunc,
-                            expr::div(expr::add(x, expr::mul(c(1e-3), Expr::Dt)), Expr::Dt),
+                            expr::mul(expr::add(x, c(1e-3 * dt)), c(1.0 / dt)),
                         )
                     };
                     let since = timestep(expr::sub(Expr::Time, load(ls)));
@@ -994,16 +1005,7 @@ impl<'a> Builder<'a> {
         };
         let noise_syms: Vec<expr::Sym> = noise.values().map(|&l| expr::Sym::Local(l)).collect();
         for (eq, rhs, array, dim, masked) in &diffs {
-            let mut checker = Checker {
-                scope: &diff_scope,
-                source: self.source,
-                diagnostics: &mut self.diagnostics,
-                draws: &mut su.draws,
-                allow_random: false,
-                temporaries: HashMap::new(),
-                next_local: &mut su.locals,
-                override_conditional_write: false,
-            };
+            let mut checker = self.checker(&diff_scope, &mut su, false, false);
             let Ok(t) = checker.check(rhs) else {
                 failed = true;
                 continue;
@@ -1252,16 +1254,7 @@ impl<'a> Builder<'a> {
         counters: &mut KernelCounters,
         what: &str,
     ) -> Result<Expr, Failed> {
-        let mut checker = Checker {
-            scope,
-            source: self.source,
-            diagnostics: &mut self.diagnostics,
-            draws: &mut counters.draws,
-            allow_random: true,
-            temporaries: HashMap::new(),
-            next_local: &mut counters.locals,
-            override_conditional_write: false,
-        };
+        let mut checker = self.checker(scope, counters, true, false);
         let t = checker.check(e)?;
         if t.ty != Ty::Boolean {
             return Err(self.error(
@@ -1287,16 +1280,7 @@ impl<'a> Builder<'a> {
         // variables unconditionally, as Brian2's Resetter does.
         let is_event_code = iteration == Iteration::List;
         let mut counters = KernelCounters::default();
-        let mut checker = Checker {
-            scope,
-            source: self.source,
-            diagnostics: &mut self.diagnostics,
-            draws: &mut counters.draws,
-            allow_random: true,
-            temporaries: HashMap::new(),
-            next_local: &mut counters.locals,
-            override_conditional_write: is_event_code,
-        };
+        let mut checker = self.checker(scope, &mut counters, true, is_event_code);
         let body = checker.check_block(block, context)?;
         Ok(self.add_kernel(name, iteration, &counters, body))
     }

@@ -4,7 +4,7 @@
 use super::{
     kind_of, topological_order, validate_variable_name, Builder, GroupInfo, KernelCounters,
 };
-use crate::check::{dim_name, Binding, Checker, Failed, Scope, TableInfo, Ty, Typed, VariableInfo};
+use crate::check::{dim_name, Binding, Failed, Scope, TableInfo, Ty, Typed, VariableInfo};
 use crate::expr::{self, as_const, binary, c};
 use crate::integrators::{self, Method, OdeSystem};
 use rheobase_kernel::program::{
@@ -168,16 +168,7 @@ impl<'a> Builder<'a> {
         let scope = self.neuron_scope(size);
         let mut counters = KernelCounters::default();
         let rate = {
-            let mut checker = Checker {
-                scope: &scope,
-                source: self.source,
-                diagnostics: &mut self.diagnostics,
-                draws: &mut counters.draws,
-                allow_random: false,
-                temporaries: HashMap::new(),
-                next_local: &mut counters.locals,
-                override_conditional_write: false,
-            };
+            let mut checker = self.checker(&scope, &mut counters, false, false);
             checker.check(rates)?
         };
         if rate.dim != Dimension::HERTZ {
@@ -440,16 +431,7 @@ impl<'a> Builder<'a> {
         let rate = self.constant_value(rate, Dimension::HERTZ, "`rate:`")?;
         let mut counters = KernelCounters::default();
         let w = {
-            let mut checker = Checker {
-                scope: &scope,
-                source: self.source,
-                diagnostics: &mut self.diagnostics,
-                draws: &mut counters.draws,
-                allow_random: true,
-                temporaries: HashMap::new(),
-                next_local: &mut counters.locals,
-                override_conditional_write: false,
-            };
+            let mut checker = self.checker(&scope, &mut counters, true, false);
             checker.check(weight)?
         };
         if w.dim != var.dim {
@@ -516,24 +498,6 @@ impl<'a> Builder<'a> {
             synapses: Some(si),
         });
         id
-    }
-
-    fn checker<'s>(
-        &'s mut self,
-        scope: &'s Scope,
-        counters: &'s mut KernelCounters,
-        allow_random: bool,
-    ) -> Checker<'s> {
-        Checker {
-            scope,
-            source: self.source,
-            diagnostics: &mut self.diagnostics,
-            draws: &mut counters.draws,
-            allow_random,
-            temporaries: HashMap::new(),
-            next_local: &mut counters.locals,
-            override_conditional_write: false,
-        }
     }
 
     pub(super) fn synapses(&mut self, d: &ast::SynapsesDecl) -> Result<(), Failed> {
@@ -795,7 +759,7 @@ impl<'a> Builder<'a> {
                 for k in order {
                     let (eq, e, dim, ty) = subs[k];
                     let mut counters = KernelCounters::default();
-                    let Ok(t) = self.checker(&scope, &mut counters, false).check(e) else {
+                    let Ok(t) = self.checker(&scope, &mut counters, false, false).check(e) else {
                         failed = true;
                         continue;
                     };
@@ -827,7 +791,9 @@ impl<'a> Builder<'a> {
         let mut ed_rhs: Vec<(ArrayId, String, Expr, Span)> = Vec::new();
         for (eq, rhs, array, dim) in &event_driven {
             let mut counters = KernelCounters::default();
-            let t = self.checker(&scope, &mut counters, false).check(rhs)?;
+            let t = self
+                .checker(&scope, &mut counters, false, false)
+                .check(rhs)?;
             if t.dim != *dim / Dimension::SECOND {
                 return Err(self.error(super::unit_mismatch(
                     self.source,
@@ -890,7 +856,7 @@ impl<'a> Builder<'a> {
                 }
             }
             let stmts = b
-                .checker(&scope, &mut counters, true)
+                .checker(&scope, &mut counters, true, false)
                 .check_block(block, which)?;
             body.extend(stmts);
             if let Some(lu) = lastupdate {
@@ -921,7 +887,9 @@ impl<'a> Builder<'a> {
                 noise: Vec::new(),
             };
             for (eq, rhs, array, dim) in &clock_driven {
-                let t = self.checker(&scope, &mut counters, false).check(rhs)?;
+                let t = self
+                    .checker(&scope, &mut counters, false, false)
+                    .check(rhs)?;
                 if t.dim != *dim / Dimension::SECOND {
                     return Err(self.error(super::unit_mismatch(
                         self.source,
@@ -979,7 +947,7 @@ impl<'a> Builder<'a> {
                 return Err(self.error(Diagnostic::error(eq.variable.span, format!("`{}` is already the target of another summed variable", eq.variable.name)).with_note("as in Brian2, sum the terms into separate variables and add them in the target's equations")));
             }
             let mut counters = KernelCounters::default();
-            let t = self.checker(&scope, &mut counters, false).check(e)?;
+            let t = self.checker(&scope, &mut counters, false, false).check(e)?;
             let scratch = self.synapse_array(
                 format!("{sname}.{}(summed)", eq.variable.name),
                 tg,
@@ -1017,7 +985,7 @@ impl<'a> Builder<'a> {
         let mut delay_kernel = None;
         if let Some(e) = &d.delay {
             let mut counters = KernelCounters::default();
-            let t = self.checker(&scope, &mut counters, true).check(e)?;
+            let t = self.checker(&scope, &mut counters, true, false).check(e)?;
             if t.dim != Dimension::SECOND {
                 return Err(self.error(Diagnostic::error(
                     e.span,
@@ -1043,7 +1011,7 @@ impl<'a> Builder<'a> {
             Some(block) => {
                 let mut counters = KernelCounters::default();
                 let body = self
-                    .checker(&scope, &mut counters, true)
+                    .checker(&scope, &mut counters, true, false)
                     .check_block(block, "`init:`")?;
                 Some(self.add_kernel(format!("{sname}.init"), Iteration::Range, &counters, body))
             }
@@ -1099,7 +1067,7 @@ impl<'a> Builder<'a> {
         let mut counters = KernelCounters::default();
         let mut cond = c(1.0);
         if let Some(e) = condition {
-            let t = self.checker(scope, &mut counters, true).check(e)?;
+            let t = self.checker(scope, &mut counters, true, false).check(e)?;
             if t.ty != Ty::Boolean {
                 return Err(self.error(Diagnostic::error(
                     e.span,
@@ -1109,7 +1077,7 @@ impl<'a> Builder<'a> {
             cond = t.expr;
         }
         if let Some(e) = p {
-            let t = self.checker(scope, &mut counters, true).check(e)?;
+            let t = self.checker(scope, &mut counters, true, false).check(e)?;
             if !t.dim.is_dimensionless() {
                 return Err(self.error(Diagnostic::error(
                     e.span,
@@ -1299,7 +1267,7 @@ impl<'a> Builder<'a> {
         let mut body = Vec::new();
         let mut arrays = Vec::new();
         for (k, e) in exprs.iter().enumerate() {
-            let t = self.checker(&scope, &mut counters, true).check(e)?;
+            let t = self.checker(&scope, &mut counters, true, false).check(e)?;
             if !t.dim.is_dimensionless() {
                 return Err(self.error(Diagnostic::error(
                     e.span,
@@ -1355,7 +1323,7 @@ impl<'a> Builder<'a> {
         };
         let mut counters = KernelCounters::default();
         let body = self
-            .checker(&scope, &mut counters, true)
+            .checker(&scope, &mut counters, true, false)
             .check_block(&block, "a setting")?;
         let n = self.program.actions.len();
         let kernel = self.add_kernel(
