@@ -22,4 +22,7 @@ pub mod integrators;
 mod lower;
 
 pub use integrators::Method;
-pub use lower::{end_step, lower, Lowered, DEFAULT_DT, MAX_GROUP_SIZE};
+pub use lower::{
+    end_step, lower, lower_with_files, DataFiles, DataTable, Lowered, NoFiles, DEFAULT_DT,
+    MAX_GROUP_SIZE,
+};

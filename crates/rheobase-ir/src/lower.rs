@@ -80,7 +80,42 @@ fn exceeds_size(e: &Expr, limit: usize) -> bool {
 
 /// Checks and lowers a whole model.
 pub fn lower(model: &ast::Model, source: &str) -> Result<Lowered, Vec<Diagnostic>> {
+    lower_with_files(model, source, &NoFiles)
+}
+
+/// A table of numbers from a data file: `rows × columns`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataTable {
+    pub rows: usize,
+    pub columns: usize,
+    pub values: Vec<f64>,
+}
+
+/// Where `file:` paths are read. The IR does no IO itself: the caller (the
+/// CLI) resolves paths relative to the model file and parses the formats.
+pub trait DataFiles {
+    /// Reads the table at `path` as written in the model, or says in one
+    /// sentence why it cannot.
+    fn read(&self, path: &str) -> Result<DataTable, String>;
+}
+
+/// For models checked without access to files: every `file:` is an error.
+pub struct NoFiles;
+
+impl DataFiles for NoFiles {
+    fn read(&self, _path: &str) -> Result<DataTable, String> {
+        Err("data files cannot be read here (the model was given as text, not as a file)".into())
+    }
+}
+
+/// Checks and lowers a whole model, reading `file:` data through `files`.
+pub fn lower_with_files(
+    model: &ast::Model,
+    source: &str,
+    files: &dyn DataFiles,
+) -> Result<Lowered, Vec<Diagnostic>> {
     let mut b = Builder {
+        files,
         source,
         diagnostics: Vec::new(),
         constants: HashMap::new(),
@@ -134,6 +169,7 @@ struct GroupInfo {
 
 struct Builder<'a> {
     source: &'a str,
+    files: &'a dyn DataFiles,
     diagnostics: Vec<Diagnostic>,
     constants: HashMap<String, Binding>,
     /// Every top-level name with where it was defined.
@@ -343,6 +379,7 @@ impl<'a> Builder<'a> {
                     // Constants defined before dt may be used in it; they are
                     // evaluated in order in a first pass over those items.
                     let mut pre = Builder {
+                        files: self.files,
                         source: self.source,
                         diagnostics: Vec::new(),
                         constants: HashMap::new(),

@@ -52,11 +52,20 @@ pub struct CompiledModel {
 /// Parses and checks a model. On failure, every problem found is returned,
 /// each pointing into `source`.
 pub fn compile(source: &str) -> Result<CompiledModel, Vec<Diagnostic>> {
+    compile_with_files(source, &rheobase_ir::NoFiles)
+}
+
+/// Like [`compile`], reading the data files that `file:` keys name through
+/// `files` (the caller decides where paths are relative to).
+pub fn compile_with_files(
+    source: &str,
+    files: &dyn rheobase_ir::DataFiles,
+) -> Result<CompiledModel, Vec<Diagnostic>> {
     let start = Instant::now();
     let ast = rheobase_syntax::parse(source)?;
     let parse_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let lowered = rheobase_ir::lower(&ast, source)?;
+    let lowered = rheobase_ir::lower_with_files(&ast, source, files)?;
     Ok(CompiledModel {
         program: lowered.program,
         seed: lowered.seed,

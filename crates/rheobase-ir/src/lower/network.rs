@@ -118,6 +118,22 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Reads a `file:` through the caller's file access; a failure names
+    /// the file and what is wrong with it.
+    fn read_file(&mut self, f: &ast::PathLit) -> Result<super::DataTable, Failed> {
+        match self.files.read(&f.path) {
+            Ok(t) if t.values.len() == t.rows * t.columns => Ok(t),
+            Ok(_) => Err(self.error(Diagnostic::error(
+                f.span,
+                format!("`{}`: the table's shape does not match its values", f.path),
+            ))),
+            Err(why) => Err(self.error(
+                Diagnostic::error(f.span, format!("cannot use `{}`: {why}", f.path))
+                    .with_label("this file"),
+            )),
+        }
+    }
+
     fn register_group(&mut self, plan: GroupPlan, scope: Scope, spikes: bool) -> usize {
         let gi = self.program.groups.len();
         self.groups.push(GroupInfo {
@@ -222,54 +238,80 @@ impl<'a> Builder<'a> {
     pub(super) fn spike_generator(&mut self, d: &ast::SpikeGeneratorDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
         let size = self.group_size(&d.size)?;
-        if let Some(f) = &d.file {
-            return Err(self.error(Diagnostic::error(f.span, "reading spikes from a file is not supported by this version of rheobase yet; give `indices:` and `times:` lists")));
-        }
-        let (Some(ind), Some(times)) = (&d.indices, &d.times) else {
-            return Err(self.error(Diagnostic::error(
-                d.name.span,
-                "a SpikeGeneratorGroup needs `indices:` and `times:`",
-            )));
+        let (indices, times_v, ind_span, times_span) = match (&d.file, &d.indices, &d.times) {
+            (Some(f), None, None) => {
+                // Two columns: neuron index and spike time in seconds (or
+                // two rows of the same).
+                let table = self.read_file(f)?;
+                let (n, at): (usize, Box<dyn Fn(usize, usize) -> f64>) = match (
+                    table.rows,
+                    table.columns,
+                ) {
+                    (_, 2) => (table.rows, Box::new(move |r, c| table.values[r * 2 + c])),
+                    (2, cols) => (cols, Box::new(move |r, c| table.values[c * cols + r])),
+                    (r, c) => {
+                        return Err(self.error(Diagnostic::error(f.span, format!("`{}` has {r} rows and {c} columns; a spike file needs two columns: neuron index and spike time in seconds", f.path))));
+                    }
+                };
+                let indices: Vec<f64> = (0..n).map(|r| at(r, 0)).collect();
+                let times: Vec<f64> = (0..n).map(|r| at(r, 1)).collect();
+                (indices, times, f.span, f.span)
+            }
+            (Some(f), _, _) => {
+                return Err(self.error(Diagnostic::error(
+                    f.span,
+                    "give either `file:` or `indices:` and `times:`, not both",
+                )));
+            }
+            (None, Some(ind), Some(times)) => {
+                let (indices, idim) = self.constant_list(ind)?;
+                let (times_v, tdim) = self.constant_list(times)?;
+                if !idim.is_dimensionless() {
+                    return Err(self.error(Diagnostic::error(
+                        ind.span,
+                        "`indices:` are neuron numbers, without a unit",
+                    )));
+                }
+                if tdim != Dimension::SECOND {
+                    return Err(self.error(Diagnostic::error(
+                        times.span,
+                        format!(
+                            "`times:` must have unit second, but they have unit {}",
+                            dim_name(tdim)
+                        ),
+                    )));
+                }
+                if indices.len() != times_v.len() {
+                    return Err(self.error(Diagnostic::error(
+                        d.span,
+                        format!(
+                            "`indices:` has {} entries but `times:` has {}",
+                            indices.len(),
+                            times_v.len()
+                        ),
+                    )));
+                }
+                (indices, times_v, ind.span, times.span)
+            }
+            _ => {
+                return Err(self.error(Diagnostic::error(
+                    d.name.span,
+                    "a SpikeGeneratorGroup needs `indices:` and `times:`, or `file:`",
+                )));
+            }
         };
-        let (indices, idim) = self.constant_list(ind)?;
-        let (times_v, tdim) = self.constant_list(times)?;
-        if !idim.is_dimensionless() {
-            return Err(self.error(Diagnostic::error(
-                ind.span,
-                "`indices:` are neuron numbers, without a unit",
-            )));
-        }
-        if tdim != Dimension::SECOND {
-            return Err(self.error(Diagnostic::error(
-                times.span,
-                format!(
-                    "`times:` must have unit second, but they have unit {}",
-                    dim_name(tdim)
-                ),
-            )));
-        }
-        if indices.len() != times_v.len() {
-            return Err(self.error(Diagnostic::error(
-                d.span,
-                format!(
-                    "`indices:` has {} entries but `times:` has {}",
-                    indices.len(),
-                    times_v.len()
-                ),
-            )));
-        }
         let dt = self.dt;
         let mut spikes = Vec::new();
         for (&n, &t) in indices.iter().zip(&times_v) {
             if n.fract() != 0.0 || n < 0.0 || n >= size as f64 {
                 return Err(self.error(Diagnostic::error(
-                    ind.span,
+                    ind_span,
                     format!("neuron index {n} is outside the group's {size} neurons"),
                 )));
             }
             if t < 0.0 || !t.is_finite() {
                 return Err(self.error(Diagnostic::error(
-                    times.span,
+                    times_span,
                     format!("spike time {t} s is negative or not finite"),
                 )));
             }
@@ -328,7 +370,49 @@ impl<'a> Builder<'a> {
     pub(super) fn timed_array(&mut self, d: &ast::TimedArrayDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
         if let Some(f) = &d.file {
-            return Err(self.error(Diagnostic::error(f.span, "reading a TimedArray from a file is not supported by this version of rheobase yet; give `values:` as a list")));
+            if d.values.is_some() {
+                return Err(self.error(Diagnostic::error(
+                    f.span,
+                    "give either `file:` or `values:`, not both",
+                )));
+            }
+            let Some(dt) = &d.dt else {
+                return Err(self.error(Diagnostic::error(d.name.span, "a TimedArray needs `dt:`")));
+            };
+            let table_dt = self.constant_value(dt, Dimension::SECOND, "a TimedArray's `dt:`")?;
+            if table_dt <= 0.0 || !table_dt.is_finite() {
+                return Err(self.error(Diagnostic::error(
+                    dt.span,
+                    "a TimedArray's `dt:` must be positive",
+                )));
+            }
+            // Rows are times, columns neurons; values are dimensionless
+            // (multiply by a unit where the TimedArray is used).
+            let table = self.read_file(f)?;
+            if table.rows == 0 || table.columns == 0 {
+                return Err(self.error(Diagnostic::error(
+                    f.span,
+                    format!("`{}` holds no values", f.path),
+                )));
+            }
+            let id = TableId(self.program.tables.len() as u32);
+            let columns = table.columns;
+            self.program.tables.push(TableDecl {
+                name: d.name.name.clone(),
+                values: table.values,
+                rows: table.rows,
+                columns,
+                dt: table_dt,
+            });
+            self.tables.insert(
+                d.name.name.clone(),
+                TableInfo {
+                    id,
+                    dim: Dimension::DIMENSIONLESS,
+                    columns,
+                },
+            );
+            return Ok(());
         }
         let (Some(values), Some(dt)) = (&d.values, &d.dt) else {
             return Err(self.error(Diagnostic::error(
