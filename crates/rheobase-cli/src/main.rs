@@ -5,12 +5,13 @@
 //! outcome to an exit code (0 success, 1 model error, 2 usage error,
 //! 3 runtime failure, 130 interrupted).
 
+mod datafile;
 mod npz;
 mod render;
 
 use clap::{Parser, Subcommand};
 use npz::{NpyArray, NpyData};
-use rheobase::{compile, MonitorData, RunConfig, RuntimeError, Simulation, ValueKind};
+use rheobase::{compile_with_files, MonitorData, RunConfig, RuntimeError, Simulation, ValueKind};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -88,6 +89,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads `file:` data for a model: paths are relative to the model file.
+struct ModelFiles {
+    base: PathBuf,
+}
+
+impl ModelFiles {
+    fn for_model(path: &Path) -> ModelFiles {
+        ModelFiles {
+            base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        }
+    }
+}
+
+impl rheobase::ir::DataFiles for ModelFiles {
+    fn read(&self, path: &str) -> Result<rheobase::ir::DataTable, String> {
+        let table = datafile::read_table(&self.base.join(path))?;
+        Ok(rheobase::ir::DataTable {
+            rows: table.rows,
+            columns: table.columns,
+            values: table.values,
+        })
+    }
+}
+
 /// Reads a model file, or explains in one line why it cannot.
 fn read_model(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
@@ -125,7 +150,7 @@ fn check(path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match compile(&source) {
+    match compile_with_files(&source, &ModelFiles::for_model(path)) {
         Ok(model) => {
             let groups: Vec<String> = model
                 .program
@@ -175,7 +200,7 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
         }
     };
     let file_name = path.display().to_string();
-    let model = match compile(&source) {
+    let model = match compile_with_files(&source, &ModelFiles::for_model(path)) {
         Ok(m) => m,
         Err(diagnostics) => {
             eprint!("{}", render::render(&file_name, &source, &diagnostics));

@@ -475,9 +475,7 @@ impl<'a> Builder<'a> {
             }
             Item::NeuronGroup(g) => {
                 let result = self.neuron_group(g);
-                if result.is_err() && !self.groups.iter().any(|x| x.name == g.name.name) {
-                    self.failed_groups.push(g.name.name.clone());
-                }
+                self.note_failure(&result, &g.name);
                 result
             }
             Item::SetVariable {
@@ -500,11 +498,35 @@ impl<'a> Builder<'a> {
                 });
                 Ok(())
             }
-            Item::Synapses(d) => self.synapses(d),
-            Item::PoissonGroup(d) => self.poisson_group(d),
+            Item::Synapses(d) => {
+                let result = self.synapses(d);
+                self.note_failure(&result, &d.name);
+                result
+            }
+            Item::PoissonGroup(d) => {
+                let result = self.poisson_group(d);
+                self.note_failure(&result, &d.name);
+                result
+            }
             Item::PoissonInput(d) => self.poisson_input(d),
-            Item::SpikeGeneratorGroup(d) => self.spike_generator(d),
+            Item::SpikeGeneratorGroup(d) => {
+                let result = self.spike_generator(d);
+                self.note_failure(&result, &d.name);
+                result
+            }
             Item::TimedArray(d) => self.timed_array(d),
+        }
+    }
+
+    /// Remembers a group or Synapses object whose declaration failed, so
+    /// that later references to it do not add "unknown" errors to the one
+    /// that explains the failure.
+    fn note_failure(&mut self, result: &Result<(), Failed>, name: &ast::Ident) {
+        if result.is_err()
+            && !self.groups.iter().any(|x| x.name == name.name)
+            && self.synapse_index(&name.name).is_none()
+        {
+            self.failed_groups.push(name.name.clone());
         }
     }
 
