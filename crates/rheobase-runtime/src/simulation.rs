@@ -165,6 +165,11 @@ pub struct Simulation {
     /// Parallel to `program.monitors`: a synapse StateMonitor's indices
     /// were checked against the number of synapses (at its first sample).
     monitor_checked: Vec<bool>,
+    /// The state updaters of the `groups` slot in Brian2's order: objects
+    /// of one slot and order run sorted by name (`G_stateupdater`,
+    /// `S_stateupdater`), so a synapse's clock-driven equations may run
+    /// before or after a neuron group's, as in Brian2.
+    update_order: Vec<Updater>,
     seed: u64,
     /// Steps completed; the current time is `step * dt`.
     step: u64,
@@ -231,6 +236,7 @@ impl Simulation {
             .collect();
         let monitors = program.monitors.iter().map(MonitorData::for_plan).collect();
         let monitor_checked = vec![false; program.monitors.len()];
+        let update_order = update_order(&program);
         let threads = exec.threads();
         Ok(Simulation {
             program,
@@ -240,6 +246,7 @@ impl Simulation {
             synapses,
             monitors,
             monitor_checked,
+            update_order,
             seed: config.seed,
             step: 0,
             next_action: 0,
@@ -579,6 +586,7 @@ impl Simulation {
             synapses,
             monitors,
             monitor_checked,
+            update_order,
             ..
         } = self;
 
@@ -665,21 +673,27 @@ impl Simulation {
                 }
             }
         }
-        for g in groups.iter() {
-            if let Some(kernel) = g.state_update {
-                exec.run_range(kernel, store, 0..g.size, clock, None, None);
-            }
-        }
-        for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
-            if let Some(kernel) = plan.state_update {
-                exec.run_range(
-                    kernel,
-                    store,
-                    0..state.len(),
-                    clock,
-                    Some(&state.pairs),
-                    None,
-                );
+        for updater in update_order.iter() {
+            match *updater {
+                Updater::Group(k) => {
+                    let g = &groups[k];
+                    if let Some(kernel) = g.state_update {
+                        exec.run_range(kernel, store, 0..g.size, clock, None, None);
+                    }
+                }
+                Updater::Synapses(k) => {
+                    let state = &synapses[k];
+                    if let Some(kernel) = program.synapses[k].state_update {
+                        exec.run_range(
+                            kernel,
+                            store,
+                            0..state.len(),
+                            clock,
+                            Some(&state.pairs),
+                            None,
+                        );
+                    }
+                }
             }
         }
 
@@ -1256,4 +1270,35 @@ fn check_kernel_use(program: &Program, exec: &Executor, store: &ArrayStore) -> R
         }
     }
     Ok(())
+}
+
+/// A state updater of the `groups` slot.
+#[derive(Debug, Clone, Copy)]
+enum Updater {
+    Group(usize),
+    Synapses(usize),
+}
+
+/// The state updaters sorted as Brian2 sorts objects with the same slot
+/// and order: by object name, byte-wise (so `S_stateupdater` comes before
+/// `neurons_stateupdater`).
+fn update_order(program: &Program) -> Vec<Updater> {
+    let mut named: Vec<(String, Updater)> = program
+        .groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.state_update.is_some())
+        .map(|(k, g)| (format!("{}_stateupdater", g.name), Updater::Group(k)))
+        .chain(
+            program
+                .synapses
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.state_update.is_some())
+                .map(|(k, s)| (format!("{}_stateupdater", s.name), Updater::Synapses(k))),
+        )
+        .collect();
+    // A stable sort keeps declaration order for equal names.
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, u)| u).collect()
 }
