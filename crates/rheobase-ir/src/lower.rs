@@ -922,7 +922,6 @@ impl<'a> Builder<'a> {
                     &s.eq.variable.name,
                     s.dim,
                     t.dim,
-                    "declared",
                 ));
                 scope.names.insert(s.eq.variable.name.clone(), placeholder);
                 continue;
@@ -1078,7 +1077,6 @@ impl<'a> Builder<'a> {
                     &format!("d{}/dt", eq.variable.name),
                     want,
                     t.dim,
-                    "the derivative of",
                 );
                 if t.dim == *dim {
                     d = d.with_note(format!("help: the right-hand side has the unit of `{}` itself; divide by a time constant", eq.variable.name));
@@ -1836,10 +1834,8 @@ fn unit_mismatch(
     name: &str,
     want: Dimension,
     got: Dimension,
-    how: &str,
 ) -> Diagnostic {
     let text = source.get(span.start..span.end).unwrap_or("?");
-    let _ = how;
     Diagnostic::error(
         span,
         format!(

@@ -93,15 +93,15 @@ impl<'a> Builder<'a> {
                 Ok((values, dim.unwrap_or(Dimension::DIMENSIONLESS)))
             }
             ExprKind::Binary(op @ (ast::BinaryOp::Mul | ast::BinaryOp::Div), a, b) => {
-                let (list, scalar, list_first) = match (&a.kind, &b.kind) {
-                    (ExprKind::List(_), _) => (a, b, true),
-                    (_, ExprKind::List(_)) if *op == ast::BinaryOp::Mul => (b, a, false),
+                // `[...]*unit`, `unit*[...]` or `[...]/unit`.
+                let (list, scalar) = match (&a.kind, &b.kind) {
+                    (ExprKind::List(_), _) => (a, b),
+                    (_, ExprKind::List(_)) if *op == ast::BinaryOp::Mul => (b, a),
                     _ => {
                         let t = self.constant(e)?;
                         return Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim));
                     }
                 };
-                let _ = list_first;
                 let (values, dim) = self.constant_list(list)?;
                 let k = self.constant(scalar)?;
                 let kv = as_const(&k.expr).unwrap_or(f64::NAN);
@@ -855,7 +855,6 @@ impl<'a> Builder<'a> {
                             &eq.variable.name,
                             dim,
                             t.dim,
-                            "",
                         ));
                         continue;
                     }
@@ -885,7 +884,6 @@ impl<'a> Builder<'a> {
                     &format!("d{}/dt", eq.variable.name),
                     *dim / Dimension::SECOND,
                     t.dim,
-                    "",
                 )));
             }
             ed_rhs.push((*array, eq.variable.name.clone(), t.expr, rhs.span));
@@ -981,7 +979,6 @@ impl<'a> Builder<'a> {
                         &format!("d{}/dt", eq.variable.name),
                         *dim / Dimension::SECOND,
                         t.dim,
-                        "",
                     )));
                 }
                 system.vars.push(*array);
