@@ -245,9 +245,16 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
 
     // Whatever happened, everything recorded so far is written.
     let mut write_failed = false;
-    for monitor in sim.monitors() {
+    for (k, monitor) in sim.monitors().iter().enumerate() {
         let target = out.join(format!("{}.npz", monitor.name()));
-        if let Err(e) = write_monitor(&target, monitor) {
+        // `record` is numbered within the monitored slice, as in Brian2.
+        let record_offset = match program.monitors.get(k) {
+            Some(rheobase::kernel::program::MonitorPlan::State { source_start, .. }) => {
+                *source_start
+            }
+            _ => 0,
+        };
+        if let Err(e) = write_monitor(&target, monitor, record_offset) {
             eprintln!("{}: error: cannot write results: {e}", target.display());
             write_failed = true;
         }
@@ -338,7 +345,7 @@ impl Column {
 }
 
 /// Writes one monitor with Brian2's attribute names.
-fn write_monitor(path: &Path, monitor: &MonitorData) -> std::io::Result<()> {
+fn write_monitor(path: &Path, monitor: &MonitorData, record_offset: usize) -> std::io::Result<()> {
     match monitor {
         MonitorData::Spike {
             i,
@@ -384,7 +391,10 @@ fn write_monitor(path: &Path, monitor: &MonitorData) -> std::io::Result<()> {
             variables,
             ..
         } => {
-            let record: Vec<i64> = record.iter().map(|&r| r as i64).collect();
+            let record: Vec<i64> = record
+                .iter()
+                .map(|&r| r.saturating_sub(record_offset) as i64)
+                .collect();
             let columns: Vec<(String, Column)> = variables
                 .iter()
                 .map(|(name, kind, rows)| {

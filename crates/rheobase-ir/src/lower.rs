@@ -1563,6 +1563,7 @@ impl<'a> Builder<'a> {
             ))
         };
         self.program.monitors.push(MonitorPlan::State {
+            source_start: start,
             name: m.name.name.clone(),
             group: g,
             synapses: None,

@@ -269,6 +269,10 @@ pub enum MonitorPlan {
         /// `Some(s)`: the monitor records synapses of
         /// [`Program::synapses`]`[s]`, and `record` holds synapse indices.
         synapses: Option<usize>,
+        /// The first neuron of the monitored slice (`G[a:b]` → `a`; 0 for
+        /// whole groups and synapses): `record` minus this is what the user
+        /// numbered, as in Brian2's `StateMonitor.record`.
+        source_start: usize,
         variables: Vec<RecordedVariable>,
         record: Vec<usize>,
         every: u64,

@@ -605,6 +605,7 @@ impl Simulation {
                 record,
                 every,
                 prepare,
+                ..
             } = plan
             {
                 if clock.step % every != 0 {

@@ -245,6 +245,7 @@ impl Model {
             }],
             monitors: vec![
                 MonitorPlan::State {
+                    source_start: 0,
                     name: "state".into(),
                     group: 0,
                     synapses: None,

@@ -184,6 +184,7 @@ impl Builder {
         record: Vec<usize>,
     ) -> usize {
         self.p.monitors.push(MonitorPlan::State {
+            source_start: 0,
             name: name.into(),
             group,
             synapses,

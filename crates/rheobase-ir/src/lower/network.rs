@@ -1558,6 +1558,7 @@ impl<'a> Builder<'a> {
         self.program
             .monitors
             .push(rheobase_kernel::program::MonitorPlan::State {
+                source_start: 0,
                 name: m.name.name.clone(),
                 group,
                 synapses: Some(si),
