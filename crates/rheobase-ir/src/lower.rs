@@ -195,6 +195,16 @@ struct KernelCounters {
     draws: u32,
 }
 
+impl KernelCounters {
+    /// A fresh random draw id for this kernel, so that every draw of one
+    /// element has its own key.
+    fn draw(&mut self) -> u32 {
+        let d = self.draws;
+        self.draws += 1;
+        d
+    }
+}
+
 impl Locals for KernelCounters {
     fn fresh(&mut self) -> LocalId {
         let l = LocalId(self.locals);
@@ -1129,8 +1139,7 @@ impl<'a> Builder<'a> {
             // The noise increments dW = sqrt(dt)·randn(), one per noise
             // symbol per step, before the integrator uses them.
             for &l in noise.values() {
-                let draw = su.draws;
-                su.draws += 1;
+                let draw = su.draw();
                 su_body.push(Stmt::SetLocal(
                     l,
                     expr::mul(

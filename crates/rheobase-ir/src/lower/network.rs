@@ -197,8 +197,7 @@ impl<'a> Builder<'a> {
             )));
         }
         // Brian2's PoissonGroup is `rand() < rates*dt`, checked each step.
-        let draw = counters.draws;
-        counters.draws += 1;
+        let draw = counters.draw();
         let cond = binary(
             BinaryOp::Lt,
             Expr::Rand {
@@ -529,8 +528,7 @@ impl<'a> Builder<'a> {
                 ),
             )));
         }
-        let draw = counters.draws;
-        counters.draws += 1;
+        let draw = counters.draw();
         let p = rate * self.dt;
         let value = expr::add(
             Expr::Load(var.array, var.space),
@@ -1168,8 +1166,7 @@ impl<'a> Builder<'a> {
                     ),
                 )));
             }
-            let draw = counters.draws;
-            counters.draws += 1;
+            let draw = counters.draw();
             cond = binary(
                 BinaryOp::And,
                 cond,
