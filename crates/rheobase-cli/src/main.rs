@@ -8,16 +8,20 @@
 mod datafile;
 mod npz;
 mod render;
+mod spill;
 
 use clap::{Parser, Subcommand};
-use npz::{NpyArray, NpyData};
-use rheobase::{compile_with_files, MonitorData, RunConfig, RuntimeError, Simulation, ValueKind};
+use npz::{Dtype, NpyArray, Part};
+use rheobase::{
+    compile_for, MonitorData, Recordings, Resources, RunConfig, RuntimeError, Simulation,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use spill::{dtype_of, Spill, SpillSink};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Exit codes, documented in the README.
@@ -25,6 +29,9 @@ const EXIT_MODEL_ERROR: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_RUNTIME: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
+
+/// Memory for recorded samples before they are written to disk, MiB.
+const DEFAULT_BUFFER_MB: usize = 64;
 
 /// Largest model file read; a model is text a person writes, so anything
 /// larger is almost certainly the wrong file.
@@ -56,11 +63,19 @@ enum Command {
         /// Random seed; overrides `seed(...)` in the file.
         #[arg(long)]
         seed: Option<u64>,
+        /// Memory for recorded samples, in MiB: beyond it they are written
+        /// to OUT as the run goes, so recordings of any length fit.
+        #[arg(long, default_value_t = DEFAULT_BUFFER_MB)]
+        buffer_mb: usize,
     },
     /// Check a model and report every error, without running it.
     Check {
         /// The .model file.
         model: PathBuf,
+        /// Where results would be written: its disk must hold the
+        /// recordings (default: the current directory).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -79,13 +94,14 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { model } => check(&model),
+        Command::Check { model, out } => check(&model, out.as_deref()),
         Command::Run {
             model,
             out,
             threads,
             seed,
-        } => run(&model, &out, threads, seed),
+            buffer_mb,
+        } => run(&model, &out, threads, seed, buffer_mb),
     }
 }
 
@@ -139,7 +155,7 @@ fn read_model(path: &Path) -> Result<String, String> {
     })
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, out: Option<&Path>) -> ExitCode {
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
@@ -150,7 +166,8 @@ fn check(path: &Path) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match compile_with_files(&source, &ModelFiles::for_model(path)) {
+    let resources = resources_for(out.unwrap_or(Path::new(".")), DEFAULT_BUFFER_MB);
+    match compile_for(&source, &ModelFiles::for_model(path), &resources) {
         Ok(model) => {
             let groups: Vec<String> = model
                 .program
@@ -179,6 +196,68 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
+/// What a run writing its results into `out` may use: 75% of the memory,
+/// recordings streamed to `out` through a buffer of `buffer_mb` MiB, and
+/// the free space of the disk holding `out` (or the nearest existing
+/// directory above it, since `out` is created only for a valid model).
+fn resources_for(out: &Path, buffer_mb: usize) -> Resources {
+    let existing = out.ancestors().find(|p| {
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        p.is_dir()
+    });
+    let free_disk = existing.and_then(|p| {
+        free_space(if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        })
+    });
+    Resources {
+        memory_limit: rheobase::memory_limit(),
+        recordings: Recordings::Streamed {
+            buffer_bytes: (buffer_mb as u64).saturating_mul(1 << 20),
+            free_disk,
+            place: format!("`{}`", out.display()),
+        },
+    }
+}
+
+/// The most memory this process has held so far (its peak resident set,
+/// `VmHWM` in `/proc/self/status`), where the system reports it.
+fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Bytes available to this user on the file system holding `dir`.
+#[cfg(unix)]
+fn free_space(dir: &Path) -> Option<u64> {
+    let stats = rustix::fs::statvfs(dir).ok()?;
+    // Pseudo file systems (/proc, /sys) report no blocks at all: their
+    // free space means nothing, and writing there fails on its own terms.
+    if stats.f_blocks == 0 {
+        return None;
+    }
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_space(_dir: &Path) -> Option<u64> {
+    None
+}
+
 /// The seed used when neither the command line nor the file sets one: the
 /// clock, reported in run.json so the run can be repeated.
 fn clock_seed() -> u64 {
@@ -188,7 +267,13 @@ fn clock_seed() -> u64 {
         .unwrap_or(0)
 }
 
-fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCode {
+fn run(
+    path: &Path,
+    out: &Path,
+    threads: usize,
+    seed_arg: Option<u64>,
+    buffer_mb: usize,
+) -> ExitCode {
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
@@ -200,7 +285,8 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
         }
     };
     let file_name = path.display().to_string();
-    let model = match compile_with_files(&source, &ModelFiles::for_model(path)) {
+    let resources = resources_for(out, buffer_mb);
+    let model = match compile_for(&source, &ModelFiles::for_model(path), &resources) {
         Ok(m) => m,
         Err(diagnostics) => {
             eprint!("{}", render::render(&file_name, &source, &diagnostics));
@@ -226,6 +312,11 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
     let interrupt = Arc::new(AtomicBool::new(false));
     install_interrupt_handler(interrupt.clone());
     sim.set_interrupt(interrupt);
+    let spill = Arc::new(Mutex::new(Spill::new(out)));
+    sim.set_recording_sink(
+        Box::new(SpillSink(spill.clone())),
+        buffer_mb.saturating_mul(1 << 20),
+    );
 
     let started = Instant::now();
     let result = sim.run_all();
@@ -245,6 +336,11 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
 
     // Whatever happened, everything recorded so far is written.
     let mut write_failed = false;
+    // A writer that panicked mid-append poisoned the lock; what it
+    // completed is still on disk and as consistent as the lengths say.
+    let mut spill = spill
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for (k, monitor) in sim.monitors().iter().enumerate() {
         let target = out.join(format!("{}.npz", monitor.name()));
         // `record` is numbered within the monitored slice, as in Brian2.
@@ -254,10 +350,24 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
             }
             _ => 0,
         };
-        if let Err(e) = write_monitor(&target, monitor, record_offset) {
+        if let Err(e) = write_monitor(&target, k, monitor, &mut spill, record_offset) {
             eprintln!("{}: error: cannot write results: {e}", target.display());
             write_failed = true;
         }
+    }
+    if write_failed {
+        if !spill.is_empty() {
+            eprintln!(
+                "{}: note: the raw recordings are kept in {}",
+                out.display(),
+                spill.dir().display()
+            );
+        }
+    } else if let Err(e) = spill.remove() {
+        eprintln!(
+            "{}: warning: cannot remove the temporary recordings: {e}",
+            spill.dir().display()
+        );
     }
     let timings = sim.timings();
     let counts = sim.spike_counts();
@@ -286,6 +396,7 @@ fn run(path: &Path, out: &Path, threads: usize, seed_arg: Option<u64>) -> ExitCo
             "connect_seconds": s.connect_seconds,
         })).collect::<Vec<_>>(),
         "monitors": sim.monitors().iter().map(|m| m.name().to_string()).collect::<Vec<_>>(),
+        "peak_memory_bytes": peak_memory_bytes(),
         "wall_seconds": {
             "parse": model.parse_seconds,
             "compile": model.lower_seconds + timings.compile_seconds,
@@ -320,32 +431,57 @@ fn install_interrupt_handler(flag: Arc<AtomicBool>) {
     });
 }
 
-fn typed_column(kind: ValueKind, values: &[f64]) -> Column {
-    match kind {
-        ValueKind::Float => Column::F64(values.to_vec()),
-        ValueKind::Integer => Column::I32(values.iter().map(|&v| v as i32).collect()),
-        ValueKind::Boolean => Column::Bool(values.iter().map(|&v| v != 0.0).collect()),
+/// The parts of one recorded array: what was spilled to disk (if
+/// anything), then `tail`, the samples still in memory; and its length.
+fn parts<'a>(spilled: &'a Option<(PathBuf, usize)>, tail: Part<'a>) -> (Vec<Part<'a>>, usize) {
+    let mut parts = Vec::with_capacity(2);
+    let mut len = 0;
+    if let Some((path, elements)) = spilled {
+        parts.push(Part::File {
+            path,
+            elements: *elements,
+        });
+        len += elements;
     }
+    len += match tail {
+        Part::Values(v) => v.len(),
+        Part::I64(v) => v.len(),
+        Part::I32(v) => v.len(),
+        Part::File { elements, .. } => elements,
+    };
+    parts.push(tail);
+    (parts, len)
 }
 
-enum Column {
-    F64(Vec<f64>),
-    I32(Vec<i32>),
-    Bool(Vec<bool>),
-}
-
-impl Column {
-    fn data(&self) -> NpyData<'_> {
-        match self {
-            Column::F64(v) => NpyData::F64(v),
-            Column::I32(v) => NpyData::I32(v),
-            Column::Bool(v) => NpyData::Bool(v),
-        }
+/// Writes monitor `index` with Brian2's attribute names: what was spilled
+/// to disk during the run, followed by `monitor`, the samples still in
+/// memory. `record_offset` is subtracted from StateMonitor indices, which
+/// Brian2 numbers within the monitored slice.
+fn write_monitor(
+    path: &Path,
+    index: usize,
+    monitor: &MonitorData,
+    spill: &mut Spill,
+    record_offset: usize,
+) -> std::io::Result<()> {
+    let names: Vec<&str> = match monitor {
+        MonitorData::Spike { variables, .. } => ["i", "t"]
+            .into_iter()
+            .chain(variables.iter().map(|v| v.0.as_str()))
+            .collect(),
+        MonitorData::State { variables, .. } => std::iter::once("t")
+            .chain(variables.iter().map(|s| s.name.as_str()))
+            .collect(),
+        MonitorData::Rate { .. } => vec!["t", "rate"],
+    };
+    let mut spilled: Vec<Option<(PathBuf, usize)>> = Vec::with_capacity(names.len());
+    for name in &names {
+        spilled.push(
+            spill
+                .column(index, name)?
+                .map(|(p, n)| (p.to_path_buf(), n)),
+        );
     }
-}
-
-/// Writes one monitor with Brian2's attribute names.
-fn write_monitor(path: &Path, monitor: &MonitorData, record_offset: usize) -> std::io::Result<()> {
     match monitor {
         MonitorData::Spike {
             i,
@@ -355,33 +491,16 @@ fn write_monitor(path: &Path, monitor: &MonitorData, record_offset: usize) -> st
             ..
         } => {
             let count: Vec<i64> = count.iter().map(|&c| c as i64).collect();
-            let columns: Vec<(String, Column)> = variables
-                .iter()
-                .map(|(name, kind, values)| (name.clone(), typed_column(*kind, values)))
-                .collect();
+            let (i_parts, n) = parts(&spilled[0], Part::I32(i));
+            let (t_parts, _) = parts(&spilled[1], Part::Values(t));
             let mut arrays = vec![
-                NpyArray {
-                    name: "i",
-                    shape: vec![i.len()],
-                    data: NpyData::I32(i),
-                },
-                NpyArray {
-                    name: "t",
-                    shape: vec![t.len()],
-                    data: NpyData::F64(t),
-                },
-                NpyArray {
-                    name: "count",
-                    shape: vec![count.len()],
-                    data: NpyData::I64(&count),
-                },
+                one_d("i", n, Dtype::I32, i_parts),
+                one_d("t", n, Dtype::F64, t_parts),
+                NpyArray::new("count", vec![count.len()], Dtype::I64, Part::I64(&count)),
             ];
-            for (name, col) in &columns {
-                arrays.push(NpyArray {
-                    name,
-                    shape: vec![t.len()],
-                    data: col.data(),
-                });
+            for (k, (name, kind, values)) in variables.iter().enumerate() {
+                let (p, len) = parts(&spilled[2 + k], Part::Values(values));
+                arrays.push(one_d(name, len, dtype_of(*kind), p));
             }
             npz::write_npz(path, &arrays)
         }
@@ -395,48 +514,45 @@ fn write_monitor(path: &Path, monitor: &MonitorData, record_offset: usize) -> st
                 .iter()
                 .map(|&r| r.saturating_sub(record_offset) as i64)
                 .collect();
-            let columns: Vec<(String, Column)> = variables
-                .iter()
-                .map(|(name, kind, rows)| {
-                    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
-                    (name.clone(), typed_column(*kind, &flat))
-                })
-                .collect();
+            let (t_parts, samples) = parts(&spilled[0], Part::Values(t));
             let mut arrays = vec![
-                NpyArray {
-                    name: "t",
-                    shape: vec![t.len()],
-                    data: NpyData::F64(t),
-                },
-                NpyArray {
-                    name: "record",
-                    shape: vec![record.len()],
-                    data: NpyData::I64(&record),
-                },
+                one_d("t", samples, Dtype::F64, t_parts),
+                NpyArray::new("record", vec![record.len()], Dtype::I64, Part::I64(&record)),
             ];
-            for (name, col) in &columns {
+            for (k, series) in variables.iter().enumerate() {
+                let (p, _) = parts(&spilled[1 + k], Part::Values(&series.values));
+                // Samples are stored time-major, which is column-major
+                // for Brian2's (neurons, times) shape.
                 arrays.push(NpyArray {
-                    name,
-                    shape: vec![record.len(), t.len()],
-                    data: col.data(),
+                    name: &series.name,
+                    shape: vec![record.len(), samples],
+                    fortran_order: true,
+                    dtype: dtype_of(series.kind),
+                    parts: p,
                 });
             }
             npz::write_npz(path, &arrays)
         }
-        MonitorData::Rate { t, rate, .. } => npz::write_npz(
-            path,
-            &[
-                NpyArray {
-                    name: "t",
-                    shape: vec![t.len()],
-                    data: NpyData::F64(t),
-                },
-                NpyArray {
-                    name: "rate",
-                    shape: vec![rate.len()],
-                    data: NpyData::F64(rate),
-                },
-            ],
-        ),
+        MonitorData::Rate { t, rate, .. } => {
+            let (t_parts, n) = parts(&spilled[0], Part::Values(t));
+            let (rate_parts, _) = parts(&spilled[1], Part::Values(rate));
+            npz::write_npz(
+                path,
+                &[
+                    one_d("t", n, Dtype::F64, t_parts),
+                    one_d("rate", n, Dtype::F64, rate_parts),
+                ],
+            )
+        }
+    }
+}
+
+fn one_d<'a>(name: &'a str, len: usize, dtype: Dtype, parts: Vec<Part<'a>>) -> NpyArray<'a> {
+    NpyArray {
+        name,
+        shape: vec![len],
+        fortran_order: false,
+        dtype,
+        parts,
     }
 }

@@ -10,60 +10,118 @@
 //! are written at disk speed and can be memory-mapped by readers.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-/// The elements of one array, borrowed from the caller so that large
-/// recordings are not copied before being written.
-#[derive(Debug, Clone, Copy)]
-pub enum NpyData<'a> {
-    F64(&'a [f64]),
-    I64(&'a [i64]),
-    I32(&'a [i32]),
-    Bool(&'a [bool]),
+/// The element type of an array, as numpy names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    F64,
+    I64,
+    I32,
+    Bool,
 }
 
-impl NpyData<'_> {
+impl Dtype {
+    /// The numpy type string: byte order, kind, item size.
+    fn descr(self) -> &'static str {
+        match self {
+            Dtype::F64 => "<f8",
+            Dtype::I64 => "<i8",
+            Dtype::I32 => "<i4",
+            // One byte has no byte order; numpy spells that `|`.
+            Dtype::Bool => "|b1",
+        }
+    }
+
+    pub fn item_size(self) -> usize {
+        match self {
+            Dtype::F64 | Dtype::I64 => 8,
+            Dtype::I32 => 4,
+            Dtype::Bool => 1,
+        }
+    }
+
+    /// Appends `values` encoded as this type, little-endian. Recorded
+    /// integers and booleans are held as `f64`, which represents them
+    /// exactly, so the conversion loses nothing.
+    pub fn encode(self, values: &[f64], out: &mut Vec<u8>) {
+        out.reserve(values.len() * self.item_size());
+        match self {
+            Dtype::F64 => values
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Dtype::I64 => values
+                .iter()
+                .for_each(|&v| out.extend_from_slice(&(v as i64).to_le_bytes())),
+            Dtype::I32 => values
+                .iter()
+                .for_each(|&v| out.extend_from_slice(&(v as i32).to_le_bytes())),
+            Dtype::Bool => out.extend(values.iter().map(|&v| u8::from(v != 0.0))),
+        }
+    }
+}
+
+/// A run of an array's elements. An array is the concatenation of its
+/// parts, which lets a recording that was partly written to disk during
+/// the run be archived without reading it back into memory.
+#[derive(Debug, Clone, Copy)]
+pub enum Part<'a> {
+    /// Values converted to the array's type as they are written.
+    Values(&'a [f64]),
+    /// Integers for an `I64` array.
+    I64(&'a [i64]),
+    /// Integers for an `I32` array.
+    I32(&'a [i32]),
+    /// A file holding `elements` elements already encoded in the array's
+    /// type (see [`Dtype::encode`]).
+    File { path: &'a Path, elements: usize },
+}
+
+impl Part<'_> {
     fn len(&self) -> usize {
         match self {
-            NpyData::F64(d) => d.len(),
-            NpyData::I64(d) => d.len(),
-            NpyData::I32(d) => d.len(),
-            NpyData::Bool(d) => d.len(),
-        }
-    }
-
-    /// The numpy type string: byte order, kind, item size.
-    fn descr(&self) -> &'static str {
-        match self {
-            NpyData::F64(_) => "<f8",
-            NpyData::I64(_) => "<i8",
-            NpyData::I32(_) => "<i4",
-            // One byte has no byte order; numpy spells that `|`.
-            NpyData::Bool(_) => "|b1",
-        }
-    }
-
-    fn item_size(&self) -> usize {
-        match self {
-            NpyData::F64(_) | NpyData::I64(_) => 8,
-            NpyData::I32(_) => 4,
-            NpyData::Bool(_) => 1,
+            Part::Values(v) => v.len(),
+            Part::I64(v) => v.len(),
+            Part::I32(v) => v.len(),
+            Part::File { elements, .. } => *elements,
         }
     }
 }
 
-/// One named array of an `.npz` archive. `shape` is in C (row-major)
-/// order; an empty shape is a 0-d scalar holding one element.
+/// One named array of an `.npz` archive. An empty shape is a 0-d scalar
+/// holding one element. The elements are in C (row-major) order, or in
+/// Fortran (column-major) order if `fortran_order` is set: a recording
+/// of shape (neurons, times) taken one time point after another is
+/// column-major as recorded, and numpy reads either transparently.
 #[derive(Debug, Clone)]
 pub struct NpyArray<'a> {
     pub name: &'a str,
     pub shape: Vec<usize>,
-    pub data: NpyData<'a>,
+    pub fortran_order: bool,
+    pub dtype: Dtype,
+    pub parts: Vec<Part<'a>>,
+}
+
+impl<'a> NpyArray<'a> {
+    /// A C-order array held in memory.
+    pub fn new(name: &'a str, shape: Vec<usize>, dtype: Dtype, part: Part<'a>) -> NpyArray<'a> {
+        NpyArray {
+            name,
+            shape,
+            fortran_order: false,
+            dtype,
+            parts: vec![part],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.parts.iter().map(Part::len).sum()
+    }
 }
 
 fn invalid_input(message: String) -> io::Error {
@@ -84,8 +142,9 @@ fn npy_header(array: &NpyArray) -> io::Result<Vec<u8>> {
         }
     };
     let dict = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
-        array.data.descr(),
+        "{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}",
+        array.dtype.descr(),
+        if array.fortran_order { "True" } else { "False" },
         shape
     );
     const PREAMBLE: usize = 6 + 2 + 2; // magic, version, header length
@@ -135,14 +194,40 @@ fn validate(arrays: &[NpyArray]) -> io::Result<()> {
                     array.shape, array.name
                 ))
             })?;
-        if elements != array.data.len() {
+        if elements != array.len() {
             return Err(invalid_input(format!(
                 "array `{}` has shape {:?} ({} elements) but {} data elements",
                 array.name,
                 array.shape,
                 elements,
-                array.data.len()
+                array.len()
             )));
+        }
+        for part in &array.parts {
+            match (part, array.dtype) {
+                (Part::I64(_), Dtype::I64) | (Part::I32(_), Dtype::I32) | (Part::Values(_), _) => {}
+                (Part::File { path, elements }, dtype) => {
+                    let expected = (*elements as u64).saturating_mul(dtype.item_size() as u64);
+                    let actual = fs::metadata(path)?.len();
+                    if actual != expected {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "{} holds {actual} bytes, not the {expected} of {elements} \
+                                 elements of `{}`",
+                                path.display(),
+                                array.name
+                            ),
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(invalid_input(format!(
+                        "array `{}` mixes integer types",
+                        array.name
+                    )))
+                }
+            }
         }
     }
     Ok(())
@@ -151,37 +236,58 @@ fn validate(arrays: &[NpyArray]) -> io::Result<()> {
 /// Writes the elements little-endian through a fixed-size buffer: one
 /// `write` per element would make the zip writer's per-call CRC update and
 /// bookkeeping dominate, and converting the whole array at once would
-/// double peak memory for large recordings.
-fn write_data<W: Write>(out: &mut W, data: NpyData) -> io::Result<()> {
+/// double peak memory for large recordings. File parts are copied as
+/// they are.
+fn write_data<W: Write>(out: &mut W, array: &NpyArray) -> io::Result<()> {
     const CHUNK: usize = 64 * 1024;
-    fn chunked<T: Copy, const N: usize>(
-        out: &mut impl Write,
-        items: &[T],
-        to_bytes: impl Fn(T) -> [u8; N],
-    ) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(CHUNK);
-        for chunk in items.chunks(CHUNK / N) {
-            buf.clear();
-            for &item in chunk {
-                buf.extend_from_slice(&to_bytes(item));
+    let mut buf = Vec::with_capacity(CHUNK);
+    for part in &array.parts {
+        match *part {
+            Part::Values(values) => {
+                for chunk in values.chunks(CHUNK / 8) {
+                    buf.clear();
+                    array.dtype.encode(chunk, &mut buf);
+                    out.write_all(&buf)?;
+                }
             }
-            out.write_all(&buf)?;
+            Part::I64(values) => {
+                for chunk in values.chunks(CHUNK / 8) {
+                    buf.clear();
+                    chunk
+                        .iter()
+                        .for_each(|v| buf.extend_from_slice(&v.to_le_bytes()));
+                    out.write_all(&buf)?;
+                }
+            }
+            Part::I32(values) => {
+                for chunk in values.chunks(CHUNK / 4) {
+                    buf.clear();
+                    chunk
+                        .iter()
+                        .for_each(|v| buf.extend_from_slice(&v.to_le_bytes()));
+                    out.write_all(&buf)?;
+                }
+            }
+            Part::File { path, elements } => {
+                let expected = (elements * array.dtype.item_size()) as u64;
+                let copied = io::copy(&mut File::open(path)?.take(expected), out)?;
+                if copied != expected {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{} ended early", path.display()),
+                    ));
+                }
+            }
         }
-        Ok(())
     }
-    match data {
-        NpyData::F64(d) => chunked(out, d, f64::to_le_bytes),
-        NpyData::I64(d) => chunked(out, d, i64::to_le_bytes),
-        NpyData::I32(d) => chunked(out, d, i32::to_le_bytes),
-        NpyData::Bool(d) => chunked(out, d, |b: bool| [u8::from(b)]),
-    }
+    Ok(())
 }
 
 fn write_npz_to<W: Write + Seek>(out: W, arrays: &[NpyArray]) -> io::Result<W> {
     let mut zip = ZipWriter::new(out);
     for array in arrays {
         let header = npy_header(array)?;
-        let size = header.len() as u64 + (array.data.len() * array.data.item_size()) as u64;
+        let size = header.len() as u64 + (array.len() * array.dtype.item_size()) as u64;
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Stored)
             // A fixed timestamp keeps identical runs byte-identical, so
@@ -193,7 +299,7 @@ fn write_npz_to<W: Write + Seek>(out: W, arrays: &[NpyArray]) -> io::Result<W> {
             .large_file(size >= u64::from(u32::MAX));
         zip.start_file(format!("{}.npy", array.name), options)?;
         zip.write_all(&header)?;
-        write_data(&mut zip, array.data)?;
+        write_data(&mut zip, array)?;
     }
     Ok(zip.finish()?)
 }
@@ -363,45 +469,17 @@ mod tests {
     const F64: [f64; 6] = [0.0, -1.5, 2.25, f64::INFINITY, 1e-300, f64::MAX];
     const I64: [i64; 4] = [i64::MIN, -1, 0, i64::MAX];
     const I32: [i32; 6] = [i32::MIN, -2, -1, 0, 1, i32::MAX];
-    const BOOL: [bool; 3] = [true, false, true];
+    const BOOL: [f64; 3] = [1.0, 0.0, 1.0];
 
     fn sample_arrays() -> Vec<NpyArray<'static>> {
         vec![
-            NpyArray {
-                name: "v",
-                shape: vec![2, 3],
-                data: NpyData::F64(&F64),
-            },
-            NpyArray {
-                name: "t_ns",
-                shape: vec![4],
-                data: NpyData::I64(&I64),
-            },
-            NpyArray {
-                name: "idx",
-                shape: vec![3, 2],
-                data: NpyData::I32(&I32),
-            },
-            NpyArray {
-                name: "spiked",
-                shape: vec![3, 1],
-                data: NpyData::Bool(&BOOL),
-            },
-            NpyArray {
-                name: "empty",
-                shape: vec![0, 5],
-                data: NpyData::F64(&[]),
-            },
-            NpyArray {
-                name: "empty_1d",
-                shape: vec![0],
-                data: NpyData::I32(&[]),
-            },
-            NpyArray {
-                name: "scalar",
-                shape: vec![],
-                data: NpyData::I64(&[42]),
-            },
+            NpyArray::new("v", vec![2, 3], Dtype::F64, Part::Values(&F64)),
+            NpyArray::new("t_ns", vec![4], Dtype::I64, Part::I64(&I64)),
+            NpyArray::new("idx", vec![3, 2], Dtype::I32, Part::I32(&I32)),
+            NpyArray::new("spiked", vec![3, 1], Dtype::Bool, Part::Values(&BOOL)),
+            NpyArray::new("empty", vec![0, 5], Dtype::F64, Part::Values(&[])),
+            NpyArray::new("empty_1d", vec![0], Dtype::I32, Part::I32(&[])),
+            NpyArray::new("scalar", vec![], Dtype::I64, Part::I64(&[42])),
         ]
     }
 
@@ -477,11 +555,7 @@ mod tests {
 
     #[test]
     fn header_text_matches_numpy() {
-        let array = NpyArray {
-            name: "a",
-            shape: vec![3, 4],
-            data: NpyData::F64(&[0.0; 12]),
-        };
+        let array = NpyArray::new("a", vec![3, 4], Dtype::F64, Part::Values(&[0.0; 12]));
         let header = npy_header(&array).expect("header");
         // 10 bytes of preamble + 58 of dict + newline, padded to 64.
         assert_eq!(header.len(), 128);
@@ -492,11 +566,7 @@ mod tests {
         );
         assert_eq!(u16::from_le_bytes([header[8], header[9]]), 118);
 
-        let one_d = NpyArray {
-            name: "b",
-            shape: vec![7],
-            data: NpyData::Bool(&[false; 7]),
-        };
+        let one_d = NpyArray::new("b", vec![7], Dtype::Bool, Part::Values(&[0.0; 7]));
         let header = npy_header(&one_d).expect("header");
         assert!(std::str::from_utf8(&header[10..])
             .expect("ascii")
@@ -519,35 +589,25 @@ mod tests {
         fs::write(&path, b"previous").expect("seed");
         let cases: Vec<Vec<NpyArray>> = vec![
             // Shape product differs from data length.
-            vec![NpyArray {
-                name: "x",
-                shape: vec![2, 2],
-                data: NpyData::F64(&[1.0, 2.0, 3.0]),
-            }],
+            vec![NpyArray::new(
+                "x",
+                vec![2, 2],
+                Dtype::F64,
+                Part::Values(&[1.0, 2.0, 3.0]),
+            )],
             // Shape product overflows usize.
-            vec![NpyArray {
-                name: "x",
-                shape: vec![usize::MAX, 2],
-                data: NpyData::I32(&[]),
-            }],
+            vec![NpyArray::new(
+                "x",
+                vec![usize::MAX, 2],
+                Dtype::I32,
+                Part::I32(&[]),
+            )],
             // Duplicate names would make one array shadow the other.
             vec![
-                NpyArray {
-                    name: "x",
-                    shape: vec![0],
-                    data: NpyData::I32(&[]),
-                },
-                NpyArray {
-                    name: "x",
-                    shape: vec![0],
-                    data: NpyData::I32(&[]),
-                },
+                NpyArray::new("x", vec![0], Dtype::I32, Part::I32(&[])),
+                NpyArray::new("x", vec![0], Dtype::I32, Part::I32(&[])),
             ],
-            vec![NpyArray {
-                name: "",
-                shape: vec![0],
-                data: NpyData::Bool(&[]),
-            }],
+            vec![NpyArray::new("", vec![0], Dtype::Bool, Part::Values(&[]))],
         ];
         for arrays in cases {
             let err = write_npz(&path, &arrays).expect_err("must fail");
@@ -570,6 +630,79 @@ mod tests {
         let missing = dir.0.join("no-such-dir").join("x.json");
         assert!(write_atomically(&missing, b"x").is_err());
         assert!(write_atomically(Path::new("/"), b"x").is_err());
+    }
+
+    /// An array made of a file part and an in-memory part, stored in
+    /// Fortran order: how a recording streamed to disk is archived.
+    fn write_streamed(dir: &Path) -> PathBuf {
+        let spilled = dir.join("spilled.bin");
+        let mut bytes = Vec::new();
+        // Samples at t0 and t1 of three neurons, time-major.
+        Dtype::F64.encode(&[0.0, 1.0, 2.0, 10.0, 11.0, 12.0], &mut bytes);
+        fs::write(&spilled, &bytes).expect("spill");
+        let path = dir.join("streamed.npz");
+        let v = NpyArray {
+            name: "v",
+            shape: vec![3, 3],
+            fortran_order: true,
+            dtype: Dtype::F64,
+            parts: vec![
+                Part::File {
+                    path: &spilled,
+                    elements: 6,
+                },
+                Part::Values(&[20.0, 21.0, 22.0]),
+            ],
+        };
+        let flags = NpyArray {
+            name: "flag",
+            shape: vec![3],
+            fortran_order: false,
+            dtype: Dtype::I32,
+            parts: vec![Part::Values(&[1.0]), Part::I32(&[-2, 3])],
+        };
+        write_npz(&path, &[v, flags]).expect("write");
+        path
+    }
+
+    #[test]
+    fn parts_are_concatenated_and_fortran_order_is_declared() {
+        let dir = TestDir::new("parts");
+        let path = write_streamed(&dir.0);
+        let entries = read_npz(&path);
+        let (descr, fortran, shape, data) = &entries[0].1;
+        assert_eq!(
+            (descr.as_str(), *fortran, shape.as_slice()),
+            ("<f8", true, &[3, 3][..])
+        );
+        let values: Vec<f64> = data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        assert_eq!(values, [0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 20.0, 21.0, 22.0]);
+        let (_, _, _, data) = &entries[1].1;
+        let flags: Vec<i32> = data
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        assert_eq!(flags, [1, -2, 3]);
+
+        // A file part shorter than announced is refused before writing.
+        let short = dir.0.join("short.bin");
+        fs::write(&short, [0u8; 12]).expect("short");
+        let array = NpyArray {
+            name: "x",
+            shape: vec![2],
+            fortran_order: false,
+            dtype: Dtype::F64,
+            parts: vec![Part::File {
+                path: &short,
+                elements: 2,
+            }],
+        };
+        let err = write_npz(&dir.0.join("bad.npz"), &[array]).expect_err("short file");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(!dir.0.join("bad.npz").exists());
     }
 
     /// A Python interpreter with numpy, if this machine has one:
@@ -604,6 +737,7 @@ mod tests {
         let dir = TestDir::new("numpy");
         let path = dir.0.join("out.npz");
         write_npz(&path, &sample_arrays()).expect("write");
+        let streamed = write_streamed(&dir.0);
         let script = r#"
 import sys, numpy as np
 z = np.load(sys.argv[1], allow_pickle=False)
@@ -621,12 +755,18 @@ check('spiked', np.bool_, (3, 1), [[True], [False], [True]])
 check('empty', np.float64, (0, 5), [])
 check('empty_1d', np.int32, (0,), [])
 check('scalar', np.int64, (), 42)
+s = np.load(sys.argv[2], allow_pickle=False)
+assert s['v'].shape == (3, 3)
+assert np.array_equal(s['v'], [[0, 10, 20], [1, 11, 21], [2, 12, 22]]), s['v']
+assert np.array_equal(s['v'][1], [1, 11, 21])
+assert s['flag'].dtype == np.int32 and list(s['flag']) == [1, -2, 3]
 print('ok')
 "#;
         let output = std::process::Command::new(&python)
             .arg("-c")
             .arg(script)
             .arg(&path)
+            .arg(&streamed)
             .output()
             .expect("run python");
         assert!(

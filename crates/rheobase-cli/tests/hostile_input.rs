@@ -420,10 +420,11 @@ fn group_that_does_not_fit_in_memory_is_refused() {
     }
 }
 
-/// The same for a StateMonitor: 100000 neurons × 2 variables × 10^8 time
-/// points.
+/// A StateMonitor recording 100000 neurons × 2 variables × 10^8 time
+/// points (240 TB) is streamed to disk, and no disk holds it: refused
+/// before the run, naming the monitor and the output directory.
 #[test]
-fn recording_that_does_not_fit_in_memory_is_refused() {
+fn recording_that_does_not_fit_on_disk_is_refused() {
     let dir = scratch("memory_monitor");
     let text = group_model(
         "100000",
@@ -433,8 +434,27 @@ fn recording_that_does_not_fit_in_memory_is_refused() {
     let path = write(&dir, "record.model", text);
     let out = check_file(&path);
     out.expect(EXIT_MODEL_ERROR);
-    assert!(out.stderr.contains("memory"), "{}", out.describe());
+    assert!(out.stderr.contains("free in `.`"), "{}", out.describe());
     assert!(out.stderr.contains("`trace`"), "{}", out.describe());
+    let target = dir.join("results");
+    let out = rheo(
+        &[
+            "run",
+            path.to_str().expect("UTF-8 path"),
+            "--out",
+            target.to_str().expect("UTF-8 path"),
+        ],
+        DEADLINE,
+    );
+    out.expect(EXIT_MODEL_ERROR);
+    assert!(out.stderr.contains("TB"), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains(&format!("free in `{}`", target.display())),
+        "{}",
+        out.describe()
+    );
+    assert!(!target.exists(), "nothing is created for a refused model");
 }
 
 #[test]

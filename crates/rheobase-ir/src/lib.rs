@@ -20,9 +20,11 @@ pub mod check;
 pub mod expr;
 pub mod integrators;
 mod lower;
+mod resources;
 
 pub use integrators::Method;
 pub use lower::{
-    end_step, lower, lower_with_files, DataFiles, DataTable, Lowered, NoFiles, DEFAULT_DT,
-    MAX_GROUP_SIZE,
+    end_step, lower, lower_for, lower_with_files, DataFiles, DataTable, Lowered, NoFiles,
+    DEFAULT_DT, MAX_GROUP_SIZE,
 };
+pub use resources::{resource_check, Recordings, Resources};

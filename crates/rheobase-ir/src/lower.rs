@@ -5,9 +5,10 @@
 use crate::check::{self, dim_name, Binding, Checker, Failed, Scope, Ty, Typed, VariableInfo};
 use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
+use crate::resources::{resource_check, Resources};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, ConnectPlan, EventPlan, GroupPlan, KernelId, MonitorPlan, Program,
-    RecordedVariable, ValueKind,
+    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, Program, RecordedVariable,
+    ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
@@ -108,11 +109,23 @@ impl DataFiles for NoFiles {
     }
 }
 
-/// Checks and lowers a whole model, reading `file:` data through `files`.
+/// Checks and lowers a whole model, reading `file:` data through `files`,
+/// without checking that it fits on a machine (see [`lower_for`]).
 pub fn lower_with_files(
     model: &ast::Model,
     source: &str,
     files: &dyn DataFiles,
+) -> Result<Lowered, Vec<Diagnostic>> {
+    lower_for(model, source, files, &Resources::unlimited())
+}
+
+/// Checks and lowers a whole model, reading `file:` data through `files`,
+/// and refuses it if a run would not fit in `resources`.
+pub fn lower_for(
+    model: &ast::Model,
+    source: &str,
+    files: &dyn DataFiles,
+    resources: &Resources,
 ) -> Result<Lowered, Vec<Diagnostic>> {
     let mut b = Builder {
         files,
@@ -148,7 +161,7 @@ pub fn lower_with_files(
     explain_used_before_defined(model, &mut b.diagnostics);
     if b.diagnostics.is_empty() {
         b.program.dt = b.dt;
-        if let Some(d) = memory_check(model, &b.program, memory_limit()) {
+        if let Some(d) = resource_check(model, &b.program, resources) {
             return Err(vec![d]);
         }
         Ok(Lowered {
@@ -1612,218 +1625,6 @@ fn explain_used_before_defined(model: &ast::Model, diagnostics: &mut [Diagnostic
                 );
         }
     }
-}
-
-/// The memory a simulation of a model may use: 75% of the machine's
-/// physical memory (`MemTotal` in `/proc/meminfo`), or 8 GiB where that
-/// cannot be read.
-pub fn memory_limit() -> u64 {
-    const FALLBACK: u64 = 8 << 30;
-    let total_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-        });
-    match total_kib {
-        Some(kib) if kib > 0 => kib.saturating_mul(1024) / 4 * 3,
-        _ => FALLBACK,
-    }
-}
-
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
-}
-
-fn gigabytes(bytes: f64) -> String {
-    format!("{:.1} GB", bytes / 1e9)
-}
-
-/// Estimates the memory a run of `program` needs — every state array
-/// (8 bytes per element) plus what StateMonitors and
-/// PopulationRateMonitors record over all `run`s — and, when it exceeds
-/// `limit` bytes, explains where it goes, pointing at the largest
-/// consumer. SpikeMonitors are not counted: how many spikes there will be
-/// is not known before the run.
-pub fn memory_check(model: &ast::Model, program: &Program, limit: u64) -> Option<Diagnostic> {
-    // The declarations that produced `program.groups` and
-    // `program.monitors`, in the same order (lowering succeeded, so every
-    // one of them produced exactly one).
-    let mut group_spans = Vec::new();
-    let mut monitor_spans = Vec::new();
-    let mut synapse_spans = Vec::new();
-    for item in &model.items {
-        match item {
-            Item::NeuronGroup(g) => group_spans.push(g.size.span),
-            Item::PoissonGroup(g) => group_spans.push(g.size.span),
-            Item::SpikeGeneratorGroup(g) => group_spans.push(g.size.span),
-            Item::SpikeMonitor(m) => monitor_spans.push(m.name.span),
-            Item::StateMonitor(m) => monitor_spans.push(m.name.span),
-            Item::PopulationRateMonitor(m) => monitor_spans.push(m.name.span),
-            Item::Synapses(d) => synapse_spans.push(d.name.span),
-            _ => {}
-        }
-    }
-    if group_spans.len() != program.groups.len() || monitor_spans.len() != program.monitors.len() {
-        return None;
-    }
-    let steps: f64 = program
-        .actions
-        .iter()
-        .map(|a| match a {
-            Action::Run { steps } => *steps as f64,
-            _ => 0.0,
-        })
-        .sum();
-    // (bytes, span, explanation) per consumer.
-    let mut parts: Vec<(f64, Span, String)> = Vec::new();
-    for (k, g) in program.groups.iter().enumerate() {
-        // Per-synapse arrays are sized by connections made at run time.
-        let own = |a: &&ArrayDecl| a.group == k && a.synapses.is_none();
-        let elements: f64 = program
-            .arrays
-            .iter()
-            .filter(own)
-            .map(|a| a.len as f64)
-            .sum();
-        let arrays = program.arrays.iter().filter(own).count();
-        let bytes = elements * 8.0;
-        parts.push((
-            bytes,
-            group_spans[k],
-            format!(
-                "`{}`: {} neurons × {} × 8 bytes = {}",
-                g.name,
-                g.size,
-                plural(arrays, "state array"),
-                gigabytes(bytes)
-            ),
-        ));
-    }
-    for (k, m) in program.monitors.iter().enumerate() {
-        let (bytes, what) = match m {
-            MonitorPlan::Spike { .. } => continue,
-            MonitorPlan::State {
-                name,
-                variables,
-                record,
-                every,
-                ..
-            } => {
-                let samples = (steps / *every as f64).ceil() + 1.0;
-                let values = record.len() as f64 * variables.len() as f64 + 1.0;
-                let bytes = samples * values * 8.0;
-                (
-                    bytes,
-                    format!(
-                        "`{name}` records {} × {} × {samples} time points × 8 bytes = {}",
-                        plural(record.len(), "neuron"),
-                        plural(variables.len(), "variable"),
-                        gigabytes(bytes)
-                    ),
-                )
-            }
-            MonitorPlan::Rate { name, .. } => {
-                let bytes = (steps + 1.0) * 16.0;
-                (
-                    bytes,
-                    format!(
-                        "`{name}` records {} time points × 16 bytes = {}",
-                        steps + 1.0,
-                        gigabytes(bytes)
-                    ),
-                )
-            }
-        };
-        parts.push((bytes, monitor_spans[k], what));
-    }
-    // Synapses: the expected count where it is known before connecting
-    // (lists, constant probabilities, one target per source, fixed-size
-    // samples); filtered connections are only known at run time.
-    for (k, syn) in program.synapses.iter().enumerate() {
-        let Some(&span) = synapse_spans.get(k) else {
-            break;
-        };
-        let pairs_source = (syn.source_stop - syn.source_start) as f64;
-        let pairs_target = (syn.target_stop - syn.target_start) as f64;
-        let expected: f64 = syn
-            .connect
-            .iter()
-            .map(|c| match c {
-                ConnectPlan::Explicit { i, n, .. } => i.len() as f64 * f64::from(*n),
-                ConnectPlan::AllPairs {
-                    p, filter: None, n, ..
-                } => pairs_source * pairs_target * p.unwrap_or(1.0) * f64::from(*n),
-                ConnectPlan::Mapping { n, .. } => pairs_source * f64::from(*n),
-                ConnectPlan::Generator {
-                    sample_size: Some(size),
-                    n,
-                    ..
-                } => pairs_source * *size as f64 * f64::from(*n),
-                _ => 0.0,
-            })
-            .sum();
-        let arrays = program
-            .arrays
-            .iter()
-            .filter(|a| a.synapses == Some(k))
-            .count();
-        // Per synapse: its arrays, the pre/post indices, the two indexes
-        // and the delay in steps (see ARCHITECTURE.md).
-        let per_synapse = arrays as f64 * 8.0 + 20.0;
-        let bytes = expected * per_synapse;
-        parts.push((
-            bytes,
-            span,
-            format!(
-                "`{}`: about {expected:.0} synapses × {per_synapse} bytes = {}",
-                syn.name,
-                gigabytes(bytes)
-            ),
-        ));
-    }
-    let total: f64 = parts.iter().map(|p| p.0).sum();
-    if total <= limit as f64 {
-        return None;
-    }
-    parts.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut parts = parts.into_iter();
-    let (_, span, label) = parts.next()?;
-    let mut d = Diagnostic::error(
-        span,
-        format!(
-            "this model needs about {} of memory, more than the {} available to it",
-            gigabytes(total),
-            gigabytes(limit as f64)
-        ),
-    )
-    .with_label(label);
-    for (bytes, span, label) in parts {
-        if bytes >= total / 100.0 {
-            d = d.with_secondary(span, label);
-        }
-    }
-    Some(
-        d.with_note(
-            "the limit is 75% of this machine's physical memory; a simulation that \
-             does not fit would crash or make the machine swap",
-        )
-        .with_note(
-            "help: use fewer neurons, record fewer neurons or variables, record with a \
-             coarser `dt:`, or shorten the run",
-        ),
-    )
 }
 
 /// The step at which a run that ends at time `t_end` stops, as Brian2's

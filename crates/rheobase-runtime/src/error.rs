@@ -28,6 +28,9 @@ pub enum RuntimeError {
     /// Monitor `monitor` cannot record what it was asked to (e.g. synapse
     /// indices beyond the number of synapses).
     Record { monitor: String, message: String },
+    /// A [`crate::RecordingSink`] could not take the samples of monitor
+    /// `monitor` (e.g. the disk is full).
+    Output { monitor: String, message: String },
     /// A state variable became NaN or infinite. Checked every
     /// [`crate::DIVERGENCE_CHECK_STEPS`] steps and at the end of each run,
     /// so `t` is at most that many steps after the first bad value.
@@ -72,6 +75,9 @@ impl fmt::Display for RuntimeError {
             }
             RuntimeError::Record { monitor, message } => {
                 write!(f, "monitor `{monitor}` cannot record: {message}")
+            }
+            RuntimeError::Output { monitor, message } => {
+                write!(f, "cannot save the recordings of monitor `{monitor}`: {message}")
             }
             RuntimeError::Interrupted { t } => {
                 write!(f, "simulation interrupted at t = {} ms", t * 1e3)

@@ -70,8 +70,8 @@ mod simulation;
 mod synapses;
 
 pub use error::RuntimeError;
-pub use monitor::MonitorData;
-pub use simulation::{RunConfig, Simulation, SynapseStats, Timings};
+pub use monitor::{MonitorData, StateSeries};
+pub use simulation::{RecordingSink, RunConfig, Simulation, SynapseStats, Timings};
 
 /// Number of elements per parallel chunk of a Range kernel (fixed so that
 /// results are the same for any thread count).

@@ -19,7 +19,10 @@ pub enum MonitorData {
         /// Recorded variables at each spike, after the threshold and before
         /// the reset: `(name, kind, values)` with one value per spike.
         variables: Vec<(String, ValueKind, Vec<f64>)>,
-        /// Number of spikes of each neuron of the recorded range.
+        /// Number of spikes of each neuron of the recorded range since the
+        /// start of the simulation. Unlike the other fields it is not
+        /// cleared when recordings are handed to a
+        /// [`crate::RecordingSink`].
         count: Vec<u64>,
     },
     /// A StateMonitor, sampled at the start of the step (before the state
@@ -30,9 +33,8 @@ pub enum MonitorData {
         t: Vec<f64>,
         /// The recorded neurons (absolute indices in the group).
         record: Vec<usize>,
-        /// `(name, kind, values)` with `values[r][k]` the value of neuron
-        /// `record[r]` at time `t[k]`.
-        variables: Vec<(String, ValueKind, Vec<Vec<f64>>)>,
+        /// One series per recorded variable, parallel to `t`.
+        variables: Vec<StateSeries>,
     },
     /// A PopulationRateMonitor: one sample per step, taken at its end.
     Rate {
@@ -42,6 +44,50 @@ pub enum MonitorData {
         /// second.
         rate: Vec<f64>,
     },
+}
+
+/// One variable recorded by a StateMonitor.
+///
+/// The samples are stored time-major — every recorded neuron at the first
+/// sample time, then every one at the second, ... — because that is the
+/// order in which they are taken: a sample is one contiguous append, and
+/// the samples recorded so far can be written out as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateSeries {
+    pub name: String,
+    pub kind: ValueKind,
+    /// Number of recorded neurons, i.e. values per sample time.
+    pub width: usize,
+    /// `values[k * width + r]` is the value of the `r`-th recorded neuron
+    /// at the `k`-th sample time.
+    pub values: Vec<f64>,
+}
+
+impl StateSeries {
+    /// Number of sample times held.
+    pub fn samples(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    /// The value of the `r`-th recorded neuron at the `k`-th sample time.
+    pub fn at(&self, r: usize, k: usize) -> f64 {
+        self.values[k * self.width + r]
+    }
+
+    /// The trace of the `r`-th recorded neuron.
+    pub fn trace(&self, r: usize) -> Vec<f64> {
+        self.values
+            .iter()
+            .skip(r)
+            .step_by(self.width.max(1))
+            .copied()
+            .collect()
+    }
+
+    /// Every trace, in `record` order (Brian2's `M.v` layout).
+    pub fn traces(&self) -> Vec<Vec<f64>> {
+        (0..self.width).map(|r| self.trace(r)).collect()
+    }
 }
 
 impl MonitorData {
@@ -89,7 +135,12 @@ impl MonitorData {
                 record: record.clone(),
                 variables: vars(variables)
                     .into_iter()
-                    .map(|(n, k)| (n, k, vec![Vec::new(); record.len()]))
+                    .map(|(name, kind)| StateSeries {
+                        name,
+                        kind,
+                        width: record.len(),
+                        values: Vec::new(),
+                    })
                     .collect(),
             },
             MonitorPlan::Rate { name, .. } => MonitorData::Rate {
@@ -108,10 +159,10 @@ impl MonitorData {
         match self {
             MonitorData::State { t, variables, .. } => {
                 let _ = t.try_reserve_exact(samples);
-                for (_, _, series) in variables {
-                    for s in series {
-                        let _ = s.try_reserve_exact(samples);
-                    }
+                for series in variables {
+                    let _ = series
+                        .values
+                        .try_reserve_exact(samples.saturating_mul(series.width));
                 }
             }
             MonitorData::Rate { t, rate, .. } => {
@@ -139,10 +190,60 @@ impl MonitorData {
             unreachable!("state sample for a non-state monitor")
         };
         t.push(now);
-        for (var, (_, _, series)) in plan_vars.iter().zip(variables.iter_mut()) {
+        for (var, series) in plan_vars.iter().zip(variables.iter_mut()) {
             let values = store.get(var.array);
-            for (&i, s) in record.iter().zip(series.iter_mut()) {
-                s.push(value_at(values, i));
+            series
+                .values
+                .extend(record.iter().map(|&i| value_at(values, i)));
+        }
+    }
+
+    /// Bytes of recorded samples held (8 per value), the measure of when
+    /// to hand them to a [`crate::RecordingSink`].
+    pub(crate) fn held_bytes(&self) -> usize {
+        let values = match self {
+            MonitorData::Spike {
+                i, t, variables, ..
+            } => i.len() + t.len() + variables.iter().map(|v| v.2.len()).sum::<usize>(),
+            MonitorData::State { t, variables, .. } => {
+                t.len() + variables.iter().map(|s| s.values.len()).sum::<usize>()
+            }
+            MonitorData::Rate { t, rate, .. } => t.len() + rate.len(),
+        };
+        values * 8
+    }
+
+    /// Whether any sample is held.
+    pub(crate) fn holds_samples(&self) -> bool {
+        match self {
+            MonitorData::Spike { t, .. }
+            | MonitorData::State { t, .. }
+            | MonitorData::Rate { t, .. } => !t.is_empty(),
+        }
+    }
+
+    /// Drops the recorded samples (after a sink took them), keeping the
+    /// allocations for the next ones and the cumulative spike counts.
+    pub(crate) fn clear_samples(&mut self) {
+        match self {
+            MonitorData::Spike {
+                i, t, variables, ..
+            } => {
+                i.clear();
+                t.clear();
+                for v in variables {
+                    v.2.clear();
+                }
+            }
+            MonitorData::State { t, variables, .. } => {
+                t.clear();
+                for s in variables {
+                    s.values.clear();
+                }
+            }
+            MonitorData::Rate { t, rate, .. } => {
+                t.clear();
+                rate.clear();
             }
         }
     }

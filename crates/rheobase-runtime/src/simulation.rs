@@ -179,7 +179,29 @@ pub struct Simulation {
     /// interrupted.
     unfinished_steps: u64,
     interrupt: Option<Arc<AtomicBool>>,
+    /// Where recorded samples go once they exceed `sink_budget` bytes; without
+    /// one they stay in `monitors` for the whole run.
+    sink: Option<Box<dyn RecordingSink>>,
+    sink_budget: usize,
     timings: Timings,
+}
+
+/// Takes monitor samples off a running [`Simulation`], so that a long
+/// recording need not fit in memory (the command-line tool writes them to
+/// disk as they come).
+///
+/// With a sink installed, the simulation hands over each monitor's samples
+/// whenever the samples held by all monitors reach the budget given to
+/// [`Simulation::set_recording_sink`], and when
+/// [`Simulation::flush_recordings`] is called; it then drops them, so
+/// [`Simulation::monitors`] holds only what was recorded since.
+pub trait RecordingSink: Send + Sync {
+    /// Receives the samples monitor `monitor` (an index into the program's
+    /// monitors) recorded since the previous call for it, in recording
+    /// order. A SpikeMonitor's `count` is the cumulative count since the
+    /// start, not the chunk's. An error stops the run with
+    /// [`RuntimeError::Output`].
+    fn append(&mut self, monitor: usize, samples: &MonitorData) -> Result<(), String>;
 }
 
 impl Simulation {
@@ -252,6 +274,8 @@ impl Simulation {
             next_action: 0,
             unfinished_steps: 0,
             interrupt: None,
+            sink: None,
+            sink_budget: 0,
             timings: Timings {
                 compile_seconds,
                 threads,
@@ -286,7 +310,9 @@ impl Simulation {
                 self.timings.simulate_seconds += started.elapsed().as_secs_f64();
             }
             Action::Run { steps } => {
-                self.reserve_samples(steps);
+                if self.sink.is_none() {
+                    self.reserve_samples(steps);
+                }
                 self.run_steps(steps)?;
             }
             Action::Connect { synapses, connect } => {
@@ -361,6 +387,12 @@ impl Simulation {
                 break;
             }
             done += 1;
+            if self.sink.is_some() && self.held_bytes() >= self.sink_budget {
+                result = self.flush_recordings();
+                if result.is_err() {
+                    break;
+                }
+            }
             if done % crate::DIVERGENCE_CHECK_STEPS == 0 || done == steps {
                 result = self.check_finite();
                 if result.is_err() {
@@ -422,6 +454,41 @@ impl Simulation {
             return Err(RuntimeError::Interrupted { t: self.t() });
         }
         Ok(())
+    }
+
+    /// Sends recorded samples to `sink` whenever the monitors hold
+    /// `budget_bytes` or more (counted at 8 bytes per value), instead of
+    /// keeping the whole recording in memory. A budget of 0 hands over
+    /// every step's samples.
+    pub fn set_recording_sink(&mut self, sink: Box<dyn RecordingSink>, budget_bytes: usize) {
+        self.sink = Some(sink);
+        self.sink_budget = budget_bytes;
+    }
+
+    /// Hands every monitor's held samples to the recording sink, if one is
+    /// installed (otherwise does nothing). Call it after the run, whatever
+    /// its outcome, so the sink has everything recorded.
+    pub fn flush_recordings(&mut self) -> Result<(), RuntimeError> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(());
+        };
+        for (k, data) in self.monitors.iter_mut().enumerate() {
+            if !data.holds_samples() {
+                continue;
+            }
+            sink.append(k, data)
+                .map_err(|message| RuntimeError::Output {
+                    monitor: data.name().to_string(),
+                    message,
+                })?;
+            data.clear_samples();
+        }
+        Ok(())
+    }
+
+    /// Bytes of samples the monitors hold (8 per value).
+    fn held_bytes(&self) -> usize {
+        self.monitors.iter().map(MonitorData::held_bytes).sum()
     }
 
     /// Installs a flag that, once set (e.g. by a Ctrl+C handler), stops
@@ -514,7 +581,8 @@ impl Simulation {
             .collect()
     }
 
-    /// What each monitor recorded, in the program's monitor order.
+    /// What each monitor recorded, in the program's monitor order (with a
+    /// recording sink installed: what it recorded since the last hand-over).
     pub fn monitors(&self) -> &[MonitorData] {
         &self.monitors
     }

@@ -370,7 +370,7 @@ fn matches_plain_rust_simulation() {
         for (k, (step, v)) in r.samples.iter().enumerate() {
             assert_eq!(t[k], *step as f64 * DT);
             for (ri, &i) in record.iter().enumerate() {
-                assert_eq!(variables[0].2[ri][k].to_bits(), v[i].to_bits());
+                assert_eq!(variables[0].at(ri, k).to_bits(), v[i].to_bits());
             }
         }
 
@@ -497,7 +497,7 @@ fn actions_run_in_order_and_time_continues() {
     assert_eq!(t, &expected);
     // x as recorded (shared: same value for every recorded neuron):
     // 0 during the first run, then 50 dt.
-    let x = &variables[1].2[1];
+    let x = &variables[1].trace(1);
     assert!(x[..50].iter().all(|&v| v == 0.0));
     assert!(x[50..].iter().all(|&v| v == 50.0 * DT));
 
@@ -536,11 +536,11 @@ fn state_monitor_records_every_nth_step_before_the_update() {
     assert_eq!(t.len(), steps.len());
     assert_eq!(t[0], 0.0);
     // The first sample is the initial value, before any integration.
-    assert_eq!(variables[0].2[1][0], 0.03);
+    assert_eq!(variables[0].at(1, 0), 0.03);
     for (k, &step) in steps.iter().enumerate() {
         assert_eq!(t[k], step as f64 * DT);
         for (ri, &i) in record.iter().enumerate() {
-            assert_eq!(variables[0].2[ri][k], r.samples[step as usize].1[i]);
+            assert_eq!(variables[0].at(ri, k), r.samples[step as usize].1[i]);
         }
     }
 }

@@ -223,7 +223,7 @@ impl Builder {
 /// `series[r][k]` of variable `var` of a StateMonitor.
 fn state_series(sim: &Simulation, monitor: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     match &sim.monitors()[monitor] {
-        MonitorData::State { t, variables, .. } => (t.clone(), variables[0].2.clone()),
+        MonitorData::State { t, variables, .. } => (t.clone(), variables[0].traces()),
         other => panic!("not a state monitor: {other:?}"),
     }
 }

@@ -28,9 +28,12 @@
 //! [`Simulation`] (kernels compiled, state allocated).
 
 pub use rheobase_ir as ir;
+pub use rheobase_ir::{Recordings, Resources};
 pub use rheobase_kernel as kernel;
 pub use rheobase_kernel::program::{Program, ValueKind};
-pub use rheobase_runtime::{MonitorData, RunConfig, RuntimeError, Simulation, Timings};
+pub use rheobase_runtime::{
+    MonitorData, RecordingSink, RunConfig, RuntimeError, Simulation, StateSeries, Timings,
+};
 pub use rheobase_syntax as syntax;
 pub use rheobase_syntax::{Diagnostic, Span};
 pub use rheobase_units as units;
@@ -49,8 +52,9 @@ pub struct CompiledModel {
     pub lower_seconds: f64,
 }
 
-/// Parses and checks a model. On failure, every problem found is returned,
-/// each pointing into `source`.
+/// Parses and checks a model, refusing one whose run would not fit in this
+/// machine's memory (see [`memory_limit`]). On failure, every problem found
+/// is returned, each pointing into `source`.
 pub fn compile(source: &str) -> Result<CompiledModel, Vec<Diagnostic>> {
     compile_with_files(source, &rheobase_ir::NoFiles)
 }
@@ -61,11 +65,45 @@ pub fn compile_with_files(
     source: &str,
     files: &dyn rheobase_ir::DataFiles,
 ) -> Result<CompiledModel, Vec<Diagnostic>> {
+    compile_for(source, files, &Resources::in_memory(memory_limit()))
+}
+
+/// The memory a simulation may use: 75% of the machine's physical memory
+/// (`MemTotal` in `/proc/meminfo`), or 8 GiB where that cannot be read.
+/// Reading it is the one system query below the command line.
+pub fn memory_limit() -> u64 {
+    const FALLBACK: u64 = 8 << 30;
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        });
+    match total_kib {
+        Some(kib) if kib > 0 => kib.saturating_mul(1024) / 4 * 3,
+        _ => FALLBACK,
+    }
+}
+
+/// Like [`compile_with_files`], refusing a model whose run would not fit
+/// in `resources` (memory, and disk for recordings streamed to it).
+pub fn compile_for(
+    source: &str,
+    files: &dyn rheobase_ir::DataFiles,
+    resources: &Resources,
+) -> Result<CompiledModel, Vec<Diagnostic>> {
     let start = Instant::now();
     let ast = rheobase_syntax::parse(source)?;
     let parse_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let lowered = rheobase_ir::lower_with_files(&ast, source, files)?;
+    let lowered = rheobase_ir::lower_for(&ast, source, files, resources)?;
     Ok(CompiledModel {
         program: lowered.program,
         seed: lowered.seed,

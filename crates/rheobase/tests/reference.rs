@@ -91,7 +91,9 @@ fn compare_deterministic(
                     ));
                     continue;
                 }
-                for (var, _, rows) in variables {
+                for series in variables {
+                    let var = &series.name;
+                    let rows = series.traces();
                     let wrows = as_rows(&want[var.as_str()]);
                     let scale = wrows
                         .iter()
@@ -146,8 +148,9 @@ fn statistics(
                 name, t, variables, ..
             } => {
                 let half: Vec<bool> = t.iter().map(|&x| x >= duration / 2.0).collect();
-                for (v, _, rows) in variables {
-                    let p = format!("{name}.{v}.");
+                for series in variables {
+                    let rows = series.traces();
+                    let p = format!("{name}.{}.", series.name);
                     let second_half = |r: &Vec<f64>| -> Vec<f64> {
                         r.iter()
                             .zip(&half)

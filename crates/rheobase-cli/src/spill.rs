@@ -1,0 +1,192 @@
+//! Monitor recordings streamed to disk during a run.
+//!
+//! The simulation hands its monitors' samples over whenever they reach the
+//! memory budget (`--buffer-mb`). Each recorded array (`t`, `i`, `v`, ...)
+//! of each monitor is appended to its own raw file in a hidden directory
+//! of the output directory, already encoded as the `.npz` will hold it.
+//! At the end of the run, every monitor's `.npz` is assembled from its
+//! spilled files followed by the samples still in memory, then the hidden
+//! directory is removed. Memory use is therefore bounded by the budget
+//! whatever the length of the run; disk use peaks at the spilled data
+//! plus the largest monitor's `.npz`.
+//!
+//! The files are only ever appended to, so if the process is killed
+//! outright (SIGKILL, power loss) the raw samples written so far survive
+//! in `OUT/.rheo-spill-PID/`, one little-endian array per file.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rheobase::{MonitorData, RecordingSink, ValueKind};
+
+use crate::npz::Dtype;
+
+/// How the `.npz` stores a recorded variable of kind `kind`.
+pub fn dtype_of(kind: ValueKind) -> Dtype {
+    match kind {
+        ValueKind::Float => Dtype::F64,
+        ValueKind::Integer => Dtype::I32,
+        ValueKind::Boolean => Dtype::Bool,
+    }
+}
+
+/// One spilled array.
+struct Column {
+    path: PathBuf,
+    writer: BufWriter<File>,
+    elements: usize,
+}
+
+/// The spilled arrays of one run.
+pub struct Spill {
+    dir: PathBuf,
+    /// Keyed by (monitor index, array name).
+    columns: BTreeMap<(usize, String), Column>,
+    buffer: Vec<u8>,
+}
+
+impl Spill {
+    /// Spill files for a run writing into `out`; nothing is created until
+    /// the first samples arrive, so short runs never touch the disk twice.
+    pub fn new(out: &Path) -> Spill {
+        Spill {
+            dir: out.join(format!(".rheo-spill-{}", std::process::id())),
+            columns: BTreeMap::new(),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The directory holding the spilled arrays.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether anything was spilled.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+
+    fn append_column(
+        &mut self,
+        monitor: usize,
+        name: &str,
+        dtype: Dtype,
+        values: &[f64],
+    ) -> io::Result<()> {
+        // The buffer is reused across calls so that encoding a chunk does
+        // not allocate each time.
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        dtype.encode(values, &mut buffer);
+        let result = self.append_bytes(monitor, name, &buffer, values.len());
+        self.buffer = buffer;
+        result
+    }
+
+    fn append_bytes(
+        &mut self,
+        monitor: usize,
+        name: &str,
+        bytes: &[u8],
+        elements: usize,
+    ) -> io::Result<()> {
+        let key = (monitor, name.to_string());
+        if !self.columns.contains_key(&key) {
+            fs::create_dir_all(&self.dir)?;
+            let path = self.dir.join(format!("{monitor}-{name}.bin"));
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            self.columns.insert(
+                key.clone(),
+                Column {
+                    path,
+                    writer: BufWriter::with_capacity(1 << 20, file),
+                    elements: 0,
+                },
+            );
+        }
+        let column = self
+            .columns
+            .get_mut(&key)
+            .ok_or_else(|| io::Error::other("spill column vanished"))?;
+        column.writer.write_all(bytes)?;
+        column.elements += elements;
+        Ok(())
+    }
+
+    /// Appends what monitor `monitor` recorded since the last call.
+    pub fn append(&mut self, monitor: usize, samples: &MonitorData) -> io::Result<()> {
+        match samples {
+            MonitorData::Spike {
+                i, t, variables, ..
+            } => {
+                let bytes: Vec<u8> = i.iter().flat_map(|v| v.to_le_bytes()).collect();
+                self.append_bytes(monitor, "i", &bytes, i.len())?;
+                self.append_column(monitor, "t", Dtype::F64, t)?;
+                for (name, kind, values) in variables {
+                    self.append_column(monitor, name, dtype_of(*kind), values)?;
+                }
+            }
+            MonitorData::State { t, variables, .. } => {
+                self.append_column(monitor, "t", Dtype::F64, t)?;
+                for series in variables {
+                    self.append_column(
+                        monitor,
+                        &series.name,
+                        dtype_of(series.kind),
+                        &series.values,
+                    )?;
+                }
+            }
+            MonitorData::Rate { t, rate, .. } => {
+                self.append_column(monitor, "t", Dtype::F64, t)?;
+                self.append_column(monitor, "rate", Dtype::F64, rate)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The file holding what was spilled of array `name` of monitor
+    /// `monitor`, and its number of elements (flushed, so the file is
+    /// complete), or `None` if nothing was.
+    pub fn column(&mut self, monitor: usize, name: &str) -> io::Result<Option<(&Path, usize)>> {
+        match self.columns.get_mut(&(monitor, name.to_string())) {
+            None => Ok(None),
+            Some(column) => {
+                column.writer.flush()?;
+                Ok(Some((&column.path, column.elements)))
+            }
+        }
+    }
+
+    /// Deletes the spilled files (after the archives were written).
+    pub fn remove(&mut self) -> io::Result<()> {
+        self.columns.clear();
+        match fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The simulation's handle on a [`Spill`] that the command line keeps a
+/// second handle on, to assemble the archives after the run.
+pub struct SpillSink(pub Arc<Mutex<Spill>>);
+
+impl RecordingSink for SpillSink {
+    fn append(&mut self, monitor: usize, samples: &MonitorData) -> Result<(), String> {
+        let mut spill = self
+            .0
+            .lock()
+            .map_err(|_| "the recording writer failed earlier".to_string())?;
+        let dir = spill.dir.display().to_string();
+        spill
+            .append(monitor, samples)
+            .map_err(|e| format!("writing to {dir}: {e}"))
+    }
+}

@@ -1,0 +1,348 @@
+//! Will a run of a model fit on this machine? Estimated before anything
+//! is allocated, so that a model too large is refused with an explanation
+//! instead of being killed by the operating system halfway through.
+
+use rheobase_kernel::program::{Action, ArrayDecl, ConnectPlan, MonitorPlan, Program};
+use rheobase_syntax::ast::{self, Item};
+use rheobase_syntax::{Diagnostic, Span};
+
+/// What a run may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resources {
+    /// Bytes of memory the simulation may use.
+    pub memory_limit: u64,
+    /// Where the monitors' recordings go.
+    pub recordings: Recordings,
+}
+
+/// Where a run keeps what its monitors record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recordings {
+    /// In memory until the end of the run (the library's default).
+    InMemory,
+    /// Written to disk as the run goes (see the runtime's
+    /// `RecordingSink`): memory holds at most `buffer_bytes` of them, and
+    /// the disk at `place` has `free_disk` bytes available, if known.
+    Streamed {
+        buffer_bytes: u64,
+        free_disk: Option<u64>,
+        place: String,
+    },
+}
+
+impl Resources {
+    /// `memory_limit` bytes of memory, recordings held in memory.
+    pub fn in_memory(memory_limit: u64) -> Resources {
+        Resources {
+            memory_limit,
+            recordings: Recordings::InMemory,
+        }
+    }
+
+    /// No limit: for checking a model without regard to a machine.
+    pub fn unlimited() -> Resources {
+        Resources::in_memory(u64::MAX)
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Bytes in the unit a person would use for them.
+fn gigabytes(bytes: f64) -> String {
+    if bytes >= 1e12 {
+        format!("{:.1} TB", bytes / 1e12)
+    } else if bytes >= 1e9 {
+        format!("{:.1} GB", bytes / 1e9)
+    } else if bytes >= 1e6 {
+        format!("{:.0} MB", bytes / 1e6)
+    } else {
+        format!("{:.0} kB", bytes / 1e3)
+    }
+}
+
+/// One consumer of memory or disk: bytes, the declaration responsible and
+/// how the bytes come about.
+struct Use {
+    bytes: f64,
+    span: Span,
+    explanation: String,
+}
+
+/// Estimates what a run of `program` needs — every state array (8 bytes
+/// per element), the expected synapses, and what StateMonitors and
+/// PopulationRateMonitors record over all `run`s — and, when it does not
+/// fit in `resources`, explains where it goes, pointing at the largest
+/// consumer. SpikeMonitors are not counted: how many spikes there will be
+/// is not known before the run (streamed, they take at most the buffer).
+pub fn resource_check(
+    model: &ast::Model,
+    program: &Program,
+    resources: &Resources,
+) -> Option<Diagnostic> {
+    // The declarations that produced `program.groups` and
+    // `program.monitors`, in the same order (lowering succeeded, so every
+    // one of them produced exactly one).
+    let mut group_spans = Vec::new();
+    let mut monitor_spans = Vec::new();
+    let mut synapse_spans = Vec::new();
+    for item in &model.items {
+        match item {
+            Item::NeuronGroup(g) => group_spans.push(g.size.span),
+            Item::PoissonGroup(g) => group_spans.push(g.size.span),
+            Item::SpikeGeneratorGroup(g) => group_spans.push(g.size.span),
+            Item::SpikeMonitor(m) => monitor_spans.push(m.name.span),
+            Item::StateMonitor(m) => monitor_spans.push(m.name.span),
+            Item::PopulationRateMonitor(m) => monitor_spans.push(m.name.span),
+            Item::Synapses(d) => synapse_spans.push(d.name.span),
+            _ => {}
+        }
+    }
+    if group_spans.len() != program.groups.len() || monitor_spans.len() != program.monitors.len() {
+        return None;
+    }
+    let mut memory = state_uses(program, &group_spans);
+    memory.extend(synapse_uses(program, &synapse_spans));
+    let recordings = recording_uses(program, &monitor_spans);
+    match &resources.recordings {
+        Recordings::InMemory => {
+            memory.extend(recordings);
+            check_memory(
+                memory,
+                resources.memory_limit,
+                "record fewer neurons or variables, record with a coarser `dt:`, ",
+            )
+        }
+        Recordings::Streamed {
+            buffer_bytes,
+            free_disk,
+            place,
+        } => {
+            // At most the buffer is held, and never more than the whole
+            // recording; it is charged to the largest monitor.
+            let recorded: f64 = recordings.iter().map(|u| u.bytes).sum();
+            let held = (*buffer_bytes as f64).min(recorded);
+            if let Some(largest) = recordings.iter().max_by(|a, b| a.bytes.total_cmp(&b.bytes)) {
+                memory.push(Use {
+                    bytes: held,
+                    span: largest.span,
+                    explanation: format!(
+                        "recorded samples held in memory before they are written: up to {}",
+                        gigabytes(held)
+                    ),
+                });
+            }
+            if let Some(d) = check_memory(memory, resources.memory_limit, "") {
+                return Some(d);
+            }
+            free_disk.and_then(|free| check_disk(recordings, free, place))
+        }
+    }
+}
+
+/// Every group's state arrays.
+fn state_uses(program: &Program, group_spans: &[Span]) -> Vec<Use> {
+    program
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(k, g)| {
+            // Per-synapse arrays are sized by connections made at run time.
+            let own = |a: &&ArrayDecl| a.group == k && a.synapses.is_none();
+            let elements: f64 = program
+                .arrays
+                .iter()
+                .filter(own)
+                .map(|a| a.len as f64)
+                .sum();
+            let arrays = program.arrays.iter().filter(own).count();
+            let bytes = elements * 8.0;
+            Use {
+                bytes,
+                span: group_spans[k],
+                explanation: format!(
+                    "`{}`: {} neurons × {} × 8 bytes = {}",
+                    g.name,
+                    g.size,
+                    plural(arrays, "state array"),
+                    gigabytes(bytes)
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Synapses: the expected count where it is known before connecting
+/// (lists, constant probabilities, one target per source, fixed-size
+/// samples); filtered connections are only known at run time.
+fn synapse_uses(program: &Program, synapse_spans: &[Span]) -> Vec<Use> {
+    let mut uses = Vec::new();
+    for (k, syn) in program.synapses.iter().enumerate() {
+        let Some(&span) = synapse_spans.get(k) else {
+            break;
+        };
+        let pairs_source = (syn.source_stop - syn.source_start) as f64;
+        let pairs_target = (syn.target_stop - syn.target_start) as f64;
+        let expected: f64 = syn
+            .connect
+            .iter()
+            .map(|c| match c {
+                ConnectPlan::Explicit { i, n, .. } => i.len() as f64 * f64::from(*n),
+                ConnectPlan::AllPairs {
+                    p, filter: None, n, ..
+                } => pairs_source * pairs_target * p.unwrap_or(1.0) * f64::from(*n),
+                ConnectPlan::Mapping { n, .. } => pairs_source * f64::from(*n),
+                ConnectPlan::Generator {
+                    sample_size: Some(size),
+                    n,
+                    ..
+                } => pairs_source * *size as f64 * f64::from(*n),
+                _ => 0.0,
+            })
+            .sum();
+        let arrays = program
+            .arrays
+            .iter()
+            .filter(|a| a.synapses == Some(k))
+            .count();
+        // Per synapse: its arrays, the pre/post indices, the two indexes
+        // and the delay in steps (see ARCHITECTURE.md).
+        let per_synapse = arrays as f64 * 8.0 + 20.0;
+        let bytes = expected * per_synapse;
+        uses.push(Use {
+            bytes,
+            span,
+            explanation: format!(
+                "`{}`: about {expected:.0} synapses × {per_synapse} bytes = {}",
+                syn.name,
+                gigabytes(bytes)
+            ),
+        });
+    }
+    uses
+}
+
+/// What StateMonitors and PopulationRateMonitors record over all runs.
+fn recording_uses(program: &Program, monitor_spans: &[Span]) -> Vec<Use> {
+    let steps: f64 = program
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Run { steps } => *steps as f64,
+            _ => 0.0,
+        })
+        .sum();
+    let mut uses = Vec::new();
+    for (k, m) in program.monitors.iter().enumerate() {
+        let (bytes, explanation) = match m {
+            MonitorPlan::Spike { .. } => continue,
+            MonitorPlan::State {
+                name,
+                variables,
+                record,
+                every,
+                ..
+            } => {
+                let samples = (steps / *every as f64).ceil() + 1.0;
+                let values = record.len() as f64 * variables.len() as f64 + 1.0;
+                let bytes = samples * values * 8.0;
+                (
+                    bytes,
+                    format!(
+                        "`{name}` records {} × {} × {samples} time points × 8 bytes = {}",
+                        plural(record.len(), "neuron"),
+                        plural(variables.len(), "variable"),
+                        gigabytes(bytes)
+                    ),
+                )
+            }
+            MonitorPlan::Rate { name, .. } => {
+                let bytes = (steps + 1.0) * 16.0;
+                (
+                    bytes,
+                    format!(
+                        "`{name}` records {} time points × 16 bytes = {}",
+                        steps + 1.0,
+                        gigabytes(bytes)
+                    ),
+                )
+            }
+        };
+        uses.push(Use {
+            bytes,
+            span: monitor_spans[k],
+            explanation,
+        });
+    }
+    uses
+}
+
+/// The largest use as the primary label, the others of at least 1% of
+/// the total as secondary labels.
+fn explain(mut uses: Vec<Use>, message: String) -> Option<Diagnostic> {
+    let total: f64 = uses.iter().map(|u| u.bytes).sum();
+    uses.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
+    let mut uses = uses.into_iter();
+    let first = uses.next()?;
+    let mut d = Diagnostic::error(first.span, message).with_label(first.explanation);
+    for u in uses {
+        if u.bytes >= total / 100.0 {
+            d = d.with_secondary(u.span, u.explanation);
+        }
+    }
+    Some(d)
+}
+
+fn check_memory(uses: Vec<Use>, limit: u64, record_help: &str) -> Option<Diagnostic> {
+    let total: f64 = uses.iter().map(|u| u.bytes).sum();
+    if total <= limit as f64 {
+        return None;
+    }
+    let d = explain(
+        uses,
+        format!(
+            "this model needs about {} of memory, more than the {} available to it",
+            gigabytes(total),
+            gigabytes(limit as f64)
+        ),
+    )?;
+    Some(
+        d.with_note(
+            "the limit is 75% of this machine's physical memory; a simulation that \
+             does not fit would crash or make the machine swap",
+        )
+        .with_note(format!(
+            "help: use fewer neurons or synapses, {record_help}or shorten the run"
+        )),
+    )
+}
+
+/// Streamed recordings must fit on the disk, with room for the largest
+/// monitor's archive, which is assembled from its spilled samples before
+/// they are deleted.
+fn check_disk(uses: Vec<Use>, free: u64, place: &str) -> Option<Diagnostic> {
+    let total: f64 = uses.iter().map(|u| u.bytes).sum();
+    let largest = uses.iter().map(|u| u.bytes).fold(0.0, f64::max);
+    if total + largest <= free as f64 {
+        return None;
+    }
+    let d = explain(
+        uses,
+        format!(
+            "this model's recordings need about {} of disk ({} recorded, plus room to \
+             assemble the largest monitor's file), more than the {} free in {place}",
+            gigabytes(total + largest),
+            gigabytes(total),
+            gigabytes(free as f64)
+        ),
+    )?;
+    Some(d.with_note(
+        "help: record fewer neurons or variables, record with a coarser `dt:`, shorten \
+         the run, or write the results (`--out`) to a disk with more space",
+    ))
+}
