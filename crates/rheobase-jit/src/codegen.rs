@@ -30,7 +30,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::mem::{offset_of, size_of};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{
+    types, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value,
+};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_jit::JITModule;
@@ -126,7 +128,20 @@ pub(crate) struct Translator<'a, 'f> {
     pure_calls: HashMap<String, Value>,
     /// Locals assigned so far in the current element's code.
     assigned: std::collections::HashSet<u32>,
+    /// For Range kernels with random draws: the buffer of each draw
+    /// `(is_normal, draw id)`, holding the draws of the current batch.
+    rand_buffers: BTreeMap<(bool, u32), Value>,
+    /// First element of the current batch.
+    batch_start: Option<Variable>,
 }
+
+/// Elements per batch of pre-computed random draws (see
+/// `Translator::function`).
+pub(crate) const RAND_BATCH: u32 = 256;
+
+/// Range kernels with more distinct draws than this call the generator per
+/// draw instead (the buffers live on the stack).
+const MAX_BATCHED_DRAWS: usize = 8;
 
 impl<'a, 'f> Translator<'a, 'f> {
     /// Emits the whole function for `kernel` into the builder's function,
@@ -152,6 +167,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             locals: BTreeMap::new(),
             pure_calls: HashMap::new(),
             assigned: std::collections::HashSet::new(),
+            rand_buffers: BTreeMap::new(),
+            batch_start: None,
             count,
         };
         t.function(kernel, usage);
@@ -163,16 +180,29 @@ impl<'a, 'f> Translator<'a, 'f> {
         t.b.finalize(config);
     }
 
+    /// The loop over the elements. A Range kernel with uniform or normal
+    /// draws runs in batches of [`RAND_BATCH`] elements: before each batch
+    /// one call per draw fills a stack buffer with that draw for every
+    /// element of the batch, and the element code reads its value from the
+    /// buffer. Generating many independent draws together lets the
+    /// generator's dependent multiplications overlap, which one call per
+    /// element cannot; the numbers are the same (draws are keyed by
+    /// element, not by order), so this changes speed only.
     fn function(&mut self, kernel: &Kernel, usage: &Usage) {
         let k_var = self.b.declare_var(types::I64);
         for &l in &usage.locals {
             let var = self.b.declare_var(types::F64);
             self.locals.insert(l, var);
         }
+        let batched = kernel.iteration == Iteration::Range
+            && !usage.draws.is_empty()
+            && usage.draws.len() <= MAX_BATCHED_DRAWS;
 
         let entry = self.b.create_block();
         let preheader = self.b.create_block();
+        let refill = self.b.create_block();
         let body = self.b.create_block();
+        let batch_done = self.b.create_block();
         let exit = self.b.create_block();
 
         // entry: the function parameter becomes the entry block's parameter.
@@ -191,7 +221,55 @@ impl<'a, 'f> Translator<'a, 'f> {
         // preheader: load everything the loop needs that does not change.
         self.b.switch_to_block(preheader);
         let inv = self.invariants(args, kernel.iteration, usage);
-        self.b.ins().jump(body, &[]);
+        let batch_end = self.b.declare_var(types::I64);
+        if batched {
+            let bytes = RAND_BATCH * 8 * usage.draws.len() as u32;
+            let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                bytes,
+                3,
+            ));
+            for (n, &draw) in usage.draws.iter().enumerate() {
+                let at = (n as u32 * RAND_BATCH * 8) as i32;
+                let addr = self.b.ins().stack_addr(types::I64, slot, at);
+                self.rand_buffers.insert(draw, addr);
+            }
+            self.batch_start = Some(self.b.declare_var(types::I64));
+            self.b.ins().jump(refill, &[]);
+
+            // refill: the draws of elements k..min(k + RAND_BATCH, end).
+            self.b.switch_to_block(refill);
+            let k = self.b.use_var(k_var);
+            let limit = self.b.ins().iadd_imm_s(k, i64::from(RAND_BATCH));
+            let stop = self.b.ins().umin(limit, end);
+            self.b.def_var(batch_end, stop);
+            if let Some(var) = self.batch_start {
+                self.b.def_var(var, k);
+            }
+            let n = self.b.ins().isub(stop, k);
+            let first = self.b.ins().iadd(k, inv.index_offset);
+            let buffers: Vec<((bool, u32), Value)> =
+                self.rand_buffers.iter().map(|(&d, &v)| (d, v)).collect();
+            for ((normal, draw), addr) in buffers {
+                let f = if normal {
+                    RtFn::FillNormal
+                } else {
+                    RtFn::FillUniform
+                };
+                let draw = self.b.ins().iconst(types::I64, i64::from(draw));
+                let r = self.runtime_fn(f);
+                self.b
+                    .ins()
+                    .call(r, &[addr, n, inv.seed, inv.stream, inv.step, first, draw]);
+            }
+            self.b.ins().jump(body, &[]);
+        } else {
+            self.b.def_var(batch_end, end);
+            self.b.ins().jump(body, &[]);
+            // Unreachable in this mode; it still needs a terminator.
+            self.b.switch_to_block(refill);
+            self.b.ins().jump(exit, &[]);
+        }
 
         // body: one element. The loop is a do-while: the entry test
         // guarantees at least one iteration.
@@ -214,8 +292,14 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.stmts(&kernel.body, &inv, &el);
         let next = self.b.ins().iadd_imm_s(k, 1);
         self.b.def_var(k_var, next);
+        let stop = self.b.use_var(batch_end);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, stop);
+        self.b.ins().brif(more, body, &[], batch_done, &[]);
+
+        // batch_done: another batch, or the end.
+        self.b.switch_to_block(batch_done);
         let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, end);
-        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.ins().brif(more, refill, &[], exit, &[]);
 
         self.b.switch_to_block(exit);
         let count = self.b.use_var(self.count);
@@ -580,6 +664,15 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.b.ins().select(c, a, b)
             }
             Expr::Rand { kind, draw } => {
+                let normal = *kind == RandKind::Normal;
+                if let (Some(&buffer), Some(var)) =
+                    (self.rand_buffers.get(&(normal, *draw)), self.batch_start)
+                {
+                    let first = self.b.use_var(var);
+                    let at = self.b.ins().isub(el.e, first);
+                    let p = self.element_addr(buffer, at, 3);
+                    return self.b.ins().load(types::F64, trusted(), p, 0);
+                }
                 let f = match kind {
                     RandKind::Uniform => RtFn::RandUniform,
                     RandKind::Normal => RtFn::RandNormal,

@@ -25,6 +25,8 @@ pub(crate) enum Shape {
     Rand,
     /// `fn(seed, stream, step, element, draw, n: u64, p: f64) -> f64`
     Binomial,
+    /// `fn(out: *mut f64, count, seed, stream, step, first_element, draw: u64)`
+    Fill,
 }
 
 /// A function that compiled kernels may call.
@@ -49,11 +51,13 @@ pub(crate) enum RtFn {
     RandUniform,
     RandNormal,
     RandBinomial,
+    FillUniform,
+    FillNormal,
 }
 
 impl RtFn {
     /// Every runtime function, in the order of their `index`.
-    pub(crate) const ALL: [RtFn; 19] = [
+    pub(crate) const ALL: [RtFn; 21] = [
         RtFn::Exp,
         RtFn::Log,
         RtFn::Log10,
@@ -73,6 +77,8 @@ impl RtFn {
         RtFn::RandUniform,
         RtFn::RandNormal,
         RtFn::RandBinomial,
+        RtFn::FillUniform,
+        RtFn::FillNormal,
     ];
 
     /// Position in [`RtFn::ALL`], for per-function caches.
@@ -103,6 +109,8 @@ impl RtFn {
             RtFn::RandUniform => "rheobase_jit_rand_uniform",
             RtFn::RandNormal => "rheobase_jit_rand_normal",
             RtFn::RandBinomial => "rheobase_jit_rand_binomial",
+            RtFn::FillUniform => "rheobase_jit_fill_uniform",
+            RtFn::FillNormal => "rheobase_jit_fill_normal",
         }
     }
 
@@ -111,6 +119,7 @@ impl RtFn {
             RtFn::Pow => Shape::Binary,
             RtFn::RandUniform | RtFn::RandNormal => Shape::Rand,
             RtFn::RandBinomial => Shape::Binomial,
+            RtFn::FillUniform | RtFn::FillNormal => Shape::Fill,
             _ => Shape::Unary,
         }
     }
@@ -121,6 +130,7 @@ impl RtFn {
         type F2 = extern "C" fn(f64, f64) -> f64;
         type Fr = extern "C" fn(u64, u64, u64, u64, u64) -> f64;
         type Fb = extern "C" fn(u64, u64, u64, u64, u64, u64, f64) -> f64;
+        type Ff = extern "C" fn(*mut f64, u64, u64, u64, u64, u64, u64);
         let unary = |f: F1| f as *const u8;
         match self {
             RtFn::Exp => unary(rt_exp),
@@ -142,6 +152,8 @@ impl RtFn {
             RtFn::RandUniform => rheo_rand_uniform as Fr as *const u8,
             RtFn::RandNormal => rheo_rand_normal as Fr as *const u8,
             RtFn::RandBinomial => rheo_rand_binomial as Fb as *const u8,
+            RtFn::FillUniform => rt_fill_uniform as Ff as *const u8,
+            RtFn::FillNormal => rt_fill_normal as Ff as *const u8,
         }
     }
 
@@ -166,10 +178,59 @@ impl RtFn {
                 }
                 sig.params.push(AbiParam::new(types::F64));
             }
+            Shape::Fill => {
+                for _ in 0..7 {
+                    sig.params.push(AbiParam::new(types::I64));
+                }
+                return sig;
+            }
         }
         sig.returns.push(AbiParam::new(types::F64));
         sig
     }
+}
+
+/// Fills `count` slots at `out` with the uniform draws of elements
+/// `first_element..first_element + count`: what a Range kernel with
+/// random draws does before each batch of elements.
+///
+/// # Safety
+///
+/// Called only by compiled kernels, with `out` pointing at a stack buffer
+/// the kernel reserved for at least `count` (at most `RAND_BATCH`)
+/// `f64`s, aligned, not otherwise referenced during the call.
+extern "C" fn rt_fill_uniform(
+    out: *mut f64,
+    count: u64,
+    seed: u64,
+    stream: u64,
+    step: u64,
+    first_element: u64,
+    draw: u64,
+) {
+    // SAFETY: see the function's contract: the caller owns `count` valid,
+    // aligned, unaliased f64 slots at `out`.
+    let out = unsafe { std::slice::from_raw_parts_mut(out, count as usize) };
+    rheobase_kernel::rng::fill_uniform(out, seed, stream, step, first_element, draw);
+}
+
+/// Like [`rt_fill_uniform`], with normal draws.
+///
+/// # Safety
+///
+/// As for [`rt_fill_uniform`].
+extern "C" fn rt_fill_normal(
+    out: *mut f64,
+    count: u64,
+    seed: u64,
+    stream: u64,
+    step: u64,
+    first_element: u64,
+    draw: u64,
+) {
+    // SAFETY: as in `rt_fill_uniform`.
+    let out = unsafe { std::slice::from_raw_parts_mut(out, count as usize) };
+    rheobase_kernel::rng::fill_normal(out, seed, stream, step, first_element, draw);
 }
 
 /// Registers every runtime function, plus the libm-style names Cranelift

@@ -42,6 +42,8 @@ pub(crate) struct Usage {
     /// `dt` is needed (`Dt`, or a table lookup).
     pub dt: bool,
     pub rand: bool,
+    /// The distinct uniform and normal draws `(is_normal, draw id)`.
+    pub draws: BTreeSet<(bool, u32)>,
     pub emit: bool,
 }
 
@@ -178,6 +180,7 @@ impl Validator<'_> {
                 }
                 self.usage.rand = true;
                 self.usage.key = true;
+                self.usage.draws.insert((*kind == RandKind::Normal, *draw));
             }
             Expr::Binomial { n, p, draw } => {
                 let limit = 1u32 << crate::runtime::BINOMIAL_DRAW_BITS;
