@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::mem::{offset_of, size_of};
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::Endianness;
 use cranelift_codegen::ir::{
     types, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value,
 };
@@ -133,6 +134,11 @@ pub(crate) struct Translator<'a, 'f> {
     rand_buffers: BTreeMap<(bool, u32), Value>,
     /// First element of the current batch.
     batch_start: Option<Variable>,
+    /// Whether the code being emitted handles two elements at once (`e`
+    /// and `e + 1`): floats are `f64x2`, conditions `i64x2` masks.
+    vector: bool,
+    /// The locals as `f64x2` variables, for the two-element loop.
+    vlocals: BTreeMap<u32, Variable>,
 }
 
 /// Elements per batch of pre-computed random draws (see
@@ -169,6 +175,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             assigned: std::collections::HashSet::new(),
             rand_buffers: BTreeMap::new(),
             batch_start: None,
+            vector: false,
+            vlocals: BTreeMap::new(),
             count,
         };
         t.function(kernel, usage);
@@ -193,6 +201,8 @@ impl<'a, 'f> Translator<'a, 'f> {
         for &l in &usage.locals {
             let var = self.b.declare_var(types::F64);
             self.locals.insert(l, var);
+            let var = self.b.declare_var(types::F64X2);
+            self.vlocals.insert(l, var);
         }
         let batched = kernel.iteration == Iteration::Range
             && !usage.draws.is_empty()
@@ -271,9 +281,60 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.b.ins().jump(exit, &[]);
         }
 
-        // body: one element. The loop is a do-while: the entry test
-        // guarantees at least one iteration.
+        // The element loops. A straight-line Range kernel first runs two
+        // elements per iteration with `f64x2` arithmetic: lane-wise IEEE
+        // operations round exactly as the scalar ones, so the results are
+        // bit-identical; the scalar loop takes the odd element left.
+        let single_check = self.b.create_block();
         self.b.switch_to_block(body);
+        // Vector rounding (`roundpd`) needs SSE4.1 on x86-64.
+        let rounding = self
+            .module
+            .isa()
+            .isa_flags()
+            .iter()
+            .any(|f| f.name == "has_sse41" && f.as_bool() == Some(true))
+            || !cfg!(target_arch = "x86_64");
+        if vectorizable(kernel, usage, batched, rounding) {
+            let pair_check = self.b.create_block();
+            let pair_body = self.b.create_block();
+            self.b.ins().jump(pair_check, &[]);
+            self.b.switch_to_block(pair_check);
+            let k = self.b.use_var(k_var);
+            let k2 = self.b.ins().iadd_imm_s(k, 2);
+            let stop = self.b.use_var(batch_end);
+            let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, k2, stop);
+            self.b.ins().brif(fits, pair_body, &[], single_check, &[]);
+
+            self.b.switch_to_block(pair_body);
+            self.vector = true;
+            std::mem::swap(&mut self.locals, &mut self.vlocals);
+            self.begin_element();
+            let k = self.b.use_var(k_var);
+            let el = self.element(&inv, k, usage);
+            let zero_v = self.fconst(0.0);
+            for var in self.locals.values() {
+                self.b.def_var(*var, zero_v);
+            }
+            self.stmts(&kernel.body, &inv, &el);
+            std::mem::swap(&mut self.locals, &mut self.vlocals);
+            self.vector = false;
+            let next = self.b.ins().iadd_imm_s(k, 2);
+            self.b.def_var(k_var, next);
+            self.b.ins().jump(pair_check, &[]);
+        } else {
+            self.b.ins().jump(single_check, &[]);
+        }
+        let single_body = self.b.create_block();
+        self.b.switch_to_block(single_check);
+        let k = self.b.use_var(k_var);
+        let stop = self.b.use_var(batch_end);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, k, stop);
+        self.b.ins().brif(more, single_body, &[], batch_done, &[]);
+
+        // single_body: one element.
+        self.b.switch_to_block(single_body);
+        self.begin_element();
         let k = self.b.use_var(k_var);
         let e = match kernel.iteration {
             Iteration::Range => k,
@@ -292,18 +353,51 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.stmts(&kernel.body, &inv, &el);
         let next = self.b.ins().iadd_imm_s(k, 1);
         self.b.def_var(k_var, next);
-        let stop = self.b.use_var(batch_end);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, stop);
-        self.b.ins().brif(more, body, &[], batch_done, &[]);
+        self.b.ins().jump(single_check, &[]);
 
         // batch_done: another batch, or the end.
         self.b.switch_to_block(batch_done);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, end);
+        let k = self.b.use_var(k_var);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, k, end);
         self.b.ins().brif(more, refill, &[], exit, &[]);
 
         self.b.switch_to_block(exit);
         let count = self.b.use_var(self.count);
         self.b.ins().return_(&[count]);
+    }
+
+    /// Forgets the cached calls and assignments of the previous element's
+    /// code: the two loops' bodies do not dominate each other.
+    fn begin_element(&mut self) {
+        self.pure_calls.clear();
+        self.assigned.clear();
+    }
+
+    /// A float constant (both lanes in the two-element loop).
+    fn fconst(&mut self, c: f64) -> Value {
+        let v = self.b.ins().f64const(c);
+        self.widen(v)
+    }
+
+    /// A scalar used by both lanes.
+    fn widen(&mut self, v: Value) -> Value {
+        if self.vector {
+            self.b.ins().splat(types::F64X2, v)
+        } else {
+            v
+        }
+    }
+
+    /// `if c { a } else { b }`, per lane.
+    fn sel(&mut self, c: Value, a: Value, b: Value) -> Value {
+        if self.vector {
+            // A lane-type-changing bitcast must state its byte order.
+            let little = MemFlagsData::new().with_endianness(Endianness::Little);
+            let mask = self.b.ins().bitcast(types::F64X2, little, c);
+            self.b.ins().bitselect(mask, a, b)
+        } else {
+            self.b.ins().select(c, a, b)
+        }
     }
 
     fn load_arg(&mut self, ty: types::Type, off: usize, args: Value) -> Value {
@@ -456,7 +550,12 @@ impl<'a, 'f> Translator<'a, 'f> {
                 Stmt::Store(a, space, e) => {
                     let v = self.expr(e, inv, el);
                     let p = self.array_addr(inv, a.0, *space, el);
-                    self.b.ins().store(trusted(), v, p, 0);
+                    let flags = if self.vector {
+                        lanes_flags()
+                    } else {
+                        trusted()
+                    };
+                    self.b.ins().store(flags, v, p, 0);
                     self.pure_calls.clear();
                 }
                 Stmt::If { cond, then } => {
@@ -533,16 +632,36 @@ impl<'a, 'f> Translator<'a, 'f> {
         r
     }
 
+    /// Calls `f`; in the two-element loop, once per lane (the callees are
+    /// scalar functions).
     fn call(&mut self, f: RtFn, args: &[Value]) -> Value {
         let r = self.runtime_fn(f);
-        let inst = self.b.ins().call(r, args);
-        self.b.inst_results(inst)[0]
+        if !self.vector {
+            let inst = self.b.ins().call(r, args);
+            return self.b.inst_results(inst)[0];
+        }
+        let mut lanes = [None; 2];
+        for (lane, result) in lanes.iter_mut().enumerate() {
+            let scalar: Vec<Value> = args
+                .iter()
+                .map(|&a| self.b.ins().extractlane(a, lane as u8))
+                .collect();
+            let inst = self.b.ins().call(r, &scalar);
+            *result = Some(self.b.inst_results(inst)[0]);
+        }
+        match lanes {
+            [Some(x0), Some(x1)] => {
+                let v = self.b.ins().splat(types::F64X2, x0);
+                self.b.ins().insertlane(v, x1, 1)
+            }
+            _ => unreachable!("both lanes were called"),
+        }
     }
 
     fn bool_to_f64(&mut self, c: Value) -> Value {
-        let one = self.b.ins().f64const(1.0);
-        let zero = self.b.ins().f64const(0.0);
-        self.b.ins().select(c, one, zero)
+        let one = self.fconst(1.0);
+        let zero = self.fconst(0.0);
+        self.sel(c, one, zero)
     }
 
     /// Translates `expr` as a condition: an `i8` that is 1 when the value
@@ -572,21 +691,30 @@ impl<'a, 'f> Translator<'a, 'f> {
             }
             Expr::Unary(UnaryOp::Not, a) => {
                 let a = self.cond(a, inv, el);
-                return self.b.ins().bxor_imm_u(a, 1);
+                return if self.vector {
+                    self.b.ins().bnot(a)
+                } else {
+                    self.b.ins().bxor_imm_u(a, 1)
+                };
             }
             _ => {}
         }
         let v = self.expr(expr, inv, el);
-        let zero = self.b.ins().f64const(0.0);
+        let zero = self.fconst(0.0);
         self.b.ins().fcmp(FloatCC::NotEqual, v, zero)
     }
 
     fn expr(&mut self, expr: &Expr, inv: &Invariants, el: &Element) -> Value {
         match expr {
-            Expr::Const(c) => self.b.ins().f64const(*c),
+            Expr::Const(c) => self.fconst(*c),
             Expr::Load(a, space) => {
                 let p = self.array_addr(inv, a.0, *space, el);
-                self.b.ins().load(types::F64, trusted(), p, 0)
+                if self.vector && *space == IndexSpace::Own {
+                    self.b.ins().load(types::F64X2, lanes_flags(), p, 0)
+                } else {
+                    let v = self.b.ins().load(types::F64, trusted(), p, 0);
+                    self.widen(v)
+                }
             }
             Expr::Local(l) => match self.locals.get(&l.0) {
                 Some(&var) => self.b.use_var(var),
@@ -599,12 +727,20 @@ impl<'a, 'f> Translator<'a, 'f> {
                     IndexSpace::Own => el.key,
                     IndexSpace::Pre => el.pre,
                     IndexSpace::Post => el.post,
-                    IndexSpace::Shared => return self.b.ins().f64const(0.0),
+                    IndexSpace::Shared => return self.fconst(0.0),
                 };
-                self.b.ins().fcvt_from_sint(types::F64, i)
+                let x = self.b.ins().fcvt_from_sint(types::F64, i);
+                if self.vector {
+                    let i1 = self.b.ins().iadd_imm_s(i, 1);
+                    let x1 = self.b.ins().fcvt_from_sint(types::F64, i1);
+                    let v = self.b.ins().splat(types::F64X2, x);
+                    self.b.ins().insertlane(v, x1, 1)
+                } else {
+                    x
+                }
             }
-            Expr::Time => inv.t,
-            Expr::Dt => inv.dt,
+            Expr::Time => self.widen(inv.t),
+            Expr::Dt => self.widen(inv.dt),
             Expr::Unary(op, a) => {
                 if *op == UnaryOp::Not {
                     let c = self.cond(expr, inv, el);
@@ -661,7 +797,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let c = self.cond(c, inv, el);
                 let a = self.expr(a, inv, el);
                 let b = self.expr(b, inv, el);
-                self.b.ins().select(c, a, b)
+                self.sel(c, a, b)
             }
             Expr::Rand { kind, draw } => {
                 let normal = *kind == RandKind::Normal;
@@ -671,7 +807,11 @@ impl<'a, 'f> Translator<'a, 'f> {
                     let first = self.b.use_var(var);
                     let at = self.b.ins().isub(el.e, first);
                     let p = self.element_addr(buffer, at, 3);
-                    return self.b.ins().load(types::F64, trusted(), p, 0);
+                    return if self.vector {
+                        self.b.ins().load(types::F64X2, lanes_flags(), p, 0)
+                    } else {
+                        self.b.ins().load(types::F64, trusted(), p, 0)
+                    };
                 }
                 let f = match kind {
                     RandKind::Uniform => RtFn::RandUniform,
@@ -739,17 +879,17 @@ impl<'a, 'f> Translator<'a, 'f> {
             UnaryOp::Sign => {
                 // 1 above zero, -1 below, the operand itself otherwise
                 // (±0 stays ±0, NaN stays NaN), like numpy's sign.
-                let zero = self.b.ins().f64const(0.0);
-                let one = self.b.ins().f64const(1.0);
-                let minus_one = self.b.ins().f64const(-1.0);
+                let zero = self.fconst(0.0);
+                let one = self.fconst(1.0);
+                let minus_one = self.fconst(-1.0);
                 let gt = self.b.ins().fcmp(FloatCC::GreaterThan, a, zero);
                 let lt = self.b.ins().fcmp(FloatCC::LessThan, a, zero);
-                let r = self.b.ins().select(lt, minus_one, a);
-                self.b.ins().select(gt, one, r)
+                let r = self.sel(lt, minus_one, a);
+                self.sel(gt, one, r)
             }
             UnaryOp::Not => {
                 // Handled by `cond`; kept total for robustness.
-                let zero = self.b.ins().f64const(0.0);
+                let zero = self.fconst(0.0);
                 let c = self.b.ins().fcmp(FloatCC::Equal, a, zero);
                 self.bool_to_f64(c)
             }
@@ -802,7 +942,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             | BinaryOp::And
             | BinaryOp::Or => {
                 // Handled by `cond`; kept total for robustness.
-                let zero = self.b.ins().f64const(0.0);
+                let zero = self.fconst(0.0);
                 let c = match float_cc(op) {
                     Some(cc) => self.b.ins().fcmp(cc, a, b),
                     None => {
@@ -824,8 +964,8 @@ impl<'a, 'f> Translator<'a, 'f> {
     fn min_max(&mut self, cc: FloatCC, a: Value, b: Value) -> Value {
         let b_nan = self.b.ins().fcmp(FloatCC::Unordered, b, b);
         let a_wins = self.b.ins().fcmp(cc, a, b);
-        let r = self.b.ins().select(a_wins, a, b);
-        self.b.ins().select(b_nan, a, r)
+        let r = self.sel(a_wins, a, b);
+        self.sel(b_nan, a, r)
     }
 }
 
@@ -850,4 +990,45 @@ fn contains_writes(stmts: &[Stmt]) -> bool {
         Stmt::If { then, .. } => contains_writes(then),
         Stmt::Emit => false,
     })
+}
+
+/// Flags for the `f64x2` accesses of the two-element loop: like
+/// [`trusted`] but not `aligned`, since element pairs start at any 8-byte
+/// boundary.
+fn lanes_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// Whether the two-element loop can run `kernel`: a Range kernel of
+/// straight-line code (no `if`, no events) that reads and writes only its
+/// own element's slots or shared values, and whose random draws come from
+/// the batch buffers. Such code is the same function of each element, so
+/// running it on two elements side by side changes nothing but speed.
+fn vectorizable(kernel: &Kernel, usage: &Usage, batched: bool, rounding: bool) -> bool {
+    fn expr_ok(e: &Expr, rounding: bool) -> bool {
+        let ok = |e: &Expr| expr_ok(e, rounding);
+        match e {
+            Expr::Const(_) | Expr::Local(_) | Expr::Time | Expr::Dt | Expr::Rand { .. } => true,
+            Expr::Load(_, space) | Expr::Index(space) => {
+                matches!(space, IndexSpace::Own | IndexSpace::Shared)
+            }
+            // Vector rounding needs SSE4.1, which not every x86-64 has.
+            Expr::Unary(UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Trunc, a) => rounding && ok(a),
+            Expr::Binary(BinaryOp::FloorDiv | BinaryOp::Mod, a, b) => rounding && ok(a) && ok(b),
+            Expr::Unary(_, a) => ok(a),
+            Expr::Binary(_, a, b) => ok(a) && ok(b),
+            Expr::Select(c, a, b) => ok(c) && ok(a) && ok(b),
+            Expr::Binomial { .. } | Expr::Table { .. } => false,
+        }
+    }
+    kernel.iteration == Iteration::Range
+        && !usage.pre
+        && !usage.post
+        && !usage.emit
+        && (usage.draws.is_empty() || batched)
+        && kernel.body.iter().all(|stmt| match stmt {
+            Stmt::SetLocal(_, e) => expr_ok(e, rounding),
+            Stmt::Store(_, space, e) => *space == IndexSpace::Own && expr_ok(e, rounding),
+            Stmt::If { .. } | Stmt::Emit => false,
+        })
 }

@@ -290,6 +290,11 @@ impl Simulation {
     /// After [`RuntimeError::Interrupted`], calling this again finishes
     /// the interrupted `run` segment first.
     pub fn run_next_action(&mut self) -> Result<Option<&Action>, RuntimeError> {
+        // Checked between actions too, so that Ctrl-C during a model's
+        // set-up (long connection phases) stops before the next one.
+        if self.interrupted() {
+            return Err(RuntimeError::Interrupted { t: self.t() });
+        }
         if self.unfinished_steps > 0 {
             let steps = self.unfinished_steps;
             self.unfinished_steps = 0;
@@ -375,11 +380,7 @@ impl Simulation {
         let mut done = 0;
         let mut result = Ok(());
         while done < steps {
-            let interrupted = self
-                .interrupt
-                .as_ref()
-                .is_some_and(|flag| flag.load(Ordering::Relaxed));
-            if interrupted {
+            if self.interrupted() {
                 break;
             }
             result = self.one_step();
@@ -489,6 +490,13 @@ impl Simulation {
     /// Bytes of samples the monitors hold (8 per value).
     fn held_bytes(&self) -> usize {
         self.monitors.iter().map(MonitorData::held_bytes).sum()
+    }
+
+    /// Whether the interrupt flag is raised.
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 
     /// Installs a flag that, once set (e.g. by a Ctrl+C handler), stops

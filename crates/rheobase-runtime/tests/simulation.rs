@@ -570,7 +570,13 @@ fn interrupted_runs_resume() {
     let flag = Arc::new(AtomicBool::new(true));
     let mut sim = Simulation::new(model.program(), RunConfig::default()).unwrap();
     sim.set_interrupt(flag.clone());
+    // The flag is honoured between actions too: nothing runs while it is
+    // raised, not even the initialisation.
+    let err = sim.run_next_action().unwrap_err();
+    assert!(matches!(err, RuntimeError::Interrupted { .. }));
+    flag.store(false, Ordering::Relaxed);
     sim.run_next_action().unwrap(); // initialisation
+    flag.store(true, Ordering::Relaxed);
     let err = sim.run_next_action().unwrap_err();
     assert!(matches!(err, RuntimeError::Interrupted { .. }));
     assert_eq!(err.to_string(), "simulation interrupted at t = 0 ms");
