@@ -295,9 +295,15 @@ impl<'a, 'f> Translator<'a, 'f> {
             .iter()
             .any(|f| f.name == "has_sse41" && f.as_bool() == Some(true))
             || !cfg!(target_arch = "x86_64");
-        if vectorizable(kernel, usage, batched, rounding) {
+        let pairs = if vectorizable(kernel, usage, batched, rounding) {
+            Some(None)
+        } else {
+            guard_of(kernel, usage, batched, rounding).map(Some)
+        };
+        if let Some(guard) = pairs {
             let pair_check = self.b.create_block();
             let pair_body = self.b.create_block();
+            let pair_next = self.b.create_block();
             self.b.ins().jump(pair_check, &[]);
             self.b.switch_to_block(pair_check);
             let k = self.b.use_var(k_var);
@@ -312,13 +318,41 @@ impl<'a, 'f> Translator<'a, 'f> {
             self.begin_element();
             let k = self.b.use_var(k_var);
             let el = self.element(&inv, k, usage);
-            let zero_v = self.fconst(0.0);
-            for var in self.locals.values() {
-                self.b.def_var(*var, zero_v);
+            match guard {
+                // Straight-line code: both elements at once.
+                None => {
+                    let zero_v = self.fconst(0.0);
+                    for var in self.locals.values() {
+                        self.b.def_var(*var, zero_v);
+                    }
+                    self.stmts(&kernel.body, &inv, &el);
+                    std::mem::swap(&mut self.locals, &mut self.vlocals);
+                    self.vector = false;
+                    self.b.ins().jump(pair_next, &[]);
+                }
+                // One `if`: its condition for both elements at once, and
+                // only when it holds for either, each element's code in
+                // order. A threshold is false for almost every neuron in
+                // almost every step, so most pairs cost one vector test.
+                Some(cond) => {
+                    let zero_v = self.fconst(0.0);
+                    for var in self.locals.values() {
+                        self.b.def_var(*var, zero_v);
+                    }
+                    let mask = self.cond(cond, &inv, &el);
+                    std::mem::swap(&mut self.locals, &mut self.vlocals);
+                    self.vector = false;
+                    let any = self.b.ins().vany_true(mask);
+                    let slow = self.b.create_block();
+                    self.b.ins().brif(any, slow, &[], pair_next, &[]);
+                    self.b.switch_to_block(slow);
+                    self.scalar_element(kernel, &inv, usage, k);
+                    let k1 = self.b.ins().iadd_imm_s(k, 1);
+                    self.scalar_element(kernel, &inv, usage, k1);
+                    self.b.ins().jump(pair_next, &[]);
+                }
             }
-            self.stmts(&kernel.body, &inv, &el);
-            std::mem::swap(&mut self.locals, &mut self.vlocals);
-            self.vector = false;
+            self.b.switch_to_block(pair_next);
             let next = self.b.ins().iadd_imm_s(k, 2);
             self.b.def_var(k_var, next);
             self.b.ins().jump(pair_check, &[]);
@@ -334,7 +368,6 @@ impl<'a, 'f> Translator<'a, 'f> {
 
         // single_body: one element.
         self.b.switch_to_block(single_body);
-        self.begin_element();
         let k = self.b.use_var(k_var);
         let e = match kernel.iteration {
             Iteration::Range => k,
@@ -343,14 +376,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.b.ins().uload32(trusted(), p, 0)
             }
         };
-        let el = self.element(&inv, e, usage);
-        // Locals start at 0.0 every iteration: a read before any write is
-        // then well defined (and cannot leak values between elements).
-        let zero_f = self.b.ins().f64const(0.0);
-        for var in self.locals.values() {
-            self.b.def_var(*var, zero_f);
-        }
-        self.stmts(&kernel.body, &inv, &el);
+        self.scalar_element(kernel, &inv, usage, e);
         let next = self.b.ins().iadd_imm_s(k, 1);
         self.b.def_var(k_var, next);
         self.b.ins().jump(single_check, &[]);
@@ -364,6 +390,19 @@ impl<'a, 'f> Translator<'a, 'f> {
         self.b.switch_to_block(exit);
         let count = self.b.use_var(self.count);
         self.b.ins().return_(&[count]);
+    }
+
+    /// The code of element `e`, one element at a time.
+    fn scalar_element(&mut self, kernel: &Kernel, inv: &Invariants, usage: &Usage, e: Value) {
+        self.begin_element();
+        let el = self.element(inv, e, usage);
+        // Locals start at 0.0 every iteration: a read before any write is
+        // then well defined (and cannot leak values between elements).
+        let zero_f = self.b.ins().f64const(0.0);
+        for var in self.locals.values() {
+            self.b.def_var(*var, zero_f);
+        }
+        self.stmts(&kernel.body, inv, &el);
     }
 
     /// Forgets the cached calls and assignments of the previous element's
@@ -999,28 +1038,61 @@ fn lanes_flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
+/// The condition of a Range kernel that is one `if` whose condition (not
+/// its body) the two-element loop can evaluate, as thresholds are: the
+/// loop then tests pairs of elements at once and runs the body one element
+/// at a time only where the condition holds.
+fn guard_of<'k>(
+    kernel: &'k Kernel,
+    usage: &Usage,
+    batched: bool,
+    rounding: bool,
+) -> Option<&'k Expr> {
+    let [Stmt::If { cond, then }] = kernel.body.as_slice() else {
+        return None;
+    };
+    // The pair's conditions are evaluated before the first element's body
+    // runs, so that body must not write anything the second element's
+    // condition could read: only its own slots.
+    fn own_writes_only(stmts: &[Stmt]) -> bool {
+        stmts.iter().all(|s| match s {
+            Stmt::Store(_, space, _) => *space == IndexSpace::Own,
+            Stmt::If { then, .. } => own_writes_only(then),
+            Stmt::SetLocal(..) | Stmt::Emit => true,
+        })
+    }
+    let simple = own_writes_only(then)
+        && kernel.iteration == Iteration::Range
+        && !usage.pre
+        && !usage.post
+        && (usage.draws.is_empty() || batched);
+    (simple && expr_ok(cond, rounding)).then_some(cond)
+}
+
+/// Whether the two-element loop can evaluate `e`.
+fn expr_ok(e: &Expr, rounding: bool) -> bool {
+    let ok = |e: &Expr| expr_ok(e, rounding);
+    match e {
+        Expr::Const(_) | Expr::Local(_) | Expr::Time | Expr::Dt | Expr::Rand { .. } => true,
+        Expr::Load(_, space) | Expr::Index(space) => {
+            matches!(space, IndexSpace::Own | IndexSpace::Shared)
+        }
+        // Vector rounding needs SSE4.1, which not every x86-64 has.
+        Expr::Unary(UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Trunc, a) => rounding && ok(a),
+        Expr::Binary(BinaryOp::FloorDiv | BinaryOp::Mod, a, b) => rounding && ok(a) && ok(b),
+        Expr::Unary(_, a) => ok(a),
+        Expr::Binary(_, a, b) => ok(a) && ok(b),
+        Expr::Select(c, a, b) => ok(c) && ok(a) && ok(b),
+        Expr::Binomial { .. } | Expr::Table { .. } => false,
+    }
+}
+
 /// Whether the two-element loop can run `kernel`: a Range kernel of
 /// straight-line code (no `if`, no events) that reads and writes only its
 /// own element's slots or shared values, and whose random draws come from
 /// the batch buffers. Such code is the same function of each element, so
 /// running it on two elements side by side changes nothing but speed.
 fn vectorizable(kernel: &Kernel, usage: &Usage, batched: bool, rounding: bool) -> bool {
-    fn expr_ok(e: &Expr, rounding: bool) -> bool {
-        let ok = |e: &Expr| expr_ok(e, rounding);
-        match e {
-            Expr::Const(_) | Expr::Local(_) | Expr::Time | Expr::Dt | Expr::Rand { .. } => true,
-            Expr::Load(_, space) | Expr::Index(space) => {
-                matches!(space, IndexSpace::Own | IndexSpace::Shared)
-            }
-            // Vector rounding needs SSE4.1, which not every x86-64 has.
-            Expr::Unary(UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Trunc, a) => rounding && ok(a),
-            Expr::Binary(BinaryOp::FloorDiv | BinaryOp::Mod, a, b) => rounding && ok(a) && ok(b),
-            Expr::Unary(_, a) => ok(a),
-            Expr::Binary(_, a, b) => ok(a) && ok(b),
-            Expr::Select(c, a, b) => ok(c) && ok(a) && ok(b),
-            Expr::Binomial { .. } | Expr::Table { .. } => false,
-        }
-    }
     kernel.iteration == Iteration::Range
         && !usage.pre
         && !usage.post

@@ -83,26 +83,33 @@ fn threshold_emits_and_stores() {
     let n = 50;
     let mut v: Vec<f64> = (0..n).map(|i| ((i * 7) % 10) as f64).collect();
     v[3] = f64::NAN; // NaN > vt is false
+    v[20] = 9.0; // with v[21] = 7: both elements of a pair spike
     let mut vt = [6.5];
-    let mut lastspike = vec![-1.0; n];
-    let arrays = [v.as_mut_ptr(), vt.as_mut_ptr(), lastspike.as_mut_ptr()];
-    let mut events = vec![u32::MAX; n];
-    let mut a = args(&arrays, 10, n as u64);
-    a.events_out = events.as_mut_ptr();
-    a.t = 0.125;
-    // SAFETY: arrays have n elements (vt one, read at 0); events has room
-    // for n - 10.
-    let count = unsafe { compiled.call(&a) } as usize;
-    let expected: Vec<u32> = (10..n as u32).filter(|&i| v[i as usize] > 6.5).collect();
-    assert!(!expected.is_empty());
-    assert_eq!(&events[..count], &expected[..]);
-    for i in 0..n {
-        let want = if expected.contains(&(i as u32)) {
-            0.125
-        } else {
-            -1.0
-        };
-        assert_eq!(lastspike[i], want, "lastspike[{i}]");
+    // An even and an odd number of elements: pairs of elements are tested
+    // together, the odd one alone.
+    for start in [10, 11] {
+        let mut lastspike = vec![-1.0; n];
+        let arrays = [v.as_mut_ptr(), vt.as_mut_ptr(), lastspike.as_mut_ptr()];
+        let mut events = vec![u32::MAX; n];
+        let mut a = args(&arrays, start, n as u64);
+        a.events_out = events.as_mut_ptr();
+        a.t = 0.125;
+        // SAFETY: arrays have n elements (vt one, read at 0); events has
+        // room for n - start.
+        let count = unsafe { compiled.call(&a) } as usize;
+        let expected: Vec<u32> = (start as u32..n as u32)
+            .filter(|&i| v[i as usize] > 6.5)
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(&events[..count], &expected[..]);
+        for i in 0..n {
+            let want = if expected.contains(&(i as u32)) {
+                0.125
+            } else {
+                -1.0
+            };
+            assert_eq!(lastspike[i], want, "lastspike[{i}] from {start}");
+        }
     }
 }
 
