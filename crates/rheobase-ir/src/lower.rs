@@ -1756,21 +1756,33 @@ pub fn memory_check(model: &ast::Model, program: &Program, limit: u64) -> Option
             break;
         };
         let pairs_source = (syn.source_stop - syn.source_start) as f64;
+        let times =
+            |n: &rheobase_kernel::program::Multiplicity| f64::from(n.constant().unwrap_or(1));
         let pairs_target = (syn.target_stop - syn.target_start) as f64;
         let expected: f64 = syn
             .connect
             .iter()
             .map(|c| match c {
                 ConnectPlan::Explicit { i, n, .. } => i.len() as f64 * f64::from(*n),
+                // A per-pair `n=` counts as 1: its values are known only
+                // while connecting.
                 ConnectPlan::AllPairs {
                     p, filter: None, n, ..
-                } => pairs_source * pairs_target * p.unwrap_or(1.0) * f64::from(*n),
-                ConnectPlan::Mapping { n, .. } => pairs_source * f64::from(*n),
+                } => pairs_source * pairs_target * p.unwrap_or(1.0) * times(n),
+                ConnectPlan::Mapping { n, .. } => pairs_source * times(n),
                 ConnectPlan::Generator {
+                    over_targets,
                     sample_size: Some(size),
                     n,
                     ..
-                } => pairs_source * *size as f64 * f64::from(*n),
+                } => {
+                    let rows = if *over_targets {
+                        pairs_target
+                    } else {
+                        pairs_source
+                    };
+                    rows * *size as f64 * times(n)
+                }
                 _ => 0.0,
             })
             .sum();
