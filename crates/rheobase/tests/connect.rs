@@ -265,7 +265,10 @@ fn bad_connections_are_reported() {
         "`n=` must be a whole number or an integer expression",
     );
     expect_error("j='v_post + k for k in range(2)'", "cannot use `v_post`");
-    expect_error("j='j + k for k in range(2)'", "so it cannot use `j`");
+    expect_error(
+        "j='j + k for k in range(2)'",
+        "computes `j`, so it cannot use `j`",
+    );
     expect_error("i='v_pre'", "cannot use `v_pre`");
     expect_error(
         "j='i/2 + k for k in range(2)'",

@@ -1546,12 +1546,15 @@ impl<'a> Builder<'a> {
             let what = if over_targets { "`i=`" } else { "`j=`" };
             let side = if over_targets { "source" } else { "target" };
             self.refuse_names(&g.element, &kscope, &[result_space, IndexSpace::Own], |n| {
-                format!("the element of a {what} generator cannot use `{n}`: it depends on the {side} neuron, which the element computes")
+                format!("{what} cannot use `{n}` here: it depends on the {side} neuron, which {what} computes")
             })?;
             let mut names = Vec::new();
             collect_names(&g.element, &mut names);
             if names.contains(&result_name) && !kscope.names.contains_key(result_name) {
-                return Err(self.error(Diagnostic::error(g.element.span, format!("the element of a {what} generator computes `{result_name}`, so it cannot use `{result_name}`"))));
+                return Err(self.error(Diagnostic::error(
+                    g.element.span,
+                    format!("{what} computes `{result_name}`, so it cannot use `{result_name}`"),
+                )));
             }
             let mut escope = kscope.clone();
             escope.indices.remove(result_name);
