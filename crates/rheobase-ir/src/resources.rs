@@ -2,7 +2,9 @@
 //! is allocated, so that a model too large is refused with an explanation
 //! instead of being killed by the operating system halfway through.
 
-use rheobase_kernel::program::{Action, ArrayDecl, ConnectPlan, MonitorPlan, Program};
+use rheobase_kernel::program::{
+    Action, ArrayDecl, ConnectPlan, MonitorPlan, Multiplicity, Program,
+};
 use rheobase_syntax::ast::{self, Item};
 use rheobase_syntax::{Diagnostic, Span};
 
@@ -188,6 +190,9 @@ fn synapse_uses(program: &Program, synapse_spans: &[Span]) -> Vec<Use> {
         };
         let pairs_source = (syn.source_stop - syn.source_start) as f64;
         let pairs_target = (syn.target_stop - syn.target_start) as f64;
+        // A per-pair `n=` counts as 1: its values are known only while
+        // connecting.
+        let times = |n: &Multiplicity| f64::from(n.constant().unwrap_or(1));
         let expected: f64 = syn
             .connect
             .iter()
@@ -195,13 +200,21 @@ fn synapse_uses(program: &Program, synapse_spans: &[Span]) -> Vec<Use> {
                 ConnectPlan::Explicit { i, n, .. } => i.len() as f64 * f64::from(*n),
                 ConnectPlan::AllPairs {
                     p, filter: None, n, ..
-                } => pairs_source * pairs_target * p.unwrap_or(1.0) * f64::from(*n),
-                ConnectPlan::Mapping { n, .. } => pairs_source * f64::from(*n),
+                } => pairs_source * pairs_target * p.unwrap_or(1.0) * times(n),
+                ConnectPlan::Mapping { n, .. } => pairs_source * times(n),
                 ConnectPlan::Generator {
+                    over_targets,
                     sample_size: Some(size),
                     n,
                     ..
-                } => pairs_source * *size as f64 * f64::from(*n),
+                } => {
+                    let rows = if *over_targets {
+                        pairs_target
+                    } else {
+                        pairs_source
+                    };
+                    rows * *size as f64 * times(n)
+                }
                 _ => 0.0,
             })
             .sum();

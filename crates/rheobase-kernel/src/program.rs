@@ -149,6 +149,29 @@ pub struct SummedPlan {
     pub target: ArrayId,
 }
 
+/// How many synapses each kept pair of a connection gets (`n=`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Multiplicity {
+    /// The same number for every pair (`n=3`, or no `n=`: 1).
+    Constant(u32),
+    /// `n='EXPR'`: a candidate kernel (see below) run over the kept
+    /// candidates of a row stores each pair's number into `scratch` at the
+    /// pair's *result* neuron (`Post` for `j=` and condition forms, `Pre`
+    /// for `i=` forms); the runtime reads it back right away. A negative or
+    /// non-whole number is an error at run time.
+    PerPair { kernel: KernelId, scratch: ArrayId },
+}
+
+impl Multiplicity {
+    /// The constant number, if it is one.
+    pub fn constant(&self) -> Option<u32> {
+        match self {
+            Multiplicity::Constant(n) => Some(*n),
+            Multiplicity::PerPair { .. } => None,
+        }
+    }
+}
+
 /// One `connect:` line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConnectPlan {
@@ -163,7 +186,7 @@ pub enum ConnectPlan {
     AllPairs {
         p: Option<f64>,
         filter: Option<KernelId>,
-        n: u32,
+        n: Multiplicity,
     },
     /// `j='EXPR [if COND]'`: for each source neuron, the Range kernel
     /// `target_of` (run over the absolute elements
@@ -176,38 +199,66 @@ pub enum ConnectPlan {
         scratch: ArrayId,
         filter: Option<KernelId>,
         skip_if_invalid: bool,
-        n: u32,
+        n: Multiplicity,
     },
-    /// `j='k for k in range(A, B, S) if COND'` and `sample(...)`: for each
-    /// source neuron `i`, the Range kernel `bounds` (over the source range,
-    /// like `Mapping::target_of`) stores `A`, `B`, `S` into `start`,
-    /// `stop`, `step`; candidates `k` run over that range; if `sample_p`
-    /// is set each candidate is kept with that probability (geometric
-    /// skips), if `sample_size` is set that many distinct candidates are
-    /// drawn (an error if the range is smaller, unless `skip_if_invalid`);
-    /// `j = k`; out-of-range `j` are an error unless `skip_if_invalid`;
-    /// then `filter`.
+    /// `j='ELEMENT for k in range(A, B, S) if COND'`, `sample(...)`, and
+    /// the same with `i=` (`over_targets`; `i='EXPR [if COND]'` is the
+    /// generator `EXPR for _ in range(1)`, as in Brian2).
+    ///
+    /// Rows are the *outer* neurons: the source neurons, or the target
+    /// neurons when `over_targets`. For each row, the Range kernel
+    /// `bounds` (run over the outer range of the outer group, like
+    /// `Mapping::target_of`) stores `A`, `B`, `S` into `start`, `stop`,
+    /// `step` (arrays of the outer group). Candidates are the *positions*
+    /// `p` of that range (`k = A + p·S`); if `sample_p` is set each is
+    /// kept with that probability (geometric skips), if `sample_size` is
+    /// set that many distinct positions are drawn (an error if the range
+    /// is smaller, unless `skip_if_invalid`). The result index (`j`, or
+    /// `i` when `over_targets`) is `k`, or with `element` the value its
+    /// kernel stores. Out-of-range results are an error unless
+    /// `skip_if_invalid`; then `filter`, then `n`. Synapses are made row
+    /// by row, in candidate order, as Brian2 makes them.
     Generator {
+        over_targets: bool,
         bounds: KernelId,
         start: ArrayId,
         stop: ArrayId,
         step: ArrayId,
+        element: Option<GeneratorElement>,
         sample_p: Option<f64>,
         sample_size: Option<u64>,
         filter: Option<KernelId>,
         skip_if_invalid: bool,
-        n: u32,
+        n: Multiplicity,
     },
 }
 
-// A `filter` kernel is an `Iteration::List` kernel over the candidate
-// targets of one source neuron: `elements` holds the candidates' relative
-// target indices `j`, and `pre_index`/`post_index` (indexed by `j`) give
-// the absolute source and target neurons. The runtime keeps the candidates
-// the kernel emits. Random draws in a filter are keyed by `step` = the
-// source neuron's relative index and element = `j`. `Index(Pre)` and
-// `Index(Post)` are absolute neuron indices; filters may not use `Own`
-// arrays.
+/// The element expression of a generator (`i + k for k in ...`): a
+/// candidate kernel over the row's candidate positions, with the pair
+/// index holding the row's outer neuron and a placeholder result neuron
+/// (the kernel reads only the outer side). It stores the relative result
+/// index of each position into `values[position]`, an array the runtime
+/// grows to the longest range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorElement {
+    pub kernel: KernelId,
+    pub values: ArrayId,
+}
+
+// Candidate kernels (`filter`, `GeneratorElement::kernel`,
+// `Multiplicity::PerPair`) are `Iteration::List` kernels over the
+// candidates of one row. `pre_index`/`post_index` (indexed by element)
+// give the absolute source and target neurons of each candidate, and
+// `Index(Pre)`/`Index(Post)` are absolute neuron indices. The elements
+// are the relative target indices `j` for `AllPairs` and `Mapping`, and
+// the candidate positions for `Generator` (whose kernels compute `k` from
+// the position and the row's `start`/`step`). Random draws are keyed by
+// `step` = the row's relative outer index and element = the element.
+// A filter emits the candidates it keeps and writes nothing; it may read
+// `Own` only from a generator's element values. When a filter does not
+// use the result side (`Post` for `j=`, `Pre` for `i=`), the runtime also
+// evaluates it for out-of-range results (with a placeholder neuron), and
+// such a result is an error only if the filter keeps it — Brian2's rule.
 
 /// A neuron group and the kernels that advance it.
 #[derive(Debug, Clone, PartialEq)]

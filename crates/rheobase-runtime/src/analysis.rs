@@ -22,6 +22,8 @@ pub(crate) struct Access {
     pub uses_synapse_indices: bool,
     /// The body uses the `Post` index (an array at `Post` or `Index(Post)`).
     pub uses_post: bool,
+    /// The body uses the `Pre` index (an array at `Pre` or `Index(Pre)`).
+    pub uses_pre: bool,
 }
 
 impl Access {
@@ -122,6 +124,9 @@ impl Access {
         }
         if space == IndexSpace::Post {
             self.uses_post = true;
+        }
+        if space == IndexSpace::Pre {
+            self.uses_pre = true;
         }
     }
 }

@@ -262,8 +262,10 @@ struct Prepared {
     uses_pairs: bool,
     /// The kernel uses the `Post` index.
     uses_post: bool,
-    /// The kernel writes some array.
-    stores: bool,
+    /// The kernel uses the `Pre` index.
+    uses_pre: bool,
+    /// The arrays the kernel writes.
+    written: Vec<ArrayId>,
 }
 
 impl Prepared {
@@ -317,7 +319,12 @@ impl Prepared {
             shared,
             uses_pairs: access.uses_synapse_indices,
             uses_post: access.uses_post,
-            stores: !access.stores.is_empty(),
+            uses_pre: access.uses_pre,
+            written: {
+                let mut w: Vec<ArrayId> = access.stores.iter().map(|s| s.0).collect();
+                w.dedup();
+                w
+            },
         })
     }
 
@@ -586,9 +593,14 @@ impl Executor {
         self.kernels[kernel.0 as usize].uses_post
     }
 
-    /// Whether the kernel writes any array.
-    pub fn stores(&self, kernel: KernelId) -> bool {
-        self.kernels[kernel.0 as usize].stores
+    /// Whether the kernel uses the `Pre` index (an array or the index).
+    pub fn uses_pre(&self, kernel: KernelId) -> bool {
+        self.kernels[kernel.0 as usize].uses_pre
+    }
+
+    /// The arrays the kernel writes.
+    pub fn writes(&self, kernel: KernelId) -> &[ArrayId] {
+        &self.kernels[kernel.0 as usize].written
     }
 
     /// Runs Range kernel `kernel` over elements `range`. `pairs` gives the

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rheobase_kernel::program::{
-    Action, ConnectPlan, GeneratorPlan, KernelId, MonitorPlan, Program,
+    Action, ConnectPlan, GeneratorPlan, KernelId, MonitorPlan, Multiplicity, Program,
 };
 use rheobase_kernel::{ArrayId, Iteration};
 
@@ -1024,17 +1024,27 @@ fn check_structure(program: &Program) -> Result<(), String> {
             synaptic(id, index, &what)?;
         }
         for c in &s.connect {
+            // The number of synapses per pair, when it is computed.
+            let multiplicity = |n: &Multiplicity, result_stop: usize| match n {
+                Multiplicity::Constant(_) => Ok(()),
+                Multiplicity::PerPair { kernel: k, scratch } => {
+                    kernel(*k, &what)?;
+                    neuron_array(*scratch, result_stop, &what)
+                }
+            };
             match c {
                 ConnectPlan::Explicit { .. } => {}
-                ConnectPlan::AllPairs { filter, .. } => {
+                ConnectPlan::AllPairs { filter, n, .. } => {
                     if let Some(k) = filter {
                         kernel(*k, &what)?;
                     }
+                    multiplicity(n, s.target_stop)?;
                 }
                 ConnectPlan::Mapping {
                     target_of,
                     scratch,
                     filter,
+                    n,
                     ..
                 } => {
                     kernel(*target_of, &what)?;
@@ -1042,22 +1052,44 @@ fn check_structure(program: &Program) -> Result<(), String> {
                     if let Some(k) = filter {
                         kernel(*k, &what)?;
                     }
+                    multiplicity(n, s.target_stop)?;
                 }
                 ConnectPlan::Generator {
+                    over_targets,
                     bounds,
                     start,
                     stop,
                     step,
+                    element,
                     filter,
+                    n,
                     ..
                 } => {
+                    // Candidates need a placeholder neuron on each side.
+                    if s.source_start == s.source_stop || s.target_start == s.target_stop {
+                        return Err(format!(
+                            "{what}: a generator connection over an empty range"
+                        ));
+                    }
+                    let (outer_stop, result_stop) = if *over_targets {
+                        (s.target_stop, s.source_stop)
+                    } else {
+                        (s.source_stop, s.target_stop)
+                    };
                     kernel(*bounds, &what)?;
                     for a in [start, stop, step] {
-                        neuron_array(*a, s.source_stop, &what)?;
+                        neuron_array(*a, outer_stop, &what)?;
+                    }
+                    if let Some(e) = element {
+                        kernel(e.kernel, &what)?;
+                        if array(e.values, &what)?.synapses.is_some() {
+                            return Err(format!("{what}: generator values are per synapse"));
+                        }
                     }
                     if let Some(k) = filter {
                         kernel(*k, &what)?;
                     }
+                    multiplicity(n, result_stop)?;
                 }
             }
         }
@@ -1188,8 +1220,21 @@ enum Context {
     Sources(usize),
     /// Synapses of a Synapses object.
     Synapses(usize),
-    /// Candidate pairs of a connection (a filter): no own element.
-    Candidates(usize),
+    /// Neurons `target_start..target_stop` of a Synapses object's target
+    /// (the ranges of `i=` generators).
+    Targets(usize),
+    /// Candidate pairs of a connection (filters, generator elements,
+    /// per-pair `n`): no own element but what is allowed.
+    Candidates(usize, Candidates),
+}
+
+/// What a candidate kernel may touch besides the pairs' neurons.
+#[derive(Clone, Copy, Default)]
+struct Candidates {
+    /// The one array it may read at `Own` (a generator's element values).
+    own: Option<ArrayId>,
+    /// The one array it may write.
+    store: Option<ArrayId>,
 }
 
 /// Checks that each kernel is used as the right kind (Range or List),
@@ -1261,15 +1306,20 @@ fn check_kernel_use(program: &Program, exec: &Executor, store: &ArrayStore) -> R
                 }
                 pairs(s)
             }
-            Context::Candidates(s) => {
-                if let Some(a) = own.first() {
+            Context::Targets(s) => neurons(program.synapses[s].target_stop),
+            Context::Candidates(s, allowed) => {
+                if let Some(a) = own.iter().find(|&&a| Some(a) != allowed.own) {
                     return Err(format!(
-                        "connection filter `{name}` uses `{}` of a synapse that does not exist yet",
+                        "connection kernel `{name}` uses `{}` of a synapse that does not exist yet",
                         decl(a).name
                     ));
                 }
-                if exec.stores(id) {
-                    return Err(format!("connection filter `{name}` writes to an array"));
+                let writes = exec.writes(id);
+                if let Some(a) = writes.iter().find(|&&a| Some(a) != allowed.store) {
+                    return Err(format!(
+                        "connection kernel `{name}` writes to `{}`",
+                        decl(a).name
+                    ));
                 }
                 pairs(s)
             }
@@ -1297,19 +1347,56 @@ fn check_kernel_use(program: &Program, exec: &Executor, store: &ArrayStore) -> R
             check(summed.kernel, Iteration::Range, Context::Synapses(s))?;
         }
         for c in &plan.connect {
-            let (computed, filter) = match c {
-                ConnectPlan::Explicit { .. } => (None, None),
-                ConnectPlan::AllPairs { filter, .. } => (None, *filter),
+            let none = Candidates::default();
+            let (computed, filter, element, n) = match c {
+                ConnectPlan::Explicit { .. } => continue,
+                ConnectPlan::AllPairs { filter, n, .. } => (None, *filter, None, n),
                 ConnectPlan::Mapping {
-                    target_of, filter, ..
-                } => (Some(*target_of), *filter),
-                ConnectPlan::Generator { bounds, filter, .. } => (Some(*bounds), *filter),
+                    target_of,
+                    filter,
+                    n,
+                    ..
+                } => (Some((*target_of, false)), *filter, None, n),
+                ConnectPlan::Generator {
+                    over_targets,
+                    bounds,
+                    filter,
+                    element,
+                    n,
+                    ..
+                } => (Some((*bounds, *over_targets)), *filter, element.as_ref(), n),
             };
-            if let Some(k) = computed {
-                check(k, Iteration::Range, Context::Sources(s))?;
+            if let Some((k, over_targets)) = computed {
+                let context = if over_targets {
+                    Context::Targets(s)
+                } else {
+                    Context::Sources(s)
+                };
+                check(k, Iteration::Range, context)?;
+            }
+            // Candidate kernels may read a generator's element values; the
+            // element kernel writes them, and a per-pair `n` its scratch.
+            let values = element.map(|e| e.values);
+            if let Some(e) = element {
+                let allowed = Candidates {
+                    own: values,
+                    store: values,
+                };
+                check(e.kernel, Iteration::List, Context::Candidates(s, allowed))?;
             }
             if let Some(k) = filter {
-                check(k, Iteration::List, Context::Candidates(s))?;
+                let allowed = Candidates {
+                    own: values,
+                    ..none
+                };
+                check(k, Iteration::List, Context::Candidates(s, allowed))?;
+            }
+            if let Multiplicity::PerPair { kernel, scratch } = n {
+                let allowed = Candidates {
+                    store: Some(*scratch),
+                    ..none
+                };
+                check(*kernel, Iteration::List, Context::Candidates(s, allowed))?;
             }
         }
     }

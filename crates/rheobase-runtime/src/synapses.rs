@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use rheobase_kernel::program::{ConnectPlan, KernelId, SynapsesPlan};
+use rheobase_kernel::program::{ConnectPlan, KernelId, Multiplicity, SynapsesPlan};
 use rheobase_kernel::{rng, ArrayId};
 
 use crate::exec::{ArrayStore, Clock, Executor, PairIndex};
@@ -298,93 +298,59 @@ pub(crate) fn make_connections(
 ) -> Result<(Vec<u32>, Vec<u32>), String> {
     let n_src = plan.source_stop - plan.source_start;
     let n_tgt = plan.target_stop - plan.target_start;
-    let mut pre = Vec::new();
-    let mut post = Vec::new();
+    let mut made = Made::default();
     let connect = &plan.connect[which];
-    if let ConnectPlan::Explicit { i, j, n } = connect {
-        if i.len() != j.len() {
-            return Err(format!(
-                "the source and target index lists have different lengths ({} and {})",
-                i.len(),
-                j.len()
-            ));
-        }
-        for (&a, &b) in i.iter().zip(j) {
-            if a as usize >= n_src {
-                return Err(format!(
-                    "source index i={a} is outside the source range 0..{n_src}"
-                ));
-            }
-            if b as usize >= n_tgt {
-                return Err(format!(
-                    "target index j={b} is outside the target range 0..{n_tgt}"
-                ));
-            }
-            for _ in 0..*n {
-                pre.push((plan.source_start + a as usize) as u32);
-                post.push((plan.target_start + b as usize) as u32);
-            }
-        }
-        return Ok((pre, post));
-    }
-    if n_src == 0 {
-        return Ok((pre, post));
-    }
-    let stream = rng::stream_of(&format!("{}.connect{which}", plan.name));
     let (filter, skip_if_invalid, n) = match connect {
-        ConnectPlan::Explicit { .. } => unreachable!("handled above"),
-        ConnectPlan::AllPairs { filter, n, .. } => (*filter, false, *n),
+        ConnectPlan::Explicit { i, j, n } => {
+            explicit(plan, i, j, *n, &mut made)?;
+            return Ok((made.pre, made.post));
+        }
+        ConnectPlan::Generator { .. } => {
+            generator(plan, which, exec, store, clock, &mut made)?;
+            return Ok((made.pre, made.post));
+        }
+        ConnectPlan::AllPairs { filter, n, .. } => (*filter, false, n),
         ConnectPlan::Mapping {
             filter,
             skip_if_invalid,
             n,
             ..
-        }
-        | ConnectPlan::Generator {
-            filter,
-            skip_if_invalid,
-            n,
-            ..
-        } => (*filter, *skip_if_invalid, *n),
+        } => (*filter, *skip_if_invalid, n),
     };
+    if n_src == 0 {
+        return Ok((made.pre, made.post));
+    }
+    let stream = rng::stream_of(&format!("{}.connect{which}", plan.name));
     // Per-source values: computed once, over the source range.
-    let source_range = plan.source_start..plan.source_stop;
-    match connect {
-        ConnectPlan::Mapping { target_of, .. } => {
-            exec.run_range(*target_of, store, source_range, clock, None, None);
-        }
-        ConnectPlan::Generator { bounds, .. } => {
-            exec.run_range(*bounds, store, source_range, clock, None, None);
-        }
-        _ => {}
+    if let ConnectPlan::Mapping { target_of, .. } = connect {
+        let source_range = plan.source_start..plan.source_stop;
+        exec.run_range(*target_of, store, source_range, clock, None, None);
     }
 
     let mut rows = Rows {
         filter,
-        filter_pairs: None,
+        pairs: None,
         single: None,
         kept: vec![0; n_tgt],
         valid: Vec::new(),
         candidates: Vec::new(),
-        chosen: HashSet::new(),
-        sorted: Vec::new(),
     };
-    if let (Some(_), true) = (filter, n_tgt > 0) {
+    if n_tgt > 0 {
         // Candidates are passed by relative target index j: element j of
-        // the filter call is pair (source, target_start + j), so that the
-        // filter's random draws are keyed by j. The source is set per row.
+        // a candidate kernel is pair (source, target_start + j), so that
+        // the kernels' random draws are keyed by j. The source is set per
+        // row.
         let mut pairs = PairIndex::new(plan.source_stop, plan.target_stop);
         for j in 0..n_tgt {
             pairs.push(plan.source_start as u32, (plan.target_start + j) as u32);
         }
-        rows.filter_pairs = Some(pairs);
+        rows.pairs = Some(pairs);
     }
 
     for i in 0..n_src {
         let src = (plan.source_start + i) as u32;
         rows.candidates.clear();
         match connect {
-            ConnectPlan::Explicit { .. } => unreachable!("handled above"),
             ConnectPlan::AllPairs { p, .. } => {
                 let p = p.unwrap_or(1.0);
                 bernoulli(p, n_tgt as u64, clock.seed, stream, i as u64, |pos| {
@@ -393,109 +359,420 @@ pub(crate) fn make_connections(
             }
             ConnectPlan::Mapping { scratch, .. } => {
                 let v = store.get(*scratch)[plan.source_start + i];
-                // NaN and infinities are invalid targets.
-                let j = if v.is_finite() { v.trunc() } else { f64::NAN };
-                if j.is_nan() || j.abs() > 1e18 {
-                    rows.candidates.push(i64::MIN);
-                } else {
-                    rows.candidates.push(j as i64);
-                }
+                rows.candidates.push(to_index(v));
             }
-            ConnectPlan::Generator {
-                start,
-                stop,
-                step,
-                sample_p,
-                sample_size,
-                ..
-            } => {
-                let at = plan.source_start + i;
-                let value = |a: ArrayId, what: &str| -> Result<i64, String> {
-                    let v = store.get(a)[at];
-                    if v.is_finite() && v.abs() < 1e18 {
-                        Ok(v.trunc() as i64)
-                    } else {
-                        Err(format!("the range {what} for i={i} is {v}"))
-                    }
-                };
-                let (a, b, s) = (
-                    value(*start, "start")?,
-                    value(*stop, "stop")?,
-                    value(*step, "step")?,
-                );
-                if s == 0 {
-                    return Err(format!("the range step for i={i} is zero"));
-                }
-                let len = range_len(a, b, s);
-                let at_pos = |pos: u64| a + pos as i64 * s;
-                if let Some(size) = sample_size {
-                    let size = if *size > len {
-                        if skip_if_invalid {
-                            len
-                        } else {
-                            return Err(format!(
-                                "the sample size {size} for i={i} is larger than the {len} \
-                                 candidates (use `skip_if_invalid` to take them all)"
-                            ));
-                        }
-                    } else {
-                        *size
-                    };
-                    floyd_sample(
-                        len,
-                        size,
-                        clock.seed,
-                        stream,
-                        i as u64,
-                        &mut rows.chosen,
-                        &mut rows.sorted,
-                    );
-                    rows.candidates
-                        .extend(rows.sorted.iter().map(|&pos| at_pos(pos)));
-                } else if let Some(p) = sample_p {
-                    bernoulli(*p, len, clock.seed, stream, i as u64, |pos| {
-                        rows.candidates.push(at_pos(pos));
-                    })?;
-                } else {
-                    rows.candidates.extend((0..len).map(at_pos));
-                }
+            ConnectPlan::Explicit { .. } | ConnectPlan::Generator { .. } => {
+                unreachable!("handled above")
             }
         }
-        let kept = rows.filter_row(plan, i, src, n_tgt, skip_if_invalid, exec, store, clock)?;
-        for &j in kept {
-            for _ in 0..n {
-                pre.push(src);
-                post.push((plan.target_start + j as usize) as u32);
-            }
-        }
-        if pre.len() > u32::MAX as usize {
-            return Err(format!("more than {} synapses", u32::MAX));
+        let row_clock = Clock {
+            step: i as u64,
+            ..clock
+        };
+        let count =
+            rows.filter_row(plan, i, src, n_tgt, skip_if_invalid, exec, store, row_clock)?;
+        if let Some(pairs) = &rows.pairs {
+            made.add(
+                plan,
+                n,
+                &rows.kept[..count],
+                pairs,
+                (Repeats::Never, false),
+                exec,
+                store,
+                row_clock,
+            )?;
         }
     }
-    Ok((pre, post))
+    Ok((made.pre, made.post))
+}
+
+/// The synapses made so far by one connection.
+#[derive(Default)]
+struct Made {
+    pre: Vec<u32>,
+    post: Vec<u32>,
+}
+
+/// Whether one row of candidates may hold the same pair twice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeats {
+    Never,
+    Maybe,
+}
+
+impl Made {
+    fn push(&mut self, pre: u32, post: u32, times: u32) -> Result<(), String> {
+        for _ in 0..times {
+            self.pre.push(pre);
+            self.post.push(post);
+        }
+        if self.pre.len() > u32::MAX as usize {
+            return Err(format!("more than {} synapses", u32::MAX));
+        }
+        Ok(())
+    }
+
+    /// Makes the synapses of one row's kept candidates, in order: element
+    /// `e` of `kept` is pair `e` of `pairs`, made `n` times. A per-pair
+    /// `n` is stored at the pair's source neuron if `result_is_pre`, else
+    /// at its target.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        plan: &SynapsesPlan,
+        n: &Multiplicity,
+        kept: &[u32],
+        pairs: &PairIndex,
+        (repeats, result_is_pre): (Repeats, bool),
+        exec: &mut Executor,
+        store: &mut ArrayStore,
+        row_clock: Clock,
+    ) -> Result<(), String> {
+        let pair = |e: u32| (pairs.pre()[e as usize], pairs.post()[e as usize]);
+        let (kernel, scratch) = match n {
+            Multiplicity::Constant(n) => {
+                for &e in kept {
+                    let (a, b) = pair(e);
+                    self.push(a, b, *n)?;
+                }
+                return Ok(());
+            }
+            Multiplicity::PerPair { kernel, scratch } => (*kernel, *scratch),
+        };
+        // The kernel stores each pair's number at its result neuron; a
+        // row that may hold one result neuron twice is evaluated one pair
+        // at a time, so that no value is overwritten before it is read.
+        let result = |(a, b): (u32, u32)| if result_is_pre { a } else { b } as usize;
+        let read = |made: &mut Made, e: u32, store: &ArrayStore| -> Result<(), String> {
+            let (a, b) = pair(e);
+            let v = store.get(scratch)[result((a, b))];
+            if !(v >= 0.0 && v <= f64::from(u32::MAX) && v.fract() == 0.0) {
+                return Err(format!(
+                    "`n` for the pair i={}, j={} is {v}; it must be a whole number from 0 to {}",
+                    a as usize - plan.source_start,
+                    b as usize - plan.target_start,
+                    u32::MAX
+                ));
+            }
+            made.push(a, b, v as u32)
+        };
+        if repeats == Repeats::Never {
+            exec.run_list(kernel, store, kept, row_clock, Some(pairs), None);
+            for &e in kept {
+                read(self, e, store)?;
+            }
+        } else {
+            for &e in kept {
+                exec.run_list(kernel, store, &[e], row_clock, Some(pairs), None);
+                read(self, e, store)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Explicit pairs, each made `n` times.
+fn explicit(
+    plan: &SynapsesPlan,
+    i: &[u32],
+    j: &[u32],
+    n: u32,
+    made: &mut Made,
+) -> Result<(), String> {
+    let n_src = plan.source_stop - plan.source_start;
+    let n_tgt = plan.target_stop - plan.target_start;
+    if i.len() != j.len() {
+        return Err(format!(
+            "the source and target index lists have different lengths ({} and {})",
+            i.len(),
+            j.len()
+        ));
+    }
+    for (&a, &b) in i.iter().zip(j) {
+        if a as usize >= n_src {
+            return Err(format!(
+                "source index i={a} is outside the source range 0..{n_src}"
+            ));
+        }
+        if b as usize >= n_tgt {
+            return Err(format!(
+                "target index j={b} is outside the target range 0..{n_tgt}"
+            ));
+        }
+        made.push(
+            (plan.source_start + a as usize) as u32,
+            (plan.target_start + b as usize) as u32,
+            n,
+        )?;
+    }
+    Ok(())
+}
+
+/// A computed neuron index as an integer; `i64::MIN` (never in range)
+/// for NaN, infinities and values too large to be an index.
+fn to_index(v: f64) -> i64 {
+    if v.is_finite() && v.abs() <= 1e18 {
+        v.trunc() as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// A generator connection (`ConnectPlan::Generator`): row by row over the
+/// outer neurons, candidates in the order of their positions in the
+/// row's range, as Brian2 makes them.
+fn generator(
+    plan: &SynapsesPlan,
+    which: usize,
+    exec: &mut Executor,
+    store: &mut ArrayStore,
+    clock: Clock,
+    made: &mut Made,
+) -> Result<(), String> {
+    let ConnectPlan::Generator {
+        over_targets,
+        bounds,
+        start,
+        stop,
+        step,
+        element,
+        sample_p,
+        sample_size,
+        filter,
+        skip_if_invalid,
+        n,
+    } = &plan.connect[which]
+    else {
+        unreachable!("called for generators only")
+    };
+    let over = *over_targets;
+    let (outer_start, outer_stop, result_start, result_stop) = if over {
+        let p = plan;
+        (p.target_start, p.target_stop, p.source_start, p.source_stop)
+    } else {
+        let p = plan;
+        (p.source_start, p.source_stop, p.target_start, p.target_stop)
+    };
+    let n_outer = outer_stop - outer_start;
+    let n_result = result_stop - result_start;
+    if n_outer == 0 {
+        return Ok(());
+    }
+    let (outer_name, result_name, side) = if over {
+        ("j", "i", "source")
+    } else {
+        ("i", "j", "target")
+    };
+    let invalid = |r: i64| r < 0 || r >= n_result as i64;
+    let error = |r: i64, o: usize| {
+        let r = if r == i64::MIN {
+            "not a number".to_string()
+        } else {
+            r.to_string()
+        };
+        format!(
+            "{side} index {result_name}={r} for {outer_name}={o} is outside the {side} range \
+             0..{n_result} (use `skip_if_invalid` to skip such pairs)"
+        )
+    };
+    // Pairs are (source, target) absolute neurons.
+    let pair_of = |outer: usize, result: usize| {
+        if over {
+            (result as u32, outer as u32)
+        } else {
+            (outer as u32, result as u32)
+        }
+    };
+    exec.run_range(*bounds, store, outer_start..outer_stop, clock, None, None);
+    let stream = rng::stream_of(&format!("{}.connect{which}", plan.name));
+    // A filter that reads the result side cannot be evaluated for an
+    // out-of-range result; otherwise it is, and decides (Brian2's rule).
+    let result_side_used = filter.is_some_and(|f| {
+        if over {
+            exec.uses_pre(f)
+        } else {
+            exec.uses_post(f)
+        }
+    });
+    let repeats = if element.is_some() {
+        Repeats::Maybe
+    } else {
+        Repeats::Never
+    };
+    let mut pairs = PairIndex::new(plan.source_stop, plan.target_stop);
+    let mut positions: Vec<u32> = Vec::new();
+    let mut results: Vec<i64> = Vec::new();
+    let mut candidates: Vec<u32> = Vec::new();
+    let mut emitted: Vec<u32> = Vec::new();
+    let mut kept: Vec<u32> = Vec::new();
+    let mut chosen = HashSet::new();
+    let mut sorted = Vec::new();
+    for o in 0..n_outer {
+        let at = outer_start + o;
+        let value = |a: ArrayId, what: &str| -> Result<i64, String> {
+            let v = store.get(a)[at];
+            if v.is_finite() && v.abs() < 1e18 {
+                Ok(v.trunc() as i64)
+            } else {
+                Err(format!("the range {what} for {outer_name}={o} is {v}"))
+            }
+        };
+        let (a, b, s) = (
+            value(*start, "start")?,
+            value(*stop, "stop")?,
+            value(*step, "step")?,
+        );
+        if s == 0 {
+            return Err(format!("the range step for {outer_name}={o} is zero"));
+        }
+        let len = range_len(a, b, s);
+        if len > u64::from(u32::MAX) {
+            return Err(format!(
+                "the range for {outer_name}={o} has {len} values, more than {}",
+                u32::MAX
+            ));
+        }
+        positions.clear();
+        if let Some(size) = sample_size {
+            let size = if *size > len {
+                if *skip_if_invalid {
+                    len
+                } else {
+                    return Err(format!(
+                        "the sample size {size} for {outer_name}={o} is larger than the {len} \
+                         candidates (use `skip_if_invalid` to take them all)"
+                    ));
+                }
+            } else {
+                *size
+            };
+            floyd_sample(
+                len,
+                size,
+                clock.seed,
+                stream,
+                o as u64,
+                &mut chosen,
+                &mut sorted,
+            );
+            positions.extend(sorted.iter().map(|&p| p as u32));
+        } else if let Some(p) = sample_p {
+            bernoulli(*p, len, clock.seed, stream, o as u64, |pos| {
+                positions.push(pos as u32);
+            })?;
+        } else {
+            positions.extend(0..len as u32);
+        }
+        let Some(&last) = positions.last() else {
+            continue;
+        };
+        let row_clock = Clock {
+            step: o as u64,
+            ..clock
+        };
+        // Candidate kernels index the pair index by position; until a
+        // candidate's result is known, its pair holds a placeholder
+        // result neuron (slices are never empty, so one exists).
+        let limit = last as usize + 1;
+        let placeholder = pair_of(at, result_start);
+        while pairs.len() < limit {
+            pairs.push(placeholder.0, placeholder.1);
+        }
+        results.clear();
+        match element {
+            None => results.extend(positions.iter().map(|&p| a + i64::from(p) * s)),
+            Some(el) => {
+                for &p in &positions {
+                    pairs.set(p as usize, placeholder.0, placeholder.1);
+                }
+                if store.len_of(el.values) < limit {
+                    store.resize(el.values, limit, 0.0);
+                }
+                exec.run_list(el.kernel, store, &positions, row_clock, Some(&pairs), None);
+                let values = store.get(el.values);
+                results.extend(positions.iter().map(|&p| to_index(values[p as usize])));
+            }
+        }
+        kept.clear();
+        candidates.clear();
+        for (&p, &r) in positions.iter().zip(&results) {
+            if invalid(r) {
+                if filter.is_none() || result_side_used {
+                    if *skip_if_invalid {
+                        continue;
+                    }
+                    return Err(error(r, o));
+                }
+                // Evaluated with the placeholder; decided after the filter.
+                pairs.set(p as usize, placeholder.0, placeholder.1);
+            } else {
+                let (x, y) = pair_of(at, result_start + r as usize);
+                pairs.set(p as usize, x, y);
+            }
+            candidates.push(p);
+        }
+        match filter {
+            None => kept.extend_from_slice(&candidates),
+            Some(f) => {
+                emitted.resize(candidates.len(), 0);
+                let count = exec.run_list(
+                    *f,
+                    store,
+                    &candidates,
+                    row_clock,
+                    Some(&pairs),
+                    Some(&mut emitted),
+                );
+                for &p in &emitted[..count] {
+                    // Positions ascend, so the candidate's result is found
+                    // by bisection.
+                    let r = positions
+                        .binary_search(&p)
+                        .map_or(i64::MIN, |idx| results[idx]);
+                    if invalid(r) {
+                        if *skip_if_invalid {
+                            continue;
+                        }
+                        return Err(error(r, o));
+                    }
+                    kept.push(p);
+                }
+            }
+        }
+        made.add(
+            plan,
+            n,
+            &kept,
+            &pairs,
+            (repeats, over),
+            exec,
+            store,
+            row_clock,
+        )?;
+    }
+    Ok(())
 }
 
 /// Reused buffers of the per-source loop of a connection.
 struct Rows {
     filter: Option<KernelId>,
-    /// The filter's pair index: entry j is (current source, target j).
-    filter_pairs: Option<PairIndex>,
+    /// The candidates' pair index: entry j is (current source, target j).
+    pairs: Option<PairIndex>,
     /// A one-pair index for evaluating the filter on an invalid target.
     single: Option<PairIndex>,
-    /// The filter's output: kept relative target indices.
+    /// The kept relative target indices.
     kept: Vec<u32>,
     /// Valid candidates of the row (relative target indices).
     valid: Vec<u32>,
     /// Candidates of the row (relative target indices, maybe invalid).
     candidates: Vec<i64>,
-    chosen: HashSet<u64>,
-    sorted: Vec<u64>,
 }
 
 impl Rows {
-    /// Checks the row's candidates against the target range and runs the
-    /// filter; returns the kept relative target indices, in candidate
-    /// order.
+    /// Checks the row's candidates against the target range, points the
+    /// pair index at them and runs the filter; leaves the kept relative
+    /// target indices, in candidate order, in `kept[..count]`.
     #[allow(clippy::too_many_arguments)]
     fn filter_row(
         &mut self,
@@ -506,13 +783,8 @@ impl Rows {
         skip_if_invalid: bool,
         exec: &mut Executor,
         store: &mut ArrayStore,
-        clock: Clock,
-    ) -> Result<&[u32], String> {
-        // Filter draws are keyed by the relative source index.
-        let row_clock = Clock {
-            step: i as u64,
-            ..clock
-        };
+        row_clock: Clock,
+    ) -> Result<usize, String> {
         self.valid.clear();
         for &j in &self.candidates {
             if j >= 0 && (j as u64) < n_tgt as u64 {
@@ -554,27 +826,27 @@ impl Rows {
                 _ => return Err(error()),
             }
         }
-        let Some(f) = self.filter else {
-            return Ok(&self.valid);
-        };
         if self.valid.is_empty() {
-            return Ok(&[]);
+            return Ok(0);
         }
-        let Some(pairs) = self.filter_pairs.as_mut() else {
-            unreachable!("filter pairs exist when there are targets")
+        let Some(pairs) = self.pairs.as_mut() else {
+            unreachable!("the pair index exists when there are targets")
         };
         for &j in &self.valid {
             pairs.set(j as usize, src, (plan.target_start + j as usize) as u32);
         }
-        let count = exec.run_list(
+        let Some(f) = self.filter else {
+            self.kept[..self.valid.len()].copy_from_slice(&self.valid);
+            return Ok(self.valid.len());
+        };
+        Ok(exec.run_list(
             f,
             store,
             &self.valid,
             row_clock,
             Some(pairs),
             Some(&mut self.kept),
-        );
-        Ok(&self.kept[..count])
+        ))
     }
 }
 

@@ -2,7 +2,7 @@
 //! inputs and tables: hand-built programs run by the real JIT.
 
 use rheobase_kernel::program::{
-    Action, ArrayDecl, ConnectPlan, GeneratorPlan, GroupPlan, KernelId, MonitorPlan,
+    Action, ArrayDecl, ConnectPlan, GeneratorPlan, GroupPlan, KernelId, MonitorPlan, Multiplicity,
     PoissonInputPlan, Program, RecordedVariable, SummedPlan, SynapsesPlan, TableDecl, ValueKind,
 };
 use rheobase_kernel::{
@@ -328,7 +328,7 @@ fn heterogeneous_delays_and_spikes_in_flight_between_runs() {
         ConnectPlan::AllPairs {
             p: None,
             filter: None,
-            n: 1,
+            n: Multiplicity::Constant(1),
         },
     );
     // delay = i² · 0.3 ms = [0, 0.3, 1.2] ms → 0, 3 and 12 steps.
@@ -388,7 +388,7 @@ fn queued_spikes_keep_their_due_step_when_delays_change() {
         ConnectPlan::AllPairs {
             p: None,
             filter: None,
-            n: 1,
+            n: Multiplicity::Constant(1),
         },
     );
     b.init_synapses(s, "S.d1", vec![store(delay, IndexSpace::Own, c(1e-3))]);
@@ -409,7 +409,7 @@ fn all_pairs_p(threads: usize) -> (Vec<u32>, Vec<u32>) {
         ConnectPlan::AllPairs {
             p: Some(0.1),
             filter: None,
-            n: 1,
+            n: Multiplicity::Constant(1),
         },
     );
     let mut sim = b.build(threads);
@@ -531,6 +531,8 @@ fn neighbours(b: &mut Builder, skip_if_invalid: bool) -> usize {
     b.connect(
         s,
         ConnectPlan::Generator {
+            over_targets: false,
+            element: None,
             bounds,
             start,
             stop,
@@ -539,7 +541,7 @@ fn neighbours(b: &mut Builder, skip_if_invalid: bool) -> usize {
             sample_size: None,
             filter: None,
             skip_if_invalid,
-            n: 1,
+            n: Multiplicity::Constant(1),
         },
     );
     s
@@ -597,7 +599,7 @@ fn invalid_target_dropped_by_condition_is_not_an_error() {
             scratch: target,
             filter: Some(filter),
             skip_if_invalid: false,
-            n: 1,
+            n: Multiplicity::Constant(1),
         },
     );
     let mut sim = b.build(1);
@@ -633,7 +635,7 @@ fn mapping_one_to_one_with_subgroups() {
             scratch: target,
             filter: None,
             skip_if_invalid: false,
-            n: 1,
+            n: Multiplicity::Constant(1),
         },
     );
     let mut sim = b.build(1);
@@ -663,6 +665,8 @@ fn sample(size: u64, skip_if_invalid: bool, threads: usize) -> Result<Simulation
     b.connect(
         s,
         ConnectPlan::Generator {
+            over_targets: false,
+            element: None,
             bounds,
             start,
             stop,
@@ -671,7 +675,7 @@ fn sample(size: u64, skip_if_invalid: bool, threads: usize) -> Result<Simulation
             sample_size: Some(size),
             filter: None,
             skip_if_invalid,
-            n: 1,
+            n: Multiplicity::Constant(1),
         },
     );
     let mut sim = b.build(threads);
@@ -735,7 +739,7 @@ fn filtered_all_pairs() {
             ConnectPlan::AllPairs {
                 p: Some(0.8),
                 filter: Some(filter),
-                n: 1,
+                n: Multiplicity::Constant(1),
             },
         );
         let mut sim = b.build(threads);

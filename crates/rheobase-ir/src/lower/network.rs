@@ -8,8 +8,8 @@ use crate::check::{dim_name, Binding, Failed, Scope, TableInfo, Ty, Typed, Varia
 use crate::expr::{self, as_const, binary, c};
 use crate::integrators::{self, Method, OdeSystem};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, ConnectPlan, EventPlan, GeneratorPlan, GroupPlan, KernelId,
-    PoissonInputPlan, SummedPlan, SynapsesPlan, TableDecl,
+    Action, ArrayDecl, ConnectPlan, EventPlan, GeneratorElement, GeneratorPlan, GroupPlan,
+    KernelId, Multiplicity, PoissonInputPlan, SummedPlan, SynapsesPlan, TableDecl,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, LocalId, RandKind, Stmt, TableId, UnaryOp,
@@ -65,6 +65,31 @@ fn reindex(e: &Expr, space: IndexSpace) -> Expr {
             column: column.as_ref().map(|x| r(x)),
         },
         other => other.clone(),
+    }
+}
+
+/// One side of a Synapses object: a range of a group's neurons, plus
+/// the sizes of both sides (`N_pre`, `N_post`).
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    group: usize,
+    start: usize,
+    stop: usize,
+    n_pre: usize,
+    n_post: usize,
+}
+
+/// Whether `e` reads an array through `space` or uses its index.
+fn expr_uses(e: &Expr, space: IndexSpace) -> bool {
+    match e {
+        Expr::Load(_, s) | Expr::Index(s) => *s == space,
+        Expr::Unary(_, a) => expr_uses(a, space),
+        Expr::Binary(_, a, b) => expr_uses(a, space) || expr_uses(b, space),
+        Expr::Select(k, a, b) => expr_uses(k, space) || expr_uses(a, space) || expr_uses(b, space),
+        Expr::Table { time, column, .. } => {
+            expr_uses(time, space) || column.as_ref().is_some_and(|c| expr_uses(c, space))
+        }
+        _ => false,
     }
 }
 
@@ -1050,12 +1075,17 @@ impl<'a> Builder<'a> {
         // Connections.
         let mut connect = Vec::new();
         for (k, cline) in d.connect.iter().enumerate() {
+            let side = |group, start, stop| Side {
+                group,
+                start,
+                stop,
+                n_pre: se - ss,
+                n_post: te - ts,
+            };
             connect.push(self.connect_plan(
                 cline,
                 &scope,
-                &src_scope,
-                (sg, ss, se),
-                (ts, te),
+                [side(sg, ss, se), side(tg, ts, te)],
                 &format!("{sname}.connect{k}"),
             )?);
         }
@@ -1143,6 +1173,9 @@ impl<'a> Builder<'a> {
         if condition.is_none() && p.is_none() {
             return Ok(None);
         }
+        for e in condition.iter().chain(p.iter()) {
+            self.refuse_synaptic_names(e, scope, "a connection condition")?;
+        }
         let mut counters = KernelCounters::default();
         let mut cond = c(1.0);
         if let Some(e) = condition {
@@ -1191,36 +1224,133 @@ impl<'a> Builder<'a> {
         )))
     }
 
-    fn multiplicity(&mut self, n: Option<&ast::Expr>) -> Result<u32, Failed> {
-        match n {
-            None => Ok(1),
-            Some(e) => {
-                if let ExprKind::Name(_) | ExprKind::Number { .. } = e.kind {
-                } else if as_const(&self.constant(e)?.expr).is_none() {
-                    return Err(Failed);
-                }
+    /// `n=`: a constant, or an integer expression of the pair (`i`, `j`,
+    /// `_pre`/`_post` variables) evaluated by a candidate kernel that
+    /// stores the number at the pair's result neuron (`result_space` of
+    /// `result_group`).
+    fn multiplicity(
+        &mut self,
+        n: Option<&ast::Expr>,
+        scope: &Scope,
+        (result_space, result_group): (IndexSpace, usize),
+        name: &str,
+    ) -> Result<Multiplicity, Failed> {
+        let Some(e) = n else {
+            return Ok(Multiplicity::Constant(1));
+        };
+        match self.constant(e) {
+            Ok(t) if as_const(&t.expr).is_some() => {
                 let v = self.whole_number(e, "`n=`")?;
-                u32::try_from(v).map_err(|_| {
+                return u32::try_from(v).map(Multiplicity::Constant).map_err(|_| {
                     self.error(Diagnostic::error(
                         e.span,
                         "`n=` must be between 0 and 4294967295",
                     ))
-                })
+                });
+            }
+            _ => {
+                // Not a constant: drop the diagnostics of the attempt.
+                self.diagnostics
+                    .retain(|d| !(d.span.start >= e.span.start && d.span.end <= e.span.end));
             }
         }
+        self.refuse_synaptic_names(e, scope, "`n=`")?;
+        let mut counters = KernelCounters::default();
+        let t = self.checker(scope, &mut counters, true, false).check(e)?;
+        if !t.dim.is_dimensionless() || t.ty != Ty::Integer {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    "`n=` must be a whole number or an integer expression such as `int(...)`",
+                )
+                .with_note(if t.dim.is_dimensionless() {
+                    "this expression is not of integer type".to_string()
+                } else {
+                    format!("this has unit {}", dim_name(t.dim))
+                }),
+            ));
+        }
+        let size = self.groups[result_group].size;
+        let scratch = self.add_array(format!("{name}.n"), result_group, size, 0.0, Ty::Integer);
+        let kernel = self.add_kernel(
+            format!("{name}.n"),
+            Iteration::List,
+            &counters,
+            vec![Stmt::Store(scratch, result_space, t.expr)],
+        );
+        Ok(Multiplicity::PerPair { kernel, scratch })
+    }
+
+    /// Refuses synaptic variables (and `N_incoming`/`N_outgoing`) in
+    /// connection code: the synapse does not exist yet.
+    fn refuse_synaptic_names(
+        &mut self,
+        e: &ast::Expr,
+        scope: &Scope,
+        what: &str,
+    ) -> Result<(), Failed> {
+        self.refuse_names(e, scope, &[IndexSpace::Own], |name| {
+            format!("{what} cannot use the synaptic variable `{name}`: the synapse does not exist yet while connecting")
+        })
+    }
+
+    /// Reports the first name of `e` whose binding in `scope` depends on
+    /// one of `spaces` (a variable stored there, or a subexpression
+    /// reading one), with the message `message(name)`.
+    fn refuse_names(
+        &mut self,
+        e: &ast::Expr,
+        scope: &Scope,
+        spaces: &[IndexSpace],
+        message: impl Fn(&str) -> String,
+    ) -> Result<(), Failed> {
+        let mut names = Vec::new();
+        collect_names(e, &mut names);
+        for name in names {
+            let depends = match scope.names.get(name) {
+                Some(Binding::Variable(v)) => spaces.contains(&v.space),
+                Some(Binding::Subexpression(t)) => spaces.iter().any(|&s| expr_uses(&t.expr, s)),
+                _ => false,
+            };
+            if depends {
+                return Err(self.error(Diagnostic::error(e.span, message(name))));
+            }
+        }
+        Ok(())
     }
 
     fn connect_plan(
         &mut self,
         cl: &ast::Connect,
         scope: &Scope,
-        src_scope: &Scope,
-        (sg, ss, se): (usize, usize, usize),
-        (ts, te): (usize, usize),
+        sides: [Side; 2],
         name: &str,
     ) -> Result<ConnectPlan, Failed> {
-        let n = self.multiplicity(cl.n.as_ref())?;
+        let [source, target] = sides;
+        let (ss, se) = (source.start, source.stop);
+        let (ts, te) = (target.start, target.stop);
         let skip = cl.skip_if_invalid.unwrap_or(false);
+        let strings = matches!(
+            (&cl.i, &cl.j),
+            (
+                Some(ConnectIndex::Mapping { .. } | ConnectIndex::Generator(_)),
+                _
+            ) | (
+                _,
+                Some(ConnectIndex::Mapping { .. } | ConnectIndex::Generator(_))
+            )
+        );
+        if strings {
+            if let Some(p) = &cl.p {
+                return Err(self.error(Diagnostic::error(p.span, "`p=` cannot be combined with an `i=` or `j=` string (Brian2 refuses it too)").with_note("write the probability into the string: `... if rand() < 0.1`, or sample: `k for k in sample(N_post, p=0.1)`")));
+            }
+            if cl.condition.is_some() {
+                return Err(self.error(Diagnostic::error(
+                    cl.span,
+                    "give the condition inside the `i=` or `j=` string (`j='... if COND'`)",
+                )));
+            }
+        }
         // A constant p is drawn by the runtime with geometric skips; an
         // expression joins the filter.
         let (p_const, p_expr) = match &cl.p {
@@ -1243,15 +1373,24 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
+        let post = (IndexSpace::Post, target.group);
         match (&cl.i, &cl.j) {
             (None, None) => {
                 let filter = self.filter_kernel(scope, cl.condition.as_ref(), p_expr, name)?;
+                let n = self.multiplicity(cl.n.as_ref(), scope, post, name)?;
                 Ok(ConnectPlan::AllPairs { p: p_const, filter, n })
             }
             (Some(ConnectIndex::Values(i)), Some(ConnectIndex::Values(j))) => {
                 if cl.condition.is_some() || cl.p.is_some() {
                     return Err(self.error(Diagnostic::error(cl.span, "`i=` and `j=` lists cannot be combined with `condition=` or `p=`")));
                 }
+                let n = match self.multiplicity(cl.n.as_ref(), scope, post, name)? {
+                    Multiplicity::Constant(n) => n,
+                    Multiplicity::PerPair { .. } => {
+                        let span = cl.n.as_ref().map_or(cl.span, |e| e.span);
+                        return Err(self.error(Diagnostic::error(span, "with `i=` and `j=` lists, `n=` must be a number (Brian2 refuses an expression here too)")));
+                    }
+                };
                 let (iv, _) = self.constant_list(i)?;
                 let (jv, _) = self.constant_list(j)?;
                 let (iv, jv) = match (iv.len(), jv.len()) {
@@ -1273,74 +1412,235 @@ impl<'a> Builder<'a> {
                 Ok(ConnectPlan::Explicit { i: is, j: js, n })
             }
             (None, Some(ConnectIndex::Mapping { expr: map, condition })) => {
-                if cl.condition.is_some() {
-                    return Err(self.error(Diagnostic::error(cl.span, "give the condition inside the `j=` string (`j='... if COND'`)")));
-                }
-                let (target_of, scratch) = self.source_kernel(src_scope, sg, ss, &[map], name)?;
-                let filter = self.filter_kernel(scope, condition.as_ref(), p_expr, name)?;
+                let (target_of, scratch) = self.outer_kernel(&source, false, &[map], name)?;
+                let filter = self.filter_kernel(scope, condition.as_ref(), None, name)?;
+                let n = self.multiplicity(cl.n.as_ref(), scope, post, name)?;
                 Ok(ConnectPlan::Mapping { target_of, scratch: scratch[0], filter, skip_if_invalid: skip, n })
             }
             (None, Some(ConnectIndex::Generator(g))) => {
-                let element_is_variable = matches!(&g.element.kind, ExprKind::Name(n) if *n == g.variable.name);
-                if !element_is_variable {
-                    return Err(self.error(Diagnostic::error(g.element.span, format!("only generators of the form `{} for {} in ...` are supported yet", g.variable.name, g.variable.name))));
-                }
-                if cl.condition.is_some() {
-                    return Err(self.error(Diagnostic::error(cl.span, "give the condition inside the generator (`... if COND`)")));
-                }
-                let zero = ast::Expr { kind: ExprKind::Number { value: 0.0, is_integer: true }, span: g.span };
-                let one = ast::Expr { kind: ExprKind::Number { value: 1.0, is_integer: true }, span: g.span };
-                let (args, sample_p, sample_size) = match &g.iterable {
-                    Iterable::Range { args, .. } => (args.clone(), None, None),
-                    Iterable::Sample { args, p, size, span } => {
-                        let p = match p {
-                            Some(e) => Some(self.constant_value(e, Dimension::DIMENSIONLESS, "`p=` of `sample`")?),
-                            None => None,
-                        };
-                        let size = match size {
-                            Some(e) => Some(self.whole_number(e, "`size=` of `sample`")?.max(0) as u64),
-                            None => None,
-                        };
-                        if p.is_some() == size.is_some() {
-                            return Err(self.error(Diagnostic::error(*span, "`sample` needs exactly one of `p=` and `size=`")));
-                        }
-                        let _ = span;
-                        (args.clone(), p, size)
-                    }
-                };
-                let (start, stop, step) = match args.len() {
-                    1 => (zero.clone(), args[0].clone(), one.clone()),
-                    2 => (args[0].clone(), args[1].clone(), one.clone()),
-                    3 => (args[0].clone(), args[1].clone(), args[2].clone()),
-                    _ => return Err(self.error(Diagnostic::error(g.span, "`range`/`sample` take one to three positional arguments"))),
-                };
-                let (bounds, scratch) = self.source_kernel(src_scope, sg, ss, &[&start, &stop, &step], name)?;
-                // In the filter, the generator variable is the target index.
-                let mut fscope = scope.clone();
-                fscope.indices.insert(g.variable.name.clone(), expr::sub(Expr::Index(IndexSpace::Post), c(ts as f64)));
-                let filter = self.filter_kernel(&fscope, g.condition.as_ref(), p_expr, name)?;
-                Ok(ConnectPlan::Generator { bounds, start: scratch[0], stop: scratch[1], step: scratch[2], sample_p, sample_size, filter, skip_if_invalid: skip, n })
+                self.generator_plan(g, false, cl, scope, sides, name)
             }
-            _ => Err(self.error(Diagnostic::error(cl.span, "this combination of `i=` and `j=` is not supported yet; use `j=` (a list with `i=`, an expression of `i`, or a generator)"))),
+            (Some(ConnectIndex::Generator(g)), None) => {
+                self.generator_plan(g, true, cl, scope, sides, name)
+            }
+            (Some(ConnectIndex::Mapping { expr, condition }), None) => {
+                // Brian2 reads `i='EXPR if COND'` as the generator
+                // `EXPR for _ in range(1) if COND`.
+                let one = ast::Expr { kind: ExprKind::Number { value: 1.0, is_integer: true }, span: expr.span };
+                let g = ast::Generator {
+                    element: expr.clone(),
+                    variable: ast::Ident { name: "_".into(), span: expr.span },
+                    iterable: Iterable::Range { args: vec![one], span: expr.span },
+                    condition: condition.clone(),
+                    span: expr.span,
+                };
+                self.generator_plan(&g, true, cl, scope, sides, name)
+            }
+            (Some(ConnectIndex::Values(_)), None) | (None, Some(ConnectIndex::Values(_))) => {
+                Err(self.error(Diagnostic::error(cl.span, "a list for `i=` needs a list for `j=` as well (and the other way round)").with_note("to connect neurons by a rule, give one of them as a string: `j='i'`, `i='j + 1'`, `j='k for k in range(i, i + 3)'`")))
+            }
+            (Some(_), Some(_)) => Err(self.error(Diagnostic::error(cl.span, "a string for `i=` or `j=` cannot be combined with the other index (Brian2 refuses it too)").with_note("give only one of them: `j='...'` makes targets for each source neuron, `i='...'` sources for each target neuron"))),
         }
     }
 
-    /// A Range kernel over the source group's neurons storing one value per
-    /// expression (of `i` and the source's variables) into scratch arrays.
-    fn source_kernel(
+    /// A generator connection: `j='ELEMENT for VAR in ITERABLE if COND'`
+    /// over the source neurons, or with `over_targets` `i='...'` over the
+    /// target neurons.
+    fn generator_plan(
         &mut self,
-        src_scope: &Scope,
-        sg: usize,
-        ss: usize,
+        g: &ast::Generator,
+        over_targets: bool,
+        cl: &ast::Connect,
+        scope: &Scope,
+        [source, target]: [Side; 2],
+        name: &str,
+    ) -> Result<ConnectPlan, Failed> {
+        let skip = cl.skip_if_invalid.unwrap_or(false);
+        let (outer, result) = if over_targets {
+            (&target, &source)
+        } else {
+            (&source, &target)
+        };
+        let (outer_space, result_space) = if over_targets {
+            (IndexSpace::Post, IndexSpace::Pre)
+        } else {
+            (IndexSpace::Pre, IndexSpace::Post)
+        };
+        let (result_name, outer_name) = if over_targets { ("i", "j") } else { ("j", "i") };
+        let zero = ast::Expr {
+            kind: ExprKind::Number {
+                value: 0.0,
+                is_integer: true,
+            },
+            span: g.span,
+        };
+        let one = ast::Expr {
+            kind: ExprKind::Number {
+                value: 1.0,
+                is_integer: true,
+            },
+            span: g.span,
+        };
+        let (args, sample_p, sample_size) = match &g.iterable {
+            Iterable::Range { args, .. } => (args.clone(), None, None),
+            Iterable::Sample {
+                args,
+                p,
+                size,
+                span,
+            } => {
+                let p = match p {
+                    Some(e) => Some(self.constant_value(
+                        e,
+                        Dimension::DIMENSIONLESS,
+                        "`p=` of `sample`",
+                    )?),
+                    None => None,
+                };
+                let size = match size {
+                    Some(e) => Some(self.whole_number(e, "`size=` of `sample`")?.max(0) as u64),
+                    None => None,
+                };
+                if p.is_some() == size.is_some() {
+                    return Err(self.error(Diagnostic::error(
+                        *span,
+                        "`sample` needs exactly one of `p=` and `size=`",
+                    )));
+                }
+                (args.clone(), p, size)
+            }
+        };
+        let (start, stop, step) = match args.len() {
+            1 => (zero.clone(), args[0].clone(), one.clone()),
+            2 => (args[0].clone(), args[1].clone(), one.clone()),
+            3 => (args[0].clone(), args[1].clone(), args[2].clone()),
+            _ => {
+                return Err(self.error(Diagnostic::error(
+                    g.span,
+                    "`range`/`sample` take one to three positional arguments",
+                )))
+            }
+        };
+        let (bounds, scratch) =
+            self.outer_kernel(outer, over_targets, &[&start, &stop, &step], name)?;
+        // The generator variable of a candidate: `start + position*step`,
+        // from the row's bounds.
+        let k_expr = expr::add(
+            Expr::Load(scratch[0], outer_space),
+            expr::mul(
+                Expr::Index(IndexSpace::Own),
+                Expr::Load(scratch[2], outer_space),
+            ),
+        );
+        let variable = g.variable.name.as_str();
+        let mut kscope = scope.clone();
+        kscope.names.remove(variable);
+        kscope.indices.insert(variable.to_string(), k_expr.clone());
+        let trivial = matches!(&g.element.kind, ExprKind::Name(n) if n == variable);
+        let (element, result_expr) = if trivial {
+            (None, k_expr)
+        } else {
+            // The element may use the outer index, the generator variable,
+            // the outer side's variables and constants; not the result
+            // side, which it computes.
+            let what = if over_targets { "`i=`" } else { "`j=`" };
+            let side = if over_targets { "source" } else { "target" };
+            self.refuse_names(&g.element, &kscope, &[result_space, IndexSpace::Own], |n| {
+                format!("{what} cannot use `{n}` here: it depends on the {side} neuron, which {what} computes")
+            })?;
+            let mut names = Vec::new();
+            collect_names(&g.element, &mut names);
+            if names.contains(&result_name) && !kscope.names.contains_key(result_name) {
+                return Err(self.error(Diagnostic::error(
+                    g.element.span,
+                    format!("{what} computes `{result_name}`, so it cannot use `{result_name}`"),
+                )));
+            }
+            let mut escope = kscope.clone();
+            escope.indices.remove(result_name);
+            let mut counters = KernelCounters::default();
+            let t = self
+                .checker(&escope, &mut counters, true, false)
+                .check(&g.element)?;
+            if !t.dim.is_dimensionless() || t.ty != Ty::Integer {
+                return Err(self.error(
+                    Diagnostic::error(g.element.span, format!("the element of a generator is a neuron index: an integer expression of `{outer_name}` and `{variable}` such as `{outer_name} + {variable}`"))
+                        .with_note(if t.dim.is_dimensionless() {
+                            "this expression is not of integer type (use `int(...)` or `//`)".to_string()
+                        } else {
+                            format!("this has unit {}", dim_name(t.dim))
+                        }),
+                ));
+            }
+            let values =
+                self.add_array(format!("{name}.element"), outer.group, 1, 0.0, Ty::Integer);
+            let kernel = self.add_kernel(
+                format!("{name}.element"),
+                Iteration::List,
+                &counters,
+                vec![Stmt::Store(values, IndexSpace::Own, t.expr)],
+            );
+            (
+                Some(GeneratorElement { kernel, values }),
+                Expr::Load(values, IndexSpace::Own),
+            )
+        };
+        // In the condition, the generator variable and the result index
+        // are the candidate's values (so a condition on `j` alone can be
+        // evaluated for an out-of-range `j`, as in Brian2).
+        let mut fscope = kscope;
+        fscope.indices.insert(result_name.to_string(), result_expr);
+        let filter = self.filter_kernel(&fscope, g.condition.as_ref(), None, name)?;
+        let n = self.multiplicity(cl.n.as_ref(), scope, (result_space, result.group), name)?;
+        Ok(ConnectPlan::Generator {
+            over_targets,
+            bounds,
+            start: scratch[0],
+            stop: scratch[1],
+            step: scratch[2],
+            element,
+            sample_p,
+            sample_size,
+            filter,
+            skip_if_invalid: skip,
+            n,
+        })
+    }
+
+    /// A Range kernel over the outer neurons of a connection (the source
+    /// range, or the target range when `over_targets`) storing one value
+    /// per expression (of the outer index and the outer group's variables,
+    /// plain or with their `_pre`/`_post` suffix) into scratch arrays.
+    fn outer_kernel(
+        &mut self,
+        outer: &Side,
+        over_targets: bool,
         exprs: &[&ast::Expr],
         name: &str,
     ) -> Result<(KernelId, Vec<ArrayId>), Failed> {
-        let mut scope = src_scope.clone();
+        let mut scope = self.groups[outer.group].scope.clone();
+        let suffix = if over_targets { "_post" } else { "_pre" };
+        let aliases: Vec<_> = scope
+            .names
+            .iter()
+            .map(|(n, b)| (format!("{n}{suffix}"), b.clone()))
+            .collect();
+        scope.names.extend(aliases);
+        for (n, v) in [("N_pre", outer.n_pre), ("N_post", outer.n_post)] {
+            scope.names.insert(
+                n.into(),
+                Binding::Constant {
+                    value: v as f64,
+                    dim: Dimension::DIMENSIONLESS,
+                    ty: Ty::Integer,
+                },
+            );
+        }
         scope.indices.insert(
-            "i".into(),
-            expr::sub(Expr::Index(IndexSpace::Own), c(ss as f64)),
+            if over_targets { "j" } else { "i" }.into(),
+            expr::sub(Expr::Index(IndexSpace::Own), c(outer.start as f64)),
         );
-        let size = self.groups[sg].size;
+        let size = self.groups[outer.group].size;
         let mut counters = KernelCounters::default();
         let mut body = Vec::new();
         let mut arrays = Vec::new();
@@ -1355,7 +1655,13 @@ impl<'a> Builder<'a> {
                     ),
                 )));
             }
-            let a = self.add_array(format!("{name}.index{k}"), sg, size, 0.0, Ty::Integer);
+            let a = self.add_array(
+                format!("{name}.index{k}"),
+                outer.group,
+                size,
+                0.0,
+                Ty::Integer,
+            );
             body.push(Stmt::Store(a, IndexSpace::Own, t.expr));
             arrays.push(a);
         }
