@@ -67,6 +67,10 @@ enum Command {
         /// to OUT as the run goes, so recordings of any length fit.
         #[arg(long, default_value_t = DEFAULT_BUFFER_MB)]
         buffer_mb: usize,
+        /// Memory the run may use, in GB (default: 75% of this machine's
+        /// memory). Models and connections that need more are refused.
+        #[arg(long)]
+        memory_gb: Option<f64>,
     },
     /// Check a model and report every error, without running it.
     Check {
@@ -101,7 +105,8 @@ fn main() -> ExitCode {
             threads,
             seed,
             buffer_mb,
-        } => run(&model, &out, threads, seed, buffer_mb),
+            memory_gb,
+        } => run(&model, &out, threads, seed, buffer_mb, memory_gb),
     }
 }
 
@@ -166,7 +171,11 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let resources = resources_for(out.unwrap_or(Path::new(".")), DEFAULT_BUFFER_MB);
+    let resources = resources_for(
+        out.unwrap_or(Path::new(".")),
+        DEFAULT_BUFFER_MB,
+        rheobase::memory_limit(),
+    );
     match compile_for(&source, &ModelFiles::for_model(path), &resources) {
         Ok(model) => {
             let groups: Vec<String> = model
@@ -196,11 +205,11 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
     }
 }
 
-/// What a run writing its results into `out` may use: 75% of the memory,
+/// What a run writing its results into `out` may use: `memory_limit` bytes,
 /// recordings streamed to `out` through a buffer of `buffer_mb` MiB, and
 /// the free space of the disk holding `out` (or the nearest existing
 /// directory above it, since `out` is created only for a valid model).
-fn resources_for(out: &Path, buffer_mb: usize) -> Resources {
+fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64) -> Resources {
     let existing = out.ancestors().find(|p| {
         let p = if p.as_os_str().is_empty() {
             Path::new(".")
@@ -217,7 +226,7 @@ fn resources_for(out: &Path, buffer_mb: usize) -> Resources {
         })
     });
     Resources {
-        memory_limit: rheobase::memory_limit(),
+        memory_limit,
         recordings: Recordings::Streamed {
             buffer_bytes: (buffer_mb as u64).saturating_mul(1 << 20),
             free_disk,
@@ -273,7 +282,16 @@ fn run(
     threads: usize,
     seed_arg: Option<u64>,
     buffer_mb: usize,
+    memory_gb: Option<f64>,
 ) -> ExitCode {
+    let memory_limit = match memory_gb {
+        None => rheobase::memory_limit(),
+        Some(gb) if gb.is_finite() && gb > 0.0 => (gb * 1e9) as u64,
+        Some(gb) => {
+            eprintln!("error: --memory-gb must be a positive number of gigabytes, not {gb}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
@@ -285,7 +303,7 @@ fn run(
         }
     };
     let file_name = path.display().to_string();
-    let resources = resources_for(out, buffer_mb);
+    let resources = resources_for(out, buffer_mb, memory_limit);
     let model = match compile_for(&source, &ModelFiles::for_model(path), &resources) {
         Ok(m) => m,
         Err(diagnostics) => {
@@ -312,6 +330,7 @@ fn run(
     let interrupt = Arc::new(AtomicBool::new(false));
     install_interrupt_handler(interrupt.clone());
     sim.set_interrupt(interrupt);
+    sim.set_memory_limit(memory_limit);
     let spill = Arc::new(Mutex::new(Spill::new(out)));
     sim.set_recording_sink(
         Box::new(SpillSink(spill.clone())),

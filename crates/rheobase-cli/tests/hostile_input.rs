@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 const EXIT_OK: i32 = 0;
 const EXIT_MODEL_ERROR: i32 = 1;
 const EXIT_USAGE: i32 = 2;
+const EXIT_RUNTIME: i32 = 3;
 
 struct Outcome {
     code: Option<i32>,
@@ -546,5 +547,66 @@ fn bad_arguments_are_usage_errors() {
     ] {
         let out = rheo(&args, DEADLINE);
         out.expect(EXIT_USAGE);
+    }
+}
+
+/// Connections filtered by a condition are counted only as they are made;
+/// making more than the memory allows stops with a runtime error that says
+/// so (instead of the operating system killing the process), and what
+/// was recorded is still written.
+#[test]
+fn connections_beyond_the_memory_limit_are_refused_while_connecting() {
+    let dir = scratch("connect_memory");
+    let path = write(
+        &dir,
+        "dense.model",
+        "\
+NeuronGroup G(20000):
+    model:
+        dv/dt = -v/(10*ms) : 1
+Synapses S(G -> G):
+    model:
+        w : 1
+    on_pre: v_post += w
+    connect: condition='i != j'
+StateMonitor trace(G):
+    variables: v
+    record: 0
+run 1*ms
+",
+    );
+    let target = dir.join("out");
+    let out = rheo(
+        &[
+            "run",
+            path.to_str().expect("UTF-8 path"),
+            "--out",
+            target.to_str().expect("UTF-8 path"),
+            "--memory-gb",
+            "0.05",
+        ],
+        DEADLINE,
+    );
+    out.expect(EXIT_RUNTIME);
+    assert!(out.stderr.contains("synapses `S`"), "{}", out.describe());
+    assert!(out.stderr.contains("50 MB of memory"), "{}", out.describe());
+    let summary = std::fs::read_to_string(target.join("run.json")).expect("run.json");
+    assert!(summary.contains("\"status\": \"failed\""), "{summary}");
+    assert!(target.join("trace.npz").exists());
+
+    // A limit that is not a positive number is a usage error.
+    for bad in ["0", "nan", "-1e9"] {
+        let out = rheo(
+            &[
+                "run",
+                path.to_str().expect("UTF-8 path"),
+                "--out",
+                target.to_str().expect("UTF-8 path"),
+                &format!("--memory-gb={bad}"),
+            ],
+            DEADLINE,
+        );
+        out.expect(EXIT_USAGE);
+        assert!(out.stderr.contains("--memory-gb"), "{}", out.describe());
     }
 }

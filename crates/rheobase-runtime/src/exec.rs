@@ -75,6 +75,11 @@ impl ArrayStore {
         self.ptrs.len()
     }
 
+    /// Bytes of all arrays.
+    pub fn bytes(&self) -> usize {
+        self.lens.iter().sum::<usize>() * std::mem::size_of::<f64>()
+    }
+
     pub fn len_of(&self, id: ArrayId) -> usize {
         self.lens[id.0 as usize]
     }

@@ -10,7 +10,7 @@ use rheobase_kernel::program::{
 use rheobase_kernel::{ArrayId, Iteration};
 
 use crate::exec::{ArrayStore, Clock, Executor};
-use crate::synapses::{make_connections, SynapsesState};
+use crate::synapses::{make_connections, ConnectBudget, SynapsesState, CONNECT_INTERRUPTED};
 use crate::{MonitorData, RuntimeError};
 
 /// How to run a program.
@@ -183,6 +183,8 @@ pub struct Simulation {
     /// one they stay in `monitors` for the whole run.
     sink: Option<Box<dyn RecordingSink>>,
     sink_budget: usize,
+    /// Bytes the simulation may use (see `set_memory_limit`).
+    memory_limit: Option<u64>,
     timings: Timings,
 }
 
@@ -276,6 +278,7 @@ impl Simulation {
             interrupt: None,
             sink: None,
             sink_budget: 0,
+            memory_limit: None,
             timings: Timings {
                 compile_seconds,
                 threads,
@@ -323,14 +326,26 @@ impl Simulation {
             Action::Connect { synapses, connect } => {
                 let started = Instant::now();
                 let clock = self.clock();
+                let budget = self.connect_budget(synapses);
                 let plan = &self.program.synapses[synapses];
                 let state = &mut self.synapses[synapses];
-                let result =
-                    make_connections(plan, connect, &mut self.exec, &mut self.store, clock)
-                        .and_then(|(pre, post)| state.append(plan, &pre, &post, &mut self.store));
+                let result = make_connections(
+                    plan,
+                    connect,
+                    &mut self.exec,
+                    &mut self.store,
+                    clock,
+                    &budget,
+                )
+                .and_then(|(pre, post)| state.append(plan, &pre, &post, &mut self.store));
                 let seconds = started.elapsed().as_secs_f64();
                 state.connect_seconds += seconds;
                 self.timings.connect_seconds += seconds;
+                if result.as_ref().is_err_and(|m| m == CONNECT_INTERRUPTED) {
+                    // Nothing was appended; resuming makes this line again.
+                    self.next_action -= 1;
+                    return Err(RuntimeError::Interrupted { t: self.t() });
+                }
                 result.map_err(|message| RuntimeError::Connect {
                     synapses: plan.name.clone(),
                     message,
@@ -485,6 +500,40 @@ impl Simulation {
             data.clear_samples();
         }
         Ok(())
+    }
+
+    /// Limits the memory the simulation may use to `bytes`: connections
+    /// that would make more synapses than fit are refused with an error
+    /// instead of exhausting the machine. Without a limit, only the
+    /// synapse count's own bound (2^32) applies.
+    pub fn set_memory_limit(&mut self, bytes: u64) {
+        self.memory_limit = Some(bytes);
+    }
+
+    /// What `connect:` lines of Synapses object `k` may use now.
+    fn connect_budget(&self, k: usize) -> ConnectBudget {
+        // Per synapse: its arrays, the pre/post indices and the two indexes
+        // (16 bytes), the delay in steps (4), and the pre/post lists the
+        // connection is built in before it is appended (8).
+        let arrays = self
+            .program
+            .arrays
+            .iter()
+            .filter(|a| a.synapses == Some(k))
+            .count();
+        let bytes_per_synapse = arrays * 8 + 28;
+        let used =
+            self.store.bytes() as u64 + self.synapses.iter().map(|s| s.bytes() as u64).sum::<u64>();
+        let free_bytes = self
+            .memory_limit
+            .map_or(u64::MAX, |limit| limit.saturating_sub(used));
+        ConnectBudget {
+            max_synapses: usize::try_from(free_bytes / bytes_per_synapse as u64)
+                .unwrap_or(usize::MAX),
+            bytes_per_synapse,
+            free_bytes,
+            interrupt: self.interrupt.clone(),
+        }
     }
 
     /// Bytes of samples the monitors hold (8 per value).

@@ -295,10 +295,15 @@ pub(crate) fn make_connections(
     exec: &mut Executor,
     store: &mut ArrayStore,
     clock: Clock,
+    budget: &ConnectBudget,
 ) -> Result<(Vec<u32>, Vec<u32>), String> {
     let n_src = plan.source_stop - plan.source_start;
     let n_tgt = plan.target_stop - plan.target_start;
-    let mut made = Made::default();
+    let mut made = Made {
+        pre: Vec::new(),
+        post: Vec::new(),
+        budget,
+    };
     let connect = &plan.connect[which];
     let (filter, skip_if_invalid, n) = match connect {
         ConnectPlan::Explicit { i, j, n } => {
@@ -348,6 +353,7 @@ pub(crate) fn make_connections(
     }
 
     for i in 0..n_src {
+        budget.check_interrupt()?;
         let src = (plan.source_start + i) as u32;
         rows.candidates.clear();
         match connect {
@@ -388,10 +394,61 @@ pub(crate) fn make_connections(
 }
 
 /// The synapses made so far by one connection.
-#[derive(Default)]
-struct Made {
+struct Made<'b> {
     pre: Vec<u32>,
     post: Vec<u32>,
+    budget: &'b ConnectBudget,
+}
+
+/// What one `connect:` line may use: making synapses is the one place
+/// where a model's memory use is not known before the run (filtered
+/// connections), so it is checked as they are made, and a long connection
+/// phase can be interrupted.
+pub(crate) struct ConnectBudget {
+    /// Synapses this line may still make before the memory available to
+    /// the simulation is used up.
+    pub max_synapses: usize,
+    /// Bytes one synapse takes once made (its arrays, indices, indexes).
+    pub bytes_per_synapse: usize,
+    /// Bytes available for candidates while a row is built.
+    pub free_bytes: u64,
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// The message of a connection phase stopped by the interrupt flag.
+pub(crate) const CONNECT_INTERRUPTED: &str = "interrupted";
+
+impl ConnectBudget {
+    fn check_interrupt(&self) -> Result<(), String> {
+        match &self.interrupt {
+            Some(flag) if flag.load(std::sync::atomic::Ordering::Relaxed) => {
+                Err(CONNECT_INTERRUPTED.to_string())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn too_many(&self, made: usize) -> String {
+        format!(
+            "connecting would make more than {made} synapses, which need about {} ({} bytes \
+             each), more than the {} of memory left to the simulation; use a lower \
+             connection probability or fewer neurons",
+            human_bytes(made as f64 * self.bytes_per_synapse as f64),
+            self.bytes_per_synapse,
+            human_bytes(self.free_bytes as f64)
+        )
+    }
+}
+
+/// Bytes in the unit a person would use for them.
+fn human_bytes(bytes: f64) -> String {
+    if bytes >= 1e9 {
+        format!("{:.1} GB", bytes / 1e9)
+    } else if bytes >= 1e6 {
+        format!("{:.0} MB", bytes / 1e6)
+    } else {
+        format!("{:.0} kB", bytes / 1e3)
+    }
 }
 
 /// Whether one row of candidates may hold the same pair twice.
@@ -401,8 +458,11 @@ enum Repeats {
     Maybe,
 }
 
-impl Made {
+impl Made<'_> {
     fn push(&mut self, pre: u32, post: u32, times: u32) -> Result<(), String> {
+        if self.pre.len() + times as usize > self.budget.max_synapses {
+            return Err(self.budget.too_many(self.pre.len() + times as usize));
+        }
         for _ in 0..times {
             self.pre.push(pre);
             self.post.push(post);
@@ -609,6 +669,7 @@ fn generator(
     let mut chosen = HashSet::new();
     let mut sorted = Vec::new();
     for o in 0..n_outer {
+        made.budget.check_interrupt()?;
         let at = outer_start + o;
         let value = |a: ArrayId, what: &str| -> Result<i64, String> {
             let v = store.get(a)[at];
@@ -627,6 +688,16 @@ fn generator(
             return Err(format!("the range step for {outer_name}={o} is zero"));
         }
         let len = range_len(a, b, s);
+        // Each candidate of a row is held while the row is built (its
+        // position, pair and result: about 24 bytes).
+        if len.saturating_mul(24) > made.budget.free_bytes {
+            return Err(format!(
+                "the range for {outer_name}={o} has {len} values; holding them needs about \
+                 {}, more than the {} of memory left to the simulation",
+                human_bytes(len as f64 * 24.0),
+                human_bytes(made.budget.free_bytes as f64)
+            ));
+        }
         if len > u64::from(u32::MAX) {
             return Err(format!(
                 "the range for {outer_name}={o} has {len} values, more than {}",
