@@ -20,7 +20,19 @@ run 1000*second
 #[cfg(unix)]
 #[test]
 fn sigint_stops_the_run_and_keeps_the_results() {
-    let dir = std::env::temp_dir().join(format!("rheo-interrupt-{}", std::process::id()));
+    interrupt_with("-INT");
+}
+
+/// SIGTERM (what `kill` and job schedulers send) is handled like Ctrl-C.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_run_and_keeps_the_results() {
+    interrupt_with("-TERM");
+}
+
+#[cfg(unix)]
+fn interrupt_with(signal: &str) {
+    let dir = std::env::temp_dir().join(format!("rheo-interrupt-{}{signal}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let model = dir.join("long.model");
     std::fs::write(&model, LONG_MODEL).expect("write model");
@@ -41,7 +53,7 @@ fn sigint_stops_the_run_and_keeps_the_results() {
     std::thread::sleep(Duration::from_millis(1500));
     let sent = Instant::now();
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -51,7 +63,7 @@ fn sigint_stops_the_run_and_keeps_the_results() {
         }
         assert!(
             sent.elapsed() < Duration::from_secs(10),
-            "rheo did not stop after SIGINT"
+            "rheo did not stop after {signal}"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
