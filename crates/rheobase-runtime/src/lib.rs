@@ -39,7 +39,10 @@
 //! 7. `after_resets` — custom event effects.
 //! 8. `end` — PopulationRateMonitors record.
 //!
-//! Within a slot, objects run in program order.
+//! Within a slot, objects of one order run sorted by their Brian2 names, as
+//! Brian2's network sorts them: state updaters (`S_stateupdater` before
+//! `neurons_stateupdater`) and synaptic pathways (`Add_pre` before
+//! `Double_pre`). Other objects run in program order.
 //!
 //! # Synapses
 //!

@@ -170,6 +170,12 @@ pub struct Simulation {
     /// `S_stateupdater`), so a synapse's clock-driven equations may run
     /// before or after a neuron group's, as in Brian2.
     update_order: Vec<Updater>,
+    /// The Synapses objects with `on_pre` (resp. `on_post`) code in the
+    /// order Brian2 runs their pathways: sorted by the pathway's name,
+    /// `S_pre` (resp. `S_post`). Two pathways writing the same target
+    /// variable then add in Brian2's order, to the last bit.
+    pre_order: Vec<usize>,
+    post_order: Vec<usize>,
     seed: u64,
     /// Steps completed; the current time is `step * dt`.
     step: u64,
@@ -261,6 +267,8 @@ impl Simulation {
         let monitors = program.monitors.iter().map(MonitorData::for_plan).collect();
         let monitor_checked = vec![false; program.monitors.len()];
         let update_order = update_order(&program);
+        let pre_order = pathway_order(&program, "_pre", |s| s.on_pre.is_some());
+        let post_order = pathway_order(&program, "_post", |s| s.on_post.is_some());
         let threads = exec.threads();
         Ok(Simulation {
             program,
@@ -271,6 +279,8 @@ impl Simulation {
             monitors,
             monitor_checked,
             update_order,
+            pre_order,
+            post_order,
             seed: config.seed,
             step: 0,
             next_action: 0,
@@ -712,6 +722,8 @@ impl Simulation {
             monitors,
             monitor_checked,
             update_order,
+            pre_order,
+            post_order,
             ..
         } = self;
 
@@ -875,7 +887,8 @@ impl Simulation {
 
         // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
         // pathways (+1).
-        for (plan, state) in program.synapses.iter().zip(synapses.iter_mut()) {
+        for &k in pre_order.iter() {
+            let (plan, state) = (&program.synapses[k], &mut synapses[k]);
             if let Some(kernel) = plan.on_pre {
                 let due = state.push_and_take_due(plan, groups[plan.source].spikes(), clock.step);
                 exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
@@ -886,7 +899,8 @@ impl Simulation {
             let size = groups[input.group].size;
             exec.run_range(input.kernel, store, 0..size, clock, None, None);
         }
-        for (plan, state) in program.synapses.iter().zip(synapses.iter_mut()) {
+        for &k in post_order.iter() {
+            let (plan, state) = (&program.synapses[k], &mut synapses[k]);
             if let Some(kernel) = plan.on_post {
                 let list = state.post_synapses(plan, groups[plan.target].spikes());
                 exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
@@ -1495,6 +1509,24 @@ enum Updater {
 /// The state updaters sorted as Brian2 sorts objects with the same slot
 /// and order: by object name, byte-wise (so `S_stateupdater` comes before
 /// `neurons_stateupdater`).
+/// The Synapses objects that `has` a pathway, sorted by the pathway's
+/// Brian2 name (`NAME` + `suffix`); equal names keep declaration order.
+fn pathway_order(
+    program: &Program,
+    suffix: &str,
+    has: impl Fn(&rheobase_kernel::program::SynapsesPlan) -> bool,
+) -> Vec<usize> {
+    let mut named: Vec<(String, usize)> = program
+        .synapses
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| has(s))
+        .map(|(k, s)| (format!("{}{suffix}", s.name), k))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, k)| k).collect()
+}
+
 fn update_order(program: &Program) -> Vec<Updater> {
     let mut named: Vec<(String, Updater)> = program
         .groups
