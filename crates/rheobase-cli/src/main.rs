@@ -192,7 +192,18 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
             } else {
                 groups.join(", ")
             };
-            println!("{}: ok: {summary}", path.display());
+            let needs = model.estimate.map(|e| {
+                format!(
+                    "; needs about {} of memory for state and synapses, records about {}",
+                    rheobase::ir::human_bytes(e.state + e.synapses),
+                    rheobase::ir::human_bytes(e.recordings)
+                )
+            });
+            println!(
+                "{}: ok: {summary}{}",
+                path.display(),
+                needs.unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Err(diagnostics) => {

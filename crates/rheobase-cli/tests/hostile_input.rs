@@ -610,3 +610,21 @@ run 1*ms
         assert!(out.stderr.contains("--memory-gb"), "{}", out.describe());
     }
 }
+
+/// `rheo check` says what a run will need before anything runs.
+#[test]
+fn check_reports_what_a_run_needs() {
+    let out = rheo(&["check", "spec-examples/cuba.model"], DEADLINE);
+    out.expect(EXIT_OK);
+    assert!(
+        out.stdout.contains(": ok: P (4000 neurons"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("MB of memory for state and synapses"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("records about"), "{}", out.describe());
+}

@@ -27,4 +27,4 @@ pub use lower::{
     end_step, lower, lower_for, lower_with_files, DataFiles, DataTable, Lowered, NoFiles,
     DEFAULT_DT, MAX_GROUP_SIZE,
 };
-pub use resources::{resource_check, Recordings, Resources};
+pub use resources::{estimate, human_bytes, resource_check, Estimate, Recordings, Resources};

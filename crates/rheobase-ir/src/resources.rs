@@ -87,27 +87,7 @@ pub fn resource_check(
     program: &Program,
     resources: &Resources,
 ) -> Option<Diagnostic> {
-    // The declarations that produced `program.groups` and
-    // `program.monitors`, in the same order (lowering succeeded, so every
-    // one of them produced exactly one).
-    let mut group_spans = Vec::new();
-    let mut monitor_spans = Vec::new();
-    let mut synapse_spans = Vec::new();
-    for item in &model.items {
-        match item {
-            Item::NeuronGroup(g) => group_spans.push(g.size.span),
-            Item::PoissonGroup(g) => group_spans.push(g.size.span),
-            Item::SpikeGeneratorGroup(g) => group_spans.push(g.size.span),
-            Item::SpikeMonitor(m) => monitor_spans.push(m.name.span),
-            Item::StateMonitor(m) => monitor_spans.push(m.name.span),
-            Item::PopulationRateMonitor(m) => monitor_spans.push(m.name.span),
-            Item::Synapses(d) => synapse_spans.push(d.name.span),
-            _ => {}
-        }
-    }
-    if group_spans.len() != program.groups.len() || monitor_spans.len() != program.monitors.len() {
-        return None;
-    }
+    let (group_spans, monitor_spans, synapse_spans) = declaration_spans(model, program)?;
     let mut memory = state_uses(program, &group_spans);
     memory.extend(synapse_uses(program, &synapse_spans));
     let recordings = recording_uses(program, &monitor_spans);
@@ -145,6 +125,65 @@ pub fn resource_check(
             free_disk.and_then(|free| check_disk(recordings, free, place))
         }
     }
+}
+
+/// What a run of a model is expected to need, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Every group's state arrays.
+    pub state: f64,
+    /// The synapses whose number is known before connecting (lists,
+    /// constant probabilities, one target per source, fixed-size samples).
+    pub synapses: f64,
+    /// What StateMonitors and PopulationRateMonitors record over all runs.
+    pub recordings: f64,
+}
+
+/// The estimate [`resource_check`] works from, for reports.
+pub fn estimate(model: &ast::Model, program: &Program) -> Option<Estimate> {
+    let (group_spans, monitor_spans, synapse_spans) = declaration_spans(model, program)?;
+    let total = |uses: Vec<Use>| uses.iter().map(|u| u.bytes).sum::<f64>();
+    Some(Estimate {
+        state: total(state_uses(program, &group_spans)),
+        synapses: total(synapse_uses(program, &synapse_spans)),
+        recordings: total(recording_uses(program, &monitor_spans)),
+    })
+}
+
+/// Bytes in the unit a person would use for them.
+pub fn human_bytes(bytes: f64) -> String {
+    gigabytes(bytes)
+}
+
+/// The declarations that produced `program.groups`, `program.monitors` and
+/// `program.synapses`, in the same order (lowering succeeded, so every one
+/// of them produced exactly one); `None` if they do not line up.
+fn declaration_spans(
+    model: &ast::Model,
+    program: &Program,
+) -> Option<(Vec<Span>, Vec<Span>, Vec<Span>)> {
+    // The declarations that produced `program.groups` and
+    // `program.monitors`, in the same order (lowering succeeded, so every
+    // one of them produced exactly one).
+    let mut group_spans = Vec::new();
+    let mut monitor_spans = Vec::new();
+    let mut synapse_spans = Vec::new();
+    for item in &model.items {
+        match item {
+            Item::NeuronGroup(g) => group_spans.push(g.size.span),
+            Item::PoissonGroup(g) => group_spans.push(g.size.span),
+            Item::SpikeGeneratorGroup(g) => group_spans.push(g.size.span),
+            Item::SpikeMonitor(m) => monitor_spans.push(m.name.span),
+            Item::StateMonitor(m) => monitor_spans.push(m.name.span),
+            Item::PopulationRateMonitor(m) => monitor_spans.push(m.name.span),
+            Item::Synapses(d) => synapse_spans.push(d.name.span),
+            _ => {}
+        }
+    }
+    if group_spans.len() != program.groups.len() || monitor_spans.len() != program.monitors.len() {
+        return None;
+    }
+    Some((group_spans, monitor_spans, synapse_spans))
 }
 
 /// Every group's state arrays.

@@ -50,6 +50,8 @@ pub struct CompiledModel {
     pub parse_seconds: f64,
     /// Wall-clock seconds spent checking and lowering.
     pub lower_seconds: f64,
+    /// What a run is expected to need (state, known synapses, recordings).
+    pub estimate: Option<rheobase_ir::Estimate>,
 }
 
 /// Parses and checks a model, refusing one whose run would not fit in this
@@ -104,10 +106,12 @@ pub fn compile_for(
     let parse_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let lowered = rheobase_ir::lower_for(&ast, source, files, resources)?;
+    let estimate = rheobase_ir::estimate(&ast, &lowered.program);
     Ok(CompiledModel {
         program: lowered.program,
         seed: lowered.seed,
         parse_seconds,
         lower_seconds: start.elapsed().as_secs_f64(),
+        estimate,
     })
 }
