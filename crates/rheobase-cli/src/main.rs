@@ -380,7 +380,7 @@ fn run(
             }
             _ => 0,
         };
-        if let Err(e) = write_monitor(&target, k, monitor, &mut spill, record_offset) {
+        if let Err(e) = write_monitor(&target, k, monitor, &spill, record_offset) {
             eprintln!("{}: error: cannot write results: {e}", target.display());
             write_failed = true;
         }
@@ -491,7 +491,7 @@ fn write_monitor(
     path: &Path,
     index: usize,
     monitor: &MonitorData,
-    spill: &mut Spill,
+    spill: &Spill,
     record_offset: usize,
 ) -> std::io::Result<()> {
     let names: Vec<&str> = match monitor {
@@ -504,14 +504,10 @@ fn write_monitor(
             .collect(),
         MonitorData::Rate { .. } => vec!["t", "rate"],
     };
-    let mut spilled: Vec<Option<(PathBuf, usize)>> = Vec::with_capacity(names.len());
-    for name in &names {
-        spilled.push(
-            spill
-                .column(index, name)?
-                .map(|(p, n)| (p.to_path_buf(), n)),
-        );
-    }
+    let spilled: Vec<Option<(PathBuf, usize)>> = names
+        .iter()
+        .map(|name| spill.column(index, name).map(|(p, n)| (p.to_path_buf(), n)))
+        .collect();
     match monitor {
         MonitorData::Spike {
             i,

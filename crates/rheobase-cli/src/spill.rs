@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -33,10 +33,12 @@ pub fn dtype_of(kind: ValueKind) -> Dtype {
     }
 }
 
-/// One spilled array.
+/// One spilled array. Its file is opened for each append and closed
+/// again: a model may record thousands of arrays, more than a process may
+/// keep open, and appends are rare (one per monitor whenever the buffer
+/// fills), so the cost is a few system calls per buffer.
 struct Column {
     path: PathBuf,
-    writer: BufWriter<File>,
     elements: usize,
 }
 
@@ -95,26 +97,26 @@ impl Spill {
     ) -> io::Result<()> {
         let key = (monitor, name.to_string());
         if !self.columns.contains_key(&key) {
-            fs::create_dir_all(&self.dir)?;
+            if self.columns.is_empty() {
+                // A directory of this name can only be left over from a
+                // killed process that had the same id; its files would be
+                // appended to.
+                if self.dir.exists() {
+                    fs::remove_dir_all(&self.dir)?;
+                }
+                fs::create_dir_all(&self.dir)?;
+            }
             let path = self.dir.join(format!("{monitor}-{name}.bin"));
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)?;
-            self.columns.insert(
-                key.clone(),
-                Column {
-                    path,
-                    writer: BufWriter::with_capacity(1 << 20, file),
-                    elements: 0,
-                },
-            );
+            File::create(&path)?;
+            self.columns
+                .insert(key.clone(), Column { path, elements: 0 });
         }
         let column = self
             .columns
             .get_mut(&key)
             .ok_or_else(|| io::Error::other("spill column vanished"))?;
-        column.writer.write_all(bytes)?;
+        let mut file = OpenOptions::new().append(true).open(&column.path)?;
+        file.write_all(bytes)?;
         column.elements += elements;
         Ok(())
     }
@@ -152,16 +154,11 @@ impl Spill {
     }
 
     /// The file holding what was spilled of array `name` of monitor
-    /// `monitor`, and its number of elements (flushed, so the file is
-    /// complete), or `None` if nothing was.
-    pub fn column(&mut self, monitor: usize, name: &str) -> io::Result<Option<(&Path, usize)>> {
-        match self.columns.get_mut(&(monitor, name.to_string())) {
-            None => Ok(None),
-            Some(column) => {
-                column.writer.flush()?;
-                Ok(Some((&column.path, column.elements)))
-            }
-        }
+    /// `monitor`, and its number of elements, or `None` if nothing was.
+    pub fn column(&self, monitor: usize, name: &str) -> Option<(&Path, usize)> {
+        self.columns
+            .get(&(monitor, name.to_string()))
+            .map(|c| (c.path.as_path(), c.elements))
     }
 
     /// Deletes the spilled files (after the archives were written).

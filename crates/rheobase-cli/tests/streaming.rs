@@ -304,3 +304,61 @@ run 1000*second
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// More recorded arrays than the process may keep files open (1200 here,
+/// with the limit lowered to 256): spill files are opened per append, so
+/// streaming still works and every archive is complete.
+#[cfg(unix)]
+#[test]
+fn many_monitors_stream_without_running_out_of_files() {
+    let dir = scratch("many");
+    let mut model = String::from(
+        "\
+NeuronGroup G(400):
+    model:
+        dv/dt = 1/second : 1
+        dw/dt = -1/second : 1
+    init: v = i
+",
+    );
+    for k in 0..400 {
+        model.push_str(&format!(
+            "StateMonitor m{k}(G):\n    variables: v, w\n    record: {k}\n"
+        ));
+    }
+    model.push_str("run 2*ms\n");
+    let path = dir.join("many.model");
+    std::fs::write(&path, model).expect("write model");
+    let out = dir.join("out");
+    let result = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_rheo"))
+        .args([
+            "run",
+            path_str(&path),
+            "--out",
+            path_str(&out),
+            "--buffer-mb",
+            "0",
+        ])
+        .output()
+        .expect("sh runs rheo");
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    for k in [0, 217, 399] {
+        let (_, _, shape, data) = npy(&out.join(format!("m{k}.npz")), "v");
+        assert_eq!(shape, [1, 20]);
+        let v = f64s(&data);
+        assert!(
+            (v[0] - k as f64).abs() < 1e-12,
+            "m{k}: v starts at {}",
+            v[0]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
