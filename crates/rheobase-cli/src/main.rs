@@ -473,12 +473,7 @@ fn parts<'a>(spilled: &'a Option<(PathBuf, usize)>, tail: Part<'a>) -> (Vec<Part
         });
         len += elements;
     }
-    len += match tail {
-        Part::Values(v) => v.len(),
-        Part::I64(v) => v.len(),
-        Part::I32(v) => v.len(),
-        Part::File { elements, .. } => elements,
-    };
+    len += tail.len();
     parts.push(tail);
     (parts, len)
 }

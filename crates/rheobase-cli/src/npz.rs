@@ -83,7 +83,8 @@ pub enum Part<'a> {
 }
 
 impl Part<'_> {
-    fn len(&self) -> usize {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
         match self {
             Part::Values(v) => v.len(),
             Part::I64(v) => v.len(),

@@ -56,7 +56,7 @@ fn plural(n: usize, what: &str) -> String {
 }
 
 /// Bytes in the unit a person would use for them.
-fn gigabytes(bytes: f64) -> String {
+pub fn human_bytes(bytes: f64) -> String {
     if bytes >= 1e12 {
         format!("{:.1} TB", bytes / 1e12)
     } else if bytes >= 1e9 {
@@ -115,7 +115,7 @@ pub fn resource_check(
                     span: largest.span,
                     explanation: format!(
                         "recorded samples held in memory before they are written: up to {}",
-                        gigabytes(held)
+                        human_bytes(held)
                     ),
                 });
             }
@@ -148,11 +148,6 @@ pub fn estimate(model: &ast::Model, program: &Program) -> Option<Estimate> {
         synapses: total(synapse_uses(program, &synapse_spans)),
         recordings: total(recording_uses(program, &monitor_spans)),
     })
-}
-
-/// Bytes in the unit a person would use for them.
-pub fn human_bytes(bytes: f64) -> String {
-    gigabytes(bytes)
 }
 
 /// The declarations that produced `program.groups`, `program.monitors` and
@@ -211,7 +206,7 @@ fn state_uses(program: &Program, group_spans: &[Span]) -> Vec<Use> {
                     g.name,
                     g.size,
                     plural(arrays, "state array"),
-                    gigabytes(bytes)
+                    human_bytes(bytes)
                 ),
             }
         })
@@ -272,7 +267,7 @@ fn synapse_uses(program: &Program, synapse_spans: &[Span]) -> Vec<Use> {
             explanation: format!(
                 "`{}`: about {expected:.0} synapses × {per_synapse} bytes = {}",
                 syn.name,
-                gigabytes(bytes)
+                human_bytes(bytes)
             ),
         });
     }
@@ -309,7 +304,7 @@ fn recording_uses(program: &Program, monitor_spans: &[Span]) -> Vec<Use> {
                         "`{name}` records {} × {} × {samples} time points × 8 bytes = {}",
                         plural(record.len(), "neuron"),
                         plural(variables.len(), "variable"),
-                        gigabytes(bytes)
+                        human_bytes(bytes)
                     ),
                 )
             }
@@ -320,7 +315,7 @@ fn recording_uses(program: &Program, monitor_spans: &[Span]) -> Vec<Use> {
                     format!(
                         "`{name}` records {} time points × 16 bytes = {}",
                         steps + 1.0,
-                        gigabytes(bytes)
+                        human_bytes(bytes)
                     ),
                 )
             }
@@ -359,8 +354,8 @@ fn check_memory(uses: Vec<Use>, limit: u64, record_help: &str) -> Option<Diagnos
         uses,
         format!(
             "this model needs about {} of memory, more than the {} available to it",
-            gigabytes(total),
-            gigabytes(limit as f64)
+            human_bytes(total),
+            human_bytes(limit as f64)
         ),
     )?;
     Some(
@@ -388,9 +383,9 @@ fn check_disk(uses: Vec<Use>, free: u64, place: &str) -> Option<Diagnostic> {
         format!(
             "this model's recordings need about {} of disk ({} recorded, plus room to \
              assemble the largest monitor's file), more than the {} free in {place}",
-            gigabytes(total + largest),
-            gigabytes(total),
-            gigabytes(free as f64)
+            human_bytes(total + largest),
+            human_bytes(total),
+            human_bytes(free as f64)
         ),
     )?;
     Some(d.with_note(

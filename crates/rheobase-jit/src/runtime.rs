@@ -190,15 +190,30 @@ impl RtFn {
     }
 }
 
-/// Fills `count` slots at `out` with the uniform draws of elements
+/// Fills `count` slots at `out` with `fill`'s draws of elements
 /// `first_element..first_element + count`: what a Range kernel with
 /// random draws does before each batch of elements.
 ///
 /// # Safety
 ///
-/// Called only by compiled kernels, with `out` pointing at a stack buffer
-/// the kernel reserved for at least `count` (at most `RAND_BATCH`)
-/// `f64`s, aligned, not otherwise referenced during the call.
+/// Called only through [`rt_fill_uniform`] and [`rt_fill_normal`] by
+/// compiled kernels, with `out` pointing at a stack buffer the kernel
+/// reserved for at least `count` (at most `RAND_BATCH`) `f64`s, aligned,
+/// not otherwise referenced during the call.
+fn fill_buffer(
+    out: *mut f64,
+    count: u64,
+    key: (u64, u64, u64, u64, u64),
+    fill: fn(&mut [f64], u64, u64, u64, u64, u64),
+) {
+    // SAFETY: see the function's contract: the caller owns `count` valid,
+    // aligned, unaliased f64 slots at `out`.
+    let out = unsafe { std::slice::from_raw_parts_mut(out, count as usize) };
+    let (seed, stream, step, first_element, draw) = key;
+    fill(out, seed, stream, step, first_element, draw);
+}
+
+/// Uniform draws for a batch (see [`fill_buffer`]).
 extern "C" fn rt_fill_uniform(
     out: *mut f64,
     count: u64,
@@ -208,17 +223,11 @@ extern "C" fn rt_fill_uniform(
     first_element: u64,
     draw: u64,
 ) {
-    // SAFETY: see the function's contract: the caller owns `count` valid,
-    // aligned, unaliased f64 slots at `out`.
-    let out = unsafe { std::slice::from_raw_parts_mut(out, count as usize) };
-    rheobase_kernel::rng::fill_uniform(out, seed, stream, step, first_element, draw);
+    let key = (seed, stream, step, first_element, draw);
+    fill_buffer(out, count, key, rheobase_kernel::rng::fill_uniform);
 }
 
-/// Like [`rt_fill_uniform`], with normal draws.
-///
-/// # Safety
-///
-/// As for [`rt_fill_uniform`].
+/// Normal draws for a batch (see [`fill_buffer`]).
 extern "C" fn rt_fill_normal(
     out: *mut f64,
     count: u64,
@@ -228,9 +237,8 @@ extern "C" fn rt_fill_normal(
     first_element: u64,
     draw: u64,
 ) {
-    // SAFETY: as in `rt_fill_uniform`.
-    let out = unsafe { std::slice::from_raw_parts_mut(out, count as usize) };
-    rheobase_kernel::rng::fill_normal(out, seed, stream, step, first_element, draw);
+    let key = (seed, stream, step, first_element, draw);
+    fill_buffer(out, count, key, rheobase_kernel::rng::fill_normal);
 }
 
 /// Registers every runtime function, plus the libm-style names Cranelift
