@@ -297,8 +297,7 @@ pub fn binomial(seed: u64, stream: u64, step: u64, element: u64, draw: u64, n: u
     let reverse = p > 0.5;
     let pp = if reverse { 1.0 - p } else { p };
     let q = 1.0 - pp;
-    let qn = (nf * q.ln()).exp();
-    let bound = nf.min(nf * pp + 10.0 * (nf * pp * q + 1.0).sqrt());
+    let (qn, bound) = inversion_constants(n, pp, q);
     let mut x: u64 = 0;
     let mut px = qn;
     let mut u = uniform(seed, stream, step, element, draw);
@@ -330,6 +329,32 @@ pub fn binomial(seed: u64, stream: u64, step: u64, element: u64, draw: u64, n: u
     } else {
         x as f64
     }
+}
+
+thread_local! {
+    /// The last `(n, pp)` seen by [`inversion_constants`] on this thread,
+    /// with its results.
+    static INVERSION: std::cell::Cell<(u64, f64, f64, f64)> =
+        const { std::cell::Cell::new((u64::MAX, f64::NAN, 0.0, 0.0)) };
+}
+
+/// `q^n` and the search bound of the inversion sampler for `n` trials of
+/// probability `pp` (`q = 1 - pp`). A PoissonInput draws with the same
+/// `n` and `p` for every neuron and step, and the `ln`, `exp` and `sqrt`
+/// here cost more than the rest of a draw, so the last result is kept per
+/// thread. The values are those the formulas give, cached or not.
+fn inversion_constants(n: u64, pp: f64, q: f64) -> (f64, f64) {
+    INVERSION.with(|cache| {
+        let (cn, cp, qn, bound) = cache.get();
+        if cn == n && cp.to_bits() == pp.to_bits() {
+            return (qn, bound);
+        }
+        let nf = n as f64;
+        let qn = (nf * q.ln()).exp();
+        let bound = nf.min(nf * pp + 10.0 * (nf * pp * q + 1.0).sqrt());
+        cache.set((n, pp, qn, bound));
+        (qn, bound)
+    })
 }
 
 extern "C" fn rheo_rand_binomial(

@@ -24,6 +24,9 @@ pub(crate) struct Access {
     pub uses_post: bool,
     /// The body uses the `Pre` index (an array at `Pre` or `Index(Pre)`).
     pub uses_pre: bool,
+    /// A rough cost of one element, in units of about one arithmetic
+    /// instruction (see [`Access::cost`]).
+    pub cost: u64,
 }
 
 impl Access {
@@ -32,6 +35,7 @@ impl Access {
         for stmt in &kernel.body {
             access.stmt(stmt);
         }
+        access.cost = kernel.body.iter().map(stmt_cost).sum::<u64>().max(1);
         access.loads.sort_by_key(|(a, s)| (*a, space_rank(*s)));
         access.loads.dedup();
         access.stores.sort_by_key(|(a, s)| (*a, space_rank(*s)));
@@ -127,6 +131,52 @@ impl Access {
         }
         if space == IndexSpace::Pre {
             self.uses_pre = true;
+        }
+    }
+}
+
+/// The estimated cost of one execution of `stmt`, counting both branches
+/// of a conditional (thresholds are cheap either way). Memory accesses and
+/// arithmetic count one; divisions and square roots a few; calls to
+/// transcendental functions and random draws tens. Only the ratio of this
+/// to the cost of handing work to a thread matters, so the figures need
+/// to be right within a factor of two, not exact.
+fn stmt_cost(stmt: &Stmt) -> u64 {
+    match stmt {
+        Stmt::SetLocal(_, e) => expr_cost(e),
+        Stmt::Store(_, _, e) => 1 + expr_cost(e),
+        Stmt::If { cond, then } => 1 + expr_cost(cond) + then.iter().map(stmt_cost).sum::<u64>(),
+        Stmt::Emit => 1,
+    }
+}
+
+fn expr_cost(expr: &Expr) -> u64 {
+    use rheobase_kernel::{BinaryOp, UnaryOp};
+    match expr {
+        Expr::Const(_) | Expr::Local(_) | Expr::Time | Expr::Dt => 0,
+        Expr::Load(..) | Expr::Index(_) => 1,
+        Expr::Rand { .. } => 10,
+        Expr::Binomial { .. } => 60,
+        Expr::Unary(op, a) => {
+            let own = match op {
+                UnaryOp::Neg | UnaryOp::Not | UnaryOp::Abs | UnaryOp::Sign => 1,
+                UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Trunc => 2,
+                UnaryOp::Sqrt => 6,
+                _ => 25,
+            };
+            own + expr_cost(a)
+        }
+        Expr::Binary(op, a, b) => {
+            let own = match op {
+                BinaryOp::Div | BinaryOp::FloorDiv | BinaryOp::Mod => 5,
+                BinaryOp::Pow => 40,
+                _ => 1,
+            };
+            own + expr_cost(a) + expr_cost(b)
+        }
+        Expr::Select(c, a, b) => 1 + expr_cost(c) + expr_cost(a) + expr_cost(b),
+        Expr::Table { time, column, .. } => {
+            6 + expr_cost(time) + column.as_deref().map_or(0, expr_cost)
         }
     }
 }

@@ -39,6 +39,15 @@ use crate::RuntimeError;
 /// dwarfs the cost of handing it to a thread.
 pub(crate) const CHUNK: usize = 2048;
 
+/// The least estimated work (elements times [`Access::cost`]) for which a
+/// Range call is split across threads. Waking the pool and joining it
+/// costs about 6 us here, a few tens of thousands of cost units; below
+/// about ten times that, a second thread saves less than it costs, and a
+/// small network (CUBA's 4000 neurons) ran two to four times slower on two
+/// threads than on one. Whether a call is split never changes its result
+/// (chunks are element-wise and joined in order), only its speed.
+const PARALLEL_MIN_WORK: u64 = 200_000;
+
 /// The state arrays of a simulation.
 pub(crate) struct ArrayStore {
     /// One pointer per array, passed to kernels as `KernelArgs::arrays`.
@@ -63,7 +72,7 @@ impl ArrayStore {
         for decl in decls {
             // Synaptic arrays start empty: there are no synapses yet.
             let len = if decl.synapses.is_some() { 0 } else { decl.len };
-            let buffer: Box<[f64]> = vec![decl.initial; len].into_boxed_slice();
+            let buffer = new_buffer(len, |v| v.resize(len, decl.initial));
             lens.push(buffer.len());
             ptrs.push(Box::into_raw(buffer).cast::<f64>());
         }
@@ -106,10 +115,10 @@ impl ArrayStore {
         if old_len == len {
             return;
         }
-        let mut values = Vec::with_capacity(len);
-        values.extend_from_slice(&self.get(id)[..old_len.min(len)]);
-        values.resize(len, fill);
-        let buffer = values.into_boxed_slice();
+        let buffer = new_buffer(len, |values| {
+            values.extend_from_slice(&self.get(id)[..old_len.min(len)]);
+            values.resize(len, fill);
+        });
         let new_ptr = Box::into_raw(buffer).cast::<f64>();
         let old_ptr = std::mem::replace(&mut self.ptrs[i], new_ptr);
         self.lens[i] = len;
@@ -140,6 +149,47 @@ impl ArrayStore {
     fn table(&mut self) -> *const *mut f64 {
         self.ptrs.as_ptr()
     }
+}
+
+/// Arrays at least this large are backed by transparent huge pages.
+const HUGE_PAGE_MIN_BYTES: usize = 8 << 20;
+const HUGE_PAGE: usize = 2 << 20;
+
+/// A buffer of `len` values filled by `fill` (which must push exactly
+/// `len` values), on transparent huge pages when it is large.
+///
+/// Synaptic arrays (Brunel's 6.4M plastic synapses: 51 MB per variable)
+/// are read at scattered positions by `on_post` code, one synapse per
+/// postsynaptic spike: with 4 KiB pages nearly every access also misses
+/// the TLB. Linux backs a range with 2 MiB pages only when asked
+/// (`madvise(MADV_HUGEPAGE)`, the default `madvise` mode of
+/// `transparent_hugepage`) and before the pages are first touched, so the
+/// advice is given between reserving the memory and filling it. It is only
+/// advice: where the kernel refuses it, nothing changes but speed.
+fn new_buffer(len: usize, fill: impl FnOnce(&mut Vec<f64>)) -> Box<[f64]> {
+    let mut values: Vec<f64> = Vec::with_capacity(len);
+    let bytes = len * std::mem::size_of::<f64>();
+    if bytes >= HUGE_PAGE_MIN_BYTES {
+        let start = values.as_mut_ptr() as usize;
+        let first = start.next_multiple_of(HUGE_PAGE);
+        let end = (start + bytes) / HUGE_PAGE * HUGE_PAGE;
+        if end > first {
+            // SAFETY: `first..end` lies inside the allocation `values` owns
+            // (its capacity is `bytes`), and MADV_HUGEPAGE changes neither
+            // the contents nor the validity of the memory, only how the
+            // kernel backs it.
+            let _ = unsafe {
+                rustix::mm::madvise(
+                    first as *mut std::ffi::c_void,
+                    end - first,
+                    rustix::mm::Advice::LinuxHugepage,
+                )
+            };
+        }
+    }
+    fill(&mut values);
+    debug_assert_eq!(values.len(), len);
+    values.into_boxed_slice()
 }
 
 /// The presynaptic and postsynaptic neuron of each synapse (or candidate
@@ -258,6 +308,8 @@ struct Prepared {
     stream: u64,
     emits: bool,
     chunkable: bool,
+    /// Estimated cost of one element ([`Access::cost`]).
+    cost: u64,
     /// Arrays addressed at `Own`, `Pre`, `Post` and `Shared`.
     own: Vec<ArrayId>,
     pre: Vec<ArrayId>,
@@ -318,6 +370,7 @@ impl Prepared {
             stream: rng::stream_of(&kernel.name),
             emits: access.emits,
             chunkable: access.chunkable(),
+            cost: access.cost,
             own,
             pre,
             post,
@@ -718,25 +771,89 @@ impl Executor {
             None => ptr::null_mut(),
         };
         let mut args = base_args(k, store, tables, clock, pairs, events_out);
-        args.end = elements.len() as u64;
-        args.elements = elements.as_ptr();
-        // SAFETY: `check_call` put every element below the length of all
-        // arrays addressed at `Own` and of the pair index (if the kernel
-        // uses one), made the pair index's bounds fit every `Pre`/`Post`
-        // array (and `PairIndex` keeps every stored neuron below its
-        // bounds), and gave every shared array a slot 0; `Prepared::new`
-        // checked that the arrays and tables exist. `elements` is valid
-        // for `elements.len()` reads, `events_out` has room for as many
-        // events as elements, and `&mut ArrayStore` guarantees nobody else
-        // reads or writes the arrays meanwhile.
-        let count = unsafe { k.compiled.call(&args) };
-        assert!(
-            count as usize <= elements.len(),
-            "kernel `{}` reported more events than elements",
-            k.name
-        );
-        count as usize
+        // Lists over large arrays (a spiking neuron's synapses, scattered
+        // over tens of megabytes) are run in pieces, and the memory the
+        // next piece will touch is requested while this one runs: the
+        // kernel's own arithmetic leaves the processor too few loads in
+        // flight to hide the cache misses. Running a list in consecutive
+        // pieces runs the same elements in the same order.
+        let scattered: Vec<*const f64> = k
+            .own
+            .iter()
+            .filter(|&&a| store.len_of(a) >= PREFETCH_MIN_LEN)
+            .map(|&a| store.get(a).as_ptr())
+            .collect();
+        let piece = if scattered.is_empty() {
+            elements.len()
+        } else {
+            PREFETCH_PIECE
+        };
+        let mut count = 0usize;
+        let mut pieces = elements.chunks(piece).peekable();
+        if let Some(first) = pieces.peek() {
+            prefetch(&scattered, first);
+        }
+        while let Some(part) = pieces.next() {
+            if let Some(next) = pieces.peek() {
+                prefetch(&scattered, next);
+            }
+            args.end = part.len() as u64;
+            args.elements = part.as_ptr();
+            if !events_out.is_null() {
+                // Events of this piece go after those of the earlier ones
+                // (`count` of them, at most the elements already run).
+                args.events_out = events_out.wrapping_add(count);
+            }
+            // SAFETY: `check_call` put every element below the length of
+            // all arrays addressed at `Own` and of the pair index (if the
+            // kernel uses one), made the pair index's bounds fit every
+            // `Pre`/`Post` array (and `PairIndex` keeps every stored neuron
+            // below its bounds), and gave every shared array a slot 0;
+            // `Prepared::new` checked that the arrays and tables exist.
+            // `part` is valid for `part.len()` reads; `events_out` has room
+            // for one event per element of the whole list, so room for
+            // `part.len()` after the `count` events written so far (count
+            // never exceeds the elements already run, checked below); and
+            // `&mut ArrayStore` guarantees nobody else reads or writes the
+            // arrays meanwhile.
+            let emitted = unsafe { k.compiled.call(&args) } as usize;
+            assert!(
+                emitted <= part.len(),
+                "kernel `{}` reported more events than elements",
+                k.name
+            );
+            count += emitted;
+        }
+        count
     }
+}
+
+/// Arrays of at least this many elements (4 MiB) are read ahead by
+/// [`Executor::run_list`]; smaller ones stay in the caches anyway.
+const PREFETCH_MIN_LEN: usize = 1 << 19;
+
+/// Elements per piece of a List call that reads ahead: the memory of one
+/// piece (a cache line per element and array) fits in the L2 cache.
+const PREFETCH_PIECE: usize = 256;
+
+/// Asks the processor to bring element `e` of every array of `arrays`
+/// into the cache, for each `e` of `elements`. Only a hint: it never
+/// faults and changes no value.
+fn prefetch(arrays: &[*const f64], elements: &[u32]) {
+    #[cfg(target_arch = "x86_64")]
+    for &base in arrays {
+        for &e in elements {
+            let p = base.wrapping_add(e as usize).cast::<i8>();
+            // SAFETY: a prefetch is a hint that never dereferences its
+            // address in a way that can fault or be observed; any address
+            // is allowed.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (arrays, elements);
 }
 
 fn base_args(
@@ -772,8 +889,9 @@ fn base_args(
 }
 
 /// Calls a Range kernel over `start..end`, in chunks of [`CHUNK`] elements
-/// (from `start`) on `pool` when the kernel allows it and the range has at
-/// least two chunks, else in one call on this thread. Returns the
+/// (from `start`) on `pool` when the kernel allows it, the range has at
+/// least two chunks and enough work to pay for the threads
+/// ([`PARALLEL_MIN_WORK`]), else in one call on this thread. Returns the
 /// per-chunk event counts (one entry when run in one call); chunk `c`
 /// covers `start + c*CHUNK..` and emits into `events_out + c*CHUNK`.
 ///
@@ -792,7 +910,13 @@ fn run_chunks<'c>(
     let n = end - start;
     let chunks = n.div_ceil(CHUNK);
     let parallel = match pool {
-        Some(pool) if k.chunkable && chunks >= 2 => Some(pool),
+        Some(pool)
+            if k.chunkable
+                && chunks >= 2
+                && (n as u64).saturating_mul(k.cost) >= PARALLEL_MIN_WORK =>
+        {
+            Some(pool)
+        }
         _ => None,
     };
     let check = |count: u64, len: usize| {

@@ -9,6 +9,7 @@ use rheobase_kernel::program::{
 };
 use rheobase_kernel::{ArrayId, Iteration};
 
+use crate::divergence::{DivergenceWatch, NonFinite};
 use crate::exec::{ArrayStore, Clock, Executor};
 use crate::synapses::{make_connections, ConnectBudget, SynapsesState, CONNECT_INTERRUPTED};
 use crate::{MonitorData, RuntimeError};
@@ -191,6 +192,11 @@ pub struct Simulation {
     sink_budget: usize,
     /// Bytes the simulation may use (see `set_memory_limit`).
     memory_limit: Option<u64>,
+    /// Which arrays are scanned for NaN and infinite values during a run.
+    divergence: DivergenceWatch,
+    /// Values may have been set since the last full scan (by an action or
+    /// through [`Simulation::array_mut`]).
+    unscanned: bool,
     timings: Timings,
 }
 
@@ -270,6 +276,7 @@ impl Simulation {
         let pre_order = pathway_order(&program, "_pre", |s| s.on_pre.is_some());
         let post_order = pathway_order(&program, "_post", |s| s.on_post.is_some());
         let threads = exec.threads();
+        let divergence = DivergenceWatch::new(&program, &exec);
         Ok(Simulation {
             program,
             store,
@@ -289,6 +296,8 @@ impl Simulation {
             sink: None,
             sink_budget: 0,
             memory_limit: None,
+            divergence,
+            unscanned: true,
             timings: Timings {
                 compile_seconds,
                 threads,
@@ -318,6 +327,9 @@ impl Simulation {
             return Ok(None);
         };
         self.next_action += 1;
+        if !matches!(action, Action::Run { .. }) {
+            self.unscanned = true;
+        }
         match *action {
             Action::Initialise { kernel, group } => {
                 let started = Instant::now();
@@ -402,9 +414,17 @@ impl Simulation {
     fn simulate(&mut self, steps: u64) -> Result<u64, RuntimeError> {
         let started = Instant::now();
         self.prepare_delays()?;
+        self.divergence.size_synapses(&self.store);
         let mut done = 0;
-        let mut result = Ok(());
-        while done < steps {
+        let mut result = if self.unscanned {
+            // Values set since the last scan (initialisation, assignments,
+            // a library user's writes) are scanned once before stepping.
+            self.unscanned = false;
+            self.report(DivergenceWatch::scan_all(&self.program, &self.store))
+        } else {
+            Ok(())
+        };
+        while done < steps && result.is_ok() {
             if self.interrupted() {
                 break;
             }
@@ -419,11 +439,10 @@ impl Simulation {
                     break;
                 }
             }
-            if done % crate::DIVERGENCE_CHECK_STEPS == 0 || done == steps {
-                result = self.check_finite();
-                if result.is_err() {
-                    break;
-                }
+            let last = done == steps;
+            if self.step % crate::DIVERGENCE_CHECK_STEPS == 0 || last {
+                let check = self.step / crate::DIVERGENCE_CHECK_STEPS;
+                result = self.report(self.divergence.scan(&self.store, check, last));
             }
         }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
@@ -448,27 +467,19 @@ impl Simulation {
         Ok(())
     }
 
-    /// Finds the first state value that is NaN or infinite. A scan of the
-    /// state every few hundred steps costs far less than the steps
-    /// themselves, and reports divergence soon enough to be useful.
-    fn check_finite(&self) -> Result<(), RuntimeError> {
-        for (k, decl) in self.program.arrays.iter().enumerate() {
-            if decl.kind != rheobase_kernel::program::ValueKind::Float {
-                continue;
-            }
-            let values = self.store.get(ArrayId(k as u32));
-            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-                let (group, variable) = decl.name.split_once('.').unwrap_or(("?", &decl.name));
-                return Err(RuntimeError::Diverged {
-                    group: group.to_string(),
-                    variable: variable.to_string(),
-                    index,
-                    value: values[index],
-                    t: self.t(),
-                });
-            }
-        }
-        Ok(())
+    /// Turns a value found by the divergence watch into the error that
+    /// names its group, variable, element and the current time.
+    fn report(&self, found: Option<NonFinite>) -> Result<(), RuntimeError> {
+        let Some(found) = found else { return Ok(()) };
+        let decl = &self.program.arrays[found.array.0 as usize];
+        let (group, variable) = decl.name.split_once('.').unwrap_or(("?", &decl.name));
+        Err(RuntimeError::Diverged {
+            group: group.to_string(),
+            variable: variable.to_string(),
+            index: found.index,
+            value: found.value,
+            t: self.t(),
+        })
     }
 
     /// Runs `steps` steps of the current `run` action, remembering what
@@ -603,6 +614,7 @@ impl Simulation {
     /// # Panics
     /// If `id` is not an array of the program.
     pub fn array_mut(&mut self, id: ArrayId) -> &mut [f64] {
+        self.unscanned = true;
         self.store.get_mut(id)
     }
 

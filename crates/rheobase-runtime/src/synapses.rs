@@ -14,23 +14,64 @@ pub(crate) const MAX_DELAY_STEPS: u64 = 1 << 24;
 
 /// A compressed-row index: for each row (a neuron of the source or
 /// target range), the synapses attached to it, in ascending synapse order.
+///
+/// Synapses made row by row (every `connect:` form that loops over
+/// sources, Brian2's order) are already sorted by source: row `r` is then
+/// the range `offsets[r]..offsets[r + 1]` itself, and the id list, 4 bytes
+/// per synapse, is not stored. An index built only for its counts
+/// (`N_incoming` of synapses without `on_post` code) stores no ids either.
 #[derive(Debug, Default)]
 pub(crate) struct Csr {
-    /// `offsets[r]..offsets[r + 1]` is row `r`'s part of `ids`.
+    /// `offsets[r]..offsets[r + 1]` is row `r`'s part of `ids` (or of the
+    /// synapse ids themselves when `ids` is `Ids::Identity`).
     offsets: Vec<u32>,
-    ids: Vec<u32>,
+    ids: Ids,
+}
+
+#[derive(Debug, Default)]
+enum Ids {
+    /// Row `r` holds synapses `offsets[r]..offsets[r + 1]`.
+    #[default]
+    Identity,
+    Listed(Vec<u32>),
+    /// Only the counts are kept ([`Csr::counts`]).
+    CountsOnly,
+}
+
+/// The synapses of one row of a [`Csr`].
+pub(crate) enum Row<'a> {
+    Range(std::ops::Range<u32>),
+    Listed(&'a [u32]),
+}
+
+impl Row<'_> {
+    /// Appends the row's synapse ids to `out`, in ascending order.
+    pub fn extend_into(&self, out: &mut Vec<u32>) {
+        match self {
+            Row::Range(r) => out.extend(r.clone()),
+            Row::Listed(ids) => out.extend_from_slice(ids),
+        }
+    }
+
+    /// Calls `f` with each synapse id of the row, in ascending order.
+    pub fn for_each(&self, mut f: impl FnMut(u32)) {
+        match self {
+            Row::Range(r) => r.clone().for_each(f),
+            Row::Listed(ids) => ids.iter().for_each(|&s| f(s)),
+        }
+    }
 }
 
 impl Csr {
     /// Groups synapse ids `0..keys.len()` by `keys[s] - base`, for `rows`
     /// rows (a stable counting sort: ids stay ascending within a row).
     fn build(keys: &[u32], base: usize, rows: usize) -> Csr {
-        let mut offsets = vec![0u32; rows + 1];
-        for &k in keys {
-            offsets[k as usize - base + 1] += 1;
-        }
-        for r in 0..rows {
-            offsets[r + 1] += offsets[r];
+        let offsets = Csr::offsets(keys, base, rows);
+        if keys.windows(2).all(|w| w[0] <= w[1]) {
+            return Csr {
+                offsets,
+                ids: Ids::Identity,
+            };
         }
         let mut next = offsets.clone();
         let mut ids = vec![0u32; keys.len()];
@@ -39,11 +80,42 @@ impl Csr {
             ids[next[r] as usize] = s as u32;
             next[r] += 1;
         }
-        Csr { offsets, ids }
+        Csr {
+            offsets,
+            ids: Ids::Listed(ids),
+        }
     }
 
-    pub fn row(&self, r: usize) -> &[u32] {
-        &self.ids[self.offsets[r] as usize..self.offsets[r + 1] as usize]
+    /// An index that knows how many synapses each row has, and not which.
+    fn counts(keys: &[u32], base: usize, rows: usize) -> Csr {
+        Csr {
+            offsets: Csr::offsets(keys, base, rows),
+            ids: Ids::CountsOnly,
+        }
+    }
+
+    fn offsets(keys: &[u32], base: usize, rows: usize) -> Vec<u32> {
+        let mut offsets = vec![0u32; rows + 1];
+        for &k in keys {
+            offsets[k as usize - base + 1] += 1;
+        }
+        for r in 0..rows {
+            offsets[r + 1] += offsets[r];
+        }
+        offsets
+    }
+
+    /// The synapses of row `r`.
+    ///
+    /// # Panics
+    /// If the index was built with [`Csr::counts`].
+    pub fn row(&self, r: usize) -> Row<'_> {
+        let (from, to) = (self.offsets[r], self.offsets[r + 1]);
+        match &self.ids {
+            Ids::Identity => Row::Range(from..to),
+            Ids::Listed(ids) => Row::Listed(&ids[from as usize..to as usize]),
+            Ids::CountsOnly => panic!("the synapses of a row were asked of a count-only index"),
+        }
     }
 
     pub fn count(&self, r: usize) -> u32 {
@@ -51,7 +123,11 @@ impl Csr {
     }
 
     fn bytes(&self) -> usize {
-        (self.offsets.capacity() + self.ids.capacity()) * std::mem::size_of::<u32>()
+        let ids = match &self.ids {
+            Ids::Listed(ids) => ids.capacity(),
+            Ids::Identity | Ids::CountsOnly => 0,
+        };
+        (self.offsets.capacity() + ids) * std::mem::size_of::<u32>()
     }
 }
 
@@ -174,7 +250,14 @@ impl SynapsesState {
             plan.source_start,
             plan.source_stop - plan.source_start,
         );
-        self.by_target = Csr::build(
+        // Synapses by target are listed only for `on_post` code; the
+        // counts serve `N_incoming`.
+        let index = if plan.on_post.is_some() {
+            Csr::build
+        } else {
+            Csr::counts
+        };
+        self.by_target = index(
             self.pairs.post(),
             plan.target_start,
             plan.target_stop - plan.target_start,
@@ -210,17 +293,25 @@ impl SynapsesState {
             // `as` maps NaN and negative values to 0.
             Ok(steps as u32)
         };
-        if delay.len() == 1 && n != 1 {
-            let d = to_steps(delay[0])?;
-            self.delays.resize(n, d);
+        // A delay shared by every synapse (Brian2's `delay=D` on the
+        // object, or one value everywhere) is kept once, not per synapse.
+        let uniform = if delay.len() == 1 && n != 1 {
+            Some(to_steps(delay[0])?)
         } else {
             for &d in &delay[..n] {
                 self.delays.push(to_steps(d)?);
             }
+            let first = self.delays.first().copied().unwrap_or(0);
+            self.delays.iter().all(|&d| d == first).then_some(first)
+        };
+        let max = match uniform {
+            Some(d) => d,
+            None => self.delays.iter().copied().max().unwrap_or(0),
+        };
+        if uniform.is_some() {
+            self.delays = Vec::new();
         }
-        let first = self.delays.first().copied().unwrap_or(0);
-        self.uniform_delay = self.delays.iter().all(|&d| d == first).then_some(first);
-        let max = self.delays.iter().copied().max().unwrap_or(0);
+        self.uniform_delay = uniform;
         self.queue.reserve(u64::from(max), step);
         Ok(())
     }
@@ -245,15 +336,13 @@ impl SynapsesState {
             match self.uniform_delay {
                 Some(d) => {
                     let slot = self.queue.slot_of(step + u64::from(d));
-                    self.queue.slots[slot].extend_from_slice(row);
+                    row.extend_into(&mut self.queue.slots[slot]);
                 }
-                None => {
-                    for &s in row {
-                        let d = self.delays[s as usize];
-                        let slot = self.queue.slot_of(step + u64::from(d));
-                        self.queue.slots[slot].push(s);
-                    }
-                }
+                None => row.for_each(|s| {
+                    let d = self.delays[s as usize];
+                    let slot = self.queue.slot_of(step + u64::from(d));
+                    self.queue.slots[slot].push(s);
+                }),
             }
         }
         let slot = self.queue.slot_of(step);
@@ -275,7 +364,9 @@ impl SynapsesState {
         let lo = spikes.partition_point(|&n| (n as usize) < plan.target_start);
         let hi = spikes.partition_point(|&n| (n as usize) < plan.target_stop);
         for &n in &spikes[lo..hi] {
-            list.extend_from_slice(self.by_target.row(n as usize - plan.target_start));
+            self.by_target
+                .row(n as usize - plan.target_start)
+                .extend_into(&mut list);
         }
         list
     }
@@ -1029,11 +1120,34 @@ mod tests {
     fn csr_groups_in_synapse_order() {
         let keys = [3, 1, 3, 2, 1];
         let csr = Csr::build(&keys, 1, 4);
-        assert_eq!(csr.row(0), &[1, 4]);
-        assert_eq!(csr.row(1), &[3]);
-        assert_eq!(csr.row(2), &[0, 2]);
-        assert_eq!(csr.row(3), &[] as &[u32]);
+        let row = |r| {
+            let mut out = Vec::new();
+            csr.row(r).extend_into(&mut out);
+            out
+        };
+        assert_eq!(row(0), [1, 4]);
+        assert_eq!(row(1), [3]);
+        assert_eq!(row(2), [0, 2]);
+        assert_eq!(row(3), [] as [u32; 0]);
         assert_eq!(csr.count(2), 2);
+        assert!(matches!(csr.ids, Ids::Listed(_)));
+    }
+
+    #[test]
+    fn csr_of_sorted_keys_stores_no_ids() {
+        let keys = [1, 1, 2, 4, 4, 4];
+        let csr = Csr::build(&keys, 1, 4);
+        assert!(matches!(csr.ids, Ids::Identity));
+        let mut rows = Vec::new();
+        for r in 0..4 {
+            let mut out = Vec::new();
+            csr.row(r).for_each(|s| out.push(s));
+            rows.push(out);
+        }
+        assert_eq!(rows, [vec![0, 1], vec![2], vec![], vec![3, 4, 5]]);
+        assert_eq!(csr.bytes(), 5 * 4);
+        let counts = Csr::counts(&[3, 1, 3], 1, 3);
+        assert_eq!((counts.count(0), counts.count(1), counts.count(2)), (1, 0, 2));
     }
 
     #[test]
