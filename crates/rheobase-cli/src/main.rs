@@ -5,6 +5,7 @@
 //! outcome to an exit code (0 success, 1 model error, 2 usage error,
 //! 3 runtime failure, 130 interrupted).
 
+mod bench;
 mod datafile;
 mod npz;
 mod render;
@@ -72,6 +73,20 @@ enum Command {
         #[arg(long)]
         memory_gb: Option<f64>,
     },
+    /// Run models (default: every spec-examples/*.model) and print how fast they ran.
+    Bench {
+        /// The .model files (default: spec-examples/*.model under the current directory).
+        models: Vec<PathBuf>,
+        /// Worker threads of each run (0 = one per core).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Runs of each model; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a model and report every error, without running it.
     Check {
         /// The .model file.
@@ -107,7 +122,28 @@ fn main() -> ExitCode {
             buffer_mb,
             memory_gb,
         } => run(&model, &out, threads, seed, buffer_mb, memory_gb),
+        Command::Bench {
+            models,
+            threads,
+            reps,
+            json,
+        } => bench::bench(models, threads, reps.min(1000), json),
     }
+}
+
+/// Writes a line to standard error. A closed or full stderr is ignored:
+/// printing must never decide whether a run's results are written.
+fn say(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+}
+
+/// Writes text to standard output, ignoring a closed or full stdout.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
 }
 
 /// Reads `file:` data for a model: paths are relative to the model file.
@@ -423,6 +459,7 @@ fn run(
             "synapses": s.synapses,
             "bytes": s.bytes,
             "bytes_per_synapse": if s.synapses > 0 { s.bytes as f64 / s.synapses as f64 } else { 0.0 },
+            "events": s.events,
             "connect_seconds": s.connect_seconds,
         })).collect::<Vec<_>>(),
         "monitors": sim.monitors().iter().map(|m| m.name().to_string()).collect::<Vec<_>>(),

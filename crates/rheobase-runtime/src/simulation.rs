@@ -53,6 +53,10 @@ pub struct SynapseStats {
     pub bytes: usize,
     /// Seconds spent making its connections.
     pub connect_seconds: f64,
+    /// Synaptic events processed so far: synapses whose `on_pre` code ran
+    /// (one per presynaptic spike and synapse, after the delay) plus
+    /// synapses whose `on_post` code ran.
+    pub events: u64,
 }
 
 /// A SpikeGeneratorGroup's spike list and where the next step's spikes
@@ -656,6 +660,7 @@ impl Simulation {
                 synapses: s.len(),
                 bytes: s.bytes(),
                 connect_seconds: s.connect_seconds,
+                events: s.events,
             })
             .collect()
     }
@@ -903,6 +908,7 @@ impl Simulation {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
             if let Some(kernel) = plan.on_pre {
                 let due = state.push_and_take_due(plan, groups[plan.source].spikes(), clock.step);
+                state.events += due.len() as u64;
                 exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
                 state.clear_due(due, clock.step);
             }
@@ -915,6 +921,7 @@ impl Simulation {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
             if let Some(kernel) = plan.on_post {
                 let list = state.post_synapses(plan, groups[plan.target].spikes());
+                state.events += list.len() as u64;
                 exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
                 state.return_post_list(list);
             }

@@ -191,6 +191,8 @@ pub(crate) struct SynapsesState {
     /// Synapses of this step's `post` pathway, reused every step.
     post_list: Vec<u32>,
     pub connect_seconds: f64,
+    /// Synaptic events processed (`on_pre` and `on_post` runs).
+    pub events: u64,
 }
 
 impl SynapsesState {
@@ -205,6 +207,7 @@ impl SynapsesState {
             queue: SpikeQueue::default(),
             post_list: Vec::new(),
             connect_seconds: 0.0,
+            events: 0,
         }
     }
 
