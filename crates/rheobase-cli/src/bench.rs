@@ -136,9 +136,10 @@ fn row_of(model: &Path, runs: &[(f64, Value)]) -> Row {
             })
     };
     Row {
-        model: model
-            .file_stem()
-            .map_or_else(|| model.display().to_string(), |s| s.to_string_lossy().into_owned()),
+        model: model.file_stem().map_or_else(
+            || model.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        ),
         neurons: sum("groups", "neurons"),
         synapses: sum("synapses", "synapses"),
         simulated_seconds: field(first, &["duration"]),

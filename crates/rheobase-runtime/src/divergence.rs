@@ -91,8 +91,7 @@ impl DivergenceWatch {
     /// `check` counts the checks of this run (0, 1, ...); `last` is the
     /// check at the end of a run, which scans everything.
     pub fn scan(&self, store: &ArrayStore, check: u64, last: bool) -> Option<NonFinite> {
-        let synapses =
-            last || self.synapses_every_check || check % SYNAPSE_INTERVAL_FACTOR == 0;
+        let synapses = last || self.synapses_every_check || check % SYNAPSE_INTERVAL_FACTOR == 0;
         let arrays = self
             .neuron_arrays
             .iter()
@@ -140,9 +139,9 @@ pub(crate) fn first_non_finite(values: &[f64]) -> Option<usize> {
     const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
     const BLOCK: usize = 512;
     for (b, block) in values.chunks(BLOCK).enumerate() {
-        let bad = block
-            .iter()
-            .fold(0u64, |acc, v| acc | u64::from(v.to_bits() & EXPONENT == EXPONENT));
+        let bad = block.iter().fold(0u64, |acc, v| {
+            acc | u64::from(v.to_bits() & EXPONENT == EXPONENT)
+        });
         if bad != 0 {
             return block
                 .iter()

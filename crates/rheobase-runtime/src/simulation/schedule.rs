@@ -1,0 +1,289 @@
+//! The step schedule: what one time step does, in Brian2's order, and the
+//! order of objects within a slot.
+
+use super::*;
+
+impl Simulation {
+    /// One time step, in Brian2's schedule: start, groups, thresholds,
+    /// after_thresholds, synapses, resets, after_resets, end. Within a
+    /// slot, objects run in program order.
+    pub(super) fn one_step(&mut self) -> Result<(), RuntimeError> {
+        let clock = self.clock();
+        let Simulation {
+            program,
+            store,
+            exec,
+            groups,
+            synapses,
+            monitors,
+            monitor_checked,
+            update_order,
+            pre_order,
+            post_order,
+            ..
+        } = self;
+
+        // start: StateMonitors sample the state before this step changes it.
+        for ((plan, data), checked) in program
+            .monitors
+            .iter()
+            .zip(monitors.iter_mut())
+            .zip(monitor_checked.iter_mut())
+        {
+            if let MonitorPlan::State {
+                name,
+                group,
+                synapses: recorded_synapses,
+                variables,
+                record,
+                every,
+                prepare,
+                ..
+            } = plan
+            {
+                if clock.step % every != 0 {
+                    continue;
+                }
+                match recorded_synapses {
+                    None => {
+                        if let Some(kernel) = *prepare {
+                            exec.run_range(
+                                kernel,
+                                store,
+                                0..groups[*group].size,
+                                clock,
+                                None,
+                                None,
+                            );
+                        }
+                    }
+                    Some(s) => {
+                        let state = &synapses[*s];
+                        if !*checked {
+                            if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
+                                return Err(RuntimeError::Record {
+                                    monitor: name.clone(),
+                                    message: format!(
+                                        "it records synapse {i} of `{}`, which has {} synapses",
+                                        program.synapses[*s].name,
+                                        state.len()
+                                    ),
+                                });
+                            }
+                            *checked = true;
+                        }
+                        if let Some(kernel) = *prepare {
+                            exec.run_range(
+                                kernel,
+                                store,
+                                0..state.len(),
+                                clock,
+                                Some(&state.pairs),
+                                None,
+                            );
+                        }
+                    }
+                }
+                data.record_state(store, clock.t, variables);
+            }
+        }
+
+        // groups: summed variables (order -1), then the groups' state
+        // updates, then the synapses' (order 0).
+        for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
+            for summed in &plan.summed {
+                exec.run_range(
+                    summed.kernel,
+                    store,
+                    0..state.len(),
+                    clock,
+                    Some(&state.pairs),
+                    None,
+                );
+                let (terms, target) = store.read_write(summed.scratch, summed.target);
+                target[plan.target_start..plan.target_stop].fill(0.0);
+                for (&term, &j) in terms.iter().zip(state.pairs.post()) {
+                    target[j as usize] += term;
+                }
+            }
+        }
+        for updater in update_order.iter() {
+            match *updater {
+                Updater::Group(k) => {
+                    let g = &groups[k];
+                    if let Some(kernel) = g.state_update {
+                        exec.run_range(kernel, store, 0..g.size, clock, None, None);
+                    }
+                }
+                Updater::Synapses(k) => {
+                    let state = &synapses[k];
+                    if let Some(kernel) = program.synapses[k].state_update {
+                        exec.run_range(
+                            kernel,
+                            store,
+                            0..state.len(),
+                            clock,
+                            Some(&state.pairs),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+
+        // thresholds: find the spiking neurons (or take a generator's),
+        // then (order 1) SpikeMonitors record them with the state after
+        // the threshold, before the reset.
+        for g in groups.iter_mut() {
+            if let Some(spike) = &mut g.spike {
+                spike.len = exec.run_range(
+                    spike.condition,
+                    store,
+                    0..g.size,
+                    clock,
+                    None,
+                    Some(&mut spike.list),
+                );
+                spike.total += spike.len as u64;
+            }
+            if let Some(generator) = &mut g.generator {
+                generator.fire(clock.step);
+            }
+        }
+        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
+            if let MonitorPlan::Spike {
+                group,
+                start,
+                stop,
+                variables,
+                ..
+            } = plan
+            {
+                let g = &groups[*group];
+                if g.spike.is_some() || g.generator.is_some() {
+                    data.record_spikes(store, clock.t, g.spikes(), *start, *stop, variables);
+                }
+            }
+        }
+
+        // after_thresholds: custom event conditions.
+        for g in groups.iter_mut() {
+            for event in &mut g.events {
+                event.len = exec.run_range(
+                    event.condition,
+                    store,
+                    0..g.size,
+                    clock,
+                    None,
+                    Some(&mut event.list),
+                );
+                event.total += event.len as u64;
+            }
+        }
+
+        // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
+        // pathways (+1).
+        for &k in pre_order.iter() {
+            let (plan, state) = (&program.synapses[k], &mut synapses[k]);
+            if let Some(kernel) = plan.on_pre {
+                let due = state.push_and_take_due(plan, groups[plan.source].spikes(), clock.step);
+                state.events += due.len() as u64;
+                exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
+                state.clear_due(due, clock.step);
+            }
+        }
+        for input in &program.poisson_inputs {
+            let size = groups[input.group].size;
+            exec.run_range(input.kernel, store, 0..size, clock, None, None);
+        }
+        for &k in post_order.iter() {
+            let (plan, state) = (&program.synapses[k], &mut synapses[k]);
+            if let Some(kernel) = plan.on_post {
+                let list = state.post_synapses(plan, groups[plan.target].spikes());
+                state.events += list.len() as u64;
+                exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
+                state.return_post_list(list);
+            }
+        }
+
+        // resets: spike effects over this step's spikes.
+        for g in groups.iter() {
+            if let Some(spike) = &g.spike {
+                if let Some(kernel) = spike.effect {
+                    exec.run_list(kernel, store, spike.occurred(), clock, None, None);
+                }
+            }
+        }
+
+        // after_resets: custom event effects.
+        for g in groups.iter() {
+            for event in &g.events {
+                if let Some(kernel) = event.effect {
+                    exec.run_list(kernel, store, event.occurred(), clock, None, None);
+                }
+            }
+        }
+
+        // end: population rates.
+        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
+            if let MonitorPlan::Rate {
+                group, start, stop, ..
+            } = plan
+            {
+                data.record_rate(clock.t, clock.dt, groups[*group].spikes(), *start, *stop);
+            }
+        }
+
+        self.step += 1;
+        Ok(())
+    }
+}
+
+/// A state updater of the `groups` slot.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Updater {
+    Group(usize),
+    Synapses(usize),
+}
+
+/// The Synapses objects that `has` a pathway, sorted by the pathway's
+/// Brian2 name (`NAME` + `suffix`); equal names keep declaration order.
+pub(super) fn pathway_order(
+    program: &Program,
+    suffix: &str,
+    has: impl Fn(&rheobase_kernel::program::SynapsesPlan) -> bool,
+) -> Vec<usize> {
+    let mut named: Vec<(String, usize)> = program
+        .synapses
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| has(s))
+        .map(|(k, s)| (format!("{}{suffix}", s.name), k))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, k)| k).collect()
+}
+
+/// The state updaters sorted as Brian2 sorts objects with the same slot
+/// and order: by object name, byte-wise (so `S_stateupdater` comes before
+/// `neurons_stateupdater`).
+pub(super) fn update_order(program: &Program) -> Vec<Updater> {
+    let mut named: Vec<(String, Updater)> = program
+        .groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.state_update.is_some())
+        .map(|(k, g)| (format!("{}_stateupdater", g.name), Updater::Group(k)))
+        .chain(
+            program
+                .synapses
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.state_update.is_some())
+                .map(|(k, s)| (format!("{}_stateupdater", s.name), Updater::Synapses(k))),
+        )
+        .collect();
+    // A stable sort keeps declaration order for equal names.
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, u)| u).collect()
+}
