@@ -698,8 +698,11 @@ impl Simulation {
         for (plan, data) in self.program.monitors.iter().zip(&mut self.monitors) {
             let samples = match plan {
                 // Samples at steps s in [step, step + steps) with s % every == 0.
-                MonitorPlan::State { every, .. } => {
-                    (self.step + steps).div_ceil(*every) - self.step.div_ceil(*every)
+                MonitorPlan::State {
+                    every, from_step, ..
+                } => {
+                    let from = self.step.max(*from_step);
+                    (self.step + steps).max(from).div_ceil(*every) - from.div_ceil(*every)
                 }
                 MonitorPlan::Rate { .. } => steps,
                 MonitorPlan::Spike { .. } => 0,
@@ -745,7 +748,7 @@ impl Simulation {
                 ..
             } = plan
             {
-                if clock.step % every != 0 {
+                if clock.step % every != 0 || !plan.active_at(clock.step) {
                     continue;
                 }
                 match recorded_synapses {
@@ -864,7 +867,7 @@ impl Simulation {
             } = plan
             {
                 let g = &groups[*group];
-                if g.spike.is_some() || g.generator.is_some() {
+                if (g.spike.is_some() || g.generator.is_some()) && plan.active_at(clock.step) {
                     data.record_spikes(store, clock.t, g.spikes(), *start, *stop, variables);
                 }
             }
@@ -932,6 +935,9 @@ impl Simulation {
                 group, start, stop, ..
             } = plan
             {
+                if !plan.active_at(clock.step) {
+                    continue;
+                }
                 data.record_rate(clock.t, clock.dt, groups[*group].spikes(), *start, *stop);
             }
         }
