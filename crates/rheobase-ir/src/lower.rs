@@ -770,8 +770,8 @@ impl<'a> Builder<'a> {
         let mut d = Diagnostic::error(
             span,
             format!(
-                "the equations of `{}` use `{pname}`, which changes between runs, and the \
-                 `exact` integrator needs its value when the model is compiled",
+                "the equations of `{}` use `{pname}`, which is given a new value later in the \
+                 file, and the `exact` integrator needs its value when the model is compiled",
                 owner.name
             ),
         )
