@@ -511,7 +511,7 @@ mod tests {
         let e = sub(neg(mul(sub(x(), c(1.0)), one_th.clone())), x());
         let (a, b) = conditionally_linear(&e, X).unwrap();
         let at = |e: &Expr, v: f64| substitute(e, &BTreeMap::from([(X, c(v))]), None);
-        for v in [-1.5, 0.0, 0.3, 2.0] {
+        for v in [-1.5f64, 0.0, 0.3, 2.0] {
             let want = -(v - 1.0) * (1.0 + v.tanh()) - v;
             let got = as_const(&at(&a, v)).unwrap() * v + as_const(&at(&b, v)).unwrap();
             assert!((got - want).abs() < 1e-12, "{v}: {got} vs {want}");
