@@ -1887,6 +1887,7 @@ impl<'a> Builder<'a> {
             record,
             every,
             prepare,
+            record_all_synapses: false,
             from_step: self.steps_so_far,
         });
         Ok(())

@@ -334,6 +334,13 @@ pub enum MonitorPlan {
         /// Computes recorded subexpressions into their arrays before a
         /// recording (a Range kernel over the group).
         prepare: Option<KernelId>,
+        /// `record: all` on synapses made by rules whose count is known only
+        /// when they are made: `record` is then empty, and the runtime
+        /// records every synapse that exists at the monitor's first sample
+        /// (Brian2's `record=True`: the synapses made before the monitor,
+        /// which are all of them, since connections are made in the
+        /// Synapses declaration).
+        record_all_synapses: bool,
         /// The first step this monitor records: Brian2 adds an object to
         /// the network where it is declared, so a monitor declared after
         /// `run`s totalling this many steps sees nothing before them.

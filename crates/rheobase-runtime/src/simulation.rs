@@ -745,6 +745,7 @@ impl Simulation {
                 record,
                 every,
                 prepare,
+                record_all_synapses,
                 ..
             } = plan
             {
@@ -766,6 +767,9 @@ impl Simulation {
                     }
                     Some(s) => {
                         let state = &synapses[*s];
+                        if *record_all_synapses && !*checked {
+                            data.set_record((0..state.len()).collect());
+                        }
                         if !*checked {
                             if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
                                 return Err(RuntimeError::Record {

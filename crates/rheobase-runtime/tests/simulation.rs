@@ -253,6 +253,7 @@ impl Model {
                     record: self.record.clone(),
                     every: self.every,
                     prepare: None,
+                    record_all_synapses: false,
                     from_step: 0,
                 },
                 MonitorPlan::Spike {

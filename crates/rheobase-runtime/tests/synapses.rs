@@ -199,6 +199,7 @@ impl Builder {
             record,
             every: 1,
             prepare: None,
+            record_all_synapses: false,
             from_step: 0,
         });
         self.p.monitors.len() - 1

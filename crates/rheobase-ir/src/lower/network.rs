@@ -1841,6 +1841,7 @@ impl<'a> Builder<'a> {
                 prepare_body,
             ))
         };
+        let mut record_all = false;
         let record = match &m.record {
             Some(ast::Record::List(items)) => {
                 let mut out = Vec::new();
@@ -1871,19 +1872,25 @@ impl<'a> Builder<'a> {
                 }
                 (a as usize..b as usize).step_by(k).collect()
             }
-            Some(ast::Record::All(span)) => {
-                // The number of synapses is known before the run only when
-                // every connection is an explicit list.
-                let mut count = 0usize;
+            Some(ast::Record::All(_)) => {
+                // With explicit lists the synapses are known now; otherwise
+                // the runtime records every synapse at the first sample.
+                let mut count = Some(0usize);
                 for plan in &self.program.synapses[si].connect {
-                    match plan {
-                        ConnectPlan::Explicit { i, n, .. } => count += i.len() * *n as usize,
-                        _ => {
-                            return Err(self.error(Diagnostic::error(*span, "`record: all` on synapses needs connections given as explicit `i=`/`j=` lists; otherwise list the synapse indices (e.g. `record: 0:100`)")));
+                    count = match (count, plan) {
+                        (Some(c), ConnectPlan::Explicit { i, n, .. }) => {
+                            Some(c + i.len() * *n as usize)
                         }
+                        _ => None,
+                    };
+                }
+                match count {
+                    Some(c) => (0..c).collect(),
+                    None => {
+                        record_all = true;
+                        Vec::new()
                     }
                 }
-                (0..count).collect()
             }
             None => {
                 return Err(self.error(Diagnostic::error(m.name.span, "a StateMonitor on synapses needs `record:` with synapse indices (a list or a range)")));
@@ -1915,6 +1922,7 @@ impl<'a> Builder<'a> {
                 record,
                 every,
                 prepare,
+                record_all_synapses: record_all,
                 from_step: self.steps_so_far,
             });
         Ok(())
