@@ -624,9 +624,9 @@ fn exponential_euler(
             None => conditionally_linear(&system.f[k], own[0]).map_err(|why| {
                 let name = &system.names[k];
                 let detail = match why {
-                    NotConditionallyLinear::Power(p) => format!(
-                        "expanded, the equation for `{name}` has a term in `{name}**{p}`"
-                    ),
+                    NotConditionallyLinear::Power(p) => {
+                        format!("expanded, the equation for `{name}` has a term in `{name}**{p}`")
+                    }
                     NotConditionallyLinear::NoLinearTerm => format!(
                         "the equation for `{name}` has no term linear in `{name}` \
                          (it appears only inside functions)"

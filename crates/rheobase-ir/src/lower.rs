@@ -683,8 +683,7 @@ impl<'a> Builder<'a> {
                     .with_note("model code uses the name with one unit in every run"),
                 ));
             }
-            self.parameters
-                .insert(name.name.clone(), (array, current));
+            self.parameters.insert(name.name.clone(), (array, current));
             if self.program.groups.is_empty() {
                 // No kernel has run or can have read the old value.
                 self.program.arrays[array.0 as usize].initial = v;
@@ -742,11 +741,17 @@ impl<'a> Builder<'a> {
     ) -> Result<(), Failed> {
         let values = self.parameter_values();
         let used = self.parameters.iter().find(|(_, (a, _))| {
-            system.f.iter().chain(system.g.iter().flat_map(|g| g.values())).any(|e| {
-                let mut found = false;
-                visit_loads(e, &mut |b, space| found |= b == *a && space == IndexSpace::Shared);
-                found
-            })
+            system
+                .f
+                .iter()
+                .chain(system.g.iter().flat_map(|g| g.values()))
+                .any(|e| {
+                    let mut found = false;
+                    visit_loads(e, &mut |b, space| {
+                        found |= b == *a && space == IndexSpace::Shared
+                    });
+                    found
+                })
         });
         let Some((pname, _)) = used else {
             return Ok(());
