@@ -900,7 +900,7 @@ impl<'a> Builder<'a> {
     /// PoissonInput or Synapses declared between two runs must not advance,
     /// spike or act during the earlier runs. Objects declared before the
     /// first run get their code unchanged (and keep the JIT's fast paths).
-    fn from_declaration(&self, body: Vec<Stmt>) -> Vec<Stmt> {
+    fn active_after_declaration(&self, body: Vec<Stmt>) -> Vec<Stmt> {
         if self.steps_so_far == 0 || body.is_empty() {
             return body;
         }
@@ -1452,7 +1452,7 @@ impl<'a> Builder<'a> {
         if failed {
             return Err(Failed);
         }
-        let su_body = self.from_declaration(su_body);
+        let su_body = self.active_after_declaration(su_body);
         let state_update = if su_body.is_empty() {
             None
         } else {
@@ -1478,7 +1478,7 @@ impl<'a> Builder<'a> {
                 then.push(Stmt::Store(ls, IndexSpace::Own, Expr::Time));
                 then.push(Stmt::Store(nr, IndexSpace::Own, c(0.0)));
             }
-            let body = self.from_declaration(vec![Stmt::If { cond, then }]);
+            let body = self.active_after_declaration(vec![Stmt::If { cond, then }]);
             let condition = self.add_kernel(
                 format!("{gname}.threshold"),
                 Iteration::Range,
@@ -1520,7 +1520,7 @@ impl<'a> Builder<'a> {
             let mut counters = KernelCounters::default();
             let cond =
                 self.condition(&scope, &ev.condition, &mut counters, "an event condition")?;
-            let body = self.from_declaration(vec![Stmt::If {
+            let body = self.active_after_declaration(vec![Stmt::If {
                 cond,
                 then: vec![Stmt::Emit],
             }]);

@@ -232,7 +232,7 @@ impl<'a> Builder<'a> {
             expr::mul(rate.expr, Expr::Dt),
         );
         let name = d.name.name.clone();
-        let body = self.from_declaration(vec![Stmt::If {
+        let body = self.active_after_declaration(vec![Stmt::If {
             cond,
             then: vec![Stmt::Emit],
         }]);
@@ -574,7 +574,7 @@ impl<'a> Builder<'a> {
                 then: body,
             }];
         }
-        let body = self.from_declaration(body);
+        let body = self.active_after_declaration(body);
         let kernel = self.add_kernel(
             format!("{}.poisson_input", d.name.name),
             Iteration::Range,
@@ -1033,7 +1033,7 @@ impl<'a> Builder<'a> {
                     ))
                 },
             )?;
-            let body = self.from_declaration(body);
+            let body = self.active_after_declaration(body);
             state_update = Some(self.add_kernel(
                 format!("{sname}.state_update"),
                 Iteration::Range,
