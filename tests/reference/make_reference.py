@@ -224,7 +224,7 @@ def base_namespace():
     for fname in ("exp", "log", "log10", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh",
                   "arcsin", "arccos", "arctan", "floor", "ceil", "clip", "sign", "abs"):
         ns[fname] = getattr(np, fname) if fname != "abs" else abs
-    ns.update(pi=np.pi, e=np.e, inf=np.inf, int=int, min=min, max=max, True_=True,
+    ns.update(pi=np.pi, e=np.e, inf=np.inf, int=int, float=float, round=round, min=min, max=max, True_=True,
               exprel=lambda x: np.expm1(x) / x if x != 0 else 1.0)
     return ns
 
@@ -464,8 +464,8 @@ class Runner:
         if rec == "all":
             record = True
         elif ":" in rec:
-            a, b = rec.split(":")
-            record = list(range(int(ceval(a, self.consts)), int(ceval(b, self.consts))))
+            bounds = [int(ceval(x, self.consts)) for x in rec.split(":")]
+            record = list(range(*bounds))
         else:
             record = [int(ceval(x, self.consts)) for x in rec.split(",")]
         kwargs = {}

@@ -590,8 +590,25 @@ impl<'a> Checker<'a> {
     ) -> Checked<Typed> {
         let name = function.name.as_str();
         let dimless = Dimension::DIMENSIONLESS;
+        // Python's `float()` and `round()` appear in the constants of Brian2
+        // scripts (`int(round(duration/dt))`); they are Python, not part of
+        // Brian2's code strings, so only top-level constants may use them.
+        let top_level = !self.scope.has_element && self.scope.group_size.is_none();
+        if matches!(name, "float" | "round") && !top_level {
+            return Err(self.error(
+                Diagnostic::error(
+                    function.span,
+                    format!("`{name}()` is a Python builtin, usable only in top-level constants"),
+                )
+                .with_note(match name {
+                    "float" => "in model code every number is already a float",
+                    _ => "in model code, `floor(x + 0.5)` rounds to the nearest whole number",
+                }),
+            ));
+        }
         let arity = match name {
             "rand" | "randn" => 0,
+            "float" | "round" => 1,
             "clip" => 3,
             "min" | "max" => 2,
             n if FUNCTIONS.contains(&n) => 1,
@@ -678,6 +695,27 @@ impl<'a> Checker<'a> {
             "sign" => {
                 let a = checked.remove(0);
                 Ok(float(unary(UnaryOp::Sign, a.expr), dimless))
+            }
+            "float" => {
+                let a = checked.remove(0);
+                self.expect_dimensionless(&a, args[0].span, name)?;
+                Ok(float(a.expr, dimless))
+            }
+            "round" => {
+                // Python 3 rounds halves to the even neighbour.
+                let a = checked.remove(0);
+                self.expect_dimensionless(&a, args[0].span, name)?;
+                let Some(v) = as_const(&a.expr) else {
+                    return Err(self.error(Diagnostic::error(
+                        args[0].span,
+                        "`round()` needs a constant argument",
+                    )));
+                };
+                Ok(Typed {
+                    expr: c(v.round_ties_even()),
+                    dim: dimless,
+                    ty: Ty::Integer,
+                })
             }
             "int" => {
                 let a = checked.remove(0);

@@ -327,6 +327,152 @@ pub fn linear_form(e: &Expr, syms: &[Sym]) -> Option<Linear> {
     }
 }
 
+/// Why an expression cannot be written as `A·x + B` for Brian2's
+/// `exponential_euler`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotConditionallyLinear {
+    /// Expanded, the expression has a term in `x**power` (`x**2`, `1/x`,
+    /// `sqrt(x)`); Brian2 2.9 refuses some of these and silently drops
+    /// others, so they are refused here.
+    Power(f64),
+    /// The expression mentions `x` only inside functions (`tanh(x)/tau`),
+    /// so there is no term linear in `x`: Brian2 refuses it too.
+    NoLinearTerm,
+}
+
+/// An expression expanded as a polynomial in one symbol: power → the sum
+/// of the coefficients of that power. Coefficients may still mention the
+/// symbol inside functions (`tanh(x)`), as in sympy's `collect`.
+type Poly = Vec<(f64, Expr)>;
+
+fn poly_add(mut a: Poly, b: Poly, subtract: bool) -> Poly {
+    for (p, e) in b {
+        let e = if subtract { neg(e) } else { e };
+        match a.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, prev)) => *prev = add(prev.clone(), e),
+            None => a.push((p, e)),
+        }
+    }
+    a
+}
+
+fn poly_mul(a: &Poly, b: &Poly) -> Poly {
+    let mut out: Poly = Vec::new();
+    for (pa, ea) in a {
+        for (pb, eb) in b {
+            out = poly_add(out, vec![(pa + pb, mul(ea.clone(), eb.clone()))], false);
+        }
+    }
+    out
+}
+
+fn poly_map(a: Poly, f: impl Fn(Expr) -> Expr) -> Poly {
+    a.into_iter().map(|(p, e)| (p, f(e))).collect()
+}
+
+/// Expands `e` into powers of `s` the way Brian2's `exponential_euler`
+/// sees it (sympy's `expand` followed by `collect`): sums, products,
+/// quotients and whole powers are multiplied out; a factor that contains
+/// `s` in any other way (`tanh(s)`, `exp(s)`, `1/(s + 1)`) is a
+/// coefficient of power 0. A power of `s` that is not whole (`sqrt(s)`)
+/// is an error.
+fn poly(e: &Expr, s: Sym) -> Result<Poly, f64> {
+    if !mentions(e, &[s]) {
+        return Ok(vec![(0.0, e.clone())]);
+    }
+    if sym_of(e) == Some(s) {
+        return Ok(vec![(1.0, c(1.0))]);
+    }
+    // A single term `coefficient·s**p`, if `e` is one.
+    let monomial = |p: &Poly| -> Option<(f64, Expr)> {
+        match p.as_slice() {
+            [(q, coef)] => Some((*q, coef.clone())),
+            _ => None,
+        }
+    };
+    // A power `base**k` of an expression of `s`, as sympy's `expand`
+    // treats it: whole non-negative powers are multiplied out, a negative
+    // or fractional power of a single term distributes over its factors,
+    // and any other power is a coefficient.
+    let power = |base: &Expr, k: f64| -> Result<Poly, f64> {
+        let b = poly(base, s)?;
+        if k.fract() == 0.0 && (0.0..=16.0).contains(&k) {
+            let mut out = vec![(0.0, c(1.0))];
+            for _ in 0..k as usize {
+                out = poly_mul(&out, &b);
+            }
+            return Ok(out);
+        }
+        match monomial(&b) {
+            Some((q, coef)) if q != 0.0 => {
+                let p = q * k;
+                if p.fract() != 0.0 {
+                    return Err(p);
+                }
+                Ok(vec![(p, binary(BinaryOp::Pow, coef, c(k)))])
+            }
+            _ => Ok(vec![(0.0, binary(BinaryOp::Pow, base.clone(), c(k)))]),
+        }
+    };
+    match e {
+        Expr::Unary(UnaryOp::Neg, a) => Ok(poly_map(poly(a, s)?, neg)),
+        Expr::Unary(UnaryOp::Sqrt, a) => match power(a, 0.5)? {
+            // `sqrt` of a coefficient stays a `sqrt`.
+            p if p.len() == 1 && p[0].0 == 0.0 => Ok(vec![(0.0, e.clone())]),
+            p => Ok(p),
+        },
+        Expr::Binary(BinaryOp::Add, a, b) => Ok(poly_add(poly(a, s)?, poly(b, s)?, false)),
+        Expr::Binary(BinaryOp::Sub, a, b) => Ok(poly_add(poly(a, s)?, poly(b, s)?, true)),
+        Expr::Binary(BinaryOp::Mul, a, b) => Ok(poly_mul(&poly(a, s)?, &poly(b, s)?)),
+        Expr::Binary(BinaryOp::Div, a, b) => {
+            let num = poly(a, s)?;
+            if !mentions(b, &[s]) {
+                return Ok(poly_map(num, |x| div(x, (**b).clone())));
+            }
+            match monomial(&poly(b, s)?) {
+                // `a / (k·s**q)`: every power of the numerator drops by q.
+                Some((q, coef)) => Ok(num
+                    .into_iter()
+                    .map(|(p, x)| (p - q, div(x, coef.clone())))
+                    .collect()),
+                // A sum containing `s` in the denominator is a coefficient.
+                None => Ok(poly_map(num, |x| div(x, (**b).clone()))),
+            }
+        }
+        Expr::Binary(BinaryOp::Pow, a, b) => match as_const(b) {
+            Some(k) => power(a, k),
+            None => Ok(vec![(0.0, e.clone())]),
+        },
+        _ => Ok(vec![(0.0, e.clone())]),
+    }
+}
+
+/// Splits `e` into `(A, B)` with `e = A·s + B`, where `A` and `B` may
+/// contain `s` inside functions (Brian2's conditionally linear form,
+/// evaluated at the current state by `exponential_euler`).
+pub fn conditionally_linear(e: &Expr, s: Sym) -> Result<(Expr, Expr), NotConditionallyLinear> {
+    if !mentions(e, &[s]) {
+        return Ok((c(0.0), e.clone()));
+    }
+    let p = poly(e, s).map_err(NotConditionallyLinear::Power)?;
+    let mut a = None;
+    let mut b = c(0.0);
+    for (power, coef) in p {
+        if power == 0.0 {
+            b = coef;
+        } else if power == 1.0 {
+            a = Some(coef);
+        } else if as_const(&coef) != Some(0.0) {
+            return Err(NotConditionallyLinear::Power(power));
+        }
+    }
+    match a {
+        Some(a) if as_const(&a) != Some(0.0) => Ok((a, b)),
+        _ if mentions(&b, &[s]) => Err(NotConditionallyLinear::NoLinearTerm),
+        _ => Ok((c(0.0), b)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +496,59 @@ mod tests {
         assert!(linear_form(&e, &syms).is_none());
         // ... but conditionally linear in one of them.
         assert!(linear_form(&e, &syms[..1]).is_some());
+    }
+
+    fn x() -> Expr {
+        load(ArrayId(0))
+    }
+    const X: Sym = Sym::Array(ArrayId(0));
+
+    #[test]
+    fn conditionally_linear_collects_nonlinear_coefficients() {
+        // -(x - 1)·(1 + tanh(x)) - x  =  (-(1 + tanh x) - 1)·x + (1 + tanh x)
+        let th = unary(UnaryOp::Tanh, x());
+        let one_th = add(c(1.0), th.clone());
+        let e = sub(neg(mul(sub(x(), c(1.0)), one_th.clone())), x());
+        let (a, b) = conditionally_linear(&e, X).unwrap();
+        let at = |e: &Expr, v: f64| substitute(e, &BTreeMap::from([(X, c(v))]), None);
+        for v in [-1.5f64, 0.0, 0.3, 2.0] {
+            let want = -(v - 1.0) * (1.0 + v.tanh()) - v;
+            let got = as_const(&at(&a, v)).unwrap() * v + as_const(&at(&b, v)).unwrap();
+            assert!((got - want).abs() < 1e-12, "{v}: {got} vs {want}");
+        }
+        assert!(mentions(&a, &[X]) && mentions(&b, &[X]));
+    }
+
+    #[test]
+    fn conditionally_linear_refuses_other_powers() {
+        let sq = sub(mul(x(), x()), x());
+        assert_eq!(
+            conditionally_linear(&sq, X),
+            Err(NotConditionallyLinear::Power(2.0))
+        );
+        let inv = sub(div(c(1.0), x()), x());
+        assert_eq!(
+            conditionally_linear(&inv, X),
+            Err(NotConditionallyLinear::Power(-1.0))
+        );
+        let root = sub(unary(UnaryOp::Sqrt, x()), x());
+        assert_eq!(
+            conditionally_linear(&root, X),
+            Err(NotConditionallyLinear::Power(0.5))
+        );
+        let only = div(unary(UnaryOp::Tanh, x()), c(0.01));
+        assert_eq!(
+            conditionally_linear(&only, X),
+            Err(NotConditionallyLinear::NoLinearTerm)
+        );
+        // x / x cancels, as in sympy, and leaves no linear term.
+        let cancel = div(mul(x(), unary(UnaryOp::Exp, x())), x());
+        assert_eq!(
+            conditionally_linear(&cancel, X),
+            Err(NotConditionallyLinear::NoLinearTerm)
+        );
+        // A sum in the denominator is a coefficient.
+        let frac = sub(div(c(1.0), add(x(), c(1.0))), x());
+        assert!(conditionally_linear(&frac, X).is_ok());
     }
 }

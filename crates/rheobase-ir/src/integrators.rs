@@ -15,7 +15,10 @@
 // loops say that more plainly than zipped iterators.
 #![allow(clippy::needless_range_loop)]
 
-use crate::expr::{self, add, c, div, linear_form, load, local, mul, sub, Sym};
+use crate::expr::{
+    self, add, c, conditionally_linear, div, linear_form, load, local, mul, sub,
+    NotConditionallyLinear, Sym,
+};
 use nalgebra::DMatrix;
 use rheobase_kernel::{ArrayId, Expr, LocalId, Stmt, UnaryOp};
 use std::collections::BTreeMap;
@@ -611,15 +614,32 @@ fn exponential_euler(
     let mut result = Vec::new();
     for k in 0..system.vars.len() {
         let own = [Sym::Array(system.vars[k])];
-        let lin = linear_form(&system.f[k], &own).ok_or_else(|| {
-            Unsupported(format!(
-                "`exponential_euler` can only solve conditionally linear systems: the \
-                 equation for `{}` must be linear in `{}` itself",
-                system.names[k], system.names[k]
-            ))
-        })?;
-        let a = lin.coefficient(own[0]);
-        result.push(scalar_linear_step(system, k, a, lin.rest, locals, out));
+        // A right-hand side linear in its variable keeps the simple form
+        // (constant coefficients folded); otherwise it is expanded and
+        // collected as Brian2 does, into `A·x + B` where `A` and `B` may
+        // contain nonlinear functions of `x`, evaluated at the current
+        // state.
+        let (a, b) = match linear_form(&system.f[k], &own) {
+            Some(lin) => (lin.coefficient(own[0]), lin.rest),
+            None => conditionally_linear(&system.f[k], own[0]).map_err(|why| {
+                let name = &system.names[k];
+                let detail = match why {
+                    NotConditionallyLinear::Power(p) => {
+                        format!("expanded, the equation for `{name}` has a term in `{name}**{p}`")
+                    }
+                    NotConditionallyLinear::NoLinearTerm => format!(
+                        "the equation for `{name}` has no term linear in `{name}` \
+                         (it appears only inside functions)"
+                    ),
+                };
+                Unsupported(format!(
+                    "`exponential_euler` can only solve conditionally linear systems \
+                     (each equation `A*{name} + B`, where `A` and `B` may be nonlinear \
+                     functions of the state): {detail}"
+                ))
+            })?,
+        };
+        result.push(scalar_linear_step(system, k, a, b, locals, out));
     }
     Ok(result)
 }

@@ -151,6 +151,8 @@ pub fn lower_for(
         steps_so_far: 0,
         tables: HashMap::new(),
         synapse_infos: Vec::new(),
+        parameters: HashMap::new(),
+        redefined: redefined_constants(model),
     };
     b.find_dt(model);
     for item in &model.items {
@@ -199,6 +201,85 @@ struct Builder<'a> {
     tables: HashMap<String, check::TableInfo>,
     /// Synapses objects defined so far (parallel to `program.synapses`).
     synapse_infos: Vec<network::SynapsesInfo>,
+    /// Constants given a new value later in the file (`eta = 0` ... `run`
+    /// ... `eta = 1e-2`): Brian2 reads a script's names when each run
+    /// starts, so model code reads these from a one-element array that
+    /// each assignment sets, in file order. Name → (array, its value now).
+    parameters: HashMap<String, (ArrayId, Binding)>,
+    /// The names assigned more than once at the top level.
+    redefined: std::collections::HashSet<String>,
+}
+
+/// The names assigned more than once at the top level of `model`.
+fn redefined_constants(model: &ast::Model) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut twice = std::collections::HashSet::new();
+    for item in &model.items {
+        if let Item::Constant { name, .. } = item {
+            if !seen.insert(name.name.clone()) {
+                twice.insert(name.name.clone());
+            }
+        }
+    }
+    twice
+}
+
+/// Calls `f` with every array `e` loads and its index space.
+fn visit_loads(e: &Expr, f: &mut dyn FnMut(ArrayId, IndexSpace)) {
+    match e {
+        Expr::Load(a, space) => f(*a, *space),
+        Expr::Unary(_, a) => visit_loads(a, f),
+        Expr::Binary(_, a, b) => {
+            visit_loads(a, f);
+            visit_loads(b, f);
+        }
+        Expr::Select(k, a, b) => {
+            visit_loads(k, f);
+            visit_loads(a, f);
+            visit_loads(b, f);
+        }
+        Expr::Table { time, column, .. } => {
+            visit_loads(time, f);
+            if let Some(x) = column {
+                visit_loads(x, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `e` with every load of a per-run parameter replaced by its current
+/// value, for decisions that Brian2 makes with the values of a run.
+fn with_parameter_values(e: &Expr, values: &HashMap<ArrayId, f64>) -> Expr {
+    match e {
+        Expr::Load(a, IndexSpace::Shared) => match values.get(a) {
+            Some(v) => c(*v),
+            None => e.clone(),
+        },
+        Expr::Unary(op, a) => expr::unary(*op, with_parameter_values(a, values)),
+        Expr::Binary(op, a, b) => binary(
+            *op,
+            with_parameter_values(a, values),
+            with_parameter_values(b, values),
+        ),
+        Expr::Select(k, a, b) => Expr::Select(
+            Box::new(with_parameter_values(k, values)),
+            Box::new(with_parameter_values(a, values)),
+            Box::new(with_parameter_values(b, values)),
+        ),
+        Expr::Table {
+            table,
+            time,
+            column,
+        } => Expr::Table {
+            table: *table,
+            time: Box::new(with_parameter_values(time, values)),
+            column: column
+                .as_ref()
+                .map(|x| Box::new(with_parameter_values(x, values))),
+        },
+        other => other.clone(),
+    }
 }
 
 /// Local and random-draw counters of one kernel under construction.
@@ -264,8 +345,14 @@ impl<'a> Builder<'a> {
     }
 
     fn top_scope(&self) -> Scope {
+        // Top-level expressions are Python, evaluated where they stand: a
+        // per-run parameter has its current value there.
+        let mut constants = self.constants.clone();
+        for (name, (_, value)) in &self.parameters {
+            constants.insert(name.clone(), value.clone());
+        }
         Scope {
-            constants: self.constants.clone(),
+            constants,
             names: HashMap::new(),
             group_size: None,
             has_element: false,
@@ -273,6 +360,21 @@ impl<'a> Builder<'a> {
             indices: HashMap::new(),
             tables: self.tables.clone(),
         }
+    }
+
+    /// A group's scope for a statement later in the file: Brian2 resolves
+    /// names when the statement runs, so constants and TimedArrays defined
+    /// since the group's declaration are visible (the group's own names
+    /// still come first).
+    fn refreshed(&self, scope: &Scope) -> Scope {
+        let mut scope = scope.clone();
+        for (name, b) in &self.constants {
+            scope.constants.insert(name.clone(), b.clone());
+        }
+        for (name, t) in &self.tables {
+            scope.tables.insert(name.clone(), t.clone());
+        }
+        scope
     }
 
     /// Evaluates a constant expression at the top level.
@@ -415,6 +517,8 @@ impl<'a> Builder<'a> {
                         steps_so_far: 0,
                         tables: HashMap::new(),
                         synapse_infos: Vec::new(),
+                        parameters: HashMap::new(),
+                        redefined: Default::default(),
                     };
                     for earlier in &model.items {
                         if std::ptr::eq(earlier, item) {
@@ -454,6 +558,9 @@ impl<'a> Builder<'a> {
 
     fn item(&mut self, item: &Item) -> Result<(), Failed> {
         match item {
+            Item::Constant { name, value, .. } if self.redefined.contains(&name.name) => {
+                self.parameter(name, value)
+            }
             Item::Constant { name, value, .. } => {
                 self.define(name)?;
                 let t = self.constant(value)?;
@@ -518,6 +625,7 @@ impl<'a> Builder<'a> {
                     group,
                     start,
                     stop,
+                    from_step: self.steps_so_far,
                 });
                 Ok(())
             }
@@ -539,6 +647,147 @@ impl<'a> Builder<'a> {
             }
             Item::TimedArray(d) => self.timed_array(d),
         }
+    }
+
+    /// A constant that the file assigns more than once: its first
+    /// assignment makes the one-element array that model code reads, each
+    /// later one sets it at that point of the file.
+    fn parameter(&mut self, name: &ast::Ident, value: &ast::Expr) -> Result<(), Failed> {
+        let first = !self.parameters.contains_key(&name.name);
+        if first {
+            self.define(name)?;
+        }
+        let t = self.constant(value)?;
+        let v = as_const(&t.expr).unwrap_or(f64::NAN);
+        let current = Binding::Constant {
+            value: v,
+            dim: t.dim,
+            ty: t.ty,
+        };
+        if let Some((array, Binding::Constant { dim, .. })) = self.parameters.get(&name.name) {
+            let (array, dim) = (*array, *dim);
+            if t.dim != dim {
+                let first = self.defined.get(&name.name).copied().unwrap_or(name.span);
+                return Err(self.error(
+                    Diagnostic::error(
+                        value.span,
+                        format!(
+                            "`{}` had unit {}, but this new value has unit {}",
+                            name.name,
+                            dim_name(dim),
+                            dim_name(t.dim)
+                        ),
+                    )
+                    .with_label(format!("has unit {}", dim_name(t.dim)))
+                    .with_secondary(first, "first defined here")
+                    .with_note("model code uses the name with one unit in every run"),
+                ));
+            }
+            self.parameters.insert(name.name.clone(), (array, current));
+            if self.program.groups.is_empty() {
+                // No kernel has run or can have read the old value.
+                self.program.arrays[array.0 as usize].initial = v;
+            } else {
+                let kernel = self.add_kernel(
+                    format!("set {}", name.name),
+                    Iteration::Range,
+                    &KernelCounters::default(),
+                    vec![Stmt::Store(array, IndexSpace::Shared, c(v))],
+                );
+                self.program
+                    .actions
+                    .push(Action::Initialise { kernel, group: 0 });
+            }
+            return Ok(());
+        }
+        debug_assert!(first);
+        let array = self.add_array(name.name.clone(), 0, 1, v, t.ty);
+        self.constants.insert(
+            name.name.clone(),
+            Binding::Variable(VariableInfo {
+                array,
+                space: IndexSpace::Shared,
+                dim: t.dim,
+                ty: t.ty,
+                read_only: true,
+                flags: Vec::new(),
+                conditional_write: None,
+            }),
+        );
+        self.parameters.insert(name.name.clone(), (array, current));
+        Ok(())
+    }
+
+    /// The values per-run parameters have now, by array.
+    fn parameter_values(&self) -> HashMap<ArrayId, f64> {
+        self.parameters
+            .values()
+            .filter_map(|(a, b)| match b {
+                Binding::Constant { value, .. } => Some((*a, *value)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Refuses per-run parameters in equations whose integrator needs
+    /// their values when the model is compiled: `exact` builds its
+    /// propagators from them, and Brian2's automatic choice depends on
+    /// them. Other methods read the parameter at every step.
+    fn check_parameters_in(
+        &mut self,
+        system: &OdeSystem,
+        method: Option<&ast::Ident>,
+        owner: &ast::Ident,
+    ) -> Result<(), Failed> {
+        let values = self.parameter_values();
+        let used = self.parameters.iter().find(|(_, (a, _))| {
+            system
+                .f
+                .iter()
+                .chain(system.g.iter().flat_map(|g| g.values()))
+                .any(|e| {
+                    let mut found = false;
+                    visit_loads(e, &mut |b, space| {
+                        found |= b == *a && space == IndexSpace::Shared
+                    });
+                    found
+                })
+        });
+        let Some((pname, _)) = used else {
+            return Ok(());
+        };
+        let pname = pname.clone();
+        let exact = match method {
+            Some(m) => matches!(Method::from_name(&m.name), Some(Method::Exact)),
+            None => {
+                let mut fixed = system.clone();
+                for f in fixed.f.iter_mut() {
+                    *f = with_parameter_values(f, &values);
+                }
+                integrators::choose(&fixed) == Method::Exact
+            }
+        };
+        if !exact {
+            return Ok(());
+        }
+        let span = method.map_or(owner.span, |m| m.span);
+        let first = self.defined.get(&pname).copied();
+        let mut d = Diagnostic::error(
+            span,
+            format!(
+                "the equations of `{}` use `{pname}`, which is given a new value later in the \
+                 file, and the `exact` integrator needs its value when the model is compiled",
+                owner.name
+            ),
+        )
+        .with_note(
+            "give another method (`method: euler`, `rk4`, ...), which reads its value at every \
+             step, or use a new name for the new value",
+        );
+        if let Some(first) = first {
+            d = d.with_secondary(first, "first defined here");
+        }
+        Err(self.error(d))
     }
 
     /// Remembers a group or Synapses object whose declaration failed, so
@@ -643,6 +892,25 @@ impl<'a> Builder<'a> {
             synapses: None,
         });
         id
+    }
+
+    /// The per-step code of an object declared after a `run`, made to run
+    /// only from the step where the object is declared. Brian2 adds an
+    /// object to the network where the script creates it, so a group,
+    /// PoissonInput or Synapses declared between two runs must not advance,
+    /// spike or act during the earlier runs. Objects declared before the
+    /// first run get their code unchanged (and keep the JIT's fast paths).
+    fn active_after_declaration(&self, body: Vec<Stmt>) -> Vec<Stmt> {
+        if self.steps_so_far == 0 || body.is_empty() {
+            return body;
+        }
+        // `t` is `step * dt` exactly; half a step of margin makes the
+        // comparison independent of rounding.
+        let start = (self.steps_so_far as f64 - 0.5) * self.dt;
+        vec![Stmt::If {
+            cond: binary(BinaryOp::Ge, Expr::Time, c(start)),
+            then: body,
+        }]
     }
 
     fn add_kernel(
@@ -1131,6 +1399,7 @@ impl<'a> Builder<'a> {
         }
         let mut method_used = None;
         if !system.vars.is_empty() && !failed {
+            self.check_parameters_in(&system, g.method.as_ref(), &g.name)?;
             let method = match &g.method {
                 Some(m) => match Method::from_name(&m.name) {
                     Some(m) => m,
@@ -1183,6 +1452,7 @@ impl<'a> Builder<'a> {
         if failed {
             return Err(Failed);
         }
+        let su_body = self.active_after_declaration(su_body);
         let state_update = if su_body.is_empty() {
             None
         } else {
@@ -1208,11 +1478,12 @@ impl<'a> Builder<'a> {
                 then.push(Stmt::Store(ls, IndexSpace::Own, Expr::Time));
                 then.push(Stmt::Store(nr, IndexSpace::Own, c(0.0)));
             }
+            let body = self.active_after_declaration(vec![Stmt::If { cond, then }]);
             let condition = self.add_kernel(
                 format!("{gname}.threshold"),
                 Iteration::Range,
                 &counters,
-                vec![Stmt::If { cond, then }],
+                body,
             );
             let effect = match &g.reset {
                 Some(block) => Some(self.block_kernel(
@@ -1249,14 +1520,15 @@ impl<'a> Builder<'a> {
             let mut counters = KernelCounters::default();
             let cond =
                 self.condition(&scope, &ev.condition, &mut counters, "an event condition")?;
+            let body = self.active_after_declaration(vec![Stmt::If {
+                cond,
+                then: vec![Stmt::Emit],
+            }]);
             let condition = self.add_kernel(
                 format!("{gname}.event.{}", ev.name.name),
                 Iteration::Range,
                 &counters,
-                vec![Stmt::If {
-                    cond,
-                    then: vec![Stmt::Emit],
-                }],
+                body,
             );
             events.push(EventPlan {
                 name: ev.name.name.clone(),
@@ -1375,7 +1647,7 @@ impl<'a> Builder<'a> {
             return self.set_synapse_variable(si, variable, value, span);
         }
         let g = self.group_by_name(group)?;
-        let scope = self.groups[g].scope.clone();
+        let scope = self.refreshed(&self.groups[g].scope);
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(_)) => {}
             Some(Binding::Subexpression(_)) => {
@@ -1492,8 +1764,35 @@ impl<'a> Builder<'a> {
             start,
             stop,
             variables,
+            from_step: self.steps_so_far,
         });
         Ok(())
+    }
+
+    /// The bounds and step of a `record: a:b[:step]` range (`b` excluded,
+    /// as in Python's `range`).
+    fn record_range(
+        &mut self,
+        a: &ast::Expr,
+        b: &ast::Expr,
+        step: Option<&ast::Expr>,
+    ) -> Result<(i64, i64, usize), Failed> {
+        let a = self.whole_number(a, "a range bound")?;
+        let b = self.whole_number(b, "a range bound")?;
+        let k = match step {
+            None => 1,
+            Some(e) => {
+                let k = self.whole_number(e, "a range's step")?;
+                if k < 1 {
+                    return Err(self.error(Diagnostic::error(
+                        e.span,
+                        format!("a recorded range's step must be positive, not {k}"),
+                    )));
+                }
+                k as usize
+            }
+        };
+        Ok((a, b, k))
     }
 
     fn state_monitor(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
@@ -1544,10 +1843,10 @@ impl<'a> Builder<'a> {
             Some(ast::Record::Range {
                 start: a,
                 stop: b,
+                step,
                 span,
             }) => {
-                let a = self.whole_number(a, "a range bound")?;
-                let b = self.whole_number(b, "a range bound")?;
+                let (a, b, k) = self.record_range(a, b, step.as_ref())?;
                 if a < 0 || b > len as i64 || a >= b {
                     return Err(self.error(Diagnostic::error(
                         *span,
@@ -1557,7 +1856,7 @@ impl<'a> Builder<'a> {
                         ),
                     )));
                 }
-                (a as usize..b as usize).collect()
+                (a as usize..b as usize).step_by(k).collect()
             }
         };
         let record = record.into_iter().map(|k| k + start).collect();
@@ -1593,6 +1892,8 @@ impl<'a> Builder<'a> {
             record,
             every,
             prepare,
+            record_all_synapses: false,
+            from_step: self.steps_so_far,
         });
         Ok(())
     }
@@ -1606,6 +1907,7 @@ fn explain_used_before_defined(model: &ast::Model, diagnostics: &mut [Diagnostic
         let Some(name) = d
             .message
             .strip_prefix("unknown name `")
+            .or_else(|| d.message.strip_prefix("unknown function `"))
             .and_then(|rest| rest.strip_suffix('`'))
         else {
             continue;
@@ -1613,6 +1915,9 @@ fn explain_used_before_defined(model: &ast::Model, diagnostics: &mut [Diagnostic
         let later = model.items.iter().find_map(|item| match item {
             Item::Constant { name: n, .. } if n.name == name && n.span.start > d.span.start => {
                 Some(n.span)
+            }
+            Item::TimedArray(t) if t.name.name == name && t.name.span.start > d.span.start => {
+                Some(t.name.span)
             }
             _ => None,
         });

@@ -309,6 +309,10 @@ pub enum MonitorPlan {
         start: usize,
         stop: usize,
         variables: Vec<RecordedVariable>,
+        /// The first step this monitor records: Brian2 adds an object to
+        /// the network where it is declared, so a monitor declared after
+        /// `run`s totalling this many steps sees nothing before them.
+        from_step: u64,
     },
     /// Records variables of the neurons `record` (absolute indices in
     /// `group`) at the start of every `every`-th step.
@@ -330,6 +334,17 @@ pub enum MonitorPlan {
         /// Computes recorded subexpressions into their arrays before a
         /// recording (a Range kernel over the group).
         prepare: Option<KernelId>,
+        /// `record: all` on synapses made by rules whose count is known only
+        /// when they are made: `record` is then empty, and the runtime
+        /// records every synapse that exists at the monitor's first sample
+        /// (Brian2's `record=True`: the synapses made before the monitor,
+        /// which are all of them, since connections are made in the
+        /// Synapses declaration).
+        record_all_synapses: bool,
+        /// The first step this monitor records: Brian2 adds an object to
+        /// the network where it is declared, so a monitor declared after
+        /// `run`s totalling this many steps sees nothing before them.
+        from_step: u64,
     },
     /// Records the fraction of neurons `start..stop` of `group` that
     /// spiked in each step, divided by `dt`.
@@ -338,6 +353,10 @@ pub enum MonitorPlan {
         group: usize,
         start: usize,
         stop: usize,
+        /// The first step this monitor records: Brian2 adds an object to
+        /// the network where it is declared, so a monitor declared after
+        /// `run`s totalling this many steps sees nothing before them.
+        from_step: u64,
     },
 }
 
@@ -373,6 +392,15 @@ impl MonitorPlan {
             MonitorPlan::Spike { name, .. }
             | MonitorPlan::State { name, .. }
             | MonitorPlan::Rate { name, .. } => name,
+        }
+    }
+
+    /// Whether the monitor records in step `step` (see `from_step`).
+    pub fn active_at(&self, step: u64) -> bool {
+        match self {
+            MonitorPlan::Spike { from_step, .. }
+            | MonitorPlan::State { from_step, .. }
+            | MonitorPlan::Rate { from_step, .. } => step >= *from_step,
         }
     }
 }

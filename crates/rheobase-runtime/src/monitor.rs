@@ -173,6 +173,20 @@ impl MonitorData {
         }
     }
 
+    /// Sets the elements a StateMonitor records, before its first sample
+    /// (for `record_all_synapses`, once the synapses exist).
+    pub(crate) fn set_record(&mut self, elements: Vec<usize>) {
+        if let MonitorData::State {
+            record, variables, ..
+        } = self
+        {
+            for series in variables.iter_mut() {
+                series.width = elements.len();
+            }
+            *record = elements;
+        }
+    }
+
     /// Appends one StateMonitor sample.
     pub(crate) fn record_state(
         &mut self,

@@ -721,8 +721,11 @@ impl Simulation {
         for (plan, data) in self.program.monitors.iter().zip(&mut self.monitors) {
             let samples = match plan {
                 // Samples at steps s in [step, step + steps) with s % every == 0.
-                MonitorPlan::State { every, .. } => {
-                    (self.step + steps).div_ceil(*every) - self.step.div_ceil(*every)
+                MonitorPlan::State {
+                    every, from_step, ..
+                } => {
+                    let from = self.step.max(*from_step);
+                    (self.step + steps).max(from).div_ceil(*every) - from.div_ceil(*every)
                 }
                 MonitorPlan::Rate { .. } => steps,
                 MonitorPlan::Spike { .. } => 0,

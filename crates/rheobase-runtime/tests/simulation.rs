@@ -253,6 +253,8 @@ impl Model {
                     record: self.record.clone(),
                     every: self.every,
                     prepare: None,
+                    record_all_synapses: false,
+                    from_step: 0,
                 },
                 MonitorPlan::Spike {
                     name: "spikes".into(),
@@ -260,12 +262,14 @@ impl Model {
                     start: self.spike_range.0,
                     stop: self.spike_range.1,
                     variables: vec![recorded("v", V)],
+                    from_step: 0,
                 },
                 MonitorPlan::Rate {
                     name: "rate".into(),
                     group: 0,
                     start: 0,
                     stop: n,
+                    from_step: 0,
                 },
             ],
             actions: self.actions.clone(),

@@ -199,6 +199,8 @@ impl Builder {
             record,
             every: 1,
             prepare: None,
+            record_all_synapses: false,
+            from_step: 0,
         });
         self.p.monitors.len() - 1
     }
@@ -211,6 +213,7 @@ impl Builder {
             start: 0,
             stop,
             variables: vec![],
+            from_step: 0,
         });
         self.p.monitors.len() - 1
     }
@@ -825,6 +828,7 @@ fn generator_group_with_period() {
         group: g,
         start: 0,
         stop: 3,
+        from_step: 0,
     });
     b.run(7);
     b.run(5);

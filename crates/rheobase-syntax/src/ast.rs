@@ -214,8 +214,13 @@ pub enum Record {
     All(Span),
     /// `0, 5, 9`
     List(Vec<Expr>),
-    /// `a:b` — Python range semantics, `b` excluded.
-    Range { start: Expr, stop: Expr, span: Span },
+    /// `a:b` or `a:b:step` — Python range semantics, `b` excluded.
+    Range {
+        start: Expr,
+        stop: Expr,
+        step: Option<Expr>,
+        span: Span,
+    },
 }
 
 /// One line of Brian2's equation language.

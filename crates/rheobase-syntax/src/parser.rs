@@ -1067,7 +1067,12 @@ impl<'s> Parser<'s> {
             if is_range {
                 let mut it = exprs.into_iter();
                 match (it.next(), it.next()) {
-                    (Some(start), Some(stop)) => Ok(Record::Range { start, stop, span }),
+                    (Some(start), Some(stop)) => Ok(Record::Range {
+                        start,
+                        stop,
+                        step: it.next(),
+                        span,
+                    }),
                     _ => Err(Diagnostic::error(span, "internal parser error")),
                 }
             } else {

@@ -9,7 +9,7 @@ use crate::expr::{self, as_const, binary, c};
 use crate::integrators::{self, Method, OdeSystem};
 use rheobase_kernel::program::{
     Action, ArrayDecl, ConnectPlan, EventPlan, GeneratorElement, GeneratorPlan, GroupPlan,
-    KernelId, Multiplicity, PoissonInputPlan, SummedPlan, SynapsesPlan, TableDecl,
+    KernelId, Multiplicity, PoissonInputPlan, SummedPlan, SynapsesPlan, TableDecl, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, LocalId, RandKind, Stmt, TableId, UnaryOp,
@@ -232,14 +232,15 @@ impl<'a> Builder<'a> {
             expr::mul(rate.expr, Expr::Dt),
         );
         let name = d.name.name.clone();
+        let body = self.active_after_declaration(vec![Stmt::If {
+            cond,
+            then: vec![Stmt::Emit],
+        }]);
         let condition = self.add_kernel(
             format!("{name}.threshold"),
             Iteration::Range,
             &counters,
-            vec![Stmt::If {
-                cond,
-                then: vec![Stmt::Emit],
-            }],
+            body,
         );
         let plan = GroupPlan {
             name,
@@ -516,7 +517,7 @@ impl<'a> Builder<'a> {
     pub(super) fn poisson_input(&mut self, d: &ast::PoissonInputDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
         let g = self.group_by_name(&d.target)?;
-        let scope = self.groups[g].scope.clone();
+        let scope = self.refreshed(&self.groups[g].scope);
         let Some(Binding::Variable(var)) = scope.names.get(&d.variable.name).cloned() else {
             return Err(self.error(Diagnostic::error(
                 d.variable.span,
@@ -573,6 +574,7 @@ impl<'a> Builder<'a> {
                 then: body,
             }];
         }
+        let body = self.active_after_declaration(body);
         let kernel = self.add_kernel(
             format!("{}.poisson_input", d.name.name),
             Iteration::Range,
@@ -1010,6 +1012,7 @@ impl<'a> Builder<'a> {
                 system.g.push(BTreeMap::new());
                 system.masked.push(false);
             }
+            self.check_parameters_in(&system, d.method.as_ref(), &d.name)?;
             let method = match &d.method {
                 Some(m) => Method::from_name(&m.name).ok_or_else(|| {
                     self.error(Diagnostic::error(
@@ -1030,6 +1033,7 @@ impl<'a> Builder<'a> {
                     ))
                 },
             )?;
+            let body = self.active_after_declaration(body);
             state_update = Some(self.add_kernel(
                 format!("{sname}.state_update"),
                 Iteration::Range,
@@ -1683,7 +1687,7 @@ impl<'a> Builder<'a> {
         value: &ast::Expr,
         span: Span,
     ) -> Result<(), Failed> {
-        let scope = self.synapse_infos[si].scope.clone();
+        let scope = self.refreshed(&self.synapse_infos[si].scope);
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(v)) if v.space == IndexSpace::Own && !v.read_only => {}
             _ => {
@@ -1743,11 +1747,49 @@ impl<'a> Builder<'a> {
                         kind: kind_of(info.ty),
                     })
                 }
-                // A subexpression is computed into a synaptic array just
-                // before each recording.
-                Some(Binding::Subexpression(t))
-                    if !v.name.ends_with("_pre") && !v.name.ends_with("_post") =>
-                {
+                // A neuron variable seen through the synapse (`v_post`), a
+                // subexpression or an index (`i`, `j`) is computed into a
+                // synaptic array just before each recording, as Brian2
+                // records them per synapse.
+                Some(Binding::Variable(info)) => {
+                    let array = self.synapse_array(
+                        format!("{sname}.{}(recorded)", v.name),
+                        owner,
+                        si,
+                        0.0,
+                        info.ty,
+                    );
+                    prepare.push(Stmt::Store(
+                        array,
+                        IndexSpace::Own,
+                        Expr::Load(info.array, info.space),
+                    ));
+                    out.push(rheobase_kernel::program::RecordedVariable {
+                        name: v.name.clone(),
+                        array,
+                        kind: kind_of(info.ty),
+                    })
+                }
+                None if scope.indices.contains_key(&v.name) => {
+                    let array = self.synapse_array(
+                        format!("{sname}.{}(recorded)", v.name),
+                        owner,
+                        si,
+                        0.0,
+                        Ty::Integer,
+                    );
+                    prepare.push(Stmt::Store(
+                        array,
+                        IndexSpace::Own,
+                        scope.indices[&v.name].clone(),
+                    ));
+                    out.push(rheobase_kernel::program::RecordedVariable {
+                        name: v.name.clone(),
+                        array,
+                        kind: ValueKind::Integer,
+                    })
+                }
+                Some(Binding::Subexpression(t)) => {
                     let array = self.synapse_array(
                         format!("{sname}.{}(recorded)", v.name),
                         owner,
@@ -1799,6 +1841,7 @@ impl<'a> Builder<'a> {
                 prepare_body,
             ))
         };
+        let mut record_all = false;
         let record = match &m.record {
             Some(ast::Record::List(items)) => {
                 let mut out = Vec::new();
@@ -1814,30 +1857,40 @@ impl<'a> Builder<'a> {
                 }
                 out
             }
-            Some(ast::Record::Range { start, stop, span }) => {
-                let a = self.whole_number(start, "a range bound")?;
-                let b = self.whole_number(stop, "a range bound")?;
+            Some(ast::Record::Range {
+                start,
+                stop,
+                step,
+                span,
+            }) => {
+                let (a, b, k) = self.record_range(start, stop, step.as_ref())?;
                 if a < 0 || a >= b {
                     return Err(self.error(Diagnostic::error(
                         *span,
                         format!("the range {a}:{b} is empty"),
                     )));
                 }
-                (a as usize..b as usize).collect()
+                (a as usize..b as usize).step_by(k).collect()
             }
-            Some(ast::Record::All(span)) => {
-                // The number of synapses is known before the run only when
-                // every connection is an explicit list.
-                let mut count = 0usize;
+            Some(ast::Record::All(_)) => {
+                // With explicit lists the synapses are known now; otherwise
+                // the runtime records every synapse at the first sample.
+                let mut count = Some(0usize);
                 for plan in &self.program.synapses[si].connect {
-                    match plan {
-                        ConnectPlan::Explicit { i, n, .. } => count += i.len() * *n as usize,
-                        _ => {
-                            return Err(self.error(Diagnostic::error(*span, "`record: all` on synapses needs connections given as explicit `i=`/`j=` lists; otherwise list the synapse indices (e.g. `record: 0:100`)")));
+                    count = match (count, plan) {
+                        (Some(c), ConnectPlan::Explicit { i, n, .. }) => {
+                            Some(c + i.len() * *n as usize)
                         }
+                        _ => None,
+                    };
+                }
+                match count {
+                    Some(c) => (0..c).collect(),
+                    None => {
+                        record_all = true;
+                        Vec::new()
                     }
                 }
-                (0..count).collect()
             }
             None => {
                 return Err(self.error(Diagnostic::error(m.name.span, "a StateMonitor on synapses needs `record:` with synapse indices (a list or a range)")));
@@ -1869,6 +1922,8 @@ impl<'a> Builder<'a> {
                 record,
                 every,
                 prepare,
+                record_all_synapses: record_all,
+                from_step: self.steps_so_far,
             });
         Ok(())
     }

@@ -38,10 +38,11 @@ impl Simulation {
                 record,
                 every,
                 prepare,
+                record_all_synapses,
                 ..
             } = plan
             {
-                if clock.step % every != 0 {
+                if clock.step % every != 0 || !plan.active_at(clock.step) {
                     continue;
                 }
                 match recorded_synapses {
@@ -59,6 +60,9 @@ impl Simulation {
                     }
                     Some(s) => {
                         let state = &synapses[*s];
+                        if *record_all_synapses && !*checked {
+                            data.set_record((0..state.len()).collect());
+                        }
                         if !*checked {
                             if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
                                 return Err(RuntimeError::Record {
@@ -160,7 +164,7 @@ impl Simulation {
             } = plan
             {
                 let g = &groups[*group];
-                if g.spike.is_some() || g.generator.is_some() {
+                if (g.spike.is_some() || g.generator.is_some()) && plan.active_at(clock.step) {
                     data.record_spikes(store, clock.t, g.spikes(), *start, *stop, variables);
                 }
             }
@@ -230,6 +234,9 @@ impl Simulation {
                 group, start, stop, ..
             } = plan
             {
+                if !plan.active_at(clock.step) {
+                    continue;
+                }
                 data.record_rate(clock.t, clock.dt, groups[*group].spikes(), *start, *stop);
             }
         }
