@@ -511,6 +511,7 @@ impl<'a> Builder<'a> {
             Item::StateMonitor(m) => self.state_monitor(m),
             Item::PopulationRateMonitor(m) => {
                 self.define(&m.name)?;
+                self.archive_names(&m.name, "a PopulationRateMonitor", &[], &[])?;
                 let (group, start, stop) = self.group_ref(&m.source)?;
                 self.require_spikes(group, &m.source)?;
                 self.program.monitors.push(MonitorPlan::Rate {
@@ -1477,8 +1478,58 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
+    /// Refuses, at check time, what would make a monitor's archive
+    /// impossible to write after the run: a name too long for a file
+    /// name (`NAME.npz` and its temporary name must fit the usual
+    /// 255-byte limit), a variable recorded twice, or a variable named
+    /// like one of the archive's own arrays (`reserved`).
+    fn archive_names(
+        &mut self,
+        name: &ast::Ident,
+        kind: &str,
+        reserved: &[&str],
+        variables: &[ast::Ident],
+    ) -> Result<(), Failed> {
+        const MAX_MONITOR_NAME: usize = 200;
+        if name.name.len() > MAX_MONITOR_NAME {
+            return Err(self.error(Diagnostic::error(
+                name.span,
+                format!(
+                    "a monitor's name becomes the name of its output file; this one is {} bytes long, more than the {MAX_MONITOR_NAME} allowed",
+                    name.name.len()
+                ),
+            )));
+        }
+        for (k, v) in variables.iter().enumerate() {
+            if let Some(first) = variables[..k].iter().find(|w| w.name == v.name) {
+                return Err(self.error(
+                    Diagnostic::error(v.span, format!("`{}` is recorded twice", v.name))
+                        .with_label("recorded again here")
+                        .with_secondary(first.span, "first recorded here"),
+                ));
+            }
+            if reserved.contains(&v.name.as_str()) {
+                return Err(self.error(Diagnostic::error(
+                    v.span,
+                    format!(
+                        "{kind} cannot record a variable named `{}`, the name of an array its output already holds ({})",
+                        v.name,
+                        reserved.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                ).with_note("help: rename the variable in the group's equations")));
+            }
+        }
+        Ok(())
+    }
+
     fn spike_monitor(&mut self, m: &ast::SpikeMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
+        self.archive_names(
+            &m.name,
+            "a SpikeMonitor",
+            &["i", "t", "count"],
+            &m.variables,
+        )?;
         let (g, start, stop) = self.group_ref(&m.source)?;
         self.require_spikes(g, &m.source)?;
         let mut prepare = Vec::new();
@@ -1498,6 +1549,7 @@ impl<'a> Builder<'a> {
 
     fn state_monitor(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
+        self.archive_names(&m.name, "a StateMonitor", &["t", "record"], &m.variables)?;
         if let Some(si) = self.synapse_index(&m.source.group.name) {
             return self.synapse_state_monitor(si, m);
         }
