@@ -70,8 +70,9 @@ enum Command {
         seed: Option<u64>,
         /// Memory for recorded samples, in MiB: beyond it they are written
         /// to OUT as the run goes, so recordings of any length fit.
-        #[arg(long, default_value_t = DEFAULT_BUFFER_MB)]
-        buffer_mb: usize,
+        /// Default: 64, or a quarter of `--memory-gb` if that is less.
+        #[arg(long)]
+        buffer_mb: Option<usize>,
         /// Memory the run may use, in GB (default: 75% of this machine's
         /// memory). Models and connections that need more are refused.
         #[arg(long)]
@@ -352,7 +353,7 @@ fn run(
     out: &Path,
     threads: usize,
     seed_arg: Option<u64>,
-    buffer_mb: usize,
+    buffer_mb: Option<usize>,
     memory_gb: Option<f64>,
 ) -> ExitCode {
     let file_name = path.display().to_string();
@@ -385,6 +386,12 @@ fn run(
         );
         return ExitCode::from(EXIT_USAGE);
     }
+    // The buffer is memory the run uses on top of its state; by default
+    // it yields to a small memory limit instead of refusing the run.
+    let buffer_mb = match buffer_mb {
+        Some(mb) => mb,
+        None => DEFAULT_BUFFER_MB.min((memory_limit / 4 >> 20) as usize),
+    };
     let buffer_bytes = (buffer_mb as u64).saturating_mul(1 << 20);
     if buffer_bytes > memory_limit {
         errln!(
