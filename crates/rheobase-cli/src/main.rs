@@ -813,14 +813,10 @@ fn write_checked(path: &Path, arrays: &[NpyArray]) -> std::io::Result<npz::Writt
     let needed = npz::archive_size(arrays);
     if let Some(free) = free_space(dir) {
         if needed > free {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::StorageFull,
-                format!(
-                    "the archive needs {} but only {} are free on the disk",
-                    rheobase::ir::human_bytes(needed as f64),
-                    rheobase::ir::human_bytes(free as f64)
-                ),
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, {
+                let (needed, free) = rheobase::ir::human_bytes_pair(needed as f64, free as f64);
+                format!("the archive needs {needed} but only {free} are free on the disk")
+            }));
         }
     }
     npz::write_npz(path, arrays)

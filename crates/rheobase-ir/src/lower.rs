@@ -320,7 +320,20 @@ impl<'a> Builder<'a> {
                 .with_label(format!("has unit {}", dim_name(t.dim))),
             ));
         }
-        Ok(as_const(&t.expr).unwrap_or(f64::NAN))
+        let v = as_const(&t.expr).unwrap_or(f64::NAN);
+        // Every quantity read here (durations, time steps, rates, periods)
+        // is used as a number of steps or a probability: infinity or NaN
+        // would freeze or silently skip what it controls.
+        if !v.is_finite() {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!(
+                    "{what} must be a finite number, but this is {}",
+                    value_text(v)
+                ),
+            )));
+        }
+        Ok(v)
     }
 
     fn whole_number(&mut self, e: &ast::Expr, what: &str) -> Result<i64, Failed> {
@@ -457,6 +470,24 @@ impl<'a> Builder<'a> {
             Item::Constant { name, value, .. } => {
                 self.define(name)?;
                 let t = self.constant(value)?;
+                let v = as_const(&t.expr).unwrap_or(f64::NAN);
+                // `1/0` or `0*inf` is an error in Python (Brian2's
+                // language); only a constant that names `inf` may be
+                // infinite.
+                let names_inf = self
+                    .source
+                    .get(value.span.start..value.span.end)
+                    .is_some_and(|text| text.contains("inf"));
+                if v.is_nan() || (v.is_infinite() && !names_inf) {
+                    return Err(self.error(Diagnostic::error(
+                        value.span,
+                        format!(
+                            "the constant `{}` is {} (a division by zero?); constants must be numbers",
+                            name.name,
+                            value_text(v)
+                        ),
+                    )));
+                }
                 self.constants.insert(
                     name.name.clone(),
                     Binding::Constant {
@@ -1028,6 +1059,17 @@ impl<'a> Builder<'a> {
                     // A constant period is counted in steps once, here,
                     // with Brian2's `timestep()` arithmetic.
                     let period = match as_const(&t.expr) {
+                        Some(r) if !r.is_finite() || r < 0.0 => {
+                            failed = true;
+                            self.error(Diagnostic::error(
+                                ref_expr.span,
+                                format!(
+                                    "`refractory:` must be a finite duration of 0 s or more, but this is {} s",
+                                    value_text(r)
+                                ),
+                            ));
+                            c(0.0)
+                        }
                         Some(r) => c(((r + 1e-3 * self.dt) / self.dt).trunc()),
                         None => timestep(t.expr),
                     };
@@ -1647,6 +1689,21 @@ impl<'a> Builder<'a> {
             prepare,
         });
         Ok(())
+    }
+}
+
+/// A number as a message shows it: `inf`, `NaN`, or Rust's shortest
+/// round-trip form, switching to an exponent for very large or small
+/// magnitudes so that 1e300 is not printed with 300 digits.
+pub(crate) fn value_text(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else if v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
