@@ -513,7 +513,7 @@ fn run(
                 if spill_complete {
                     ""
                 } else {
-                    ", but only the samples written out during the run: the disk could not take the rest"
+                    ", but only the samples written out during the run (the rest could not be written either)"
                 }
             );
         }

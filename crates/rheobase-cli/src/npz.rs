@@ -48,6 +48,53 @@ impl Dtype {
         }
     }
 
+    /// The first of `values` this type cannot hold exactly, with its
+    /// position: a recorded integer that is not a whole number in range
+    /// (2**40, NaN, inf in an int32 array). Such a value is an error,
+    /// never stored changed (a cast would clamp it or make NaN 0).
+    pub fn unrepresentable(self, values: &[f64]) -> Option<(usize, f64)> {
+        let fits = |v: f64, lo: f64, hi: f64| v.fract() == 0.0 && v >= lo && v <= hi;
+        match self {
+            Dtype::F64 | Dtype::Bool => None,
+            Dtype::I32 => values
+                .iter()
+                .position(|&v| !fits(v, f64::from(i32::MIN), f64::from(i32::MAX))),
+            // 2**63 itself is out of range; -2**63 is in.
+            Dtype::I64 => values.iter().position(|&v| {
+                !fits(
+                    v,
+                    -9.223_372_036_854_775_808e18,
+                    9.223_372_036_854_774_784e18,
+                )
+            }),
+        }
+        .map(|k| (k, values[k]))
+    }
+
+    /// The error for value `value` of array `name` that this type cannot
+    /// hold.
+    pub fn unrepresentable_error(self, name: &str, value: f64) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "integer variable `{name}` holds {}, which its {} array cannot store; \
+                 values are never stored changed (keep integer variables whole and within \
+                 ±{})",
+                number_text(value),
+                if self == Dtype::I64 {
+                    "64-bit"
+                } else {
+                    "32-bit"
+                },
+                if self == Dtype::I64 {
+                    "9.2e18"
+                } else {
+                    "2147483647"
+                }
+            ),
+        )
+    }
+
     /// Appends `values` encoded as this type, little-endian. Recorded
     /// integers and booleans are held as `f64`, which represents them
     /// exactly, so the conversion loses nothing.
@@ -65,6 +112,15 @@ impl Dtype {
                 .for_each(|&v| out.extend_from_slice(&(v as i32).to_le_bytes())),
             Dtype::Bool => out.extend(values.iter().map(|&v| u8::from(v != 0.0))),
         }
+    }
+}
+
+/// A number as a message shows it: 1e300 with an exponent, not 300 digits.
+pub fn number_text(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -207,6 +263,11 @@ fn validate(arrays: &[NpyArray]) -> io::Result<()> {
             )));
         }
         for part in &array.parts {
+            if let Part::Values(values) = part {
+                if let Some((_, v)) = array.dtype.unrepresentable(values) {
+                    return Err(array.dtype.unrepresentable_error(array.name, v));
+                }
+            }
             match (part, array.dtype) {
                 (Part::I64(_), Dtype::I64) | (Part::I32(_), Dtype::I32) | (Part::Values(_), _) => {}
                 (Part::File { path, elements }, dtype) => {

@@ -81,6 +81,9 @@ impl Spill {
     ) -> io::Result<()> {
         // The buffer is reused across calls so that encoding a chunk does
         // not allocate each time.
+        if let Some((_, v)) = dtype.unrepresentable(values) {
+            return Err(dtype.unrepresentable_error(name, v));
+        }
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
         dtype.encode(values, &mut buffer);

@@ -1173,3 +1173,46 @@ fn a_full_disk_is_reported_truthfully() {
         }
     }
 }
+
+/// Class 8: an integer variable whose value an int32 array cannot hold
+/// (2**40, `1//0`, `int(1e300)`) is never stored clamped: the archive is
+/// refused with the value named, run.json says "failed" and lists it
+/// under `not_written`.
+#[test]
+fn integers_out_of_range_are_never_stored_changed() {
+    let dir = scratch("integers");
+    for (k, value) in ["2**40", "1//0", "int(1e300)", "-2**31 - 1"]
+        .iter()
+        .enumerate()
+    {
+        let text = format!(
+            "NeuronGroup G(2):\n    model:\n        dv/dt = -v/(10*ms) : 1\n        n : integer\n    init:\n        n = {value}\nStateMonitor m(G):\n    variables: n\n    record: all\nrun 1*ms\n"
+        );
+        let model = write(&dir, &format!("int{k}.model"), text);
+        let out = dir.join(format!("out{k}"));
+        let run = rheo(
+            &["run", path_str(&model), "--out", path_str(&out)],
+            DEADLINE,
+        );
+        run.expect(EXIT_RUNTIME);
+        assert!(
+            run.stderr.contains("integer variable `n` holds"),
+            "{}",
+            run.describe()
+        );
+        let json = assert_manifest_true(&out);
+        assert_eq!(json["status"], "failed", "{value}");
+        assert_eq!(json["not_written"][0]["monitor"], "m", "{value}");
+        assert!(!out.join("m.npz").exists());
+    }
+    // In range, the same model writes its archive.
+    let text = "NeuronGroup G(2):\n    model:\n        dv/dt = -v/(10*ms) : 1\n        n : integer\n    init:\n        n = -2**31\nStateMonitor m(G):\n    variables: n\n    record: all\nrun 1*ms\n";
+    let model = write(&dir, "fits.model", text);
+    let out = dir.join("fits");
+    rheo(
+        &["run", path_str(&model), "--out", path_str(&out)],
+        DEADLINE,
+    )
+    .expect(EXIT_OK);
+    assert_eq!(assert_manifest_true(&out)["status"], "completed");
+}

@@ -488,6 +488,25 @@ impl<'a> Builder<'a> {
                 };
                 (flat, dim, items.len(), columns.unwrap_or(1))
             }
+            // A list of lists without a unit: dimensionless rows.
+            ExprKind::List(items) if items.iter().any(|x| matches!(x.kind, ExprKind::List(_))) => {
+                let mut flat = Vec::new();
+                let mut dim = Dimension::DIMENSIONLESS;
+                let mut columns = None;
+                for row in items {
+                    let (v, dm) = self.constant_list(row)?;
+                    if columns.is_some_and(|c| c != v.len()) {
+                        return Err(self.error(Diagnostic::error(
+                            row.span,
+                            "every row of a 2-D TimedArray needs the same length",
+                        )));
+                    }
+                    columns = Some(v.len());
+                    dim = dm;
+                    flat.extend(v);
+                }
+                (flat, dim, items.len(), columns.unwrap_or(1))
+            }
             _ => {
                 let (v, dim) = self.constant_list(values)?;
                 let n = v.len();
