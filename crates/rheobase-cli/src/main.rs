@@ -390,7 +390,7 @@ fn run(
     // it yields to a small memory limit instead of refusing the run.
     let buffer_mb = match buffer_mb {
         Some(mb) => mb,
-        None => DEFAULT_BUFFER_MB.min((memory_limit / 4 >> 20) as usize),
+        None => DEFAULT_BUFFER_MB.min(((memory_limit / 4) >> 20) as usize),
     };
     let buffer_bytes = (buffer_mb as u64).saturating_mul(1 << 20);
     if buffer_bytes > memory_limit {

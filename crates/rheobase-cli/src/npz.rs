@@ -60,13 +60,9 @@ impl Dtype {
                 .iter()
                 .position(|&v| !fits(v, f64::from(i32::MIN), f64::from(i32::MAX))),
             // 2**63 itself is out of range; -2**63 is in.
-            Dtype::I64 => values.iter().position(|&v| {
-                !fits(
-                    v,
-                    -9.223_372_036_854_775_808e18,
-                    9.223_372_036_854_774_784e18,
-                )
-            }),
+            Dtype::I64 => values
+                .iter()
+                .position(|&v| !fits(v, -(2f64.powi(63)), 2f64.powi(63) - 1024.0)),
         }
         .map(|k| (k, values[k]))
     }

@@ -742,7 +742,8 @@ fn printing_to_a_closed_pipe_or_a_full_device_never_fails_a_run() {
         "diverging.model",
         "NeuronGroup G(2):\n    model:\n        dv/dt = v/(0.01*ms) : 1\n    init:\n        v = 1\n    method: euler\nrun 100*ms\n",
     );
-    let sinks: Vec<(&str, fn() -> Option<Stdio>)> = vec![
+    type Sink = fn() -> Option<Stdio>;
+    let sinks: Vec<(&str, Sink)> = vec![
         ("closed pipe", || Some(Stdio::piped())),
         ("/dev/full", dev_full),
     ];
