@@ -38,14 +38,85 @@ const CHUNK: usize = 1 << 16;
 /// Nesting limit for the Python literal in a `.npy` header.
 const MAX_DEPTH: usize = 16;
 
+/// What kind of file `meta` describes, for a message refusing it.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (after following
+/// symbolic links). Pipes and devices are refused before they are opened:
+/// opening a FIFO waits for a writer, and `/dev/zero` never ends.
+pub fn open_regular(path: &Path) -> Result<File, String> {
+    let meta = std::fs::metadata(path).map_err(io_message)?;
+    if !meta.is_file() {
+        let kind = kind_of(&meta);
+        return Err(if meta.is_dir() {
+            "this is a directory".to_string()
+        } else {
+            format!("this is {kind}; only regular files are read")
+        });
+    }
+    let file = File::open(path).map_err(io_message)?;
+    // Checked again on the open file: the path may have been replaced
+    // in between.
+    let meta = file.metadata().map_err(io_message)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "this is {}; only regular files are read",
+            kind_of(&meta)
+        ));
+    }
+    Ok(file)
+}
+
+/// Reads all of the regular file at `path`, refusing it once more than
+/// `limit` bytes were read (the size the file system reports is not
+/// trusted: files in /proc report 0). `what` names the files in the
+/// message, e.g. "model files".
+pub fn read_capped(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, String> {
+    let file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_message)?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "the file is larger than {} MB; {what} larger than that are refused",
+            limit / 1_000_000
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Largest data file read: a `file:` holds numbers for a model, and a
+/// larger one is almost certainly the wrong file (or a device).
+const MAX_DATA_BYTES: u64 = 4 << 30;
+
 /// Reads `.npy` (by extension, or by its magic bytes whatever the
 /// extension) or CSV/whitespace text (any other file, e.g. `.csv`, `.txt`,
 /// `.dat`).
 pub fn read_table(path: &Path) -> Result<Table, String> {
-    let meta = std::fs::metadata(path).map_err(io_message)?;
-    if meta.is_dir() {
-        return Err("this is a directory".to_string());
-    }
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -57,16 +128,34 @@ pub fn read_table(path: &Path) -> Result<Table, String> {
                 .to_string(),
         );
     }
-    let file = File::open(path).map_err(io_message)?;
-    let mut reader = BufReader::with_capacity(CHUNK, file);
+    let file = open_regular(path)?;
+    let file_len = file.metadata().map_err(io_message)?.len();
+    if file_len > MAX_DATA_BYTES {
+        return Err(format!(
+            "the file is {} MB; data files larger than {} MB are refused",
+            file_len / 1_000_000,
+            MAX_DATA_BYTES / 1_000_000
+        ));
+    }
+    // Capped while reading too, whatever the size reported.
+    let mut reader = BufReader::with_capacity(CHUNK, file.take(MAX_DATA_BYTES + 1));
     let is_npy = extension == "npy" || {
         let head = reader.fill_buf().map_err(io_message)?;
         head.starts_with(NPY_MAGIC)
     };
     if is_npy {
-        read_npy(reader, meta.len())
+        read_npy(reader, file_len)
     } else {
-        read_text(reader)
+        let table = read_text(&mut reader)?;
+        if reader.get_ref().limit() == 0 {
+            // The file grew past the cap while it was read (or reported
+            // a wrong size): what was read is not the whole file.
+            return Err(format!(
+                "the file is larger than {} MB; data files larger than that are refused",
+                MAX_DATA_BYTES / 1_000_000
+            ));
+        }
+        Ok(table)
     }
 }
 

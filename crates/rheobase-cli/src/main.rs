@@ -6,17 +6,22 @@
 //! 3 runtime failure, 130 interrupted).
 
 mod bench;
+mod console;
 mod datafile;
 mod npz;
+mod outdir;
 mod render;
 mod spill;
 
+use console::{errln, errs, outln};
+
 use clap::{Parser, Subcommand};
 use npz::{Dtype, NpyArray, Part};
+use outdir::{Entry, Manifest, Missing};
 use rheobase::{
     compile_for, MonitorData, Recordings, Resources, RunConfig, RuntimeError, Simulation,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spill::{dtype_of, Spill, SpillSink};
 use std::path::{Path, PathBuf};
@@ -66,8 +71,9 @@ enum Command {
         seed: Option<u64>,
         /// Memory for recorded samples, in MiB: beyond it they are written
         /// to OUT as the run goes, so recordings of any length fit.
-        #[arg(long, default_value_t = DEFAULT_BUFFER_MB)]
-        buffer_mb: usize,
+        /// Default: 64, or a quarter of `--memory-gb` if that is less.
+        #[arg(long)]
+        buffer_mb: Option<usize>,
         /// Memory the run may use, in GB (default: 75% of this machine's
         /// memory). Models and connections that need more are refused.
         #[arg(long)]
@@ -131,19 +137,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes a line to standard error. A closed or full stderr is ignored:
-/// printing must never decide whether a run's results are written.
+/// Writes a line to standard error (never fails: see `console`).
 fn say(message: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    errln!("{message}");
 }
 
-/// Writes text to standard output, ignoring a closed or full stdout.
+/// Writes text to standard output (never fails: see `console`).
 fn print_out(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    console::out(format_args!("{text}"));
 }
 
 /// Reads `file:` data for a model: paths are relative to the model file.
@@ -172,22 +173,7 @@ impl rheobase::ir::DataFiles for ModelFiles {
 
 /// Reads a model file, or explains in one line why it cannot.
 fn read_model(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => format!("cannot read the file: {e}"),
-    })?;
-    if meta.is_dir() {
-        return Err("this is a directory, not a model file".to_string());
-    }
-    if meta.len() > MAX_MODEL_BYTES {
-        return Err(format!(
-            "the file is {} MB; model files larger than {} MB are refused",
-            meta.len() / 1_000_000,
-            MAX_MODEL_BYTES / 1_000_000
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let bytes = datafile::read_capped(path, MAX_MODEL_BYTES, "model files")?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "the file is not UTF-8 text (invalid byte at offset {})",
@@ -200,7 +186,7 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
-            eprint!(
+            errs!(
                 "{}",
                 render::render_plain_message(&path.display().to_string(), &msg)
             );
@@ -235,7 +221,7 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
                     rheobase::ir::human_bytes(e.recordings)
                 )
             });
-            println!(
+            outln!(
                 "{}: ok: {summary}{}",
                 path.display(),
                 needs.unwrap_or_default()
@@ -243,7 +229,7 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(diagnostics) => {
-            eprint!(
+            errs!(
                 "{}",
                 render::render(&path.display().to_string(), &source, &diagnostics)
             );
@@ -323,59 +309,186 @@ fn clock_seed() -> u64 {
         .unwrap_or(0)
 }
 
+/// Most worker threads accepted: far more than any machine has cores, so
+/// a mistyped `--threads 100000` is refused instead of starting tens of
+/// thousands of threads.
+const MAX_THREADS: usize = 1024;
+
+/// Where a run is, for the interrupt handler: before the simulation an
+/// interrupt ends the process at once (after recording it in run.json);
+/// during it, the simulation stops at the next step and the results are
+/// written; while writing, the first interrupt is noted and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Preparing(&'static str),
+    Simulating,
+    Writing,
+}
+
+/// What the interrupt handler and the main thread share. Every write of
+/// run.json before the simulation happens under its lock, so the handler
+/// never writes beside the main thread.
+struct RunState {
+    phase: Phase,
+    out: PathBuf,
+    /// The members every run.json of this run holds.
+    base: serde_json::Map<String, Value>,
+    /// Names of this run's monitors, once the model is compiled.
+    monitors: Vec<String>,
+}
+
+type Shared = Arc<Mutex<RunState>>;
+
+fn lock(state: &Shared) -> std::sync::MutexGuard<'_, RunState> {
+    // The state is plain data; a panic while it was held leaves nothing
+    // half-updated that matters more than writing the results.
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn set_phase(state: &Shared, phase: Phase) {
+    lock(state).phase = phase;
+}
+
+/// A run.json for `state` with `status`, `error` and the files written.
+fn summary(state: &RunState, status: &str, error: Option<&str>, manifest: &Manifest) -> Value {
+    let mut map = state.base.clone();
+    let (files, missing) = manifest.to_json();
+    map.insert("status".into(), json!(status));
+    map.insert("error".into(), json!(error));
+    map.insert("files".into(), files);
+    map.insert("not_written".into(), missing);
+    Value::Object(map)
+}
+
+/// Removes what an earlier run left in OUT and writes this run's first
+/// run.json (`status`, usually "running"). Called with the state locked.
+fn supersede(state: &RunState, status: &str, error: Option<&str>) -> std::io::Result<()> {
+    std::fs::create_dir_all(&state.out)?;
+    for (path, e) in outdir::remove_stale(&state.out, &state.monitors) {
+        errln!(
+            "{}: warning: cannot remove this file of an earlier run ({e}); run.json does not list it",
+            path.display()
+        );
+    }
+    outdir::write_summary(
+        &state.out,
+        &summary(state, status, error, &Manifest::default()),
+    )
+    .map(|_| ())
+}
+
 fn run(
     path: &Path,
     out: &Path,
     threads: usize,
     seed_arg: Option<u64>,
-    buffer_mb: usize,
+    buffer_mb: Option<usize>,
     memory_gb: Option<f64>,
 ) -> ExitCode {
+    let file_name = path.display().to_string();
+    // The handler goes in first: an interrupt while reading, checking or
+    // compiling must end the run as cleanly as one during the simulation.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let mut base = serde_json::Map::new();
+    base.insert("rheobase_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    base.insert("model".into(), json!(file_name));
+    base.insert("pid".into(), json!(std::process::id()));
+    let state: Shared = Arc::new(Mutex::new(RunState {
+        phase: Phase::Preparing("reading the model"),
+        out: out.to_path_buf(),
+        base,
+        monitors: Vec::new(),
+    }));
+    install_interrupt_handler(state.clone(), interrupt.clone());
+
     let memory_limit = match memory_gb {
         None => rheobase::memory_limit(),
-        Some(gb) if gb.is_finite() && gb > 0.0 => (gb * 1e9) as u64,
+        Some(gb) if gb.is_finite() && gb > 0.0 && gb < 1e9 => (gb * 1e9) as u64,
         Some(gb) => {
-            eprintln!("error: --memory-gb must be a positive number of gigabytes, not {gb}");
+            errln!("error: --memory-gb must be a positive number of gigabytes, not {gb}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if threads > MAX_THREADS {
+        errln!(
+            "error: --threads must be at most {MAX_THREADS} (0 means one per core), not {threads}"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    // The buffer is memory the run uses on top of its state; by default
+    // it yields to a small memory limit instead of refusing the run.
+    let buffer_mb = match buffer_mb {
+        Some(mb) => mb,
+        None => DEFAULT_BUFFER_MB.min(((memory_limit / 4) >> 20) as usize),
+    };
+    let buffer_bytes = (buffer_mb as u64).saturating_mul(1 << 20);
+    if buffer_bytes > memory_limit {
+        errln!(
+            "error: --buffer-mb {buffer_mb} is more than the memory the run may use ({})",
+            rheobase::ir::human_bytes(memory_limit as f64)
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
-            eprint!(
-                "{}",
-                render::render_plain_message(&path.display().to_string(), &msg)
-            );
+            errs!("{}", render::render_plain_message(&file_name, &msg));
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let file_name = path.display().to_string();
+    {
+        let mut st = lock(&state);
+        st.phase = Phase::Preparing("checking the model");
+        st.base.insert(
+            "model_sha256".into(),
+            json!(format!("{:x}", Sha256::digest(source.as_bytes()))),
+        );
+    }
     let resources = resources_for(out, buffer_mb, memory_limit);
     let model = match compile_for(&source, &ModelFiles::for_model(path), &resources) {
         Ok(m) => m,
         Err(diagnostics) => {
-            eprint!("{}", render::render(&file_name, &source, &diagnostics));
+            errs!("{}", render::render(&file_name, &source, &diagnostics));
             return ExitCode::from(EXIT_MODEL_ERROR);
         }
     };
-    if let Err(e) = std::fs::create_dir_all(out) {
-        eprintln!(
-            "{}: error: cannot create the output directory: {e}",
-            out.display()
-        );
-        return ExitCode::from(EXIT_USAGE);
-    }
     let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
     let program = model.program.clone();
+    {
+        let mut st = lock(&state);
+        st.monitors = program
+            .monitors
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
+        st.base.insert("seed".into(), json!(seed));
+        st.base.insert("dt".into(), json!(program.dt));
+        let monitors = json!(st.monitors);
+        st.base.insert("monitors".into(), monitors);
+        if let Err(e) = supersede(&st, "running", None) {
+            errln!(
+                "{}: error: cannot write to the output directory: {e}",
+                out.display()
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        st.phase = Phase::Preparing("compiling the kernels");
+    }
     let mut sim = match Simulation::new(model.program, RunConfig { seed, threads }) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{file_name}: error: {e}");
+            let message = e.to_string();
+            errln!("{file_name}: error: {message}");
+            let st = lock(&state);
+            let text = summary(&st, "failed", Some(&message), &Manifest::default());
+            if let Err(e) = outdir::write_summary(out, &text) {
+                errln!("{}: error: cannot write run.json: {e}", out.display());
+            }
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    let interrupt = Arc::new(AtomicBool::new(false));
-    install_interrupt_handler(interrupt.clone());
     sim.set_interrupt(interrupt);
     sim.set_memory_limit(memory_limit);
     let spill = Arc::new(Mutex::new(Spill::new(out)));
@@ -383,11 +496,13 @@ fn run(
         Box::new(SpillSink(spill.clone())),
         buffer_mb.saturating_mul(1 << 20),
     );
+    set_phase(&state, Phase::Simulating);
 
     let started = Instant::now();
     let result = sim.run_all();
     let wall = started.elapsed().as_secs_f64();
-    let (status, code, message) = match &result {
+    set_phase(&state, Phase::Writing);
+    let (mut status, mut code, mut message) = match &result {
         Ok(()) => ("completed", ExitCode::SUCCESS, None),
         Err(RuntimeError::Interrupted { .. }) => (
             "interrupted",
@@ -397,55 +512,58 @@ fn run(
         Err(e) => ("failed", ExitCode::from(EXIT_RUNTIME), Some(e.to_string())),
     };
     if let Some(m) = &message {
-        eprintln!("{file_name}: error: {m}");
+        errln!("{file_name}: error: {m}");
     }
 
     // Whatever happened, everything recorded so far is written.
-    let mut write_failed = false;
     // A writer that panicked mid-append poisoned the lock; what it
     // completed is still on disk and as consistent as the lengths say.
     let mut spill = spill
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for (k, monitor) in sim.monitors().iter().enumerate() {
-        let target = out.join(format!("{}.npz", monitor.name()));
-        // `record` is numbered within the monitored slice, as in Brian2.
-        let record_offset = match program.monitors.get(k) {
-            Some(rheobase::kernel::program::MonitorPlan::State { source_start, .. }) => {
-                *source_start
-            }
-            _ => 0,
-        };
-        if let Err(e) = write_monitor(&target, k, monitor, &spill, record_offset) {
-            eprintln!("{}: error: cannot write results: {e}", target.display());
-            write_failed = true;
-        }
-    }
-    if write_failed {
-        if !spill.is_empty() {
-            eprintln!(
-                "{}: note: the raw recordings are kept in {}",
-                out.display(),
+    let (manifest, spill_complete) = write_results(out, &program, &sim, &mut spill);
+    if manifest.missing.is_empty() {
+        if let Err(e) = spill.remove() {
+            errln!(
+                "{}: warning: cannot remove the temporary recordings: {e}",
                 spill.dir().display()
             );
         }
-    } else if let Err(e) = spill.remove() {
-        eprintln!(
-            "{}: warning: cannot remove the temporary recordings: {e}",
-            spill.dir().display()
-        );
+    } else {
+        let names: Vec<&str> = manifest
+            .missing
+            .iter()
+            .map(|m| m.monitor.as_str())
+            .collect();
+        if !spill.is_empty() {
+            errln!(
+                "{}: note: the raw recordings of {} are kept in {}{} (run.json says how to read them)",
+                out.display(),
+                names.join(", "),
+                spill.dir().display(),
+                if spill_complete {
+                    ""
+                } else {
+                    ", but only the samples written out during the run (the rest could not be written either)"
+                }
+            );
+        }
+        if status == "completed" {
+            status = "failed";
+            code = ExitCode::from(EXIT_RUNTIME);
+            message = Some(format!(
+                "the simulation completed but {} of {} archives could not be written ({})",
+                manifest.missing.len(),
+                program.monitors.len(),
+                names.join(", ")
+            ));
+        }
     }
     let timings = sim.timings();
     let counts = sim.spike_counts();
-    let summary = json!({
-        "rheobase_version": env!("CARGO_PKG_VERSION"),
-        "model": file_name,
-        "model_sha256": format!("{:x}", Sha256::digest(source.as_bytes())),
-        "status": status,
-        "error": message,
-        "seed": seed,
+    let mut text = summary(&lock(&state), status, message.as_deref(), &manifest);
+    let extra = json!({
         "threads": timings.threads,
-        "dt": program.dt,
         "steps": timings.steps,
         "duration": timings.steps as f64 * program.dt,
         "groups": program.groups.iter().map(|g| json!({
@@ -462,7 +580,7 @@ fn run(
             "events": s.events,
             "connect_seconds": s.connect_seconds,
         })).collect::<Vec<_>>(),
-        "monitors": sim.monitors().iter().map(|m| m.name().to_string()).collect::<Vec<_>>(),
+        "spill": spill_json(&spill, &program, spill_complete),
         "peak_memory_bytes": peak_memory_bytes(),
         "wall_seconds": {
             "parse": model.parse_seconds,
@@ -474,28 +592,140 @@ fn run(
             "run_total": wall,
         },
     });
-    let text = serde_json::to_string_pretty(&summary).unwrap_or_else(|_| "{}".to_string());
-    if let Err(e) = npz::write_atomically(&out.join("run.json"), text.as_bytes()) {
-        eprintln!("{}: error: cannot write run.json: {e}", out.display());
-        write_failed = true;
+    if let (Value::Object(map), Value::Object(extra)) = (&mut text, extra) {
+        map.extend(extra);
     }
-    npz::sync_parent_dir(&out.join("run.json"));
-    if write_failed && status == "completed" {
+    if let Err(e) = outdir::write_summary(out, &text) {
+        errln!(
+            "{}: error: cannot write run.json ({e}); it still says \"running\"",
+            out.display()
+        );
         return ExitCode::from(EXIT_RUNTIME);
     }
     code
 }
 
-/// First Ctrl-C (or SIGTERM) asks the simulation to stop after the current
-/// step so results can be written; a second one exits at once.
-fn install_interrupt_handler(flag: Arc<AtomicBool>) {
-    let presses = Arc::new(AtomicUsize::new(0));
-    let _ = ctrlc::set_handler(move || {
+/// Writes every monitor's archive into `out`, the one place results are
+/// written: what it returns is what run.json reports. An archive that
+/// cannot be written is listed as missing and its samples still in memory
+/// are added to the spill files, so they survive as raw data; the second
+/// value says whether that worked for all of them.
+fn write_results(
+    out: &Path,
+    program: &rheobase::kernel::program::Program,
+    sim: &Simulation,
+    spill: &mut Spill,
+) -> (Manifest, bool) {
+    let mut manifest = Manifest::default();
+    let mut spill_complete = true;
+    for (k, monitor) in sim.monitors().iter().enumerate() {
+        let name = outdir::archive_name(monitor.name());
+        let target = out.join(&name);
+        // `record` is numbered within the monitored slice, as in Brian2.
+        let record_offset = match program.monitors.get(k) {
+            Some(rheobase::kernel::program::MonitorPlan::State { source_start, .. }) => {
+                *source_start
+            }
+            _ => 0,
+        };
+        match write_monitor(&target, k, monitor, spill, record_offset) {
+            Ok(written) => {
+                manifest.files.push(Entry {
+                    name,
+                    monitor: monitor.name().to_string(),
+                    written,
+                });
+                // Its spilled samples are in the archive now; freeing
+                // their space leaves more for the next archive.
+                spill.remove_monitor(k);
+            }
+            Err(e) => {
+                errln!("{}: error: cannot write results: {e}", target.display());
+                manifest.missing.push(Missing {
+                    monitor: monitor.name().to_string(),
+                    name,
+                    error: e.to_string(),
+                });
+                if spill.append(k, monitor).is_err() {
+                    spill_complete = false;
+                }
+            }
+        }
+    }
+    (manifest, spill_complete)
+}
+
+/// The spill files left in OUT, described well enough to read them
+/// without rheo: one little-endian array per file, of `dtype`; the
+/// arrays of a StateMonitor are time-major (`reshape(-1, len(record)).T`).
+fn spill_json(
+    spill: &Spill,
+    program: &rheobase::kernel::program::Program,
+    complete: bool,
+) -> Value {
+    if spill.is_empty() {
+        return Value::Null;
+    }
+    let arrays: Vec<Value> = spill
+        .arrays()
+        .into_iter()
+        .map(|(m, array, path, dtype, elements)| {
+            json!({
+                "file": path.file_name().map(|f| f.to_string_lossy().into_owned()),
+                "monitor": program.monitors.get(m).map(|p| p.name()),
+                "array": array,
+                "dtype": dtype,
+                "elements": elements,
+            })
+        })
+        .collect();
+    json!({
+        "dir": spill.dir().file_name().map(|f| f.to_string_lossy().into_owned()),
+        "complete": complete,
+        "arrays": arrays,
+    })
+}
+
+/// First Ctrl-C (or SIGTERM, SIGHUP) before the simulation records the
+/// interruption in run.json and exits; during the simulation it asks it
+/// to stop after the current step so results can be written; a second
+/// one exits at once.
+fn install_interrupt_handler(state: Shared, flag: Arc<AtomicBool>) {
+    let presses = AtomicUsize::new(0);
+    // ctrlc runs this on a thread of its own, not in signal context, so
+    // it may lock, write files and print.
+    let result = ctrlc::set_handler(move || {
         if presses.fetch_add(1, Ordering::SeqCst) > 0 {
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
-        flag.store(true, Ordering::SeqCst);
+        let st = lock(&state);
+        match st.phase {
+            Phase::Preparing(what) => {
+                let message = format!("interrupted while {what}, before the simulation started");
+                if let Err(e) = supersede(&st, "interrupted", Some(&message)) {
+                    errln!("{}: error: cannot write run.json: {e}", st.out.display());
+                }
+                errln!(
+                    "{}: error: {message}",
+                    st.base
+                        .get("model")
+                        .and_then(Value::as_str)
+                        .unwrap_or("rheo")
+                );
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+            Phase::Simulating => flag.store(true, Ordering::SeqCst),
+            Phase::Writing => {
+                flag.store(true, Ordering::SeqCst);
+                errln!(
+                    "note: still writing the results; a second interrupt stops at once and leaves run.json saying \"running\""
+                );
+            }
+        }
     });
+    if let Err(e) = result {
+        errln!("warning: cannot handle Ctrl-C ({e}); an interrupt will end the run without writing results");
+    }
 }
 
 /// The parts of one recorded array: what was spilled to disk (if
@@ -525,7 +755,7 @@ fn write_monitor(
     monitor: &MonitorData,
     spill: &Spill,
     record_offset: usize,
-) -> std::io::Result<()> {
+) -> std::io::Result<npz::Written> {
     let names: Vec<&str> = match monitor {
         MonitorData::Spike { variables, .. } => ["i", "t"]
             .into_iter()
@@ -560,7 +790,7 @@ fn write_monitor(
                 let (p, len) = parts(&spilled[2 + k], Part::Values(values));
                 arrays.push(one_d(name, len, dtype_of(*kind), p));
             }
-            npz::write_npz(path, &arrays)
+            write_checked(path, &arrays)
         }
         MonitorData::State {
             t,
@@ -589,12 +819,12 @@ fn write_monitor(
                     parts: p,
                 });
             }
-            npz::write_npz(path, &arrays)
+            write_checked(path, &arrays)
         }
         MonitorData::Rate { t, rate, .. } => {
             let (t_parts, n) = parts(&spilled[0], Part::Values(t));
             let (rate_parts, _) = parts(&spilled[1], Part::Values(rate));
-            npz::write_npz(
+            write_checked(
                 path,
                 &[
                     one_d("t", n, Dtype::F64, t_parts),
@@ -603,6 +833,25 @@ fn write_monitor(
             )
         }
     }
+}
+
+/// Writes an archive after making sure the disk holding it has room for
+/// it, so that a full disk is reported as such, before a byte is written.
+fn write_checked(path: &Path, arrays: &[NpyArray]) -> std::io::Result<npz::Written> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let needed = npz::archive_size(arrays);
+    if let Some(free) = free_space(dir) {
+        if needed > free {
+            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, {
+                let (needed, free) = rheobase::ir::human_bytes_pair(needed as f64, free as f64);
+                format!("the archive needs {needed} but only {free} are free on the disk")
+            }));
+        }
+    }
+    npz::write_npz(path, arrays)
 }
 
 fn one_d<'a>(name: &'a str, len: usize, dtype: Dtype, parts: Vec<Part<'a>>) -> NpyArray<'a> {

@@ -9,9 +9,11 @@
 //! floating-point noise that deflate barely shrinks, and stored entries
 //! are written at disk speed and can be memory-mapped by readers.
 
+use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use zip::write::SimpleFileOptions;
@@ -28,7 +30,7 @@ pub enum Dtype {
 
 impl Dtype {
     /// The numpy type string: byte order, kind, item size.
-    fn descr(self) -> &'static str {
+    pub fn descr(self) -> &'static str {
         match self {
             Dtype::F64 => "<f8",
             Dtype::I64 => "<i8",
@@ -44,6 +46,49 @@ impl Dtype {
             Dtype::I32 => 4,
             Dtype::Bool => 1,
         }
+    }
+
+    /// The first of `values` this type cannot hold exactly, with its
+    /// position: a recorded integer that is not a whole number in range
+    /// (2**40, NaN, inf in an int32 array). Such a value is an error,
+    /// never stored changed (a cast would clamp it or make NaN 0).
+    pub fn unrepresentable(self, values: &[f64]) -> Option<(usize, f64)> {
+        let fits = |v: f64, lo: f64, hi: f64| v.fract() == 0.0 && v >= lo && v <= hi;
+        match self {
+            Dtype::F64 | Dtype::Bool => None,
+            Dtype::I32 => values
+                .iter()
+                .position(|&v| !fits(v, f64::from(i32::MIN), f64::from(i32::MAX))),
+            // 2**63 itself is out of range; -2**63 is in.
+            Dtype::I64 => values
+                .iter()
+                .position(|&v| !fits(v, -(2f64.powi(63)), 2f64.powi(63) - 1024.0)),
+        }
+        .map(|k| (k, values[k]))
+    }
+
+    /// The error for value `value` of array `name` that this type cannot
+    /// hold.
+    pub fn unrepresentable_error(self, name: &str, value: f64) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "integer variable `{name}` holds {}, which its {} array cannot store; \
+                 values are never stored changed (keep integer variables whole and within \
+                 ±{})",
+                number_text(value),
+                if self == Dtype::I64 {
+                    "64-bit"
+                } else {
+                    "32-bit"
+                },
+                if self == Dtype::I64 {
+                    "9.2e18"
+                } else {
+                    "2147483647"
+                }
+            ),
+        )
     }
 
     /// Appends `values` encoded as this type, little-endian. Recorded
@@ -63,6 +108,15 @@ impl Dtype {
                 .for_each(|&v| out.extend_from_slice(&(v as i32).to_le_bytes())),
             Dtype::Bool => out.extend(values.iter().map(|&v| u8::from(v != 0.0))),
         }
+    }
+}
+
+/// A number as a message shows it: 1e300 with an exponent, not 300 digits.
+pub fn number_text(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -205,6 +259,11 @@ fn validate(arrays: &[NpyArray]) -> io::Result<()> {
             )));
         }
         for part in &array.parts {
+            if let Part::Values(values) = part {
+                if let Some((_, v)) = array.dtype.unrepresentable(values) {
+                    return Err(array.dtype.unrepresentable_error(array.name, v));
+                }
+            }
             match (part, array.dtype) {
                 (Part::I64(_), Dtype::I64) | (Part::I32(_), Dtype::I32) | (Part::Values(_), _) => {}
                 (Part::File { path, elements }, dtype) => {
@@ -285,24 +344,129 @@ fn write_data<W: Write>(out: &mut W, array: &NpyArray) -> io::Result<()> {
 }
 
 fn write_npz_to<W: Write + Seek>(out: W, arrays: &[NpyArray]) -> io::Result<W> {
-    let mut zip = ZipWriter::new(out);
-    for array in arrays {
-        let header = npy_header(array)?;
-        let size = header.len() as u64 + (array.len() * array.dtype.item_size()) as u64;
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Stored)
-            // A fixed timestamp keeps identical runs byte-identical, so
-            // output files can be compared by hash.
-            .last_modified_time(DateTime::default())
-            .unix_permissions(0o644)
-            // Zip64 only where needed: the classic format cannot record
-            // sizes of 4 GiB or more, and numpy reads both.
-            .large_file(size >= u64::from(u32::MAX));
-        zip.start_file(format!("{}.npy", array.name), options)?;
-        zip.write_all(&header)?;
-        write_data(&mut zip, array)?;
+    // The zip writer finishes the archive when dropped after an error and
+    // prints any failure of that to stderr itself. Behind `Sticky`, every
+    // operation after the first failure is a silent no-op, so the error
+    // this function returns is the only report.
+    let abandoned = Rc::new(Cell::new(false));
+    let mut zip = ZipWriter::new(Sticky {
+        inner: out,
+        failed: None,
+        abandoned: abandoned.clone(),
+    });
+    let entries = (|| {
+        for array in arrays {
+            let header = npy_header(array)?;
+            let options = SimpleFileOptions::default()
+                .compression_method(CompressionMethod::Stored)
+                // A fixed timestamp keeps identical runs byte-identical, so
+                // output files can be compared by hash.
+                .last_modified_time(DateTime::default())
+                .unix_permissions(0o644)
+                // Zip64 only where needed: the classic format cannot record
+                // sizes of 4 GiB or more, and numpy reads both.
+                .large_file(entry_size(array, &header) >= u64::from(u32::MAX));
+            zip.start_file(format!("{}.npy", array.name), options)?;
+            zip.write_all(&header)?;
+            write_data(&mut zip, array)?;
+        }
+        Ok::<(), io::Error>(())
+    })();
+    if let Err(e) = entries {
+        // Whatever the cause, the archive is abandoned: dropping the zip
+        // writer must neither write nor report anything more.
+        abandoned.set(true);
+        return Err(e);
     }
-    Ok(zip.finish()?)
+    let sticky = zip.finish()?;
+    sticky.into_inner()
+}
+
+/// Bytes of one `.npy` entry: header plus data.
+fn entry_size(array: &NpyArray, header: &[u8]) -> u64 {
+    header.len() as u64 + (array.len() as u64).saturating_mul(array.dtype.item_size() as u64)
+}
+
+/// An upper bound on the size of the archive `write_npz` makes of
+/// `arrays`: each entry's data and `.npy` header, its local and central
+/// zip headers with the Zip64 extra fields, and the end records. Used to
+/// refuse, before writing, an archive the disk cannot hold.
+pub fn archive_size(arrays: &[NpyArray]) -> u64 {
+    const PER_ENTRY: u64 = 30 + 46 + 2 * 32 + 16;
+    const END: u64 = 22 + 56 + 20;
+    arrays
+        .iter()
+        .map(|a| {
+            let header = npy_header(a).map_or(1 << 16, |h| h.len() as u64);
+            let data = (a.len() as u64).saturating_mul(a.dtype.item_size() as u64);
+            header + data + PER_ENTRY + 2 * (a.name.len() as u64 + 4)
+        })
+        .fold(END, u64::saturating_add)
+}
+
+/// A writer that remembers its first failure and then accepts and drops
+/// everything (see [`write_npz_to`]), as it does once `abandoned` is set;
+/// `into_inner` returns that failure.
+struct Sticky<W> {
+    inner: W,
+    failed: Option<io::Error>,
+    abandoned: Rc<Cell<bool>>,
+}
+
+impl<W> Sticky<W> {
+    fn silent(&self) -> bool {
+        self.failed.is_some() || self.abandoned.get()
+    }
+
+    fn into_inner(self) -> io::Result<W> {
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(self.inner),
+        }
+    }
+
+    fn record<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        result.map_err(|e| {
+            let copy = io::Error::new(e.kind(), e.to_string());
+            self.failed.get_or_insert(e);
+            copy
+        })
+    }
+}
+
+impl<W: Write> Write for Sticky<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.silent() {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf);
+        self.record(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.silent() {
+            return Ok(());
+        }
+        let result = self.inner.flush();
+        self.record(result)
+    }
+}
+
+impl<W: Seek> Seek for Sticky<W> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        if self.silent() {
+            return Ok(0);
+        }
+        let result = self.inner.seek(pos);
+        self.record(result)
+    }
+}
+
+/// What was written: the file's size and its SHA-256, for run.json.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 /// Writes `arrays` as a numpy `.npz` archive at `path`.
@@ -311,7 +475,7 @@ fn write_npz_to<W: Write + Seek>(out: W, arrays: &[NpyArray]) -> io::Result<W> {
 /// then rename, so a crash never leaves a truncated `.npz` that looks
 /// valid. Invalid input (shape not matching the data, duplicate or empty
 /// names) is an `InvalidInput` error and leaves `path` untouched.
-pub fn write_npz(path: &Path, arrays: &[NpyArray]) -> io::Result<()> {
+pub fn write_npz(path: &Path, arrays: &[NpyArray]) -> io::Result<Written> {
     validate(arrays)?;
     write_via_temp(path, |file| {
         let buffered = write_npz_to(BufWriter::new(file), arrays)?;
@@ -323,7 +487,7 @@ pub fn write_npz(path: &Path, arrays: &[NpyArray]) -> io::Result<()> {
 /// Writes `bytes` to `path` atomically (temporary file in the same
 /// directory, fsync, rename): readers see either the old file or the
 /// complete new one, never a prefix. Used for run.json and similar.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<Written> {
     write_via_temp(path, |mut file| {
         file.write_all(bytes)?;
         Ok(file)
@@ -353,7 +517,10 @@ fn temp_path_for(path: &Path) -> io::Result<PathBuf> {
     Ok(path.with_file_name(temp_name))
 }
 
-fn write_via_temp(path: &Path, write: impl FnOnce(File) -> io::Result<File>) -> io::Result<()> {
+fn write_via_temp(
+    path: &Path,
+    write: impl FnOnce(File) -> io::Result<File>,
+) -> io::Result<Written> {
     let temp = temp_path_for(path)?;
     let result = (|| {
         let file = OpenOptions::new()
@@ -365,14 +532,40 @@ fn write_via_temp(path: &Path, write: impl FnOnce(File) -> io::Result<File>) -> 
         // crash could leave the new name pointing at missing blocks.
         file.sync_data()?;
         drop(file);
-        fs::rename(&temp, path)
+        // The checksum is taken from the file as it is on disk, read
+        // back, so run.json vouches for the bytes a reader will get.
+        let written = checksum(&temp)?;
+        fs::rename(&temp, path)?;
+        Ok(written)
     })();
-    if let Err(err) = result {
+    if result.is_err() {
         // Best effort: the original error is what the user needs to see.
         let _ = fs::remove_file(&temp);
-        return Err(err);
     }
-    Ok(())
+    result
+}
+
+/// Size and SHA-256 of the file at `path`.
+pub fn checksum(path: &Path) -> io::Result<Written> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+    Ok(Written {
+        bytes,
+        sha256: format!("{:x}", hasher.finalize()),
+    })
 }
 
 /// Makes renames into `path`'s directory durable; called once after all

@@ -40,6 +40,7 @@ pub fn dtype_of(kind: ValueKind) -> Dtype {
 struct Column {
     path: PathBuf,
     elements: usize,
+    dtype: Dtype,
 }
 
 /// The spilled arrays of one run.
@@ -80,10 +81,13 @@ impl Spill {
     ) -> io::Result<()> {
         // The buffer is reused across calls so that encoding a chunk does
         // not allocate each time.
+        if let Some((_, v)) = dtype.unrepresentable(values) {
+            return Err(dtype.unrepresentable_error(name, v));
+        }
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
         dtype.encode(values, &mut buffer);
-        let result = self.append_bytes(monitor, name, &buffer, values.len());
+        let result = self.append_bytes(monitor, name, &buffer, values.len(), dtype);
         self.buffer = buffer;
         result
     }
@@ -94,6 +98,7 @@ impl Spill {
         name: &str,
         bytes: &[u8],
         elements: usize,
+        dtype: Dtype,
     ) -> io::Result<()> {
         let key = (monitor, name.to_string());
         if !self.columns.contains_key(&key) {
@@ -108,8 +113,14 @@ impl Spill {
             }
             let path = self.dir.join(format!("{monitor}-{name}.bin"));
             File::create(&path)?;
-            self.columns
-                .insert(key.clone(), Column { path, elements: 0 });
+            self.columns.insert(
+                key.clone(),
+                Column {
+                    path,
+                    elements: 0,
+                    dtype,
+                },
+            );
         }
         let column = self
             .columns
@@ -121,14 +132,44 @@ impl Spill {
         Ok(())
     }
 
-    /// Appends what monitor `monitor` recorded since the last call.
+    /// Appends what monitor `monitor` recorded since the last call, all of
+    /// it or nothing: if any array cannot be written (a full disk), every
+    /// array of the monitor is cut back to its length before the call, so
+    /// the spilled files always hold the same samples of every array and
+    /// the samples not written stay with the caller.
     pub fn append(&mut self, monitor: usize, samples: &MonitorData) -> io::Result<()> {
+        let before: Vec<((usize, String), usize)> = self
+            .columns
+            .range((monitor, String::new())..)
+            .take_while(|((m, _), _)| *m == monitor)
+            .map(|(k, c)| (k.clone(), c.elements))
+            .collect();
+        let result = self.append_all(monitor, samples);
+        if result.is_err() {
+            for (key, column) in self.columns.iter_mut() {
+                if key.0 != monitor {
+                    continue;
+                }
+                let elements = before.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
+                column.elements = elements;
+                // Shrinking a file needs no space; if even that fails the
+                // length check when the archive is assembled refuses the
+                // file rather than trusting it.
+                if let Ok(file) = OpenOptions::new().write(true).open(&column.path) {
+                    let _ = file.set_len((elements * column.dtype.item_size()) as u64);
+                }
+            }
+        }
+        result
+    }
+
+    fn append_all(&mut self, monitor: usize, samples: &MonitorData) -> io::Result<()> {
         match samples {
             MonitorData::Spike {
                 i, t, variables, ..
             } => {
                 let bytes: Vec<u8> = i.iter().flat_map(|v| v.to_le_bytes()).collect();
-                self.append_bytes(monitor, "i", &bytes, i.len())?;
+                self.append_bytes(monitor, "i", &bytes, i.len(), Dtype::I32)?;
                 self.append_column(monitor, "t", Dtype::F64, t)?;
                 for (name, kind, values) in variables {
                     self.append_column(monitor, name, dtype_of(*kind), values)?;
@@ -159,6 +200,39 @@ impl Spill {
         self.columns
             .get(&(monitor, name.to_string()))
             .map(|c| (c.path.as_path(), c.elements))
+    }
+
+    /// Every spilled array: (monitor index, array name, file, numpy type,
+    /// elements), for the recovery notes in run.json.
+    pub fn arrays(&self) -> Vec<(usize, &str, &Path, &'static str, usize)> {
+        self.columns
+            .iter()
+            .map(|((m, name), c)| {
+                (
+                    *m,
+                    name.as_str(),
+                    c.path.as_path(),
+                    c.dtype.descr(),
+                    c.elements,
+                )
+            })
+            .collect()
+    }
+
+    /// Deletes the spilled files of monitor `monitor` (after its archive
+    /// was written), freeing their space for the next archive.
+    pub fn remove_monitor(&mut self, monitor: usize) {
+        let keys: Vec<(usize, String)> = self
+            .columns
+            .keys()
+            .filter(|k| k.0 == monitor)
+            .cloned()
+            .collect();
+        for key in keys {
+            if let Some(column) = self.columns.remove(&key) {
+                let _ = fs::remove_file(&column.path);
+            }
+        }
     }
 
     /// Deletes the spilled files (after the archives were written).

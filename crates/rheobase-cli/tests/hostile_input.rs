@@ -628,3 +628,592 @@ fn check_reports_what_a_run_needs() {
     );
     assert!(out.stdout.contains("records about"), "{}", out.describe());
 }
+
+// ---------------------------------------------------------------------------
+// Faults around a run (issue 9): each class has its case here.
+
+/// A spiking model that runs for about as long as it is given.
+const SPIKING: &str = "\
+NeuronGroup G(100):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+    threshold: v > 1
+    reset: v = 0
+SpikeMonitor spikes(G)
+StateMonitor trace(G):
+    variables: v
+    record: 0
+";
+
+fn spiking_for(duration: &str) -> String {
+    format!("{SPIKING}run {duration}\n")
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// Runs `rheo` with the given standard output and error; returns its exit
+/// code after at most `deadline`.
+fn rheo_to(args: &[&str], stdout: Stdio, stderr: Stdio, deadline: Duration) -> Option<i32> {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .args(args)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("start rheo");
+    // A piped stream is closed at once: every write to it fails with EPIPE.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rheo {args:?} did not finish within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn dev_full() -> Option<Stdio> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .ok()
+        .map(Stdio::from)
+}
+
+/// The run.json in `out`, parsed.
+fn summary(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("run.json"))
+        .unwrap_or_else(|e| panic!("{}/run.json: {e}", out.display()));
+    serde_json::from_str(&text).expect("run.json is valid JSON")
+}
+
+/// Every file run.json lists exists with the listed size and SHA-256, and
+/// no archive in `out` is left unlisted.
+fn assert_manifest_true(out: &Path) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let json = summary(out);
+    let files = json["files"].as_array().expect("files is a list");
+    let mut listed = Vec::new();
+    for f in files {
+        let name = f["name"].as_str().expect("name");
+        let bytes = std::fs::read(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(f["bytes"].as_u64(), Some(bytes.len() as u64), "{name}");
+        assert_eq!(
+            f["sha256"].as_str(),
+            Some(format!("{:x}", Sha256::digest(&bytes)).as_str()),
+            "{name}"
+        );
+        listed.push(name.to_string());
+    }
+    for entry in std::fs::read_dir(out).expect("read out") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.ends_with(".npz") {
+            assert!(
+                listed.contains(&name),
+                "{name} is in OUT but not in run.json"
+            );
+        }
+    }
+    json
+}
+
+/// Class 1: a closed pipe or a full device on stdout or stderr changes
+/// nothing about the outcome: same exit code, same results.
+#[test]
+fn printing_to_a_closed_pipe_or_a_full_device_never_fails_a_run() {
+    let dir = scratch("printing");
+    let model = write(&dir, "spiking.model", spiking_for("50*ms"));
+    let broken = write(&dir, "broken.model", "x = 1*mV + 1*ms\ny = nope\n");
+    let diverging = write(
+        &dir,
+        "diverging.model",
+        "NeuronGroup G(2):\n    model:\n        dv/dt = v/(0.01*ms) : 1\n    init:\n        v = 1\n    method: euler\nrun 100*ms\n",
+    );
+    type Sink = fn() -> Option<Stdio>;
+    let sinks: Vec<(&str, Sink)> = vec![
+        ("closed pipe", || Some(Stdio::piped())),
+        ("/dev/full", dev_full),
+    ];
+    for (what, sink) in sinks {
+        let (Some(a), Some(b)) = (sink(), sink()) else {
+            eprintln!("note: no {what} on this system; skipped");
+            continue;
+        };
+        let code = rheo_to(&["check", path_str(&model)], a, b, DEADLINE);
+        assert_eq!(code, Some(EXIT_OK), "check with {what}");
+        let code = rheo_to(
+            &["check", path_str(&broken)],
+            sink().expect("sink"),
+            sink().expect("sink"),
+            DEADLINE,
+        );
+        assert_eq!(code, Some(EXIT_MODEL_ERROR), "broken model with {what}");
+        let out = dir.join(format!("out-{}", what.replace('/', "")));
+        let code = rheo_to(
+            &["run", path_str(&model), "--out", path_str(&out)],
+            sink().expect("sink"),
+            sink().expect("sink"),
+            DEADLINE,
+        );
+        assert_eq!(code, Some(EXIT_OK), "run with {what}");
+        assert_eq!(assert_manifest_true(&out)["status"], "completed");
+        let code = rheo_to(
+            &["run", path_str(&diverging), "--out", path_str(&out)],
+            sink().expect("sink"),
+            sink().expect("sink"),
+            DEADLINE,
+        );
+        assert_eq!(code, Some(EXIT_RUNTIME), "diverging run with {what}");
+        assert_eq!(assert_manifest_true(&out)["status"], "failed");
+    }
+}
+
+/// Class 1 and 11 together: `rheo run ... 2>&1 | tee log`, then Ctrl-C
+/// kills tee first. The run still writes everything and exits 130.
+#[cfg(unix)]
+#[test]
+fn interrupt_with_stderr_closed_keeps_the_results() {
+    let dir = scratch("interrupt_closed_pipe");
+    let model = write(&dir, "long.model", spiking_for("1000*second"));
+    let out = dir.join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .args([
+            "run",
+            path_str(&model),
+            "--out",
+            path_str(&out),
+            "--threads",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rheo");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let start = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        assert!(start.elapsed() < DEADLINE, "rheo did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(130));
+    let json = assert_manifest_true(&out);
+    assert_eq!(json["status"], "interrupted");
+    assert_eq!(json["files"].as_array().map(Vec::len), Some(2));
+}
+
+/// Class 5: what would fail when the archive is written is refused by
+/// `check` (the exact messages are in tests/diagnostics/).
+#[test]
+fn archive_name_clashes_are_refused_at_check_time() {
+    let dir = scratch("archive_names");
+    let long = "m".repeat(240);
+    for (name, monitor) in [
+        (
+            "twice",
+            "StateMonitor trace(G):\n    variables: v, v\n    record: all\n".to_string(),
+        ),
+        (
+            "count",
+            "SpikeMonitor spikes(G):\n    variables: count\n".to_string(),
+        ),
+        (
+            "record",
+            "StateMonitor trace(G):\n    variables: record\n    record: all\n".to_string(),
+        ),
+        (
+            "spike_twice",
+            "SpikeMonitor spikes(G):\n    variables: v, v\n".to_string(),
+        ),
+        (
+            "long",
+            format!("StateMonitor {long}(G):\n    variables: v\n    record: 0\n"),
+        ),
+        ("long_rate", format!("PopulationRateMonitor {long}(G)\n")),
+    ] {
+        let text = format!(
+            "NeuronGroup G(3):\n    model:\n        dv/dt = (2 - v)/(10*ms) : 1\n        count : 1\n        record : 1\n    threshold: v > 1\n    reset: v = 0\n{monitor}run 1*ms\n"
+        );
+        let path = write(&dir, &format!("{name}.model"), text);
+        let out = check_file(&path);
+        out.expect(EXIT_MODEL_ERROR);
+        let target = dir.join(format!("out-{name}"));
+        let run = rheo(
+            &["run", path_str(&path), "--out", path_str(&target)],
+            DEADLINE,
+        );
+        run.expect(EXIT_MODEL_ERROR);
+        assert!(
+            !target.exists(),
+            "{name}: nothing is created for a refused model"
+        );
+    }
+}
+
+/// Class 6: a new run in a folder holding an earlier one removes the
+/// earlier run's archives, and run.json lists exactly this run's files
+/// with their sizes and checksums.
+#[test]
+fn an_earlier_run_in_the_output_folder_is_superseded() {
+    let dir = scratch("supersede");
+    let out = dir.join("out");
+    let first = write(
+        &dir,
+        "first.model",
+        format!("{SPIKING}PopulationRateMonitor rate(G)\nrun 20*ms\n"),
+    );
+    rheo(
+        &["run", path_str(&first), "--out", path_str(&out)],
+        DEADLINE,
+    )
+    .expect(EXIT_OK);
+    assert!(out.join("rate.npz").exists());
+    // An archive of an even older run, listed by no run.json, and a file
+    // that is not an archive: neither passes for the new run's.
+    std::fs::write(out.join("notes.txt"), "mine").expect("notes");
+    let second = write(&dir, "second.model", spiking_for("20*ms"));
+    rheo(
+        &["run", path_str(&second), "--out", path_str(&out)],
+        DEADLINE,
+    )
+    .expect(EXIT_OK);
+    let json = assert_manifest_true(&out);
+    assert!(
+        !out.join("rate.npz").exists(),
+        "the earlier run's rate.npz was removed"
+    );
+    assert!(out.join("notes.txt").exists(), "other files are left alone");
+    let names: Vec<&str> = json["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(names, ["spikes.npz", "trace.npz"]);
+}
+
+/// Class 6: SIGKILL in the middle of a run over an earlier one leaves a
+/// run.json that says "running", and no archive of the earlier run.
+#[cfg(unix)]
+#[test]
+fn sigkill_over_an_earlier_run_leaves_nothing_that_looks_current() {
+    let dir = scratch("sigkill");
+    let out = dir.join("out");
+    let short = write(
+        &dir,
+        "short.model",
+        format!("{SPIKING}PopulationRateMonitor rate(G)\nrun 20*ms\n"),
+    );
+    rheo(
+        &["run", path_str(&short), "--out", path_str(&out)],
+        DEADLINE,
+    )
+    .expect(EXIT_OK);
+    let long = write(&dir, "long.model", spiking_for("1000*second"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .args([
+            "run",
+            path_str(&long),
+            "--out",
+            path_str(&out),
+            "--threads",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rheo");
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let json = assert_manifest_true(&out);
+    assert_eq!(json["status"], "running");
+    assert_eq!(json["files"].as_array().map(Vec::len), Some(0));
+    for name in ["spikes.npz", "trace.npz", "rate.npz"] {
+        assert!(
+            !out.join(name).exists(),
+            "{name} of the earlier run is gone"
+        );
+    }
+}
+
+/// Class 11: an interrupt at any moment — while checking, compiling or
+/// simulating — exits with 130 and leaves a run.json saying so.
+#[cfg(unix)]
+#[test]
+fn interrupt_at_every_phase_exits_130_with_run_json() {
+    let dir = scratch("interrupt_phases");
+    // Many groups make checking and compiling take a noticeable time.
+    let mut text = String::new();
+    for k in 0..300 {
+        text.push_str(&format!(
+            "NeuronGroup G{k}(10):\n    model:\n        dv/dt = (1.2 - v)/(10*ms) : 1\n    threshold: v > 1\n    reset: v = 0\n"
+        ));
+    }
+    text.push_str("SpikeMonitor spikes(G0)\nrun 1000*second\n");
+    let model = write(&dir, "phases.model", text);
+    for delay_ms in [0u64, 30, 150, 600, 2500] {
+        let out = dir.join(format!("out-{delay_ms}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rheo"))
+            .args([
+                "run",
+                path_str(&model),
+                "--out",
+                path_str(&out),
+                "--threads",
+                "1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rheo");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(start.elapsed() < DEADLINE, "rheo did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Killed by the signal before the handler was installed (the first
+        // microseconds) is the only other outcome, and then OUT is untouched.
+        if status.code().is_none() && !out.exists() {
+            continue;
+        }
+        assert_eq!(status.code(), Some(130), "after {delay_ms} ms");
+        let json = assert_manifest_true(&out);
+        assert_eq!(json["status"], "interrupted", "after {delay_ms} ms");
+    }
+}
+
+/// Class 3: pipes and devices are refused at once, as models and as data
+/// files, instead of waiting for a writer or reading forever.
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_are_refused() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("pipe.model");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    let mut models = vec!["/dev/zero".to_string(), "/dev/urandom".to_string()];
+    if made.is_ok_and(|s| s.success()) {
+        models.push(path_str(&fifo).to_string());
+    } else {
+        eprintln!("note: mkfifo failed; the FIFO case is skipped");
+    }
+    for model in &models {
+        let out = rheo(&["check", model], Duration::from_secs(20));
+        out.expect(EXIT_USAGE);
+        assert!(
+            out.stderr.contains("only regular files"),
+            "{}",
+            out.describe()
+        );
+    }
+    for data in &models {
+        let text = format!(
+            "TimedArray stim:\n    dt: 1*ms\n    file: {data}\nNeuronGroup G(1):\n    model:\n        dv/dt = (stim(t) - v)/(10*ms) : 1\nrun 1*ms\n"
+        );
+        let path = write(&dir, "data.model", text);
+        let out = rheo(&["check", path_str(&path)], Duration::from_secs(20));
+        out.expect(EXIT_MODEL_ERROR);
+        assert!(
+            out.stderr.contains("only regular files"),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+/// Class 4: a resource-shaped argument out of all proportion is refused.
+#[test]
+fn absurd_thread_counts_and_buffers_are_usage_errors() {
+    for args in [
+        vec![
+            "run",
+            "spec-examples/lif.model",
+            "--out",
+            "target/never",
+            "--threads",
+            "100000",
+        ],
+        vec![
+            "run",
+            "spec-examples/lif.model",
+            "--out",
+            "target/never",
+            "--buffer-mb",
+            "100000000",
+            "--memory-gb",
+            "1",
+        ],
+    ] {
+        let out = rheo(&args, DEADLINE);
+        out.expect(EXIT_USAGE);
+        assert!(out.stderr.contains("--"), "{}", out.describe());
+    }
+}
+
+/// Mounts a tmpfs of `kb` kilobytes at `dir`, or says why it cannot.
+#[cfg(target_os = "linux")]
+fn small_disk(dir: &Path, kb: u64) -> Result<(), String> {
+    let status = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={kb}k"),
+            "tmpfs",
+            path_str(dir),
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("mount -t tmpfs failed (not root, or no CAP_SYS_ADMIN)".to_string())
+    }
+}
+
+/// Class 7: a full disk, both while spilling and while assembling the
+/// archive. The run fails with exit 3, run.json says "failed" and lists
+/// no archive that is not there, and the spill files hold exactly what
+/// run.json says they hold.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_reported_truthfully() {
+    let dir = scratch("full_disk");
+    let model = write(
+        &dir,
+        "spikes.model",
+        "NeuronGroup G(100):\n    model:\n        dv/dt = (1.2 - v)/(10*ms) : 1\n    threshold: v > 1\n    reset: v = 0\nSpikeMonitor spikes(G)\nrun 5*second\n",
+    );
+    // 500 kB: the 330 kB of spilled spikes fit, the archive beside them
+    // does not. 200 kB: the disk fills during the run.
+    for (kb, complete) in [(500u64, true), (200, false)] {
+        let disk = dir.join(format!("disk{kb}"));
+        std::fs::create_dir_all(&disk).expect("mount point");
+        if let Err(why) = small_disk(&disk, kb) {
+            eprintln!("note: {why}; a_full_disk_is_reported_truthfully skipped");
+            return;
+        }
+        let out = disk.join("out");
+        let run = rheo(
+            &[
+                "run",
+                path_str(&model),
+                "--out",
+                path_str(&out),
+                "--buffer-mb",
+                "0",
+            ],
+            DEADLINE,
+        );
+        let checked = std::panic::catch_unwind(|| {
+            run.expect(EXIT_RUNTIME);
+            assert!(!run.stderr.contains("ZipWriter"), "{}", run.describe());
+            assert!(
+                run.stderr.contains("free on the disk"),
+                "{}",
+                run.describe()
+            );
+            let json = assert_manifest_true(&out);
+            assert_eq!(json["status"], "failed");
+            assert_eq!(json["not_written"][0]["monitor"], "spikes");
+            let spill = &json["spill"];
+            assert_eq!(spill["complete"], complete, "{json}");
+            let spill_dir = out.join(spill["dir"].as_str().expect("spill dir"));
+            let arrays = spill["arrays"].as_array().expect("arrays");
+            let mut lengths = Vec::new();
+            for a in arrays {
+                let file = spill_dir.join(a["file"].as_str().expect("file"));
+                let size = std::fs::metadata(&file).expect("spill file").len();
+                let item = if a["dtype"] == "<i4" { 4 } else { 8 };
+                assert_eq!(size, a["elements"].as_u64().expect("elements") * item);
+                lengths.push(a["elements"].as_u64());
+            }
+            // `i` and `t` hold the same spikes.
+            assert_eq!(lengths.len(), 2);
+            assert_eq!(lengths[0], lengths[1]);
+            assert!(lengths[0] > Some(1000), "{json}");
+        });
+        let _ = Command::new("umount").arg(&disk).status();
+        if let Err(panic) = checked {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// Class 8: an integer variable whose value an int32 array cannot hold
+/// (2**40, `1//0`, `int(1e300)`) is never stored clamped: the archive is
+/// refused with the value named, run.json says "failed" and lists it
+/// under `not_written`.
+#[test]
+fn integers_out_of_range_are_never_stored_changed() {
+    let dir = scratch("integers");
+    for (k, value) in ["2**40", "1//0", "int(1e300)", "-2**31 - 1"]
+        .iter()
+        .enumerate()
+    {
+        let text = format!(
+            "NeuronGroup G(2):\n    model:\n        dv/dt = -v/(10*ms) : 1\n        n : integer\n    init:\n        n = {value}\nStateMonitor m(G):\n    variables: n\n    record: all\nrun 1*ms\n"
+        );
+        let model = write(&dir, &format!("int{k}.model"), text);
+        let out = dir.join(format!("out{k}"));
+        let run = rheo(
+            &["run", path_str(&model), "--out", path_str(&out)],
+            DEADLINE,
+        );
+        run.expect(EXIT_RUNTIME);
+        assert!(
+            run.stderr.contains("integer variable `n` holds"),
+            "{}",
+            run.describe()
+        );
+        let json = assert_manifest_true(&out);
+        assert_eq!(json["status"], "failed", "{value}");
+        assert_eq!(json["not_written"][0]["monitor"], "m", "{value}");
+        assert!(!out.join("m.npz").exists());
+    }
+    // In range, the same model writes its archive.
+    let text = "NeuronGroup G(2):\n    model:\n        dv/dt = -v/(10*ms) : 1\n        n : integer\n    init:\n        n = -2**31\nStateMonitor m(G):\n    variables: n\n    record: all\nrun 1*ms\n";
+    let model = write(&dir, "fits.model", text);
+    let out = dir.join("fits");
+    rheo(
+        &["run", path_str(&model), "--out", path_str(&out)],
+        DEADLINE,
+    )
+    .expect(EXIT_OK);
+    assert_eq!(assert_manifest_true(&out)["status"], "completed");
+}

@@ -824,6 +824,31 @@ impl<'a> Checker<'a> {
                     "a TimedArray's second argument is a neuron index",
                 )));
             }
+            // Out-of-range columns would be clamped when read; Brian2
+            // raises an IndexError. Refused here where it can be known.
+            let columns = info.columns;
+            let out_of_range = match as_const(&c.expr) {
+                Some(k) if k.fract() != 0.0 || k < 0.0 || k >= columns as f64 => Some(format!(
+                    "column {k} is out of range: the TimedArray `{}` has {columns} columns (0 to {})",
+                    function.name,
+                    columns - 1
+                )),
+                Some(_) => None,
+                None => {
+                    let is_neuron_index = !self.scope.indices.contains_key("j")
+                        && self.scope.indices.get("i") == Some(&c.expr);
+                    match self.scope.group_size {
+                        Some(n) if is_neuron_index && n > columns => Some(format!(
+                            "`{}` reads column `i` for each of this group's {n} neurons, but the TimedArray has only {columns} columns",
+                            self.text(span)
+                        )),
+                        _ => None,
+                    }
+                }
+            };
+            if let Some(message) = out_of_range {
+                return Err(self.error(Diagnostic::error(args[1].span, message)));
+            }
             Some(Box::new(c.expr))
         } else {
             None

@@ -27,4 +27,6 @@ pub use lower::{
     end_step, lower, lower_for, lower_with_files, DataFiles, DataTable, Lowered, NoFiles,
     DEFAULT_DT, MAX_GROUP_SIZE,
 };
-pub use resources::{estimate, human_bytes, resource_check, Estimate, Recordings, Resources};
+pub use resources::{
+    estimate, human_bytes, human_bytes_pair, resource_check, Estimate, Recordings, Resources,
+};

@@ -422,7 +422,20 @@ impl<'a> Builder<'a> {
                 .with_label(format!("has unit {}", dim_name(t.dim))),
             ));
         }
-        Ok(as_const(&t.expr).unwrap_or(f64::NAN))
+        let v = as_const(&t.expr).unwrap_or(f64::NAN);
+        // Every quantity read here (durations, time steps, rates, periods)
+        // is used as a number of steps or a probability: infinity or NaN
+        // would freeze or silently skip what it controls.
+        if !v.is_finite() {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!(
+                    "{what} must be a finite number, but this is {}",
+                    value_text(v)
+                ),
+            )));
+        }
+        Ok(v)
     }
 
     fn whole_number(&mut self, e: &ast::Expr, what: &str) -> Result<i64, Failed> {
@@ -564,6 +577,24 @@ impl<'a> Builder<'a> {
             Item::Constant { name, value, .. } => {
                 self.define(name)?;
                 let t = self.constant(value)?;
+                let v = as_const(&t.expr).unwrap_or(f64::NAN);
+                // `1/0` or `0*inf` is an error in Python (Brian2's
+                // language); only a constant that names `inf` may be
+                // infinite.
+                let names_inf = self
+                    .source
+                    .get(value.span.start..value.span.end)
+                    .is_some_and(|text| text.contains("inf"));
+                if v.is_nan() || (v.is_infinite() && !names_inf) {
+                    return Err(self.error(Diagnostic::error(
+                        value.span,
+                        format!(
+                            "the constant `{}` is {} (a division by zero?); constants must be numbers",
+                            name.name,
+                            value_text(v)
+                        ),
+                    )));
+                }
                 self.constants.insert(
                     name.name.clone(),
                     Binding::Constant {
@@ -618,6 +649,7 @@ impl<'a> Builder<'a> {
             Item::StateMonitor(m) => self.state_monitor(m),
             Item::PopulationRateMonitor(m) => {
                 self.define(&m.name)?;
+                self.archive_names(&m.name, "a PopulationRateMonitor", &[], &[])?;
                 let (group, start, stop) = self.group_ref(&m.source)?;
                 self.require_spikes(group, &m.source)?;
                 self.program.monitors.push(MonitorPlan::Rate {
@@ -1295,6 +1327,17 @@ impl<'a> Builder<'a> {
                     // A constant period is counted in steps once, here,
                     // with Brian2's `timestep()` arithmetic.
                     let period = match as_const(&t.expr) {
+                        Some(r) if !r.is_finite() || r < 0.0 => {
+                            failed = true;
+                            self.error(Diagnostic::error(
+                                ref_expr.span,
+                                format!(
+                                    "`refractory:` must be a finite duration of 0 s or more, but this is {} s",
+                                    value_text(r)
+                                ),
+                            ));
+                            c(0.0)
+                        }
                         Some(r) => c(((r + 1e-3 * self.dt) / self.dt).trunc()),
                         None => timestep(t.expr),
                     };
@@ -1749,8 +1792,58 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
+    /// Refuses, at check time, what would make a monitor's archive
+    /// impossible to write after the run: a name too long for a file
+    /// name (`NAME.npz` and its temporary name must fit the usual
+    /// 255-byte limit), a variable recorded twice, or a variable named
+    /// like one of the archive's own arrays (`reserved`).
+    fn archive_names(
+        &mut self,
+        name: &ast::Ident,
+        kind: &str,
+        reserved: &[&str],
+        variables: &[ast::Ident],
+    ) -> Result<(), Failed> {
+        const MAX_MONITOR_NAME: usize = 200;
+        if name.name.len() > MAX_MONITOR_NAME {
+            return Err(self.error(Diagnostic::error(
+                name.span,
+                format!(
+                    "a monitor's name becomes the name of its output file; this one is {} bytes long, more than the {MAX_MONITOR_NAME} allowed",
+                    name.name.len()
+                ),
+            )));
+        }
+        for (k, v) in variables.iter().enumerate() {
+            if let Some(first) = variables[..k].iter().find(|w| w.name == v.name) {
+                return Err(self.error(
+                    Diagnostic::error(v.span, format!("`{}` is recorded twice", v.name))
+                        .with_label("recorded again here")
+                        .with_secondary(first.span, "first recorded here"),
+                ));
+            }
+            if reserved.contains(&v.name.as_str()) {
+                return Err(self.error(Diagnostic::error(
+                    v.span,
+                    format!(
+                        "{kind} cannot record a variable named `{}`, the name of an array its output already holds ({})",
+                        v.name,
+                        reserved.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                ).with_note("help: rename the variable in the group's equations")));
+            }
+        }
+        Ok(())
+    }
+
     fn spike_monitor(&mut self, m: &ast::SpikeMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
+        self.archive_names(
+            &m.name,
+            "a SpikeMonitor",
+            &["i", "t", "count"],
+            &m.variables,
+        )?;
         let (g, start, stop) = self.group_ref(&m.source)?;
         self.require_spikes(g, &m.source)?;
         let mut prepare = Vec::new();
@@ -1797,6 +1890,7 @@ impl<'a> Builder<'a> {
 
     fn state_monitor(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
+        self.archive_names(&m.name, "a StateMonitor", &["t", "record"], &m.variables)?;
         if let Some(si) = self.synapse_index(&m.source.group.name) {
             return self.synapse_state_monitor(si, m);
         }
@@ -1896,6 +1990,21 @@ impl<'a> Builder<'a> {
             from_step: self.steps_so_far,
         });
         Ok(())
+    }
+}
+
+/// A number as a message shows it: `inf`, `NaN`, or Rust's shortest
+/// round-trip form, switching to an exponent for very large or small
+/// magnitudes so that 1e300 is not printed with 300 digits.
+pub(crate) fn value_text(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else if v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 

@@ -55,17 +55,44 @@ fn plural(n: usize, what: &str) -> String {
     }
 }
 
-/// Bytes in the unit a person would use for them.
+/// Bytes in the unit a person would use for them: `512 bytes`, `12 kB`,
+/// `3.4 MB`, `1.2 GB`. Never negative (`-0 kB`), whatever rounding did
+/// to the estimate.
 pub fn human_bytes(bytes: f64) -> String {
-    if bytes >= 1e12 {
-        format!("{:.1} TB", bytes / 1e12)
-    } else if bytes >= 1e9 {
-        format!("{:.1} GB", bytes / 1e9)
-    } else if bytes >= 1e6 {
-        format!("{:.0} MB", bytes / 1e6)
-    } else {
-        format!("{:.0} kB", bytes / 1e3)
+    human_bytes_with(bytes, 0)
+}
+
+/// [`human_bytes`] with `extra` more decimals.
+fn human_bytes_with(bytes: f64, extra: usize) -> String {
+    let bytes = if bytes > 0.0 { bytes } else { 0.0 };
+    if bytes.is_infinite() {
+        return "more bytes than can be counted".to_string();
     }
+    let (scale, unit, decimals) = if bytes >= 1e12 {
+        (1e12, "TB", 1)
+    } else if bytes >= 1e9 {
+        (1e9, "GB", 1)
+    } else if bytes >= 1e6 {
+        (1e6, "MB", usize::from(bytes < 1e7))
+    } else if bytes >= 1e3 {
+        (1e3, "kB", usize::from(bytes < 1e4))
+    } else {
+        return format!("{bytes:.0} bytes");
+    };
+    format!("{:.*} {unit}", decimals + extra, bytes / scale)
+}
+
+/// `need` and `have` for a message saying the first is more than the
+/// second, with enough decimals that they do not read the same
+/// ("needs 5 MB, more than the 5 MB free").
+pub fn human_bytes_pair(need: f64, have: f64) -> (String, String) {
+    for extra in 0..4 {
+        let (a, b) = (human_bytes_with(need, extra), human_bytes_with(have, extra));
+        if a != b {
+            return (a, b);
+        }
+    }
+    (format!("{need:.0} bytes"), format!("{have:.0} bytes"))
 }
 
 /// One consumer of memory or disk: bytes, the declaration responsible and
@@ -350,13 +377,10 @@ fn check_memory(uses: Vec<Use>, limit: u64, record_help: &str) -> Option<Diagnos
     if total <= limit as f64 {
         return None;
     }
+    let (need, have) = human_bytes_pair(total, limit as f64);
     let d = explain(
         uses,
-        format!(
-            "this model needs about {} of memory, more than the {} available to it",
-            human_bytes(total),
-            human_bytes(limit as f64)
-        ),
+        format!("this model needs about {need} of memory, more than the {have} available to it"),
     )?;
     Some(
         d.with_note(
@@ -378,18 +402,47 @@ fn check_disk(uses: Vec<Use>, free: u64, place: &str) -> Option<Diagnostic> {
     if total + largest <= free as f64 {
         return None;
     }
+    let (need, have) = human_bytes_pair(total + largest, free as f64);
     let d = explain(
         uses,
         format!(
-            "this model's recordings need about {} of disk ({} recorded, plus room to \
-             assemble the largest monitor's file), more than the {} free in {place}",
-            human_bytes(total + largest),
+            "this model's recordings need about {need} of disk ({} recorded, plus room to \
+             assemble the largest monitor's file), more than the {have} free in {place}",
             human_bytes(total),
-            human_bytes(free as f64)
         ),
     )?;
     Some(d.with_note(
         "help: record fewer neurons or variables, record with a coarser `dt:`, shorten \
          the run, or write the results (`--out`) to a disk with more space",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_as_a_person_would_write_them() {
+        assert_eq!(human_bytes(-0.0), "0 bytes");
+        assert_eq!(human_bytes(-3.0), "0 bytes");
+        assert_eq!(human_bytes(512.0), "512 bytes");
+        assert_eq!(human_bytes(1500.0), "1.5 kB");
+        assert_eq!(human_bytes(334_000.0), "334 kB");
+        assert_eq!(human_bytes(5.2e6), "5.2 MB");
+        assert_eq!(human_bytes(64e6), "64 MB");
+        assert_eq!(human_bytes(2.5e9), "2.5 GB");
+        assert_eq!(human_bytes(240e12), "240.0 TB");
+        assert_eq!(human_bytes(f64::INFINITY), "more bytes than can be counted");
+    }
+
+    #[test]
+    fn a_need_and_a_limit_never_read_the_same() {
+        let (a, b) = human_bytes_pair(50.04e6, 50.0e6);
+        assert_ne!(a, b);
+        assert_eq!((a.as_str(), b.as_str()), ("50.04 MB", "50.00 MB"));
+        assert_eq!(
+            human_bytes_pair(2e9, 1e9),
+            ("2.0 GB".to_string(), "1.0 GB".to_string())
+        );
+    }
 }

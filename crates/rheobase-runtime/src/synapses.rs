@@ -247,19 +247,25 @@ impl SynapsesState {
     }
 
     /// Converts the `delay` values (seconds) to steps as Brian2 does,
-    /// `int(delay/dt + 0.5)` (negative and NaN delays count as 0), and
+    /// `int(delay/dt + 0.5)` (negative and NaN delays are errors), and
     /// grows the queue for the largest. `step` is the current step.
     pub fn prepare_delays(&mut self, delay: &[f64], dt: f64, step: u64) -> Result<(), String> {
         let n = self.len();
         self.delays.clear();
         let to_steps = |d: f64| -> Result<u32, String> {
+            // A delay is never silently replaced: negative and NaN delays
+            // are errors, not 0.
+            if d.is_nan() || d < 0.0 {
+                return Err(format!(
+                    "a synapse has a delay of {d} s; delays must be 0 s or more"
+                ));
+            }
             let steps = (d / dt + 0.5).floor();
             if steps >= MAX_DELAY_STEPS as f64 {
                 return Err(format!(
-                    "a delay of {d} s is {steps} time steps, more than the {MAX_DELAY_STEPS} supported"
+                    "a delay of {d:e} s is {steps:e} time steps, more than the {MAX_DELAY_STEPS} supported"
                 ));
             }
-            // `as` maps NaN and negative values to 0.
             Ok(steps as u32)
         };
         // A delay shared by every synapse (Brian2's `delay=D` on the

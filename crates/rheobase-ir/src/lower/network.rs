@@ -221,6 +221,17 @@ impl<'a> Builder<'a> {
                 ),
             )));
         }
+        if let Some(r) = as_const(&rate.expr) {
+            if !r.is_finite() || r < 0.0 {
+                return Err(self.error(Diagnostic::error(
+                    rates.span,
+                    format!(
+                        "`rates:` must be a finite rate of 0 Hz or more, but this is {} Hz",
+                        crate::lower::value_text(r)
+                    ),
+                )));
+            }
+        }
         // Brian2's PoissonGroup is `rand() < rates*dt`, checked each step.
         let draw = counters.draw();
         let cond = binary(
@@ -489,6 +500,25 @@ impl<'a> Builder<'a> {
                 };
                 (flat, dim, items.len(), columns.unwrap_or(1))
             }
+            // A list of lists without a unit: dimensionless rows.
+            ExprKind::List(items) if items.iter().any(|x| matches!(x.kind, ExprKind::List(_))) => {
+                let mut flat = Vec::new();
+                let mut dim = Dimension::DIMENSIONLESS;
+                let mut columns = None;
+                for row in items {
+                    let (v, dm) = self.constant_list(row)?;
+                    if columns.is_some_and(|c| c != v.len()) {
+                        return Err(self.error(Diagnostic::error(
+                            row.span,
+                            "every row of a 2-D TimedArray needs the same length",
+                        )));
+                    }
+                    columns = Some(v.len());
+                    dim = dm;
+                    flat.extend(v);
+                }
+                (flat, dim, items.len(), columns.unwrap_or(1))
+            }
             _ => {
                 let (v, dim) = self.constant_list(values)?;
                 let n = v.len();
@@ -527,7 +557,23 @@ impl<'a> Builder<'a> {
                 ),
             )));
         };
-        let (Some(n), Some(rate), Some(weight)) = (&d.n, &d.rate, &d.weight) else {
+        if var.read_only || var.flags.iter().any(|f| f == "constant" || f == "shared") {
+            return Err(self.error(Diagnostic::error(
+                d.variable.span,
+                format!(
+                    "a PoissonInput adds to its variable every step, but `{}` is {}",
+                    d.variable.name,
+                    if var.read_only {
+                        "read-only"
+                    } else if var.flags.iter().any(|f| f == "constant") {
+                        "`(constant)`"
+                    } else {
+                        "`(shared)`"
+                    }
+                ),
+            )));
+        }
+        let (Some(n), Some(rate_expr), Some(weight)) = (&d.n, &d.rate, &d.weight) else {
             return Err(self.error(Diagnostic::error(
                 d.name.span,
                 "a PoissonInput needs `N:`, `rate:` and `weight:`",
@@ -537,7 +583,19 @@ impl<'a> Builder<'a> {
         if n < 0 {
             return Err(self.error(Diagnostic::error(d.name.span, "`N:` must not be negative")));
         }
-        let rate = self.constant_value(rate, Dimension::HERTZ, "`rate:`")?;
+        let rate = self.constant_value(rate_expr, Dimension::HERTZ, "`rate:`")?;
+        // Each step draws binomial(N, rate*dt): a probability, as Brian2
+        // requires.
+        if rate < 0.0 || rate * self.dt > 1.0 {
+            return Err(self.error(Diagnostic::error(
+                rate_expr.span,
+                format!(
+                    "`rate:` must be between 0 Hz and 1/dt ({} Hz), since each step fires each input with probability rate*dt; this is {} Hz",
+                    crate::lower::value_text(1.0 / self.dt),
+                    crate::lower::value_text(rate)
+                ),
+            )));
+        }
         let mut counters = KernelCounters::default();
         let w = {
             let mut checker = self.checker(&scope, &mut counters, true, false);
@@ -1109,6 +1167,28 @@ impl<'a> Builder<'a> {
                 )));
             }
             match as_const(&t.expr) {
+                Some(v) if !v.is_finite() || v < 0.0 => {
+                    return Err(self.error(Diagnostic::error(
+                        e.span,
+                        format!(
+                            "`delay:` must be a finite duration of 0 s or more, but this is {} s",
+                            crate::lower::value_text(v)
+                        ),
+                    )));
+                }
+                // The spike queue is a ring with a slot per step of the
+                // longest delay (the runtime's limit is 2^24 steps).
+                Some(v) if (v / self.dt + 0.5).floor() >= (1u64 << 24) as f64 => {
+                    return Err(self.error(Diagnostic::error(
+                        e.span,
+                        format!(
+                            "a delay of {} s is {} time steps, more than the {} supported",
+                            crate::lower::value_text(v),
+                            crate::lower::value_text((v / self.dt + 0.5).floor()),
+                            1u64 << 24
+                        ),
+                    )));
+                }
                 Some(v) => self.program.arrays[delay.0 as usize].initial = v,
                 None => {
                     delay_kernel = Some(self.add_kernel(
@@ -1494,15 +1574,32 @@ impl<'a> Builder<'a> {
                 span,
             } => {
                 let p = match p {
-                    Some(e) => Some(self.constant_value(
-                        e,
-                        Dimension::DIMENSIONLESS,
-                        "`p=` of `sample`",
-                    )?),
+                    Some(e) => {
+                        let v =
+                            self.constant_value(e, Dimension::DIMENSIONLESS, "`p=` of `sample`")?;
+                        if !(0.0..=1.0).contains(&v) {
+                            return Err(self.error(Diagnostic::error(
+                                e.span,
+                                format!("`p=` of `sample` is a probability, between 0 and 1, but this is {}", crate::lower::value_text(v)),
+                            )));
+                        }
+                        Some(v)
+                    }
                     None => None,
                 };
                 let size = match size {
-                    Some(e) => Some(self.whole_number(e, "`size=` of `sample`")?.max(0) as u64),
+                    Some(e) => {
+                        let n = self.whole_number(e, "`size=` of `sample`")?;
+                        if n < 0 {
+                            return Err(self.error(Diagnostic::error(
+                                e.span,
+                                format!(
+                                    "`size=` of `sample` must not be negative, but this is {n}"
+                                ),
+                            )));
+                        }
+                        Some(n as u64)
+                    }
                     None => None,
                 };
                 if p.is_some() == size.is_some() {
@@ -1658,6 +1755,20 @@ impl<'a> Builder<'a> {
                         dim_name(t.dim)
                     ),
                 )));
+            }
+            // Python's `range` and Brian2's `j=`/`i=` need integers:
+            // `range(0.5, 3)` and `j='i/3'` are errors there, not rounded.
+            if t.ty == Ty::Float {
+                let text = self.source.get(e.span.start..e.span.end).unwrap_or("this");
+                return Err(self.error(
+                    Diagnostic::error(
+                        e.span,
+                        format!(
+                        "a neuron index must be an integer, but `{text}` is a floating-point number"
+                    ),
+                    )
+                    .with_note("help: use `//` for integer division, or `int(...)`"),
+                ));
             }
             let a = self.add_array(
                 format!("{name}.index{k}"),
