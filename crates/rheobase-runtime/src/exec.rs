@@ -777,12 +777,17 @@ impl Executor {
         // kernel's own arithmetic leaves the processor too few loads in
         // flight to hide the cache misses. Running a list in consecutive
         // pieces runs the same elements in the same order.
-        let scattered: Vec<*const f64> = k
-            .own
-            .iter()
-            .filter(|&&a| store.len_of(a) >= PREFETCH_MIN_LEN)
-            .map(|&a| store.get(a).as_ptr())
-            .collect();
+        // At most a few arrays are read ahead, gathered without allocating:
+        // this runs for every List call of every step.
+        let mut ahead = [ptr::null::<f64>(); PREFETCH_MAX_ARRAYS];
+        let mut n_ahead = 0;
+        for &a in &k.own {
+            if n_ahead < PREFETCH_MAX_ARRAYS && store.len_of(a) >= PREFETCH_MIN_LEN {
+                ahead[n_ahead] = store.get(a).as_ptr();
+                n_ahead += 1;
+            }
+        }
+        let scattered = &ahead[..n_ahead];
         let piece = if scattered.is_empty() {
             elements.len()
         } else {
@@ -791,11 +796,11 @@ impl Executor {
         let mut count = 0usize;
         let mut pieces = elements.chunks(piece).peekable();
         if let Some(first) = pieces.peek() {
-            prefetch(&scattered, first);
+            prefetch(scattered, first);
         }
         while let Some(part) = pieces.next() {
             if let Some(next) = pieces.peek() {
-                prefetch(&scattered, next);
+                prefetch(scattered, next);
             }
             args.end = part.len() as u64;
             args.elements = part.as_ptr();
@@ -831,6 +836,10 @@ impl Executor {
 /// Arrays of at least this many elements (4 MiB) are read ahead by
 /// [`Executor::run_list`]; smaller ones stay in the caches anyway.
 const PREFETCH_MIN_LEN: usize = 1 << 19;
+
+/// Arrays read ahead per List call (the plastic synapse of an STDP rule
+/// has four: the weight, two traces and the last update).
+const PREFETCH_MAX_ARRAYS: usize = 8;
 
 /// Elements per piece of a List call that reads ahead: the memory of one
 /// piece (a cache line per element and array) fits in the L2 cache.

@@ -100,6 +100,27 @@ fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
 impl<'a> Builder<'a> {
     /// Evaluates a constant list such as `[1, 2.5, 7]*ms` (or a single
     /// number) to its values in SI units and their dimension.
+    /// The rows of a 2-D TimedArray's `values:`, flattened row after row,
+    /// with their unit and the number of columns (every row must have it).
+    fn table_rows(&mut self, items: &[ast::Expr]) -> Result<(Vec<f64>, Dimension, usize), Failed> {
+        let mut flat = Vec::new();
+        let mut dim = Dimension::DIMENSIONLESS;
+        let mut columns = None;
+        for row in items {
+            let (v, dm) = self.constant_list(row)?;
+            if columns.is_some_and(|c| c != v.len()) {
+                return Err(self.error(Diagnostic::error(
+                    row.span,
+                    "every row of a 2-D TimedArray needs the same length",
+                )));
+            }
+            columns = Some(v.len());
+            dim = dm;
+            flat.extend(v);
+        }
+        Ok((flat, dim, columns.unwrap_or(1)))
+    }
+
     fn constant_list(&mut self, e: &ast::Expr) -> Result<(Vec<f64>, Dimension), Failed> {
         match &e.kind {
             ExprKind::List(items) => {
@@ -472,52 +493,20 @@ impl<'a> Builder<'a> {
                 };
                 let k = self.constant(b)?;
                 let kv = as_const(&k.expr).unwrap_or(f64::NAN);
-                let mut flat = Vec::new();
-                let mut dim = Dimension::DIMENSIONLESS;
-                let mut columns = None;
-                for row in items {
-                    let (v, dm) = self.constant_list(row)?;
-                    if columns.is_some_and(|c| c != v.len()) {
-                        return Err(self.error(Diagnostic::error(
-                            row.span,
-                            "every row of a 2-D TimedArray needs the same length",
-                        )));
-                    }
-                    columns = Some(v.len());
-                    dim = dm;
-                    flat.extend(v.iter().map(|x| {
-                        if *op == ast::BinaryOp::Mul {
-                            x * kv
-                        } else {
-                            x / kv
-                        }
-                    }));
-                }
+                let (mut flat, dim, columns) = self.table_rows(items)?;
                 let dim = if *op == ast::BinaryOp::Mul {
+                    flat.iter_mut().for_each(|x| *x *= kv);
                     dim * k.dim
                 } else {
+                    flat.iter_mut().for_each(|x| *x /= kv);
                     dim / k.dim
                 };
-                (flat, dim, items.len(), columns.unwrap_or(1))
+                (flat, dim, items.len(), columns)
             }
             // A list of lists without a unit: dimensionless rows.
             ExprKind::List(items) if items.iter().any(|x| matches!(x.kind, ExprKind::List(_))) => {
-                let mut flat = Vec::new();
-                let mut dim = Dimension::DIMENSIONLESS;
-                let mut columns = None;
-                for row in items {
-                    let (v, dm) = self.constant_list(row)?;
-                    if columns.is_some_and(|c| c != v.len()) {
-                        return Err(self.error(Diagnostic::error(
-                            row.span,
-                            "every row of a 2-D TimedArray needs the same length",
-                        )));
-                    }
-                    columns = Some(v.len());
-                    dim = dm;
-                    flat.extend(v);
-                }
-                (flat, dim, items.len(), columns.unwrap_or(1))
+                let (flat, dim, columns) = self.table_rows(items)?;
+                (flat, dim, items.len(), columns)
             }
             _ => {
                 let (v, dim) = self.constant_list(values)?;
