@@ -45,6 +45,8 @@ use rheobase_kernel::{
 use crate::runtime::RtFn;
 use crate::validate::Usage;
 
+mod vmath;
+
 /// The runtime functions declared in one module, declared on first use so
 /// a module that never calls `exp` does not import it.
 pub(crate) type Imports = [Option<FuncId>; RtFn::ALL.len()];
@@ -106,6 +108,9 @@ struct Element {
     /// `pre_index[e]`, `post_index[e]` (zero-extended), if used.
     pre: Value,
     post: Value,
+    /// In the two-element loop, the same for the second element `e + 1`.
+    pre1: Value,
+    post1: Value,
     /// `e + index_offset`: global index, random key.
     key: Value,
 }
@@ -127,6 +132,10 @@ pub(crate) struct Translator<'a, 'f> {
     /// what they read, and entries made inside a conditional block do not
     /// outlive it (they would not dominate later uses).
     pure_calls: HashMap<String, Value>,
+    /// Calls whose arguments do not change within one kernel call
+    /// (`exp(-dt/tau)` of an exact integrator), evaluated once in the
+    /// preheader as scalars and keyed like `pure_calls`.
+    hoisted: HashMap<String, Value>,
     /// Locals assigned so far in the current element's code.
     assigned: std::collections::HashSet<u32>,
     /// For Range kernels with random draws: the buffer of each draw
@@ -137,6 +146,8 @@ pub(crate) struct Translator<'a, 'f> {
     /// Whether the code being emitted handles two elements at once (`e`
     /// and `e + 1`): floats are `f64x2`, conditions `i64x2` masks.
     vector: bool,
+    /// Whether `exp` is computed inline ([`vmath`]) instead of called.
+    inline_exp: bool,
     /// The locals as `f64x2` variables, for the two-element loop.
     vlocals: BTreeMap<u32, Variable>,
 }
@@ -162,6 +173,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         usage: &Usage,
     ) {
         let call_conv = module.isa().default_call_conv();
+        let inline_exp = vmath::supported(module.isa());
         let mut b = b;
         let count = b.declare_var(types::I64);
         let mut t = Translator {
@@ -172,10 +184,12 @@ impl<'a, 'f> Translator<'a, 'f> {
             call_conv,
             locals: BTreeMap::new(),
             pure_calls: HashMap::new(),
+            hoisted: HashMap::new(),
             assigned: std::collections::HashSet::new(),
             rand_buffers: BTreeMap::new(),
             batch_start: None,
             vector: false,
+            inline_exp,
             vlocals: BTreeMap::new(),
             count,
         };
@@ -231,6 +245,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         // preheader: load everything the loop needs that does not change.
         self.b.switch_to_block(preheader);
         let inv = self.invariants(args, kernel.iteration, usage);
+        self.hoist_invariant_calls(kernel, &inv);
         let batch_end = self.b.declare_var(types::I64);
         if batched {
             let bytes = RAND_BATCH * 8 * usage.draws.len() as u32;
@@ -555,6 +570,8 @@ impl<'a, 'f> Translator<'a, 'f> {
             e,
             pre: e,
             post: e,
+            pre1: e,
+            post1: e,
             key: e,
         };
         // Loaded once per element even if only used inside an `If`: one
@@ -562,10 +579,16 @@ impl<'a, 'f> Translator<'a, 'f> {
         if usage.pre {
             let p = self.element_addr(inv.pre_index, e, 2);
             el.pre = self.b.ins().uload32(trusted(), p, 0);
+            if self.vector {
+                el.pre1 = self.b.ins().uload32(trusted(), p, 4);
+            }
         }
         if usage.post {
             let p = self.element_addr(inv.post_index, e, 2);
             el.post = self.b.ins().uload32(trusted(), p, 0);
+            if self.vector {
+                el.post1 = self.b.ins().uload32(trusted(), p, 4);
+            }
         }
         if usage.key {
             el.key = self.b.ins().iadd(e, inv.index_offset);
@@ -673,6 +696,42 @@ impl<'a, 'f> Translator<'a, 'f> {
 
     /// Calls `f`; in the two-element loop, once per lane (the callees are
     /// scalar functions).
+    /// Emits, in the preheader, every call of a pure function whose
+    /// argument is the same for all elements of this kernel call (made of
+    /// constants, `t` and `dt` only), so that the loop reads its value
+    /// instead of computing it per element. The value is the same scalar
+    /// the loop would have computed, so results do not change.
+    fn hoist_invariant_calls(&mut self, kernel: &Kernel, inv: &Invariants) {
+        let mut calls = Vec::new();
+        for s in &kernel.body {
+            invariant_calls_in_stmt(s, &mut calls);
+        }
+        if calls.is_empty() {
+            return;
+        }
+        // Invariant expressions read no element value; these placeholders
+        // are never used.
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let el = Element {
+            e: zero,
+            pre: zero,
+            post: zero,
+            pre1: zero,
+            post1: zero,
+            key: zero,
+        };
+        for call in calls {
+            let key = call.to_string();
+            if !self.hoisted.contains_key(&key) {
+                let v = self.expr(call, inv, &el);
+                self.hoisted.insert(key, v);
+            }
+        }
+        // The cache of per-element calls must not hand these scalars to the
+        // two-element loop.
+        self.pure_calls.clear();
+    }
+
     fn call(&mut self, f: RtFn, args: &[Value]) -> Value {
         let r = self.runtime_fn(f);
         if !self.vector {
@@ -750,6 +809,18 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let p = self.array_addr(inv, a.0, *space, el);
                 if self.vector && *space == IndexSpace::Own {
                     self.b.ins().load(types::F64X2, lanes_flags(), p, 0)
+                } else if self.vector && matches!(space, IndexSpace::Pre | IndexSpace::Post) {
+                    // The two elements' neurons are anywhere: two loads.
+                    let second = Element {
+                        pre: el.pre1,
+                        post: el.post1,
+                        ..*el
+                    };
+                    let p1 = self.array_addr(inv, a.0, *space, &second);
+                    let x0 = self.b.ins().load(types::F64, trusted(), p, 0);
+                    let x1 = self.b.ins().load(types::F64, trusted(), p1, 0);
+                    let v = self.b.ins().splat(types::F64X2, x0);
+                    self.b.ins().insertlane(v, x1, 1)
                 } else {
                     let v = self.b.ins().load(types::F64, trusted(), p, 0);
                     self.widen(v)
@@ -770,7 +841,11 @@ impl<'a, 'f> Translator<'a, 'f> {
                 };
                 let x = self.b.ins().fcvt_from_sint(types::F64, i);
                 if self.vector {
-                    let i1 = self.b.ins().iadd_imm_s(i, 1);
+                    let i1 = match space {
+                        IndexSpace::Pre => el.pre1,
+                        IndexSpace::Post => el.post1,
+                        _ => self.b.ins().iadd_imm_s(i, 1),
+                    };
                     let x1 = self.b.ins().fcvt_from_sint(types::F64, i1);
                     let v = self.b.ins().splat(types::F64X2, x);
                     self.b.ins().insertlane(v, x1, 1)
@@ -785,17 +860,11 @@ impl<'a, 'f> Translator<'a, 'f> {
                     let c = self.cond(expr, inv, el);
                     return self.bool_to_f64(c);
                 }
-                let is_call = !matches!(
-                    op,
-                    UnaryOp::Neg
-                        | UnaryOp::Abs
-                        | UnaryOp::Floor
-                        | UnaryOp::Ceil
-                        | UnaryOp::Trunc
-                        | UnaryOp::Sqrt
-                        | UnaryOp::Sign
-                );
+                let is_call = is_call_op(*op);
                 let key = is_call.then(|| expr.to_string());
+                if let Some(&v) = key.as_ref().and_then(|k| self.hoisted.get(k)) {
+                    return self.widen(v);
+                }
                 if let Some(v) = key.as_ref().and_then(|k| self.pure_calls.get(k)) {
                     return *v;
                 }
@@ -810,6 +879,21 @@ impl<'a, 'f> Translator<'a, 'f> {
                 if float_cc(*op).is_some() || matches!(op, BinaryOp::And | BinaryOp::Or) {
                     let c = self.cond(expr, inv, el);
                     return self.bool_to_f64(c);
+                }
+                // Division by a constant is multiplication by its
+                // reciprocal, as g++ -ffast-math compiles Brian2's C++: a
+                // division costs several multiplications' throughput (and
+                // `x / tau` is in nearly every equation). The product is
+                // within 1 ulp of the quotient, and exact when the constant
+                // is a power of two.
+                if *op == BinaryOp::Div {
+                    if let Expr::Const(k) = **b {
+                        if let Some(r) = reciprocal(k) {
+                            let x = self.expr(a, inv, el);
+                            let r = self.fconst(r);
+                            return self.b.ins().fmul(x, r);
+                        }
+                    }
                 }
                 // Small whole powers are products: `v**2` is `v*v` exactly
                 // (as correctly rounded as `pow`), and far cheaper than a
@@ -932,6 +1016,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let c = self.b.ins().fcmp(FloatCC::Equal, a, zero);
                 self.bool_to_f64(c)
             }
+            UnaryOp::Exp if self.inline_exp => self.inline_exp(a),
             UnaryOp::Exp => self.call(RtFn::Exp, &[a]),
             UnaryOp::Log => self.call(RtFn::Log, &[a]),
             UnaryOp::Log10 => self.call(RtFn::Log10, &[a]),
@@ -1022,6 +1107,126 @@ fn float_cc(op: BinaryOp) -> Option<FloatCC> {
     })
 }
 
+/// `1/k` where multiplying by it is a faithful stand-in for dividing by
+/// `k`: `k` and `1/k` both normal numbers (so no overflow, underflow or
+/// division by zero is hidden).
+fn reciprocal(k: f64) -> Option<f64> {
+    let r = 1.0 / k;
+    (k.is_normal() && r.is_normal()).then_some(r)
+}
+
+/// Calls `f(array, space)` for every load in `e`.
+fn for_each_load(e: &Expr, f: &mut impl FnMut(u32, IndexSpace)) {
+    match e {
+        Expr::Load(a, space) => f(a.0, *space),
+        Expr::Unary(_, a) => for_each_load(a, f),
+        Expr::Binary(_, a, b) => {
+            for_each_load(a, f);
+            for_each_load(b, f);
+        }
+        Expr::Select(c, a, b) => {
+            for_each_load(c, f);
+            for_each_load(a, f);
+            for_each_load(b, f);
+        }
+        Expr::Table { time, column, .. } => {
+            for_each_load(time, f);
+            if let Some(c) = column {
+                for_each_load(c, f);
+            }
+        }
+        Expr::Const(_)
+        | Expr::Local(_)
+        | Expr::Index(_)
+        | Expr::Time
+        | Expr::Dt
+        | Expr::Rand { .. }
+        | Expr::Binomial { .. } => {}
+    }
+}
+
+/// Whether `e` has the same value for every element of one kernel call.
+fn is_invariant(e: &Expr) -> bool {
+    match e {
+        Expr::Const(_) | Expr::Time | Expr::Dt => true,
+        Expr::Unary(_, a) => is_invariant(a),
+        Expr::Binary(_, a, b) => is_invariant(a) && is_invariant(b),
+        Expr::Select(c, a, b) => is_invariant(c) && is_invariant(a) && is_invariant(b),
+        Expr::Load(..)
+        | Expr::Local(_)
+        | Expr::Index(_)
+        | Expr::Rand { .. }
+        | Expr::Binomial { .. }
+        | Expr::Table { .. } => false,
+    }
+}
+
+/// Whether `op` is computed by a call (or the inline `exp`) rather than a
+/// single instruction: the operations worth hoisting out of the loop.
+fn is_call_op(op: UnaryOp) -> bool {
+    !matches!(
+        op,
+        UnaryOp::Neg
+            | UnaryOp::Abs
+            | UnaryOp::Floor
+            | UnaryOp::Ceil
+            | UnaryOp::Trunc
+            | UnaryOp::Sqrt
+            | UnaryOp::Sign
+            | UnaryOp::Not
+    )
+}
+
+/// Collects the largest loop-invariant calls of `e` (see
+/// [`Translator::hoist_invariant_calls`]).
+fn invariant_calls<'k>(e: &'k Expr, out: &mut Vec<&'k Expr>) {
+    match e {
+        Expr::Unary(op, a) => {
+            if is_call_op(*op) && is_invariant(a) {
+                out.push(e);
+            } else {
+                invariant_calls(a, out);
+            }
+        }
+        Expr::Binary(_, a, b) => {
+            invariant_calls(a, out);
+            invariant_calls(b, out);
+        }
+        Expr::Select(c, a, b) => {
+            invariant_calls(c, out);
+            invariant_calls(a, out);
+            invariant_calls(b, out);
+        }
+        Expr::Table { time, column, .. } => {
+            invariant_calls(time, out);
+            if let Some(c) = column {
+                invariant_calls(c, out);
+            }
+        }
+        Expr::Const(_)
+        | Expr::Load(..)
+        | Expr::Local(_)
+        | Expr::Index(_)
+        | Expr::Time
+        | Expr::Dt
+        | Expr::Rand { .. }
+        | Expr::Binomial { .. } => {}
+    }
+}
+
+fn invariant_calls_in_stmt<'k>(s: &'k Stmt, out: &mut Vec<&'k Expr>) {
+    match s {
+        Stmt::SetLocal(_, e) | Stmt::Store(_, _, e) => invariant_calls(e, out),
+        Stmt::If { cond, then } => {
+            invariant_calls(cond, out);
+            for s in then {
+                invariant_calls_in_stmt(s, out);
+            }
+        }
+        Stmt::Emit => {}
+    }
+}
+
 /// Whether any statement (at any depth) writes an array or a local.
 fn contains_writes(stmts: &[Stmt]) -> bool {
     stmts.iter().any(|s| match s {
@@ -1074,9 +1279,9 @@ fn expr_ok(e: &Expr, rounding: bool) -> bool {
     let ok = |e: &Expr| expr_ok(e, rounding);
     match e {
         Expr::Const(_) | Expr::Local(_) | Expr::Time | Expr::Dt | Expr::Rand { .. } => true,
-        Expr::Load(_, space) | Expr::Index(space) => {
-            matches!(space, IndexSpace::Own | IndexSpace::Shared)
-        }
+        // Pre/Post values are loaded lane by lane; `vectorizable` checks
+        // that no element writes what another reads through them.
+        Expr::Load(..) | Expr::Index(_) => true,
         // Vector rounding needs SSE4.1, which not every x86-64 has.
         Expr::Unary(UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Trunc, a) => rounding && ok(a),
         Expr::Binary(BinaryOp::FloorDiv | BinaryOp::Mod, a, b) => rounding && ok(a) && ok(b),
@@ -1093,9 +1298,29 @@ fn expr_ok(e: &Expr, rounding: bool) -> bool {
 /// the batch buffers. Such code is the same function of each element, so
 /// running it on two elements side by side changes nothing but speed.
 fn vectorizable(kernel: &Kernel, usage: &Usage, batched: bool, rounding: bool) -> bool {
+    // Clock-driven synapses read their neurons' values (`v_post`) and write
+    // only their own slots. Two synapses at once are the same as one after
+    // the other as long as no array the kernel writes is read through a
+    // neuron index (a synapse could then read a value the other one of the
+    // pair has written, or not yet).
+    let mut stored = std::collections::BTreeSet::new();
+    for stmt in &kernel.body {
+        if let Stmt::Store(a, _, _) = stmt {
+            stored.insert(a.0);
+        }
+    }
+    let mut neuron_reads_stored = false;
+    for stmt in &kernel.body {
+        if let Stmt::SetLocal(_, e) | Stmt::Store(_, _, e) = stmt {
+            for_each_load(e, &mut |a, space| {
+                if matches!(space, IndexSpace::Pre | IndexSpace::Post) && stored.contains(&a) {
+                    neuron_reads_stored = true;
+                }
+            });
+        }
+    }
     kernel.iteration == Iteration::Range
-        && !usage.pre
-        && !usage.post
+        && !neuron_reads_stored
         && !usage.emit
         && (usage.draws.is_empty() || batched)
         && kernel.body.iter().all(|stmt| match stmt {

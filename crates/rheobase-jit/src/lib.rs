@@ -264,7 +264,11 @@ impl Jit {
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fb_ctx);
             Translator::translate(b, module, &mut imports, kernel, usage);
             if self.dump {
-                eprintln!("; kernel {}\n{}", kernel.name, self.ctx.func.display());
+                eprintln!(
+                    "; kernel {}\n{kernel}\n{}",
+                    kernel.name,
+                    self.ctx.func.display()
+                );
             }
             // Optimizes, allocates registers, emits machine code and copies
             // it into the module's memory (not yet executable).

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use rheobase_jit::Jit;
 use rheobase_kernel::{
-    rng, BinaryOp, Expr, IndexSpace, Iteration, RandKind, Stmt, TableDesc, TableId,
+    rng, BinaryOp, Expr, IndexSpace, Iteration, RandKind, Stmt, TableDesc, TableId, UnaryOp,
 };
 
 /// v += dt * ((El - v) + R*I) / tau, with a local for the derivative.
@@ -42,7 +42,9 @@ fn euler_lif_update_matches_rust() {
         // SAFETY: arrays 0 and 1 have n elements; the kernel touches 0..n.
         assert_eq!(unsafe { compiled.call(&a) }, 0);
         for i in 0..n {
-            let dv = ((EL - v_ref[i]) + R * input[i]) / TAU;
+            // Division by a constant is multiplication by its reciprocal
+            // (as g++ -ffast-math compiles Brian2's C++).
+            let dv = ((EL - v_ref[i]) + R * input[i]) * (1.0 / TAU);
             v_ref[i] += dt * dv;
         }
     }
@@ -514,4 +516,77 @@ fn binomial_draws_match_the_host_function() {
         let sd = (n as f64 * p * (1.0 - p) / n_el as f64).sqrt();
         assert!((mean - m).abs() < 5.0 * sd, "n={n} p={p}: mean {mean}");
     }
+}
+
+/// A clock-driven synaptic update reads its neurons' values through
+/// `pre_index`/`post_index` and writes only its own slots: two synapses at a
+/// time must give exactly what one at a time gives, for every split of the
+/// range. A kernel that writes an array it also reads through a neuron index
+/// must still run in element order.
+#[test]
+fn synaptic_updates_reading_neurons_match_one_at_a_time() {
+    // s += dt * (v_post - s) * exp(-x_pre) + j, for each synapse.
+    let body = vec![store(
+        0,
+        add(
+            add(
+                ld(0),
+                mul(
+                    mul(Expr::Dt, sub(ld_in(1, IndexSpace::Post), ld(0))),
+                    un(UnaryOp::Exp, un(UnaryOp::Neg, ld_in(2, IndexSpace::Pre))),
+                ),
+            ),
+            Expr::Index(IndexSpace::Post),
+        ),
+    )];
+    // a[e] = a[post(e)] + 1 with post(e) = e - 1: a running count only if
+    // each element sees the previous one's store.
+    let chained = vec![store(0, add(ld_in(0, IndexSpace::Post), c(1.0)))];
+    let mut jit = Jit::new().unwrap();
+    let compiled = jit
+        .compile_all(&[
+            kernel("S.update", Iteration::Range, 0, body),
+            kernel("S.chain", Iteration::Range, 0, chained),
+        ])
+        .unwrap();
+
+    let n_syn = 41;
+    let pre: Vec<u32> = (0..n_syn).map(|s| (s * 5 % 11) as u32).collect();
+    let post: Vec<u32> = (0..n_syn).map(|s| (s * 3 % 13) as u32).collect();
+    let v: Vec<f64> = (0..13).map(|i| -0.07 + i as f64 * 1e-3).collect();
+    let x: Vec<f64> = (0..11).map(|i| 0.1 * i as f64).collect();
+    let run = |start: usize, end: usize, s: &mut Vec<f64>| {
+        let (mut v, mut x) = (v.clone(), x.clone());
+        let arrays = [s.as_mut_ptr(), v.as_mut_ptr(), x.as_mut_ptr()];
+        let mut a = args(&arrays, start as u64, end as u64);
+        a.pre_index = pre.as_ptr();
+        a.post_index = post.as_ptr();
+        // SAFETY: every pre/post index is within x/v; s has n_syn elements.
+        unsafe { compiled[0].call(&a) };
+    };
+    let initial: Vec<f64> = (0..n_syn).map(|s| s as f64 * 1e-3).collect();
+    let mut together = initial.clone();
+    run(0, n_syn, &mut together);
+    let mut alone = initial.clone();
+    for s in 0..n_syn {
+        run(s, s + 1, &mut alone);
+    }
+    for s in 0..n_syn {
+        assert_eq!(together[s].to_bits(), alone[s].to_bits(), "synapse {s}");
+        let want = initial[s]
+            + 1e-4 * (v[post[s] as usize] - initial[s]) * (-x[pre[s] as usize]).exp()
+            + post[s] as f64;
+        assert!((together[s] - want).abs() <= 1e-15 * want.abs().max(1.0));
+    }
+
+    let n = 9;
+    let previous: Vec<u32> = (0..n).map(|e: u32| e.saturating_sub(1)).collect();
+    let mut a_vals = vec![0.0; n as usize];
+    let arrays = [a_vals.as_mut_ptr()];
+    let mut a = args(&arrays, 0, u64::from(n));
+    a.post_index = previous.as_ptr();
+    // SAFETY: every index is below n.
+    unsafe { compiled[1].call(&a) };
+    let want: Vec<f64> = (1..=n).map(f64::from).collect();
+    assert_eq!(a_vals, want);
 }

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Synapses per piece of a summed variable's update: 256 KiB of terms,
+/// which stay in the L2 cache between being written and being added.
+const SUMMED_PIECE: usize = 32 * 1024;
+
 impl Simulation {
     /// One time step, in Brian2's schedule: start, groups, thresholds,
     /// after_thresholds, synapses, resets, after_resets, end. Within a
@@ -96,18 +100,30 @@ impl Simulation {
         // updates, then the synapses' (order 0).
         for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
             for summed in &plan.summed {
-                exec.run_range(
-                    summed.kernel,
-                    store,
-                    0..state.len(),
-                    clock,
-                    Some(&state.pairs),
-                    None,
-                );
-                let (terms, target) = store.read_write(summed.scratch, summed.target);
+                let (_, target) = store.read_write(summed.scratch, summed.target);
                 target[plan.target_start..plan.target_stop].fill(0.0);
-                for (&term, &j) in terms.iter().zip(state.pairs.post()) {
-                    target[j as usize] += term;
+                // The terms are computed and added a piece at a time, so
+                // that the scratch array is read back from the cache
+                // instead of from memory; the additions are made in
+                // synapse order all the same, so the sums do not change.
+                let n = state.len();
+                let mut start = 0;
+                while start < n {
+                    let end = (start + SUMMED_PIECE).min(n);
+                    exec.run_range(
+                        summed.kernel,
+                        store,
+                        start..end,
+                        clock,
+                        Some(&state.pairs),
+                        None,
+                    );
+                    let (terms, target) = store.read_write(summed.scratch, summed.target);
+                    let post = &state.pairs.post()[start..end];
+                    for (&term, &j) in terms[start..end].iter().zip(post) {
+                        target[j as usize] += term;
+                    }
+                    start = end;
                 }
             }
         }
