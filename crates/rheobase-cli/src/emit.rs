@@ -149,7 +149,14 @@ impl Printer<'_> {
                 let _ = writeln!(out, "{pad}_{} = {}", l.0, self.expr(e));
             }
             Stmt::Store(a, space, e) => {
-                let _ = writeln!(out, "{pad}{} = {}", self.array(a.0, *space), self.expr(e));
+                // The stored value has the variable's unit: `v = -65*mV`.
+                let unit = self.unit(&Expr::Load(*a, *space));
+                let _ = writeln!(
+                    out,
+                    "{pad}{} = {}",
+                    self.array(a.0, *space),
+                    self.expr_in(e, unit.as_deref())
+                );
             }
             Stmt::If { cond, then } => {
                 let _ = writeln!(out, "{pad}if {}:", self.expr(cond));
@@ -212,7 +219,7 @@ impl Printer<'_> {
                 // which is exact for values written in that unit.
                 format!("{}*{symbol}", number(round_display(value)))
             }
-            _ => number(c),
+            _ => number(round_display(c)),
         }
     }
 
@@ -324,7 +331,9 @@ impl Printer<'_> {
     }
 }
 
-/// `x` with the rounding noise of a unit conversion removed: `-50.00000000000001` → `-50`.
+/// `x` rounded to 13 significant digits, which removes the noise of
+/// decimal arithmetic from the display (`0.018000000000000002` → `0.018`,
+/// `-50.00000000000001` → `-50`); the generated code uses the exact value.
 fn round_display(x: f64) -> f64 {
     let rounded: f64 = format!("{x:.12e}").parse().unwrap_or(x);
     rounded

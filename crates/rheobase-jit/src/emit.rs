@@ -58,7 +58,7 @@ impl Jit {
             self.ctx.set_disasm(true);
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fb_ctx);
             Translator::translate(b, &mut module, &mut imports, kernel, usage);
-            let clif = self.ctx.func.display().to_string();
+            let clif = with_decimal_constants(&self.ctx.func.display().to_string());
             let compiled = self
                 .ctx
                 .compile(&*self.isa, &mut ControlPlane::default())
@@ -75,5 +75,76 @@ impl Jit {
         }
         self.ctx.clear();
         Ok(out)
+    }
+}
+
+/// `text` with each line holding an `f64const` in Cranelift's hexadecimal
+/// notation followed by a comment giving its decimal value
+/// (`f64const -0x1.47ae147ae147bp-5  ; -0.04`).
+fn with_decimal_constants(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.lines() {
+        out.push_str(line);
+        let value = line
+            .split_once("f64const ")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(parse_hex_float);
+        if let Some(v) = value {
+            if v == 0.0 || (1e-4..1e15).contains(&v.abs()) {
+                out.push_str(&format!("  ; {v}"));
+            } else {
+                out.push_str(&format!("  ; {v:e}"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A number in Cranelift's hexadecimal float notation: `0x1.8p3`,
+/// `-0x1.0000000000000p0`, `0.0`, `-0.0`, `+Inf`, `NaN`.
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let magnitude = match body {
+        "0.0" => 0.0,
+        "Inf" => f64::INFINITY,
+        _ => {
+            let hex = body.strip_prefix("0x")?;
+            let (mantissa, exponent) = hex.split_once('p')?;
+            let exponent: i32 = exponent.parse().ok()?;
+            let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+            let mut value = u64::from_str_radix(whole, 16).ok()? as f64;
+            let mut scale = 1.0 / 16.0;
+            for digit in fraction.chars() {
+                value += f64::from(digit.to_digit(16)?) * scale;
+                scale /= 16.0;
+            }
+            value * 2f64.powi(exponent)
+        }
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hexadecimal_constants_read_back_exactly() {
+        for v in [-0.04, 0.5, 1.0, 4.0, 1e-300, 6.02e23, -0.065, 0.0] {
+            let text = format!(
+                "{}",
+                cranelift_codegen::ir::immediates::Ieee64::with_float(v)
+            );
+            assert_eq!(parse_hex_float(&text), Some(v), "{text}");
+        }
+        assert_eq!(parse_hex_float("NaN"), None);
+        assert!(
+            with_decimal_constants("v1 = f64const -0x1.47ae147ae147bp-5\n")
+                .ends_with("  ; -0.04\n")
+        );
     }
 }
