@@ -1103,14 +1103,17 @@ fn write_monitor(
 /// Writes an archive after making sure the disk holding it has room for
 /// it, so that a full disk is reported as such, before a byte is written.
 /// `metadata` (what `meta::describe` says of the monitor, as JSON) is
-/// added as the 0-d string array `metadata`, unless it is empty.
+/// added as the 0-d string array `metadata`, unless it is empty or a
+/// recorded array has that name.
 fn write_checked(
     path: &Path,
     arrays: &[NpyArray],
     metadata: &str,
 ) -> std::io::Result<npz::Written> {
     let mut arrays = arrays.to_vec();
-    if !metadata.is_empty() {
+    // A recorded variable the user named `metadata` keeps its name; the
+    // description is then in run.json only.
+    if !metadata.is_empty() && arrays.iter().all(|a| a.name != "metadata") {
         arrays.push(NpyArray::new(
             "metadata",
             vec![],

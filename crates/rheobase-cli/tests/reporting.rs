@@ -289,3 +289,28 @@ fn compile_emits_each_kernel_in_three_notations() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no kernel is named `H`"));
 }
+
+/// The `rheo compile` example of docs/cli.md is what rheo prints.
+#[test]
+fn the_documented_emit_example_is_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/cli.md")).expect("docs/cli.md");
+    let command = "$ rheo compile spec-examples/hh.model --emit ir --kernel neurons.threshold\n";
+    let start = doc.find(command).expect("the example is in docs/cli.md") + command.len();
+    let expected = &doc[start..start + doc[start..].find("```").expect("end of the example")];
+    let output = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .current_dir(&root)
+        .args([
+            "compile",
+            "spec-examples/hh.model",
+            "--emit",
+            "ir",
+            "--kernel",
+            "neurons.threshold",
+        ])
+        .output()
+        .expect("rheo runs");
+    assert!(output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(printed.trim_end(), expected.trim_end());
+}
