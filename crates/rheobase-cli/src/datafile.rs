@@ -473,6 +473,12 @@ fn parse_npy_header(text: &[u8]) -> Result<NpyHeader, String> {
     })
 }
 
+/// Reads one `.npy` stream of `len` bytes, such as a member of an
+/// `.npz` archive (`rheo plot` reads the run's archives with it).
+pub fn read_npy_stream<R: Read>(reader: R, len: u64) -> Result<Table, String> {
+    read_npy(reader, len)
+}
+
 /// Reads a whole `.npy` stream of `file_len` bytes.
 fn read_npy<R: Read>(mut reader: R, file_len: u64) -> Result<Table, String> {
     let truncated_header = || "the .npy file is truncated (it ends inside its header)".to_string();

@@ -6,10 +6,15 @@
 //! 3 runtime failure, 130 interrupted).
 
 mod bench;
+mod closing;
 mod console;
 mod datafile;
+mod emit;
+mod meta;
 mod npz;
 mod outdir;
+mod plot;
+mod progress;
 mod render;
 mod spill;
 
@@ -26,7 +31,7 @@ use sha2::{Digest, Sha256};
 use spill::{dtype_of, Spill, SpillSink};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -78,6 +83,25 @@ enum Command {
         /// memory). Models and connections that need more are refused.
         #[arg(long)]
         memory_gb: Option<f64>,
+        /// Print nothing but errors: no progress, no closing summary.
+        #[arg(long, short)]
+        quiet: bool,
+        /// After the run, draw OUT/NAME.png beside each OUT/NAME.npz (as `rheo plot`).
+        #[arg(long)]
+        plot: bool,
+        /// Standard deviation of the gaussian window smoothing population
+        /// rates in the pictures, ms (Brian2's `smooth_rate(width=...)`).
+        #[arg(long, default_value_t = 1.0)]
+        rate_width_ms: f64,
+    },
+    /// Draw OUT/NAME.png beside each monitor's OUT/NAME.npz of a finished run.
+    Plot {
+        /// The output directory of `rheo run`.
+        out: PathBuf,
+        /// Standard deviation of the gaussian window smoothing population
+        /// rates, ms (Brian2's `smooth_rate(width=...)`).
+        #[arg(long, default_value_t = 1.0)]
+        rate_width_ms: f64,
     },
     /// Run models (default: every spec-examples/*.model) and print how fast they ran.
     Bench {
@@ -92,6 +116,19 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the code generated for each kernel of a model, without running it.
+    Compile {
+        /// The .model file.
+        model: PathBuf,
+        /// What to print: the lowered kernels in the model language's
+        /// notation (ir), Cranelift IR (clif) or machine code (asm).
+        #[arg(long, value_enum, default_value = "ir")]
+        emit: emit::Emit,
+        /// Only this kernel (e.g. `G.state_update`), or all kernels of
+        /// this object (e.g. `G`).
+        #[arg(long)]
+        kernel: Option<String>,
     },
     /// Check a model and report every error, without running it.
     Check {
@@ -120,6 +157,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { model, out } => check(&model, out.as_deref()),
+        Command::Compile {
+            model,
+            emit,
+            kernel,
+        } => compile_command(&model, emit, kernel.as_deref()),
         Command::Run {
             model,
             out,
@@ -127,7 +169,22 @@ fn main() -> ExitCode {
             seed,
             buffer_mb,
             memory_gb,
-        } => run(&model, &out, threads, seed, buffer_mb, memory_gb),
+            quiet,
+            plot,
+            rate_width_ms,
+        } => run(
+            &model,
+            &out,
+            threads,
+            seed,
+            buffer_mb,
+            memory_gb,
+            Options {
+                quiet,
+                plot: plot.then_some(rate_width_ms),
+            },
+        ),
+        Command::Plot { out, rate_width_ms } => plot_command(&out, rate_width_ms),
         Command::Bench {
             models,
             threads,
@@ -236,6 +293,66 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
             ExitCode::from(EXIT_MODEL_ERROR)
         }
     }
+}
+
+/// `rheo compile MODEL --emit ...`: prints each selected kernel's code.
+fn compile_command(path: &Path, what: emit::Emit, kernel: Option<&str>) -> ExitCode {
+    let file_name = path.display().to_string();
+    let source = match read_model(path) {
+        Ok(s) => s,
+        Err(msg) => {
+            errs!("{}", render::render_plain_message(&file_name, &msg));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let resources = resources_for(Path::new("."), DEFAULT_BUFFER_MB, rheobase::memory_limit());
+    let model = match compile_for(&source, &ModelFiles::for_model(path), &resources) {
+        Ok(m) => m,
+        Err(diagnostics) => {
+            errs!("{}", render::render(&file_name, &source, &diagnostics));
+            return ExitCode::from(EXIT_MODEL_ERROR);
+        }
+    };
+    let program = &model.program;
+    let kernels = match emit::select(program, kernel) {
+        Ok(k) => k,
+        Err(message) => {
+            errln!("{file_name}: error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let methods = emit::methods(program, &source);
+    let code = match what {
+        emit::Emit::Ir => None,
+        emit::Emit::Clif | emit::Emit::Asm => {
+            let owned: Vec<rheobase::kernel::Kernel> =
+                kernels.iter().map(|k| (*k).clone()).collect();
+            match rheobase_jit::Jit::new().and_then(|mut jit| jit.emit(&owned)) {
+                Ok(code) => Some(code),
+                Err(e) => {
+                    errln!("{file_name}: error: {e}");
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
+            }
+        }
+    };
+    let units = meta::Units::of(&source);
+    let mut text = String::new();
+    for (k, kernel) in kernels.iter().enumerate() {
+        let header = emit::header(program, kernel, &methods);
+        let body = match (&code, what) {
+            (None, _) => emit::ir_text(program, kernel, &units),
+            (Some(code), emit::Emit::Clif) => code[k].clif.clone(),
+            (Some(code), _) => format!(
+                "; {} bytes of machine code\n{}",
+                code[k].code_bytes, code[k].asm
+            ),
+        };
+        let comment = if what == emit::Emit::Ir { "#" } else { ";" };
+        text.push_str(&format!("{comment} {header}\n{body}\n"));
+    }
+    print_out(&text);
+    ExitCode::SUCCESS
 }
 
 /// What a run writing its results into `out` may use: `memory_limit` bytes,
@@ -379,6 +496,63 @@ fn supersede(state: &RunState, status: &str, error: Option<&str>) -> std::io::Re
     .map(|_| ())
 }
 
+/// How `rheo run` reports and what it does after the simulation.
+struct Options {
+    quiet: bool,
+    /// Draw the pictures after the run, smoothing rates over this many ms.
+    plot: Option<f64>,
+}
+
+/// The settings of the pictures, or why the width is refused.
+fn plot_settings(rate_width_ms: f64) -> Result<plot::Settings, String> {
+    if (0.0..1e9).contains(&rate_width_ms) {
+        Ok(plot::Settings {
+            rate_width: rate_width_ms * 1e-3,
+        })
+    } else {
+        Err(format!(
+            "--rate-width-ms must be a number of milliseconds, 0 or more, not {rate_width_ms}"
+        ))
+    }
+}
+
+/// Draws the pictures of `out`, reporting each failure; returns the
+/// pictures written and whether every one was.
+fn draw_pictures(out: &Path, settings: &plot::Settings) -> (Vec<PathBuf>, bool) {
+    match plot::plot_dir(out, settings) {
+        Ok((written, failed)) => {
+            for message in &failed {
+                errln!("{message}");
+            }
+            (written, failed.is_empty())
+        }
+        Err(message) => {
+            errln!("error: {message}");
+            (Vec::new(), false)
+        }
+    }
+}
+
+/// `rheo plot OUT`.
+fn plot_command(out: &Path, rate_width_ms: f64) -> ExitCode {
+    let settings = match plot_settings(rate_width_ms) {
+        Ok(s) => s,
+        Err(message) => {
+            errln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let (written, ok) = draw_pictures(out, &settings);
+    for path in &written {
+        outln!("{}", path.display());
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RUNTIME)
+    }
+}
+
 fn run(
     path: &Path,
     out: &Path,
@@ -386,6 +560,7 @@ fn run(
     seed_arg: Option<u64>,
     buffer_mb: Option<usize>,
     memory_gb: Option<f64>,
+    options: Options,
 ) -> ExitCode {
     let file_name = path.display().to_string();
     // The handler goes in first: an interrupt while reading, checking or
@@ -408,6 +583,13 @@ fn run(
         Some(gb) if gb.is_finite() && gb > 0.0 && gb < 1e9 => (gb * 1e9) as u64,
         Some(gb) => {
             errln!("error: --memory-gb must be a positive number of gigabytes, not {gb}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let plot_with = match options.plot.map(plot_settings).transpose() {
+        Ok(settings) => settings,
+        Err(message) => {
+            errln!("error: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -456,6 +638,12 @@ fn run(
     };
     let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
     let program = model.program.clone();
+    let units = meta::Units::of(&source);
+    let descriptions: Vec<Value> = program
+        .monitors
+        .iter()
+        .map(|m| meta::describe(m, &program, &units))
+        .collect();
     {
         let mut st = lock(&state);
         st.monitors = program
@@ -467,6 +655,17 @@ fn run(
         st.base.insert("dt".into(), json!(program.dt));
         let monitors = json!(st.monitors);
         st.base.insert("monitors".into(), monitors);
+        st.base.insert(
+            "recordings".into(),
+            Value::Object(
+                program
+                    .monitors
+                    .iter()
+                    .zip(&descriptions)
+                    .map(|(m, d)| (m.name().to_string(), d.clone()))
+                    .collect(),
+            ),
+        );
         if let Err(e) = supersede(&st, "running", None) {
             errln!(
                 "{}: error: cannot write to the output directory: {e}",
@@ -498,9 +697,19 @@ fn run(
     );
     set_phase(&state, Phase::Simulating);
 
+    let steps = Arc::new(AtomicU64::new(0));
+    sim.set_progress(steps.clone());
+    let shown = progress::Progress::start(
+        steps,
+        sim.step(),
+        sim.remaining_steps(),
+        program.dt,
+        options.quiet,
+    );
     let started = Instant::now();
     let result = sim.run_all();
     let wall = started.elapsed().as_secs_f64();
+    shown.finish();
     set_phase(&state, Phase::Writing);
     let (mut status, mut code, mut message) = match &result {
         Ok(()) => ("completed", ExitCode::SUCCESS, None),
@@ -521,7 +730,9 @@ fn run(
     let mut spill = spill
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (manifest, spill_complete) = write_results(out, &program, &sim, &mut spill);
+    let writing = Instant::now();
+    let (manifest, spill_complete) = write_results(out, &program, &sim, &mut spill, &descriptions);
+    let write_seconds = writing.elapsed().as_secs_f64();
     if manifest.missing.is_empty() {
         if let Err(e) = spill.remove() {
             errln!(
@@ -602,6 +813,53 @@ fn run(
         );
         return ExitCode::from(EXIT_RUNTIME);
     }
+    let mut pictures = Vec::new();
+    if let Some(settings) = &plot_with {
+        let (written, ok) = draw_pictures(out, settings);
+        pictures = written;
+        if !ok && status == "completed" {
+            code = ExitCode::from(EXIT_RUNTIME);
+        }
+    }
+    if !options.quiet {
+        let closing = closing::Closing {
+            status,
+            simulated: timings.steps as f64 * program.dt,
+            wall,
+            threads: timings.threads,
+            groups: program
+                .groups
+                .iter()
+                .map(|g| closing::GroupSpikes {
+                    name: g.name.clone(),
+                    neurons: g.size,
+                    spikes: counts
+                        .iter()
+                        .find(|(n, _)| n == &g.name)
+                        .map_or(0, |(_, c)| *c),
+                })
+                .collect(),
+            phases: vec![
+                ("parse", model.parse_seconds),
+                ("check", model.lower_seconds),
+                ("JIT", timings.compile_seconds),
+                ("connect", timings.connect_seconds),
+                ("simulate", timings.simulate_seconds),
+                ("write", write_seconds),
+            ],
+            out,
+            files: std::iter::once("run.json".to_string())
+                .chain(manifest.files.iter().map(|f| f.name.clone()))
+                .chain(
+                    pictures
+                        .iter()
+                        .filter_map(|p| p.file_name())
+                        .map(|f| f.to_string_lossy().into_owned()),
+                )
+                .collect(),
+        };
+        errs!("{}", closing::render(&closing));
+    }
     code
 }
 
@@ -615,6 +873,7 @@ fn write_results(
     program: &rheobase::kernel::program::Program,
     sim: &Simulation,
     spill: &mut Spill,
+    descriptions: &[Value],
 ) -> (Manifest, bool) {
     let mut manifest = Manifest::default();
     let mut spill_complete = true;
@@ -628,7 +887,11 @@ fn write_results(
             }
             _ => 0,
         };
-        match write_monitor(&target, k, monitor, spill, record_offset) {
+        let metadata = descriptions
+            .get(k)
+            .map(Value::to_string)
+            .unwrap_or_default();
+        match write_monitor(&target, k, monitor, spill, record_offset, &metadata) {
             Ok(written) => {
                 manifest.files.push(Entry {
                     name,
@@ -755,6 +1018,7 @@ fn write_monitor(
     monitor: &MonitorData,
     spill: &Spill,
     record_offset: usize,
+    metadata: &str,
 ) -> std::io::Result<npz::Written> {
     let names: Vec<&str> = match monitor {
         MonitorData::Spike { variables, .. } => ["i", "t"]
@@ -790,7 +1054,7 @@ fn write_monitor(
                 let (p, len) = parts(&spilled[2 + k], Part::Values(values));
                 arrays.push(one_d(name, len, dtype_of(*kind), p));
             }
-            write_checked(path, &arrays)
+            write_checked(path, &arrays, metadata)
         }
         MonitorData::State {
             t,
@@ -819,7 +1083,7 @@ fn write_monitor(
                     parts: p,
                 });
             }
-            write_checked(path, &arrays)
+            write_checked(path, &arrays, metadata)
         }
         MonitorData::Rate { t, rate, .. } => {
             let (t_parts, n) = parts(&spilled[0], Part::Values(t));
@@ -830,6 +1094,7 @@ fn write_monitor(
                     one_d("t", n, Dtype::F64, t_parts),
                     one_d("rate", n, Dtype::F64, rate_parts),
                 ],
+                metadata,
             )
         }
     }
@@ -837,7 +1102,26 @@ fn write_monitor(
 
 /// Writes an archive after making sure the disk holding it has room for
 /// it, so that a full disk is reported as such, before a byte is written.
-fn write_checked(path: &Path, arrays: &[NpyArray]) -> std::io::Result<npz::Written> {
+/// `metadata` (what `meta::describe` says of the monitor, as JSON) is
+/// added as the 0-d string array `metadata`, unless it is empty or a
+/// recorded array has that name.
+fn write_checked(
+    path: &Path,
+    arrays: &[NpyArray],
+    metadata: &str,
+) -> std::io::Result<npz::Written> {
+    let mut arrays = arrays.to_vec();
+    // A recorded variable the user named `metadata` keeps its name; the
+    // description is then in run.json only.
+    if !metadata.is_empty() && arrays.iter().all(|a| a.name != "metadata") {
+        arrays.push(NpyArray::new(
+            "metadata",
+            vec![],
+            Dtype::Unicode(metadata.chars().count()),
+            Part::Text(metadata),
+        ));
+    }
+    let arrays = arrays.as_slice();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -26,17 +26,22 @@ pub enum Dtype {
     I64,
     I32,
     Bool,
+    /// A fixed-width string of this many characters, stored as numpy
+    /// does (`<U` + width: UTF-32 code points, padded with zeros). Used
+    /// for the archive's `metadata`, a JSON text.
+    Unicode(usize),
 }
 
 impl Dtype {
     /// The numpy type string: byte order, kind, item size.
-    pub fn descr(self) -> &'static str {
+    pub fn descr(self) -> String {
         match self {
-            Dtype::F64 => "<f8",
-            Dtype::I64 => "<i8",
-            Dtype::I32 => "<i4",
+            Dtype::F64 => "<f8".into(),
+            Dtype::I64 => "<i8".into(),
+            Dtype::I32 => "<i4".into(),
             // One byte has no byte order; numpy spells that `|`.
-            Dtype::Bool => "|b1",
+            Dtype::Bool => "|b1".into(),
+            Dtype::Unicode(chars) => format!("<U{chars}"),
         }
     }
 
@@ -45,6 +50,7 @@ impl Dtype {
             Dtype::F64 | Dtype::I64 => 8,
             Dtype::I32 => 4,
             Dtype::Bool => 1,
+            Dtype::Unicode(chars) => 4 * chars,
         }
     }
 
@@ -55,7 +61,7 @@ impl Dtype {
     pub fn unrepresentable(self, values: &[f64]) -> Option<(usize, f64)> {
         let fits = |v: f64, lo: f64, hi: f64| v.fract() == 0.0 && v >= lo && v <= hi;
         match self {
-            Dtype::F64 | Dtype::Bool => None,
+            Dtype::F64 | Dtype::Bool | Dtype::Unicode(_) => None,
             Dtype::I32 => values
                 .iter()
                 .position(|&v| !fits(v, f64::from(i32::MIN), f64::from(i32::MAX))),
@@ -107,6 +113,8 @@ impl Dtype {
                 .iter()
                 .for_each(|&v| out.extend_from_slice(&(v as i32).to_le_bytes())),
             Dtype::Bool => out.extend(values.iter().map(|&v| u8::from(v != 0.0))),
+            // Numbers are never text; `Part::Text` carries strings.
+            Dtype::Unicode(_) => {}
         }
     }
 }
@@ -134,6 +142,8 @@ pub enum Part<'a> {
     /// A file holding `elements` elements already encoded in the array's
     /// type (see [`Dtype::encode`]).
     File { path: &'a Path, elements: usize },
+    /// One string for a `Unicode` array at least as wide as it.
+    Text(&'a str),
 }
 
 impl Part<'_> {
@@ -144,6 +154,7 @@ impl Part<'_> {
             Part::I64(v) => v.len(),
             Part::I32(v) => v.len(),
             Part::File { elements, .. } => *elements,
+            Part::Text(_) => 1,
         }
     }
 }
@@ -266,6 +277,7 @@ fn validate(arrays: &[NpyArray]) -> io::Result<()> {
             }
             match (part, array.dtype) {
                 (Part::I64(_), Dtype::I64) | (Part::I32(_), Dtype::I32) | (Part::Values(_), _) => {}
+                (Part::Text(text), Dtype::Unicode(chars)) if text.chars().count() <= chars => {}
                 (Part::File { path, elements }, dtype) => {
                     let expected = (*elements as u64).saturating_mul(dtype.item_size() as u64);
                     let actual = fs::metadata(path)?.len();
@@ -327,6 +339,17 @@ fn write_data<W: Write>(out: &mut W, array: &NpyArray) -> io::Result<()> {
                         .for_each(|v| buf.extend_from_slice(&v.to_le_bytes()));
                     out.write_all(&buf)?;
                 }
+            }
+            Part::Text(text) => {
+                let Dtype::Unicode(chars) = array.dtype else {
+                    continue;
+                };
+                buf.clear();
+                let padding = chars.saturating_sub(text.chars().count());
+                for c in text.chars().chain(std::iter::repeat_n('\0', padding)) {
+                    buf.extend_from_slice(&u32::from(c).to_le_bytes());
+                }
+                out.write_all(&buf)?;
             }
             Part::File { path, elements } => {
                 let expected = (elements * array.dtype.item_size()) as u64;

@@ -135,14 +135,19 @@ pub fn remove_stale(out: &Path, monitors: &[String]) -> Vec<(PathBuf, String)> {
     names.dedup();
     let mut failed = Vec::new();
     for name in names.into_iter().filter(|n| is_archive_name(n)) {
-        let path = out.join(&name);
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if !meta.is_dir() => {
-                if let Err(e) = std::fs::remove_file(&path) {
-                    failed.push((path, e.to_string()));
+        // An archive's picture (`rheo plot`) goes with it: a picture of
+        // an earlier run beside this run's results would mislead.
+        let archive = out.join(&name);
+        let picture = archive.with_extension("png");
+        for path in [archive, picture] {
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if !meta.is_dir() => {
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        failed.push((path, e.to_string()));
+                    }
                 }
+                _ => {}
             }
-            _ => {}
         }
     }
     failed
@@ -185,7 +190,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rheo-outdir-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        for name in ["old.npz", "legacy.npz", "new.npz", "mine.npz", "notes.txt"] {
+        for name in [
+            "old.npz",
+            "old.png",
+            "legacy.npz",
+            "new.npz",
+            "new.png",
+            "mine.npz",
+            "mine.png",
+            "notes.txt",
+        ] {
             std::fs::write(dir.join(name), b"x").expect("file");
         }
         std::fs::write(
@@ -201,7 +215,8 @@ mod tests {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["mine.npz", "notes.txt", "run.json"]);
+        // Pictures go with their archives; others' stay.
+        assert_eq!(left, ["mine.npz", "mine.png", "notes.txt", "run.json"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -204,7 +204,7 @@ impl Spill {
 
     /// Every spilled array: (monitor index, array name, file, numpy type,
     /// elements), for the recovery notes in run.json.
-    pub fn arrays(&self) -> Vec<(usize, &str, &Path, &'static str, usize)> {
+    pub fn arrays(&self) -> Vec<(usize, &str, &Path, String, usize)> {
         self.columns
             .iter()
             .map(|((m, name), c)| {

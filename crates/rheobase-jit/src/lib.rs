@@ -85,9 +85,11 @@
 //! ```
 
 mod codegen;
+mod emit;
 mod runtime;
 mod validate;
 
+pub use emit::KernelCode;
 pub use runtime::{binomial, exprel, BINOMIAL_MAX_RESTARTS};
 
 use std::fmt;

@@ -1,6 +1,6 @@
 //! The simulation: state, the action list and Brian2's step schedule.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -196,6 +196,9 @@ pub struct Simulation {
     /// interrupted.
     unfinished_steps: u64,
     interrupt: Option<Arc<AtomicBool>>,
+    /// Where the step count is published for an observer on another
+    /// thread (a progress display); see `set_progress`.
+    progress: Option<Arc<AtomicU64>>,
     /// Where recorded samples go once they exceed `sink_budget` bytes; without
     /// one they stay in `monitors` for the whole run.
     sink: Option<Box<dyn RecordingSink>>,
@@ -303,6 +306,7 @@ impl Simulation {
             next_action: 0,
             unfinished_steps: 0,
             interrupt: None,
+            progress: None,
             sink: None,
             sink_budget: 0,
             memory_limit: None,
@@ -443,6 +447,11 @@ impl Simulation {
                 break;
             }
             done += 1;
+            if let Some(progress) = &self.progress {
+                // One relaxed store per step: nothing next to a step's
+                // kernels, and the observer never blocks the loop.
+                progress.store(self.step, Ordering::Relaxed);
+            }
             if self.sink.is_some() && self.held_bytes() >= self.sink_budget {
                 result = self.flush_recordings();
                 if result.is_err() {
@@ -583,6 +592,14 @@ impl Simulation {
     /// the run after the current time step.
     pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
         self.interrupt = Some(flag);
+    }
+
+    /// Installs a counter that the step loop keeps equal to
+    /// [`step`](Self::step) as it runs, so another thread can show progress
+    /// without touching the simulation.
+    pub fn set_progress(&mut self, steps: Arc<AtomicU64>) {
+        steps.store(self.step, Ordering::Relaxed);
+        self.progress = Some(steps);
     }
 
     /// Current simulated time, seconds: exactly `step() as f64 * dt`.

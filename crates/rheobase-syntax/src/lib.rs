@@ -52,6 +52,7 @@ pub mod ast;
 mod convert;
 mod diagnostic;
 mod grammar;
+mod hints;
 mod layout;
 mod parser;
 
@@ -98,13 +99,20 @@ fn parse_here(source: &str) -> Result<ast::Model, Vec<Diagnostic>> {
     let layout = layout::layout(source, &mut diags);
     let mut parser = parser::Parser::new(&layout.masked, &layout.lines, diags);
     let model = parser.model();
-    let mut diags = parser.diags;
+    // Brian2 habits (quoted code, Python calls) get an error naming them.
+    let mut diags: Vec<Diagnostic> = parser
+        .diags
+        .into_iter()
+        .map(|d| hints::explain(source, d))
+        .collect();
     if diags.is_empty() {
         Ok(model)
     } else {
         // Stable sort: diagnostics at the same place keep the order in
         // which they were found.
         diags.sort_by_key(|d| (d.span.start, d.span.end));
+        // Several errors of one line may become the same explanation.
+        diags.dedup_by(|a, b| a.span == b.span && a.message == b.message);
         Err(diags)
     }
 }
