@@ -42,10 +42,11 @@ fn euler_lif_update_matches_rust() {
         // SAFETY: arrays 0 and 1 have n elements; the kernel touches 0..n.
         assert_eq!(unsafe { compiled.call(&a) }, 0);
         for i in 0..n {
-            // Division by a constant is multiplication by its reciprocal
-            // (as g++ -ffast-math compiles Brian2's C++).
-            let dv = ((EL - v_ref[i]) + R * input[i]) * (1.0 / TAU);
-            v_ref[i] += dt * dv;
+            // Division by a constant is multiplication by its reciprocal,
+            // and a product added to something is one fused multiply-add
+            // (as g++ compiles Brian2's C++).
+            let dv = R.mul_add(input[i], EL - v_ref[i]) * (1.0 / TAU);
+            v_ref[i] = dt.mul_add(dv, v_ref[i]);
         }
     }
     assert_eq!(v, v_ref, "JIT and Rust must agree bit for bit");
@@ -187,7 +188,8 @@ fn synapse_index_spaces() {
 
     let mut g_ref = vec![0.0; n_post];
     for s in 0..n_syn {
-        g_ref[post[s] as usize] += w[s] * 0.5 * x[pre[s] as usize];
+        // One fused multiply-add, as the JIT contracts it.
+        g_ref[post[s] as usize] = (w[s] * 0.5).mul_add(x[pre[s] as usize], g_ref[post[s] as usize]);
     }
 
     let arrays = [
@@ -216,7 +218,8 @@ fn synapse_index_spaces() {
     let mut g_ref = vec![0.0; n_post];
     for &s in &active {
         let s = s as usize;
-        g_ref[post[s] as usize] += w[s] * 0.5 * x[pre[s] as usize];
+        // One fused multiply-add, as the JIT contracts it.
+        g_ref[post[s] as usize] = (w[s] * 0.5).mul_add(x[pre[s] as usize], g_ref[post[s] as usize]);
     }
     let arrays = [
         w.as_mut_ptr(),
