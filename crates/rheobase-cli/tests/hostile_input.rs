@@ -1217,3 +1217,58 @@ fn integers_out_of_range_are_never_stored_changed() {
     .expect(EXIT_OK);
     assert_eq!(assert_manifest_true(&out)["status"], "completed");
 }
+
+/// Check-time work grows at most n log n in the size of the file. The
+/// constants and the `exact` variables are sized so that the quadratic
+/// algorithms these replaced (the constants copied per constant, one dense
+/// matrix exponential of every `exact` variable at once) would take
+/// minutes, while the linear ones take seconds even in a debug build: the
+/// deadline catches a regression without timing anything finely. Many
+/// errors are all reported at their own lines (the line index that
+/// replaced a rescan of the file per error is checked against
+/// `line_col` in render.rs's tests).
+#[test]
+fn check_time_work_is_not_quadratic() {
+    let dir = scratch("quadratic");
+    let constants: String = (0..20_000).map(|k| format!("c{k} = {k}*ms\n")).collect();
+    let uncoupled = format!(
+        "NeuronGroup G(1):\n    model:\n{}    method: exact\nrun 1*ms\n",
+        (0..1600)
+            .map(|k| format!("        dv{k}/dt = -v{k}/(10*ms) : 1\n"))
+            .collect::<String>()
+    );
+    let errors: String = (0..2000)
+        .map(|k| format!("x{k} = undefined_{k}\n"))
+        .collect();
+    for (name, text, code) in [
+        ("constants", constants, EXIT_OK),
+        ("uncoupled", uncoupled, EXIT_OK),
+        ("errors", errors, EXIT_MODEL_ERROR),
+    ] {
+        let path = write(&dir, &format!("{name}.model"), text);
+        let out = rheo(&["check", path_str(&path)], Duration::from_secs(60));
+        out.expect(code);
+        if name == "errors" {
+            // Every error is reported, the last one at its own line.
+            assert!(
+                out.stderr
+                    .contains("errors.model:2000:9: error: unknown name `undefined_1999`"),
+                "{}",
+                out.describe()
+            );
+        }
+    }
+    // A resource-shaped argument is bounded, not obeyed.
+    let out = rheo(
+        &[
+            "run",
+            "spec-examples/lif.model",
+            "--out",
+            "target/never",
+            "--threads",
+            "100000",
+        ],
+        DEADLINE,
+    );
+    out.expect(EXIT_USAGE);
+}

@@ -2,7 +2,9 @@
 //! order, every group's equations checked and integrated, every monitor
 //! resolved.
 
-use crate::check::{self, dim_name, Binding, Checker, Failed, Scope, Ty, Typed, VariableInfo};
+use crate::check::{
+    self, dim_name, Binding, Checker, Constants, Failed, Scope, Ty, Typed, VariableInfo,
+};
 use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
@@ -131,7 +133,7 @@ pub fn lower_for(
         files,
         source,
         diagnostics: Vec::new(),
-        constants: HashMap::new(),
+        constants: Constants::new(),
         defined: HashMap::new(),
         dt: DEFAULT_DT,
         seed: None,
@@ -186,7 +188,7 @@ struct Builder<'a> {
     source: &'a str,
     files: &'a dyn DataFiles,
     diagnostics: Vec<Diagnostic>,
-    constants: HashMap<String, Binding>,
+    constants: Constants,
     /// Every top-level name with where it was defined.
     defined: HashMap<String, Span>,
     dt: f64,
@@ -520,7 +522,7 @@ impl<'a> Builder<'a> {
                         files: self.files,
                         source: self.source,
                         diagnostics: Vec::new(),
-                        constants: HashMap::new(),
+                        constants: Constants::new(),
                         defined: HashMap::new(),
                         dt: DEFAULT_DT,
                         seed: None,
