@@ -235,7 +235,7 @@ fn valid_utf8_junk_is_a_model_error() {
 }
 
 #[test]
-fn empty_and_comment_only_files_are_valid_empty_models() {
+fn empty_and_comment_only_files_are_model_errors() {
     let dir = scratch("empty");
     for (name, text) in [
         ("empty", ""),
@@ -244,10 +244,16 @@ fn empty_and_comment_only_files_are_valid_empty_models() {
     ] {
         let path = write(&dir, &format!("{name}.model"), text);
         let out = check_file(&path);
-        out.expect(EXIT_OK);
-        assert!(out.stderr.is_empty(), "{name}: {}", out.describe());
+        out.expect(EXIT_MODEL_ERROR);
+        assert!(
+            out.stderr.contains(&format!(
+                "{name}.model:1:1: error: this model is empty: it declares nothing and runs nothing"
+            )),
+            "{name}: {}",
+            out.describe()
+        );
     }
-    // Running an empty model writes run.json and nothing else fails.
+    // Running an empty model is refused the same way.
     let path = dir.join("empty.model");
     let results = dir.join("out");
     let out = rheo(
@@ -259,8 +265,12 @@ fn empty_and_comment_only_files_are_valid_empty_models() {
         ],
         DEADLINE,
     );
-    out.expect(EXIT_OK);
-    assert!(results.join("run.json").exists(), "{}", out.describe());
+    out.expect(EXIT_MODEL_ERROR);
+    assert!(
+        out.stderr.contains("this model is empty"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -1271,4 +1281,92 @@ fn check_time_work_is_not_quadratic() {
         DEADLINE,
     );
     out.expect(EXIT_USAGE);
+}
+
+/// Every allocation proportional to user input is counted before it is
+/// made, and the limit honours the process's rlimits: under
+/// `prlimit --as=500MB`, models that need more are refused with a
+/// diagnostic at their declaration (exit 1), not aborted by a failed
+/// allocation, and a model that fits still runs.
+#[test]
+fn memory_is_counted_before_it_is_allocated_under_prlimit() {
+    let dir = scratch("prlimit");
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: `prlimit` (util-linux) is not installed");
+        return;
+    }
+    let neuron = "NeuronGroup G(10):\n    model:\n        dv/dt = -v/(10*ms) : 1\n";
+    let cases = [
+        (
+            "poisson",
+            "PoissonGroup P(150000000):\n    rates: 10*Hz\nrun 1*ms\n".to_string(),
+            "poisson.model:1:16: error: this model needs about",
+        ),
+        (
+            "generator",
+            "SpikeGeneratorGroup P(250000000):\n    indices: [0, 1]\n    times: [1, 2]*ms\nrun 1*ms\n"
+                .to_string(),
+            "generator.model:1:23: error: this model needs about",
+        ),
+        (
+            "long_delay",
+            format!(
+                "{neuron}Synapses S(G -> G):\n    on_pre: v += 0.1\n    connect: all\n    delay: 1677*second\nrun 1*ms\n"
+            ),
+            "long_delay.model:4:10: error: this model needs about",
+        ),
+        (
+            "record_range",
+            format!(
+                "{neuron}Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v += w\n    connect: all\n\
+                 StateMonitor m(S):\n    variables: w\n    record: 0:4000000000\nrun 1*ms\n"
+            ),
+            "record_range.model:11:13: error: recording 4000000000 synapses needs about 32.0 GB",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = write(&dir, &format!("{name}.model"), text);
+        let out_dir = dir.join(format!("{name}-out"));
+        for args in [
+            vec!["check", path_str(&path)],
+            vec!["run", path_str(&path), "--out", path_str(&out_dir)],
+        ] {
+            let mut full = vec!["--as=500000000", env!("CARGO_BIN_EXE_rheo")];
+            full.extend(args);
+            let out = Command::new("prlimit")
+                .args(&full)
+                .current_dir(workspace_root())
+                .output()
+                .expect("run prlimit");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+            assert_eq!(
+                out.status.code(),
+                Some(EXIT_MODEL_ERROR),
+                "{name}: {stderr}"
+            );
+            assert!(stderr.contains(expected), "{name}: {stderr}");
+        }
+    }
+    // A model that fits runs to the end under the same limit.
+    let out_dir = dir.join("lif-out");
+    let out = Command::new("prlimit")
+        .args([
+            "--as=500000000",
+            env!("CARGO_BIN_EXE_rheo"),
+            "run",
+            "spec-examples/lif.model",
+            "--out",
+            path_str(&out_dir),
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("run prlimit");
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_OK),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_manifest_true(&out_dir);
 }

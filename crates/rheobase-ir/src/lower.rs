@@ -129,6 +129,18 @@ pub fn lower_for(
     files: &dyn DataFiles,
     resources: &Resources,
 ) -> Result<Lowered, Vec<Diagnostic>> {
+    // A file with nothing in it (or only comments) is almost always the
+    // wrong file, or one cut short; checking it "ok" and running nothing
+    // would hide that.
+    if model.items.is_empty() {
+        return Err(vec![Diagnostic::error(
+            Span::new(0, 0),
+            "this model is empty: it declares nothing and runs nothing",
+        )
+        .with_label(
+            "expected a declaration, e.g. `NeuronGroup G(10):`, and a `run`",
+        )]);
+    }
     let mut b = Builder {
         files,
         source,
@@ -155,6 +167,7 @@ pub fn lower_for(
         synapse_infos: Vec::new(),
         parameters: HashMap::new(),
         redefined: redefined_constants(model),
+        memory_limit: resources.memory_limit,
     };
     b.find_dt(model);
     for item in &model.items {
@@ -185,6 +198,9 @@ struct GroupInfo {
 }
 
 struct Builder<'a> {
+    /// Bytes a run may use: lists the model asks for (`record: 0:N`) are
+    /// refused before they are made if they alone would not fit.
+    memory_limit: u64,
     source: &'a str,
     files: &'a dyn DataFiles,
     diagnostics: Vec<Diagnostic>,
@@ -519,6 +535,7 @@ impl<'a> Builder<'a> {
                     // Constants defined before dt may be used in it; they are
                     // evaluated in order in a first pass over those items.
                     let mut pre = Builder {
+                        memory_limit: self.memory_limit,
                         files: self.files,
                         source: self.source,
                         diagnostics: Vec::new(),

@@ -95,6 +95,29 @@ pub fn human_bytes_pair(need: f64, have: f64) -> (String, String) {
     (format!("{need:.0} bytes"), format!("{have:.0} bytes"))
 }
 
+/// A list of `count` indices the model asks for (`record: 0:4000000000`
+/// on synapses, whose number is known only at run time), refused at
+/// `span` before it is made if its 8 bytes per index alone exceed the
+/// memory limit, instead of aborting when the allocation fails.
+pub(crate) fn list_too_large(span: Span, count: u64, limit: u64) -> Option<Diagnostic> {
+    let bytes = count as f64 * 8.0;
+    if bytes <= limit as f64 {
+        return None;
+    }
+    let (need, have) = human_bytes_pair(bytes, limit as f64);
+    Some(
+        Diagnostic::error(
+            span,
+            format!(
+                "recording {count} synapses needs about {need} of memory for their indices \
+                 alone, more than the {have} available to it"
+            ),
+        )
+        .with_label("too many indices")
+        .with_note("help: record fewer synapses (a smaller range, or a step: `0:1000000:100`)"),
+    )
+}
+
 /// One consumer of memory or disk: bytes, the declaration responsible and
 /// how the bytes come about.
 struct Use {
