@@ -291,14 +291,14 @@ fn ten_megabyte_line_is_refused_quickly() {
         out.elapsed
     );
 
-    // One long name, and one long comment (a valid empty model).
+    // One long name, and one long comment (before a valid constant).
     let path = write(&dir, "name.model", "a".repeat(10_000_000));
     let out = check_file(&path);
     out.expect(EXIT_MODEL_ERROR);
     let path = write(
         &dir,
         "comment.model",
-        format!("#{}\n", "x".repeat(10_000_000)),
+        format!("#{}\ntau = 10*ms\n", "x".repeat(10_000_000)),
     );
     let out = check_file(&path);
     out.expect(EXIT_OK);
