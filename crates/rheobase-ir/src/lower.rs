@@ -458,10 +458,26 @@ impl<'a> Builder<'a> {
 
     fn whole_number(&mut self, e: &ast::Expr, what: &str) -> Result<i64, Failed> {
         let v = self.constant_value(e, Dimension::DIMENSIONLESS, what)?;
-        if v.fract() != 0.0 || !v.is_finite() || v.abs() > 9.0e15 {
+        if v.is_finite() && v.fract() == 0.0 && v.abs() > 9.0e15 {
+            // A whole number all the same: say what is wrong with it, in
+            // the digits the user wrote (a float would print 2^64 - 1 as
+            // 18446744073709552000).
+            let written = self
+                .source
+                .get(e.span.start..e.span.end)
+                .map_or_else(|| value_text(v), str::to_string);
             return Err(self.error(Diagnostic::error(
                 e.span,
-                format!("{what} must be a whole number, but this is {v}"),
+                format!("{what} must be at most 9e15, but this is {written}"),
+            )));
+        }
+        if v.fract() != 0.0 || !v.is_finite() {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!(
+                    "{what} must be a whole number, but this is {}",
+                    value_text(v)
+                ),
             )));
         }
         Ok(v as i64)
@@ -874,26 +890,30 @@ impl<'a> Builder<'a> {
         let Some(slice) = &r.slice else {
             return Ok((g, 0, n as usize));
         };
-        let mut bound = |b: &Option<ast::Expr>, default: i64| -> Result<i64, Failed> {
+        // The bound as written (for messages) and as Python uses it.
+        let mut bound = |b: &Option<ast::Expr>, default: i64| -> Result<(i64, i64), Failed> {
             match b {
-                None => Ok(default),
+                None => Ok((default, default)),
                 Some(e) => {
-                    let v = self.whole_number(e, "a slice bound")?;
+                    let written = self.whole_number(e, "a slice bound")?;
                     // Python slice semantics: negative counts from the end,
                     // out-of-range bounds are clipped.
-                    let v = if v < 0 { v + n } else { v };
-                    Ok(v.clamp(0, n))
+                    let v = if written < 0 { written + n } else { written };
+                    Ok((written, v.clamp(0, n)))
                 }
             }
         };
-        let start = bound(&slice.start, 0)?;
-        let stop = bound(&slice.stop, n)?;
+        let (start_written, start) = bound(&slice.start, 0)?;
+        let (stop_written, stop) = bound(&slice.stop, n)?;
         if stop <= start {
+            // Name the bounds as written: `G[100:200]` of 10 neurons is not
+            // "10:10", whatever clipping made of it.
             return Err(self.error(Diagnostic::error(
                 slice.span,
                 format!(
-                    "this slice of `{}` is empty ({start}:{stop} of {n} neurons)",
-                    r.group.name
+                    "this slice of `{}` is empty: {start_written}:{stop_written} selects none of its {n} neurons (0 to {})",
+                    r.group.name,
+                    n - 1
                 ),
             )));
         }
@@ -2021,7 +2041,20 @@ pub(crate) fn value_text(v: f64) -> String {
     } else if v.is_infinite() {
         if v > 0.0 { "inf" } else { "-inf" }.to_string()
     } else if v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
-        format!("{v:e}")
+        // Shortest digits that read back as `v`, but a number of steps
+        // computed from a huge delay (1.0000000000000001e304) is shown
+        // with the digits a person would write.
+        let short = format!("{v:.6e}");
+        let short = match short.split_once('e') {
+            Some((m, e)) => format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.')),
+            None => short,
+        };
+        let full = format!("{v:e}");
+        if full.len() <= short.len() {
+            full
+        } else {
+            short
+        }
     } else {
         format!("{v}")
     }
