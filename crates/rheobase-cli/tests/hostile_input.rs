@@ -1370,3 +1370,46 @@ fn memory_is_counted_before_it_is_allocated_under_prlimit() {
     );
     assert_manifest_true(&out_dir);
 }
+
+/// `--memory-gb` holds: a run whose recordings (160 MB) are far beyond its
+/// limit (60 MB) and whose buffer nearly fills it peaks within 10% of the
+/// limit. Spilling encodes a chunk at a time, so the buffer is never
+/// copied whole (the peak used to be twice `--buffer-mb`).
+#[test]
+fn memory_gb_bounds_the_peak_of_a_run_that_fills_it() {
+    let dir = scratch("memory_gb");
+    let path = write(
+        &dir,
+        "record.model",
+        "NeuronGroup G(1000):\n    model:\n        dv/dt = -v/(10*ms) : 1\n    method: exact\n\
+         StateMonitor m(G):\n    variables: v\n    record: all\nrun 2000*ms\n",
+    );
+    let out_dir = dir.join("out");
+    let out = rheo(
+        &[
+            "run",
+            path_str(&path),
+            "--out",
+            path_str(&out_dir),
+            "--memory-gb",
+            "0.06",
+            "--buffer-mb",
+            "40",
+        ],
+        Duration::from_secs(120),
+    );
+    out.expect(EXIT_OK);
+    let manifest = assert_manifest_true(&out_dir);
+    let peak = manifest["peak_memory_bytes"].as_f64().expect("peak memory");
+    assert!(
+        peak <= 0.06e9 * 1.1,
+        "peak {peak} bytes over --memory-gb 0.06"
+    );
+    assert!(
+        std::fs::metadata(out_dir.join("m.npz"))
+            .expect("m.npz")
+            .len()
+            > 150_000_000,
+        "the whole recording is written"
+    );
+}
