@@ -176,6 +176,7 @@ pub fn lower_for(
         let _ = b.item(item);
     }
     explain_used_before_defined(model, &mut b.diagnostics);
+    drop_failed_table_cascades(model, &b.tables, &mut b.diagnostics);
     if b.diagnostics.is_empty() {
         b.program.dt = b.dt;
         if let Some(d) = resource_check(model, &b.program, resources) {
@@ -2058,6 +2059,39 @@ pub(crate) fn value_text(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// A TimedArray whose declaration failed has said why; every later use of
+/// it would add "unknown function `ta`", which misleads (it is declared).
+/// Those follow-on errors are dropped.
+fn drop_failed_table_cascades(
+    model: &ast::Model,
+    tables: &HashMap<String, check::TableInfo>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let failed: Vec<&ast::TimedArrayDecl> = model
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::TimedArray(t) if !tables.contains_key(&t.name.name) => Some(t),
+            _ => None,
+        })
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    diagnostics.retain(|d| {
+        let Some(name) = d
+            .message
+            .strip_prefix("unknown function `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        else {
+            return true;
+        };
+        !failed
+            .iter()
+            .any(|t| t.name.name == name && t.span.end <= d.span.start)
+    });
 }
 
 /// Turns "unknown name `tau`" into "`tau` is used before it is defined"
