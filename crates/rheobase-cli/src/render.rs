@@ -21,18 +21,55 @@
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, Chars, Config};
-use rheobase_syntax::{line_col, Diagnostic, Span};
+use rheobase_syntax::{Diagnostic, Span};
 
 /// Renders `diagnostics` found in `source` (the contents of `file_name`).
 /// Each rendered diagnostic ends with an empty line, separating it from
 /// the next. Spans out of range, reversed, or splitting a UTF-8 character
 /// are clamped to the source rather than trusted.
 pub fn render(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    // Both are built once for all diagnostics: a file with 20,000 errors
+    // must not be rescanned 20,000 times.
+    let lines = LineIndex::new(source);
+    let file = SimpleFile::new(file_name, source);
     let mut out = String::new();
     for diagnostic in diagnostics {
-        render_one(&mut out, file_name, source, diagnostic);
+        render_one(&mut out, &lines, &file, diagnostic);
     }
     out
+}
+
+/// Where each line of a source starts, to turn byte offsets into 1-based
+/// lines and columns in logarithmic time instead of a scan from the
+/// start of the file.
+struct LineIndex<'s> {
+    source: &'s str,
+    /// Byte offset of the first character of each line.
+    starts: Vec<usize>,
+}
+
+impl<'s> LineIndex<'s> {
+    fn new(source: &'s str) -> LineIndex<'s> {
+        let starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(k, _)| k + 1))
+            .collect();
+        LineIndex { source, starts }
+    }
+
+    /// The same as `rheobase_syntax::line_col(source, offset)`: the line,
+    /// and the column counted in characters.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        // The last line starting at or before `offset`; a line break
+        // itself belongs to the line it ends.
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1];
+        let col = self
+            .source
+            .get(start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
+        (line, col)
+    }
 }
 
 /// `FILE: error: MESSAGE`, for errors that have no place in a source file
@@ -57,9 +94,15 @@ fn longest_line(source: &str, span: Span) -> usize {
         .unwrap_or(0)
 }
 
-fn render_one(out: &mut String, file_name: &str, source: &str, diagnostic: &Diagnostic) {
+fn render_one(
+    out: &mut String,
+    lines: &LineIndex,
+    file: &SimpleFile<&str, &str>,
+    diagnostic: &Diagnostic,
+) {
+    let (file_name, source) = (*file.name(), lines.source);
     let primary = clamp(source, diagnostic.span);
-    let (line, col) = line_col(source, primary.start);
+    let (line, col) = lines.line_col(primary.start);
     out.push_str(&format!(
         "{file_name}:{line}:{col}: error: {}\n",
         diagnostic.message
@@ -103,9 +146,8 @@ fn render_one(out: &mut String, file_name: &str, source: &str, diagnostic: &Diag
         chars: Chars::ascii(),
         ..Config::default()
     };
-    let file = SimpleFile::new(file_name, source);
     let mut buffer = Vec::new();
-    match term::emit_to_io_write(&mut buffer, &config, &file, &cs) {
+    match term::emit_to_io_write(&mut buffer, &config, file, &cs) {
         Ok(()) => out.push_str(&strip_codespan_header(&String::from_utf8_lossy(&buffer))),
         // Cannot happen with clamped spans; if it does, the header line
         // still says what and where, which is better than nothing.
@@ -332,7 +374,8 @@ neuron LIF {
                     .with_secondary(Span::new(end, start), "s");
                 let out = render("f", source, &[d]);
                 let clamped = clamp(source, Span::new(start, end));
-                let (line, col) = line_col(source, clamped.start);
+                let (line, col) = rheobase_syntax::line_col(source, clamped.start);
+                assert_eq!(LineIndex::new(source).line_col(clamped.start), (line, col));
                 assert!(
                     out.starts_with(&format!("f:{line}:{col}: error: m\n")),
                     "{start}..{end}:\n{out}"

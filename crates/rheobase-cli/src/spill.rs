@@ -43,6 +43,10 @@ struct Column {
     dtype: Dtype,
 }
 
+/// Samples encoded and written at a time (512 kB of `f64`): small
+/// beside the buffer, large enough that writes are not tiny.
+const ENCODE_CHUNK: usize = 1 << 16;
+
 /// The spilled arrays of one run.
 pub struct Spill {
     dir: PathBuf,
@@ -84,10 +88,23 @@ impl Spill {
         if let Some((_, v)) = dtype.unrepresentable(values) {
             return Err(dtype.unrepresentable_error(name, v));
         }
+        // Encoded a chunk at a time: encoding the whole column at once
+        // would hold a second copy of the samples, and a run's peak
+        // memory would be twice `--buffer-mb`.
+        if values.is_empty() {
+            // The column exists, empty, as it did before chunking.
+            return self.append_bytes(monitor, name, &[], 0, dtype);
+        }
         let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.clear();
-        dtype.encode(values, &mut buffer);
-        let result = self.append_bytes(monitor, name, &buffer, values.len(), dtype);
+        let mut result = Ok(());
+        for chunk in values.chunks(ENCODE_CHUNK) {
+            buffer.clear();
+            dtype.encode(chunk, &mut buffer);
+            result = self.append_bytes(monitor, name, &buffer, chunk.len(), dtype);
+            if result.is_err() {
+                break;
+            }
+        }
         self.buffer = buffer;
         result
     }
@@ -168,8 +185,13 @@ impl Spill {
             MonitorData::Spike {
                 i, t, variables, ..
             } => {
-                let bytes: Vec<u8> = i.iter().flat_map(|v| v.to_le_bytes()).collect();
-                self.append_bytes(monitor, "i", &bytes, i.len(), Dtype::I32)?;
+                if i.is_empty() {
+                    self.append_bytes(monitor, "i", &[], 0, Dtype::I32)?;
+                }
+                for chunk in i.chunks(ENCODE_CHUNK) {
+                    let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    self.append_bytes(monitor, "i", &bytes, chunk.len(), Dtype::I32)?;
+                }
                 self.append_column(monitor, "t", Dtype::F64, t)?;
                 for (name, kind, values) in variables {
                     self.append_column(monitor, name, dtype_of(*kind), values)?;

@@ -235,7 +235,7 @@ fn valid_utf8_junk_is_a_model_error() {
 }
 
 #[test]
-fn empty_and_comment_only_files_are_valid_empty_models() {
+fn empty_and_comment_only_files_are_model_errors() {
     let dir = scratch("empty");
     for (name, text) in [
         ("empty", ""),
@@ -244,10 +244,16 @@ fn empty_and_comment_only_files_are_valid_empty_models() {
     ] {
         let path = write(&dir, &format!("{name}.model"), text);
         let out = check_file(&path);
-        out.expect(EXIT_OK);
-        assert!(out.stderr.is_empty(), "{name}: {}", out.describe());
+        out.expect(EXIT_MODEL_ERROR);
+        assert!(
+            out.stderr.contains(&format!(
+                "{name}.model:1:1: error: this model is empty: it declares nothing and runs nothing"
+            )),
+            "{name}: {}",
+            out.describe()
+        );
     }
-    // Running an empty model writes run.json and nothing else fails.
+    // Running an empty model is refused the same way.
     let path = dir.join("empty.model");
     let results = dir.join("out");
     let out = rheo(
@@ -259,8 +265,12 @@ fn empty_and_comment_only_files_are_valid_empty_models() {
         ],
         DEADLINE,
     );
-    out.expect(EXIT_OK);
-    assert!(results.join("run.json").exists(), "{}", out.describe());
+    out.expect(EXIT_MODEL_ERROR);
+    assert!(
+        out.stderr.contains("this model is empty"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -281,14 +291,14 @@ fn ten_megabyte_line_is_refused_quickly() {
         out.elapsed
     );
 
-    // One long name, and one long comment (a valid empty model).
+    // One long name, and one long comment (before a valid constant).
     let path = write(&dir, "name.model", "a".repeat(10_000_000));
     let out = check_file(&path);
     out.expect(EXIT_MODEL_ERROR);
     let path = write(
         &dir,
         "comment.model",
-        format!("#{}\n", "x".repeat(10_000_000)),
+        format!("#{}\ntau = 10*ms\n", "x".repeat(10_000_000)),
     );
     let out = check_file(&path);
     out.expect(EXIT_OK);
@@ -1216,4 +1226,190 @@ fn integers_out_of_range_are_never_stored_changed() {
     )
     .expect(EXIT_OK);
     assert_eq!(assert_manifest_true(&out)["status"], "completed");
+}
+
+/// Check-time work grows at most n log n in the size of the file. The
+/// constants and the `exact` variables are sized so that the quadratic
+/// algorithms these replaced (the constants copied per constant, one dense
+/// matrix exponential of every `exact` variable at once) would take
+/// minutes, while the linear ones take seconds even in a debug build: the
+/// deadline catches a regression without timing anything finely. Many
+/// errors are all reported at their own lines (the line index that
+/// replaced a rescan of the file per error is checked against
+/// `line_col` in render.rs's tests).
+#[test]
+fn check_time_work_is_not_quadratic() {
+    let dir = scratch("quadratic");
+    let constants: String = (0..20_000).map(|k| format!("c{k} = {k}*ms\n")).collect();
+    let uncoupled = format!(
+        "NeuronGroup G(1):\n    model:\n{}    method: exact\nrun 1*ms\n",
+        (0..1600)
+            .map(|k| format!("        dv{k}/dt = -v{k}/(10*ms) : 1\n"))
+            .collect::<String>()
+    );
+    let errors: String = (0..2000)
+        .map(|k| format!("x{k} = undefined_{k}\n"))
+        .collect();
+    for (name, text, code) in [
+        ("constants", constants, EXIT_OK),
+        ("uncoupled", uncoupled, EXIT_OK),
+        ("errors", errors, EXIT_MODEL_ERROR),
+    ] {
+        let path = write(&dir, &format!("{name}.model"), text);
+        let out = rheo(&["check", path_str(&path)], Duration::from_secs(60));
+        out.expect(code);
+        if name == "errors" {
+            // Every error is reported, the last one at its own line.
+            assert!(
+                out.stderr
+                    .contains("errors.model:2000:9: error: unknown name `undefined_1999`"),
+                "{}",
+                out.describe()
+            );
+        }
+    }
+    // A resource-shaped argument is bounded, not obeyed.
+    let out = rheo(
+        &[
+            "run",
+            "spec-examples/lif.model",
+            "--out",
+            "target/never",
+            "--threads",
+            "100000",
+        ],
+        DEADLINE,
+    );
+    out.expect(EXIT_USAGE);
+}
+
+/// Every allocation proportional to user input is counted before it is
+/// made, and the limit honours the process's rlimits: under
+/// `prlimit --as=500MB`, models that need more are refused with a
+/// diagnostic at their declaration (exit 1), not aborted by a failed
+/// allocation, and a model that fits still runs.
+#[test]
+fn memory_is_counted_before_it_is_allocated_under_prlimit() {
+    let dir = scratch("prlimit");
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: `prlimit` (util-linux) is not installed");
+        return;
+    }
+    let neuron = "NeuronGroup G(10):\n    model:\n        dv/dt = -v/(10*ms) : 1\n";
+    let cases = [
+        (
+            "poisson",
+            "PoissonGroup P(150000000):\n    rates: 10*Hz\nrun 1*ms\n".to_string(),
+            "poisson.model:1:16: error: this model needs about",
+        ),
+        (
+            "generator",
+            "SpikeGeneratorGroup P(250000000):\n    indices: [0, 1]\n    times: [1, 2]*ms\nrun 1*ms\n"
+                .to_string(),
+            "generator.model:1:23: error: this model needs about",
+        ),
+        (
+            "long_delay",
+            format!(
+                "{neuron}Synapses S(G -> G):\n    on_pre: v += 0.1\n    connect: all\n    delay: 1677*second\nrun 1*ms\n"
+            ),
+            "long_delay.model:4:10: error: this model needs about",
+        ),
+        (
+            "record_range",
+            format!(
+                "{neuron}Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v += w\n    connect: all\n\
+                 StateMonitor m(S):\n    variables: w\n    record: 0:4000000000\nrun 1*ms\n"
+            ),
+            "record_range.model:11:13: error: recording 4000000000 synapses needs about 32.0 GB",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = write(&dir, &format!("{name}.model"), text);
+        let out_dir = dir.join(format!("{name}-out"));
+        for args in [
+            vec!["check", path_str(&path)],
+            vec!["run", path_str(&path), "--out", path_str(&out_dir)],
+        ] {
+            let mut full = vec!["--as=500000000", env!("CARGO_BIN_EXE_rheo")];
+            full.extend(args);
+            let out = Command::new("prlimit")
+                .args(&full)
+                .current_dir(workspace_root())
+                .output()
+                .expect("run prlimit");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+            assert_eq!(
+                out.status.code(),
+                Some(EXIT_MODEL_ERROR),
+                "{name}: {stderr}"
+            );
+            assert!(stderr.contains(expected), "{name}: {stderr}");
+        }
+    }
+    // A model that fits runs to the end under the same limit.
+    let out_dir = dir.join("lif-out");
+    let out = Command::new("prlimit")
+        .args([
+            "--as=500000000",
+            env!("CARGO_BIN_EXE_rheo"),
+            "run",
+            "spec-examples/lif.model",
+            "--out",
+            path_str(&out_dir),
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("run prlimit");
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_OK),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_manifest_true(&out_dir);
+}
+
+/// `--memory-gb` holds: a run whose recordings (160 MB) are far beyond its
+/// limit (60 MB) and whose buffer nearly fills it peaks within 10% of the
+/// limit. Spilling encodes a chunk at a time, so the buffer is never
+/// copied whole (the peak used to be twice `--buffer-mb`).
+#[test]
+fn memory_gb_bounds_the_peak_of_a_run_that_fills_it() {
+    let dir = scratch("memory_gb");
+    let path = write(
+        &dir,
+        "record.model",
+        "NeuronGroup G(1000):\n    model:\n        dv/dt = -v/(10*ms) : 1\n    method: exact\n\
+         StateMonitor m(G):\n    variables: v\n    record: all\nrun 2000*ms\n",
+    );
+    let out_dir = dir.join("out");
+    let out = rheo(
+        &[
+            "run",
+            path_str(&path),
+            "--out",
+            path_str(&out_dir),
+            "--memory-gb",
+            "0.06",
+            "--buffer-mb",
+            "40",
+        ],
+        Duration::from_secs(120),
+    );
+    out.expect(EXIT_OK);
+    let manifest = assert_manifest_true(&out_dir);
+    let peak = manifest["peak_memory_bytes"].as_f64().expect("peak memory");
+    assert!(
+        peak <= 0.06e9 * 1.1,
+        "peak {peak} bytes over --memory-gb 0.06"
+    );
+    assert!(
+        std::fs::metadata(out_dir.join("m.npz"))
+            .expect("m.npz")
+            .len()
+            > 150_000_000,
+        "the whole recording is written"
+    );
 }

@@ -80,7 +80,10 @@ pub struct VariableInfo {
 /// the top level).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    pub constants: HashMap<String, Binding>,
+    /// A persistent map: every top-level expression gets a scope with the
+    /// constants defined so far, and copying one must cost O(1), not the
+    /// number of constants (40,000 constants would take minutes).
+    pub constants: Constants,
     pub names: HashMap<String, Binding>,
     /// Size of the group, for `N`; `None` at the top level.
     pub group_size: Option<usize>,
@@ -94,6 +97,9 @@ pub struct Scope {
     /// TimedArrays callable as functions.
     pub tables: HashMap<String, TableInfo>,
 }
+
+/// Constants by name, shared between scopes (see [`Scope::constants`]).
+pub type Constants = im::HashMap<String, Binding>;
 
 /// A TimedArray as seen by expressions.
 #[derive(Debug, Clone, PartialEq)]

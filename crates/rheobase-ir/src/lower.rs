@@ -2,7 +2,9 @@
 //! order, every group's equations checked and integrated, every monitor
 //! resolved.
 
-use crate::check::{self, dim_name, Binding, Checker, Failed, Scope, Ty, Typed, VariableInfo};
+use crate::check::{
+    self, dim_name, Binding, Checker, Constants, Failed, Scope, Ty, Typed, VariableInfo,
+};
 use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
@@ -127,11 +129,23 @@ pub fn lower_for(
     files: &dyn DataFiles,
     resources: &Resources,
 ) -> Result<Lowered, Vec<Diagnostic>> {
+    // A file with nothing in it (or only comments) is almost always the
+    // wrong file, or one cut short; checking it "ok" and running nothing
+    // would hide that.
+    if model.items.is_empty() {
+        return Err(vec![Diagnostic::error(
+            Span::new(0, 0),
+            "this model is empty: it declares nothing and runs nothing",
+        )
+        .with_label(
+            "expected a declaration, e.g. `NeuronGroup G(10):`, and a `run`",
+        )]);
+    }
     let mut b = Builder {
         files,
         source,
         diagnostics: Vec::new(),
-        constants: HashMap::new(),
+        constants: Constants::new(),
         defined: HashMap::new(),
         dt: DEFAULT_DT,
         seed: None,
@@ -153,6 +167,7 @@ pub fn lower_for(
         synapse_infos: Vec::new(),
         parameters: HashMap::new(),
         redefined: redefined_constants(model),
+        memory_limit: resources.memory_limit,
     };
     b.find_dt(model);
     for item in &model.items {
@@ -161,6 +176,7 @@ pub fn lower_for(
         let _ = b.item(item);
     }
     explain_used_before_defined(model, &mut b.diagnostics);
+    drop_failed_table_cascades(model, &b.tables, &mut b.diagnostics);
     if b.diagnostics.is_empty() {
         b.program.dt = b.dt;
         if let Some(d) = resource_check(model, &b.program, resources) {
@@ -183,10 +199,13 @@ struct GroupInfo {
 }
 
 struct Builder<'a> {
+    /// Bytes a run may use: lists the model asks for (`record: 0:N`) are
+    /// refused before they are made if they alone would not fit.
+    memory_limit: u64,
     source: &'a str,
     files: &'a dyn DataFiles,
     diagnostics: Vec<Diagnostic>,
-    constants: HashMap<String, Binding>,
+    constants: Constants,
     /// Every top-level name with where it was defined.
     defined: HashMap<String, Span>,
     dt: f64,
@@ -440,10 +459,26 @@ impl<'a> Builder<'a> {
 
     fn whole_number(&mut self, e: &ast::Expr, what: &str) -> Result<i64, Failed> {
         let v = self.constant_value(e, Dimension::DIMENSIONLESS, what)?;
-        if v.fract() != 0.0 || !v.is_finite() || v.abs() > 9.0e15 {
+        if v.is_finite() && v.fract() == 0.0 && v.abs() > 9.0e15 {
+            // A whole number all the same: say what is wrong with it, in
+            // the digits the user wrote (a float would print 2^64 - 1 as
+            // 18446744073709552000).
+            let written = self
+                .source
+                .get(e.span.start..e.span.end)
+                .map_or_else(|| value_text(v), str::to_string);
             return Err(self.error(Diagnostic::error(
                 e.span,
-                format!("{what} must be a whole number, but this is {v}"),
+                format!("{what} must be at most 9e15, but this is {written}"),
+            )));
+        }
+        if v.fract() != 0.0 || !v.is_finite() {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!(
+                    "{what} must be a whole number, but this is {}",
+                    value_text(v)
+                ),
             )));
         }
         Ok(v as i64)
@@ -517,10 +552,11 @@ impl<'a> Builder<'a> {
                     // Constants defined before dt may be used in it; they are
                     // evaluated in order in a first pass over those items.
                     let mut pre = Builder {
+                        memory_limit: self.memory_limit,
                         files: self.files,
                         source: self.source,
                         diagnostics: Vec::new(),
-                        constants: HashMap::new(),
+                        constants: Constants::new(),
                         defined: HashMap::new(),
                         dt: DEFAULT_DT,
                         seed: None,
@@ -855,26 +891,30 @@ impl<'a> Builder<'a> {
         let Some(slice) = &r.slice else {
             return Ok((g, 0, n as usize));
         };
-        let mut bound = |b: &Option<ast::Expr>, default: i64| -> Result<i64, Failed> {
+        // The bound as written (for messages) and as Python uses it.
+        let mut bound = |b: &Option<ast::Expr>, default: i64| -> Result<(i64, i64), Failed> {
             match b {
-                None => Ok(default),
+                None => Ok((default, default)),
                 Some(e) => {
-                    let v = self.whole_number(e, "a slice bound")?;
+                    let written = self.whole_number(e, "a slice bound")?;
                     // Python slice semantics: negative counts from the end,
                     // out-of-range bounds are clipped.
-                    let v = if v < 0 { v + n } else { v };
-                    Ok(v.clamp(0, n))
+                    let v = if written < 0 { written + n } else { written };
+                    Ok((written, v.clamp(0, n)))
                 }
             }
         };
-        let start = bound(&slice.start, 0)?;
-        let stop = bound(&slice.stop, n)?;
+        let (start_written, start) = bound(&slice.start, 0)?;
+        let (stop_written, stop) = bound(&slice.stop, n)?;
         if stop <= start {
+            // Name the bounds as written: `G[100:200]` of 10 neurons is not
+            // "10:10", whatever clipping made of it.
             return Err(self.error(Diagnostic::error(
                 slice.span,
                 format!(
-                    "this slice of `{}` is empty ({start}:{stop} of {n} neurons)",
-                    r.group.name
+                    "this slice of `{}` is empty: {start_written}:{stop_written} selects none of its {n} neurons (0 to {})",
+                    r.group.name,
+                    n - 1
                 ),
             )));
         }
@@ -2002,10 +2042,56 @@ pub(crate) fn value_text(v: f64) -> String {
     } else if v.is_infinite() {
         if v > 0.0 { "inf" } else { "-inf" }.to_string()
     } else if v != 0.0 && (v.abs() >= 1e15 || v.abs() < 1e-6) {
-        format!("{v:e}")
+        // Shortest digits that read back as `v`, but a number of steps
+        // computed from a huge delay (1.0000000000000001e304) is shown
+        // with the digits a person would write.
+        let short = format!("{v:.6e}");
+        let short = match short.split_once('e') {
+            Some((m, e)) => format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.')),
+            None => short,
+        };
+        let full = format!("{v:e}");
+        if full.len() <= short.len() {
+            full
+        } else {
+            short
+        }
     } else {
         format!("{v}")
     }
+}
+
+/// A TimedArray whose declaration failed has said why; every later use of
+/// it would add "unknown function `ta`", which misleads (it is declared).
+/// Those follow-on errors are dropped.
+fn drop_failed_table_cascades(
+    model: &ast::Model,
+    tables: &HashMap<String, check::TableInfo>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let failed: Vec<&ast::TimedArrayDecl> = model
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::TimedArray(t) if !tables.contains_key(&t.name.name) => Some(t),
+            _ => None,
+        })
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    diagnostics.retain(|d| {
+        let Some(name) = d
+            .message
+            .strip_prefix("unknown function `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        else {
+            return true;
+        };
+        !failed
+            .iter()
+            .any(|t| t.name.name == name && t.span.end <= d.span.start)
+    });
 }
 
 /// Turns "unknown name `tau`" into "`tau` is used before it is defined"

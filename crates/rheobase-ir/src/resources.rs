@@ -95,6 +95,29 @@ pub fn human_bytes_pair(need: f64, have: f64) -> (String, String) {
     (format!("{need:.0} bytes"), format!("{have:.0} bytes"))
 }
 
+/// A list of `count` indices the model asks for (`record: 0:4000000000`
+/// on synapses, whose number is known only at run time), refused at
+/// `span` before it is made if its 8 bytes per index alone exceed the
+/// memory limit, instead of aborting when the allocation fails.
+pub(crate) fn list_too_large(span: Span, count: u64, limit: u64) -> Option<Diagnostic> {
+    let bytes = count as f64 * 8.0;
+    if bytes <= limit as f64 {
+        return None;
+    }
+    let (need, have) = human_bytes_pair(bytes, limit as f64);
+    Some(
+        Diagnostic::error(
+            span,
+            format!(
+                "recording {count} synapses needs about {need} of memory for their indices \
+                 alone, more than the {have} available to it"
+            ),
+        )
+        .with_label("too many indices")
+        .with_note("help: record fewer synapses (a smaller range, or a step: `0:1000000:100`)"),
+    )
+}
+
 /// One consumer of memory or disk: bytes, the declaration responsible and
 /// how the bytes come about.
 struct Use {
@@ -117,6 +140,8 @@ pub fn resource_check(
     let (group_spans, monitor_spans, synapse_spans) = declaration_spans(model, program)?;
     let mut memory = state_uses(program, &group_spans);
     memory.extend(synapse_uses(program, &synapse_spans));
+    memory.extend(table_uses(model, program));
+    memory.extend(spike_count_uses(program, &monitor_spans));
     let recordings = recording_uses(program, &monitor_spans);
     match &resources.recordings {
         Recordings::InMemory => {
@@ -157,7 +182,8 @@ pub fn resource_check(
 /// What a run of a model is expected to need, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
-    /// Every group's state arrays.
+    /// Every group's state arrays and per-neuron lists, TimedArrays and
+    /// spike counts.
     pub state: f64,
     /// The synapses whose number is known before connecting (lists,
     /// constant probabilities, one target per source, fixed-size samples).
@@ -170,8 +196,11 @@ pub struct Estimate {
 pub fn estimate(model: &ast::Model, program: &Program) -> Option<Estimate> {
     let (group_spans, monitor_spans, synapse_spans) = declaration_spans(model, program)?;
     let total = |uses: Vec<Use>| uses.iter().map(|u| u.bytes).sum::<f64>();
+    let mut state = state_uses(program, &group_spans);
+    state.extend(table_uses(model, program));
+    state.extend(spike_count_uses(program, &monitor_spans));
     Some(Estimate {
-        state: total(state_uses(program, &group_spans)),
+        state: total(state),
         synapses: total(synapse_uses(program, &synapse_spans)),
         recordings: total(recording_uses(program, &monitor_spans)),
     })
@@ -208,8 +237,20 @@ fn declaration_spans(
     Some((group_spans, monitor_spans, synapse_spans))
 }
 
-/// Every group's state arrays.
+/// Every group's state arrays, and the per-neuron lists the simulation
+/// keeps beside them: 4 bytes per neuron for each event (spikes and custom
+/// events: the neurons that had it this step) and, once for the largest
+/// group, the scratch list of the kernels that filter neurons (4 bytes
+/// per neuron). A SpikeGeneratorGroup also holds its spikes (12 bytes
+/// each). A PoissonGroup of 150 million neurons has no state arrays but
+/// needs 600 MB for its spike list; it must not read "0 bytes".
 fn state_uses(program: &Program, group_spans: &[Span]) -> Vec<Use> {
+    let largest = program
+        .groups
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, g)| g.size)
+        .map(|(k, _)| k);
     program
         .groups
         .iter()
@@ -224,18 +265,85 @@ fn state_uses(program: &Program, group_spans: &[Span]) -> Vec<Use> {
                 .map(|a| a.len as f64)
                 .sum();
             let arrays = program.arrays.iter().filter(own).count();
-            let bytes = elements * 8.0;
+            let lists =
+                usize::from(g.spike.is_some()) + g.events.len() + usize::from(largest == Some(k));
+            let generated = g.generator.as_ref().map_or(0, |p| p.spikes.len());
+            let bytes =
+                elements * 8.0 + g.size as f64 * lists as f64 * 4.0 + generated as f64 * 12.0;
+            let mut parts = Vec::new();
+            if arrays > 0 {
+                parts.push(format!("{} × 8 bytes", plural(arrays, "state array")));
+            }
+            if lists > 0 {
+                parts.push(format!("{} × 4 bytes", plural(lists, "neuron list")));
+            }
+            let mut explanation = format!("`{}`: {} neurons", g.name, g.size);
+            if !parts.is_empty() {
+                explanation += &format!(" × ({})", parts.join(" + "));
+            }
+            if generated > 0 {
+                explanation += &format!(", {} × 12 bytes", plural(generated, "spike"));
+            }
             Use {
                 bytes,
                 span: group_spans[k],
+                explanation: format!("{explanation} = {}", human_bytes(bytes)),
+            }
+        })
+        .collect()
+}
+
+/// TimedArrays: their values, held by the program and by the
+/// simulation's table (8 bytes each, twice).
+fn table_uses(model: &ast::Model, program: &Program) -> Vec<Use> {
+    let spans = model.items.iter().filter_map(|item| match item {
+        Item::TimedArray(t) => Some(t.name.span),
+        _ => None,
+    });
+    program
+        .tables
+        .iter()
+        .zip(spans)
+        .map(|(t, span)| {
+            let bytes = t.values.len() as f64 * 16.0;
+            Use {
+                bytes,
+                span,
                 explanation: format!(
-                    "`{}`: {} neurons × {} × 8 bytes = {}",
-                    g.name,
-                    g.size,
-                    plural(arrays, "state array"),
+                    "`{}`: {} values × 16 bytes (the table and the simulation's copy) = {}",
+                    t.name,
+                    t.values.len(),
                     human_bytes(bytes)
                 ),
             }
+        })
+        .collect()
+}
+
+/// SpikeMonitors' spike counts: 8 bytes per recorded neuron. (The spikes
+/// themselves are not known before the run; see [`resource_check`].)
+fn spike_count_uses(program: &Program, monitor_spans: &[Span]) -> Vec<Use> {
+    program
+        .monitors
+        .iter()
+        .zip(monitor_spans)
+        .filter_map(|(m, &span)| match m {
+            MonitorPlan::Spike {
+                name, start, stop, ..
+            } => {
+                let n = stop.saturating_sub(*start);
+                let bytes = n as f64 * 8.0;
+                Some(Use {
+                    bytes,
+                    span,
+                    explanation: format!(
+                        "`{name}` counts the spikes of {} × 8 bytes = {}",
+                        plural(n, "neuron"),
+                        human_bytes(bytes)
+                    ),
+                })
+            }
+            _ => None,
         })
         .collect()
 }
@@ -287,15 +395,36 @@ fn synapse_uses(program: &Program, synapse_spans: &[Span]) -> Vec<Use> {
         // Per synapse: its arrays, the pre/post indices, the two indexes
         // and the delay in steps (see ARCHITECTURE.md).
         let per_synapse = arrays as f64 * 8.0 + 20.0;
-        let bytes = expected * per_synapse;
+        let mut bytes = expected * per_synapse;
+        let mut explanation = format!(
+            "`{}`: about {expected:.0} synapses × {per_synapse} bytes",
+            syn.name
+        );
+        // The spike queue of the `pre` pathway is a ring with a slot (an
+        // empty list, 24 bytes) per step of the longest delay: a delay of
+        // 1677 s at 0.1 ms is 400 MB however few synapses there are. A
+        // delay known here is the delay array's initial value (per-synapse
+        // delays are computed while connecting, and the ring is then
+        // checked at run time).
+        if syn.on_pre.is_some() {
+            let delay = program
+                .arrays
+                .get(syn.delay.0 as usize)
+                .map_or(0.0, |a| a.initial);
+            let slots = if delay.is_finite() && delay > 0.0 {
+                (delay / program.dt + 0.5).floor() + 1.0
+            } else {
+                1.0
+            };
+            bytes += slots * 24.0;
+            if slots > 1.0 {
+                explanation += &format!(" + a spike queue of {slots:.0} steps × 24 bytes");
+            }
+        }
         uses.push(Use {
             bytes,
             span,
-            explanation: format!(
-                "`{}`: about {expected:.0} synapses × {per_synapse} bytes = {}",
-                syn.name,
-                human_bytes(bytes)
-            ),
+            explanation: format!("{explanation} = {}", human_bytes(bytes)),
         });
     }
     uses
@@ -384,8 +513,10 @@ fn check_memory(uses: Vec<Use>, limit: u64, record_help: &str) -> Option<Diagnos
     )?;
     Some(
         d.with_note(
-            "the limit is 75% of this machine's physical memory; a simulation that \
-             does not fit would crash or make the machine swap",
+            "the limit is `--memory-gb`, or else 75% of the memory this process may \
+             use (the machine's, its cgroup's `memory.max` or its rlimits, whichever \
+             is least); a simulation that does not fit would crash or make the \
+             machine swap",
         )
         .with_note(format!(
             "help: use fewer neurons or synapses, {record_help}or shorten the run"

@@ -38,6 +38,8 @@ pub use rheobase_syntax as syntax;
 pub use rheobase_syntax::{Diagnostic, Span};
 pub use rheobase_units as units;
 
+mod memory;
+
 use std::time::Instant;
 
 /// A model that parsed and checked, ready to simulate.
@@ -70,28 +72,13 @@ pub fn compile_with_files(
     compile_for(source, files, &Resources::in_memory(memory_limit()))
 }
 
-/// The memory a simulation may use: 75% of the machine's physical memory
-/// (`MemTotal` in `/proc/meminfo`), or 8 GiB where that cannot be read.
-/// Reading it is the one system query below the command line.
+/// The memory a simulation may use: 75% of the smallest of the machine's
+/// physical memory, its control group's limit (`memory.max`) and the
+/// address-space and data rlimits (less what the process already holds),
+/// or 8 GiB where none can be read (see `memory.rs`). Reading it is the
+/// one system query below the command line.
 pub fn memory_limit() -> u64 {
-    const FALLBACK: u64 = 8 << 30;
-    let total_kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-        });
-    match total_kib {
-        Some(kib) if kib > 0 => kib.saturating_mul(1024) / 4 * 3,
-        _ => FALLBACK,
-    }
+    memory::memory_limit()
 }
 
 /// Like [`compile_with_files`], refusing a model whose run would not fit

@@ -1970,6 +1970,10 @@ impl<'a> Builder<'a> {
                         format!("the range {a}:{b} is empty"),
                     )));
                 }
+                let count = ((b - a) as u64).div_ceil(k as u64);
+                if let Some(d) = crate::resources::list_too_large(*span, count, self.memory_limit) {
+                    return Err(self.error(d));
+                }
                 (a as usize..b as usize).step_by(k).collect()
             }
             Some(ast::Record::All(_)) => {
