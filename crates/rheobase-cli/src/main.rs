@@ -10,17 +10,15 @@ mod console;
 mod datafile;
 mod npz;
 mod outdir;
-mod render;
 mod spill;
 
 use console::{errln, errs, outln};
+use rheobase::syntax::render;
 
 use clap::{Parser, Subcommand};
 use npz::{Dtype, NpyArray, Part};
 use outdir::{Entry, Manifest, Missing};
-use rheobase::{
-    compile_for, MonitorData, Recordings, Resources, RunConfig, RuntimeError, Simulation,
-};
+use rheobase::{runtime::Simulation, MonitorData, Recordings, Resources, RunConfig, RuntimeError};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spill::{dtype_of, Spill, SpillSink};
@@ -78,6 +76,11 @@ enum Command {
         /// memory). Models and connections that need more are refused.
         #[arg(long)]
         memory_gb: Option<f64>,
+        /// Overrides a top-level constant of the model: `--set we=0.5*mV`
+        /// (repeatable). The value is in the model language, with units,
+        /// and is checked like the file.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Run models (default: every spec-examples/*.model) and print how fast they ran.
     Bench {
@@ -101,6 +104,11 @@ enum Command {
         /// recordings (default: the current directory).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Overrides a top-level constant of the model: `--set we=0.5*mV`
+        /// (repeatable). The value is in the model language, with units,
+        /// and is checked like the file.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -119,7 +127,10 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { model, out } => check(&model, out.as_deref()),
+        Command::Check { model, out, set } => match parse_overrides(&set) {
+            Ok(overrides) => check(&model, out.as_deref(), &overrides),
+            Err(code) => code,
+        },
         Command::Run {
             model,
             out,
@@ -127,13 +138,55 @@ fn main() -> ExitCode {
             seed,
             buffer_mb,
             memory_gb,
-        } => run(&model, &out, threads, seed, buffer_mb, memory_gb),
+            set,
+        } => match parse_overrides(&set) {
+            Ok(overrides) => run(
+                &model, &out, threads, seed, buffer_mb, memory_gb, &overrides,
+            ),
+            Err(code) => code,
+        },
         Command::Bench {
             models,
             threads,
             reps,
             json,
         } => bench::bench(models, threads, reps.min(1000), json),
+    }
+}
+
+/// Splits each `--set NAME=VALUE` at its first `=`.
+fn parse_overrides(set: &[String]) -> Result<Vec<rheobase::Override>, ExitCode> {
+    set.iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.trim().to_string()))
+            }
+            _ => {
+                errln!("error: --set takes NAME=VALUE, e.g. `--set we=0.5*mV`, not `{arg}`");
+                Err(ExitCode::from(EXIT_USAGE))
+            }
+        })
+        .collect()
+}
+
+/// Compiles `source` with `overrides`, or prints why it cannot.
+fn compile_model(
+    file_name: &str,
+    source: &str,
+    overrides: &[rheobase::Override],
+    files: &ModelFiles,
+    resources: &Resources,
+) -> Result<rheobase::CompiledModel, ExitCode> {
+    match rheobase::compile_overridden(file_name, source, overrides, files, resources) {
+        Ok((model, _)) => Ok(model),
+        Err(rheobase::Error::Model(e)) => {
+            errs!("{}", e.render());
+            Err(ExitCode::from(EXIT_MODEL_ERROR))
+        }
+        Err(e) => {
+            errln!("{file_name}: {e}");
+            Err(ExitCode::from(EXIT_MODEL_ERROR))
+        }
     }
 }
 
@@ -182,7 +235,7 @@ fn read_model(path: &Path) -> Result<String, String> {
     })
 }
 
-fn check(path: &Path, out: Option<&Path>) -> ExitCode {
+fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> ExitCode {
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
@@ -198,7 +251,14 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
         DEFAULT_BUFFER_MB,
         rheobase::memory_limit(),
     );
-    match compile_for(&source, &ModelFiles::for_model(path), &resources) {
+    let file_name = path.display().to_string();
+    match compile_model(
+        &file_name,
+        &source,
+        overrides,
+        &ModelFiles::for_model(path),
+        &resources,
+    ) {
         Ok(model) => {
             let groups: Vec<String> = model
                 .program
@@ -228,13 +288,7 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(diagnostics) => {
-            errs!(
-                "{}",
-                render::render(&path.display().to_string(), &source, &diagnostics)
-            );
-            ExitCode::from(EXIT_MODEL_ERROR)
-        }
+        Err(code) => code,
     }
 }
 
@@ -386,6 +440,7 @@ fn run(
     seed_arg: Option<u64>,
     buffer_mb: Option<usize>,
     memory_gb: Option<f64>,
+    overrides: &[rheobase::Override],
 ) -> ExitCode {
     let file_name = path.display().to_string();
     // The handler goes in first: an interrupt while reading, checking or
@@ -445,14 +500,24 @@ fn run(
             "model_sha256".into(),
             json!(format!("{:x}", Sha256::digest(source.as_bytes()))),
         );
+        if !overrides.is_empty() {
+            let set: serde_json::Map<String, Value> = overrides
+                .iter()
+                .map(|(name, value)| (name.clone(), json!(value)))
+                .collect();
+            st.base.insert("overrides".into(), Value::Object(set));
+        }
     }
     let resources = resources_for(out, buffer_mb, memory_limit);
-    let model = match compile_for(&source, &ModelFiles::for_model(path), &resources) {
+    let model = match compile_model(
+        &file_name,
+        &source,
+        overrides,
+        &ModelFiles::for_model(path),
+        &resources,
+    ) {
         Ok(m) => m,
-        Err(diagnostics) => {
-            errs!("{}", render::render(&file_name, &source, &diagnostics));
-            return ExitCode::from(EXIT_MODEL_ERROR);
-        }
+        Err(code) => return code,
     };
     let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
     let program = model.program.clone();

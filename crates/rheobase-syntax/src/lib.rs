@@ -54,8 +54,9 @@ mod diagnostic;
 mod grammar;
 mod layout;
 mod parser;
+pub mod render;
 
-pub use diagnostic::{line_col, Diagnostic, Span};
+pub use diagnostic::{line_col, Diagnostic, DiagnosticKind, Span};
 
 /// The parser's own stack. Nesting is limited (see the crate docs), but an
 /// unoptimised build needs a few MiB for the deepest allowed input, more
@@ -105,6 +106,9 @@ fn parse_here(source: &str) -> Result<ast::Model, Vec<Diagnostic>> {
         // Stable sort: diagnostics at the same place keep the order in
         // which they were found.
         diags.sort_by_key(|d| (d.span.start, d.span.end));
+        for d in &mut diags {
+            d.kind = DiagnosticKind::Syntax;
+        }
         Err(diags)
     }
 }
