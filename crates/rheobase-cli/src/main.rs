@@ -15,17 +15,15 @@ mod npz;
 mod outdir;
 mod plot;
 mod progress;
-mod render;
 mod spill;
 
 use console::{errln, errs, outln};
+use rheobase::syntax::render;
 
 use clap::{Parser, Subcommand};
 use npz::{Dtype, NpyArray, Part};
 use outdir::{Entry, Manifest, Missing};
-use rheobase::{
-    compile_for, MonitorData, Recordings, Resources, RunConfig, RuntimeError, Simulation,
-};
+use rheobase::{runtime::Simulation, MonitorData, Recordings, Resources, RunConfig, RuntimeError};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spill::{dtype_of, Spill, SpillSink};
@@ -93,6 +91,11 @@ enum Command {
         /// rates in the pictures, ms (Brian2's `smooth_rate(width=...)`).
         #[arg(long, default_value_t = 1.0)]
         rate_width_ms: f64,
+        /// Overrides a top-level constant of the model: `--set we=0.5*mV`
+        /// (repeatable). The value is in the model language, with units,
+        /// and is checked like the file.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Draw OUT/NAME.png beside each monitor's OUT/NAME.npz of a finished run.
     Plot {
@@ -138,6 +141,11 @@ enum Command {
         /// recordings (default: the current directory).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Overrides a top-level constant of the model: `--set we=0.5*mV`
+        /// (repeatable). The value is in the model language, with units,
+        /// and is checked like the file.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -156,7 +164,10 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { model, out } => check(&model, out.as_deref()),
+        Command::Check { model, out, set } => match parse_overrides(&set) {
+            Ok(overrides) => check(&model, out.as_deref(), &overrides),
+            Err(code) => code,
+        },
         Command::Compile {
             model,
             emit,
@@ -172,18 +183,23 @@ fn main() -> ExitCode {
             quiet,
             plot,
             rate_width_ms,
-        } => run(
-            &model,
-            &out,
-            threads,
-            seed,
-            buffer_mb,
-            memory_gb,
-            Options {
-                quiet,
-                plot: plot.then_some(rate_width_ms),
-            },
-        ),
+            set,
+        } => match parse_overrides(&set) {
+            Ok(overrides) => run(
+                &model,
+                &out,
+                threads,
+                seed,
+                buffer_mb,
+                memory_gb,
+                Options {
+                    quiet,
+                    plot: plot.then_some(rate_width_ms),
+                },
+                &overrides,
+            ),
+            Err(code) => code,
+        },
         Command::Plot { out, rate_width_ms } => plot_command(&out, rate_width_ms),
         Command::Bench {
             models,
@@ -191,6 +207,42 @@ fn main() -> ExitCode {
             reps,
             json,
         } => bench::bench(models, threads, reps.min(1000), json),
+    }
+}
+
+/// Splits each `--set NAME=VALUE` at its first `=`.
+fn parse_overrides(set: &[String]) -> Result<Vec<rheobase::Override>, ExitCode> {
+    set.iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.trim().to_string()))
+            }
+            _ => {
+                errln!("error: --set takes NAME=VALUE, e.g. `--set we=0.5*mV`, not `{arg}`");
+                Err(ExitCode::from(EXIT_USAGE))
+            }
+        })
+        .collect()
+}
+
+/// Compiles `source` with `overrides`, or prints why it cannot.
+fn compile_model(
+    file_name: &str,
+    source: &str,
+    overrides: &[rheobase::Override],
+    files: &ModelFiles,
+    resources: &Resources,
+) -> Result<rheobase::CompiledModel, ExitCode> {
+    match rheobase::compile_overridden(file_name, source, overrides, files, resources) {
+        Ok((model, _)) => Ok(model),
+        Err(rheobase::Error::Model(e)) => {
+            errs!("{}", e.render());
+            Err(ExitCode::from(EXIT_MODEL_ERROR))
+        }
+        Err(e) => {
+            errln!("{file_name}: {e}");
+            Err(ExitCode::from(EXIT_MODEL_ERROR))
+        }
     }
 }
 
@@ -239,7 +291,7 @@ fn read_model(path: &Path) -> Result<String, String> {
     })
 }
 
-fn check(path: &Path, out: Option<&Path>) -> ExitCode {
+fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> ExitCode {
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
@@ -255,7 +307,14 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
         DEFAULT_BUFFER_MB,
         rheobase::memory_limit(),
     );
-    match compile_for(&source, &ModelFiles::for_model(path), &resources) {
+    let file_name = path.display().to_string();
+    match compile_model(
+        &file_name,
+        &source,
+        overrides,
+        &ModelFiles::for_model(path),
+        &resources,
+    ) {
         Ok(model) => {
             let groups: Vec<String> = model
                 .program
@@ -285,13 +344,7 @@ fn check(path: &Path, out: Option<&Path>) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(diagnostics) => {
-            errs!(
-                "{}",
-                render::render(&path.display().to_string(), &source, &diagnostics)
-            );
-            ExitCode::from(EXIT_MODEL_ERROR)
-        }
+        Err(code) => code,
     }
 }
 
@@ -306,12 +359,15 @@ fn compile_command(path: &Path, what: emit::Emit, kernel: Option<&str>) -> ExitC
         }
     };
     let resources = resources_for(Path::new("."), DEFAULT_BUFFER_MB, rheobase::memory_limit());
-    let model = match compile_for(&source, &ModelFiles::for_model(path), &resources) {
+    let model = match compile_model(
+        &file_name,
+        &source,
+        &[],
+        &ModelFiles::for_model(path),
+        &resources,
+    ) {
         Ok(m) => m,
-        Err(diagnostics) => {
-            errs!("{}", render::render(&file_name, &source, &diagnostics));
-            return ExitCode::from(EXIT_MODEL_ERROR);
-        }
+        Err(code) => return code,
     };
     let program = &model.program;
     let kernels = match emit::select(program, kernel) {
@@ -561,6 +617,7 @@ fn run(
     buffer_mb: Option<usize>,
     memory_gb: Option<f64>,
     options: Options,
+    overrides: &[rheobase::Override],
 ) -> ExitCode {
     let file_name = path.display().to_string();
     // The handler goes in first: an interrupt while reading, checking or
@@ -627,14 +684,24 @@ fn run(
             "model_sha256".into(),
             json!(format!("{:x}", Sha256::digest(source.as_bytes()))),
         );
+        if !overrides.is_empty() {
+            let set: serde_json::Map<String, Value> = overrides
+                .iter()
+                .map(|(name, value)| (name.clone(), json!(value)))
+                .collect();
+            st.base.insert("overrides".into(), Value::Object(set));
+        }
     }
     let resources = resources_for(out, buffer_mb, memory_limit);
-    let model = match compile_for(&source, &ModelFiles::for_model(path), &resources) {
+    let model = match compile_model(
+        &file_name,
+        &source,
+        overrides,
+        &ModelFiles::for_model(path),
+        &resources,
+    ) {
         Ok(m) => m,
-        Err(diagnostics) => {
-            errs!("{}", render::render(&file_name, &source, &diagnostics));
-            return ExitCode::from(EXIT_MODEL_ERROR);
-        }
+        Err(code) => return code,
     };
     let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
     let program = model.program.clone();

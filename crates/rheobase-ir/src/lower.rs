@@ -28,6 +28,9 @@ pub struct Lowered {
     pub program: Program,
     /// The seed from `seed(N)`, if the file sets one.
     pub seed: Option<u64>,
+    /// Every top-level constant assigned once, with its value (SI) and
+    /// dimension, sorted by name: what an override of it must match.
+    pub constants: Vec<(String, f64, Dimension)>,
 }
 
 /// Default simulation time step, as Brian2's `defaultclock`.
@@ -182,9 +185,19 @@ pub fn lower_for(
         if let Some(d) = resource_check(model, &b.program, resources) {
             return Err(vec![d]);
         }
+        let mut constants: Vec<(String, f64, Dimension)> = b
+            .constants
+            .iter()
+            .filter_map(|(name, binding)| match binding {
+                Binding::Constant { value, dim, .. } => Some((name.clone(), *value, *dim)),
+                _ => None,
+            })
+            .collect();
+        constants.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Lowered {
             program: b.program,
             seed: b.seed,
+            constants,
         })
     } else {
         Err(b.diagnostics)

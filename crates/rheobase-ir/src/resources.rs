@@ -492,7 +492,9 @@ fn explain(mut uses: Vec<Use>, message: String) -> Option<Diagnostic> {
     uses.sort_by(|a, b| b.bytes.total_cmp(&a.bytes));
     let mut uses = uses.into_iter();
     let first = uses.next()?;
-    let mut d = Diagnostic::error(first.span, message).with_label(first.explanation);
+    let mut d = Diagnostic::error(first.span, message)
+        .with_kind(rheobase_syntax::DiagnosticKind::Resources)
+        .with_label(first.explanation);
     for u in uses {
         if u.bytes >= total / 100.0 {
             d = d.with_secondary(u.span, u.explanation);

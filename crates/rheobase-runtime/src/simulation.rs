@@ -405,6 +405,43 @@ impl Simulation {
         Ok(Some(&self.program.actions[self.next_action - 1]))
     }
 
+    /// If the next action is a `run` segment (not one interrupted part-way),
+    /// moves past it without simulating and returns its number of steps,
+    /// so that a caller can simulate them itself with [`Simulation::advance`]
+    /// (in slices, checking for interrupts of its own between them).
+    pub fn skip_run_action(&mut self) -> Option<u64> {
+        if self.unfinished_steps > 0 {
+            return None;
+        }
+        match self.program.actions.get(self.next_action) {
+            Some(Action::Run { steps }) => {
+                self.next_action += 1;
+                Some(*steps)
+            }
+            _ => None,
+        }
+    }
+
+    /// The next action [`Simulation::run_next_action`] would run, or `None`
+    /// when every action has run or a `run` segment is part-way done.
+    pub fn next_action(&self) -> Option<&Action> {
+        if self.unfinished_steps > 0 {
+            return None;
+        }
+        self.program.actions.get(self.next_action)
+    }
+
+    /// Drops every sample the monitors hold (a SpikeMonitor's per-neuron
+    /// `count` too), as if recording had started now.
+    pub fn clear_monitors(&mut self) {
+        for data in &mut self.monitors {
+            data.clear_samples();
+            if let MonitorData::Spike { count, .. } = data {
+                count.iter_mut().for_each(|c| *c = 0);
+            }
+        }
+    }
+
     /// Runs every remaining action.
     pub fn run_all(&mut self) -> Result<(), RuntimeError> {
         while self.run_next_action()?.is_some() {}

@@ -55,8 +55,9 @@ mod grammar;
 mod hints;
 mod layout;
 mod parser;
+pub mod render;
 
-pub use diagnostic::{line_col, Diagnostic, Span};
+pub use diagnostic::{line_col, Diagnostic, DiagnosticKind, Span};
 
 /// The parser's own stack. Nesting is limited (see the crate docs), but an
 /// unoptimised build needs a few MiB for the deepest allowed input, more
@@ -113,6 +114,9 @@ fn parse_here(source: &str) -> Result<ast::Model, Vec<Diagnostic>> {
         diags.sort_by_key(|d| (d.span.start, d.span.end));
         // Several errors of one line may become the same explanation.
         diags.dedup_by(|a, b| a.span == b.span && a.message == b.message);
+        for d in &mut diags {
+            d.kind = DiagnosticKind::Syntax;
+        }
         Err(diags)
     }
 }

@@ -4,7 +4,8 @@
 //! rules without the numpy target's quirks), and errors must be clear
 //! diagnostics or run-time messages, never panics.
 
-use rheobase::{compile, RunConfig, Simulation};
+use rheobase::runtime::Simulation;
+use rheobase::{compile, RunConfig};
 
 /// A 5-neuron source `G` (`v = 10*i`) and a 4-neuron target `H`
 /// (`v = 100*i`) connected by one `connect:` line.

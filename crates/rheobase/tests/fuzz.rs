@@ -26,7 +26,8 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use rheobase::{compile, Diagnostic, RunConfig, Simulation};
+use rheobase::runtime::Simulation;
+use rheobase::{compile, Diagnostic, RunConfig};
 
 const SPEC_EXAMPLES: &[(&str, &str)] = &[
     ("lif", include_str!("../../../spec-examples/lif.model")),

@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use rheobase::{compile, MonitorData, RecordingSink, RunConfig, Simulation};
+use rheobase::runtime::Simulation;
+use rheobase::{compile, MonitorData, RecordingSink, RunConfig};
 
 const MODEL: &str = "\
 NeuronGroup G(20):

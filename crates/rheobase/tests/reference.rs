@@ -9,7 +9,8 @@
 //! - Stochastic models (a `<stem>.stats.json` exists) must land inside the
 //!   spread of Brian2's results across seeds for every statistic.
 
-use rheobase::{compile, MonitorData, RunConfig, Simulation};
+use rheobase::runtime::Simulation;
+use rheobase::{compile, MonitorData, RunConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -16,12 +16,17 @@
 //!
 //! Codespan's own first two lines (`error: MESSAGE` and `--> FILE:L:C`)
 //! are replaced by that single line. Line and column are 1-based, the
-//! column counted in characters, matching `rheobase_syntax::line_col`.
+//! column counted in characters, matching [`crate::line_col`].
+//!
+//! The renderer lives here, beside [`Diagnostic`], so that every user of
+//! the library (the command line, the facade's error type, the Python
+//! package) shows the same text: it is a pure function of the diagnostic
+//! and the source, with no IO.
 
+use crate::{Diagnostic, Span};
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, Chars, Config};
-use rheobase_syntax::{Diagnostic, Span};
 
 /// Renders `diagnostics` found in `source` (the contents of `file_name`).
 /// Each rendered diagnostic ends with an empty line, separating it from

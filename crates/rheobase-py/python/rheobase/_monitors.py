@@ -1,0 +1,159 @@
+"""Monitor recordings as numpy arrays, with Brian2's attribute names.
+
+The same classes hold what a running simulation recorded
+(``sim.monitors["spikes"]``) and what ``rheobase.load`` reads from a
+``rheo run`` output folder. Every value is in SI base units: seconds,
+volts, hertz, ...
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping
+
+import numpy as np
+
+
+class SpikeMonitor:
+    """A SpikeMonitor's recording.
+
+    Attributes:
+        name: the monitor's name in the model.
+        i: neuron index of each spike (within the recorded range), int32.
+        t: time of each spike, seconds.
+        count: spikes of each recorded neuron since the start.
+        variables: values recorded at each spike, by variable name (also
+            readable as attributes, ``mon.v``).
+    """
+
+    kind = "spike"
+
+    def __init__(self, name: str, i, t, count, variables: Mapping[str, np.ndarray] | None = None):
+        self.name = name
+        self.i = np.asarray(i)
+        self.t = np.asarray(t, dtype=float)
+        self.count = np.asarray(count)
+        self.variables: Dict[str, np.ndarray] = dict(variables or {})
+
+    @property
+    def num_spikes(self) -> int:
+        """Number of spikes recorded."""
+        return int(self.t.size)
+
+    def spike_trains(self) -> Dict[int, np.ndarray]:
+        """Spike times of each neuron that spiked, by index (Brian2's
+        ``spike_trains()``)."""
+        return {int(k): self.t[self.i == k] for k in np.unique(self.i)}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        variables = self.__dict__.get("variables", {})
+        if name in variables:
+            return variables[name]
+        raise AttributeError(f"SpikeMonitor `{self.name}` records no variable `{name}`")
+
+    def __repr__(self) -> str:
+        return f"<SpikeMonitor {self.name}: {self.num_spikes} spikes>"
+
+
+class StateMonitor:
+    """A StateMonitor's recording.
+
+    Attributes:
+        name: the monitor's name in the model.
+        t: sample times, seconds.
+        record: the recorded neurons (indices within the monitored group).
+        variables: by variable name, an array of shape
+            ``(len(record), len(t))`` (Brian2's ``M.v``), also readable as
+            attributes: ``mon.v[0]`` is the trace of the first recorded
+            neuron.
+    """
+
+    kind = "state"
+
+    def __init__(self, name: str, t, record, variables: Mapping[str, np.ndarray]):
+        self.name = name
+        self.t = np.asarray(t, dtype=float)
+        self.record = np.asarray(record)
+        self.variables: Dict[str, np.ndarray] = dict(variables)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        variables = self.__dict__.get("variables", {})
+        if name in variables:
+            return variables[name]
+        raise AttributeError(f"StateMonitor `{self.name}` records no variable `{name}`")
+
+    def __repr__(self) -> str:
+        names = ", ".join(self.variables)
+        return f"<StateMonitor {self.name}: {names} of {self.record.size} neurons at {self.t.size} times>"
+
+
+class PopulationRateMonitor:
+    """A PopulationRateMonitor's recording.
+
+    Attributes:
+        name: the monitor's name in the model.
+        t: sample times (one per time step), seconds.
+        rate: fraction of the group that spiked in each step, per second
+            (hertz).
+    """
+
+    kind = "rate"
+
+    def __init__(self, name: str, t, rate):
+        self.name = name
+        self.t = np.asarray(t, dtype=float)
+        self.rate = np.asarray(rate, dtype=float)
+
+    def smooth_rate(self, width: float, window: str = "gaussian") -> np.ndarray:
+        """The rate smoothed as Brian2's ``smooth_rate``: ``window`` is
+        "gaussian" (``width`` is its standard deviation) or "flat" (``width``
+        is its length), in seconds."""
+        if self.t.size < 2:
+            return self.rate.copy()
+        dt = float(self.t[1] - self.t[0])
+        if window == "gaussian":
+            half = int(2 * width / dt)
+            x = np.arange(-half, half + 1) * dt
+            kernel = np.exp(-(x**2) / (2 * width**2))
+        elif window == "flat":
+            n = int(width / dt) // 2 * 2 + 1
+            kernel = np.ones(n)
+        else:
+            raise ValueError(f'window must be "gaussian" or "flat", not {window!r}')
+        return np.convolve(self.rate, kernel / kernel.sum(), mode="same")
+
+    def __repr__(self) -> str:
+        return f"<PopulationRateMonitor {self.name}: {self.t.size} samples>"
+
+
+from typing import Union  # noqa: E402
+
+Monitor = Union[SpikeMonitor, StateMonitor, PopulationRateMonitor]
+
+
+def from_native(d: dict):
+    """A monitor object from the native module's dict."""
+    kind = d["kind"]
+    if kind == "spike":
+        return SpikeMonitor(d["name"], d["i"], d["t"], d["count"], d["variables"])
+    if kind == "state":
+        record = d["record"]
+        width = max(int(record.size), 1)
+        variables = {
+            # Stored time-major: samples x width; Brian2's layout is the
+            # transpose.
+            name: values.reshape(-1, width).T if record.size else values.reshape(0, -1)
+            for name, values in d["variables"].items()
+        }
+        return StateMonitor(d["name"], d["t"], record, variables)
+    return PopulationRateMonitor(d["name"], d["t"], d["rate"])
+
+
+def from_npz(name: str, arrays: Mapping[str, np.ndarray]):
+    """A monitor object from the arrays of a ``rheo run`` archive."""
+    if "i" in arrays:
+        variables = {k: v for k, v in arrays.items() if k not in ("i", "t", "count")}
+        return SpikeMonitor(name, arrays["i"], arrays["t"], arrays["count"], variables)
+    if "rate" in arrays:
+        return PopulationRateMonitor(name, arrays["t"], arrays["rate"])
+    variables = {k: v for k, v in arrays.items() if k not in ("t", "record")}
+    return StateMonitor(name, arrays["t"], arrays["record"], variables)

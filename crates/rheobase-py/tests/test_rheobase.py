@@ -1,0 +1,128 @@
+"""The Python package: compile, run, state by name, monitors, overrides,
+errors, and reading a CLI output folder."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rheobase
+
+ROOT = Path(__file__).resolve().parents[3]
+LIF = ROOT / "spec-examples" / "lif.model"
+
+SMALL = """\
+tau = 10*ms
+NeuronGroup G(3):
+    model:
+        dv/dt = (1.5 - v)/tau : 1
+    threshold: v > 1
+    reset: v = 0
+    method: exact
+SpikeMonitor spikes(G)
+StateMonitor trace(G):
+    variables: v
+    record: 0, 2
+PopulationRateMonitor rate(G)
+"""
+
+
+def test_runs_a_file_like_rheo_run():
+    m = rheobase.compile(str(LIF))
+    sim = m.simulation(seed=1, threads=1)
+    sim.run()
+    assert sim.t == pytest.approx(0.1)
+    spikes = sim.monitors["spikes"]
+    assert spikes.i.dtype == np.int32
+    assert spikes.i.size == spikes.t.size == 207
+    trace = sim.monitors["trace"]
+    assert trace.v.shape == (3, 1000)
+    assert list(trace.record) == [10, 25, 49]
+    # Traces start at El = -70 mV, in volts.
+    assert trace.v[:, 0] == pytest.approx([-0.07] * 3)
+    rate = sim.monitors["rate"]
+    assert rate.t.size == rate.rate.size == 1000
+
+
+def test_durations_in_seconds_or_quantities_give_the_same_run():
+    m = rheobase.compile(SMALL)
+    a = m.simulation(seed=1)
+    a.run(0.05)
+    b = m.simulation(seed=1)
+    b.run("25*ms")
+    b.run("25*ms")
+    assert np.array_equal(a.monitors["spikes"].t, b.monitors["spikes"].t)
+    assert np.array_equal(a["G"].v, b["G"].v)
+    with pytest.raises(ValueError, match="not a duration"):
+        a.run("5*mV")
+
+
+def test_state_is_read_and_written_in_si_units():
+    sim = rheobase.compile(SMALL).simulation(seed=1)
+    sim["G"].v = np.array([0.0, 0.5, 0.9])
+    assert list(sim["G"].v) == [0.0, 0.5, 0.9]
+    sim["G"].v = 0.25
+    assert list(sim["G"].v) == [0.25] * 3
+    with pytest.raises(ValueError, match="holds 3 values, but 2 were given"):
+        sim["G"].v = [1.0, 2.0]
+    with pytest.raises(AttributeError, match="did you mean `v`"):
+        sim["G"].V
+    with pytest.raises(KeyError, match="did you mean `G`"):
+        sim["g"]
+    assert "v" in sim["G"].variables
+
+
+def test_monitors_clear_and_reset():
+    sim = rheobase.compile(SMALL).simulation(seed=1)
+    sim.run(0.05)
+    first = sim.monitors["spikes"].t.copy()
+    assert first.size > 0
+    sim.clear_monitors()
+    assert sim.monitors["spikes"].t.size == 0
+    sim.reset()
+    assert sim.t == 0.0
+    sim.run(0.05)
+    assert np.array_equal(sim.monitors["spikes"].t, first)
+
+
+def test_overrides_change_a_constant():
+    slow = rheobase.compile(SMALL, tau="20*ms")
+    assert slow.constants["tau"] == (pytest.approx(0.02), "second")
+    fast = rheobase.compile(SMALL)
+    counts = []
+    for m in (fast, slow):
+        sim = m.simulation(seed=1)
+        sim.run(0.1)
+        counts.append(sim.monitors["spikes"].num_spikes)
+    assert counts[0] > counts[1]
+
+
+def test_errors_are_model_errors_with_file_line_and_column():
+    with pytest.raises(rheobase.ModelError) as e:
+        rheobase.compile("x = 1*mV + 1*ms\n")
+    assert str(e.value).startswith("<model>:1:5: error:")
+    with pytest.raises(rheobase.ModelError, match="did you mean `tau`"):
+        rheobase.compile(SMALL, taus="1*ms")
+    with pytest.raises(rheobase.ModelError, match="unit second in the model"):
+        rheobase.compile(SMALL.replace("(1.5 - v)/tau", "(1.5 - v)/(10*ms)"), tau="1*mV")
+    with pytest.raises(OSError):
+        rheobase.compile("/nonexistent/file.model")
+    assert issubclass(rheobase.ModelError, Exception)
+
+
+def test_load_reads_a_cli_output_folder(tmp_path):
+    # A folder as `rheo run` writes it: run.json and one .npz per monitor.
+    np.savez(tmp_path / "spikes.npz", i=np.array([0, 1], dtype=np.int32), t=np.array([0.001, 0.002]),
+             count=np.array([1, 1]))
+    np.savez(tmp_path / "trace.npz", t=np.array([0.0, 1e-4]), record=np.array([0]),
+             v=np.array([[-0.07, -0.069]]))
+    np.savez(tmp_path / "rate.npz", t=np.array([0.0]), rate=np.array([5.0]))
+    files = [{"name": f"{n}.npz", "monitor": n} for n in ("spikes", "trace", "rate")]
+    (tmp_path / "run.json").write_text(json.dumps({"status": "completed", "files": files}))
+    res = rheobase.load(tmp_path)
+    assert res.run["status"] == "completed"
+    assert isinstance(res["spikes"], rheobase.SpikeMonitor)
+    assert list(res["spikes"].i) == [0, 1]
+    assert res["trace"].v.shape == (1, 2)
+    assert isinstance(res["rate"], rheobase.PopulationRateMonitor)
