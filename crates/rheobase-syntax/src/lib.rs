@@ -53,6 +53,7 @@ mod convert;
 mod diagnostic;
 mod grammar;
 mod layout;
+mod linked;
 mod parser;
 
 pub use diagnostic::{line_col, Diagnostic, Span};

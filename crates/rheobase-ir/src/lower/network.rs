@@ -416,7 +416,11 @@ impl<'a> Builder<'a> {
             method: None,
             state_update: None,
             spike: None,
-            generator: Some(GeneratorPlan { spikes, period }),
+            generator: Some(GeneratorPlan {
+                spikes,
+                period,
+                from_step: self.steps_so_far,
+            }),
             events: Vec::new(),
         };
         let scope = self.neuron_scope(size);
@@ -1120,6 +1124,7 @@ impl<'a> Builder<'a> {
                 kernel,
                 scratch,
                 target: target.array,
+                from_step: self.steps_so_far,
             });
         }
 
@@ -1231,6 +1236,12 @@ impl<'a> Builder<'a> {
                 synapses: si,
             });
         }
+        self.run_regularly(
+            &d.run_regularly,
+            &sname,
+            rheobase_kernel::program::RegularTarget::Synapses(si),
+            &scope,
+        )?;
         self.synapse_infos.push(SynapsesInfo { name: sname, scope });
         Ok(())
     }

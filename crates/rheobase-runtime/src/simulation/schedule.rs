@@ -1,7 +1,9 @@
 //! The step schedule: what one time step does, in Brian2's order, and the
 //! order of objects within a slot.
 
+use super::regular::run_regular;
 use super::*;
+use rheobase_kernel::program::SchedulePoint;
 
 impl Simulation {
     /// One time step, in Brian2's schedule: start, groups, thresholds,
@@ -22,8 +24,23 @@ impl Simulation {
             post_order,
             ..
         } = self;
+        // `run_regularly` code due at a point of the schedule.
+        macro_rules! regular {
+            ($point:ident) => {
+                run_regular(
+                    program,
+                    exec,
+                    store,
+                    groups,
+                    synapses,
+                    clock,
+                    SchedulePoint::$point,
+                )
+            };
+        }
 
         // start: StateMonitors sample the state before this step changes it.
+        regular!(StartBegin);
         for ((plan, data), checked) in program
             .monitors
             .iter()
@@ -92,10 +109,14 @@ impl Simulation {
             }
         }
 
+        regular!(StartEnd);
         // groups: summed variables (order -1), then the groups' state
         // updates, then the synapses' (order 0).
         for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
             for summed in &plan.summed {
+                if clock.step < summed.from_step {
+                    continue;
+                }
                 exec.run_range(
                     summed.kernel,
                     store,
@@ -111,6 +132,7 @@ impl Simulation {
                 }
             }
         }
+        regular!(GroupsAfterSummed);
         for updater in update_order.iter() {
             match *updater {
                 Updater::Group(k) => {
@@ -135,6 +157,7 @@ impl Simulation {
             }
         }
 
+        regular!(GroupsEnd);
         // thresholds: find the spiking neurons (or take a generator's),
         // then (order 1) SpikeMonitors record them with the state after
         // the threshold, before the reset.
@@ -154,6 +177,7 @@ impl Simulation {
                 generator.fire(clock.step);
             }
         }
+        regular!(ThresholdsAfterThresholders);
         for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
             if let MonitorPlan::Spike {
                 group,
@@ -185,6 +209,7 @@ impl Simulation {
             }
         }
 
+        regular!(ThresholdsEnd);
         // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
         // pathways (+1).
         for &k in pre_order.iter() {
@@ -196,10 +221,12 @@ impl Simulation {
                 state.clear_due(due, clock.step);
             }
         }
+        regular!(SynapsesAfterPre);
         for input in &program.poisson_inputs {
             let size = groups[input.group].size;
             exec.run_range(input.kernel, store, 0..size, clock, None, None);
         }
+        regular!(SynapsesAfterPoisson);
         for &k in post_order.iter() {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
             if let Some(kernel) = plan.on_post {
@@ -210,6 +237,7 @@ impl Simulation {
             }
         }
 
+        regular!(SynapsesEnd);
         // resets: spike effects over this step's spikes.
         for g in groups.iter() {
             if let Some(spike) = &g.spike {
@@ -219,6 +247,7 @@ impl Simulation {
             }
         }
 
+        regular!(ResetsAfterSpikes);
         // after_resets: custom event effects.
         for g in groups.iter() {
             for event in &g.events {
@@ -228,6 +257,7 @@ impl Simulation {
             }
         }
 
+        regular!(ResetsEnd);
         // end: population rates.
         for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
             if let MonitorPlan::Rate {
@@ -241,6 +271,7 @@ impl Simulation {
             }
         }
 
+        regular!(EndEnd);
         self.step += 1;
         Ok(())
     }
