@@ -249,6 +249,7 @@ DECL = re.compile(
     r"SpikeMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
 )
 LINK = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*linked_var\((.*)\)\s*$")
+SETWHERE = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\[(.*)\]\s*=\s*(.+)$")
 SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
@@ -575,6 +576,28 @@ class Runner:
                 self.log(f"{m.group(1)}.{m.group(2)} = linked_var({src.group(1)}, {svar!r})")
                 setattr(self.objects[m.group(1)], m.group(2),
                         brian2.linked_var(self.objects[src.group(1)], svar))
+                continue
+            m = SETWHERE.match(content)
+            if m:
+                # `G.v[SELECTOR] = EXPR`: a string assignment to the selected
+                # elements (a slice, an index, or a quoted condition).
+                obj, var, sel, expr = m.groups()
+                sel = sel.strip()
+                if sel[0] in "'\"":
+                    item = sel[1:-1]
+                elif ":" in sel:
+                    a, b = (sel.split(":") + [""])[:2]
+                    item = slice(int(ceval(a, self.consts)) if a.strip() else None,
+                                 int(ceval(b, self.consts)) if b.strip() else None)
+                else:
+                    item = int(ceval(sel, self.consts))
+                target = self.objects[obj]
+                self.log(f"{obj}.{var}[{item!r}] = {expr!r}")
+                if isinstance(target, Synapses) and var == "delay":
+                    view = target.delay
+                else:
+                    view = target.state(var, use_units=True)
+                view.set_item(item, expr, namespace=self.consts)
                 continue
             m = SETVAR.match(content)
             if m:

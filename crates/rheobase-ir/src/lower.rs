@@ -18,6 +18,7 @@ use rheobase_syntax::{Diagnostic, Span};
 use rheobase_units::{declaration_unit, Dimension};
 use std::collections::{BTreeMap, HashMap};
 
+mod indexed;
 mod linked;
 mod network;
 mod regular;
@@ -656,7 +657,14 @@ impl<'a> Builder<'a> {
                 variable,
                 value,
                 span,
-            } => self.set_variable(group, variable, value, *span),
+            } => self.set_variable(group, variable, value, *span, None),
+            Item::SetVariableWhere {
+                group,
+                variable,
+                selector,
+                value,
+                span,
+            } => self.set_variable(group, variable, value, *span, Some(selector)),
             Item::SpikeMonitor(m) => self.spike_monitor(m),
             Item::StateMonitor(m) => self.state_monitor(m),
             Item::PopulationRateMonitor(m) => {
@@ -1720,9 +1728,10 @@ impl<'a> Builder<'a> {
         variable: &ast::Ident,
         value: &ast::Expr,
         span: Span,
+        selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
         if let Some(si) = self.synapse_index(&group.name) {
-            return self.set_synapse_variable(si, variable, value, span);
+            return self.set_synapse_variable(si, variable, value, span, selector);
         }
         let g = self.group_by_name(group)?;
         let scope = self.refreshed(&self.groups[g].scope);
@@ -1772,12 +1781,13 @@ impl<'a> Builder<'a> {
             span,
         };
         let n = self.program.actions.len();
-        let kernel = self.block_kernel(
+        let size = self.groups[g].size;
+        let kernel = self.setting_kernel(
             &scope,
             &block,
             format!("{}.set.{}.{n}", group.name, variable.name),
-            Iteration::Range,
-            "a setting",
+            selector,
+            Some(size),
         )?;
         self.program
             .actions

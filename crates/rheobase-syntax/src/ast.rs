@@ -47,6 +47,15 @@ pub enum Item {
         value: Expr,
         span: Span,
     },
+    /// `GROUP.VAR[SELECTOR] = EXPR`: Brian2's indexed and conditional
+    /// assignment (`G.v[0:5] = ...`, `S.w['j > i'] = ...`).
+    SetVariableWhere {
+        group: Ident,
+        variable: Ident,
+        selector: Selector,
+        value: Expr,
+        span: Span,
+    },
     /// `GROUP.VAR = linked_var(SOURCE.SOURCE_VAR)`: Brian2's linked
     /// variable (`VAR` is declared `(linked)` in GROUP).
     LinkVariable {
@@ -70,6 +79,17 @@ pub enum Item {
     SpikeMonitor(SpikeMonitorDecl),
     StateMonitor(StateMonitorDecl),
     PopulationRateMonitor(PopulationRateMonitorDecl),
+}
+
+/// Which elements an indexed assignment sets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    /// `[a:b]`, Python's slice rules.
+    Slice(Slice),
+    /// `[k]`: one element.
+    Index(Expr),
+    /// `['COND']`: the elements for which the condition holds.
+    Condition(Expr),
 }
 
 /// A group used as a source or target: `P` or a slice `P[a:b]` (Python

@@ -387,6 +387,9 @@ impl<'s> Parser<'s> {
                 Ok(Item::Seed { value, span })
             });
         }
+        if let Some(item) = self.indexed_assignment(start, end) {
+            return item;
+        }
         if let Some(link) = crate::linked::link_statement(self.text, start, end) {
             return match link {
                 Ok(item) => Some(item),
@@ -1031,6 +1034,122 @@ impl<'s> Parser<'s> {
         // A block with a broken line is dropped entirely: running the other
         // statements without it would change their meaning.
         ok.then_some(Block { statements, span })
+    }
+
+    /// `G.v[SELECTOR] = EXPR` (Brian2's indexed and conditional
+    /// assignment): `None` when the line is not of that shape, else the
+    /// item, or `Some(None)` after reporting an error.
+    fn indexed_assignment(&mut self, start: usize, end: usize) -> Option<Option<Item>> {
+        let text = &self.text[start..end];
+        let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
+        let g_len = ident_end(text);
+        if g_len == 0 || !text[g_len..].starts_with('.') {
+            return None;
+        }
+        let v_start = g_len + 1;
+        let v_len = ident_end(&text[v_start..]);
+        let open = v_start + v_len;
+        if v_len == 0 || !text[open..].starts_with('[') {
+            return None;
+        }
+        // The matching `]`, skipping quoted text and nested brackets.
+        let mut depth = 0;
+        let mut quote = None;
+        let mut close = None;
+        for (k, ch) in text[open..].char_indices() {
+            match (quote, ch) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(ch),
+                (None, '[') => depth += 1,
+                (None, ']') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(open + k);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let close = close?;
+        let rest = &text[close + 1..];
+        let after = rest.trim_start();
+        if !after.starts_with('=') || after.starts_with("==") {
+            return None;
+        }
+        let eq = close + 1 + (rest.len() - after.len());
+        let ident = |a: usize, b: usize| Ident {
+            name: text[a..b].to_string(),
+            span: Span::new(start + a, start + b),
+        };
+        let group = ident(0, g_len);
+        let variable = ident(v_start, open);
+        let span = Span::new(start, end);
+        let inner = (start + open + 1, start + close);
+        let inner_text = text[open + 1..close].trim();
+        let expr = |p: &mut Self, (a, b): (usize, usize)| {
+            p.parse_region(Rule::expr_only, (a, b), |c, span, parts| {
+                let e = parts
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+                c.expr(e)
+            })
+        };
+        let selector = if let Some(q) = inner_text
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+        {
+            let lead = text[open + 1..close].len() - text[open + 1..close].trim_start().len();
+            let qa = inner.0 + lead;
+            let qb = qa + inner_text.len();
+            if inner_text.len() < 2 || !inner_text.ends_with(q) {
+                self.report(Diagnostic::error(
+                    Span::new(qa, qb),
+                    "this quoted condition is not closed",
+                ));
+                return Some(None);
+            }
+            match expr(self, (qa + 1, qb - 1)) {
+                Some(e) => Selector::Condition(e),
+                None => return Some(None),
+            }
+        } else if let Some(colon) = text[open + 1..close].find(':') {
+            let c = inner.0 + colon;
+            let bound = |p: &mut Self, (a, b): (usize, usize)| -> Result<Option<Expr>, ()> {
+                if p.text[a..b].trim().is_empty() {
+                    Ok(None)
+                } else {
+                    expr(p, (a, b)).map(Some).ok_or(())
+                }
+            };
+            let (Ok(lo), Ok(hi)) = (bound(self, (inner.0, c)), bound(self, (c + 1, inner.1)))
+            else {
+                return Some(None);
+            };
+            Selector::Slice(Slice {
+                start: lo,
+                stop: hi,
+                span: Span::new(inner.0, inner.1),
+            })
+        } else {
+            match expr(self, inner) {
+                Some(e) => Selector::Index(e),
+                None => return Some(None),
+            }
+        };
+        let Some(value) = expr(self, (start + eq + 1, end)) else {
+            return Some(None);
+        };
+        Some(Some(Item::SetVariableWhere {
+            group,
+            variable,
+            selector,
+            value,
+            span,
+        }))
     }
 
     /// A `run_regularly:` block: its indented lines are keys of their own

@@ -61,6 +61,7 @@ fn cuba_parses_with_the_expected_shape() {
             Item::Seed { .. } => "seed",
             Item::SetVariable { .. } => "setvar",
             Item::LinkVariable { .. } => "link",
+            Item::SetVariableWhere { .. } => "setwhere",
             Item::Run { .. } => "run",
             Item::NeuronGroup(_) => "NeuronGroup",
             Item::Synapses(_) => "Synapses",

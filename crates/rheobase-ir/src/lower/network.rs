@@ -1797,6 +1797,7 @@ impl<'a> Builder<'a> {
         variable: &ast::Ident,
         value: &ast::Expr,
         span: Span,
+        selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
         let scope = self.refreshed(&self.synapse_infos[si].scope);
         match scope.names.get(&variable.name) {
@@ -1820,17 +1821,9 @@ impl<'a> Builder<'a> {
             }],
             span,
         };
-        let mut counters = KernelCounters::default();
-        let body = self
-            .checker(&scope, &mut counters, true, false)
-            .check_block(&block, "a setting")?;
         let n = self.program.actions.len();
-        let kernel = self.add_kernel(
-            format!("{}.set.{}.{n}", self.synapse_infos[si].name, variable.name),
-            Iteration::Range,
-            &counters,
-            body,
-        );
+        let name = format!("{}.set.{}.{n}", self.synapse_infos[si].name, variable.name);
+        let kernel = self.setting_kernel(&scope, &block, name, selector, None)?;
         self.program.actions.push(Action::InitialiseSynapses {
             kernel,
             synapses: si,
