@@ -248,6 +248,8 @@ DECL = re.compile(
     r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|"
     r"SpikeMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
 )
+LINK = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*linked_var\((.*)\)\s*$")
+SETWHERE = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\[(.*)\]\s*=\s*(.+)$")
 SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
@@ -338,6 +340,34 @@ class Runner:
         return ("exact", "euler", "heun")
 
     # -- declarations --
+    def run_regularly(self, obj, body):
+        """Each `run_regularly:` block as Brian2's `obj.run_regularly(code,
+        dt=..., when=..., order=...)`; its lines are `code:`, `dt:`,
+        `when:`, `order:` keys, and lines that are not keys continue
+        `code:`."""
+        for block in body.get("run_regularly*", []):
+            keys = {}
+            current = None
+            for ln in as_lines(block):
+                m = re.match(r"^(code|dt|when|order)\s*:\s*(.*)$", ln)
+                if m:
+                    current = m.group(1)
+                    keys[current] = [m.group(2)] if m.group(2) else []
+                elif current == "code":
+                    keys["code"].append(ln)
+                else:
+                    raise ModelSyntaxError(f"{self.filename}: bad run_regularly line {ln!r}")
+            kwargs = {}
+            if "dt" in keys:
+                kwargs["dt"] = ceval(keys["dt"][0], self.consts)
+            if "when" in keys:
+                kwargs["when"] = keys["when"][0].strip()
+            if "order" in keys:
+                kwargs["order"] = int(ceval(keys["order"][0], self.consts))
+            code = self.statements(keys["code"])
+            self.log(f"{obj.name}.run_regularly({code!r}, {kwargs})")
+            obj.run_regularly(code, **kwargs)
+
     def neuron_group(self, name, args, body):
         n = int(ceval(args, self.consts))
         kwargs = {}
@@ -365,6 +395,7 @@ class Runner:
                 code = self.statements(value)
                 self.log(f"{name}.run_on_event({ename!r}, {code!r})")
                 g.run_on_event(ename, code)
+        self.run_regularly(g, body)
         self.objects[name] = g
         self.sizes[name] = n
         self.net.add(g)
@@ -407,6 +438,7 @@ class Runner:
             s.connect(*cargs, namespace=self.consts, **ckwargs)
         if delay_expr is not None:
             self.set_expr(s, "delay", delay_expr)
+        self.run_regularly(s, body)
         self.objects[name] = s
         self.synapse_objs[name] = s
         self.net.add(s)
@@ -535,6 +567,37 @@ class Runner:
             m = re.match(r"^defaultclock\.dt\s*=\s*(.+)$", content)
             if m:
                 defaultclock.dt = ceval(m.group(1), self.consts)
+                continue
+            m = LINK.match(content)
+            if m:
+                # `B.x = linked_var(A.y)` or `linked_var(A, 'y')`
+                src = re.match(r"^\s*(\w+)\s*(?:\.\s*(\w+)|,\s*['\"](\w+)['\"])\s*$", m.group(3))
+                svar = src.group(2) or src.group(3)
+                self.log(f"{m.group(1)}.{m.group(2)} = linked_var({src.group(1)}, {svar!r})")
+                setattr(self.objects[m.group(1)], m.group(2),
+                        brian2.linked_var(self.objects[src.group(1)], svar))
+                continue
+            m = SETWHERE.match(content)
+            if m:
+                # `G.v[SELECTOR] = EXPR`: a string assignment to the selected
+                # elements (a slice, an index, or a quoted condition).
+                obj, var, sel, expr = m.groups()
+                sel = sel.strip()
+                if sel[0] in "'\"":
+                    item = sel[1:-1]
+                elif ":" in sel:
+                    a, b = (sel.split(":") + [""])[:2]
+                    item = slice(int(ceval(a, self.consts)) if a.strip() else None,
+                                 int(ceval(b, self.consts)) if b.strip() else None)
+                else:
+                    item = int(ceval(sel, self.consts))
+                target = self.objects[obj]
+                self.log(f"{obj}.{var}[{item!r}] = {expr!r}")
+                if isinstance(target, Synapses) and var == "delay":
+                    view = target.delay
+                else:
+                    view = target.state(var, use_units=True)
+                view.set_item(item, expr, namespace=self.consts)
                 continue
             m = SETVAR.match(content)
             if m:

@@ -20,7 +20,10 @@ use rheobase_syntax::{Diagnostic, Span};
 use rheobase_units::{declaration_unit, Dimension};
 use std::collections::{BTreeMap, HashMap};
 
+mod indexed;
+mod linked;
 mod network;
+mod regular;
 
 /// The result of lowering a model.
 #[derive(Debug, Clone)]
@@ -164,6 +167,7 @@ pub fn lower_for(
             synapses: Vec::new(),
             tables: Vec::new(),
             poisson_inputs: Vec::new(),
+            regular: Vec::new(),
         },
         steps_so_far: 0,
         tables: HashMap::new(),
@@ -171,6 +175,8 @@ pub fn lower_for(
         parameters: HashMap::new(),
         redefined: redefined_constants(model),
         memory_limit: resources.memory_limit,
+        regular: Vec::new(),
+        links: linked::scan(model),
     };
     b.find_dt(model);
     for item in &model.items {
@@ -180,6 +186,7 @@ pub fn lower_for(
     }
     explain_used_before_defined(model, &mut b.diagnostics);
     drop_failed_table_cascades(model, &b.tables, &mut b.diagnostics);
+    b.place_regular();
     if b.diagnostics.is_empty() {
         b.program.dt = b.dt;
         if let Some(d) = resource_check(model, &b.program, resources) {
@@ -240,6 +247,10 @@ struct Builder<'a> {
     parameters: HashMap<String, (ArrayId, Binding)>,
     /// The names assigned more than once at the top level.
     redefined: std::collections::HashSet<String>,
+    /// `run_regularly:` blocks, placed in the schedule at the end.
+    regular: Vec<regular::PendingRegular>,
+    /// The file's `linked_var` statements, found ahead.
+    links: linked::Links,
 }
 
 /// The names assigned more than once at the top level of `model`.
@@ -581,6 +592,8 @@ impl<'a> Builder<'a> {
                         synapse_infos: Vec::new(),
                         parameters: HashMap::new(),
                         redefined: Default::default(),
+                        regular: Vec::new(),
+                        links: Default::default(),
                     };
                     for earlier in &model.items {
                         if std::ptr::eq(earlier, item) {
@@ -693,7 +706,14 @@ impl<'a> Builder<'a> {
                 variable,
                 value,
                 span,
-            } => self.set_variable(group, variable, value, *span),
+            } => self.set_variable(group, variable, value, *span, None),
+            Item::SetVariableWhere {
+                group,
+                variable,
+                selector,
+                value,
+                span,
+            } => self.set_variable(group, variable, value, *span, Some(selector)),
             Item::SpikeMonitor(m) => self.spike_monitor(m),
             Item::StateMonitor(m) => self.state_monitor(m),
             Item::PopulationRateMonitor(m) => {
@@ -727,6 +747,12 @@ impl<'a> Builder<'a> {
                 result
             }
             Item::TimedArray(d) => self.timed_array(d),
+            Item::LinkVariable {
+                group,
+                variable,
+                span,
+                ..
+            } => self.link_statement(group, variable, *span),
         }
     }
 
@@ -1137,7 +1163,7 @@ impl<'a> Builder<'a> {
             let flags: Vec<String> = eq.flags.iter().map(|f| f.name.clone()).collect();
             let allowed: &[&str] = match eq.kind {
                 EquationKind::Differential(_) => &["unless refractory"],
-                EquationKind::Parameter => &["constant", "shared"],
+                EquationKind::Parameter => &["constant", "shared", "linked"],
                 EquationKind::Subexpression(_) => &["shared", "constant over dt"],
             };
             for f in &eq.flags {
@@ -1166,6 +1192,17 @@ impl<'a> Builder<'a> {
                 }
             }
             let shared = flags.iter().any(|f| f == "shared");
+            if flags.iter().any(|f| f == "linked") {
+                match self.linked_binding(&gname, size, eq, dim) {
+                    Ok(b) => {
+                        scope.names.insert(name.name.clone(), b);
+                        continue;
+                    }
+                    // Declared as a plain parameter below, so that the
+                    // group's code is still checked without the link.
+                    Err(_) => failed = true,
+                }
+            }
             match &eq.kind {
                 EquationKind::Parameter | EquationKind::Differential(_) => {
                     if matches!(eq.kind, EquationKind::Differential(_)) && ty != Ty::Float {
@@ -1691,6 +1728,12 @@ impl<'a> Builder<'a> {
                 .actions
                 .push(Action::Initialise { kernel, group: gi });
         }
+        self.run_regularly(
+            &g.run_regularly,
+            &gname,
+            rheobase_kernel::program::RegularTarget::Group(gi),
+            &scope,
+        )?;
         Ok(())
     }
 
@@ -1738,13 +1781,26 @@ impl<'a> Builder<'a> {
         variable: &ast::Ident,
         value: &ast::Expr,
         span: Span,
+        selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
         if let Some(si) = self.synapse_index(&group.name) {
-            return self.set_synapse_variable(si, variable, value, span);
+            return self.set_synapse_variable(si, variable, value, span, selector);
         }
         let g = self.group_by_name(group)?;
         let scope = self.refreshed(&self.groups[g].scope);
         match scope.names.get(&variable.name) {
+            Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "linked") => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        variable.span,
+                        format!(
+                            "`{}` of `{}` is a linked variable and cannot be set directly",
+                            variable.name, group.name
+                        ),
+                    )
+                    .with_note("as in Brian2, set the variable it is linked to"),
+                ));
+            }
             Some(Binding::Variable(_)) => {}
             Some(Binding::Subexpression(_)) => {
                 return Err(self.error(Diagnostic::error(
@@ -1778,12 +1834,13 @@ impl<'a> Builder<'a> {
             span,
         };
         let n = self.program.actions.len();
-        let kernel = self.block_kernel(
+        let size = self.groups[g].size;
+        let kernel = self.setting_kernel(
             &scope,
             &block,
             format!("{}.set.{}.{n}", group.name, variable.name),
-            Iteration::Range,
-            "a setting",
+            selector,
+            Some(size),
         )?;
         self.program
             .actions

@@ -58,6 +58,69 @@ pub struct Program {
     /// PoissonInputs, run in the `synapses` slot after every `pre`
     /// pathway and before every `post` pathway (Brian2's orders -1, 0, +1).
     pub poisson_inputs: Vec<PoissonInputPlan>,
+    /// `run_regularly:` code, in the order it runs at each schedule point
+    /// (the lowering sorts it by Brian2's `order` and object name).
+    pub regular: Vec<RegularPlan>,
+}
+
+/// Brian2's `run_regularly`: a kernel over all elements of a group or
+/// Synapses object, run every `every` steps at one point of the schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegularPlan {
+    /// Brian2's name for it (`G_run_regularly`, `G_run_regularly_1`, ...).
+    pub name: String,
+    /// A Range kernel over the elements of `target`.
+    pub kernel: KernelId,
+    pub target: RegularTarget,
+    /// It runs in the steps that are multiples of `every` (its clock's
+    /// `dt` in steps), from `from_step` (where it is declared) on.
+    pub every: u64,
+    pub from_step: u64,
+    pub point: SchedulePoint,
+}
+
+/// What a `run_regularly` kernel runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegularTarget {
+    /// All neurons of `Program::groups[g]`.
+    Group(usize),
+    /// All synapses of `Program::synapses[s]`.
+    Synapses(usize),
+}
+
+/// The points of a time step at which code given a `when:`/`order:` can
+/// run: the boundaries of Brian2's slots and of the groups of objects of
+/// one order within them. The lowering maps Brian2's `when` and `order`
+/// (with the object names that break ties) to one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SchedulePoint {
+    /// Before the `start` slot's StateMonitors.
+    StartBegin,
+    /// After them: `after_start`, `before_groups`.
+    StartEnd,
+    /// In `groups`, after the summed variables (order -1), before the
+    /// state updaters (order 0).
+    GroupsAfterSummed,
+    /// After the state updaters: `after_groups`, `before_thresholds`.
+    GroupsEnd,
+    /// In `thresholds`, after the spike thresholders, before the
+    /// SpikeMonitors (order 1).
+    ThresholdsAfterThresholders,
+    /// After the thresholds slot (and custom event conditions):
+    /// `after_thresholds`, `before_synapses`.
+    ThresholdsEnd,
+    /// In `synapses`, after the `pre` pathways (order -1).
+    SynapsesAfterPre,
+    /// After the PoissonInputs (order 0), before the `post` pathways.
+    SynapsesAfterPoisson,
+    /// After the `post` pathways: `after_synapses`, `before_resets`.
+    SynapsesEnd,
+    /// In `resets`, after the spike resets, before custom event effects.
+    ResetsAfterSpikes,
+    /// After every reset: `after_resets`, `before_end`.
+    ResetsEnd,
+    /// After the `end` slot's monitors: `after_end`.
+    EndEnd,
 }
 
 /// A TimedArray's values.
@@ -90,6 +153,11 @@ pub struct GeneratorPlan {
     /// Repeat every `period` steps (0: no repetition). Spike `(k, n)`
     /// occurs at every step `k + m·period`, m = 0, 1, ...
     pub period: u64,
+    /// The step at which the group was declared (0 before the first
+    /// `run`). As in Brian2, spikes whose time lies before it never
+    /// occur; a group with a period declared in the middle of a period
+    /// follows Brian2's bookkeeping (see the runtime's `GeneratorState`).
+    pub from_step: u64,
 }
 
 /// A Synapses object.
@@ -147,6 +215,10 @@ pub struct SummedPlan {
     pub scratch: ArrayId,
     /// The target group's array receiving the sums.
     pub target: ArrayId,
+    /// The first step in which the sums are written: a Synapses object
+    /// declared after `run`s does not exist in Brian2 during them, so it
+    /// must not overwrite its target then.
+    pub from_step: u64,
 }
 
 /// How many synapses each kept pair of a connection gets (`n=`).

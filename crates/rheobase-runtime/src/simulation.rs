@@ -14,6 +14,7 @@ use crate::exec::{ArrayStore, Clock, Executor};
 use crate::synapses::{make_connections, ConnectBudget, SynapsesState, CONNECT_INTERRUPTED};
 use crate::{MonitorData, RuntimeError};
 
+mod regular;
 mod schedule;
 mod validate;
 
@@ -66,14 +67,14 @@ pub struct SynapseStats {
 }
 
 /// A SpikeGeneratorGroup's spike list and where the next step's spikes
-/// start in it.
+/// start in it, kept as Brian2 keeps it (`_lastindex`), so that a group
+/// declared after `run`s, or in the middle of a period, fires exactly the
+/// spikes Brian2's fires.
 struct GeneratorState {
     plan: GeneratorPlan,
-    /// Index of the first spike of `plan.spikes` not yet emitted in the
-    /// current period.
+    /// Index of the first spike of `plan.spikes` not yet emitted (in the
+    /// current period, with a period).
     cursor: usize,
-    /// The period `cursor` refers to.
-    cursor_period: u64,
     /// This step's spikes, ascending.
     list: Vec<u32>,
     total: u64,
@@ -81,35 +82,54 @@ struct GeneratorState {
 
 impl GeneratorState {
     fn new(plan: &GeneratorPlan) -> GeneratorState {
+        // Brian2's `before_run` skips the spikes whose step lies before
+        // the step at which the group joins the network: they never occur.
+        let cursor = plan
+            .spikes
+            .iter()
+            .take_while(|(k, _)| *k < plan.from_step)
+            .count();
         GeneratorState {
             plan: plan.clone(),
-            cursor: 0,
-            cursor_period: 0,
+            cursor,
             list: Vec::new(),
             total: 0,
         }
     }
 
-    /// Sets `list` to the spikes of step `step`. Steps only increase, so
-    /// the cursor moves forward (and back to 0 at each new period): the
-    /// cost is the number of spikes, not the list's length per step.
+    /// Sets `list` to the spikes of step `step`: every spike from the
+    /// cursor on whose step (within the period) is not after this step's.
+    /// With a period, the cursor returns to 0 when the last spike emitted
+    /// lies at or after this step's position in the period — Brian2's rule,
+    /// which also decides what a group declared mid-period fires first.
+    /// The cost is the number of spikes, not the list's length per step.
     fn fire(&mut self, step: u64) {
         self.list.clear();
-        let (period, local) = match self.plan.period {
-            0 => (0, step),
-            p => (step / p, step % p),
-        };
-        if period != self.cursor_period {
-            self.cursor = 0;
-            self.cursor_period = period;
+        if step < self.plan.from_step {
+            return;
         }
         let spikes = &self.plan.spikes;
-        while self.cursor < spikes.len() && spikes[self.cursor].0 < local {
-            self.cursor += 1;
-        }
-        while self.cursor < spikes.len() && spikes[self.cursor].0 == local {
+        let local = match self.plan.period {
+            0 => step,
+            p => {
+                let local = step % p;
+                if self.cursor > 0 && spikes[self.cursor - 1].0 >= local {
+                    self.cursor = 0;
+                }
+                local
+            }
+        };
+        let first = self.cursor;
+        while self.cursor < spikes.len() && spikes[self.cursor].0 <= local {
             self.list.push(spikes[self.cursor].1);
             self.cursor += 1;
+        }
+        // Spikes of several earlier steps fire together only in the first
+        // step of a group declared mid-period; the spike list must stay
+        // ascending with each neuron once, as a threshold's is.
+        if self.cursor > first && spikes[first].0 != local {
+            self.list.sort_unstable();
+            self.list.dedup();
         }
         self.total += self.list.len() as u64;
     }

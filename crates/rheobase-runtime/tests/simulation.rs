@@ -276,6 +276,7 @@ impl Model {
             synapses: Vec::new(),
             tables: Vec::new(),
             poisson_inputs: Vec::new(),
+            regular: Vec::new(),
         }
     }
 }

@@ -59,6 +59,7 @@ impl Builder {
                 synapses: vec![],
                 tables: vec![],
                 poisson_inputs: vec![],
+                regular: vec![],
             },
         }
     }
@@ -120,7 +121,11 @@ impl Builder {
         period: u64,
     ) -> usize {
         let g = self.group(name, size);
-        self.p.groups[g].generator = Some(GeneratorPlan { spikes, period });
+        self.p.groups[g].generator = Some(GeneratorPlan {
+            spikes,
+            period,
+            from_step: 0,
+        });
         g
     }
 
@@ -798,6 +803,7 @@ fn summed_variable_replaces_the_target_values() {
         kernel,
         scratch,
         target: igap,
+        from_step: 0,
     });
     b.connect(
         s,

@@ -47,6 +47,24 @@ pub enum Item {
         value: Expr,
         span: Span,
     },
+    /// `GROUP.VAR[SELECTOR] = EXPR`: Brian2's indexed and conditional
+    /// assignment (`G.v[0:5] = ...`, `S.w['j > i'] = ...`).
+    SetVariableWhere {
+        group: Ident,
+        variable: Ident,
+        selector: Selector,
+        value: Expr,
+        span: Span,
+    },
+    /// `GROUP.VAR = linked_var(SOURCE.SOURCE_VAR)`: Brian2's linked
+    /// variable (`VAR` is declared `(linked)` in GROUP).
+    LinkVariable {
+        group: Ident,
+        variable: Ident,
+        source: Ident,
+        source_variable: Ident,
+        span: Span,
+    },
     /// `run EXPR`
     Run {
         duration: Expr,
@@ -61,6 +79,17 @@ pub enum Item {
     SpikeMonitor(SpikeMonitorDecl),
     StateMonitor(StateMonitorDecl),
     PopulationRateMonitor(PopulationRateMonitorDecl),
+}
+
+/// Which elements an indexed assignment sets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    /// `[a:b]`, Python's slice rules.
+    Slice(Slice),
+    /// `[k]`: one element.
+    Index(Expr),
+    /// `['COND']`: the elements for which the condition holds.
+    Condition(Expr),
 }
 
 /// A group used as a source or target: `P` or a slice `P[a:b]` (Python
@@ -94,6 +123,24 @@ pub struct NeuronGroupDecl {
     pub events: Vec<EventDecl>,
     /// `on_event NAME:` blocks.
     pub on_event: Vec<OnEvent>,
+    /// `run_regularly:` blocks, in file order.
+    pub run_regularly: Vec<RunRegularly>,
+    pub span: Span,
+}
+
+/// A `run_regularly:` block of a NeuronGroup or Synapses: Brian2's
+/// `G.run_regularly(code, dt=..., when=..., order=...)`, with the keyword
+/// arguments as keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRegularly {
+    /// `code:` — the statements, run for every element.
+    pub code: Option<Block>,
+    /// `dt:` — how often (default: every time step).
+    pub dt: Option<Expr>,
+    /// `when:` — the schedule slot (default `start`).
+    pub when: Option<Ident>,
+    /// `order:` — the order within the slot (default 0).
+    pub order: Option<Expr>,
     pub span: Span,
 }
 
@@ -125,6 +172,8 @@ pub struct SynapsesDecl {
     /// Every `connect:` line, in file order; they add up.
     pub connect: Vec<Connect>,
     pub init: Option<Block>,
+    /// `run_regularly:` blocks, in file order.
+    pub run_regularly: Vec<RunRegularly>,
     pub span: Span,
 }
 

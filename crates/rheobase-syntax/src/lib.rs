@@ -54,6 +54,7 @@ mod diagnostic;
 mod grammar;
 mod hints;
 mod layout;
+mod linked;
 mod parser;
 pub mod render;
 

@@ -30,6 +30,9 @@ enum Kind {
     SpikeMonitor,
     StateMonitor,
     PopulationRateMonitor,
+    /// Not a declaration: the keys of a `run_regularly:` block, read with
+    /// the same body reader.
+    RunRegularly,
 }
 
 const KINDS: [(&str, Kind); 9] = [
@@ -50,6 +53,9 @@ impl Kind {
     }
 
     fn name(self) -> &'static str {
+        if self == Kind::RunRegularly {
+            return "`run_regularly:`";
+        }
         KINDS
             .iter()
             .find(|&&(_, k)| k == self)
@@ -68,9 +74,17 @@ impl Kind {
                 "init",
                 "events",
                 "on_event",
+                "run_regularly",
             ],
             Kind::Synapses => &[
-                "model", "on_pre", "on_post", "delay", "method", "connect", "init",
+                "model",
+                "on_pre",
+                "on_post",
+                "delay",
+                "method",
+                "connect",
+                "init",
+                "run_regularly",
             ],
             Kind::PoissonGroup => &["rates"],
             Kind::PoissonInput => &["N", "rate", "weight"],
@@ -79,6 +93,7 @@ impl Kind {
             Kind::SpikeMonitor => &["variables"],
             Kind::StateMonitor => &["variables", "record", "dt"],
             Kind::PopulationRateMonitor => &[],
+            Kind::RunRegularly => &["code", "dt", "when", "order"],
         }
     }
 
@@ -87,7 +102,7 @@ impl Kind {
             Kind::NeuronGroup | Kind::PoissonGroup | Kind::SpikeGeneratorGroup => Rule::size_header,
             Kind::Synapses => Rule::synapses_header,
             Kind::PoissonInput => Rule::input_header,
-            Kind::TimedArray => Rule::plain_header,
+            Kind::TimedArray | Kind::RunRegularly => Rule::plain_header,
             Kind::SpikeMonitor | Kind::StateMonitor | Kind::PopulationRateMonitor => {
                 Rule::monitor_header
             }
@@ -105,6 +120,7 @@ impl Kind {
             Kind::SpikeMonitor => "SpikeMonitor spikes(P)",
             Kind::StateMonitor => "StateMonitor trace(P):",
             Kind::PopulationRateMonitor => "PopulationRateMonitor rate(P)",
+            Kind::RunRegularly => "run_regularly:",
         }
     }
 }
@@ -371,6 +387,18 @@ impl<'s> Parser<'s> {
                 Ok(Item::Seed { value, span })
             });
         }
+        if let Some(item) = self.indexed_assignment(start, end) {
+            return item;
+        }
+        if let Some(link) = crate::linked::link_statement(self.text, start, end) {
+            return match link {
+                Ok(item) => Some(item),
+                Err(d) => {
+                    self.report(d);
+                    None
+                }
+            };
+        }
         self.parse_region(Rule::assign_line, (start, end), |c, _, parts| {
             let stmt = parts
                 .into_iter()
@@ -499,6 +527,7 @@ impl<'s> Parser<'s> {
                     init: None,
                     events: Vec::new(),
                     on_event: Vec::new(),
+                    run_regularly: Vec::new(),
                     span,
                 };
                 for kv in keys {
@@ -510,6 +539,7 @@ impl<'s> Parser<'s> {
                         "method" => d.method = self.value_name(&kv),
                         "init" => d.init = self.block(&kv),
                         "events" => d.events = self.events(&kv),
+                        "run_regularly" => d.run_regularly.extend(self.run_regularly(&kv)),
                         "on_event" => {
                             if let (Some(event), Some(statements)) =
                                 (kv.event.clone(), self.block(&kv))
@@ -541,6 +571,7 @@ impl<'s> Parser<'s> {
                     method: None,
                     connect: Vec::new(),
                     init: None,
+                    run_regularly: Vec::new(),
                     span,
                 };
                 for kv in keys {
@@ -555,6 +586,7 @@ impl<'s> Parser<'s> {
                             d.connect.extend(more);
                         }
                         "init" => d.init = self.block(&kv),
+                        "run_regularly" => d.run_regularly.extend(self.run_regularly(&kv)),
                         _ => {}
                     }
                 }
@@ -676,6 +708,8 @@ impl<'s> Parser<'s> {
                 let source = refs.next()?;
                 Item::PopulationRateMonitor(PopulationRateMonitorDecl { name, source, span })
             }
+            // Never a declaration header (see `run_regularly`).
+            Kind::RunRegularly => return None,
         };
         Some(item)
     }
@@ -693,6 +727,7 @@ impl<'s> Parser<'s> {
                 "file" => drop(self.value_path(&kv)),
                 "variables" => drop(self.names(&kv)),
                 "record" => drop(self.record(&kv)),
+                "run_regularly" => drop(self.run_regularly(&kv)),
                 _ => drop(self.value_expr(&kv)),
             }
         }
@@ -786,9 +821,9 @@ impl<'s> Parser<'s> {
                 self.report(d);
                 continue;
             }
-            // Duplicates: every key once, except `connect:` (they add up)
-            // and `on_event` (once per event).
-            if word != "connect" {
+            // Duplicates: every key once, except `connect:` and
+            // `run_regularly:` (they add up) and `on_event` (once per event).
+            if word != "connect" && word != "run_regularly" {
                 let dup = out.iter().find(|kv| {
                     kv.key.name == word
                         && kv.event.as_ref().map(|e| &e.name) == event.as_ref().map(|e| &e.name)
@@ -999,6 +1034,165 @@ impl<'s> Parser<'s> {
         // A block with a broken line is dropped entirely: running the other
         // statements without it would change their meaning.
         ok.then_some(Block { statements, span })
+    }
+
+    /// `G.v[SELECTOR] = EXPR` (Brian2's indexed and conditional
+    /// assignment): `None` when the line is not of that shape, else the
+    /// item, or `Some(None)` after reporting an error.
+    fn indexed_assignment(&mut self, start: usize, end: usize) -> Option<Option<Item>> {
+        let text = &self.text[start..end];
+        let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
+        let g_len = ident_end(text);
+        if g_len == 0 || !text[g_len..].starts_with('.') {
+            return None;
+        }
+        let v_start = g_len + 1;
+        let v_len = ident_end(&text[v_start..]);
+        let open = v_start + v_len;
+        if v_len == 0 || !text[open..].starts_with('[') {
+            return None;
+        }
+        // The matching `]`, skipping quoted text and nested brackets.
+        let mut depth = 0;
+        let mut quote = None;
+        let mut close = None;
+        for (k, ch) in text[open..].char_indices() {
+            match (quote, ch) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(ch),
+                (None, '[') => depth += 1,
+                (None, ']') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(open + k);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let close = close?;
+        let rest = &text[close + 1..];
+        let after = rest.trim_start();
+        if !after.starts_with('=') || after.starts_with("==") {
+            return None;
+        }
+        let eq = close + 1 + (rest.len() - after.len());
+        let ident = |a: usize, b: usize| Ident {
+            name: text[a..b].to_string(),
+            span: Span::new(start + a, start + b),
+        };
+        let group = ident(0, g_len);
+        let variable = ident(v_start, open);
+        let span = Span::new(start, end);
+        let inner = (start + open + 1, start + close);
+        let inner_text = text[open + 1..close].trim();
+        let expr = |p: &mut Self, (a, b): (usize, usize)| {
+            p.parse_region(Rule::expr_only, (a, b), |c, span, parts| {
+                let e = parts
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+                c.expr(e)
+            })
+        };
+        let selector = if let Some(q) = inner_text
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+        {
+            let lead = text[open + 1..close].len() - text[open + 1..close].trim_start().len();
+            let qa = inner.0 + lead;
+            let qb = qa + inner_text.len();
+            if inner_text.len() < 2 || !inner_text.ends_with(q) {
+                self.report(Diagnostic::error(
+                    Span::new(qa, qb),
+                    "this quoted condition is not closed",
+                ));
+                return Some(None);
+            }
+            match expr(self, (qa + 1, qb - 1)) {
+                Some(e) => Selector::Condition(e),
+                None => return Some(None),
+            }
+        } else if let Some(colon) = text[open + 1..close].find(':') {
+            let c = inner.0 + colon;
+            let bound = |p: &mut Self, (a, b): (usize, usize)| -> Result<Option<Expr>, ()> {
+                if p.text[a..b].trim().is_empty() {
+                    Ok(None)
+                } else {
+                    expr(p, (a, b)).map(Some).ok_or(())
+                }
+            };
+            let (Ok(lo), Ok(hi)) = (bound(self, (inner.0, c)), bound(self, (c + 1, inner.1)))
+            else {
+                return Some(None);
+            };
+            Selector::Slice(Slice {
+                start: lo,
+                stop: hi,
+                span: Span::new(inner.0, inner.1),
+            })
+        } else {
+            match expr(self, inner) {
+                Some(e) => Selector::Index(e),
+                None => return Some(None),
+            }
+        };
+        let Some(value) = expr(self, (start + eq + 1, end)) else {
+            return Some(None);
+        };
+        Some(Some(Item::SetVariableWhere {
+            group,
+            variable,
+            selector,
+            value,
+            span,
+        }))
+    }
+
+    /// A `run_regularly:` block: its indented lines are keys of their own
+    /// (`code:`, `dt:`, `when:`, `order:`, Brian2's keyword arguments).
+    fn run_regularly(&mut self, kv: &KeyValue) -> Option<RunRegularly> {
+        if let Some((a, b)) = kv.inline {
+            self.report(
+                Diagnostic::error(
+                    Span::new(a, b),
+                    "`run_regularly:` takes an indented block of keys, not a value",
+                )
+                .with_note(
+                    "write the statements under `code:` in the block, with optional `dt:`, `when:` and `order:`",
+                ),
+            );
+            return None;
+        }
+        let keys = self.body(Kind::RunRegularly, &kv.key, kv.block.0, kv.block.1);
+        let mut r = RunRegularly {
+            code: None,
+            dt: None,
+            when: None,
+            order: None,
+            span: kv.span,
+        };
+        let has_code = keys.iter().any(|k| k.key.name == "code");
+        for k in keys {
+            match k.key.name.as_str() {
+                "code" => r.code = self.block(&k),
+                "dt" => r.dt = self.value_expr(&k),
+                "when" => r.when = self.value_name(&k),
+                "order" => r.order = self.value_expr(&k),
+                _ => {}
+            }
+        }
+        if !has_code {
+            self.report(
+                Diagnostic::error(kv.key.span, "`run_regularly:` has no `code:`").with_note(
+                    "give the statements to run under `code:`, e.g. `code: v = rand()*mV`",
+                ),
+            );
+        }
+        r.code.is_some().then_some(r)
     }
 
     fn events(&mut self, kv: &KeyValue) -> Vec<EventDecl> {

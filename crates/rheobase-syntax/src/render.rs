@@ -379,7 +379,7 @@ neuron LIF {
                     .with_secondary(Span::new(end, start), "s");
                 let out = render("f", source, &[d]);
                 let clamped = clamp(source, Span::new(start, end));
-                let (line, col) = rheobase_syntax::line_col(source, clamped.start);
+                let (line, col) = crate::line_col(source, clamped.start);
                 assert_eq!(LineIndex::new(source).line_col(clamped.start), (line, col));
                 assert!(
                     out.starts_with(&format!("f:{line}:{col}: error: m\n")),

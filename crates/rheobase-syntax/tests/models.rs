@@ -60,6 +60,8 @@ fn cuba_parses_with_the_expected_shape() {
             Item::SetDt { .. } => "dt",
             Item::Seed { .. } => "seed",
             Item::SetVariable { .. } => "setvar",
+            Item::LinkVariable { .. } => "link",
+            Item::SetVariableWhere { .. } => "setwhere",
             Item::Run { .. } => "run",
             Item::NeuronGroup(_) => "NeuronGroup",
             Item::Synapses(_) => "Synapses",

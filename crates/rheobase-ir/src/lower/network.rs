@@ -416,7 +416,11 @@ impl<'a> Builder<'a> {
             method: None,
             state_update: None,
             spike: None,
-            generator: Some(GeneratorPlan { spikes, period }),
+            generator: Some(GeneratorPlan {
+                spikes,
+                period,
+                from_step: self.steps_so_far,
+            }),
             events: Vec::new(),
         };
         let scope = self.neuron_scope(size);
@@ -1120,6 +1124,7 @@ impl<'a> Builder<'a> {
                 kernel,
                 scratch,
                 target: target.array,
+                from_step: self.steps_so_far,
             });
         }
 
@@ -1231,6 +1236,12 @@ impl<'a> Builder<'a> {
                 synapses: si,
             });
         }
+        self.run_regularly(
+            &d.run_regularly,
+            &sname,
+            rheobase_kernel::program::RegularTarget::Synapses(si),
+            &scope,
+        )?;
         self.synapse_infos.push(SynapsesInfo { name: sname, scope });
         Ok(())
     }
@@ -1786,6 +1797,7 @@ impl<'a> Builder<'a> {
         variable: &ast::Ident,
         value: &ast::Expr,
         span: Span,
+        selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
         let scope = self.refreshed(&self.synapse_infos[si].scope);
         match scope.names.get(&variable.name) {
@@ -1809,17 +1821,9 @@ impl<'a> Builder<'a> {
             }],
             span,
         };
-        let mut counters = KernelCounters::default();
-        let body = self
-            .checker(&scope, &mut counters, true, false)
-            .check_block(&block, "a setting")?;
         let n = self.program.actions.len();
-        let kernel = self.add_kernel(
-            format!("{}.set.{}.{n}", self.synapse_infos[si].name, variable.name),
-            Iteration::Range,
-            &counters,
-            body,
-        );
+        let name = format!("{}.set.{}.{n}", self.synapse_infos[si].name, variable.name);
+        let kernel = self.setting_kernel(&scope, &block, name, selector, None)?;
         self.program.actions.push(Action::InitialiseSynapses {
             kernel,
             synapses: si,

@@ -1,7 +1,9 @@
 //! The step schedule: what one time step does, in Brian2's order, and the
 //! order of objects within a slot.
 
+use super::regular::run_regular;
 use super::*;
+use rheobase_kernel::program::SchedulePoint;
 
 /// Synapses per piece of a summed variable's update: 256 KiB of terms,
 /// which stay in the L2 cache between being written and being added.
@@ -26,8 +28,23 @@ impl Simulation {
             post_order,
             ..
         } = self;
+        // `run_regularly` code due at a point of the schedule.
+        macro_rules! regular {
+            ($point:ident) => {
+                run_regular(
+                    program,
+                    exec,
+                    store,
+                    groups,
+                    synapses,
+                    clock,
+                    SchedulePoint::$point,
+                )
+            };
+        }
 
         // start: StateMonitors sample the state before this step changes it.
+        regular!(StartBegin);
         for ((plan, data), checked) in program
             .monitors
             .iter()
@@ -96,10 +113,14 @@ impl Simulation {
             }
         }
 
+        regular!(StartEnd);
         // groups: summed variables (order -1), then the groups' state
         // updates, then the synapses' (order 0).
         for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
             for summed in &plan.summed {
+                if clock.step < summed.from_step {
+                    continue;
+                }
                 let (_, target) = store.read_write(summed.scratch, summed.target);
                 target[plan.target_start..plan.target_stop].fill(0.0);
                 // The terms are computed and added a piece at a time, so
@@ -127,6 +148,7 @@ impl Simulation {
                 }
             }
         }
+        regular!(GroupsAfterSummed);
         for updater in update_order.iter() {
             match *updater {
                 Updater::Group(k) => {
@@ -151,6 +173,7 @@ impl Simulation {
             }
         }
 
+        regular!(GroupsEnd);
         // thresholds: find the spiking neurons (or take a generator's),
         // then (order 1) SpikeMonitors record them with the state after
         // the threshold, before the reset.
@@ -170,6 +193,7 @@ impl Simulation {
                 generator.fire(clock.step);
             }
         }
+        regular!(ThresholdsAfterThresholders);
         for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
             if let MonitorPlan::Spike {
                 group,
@@ -201,6 +225,7 @@ impl Simulation {
             }
         }
 
+        regular!(ThresholdsEnd);
         // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
         // pathways (+1).
         for &k in pre_order.iter() {
@@ -212,10 +237,12 @@ impl Simulation {
                 state.clear_due(due, clock.step);
             }
         }
+        regular!(SynapsesAfterPre);
         for input in &program.poisson_inputs {
             let size = groups[input.group].size;
             exec.run_range(input.kernel, store, 0..size, clock, None, None);
         }
+        regular!(SynapsesAfterPoisson);
         for &k in post_order.iter() {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
             if let Some(kernel) = plan.on_post {
@@ -226,6 +253,7 @@ impl Simulation {
             }
         }
 
+        regular!(SynapsesEnd);
         // resets: spike effects over this step's spikes.
         for g in groups.iter() {
             if let Some(spike) = &g.spike {
@@ -235,6 +263,7 @@ impl Simulation {
             }
         }
 
+        regular!(ResetsAfterSpikes);
         // after_resets: custom event effects.
         for g in groups.iter() {
             for event in &g.events {
@@ -244,6 +273,7 @@ impl Simulation {
             }
         }
 
+        regular!(ResetsEnd);
         // end: population rates.
         for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
             if let MonitorPlan::Rate {
@@ -257,6 +287,7 @@ impl Simulation {
             }
         }
 
+        regular!(EndEnd);
         self.step += 1;
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! has not accepted.
 
 use super::*;
+use rheobase_kernel::program::RegularTarget;
 
 /// Checks the indices and ranges of a program that do not need the
 /// compiled kernels, so that a broken program fails before compiling.
@@ -227,6 +228,17 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
         let what = format!("PoissonInput `{}`", input.name);
         group(input.group, &what)?;
         kernel(input.kernel, &what)?;
+    }
+    for r in &program.regular {
+        let what = format!("`{}`", r.name);
+        kernel(r.kernel, &what)?;
+        if r.every == 0 {
+            return Err(format!("{what} runs every 0 steps"));
+        }
+        match r.target {
+            RegularTarget::Group(g) => drop(group(g, &what)?),
+            RegularTarget::Synapses(s) => drop(synapses(s, &what)?),
+        }
     }
     for m in &program.monitors {
         let what = format!("monitor `{}`", m.name());
@@ -539,6 +551,13 @@ pub(super) fn check_kernel_use(
             Iteration::Range,
             Context::Neurons(input.group),
         )?;
+    }
+    for r in &program.regular {
+        let context = match r.target {
+            RegularTarget::Group(g) => Context::Neurons(g),
+            RegularTarget::Synapses(s) => Context::Synapses(s),
+        };
+        check(r.kernel, Iteration::Range, context)?;
     }
     for m in &program.monitors {
         if let MonitorPlan::State {

@@ -1,0 +1,235 @@
+//! Linked variables: `x : volt (linked)` in a NeuronGroup and
+//! `B.x = linked_var(A.y)` at the top level (Brian2's `linked_var`).
+//! Code of B that reads or writes `x` uses A's array `y`: the element of
+//! the same index when A and B have the same size, A's only element when
+//! A has one (or `y` is shared), as Brian2 links them without `index=`.
+//!
+//! B's kernels are made where B is declared, so the link is looked up
+//! ahead, in the `linked_var` statement later in the file; Brian2 refuses
+//! to run B before it is linked, so no `run` may come between the two.
+
+use super::*;
+
+/// A `linked_var` statement found ahead of the groups.
+pub(super) struct Link {
+    pub source: ast::Ident,
+    pub source_variable: ast::Ident,
+    pub span: Span,
+    /// `run` statements before it.
+    pub runs_before: usize,
+}
+
+/// What the lowering needs to know ahead about links.
+#[derive(Default)]
+pub(super) struct Links {
+    /// (group, variable) → its first `linked_var` statement.
+    pub links: HashMap<(String, String), Link>,
+    /// Group name → `run` statements before its declaration, and the span
+    /// of the first `run` after it.
+    pub groups: HashMap<String, (usize, Option<Span>)>,
+}
+
+/// Collects every `linked_var` statement and where the groups and runs are.
+pub(super) fn scan(model: &ast::Model) -> Links {
+    let mut out = Links::default();
+    let mut runs = 0;
+    for item in &model.items {
+        match item {
+            Item::Run { span, .. } => {
+                runs += 1;
+                for (before, first_after) in out.groups.values_mut() {
+                    if *before == runs - 1 && first_after.is_none() {
+                        *first_after = Some(*span);
+                    }
+                }
+            }
+            Item::NeuronGroup(g) => {
+                out.groups
+                    .entry(g.name.name.clone())
+                    .or_insert((runs, None));
+            }
+            Item::LinkVariable {
+                group,
+                variable,
+                source,
+                source_variable,
+                span,
+            } => {
+                out.links
+                    .entry((group.name.clone(), variable.name.clone()))
+                    .or_insert(Link {
+                        source: source.clone(),
+                        source_variable: source_variable.clone(),
+                        span: *span,
+                        runs_before: runs,
+                    });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Builder<'_> {
+    /// The binding of `eq`'s variable, declared `(linked)` in group
+    /// `gname` of `size` neurons with unit `dim`.
+    pub(super) fn linked_binding(
+        &mut self,
+        gname: &str,
+        size: usize,
+        eq: &ast::Equation,
+        dim: Dimension,
+    ) -> Result<Binding, Failed> {
+        let var = &eq.variable;
+        let key = (gname.to_string(), var.name.clone());
+        let Some(link) = self.links.links.get(&key) else {
+            return Err(self.error(
+                Diagnostic::error(
+                    var.span,
+                    format!("`{}` is declared `(linked)` but never linked", var.name),
+                )
+                .with_note(format!(
+                    "link it after the group, before the next `run`: `{gname}.{} = linked_var(OTHER.VARIABLE)`",
+                    var.name
+                )),
+            ));
+        };
+        let (source, source_variable, span, runs_before) = (
+            link.source.clone(),
+            link.source_variable.clone(),
+            link.span,
+            link.runs_before,
+        );
+        if let Some(&(declared, Some(run))) = self.links.groups.get(gname) {
+            if runs_before > declared {
+                return Err(self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("`{gname}.{}` is linked only after a `run`", var.name),
+                    )
+                    .with_secondary(
+                        run,
+                        format!("`{gname}` runs here with `{}` unlinked", var.name),
+                    )
+                    .with_note(
+                        "as in Brian2, a linked variable must be linked before the group runs",
+                    ),
+                ));
+            }
+        }
+        let Some(g) = self.groups.iter().position(|g| g.name == source.name) else {
+            let later = self.links.groups.contains_key(&source.name);
+            let mut d = Diagnostic::error(source.span, format!("unknown group `{}`", source.name));
+            if later {
+                d = Diagnostic::error(
+                    source.span,
+                    format!(
+                        "`{}` is declared after `{gname}`, whose code reads `{}` from it",
+                        source.name, var.name
+                    ),
+                )
+                .with_note(format!("declare `{}` before `{gname}`", source.name));
+            }
+            return Err(self.error(d));
+        };
+        let src = &self.groups[g];
+        let src_size = src.size;
+        let info = match src.scope.names.get(&source_variable.name) {
+            Some(Binding::Variable(info)) if !info.read_only => info.clone(),
+            _ => {
+                return Err(self.error(Diagnostic::error(
+                    source_variable.span,
+                    format!(
+                        "group `{}` has no state variable `{}` to link to",
+                        source.name, source_variable.name
+                    ),
+                )));
+            }
+        };
+        if info.dim != dim {
+            return Err(self.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "the unit of `{}` ({}) does not match its link target `{}.{}` ({})",
+                        var.name,
+                        dim_name(dim),
+                        source.name,
+                        source_variable.name,
+                        dim_name(info.dim)
+                    ),
+                )
+                .with_secondary(eq.unit.span, "declared here"),
+            ));
+        }
+        let space = if info.space == IndexSpace::Shared || src_size == 1 {
+            IndexSpace::Shared
+        } else if src_size == size {
+            IndexSpace::Own
+        } else {
+            return Err(self.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "cannot link `{}` to `{}.{}`: `{gname}` has {size} neurons and `{}` has {src_size}",
+                        var.name, source.name, source_variable.name, source.name
+                    ),
+                )
+                .with_note("Brian2 links groups of different sizes only with `index=`, which is not supported yet"),
+            ));
+        };
+        Ok(Binding::Variable(VariableInfo {
+            space,
+            flags: vec!["linked".to_string()],
+            conditional_write: None,
+            ..info
+        }))
+    }
+
+    /// A `linked_var` statement where it stands: the link was made when
+    /// its group was declared; here only what it names is checked.
+    pub(super) fn link_statement(
+        &mut self,
+        group: &ast::Ident,
+        variable: &ast::Ident,
+        span: Span,
+    ) -> Result<(), Failed> {
+        let g = self.group_by_name(group)?;
+        let linked = matches!(
+            self.groups[g].scope.names.get(&variable.name),
+            Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "linked")
+        );
+        if !linked {
+            return Err(self.error(
+                Diagnostic::error(
+                    variable.span,
+                    format!(
+                        "`{}` of `{}` is not declared `(linked)`",
+                        variable.name, group.name
+                    ),
+                )
+                .with_note(format!(
+                    "declare it in the model as `{} : UNIT (linked)`",
+                    variable.name
+                )),
+            ));
+        }
+        match self
+            .links
+            .links
+            .get(&(group.name.clone(), variable.name.clone()))
+        {
+            Some(first) if first.span != span => {
+                let first = first.span;
+                Err(self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("`{}.{}` is linked twice", group.name, variable.name),
+                    )
+                    .with_secondary(first, "first linked here"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}

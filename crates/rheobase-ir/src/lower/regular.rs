@@ -1,0 +1,326 @@
+//! `run_regularly:` blocks (Brian2's `G.run_regularly(code, dt=...,
+//! when=..., order=...)`): the code becomes a Range kernel over the group's
+//! neurons or the Synapses object's synapses, and its `when`/`order` a
+//! point of the runtime's step schedule.
+//!
+//! Brian2 runs the objects of one time step sorted by slot (`when`), then
+//! `order`, then name. The runtime's schedule has fixed points between
+//! its groups of objects ([`SchedulePoint`]); a `run_regularly` is placed
+//! at the point where Brian2's sort puts it. Where that would fall between
+//! two objects of the same slot and order that the runtime runs together
+//! (decided by their names), the model is refused with the `order:` that
+//! places it unambiguously, rather than run in a different order.
+
+use super::*;
+use rheobase_kernel::program::{RegularPlan, RegularTarget, SchedulePoint, SynapsesPlan};
+
+/// Brian2's schedule: the slots and their `before_`/`after_` neighbours.
+const SLOTS: [&str; 18] = [
+    "before_start",
+    "start",
+    "after_start",
+    "before_groups",
+    "groups",
+    "after_groups",
+    "before_thresholds",
+    "thresholds",
+    "after_thresholds",
+    "before_synapses",
+    "synapses",
+    "after_synapses",
+    "before_resets",
+    "resets",
+    "after_resets",
+    "before_end",
+    "end",
+    "after_end",
+];
+
+/// A `run_regularly` whose schedule point is decided once every object of
+/// the file is known (Brian2 sorts the whole network when a run starts).
+pub(super) struct PendingRegular {
+    pub plan: RegularPlan,
+    /// Index into [`SLOTS`].
+    pub slot: usize,
+    pub order: i64,
+    /// Where `when:` (or the block, without one) was written.
+    pub span: Span,
+}
+
+impl Builder<'_> {
+    /// Lowers the `run_regularly:` blocks of the group or Synapses object
+    /// `owner`, whose code sees `scope`.
+    pub(super) fn run_regularly(
+        &mut self,
+        blocks: &[ast::RunRegularly],
+        owner: &str,
+        target: RegularTarget,
+        scope: &Scope,
+    ) -> Result<(), Failed> {
+        for (k, r) in blocks.iter().enumerate() {
+            let Some(code) = &r.code else { continue };
+            // Brian2 names them `G_run_regularly`, `G_run_regularly_1`, ...
+            let name = match k {
+                0 => format!("{owner}_run_regularly"),
+                k => format!("{owner}_run_regularly_{k}"),
+            };
+            let scope = self.refreshed(scope);
+            let kernel = self.block_kernel(
+                &scope,
+                code,
+                name.clone(),
+                Iteration::Range,
+                "`run_regularly` code",
+            )?;
+            let every = match &r.dt {
+                None => 1,
+                Some(e) => {
+                    let v =
+                        self.constant_value(e, Dimension::SECOND, "`dt:` of `run_regularly`")?;
+                    let steps = (v / self.dt).round();
+                    if v <= 0.0 || steps < 1.0 || ((steps * self.dt - v) / self.dt).abs() > 1e-6 {
+                        return Err(self.error(
+                            Diagnostic::error(
+                                e.span,
+                                format!(
+                                    "`dt:` of `run_regularly` must be a positive whole multiple of \
+                                     the time step ({} s), but it is {} s",
+                                    self.dt, v
+                                ),
+                            )
+                            .with_note(
+                                "Brian2 would run it on a clock of its own whose ticks fall \
+                                 between the time steps; here it runs every few steps",
+                            ),
+                        ));
+                    }
+                    steps as u64
+                }
+            };
+            let (slot, span) = match &r.when {
+                None => (1, r.span),
+                Some(w) => match SLOTS.iter().position(|s| *s == w.name) {
+                    Some(k) => (k, w.span),
+                    None => {
+                        let mut d = Diagnostic::error(
+                            w.span,
+                            format!("`{}` is not one of Brian2's schedule slots", w.name),
+                        )
+                        .with_note(
+                            "`when:` is one of start, groups, thresholds, synapses, resets, end, \
+                             or one of them with `before_` or `after_`",
+                        );
+                        if let Some(s) = check::suggest(&w.name, SLOTS.iter().copied()) {
+                            d = d.with_note(format!("help: did you mean `{s}`?"));
+                        }
+                        return Err(self.error(d));
+                    }
+                },
+            };
+            let order = match &r.order {
+                None => 0,
+                Some(e) => self.whole_number(e, "`order:`")?,
+            };
+            self.regular.push(PendingRegular {
+                plan: RegularPlan {
+                    name,
+                    kernel,
+                    target,
+                    every,
+                    from_step: self.steps_so_far,
+                    point: SchedulePoint::StartBegin,
+                },
+                slot,
+                order,
+                span,
+            });
+        }
+        Ok(())
+    }
+
+    /// Decides the schedule point of every `run_regularly` and puts them
+    /// in Brian2's order (slot, order, name).
+    pub(super) fn place_regular(&mut self) {
+        let mut pending = std::mem::take(&mut self.regular);
+        for p in &mut pending {
+            match self.point(p) {
+                Ok(point) => p.plan.point = point,
+                Err(d) => self.diagnostics.push(d),
+            }
+        }
+        pending
+            .sort_by(|a, b| (a.slot, a.order, &a.plan.name).cmp(&(b.slot, b.order, &b.plan.name)));
+        self.program.regular = pending.into_iter().map(|p| p.plan).collect();
+    }
+
+    /// Where Brian2's sort puts `p` among the runtime's objects.
+    fn point(&self, p: &PendingRegular) -> Result<SchedulePoint, Diagnostic> {
+        use SchedulePoint::*;
+        let prog = &self.program;
+        let group_names = |f: &dyn Fn(&GroupPlan) -> Vec<String>| -> Vec<String> {
+            prog.groups.iter().flat_map(f).collect()
+        };
+        let synapse_names = |suffix: &str, has: &dyn Fn(&SynapsesPlan) -> bool| -> Vec<String> {
+            prog.synapses
+                .iter()
+                .filter(|s| has(s))
+                .map(|s| format!("{}{suffix}", s.name))
+                .collect()
+        };
+        // The objects of the slot at each order, and the points before and
+        // after them; orders below (above) the listed ones go to the first
+        // (last) point.
+        let (levels, first, last): (Vec<(i64, Vec<String>, SchedulePoint)>, _, _) =
+            match SLOTS[p.slot] {
+                "before_start" => return Ok(StartBegin),
+                "after_start" | "before_groups" => return Ok(StartEnd),
+                "after_groups" | "before_thresholds" => return Ok(GroupsEnd),
+                "after_thresholds" | "before_synapses" => return Ok(ThresholdsEnd),
+                "after_synapses" | "before_resets" => return Ok(SynapsesEnd),
+                "after_resets" | "before_end" => return Ok(ResetsEnd),
+                "after_end" => return Ok(EndEnd),
+                "start" => {
+                    let monitors = prog
+                        .monitors
+                        .iter()
+                        .filter(|m| matches!(m, MonitorPlan::State { .. }))
+                        .map(|m| m.name().to_string())
+                        .collect();
+                    (vec![(0, monitors, StartEnd)], StartBegin, StartEnd)
+                }
+                "groups" => {
+                    let summed = prog
+                        .synapses
+                        .iter()
+                        .flat_map(|s| {
+                            s.summed.iter().map(move |m| {
+                                let var = prog.arrays[m.target.0 as usize].name.clone();
+                                let var = var.rsplit('.').next().unwrap_or("").to_string();
+                                format!("{}_summed_variable_{var}_post", s.name)
+                            })
+                        })
+                        .collect();
+                    let mut updaters = group_names(&|g| match g.state_update {
+                        Some(_) => vec![format!("{}_stateupdater", g.name)],
+                        None => vec![],
+                    });
+                    updaters.extend(synapse_names("_stateupdater", &|s| {
+                        s.state_update.is_some()
+                    }));
+                    (
+                        vec![(-1, summed, GroupsAfterSummed), (0, updaters, GroupsEnd)],
+                        StartEnd,
+                        GroupsEnd,
+                    )
+                }
+                "thresholds" => {
+                    let thresholders = group_names(&|g| {
+                        let mut v = Vec::new();
+                        if g.spike.is_some() {
+                            v.push(format!("{}_spike_thresholder", g.name));
+                        }
+                        if g.generator.is_some() {
+                            v.push(g.name.clone());
+                        }
+                        for e in &g.events {
+                            v.push(format!("{}_{}_thresholder", g.name, e.name));
+                        }
+                        v
+                    });
+                    let monitors = prog
+                        .monitors
+                        .iter()
+                        .filter(|m| matches!(m, MonitorPlan::Spike { .. }))
+                        .map(|m| m.name().to_string())
+                        .collect();
+                    (
+                        vec![
+                            (0, thresholders, ThresholdsAfterThresholders),
+                            (1, monitors, ThresholdsEnd),
+                        ],
+                        GroupsEnd,
+                        ThresholdsEnd,
+                    )
+                }
+                "synapses" => {
+                    let pre = synapse_names("_pre", &|s| s.on_pre.is_some());
+                    let inputs = (0..prog.poisson_inputs.len())
+                        .map(|k| match k {
+                            0 => "poissoninput".to_string(),
+                            k => format!("poissoninput_{k}"),
+                        })
+                        .collect();
+                    let post = synapse_names("_post", &|s| s.on_post.is_some());
+                    (
+                        vec![
+                            (-1, pre, SynapsesAfterPre),
+                            (0, inputs, SynapsesAfterPoisson),
+                            (1, post, SynapsesEnd),
+                        ],
+                        ThresholdsEnd,
+                        SynapsesEnd,
+                    )
+                }
+                "resets" => {
+                    let resetters = group_names(&|g| {
+                        let mut v = Vec::new();
+                        if g.spike.as_ref().is_some_and(|e| e.effect.is_some()) {
+                            v.push(format!("{}_spike_resetter", g.name));
+                        }
+                        for e in g.events.iter().filter(|e| e.effect.is_some()) {
+                            v.push(format!("{}_{}_resetter", g.name, e.name));
+                        }
+                        v
+                    });
+                    (vec![(0, resetters, ResetsEnd)], SynapsesEnd, ResetsEnd)
+                }
+                _ => {
+                    let monitors = prog
+                        .monitors
+                        .iter()
+                        .filter(|m| matches!(m, MonitorPlan::Rate { .. }))
+                        .map(|m| m.name().to_string())
+                        .collect();
+                    (vec![(0, monitors, EndEnd)], ResetsEnd, EndEnd)
+                }
+            };
+        // Walk the levels in order: the point before a level is the point
+        // after the previous one.
+        let mut before = first;
+        for (order, names, after) in &levels {
+            if p.order < *order {
+                return Ok(before);
+            }
+            if p.order == *order {
+                let name = &p.plan.name;
+                let earlier = names.iter().filter(|n| *n < name).count();
+                if earlier == 0 {
+                    return Ok(before);
+                }
+                if earlier == names.len() {
+                    return Ok(*after);
+                }
+                let mut sorted: Vec<&String> = names.iter().collect();
+                sorted.sort();
+                return Err(Diagnostic::error(
+                    p.span,
+                    format!(
+                        "Brian2 runs `{name}` between `{}` and `{}` (objects of slot `{}` and \
+                         order {order} run sorted by name), which is not supported",
+                        sorted[earlier - 1],
+                        sorted[earlier],
+                        SLOTS[p.slot]
+                    ),
+                )
+                .with_note(format!(
+                    "give `order: {}` to run it before all of them, or `order: {}` to run it \
+                     after them",
+                    order - 1,
+                    order + 1
+                )));
+            }
+            before = *after;
+        }
+        Ok(last)
+    }
+}
