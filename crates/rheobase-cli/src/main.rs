@@ -195,8 +195,8 @@ fn main() -> ExitCode {
                 Options {
                     quiet,
                     plot: plot.then_some(rate_width_ms),
+                    overrides,
                 },
-                &overrides,
             ),
             Err(code) => code,
         },
@@ -557,6 +557,8 @@ struct Options {
     quiet: bool,
     /// Draw the pictures after the run, smoothing rates over this many ms.
     plot: Option<f64>,
+    /// `--set NAME=VALUE` overrides of top-level constants.
+    overrides: Vec<rheobase::Override>,
 }
 
 /// The settings of the pictures, or why the width is refused.
@@ -617,8 +619,8 @@ fn run(
     buffer_mb: Option<usize>,
     memory_gb: Option<f64>,
     options: Options,
-    overrides: &[rheobase::Override],
 ) -> ExitCode {
+    let overrides = &options.overrides[..];
     let file_name = path.display().to_string();
     // The handler goes in first: an interrupt while reading, checking or
     // compiling must end the run as cleanly as one during the simulation.

@@ -6,8 +6,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Long enough (in a debug build) for several progress lines at the
-/// test's interval; records every kind of monitor.
+/// Records every kind of monitor; the unmonitored group `load` makes the
+/// run last a few tenths of a second even with the JIT's fastest code, so
+/// that several progress lines appear at the test's interval.
 const MODEL: &str = "\
 tau = 10*ms
 NeuronGroup G(50):
@@ -19,6 +20,10 @@ NeuronGroup G(50):
     method: exact
     init:
         v = -70*mV + rand()*20*mV
+NeuronGroup load(4000):
+    model:
+        du/dt = (1 - u)/tau : 1
+    method: euler
 SpikeMonitor spikes(G)
 StateMonitor trace(G):
     variables: v, I
