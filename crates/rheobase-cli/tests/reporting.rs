@@ -319,3 +319,38 @@ fn the_documented_emit_example_is_current() {
     let printed = String::from_utf8_lossy(&output.stdout);
     assert_eq!(printed.trim_end(), expected.trim_end());
 }
+
+/// docs/tutorial.md shows docs/examples/first.model and what `rheo check`
+/// prints for it, as written and with `v_th` given the wrong unit.
+#[test]
+fn the_tutorial_is_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/tutorial.md")).expect("docs/tutorial.md");
+    let model =
+        std::fs::read_to_string(root.join("docs/examples/first.model")).expect("first.model");
+    assert!(
+        doc.contains(&format!("```text\n{model}```")),
+        "the model in the tutorial"
+    );
+
+    let dir = scratch("tutorial");
+    let path = dir.join("first.model");
+    std::fs::write(&path, &model).expect("write the model");
+    let check = |dir: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rheo"))
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("rheo runs")
+    };
+    let ok = check(&dir, &["check", "first.model"]);
+    assert!(ok.status.success());
+    let printed = String::from_utf8_lossy(&ok.stdout);
+    assert!(doc.contains(&format!("```text\n{printed}```")), "{printed}");
+
+    let wrong = check(&dir, &["check", "first.model", "--set", "v_th=2*ms"]);
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    let line = "first.model:10:16: error: dimension mismatch: cannot compare `v` (volt) and `v_th` (second)";
+    assert!(stderr.contains(line), "{stderr}");
+    assert!(doc.contains(line));
+}
