@@ -354,3 +354,35 @@ fn the_tutorial_is_current() {
     assert!(stderr.contains(line), "{stderr}");
     assert!(doc.contains(line));
 }
+
+/// The example of "More of Brian2, as written" in docs/language.md runs.
+#[test]
+fn the_brian2_habits_example_of_the_language_reference_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/language.md")).expect("docs/language.md");
+    let section = doc
+        .find("## More of Brian2, as written")
+        .expect("the section");
+    let start = section + doc[section..].find("```\n").expect("the example") + 4;
+    let end = start + doc[start..].find("```").expect("its end");
+    let dir = scratch("habits");
+    let model = dir.join("habits.model");
+    std::fs::write(&model, &doc[start..end]).expect("write the model");
+    let out = dir.join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .args([
+            "run",
+            model.to_str().unwrap_or(""),
+            "--out",
+            out.to_str().unwrap_or(""),
+            "--quiet",
+        ])
+        .output()
+        .expect("rheo runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.join("trace.npz").is_file() && out.join("spikes.npz").is_file());
+}

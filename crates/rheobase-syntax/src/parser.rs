@@ -1240,8 +1240,13 @@ impl<'s> Parser<'s> {
     fn record(&mut self, kv: &KeyValue) -> Option<Record> {
         let range = self.value_range(kv)?;
         let text = &self.text[range.0..range.1];
-        if text == "all" {
+        // Brian2's `record=True` records every element, and `record=False`
+        // none; without this, `True` would be the number 1 (one neuron).
+        if text == "all" || text == "True" {
             return Some(Record::All(Span::new(range.0, range.1)));
+        }
+        if text == "False" {
+            return Some(Record::List(Vec::new()));
         }
         self.parse_region(Rule::record_value, range, |c, span, parts| {
             let mut exprs = Vec::new();

@@ -445,3 +445,21 @@ fn comments_blank_lines_and_crlf() {
     assert_eq!(g.model.len(), 1);
     assert_eq!(text(src, g.model[0].span), "v : 1");
 }
+
+/// Brian2's `record=True` records every element and `record=False` none;
+/// `True` is not the number 1.
+#[test]
+fn record_true_and_false_are_brian2s() {
+    for (value, all) in [("True", true), ("False", false), ("all", true)] {
+        let text = format!("StateMonitor m(G):\n    variables: v\n    record: {value}\n");
+        let m = ok(&text);
+        let Item::StateMonitor(st) = &m.items[0] else {
+            panic!("a StateMonitor")
+        };
+        match &st.record {
+            Some(Record::All(_)) => assert!(all, "{value}"),
+            Some(Record::List(l)) => assert!(!all && l.is_empty(), "{value}"),
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+}
