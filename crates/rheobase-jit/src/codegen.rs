@@ -47,6 +47,11 @@ use crate::validate::Usage;
 
 mod vmath;
 
+/// See [`crate::Jit::fuses_multiply_add`].
+pub(crate) fn fuses_multiply_add(isa: &dyn cranelift_codegen::isa::TargetIsa) -> bool {
+    vmath::supported(isa)
+}
+
 /// The runtime functions declared in one module, declared on first use so
 /// a module that never calls `exp` does not import it.
 pub(crate) type Imports = [Option<FuncId>; RtFn::ALL.len()];

@@ -213,6 +213,14 @@ impl Jit {
         })
     }
 
+    /// Whether this host has fused multiply-add, so that kernels compute
+    /// `exp` inline and fuse `a*b + c` into one rounding (as g++ compiles
+    /// Brian2's C++); elsewhere they call libm and round twice. Tests that
+    /// pin exact bits against plain Rust ask this.
+    pub fn fuses_multiply_add(&self) -> bool {
+        codegen::fuses_multiply_add(&*self.isa)
+    }
+
     /// Compiles one kernel. Prefer [`Jit::compile_all`] for several.
     pub fn compile(&mut self, kernel: &Kernel) -> Result<CompiledKernel, JitError> {
         let mut v = self.compile_all(std::slice::from_ref(kernel))?;

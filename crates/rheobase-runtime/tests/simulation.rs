@@ -317,17 +317,22 @@ fn reference(n: usize, steps: u64, noise: bool) -> Reference {
         low: vec![0.0; n],
         ..Reference::default()
     };
-    // The JIT fuses a product added to something into one multiply-add, as
-    // g++ compiles Brian2's C++; the reference does the same.
-    let tau: Vec<f64> = (0..n)
-        .map(|i| ((i % 7) as f64).mul_add(0.001, 0.01))
-        .collect();
+    // The JIT fuses a product added to something into one multiply-add
+    // where the host has FMA, as g++ compiles Brian2's C++; the reference
+    // does the same.
+    let fused = rheobase_jit::Jit::new().expect("jit").fuses_multiply_add();
+    let madd = |a: f64, b: f64, c: f64| if fused { a.mul_add(b, c) } else { a * b + c };
+    let tau: Vec<f64> = (0..n).map(|i| madd((i % 7) as f64, 0.001, 0.01)).collect();
     for step in 0..steps {
         r.samples.push((step, r.v.clone()));
         for (i, (v, tau)) in r.v.iter_mut().zip(&tau).enumerate() {
             *v += DT * (1.0 - *v) / tau;
             if noise {
-                *v = (NOISE * DT.sqrt()).mul_add(rng::normal(SEED, stream, step, i as u64, 0), *v);
+                *v = madd(
+                    NOISE * DT.sqrt(),
+                    rng::normal(SEED, stream, step, i as u64, 0),
+                    *v,
+                );
             }
         }
         let spiking: Vec<usize> = (0..n).filter(|&i| r.v[i] > 0.5).collect();
