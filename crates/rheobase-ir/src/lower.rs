@@ -267,30 +267,6 @@ fn redefined_constants(model: &ast::Model) -> std::collections::HashSet<String> 
     twice
 }
 
-/// Calls `f` with every array `e` loads and its index space.
-fn visit_loads(e: &Expr, f: &mut dyn FnMut(ArrayId, IndexSpace)) {
-    match e {
-        Expr::Load(a, space) => f(*a, *space),
-        Expr::Unary(_, a) => visit_loads(a, f),
-        Expr::Binary(_, a, b) => {
-            visit_loads(a, f);
-            visit_loads(b, f);
-        }
-        Expr::Select(k, a, b) => {
-            visit_loads(k, f);
-            visit_loads(a, f);
-            visit_loads(b, f);
-        }
-        Expr::Table { time, column, .. } => {
-            visit_loads(time, f);
-            if let Some(x) = column {
-                visit_loads(x, f);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// `e` with every load of a per-run parameter replaced by its current
 /// value, for decisions that Brian2 makes with the values of a run.
 fn with_parameter_values(e: &Expr, values: &HashMap<ArrayId, f64>) -> Expr {
@@ -854,9 +830,7 @@ impl<'a> Builder<'a> {
                 .chain(system.g.iter().flat_map(|g| g.values()))
                 .any(|e| {
                     let mut found = false;
-                    visit_loads(e, &mut |b, space| {
-                        found |= b == *a && space == IndexSpace::Shared
-                    });
+                    e.visit_loads(&mut |b, space| found |= b == *a && space == IndexSpace::Shared);
                     found
                 })
         });

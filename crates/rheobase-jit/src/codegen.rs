@@ -154,7 +154,7 @@ pub(crate) struct Translator<'a, 'f> {
     /// Whether the host has fused multiply-add: `exp` is then computed
     /// inline ([`vmath`]) instead of called, and products are fused into
     /// the sums they are added to.
-    inline_exp: bool,
+    has_fma: bool,
     /// The locals as `f64x2` variables, for the two-element loop.
     vlocals: BTreeMap<u32, Variable>,
 }
@@ -180,7 +180,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         usage: &Usage,
     ) {
         let call_conv = module.isa().default_call_conv();
-        let inline_exp = vmath::supported(module.isa());
+        let has_fma = fuses_multiply_add(module.isa());
         let mut b = b;
         let count = b.declare_var(types::I64);
         let mut t = Translator {
@@ -196,7 +196,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             rand_buffers: BTreeMap::new(),
             batch_start: None,
             vector: false,
-            inline_exp,
+            has_fma,
             vlocals: BTreeMap::new(),
             count,
         };
@@ -949,7 +949,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 // Brian2's C++ (GCC's default `-ffp-contract=fast`, with
                 // FMA in `-march=native`): shorter dependency chains and
                 // fewer instructions, and never less accurate.
-                if self.inline_exp && matches!(op, BinaryOp::Add | BinaryOp::Sub) {
+                if self.has_fma && matches!(op, BinaryOp::Add | BinaryOp::Sub) {
                     if let Some(v) = self.fused_multiply_add(*op, a, b, inv, el) {
                         return v;
                     }
@@ -1075,7 +1075,7 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let c = self.b.ins().fcmp(FloatCC::Equal, a, zero);
                 self.bool_to_f64(c)
             }
-            UnaryOp::Exp if self.inline_exp => self.inline_exp(a),
+            UnaryOp::Exp if self.has_fma => self.inline_exp(a),
             UnaryOp::Exp => self.call(RtFn::Exp, &[a]),
             UnaryOp::Log => self.call(RtFn::Log, &[a]),
             UnaryOp::Log10 => self.call(RtFn::Log10, &[a]),
@@ -1174,49 +1174,16 @@ fn reciprocal(k: f64) -> Option<f64> {
     (k.is_normal() && r.is_normal()).then_some(r)
 }
 
-/// Calls `f(array, space)` for every load in `e`.
-fn for_each_load(e: &Expr, f: &mut impl FnMut(u32, IndexSpace)) {
-    match e {
-        Expr::Load(a, space) => f(a.0, *space),
-        Expr::Unary(_, a) => for_each_load(a, f),
-        Expr::Binary(_, a, b) => {
-            for_each_load(a, f);
-            for_each_load(b, f);
-        }
-        Expr::Select(c, a, b) => {
-            for_each_load(c, f);
-            for_each_load(a, f);
-            for_each_load(b, f);
-        }
-        Expr::Table { time, column, .. } => {
-            for_each_load(time, f);
-            if let Some(c) = column {
-                for_each_load(c, f);
-            }
-        }
-        Expr::Const(_)
-        | Expr::Local(_)
-        | Expr::Index(_)
-        | Expr::Time
-        | Expr::Dt
-        | Expr::Rand { .. }
-        | Expr::Binomial { .. } => {}
-    }
-}
-
 /// Whether `e` has the same value for every element of one kernel call.
 fn is_invariant(e: &Expr) -> bool {
     match e {
-        Expr::Const(_) | Expr::Time | Expr::Dt => true,
-        Expr::Unary(_, a) => is_invariant(a),
-        Expr::Binary(_, a, b) => is_invariant(a) && is_invariant(b),
-        Expr::Select(c, a, b) => is_invariant(c) && is_invariant(a) && is_invariant(b),
         Expr::Load(..)
         | Expr::Local(_)
         | Expr::Index(_)
         | Expr::Rand { .. }
         | Expr::Binomial { .. }
         | Expr::Table { .. } => false,
+        _ => e.operands().all(is_invariant),
     }
 }
 
@@ -1239,37 +1206,14 @@ fn is_call_op(op: UnaryOp) -> bool {
 /// Collects the largest loop-invariant calls of `e` (see
 /// [`Translator::hoist_invariant_calls`]).
 fn invariant_calls<'k>(e: &'k Expr, out: &mut Vec<&'k Expr>) {
-    match e {
-        Expr::Unary(op, a) => {
-            if is_call_op(*op) && is_invariant(a) {
-                out.push(e);
-            } else {
-                invariant_calls(a, out);
-            }
+    if let Expr::Unary(op, a) = e {
+        if is_call_op(*op) && is_invariant(a) {
+            out.push(e);
+            return;
         }
-        Expr::Binary(_, a, b) => {
-            invariant_calls(a, out);
-            invariant_calls(b, out);
-        }
-        Expr::Select(c, a, b) => {
-            invariant_calls(c, out);
-            invariant_calls(a, out);
-            invariant_calls(b, out);
-        }
-        Expr::Table { time, column, .. } => {
-            invariant_calls(time, out);
-            if let Some(c) = column {
-                invariant_calls(c, out);
-            }
-        }
-        Expr::Const(_)
-        | Expr::Load(..)
-        | Expr::Local(_)
-        | Expr::Index(_)
-        | Expr::Time
-        | Expr::Dt
-        | Expr::Rand { .. }
-        | Expr::Binomial { .. } => {}
+    }
+    for operand in e.operands() {
+        invariant_calls(operand, out);
     }
 }
 
@@ -1371,8 +1315,8 @@ fn vectorizable(kernel: &Kernel, usage: &Usage, batched: bool, rounding: bool) -
     let mut neuron_reads_stored = false;
     for stmt in &kernel.body {
         if let Stmt::SetLocal(_, e) | Stmt::Store(_, _, e) = stmt {
-            for_each_load(e, &mut |a, space| {
-                if matches!(space, IndexSpace::Pre | IndexSpace::Post) && stored.contains(&a) {
+            e.visit_loads(&mut |a, space| {
+                if matches!(space, IndexSpace::Pre | IndexSpace::Post) && stored.contains(&a.0) {
                     neuron_reads_stored = true;
                 }
             });

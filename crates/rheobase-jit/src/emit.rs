@@ -7,14 +7,12 @@
 //! needs no `unsafe`.
 
 use cranelift_codegen::control::ControlPlane;
-use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
+use cranelift_codegen::ir::UserFuncName;
 use cranelift_frontend::FunctionBuilder;
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::Module;
 use rheobase_kernel::Kernel;
 
 use crate::codegen::{Imports, Translator};
-use crate::runtime::{self, RtFn};
+use crate::runtime::RtFn;
 use crate::{validate, Jit, JitError};
 
 /// What Cranelift made of one kernel.
@@ -42,13 +40,8 @@ impl Jit {
             .collect::<Result<Vec<_>, _>>()?;
         // A module only to declare the runtime functions kernels call;
         // nothing is defined in it, so it maps no memory.
-        let mut builder =
-            JITBuilder::with_isa(self.isa.clone(), cranelift_module::default_libcall_names());
-        runtime::register_symbols(&mut builder);
-        let mut module = JITModule::new(builder);
-        let mut sig = module.make_signature();
-        sig.params.push(AbiParam::new(types::I64));
-        sig.returns.push(AbiParam::new(types::I64));
+        let mut module = self.new_module();
+        let sig = crate::kernel_signature(&module);
         let mut imports: Imports = [None; RtFn::ALL.len()];
         let mut out = Vec::with_capacity(kernels.len());
         for (k, (kernel, usage)) in kernels.iter().zip(&usages).enumerate() {

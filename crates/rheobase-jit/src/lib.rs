@@ -95,7 +95,7 @@ pub use runtime::{binomial, exprel, BINOMIAL_MAX_RESTARTS};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
+use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -230,6 +230,15 @@ impl Jit {
         }
     }
 
+    /// A module for one batch of kernels, with the runtime functions they
+    /// may call registered.
+    fn new_module(&self) -> JITModule {
+        let mut builder =
+            JITBuilder::with_isa(self.isa.clone(), cranelift_module::default_libcall_names());
+        runtime::register_symbols(&mut builder);
+        JITModule::new(builder)
+    }
+
     /// Compiles kernels into one code module, returned in the same order.
     /// Every kernel is validated before any is compiled; on error nothing
     /// is returned and the memory already used is freed.
@@ -243,21 +252,13 @@ impl Jit {
         // batch's code can then be freed as a unit when its last kernel is
         // dropped. Creating a module is cheap; it allocates nothing until
         // code is defined.
-        let mut builder =
-            JITBuilder::with_isa(self.isa.clone(), cranelift_module::default_libcall_names());
-        runtime::register_symbols(&mut builder);
         // Owned by a CodeMemory from the start, so that an error below also
         // frees whatever was allocated.
         let mut code = CodeMemory {
-            module: Mutex::new(Some(JITModule::new(builder))),
+            module: Mutex::new(Some(self.new_module())),
         };
         let module = code.module_mut();
-
-        // fn(args: *const KernelArgs) -> u64, in the platform's C calling
-        // convention.
-        let mut sig = module.make_signature();
-        sig.params.push(AbiParam::new(types::I64));
-        sig.returns.push(AbiParam::new(types::I64));
+        let sig = kernel_signature(module);
 
         let mut imports: Imports = [None; RtFn::ALL.len()];
         let mut ids: Vec<FuncId> = Vec::with_capacity(kernels.len());
@@ -437,6 +438,15 @@ impl CompiledKernel {
         // safety of what it touches is the caller's contract above.
         unsafe { (self.func)(args) }
     }
+}
+
+/// `fn(args: *const KernelArgs) -> u64`, in the platform's C calling
+/// convention: the signature of every kernel.
+fn kernel_signature(module: &JITModule) -> Signature {
+    let mut sig = module.make_signature();
+    sig.params.push(AbiParam::new(types::I64));
+    sig.returns.push(AbiParam::new(types::I64));
+    sig
 }
 
 #[cfg(test)]

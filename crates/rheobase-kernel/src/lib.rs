@@ -246,6 +246,37 @@ pub struct KernelArgs {
     pub index_offset: u64,
 }
 
+impl Expr {
+    /// The expression's direct operands, in order.
+    pub fn operands(&self) -> impl Iterator<Item = &Expr> {
+        let ops: [Option<&Expr>; 3] = match self {
+            Expr::Unary(_, a) => [Some(a), None, None],
+            Expr::Binary(_, a, b) => [Some(a), Some(b), None],
+            Expr::Select(c, a, b) => [Some(c), Some(a), Some(b)],
+            Expr::Table { time, column, .. } => [Some(time), column.as_deref(), None],
+            Expr::Const(_)
+            | Expr::Load(..)
+            | Expr::Local(_)
+            | Expr::Index(_)
+            | Expr::Time
+            | Expr::Dt
+            | Expr::Rand { .. }
+            | Expr::Binomial { .. } => [None, None, None],
+        };
+        ops.into_iter().flatten()
+    }
+
+    /// Calls `f` with every array the expression loads and its index space.
+    pub fn visit_loads(&self, f: &mut dyn FnMut(ArrayId, IndexSpace)) {
+        if let Expr::Load(a, space) = self {
+            f(*a, *space);
+        }
+        for e in self.operands() {
+            e.visit_loads(f);
+        }
+    }
+}
+
 impl fmt::Display for Kernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "kernel {} ({:?}):", self.name, self.iteration)?;

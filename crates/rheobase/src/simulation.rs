@@ -251,8 +251,9 @@ impl Simulation {
         Ok(())
     }
 
-    /// Where variable `var` of group or Synapses object `owner` is stored.
-    fn find(&self, owner: &str, var: &str) -> Result<ArrayId, Error> {
+    /// The variables of group or Synapses object `owner`, with where each
+    /// is stored.
+    fn owner_variables(&self, owner: &str) -> Result<&[(String, ArrayId)], Error> {
         let p = self.model.program();
         let vars = p
             .groups
@@ -265,17 +266,22 @@ impl Simulation {
                     .find(|s| s.name == owner)
                     .map(|s| &s.variables)
             });
-        let Some(vars) = vars else {
+        vars.map(Vec::as_slice).ok_or_else(|| {
             let names = p
                 .groups
                 .iter()
                 .map(|g| g.name.as_str())
                 .chain(p.synapses.iter().map(|s| s.name.as_str()));
-            return Err(Error::NotFound {
+            Error::NotFound {
                 what: format!("group or Synapses object `{owner}`"),
                 suggestions: similar(owner, names),
-            });
-        };
+            }
+        })
+    }
+
+    /// Where variable `var` of group or Synapses object `owner` is stored.
+    fn find(&self, owner: &str, var: &str) -> Result<ArrayId, Error> {
+        let vars = self.owner_variables(owner)?;
         match vars.iter().find(|(name, _)| name == var) {
             Some((_, id)) => Ok(*id),
             None => Err(Error::NotFound {
@@ -288,22 +294,8 @@ impl Simulation {
     /// The names of the state variables of group or Synapses object
     /// `owner`, in declaration order.
     pub fn variables(&self, owner: &str) -> Result<Vec<&str>, Error> {
-        let p = self.model.program();
-        let vars = p
-            .groups
-            .iter()
-            .find(|g| g.name == owner)
-            .map(|g| &g.variables)
-            .or_else(|| {
-                p.synapses
-                    .iter()
-                    .find(|s| s.name == owner)
-                    .map(|s| &s.variables)
-            });
-        match vars {
-            Some(v) => Ok(v.iter().map(|(n, _)| n.as_str()).collect()),
-            None => self.find(owner, "").map(|_| Vec::new()),
-        }
+        let vars = self.owner_variables(owner)?;
+        Ok(vars.iter().map(|(n, _)| n.as_str()).collect())
     }
 
     /// The values of variable `var` of group (or Synapses object) `owner`,
