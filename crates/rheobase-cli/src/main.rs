@@ -13,6 +13,7 @@ mod emit;
 mod meta;
 mod npz;
 mod outdir;
+mod perfmap;
 mod plot;
 mod progress;
 mod spill;
@@ -96,6 +97,10 @@ enum Command {
         /// and is checked like the file.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// Write /tmp/perf-PID.map naming each compiled kernel, so that
+        /// `perf record`/`perf report` show `P.state_update`, not an address.
+        #[arg(long)]
+        perf_map: bool,
     },
     /// Draw OUT/NAME.png beside each monitor's OUT/NAME.npz of a finished run.
     Plot {
@@ -184,6 +189,7 @@ fn main() -> ExitCode {
             plot,
             rate_width_ms,
             set,
+            perf_map,
         } => match parse_overrides(&set) {
             Ok(overrides) => run(
                 &model,
@@ -196,6 +202,7 @@ fn main() -> ExitCode {
                     quiet,
                     plot: plot.then_some(rate_width_ms),
                     overrides,
+                    perf_map,
                 },
             ),
             Err(code) => code,
@@ -559,6 +566,8 @@ struct Options {
     plot: Option<f64>,
     /// `--set NAME=VALUE` overrides of top-level constants.
     overrides: Vec<rheobase::Override>,
+    /// Write a perf map of the compiled kernels.
+    perf_map: bool,
 }
 
 /// The settings of the pictures, or why the width is refused.
@@ -757,6 +766,12 @@ fn run(
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
+    if options.perf_map {
+        // A profiling aid: failing to write it must not stop the run.
+        if let Err(e) = perfmap::write(&sim.kernel_code()) {
+            errln!("warning: cannot write the perf map: {e}");
+        }
+    }
     sim.set_interrupt(interrupt);
     sim.set_memory_limit(memory_limit);
     let spill = Arc::new(Mutex::new(Spill::new(out)));

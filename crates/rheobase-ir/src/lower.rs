@@ -189,6 +189,7 @@ pub fn lower_for(
     b.place_regular();
     if b.diagnostics.is_empty() {
         b.program.dt = b.dt;
+        store_uniform_delays_once(&mut b.program);
         if let Some(d) = resource_check(model, &b.program, resources) {
             return Err(vec![d]);
         }
@@ -208,6 +209,41 @@ pub fn lower_for(
         })
     } else {
         Err(b.diagnostics)
+    }
+}
+
+/// Stores the delay of a Synapses object once instead of per synapse when
+/// it is one value for all of them (`delay: D` with `D` constant) and no
+/// code or monitor reads or changes it per synapse.
+///
+/// This is Brian2's homogeneous delay (`Synapses(..., delay=D)` keeps a
+/// scalar `delay`): the runtime then queues each spike's synapses into one
+/// slot, and a network of 10M synapses saves 80 MB. Reading `S.delay`
+/// through the library gives one value, as Brian2's scalar does. A
+/// `S.delay = ...` statement, an `init:` line, code that uses `delay` or a
+/// monitor recording it keeps it per synapse.
+fn store_uniform_delays_once(program: &mut Program) {
+    let mut used = vec![false; program.arrays.len()];
+    for kernel in &program.kernels {
+        kernel.visit_arrays(&mut |a, _| used[a.0 as usize] = true);
+    }
+    for monitor in &program.monitors {
+        let variables = match monitor {
+            MonitorPlan::Spike { variables, .. } | MonitorPlan::State { variables, .. } => {
+                variables
+            }
+            MonitorPlan::Rate { .. } => continue,
+        };
+        for v in variables {
+            used[v.array.0 as usize] = true;
+        }
+    }
+    for plan in &program.synapses {
+        if !used[plan.delay.0 as usize] {
+            let decl = &mut program.arrays[plan.delay.0 as usize];
+            decl.synapses = None;
+            decl.len = 1;
+        }
     }
 }
 

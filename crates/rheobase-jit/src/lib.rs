@@ -262,6 +262,7 @@ impl Jit {
 
         let mut imports: Imports = [None; RtFn::ALL.len()];
         let mut ids: Vec<FuncId> = Vec::with_capacity(kernels.len());
+        let mut sizes: Vec<usize> = Vec::with_capacity(kernels.len());
         for (kernel, usage) in kernels.iter().zip(&usages) {
             let id = module
                 .declare_anonymous_function(&sig)
@@ -294,6 +295,11 @@ impl Jit {
             if let Some(asm) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
                 eprintln!("; machine code of {}\n{asm}", kernel.name);
             }
+            let size = self
+                .ctx
+                .compiled_code()
+                .map_or(0, |c| c.code_info().total_size);
+            sizes.push(size as usize);
             ids.push(id);
         }
         self.ctx.clear();
@@ -311,7 +317,8 @@ impl Jit {
         Ok(addresses
             .into_iter()
             .zip(kernels)
-            .map(|(address, kernel)| {
+            .zip(sizes)
+            .map(|((address, kernel), code_size)| {
                 // SAFETY: `address` is the entry of a finalized function
                 // defined with the signature `(i64) -> i64` in the ISA's
                 // default calling convention, which on the supported 64-bit
@@ -322,6 +329,7 @@ impl Jit {
                 let func = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
                 CompiledKernel {
                     func,
+                    code_size,
                     name: Arc::from(kernel.name.as_str()),
                     _code: Arc::clone(&code),
                 }
@@ -381,6 +389,8 @@ impl Drop for CodeMemory {
 #[derive(Clone)]
 pub struct CompiledKernel {
     func: KernelFn,
+    /// Bytes of machine code from `func` on.
+    code_size: usize,
     name: Arc<str>,
     _code: Arc<CodeMemory>,
 }
@@ -398,6 +408,13 @@ impl CompiledKernel {
     /// The kernel's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Where the kernel's machine code lies: its first byte's address and
+    /// its length in bytes. Profilers need this to name JIT code (a perf
+    /// map, `/tmp/perf-PID.map`, lists one such range per symbol).
+    pub fn code_range(&self) -> (usize, usize) {
+        (self.func as usize, self.code_size)
     }
 
     /// Runs the kernel for positions `args.start..args.end` and returns the

@@ -277,6 +277,30 @@ impl Expr {
     }
 }
 
+impl Kernel {
+    /// Calls `f` with every array the kernel loads or stores and its index
+    /// space (an array may come more than once).
+    pub fn visit_arrays(&self, f: &mut dyn FnMut(ArrayId, IndexSpace)) {
+        fn walk(stmts: &[Stmt], f: &mut dyn FnMut(ArrayId, IndexSpace)) {
+            for stmt in stmts {
+                match stmt {
+                    Stmt::SetLocal(_, e) => e.visit_loads(f),
+                    Stmt::Store(a, space, e) => {
+                        f(*a, *space);
+                        e.visit_loads(f);
+                    }
+                    Stmt::If { cond, then } => {
+                        cond.visit_loads(f);
+                        walk(then, f);
+                    }
+                    Stmt::Emit => {}
+                }
+            }
+        }
+        walk(&self.body, f);
+    }
+}
+
 impl fmt::Display for Kernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "kernel {} ({:?}):", self.name, self.iteration)?;

@@ -556,7 +556,34 @@ pub(crate) struct Executor {
     discard: Vec<u32>,
 }
 
+/// Where one kernel's machine code lies, for profilers (see
+/// [`crate::Simulation::kernel_code`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelCode {
+    /// The kernel's name, e.g. `P.state_update`.
+    pub name: String,
+    /// Address of the first byte of its machine code.
+    pub address: usize,
+    /// Length of its machine code in bytes.
+    pub size: usize,
+}
+
 impl Executor {
+    /// Where each compiled kernel's machine code lies, in kernel order.
+    pub fn kernel_code(&self) -> Vec<KernelCode> {
+        self.kernels
+            .iter()
+            .map(|k| {
+                let (address, size) = k.compiled.code_range();
+                KernelCode {
+                    name: k.name.clone(),
+                    address,
+                    size,
+                }
+            })
+            .collect()
+    }
+
     /// Compiles every kernel of `program` and prepares a pool of
     /// `threads` threads (0 = one per core). Returns the executor and the
     /// wall seconds spent compiling.

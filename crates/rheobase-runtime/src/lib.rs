@@ -74,6 +74,7 @@ mod simulation;
 mod synapses;
 
 pub use error::RuntimeError;
+pub use exec::KernelCode;
 pub use monitor::{MonitorData, StateSeries};
 pub use simulation::{RecordingSink, RunConfig, Simulation, SynapseStats, Timings};
 

@@ -10,7 +10,7 @@ use rheobase_kernel::program::{
 use rheobase_kernel::{ArrayId, Iteration};
 
 use crate::divergence::{DivergenceWatch, NonFinite};
-use crate::exec::{ArrayStore, Clock, Executor};
+use crate::exec::{ArrayStore, Clock, Executor, KernelCode};
 use crate::synapses::{make_connections, ConnectBudget, SynapsesState, CONNECT_INTERRUPTED};
 use crate::{MonitorData, RuntimeError};
 
@@ -743,6 +743,13 @@ impl Simulation {
                 events: s.events,
             })
             .collect()
+    }
+
+    /// Where the machine code of every compiled kernel lies, so that a
+    /// profiler can name it (the CLI's `--perf-map` writes these as a perf
+    /// map). The code stays where it is for the simulation's lifetime.
+    pub fn kernel_code(&self) -> Vec<KernelCode> {
+        self.exec.kernel_code()
     }
 
     /// What each monitor recorded, in the program's monitor order (with a
