@@ -386,3 +386,45 @@ fn the_brian2_habits_example_of_the_language_reference_runs() {
     );
     assert!(out.join("trace.npz").is_file() && out.join("spikes.npz").is_file());
 }
+
+#[test]
+fn perf_map_names_every_kernel_with_its_code_range() {
+    let dir = scratch("perf-map");
+    let model = write_model(
+        &dir,
+        "NeuronGroup G(10):\n    model:\n        dv/dt = -v/(10*ms) : 1\n    threshold: v > 1\n    reset: v = 0\n    method: exact\nrun 1*ms\n",
+    );
+    let out = dir.join("out");
+    let args = [
+        "run",
+        model.to_str().unwrap_or(""),
+        "--out",
+        out.to_str().unwrap_or(""),
+        "--quiet",
+        "--perf-map",
+    ];
+    rheo(&args, &[]);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json"))
+            .expect("run.json is JSON");
+    let pid = summary["pid"].as_u64().expect("run.json names the pid");
+    let map = std::env::temp_dir().join(format!("perf-{pid}.map"));
+    let text = std::fs::read_to_string(&map).expect("the perf map was written");
+    let _ = std::fs::remove_file(&map);
+    let mut names = Vec::new();
+    for line in text.lines() {
+        // perf's format: hexadecimal start and size, then the name.
+        let mut parts = line.splitn(3, ' ');
+        let start = u64::from_str_radix(parts.next().unwrap_or(""), 16);
+        let size = u64::from_str_radix(parts.next().unwrap_or(""), 16);
+        assert!(start.is_ok_and(|s| s > 0), "bad start in {line:?}");
+        assert!(size.is_ok_and(|s| s > 0), "bad size in {line:?}");
+        names.push(parts.next().unwrap_or("").to_string());
+    }
+    for kernel in ["rheo:G.state_update", "rheo:G.threshold", "rheo:G.reset"] {
+        assert!(
+            names.iter().any(|n| n == kernel),
+            "{kernel} not in {names:?}"
+        );
+    }
+}

@@ -206,3 +206,29 @@ fn durations_are_checked() {
     }
     assert_eq!(sim.t(), 0.0);
 }
+
+/// A delay given once for the object is one value, as Brian2's scalar
+/// `delay=`; a delay set per synapse is one value per synapse. Both deliver
+/// the same spikes when the per-synapse values are all equal.
+#[test]
+fn a_homogeneous_delay_is_one_value_and_delivers_as_a_per_synapse_one() {
+    let network = |delay_lines: &str| {
+        format!(
+            "NeuronGroup src(3):\n    model:\n        dv/dt = 1/(1*ms) : 1\n    threshold: v > 1\n    reset: v = 0\n    method: euler\nNeuronGroup dst(4):\n    model:\n        dv/dt = -v/(5*ms) : 1\n    method: exact\nSynapses S(src -> dst):\n    on_pre: v_post += 0.5\n{delay_lines}    connect: True\nStateMonitor trace(dst):\n    variables: v\n    record: all\nrun 5*ms\n"
+        )
+    };
+    let shared =
+        Model::from_source("net.model", &network("    delay: 0.3*ms\n")).expect("compiles");
+    let per_synapse = Model::from_source(
+        "net.model",
+        &network("    delay: 0.3*ms\n    init:\n        delay = 0.3*ms\n"),
+    )
+    .expect("compiles");
+    let mut a = shared.simulation(Options::seed(1)).expect("starts");
+    let mut b = per_synapse.simulation(Options::seed(1)).expect("starts");
+    a.run_script().expect("runs");
+    b.run_script().expect("runs");
+    assert_eq!(a.get("S", "delay").expect("delay"), [0.3e-3]);
+    assert_eq!(b.get("S", "delay").expect("delay"), [0.3e-3; 12]);
+    assert_eq!(recorded(&a), recorded(&b));
+}
