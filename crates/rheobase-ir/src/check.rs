@@ -110,6 +110,9 @@ pub struct TableInfo {
     pub columns: usize,
 }
 
+/// Where an array of values (a list, `linspace`, `arange`) may stand.
+const ARRAY_VALUE_NOTE: &str = "an array of values (a list, `linspace(...)`, `arange(...)`) is the whole value of a top-level setting, one value per neuron: `G.v = [1, 2, 3]*mV`";
+
 /// Names a user cannot define: Brian2's reserved symbols, functions and
 /// constants.
 pub const RESERVED: &[&str] = &[
@@ -289,7 +292,8 @@ impl<'a> Checker<'a> {
             ExprKind::Name(name) => self.check_name(name, e.span),
             ExprKind::List(_) => Err(self.error(
                 Diagnostic::error(e.span, "a list cannot be used in an expression")
-                    .with_label("list here"),
+                    .with_label("list here")
+                    .with_note(ARRAY_VALUE_NOTE),
             )),
             ExprKind::Unary(op, a) => {
                 let a = self.check(a)?;
@@ -624,7 +628,9 @@ impl<'a> Checker<'a> {
             _ => {
                 let mut d = Diagnostic::error(function.span, format!("unknown function `{name}`"))
                     .with_label("not a known function");
-                if let Some(s) = suggest(name, FUNCTIONS.iter().copied()) {
+                if name == "linspace" || name == "arange" {
+                    d = d.with_note(ARRAY_VALUE_NOTE);
+                } else if let Some(s) = suggest(name, FUNCTIONS.iter().copied()) {
                     d = d.with_note(format!("help: did you mean `{s}`?"));
                 }
                 return Err(self.error(d));

@@ -24,6 +24,7 @@ mod indexed;
 mod linked;
 mod network;
 mod regular;
+mod values;
 
 /// The result of lowering a model.
 #[derive(Debug, Clone)]
@@ -1758,9 +1759,30 @@ impl<'a> Builder<'a> {
         selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
         if let Some(si) = self.synapse_index(&group.name) {
+            if values::is_array_value(value) {
+                // The number of synapses is known only once they are made,
+                // so the array's length cannot be checked here.
+                return Err(self.error(
+                    Diagnostic::error(
+                        value.span,
+                        "synaptic variables cannot be set from an array of values yet",
+                    )
+                    .with_note("write an expression of `i` and `j` (and `_pre`/`_post` variables), such as `S.w = 0.1*(i + j)`"),
+                ));
+            }
             return self.set_synapse_variable(si, variable, value, span, selector);
         }
         let g = self.group_by_name(group)?;
+        // An array of values (`[1, 2]*mV`, `linspace(...)`) becomes a
+        // lookup of row `i`, registered before the scope is taken, and is
+        // written unconditionally, as Brian2 writes a numpy array.
+        let array = values::is_array_value(value);
+        let value = &if array {
+            let size = self.groups[g].size;
+            self.array_lookup(group, variable, value, size, selector)?
+        } else {
+            value.clone()
+        };
         let scope = self.refreshed(&self.groups[g].scope);
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "linked") => {
@@ -1815,6 +1837,7 @@ impl<'a> Builder<'a> {
             format!("{}.set.{}.{n}", group.name, variable.name),
             selector,
             Some(size),
+            array,
         )?;
         self.program
             .actions

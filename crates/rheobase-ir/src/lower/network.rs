@@ -1823,7 +1823,7 @@ impl<'a> Builder<'a> {
         };
         let n = self.program.actions.len();
         let name = format!("{}.set.{}.{n}", self.synapse_infos[si].name, variable.name);
-        let kernel = self.setting_kernel(&scope, &block, name, selector, None)?;
+        let kernel = self.setting_kernel(&scope, &block, name, selector, None, false)?;
         self.program.actions.push(Action::InitialiseSynapses {
             kernel,
             synapses: si,
