@@ -905,13 +905,20 @@ impl<'a> Checker<'a> {
                     condition = v.conditional_write.map(|nr| Expr::Load(nr, v.space));
                 }
                 if v.read_only {
-                    return Err(self.error(
-                        Diagnostic::error(
-                            s.target.span,
-                            format!("`{name}` cannot be written in {context}"),
-                        )
-                        .with_label("read-only here"),
-                    ));
+                    let mut d = Diagnostic::error(
+                        s.target.span,
+                        format!("`{name}` cannot be written in {context}"),
+                    )
+                    .with_label("read-only here");
+                    // Only a shared synaptic parameter carries exactly this flag
+                    // and is read-only (a group's shared constant also says
+                    // `constant`).
+                    if v.space == IndexSpace::Shared && v.flags == ["shared"] {
+                        d = d.with_note(format!(
+                            "`{name}` is a shared synaptic variable, one value for every synapse: set it at the top level (`S.{name} = ...`)"
+                        ));
+                    }
+                    return Err(self.error(d));
                 }
                 (
                     Some(Expr::Load(v.array, v.space)),
