@@ -400,8 +400,17 @@ class Runner:
                 events[ename.strip()] = cond.strip()
             kwargs["events"] = events
         method = self.method_of(body, name)
-        self.log(f"NeuronGroup({n}, {model!r}, method={method!r}, {kwargs}, name={name!r})")
-        g = NeuronGroup(n, model, method=method, namespace=self.consts, name=name, **kwargs)
+        # `namespace:` is Brian2's group namespace, which wins over the run
+        # namespace (the file's constants) for this group's code.
+        namespace = self.consts
+        if "namespace" in body:
+            namespace = {}
+            for ln in as_lines(body["namespace"]):
+                k, v = ln.split("=", 1)
+                namespace[k.strip()] = ceval(v, self.consts)
+        self.log(f"NeuronGroup({n}, {model!r}, method={method!r}, {kwargs}, name={name!r}, "
+                 f"namespace={'file constants' if namespace is self.consts else namespace})")
+        g = NeuronGroup(n, model, method=method, namespace=namespace, name=name, **kwargs)
         for key, value in body.items():
             if key.startswith("on_event ") and not key.endswith("*"):
                 ename = key.split()[1]

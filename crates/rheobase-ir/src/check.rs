@@ -96,6 +96,10 @@ pub struct Scope {
     pub indices: HashMap<String, Expr>,
     /// TimedArrays callable as functions.
     pub tables: HashMap<String, TableInfo>,
+    /// A group's own constants (`namespace:`), also in `constants`, kept
+    /// apart so that they still win when the file's constants are
+    /// refreshed into the scope.
+    pub local: Constants,
 }
 
 /// Constants by name, shared between scopes (see [`Scope::constants`]).

@@ -215,6 +215,7 @@ impl<'a> Builder<'a> {
             dt: self.dt,
             indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
             tables: self.tables.clone(),
+            local: crate::check::Constants::new(),
         }
     }
 
@@ -688,6 +689,7 @@ impl<'a> Builder<'a> {
                 ),
             ]),
             tables: self.tables.clone(),
+            local: crate::check::Constants::new(),
         };
         for (n, b) in &tgt_scope.names {
             scope.names.insert(n.clone(), through(b, IndexSpace::Post));
