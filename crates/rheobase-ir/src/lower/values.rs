@@ -113,15 +113,16 @@ impl Builder<'_> {
         let rows = values.values.len().max(1);
         let mut flat = values.values;
         flat.resize(rows, 0.0);
-        // Row `k` is found at time `k` seconds: a table step of one
-        // second is far above any simulation step, so the half-step
-        // tolerance of the lookup never reaches the next row.
+        // Row `k` is found at time `k*ROW_SECONDS`: a table step far above
+        // any simulation step, so the lookup's half-step tolerance never
+        // reaches the next row, and `k*ROW_SECONDS` is exact for every
+        // group size.
         self.program.tables.push(TableDecl {
             name: name.clone(),
             values: flat,
             rows,
             columns: 1,
-            dt: 1.0,
+            dt: ROW_SECONDS,
         });
         self.tables.insert(
             name.clone(),
@@ -147,7 +148,14 @@ impl Builder<'_> {
         let time = node(ExprKind::Binary(
             ast::BinaryOp::Mul,
             Box::new(row),
-            Box::new(node(ExprKind::Name("second".into()))),
+            Box::new(node(ExprKind::Binary(
+                ast::BinaryOp::Mul,
+                Box::new(node(ExprKind::Number {
+                    value: ROW_SECONDS,
+                    is_integer: false,
+                })),
+                Box::new(node(ExprKind::Name("second".into()))),
+            ))),
         ));
         let lookup = node(ExprKind::Call {
             function: ast::Ident { name, span },
@@ -464,3 +472,6 @@ impl Builder<'_> {
 /// More values than any group can have: an array this long is a mistake,
 /// refused before it is allocated.
 const MAX_VALUES: usize = 1 << 28;
+
+/// The time step of the tables that hold arrays of values, in seconds.
+const ROW_SECONDS: f64 = 1e6;
