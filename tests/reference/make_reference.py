@@ -250,6 +250,8 @@ DECL = re.compile(
 )
 LINK = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*linked_var\((.*)\)\s*$")
 SETWHERE = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\[(.*)\]\s*=\s*(.+)$")
+# A value that is an array (Brian2's numeric assignment), not a string.
+ARRAY_VALUE = re.compile(r"\[|\blinspace\(|\barange\(")
 SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
@@ -324,6 +326,17 @@ class Runner:
             view = obj.state(var, use_units=True)
         view.set_item(slice(None), expr, namespace=self.consts)
 
+    def set_array(self, obj, var, item, expr):
+        """Numeric assignment `obj.var[item] = array`: the Python value
+        (a list times a unit, `linspace`, `arange`) is evaluated with
+        Brian2's unit-aware functions and written as numpy writes it."""
+        ns = dict(self.consts, linspace=brian2.linspace, arange=brian2.arange)
+        value = ceval(expr, ns)
+        if isinstance(value, list):
+            value = np.array(value)
+        self.log(f"{obj.name}.{var}[{item!r}] = {value!r}")
+        getattr(obj, var)[item] = value
+
     def statements(self, value):
         lines = as_lines(value)
         for ln in lines:
@@ -387,8 +400,17 @@ class Runner:
                 events[ename.strip()] = cond.strip()
             kwargs["events"] = events
         method = self.method_of(body, name)
-        self.log(f"NeuronGroup({n}, {model!r}, method={method!r}, {kwargs}, name={name!r})")
-        g = NeuronGroup(n, model, method=method, namespace=self.consts, name=name, **kwargs)
+        # `namespace:` is Brian2's group namespace, which wins over the run
+        # namespace (the file's constants) for this group's code.
+        namespace = self.consts
+        if "namespace" in body:
+            namespace = {}
+            for ln in as_lines(body["namespace"]):
+                k, v = ln.split("=", 1)
+                namespace[k.strip()] = ceval(v, self.consts)
+        self.log(f"NeuronGroup({n}, {model!r}, method={method!r}, {kwargs}, name={name!r}, "
+                 f"namespace={'file constants' if namespace is self.consts else namespace})")
+        g = NeuronGroup(n, model, method=method, namespace=namespace, name=name, **kwargs)
         for key, value in body.items():
             if key.startswith("on_event ") and not key.endswith("*"):
                 ename = key.split()[1]
@@ -592,6 +614,9 @@ class Runner:
                 else:
                     item = int(ceval(sel, self.consts))
                 target = self.objects[obj]
+                if ARRAY_VALUE.search(expr):
+                    self.set_array(target, var, item, expr)
+                    continue
                 self.log(f"{obj}.{var}[{item!r}] = {expr!r}")
                 if isinstance(target, Synapses) and var == "delay":
                     view = target.delay
@@ -600,6 +625,9 @@ class Runner:
                 view.set_item(item, expr, namespace=self.consts)
                 continue
             m = SETVAR.match(content)
+            if m and ARRAY_VALUE.search(m.group(3)):
+                self.set_array(self.objects[m.group(1)], m.group(2), slice(None), m.group(3))
+                continue
             if m:
                 self.set_expr(self.objects[m.group(1)], m.group(2), m.group(3))
                 continue

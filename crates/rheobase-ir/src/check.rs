@@ -96,6 +96,10 @@ pub struct Scope {
     pub indices: HashMap<String, Expr>,
     /// TimedArrays callable as functions.
     pub tables: HashMap<String, TableInfo>,
+    /// A group's own constants (`namespace:`), also in `constants`, kept
+    /// apart so that they still win when the file's constants are
+    /// refreshed into the scope.
+    pub local: Constants,
 }
 
 /// Constants by name, shared between scopes (see [`Scope::constants`]).
@@ -109,6 +113,9 @@ pub struct TableInfo {
     /// 1 for `f(t)`; more for `f(t, i)`.
     pub columns: usize,
 }
+
+/// Where an array of values (a list, `linspace`, `arange`) may stand.
+const ARRAY_VALUE_NOTE: &str = "an array of values (a list, `linspace(...)`, `arange(...)`) is the whole value of a top-level setting, one value per neuron: `G.v = [1, 2, 3]*mV`";
 
 /// Names a user cannot define: Brian2's reserved symbols, functions and
 /// constants.
@@ -289,7 +296,8 @@ impl<'a> Checker<'a> {
             ExprKind::Name(name) => self.check_name(name, e.span),
             ExprKind::List(_) => Err(self.error(
                 Diagnostic::error(e.span, "a list cannot be used in an expression")
-                    .with_label("list here"),
+                    .with_label("list here")
+                    .with_note(ARRAY_VALUE_NOTE),
             )),
             ExprKind::Unary(op, a) => {
                 let a = self.check(a)?;
@@ -624,7 +632,9 @@ impl<'a> Checker<'a> {
             _ => {
                 let mut d = Diagnostic::error(function.span, format!("unknown function `{name}`"))
                     .with_label("not a known function");
-                if let Some(s) = suggest(name, FUNCTIONS.iter().copied()) {
+                if name == "linspace" || name == "arange" {
+                    d = d.with_note(ARRAY_VALUE_NOTE);
+                } else if let Some(s) = suggest(name, FUNCTIONS.iter().copied()) {
                     d = d.with_note(format!("help: did you mean `{s}`?"));
                 }
                 return Err(self.error(d));
@@ -899,13 +909,20 @@ impl<'a> Checker<'a> {
                     condition = v.conditional_write.map(|nr| Expr::Load(nr, v.space));
                 }
                 if v.read_only {
-                    return Err(self.error(
-                        Diagnostic::error(
-                            s.target.span,
-                            format!("`{name}` cannot be written in {context}"),
-                        )
-                        .with_label("read-only here"),
-                    ));
+                    let mut d = Diagnostic::error(
+                        s.target.span,
+                        format!("`{name}` cannot be written in {context}"),
+                    )
+                    .with_label("read-only here");
+                    // Only a shared synaptic parameter carries exactly this flag
+                    // and is read-only (a group's shared constant also says
+                    // `constant`).
+                    if v.space == IndexSpace::Shared && v.flags == ["shared"] {
+                        d = d.with_note(format!(
+                            "`{name}` is a shared synaptic variable, one value for every synapse: set it at the top level (`S.{name} = ...`)"
+                        ));
+                    }
+                    return Err(self.error(d));
                 }
                 (
                     Some(Expr::Load(v.array, v.space)),

@@ -24,6 +24,7 @@ mod indexed;
 mod linked;
 mod network;
 mod regular;
+mod values;
 
 /// The result of lowering a model.
 #[derive(Debug, Clone)]
@@ -414,6 +415,7 @@ impl<'a> Builder<'a> {
             dt: self.dt,
             indices: HashMap::new(),
             tables: self.tables.clone(),
+            local: Constants::new(),
         }
     }
 
@@ -428,6 +430,9 @@ impl<'a> Builder<'a> {
         }
         for (name, t) in &self.tables {
             scope.tables.insert(name.clone(), t.clone());
+        }
+        for (name, b) in &scope.local {
+            scope.constants.insert(name.clone(), b.clone());
         }
         scope
     }
@@ -518,6 +523,67 @@ impl<'a> Builder<'a> {
             )));
         }
         Ok(v as i64)
+    }
+
+    /// A group's `namespace:` (Brian2's `namespace=` argument): constants
+    /// evaluated where the group is declared, seen only by its code.
+    fn namespace(&mut self, block: &ast::Block) -> Result<Constants, Failed> {
+        let mut local = Constants::new();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut failed = false;
+        for st in &block.statements {
+            let name = &st.target;
+            if st.op != ast::AssignOp::Assign {
+                failed = true;
+                self.error(Diagnostic::error(
+                    st.span,
+                    "a namespace gives each name a value with `=`: `tau = 10*ms`",
+                ));
+                continue;
+            }
+            if let Some(prev) = seen.insert(&name.name, name.span) {
+                failed = true;
+                self.error(
+                    Diagnostic::error(
+                        name.span,
+                        format!("`{}` is defined twice in this namespace", name.name),
+                    )
+                    .with_secondary(prev, "first defined here"),
+                );
+                continue;
+            }
+            let n = name.name.as_str();
+            let reserved = matches!(n, "t" | "dt" | "i" | "N" | "xi" | "True" | "False")
+                || n.starts_with("xi_")
+                || check::FUNCTIONS.contains(&n)
+                || rheobase_units::lookup_unit(n).is_some();
+            if reserved {
+                failed = true;
+                self.error(Diagnostic::error(
+                    name.span,
+                    format!("`{n}` is a reserved name or a unit and cannot be defined"),
+                ));
+                continue;
+            }
+            let Ok(t) = self.constant(&st.value) else {
+                failed = true;
+                continue;
+            };
+            let value = as_const(&t.expr).unwrap_or(f64::NAN);
+            local.insert(
+                name.name.clone(),
+                Binding::Constant {
+                    value,
+                    dim: t.dim,
+                    ty: t.ty,
+                },
+            );
+        }
+        if failed {
+            Err(Failed)
+        } else {
+            Ok(local)
+        }
     }
 
     fn define(&mut self, name: &ast::Ident) -> Result<(), Failed> {
@@ -1115,7 +1181,14 @@ impl<'a> Builder<'a> {
             dt: self.dt,
             indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
             tables: self.tables.clone(),
+            local: Constants::new(),
         };
+        if let Some(ns) = &g.namespace {
+            scope.local = self.namespace(ns)?;
+            for (name, b) in &scope.local {
+                scope.constants.insert(name.clone(), b.clone());
+            }
+        }
         let mut variables: Vec<(String, ArrayId)> = Vec::new();
         let mut declared: HashMap<String, Span> = HashMap::new();
         let mut failed = false;
@@ -1794,9 +1867,30 @@ impl<'a> Builder<'a> {
         selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
         if let Some(si) = self.synapse_index(&group.name) {
+            if values::is_array_value(value) {
+                // The number of synapses is known only once they are made,
+                // so the array's length cannot be checked here.
+                return Err(self.error(
+                    Diagnostic::error(
+                        value.span,
+                        "synaptic variables cannot be set from an array of values yet",
+                    )
+                    .with_note("write an expression of `i` and `j` (and `_pre`/`_post` variables), such as `S.w = 0.1*(i + j)`"),
+                ));
+            }
             return self.set_synapse_variable(si, variable, value, span, selector);
         }
         let g = self.group_by_name(group)?;
+        // An array of values (`[1, 2]*mV`, `linspace(...)`) becomes a
+        // lookup of row `i`, registered before the scope is taken, and is
+        // written unconditionally, as Brian2 writes a numpy array.
+        let array = values::is_array_value(value);
+        let value = &if array {
+            let size = self.groups[g].size;
+            self.array_lookup(group, variable, value, size, selector)?
+        } else {
+            value.clone()
+        };
         let scope = self.refreshed(&self.groups[g].scope);
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "linked") => {
@@ -1851,6 +1945,7 @@ impl<'a> Builder<'a> {
             format!("{}.set.{}.{n}", group.name, variable.name),
             selector,
             Some(size),
+            array,
         )?;
         self.program
             .actions

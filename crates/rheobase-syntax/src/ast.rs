@@ -125,6 +125,9 @@ pub struct NeuronGroupDecl {
     pub on_event: Vec<OnEvent>,
     /// `run_regularly:` blocks, in file order.
     pub run_regularly: Vec<RunRegularly>,
+    /// `namespace:` — `NAME = EXPR` constants of this group only (Brian2's
+    /// `namespace=`), which win over the file's constants in its code.
+    pub namespace: Option<Block>,
     pub span: Span,
 }
 

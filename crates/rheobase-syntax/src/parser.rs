@@ -75,6 +75,7 @@ impl Kind {
                 "events",
                 "on_event",
                 "run_regularly",
+                "namespace",
             ],
             Kind::Synapses => &[
                 "model",
@@ -528,6 +529,7 @@ impl<'s> Parser<'s> {
                     events: Vec::new(),
                     on_event: Vec::new(),
                     run_regularly: Vec::new(),
+                    namespace: None,
                     span,
                 };
                 for kv in keys {
@@ -538,6 +540,7 @@ impl<'s> Parser<'s> {
                         "refractory" => d.refractory = self.value_expr(&kv),
                         "method" => d.method = self.value_name(&kv),
                         "init" => d.init = self.block(&kv),
+                        "namespace" => d.namespace = self.block(&kv),
                         "events" => d.events = self.events(&kv),
                         "run_regularly" => d.run_regularly.extend(self.run_regularly(&kv)),
                         "on_event" => {
@@ -720,7 +723,9 @@ impl<'s> Parser<'s> {
         for kv in keys {
             match kv.key.name.as_str() {
                 "model" => drop(self.equations(&kv)),
-                "reset" | "init" | "on_pre" | "on_post" | "on_event" => drop(self.block(&kv)),
+                "reset" | "init" | "namespace" | "on_pre" | "on_post" | "on_event" => {
+                    drop(self.block(&kv))
+                }
                 "method" => drop(self.value_name(&kv)),
                 "events" => drop(self.events(&kv)),
                 "connect" => drop(self.connects(&kv)),

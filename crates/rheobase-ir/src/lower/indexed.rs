@@ -6,7 +6,9 @@ use super::*;
 
 impl Builder<'_> {
     /// The kernel of a setting `block` over a group (`size` neurons) or a
-    /// Synapses object (`size` unknown), restricted to `selector`.
+    /// Synapses object (`size` unknown), restricted to `selector`;
+    /// `unconditional` writes refractory neurons' `(unless refractory)`
+    /// variables too, as Brian2 writes a numeric array.
     pub(super) fn setting_kernel(
         &mut self,
         scope: &Scope,
@@ -14,9 +16,10 @@ impl Builder<'_> {
         name: String,
         selector: Option<&ast::Selector>,
         size: Option<usize>,
+        unconditional: bool,
     ) -> Result<KernelId, Failed> {
         let mut counters = KernelCounters::default();
-        let mut checker = self.checker(scope, &mut counters, true, false);
+        let mut checker = self.checker(scope, &mut counters, true, unconditional);
         let body = checker.check_block(block, "a setting")?;
         let cond = match selector {
             None => None,
@@ -69,7 +72,11 @@ impl Builder<'_> {
 
     /// An index or slice bound: a whole constant, negative counting from
     /// the end (Python's rule) for groups, clipped to the group.
-    fn element_index(&mut self, e: &ast::Expr, size: Option<usize>) -> Result<i64, Failed> {
+    pub(super) fn element_index(
+        &mut self,
+        e: &ast::Expr,
+        size: Option<usize>,
+    ) -> Result<i64, Failed> {
         let v = self.whole_number(e, "an index")?;
         match size {
             Some(n) => {

@@ -215,6 +215,7 @@ impl<'a> Builder<'a> {
             dt: self.dt,
             indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
             tables: self.tables.clone(),
+            local: crate::check::Constants::new(),
         }
     }
 
@@ -688,6 +689,7 @@ impl<'a> Builder<'a> {
                 ),
             ]),
             tables: self.tables.clone(),
+            local: crate::check::Constants::new(),
         };
         for (n, b) in &tgt_scope.names {
             scope.names.insert(n.clone(), through(b, IndexSpace::Post));
@@ -831,11 +833,32 @@ impl<'a> Builder<'a> {
                 }
             }
             if flags.contains(&"shared") {
-                failed = true;
-                self.error(Diagnostic::error(
-                    eq.span,
-                    "shared synaptic variables are not supported yet",
-                ));
+                if eq.kind != EquationKind::Parameter {
+                    failed = true;
+                    self.error(Diagnostic::error(
+                        eq.span,
+                        "shared synaptic subexpressions are not supported yet",
+                    ).with_note("a shared synaptic parameter (`x : 1 (shared)`) is; write the expression where it is used"));
+                    continue;
+                }
+                // One value for every synapse of this object, as Brian2's
+                // shared variable: set at the top level (`S.x = ...`), read
+                // by synaptic code, which cannot write it (each synapse
+                // writing one value would make the result depend on the
+                // order synapses run in).
+                let array = self.add_array(format!("{sname}.{}", name.name), tg, 1, 0.0, ty);
+                scope.names.insert(
+                    name.name.clone(),
+                    Binding::Variable(VariableInfo {
+                        array,
+                        space: IndexSpace::Shared,
+                        dim,
+                        ty,
+                        read_only: true,
+                        flags: vec!["shared".to_string()],
+                        conditional_write: None,
+                    }),
+                );
                 continue;
             }
             match &eq.kind {
@@ -1802,6 +1825,10 @@ impl<'a> Builder<'a> {
         let scope = self.refreshed(&self.synapse_infos[si].scope);
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(v)) if v.space == IndexSpace::Own && !v.read_only => {}
+            Some(Binding::Variable(v)) if v.flags.iter().any(|f| f == "shared") => {
+                let (array, dim) = (v.array, v.dim);
+                return self.set_shared_synaptic(si, variable, array, dim, value, selector);
+            }
             _ => {
                 return Err(self.error(Diagnostic::error(
                     variable.span,
@@ -1823,11 +1850,65 @@ impl<'a> Builder<'a> {
         };
         let n = self.program.actions.len();
         let name = format!("{}.set.{}.{n}", self.synapse_infos[si].name, variable.name);
-        let kernel = self.setting_kernel(&scope, &block, name, selector, None)?;
+        let kernel = self.setting_kernel(&scope, &block, name, selector, None, false)?;
         self.program.actions.push(Action::InitialiseSynapses {
             kernel,
             synapses: si,
         });
+        Ok(())
+    }
+
+    /// `S.x = VALUE` for a shared synaptic parameter: one constant value,
+    /// stored where the statement stands (Brian2 sets a shared variable
+    /// once, whatever the number of synapses, even none).
+    fn set_shared_synaptic(
+        &mut self,
+        si: usize,
+        variable: &ast::Ident,
+        array: ArrayId,
+        dim: Dimension,
+        value: &ast::Expr,
+        selector: Option<&ast::Selector>,
+    ) -> Result<(), Failed> {
+        let sname = self.synapse_infos[si].name.clone();
+        if selector.is_some() {
+            return Err(self.error(Diagnostic::error(
+                variable.span,
+                format!(
+                    "`{}` of `{sname}` is shared: it has one value, so no elements can be selected",
+                    variable.name
+                ),
+            )));
+        }
+        let t = self.constant(value)?;
+        if t.dim != dim {
+            return Err(self.error(
+                Diagnostic::error(
+                    value.span,
+                    format!(
+                        "dimension mismatch: `{}` has unit {}, but this value has unit {}",
+                        variable.name,
+                        dim_name(dim),
+                        dim_name(t.dim)
+                    ),
+                )
+                .with_label(format!("{} vs {}", dim_name(t.dim), dim_name(dim))),
+            ));
+        }
+        let v = as_const(&t.expr).unwrap_or(f64::NAN);
+        let kernel = self.add_kernel(
+            format!(
+                "{sname}.set.{}.{}",
+                variable.name,
+                self.program.actions.len()
+            ),
+            Iteration::Range,
+            &KernelCounters::default(),
+            vec![Stmt::Store(array, IndexSpace::Shared, c(v))],
+        );
+        self.program
+            .actions
+            .push(Action::Initialise { kernel, group: 0 });
         Ok(())
     }
 
@@ -1844,6 +1925,15 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for v in names {
             match scope.names.get(&v.name) {
+                Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "shared") => {
+                    return Err(self.error(Diagnostic::error(
+                        v.span,
+                        format!(
+                            "`{}` is shared; recording shared variables is not supported yet",
+                            v.name
+                        ),
+                    )));
+                }
                 Some(Binding::Variable(info)) if info.space == IndexSpace::Own => {
                     out.push(rheobase_kernel::program::RecordedVariable {
                         name: v.name.clone(),

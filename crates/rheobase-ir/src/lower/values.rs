@@ -1,0 +1,477 @@
+//! Values from data: `G.v = [1, 2, 3]*mV`, `G.x = linspace(0, 1, N)`,
+//! `G.I = arange(5)*nA`, as Brian2 assigns a numpy array to a group's
+//! variable. The array is evaluated here, element for element as numpy
+//! computes it, checked against the number of elements it sets, and
+//! becomes a one-column lookup table that the setting reads at row `i`.
+//! Brian2 writes a numeric array unconditionally (refractory neurons
+//! too), unlike a string assignment, so the caller does the same.
+
+use super::*;
+use crate::check::TableInfo;
+use rheobase_kernel::program::TableDecl;
+use rheobase_kernel::TableId;
+
+/// An evaluated array value: SI values, one unit and numpy's kind (integer
+/// only when every operand was an integer).
+struct Values {
+    values: Vec<f64>,
+    dim: Dimension,
+    integer: bool,
+}
+
+/// Either one number (broadcast as numpy does) or an array.
+enum Operand {
+    Scalar(f64, Dimension, bool),
+    Array(Values),
+}
+
+/// Whether `e` is an array of values rather than an expression per
+/// element: a list literal or a call of `linspace`/`arange`, possibly
+/// combined with numbers by arithmetic.
+pub(super) fn is_array_value(e: &ast::Expr) -> bool {
+    match &e.kind {
+        ExprKind::List(_) => true,
+        ExprKind::Call { function, .. } => matches!(function.name.as_str(), "linspace" | "arange"),
+        ExprKind::Unary(_, a) => is_array_value(a),
+        ExprKind::Binary(_, a, b) => is_array_value(a) || is_array_value(b),
+        _ => false,
+    }
+}
+
+impl Builder<'_> {
+    /// Rewrites the array value `value` of a setting of `group.variable`
+    /// into a per-element lookup of a new table, after checking that the
+    /// array has as many elements as the setting sets (`size` neurons,
+    /// restricted to `selector`).
+    pub(super) fn array_lookup(
+        &mut self,
+        group: &ast::Ident,
+        variable: &ast::Ident,
+        value: &ast::Expr,
+        size: usize,
+        selector: Option<&ast::Selector>,
+    ) -> Result<ast::Expr, Failed> {
+        let (first, count) = match selector {
+            None => (0, size),
+            Some(ast::Selector::Slice(s)) => {
+                let lo = match &s.start {
+                    None => 0,
+                    Some(e) => self.element_index(e, Some(size))?,
+                };
+                let hi = match &s.stop {
+                    None => size as i64,
+                    Some(e) => self.element_index(e, Some(size))?,
+                };
+                (lo, (hi - lo).max(0) as usize)
+            }
+            Some(ast::Selector::Index(_)) => {
+                return Err(self.error(
+                    Diagnostic::error(value.span, "one element cannot be set to an array of values")
+                        .with_note("give a single value, or select a slice such as `[0:3]`"),
+                ))
+            }
+            Some(ast::Selector::Condition(_)) => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        value.span,
+                        "the elements a condition selects cannot be set to an array of values",
+                    )
+                    .with_note("how many elements the condition selects is known only when it runs; give an expression of `i`, or select a slice such as `[0:3]`"),
+                ))
+            }
+        };
+        let values = match self.array_operand(value)? {
+            Operand::Array(v) => v,
+            // `is_array_value` only sends arrays here.
+            Operand::Scalar(..) => return Err(Failed),
+        };
+        if values.values.len() != count {
+            let what = match selector {
+                None => format!("`{}` has {size} neurons", group.name),
+                Some(_) => format!("the slice selects {count} of `{}`'s neurons", group.name),
+            };
+            return Err(self.error(
+                Diagnostic::error(
+                    value.span,
+                    format!("this array has {} values, but {what}", values.values.len()),
+                )
+                .with_label(format!(
+                    "{} values for `{}`",
+                    values.values.len(),
+                    variable.name
+                ))
+                .with_note("as in Brian2, an array sets one value per element"),
+            ));
+        }
+        let name = format!(
+            "{}.{}.values.{}",
+            group.name,
+            variable.name,
+            self.program.tables.len()
+        );
+        let id = TableId(self.program.tables.len() as u32);
+        let rows = values.values.len().max(1);
+        let mut flat = values.values;
+        flat.resize(rows, 0.0);
+        // Row `k` is found at time `k*ROW_SECONDS`: a table step far above
+        // any simulation step, so the lookup's half-step tolerance never
+        // reaches the next row, and `k*ROW_SECONDS` is exact for every
+        // group size.
+        self.program.tables.push(TableDecl {
+            name: name.clone(),
+            values: flat,
+            rows,
+            columns: 1,
+            dt: ROW_SECONDS,
+        });
+        self.tables.insert(
+            name.clone(),
+            TableInfo {
+                id,
+                dim: values.dim,
+                columns: 1,
+            },
+        );
+        let span = value.span;
+        let node = |kind| ast::Expr { kind, span };
+        let mut row = node(ExprKind::Name("i".into()));
+        if first != 0 {
+            row = node(ExprKind::Binary(
+                ast::BinaryOp::Sub,
+                Box::new(row),
+                Box::new(node(ExprKind::Number {
+                    value: first as f64,
+                    is_integer: true,
+                })),
+            ));
+        }
+        let time = node(ExprKind::Binary(
+            ast::BinaryOp::Mul,
+            Box::new(row),
+            Box::new(node(ExprKind::Binary(
+                ast::BinaryOp::Mul,
+                Box::new(node(ExprKind::Number {
+                    value: ROW_SECONDS,
+                    is_integer: false,
+                })),
+                Box::new(node(ExprKind::Name("second".into()))),
+            ))),
+        ));
+        let lookup = node(ExprKind::Call {
+            function: ast::Ident { name, span },
+            args: vec![time],
+        });
+        Ok(if values.integer {
+            node(ExprKind::Call {
+                function: ast::Ident {
+                    name: "int".into(),
+                    span,
+                },
+                args: vec![lookup],
+            })
+        } else {
+            lookup
+        })
+    }
+
+    /// Evaluates an array expression as numpy does: lists, `linspace`,
+    /// `arange`, and arithmetic element by element with a number
+    /// broadcast over an array.
+    fn array_operand(&mut self, e: &ast::Expr) -> Result<Operand, Failed> {
+        match &e.kind {
+            ExprKind::List(items) => {
+                let mut values = Vec::with_capacity(items.len());
+                let mut dim = None;
+                let mut integer = true;
+                for item in items {
+                    let (v, d, int) = self.scalar(item)?;
+                    if let Some(first) = dim {
+                        if first != d {
+                            return Err(self.error(Diagnostic::error(
+                                item.span,
+                                format!(
+                                    "list elements must share one unit, but this has unit {} and an earlier one {}",
+                                    dim_name(d),
+                                    dim_name(first)
+                                ),
+                            )));
+                        }
+                    }
+                    dim = Some(d);
+                    integer &= int;
+                    values.push(v);
+                }
+                Ok(Operand::Array(Values {
+                    values,
+                    dim: dim.unwrap_or(Dimension::DIMENSIONLESS),
+                    integer,
+                }))
+            }
+            ExprKind::Call { function, args } if function.name == "linspace" => {
+                self.linspace(e, args).map(Operand::Array)
+            }
+            ExprKind::Call { function, args } if function.name == "arange" => {
+                self.arange(e, args).map(Operand::Array)
+            }
+            ExprKind::Unary(ast::UnaryOp::Neg, a) if is_array_value(a) => {
+                Ok(match self.array_operand(a)? {
+                    Operand::Array(mut v) => {
+                        v.values.iter_mut().for_each(|x| *x = -*x);
+                        Operand::Array(v)
+                    }
+                    Operand::Scalar(x, d, int) => Operand::Scalar(-x, d, int),
+                })
+            }
+            ExprKind::Unary(ast::UnaryOp::Pos, a) if is_array_value(a) => self.array_operand(a),
+            ExprKind::Binary(op, a, b) if is_array_value(e) => {
+                let a = self.array_operand(a)?;
+                let b = self.array_operand(b)?;
+                self.elementwise(*op, a, b, e)
+            }
+            _ => {
+                let (v, d, int) = self.scalar(e)?;
+                Ok(Operand::Scalar(v, d, int))
+            }
+        }
+    }
+
+    /// A constant number of an array expression, with its unit and whether
+    /// it is an integer.
+    fn scalar(&mut self, e: &ast::Expr) -> Result<(f64, Dimension, bool), Failed> {
+        if is_array_value(e) {
+            return Err(self.error(
+                Diagnostic::error(e.span, "an array cannot be nested in this array")
+                    .with_note("rows of values are a 2-D TimedArray's; a group's variable takes one value per neuron"),
+            ));
+        }
+        let t = self.constant(e)?;
+        Ok((
+            as_const(&t.expr).unwrap_or(f64::NAN),
+            t.dim,
+            t.ty == Ty::Integer,
+        ))
+    }
+
+    /// `a OP b` for arrays and numbers, element by element.
+    fn elementwise(
+        &mut self,
+        op: ast::BinaryOp,
+        a: Operand,
+        b: Operand,
+        e: &ast::Expr,
+    ) -> Result<Operand, Failed> {
+        use ast::BinaryOp as B;
+        let parts = |o: Operand| match o {
+            Operand::Scalar(x, d, int) => (vec![x], d, int, false),
+            Operand::Array(v) => (v.values, v.dim, v.integer, true),
+        };
+        let (xa, da, ia, aa) = parts(a);
+        let (xb, db, ib, ab) = parts(b);
+        if aa && ab && xa.len() != xb.len() {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!(
+                    "arrays of {} and {} values cannot be combined element by element",
+                    xa.len(),
+                    xb.len()
+                ),
+            )));
+        }
+        let (f, dim, integer): (fn(f64, f64) -> f64, Dimension, bool) = match op {
+            B::Add | B::Sub if da != db => {
+                let (ta, tb) = match &e.kind {
+                    ExprKind::Binary(_, a, b) => (
+                        self.span_text(a.span),
+                        self.span_text(b.span),
+                    ),
+                    _ => (String::new(), String::new()),
+                };
+                return Err(self.error(
+                    Diagnostic::error(
+                        e.span,
+                        format!(
+                            "dimension mismatch: cannot {} `{ta}` ({}) and `{tb}` ({})",
+                            if op == B::Add { "add" } else { "subtract" },
+                            dim_name(da),
+                            dim_name(db)
+                        ),
+                    )
+                    .with_label(format!("{} vs {}", dim_name(da), dim_name(db))),
+                ));
+            }
+            B::Add => (|x, y| x + y, da, ia && ib),
+            B::Sub => (|x, y| x - y, da, ia && ib),
+            B::Mul => (|x, y| x * y, da * db, ia && ib),
+            B::Div => (|x, y| x / y, da / db, false),
+            _ => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        e.span,
+                        "an array of values can only be added, subtracted, multiplied or divided",
+                    )
+                    .with_note("for another function of the index, write an expression of `i`, such as `G.v = -70*mV + 0.5*mV*i`"),
+                ))
+            }
+        };
+        let n = xa.len().max(xb.len());
+        let at = |x: &[f64], k: usize| if x.len() == 1 { x[0] } else { x[k] };
+        let values = (0..n).map(|k| f(at(&xa, k), at(&xb, k))).collect();
+        Ok(Operand::Array(Values {
+            values,
+            dim,
+            integer,
+        }))
+    }
+
+    /// numpy's `linspace(start, stop, num)`: `k*step + start`, the last
+    /// value `stop` exactly.
+    fn linspace(&mut self, e: &ast::Expr, args: &[ast::Expr]) -> Result<Values, Failed> {
+        if !(2..=3).contains(&args.len()) {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                "`linspace` takes a start, a stop and a number of values: `linspace(0*mV, 10*mV, N)`",
+            )));
+        }
+        let (start, ds, _) = self.scalar(&args[0])?;
+        let (stop, dp, _) = self.scalar(&args[1])?;
+        if ds != dp {
+            return Err(self.error(Diagnostic::error(
+                args[1].span,
+                format!(
+                    "`linspace`'s start has unit {} but its stop has unit {}",
+                    dim_name(ds),
+                    dim_name(dp)
+                ),
+            )));
+        }
+        // numpy's default number of values.
+        let num = match args.get(2) {
+            Some(n) => self.count(n, "`linspace`'s number of values")?,
+            None => 50,
+        };
+        let mut values: Vec<f64> = if num > 1 {
+            let step = (stop - start) / (num - 1) as f64;
+            (0..num)
+                .map(|k| {
+                    if step == 0.0 {
+                        k as f64 / (num - 1) as f64 * (stop - start) + start
+                    } else {
+                        k as f64 * step + start
+                    }
+                })
+                .collect()
+        } else {
+            vec![start; num]
+        };
+        if num > 1 {
+            values[num - 1] = stop;
+        }
+        Ok(Values {
+            values,
+            dim: ds,
+            integer: false,
+        })
+    }
+
+    /// numpy's `arange([start,] stop[, step])`: `ceil((stop - start)/step)`
+    /// values `start + k*delta`, `delta` being `(start + step) - start` as
+    /// numpy computes it; integers if every argument is one.
+    fn arange(&mut self, e: &ast::Expr, args: &[ast::Expr]) -> Result<Values, Failed> {
+        let mut parts = Vec::new();
+        for a in args {
+            parts.push(self.scalar(a)?);
+        }
+        let (start, stop, step) = match parts.as_slice() {
+            [stop] => ((0.0, stop.1, true), *stop, (1.0, Dimension::DIMENSIONLESS, true)),
+            [start, stop] => (*start, *stop, (1.0, start.1, true)),
+            [start, stop, step] => (*start, *stop, *step),
+            _ => {
+                return Err(self.error(Diagnostic::error(
+                    e.span,
+                    "`arange` takes a stop, or a start and a stop, and an optional step: `arange(0, 10, 2)`",
+                )))
+            }
+        };
+        // Brian2's unit-aware arange: one unit for all three (a bare stop
+        // gives its unit to the implicit start and step).
+        let dim = stop.1;
+        let step_dim = if parts.len() == 1 { dim } else { step.1 };
+        if start.1 != dim || step_dim != dim {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!(
+                    "`arange`'s start, stop and step must have one unit, but they have {}, {} and {}",
+                    dim_name(start.1),
+                    dim_name(dim),
+                    dim_name(step_dim)
+                ),
+            )));
+        }
+        if step.0 == 0.0 {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                "`arange`'s step must not be zero",
+            )));
+        }
+        let len = ((stop.0 - start.0) / step.0).ceil();
+        if !len.is_finite() {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                "`arange` needs a finite start, stop and step",
+            )));
+        }
+        let len = len.max(0.0) as usize;
+        if len > MAX_VALUES {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!("`arange` would make {len} values, more than this setting can hold"),
+            )));
+        }
+        let delta = (start.0 + step.0) - start.0;
+        let values = (0..len)
+            .map(|k| match k {
+                0 => start.0,
+                1 => start.0 + step.0,
+                _ => start.0 + k as f64 * delta,
+            })
+            .collect();
+        Ok(Values {
+            values,
+            dim,
+            integer: start.2 && stop.2 && step.2,
+        })
+    }
+
+    /// The source text of `span`, for messages.
+    fn span_text(&self, span: Span) -> String {
+        self.source
+            .get(span.start..span.end)
+            .map_or("?", str::trim)
+            .to_string()
+    }
+
+    /// A count of values: a whole, non-negative number within reason.
+    fn count(&mut self, e: &ast::Expr, what: &str) -> Result<usize, Failed> {
+        let n = self.whole_number(e, what)?;
+        if n < 0 {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!("{what} must not be negative"),
+            )));
+        }
+        if n as u64 > MAX_VALUES as u64 {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!("{what} is {n}, more than this setting can hold"),
+            )));
+        }
+        Ok(n as usize)
+    }
+}
+
+/// More values than any group can have: an array this long is a mistake,
+/// refused before it is allocated.
+const MAX_VALUES: usize = 1 << 28;
+
+/// The time step of the tables that hold arrays of values, in seconds.
+const ROW_SECONDS: f64 = 1e6;
