@@ -263,29 +263,9 @@ fn print_out(text: &str) {
     console::out(format_args!("{text}"));
 }
 
-/// Reads `file:` data for a model: paths are relative to the model file.
-struct ModelFiles {
-    base: PathBuf,
-}
-
-impl ModelFiles {
-    fn for_model(path: &Path) -> ModelFiles {
-        ModelFiles {
-            base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        }
-    }
-}
-
-impl rheobase::ir::DataFiles for ModelFiles {
-    fn read(&self, path: &str) -> Result<rheobase::ir::DataTable, String> {
-        let table = datafile::read_table(&self.base.join(path))?;
-        Ok(rheobase::ir::DataTable {
-            rows: table.rows,
-            columns: table.columns,
-            values: table.values,
-        })
-    }
-}
+/// Reads `file:` data for a model: paths are relative to the model file
+/// (the facade's reader, which the library uses too).
+use rheobase::data::ModelFiles;
 
 /// Reads a model file, or explains in one line why it cannot.
 fn read_model(path: &Path) -> Result<String, String> {

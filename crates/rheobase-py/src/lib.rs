@@ -69,26 +69,32 @@ impl PyModel {
         Ok(PyModel { model })
     }
 
+    /// What messages call the model: its path, or the name given with its text.
     #[getter]
     fn name(&self) -> String {
         self.model.name().to_string()
     }
+    /// The text that was checked, the overrides substituted.
     #[getter]
     fn source(&self) -> String {
         self.model.source().to_string()
     }
+    /// The time step, seconds.
     #[getter]
     fn dt(&self) -> f64 {
         self.model.dt()
     }
+    /// The seed the file sets with `seed(N)`, or `None`.
     #[getter]
     fn seed(&self) -> Option<u64> {
         self.model.seed()
     }
+    /// The neuron groups, in file order.
     #[getter]
     fn groups(&self) -> Vec<String> {
         self.model.groups().into_iter().map(String::from).collect()
     }
+    /// The monitors, in file order.
     #[getter]
     fn monitors(&self) -> Vec<String> {
         self.model
@@ -97,6 +103,7 @@ impl PyModel {
             .map(String::from)
             .collect()
     }
+    /// The overrides the model was compiled with, as `(name, value)` pairs.
     #[getter]
     fn overrides(&self) -> Vec<(String, String)> {
         self.model.overrides().to_vec()
@@ -212,18 +219,22 @@ impl PySimulation {
         self.sim.spike_counts()
     }
 
+    /// The current simulated time, seconds.
     #[getter]
     fn t(&self) -> f64 {
         self.sim.t()
     }
+    /// The time step, seconds.
     #[getter]
     fn dt(&self) -> f64 {
         self.sim.dt()
     }
+    /// The seed of the random numbers.
     #[getter]
     fn seed(&self) -> u64 {
         self.sim.seed()
     }
+    /// Neuron groups and Synapses objects whose variables can be read and written.
     #[getter]
     fn groups(&self) -> Vec<String> {
         let p = self.sim.model().program();

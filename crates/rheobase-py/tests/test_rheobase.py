@@ -126,3 +126,69 @@ def test_load_reads_a_cli_output_folder(tmp_path):
     assert list(res["spikes"].i) == [0, 1]
     assert res["trace"].v.shape == (1, 2)
     assert isinstance(res["rate"], rheobase.PopulationRateMonitor)
+
+
+def test_the_notebook_example_of_the_docs_runs(tmp_path, monkeypatch, capsys):
+    # docs/python.md shows docs/examples/raster_and_sweep.py as it is; run
+    # it from a scratch folder with the model path made absolute. The
+    # plots are drawn when matplotlib is installed (headless backend).
+    script = (ROOT / "docs" / "examples" / "raster_and_sweep.py").read_text()
+    assert f"```python\n{script}```" in (ROOT / "docs" / "python.md").read_text()
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(script.replace("spec-examples/lif.model", str(LIF)), "raster_and_sweep.py", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "207 spikes"
+    counts = [int(line.split()[1]) for line in printed[1:4]]
+    assert counts[0] > counts[1] == 207 > counts[2]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "lif.png").stat().st_size > 0
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_load_reads_what_rheo_run_wrote(tmp_path):
+    # A real `rheo run` output folder, if the CLI has been built: the
+    # same spikes as the simulation in Python.
+    rheo = ROOT / "target" / "debug" / "rheo"
+    if not rheo.is_file():
+        pytest.skip("rheo is not built")
+    import subprocess
+
+    subprocess.run([str(rheo), "run", str(LIF), "--out", str(tmp_path), "--quiet"], check=True)
+    res = rheobase.load(tmp_path)
+    sim = rheobase.compile(str(LIF)).simulation(seed=1)
+    sim.run()
+    assert res.run["status"] == "completed"
+    assert np.array_equal(res["spikes"].t, sim.monitors["spikes"].t)
+    assert np.array_equal(res["spikes"].i, sim.monitors["spikes"].i)
+    assert np.array_equal(res["trace"].v, sim.monitors["trace"].v)
+    assert list(res["trace"].record) == list(sim.monitors["trace"].record)
+
+
+def test_ctrl_c_stops_a_run_and_keeps_what_was_recorded():
+    # A real SIGINT, as a terminal's Ctrl-C or a notebook's "interrupt"
+    # sends, from another process (a thread of this one could not run while
+    # the simulation holds the interpreter).
+    import os
+    import subprocess
+
+    sim = rheobase.compile(SMALL).simulation(seed=1)
+    killer = subprocess.Popen(["sh", "-c", f"sleep 0.5; kill -INT {os.getpid()}"])
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sim.run(10000.0)
+    finally:
+        killer.wait()
+    assert 0.0 < sim.t < 10000.0
+    spikes = sim.monitors["spikes"]
+    assert spikes.num_spikes > 0
+    assert spikes.t.max() <= sim.t
+    trace = sim.monitors["trace"]
+    assert trace.t.size == round(sim.t / sim.dt)
+    # The simulation goes on from where it stopped.
+    before = sim.t
+    sim.run(0.01)
+    assert sim.t == pytest.approx(before + 0.01)

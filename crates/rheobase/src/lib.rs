@@ -53,6 +53,7 @@
 //! Examples: `cargo run -p rheobase --example run_file -- MODEL`,
 //! `--example state`, `--example sweep`.
 
+pub mod data;
 mod error;
 mod model;
 mod overrides;

@@ -36,6 +36,8 @@ const MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Model {
+    /// Where the model's `file:` data is read, again for every recompile.
+    files: Files,
     name: String,
     /// The text as given, before overrides.
     original: Arc<str>,
@@ -46,13 +48,29 @@ pub struct Model {
     compiled: Arc<CompiledModel>,
 }
 
-/// `file:` tables are read by the command line's reader, which is not part
-/// of the library yet; a model that needs one says so clearly.
+/// A model given as text has no folder to read `file:` data from, unless
+/// the caller supplies a reader ([`Model::compile_with_files`]); a model
+/// that needs one says so clearly.
 struct NoDataFiles;
 
 impl DataFiles for NoDataFiles {
     fn read(&self, _path: &str) -> Result<DataTable, String> {
-        Err("data files (`file:`) are read only by the `rheo` command line so far, not by the library".into())
+        Err(
+            "the model was given as text, so its `file:` data has no folder to be read from: \
+             load the model from its file (`Model::load`) or give a reader \
+             (`Model::compile_with_files` with `rheobase::data::ModelFiles`)"
+                .into(),
+        )
+    }
+}
+
+/// The reader of a model's `file:` data, shared by its clones.
+#[derive(Clone)]
+struct Files(Arc<dyn DataFiles + Send + Sync>);
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataFiles")
     }
 }
 
@@ -70,7 +88,8 @@ impl Model {
     ) -> Result<Model, Error> {
         let path = path.as_ref();
         let text = read_model(path)?;
-        Model::compile(&path.display().to_string(), &text, overrides)
+        let files = Arc::new(crate::data::ModelFiles::for_model(path));
+        Model::compile_with_files(&path.display().to_string(), &text, overrides, files)
     }
 
     /// Compiles model text; `name` is what messages call it (e.g.
@@ -92,14 +111,56 @@ impl Model {
         source: &str,
         overrides: &[(N, V)],
     ) -> Result<Model, Error> {
+        Model::compile_with_files(name, source, overrides, Arc::new(NoDataFiles))
+    }
+
+    /// Like [`Model::compile`], reading the model's `file:` data (TimedArray
+    /// values, spike lists) through `files`: a
+    /// [`ModelFiles`](crate::data::ModelFiles) for `.npy` and CSV files in a
+    /// folder, or any [`DataFiles`] that supplies tables by the path the
+    /// model writes. The reader is kept for [`Model::with_overrides`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rheobase::ir::{DataFiles, DataTable};
+    ///
+    /// // Data from memory instead of a file: a TimedArray of 3 values.
+    /// struct Steps;
+    /// impl DataFiles for Steps {
+    ///     fn read(&self, path: &str) -> Result<DataTable, String> {
+    ///         match path {
+    ///             "steps.npy" => Ok(DataTable { rows: 3, columns: 1, values: vec![0.0, 1.0, 0.5] }),
+    ///             _ => Err("no such table".into()),
+    ///         }
+    ///     }
+    /// }
+    /// let source = "\
+    /// TimedArray stim:
+    ///     dt: 1*ms
+    ///     file: steps.npy
+    /// NeuronGroup G(1):
+    ///     model:
+    ///         x = stim(t) : 1
+    /// ";
+    /// let model = rheobase::Model::compile_with_files("demo", source, &[] as &[(&str, &str)], Arc::new(Steps))?;
+    /// assert_eq!(model.groups(), ["G"]);
+    /// # Ok::<(), rheobase::Error>(())
+    /// ```
+    pub fn compile_with_files<N: AsRef<str>, V: AsRef<str>>(
+        name: &str,
+        source: &str,
+        overrides: &[(N, V)],
+        files: Arc<dyn DataFiles + Send + Sync>,
+    ) -> Result<Model, Error> {
         let overrides: Vec<Override> = overrides
             .iter()
             .map(|(n, v)| (n.as_ref().to_string(), v.as_ref().to_string()))
             .collect();
         let resources = Resources::in_memory(crate::memory_limit());
         let (compiled, text) =
-            compile_overridden(name, source, &overrides, &NoDataFiles, &resources)?;
+            compile_overridden(name, source, &overrides, files.as_ref(), &resources)?;
         Ok(Model {
+            files: Files(files),
             name: name.to_string(),
             original: source.into(),
             source: text.into(),
@@ -122,7 +183,7 @@ impl Model {
                 None => all.push((n.to_string(), v.to_string())),
             }
         }
-        Model::compile(&self.name, &self.original, &all)
+        Model::compile_with_files(&self.name, &self.original, &all, self.files.0.clone())
     }
 
     /// Starts a simulation of this model (compiles its kernels to machine

@@ -232,3 +232,48 @@ fn a_homogeneous_delay_is_one_value_and_delivers_as_a_per_synapse_one() {
     assert_eq!(b.get("S", "delay").expect("delay"), [0.3e-3; 12]);
     assert_eq!(recorded(&a), recorded(&b));
 }
+
+/// `file:` data is read relative to the model file by `Model::load`, kept
+/// through `with_overrides`, and refused with a clear sentence for a model
+/// given as text.
+#[test]
+fn file_data_is_read_next_to_the_model() {
+    let dir = std::env::temp_dir().join(format!("rheobase-facade-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("steps.csv"), "0\n2\n1\n").expect("write the table");
+    let source = "\
+scale = 1
+TimedArray stim:
+    dt: 1*ms
+    file: steps.csv
+NeuronGroup G(1):
+    model:
+        dx/dt = (scale*stim(t) - x)/(1*ms) : 1
+    method: euler
+StateMonitor trace(G):
+    variables: x
+    record: 0
+";
+    let path = dir.join("m.model");
+    std::fs::write(&path, source).expect("write the model");
+    let model = Model::load(&path).expect("compiles with its data");
+    let mut sim = model.simulation(Options::seed(1)).expect("starts");
+    sim.run(0.003).expect("runs");
+    let x = sim.get("G", "x").expect("x")[0];
+    assert!(x > 0.0, "driven by the table: {x}");
+
+    let doubled = model
+        .with_overrides(&[("scale", "2")])
+        .expect("recompiles with its data");
+    let mut sim2 = doubled.simulation(Options::seed(1)).expect("starts");
+    sim2.run(0.003).expect("runs");
+    assert!(sim2.get("G", "x").expect("x")[0] > x);
+
+    let err = Model::from_source("text.model", source).expect_err("no folder to read from");
+    assert!(
+        err.to_string().contains("Model::compile_with_files"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
