@@ -95,6 +95,9 @@ pub(crate) struct PartitionState {
     send: Vec<u32>,
     recv: Vec<u32>,
     counts: Vec<usize>,
+    /// Seconds spent in the spike exchange (the collective and the
+    /// copies around it), waiting for slower ranks included.
+    pub exchange_seconds: f64,
 }
 
 impl PartitionState {
@@ -106,6 +109,7 @@ impl PartitionState {
             send: Vec::new(),
             recv: Vec::new(),
             counts: Vec::new(),
+            exchange_seconds: 0.0,
         }
     }
 
@@ -125,6 +129,7 @@ impl PartitionState {
         &mut self,
         lists: &mut [(&mut Vec<u32>, &mut usize)],
     ) -> Vec<Range<usize>> {
+        let started = std::time::Instant::now();
         self.send.clear();
         for (list, len) in lists.iter() {
             self.send.push(**len as u32);
@@ -153,6 +158,7 @@ impl PartitionState {
         for ((_, len), total) in lists.iter_mut().zip(totals) {
             **len = total;
         }
+        self.exchange_seconds += started.elapsed().as_secs_f64();
         own
     }
 }

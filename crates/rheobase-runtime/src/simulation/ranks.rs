@@ -54,6 +54,21 @@ impl Simulation {
         }
     }
 
+    /// Seconds this rank spent exchanging spikes (0 when not split).
+    pub fn exchange_seconds(&self) -> f64 {
+        self.partition.as_ref().map_or(0.0, |p| p.exchange_seconds)
+    }
+
+    /// Hands `local` to rank 0, which receives every rank's bytes in rank
+    /// order (the others get `None`; a process that is not split gets its
+    /// own). Collective: for the caller's per-rank reports.
+    pub fn gather_bytes(&mut self, local: Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        match &mut self.partition {
+            Some(p) => p.exchange.gather(local),
+            None => Some(vec![local]),
+        }
+    }
+
     /// The OR of every rank's flags (this rank's alone when not split).
     pub(super) fn partition_any(&mut self, flags: u32) -> u32 {
         match &mut self.partition {
