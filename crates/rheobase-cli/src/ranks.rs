@@ -165,3 +165,68 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
         (ident.name == name).then(|| specific.unwrap_or(ident.span))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two ranks without MPI: enough to ask what would be refused.
+    fn two_ranks() -> Ranks {
+        Ranks {
+            rank: 0,
+            ranks: 2,
+            exchange: None,
+            #[cfg(feature = "mpi")]
+            _world: None,
+        }
+    }
+
+    #[test]
+    fn a_gap_junction_is_refused_at_its_equation() {
+        let source = "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (I_gap - v)/(10*ms) : 1
+        I_gap : 1
+    method: euler
+Synapses S(G -> G):
+    model:
+        I_gap_post = (v_pre - v_post) : 1 (summed)
+    connect: i != j
+run 1*ms
+";
+        let program = rheobase::compile(source).expect("model").program;
+        let text = two_ranks()
+            .refusals("gap.model", source, &program)
+            .expect("refused");
+        assert!(
+            text.starts_with(
+                "gap.model:8:9: error: `S` cannot run on 2 MPI ranks yet: its (summed) \
+                 reads the presynaptic variable `v_pre`"
+            ),
+            "{text}"
+        );
+        assert_eq!(Ranks::start().map(|r| r.ranks).ok(), Some(1));
+    }
+
+    #[test]
+    fn a_model_without_such_constructs_is_not_refused() {
+        let source = "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+    threshold: v > 1
+    reset: v = 0
+    method: exact
+Synapses S(G -> G):
+    on_pre: v_post += 0.1
+    connect: i != j
+StateMonitor m(G):
+    variables: v
+    record: all
+run 1*ms
+";
+        let program = rheobase::compile(source).expect("model").program;
+        assert_eq!(two_ranks().refusals("ok.model", source, &program), None);
+    }
+}
