@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs models on 2 and 3 MPI ranks (and with 2 threads per rank, and with
 # recordings written out every step) and requires every .npz to be byte
-# for byte the one a single process writes; then requires a model that
-# cannot run split to be refused with its message.
+# for byte the one a single process writes; runs a model that only fits in
+# memory when split; then requires a model that cannot run split to be
+# refused with its message.
 #
 # Usage: tests/mpi/run.sh PATH/TO/rheo   (built with --features mpi)
 set -euo pipefail
@@ -42,6 +43,22 @@ for model in "${models[@]}"; do
     done
     echo "MPI: $name: 2 and 3 ranks give the same archives as one process"
 done
+
+# A model that fits in memory only when split: refused on one process,
+# run on two (the limit is per rank), with the same archives.
+small="$here/cuba_4k_short.model"
+if "$rheo" run "$small" --out "$work/fits-1" --quiet --seed 11 --memory-gb 0.007 2>/dev/null; then
+    echo "MPI: cuba_4k_short ran on one process in 7 MB; expected a refusal" >&2
+    failed=1
+fi
+"${mpirun[@]}" -n 2 "$rheo" run "$small" --out "$work/fits-2" --quiet --seed 11 --memory-gb 0.007
+for f in "$work/cuba_4k_short-1"/*.npz; do
+    if ! cmp -s "$f" "$work/fits-2/$(basename "$f")"; then
+        echo "MPI: cuba_4k_short split to fit 7 MB per rank: $(basename "$f") differs" >&2
+        failed=1
+    fi
+done
+echo "MPI: a model refused in 7 MB on one process runs on 2 ranks of 7 MB each"
 
 # What cannot run split is refused before anything runs, naming it.
 set +e
