@@ -16,6 +16,7 @@ mod outdir;
 mod perfmap;
 mod plot;
 mod progress;
+mod ranks;
 mod spill;
 
 use console::{errln, errs, outln};
@@ -611,6 +612,17 @@ fn run(
 ) -> ExitCode {
     let overrides = &options.overrides[..];
     let file_name = path.display().to_string();
+    // Under mpirun, every rank runs this function; only rank 0 prints and
+    // writes (ranks.rs).
+    let mut ranks = match ranks::Ranks::start() {
+        Ok(r) => r,
+        Err(message) => {
+            errln!("error: {message}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let primary = ranks.primary();
+    let quiet = options.quiet || !primary;
     // The handler goes in first: an interrupt while reading, checking or
     // compiling must end the run as cleanly as one during the simulation.
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -683,7 +695,10 @@ fn run(
             st.base.insert("overrides".into(), Value::Object(set));
         }
     }
-    let resources = resources_for(out, buffer_mb, memory_limit);
+    // The memory limit is per rank; the estimate before the run is of the
+    // whole model, whose synapses (the bulk) are shared among the ranks.
+    let estimate_limit = memory_limit.saturating_mul(ranks.ranks as u64);
+    let resources = resources_for(out, buffer_mb, estimate_limit);
     let model = match compile_model(
         &file_name,
         &source,
@@ -694,6 +709,12 @@ fn run(
         Ok(m) => m,
         Err(code) => return code,
     };
+    if let Some(refused) = ranks.refusals(&file_name, &source, &model.program) {
+        if primary {
+            errs!("{refused}");
+        }
+        return ExitCode::from(EXIT_MODEL_ERROR);
+    }
     let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
     let program = model.program.clone();
     let units = meta::Units::of(&source);
@@ -724,7 +745,12 @@ fn run(
                     .collect(),
             ),
         );
-        if let Err(e) = supersede(&st, "running", None) {
+        let written = if primary {
+            supersede(&st, "running", None)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = written {
             errln!(
                 "{}: error: cannot write to the output directory: {e}",
                 out.display()
@@ -740,6 +766,9 @@ fn run(
             errln!("{file_name}: error: {message}");
             let st = lock(&state);
             let text = summary(&st, "failed", Some(&message), &Manifest::default());
+            if !primary {
+                return ExitCode::from(EXIT_RUNTIME);
+            }
             if let Err(e) = outdir::write_summary(out, &text) {
                 errln!("{}: error: cannot write run.json: {e}", out.display());
             }
@@ -752,6 +781,10 @@ fn run(
             errln!("warning: cannot write the perf map: {e}");
         }
     }
+    if let Err(message) = ranks.attach(&mut sim) {
+        errln!("{file_name}: error: {message}");
+        return ExitCode::from(EXIT_RUNTIME);
+    }
     sim.set_interrupt(interrupt);
     sim.set_memory_limit(memory_limit);
     let spill = Arc::new(Mutex::new(Spill::new(out)));
@@ -763,17 +796,28 @@ fn run(
 
     let steps = Arc::new(AtomicU64::new(0));
     sim.set_progress(steps.clone());
-    let shown = progress::Progress::start(
-        steps,
-        sim.step(),
-        sim.remaining_steps(),
-        program.dt,
-        options.quiet,
-    );
+    let shown =
+        progress::Progress::start(steps, sim.step(), sim.remaining_steps(), program.dt, quiet);
     let started = Instant::now();
     let result = sim.run_all();
     let wall = started.elapsed().as_secs_f64();
     shown.finish();
+    // Rank 0 collects the other ranks' recordings and figures; they are
+    // then done.
+    sim.gather_recordings();
+    let per_rank = ranks.per_rank(&mut sim, peak_memory_bytes());
+    if !primary {
+        return match &result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(RuntimeError::Interrupted { .. }) => ExitCode::from(EXIT_INTERRUPTED),
+            Err(e) => {
+                if !matches!(e, RuntimeError::OtherRank { .. }) {
+                    errln!("{file_name}: error (MPI rank {}): {e}", ranks.rank);
+                }
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        };
+    }
     set_phase(&state, Phase::Writing);
     let (mut status, mut code, mut message) = match &result {
         Ok(()) => ("completed", ExitCode::SUCCESS, None),
@@ -847,9 +891,10 @@ fn run(
             "method": g.method,
             "spikes": counts.iter().find(|(n, _)| n == &g.name).map_or(0, |(_, c)| *c),
         })).collect::<Vec<_>>(),
-        "synapses": sim.synapse_stats().iter().map(|s| json!({
+        "synapses": sim.synapse_stats().iter().zip(sim.global_synapse_counts()).map(|(s, all)| json!({
             "name": s.name,
-            "synapses": s.synapses,
+            // On several ranks: all ranks' synapses; bytes are rank 0's.
+            "synapses": all,
             "bytes": s.bytes,
             "bytes_per_synapse": if s.synapses > 0 { s.bytes as f64 / s.synapses as f64 } else { 0.0 },
             "events": s.events,
@@ -857,6 +902,8 @@ fn run(
         })).collect::<Vec<_>>(),
         "spill": spill_json(&spill, &program, spill_complete),
         "peak_memory_bytes": peak_memory_bytes(),
+        "ranks": ranks.ranks,
+        "per_rank": per_rank,
         "wall_seconds": {
             "parse": model.parse_seconds,
             "compile": model.lower_seconds + timings.compile_seconds,
@@ -885,7 +932,7 @@ fn run(
             code = ExitCode::from(EXIT_RUNTIME);
         }
     }
-    if !options.quiet {
+    if !quiet {
         let closing = closing::Closing {
             status,
             simulated: timings.steps as f64 * program.dt,

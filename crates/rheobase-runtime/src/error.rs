@@ -41,6 +41,9 @@ pub enum RuntimeError {
         value: f64,
         t: f64,
     },
+    /// On one rank of several: another rank failed (its own error says
+    /// why), so this one stopped too, after the step ending at `t`.
+    OtherRank { t: f64 },
 }
 
 impl fmt::Display for RuntimeError {
@@ -82,6 +85,11 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Interrupted { t } => {
                 write!(f, "simulation interrupted at t = {} ms", t * 1e3)
             }
+            RuntimeError::OtherRank { t } => write!(
+                f,
+                "stopped at t = {} ms because another MPI rank failed (its error is printed above)",
+                t * 1e3
+            ),
         }
     }
 }

@@ -707,6 +707,24 @@ impl Executor {
         pairs: Option<&PairIndex>,
         events: Option<&mut [u32]>,
     ) -> usize {
+        self.run_range_at(kernel, store, range, clock, pairs, events, 0)
+    }
+
+    /// [`Executor::run_range`] with `index_offset` added to each element's
+    /// index for its random key and `Index(Own)`: a rank's synapses whose
+    /// global indices are `offset + local index` draw what one process
+    /// draws for them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_range_at(
+        &mut self,
+        kernel: KernelId,
+        store: &mut ArrayStore,
+        range: std::ops::Range<usize>,
+        clock: Clock,
+        pairs: Option<&PairIndex>,
+        events: Option<&mut [u32]>,
+        index_offset: u64,
+    ) -> usize {
         let Executor {
             kernels,
             tables,
@@ -734,11 +752,13 @@ impl Executor {
         };
         let Some(events) = events else {
             // No events: no buffer, and nothing to join.
-            let args = base_args(k, store, tables, clock, pairs, ptr::null_mut());
+            let mut args = base_args(k, store, tables, clock, pairs, ptr::null_mut());
+            args.index_offset = index_offset;
             run_chunks(k, pool.as_ref(), counts, SharedArgs(args), start, end);
             return 0;
         };
-        let args = base_args(k, store, tables, clock, pairs, events.as_mut_ptr());
+        let mut args = base_args(k, store, tables, clock, pairs, events.as_mut_ptr());
+        args.index_offset = index_offset;
         let chunks = run_chunks(k, pool.as_ref(), counts, SharedArgs(args), start, end);
         // Join the chunks' events in chunk order. Chunk c wrote its
         // events at the start of its own slice `c*CHUNK..`, and the write
@@ -918,8 +938,8 @@ fn base_args(
         step: clock.step,
         seed: clock.seed,
         stream: k.stream,
-        // Reserved for partitioning a group across processes; a chunk's
-        // range already carries global indices.
+        // A chunk's range carries global neuron indices; only a rank's
+        // synapses need an offset (`Executor::run_range_at`).
         index_offset: 0,
     }
 }

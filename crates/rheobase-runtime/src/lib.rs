@@ -70,12 +70,14 @@ mod divergence;
 mod error;
 mod exec;
 mod monitor;
+mod partition;
 mod simulation;
 mod synapses;
 
 pub use error::RuntimeError;
 pub use exec::KernelCode;
 pub use monitor::{MonitorData, StateSeries};
+pub use partition::{owned_range, owner, unsupported, Exchange, ThreadExchange, Unsupported};
 pub use simulation::{RecordingSink, RunConfig, Simulation, SynapseStats, Timings};
 
 /// Number of elements per parallel chunk of a Range kernel (fixed so that

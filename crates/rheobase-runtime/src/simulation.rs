@@ -11,9 +11,11 @@ use rheobase_kernel::{ArrayId, Iteration};
 
 use crate::divergence::{DivergenceWatch, NonFinite};
 use crate::exec::{ArrayStore, Clock, Executor, KernelCode};
+use crate::partition::{Exchange, PartitionState, FLAG_FAILED, FLAG_INTERRUPTED};
 use crate::synapses::{make_connections, ConnectBudget, SynapsesState, CONNECT_INTERRUPTED};
 use crate::{MonitorData, RuntimeError};
 
+mod ranks;
 mod regular;
 mod schedule;
 mod validate;
@@ -156,6 +158,11 @@ impl EventState {
 
 struct GroupState {
     size: usize,
+    /// The neurons this process updates: all of them, or on one rank of
+    /// several its share (`partition::owned_range`).
+    owned: std::ops::Range<usize>,
+    /// Positions, in this step's spike list, of the spikes of `owned`.
+    own_spikes: std::ops::Range<usize>,
     state_update: Option<KernelId>,
     spike: Option<EventState>,
     generator: Option<GeneratorState>,
@@ -227,6 +234,9 @@ pub struct Simulation {
     memory_limit: Option<u64>,
     /// Which arrays are scanned for NaN and infinite values during a run.
     divergence: DivergenceWatch,
+    /// On one rank of several: the collectives and the synapses' global
+    /// numbering (see `set_exchange`).
+    partition: Option<PartitionState>,
     /// Values may have been set since the last full scan (by an action or
     /// through [`Simulation::array_mut`]).
     unscanned: bool,
@@ -275,6 +285,8 @@ impl Simulation {
             .iter()
             .map(|g| GroupState {
                 size: g.size,
+                owned: 0..g.size,
+                own_spikes: 0..0,
                 state_update: g.state_update,
                 spike: g
                     .spike
@@ -331,6 +343,7 @@ impl Simulation {
             sink_budget: 0,
             memory_limit: None,
             divergence,
+            partition: None,
             unscanned: true,
             timings: Timings {
                 compile_seconds,
@@ -346,6 +359,14 @@ impl Simulation {
     /// After [`RuntimeError::Interrupted`], calling this again finishes
     /// the interrupted `run` segment first.
     pub fn run_next_action(&mut self) -> Result<Option<&Action>, RuntimeError> {
+        let result = self.run_next_action_here().map(|a| a.is_some());
+        let result = self.agree(result)?;
+        Ok(result
+            .then(|| self.program.actions.get(self.next_action.wrapping_sub(1)))
+            .flatten())
+    }
+
+    fn run_next_action_here(&mut self) -> Result<Option<&Action>, RuntimeError> {
         // Checked between actions too, so that Ctrl-C during a model's
         // set-up (long connection phases) stops before the next one.
         if self.interrupted() {
@@ -385,6 +406,7 @@ impl Simulation {
                 let budget = self.connect_budget(synapses);
                 let plan = &self.program.synapses[synapses];
                 let state = &mut self.synapses[synapses];
+                let partition = &mut self.partition;
                 let result = make_connections(
                     plan,
                     connect,
@@ -393,7 +415,14 @@ impl Simulation {
                     clock,
                     &budget,
                 )
-                .and_then(|(pre, post)| state.append(plan, &pre, &post, &mut self.store));
+                .and_then(|(pre, post, runs)| {
+                    let local = state.len();
+                    state.append(plan, &pre, &post, &mut self.store)?;
+                    if let Some(p) = partition {
+                        p.add_runs(synapses, local, &runs);
+                    }
+                    Ok(())
+                });
                 let seconds = started.elapsed().as_secs_f64();
                 state.connect_seconds += seconds;
                 self.timings.connect_seconds += seconds;
@@ -411,13 +440,14 @@ impl Simulation {
                 let started = Instant::now();
                 let clock = self.clock();
                 let state = &self.synapses[synapses];
-                self.exec.run_range(
+                ranks::run_synapse_range(
+                    &mut self.exec,
+                    &self.program,
+                    self.partition.as_ref(),
                     kernel,
                     &mut self.store,
-                    0..state.len(),
+                    (synapses, state),
                     clock,
-                    Some(&state.pairs),
-                    None,
                 );
                 self.timings.simulate_seconds += started.elapsed().as_secs_f64();
             }
@@ -484,10 +514,14 @@ impl Simulation {
     /// number simulated.
     fn simulate(&mut self, steps: u64) -> Result<u64, RuntimeError> {
         let started = Instant::now();
-        self.prepare_delays()?;
+        // An error is not returned at once: on one rank of several, the
+        // others learn of it at the next agreement below.
+        let delays = self.prepare_delays();
         self.divergence.size_synapses(&self.store);
         let mut done = 0;
-        let mut result = if self.unscanned {
+        let mut result = if delays.is_err() {
+            delays
+        } else if self.unscanned {
             // Values set since the last scan (initialisation, assignments,
             // a library user's writes) are scanned once before stepping.
             self.unscanned = false;
@@ -495,13 +529,27 @@ impl Simulation {
         } else {
             Ok(())
         };
-        while done < steps && result.is_ok() {
-            if self.interrupted() {
+        loop {
+            if self.partition.is_some() {
+                // Every rank takes the same steps: the run stops after the
+                // same step on all of them when any is interrupted or
+                // has failed.
+                let flags = (u32::from(self.interrupted()) * FLAG_INTERRUPTED)
+                    | (u32::from(result.is_err()) * FLAG_FAILED);
+                let all = self.partition_any(flags);
+                if all & FLAG_FAILED != 0 && result.is_ok() {
+                    result = Err(RuntimeError::OtherRank { t: self.t() });
+                }
+                if all & FLAG_INTERRUPTED != 0 {
+                    break;
+                }
+            }
+            if done >= steps || result.is_err() || self.interrupted() {
                 break;
             }
             result = self.one_step();
             if result.is_err() {
-                break;
+                continue;
             }
             done += 1;
             if let Some(progress) = &self.progress {
@@ -512,7 +560,7 @@ impl Simulation {
             if self.sink.is_some() && self.held_bytes() >= self.sink_budget {
                 result = self.flush_recordings();
                 if result.is_err() {
-                    break;
+                    continue;
                 }
             }
             let last = done == steps;
@@ -582,6 +630,16 @@ impl Simulation {
     /// installed (otherwise does nothing). Call it after the run, whatever
     /// its outcome, so the sink has everything recorded.
     pub fn flush_recordings(&mut self) -> Result<(), RuntimeError> {
+        if self.sink.is_none() {
+            return Ok(());
+        }
+        if !self.gather_recordings() {
+            // Another rank writes the merged samples.
+            self.monitors
+                .iter_mut()
+                .for_each(MonitorData::clear_samples);
+            return Ok(());
+        }
         let Some(sink) = self.sink.as_mut() else {
             return Ok(());
         };
@@ -630,6 +688,14 @@ impl Simulation {
             bytes_per_synapse,
             free_bytes,
             interrupt: self.interrupt.clone(),
+            owned_targets: self.partition.as_ref().map(|p| {
+                let plan = &self.program.synapses[k];
+                // The split is of the whole target group (a Synapses
+                // object may target a slice of it).
+                let size = self.program.groups[plan.target].size;
+                let own = crate::partition::owned_range(size, p.ranks(), p.rank());
+                own.start as u32..own.end as u32
+            }),
         }
     }
 

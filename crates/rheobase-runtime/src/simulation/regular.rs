@@ -24,7 +24,14 @@ pub(super) fn run_regular(
         }
         match plan.target {
             RegularTarget::Group(g) => {
-                exec.run_range(plan.kernel, store, 0..groups[g].size, clock, None, None);
+                exec.run_range(
+                    plan.kernel,
+                    store,
+                    groups[g].owned.clone(),
+                    clock,
+                    None,
+                    None,
+                );
             }
             RegularTarget::Synapses(s) => {
                 let state = &synapses[s];

@@ -23,6 +23,7 @@ impl Simulation {
             synapses,
             monitors,
             monitor_checked,
+            partition,
             update_order,
             pre_order,
             post_order,
@@ -72,7 +73,7 @@ impl Simulation {
                             exec.run_range(
                                 kernel,
                                 store,
-                                0..groups[*group].size,
+                                groups[*group].owned.clone(),
                                 clock,
                                 None,
                                 None,
@@ -154,7 +155,7 @@ impl Simulation {
                 Updater::Group(k) => {
                     let g = &groups[k];
                     if let Some(kernel) = g.state_update {
-                        exec.run_range(kernel, store, 0..g.size, clock, None, None);
+                        exec.run_range(kernel, store, g.owned.clone(), clock, None, None);
                     }
                 }
                 Updater::Synapses(k) => {
@@ -182,15 +183,36 @@ impl Simulation {
                 spike.len = exec.run_range(
                     spike.condition,
                     store,
-                    0..g.size,
+                    g.owned.clone(),
                     clock,
                     None,
                     Some(&mut spike.list),
                 );
-                spike.total += spike.len as u64;
+                g.own_spikes = 0..spike.len;
             }
             if let Some(generator) = &mut g.generator {
                 generator.fire(clock.step);
+            }
+        }
+        // On one rank of several, every rank now learns every group's
+        // spikes (a generator's are the same on all ranks already).
+        if let Some(p) = partition {
+            let mut lists: Vec<(&mut Vec<u32>, &mut usize)> = Vec::new();
+            let mut which = Vec::new();
+            for (k, g) in groups.iter_mut().enumerate() {
+                if let Some(spike) = &mut g.spike {
+                    lists.push((&mut spike.list, &mut spike.len));
+                    which.push(k);
+                }
+            }
+            let own = p.exchange_spikes(&mut lists);
+            for (k, own) in which.into_iter().zip(own) {
+                groups[k].own_spikes = own;
+            }
+        }
+        for g in groups.iter_mut() {
+            if let Some(spike) = &mut g.spike {
+                spike.total += spike.len as u64;
             }
         }
         regular!(ThresholdsAfterThresholders);
@@ -216,7 +238,7 @@ impl Simulation {
                 event.len = exec.run_range(
                     event.condition,
                     store,
-                    0..g.size,
+                    g.owned.clone(),
                     clock,
                     None,
                     Some(&mut event.list),
@@ -239,8 +261,8 @@ impl Simulation {
         }
         regular!(SynapsesAfterPre);
         for input in &program.poisson_inputs {
-            let size = groups[input.group].size;
-            exec.run_range(input.kernel, store, 0..size, clock, None, None);
+            let owned = groups[input.group].owned.clone();
+            exec.run_range(input.kernel, store, owned, clock, None, None);
         }
         regular!(SynapsesAfterPoisson);
         for &k in post_order.iter() {
@@ -258,7 +280,9 @@ impl Simulation {
         for g in groups.iter() {
             if let Some(spike) = &g.spike {
                 if let Some(kernel) = spike.effect {
-                    exec.run_list(kernel, store, spike.occurred(), clock, None, None);
+                    // Each rank resets its own neurons.
+                    let own = &spike.occurred()[g.own_spikes.clone()];
+                    exec.run_list(kernel, store, own, clock, None, None);
                 }
             }
         }

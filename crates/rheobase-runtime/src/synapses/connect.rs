@@ -8,10 +8,17 @@ use rheobase_kernel::program::{ConnectPlan, KernelId, Multiplicity, SynapsesPlan
 use rheobase_kernel::{rng, ArrayId};
 
 use crate::exec::{ArrayStore, Clock, Executor, PairIndex};
+use crate::partition::{GlobalPlace, GlobalRun};
 
 /// Makes the synapses of connection `which` of `plan` and returns them as
 /// `(pre, post)` absolute neuron indices in creation order. An error is a
 /// message in the user's terms (the caller names the object).
+///
+/// With `budget.owned_targets`, every row is still walked (the draws are
+/// keyed by row, so the synapses made do not depend on the rank count)
+/// but only synapses onto those targets are kept; the third value then
+/// says which global synapse index (counted from this line's first) each
+/// kept synapse has, and how many synapses the line made on all ranks.
 pub(crate) fn make_connections(
     plan: &SynapsesPlan,
     which: usize,
@@ -19,23 +26,25 @@ pub(crate) fn make_connections(
     store: &mut ArrayStore,
     clock: Clock,
     budget: &ConnectBudget,
-) -> Result<(Vec<u32>, Vec<u32>), String> {
+) -> Result<(Vec<u32>, Vec<u32>, GlobalPlace), String> {
     let n_src = plan.source_stop - plan.source_start;
     let n_tgt = plan.target_stop - plan.target_start;
     let mut made = Made {
         pre: Vec::new(),
         post: Vec::new(),
         budget,
+        seen: 0,
+        runs: Vec::new(),
     };
     let connect = &plan.connect[which];
     let (filter, skip_if_invalid, n) = match connect {
         ConnectPlan::Explicit { i, j, n } => {
             explicit(plan, i, j, *n, &mut made)?;
-            return Ok((made.pre, made.post));
+            return Ok((made.pre, made.post, (made.runs, made.seen)));
         }
         ConnectPlan::Generator { .. } => {
             generator(plan, which, exec, store, clock, &mut made)?;
-            return Ok((made.pre, made.post));
+            return Ok((made.pre, made.post, (made.runs, made.seen)));
         }
         ConnectPlan::AllPairs { filter, n, .. } => (*filter, false, n),
         ConnectPlan::Mapping {
@@ -46,7 +55,7 @@ pub(crate) fn make_connections(
         } => (*filter, *skip_if_invalid, n),
     };
     if n_src == 0 {
-        return Ok((made.pre, made.post));
+        return Ok((made.pre, made.post, (made.runs, made.seen)));
     }
     let stream = rng::stream_of(&format!("{}.connect{which}", plan.name));
     // Per-source values: computed once, over the source range.
@@ -113,7 +122,7 @@ pub(crate) fn make_connections(
             )?;
         }
     }
-    Ok((made.pre, made.post))
+    Ok((made.pre, made.post, (made.runs, made.seen)))
 }
 
 /// The synapses made so far by one connection.
@@ -121,6 +130,10 @@ struct Made<'b> {
     pre: Vec<u32>,
     post: Vec<u32>,
     budget: &'b ConnectBudget,
+    /// Synapses made by this line on all ranks together.
+    seen: u64,
+    /// Where the kept synapses lie among those (see `make_connections`).
+    runs: Vec<GlobalRun>,
 }
 
 /// What one `connect:` line may use: making synapses is the one place
@@ -136,6 +149,8 @@ pub(crate) struct ConnectBudget {
     /// Bytes available for candidates while a row is built.
     pub free_bytes: u64,
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// On one rank of several: the targets whose synapses this rank keeps.
+    pub owned_targets: Option<std::ops::Range<u32>>,
 }
 
 /// The message of a connection phase stopped by the interrupt flag.
@@ -183,6 +198,26 @@ enum Repeats {
 
 impl Made<'_> {
     fn push(&mut self, pre: u32, post: u32, times: u32) -> Result<(), String> {
+        let global = self.seen;
+        self.seen += u64::from(times);
+        if let Some(owned) = &self.budget.owned_targets {
+            if !owned.contains(&post) {
+                return Ok(());
+            }
+            let local = self.pre.len();
+            match self.runs.last_mut() {
+                Some(run)
+                    if run.local + run.len == local && run.global + run.len as u64 == global =>
+                {
+                    run.len += times as usize;
+                }
+                _ => self.runs.push(GlobalRun {
+                    local,
+                    global,
+                    len: times as usize,
+                }),
+            }
+        }
         if self.pre.len() + times as usize > self.budget.max_synapses {
             return Err(self.budget.too_many(self.pre.len() + times as usize));
         }

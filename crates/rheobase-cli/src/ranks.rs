@@ -1,0 +1,232 @@
+//! `rheo run` as one of several MPI ranks (`mpirun -n K rheo run ...`):
+//! which rank this process is, joining the split simulation, the refusal
+//! of what cannot run split yet, and the per-rank figures of run.json.
+//!
+//! Only rank 0 writes files and prints; every rank runs the same
+//! simulation steps (see `rheobase_runtime::Exchange`). Without the `mpi`
+//! feature, or when not started by an MPI launcher, the process is the
+//! only rank.
+
+use rheobase::runtime::{unsupported, Exchange, Simulation};
+use rheobase::syntax::ast::{Item, Model};
+use rheobase::syntax::{Diagnostic, Span};
+use serde_json::{json, Value};
+
+/// This process's place among the ranks of one run.
+pub struct Ranks {
+    pub rank: usize,
+    pub ranks: usize,
+    exchange: Option<Box<dyn Exchange>>,
+    /// Keeps MPI initialised until the run is over (dropped last).
+    #[cfg(feature = "mpi")]
+    _world: Option<rheobase_mpi::MpiWorld>,
+}
+
+/// Whether an MPI launcher started this process (Open MPI, MPICH/Hydra
+/// and PMIx set one of these), so that a plain `rheo run` never starts
+/// MPI.
+#[cfg(feature = "mpi")]
+fn launched_by_mpi() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+}
+
+impl Ranks {
+    /// The ranks of this run: MPI's world when built with the `mpi`
+    /// feature and started by `mpirun`, else this process alone.
+    pub fn start() -> Result<Ranks, String> {
+        #[cfg(feature = "mpi")]
+        if launched_by_mpi() {
+            let (world, exchange) = rheobase_mpi::init()?;
+            let (rank, ranks) = (exchange.rank(), exchange.ranks());
+            return Ok(Ranks {
+                rank,
+                ranks,
+                exchange: (ranks > 1).then(|| Box::new(exchange) as Box<dyn Exchange>),
+                _world: Some(world),
+            });
+        }
+        Ok(Ranks {
+            rank: 0,
+            ranks: 1,
+            exchange: None,
+            #[cfg(feature = "mpi")]
+            _world: None,
+        })
+    }
+
+    /// Whether this process writes the outputs and prints (rank 0).
+    pub fn primary(&self) -> bool {
+        self.rank == 0
+    }
+
+    /// Makes `sim` this rank's part of the split simulation.
+    pub fn attach(&mut self, sim: &mut Simulation) -> Result<(), String> {
+        match self.exchange.take() {
+            Some(exchange) => sim.set_exchange(exchange),
+            None => Ok(()),
+        }
+    }
+
+    /// The diagnostics, rendered, for what `program` uses that cannot run
+    /// on these ranks yet; `None` when it can (or there is one rank).
+    pub fn refusals(
+        &self,
+        file_name: &str,
+        source: &str,
+        program: &rheobase::Program,
+    ) -> Option<String> {
+        if self.ranks < 2 {
+            return None;
+        }
+        let found = unsupported(program);
+        if found.is_empty() {
+            return None;
+        }
+        let ast = rheobase::syntax::parse(source).ok();
+        let diagnostics: Vec<Diagnostic> = found
+            .iter()
+            .map(|u| {
+                let span = ast
+                    .as_ref()
+                    .and_then(|m| span_of(m, &u.object, u.part))
+                    .unwrap_or(Span::new(0, 0));
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "`{}` cannot run on {} MPI ranks yet: its {} {}",
+                        u.object, self.ranks, u.part, u.what
+                    ),
+                )
+                .with_note(
+                    "run this model on one process (without mpirun); docs/scaling.md \
+                     lists what runs split",
+                )
+            })
+            .collect();
+        Some(rheobase::syntax::render::render(
+            file_name,
+            source,
+            &diagnostics,
+        ))
+    }
+
+    /// Each rank's figures (memory, time, synapses held), gathered on rank
+    /// 0 for run.json; `Value::Null` on the other ranks. Collective.
+    pub fn per_rank(&self, sim: &mut Simulation, peak_memory: Option<u64>) -> Value {
+        if self.ranks < 2 {
+            return Value::Null;
+        }
+        let timings = sim.timings();
+        let mine = json!({
+            "rank": self.rank,
+            "peak_memory_bytes": peak_memory,
+            "simulate_seconds": timings.simulate_seconds,
+            "connect_seconds": timings.connect_seconds,
+            "exchange_seconds": sim.exchange_seconds(),
+            "synapses": sim.synapse_stats().iter().map(|s| s.synapses).sum::<usize>(),
+            "synapse_bytes": sim.synapse_stats().iter().map(|s| s.bytes).sum::<usize>(),
+        });
+        match sim.gather_bytes(mine.to_string().into_bytes()) {
+            Some(all) => Value::Array(
+                all.iter()
+                    .map(|b| serde_json::from_slice(b).unwrap_or(Value::Null))
+                    .collect(),
+            ),
+            None => Value::Null,
+        }
+    }
+}
+
+/// Where the construct `part` of object `name` is declared: its block
+/// (`on_pre:`, `on_post:`), its first equation, or its name.
+fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
+    model.items.iter().find_map(|item| {
+        let (ident, specific) = match item {
+            Item::Synapses(s) => {
+                let block = match part {
+                    "on_pre" => s.on_pre.as_ref().map(|b| b.span),
+                    "on_post" => s.on_post.as_ref().map(|b| b.span),
+                    "equations" | "(summed)" => s.model.first().map(|e| e.span),
+                    "connect" => s.connect.first().map(|c| c.span),
+                    _ => None,
+                };
+                (&s.name, block)
+            }
+            Item::NeuronGroup(g) => (&g.name, None),
+            Item::PoissonGroup(g) => (&g.name, None),
+            Item::PoissonInput(g) => (&g.name, None),
+            Item::SpikeMonitor(m) => (&m.name, None),
+            Item::StateMonitor(m) => (&m.name, None),
+            Item::PopulationRateMonitor(m) => (&m.name, None),
+            _ => return None,
+        };
+        (ident.name == name).then(|| specific.unwrap_or(ident.span))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two ranks without MPI: enough to ask what would be refused.
+    fn two_ranks() -> Ranks {
+        Ranks {
+            rank: 0,
+            ranks: 2,
+            exchange: None,
+            #[cfg(feature = "mpi")]
+            _world: None,
+        }
+    }
+
+    #[test]
+    fn a_gap_junction_is_refused_at_its_equation() {
+        let source = "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (I_gap - v)/(10*ms) : 1
+        I_gap : 1
+    method: euler
+Synapses S(G -> G):
+    model:
+        I_gap_post = (v_pre - v_post) : 1 (summed)
+    connect: i != j
+run 1*ms
+";
+        let program = rheobase::compile(source).expect("model").program;
+        let text = two_ranks()
+            .refusals("gap.model", source, &program)
+            .expect("refused");
+        assert!(
+            text.starts_with(
+                "gap.model:8:9: error: `S` cannot run on 2 MPI ranks yet: its (summed) \
+                 reads the presynaptic variable `v_pre`"
+            ),
+            "{text}"
+        );
+        assert_eq!(Ranks::start().map(|r| r.ranks).ok(), Some(1));
+    }
+
+    #[test]
+    fn a_model_without_such_constructs_is_not_refused() {
+        let source = "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+    threshold: v > 1
+    reset: v = 0
+    method: exact
+Synapses S(G -> G):
+    on_pre: v_post += 0.1
+    connect: i != j
+StateMonitor m(G):
+    variables: v
+    record: all
+run 1*ms
+";
+        let program = rheobase::compile(source).expect("model").program;
+        assert_eq!(two_ranks().refusals("ok.model", source, &program), None);
+    }
+}

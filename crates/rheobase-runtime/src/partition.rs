@@ -1,0 +1,612 @@
+//! One simulation over several processes (ranks): the split of neurons
+//! and synapses, the collectives the step needs ([`Exchange`]), and the
+//! check of what a program may use when it runs split.
+//!
+//! Each NeuronGroup's neurons are split into contiguous ranges of global
+//! index ([`owned_range`]); a rank updates only its range, while its
+//! neuron arrays stay full length (the memory that must scale with the
+//! rank count is the synapses'). Each synapse lives on the rank that owns
+//! its target neuron, so `on_pre` effects, summed variables and `on_post`
+//! code write only the rank's own neurons. After the thresholds of every
+//! step the ranks exchange their spiking neurons: since ranges are
+//! ascending in rank order, concatenating the ranks' ascending lists
+//! gives every rank the group's full ascending list, the one a single
+//! process computes. Random draws are keyed by global element index, so
+//! the numbers do not depend on the rank count.
+
+use std::ops::Range;
+use std::sync::{Arc, Barrier, Mutex};
+
+use rheobase_kernel::program::{Action, ConnectPlan, MonitorPlan, Multiplicity, Program};
+use rheobase_kernel::{Expr, IndexSpace, Kernel, Stmt};
+
+/// The collectives a split simulation needs. Every rank calls each method
+/// at the same point of the run, in the same order (they are collective
+/// operations, as in MPI).
+///
+/// Implemented over MPI by the `rheobase-mpi` crate and in-process, with
+/// threads as ranks, by [`ThreadExchange`] (for tests).
+pub trait Exchange: Send + Sync {
+    /// Number of ranks.
+    fn ranks(&self) -> usize;
+    /// This process's rank, `0..ranks()`.
+    fn rank(&self) -> usize;
+    /// Every rank's `local` words, concatenated in rank order, into `out`
+    /// (cleared first); `counts[q]` is the number of words of rank `q`.
+    fn all_gather(&mut self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>);
+    /// The bitwise OR of every rank's `flags`, on every rank.
+    fn any(&mut self, flags: u32) -> u32;
+    /// Rank 0 receives every rank's bytes, in rank order; the others get
+    /// `None`.
+    fn gather(&mut self, local: Vec<u8>) -> Option<Vec<Vec<u8>>>;
+}
+
+/// The neurons rank `rank` of `ranks` owns in a group of `size`:
+/// `size*rank/ranks .. size*(rank+1)/ranks` (rounded down), so ranges
+/// are contiguous, ascending in rank order, and differ in length by at
+/// most one.
+pub fn owned_range(size: usize, ranks: usize, rank: usize) -> Range<usize> {
+    let at = |r: usize| (size as u128 * r as u128 / ranks.max(1) as u128) as usize;
+    at(rank)..at(rank + 1)
+}
+
+/// The rank that owns neuron `index` of a group of `size`.
+pub fn owner(index: usize, size: usize, ranks: usize) -> usize {
+    // The last rank whose range starts at or before `index`.
+    let mut lo = 0;
+    let mut hi = ranks.max(1);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if owned_range(size, ranks, mid).start <= index {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Flags agreed between ranks after every step and action.
+pub(crate) const FLAG_INTERRUPTED: u32 = 1;
+pub(crate) const FLAG_FAILED: u32 = 2;
+
+/// A run of a rank's synapses whose global indices are consecutive:
+/// local synapses `local..local + len` are global synapses
+/// `global..global + len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GlobalRun {
+    pub local: usize,
+    pub global: u64,
+    pub len: usize,
+}
+
+/// Where the synapses a `connect:` line kept lie in the global numbering,
+/// and how many the line made on all ranks together.
+pub(crate) type GlobalPlace = (Vec<GlobalRun>, u64);
+
+/// A rank's side of a split simulation.
+pub(crate) struct PartitionState {
+    pub exchange: Box<dyn Exchange>,
+    /// Per Synapses object: how local synapses map to global indices.
+    pub runs: Vec<Vec<GlobalRun>>,
+    /// Per Synapses object: synapses made on all ranks together.
+    pub global_len: Vec<u64>,
+    /// Buffers of the spike exchange, reused every step.
+    send: Vec<u32>,
+    recv: Vec<u32>,
+    counts: Vec<usize>,
+    /// Seconds spent in the spike exchange (the collective and the
+    /// copies around it), waiting for slower ranks included.
+    pub exchange_seconds: f64,
+}
+
+impl PartitionState {
+    pub fn new(exchange: Box<dyn Exchange>, synapses: usize) -> PartitionState {
+        PartitionState {
+            exchange,
+            runs: vec![Vec::new(); synapses],
+            global_len: vec![0; synapses],
+            send: Vec::new(),
+            recv: Vec::new(),
+            counts: Vec::new(),
+            exchange_seconds: 0.0,
+        }
+    }
+
+    pub fn ranks(&self) -> usize {
+        self.exchange.ranks()
+    }
+
+    pub fn rank(&self) -> usize {
+        self.exchange.rank()
+    }
+
+    /// Replaces each group's local spikes (`lists[g].0[..lists[g].1]`)
+    /// by the group's spikes on all ranks, ascending, in one collective.
+    /// Returns, per group, the positions of this rank's spikes in the
+    /// full list.
+    pub fn exchange_spikes(
+        &mut self,
+        lists: &mut [(&mut Vec<u32>, &mut usize)],
+    ) -> Vec<Range<usize>> {
+        let started = std::time::Instant::now();
+        self.send.clear();
+        for (list, len) in lists.iter() {
+            self.send.push(**len as u32);
+            self.send.extend_from_slice(&list[..**len]);
+        }
+        self.exchange
+            .all_gather(&self.send, &mut self.counts, &mut self.recv);
+        let mut own = vec![0..0; lists.len()];
+        let mut totals = vec![0usize; lists.len()];
+        let mut at = 0;
+        for (q, &count) in self.counts.iter().enumerate() {
+            let end = at + count;
+            for (g, (list, _)) in lists.iter_mut().enumerate() {
+                let n = self.recv[at] as usize;
+                let ids = &self.recv[at + 1..at + 1 + n];
+                if q == self.exchange.rank() {
+                    own[g] = totals[g]..totals[g] + n;
+                }
+                list[totals[g]..totals[g] + n].copy_from_slice(ids);
+                totals[g] += n;
+                at += 1 + n;
+            }
+            debug_assert_eq!(at, end, "a rank's spike message has the wrong length");
+            at = end;
+        }
+        for ((_, len), total) in lists.iter_mut().zip(totals) {
+            **len = total;
+        }
+        self.exchange_seconds += started.elapsed().as_secs_f64();
+        own
+    }
+}
+
+/// Threads as ranks: an in-process [`Exchange`] for tests, so ordinary
+/// `cargo test` can compare runs on 1, 2 and 3 ranks byte for byte.
+pub struct ThreadExchange {
+    rank: usize,
+    ranks: usize,
+    board: Arc<Board>,
+}
+
+struct Board {
+    barrier: Barrier,
+    slots: Mutex<Vec<Vec<u8>>>,
+}
+
+impl ThreadExchange {
+    /// One exchange per rank of a group of `ranks`, to be moved each to
+    /// its own thread.
+    pub fn group(ranks: usize) -> Vec<ThreadExchange> {
+        let board = Arc::new(Board {
+            barrier: Barrier::new(ranks),
+            slots: Mutex::new(vec![Vec::new(); ranks]),
+        });
+        (0..ranks)
+            .map(|rank| ThreadExchange {
+                rank,
+                ranks,
+                board: board.clone(),
+            })
+            .collect()
+    }
+
+    /// Posts `local`, waits for every rank's, and returns them all.
+    fn post(&self, local: Vec<u8>) -> Vec<Vec<u8>> {
+        self.slots()[self.rank] = local;
+        self.board.barrier.wait();
+        let all = self.slots().clone();
+        // No rank posts again before every rank has read this round.
+        self.board.barrier.wait();
+        all
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        // A rank that panicked while holding the lock left whole slots.
+        self.board
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Exchange for ThreadExchange {
+    fn ranks(&self) -> usize {
+        self.ranks
+    }
+
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn all_gather(&mut self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
+        let bytes = local.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let all = self.post(bytes);
+        counts.clear();
+        out.clear();
+        for block in &all {
+            counts.push(block.len() / 4);
+            out.extend(
+                block
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+        }
+    }
+
+    fn any(&mut self, flags: u32) -> u32 {
+        let all = self.post(flags.to_le_bytes().to_vec());
+        all.iter()
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .fold(0, |a, b| a | b)
+    }
+
+    fn gather(&mut self, local: Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        let all = self.post(local);
+        (self.rank == 0).then_some(all)
+    }
+}
+
+/// Whether a kernel's result depends on its element's global index:
+/// random draws are keyed by it, and `Index(Own)` is it.
+pub(crate) fn uses_global_index(kernel: &Kernel) -> bool {
+    fn expr(e: &Expr) -> bool {
+        matches!(
+            e,
+            Expr::Rand { .. } | Expr::Binomial { .. } | Expr::Index(IndexSpace::Own)
+        ) || e.operands().any(expr)
+    }
+    fn stmt(s: &Stmt) -> bool {
+        match s {
+            Stmt::SetLocal(_, e) | Stmt::Store(_, _, e) => expr(e),
+            Stmt::If { cond, then } => expr(cond) || then.iter().any(stmt),
+            Stmt::Emit => false,
+        }
+    }
+    kernel.body.iter().any(stmt)
+}
+
+/// A construct of a program that cannot yet run split over ranks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The object (group, Synapses object or monitor) it belongs to.
+    pub object: String,
+    /// Which of its parts: `on_pre`, `on_post`, `equations`, a monitor's
+    /// `variables`, ...
+    pub part: &'static str,
+    /// What it does that cannot be split, in the user's terms.
+    pub what: String,
+}
+
+/// Everything of `program` that cannot yet run on more than one rank.
+/// Empty when the program runs split with the same results as on one.
+pub fn unsupported(program: &Program) -> Vec<Unsupported> {
+    let mut found = Vec::new();
+    let mut refuse = |object: &str, part: &'static str, what: String| {
+        let u = Unsupported {
+            object: object.to_string(),
+            part,
+            what,
+        };
+        if !found.contains(&u) {
+            found.push(u);
+        }
+    };
+    let kernel = |k: rheobase_kernel::program::KernelId| &program.kernels[k.0 as usize];
+    let array_name = |a: rheobase_kernel::ArrayId| {
+        let name = &program.arrays[a.0 as usize].name;
+        name.split_once('.')
+            .map_or(name.as_str(), |(_, v)| v)
+            .to_string()
+    };
+    // What a synapse kernel touches through its presynaptic neuron.
+    let pre_access = |k: &Kernel| -> Option<String> {
+        let mut loads = Vec::new();
+        let mut stores = Vec::new();
+        walk(
+            k,
+            &mut |e| {
+                if let Expr::Load(a, IndexSpace::Pre) = e {
+                    loads.push(*a)
+                }
+            },
+            &mut |a, s| {
+                if s == IndexSpace::Pre {
+                    stores.push(a)
+                }
+            },
+        );
+        if let Some(&a) = stores.first() {
+            return Some(format!(
+                "writes the presynaptic variable `{}_pre`",
+                array_name(a)
+            ));
+        }
+        loads
+            .first()
+            .map(|&a| format!("reads the presynaptic variable `{}_pre`", array_name(a)))
+    };
+    for s in &program.synapses {
+        let parts = [
+            ("on_pre", s.on_pre),
+            ("on_post", s.on_post),
+            ("equations", s.state_update),
+        ];
+        for (part, k) in parts {
+            let Some(k) = k else { continue };
+            if let Some(what) = pre_access(kernel(k)) {
+                refuse(&s.name, part, what);
+            }
+            if uses_global_index(kernel(k)) {
+                refuse(
+                    &s.name,
+                    part,
+                    "draws random numbers per synapse during the run".to_string(),
+                );
+            }
+        }
+        for summed in &s.summed {
+            if let Some(what) = pre_access(kernel(summed.kernel)) {
+                refuse(&s.name, "(summed)", what);
+            }
+            if uses_global_index(kernel(summed.kernel)) {
+                refuse(
+                    &s.name,
+                    "(summed)",
+                    "draws random numbers per synapse".to_string(),
+                );
+            }
+        }
+        if s.n_outgoing.is_some() {
+            refuse(
+                &s.name,
+                "N_outgoing",
+                "uses `N_outgoing`, which counts synapses held by other ranks".to_string(),
+            );
+        }
+    }
+    // Kernels run over a group's own neurons may only read arrays of
+    // groups split the same way (the same size), and no shared value that
+    // a rank updates for itself.
+    let mut per_step: Vec<(usize, &str, &'static str, &Kernel)> = Vec::new();
+    for (gi, g) in program.groups.iter().enumerate() {
+        if let Some(k) = g.state_update {
+            per_step.push((gi, &g.name, "equations", kernel(k)));
+        }
+        for e in g.spike.iter().chain(&g.events) {
+            per_step.push((gi, &g.name, "threshold", kernel(e.condition)));
+            if let Some(k) = e.effect {
+                per_step.push((gi, &g.name, "reset", kernel(k)));
+            }
+        }
+    }
+    for r in &program.regular {
+        if let rheobase_kernel::program::RegularTarget::Group(gi) = r.target {
+            per_step.push((
+                gi,
+                &program.groups[gi].name,
+                "run_regularly",
+                kernel(r.kernel),
+            ));
+        }
+    }
+    for input in &program.poisson_inputs {
+        per_step.push((
+            input.group,
+            &input.name,
+            "PoissonInput",
+            kernel(input.kernel),
+        ));
+    }
+    let mut written = Vec::new();
+    for &(_, _, _, k) in &per_step {
+        walk(k, &mut |_| {}, &mut |a, _| written.push(a));
+    }
+    for &(gi, name, part, k) in &per_step {
+        let size = program.groups[gi].size;
+        let mut what = None;
+        let mut changes = None;
+        walk(
+            k,
+            &mut |e| {
+                let Expr::Load(a, space) = e else { return };
+                let d = &program.arrays[a.0 as usize];
+                if d.synapses.is_some() || d.group == gi {
+                    return;
+                }
+                let other = &program.groups[d.group];
+                let bad = match space {
+                    IndexSpace::Own => other.size != size,
+                    IndexSpace::Shared => written.contains(a),
+                    IndexSpace::Pre | IndexSpace::Post => false,
+                };
+                if bad && what.is_none() {
+                    what = Some(format!(
+                        "reads `{}`, a variable of group `{}` whose neurons are split differently",
+                        d.name, other.name
+                    ));
+                }
+            },
+            &mut |a, space| {
+                if space == IndexSpace::Shared && changes.is_none() {
+                    changes = Some(format!(
+                        "changes the shared variable `{}` during the run",
+                        program.arrays[a.0 as usize].name
+                    ));
+                }
+            },
+        );
+        if let Some(what) = what.or(changes) {
+            refuse(name, part, what);
+        }
+    }
+    for m in &program.monitors {
+        match m {
+            MonitorPlan::State {
+                name,
+                synapses: Some(_),
+                ..
+            } => refuse(
+                name,
+                "StateMonitor",
+                "records synapses, which are spread over the ranks".to_string(),
+            ),
+            MonitorPlan::Spike {
+                name, variables, ..
+            } if !variables.is_empty() => refuse(
+                name,
+                "variables",
+                "records variables at each spike".to_string(),
+            ),
+            _ => {}
+        }
+    }
+    // After the first run, neurons other ranks own hold stale values:
+    // connections and synapse settings may not read neuron variables then.
+    let mut ran = false;
+    for action in &program.actions {
+        match action {
+            Action::Run { .. } => ran = true,
+            Action::Connect { synapses, connect } if ran => {
+                let s = &program.synapses[*synapses];
+                let mut kernels = Vec::new();
+                match &s.connect[*connect] {
+                    ConnectPlan::AllPairs { filter, n, .. }
+                    | ConnectPlan::Mapping { filter, n, .. } => {
+                        kernels.extend(*filter);
+                        if let Multiplicity::PerPair { kernel, .. } = n {
+                            kernels.push(*kernel);
+                        }
+                    }
+                    ConnectPlan::Generator { .. } | ConnectPlan::Explicit { .. } => {}
+                }
+                if kernels.iter().any(|&k| reads_neurons(kernel(k))) {
+                    refuse(
+                        &s.name,
+                        "connect",
+                        "reads neuron variables in a `connect:` after a `run`".to_string(),
+                    );
+                }
+            }
+            Action::InitialiseSynapses {
+                kernel: k,
+                synapses,
+            } if ran && reads_neurons(kernel(*k)) => {
+                refuse(
+                    &program.synapses[*synapses].name,
+                    "setting",
+                    "sets synaptic variables from neuron variables after a `run`".to_string(),
+                );
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Whether a synapse kernel loads a neuron array (through `Pre`/`Post`).
+fn reads_neurons(k: &Kernel) -> bool {
+    let mut reads = false;
+    walk(
+        k,
+        &mut |e| {
+            if matches!(e, Expr::Load(_, IndexSpace::Pre | IndexSpace::Post)) {
+                reads = true;
+            }
+        },
+        &mut |_, _| {},
+    );
+    reads
+}
+
+/// Calls `on_expr` for every expression (and subexpression) of a kernel
+/// and `on_store` for every store.
+fn walk(
+    k: &Kernel,
+    on_expr: &mut dyn FnMut(&Expr),
+    on_store: &mut dyn FnMut(rheobase_kernel::ArrayId, IndexSpace),
+) {
+    fn expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+        f(e);
+        for o in e.operands() {
+            expr(o, f);
+        }
+    }
+    fn stmt(
+        s: &Stmt,
+        f: &mut dyn FnMut(&Expr),
+        g: &mut dyn FnMut(rheobase_kernel::ArrayId, IndexSpace),
+    ) {
+        match s {
+            Stmt::SetLocal(_, e) => expr(e, f),
+            Stmt::Store(a, space, e) => {
+                g(*a, *space);
+                expr(e, f);
+            }
+            Stmt::If { cond, then } => {
+                expr(cond, f);
+                for t in then {
+                    stmt(t, f, g);
+                }
+            }
+            Stmt::Emit => {}
+        }
+    }
+    for s in &k.body {
+        stmt(s, on_expr, on_store);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_every_neuron_once_in_rank_order() {
+        for size in [0, 1, 2, 7, 10, 4000] {
+            for ranks in 1..6 {
+                let mut next = 0;
+                for rank in 0..ranks {
+                    let r = owned_range(size, ranks, rank);
+                    assert_eq!(r.start, next);
+                    assert!(r.len() <= size.div_ceil(ranks));
+                    for i in r.clone() {
+                        assert_eq!(owner(i, size, ranks), rank);
+                    }
+                    next = r.end;
+                }
+                assert_eq!(next, size);
+            }
+        }
+    }
+
+    #[test]
+    fn threads_gather_in_rank_order() {
+        let handles: Vec<_> = ThreadExchange::group(3)
+            .into_iter()
+            .map(|mut ex| {
+                std::thread::spawn(move || {
+                    let r = ex.rank() as u32;
+                    let local: Vec<u32> = (0..=r).map(|k| 10 * r + k).collect();
+                    let (mut counts, mut out) = (Vec::new(), Vec::new());
+                    ex.all_gather(&local, &mut counts, &mut out);
+                    let flags = ex.any(1 << r);
+                    let gathered = ex.gather(vec![r as u8]);
+                    (counts, out, flags, gathered)
+                })
+            })
+            .collect();
+        for (rank, h) in handles.into_iter().enumerate() {
+            let (counts, out, flags, gathered) = h.join().expect("rank thread");
+            assert_eq!(counts, vec![1, 2, 3]);
+            assert_eq!(out, vec![0, 10, 11, 20, 21, 22]);
+            assert_eq!(flags, 0b111);
+            assert_eq!(gathered.is_some(), rank == 0);
+            if let Some(g) = gathered {
+                assert_eq!(g, vec![vec![0], vec![1], vec![2]]);
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The same model split over 1, 2 and 3 ranks (threads standing in for
+//! MPI processes, `ThreadExchange`) gives the same numbers as one
+//! process: every monitor's recording, the spike counts, the number of
+//! synapses and every neuron's final state, bit for bit, with one and two
+//! worker threads per rank.
+
+use std::path::{Path, PathBuf};
+
+use rheobase::runtime::{unsupported, Simulation, ThreadExchange};
+use rheobase::{compile, MonitorData, RunConfig};
+
+/// Per group and variable, the bits of the neurons a rank owns.
+type OwnedState = Vec<(String, Vec<u64>)>;
+
+/// Everything a run produced that must not depend on the rank count.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    monitors: String,
+    spike_counts: Vec<(String, u64)>,
+    synapses: Vec<u64>,
+    /// Per group and variable, the final values of the neurons a rank
+    /// owns (all of them on one process).
+    state: Vec<(String, Vec<u64>)>,
+}
+
+fn bits(monitors: &[MonitorData]) -> String {
+    // `{:?}` of an f64 is the shortest text that reads back to the same
+    // bits, so equal text means equal values to the last bit.
+    format!("{monitors:?}")
+}
+
+/// Runs `program` on `ranks` ranks; returns rank 0's recordings and, per
+/// rank, its owned state.
+fn run_split(
+    program: &rheobase::Program,
+    ranks: usize,
+    threads: usize,
+) -> (Outcome, Vec<OwnedState>) {
+    let handles: Vec<_> = ThreadExchange::group(ranks)
+        .into_iter()
+        .map(|exchange| {
+            let program = program.clone();
+            std::thread::spawn(move || {
+                let mut sim =
+                    Simulation::new(program, RunConfig { seed: 7, threads }).expect("simulation");
+                if ranks > 1 {
+                    sim.set_exchange(Box::new(exchange)).expect("split");
+                }
+                sim.run_all().expect("run");
+                let merged = sim.gather_recordings();
+                let state = owned_state(&sim);
+                let outcome = Outcome {
+                    monitors: if merged {
+                        bits(sim.monitors())
+                    } else {
+                        String::new()
+                    },
+                    spike_counts: sim.spike_counts(),
+                    synapses: sim.global_synapse_counts(),
+                    state: Vec::new(),
+                };
+                (outcome, state)
+            })
+        })
+        .collect();
+    let mut results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("rank panicked"))
+        .collect();
+    let states = results.iter().map(|(_, s)| s.clone()).collect();
+    (results.swap_remove(0).0, states)
+}
+
+fn owned_state(sim: &Simulation) -> OwnedState {
+    let program = sim.program();
+    let mut out = Vec::new();
+    for (k, g) in program.groups.iter().enumerate() {
+        let owned = sim.owned_neurons(k);
+        for (name, id) in &g.variables {
+            let values = sim.array(*id);
+            if values.len() != g.size {
+                continue;
+            }
+            out.push((
+                format!("{}.{name}", g.name),
+                values[owned.clone()].iter().map(|v| v.to_bits()).collect(),
+            ));
+        }
+    }
+    out
+}
+
+fn models() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    for dir in ["spec-examples", "tests/models", "tests/ranks"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "model") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Models that use what cannot yet run split, refused by
+/// `unsupported` (checked below, so this list cannot go stale).
+const REFUSED: &[&str] = &[
+    "gap_junctions",
+    "mushroom_body",
+    "stdp",
+    "connect_generators",
+    "connect_i_mapping",
+    "declared_after_run_synapses",
+    "indexed_assignment",
+    "linked_variables",
+    "parameters_between_runs",
+    "run_regularly",
+    "stdp_spikegen",
+    "synapse_chain_delays_on_post",
+    "synapse_recording",
+    "synapse_update_order",
+];
+
+#[test]
+fn split_runs_match_one_process_bit_for_bit() {
+    let mut refused = Vec::new();
+    let mut compared = 0;
+    for path in models() {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let Ok(model) = compile(&source) else {
+            continue; // models reading data files are run by the CLI tests
+        };
+        if !unsupported(&model.program).is_empty() {
+            refused.push(name);
+            continue;
+        }
+        let (single, single_states) = run_split(&model.program, 1, 1);
+        let single_state = &single_states[0];
+        for ranks in [2, 3] {
+            for threads in [1, 2] {
+                let (split, states) = run_split(&model.program, ranks, threads);
+                if split != single {
+                    let at = split
+                        .monitors
+                        .bytes()
+                        .zip(single.monitors.bytes())
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(0);
+                    let around = |m: &str| {
+                        m.get(at.saturating_sub(150)..(at + 150).min(m.len()))
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    panic!(
+                        "{name}: {ranks} ranks, {threads} threads differ from one process:\n\
+                         split:  ...{}...\nsingle: ...{}...\ncounts {:?} vs {:?}, synapses {:?} vs {:?}",
+                        around(&split.monitors),
+                        around(&single.monitors),
+                        split.spike_counts,
+                        single.spike_counts,
+                        split.synapses,
+                        single.synapses
+                    );
+                }
+                // Each rank's own neurons end as on one process.
+                let joined: Vec<(String, Vec<u64>)> = single_state
+                    .iter()
+                    .enumerate()
+                    .map(|(v, (n, _))| {
+                        let all = states.iter().flat_map(|s| s[v].1.clone()).collect();
+                        (n.clone(), all)
+                    })
+                    .collect();
+                assert_eq!(&joined, single_state, "{name}: final state");
+            }
+        }
+        compared += 1;
+    }
+    eprintln!("compared {compared} models; refused {refused:?}");
+    assert!(compared >= 20, "only {compared} models compared");
+    assert_eq!(refused, REFUSED, "models refused on several ranks");
+}
