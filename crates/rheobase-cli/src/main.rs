@@ -371,7 +371,13 @@ fn compile_command(path: &Path, what: emit::Emit, kernel: Option<&str>) -> ExitC
         emit::Emit::Clif | emit::Emit::Asm => {
             let owned: Vec<rheobase::kernel::Kernel> =
                 kernels.iter().map(|k| (*k).clone()).collect();
-            match rheobase_jit::Jit::new().and_then(|mut jit| jit.emit(&owned)) {
+            // Compiled for the layout a run gives the arrays, so that
+            // the code shown is the code that runs.
+            let strides = program.array_strides();
+            match rheobase_jit::Jit::new().and_then(|mut jit| {
+                jit.set_array_strides(&strides)?;
+                jit.emit(&owned)
+            }) {
                 Ok(code) => Some(code),
                 Err(e) => {
                     errln!("{file_name}: error: {e}");

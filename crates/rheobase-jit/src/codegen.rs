@@ -157,6 +157,9 @@ pub(crate) struct Translator<'a, 'f> {
     has_fma: bool,
     /// The locals as `f64x2` variables, for the two-element loop.
     vlocals: BTreeMap<u32, Variable>,
+    /// Distance in `f64`s between consecutive elements of each array,
+    /// indexed by array id (absent: 1); see `Jit::set_array_strides`.
+    strides: &'a [u32],
 }
 
 /// Elements per batch of pre-computed random draws (see
@@ -178,6 +181,7 @@ impl<'a, 'f> Translator<'a, 'f> {
         imports: &'a mut Imports,
         kernel: &Kernel,
         usage: &Usage,
+        strides: &'a [u32],
     ) {
         let call_conv = module.isa().default_call_conv();
         let has_fma = fuses_multiply_add(module.isa());
@@ -198,6 +202,7 @@ impl<'a, 'f> Translator<'a, 'f> {
             vector: false,
             has_fma,
             vlocals: BTreeMap::new(),
+            strides,
             count,
         };
         t.function(kernel, usage);
@@ -317,7 +322,12 @@ impl<'a, 'f> Translator<'a, 'f> {
             .iter()
             .any(|f| f.name == "has_sse41" && f.as_bool() == Some(true))
             || !cfg!(target_arch = "x86_64");
-        let pairs = if vectorizable(kernel, usage, batched, rounding) {
+        // Two consecutive elements of an interleaved array are not
+        // adjacent, so a kernel using one runs an element at a time.
+        let strided = usage.arrays.iter().any(|&a| self.stride(a) > 1);
+        let pairs = if strided {
+            None
+        } else if vectorizable(kernel, usage, batched, rounding) {
             Some(None)
         } else {
             guard_of(kernel, usage, batched, rounding).map(Some)
@@ -668,7 +678,15 @@ impl<'a, 'f> Translator<'a, 'f> {
             IndexSpace::Post => el.post,
             IndexSpace::Shared => return base,
         };
-        self.element_addr(base, index, 3)
+        // Strides are powers of two: element `i` is `i * stride` values
+        // from the array's first.
+        let shift = 3 + i64::from(self.stride(id).trailing_zeros());
+        self.element_addr(base, index, shift)
+    }
+
+    /// The stride of array `id` (1 unless it is interleaved).
+    fn stride(&self, id: u32) -> u32 {
+        self.strides.get(id as usize).copied().unwrap_or(1)
     }
 
     fn runtime_fn(&mut self, f: RtFn) -> FuncRef {
@@ -1003,6 +1021,32 @@ impl<'a, 'f> Translator<'a, 'f> {
                 self.call(f, &[inv.seed, inv.stream, inv.step, el.key, draw])
             }
             Expr::Binomial { n, p, draw } => {
+                let approximation = crate::runtime::binomial_normal_approximation(*n, *p);
+                if let (Some(&buffer), Some(var)) = (
+                    self.rand_buffers.get(&(approximation.is_some(), *draw)),
+                    self.batch_start,
+                ) {
+                    // The element's first number, drawn ahead.
+                    let first = self.b.use_var(var);
+                    let at = self.b.ins().isub(el.e, first);
+                    let addr = self.element_addr(buffer, at, 3);
+                    let x = self.b.ins().load(types::F64, trusted(), addr, 0);
+                    if let Some((scale, loc)) = approximation {
+                        // `x * scale + loc`, rounded twice as `binomial`
+                        // rounds it (no fused multiply-add).
+                        let scale = self.b.ins().f64const(scale);
+                        let loc = self.b.ins().f64const(loc);
+                        let scaled = self.b.ins().fmul(x, scale);
+                        return self.b.ins().fadd(scaled, loc);
+                    }
+                    let draw = self.b.ins().iconst(types::I64, i64::from(*draw));
+                    let n = self.b.ins().iconst(types::I64, *n as i64);
+                    let p = self.b.ins().f64const(*p);
+                    return self.call(
+                        RtFn::RandBinomialFrom,
+                        &[x, inv.seed, inv.stream, inv.step, el.key, draw, n, p],
+                    );
+                }
                 // Constants reinterpreted as i64: the callee reads u64.
                 let draw = self.b.ins().iconst(types::I64, i64::from(*draw));
                 let n = self.b.ins().iconst(types::I64, *n as i64);

@@ -50,7 +50,7 @@ impl Jit {
             self.ctx.func.name = UserFuncName::user(0, k as u32);
             self.ctx.set_disasm(true);
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fb_ctx);
-            Translator::translate(b, &mut module, &mut imports, kernel, usage);
+            Translator::translate(b, &mut module, &mut imports, kernel, usage, &self.strides);
             let clif = with_decimal_constants(&self.ctx.func.display().to_string());
             let compiled = self
                 .ctx

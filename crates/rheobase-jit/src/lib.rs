@@ -152,6 +152,9 @@ pub struct Jit {
     /// Print IR and machine code of every kernel to stderr (set by the
     /// `RHEOBASE_JIT_DUMP` environment variable).
     dump: bool,
+    /// Distance in `f64`s between consecutive elements of each array, by
+    /// array id (see [`Jit::set_array_strides`]).
+    strides: Vec<u32>,
 }
 
 impl fmt::Debug for Jit {
@@ -210,6 +213,7 @@ impl Jit {
             ctx: cranelift_codegen::Context::new(),
             fb_ctx: FunctionBuilderContext::new(),
             dump: std::env::var_os("RHEOBASE_JIT_DUMP").is_some(),
+            strides: Vec::new(),
         })
     }
 
@@ -219,6 +223,28 @@ impl Jit {
     /// pin exact bits against plain Rust ask this.
     pub fn fuses_multiply_add(&self) -> bool {
         codegen::fuses_multiply_add(&*self.isa)
+    }
+
+    /// Sets how arrays are laid out for the kernels compiled from now on:
+    /// element `i` of array `a` is `i * strides[a]` values after the
+    /// pointer of `a` in `KernelArgs::arrays` (arrays beyond `strides`:
+    /// stride 1). Interleaved arrays (the runtime's records, see
+    /// `Program::records`) have strides above 1; kernels using them run
+    /// one element at a time.
+    ///
+    /// # Errors
+    /// If a stride is not a power of two up to 8, the largest record.
+    pub fn set_array_strides(&mut self, strides: &[u32]) -> Result<(), JitError> {
+        if let Some(bad) = strides.iter().find(|&&s| {
+            !s.is_power_of_two() || s as usize > rheobase_kernel::program::MAX_RECORD_MEMBERS
+        }) {
+            return Err(JitError::Module(format!(
+                "array stride {bad} is not a power of two up to {}",
+                rheobase_kernel::program::MAX_RECORD_MEMBERS
+            )));
+        }
+        self.strides = strides.to_vec();
+        Ok(())
     }
 
     /// Compiles one kernel. Prefer [`Jit::compile_all`] for several.
@@ -274,7 +300,7 @@ impl Jit {
             self.ctx.func.name = UserFuncName::user(0, id.as_u32());
             self.ctx.set_disasm(self.dump);
             let b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fb_ctx);
-            Translator::translate(b, module, &mut imports, kernel, usage);
+            Translator::translate(b, module, &mut imports, kernel, usage, &self.strides);
             if self.dump {
                 eprintln!(
                     "; kernel {}\n{kernel}\n{}",

@@ -25,6 +25,8 @@ pub(crate) enum Shape {
     Rand,
     /// `fn(seed, stream, step, element, draw, n: u64, p: f64) -> f64`
     Binomial,
+    /// `fn(u: f64, seed, stream, step, element, draw, n: u64, p: f64) -> f64`
+    BinomialFrom,
     /// `fn(out: *mut f64, count, seed, stream, step, first_element, draw: u64)`
     Fill,
 }
@@ -51,13 +53,14 @@ pub(crate) enum RtFn {
     RandUniform,
     RandNormal,
     RandBinomial,
+    RandBinomialFrom,
     FillUniform,
     FillNormal,
 }
 
 impl RtFn {
     /// Every runtime function, in the order of their `index`.
-    pub(crate) const ALL: [RtFn; 21] = [
+    pub(crate) const ALL: [RtFn; 22] = [
         RtFn::Exp,
         RtFn::Log,
         RtFn::Log10,
@@ -77,6 +80,7 @@ impl RtFn {
         RtFn::RandUniform,
         RtFn::RandNormal,
         RtFn::RandBinomial,
+        RtFn::RandBinomialFrom,
         RtFn::FillUniform,
         RtFn::FillNormal,
     ];
@@ -109,6 +113,7 @@ impl RtFn {
             RtFn::RandUniform => "rheobase_jit_rand_uniform",
             RtFn::RandNormal => "rheobase_jit_rand_normal",
             RtFn::RandBinomial => "rheobase_jit_rand_binomial",
+            RtFn::RandBinomialFrom => "rheobase_jit_rand_binomial_from",
             RtFn::FillUniform => "rheobase_jit_fill_uniform",
             RtFn::FillNormal => "rheobase_jit_fill_normal",
         }
@@ -119,6 +124,7 @@ impl RtFn {
             RtFn::Pow => Shape::Binary,
             RtFn::RandUniform | RtFn::RandNormal => Shape::Rand,
             RtFn::RandBinomial => Shape::Binomial,
+            RtFn::RandBinomialFrom => Shape::BinomialFrom,
             RtFn::FillUniform | RtFn::FillNormal => Shape::Fill,
             _ => Shape::Unary,
         }
@@ -130,6 +136,7 @@ impl RtFn {
         type F2 = extern "C" fn(f64, f64) -> f64;
         type Fr = extern "C" fn(u64, u64, u64, u64, u64) -> f64;
         type Fb = extern "C" fn(u64, u64, u64, u64, u64, u64, f64) -> f64;
+        type Fbu = extern "C" fn(f64, u64, u64, u64, u64, u64, u64, f64) -> f64;
         type Ff = extern "C" fn(*mut f64, u64, u64, u64, u64, u64, u64);
         let unary = |f: F1| f as *const u8;
         match self {
@@ -152,6 +159,7 @@ impl RtFn {
             RtFn::RandUniform => rheo_rand_uniform as Fr as *const u8,
             RtFn::RandNormal => rheo_rand_normal as Fr as *const u8,
             RtFn::RandBinomial => rheo_rand_binomial as Fb as *const u8,
+            RtFn::RandBinomialFrom => rheo_rand_binomial_from as Fbu as *const u8,
             RtFn::FillUniform => rt_fill_uniform as Ff as *const u8,
             RtFn::FillNormal => rt_fill_normal as Ff as *const u8,
         }
@@ -173,6 +181,13 @@ impl RtFn {
                 }
             }
             Shape::Binomial => {
+                for _ in 0..6 {
+                    sig.params.push(AbiParam::new(types::I64));
+                }
+                sig.params.push(AbiParam::new(types::F64));
+            }
+            Shape::BinomialFrom => {
+                sig.params.push(AbiParam::new(types::F64));
                 for _ in 0..6 {
                     sig.params.push(AbiParam::new(types::I64));
                 }
@@ -288,19 +303,44 @@ pub const BINOMIAL_MAX_RESTARTS: u64 = (1 << (16 - BINOMIAL_DRAW_BITS)) - 1;
 /// `draw` must be below `2^BINOMIAL_DRAW_BITS` and `p` in `[0, 1]`
 /// (checked when a kernel is compiled).
 pub fn binomial(seed: u64, stream: u64, step: u64, element: u64, draw: u64, n: u64, p: f64) -> f64 {
-    let nf = n as f64;
-    if nf * p > 5.0 && nf * (1.0 - p) > 5.0 {
-        let loc = nf * p;
-        let scale = (nf * p * (1.0 - p)).sqrt();
+    if let Some((scale, loc)) = binomial_normal_approximation(n, p) {
         return normal(seed, stream, step, element, draw) * scale + loc;
     }
+    let u = uniform(seed, stream, step, element, draw);
+    binomial_inversion(u, seed, stream, step, element, draw, n, p)
+}
+
+/// `Some((scale, loc))` when [`binomial`] draws `n` trials of probability
+/// `p` from the normal approximation `randn·scale + loc`; `None` when it
+/// uses inversion. Compiled kernels ask this to draw the normal (or
+/// uniform) numbers of many elements at once.
+pub(crate) fn binomial_normal_approximation(n: u64, p: f64) -> Option<(f64, f64)> {
+    let nf = n as f64;
+    (nf * p > 5.0 && nf * (1.0 - p) > 5.0).then(|| (((nf * p * (1.0 - p)).sqrt()), nf * p))
+}
+
+/// The inversion branch of [`binomial`], with `u` the first uniform
+/// number it draws (`uniform(seed, stream, step, element, draw)`); only
+/// its rare restarts draw more.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn binomial_inversion(
+    u: f64,
+    seed: u64,
+    stream: u64,
+    step: u64,
+    element: u64,
+    draw: u64,
+    n: u64,
+    p: f64,
+) -> f64 {
+    let nf = n as f64;
     let reverse = p > 0.5;
     let pp = if reverse { 1.0 - p } else { p };
     let q = 1.0 - pp;
     let (qn, bound) = inversion_constants(n, pp, q);
     let mut x: u64 = 0;
     let mut px = qn;
-    let mut u = uniform(seed, stream, step, element, draw);
+    let mut u = u;
     let mut restarts = 0;
     while u > px {
         x += 1;
@@ -355,6 +395,23 @@ fn inversion_constants(n: u64, pp: f64, q: f64) -> (f64, f64) {
         cache.set((n, pp, qn, bound));
         (qn, bound)
     })
+}
+
+/// [`binomial_inversion`] for compiled kernels, which draw the first
+/// uniform number of each element ahead, with the uniform draws of a
+/// batch (see `Translator::function`).
+#[allow(clippy::too_many_arguments)]
+extern "C" fn rheo_rand_binomial_from(
+    u: f64,
+    seed: u64,
+    stream: u64,
+    step: u64,
+    element: u64,
+    draw: u64,
+    n: u64,
+    p: f64,
+) -> f64 {
+    binomial_inversion(u, seed, stream, step, element, draw, n, p)
 }
 
 extern "C" fn rheo_rand_binomial(

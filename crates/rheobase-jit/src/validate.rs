@@ -196,6 +196,12 @@ impl Validator<'_> {
                 }
                 self.usage.rand = true;
                 self.usage.key = true;
+                // Its first number can be drawn ahead with those of the
+                // other elements, like a `rand()`: the normal number of
+                // the normal approximation, or the first uniform number of
+                // inversion, under the same key.
+                let normal = crate::runtime::binomial_normal_approximation(*n, *p).is_some();
+                self.usage.draws.insert((normal, *draw));
             }
             Expr::Table {
                 table,

@@ -505,7 +505,7 @@ fn repeated_batches_free_their_memory() {
 #[test]
 fn binomial_draws_match_the_host_function() {
     let n_el = 20_000usize;
-    for (n, p) in [(10u64, 0.2), (1000, 0.3), (40, 0.95)] {
+    for (n, p) in [(10u64, 0.2), (1000, 0.3), (40, 0.95), (800, 0.0025)] {
         let k = kernel(
             "binomial",
             Iteration::Range,
@@ -604,4 +604,70 @@ fn synaptic_updates_reading_neurons_match_one_at_a_time() {
     unsafe { compiled[1].call(&a) };
     let want: Vec<f64> = (1..=n).map(f64::from).collect();
     assert_eq!(a_vals, want);
+}
+
+/// Arrays interleaved in one buffer (a record of stride 4, as the runtime
+/// stores the variables of plastic synapses): a kernel compiled with
+/// those strides reads and writes exactly its own slot of each element,
+/// over a Range (which then runs one element at a time) and a List, and
+/// leaves the other slots alone.
+#[test]
+fn interleaved_arrays_are_addressed_by_their_stride() {
+    let n = 37usize;
+    // b = a * 3 + b; a, b in slots 0 and 2 of a record of 4; c stands alone.
+    let body = vec![
+        store(1, add(mul(ld(0), c(3.0)), ld(1))),
+        store(2, add(ld(2), ld(0))),
+    ];
+    let mut jit = Jit::new().unwrap();
+    jit.set_array_strides(&[4, 4, 1]).unwrap();
+    let range = jit
+        .compile(&kernel("strided_range", Iteration::Range, 0, body.clone()))
+        .unwrap();
+    let list = jit
+        .compile(&kernel("strided_list", Iteration::List, 0, body))
+        .unwrap();
+    let fresh = || -> (Vec<f64>, Vec<f64>) {
+        let record = (0..4 * n).map(|k| k as f64).collect();
+        (record, vec![0.5; n])
+    };
+
+    let (mut record, mut alone) = fresh();
+    let base = record.as_mut_ptr();
+    let arrays = [base, base.wrapping_add(2), alone.as_mut_ptr()];
+    // SAFETY: both members have n elements of stride 4 inside `record`
+    // (the last one ends at 4·(n-1) + 2 < 4n), and `alone` has n.
+    unsafe { range.call(&args(&arrays, 0, n as u64)) };
+    for e in 0..n {
+        let (a, b) = ((4 * e) as f64, (4 * e + 2) as f64);
+        assert_eq!(record[4 * e], a);
+        assert_eq!(record[4 * e + 1], (4 * e + 1) as f64, "slot 1 untouched");
+        assert_eq!(record[4 * e + 2], a * 3.0 + b);
+        assert_eq!(record[4 * e + 3], (4 * e + 3) as f64, "slot 3 untouched");
+        assert_eq!(alone[e], 0.5 + a);
+    }
+
+    let (mut record, mut alone) = fresh();
+    let base = record.as_mut_ptr();
+    let arrays = [base, base.wrapping_add(2), alone.as_mut_ptr()];
+    let elements: Vec<u32> = vec![36, 3, 17];
+    let mut a = args(&arrays, 0, elements.len() as u64);
+    a.elements = elements.as_ptr();
+    // SAFETY: as above; every element is below n.
+    unsafe { list.call(&a) };
+    for e in 0..n {
+        let touched = elements.contains(&(e as u32));
+        let (x, y) = ((4 * e) as f64, (4 * e + 2) as f64);
+        assert_eq!(record[4 * e + 2], if touched { x * 3.0 + y } else { y });
+        assert_eq!(alone[e], if touched { 0.5 + x } else { 0.5 });
+    }
+}
+
+#[test]
+fn strides_must_be_small_powers_of_two() {
+    let mut jit = Jit::new().unwrap();
+    assert!(jit.set_array_strides(&[1, 2, 4, 8]).is_ok());
+    assert!(jit.set_array_strides(&[3]).is_err());
+    assert!(jit.set_array_strides(&[16]).is_err());
+    assert!(jit.set_array_strides(&[0]).is_err());
 }

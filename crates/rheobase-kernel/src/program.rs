@@ -63,6 +63,80 @@ pub struct Program {
     pub regular: Vec<RegularPlan>,
 }
 
+/// The most arrays interleaved into one record (eight `f64` fill one
+/// 64-byte cache line).
+pub const MAX_RECORD_MEMBERS: usize = 8;
+
+impl Program {
+    /// Per-synapse arrays stored interleaved, as records: element `s` of
+    /// every member of one record lies in one block of `stride` values
+    /// (`stride` the number of members rounded up to a power of two, so a
+    /// block never straddles a cache line when the buffer is aligned).
+    ///
+    /// Why: `on_post` code visits the synapses onto a spiking neuron,
+    /// which are scattered over arrays of tens of megabytes (synapses are
+    /// stored in creation order, by source), and an STDP rule touches
+    /// four of them (`w`, `Apre`, `Apost`, `lastupdate`): four cache
+    /// misses per update in separate arrays, one in a record. `on_pre`
+    /// code reads the same members of consecutive synapses, which stay
+    /// consecutive in a record. So the members of a record are the
+    /// per-synapse arrays that a Synapses object's `on_post` code reads
+    /// or writes, and the ones its `on_pre` code uses with them, when
+    /// there are at least two; the delay is read by the runtime, not by
+    /// the pathways, and is never a member. Which arrays are records
+    /// changes where values are stored, never a value.
+    pub fn records(&self) -> Vec<Vec<ArrayId>> {
+        let mut records = Vec::new();
+        for (index, plan) in self.synapses.iter().enumerate() {
+            let Some(on_post) = plan.on_post else {
+                continue;
+            };
+            let mut members = std::collections::BTreeSet::new();
+            let mut add = |kernel: KernelId| {
+                self.kernels[kernel.0 as usize].visit_arrays(&mut |a, space| {
+                    let decl = &self.arrays[a.0 as usize];
+                    if space == crate::IndexSpace::Own
+                        && decl.synapses == Some(index)
+                        && a != plan.delay
+                        && Some(a) != plan.n_incoming
+                        && Some(a) != plan.n_outgoing
+                    {
+                        members.insert(a);
+                    }
+                });
+            };
+            add(on_post);
+            if let Some(on_pre) = plan.on_pre {
+                add(on_pre);
+            }
+            if members.len() >= 2 {
+                records.push(members.into_iter().take(MAX_RECORD_MEMBERS).collect());
+            }
+        }
+        records
+    }
+
+    /// The distance, in `f64` values, between consecutive elements of each
+    /// array ([`Program::records`]): 1 for arrays stored on their own, the
+    /// record's stride for its members. Indexed by [`ArrayId`].
+    pub fn array_strides(&self) -> Vec<u32> {
+        let mut strides = vec![1; self.arrays.len()];
+        for record in self.records() {
+            let stride = record_stride(record.len());
+            for a in record {
+                strides[a.0 as usize] = stride;
+            }
+        }
+        strides
+    }
+}
+
+/// The stride of a record of `members` arrays: their number rounded up to
+/// a power of two.
+pub fn record_stride(members: usize) -> u32 {
+    members.next_power_of_two() as u32
+}
+
 /// Brian2's `run_regularly`: a kernel over all elements of a group or
 /// Synapses object, run every `every` steps at one point of the schedule.
 #[derive(Debug, Clone, PartialEq)]

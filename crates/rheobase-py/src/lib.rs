@@ -177,7 +177,7 @@ impl PySimulation {
         var: &str,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let values = self.sim.get(owner, var).map_err(to_py)?;
-        Ok(PyArray1::from_slice(py, values))
+        Ok(PyArray1::from_slice(py, &values))
     }
 
     /// Sets variable `var` of `owner` (SI units, one value per element).

@@ -22,7 +22,7 @@
 use rheobase_kernel::program::{Program, ValueKind};
 use rheobase_kernel::ArrayId;
 
-use crate::exec::{ArrayStore, Executor};
+use crate::exec::{ArrayStore, Executor, Values};
 
 /// How many times less often large synaptic arrays are scanned than
 /// neuron arrays.
@@ -97,14 +97,27 @@ impl DivergenceWatch {
             .iter()
             .chain(self.synapse_arrays.iter().filter(|_| synapses));
         let mut first: Option<NonFinite> = None;
+        // Records (interleaved synaptic arrays) found finite in one pass
+        // over their whole buffer: their members need no scan of their own.
+        let mut finite_records: Vec<usize> = Vec::new();
         for &array in arrays {
-            if let Some(index) = first_non_finite(store.get(array)) {
+            if let Some((record, all)) = store.record_span(array) {
+                if finite_records.contains(&record) {
+                    continue;
+                }
+                if first_non_finite(all).is_none() {
+                    finite_records.push(record);
+                    continue;
+                }
+            }
+            let values = store.values(array);
+            if let Some(index) = first_non_finite_of(values) {
                 // Report in array order, as the full scan always did.
                 if first.is_none_or(|f| array < f.array) {
                     first = Some(NonFinite {
                         array,
                         index,
-                        value: store.get(array)[index],
+                        value: values.get(index),
                     });
                 }
             }
@@ -122,13 +135,22 @@ impl DivergenceWatch {
             .filter(|(_, d)| d.kind == ValueKind::Float)
             .find_map(|(k, _)| {
                 let array = ArrayId(k as u32);
-                let values = store.get(array);
-                first_non_finite(values).map(|index| NonFinite {
+                let values = store.values(array);
+                first_non_finite_of(values).map(|index| NonFinite {
                     array,
                     index,
-                    value: values[index],
+                    value: values.get(index),
                 })
             })
+    }
+}
+
+/// The index of the first NaN or infinite value of an array, stored on
+/// its own or interleaved in a record.
+fn first_non_finite_of(values: Values<'_>) -> Option<usize> {
+    match values.as_slice() {
+        Some(slice) => first_non_finite(slice),
+        None => values.iter().position(|v| !v.is_finite()),
     }
 }
 

@@ -49,12 +49,55 @@ pub(crate) const CHUNK: usize = 2048;
 const PARALLEL_MIN_WORK: u64 = 200_000;
 
 /// The state arrays of a simulation.
+///
+/// Most arrays have a buffer of their own. The members of a record
+/// ([`Program::records`]: the per-synapse arrays of plastic synapses)
+/// share one buffer, interleaved: element `e` of the member in slot `m`
+/// is value `e * stride + m`, so the members of one synapse lie in one
+/// cache line. Kernels see each member through its pointer in the table
+/// (the record's first value plus the slot) and the stride they were
+/// compiled with; Rust code sees every array through [`Values`].
 pub(crate) struct ArrayStore {
     /// One pointer per array, passed to kernels as `KernelArgs::arrays`.
-    /// Each comes from `Box::<[f64]>::into_raw` and is freed in `drop`.
+    /// For an array of its own it comes from `Box::<[f64]>::into_raw` and
+    /// is freed in `drop`; for a member it points into its record.
     ptrs: Vec<*mut f64>,
+    /// Elements of each array.
     lens: Vec<usize>,
+    /// Where each array's values are.
+    places: Vec<Place>,
+    /// The value new elements of each array start at.
+    initials: Vec<f64>,
+    records: Vec<Record>,
 }
+
+/// Where the values of an array are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In a buffer of its own, at `ptrs[id]`.
+    Alone,
+    /// In slot `slot` of `records[record]`.
+    Member { record: usize, slot: usize },
+}
+
+/// The buffer of interleaved arrays.
+struct Record {
+    /// From `Box::<[f64]>::into_raw` with `buffer_len` values; freed in
+    /// `drop`.
+    buffer: *mut f64,
+    buffer_len: usize,
+    /// Values before the first record: the buffer is over-allocated so
+    /// that records start at a multiple of [`RECORD_ALIGN`] bytes.
+    offset: usize,
+    stride: usize,
+    /// Elements of every member.
+    len: usize,
+    members: Vec<ArrayId>,
+}
+
+/// Alignment of the first record of a buffer, bytes: a cache line, so
+/// that a record of up to eight values never straddles two.
+const RECORD_ALIGN: usize = 64;
 
 // SAFETY: an `ArrayStore` owns its buffers exclusively, exactly like a
 // `Vec<Box<[f64]>>`: the pointers are never shared outside it except for
@@ -64,19 +107,218 @@ unsafe impl Send for ArrayStore {}
 // SAFETY: see `Send`; `&ArrayStore` only gives shared read access.
 unsafe impl Sync for ArrayStore {}
 
+/// The values of one array, read-only: a slice, or every `stride`-th value
+/// of a record's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Values<'a> {
+    /// From the array's first value to its last (empty when it has none).
+    data: &'a [f64],
+    stride: usize,
+    len: usize,
+}
+
+impl<'a> Values<'a> {
+    fn new(data: &'a [f64], stride: usize, len: usize) -> Values<'a> {
+        Values { data, stride, len }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Element `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below [`Values::len`].
+    pub fn get(&self, i: usize) -> f64 {
+        assert!(i < self.len, "index {i} of an array of {}", self.len);
+        self.data[i * self.stride]
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> impl Iterator<Item = f64> + 'a {
+        self.data
+            .iter()
+            .step_by(self.stride)
+            .take(self.len)
+            .copied()
+    }
+
+    /// The values as one slice, if they are stored contiguously.
+    pub fn as_slice(&self) -> Option<&'a [f64]> {
+        (self.stride == 1).then_some(self.data)
+    }
+
+    /// The values as a slice: borrowed where they are contiguous, copied
+    /// out of their record otherwise.
+    pub fn to_cow(&self) -> std::borrow::Cow<'a, [f64]> {
+        match self.as_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(self.iter().collect()),
+        }
+    }
+}
+
+/// The values of one array, writable (see [`Values`]).
+#[derive(Debug)]
+pub struct ValuesMut<'a> {
+    data: &'a mut [f64],
+    stride: usize,
+    len: usize,
+}
+
+impl ValuesMut<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets every element to `value`.
+    pub fn fill(&mut self, value: f64) {
+        self.iter_mut().for_each(|v| *v = value);
+    }
+
+    /// Sets the elements to `values`.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub fn copy_from_slice(&mut self, values: &[f64]) {
+        assert_eq!(
+            values.len(),
+            self.len,
+            "copying between arrays of different lengths"
+        );
+        for (v, &x) in self.iter_mut().zip(values) {
+            *v = x;
+        }
+    }
+
+    /// The elements in order, for changing.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut f64> + '_ {
+        self.data.iter_mut().step_by(self.stride).take(self.len)
+    }
+}
+
 impl ArrayStore {
-    /// Allocates every declared array, filled with its initial value.
-    pub fn new(decls: &[ArrayDecl]) -> ArrayStore {
-        let mut ptrs = Vec::with_capacity(decls.len());
-        let mut lens = Vec::with_capacity(decls.len());
-        for decl in decls {
+    /// Allocates every declared array, filled with its initial value,
+    /// with the arrays of each of `records` interleaved in one buffer.
+    ///
+    /// # Panics
+    /// If an array is in two records, or a record has more than
+    /// [`rheobase_kernel::program::MAX_RECORD_MEMBERS`] members.
+    pub fn new(decls: &[ArrayDecl], records: &[Vec<ArrayId>]) -> ArrayStore {
+        let mut places = vec![Place::Alone; decls.len()];
+        let mut store = ArrayStore {
+            ptrs: Vec::with_capacity(decls.len()),
+            lens: Vec::with_capacity(decls.len()),
+            places: Vec::new(),
+            initials: decls.iter().map(|d| d.initial).collect(),
+            records: Vec::with_capacity(records.len()),
+        };
+        for (r, members) in records.iter().enumerate() {
+            assert!(members.len() <= rheobase_kernel::program::MAX_RECORD_MEMBERS);
+            for (slot, a) in members.iter().enumerate() {
+                let place = &mut places[a.0 as usize];
+                assert_eq!(*place, Place::Alone, "array {} in two records", a.0);
+                *place = Place::Member { record: r, slot };
+            }
+        }
+        for (decl, place) in decls.iter().zip(&places) {
             // Synaptic arrays start empty: there are no synapses yet.
             let len = if decl.synapses.is_some() { 0 } else { decl.len };
-            let buffer = new_buffer(len, |v| v.resize(len, decl.initial));
-            lens.push(buffer.len());
-            ptrs.push(Box::into_raw(buffer).cast::<f64>());
+            match place {
+                Place::Alone => {
+                    let buffer = new_buffer(len, |v| v.resize(len, decl.initial));
+                    store.ptrs.push(Box::into_raw(buffer).cast::<f64>());
+                }
+                // Placed once their record exists, below.
+                Place::Member { .. } => store.ptrs.push(ptr::null_mut()),
+            }
+            store.lens.push(len);
         }
-        ArrayStore { ptrs, lens }
+        store.places = places;
+        for members in records {
+            let len = members.first().map_or(0, |a| store.lens[a.0 as usize]);
+            let stride = rheobase_kernel::program::record_stride(members.len()) as usize;
+            store.records.push(Record {
+                buffer: ptr::null_mut(),
+                buffer_len: 0,
+                offset: 0,
+                stride,
+                len: 0,
+                members: members.clone(),
+            });
+            store.fill_record(store.records.len() - 1, len);
+        }
+        store
+    }
+
+    /// Gives record `r` a new buffer of `len` elements per member: the
+    /// first `min(len, old length)` keep their values, the others start
+    /// at their array's initial value. Frees the old buffer and updates
+    /// the pointer table.
+    fn fill_record(&mut self, r: usize, len: usize) {
+        let (stride, old_len) = (self.records[r].stride, self.records[r].len);
+        let align = RECORD_ALIGN / std::mem::size_of::<f64>();
+        let total = len * stride + align - 1;
+        let kept = old_len.min(len);
+        let old = self.records[r].buffer;
+        let old_offset = self.records[r].offset;
+        let fresh: Vec<f64> = self.records[r]
+            .members
+            .iter()
+            .map(|a| self.initials[a.0 as usize])
+            .chain(std::iter::repeat(0.0))
+            .take(stride)
+            .collect();
+        let mut buffer = new_buffer(total, |values| values.resize(total, 0.0));
+        // Where the first record starts: the first value whose address is
+        // a multiple of RECORD_ALIGN (taken from the buffer as it will stay).
+        let misaligned = (buffer.as_ptr() as usize / std::mem::size_of::<f64>()) % align;
+        let offset = (align - misaligned) % align;
+        let blocks = &mut buffer[offset..offset + len * stride];
+        if kept > 0 {
+            // SAFETY: `old` is the live buffer of this record (`kept` > 0
+            // means it holds `old_len >= kept` blocks after `old_offset`),
+            // made by `Box::into_raw` and not yet freed; it is a different
+            // allocation from `buffer`.
+            let previous =
+                unsafe { std::slice::from_raw_parts(old.add(old_offset), kept * stride) };
+            blocks[..kept * stride].copy_from_slice(previous);
+        }
+        for block in blocks[kept * stride..].chunks_exact_mut(stride) {
+            block.copy_from_slice(&fresh);
+        }
+        let record = &mut self.records[r];
+        let (old_buffer, old_buffer_len) = (record.buffer, record.buffer_len);
+        record.buffer_len = buffer.len();
+        record.buffer = Box::into_raw(buffer).cast::<f64>();
+        record.offset = offset;
+        record.len = len;
+        for (slot, a) in record.members.iter().enumerate() {
+            // In bounds: offset + slot < offset + stride <= the buffer's
+            // length whenever len > 0, and one past at most otherwise
+            // (never dereferenced: the array has no elements).
+            self.ptrs[a.0 as usize] = record.buffer.wrapping_add(offset + slot);
+            self.lens[a.0 as usize] = len;
+        }
+        if !old_buffer.is_null() {
+            // SAFETY: the old buffer was made by `Box::into_raw` with
+            // `old_buffer_len` values, is no longer in the table, and is
+            // freed exactly once, here.
+            drop(unsafe {
+                Box::from_raw(ptr::slice_from_raw_parts_mut(old_buffer, old_buffer_len))
+            });
+        }
     }
 
     /// Number of arrays.
@@ -86,33 +328,130 @@ impl ArrayStore {
 
     /// Bytes of all arrays.
     pub fn bytes(&self) -> usize {
-        self.lens.iter().sum::<usize>() * std::mem::size_of::<f64>()
+        let alone: usize = (0..self.lens.len())
+            .filter(|&i| self.places[i] == Place::Alone)
+            .map(|i| self.lens[i])
+            .sum();
+        let records: usize = self.records.iter().map(|r| r.buffer_len).sum();
+        (alone + records) * std::mem::size_of::<f64>()
     }
 
     pub fn len_of(&self, id: ArrayId) -> usize {
         self.lens[id.0 as usize]
     }
 
+    /// Distance in values between consecutive elements of each array, for
+    /// reading ahead (1 for arrays of their own).
+    pub fn stride_of(&self, id: ArrayId) -> usize {
+        match self.places[id.0 as usize] {
+            Place::Alone => 1,
+            Place::Member { record, .. } => self.records[record].stride,
+        }
+    }
+
+    /// Where the cache lines of array `id` are, for reading ahead: a key
+    /// shared by the members of one record (and by no other array), the
+    /// address of the first element of the array's record (or of the
+    /// array), and the stride.
+    pub fn lines_of(&self, id: ArrayId) -> (usize, *const f64, usize) {
+        match self.places[id.0 as usize] {
+            Place::Alone => (id.0 as usize, self.ptrs[id.0 as usize], 1),
+            Place::Member { record, .. } => {
+                let r = &self.records[record];
+                let first = r.buffer.wrapping_add(r.offset);
+                (self.ptrs.len() + record, first, r.stride)
+            }
+        }
+    }
+
+    /// For a member of a record: the record's index and all its values
+    /// (every member's, and zeros in the slots no member uses), for
+    /// scanning them in one pass.
+    pub fn record_span(&self, id: ArrayId) -> Option<(usize, &[f64])> {
+        match self.places[id.0 as usize] {
+            Place::Alone => None,
+            Place::Member { record, .. } => {
+                let r = &self.records[record];
+                // SAFETY: the record's buffer is live (freed only through
+                // `&mut self`) and holds `len * stride` values after
+                // `offset`; `&self` excludes writers.
+                let values =
+                    unsafe { std::slice::from_raw_parts(r.buffer.add(r.offset), r.len * r.stride) };
+                Some((record, values))
+            }
+        }
+    }
+
+    /// The stride of every array, by id, as the JIT needs them.
+    pub fn strides(&self) -> Vec<u32> {
+        (0..self.lens.len())
+            .map(|i| self.stride_of(ArrayId(i as u32)) as u32)
+            .collect()
+    }
+
+    /// The values of array `id`, wherever they are stored.
+    pub fn values(&self, id: ArrayId) -> Values<'_> {
+        let i = id.0 as usize;
+        let (len, stride) = (self.lens[i], self.stride_of(id));
+        let span = if len == 0 { 0 } else { (len - 1) * stride + 1 };
+        // SAFETY: `ptrs[i]` points at the array's first value, inside a
+        // live buffer (freed only in `drop` or when replaced by
+        // `resize`, both through `&mut self`) that holds `span` values
+        // from there on: `len` for an array alone; for a member, its
+        // record's `len` blocks of `stride` values start at the record's
+        // offset and the member's slot is below `stride`. `&self`
+        // excludes writers.
+        let data = unsafe { std::slice::from_raw_parts(self.ptrs[i], span) };
+        Values::new(data, stride, len)
+    }
+
+    /// The values of array `id`, for writing.
+    pub fn values_mut(&mut self, id: ArrayId) -> ValuesMut<'_> {
+        let i = id.0 as usize;
+        let (len, stride) = (self.lens[i], self.stride_of(id));
+        let span = if len == 0 { 0 } else { (len - 1) * stride + 1 };
+        // SAFETY: as in `values`; `&mut self` makes this the only access.
+        let data = unsafe { std::slice::from_raw_parts_mut(self.ptrs[i], span) };
+        ValuesMut { data, stride, len }
+    }
+
+    /// The values of an array stored on its own, as a slice.
+    ///
+    /// # Panics
+    /// If `id` is interleaved in a record (only the arrays of `on_pre` and
+    /// `on_post` code are; callers name others).
     pub fn get(&self, id: ArrayId) -> &[f64] {
         let i = id.0 as usize;
+        assert_eq!(self.places[i], Place::Alone, "array {i} is interleaved");
         // SAFETY: `ptrs[i]` came from a live `Box<[f64]>` of `lens[i]`
-        // elements (freed only in `drop`), and `&self` excludes writers.
+        // elements (freed only in `drop` or `resize`), and `&self`
+        // excludes writers.
         unsafe { std::slice::from_raw_parts(self.ptrs[i], self.lens[i]) }
     }
 
+    /// As [`ArrayStore::get`], for writing.
     pub fn get_mut(&mut self, id: ArrayId) -> &mut [f64] {
         let i = id.0 as usize;
+        assert_eq!(self.places[i], Place::Alone, "array {i} is interleaved");
         // SAFETY: as in `get`; `&mut self` makes this the only access.
         unsafe { std::slice::from_raw_parts_mut(self.ptrs[i], self.lens[i]) }
     }
 
     /// Changes the length of an array to `len`, keeping the first
     /// `min(len, old length)` values and filling new elements with `fill`.
-    /// The buffer moves; the pointer table is updated.
+    /// A member of a record changes the length of every member; the new
+    /// elements of the others start at their initial value. The buffer
+    /// moves; the pointer table is updated.
     pub fn resize(&mut self, id: ArrayId, len: usize, fill: f64) {
         let i = id.0 as usize;
         let old_len = self.lens[i];
         if old_len == len {
+            return;
+        }
+        if let Place::Member { record, .. } = self.places[i] {
+            let previous = std::mem::replace(&mut self.initials[i], fill);
+            self.fill_record(record, len);
+            self.initials[i] = previous;
             return;
         }
         let buffer = new_buffer(len, |values| {
@@ -131,10 +470,11 @@ impl ArrayStore {
     /// Array `read` for reading and array `write` for writing, at once.
     ///
     /// # Panics
-    /// If they are the same array.
+    /// If they are the same array, or either is interleaved.
     pub fn read_write(&mut self, read: ArrayId, write: ArrayId) -> (&[f64], &mut [f64]) {
         assert_ne!(read, write, "reading and writing the same array");
         let (r, w) = (read.0 as usize, write.0 as usize);
+        assert!(self.places[r] == Place::Alone && self.places[w] == Place::Alone);
         // SAFETY: two distinct live boxes (see `get`), so the slices do not
         // overlap; `&mut self` makes these the only accesses.
         unsafe {
@@ -282,10 +622,22 @@ impl PairIndex {
 
 impl Drop for ArrayStore {
     fn drop(&mut self) {
-        for (&p, &len) in self.ptrs.iter().zip(&self.lens) {
-            // SAFETY: `p` and `len` describe a box made by `Box::into_raw`
-            // in `new`, and each is freed exactly once, here.
-            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) });
+        for ((&p, &len), place) in self.ptrs.iter().zip(&self.lens).zip(&self.places) {
+            if *place == Place::Alone {
+                // SAFETY: `p` and `len` describe a box made by
+                // `Box::into_raw` in `new` or `resize`, and each is freed
+                // exactly once, here.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) });
+            }
+        }
+        for r in &self.records {
+            if !r.buffer.is_null() {
+                // SAFETY: made by `Box::into_raw` in `fill_record` with
+                // `buffer_len` values, freed exactly once, here.
+                drop(unsafe {
+                    Box::from_raw(ptr::slice_from_raw_parts_mut(r.buffer, r.buffer_len))
+                });
+            }
         }
     }
 }
@@ -598,6 +950,9 @@ impl Executor {
         // The compiler is dropped at the end of this function: each
         // compiled kernel keeps its machine code alive by itself.
         let mut jit = Jit::new().map_err(RuntimeError::Jit)?;
+        // Kernels address the arrays as the store lays them out.
+        jit.set_array_strides(&store.strides())
+            .map_err(RuntimeError::Jit)?;
         let compiled = jit
             .compile_all(&program.kernels)
             .map_err(RuntimeError::Jit)?;
@@ -826,12 +1181,19 @@ impl Executor {
         // pieces runs the same elements in the same order.
         // At most a few arrays are read ahead, gathered without allocating:
         // this runs for every List call of every step.
-        let mut ahead = [ptr::null::<f64>(); PREFETCH_MAX_ARRAYS];
+        // The members of a record share their cache lines: one read ahead
+        // per record.
+        let mut ahead = [(ptr::null::<f64>(), 0usize); PREFETCH_MAX_ARRAYS];
+        let mut keys = [usize::MAX; PREFETCH_MAX_ARRAYS];
         let mut n_ahead = 0;
         for &a in &k.own {
             if n_ahead < PREFETCH_MAX_ARRAYS && store.len_of(a) >= PREFETCH_MIN_LEN {
-                ahead[n_ahead] = store.get(a).as_ptr();
-                n_ahead += 1;
+                let (key, first, stride) = store.lines_of(a);
+                if !keys[..n_ahead].contains(&key) {
+                    keys[n_ahead] = key;
+                    ahead[n_ahead] = (first, stride);
+                    n_ahead += 1;
+                }
             }
         }
         let scattered = &ahead[..n_ahead];
@@ -893,13 +1255,23 @@ const PREFETCH_MAX_ARRAYS: usize = 8;
 const PREFETCH_PIECE: usize = 256;
 
 /// Asks the processor to bring element `e` of every array of `arrays`
-/// into the cache, for each `e` of `elements`. Only a hint: it never
+/// (its first element and its stride) into the cache, for each `e` of
+/// `elements`. Only a hint: it never
 /// faults and changes no value.
-fn prefetch(arrays: &[*const f64], elements: &[u32]) {
+fn prefetch(arrays: &[(*const f64, usize)], elements: &[u32]) {
+    // A run of consecutive elements (the synapses of one spiking neuron,
+    // for `on_pre` code) is streamed by the processor's own prefetcher;
+    // asking for each element again only costs instructions. First and
+    // last tell cheaply: a guess that is wrong costs speed, not results.
+    if let (Some(&first), Some(&last)) = (elements.first(), elements.last()) {
+        if last >= first && (last - first) as usize + 1 == elements.len() {
+            return;
+        }
+    }
     #[cfg(target_arch = "x86_64")]
-    for &base in arrays {
+    for &(base, stride) in arrays {
         for &e in elements {
-            let p = base.wrapping_add(e as usize).cast::<i8>();
+            let p = base.wrapping_add(e as usize * stride).cast::<i8>();
             // SAFETY: a prefetch is a hint that never dereferences its
             // address in a way that can fault or be observed; any address
             // is allowed.
@@ -1016,5 +1388,88 @@ fn run_chunks<'c>(
             });
             counts
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rheobase_kernel::program::ValueKind;
+
+    fn decl(name: &str, synapses: Option<usize>, len: usize, initial: f64) -> ArrayDecl {
+        ArrayDecl {
+            name: name.into(),
+            group: 0,
+            len,
+            initial,
+            kind: ValueKind::Float,
+            synapses,
+        }
+    }
+
+    /// Three synaptic arrays interleaved (stride 4) beside one of its own:
+    /// growing keeps every value, new elements start at each member's own
+    /// initial value, the first record is cache-line aligned, and the
+    /// kernel pointers step through the record by the stride.
+    #[test]
+    fn records_grow_and_keep_each_members_values() {
+        let decls = [
+            decl("S.w", Some(0), 0, 1.0),
+            decl("G.v", None, 3, -1.0),
+            decl("S.Apre", Some(0), 0, 2.0),
+            decl("S.lastupdate", Some(0), 0, 3.0),
+        ];
+        let members = vec![ArrayId(0), ArrayId(2), ArrayId(3)];
+        let mut store = ArrayStore::new(&decls, std::slice::from_ref(&members));
+        assert_eq!(store.strides(), [4, 1, 4, 4]);
+        assert!(store.values(ArrayId(0)).is_empty());
+        store.resize(ArrayId(0), 5, 1.0);
+        store.resize(ArrayId(2), 5, 2.0);
+        store.resize(ArrayId(3), 5, 3.0);
+        for (a, initial) in [(0, 1.0), (2, 2.0), (3, 3.0)] {
+            assert_eq!(
+                store.values(ArrayId(a)).iter().collect::<Vec<_>>(),
+                [initial; 5]
+            );
+        }
+        let mut w = store.values_mut(ArrayId(0));
+        w.copy_from_slice(&[10.0, 11.0, 12.0, 13.0, 14.0]);
+        store.values_mut(ArrayId(3)).fill(7.0);
+        // Grow with a fill for `w` that differs from its initial value.
+        store.resize(ArrayId(0), 8, 9.0);
+        assert_eq!(store.len_of(ArrayId(2)), 8, "the whole record grew");
+        assert_eq!(
+            store.values(ArrayId(0)).to_cow().as_ref(),
+            [10.0, 11.0, 12.0, 13.0, 14.0, 9.0, 9.0, 9.0]
+        );
+        assert_eq!(
+            store.values(ArrayId(2)).iter().collect::<Vec<_>>(),
+            [2.0; 8]
+        );
+        assert_eq!(
+            store.values(ArrayId(3)).iter().collect::<Vec<_>>(),
+            [7.0, 7.0, 7.0, 7.0, 7.0, 3.0, 3.0, 3.0]
+        );
+        assert_eq!(store.get(ArrayId(1)), [-1.0; 3]);
+        let (key, first, stride) = store.lines_of(ArrayId(2));
+        assert_eq!((key, stride), (4, 4));
+        assert_eq!(first as usize % RECORD_ALIGN, 0, "records are aligned");
+        assert_eq!(store.ptrs[2], first.wrapping_add(1).cast_mut());
+        assert_eq!(store.ptrs[3], first.wrapping_add(2).cast_mut());
+        // Shrinking keeps the first values.
+        store.resize(ArrayId(3), 2, 0.0);
+        assert_eq!(
+            store.values(ArrayId(0)).iter().collect::<Vec<_>>(),
+            [10.0, 11.0]
+        );
+        assert!(store.bytes() >= (3 + 4 * 2) * 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "interleaved")]
+    fn a_member_is_not_a_slice() {
+        let decls = [decl("S.w", Some(0), 0, 1.0), decl("S.x", Some(0), 0, 1.0)];
+        let store = ArrayStore::new(&decls, &[vec![ArrayId(0), ArrayId(1)]]);
+        let _ = store.get(ArrayId(1));
     }
 }

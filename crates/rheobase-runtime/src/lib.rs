@@ -75,7 +75,7 @@ mod simulation;
 mod synapses;
 
 pub use error::RuntimeError;
-pub use exec::KernelCode;
+pub use exec::{KernelCode, Values, ValuesMut};
 pub use monitor::{MonitorData, StateSeries};
 pub use partition::{owned_range, owner, unsupported, Exchange, ThreadExchange, Unsupported};
 pub use simulation::{RecordingSink, RunConfig, Simulation, SynapseStats, Timings};

@@ -2,7 +2,7 @@
 
 use rheobase_kernel::program::{MonitorPlan, RecordedVariable, ValueKind};
 
-use crate::exec::ArrayStore;
+use crate::exec::{ArrayStore, Values};
 
 /// What one monitor recorded, in SI units (seconds, hertz, and the
 /// variables' base units).
@@ -205,7 +205,7 @@ impl MonitorData {
         };
         t.push(now);
         for (var, series) in plan_vars.iter().zip(variables.iter_mut()) {
-            let values = store.get(var.array);
+            let values = store.values(var.array);
             series
                 .values
                 .extend(record.iter().map(|&i| value_at(values, i)));
@@ -291,7 +291,7 @@ impl MonitorData {
             count[rel] += 1;
         }
         for (var, (_, _, values)) in plan_vars.iter().zip(variables.iter_mut()) {
-            let array = store.get(var.array);
+            let array = store.values(var.array);
             values.extend(spikes.iter().map(|&n| value_at(array, n as usize)));
         }
     }
@@ -325,10 +325,10 @@ fn in_range(spikes: &[u32], start: usize, stop: usize) -> &[u32] {
 
 /// Value of neuron `i` of a variable: a shared variable (one slot) has the
 /// same value for every neuron.
-fn value_at(values: &[f64], i: usize) -> f64 {
+fn value_at(values: Values<'_>, i: usize) -> f64 {
     if values.len() == 1 {
-        values[0]
+        values.get(0)
     } else {
-        values[i]
+        values.get(i)
     }
 }

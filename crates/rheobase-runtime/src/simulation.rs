@@ -1,5 +1,6 @@
 //! The simulation: state, the action list and Brian2's step schedule.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +11,7 @@ use rheobase_kernel::program::{
 use rheobase_kernel::{ArrayId, Iteration};
 
 use crate::divergence::{DivergenceWatch, NonFinite};
-use crate::exec::{ArrayStore, Clock, Executor, KernelCode};
+use crate::exec::{ArrayStore, Clock, Executor, KernelCode, ValuesMut};
 use crate::partition::{Exchange, PartitionState, FLAG_FAILED, FLAG_INTERRUPTED};
 use crate::synapses::{make_connections, ConnectBudget, SynapsesState, CONNECT_INTERRUPTED};
 use crate::{MonitorData, RuntimeError};
@@ -267,7 +268,7 @@ impl Simulation {
     /// its initial value.
     pub fn new(program: Program, config: RunConfig) -> Result<Simulation, RuntimeError> {
         check_structure(&program).map_err(RuntimeError::InvalidProgram)?;
-        let store = ArrayStore::new(&program.arrays);
+        let store = ArrayStore::new(&program.arrays, &program.records());
         let max_elements = program.groups.iter().map(|g| g.size).max().unwrap_or(0);
         let (exec, compile_seconds) =
             Executor::new(&program, &store, config.threads, max_elements)?;
@@ -751,36 +752,38 @@ impl Simulation {
         &self.program
     }
 
-    /// The values of an array.
+    /// The values of an array: borrowed where they are stored on their
+    /// own, copied out of their record where they are interleaved (see
+    /// `Program::records`).
     ///
     /// # Panics
     /// If `id` is not an array of the program.
-    pub fn array(&self, id: ArrayId) -> &[f64] {
-        self.store.get(id)
+    pub fn array(&self, id: ArrayId) -> Cow<'_, [f64]> {
+        self.store.values(id).to_cow()
     }
 
     /// The values of an array, for changing them between steps.
     ///
     /// # Panics
     /// If `id` is not an array of the program.
-    pub fn array_mut(&mut self, id: ArrayId) -> &mut [f64] {
+    pub fn array_mut(&mut self, id: ArrayId) -> ValuesMut<'_> {
         self.unscanned = true;
-        self.store.get_mut(id)
+        self.store.values_mut(id)
     }
 
     /// The values of variable `var` of group `group`, if both exist.
-    pub fn variable(&self, group: &str, var: &str) -> Option<&[f64]> {
+    pub fn variable(&self, group: &str, var: &str) -> Option<Cow<'_, [f64]>> {
         let g = self.program.groups.iter().find(|g| g.name == group)?;
         let (_, id) = g.variables.iter().find(|(name, _)| name == var)?;
-        Some(self.store.get(*id))
+        Some(self.array(*id))
     }
 
     /// The values of variable `var` of Synapses object `synapses` (one per
     /// synapse, or one for a shared variable), if both exist.
-    pub fn synapse_variable(&self, synapses: &str, var: &str) -> Option<&[f64]> {
+    pub fn synapse_variable(&self, synapses: &str, var: &str) -> Option<Cow<'_, [f64]>> {
         let s = self.program.synapses.iter().find(|s| s.name == synapses)?;
         let (_, id) = s.variables.iter().find(|(name, _)| name == var)?;
-        Some(self.store.get(*id))
+        Some(self.array(*id))
     }
 
     /// The presynaptic and postsynaptic neurons (absolute indices in the

@@ -362,8 +362,8 @@ fn matches_plain_rust_simulation() {
         let r = reference(10, 200, noise);
 
         assert_eq!(sim.step(), 200);
-        assert_eq!(bits(sim.variable("P", "v").unwrap()), bits(&r.v));
-        assert_eq!(bits(sim.variable("P", "low").unwrap()), bits(&r.low));
+        assert_eq!(bits(&sim.variable("P", "v").unwrap()), bits(&r.v));
+        assert_eq!(bits(&sim.variable("P", "low").unwrap()), bits(&r.low));
         assert!(r.spikes.len() > 5, "the model should spike");
         assert_eq!(
             sim.spike_counts(),
@@ -446,7 +446,7 @@ fn thread_count_does_not_change_results() {
     ];
     let one = simulate(&model, 1);
     let r = reference(n, 100, true);
-    assert_eq!(bits(one.variable("P", "v").unwrap()), bits(&r.v));
+    assert_eq!(bits(&one.variable("P", "v").unwrap()), bits(&r.v));
     assert_eq!(one.spike_counts()[0].1, r.spikes.len() as u64);
     for threads in [2, 3] {
         let many = simulate(&model, threads);
@@ -454,14 +454,14 @@ fn thread_count_does_not_change_results() {
         assert_eq!(one.monitors(), many.monitors());
         for var in ["v", "low", "counter", "x"] {
             assert_eq!(
-                bits(one.variable("P", var).unwrap()),
-                bits(many.variable("P", var).unwrap()),
+                bits(&one.variable("P", var).unwrap()),
+                bits(&many.variable("P", var).unwrap()),
                 "{var} with {threads} threads"
             );
         }
         // The shared counter was incremented once per neuron: the kernel
         // writing it was not split across threads.
-        assert_eq!(many.variable("P", "counter").unwrap(), &[n as f64]);
+        assert_eq!(*many.variable("P", "counter").unwrap(), [n as f64]);
     }
     // Bitwise equality of the spike monitors, including spike order.
     let MonitorData::Spike { i, .. } = &one.monitors()[1] else {
@@ -502,7 +502,7 @@ fn actions_run_in_order_and_time_continues() {
     assert_eq!(sim.step(), 80);
     assert_eq!(sim.t(), 80.0 * DT);
     assert_eq!(sim.remaining_steps(), 0);
-    assert_eq!(sim.variable("P", "x").unwrap(), &[50.0 * DT]);
+    assert_eq!(*sim.variable("P", "x").unwrap(), [50.0 * DT]);
 
     let MonitorData::State { t, variables, .. } = &sim.monitors()[0] else {
         panic!()
@@ -517,7 +517,7 @@ fn actions_run_in_order_and_time_continues() {
 
     // The two runs together equal one run of 80 steps.
     let r = reference(10, 80, false);
-    assert_eq!(bits(sim.variable("P", "v").unwrap()), bits(&r.v));
+    assert_eq!(bits(&sim.variable("P", "v").unwrap()), bits(&r.v));
     assert_eq!(sim.timings().steps, 80);
     assert!(sim.timings().compile_seconds > 0.0);
 }

@@ -494,9 +494,9 @@ fn explicit_pairs_multisynapses_and_counts() {
     assert_eq!(pre, &[2, 2, 1, 1, 2, 2, 3]);
     assert_eq!(post, &[4, 4, 4, 4, 2, 2, 3]);
     // The second connection's synapse starts at w's initial value.
-    assert_eq!(sim.array(w), &[24.0, 24.0, 14.0, 14.0, 22.0, 22.0, 3.0]);
-    assert_eq!(sim.array(n_in), &[4.0, 4.0, 4.0, 4.0, 2.0, 2.0, 1.0]);
-    assert_eq!(sim.array(n_out), &[4.0, 4.0, 2.0, 2.0, 4.0, 4.0, 1.0]);
+    assert_eq!(*sim.array(w), [24.0, 24.0, 14.0, 14.0, 22.0, 22.0, 3.0]);
+    assert_eq!(*sim.array(n_in), [4.0, 4.0, 4.0, 4.0, 2.0, 2.0, 1.0]);
+    assert_eq!(*sim.array(n_out), [4.0, 4.0, 2.0, 2.0, 4.0, 4.0, 1.0]);
     assert_eq!(sim.synapse_variable("S", "delay").unwrap().len(), 7);
 }
 
@@ -820,7 +820,7 @@ fn summed_variable_replaces_the_target_values() {
     // {0,1} -> 2, none -> 3.
     let expected_1 = (0.0 - 1.0) + (1.0 - 1.0) + (2.0 - 1.0);
     let expected_2 = (0.0 - 2.0) + (1.0 - 2.0);
-    assert_eq!(sim.array(igap), &[7.0, expected_1, expected_2, 0.0]);
+    assert_eq!(*sim.array(igap), [7.0, expected_1, expected_2, 0.0]);
 }
 
 /// (g) A spike generator with a period, seen by monitors and counts.
@@ -888,8 +888,8 @@ fn post_pathway_runs_after_pre_in_target_order() {
     b.run(5);
     let mut sim = b.build(1);
     sim.run_all().unwrap();
-    assert_eq!(sim.array(pre_seq), &[-1.0, 0.0, -1.0, -1.0]);
-    assert_eq!(sim.array(post_seq), &[3.0, 1.0, -1.0, 2.0]);
+    assert_eq!(*sim.array(pre_seq), [-1.0, 0.0, -1.0, -1.0]);
+    assert_eq!(*sim.array(post_seq), [3.0, 1.0, -1.0, 2.0]);
 }
 
 /// (i) A PoissonInput adding `binomial(n, p)` per neuron and step.

@@ -1,5 +1,6 @@
 //! [`Simulation`]: a running model, driven by group and variable names.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -300,8 +301,11 @@ impl Simulation {
 
     /// The values of variable `var` of group (or Synapses object) `owner`,
     /// one per neuron (or synapse), or one for a shared variable; in SI
-    /// base units.
-    pub fn get(&self, owner: &str, var: &str) -> Result<&[f64], Error> {
+    /// base units. Borrowed from the simulation where the variable is
+    /// stored on its own; copied where it is interleaved with the other
+    /// variables of plastic synapses (which keeps their updates to one
+    /// cache line).
+    pub fn get(&self, owner: &str, var: &str) -> Result<Cow<'_, [f64]>, Error> {
         let id = self.find(owner, var)?;
         Ok(self.inner.array(id))
     }
@@ -311,7 +315,7 @@ impl Simulation {
     /// The new values are used from the next step on.
     pub fn set(&mut self, owner: &str, var: &str, values: &[f64]) -> Result<(), Error> {
         let id = self.find(owner, var)?;
-        let target = self.inner.array_mut(id);
+        let mut target = self.inner.array_mut(id);
         if target.len() != values.len() {
             return Err(Error::Length {
                 variable: format!("{owner}.{var}"),

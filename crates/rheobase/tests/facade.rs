@@ -228,8 +228,8 @@ fn a_homogeneous_delay_is_one_value_and_delivers_as_a_per_synapse_one() {
     let mut b = per_synapse.simulation(Options::seed(1)).expect("starts");
     a.run_script().expect("runs");
     b.run_script().expect("runs");
-    assert_eq!(a.get("S", "delay").expect("delay"), [0.3e-3]);
-    assert_eq!(b.get("S", "delay").expect("delay"), [0.3e-3; 12]);
+    assert_eq!(*a.get("S", "delay").expect("delay"), [0.3e-3]);
+    assert_eq!(*b.get("S", "delay").expect("delay"), [0.3e-3; 12]);
     assert_eq!(recorded(&a), recorded(&b));
 }
 
