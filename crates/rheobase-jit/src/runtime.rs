@@ -333,37 +333,43 @@ pub(crate) fn binomial_inversion(
     n: u64,
     p: f64,
 ) -> f64 {
-    let nf = n as f64;
     let reverse = p > 0.5;
     let pp = if reverse { 1.0 - p } else { p };
     let q = 1.0 - pp;
-    let (qn, bound) = inversion_constants(n, pp, q);
-    let mut x: u64 = 0;
-    let mut px = qn;
-    let mut u = u;
-    let mut restarts = 0;
-    while u > px {
-        x += 1;
-        if x as f64 > bound {
-            if restarts == BINOMIAL_MAX_RESTARTS {
-                x -= 1;
-                break;
-            }
-            restarts += 1;
-            x = 0;
-            px = qn;
-            u = uniform(
-                seed,
-                stream,
-                step,
-                element,
-                draw | restarts << BINOMIAL_DRAW_BITS,
-            );
-        } else {
-            u -= px;
-            px = ((nf - x as f64 + 1.0) * pp * px) / (x as f64 * q);
+    let x = INVERSION.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.n != n || cache.pp_bits != pp.to_bits() {
+            *cache = InversionTable::new(n, pp, q);
         }
-    }
+        let px = &cache.px;
+        let mut x = 0usize;
+        let mut u = u;
+        let mut restarts = 0;
+        // numpy's loop `while u > px: x += 1; u -= px; px = next(px)`,
+        // reading each px from the table instead of computing it.
+        while u > px[x] {
+            x += 1;
+            if x == px.len() {
+                // Past the bound.
+                if restarts == BINOMIAL_MAX_RESTARTS {
+                    x -= 1;
+                    break;
+                }
+                restarts += 1;
+                x = 0;
+                u = uniform(
+                    seed,
+                    stream,
+                    step,
+                    element,
+                    draw | restarts << BINOMIAL_DRAW_BITS,
+                );
+            } else {
+                u -= px[x - 1];
+            }
+        }
+        x as u64
+    });
     if reverse {
         (n - x) as f64
     } else {
@@ -371,30 +377,49 @@ pub(crate) fn binomial_inversion(
     }
 }
 
-thread_local! {
-    /// The last `(n, pp)` seen by [`inversion_constants`] on this thread,
-    /// with its results.
-    static INVERSION: std::cell::Cell<(u64, f64, f64, f64)> =
-        const { std::cell::Cell::new((u64::MAX, f64::NAN, 0.0, 0.0)) };
+/// The probabilities the inversion sampler steps through for `n` trials
+/// of probability `pp` (`q = 1 - pp`): `px[x]` is `P(X = x)` exactly as
+/// numpy's recurrence computes it (`q^n`, then
+/// `px·(n - x + 1)·pp / (x·q)`), for every `x` up to the search bound
+/// `n·pp + 10·sqrt(n·pp·q + 1)` (at most 30 values: inversion is used
+/// only when `n·pp <= 5`). A PoissonInput draws with the same `n` and `p`
+/// for every neuron and step, and a division per step of the search cost
+/// more than the rest of a draw; a table of the same values, computed
+/// once per thread, gives the same counts.
+struct InversionTable {
+    n: u64,
+    pp_bits: u64,
+    px: Vec<f64>,
 }
 
-/// `q^n` and the search bound of the inversion sampler for `n` trials of
-/// probability `pp` (`q = 1 - pp`). A PoissonInput draws with the same
-/// `n` and `p` for every neuron and step, and the `ln`, `exp` and `sqrt`
-/// here cost more than the rest of a draw, so the last result is kept per
-/// thread. The values are those the formulas give, cached or not.
-fn inversion_constants(n: u64, pp: f64, q: f64) -> (f64, f64) {
-    INVERSION.with(|cache| {
-        let (cn, cp, qn, bound) = cache.get();
-        if cn == n && cp.to_bits() == pp.to_bits() {
-            return (qn, bound);
-        }
+impl InversionTable {
+    fn new(n: u64, pp: f64, q: f64) -> InversionTable {
         let nf = n as f64;
-        let qn = (nf * q.ln()).exp();
         let bound = nf.min(nf * pp + 10.0 * (nf * pp * q + 1.0).sqrt());
-        cache.set((n, pp, qn, bound));
-        (qn, bound)
-    })
+        let mut px = vec![(nf * q.ln()).exp()];
+        let mut x = 1u64;
+        while x as f64 <= bound {
+            let previous = px[px.len() - 1];
+            px.push(((nf - x as f64 + 1.0) * pp * previous) / (x as f64 * q));
+            x += 1;
+        }
+        InversionTable {
+            n,
+            pp_bits: pp.to_bits(),
+            px,
+        }
+    }
+}
+
+thread_local! {
+    /// The table of the last `(n, pp)` drawn from on this thread.
+    static INVERSION: std::cell::RefCell<InversionTable> = const {
+        std::cell::RefCell::new(InversionTable {
+            n: u64::MAX,
+            pp_bits: 0,
+            px: Vec::new(),
+        })
+    };
 }
 
 /// [`binomial_inversion`] for compiled kernels, which draw the first
@@ -552,6 +577,67 @@ mod tests {
             (50, 0.97),
         ] {
             check_moments(n, p);
+        }
+    }
+
+    /// numpy's `rk_binomial_inversion` as written, one division per step
+    /// of the search: the table-driven sampler must give the same count
+    /// for every key.
+    fn inversion_by_recurrence(key: (u64, u64, u64, u64, u64), n: u64, p: f64) -> f64 {
+        let (seed, stream, step, element, draw) = key;
+        let nf = n as f64;
+        let reverse = p > 0.5;
+        let pp = if reverse { 1.0 - p } else { p };
+        let q = 1.0 - pp;
+        let qn = (nf * q.ln()).exp();
+        let bound = nf.min(nf * pp + 10.0 * (nf * pp * q + 1.0).sqrt());
+        let (mut x, mut px, mut restarts) = (0u64, qn, 0);
+        let mut u = uniform(seed, stream, step, element, draw);
+        while u > px {
+            x += 1;
+            if x as f64 > bound {
+                if restarts == BINOMIAL_MAX_RESTARTS {
+                    x -= 1;
+                    break;
+                }
+                restarts += 1;
+                x = 0;
+                px = qn;
+                u = uniform(
+                    seed,
+                    stream,
+                    step,
+                    element,
+                    draw | restarts << BINOMIAL_DRAW_BITS,
+                );
+            } else {
+                u -= px;
+                px = ((nf - x as f64 + 1.0) * pp * px) / (x as f64 * q);
+            }
+        }
+        if reverse {
+            (n - x) as f64
+        } else {
+            x as f64
+        }
+    }
+
+    #[test]
+    fn the_inversion_table_gives_the_recurrences_counts() {
+        for (n, p) in [
+            (800, 0.0025),
+            (10, 0.2),
+            (40, 0.95),
+            (1, 0.5),
+            (3, 1.0),
+            (7, 0.0),
+        ] {
+            assert!(binomial_normal_approximation(n, p).is_none());
+            for k in 0..20_000u64 {
+                let key = (11, 5, k / 100, k % 100, 3);
+                let got = binomial(key.0, key.1, key.2, key.3, key.4, n, p);
+                assert_eq!(got, inversion_by_recurrence(key, n, p), "n={n} p={p} k={k}");
+            }
         }
     }
 
