@@ -10,6 +10,7 @@ mod closing;
 mod console;
 mod datafile;
 mod emit;
+mod locate;
 mod meta;
 mod npz;
 mod outdir;
@@ -319,8 +320,18 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
                 groups.join(", ")
             };
             let needs = model.estimate.map(|e| {
+                // Synapses kept by a condition are known only while
+                // connecting: say how many they can be at most.
+                let conditional = if e.conditional_synapses > 0.0 {
+                    format!(
+                        ", plus up to {} for synapses made by a `connect:` condition",
+                        rheobase::ir::human_bytes(e.conditional_synapses)
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "; needs about {} of memory for state and synapses, records about {}",
+                    "; needs about {} of memory for state and synapses{conditional}, records about {}",
                     rheobase::ir::human_bytes(e.state + e.synapses),
                     rheobase::ir::human_bytes(e.recordings)
                 )
@@ -829,7 +840,11 @@ fn run(
         Err(e) => ("failed", ExitCode::from(EXIT_RUNTIME), Some(e.to_string())),
     };
     if let Some(m) = &message {
-        errln!("{file_name}: error: {m}");
+        // At the line that caused it, when the error names one.
+        errs!(
+            "{}",
+            locate::render(&file_name, &source, result.as_ref().err(), m)
+        );
     }
 
     // Whatever happened, everything recorded so far is written.
@@ -839,7 +854,12 @@ fn run(
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let writing = Instant::now();
-    let (manifest, spill_complete) = write_results(out, &program, &sim, &mut spill, &descriptions);
+    let model_text = locate::ModelText {
+        file_name: &file_name,
+        source: &source,
+    };
+    let (manifest, spill_complete) =
+        write_results(out, &program, &sim, &mut spill, &descriptions, &model_text);
     let write_seconds = writing.elapsed().as_secs_f64();
     if manifest.missing.is_empty() {
         if let Err(e) = spill.remove() {
@@ -985,6 +1005,7 @@ fn write_results(
     sim: &Simulation,
     spill: &mut Spill,
     descriptions: &[Value],
+    model_text: &locate::ModelText,
 ) -> (Manifest, bool) {
     let mut manifest = Manifest::default();
     let mut spill_complete = true;
@@ -1014,7 +1035,14 @@ fn write_results(
                 spill.remove_monitor(k);
             }
             Err(e) => {
-                errln!("{}: error: cannot write results: {e}", target.display());
+                // At the monitor's declaration, naming the archive.
+                errs!(
+                    "{}",
+                    model_text.at_declaration(
+                        monitor.name(),
+                        &format!("cannot write `{}`: {e}", target.display())
+                    )
+                );
                 manifest.missing.push(Missing {
                     monitor: monitor.name().to_string(),
                     name,

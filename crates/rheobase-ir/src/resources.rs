@@ -190,6 +190,11 @@ pub struct Estimate {
     pub synapses: f64,
     /// What StateMonitors and PopulationRateMonitors record over all runs.
     pub recordings: f64,
+    /// At most what the synapses of `connect:` lines with a condition
+    /// (`connect: condition='i != j'`) take: every candidate pair kept.
+    /// How many a condition keeps is known only while connecting, where a
+    /// connection beyond the memory limit is refused before it is made.
+    pub conditional_synapses: f64,
 }
 
 /// The estimate [`resource_check`] works from, for reports.
@@ -203,7 +208,43 @@ pub fn estimate(model: &ast::Model, program: &Program) -> Option<Estimate> {
         state: total(state),
         synapses: total(synapse_uses(program, &synapse_spans)),
         recordings: total(recording_uses(program, &monitor_spans)),
+        conditional_synapses: conditional_synapse_bytes(program),
     })
+}
+
+/// At most the bytes of the synapses made by `connect:` lines whose count
+/// depends on a condition: every candidate pair of `condition=` (times a
+/// constant `p` and `n`), in the same bytes per synapse as
+/// [`synapse_uses`].
+fn conditional_synapse_bytes(program: &Program) -> f64 {
+    program
+        .synapses
+        .iter()
+        .enumerate()
+        .map(|(k, syn)| {
+            let pairs_source = (syn.source_stop - syn.source_start) as f64;
+            let pairs_target = (syn.target_stop - syn.target_start) as f64;
+            let times = |n: &Multiplicity| f64::from(n.constant().unwrap_or(1));
+            let at_most: f64 = syn
+                .connect
+                .iter()
+                .map(|c| match c {
+                    ConnectPlan::AllPairs {
+                        p,
+                        filter: Some(_),
+                        n,
+                    } => pairs_source * pairs_target * p.unwrap_or(1.0) * times(n),
+                    _ => 0.0,
+                })
+                .sum();
+            let arrays = program
+                .arrays
+                .iter()
+                .filter(|a| a.synapses == Some(k))
+                .count();
+            at_most * (arrays as f64 * 8.0 + 20.0)
+        })
+        .sum()
 }
 
 /// The declarations that produced `program.groups`, `program.monitors` and

@@ -525,7 +525,7 @@ impl Simulation {
             // Values set since the last scan (initialisation, assignments,
             // a library user's writes) are scanned once before stepping.
             self.unscanned = false;
-            self.report(DivergenceWatch::scan_all(&self.program, &self.store))
+            self.report(DivergenceWatch::scan_all(&self.program, &self.store), true)
         } else {
             Ok(())
         };
@@ -566,7 +566,7 @@ impl Simulation {
             let last = done == steps;
             if self.step % crate::DIVERGENCE_CHECK_STEPS == 0 || last {
                 let check = self.step / crate::DIVERGENCE_CHECK_STEPS;
-                result = self.report(self.divergence.scan(&self.store, check, last));
+                result = self.report(self.divergence.scan(&self.store, check, last), false);
             }
         }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
@@ -593,7 +593,8 @@ impl Simulation {
 
     /// Turns a value found by the divergence watch into the error that
     /// names its group, variable, element and the current time.
-    fn report(&self, found: Option<NonFinite>) -> Result<(), RuntimeError> {
+    /// `before_steps`: found by the scan before a run's first step.
+    fn report(&self, found: Option<NonFinite>, before_steps: bool) -> Result<(), RuntimeError> {
         let Some(found) = found else { return Ok(()) };
         let decl = &self.program.arrays[found.array.0 as usize];
         let (group, variable) = decl.name.split_once('.').unwrap_or(("?", &decl.name));
@@ -603,6 +604,8 @@ impl Simulation {
             index: found.index,
             value: found.value,
             t: self.t(),
+            synapse: decl.synapses.is_some(),
+            before_steps,
         })
     }
 

@@ -1,0 +1,457 @@
+#!/usr/bin/env python3
+"""A battery of hostile inputs and faults, in the 11 classes of issue 9.
+
+Each case runs `rheo` on one hostile model, argument or fault and judges
+the outcome the way a hostile user would: it is *mishandled* if rheo
+panics, is killed by a signal it should have handled, hangs past the
+deadline, exits with a code other than the documented one, gives a
+model error without `FILE:LINE:COL`, prints a message the case calls
+misleading, or leaves an output folder whose `run.json` lies (a listed
+file missing, of another size or checksum, "completed" with a non-zero
+exit code...).
+
+Usage: python3 benches/hostile_battery.py [--rheo target/debug/rheo] [-v]
+Prints one line per mishandled case and the figure `mishandled / tried`
+per class and in total; exit status 1 if any case is mishandled.
+Needs only the Python standard library and Linux (FIFOs, /dev/full).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+LOCATED = re.compile(r"^[^\s:]+\.model:\d+:\d+: error: ", re.M)
+
+LIF = """defaultclock.dt = 0.1*ms
+NeuronGroup G({n}):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+    threshold: v > 1
+    reset: v = 0
+{extra}
+"""
+
+
+def lif(extra="", n=10, run="run 10*ms"):
+    return LIF.format(n=n, extra=extra) + run + "\n"
+
+
+class Case:
+    def __init__(self, cls, name, model=None, args=None, expect=(1,),
+                 located=True, forbid=(), require=(), setup=None,
+                 stdout=None, stderr=None, deadline=60, signal_after=None,
+                 files=None, mode="check"):
+        self.cls = cls
+        self.name = name
+        self.model = model
+        self.args = args
+        self.expect = expect
+        self.located = located
+        self.forbid = forbid
+        self.require = require
+        self.setup = setup
+        self.stdout = stdout
+        self.stderr = stderr
+        self.deadline = deadline
+        self.signal_after = signal_after
+        self.files = files or {}
+        self.mode = mode
+
+
+def manifest_lies(out, code):
+    """A description of how OUT's run.json lies, or None."""
+    path = os.path.join(out, "run.json")
+    if not os.path.exists(path):
+        return "no run.json"
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except (OSError, ValueError) as e:
+        return f"run.json unreadable: {e}"
+    status = summary.get("status")
+    expected = {"completed": 0, "interrupted": 130, "failed": 3}.get(status)
+    if expected is not None and expected != code:
+        return f"run.json says {status!r} but the exit code is {code}"
+    for entry in summary.get("files", []):
+        name = os.path.join(out, entry["name"])
+        if not os.path.exists(name):
+            return f"listed file {entry['name']} is missing"
+        if os.path.getsize(name) != entry["bytes"]:
+            return f"listed file {entry['name']} has another size"
+        with open(name, "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != entry["sha256"]:
+                return f"listed file {entry['name']} has another checksum"
+    listed = {e["name"] for e in summary.get("files", [])}
+    for name in os.listdir(out):
+        if name.endswith(".npz") and name not in listed and status != "running":
+            return f"unlisted archive {name} beside a final run.json"
+    return None
+
+
+def run_case(rheo, case, scratch):
+    d = os.path.join(scratch, re.sub(r"\W", "_", f"{case.cls}_{case.name}"))
+    os.makedirs(d)
+    model = os.path.join(d, "m.model")
+    if case.model is not None:
+        with open(model, "w") as f:
+            f.write(case.model)
+    for name, data in case.files.items():
+        mode = "wb" if isinstance(data, bytes) else "w"
+        with open(os.path.join(d, name), mode) as f:
+            f.write(data)
+    out = os.path.join(d, "out")
+    if case.setup:
+        skip = case.setup(d)
+        if skip:
+            return "skip", skip
+    if case.args is not None:
+        args = [a.replace("MODEL", model).replace("OUT", out).replace("DIR", d)
+                for a in case.args]
+    elif case.mode == "run":
+        args = ["run", model, "--out", out, "--quiet"]
+    else:
+        args = ["check", model]
+    so = open(case.stdout, "w") if case.stdout else subprocess.PIPE
+    se = open(case.stderr, "w") if case.stderr else subprocess.PIPE
+    start = time.monotonic()
+    p = subprocess.Popen([rheo] + args, stdin=subprocess.DEVNULL, stdout=so,
+                         stderr=se, cwd=d, text=True, errors="replace")
+    try:
+        if case.signal_after is not None:
+            delay, sigs = case.signal_after
+            time.sleep(delay)
+            for s in sigs:
+                if p.poll() is None:
+                    p.send_signal(s)
+                    time.sleep(0.05)
+        out_text, err_text = p.communicate(timeout=case.deadline)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        return "bad", f"hung (killed after {case.deadline} s)"
+    elapsed = time.monotonic() - start
+    out_text = out_text or ""
+    err_text = err_text or ""
+    code = p.returncode
+    if "panicked" in err_text or code == 101:
+        return "bad", "panicked: " + err_text[-400:]
+    if code < 0:
+        return "bad", f"killed by signal {-code}"
+    if code not in case.expect:
+        return "bad", f"exit code {code}, expected {case.expect}: {err_text[:400]}"
+    if case.located and code == 1 and case.stderr is None and not LOCATED.search(err_text):
+        return "bad", "model error without FILE:LINE:COL: " + err_text[:300]
+    if case.located and code == 3 and case.stderr is None and not LOCATED.search(err_text):
+        return "bad", "runtime error without FILE:LINE:COL: " + err_text[:300]
+    for text in case.forbid:
+        if text in err_text:
+            return "bad", f"misleading message ({text!r}): {err_text[:400]}"
+    for text in case.require:
+        if text not in err_text + out_text:
+            return "bad", f"message lacks {text!r}: {err_text[:400]}{out_text[:200]}"
+    if case.mode == "run" or (case.args and case.args[0] == "run"):
+        if os.path.isdir(out):
+            lie = manifest_lies(out, code)
+            if lie and not (code == 1 or code == 2):
+                return "bad", "output folder lies: " + lie
+        elif code in (0, 3, 130):
+            return "bad", "no output folder"
+    return "ok", f"{elapsed:.1f} s"
+
+
+def make_fifo(d):
+    os.mkfifo(os.path.join(d, "fifo.npy"))
+
+
+def cases():
+    c = []
+    # 1. Printing that goes away.
+    full = "/dev/full" if os.path.exists("/dev/full") else None
+    if full:
+        c.append(Case(1, "check to /dev/full", lif(), stdout=full, expect=(0,)))
+        c.append(Case(1, "check errors to /dev/full", lif("    reset: w = 0"),
+                      stderr=full, expect=(1,)))
+        c.append(Case(1, "run stdout+stderr /dev/full", lif(), mode="run",
+                      stdout=full, stderr=full, expect=(0,)))
+        c.append(Case(1, "diverging run stderr /dev/full",
+                      lif("G.v = 1e308\nG.v = G.v*10"), mode="run", stderr=full,
+                      expect=(1, 3)))
+        c.append(Case(1, "version to /dev/full", args=["--version"], stdout=full,
+                      expect=(0, 2)))
+        c.append(Case(1, "help to /dev/full", args=["--help"], stdout=full,
+                      expect=(0, 2)))
+    # 2. Memory counted before it is allocated.
+    c.append(Case(2, "huge delay ring", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    delay: 1000*second\n"
+        "    connect: i == j\n"), mode="run", expect=(1,), require=("memory",),
+        args=["run", "MODEL", "--out", "OUT", "--memory-gb", "0.1"]))
+    c.append(Case(2, "record 0:4e9 on group", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: 0:4000000000\n"),
+        expect=(1,)))
+    c.append(Case(2, "PoissonGroup 2e9", "PoissonGroup P(2000000000):\n    rates: 1*Hz\nrun 1*ms\n",
+                  expect=(1,), args=["run", "MODEL", "--out", "OUT", "--memory-gb", "1"]))
+    c.append(Case(2, "SpikeGenerator 3e9 neurons",
+                  "SpikeGeneratorGroup g(3000000000):\n    indices: [0]\n    times: [1]*ms\nrun 1*ms\n",
+                  expect=(1,), args=["run", "MODEL", "--out", "OUT", "--memory-gb", "1"]))
+    c.append(Case(2, "connect True counted", lif(
+        "Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v_post += w\n"
+        "    connect: True\n", n=20000), expect=(0,), args=["check", "MODEL"],
+        require=("GB",)))
+    c.append(Case(2, "condition connect counted", lif(
+        "Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v_post += w\n"
+        "    connect: condition='i != j'\n", n=20000), expect=(0,),
+        args=["check", "MODEL"], require=("up to",)))
+    c.append(Case(2, "condition connect refused", lif(
+        "Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v_post += w\n"
+        "    connect: condition='i != j'\n", n=200000), expect=(1, 3),
+        args=["run", "MODEL", "--out", "OUT", "--memory-gb", "1"]))
+    c.append(Case(2, "n= multiplier", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    connect: i == j, n=1000000000\n"),
+        expect=(1, 3), args=["run", "MODEL", "--out", "OUT", "--memory-gb", "1"]))
+    c.append(Case(2, "monitor dt tiny over long run", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: all\n", n=100000,
+        run="run 100000*second"), expect=(1,)))
+    # 3. Reads that never end.
+    c.append(Case(3, "model from /dev/zero", args=["check", "/dev/zero"], expect=(2,),
+                  deadline=20))
+    c.append(Case(3, "model from /dev/urandom", args=["check", "/dev/urandom"],
+                  expect=(2,), deadline=20))
+    c.append(Case(3, "model from a FIFO", args=["check", "DIR/fifo.npy"], expect=(2,),
+                  setup=make_fifo, deadline=20))
+    c.append(Case(3, "TimedArray file /dev/zero",
+                  "TimedArray s:\n    dt: 1*ms\n    file: /dev/zero\nrun 1*ms\n",
+                  expect=(1, 2), deadline=20))
+    c.append(Case(3, "SpikeGenerator file FIFO",
+                  "SpikeGeneratorGroup g(2):\n    file: fifo.npy\nrun 1*ms\n",
+                  setup=make_fifo, expect=(1, 2), deadline=20))
+    c.append(Case(3, "TimedArray file directory",
+                  "TimedArray s:\n    dt: 1*ms\n    file: .\nrun 1*ms\n",
+                  expect=(1, 2), deadline=20))
+    # 4. Work that grows too fast.
+    consts = "".join(f"c{k} = {k}*mV\n" for k in range(40000))
+    c.append(Case(4, "40k constants", consts + "run 1*ms\n", expect=(0,), deadline=20))
+    errs = "".join(f"x{k} = undefined_{k}\n" for k in range(20000))
+    c.append(Case(4, "20k unknown names", errs, expect=(1,), deadline=20))
+    uncoupled = "NeuronGroup G(1):\n    model:\n" + "".join(
+        f"        dx{k}/dt = -x{k}/(10*ms) : 1\n" for k in range(1600)) + \
+        "    method: exact\nrun 1*ms\n"
+    c.append(Case(4, "1600 uncoupled exact", uncoupled, expect=(0,), deadline=30))
+    many = "".join(
+        f"NeuronGroup G{k}(1):\n    model:\n        dv/dt = -v/(10*ms) : 1\n"
+        for k in range(3000)) + "run 1*ms\n"
+    c.append(Case(4, "3000 groups", many, expect=(0,), deadline=60))
+    chain = "a0 = 1\n" + "".join(f"a{k} = a{k-1} + 1\n" for k in range(1, 30000)) + "run 1*ms\n"
+    c.append(Case(4, "30k chained constants", chain, expect=(0,), deadline=20))
+    c.append(Case(4, "--threads 100000", lif(), mode="run",
+                  args=["run", "MODEL", "--out", "OUT", "--threads", "100000"],
+                  expect=(2,), located=False, deadline=20))
+    manyruns = lif(run="") + "".join("run 0.1*ms\n" for _ in range(5000))
+    c.append(Case(4, "5000 runs", manyruns, expect=(0,), deadline=60))
+    # 5. Results lost after a completed simulation.
+    c.append(Case(5, "variables v, v", lif(
+        "StateMonitor m(G):\n    variables: v, v\n    record: 0\n"), expect=(1,)))
+    c.append(Case(5, "spike monitor var count", lif(
+        "SpikeMonitor s(G):\n    variables: count\n"), expect=(1,)))
+    c.append(Case(5, "state monitor var t", lif(
+        "StateMonitor m(G):\n    variables: t\n    record: 0\n"), expect=(0, 1),
+        mode="run"))
+    c.append(Case(5, "240-char monitor name", lif(
+        "SpikeMonitor " + "s" * 240 + "(G)\n"), expect=(1,)))
+    c.append(Case(5, "two monitors one name", lif(
+        "SpikeMonitor s(G)\nStateMonitor s(G):\n    variables: v\n    record: 0\n"),
+        expect=(1,)))
+    c.append(Case(5, "monitor named run", lif(
+        "SpikeMonitor run(G)\n"), expect=(0, 1), mode="run"))
+    c.append(Case(5, "monitor named like run.json", lif(
+        "SpikeMonitor run_json(G)\nStateMonitor m(G):\n    variables: v\n    record: 0\n"),
+        expect=(0,), mode="run"))
+    # 6. An output folder that mixes two runs.
+
+    def earlier_run(d):
+        os.makedirs(os.path.join(d, "out"))
+        with open(os.path.join(d, "out", "old.npz"), "wb") as f:
+            f.write(b"PK\x05\x06" + b"\0" * 18)
+        with open(os.path.join(d, "out", "run.json"), "w") as f:
+            json.dump({"status": "completed", "files": [
+                {"name": "old.npz", "bytes": 22, "sha256": "0"}]}, f)
+    c.append(Case(6, "earlier run superseded", lif("SpikeMonitor s(G)\n"), mode="run",
+                  setup=earlier_run, expect=(0,)))
+    c.append(Case(6, "SIGINT twice mid-run", lif("SpikeMonitor s(G)\n", n=20000,
+                  run="run 100*second"), mode="run", setup=earlier_run,
+                  signal_after=(3.0, [signal.SIGINT, signal.SIGINT]), expect=(130,),
+                  deadline=60))
+    c.append(Case(6, "SIGTERM mid-run", lif("SpikeMonitor s(G)\n", n=20000,
+                  run="run 100*second"), mode="run", setup=earlier_run,
+                  signal_after=(3.0, [signal.SIGTERM]), expect=(130,), deadline=60))
+
+    def garbage_run_json(d):
+        os.makedirs(os.path.join(d, "out"))
+        with open(os.path.join(d, "out", "run.json"), "w") as f:
+            f.write("{not json")
+        with open(os.path.join(d, "out", "s.npz"), "w") as f:
+            f.write("junk")
+    c.append(Case(6, "garbage run.json", lif("SpikeMonitor s(G)\n"), mode="run",
+                  setup=garbage_run_json, expect=(0,)))
+
+    def out_is_file(d):
+        with open(os.path.join(d, "out"), "w") as f:
+            f.write("x")
+    c.append(Case(6, "OUT is a file", lif("SpikeMonitor s(G)\n"), mode="run",
+                  setup=out_is_file, expect=(2,), located=False))
+    # 7. A full disk: tested by the CLI tests on a tmpfs where one can be
+    # mounted; here the output folder on /dev/full is not possible, so the
+    # spill directory is made unwritable.
+
+    def readonly_out(d):
+        os.makedirs(os.path.join(d, "out"))
+        os.chmod(os.path.join(d, "out"), 0o500)
+        if os.access(os.path.join(d, "out"), os.W_OK):
+            return "running as root: permissions are not enforced"
+    c.append(Case(7, "read-only OUT", lif("SpikeMonitor s(G)\n"), mode="run",
+                  setup=readonly_out, expect=(2,), located=False))
+    # 8. Values silently changed.
+    c.append(Case(8, "int 2**40", lif(
+        "NeuronGroup H(1):\n    model:\n        k : integer\nH.k = 2**40\n"
+        "StateMonitor m(H):\n    variables: k\n    record: 0\n"), mode="run",
+        expect=(1, 3)))
+    c.append(Case(8, "int(1e300)", lif(
+        "NeuronGroup H(1):\n    model:\n        k : integer\nH.k = int(1e300)\n"
+        "StateMonitor m(H):\n    variables: k\n    record: 0\n"), mode="run",
+        expect=(1, 3)))
+    c.append(Case(8, "TimedArray column i+1", """defaultclock.dt = 0.1*ms
+TimedArray stim:
+    dt: 1*ms
+    values: [[0, 1], [2, 3]]*nA
+NeuronGroup G(4):
+    model:
+        dv/dt = (stim(t, i + 1)*100*Mohm - v)/(10*ms) : volt
+run 3*ms
+""", mode="run", expect=(1, 3)))
+    c.append(Case(8, "TimedArray column i-4", """defaultclock.dt = 0.1*ms
+TimedArray stim:
+    dt: 1*ms
+    values: [[0, 1], [2, 3]]*nA
+NeuronGroup G(4):
+    model:
+        dv/dt = (stim(t, i - 4)*100*Mohm - v)/(10*ms) : volt
+run 3*ms
+""", mode="run", expect=(1, 3)))
+    c.append(Case(8, "TimedArray column from a variable", """defaultclock.dt = 0.1*ms
+TimedArray stim:
+    dt: 1*ms
+    values: [[0, 1], [2, 3]]*nA
+NeuronGroup G(2):
+    model:
+        dv/dt = (stim(t, k)*100*Mohm - v)/(10*ms) : volt
+        k : integer
+G.k = 7
+run 3*ms
+""", mode="run", expect=(1, 3)))
+    # 9. Bad values accepted at check time.
+    c.append(Case(9, "refractory NaN", lif("    refractory: 0*ms/0*ms*ms")))
+    c.append(Case(9, "negative delay", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    delay: -1*ms\n    connect: i == j\n")))
+    c.append(Case(9, "PoissonGroup negative rate",
+                  "PoissonGroup P(3):\n    rates: -5*Hz\nrun 1*ms\n"))
+    c.append(Case(9, "monitor dt NaN", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: 0\n    dt: 0*ms/0\n")))
+    c.append(Case(9, "run NaN", lif(run="run 0*ms/0")))
+    c.append(Case(9, "run negative", lif(run="run -1*ms")))
+    c.append(Case(9, "dt zero", "defaultclock.dt = 0*ms\n" + lif()))
+    c.append(Case(9, "group size 0.5", lif(n="0.5")))
+    c.append(Case(9, "PoissonInput N negative", lif(
+        "PoissonInput p(G.v):\n    N: -3\n    rate: 1*Hz\n    weight: 0.1\n")))
+    c.append(Case(9, "PoissonInput huge rate", lif(
+        "PoissonInput p(G.v):\n    N: 1000\n    rate: 1e30*Hz\n    weight: 0.1\n")))
+    c.append(Case(9, "connect p=1.5", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    connect: p=1.5\n")))
+    c.append(Case(9, "connect p=NaN", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    connect: p=0.0/0.0\n")))
+    c.append(Case(9, "SpikeGenerator index out of range",
+                  "SpikeGeneratorGroup g(2):\n    indices: [5]\n    times: [1]*ms\nrun 2*ms\n"))
+    c.append(Case(9, "SpikeGenerator negative time",
+                  "SpikeGeneratorGroup g(2):\n    indices: [0]\n    times: [-1]*ms\nrun 2*ms\n"))
+    c.append(Case(9, "TimedArray dt 0",
+                  "TimedArray s:\n    dt: 0*ms\n    values: [1, 2]\nrun 1*ms\n"))
+    c.append(Case(9, "empty model", "", expect=(1,)))
+    # 10. Messages that mislead.
+    c.append(Case(10, "slice beyond group", lif(
+        "SpikeMonitor s(G[100:200])\n"), forbid=("10:10",)))
+    c.append(Case(10, "NaN synaptic weight", lif(
+        "Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v_post += w\n"
+        "    connect: i != j\nS.w = sqrt(-1.0*(i + 1))\n"), mode="run", expect=(3,),
+        forbid=("at neuron", "smaller `defaultclock.dt`"), require=("synapse",)))
+    c.append(Case(10, "NaN initial neuron value", lif("G.v = sqrt(-1.0*(i + 1))\n"),
+                  mode="run", expect=(3,), forbid=("smaller `defaultclock.dt`",)))
+    c.append(Case(10, "connect j out of range at run time", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    connect: j='i + 5'\n"),
+        mode="run", expect=(1, 3)))
+    c.append(Case(10, "delay from variable NaN", lif(
+        "Synapses S(G -> G):\n    model:\n        d : second\n    on_pre: v_post += 0.1\n"
+        "    delay: d\n    connect: i == j\nS.d = (0.0/0.0)*ms\n"), mode="run",
+        expect=(1, 3)))
+    c.append(Case(10, "synaptic record beyond synapses", lif(
+        "Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v_post += w\n"
+        "    connect: i == j\nStateMonitor m(S):\n    variables: w\n    record: 0:50\n"),
+        mode="run", expect=(1, 3)))
+    c.append(Case(10, "seed too large", "seed(18446744073709551616)\n" + lif(),
+                  forbid=("not a whole number",)))
+    c.append(Case(10, "unit-less 2-D values", "TimedArray s:\n    dt: 1*ms\n"
+                  "    values: [[0, 1], [2, 3]]\nrun 1*ms\n", expect=(0,)))
+    c.append(Case(10, "huge delay printed", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    delay: 1e300*second\n"
+        "    connect: i == j\n"), forbid=("0" * 40,)))
+    # 11. Signals before the simulation.
+    slow = "".join(f"c{k} = {k}*mV\n" for k in range(300000)) + lif("SpikeMonitor s(G)\n")
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for after in (0.05, 0.3):
+            c.append(Case(11, f"{signal.Signals(sig).name} after {after} s", slow,
+                          mode="run", signal_after=(after, [sig]), expect=(130,),
+                          deadline=60))
+    return c
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rheo", default="target/debug/rheo")
+    ap.add_argument("-v", action="store_true")
+    ap.add_argument("--only", type=int, default=None)
+    a = ap.parse_args()
+    rheo = os.path.abspath(a.rheo)
+    scratch = tempfile.mkdtemp(prefix="rheo-battery-")
+    per = {}
+    bad_total = tried_total = 0
+    try:
+        for case in cases():
+            if a.only is not None and case.cls != a.only:
+                continue
+            verdict, detail = run_case(rheo, case, scratch)
+            if verdict == "skip":
+                print(f"skip  [{case.cls}] {case.name}: {detail}")
+                continue
+            bad, tried = per.get(case.cls, (0, 0))
+            per[case.cls] = (bad + (verdict == "bad"), tried + 1)
+            if verdict == "bad" or a.v:
+                print(f"{'BAD ' if verdict == 'bad' else 'ok  '} [{case.cls}] {case.name}: {detail}",
+                      flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for cls in sorted(per):
+        bad, tried = per[cls]
+        bad_total += bad
+        tried_total += tried
+        print(f"class {cls:2}: {bad} / {tried}")
+    print(f"mishandled / tried: {bad_total} / {tried_total}")
+    sys.exit(1 if bad_total else 0)
+
+
+if __name__ == "__main__":
+    main()
