@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 
-LOCATED = re.compile(r"^[^\s:]+\.model:\d+:\d+: error: ", re.M)
+RHEO = "rheo"
+LOCATED = re.compile(r"^[^\s:]+:\d+:\d+: error: ", re.M)
 
 LIF = """defaultclock.dt = 0.1*ms
 NeuronGroup G({n}):
@@ -48,7 +49,7 @@ class Case:
     def __init__(self, cls, name, model=None, args=None, expect=(1,),
                  located=True, forbid=(), require=(), setup=None,
                  stdout=None, stderr=None, deadline=60, signal_after=None,
-                 files=None, mode="check"):
+                 files=None, mode="check", closed=None, tmpfs_kb=None, prefix=()):
         self.cls = cls
         self.name = name
         self.model = model
@@ -64,6 +65,12 @@ class Case:
         self.signal_after = signal_after
         self.files = files or {}
         self.mode = mode
+        # "stdout" or "stderr": a pipe whose reader has gone.
+        self.closed = closed
+        # OUT on a tmpfs of this many kB (skipped where it cannot be mounted).
+        self.tmpfs_kb = tmpfs_kb
+        # A command rheo runs under, e.g. prlimit.
+        self.prefix = list(prefix)
 
 
 def manifest_lies(out, code):
@@ -108,6 +115,22 @@ def run_case(rheo, case, scratch):
         with open(os.path.join(d, name), mode) as f:
             f.write(data)
     out = os.path.join(d, "out")
+    mounted = None
+    if case.tmpfs_kb:
+        os.makedirs(out)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={case.tmpfs_kb}k", "tmpfs", out],
+                           stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            return "skip", "cannot mount a tmpfs (not root)"
+        mounted = out
+    try:
+        return run_in(rheo, case, d, model, out)
+    finally:
+        if mounted:
+            subprocess.run(["umount", mounted])
+
+
+def run_in(rheo, case, d, model, out):
     if case.setup:
         skip = case.setup(d)
         if skip:
@@ -121,8 +144,15 @@ def run_case(rheo, case, scratch):
         args = ["check", model]
     so = open(case.stdout, "w") if case.stdout else subprocess.PIPE
     se = open(case.stderr, "w") if case.stderr else subprocess.PIPE
+    if case.closed:
+        r, w = os.pipe()
+        os.close(r)
+        if case.closed == "stdout":
+            so = w
+        else:
+            se = w
     start = time.monotonic()
-    p = subprocess.Popen([rheo] + args, stdin=subprocess.DEVNULL, stdout=so,
+    p = subprocess.Popen(case.prefix + [rheo] + args, stdin=subprocess.DEVNULL, stdout=so,
                          stderr=se, cwd=d, text=True, errors="replace")
     try:
         if case.signal_after is not None:
@@ -132,6 +162,8 @@ def run_case(rheo, case, scratch):
                 if p.poll() is None:
                     p.send_signal(s)
                     time.sleep(0.05)
+        if case.closed:
+            os.close(so if case.closed == "stdout" else se)
         out_text, err_text = p.communicate(timeout=case.deadline)
     except subprocess.TimeoutExpired:
         p.kill()
@@ -143,13 +175,14 @@ def run_case(rheo, case, scratch):
     code = p.returncode
     if "panicked" in err_text or code == 101:
         return "bad", "panicked: " + err_text[-400:]
-    if code < 0:
+    if code < 0 and code not in case.expect:
         return "bad", f"killed by signal {-code}"
     if code not in case.expect:
         return "bad", f"exit code {code}, expected {case.expect}: {err_text[:400]}"
-    if case.located and code == 1 and case.stderr is None and not LOCATED.search(err_text):
+    quiet = case.stderr is not None or case.closed == "stderr"
+    if case.located and code == 1 and not quiet and not LOCATED.search(err_text):
         return "bad", "model error without FILE:LINE:COL: " + err_text[:300]
-    if case.located and code == 3 and case.stderr is None and not LOCATED.search(err_text):
+    if case.located and code == 3 and not quiet and not LOCATED.search(err_text):
         return "bad", "runtime error without FILE:LINE:COL: " + err_text[:300]
     for text in case.forbid:
         if text in err_text:
@@ -162,7 +195,7 @@ def run_case(rheo, case, scratch):
             lie = manifest_lies(out, code)
             if lie and not (code == 1 or code == 2):
                 return "bad", "output folder lies: " + lie
-        elif code in (0, 3, 130):
+        elif code in (0, 3, 130) or code < 0:
             return "bad", "no output folder"
     return "ok", f"{elapsed:.1f} s"
 
@@ -418,6 +451,284 @@ run 3*ms
                           deadline=60))
     return c
 
+def more_cases():
+    """Cases beyond the issue's examples, in the same classes."""
+    c = []
+    # 1.
+    c.append(Case(1, "run stdout closed pipe", lif("SpikeMonitor s(G)\n"), mode="run",
+                  args=["run", "MODEL", "--out", "OUT"], closed="stdout", expect=(0,)))
+    c.append(Case(1, "run stderr closed pipe", lif("SpikeMonitor s(G)\n"), mode="run",
+                  args=["run", "MODEL", "--out", "OUT"], closed="stderr", expect=(0,)))
+    c.append(Case(1, "check error stderr closed pipe", lif("    reset: w = 0"),
+                  closed="stderr", expect=(1,)))
+    c.append(Case(1, "failing run stderr closed", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    connect: j='i + 5'\n"),
+        mode="run", closed="stderr", expect=(3,)))
+    c.append(Case(1, "interrupt with both closed", lif("SpikeMonitor s(G)\n", n=20000,
+                  run="run 100*second"), mode="run", closed="stderr", stdout="/dev/full",
+                  signal_after=(3.0, [signal.SIGINT]), expect=(130,), deadline=60))
+    # 2.
+    c.append(Case(2, "linspace of 1e9 values", lif("G.v = linspace(0, 1, 1000000000)\n"),
+                  expect=(1,)))
+    c.append(Case(2, "arange 1e10", lif("G.v = arange(0, 10000000000)\n"), expect=(1,)))
+    c.append(Case(2, "TimedArray huge linspace", "TimedArray s:\n    dt: 1*ms\n"
+                  "    values: linspace(0, 1, 2000000000)\nrun 1*ms\n", expect=(1,)))
+    c.append(Case(2, "generator range 1e9", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n"
+        "    connect: j='k for k in range(1000000000)', skip_if_invalid=True\n"),
+        expect=(1, 3), args=["run", "MODEL", "--out", "OUT", "--memory-gb", "1"]))
+    c.append(Case(2, "sample size 1e9", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n"
+        "    connect: j='k for k in sample(1000000000, size=1000000000)', skip_if_invalid=True\n"),
+        expect=(1, 3), args=["run", "MODEL", "--out", "OUT", "--memory-gb", "1"]))
+    c.append(Case(2, "random heterogeneous long delay", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    delay: rand()*1000*second\n"
+        "    connect: i == j\n"), expect=(1, 3),
+        args=["run", "MODEL", "--out", "OUT", "--memory-gb", "0.1"]))
+    c.append(Case(2, "group 1e9 under memory limit", lif(n=1000000000), expect=(1,),
+                  args=["run", "MODEL", "--out", "OUT", "--memory-gb", "1"]))
+    c.append(Case(2, "synapse record 0:4e9", lif(
+        "Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v_post += w\n"
+        "    connect: i == j\nStateMonitor m(S):\n    variables: w\n    record: 0:4000000000\n"),
+        expect=(1,)))
+    c.append(Case(2, "record list step 1", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: 0:9000000000000000000:1\n"),
+        expect=(1,)))
+    c.append(Case(2, "prlimit as 300M big group", lif(n=20000000),
+                  args=["run", "MODEL", "--out", "OUT"], expect=(1,),
+                  prefix=["prlimit", "--as=300000000"],
+                  setup=lambda d: None if shutil.which("prlimit") else "no prlimit"))
+    # 3.
+    def symlink_zero(d):
+        os.symlink("/dev/zero", os.path.join(d, "zero.model"))
+    c.append(Case(3, "model symlink to /dev/zero", args=["check", "DIR/zero.model"],
+                  setup=symlink_zero, expect=(2,), deadline=20))
+    def sparse_model(d):
+        with open(os.path.join(d, "big.model"), "wb") as f:
+            f.truncate(10 << 30)
+    c.append(Case(3, "10 GB sparse model", args=["check", "DIR/big.model"],
+                  setup=sparse_model, expect=(2,), deadline=20))
+    def sparse_data(d):
+        with open(os.path.join(d, "big.npy"), "wb") as f:
+            f.truncate(10 << 30)
+    c.append(Case(3, "10 GB sparse data file", "TimedArray s:\n    dt: 1*ms\n"
+                  "    file: big.npy\nrun 1*ms\n", setup=sparse_data, expect=(1, 2),
+                  deadline=30))
+    c.append(Case(3, "data file /dev/random", "SpikeGeneratorGroup g(2):\n"
+                  "    file: /dev/random\nrun 1*ms\n", expect=(1, 2), deadline=20))
+    c.append(Case(3, "model /dev/stdin", args=["check", "/dev/stdin"], expect=(1, 2),
+                  located=False, deadline=20))
+    c.append(Case(3, "model /proc/self/environ", args=["check", "/proc/self/environ"],
+                  expect=(1, 2), deadline=20))
+    # 4.
+    expr = "1" + "+1" * 100000
+    c.append(Case(4, "100k-term sum", f"x = {expr}\nrun 1*ms\n", expect=(0, 1), deadline=30))
+    prod = "1" + "*1" * 100000
+    c.append(Case(4, "100k-factor product", f"x = {prod}\nrun 1*ms\n", expect=(0, 1),
+                  deadline=30))
+    chain = "NeuronGroup G(1):\n    model:\n        dx0/dt = -x0/(10*ms) : 1\n" + "".join(
+        f"        dx{k}/dt = (x{k-1} - x{k})/(10*ms) : 1\n" for k in range(1, 400)) + \
+        "    method: exact\nrun 1*ms\n"
+    c.append(Case(4, "400 coupled exact", chain, expect=(0, 1), deadline=60))
+    consts = "".join(f"c{k} = {k}*mV\n" for k in range(5000))
+    errs = "".join(f"y{k} = c{k}x\n" for k in range(5000))
+    c.append(Case(4, "5k near-miss names beside 5k constants", consts + errs, expect=(1,),
+                  deadline=20))
+    many_mon = lif("".join(f"SpikeMonitor s{k}(G)\n" for k in range(2000)))
+    c.append(Case(4, "2000 monitors", many_mon, expect=(0,), mode="run", deadline=120))
+    regs = lif("".join(f"    run_regularly:\n        code:\n            v = v*1.0\n"
+                       for _ in range(1000)))
+    c.append(Case(4, "1000 run_regularly", regs, expect=(0, 1), deadline=60))
+    c.append(Case(4, "--buffer-mb 1e15", lif(), args=["run", "MODEL", "--out", "OUT",
+                  "--buffer-mb", "1000000000000000"], expect=(2,), located=False))
+    c.append(Case(4, "--memory-gb 1e30", lif(), args=["run", "MODEL", "--out", "OUT",
+                  "--memory-gb", "1e30"], expect=(0, 2), located=False))
+    # 5.
+    c.append(Case(5, "state var named metadata", lif(
+        "NeuronGroup H(2):\n    model:\n        metadata : 1\n"
+        "StateMonitor m(H):\n    variables: metadata\n    record: all\n"), expect=(0, 1),
+        mode="run"))
+    c.append(Case(5, "state var named record", lif(
+        "NeuronGroup H(2):\n    model:\n        record : 1\n"
+        "StateMonitor m(H):\n    variables: record\n    record: all\n"), expect=(0, 1),
+        mode="run"))
+    c.append(Case(5, "spike monitor var i", lif("SpikeMonitor s(G):\n    variables: v, i\n"),
+                  expect=(0, 1), mode="run"))
+    c.append(Case(5, "monitor named like group", lif("SpikeMonitor G(G)\n"), expect=(0, 1),
+                  mode="run"))
+    c.append(Case(5, "monitor names differing by case", lif(
+        "SpikeMonitor s(G)\nSpikeMonitor S(G)\n"), expect=(0, 1), mode="run"))
+    c.append(Case(5, "200-char monitor name", lif("SpikeMonitor " + "m" * 200 + "(G)\n"),
+                  expect=(0, 1), mode="run"))
+    c.append(Case(5, "rate monitor var", lif("PopulationRateMonitor r(G)\nSpikeMonitor rate(G)\n"),
+                  expect=(0,), mode="run"))
+    # 6.
+    def earlier_other_model(d):
+        with open(os.path.join(d, "a.model"), "w") as f:
+            f.write(lif("SpikeMonitor olds(G)\nStateMonitor oldt(G):\n    variables: v\n"
+                        "    record: 0\n"))
+        subprocess.run([RHEO, "run", os.path.join(d, "a.model"), "--out",
+                        os.path.join(d, "out"), "--quiet"], check=True)
+    c.append(Case(6, "another model's run in OUT", lif("SpikeMonitor news(G)\n"),
+                  mode="run", setup=earlier_other_model, expect=(0,)))
+    c.append(Case(6, "SIGKILL over another model's run", lif(
+        "SpikeMonitor news(G)\n", n=20000, run="run 100*second"), mode="run",
+        setup=earlier_other_model, signal_after=(3.0, [signal.SIGKILL]), expect=(-9,)))
+    c.append(Case(6, "interrupt over another model's run", lif(
+        "SpikeMonitor news(G)\n", n=20000, run="run 100*second"), mode="run",
+        setup=earlier_other_model, signal_after=(3.0, [signal.SIGINT]), expect=(130,)))
+    def stray_files(d):
+        os.makedirs(os.path.join(d, "out"))
+        for name in ("news.npz", "notes.txt", "run.json.tmp"):
+            with open(os.path.join(d, "out", name), "w") as f:
+                f.write("stale")
+    c.append(Case(6, "stale archive of this run's name", lif("SpikeMonitor news(G)\n"),
+                  mode="run", setup=stray_files, expect=(0,)))
+    # 7.
+    c.append(Case(7, "spikes fill a 64 kB disk", lif("SpikeMonitor s(G)\n", n=100,
+                  run="run 5*second"), mode="run", tmpfs_kb=64,
+                  args=["run", "MODEL", "--out", "OUT", "--buffer-mb", "0"], expect=(3,)))
+    c.append(Case(7, "state recording too big for 256 kB", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: all\n", n=1000, run="run 1*second"),
+        mode="run", tmpfs_kb=256, expect=(1,)))
+    c.append(Case(7, "archive assembly does not fit", lif("SpikeMonitor s(G)\n", n=100,
+                  run="run 2*second"), mode="run", tmpfs_kb=200,
+                  args=["run", "MODEL", "--out", "OUT", "--buffer-mb", "0"], expect=(0, 3)))
+    c.append(Case(7, "disk of 8 kB", lif("SpikeMonitor s(G)\n"), mode="run", tmpfs_kb=8,
+                  expect=(0, 2, 3), located=False))
+    # 8.
+    c.append(Case(8, "1//0 into integer", lif(
+        "NeuronGroup H(1):\n    model:\n        k : integer\nH.k = 1//0\n"), expect=(1,)))
+    c.append(Case(8, "-2**31-1 into integer", lif(
+        "NeuronGroup H(1):\n    model:\n        k : integer\nH.k = -2**31 - 1\n"),
+        expect=(1,)))
+    c.append(Case(8, "integer grows past int32 at run time", lif(
+        "NeuronGroup H(1):\n    model:\n        k : integer\n"
+        "    run_regularly:\n        code:\n            k = k*2 + 1\n"
+        "StateMonitor m(H):\n    variables: k\n    record: 0\n", run="run 10*ms"),
+        mode="run", expect=(3,)))
+    c.append(Case(8, "TimedArray column N - i", """defaultclock.dt = 0.1*ms
+TimedArray stim:
+    dt: 1*ms
+    values: [[0, 1], [2, 3]]*nA
+NeuronGroup G(2):
+    model:
+        dv/dt = (stim(t, N - i)*100*Mohm - v)/(10*ms) : volt
+run 3*ms
+""", mode="run", expect=(1,)))
+    c.append(Case(8, "TimedArray column i % 2 is fine", """defaultclock.dt = 0.1*ms
+TimedArray stim:
+    dt: 1*ms
+    values: [[0, 1], [2, 3]]*nA
+NeuronGroup G(5):
+    model:
+        dv/dt = (stim(t, i % 2)*100*Mohm - v)/(10*ms) : volt
+run 3*ms
+""", mode="run", expect=(0,)))
+    c.append(Case(8, "TimedArray column in threshold from variable", """defaultclock.dt = 0.1*ms
+TimedArray stim:
+    dt: 1*ms
+    values: [[0, 1], [2, 3]]
+NeuronGroup G(2):
+    model:
+        dv/dt = -v/(10*ms) : 1
+        k : integer
+    threshold: stim(t, k) > 0.5
+G.k = 9
+SpikeMonitor s(G)
+run 3*ms
+""", mode="run", expect=(1, 3)))
+    # 9.
+    for bad in ("inf*ms", "-1*ms", "0*ms/0"):
+        c.append(Case(9, f"refractory {bad}", lif(f"    refractory: {bad}")))
+        c.append(Case(9, f"delay {bad}", lif(
+            "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n"
+            f"    delay: {bad}\n    connect: i == j\n")))
+        c.append(Case(9, f"monitor dt {bad}", lif(
+            f"StateMonitor m(G):\n    variables: v\n    record: 0\n    dt: {bad}\n")))
+        c.append(Case(9, f"period {bad}", "SpikeGeneratorGroup g(2):\n    indices: [0]\n"
+                      f"    times: [1]*ms\n    period: {bad}\nrun 2*ms\n"))
+        c.append(Case(9, f"TimedArray dt {bad}", "TimedArray s:\n"
+                      f"    dt: {bad}\n    values: [1, 2]\nrun 1*ms\n"))
+        c.append(Case(9, f"defaultclock.dt {bad}", f"defaultclock.dt = {bad}\n" + lif()))
+    c.append(Case(9, "run inf", lif(run="run inf*second")))
+    c.append(Case(9, "PoissonGroup rates inf", "PoissonGroup P(3):\n    rates: inf*Hz\nrun 1*ms\n"))
+    c.append(Case(9, "PoissonGroup rates NaN", "PoissonGroup P(3):\n    rates: (0/0)*Hz\nrun 1*ms\n"))
+    c.append(Case(9, "PoissonInput N 1.5", lif(
+        "PoissonInput p(G.v):\n    N: 1.5\n    rate: 1*Hz\n    weight: 0.1\n")))
+    c.append(Case(9, "PoissonInput rate NaN", lif(
+        "PoissonInput p(G.v):\n    N: 10\n    rate: (0/0)*Hz\n    weight: 0.1\n")))
+    c.append(Case(9, "PoissonInput into constant", lif(
+        "    namespace:\n        q = 1\nPoissonInput p(G.q):\n    N: 10\n    rate: 1*Hz\n"
+        "    weight: 0.1\n")))
+    c.append(Case(9, "sample size -1", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n"
+        "    connect: j='k for k in sample(10, size=-1)'\n")))
+    c.append(Case(9, "range(0.5, 3)", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n"
+        "    connect: j='k for k in range(0.5, 3)'\n")))
+    c.append(Case(9, "j='i/3'", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    connect: j='i/3'\n")))
+    c.append(Case(9, "constant 1/0", "x = 1/0\n" + lif("G.v = x\n")))
+    c.append(Case(9, "seed(-1)", "seed(-1)\n" + lif()))
+    c.append(Case(9, "seed(1.5)", "seed(1.5)\n" + lif()))
+    c.append(Case(9, "group size -5", lif(n="-5")))
+    c.append(Case(9, "group size 0", lif(n="0"), expect=(0, 1)))
+    c.append(Case(9, "record beyond group", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: 100\n")))
+    c.append(Case(9, "record -1", lif("StateMonitor m(G):\n    variables: v\n    record: -1\n")))
+    c.append(Case(9, "record empty range", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: 5:2\n"), expect=(0, 1)))
+    c.append(Case(9, "p=-0.1", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    connect: p=-0.1\n")))
+    c.append(Case(9, "threshold not boolean", lif("    threshold: v + 1")))
+    c.append(Case(9, "only comments", "# nothing\n\n# here\n"))
+    # Brian2 runs nothing without `run`; a valid model.
+    c.append(Case(9, "no run", lif(run=""), expect=(0,)))
+    # 10.
+    c.append(Case(10, "empty slice message", lif("SpikeMonitor s(G[5:2])\n"),
+                  expect=(0, 1), forbid=("5:5",)))
+    c.append(Case(10, "seed 2**64", "seed(2**64)\n" + lif(), forbid=("not a whole number",)))
+    c.append(Case(10, "check never says -0", lif(), expect=(0,), forbid=("-0 ",)))
+    c.append(Case(10, "disk message never equal", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: all\n", n=1000, run="run 1*second"),
+        mode="run", tmpfs_kb=300, expect=(1,), forbid=("more than the 300 kB",)))
+    c.append(Case(10, "delay 1e300 on a variable", lif(
+        "Synapses S(G -> G):\n    model:\n        d : second\n    on_pre: v_post += 0.1\n"
+        "    delay: d\n    connect: i == j\nS.delay = (i + 1)*1e300*second\n"), mode="run",
+        expect=(1, 3), forbid=("0" * 40,)))
+    c.append(Case(10, "2-D values without unit in equation", """TimedArray s:
+    dt: 1*ms
+    values: [[0, 1], [2, 3]]
+NeuronGroup G(2):
+    model:
+        dv/dt = (s(t, i) - v)/(10*ms) : 1
+run 1*ms
+""", expect=(0,)))
+    c.append(Case(10, "failed TimedArray does not cascade", """TimedArray s:
+    dt: 1*ms
+    values: [[0, 1], [2]]
+NeuronGroup G(2):
+    model:
+        dv/dt = (s(t, i) - v)/(10*ms) : 1
+run 1*ms
+""", forbid=("unknown function",)))
+    c.append(Case(10, "NaN from a reset", lif(run="run 30*ms").replace("reset: v = 0",
+                                                                       "reset: v = sqrt(-1.0)"),
+                  mode="run", expect=(3,), require=("0/0",)))
+    # 11.
+    jit_heavy = "".join(
+        f"NeuronGroup G{k}(10):\n    model:\n        dv/dt = (1.2 - v)/(10*ms) : 1\n"
+        f"    threshold: v > 1\n    reset: v = 0\nSpikeMonitor s{k}(G{k})\n"
+        for k in range(400)) + "run 1*ms\n"
+    for after in (0.5, 1.5, 3.0):
+        c.append(Case(11, f"SIGINT in lowering/JIT after {after} s", jit_heavy, mode="run",
+                      signal_after=(after, [signal.SIGINT]), expect=(0, 130), deadline=120))
+    c.append(Case(11, "SIGTERM twice early", jit_heavy, mode="run",
+                  signal_after=(0.5, [signal.SIGTERM, signal.SIGTERM]), expect=(130,),
+                  deadline=120))
+    return c
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -426,11 +737,13 @@ def main():
     ap.add_argument("--only", type=int, default=None)
     a = ap.parse_args()
     rheo = os.path.abspath(a.rheo)
+    global RHEO
+    RHEO = rheo
     scratch = tempfile.mkdtemp(prefix="rheo-battery-")
     per = {}
     bad_total = tried_total = 0
     try:
-        for case in cases():
+        for case in cases() + more_cases():
             if a.only is not None and case.cls != a.only:
                 continue
             verdict, detail = run_case(rheo, case, scratch)

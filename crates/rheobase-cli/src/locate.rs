@@ -69,6 +69,10 @@ pub fn place(model: &ast::Model, error: &RuntimeError) -> Option<Span> {
             }
         }
         RuntimeError::Delay { synapses, .. } => {
+            // `S.delay = ...` set after connecting replaces `delay:`.
+            if let Some(span) = last_setting(model, synapses, "delay") {
+                return Some(span);
+            }
             let s = synapses_decl(model, synapses)?;
             Some(s.delay.as_ref().map_or(s.name.span, |d| d.span))
         }

@@ -1169,6 +1169,33 @@ fn write_monitor(
             .collect(),
         MonitorData::Rate { .. } => vec!["t", "rate"],
     };
+    // An integer array spilled as float64 holds a value int32 cannot: the
+    // archive is refused, the spill keeps the values.
+    let integer_arrays: Vec<&str> = match monitor {
+        MonitorData::Spike { variables, .. } => variables
+            .iter()
+            .filter(|v| dtype_of(v.1) == Dtype::I32)
+            .map(|v| v.0.as_str())
+            .collect(),
+        MonitorData::State { variables, .. } => variables
+            .iter()
+            .filter(|s| dtype_of(s.kind) == Dtype::I32)
+            .map(|s| s.name.as_str())
+            .collect(),
+        MonitorData::Rate { .. } => Vec::new(),
+    };
+    if let Some(name) = integer_arrays
+        .iter()
+        .find(|name| spill.widened(index, name, Dtype::I32))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "integer variable `{name}` holds values that its 32-bit array cannot store; \
+                 values are never stored changed (the spill files keep them as float64)"
+            ),
+        ));
+    }
     let spilled: Vec<Option<(PathBuf, usize)>> = names
         .iter()
         .map(|name| spill.column(index, name).map(|(p, n)| (p.to_path_buf(), n)))

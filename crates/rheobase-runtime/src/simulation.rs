@@ -577,12 +577,15 @@ impl Simulation {
     /// the start of each run, so delays may change between runs; spikes
     /// already queued keep the step they are due at).
     fn prepare_delays(&mut self) -> Result<(), RuntimeError> {
-        for (plan, state) in self.program.synapses.iter().zip(&mut self.synapses) {
+        for k in 0..self.synapses.len() {
+            let plan = &self.program.synapses[k];
             if plan.on_pre.is_none() {
                 continue;
             }
+            let free_bytes = self.memory_free();
+            let state = &mut self.synapses[k];
             state
-                .prepare_delays(self.store.get(plan.delay), self.program.dt, self.step)
+                .prepare_delays(self.store.get(plan.delay), self.program.dt, self.step, free_bytes)
                 .map_err(|message| RuntimeError::Delay {
                     synapses: plan.name.clone(),
                     message,
@@ -668,6 +671,14 @@ impl Simulation {
         self.memory_limit = Some(bytes);
     }
 
+    /// Bytes left under the memory limit by the state and the synapses.
+    fn memory_free(&self) -> u64 {
+        let used =
+            self.store.bytes() as u64 + self.synapses.iter().map(|s| s.bytes() as u64).sum::<u64>();
+        self.memory_limit
+            .map_or(u64::MAX, |limit| limit.saturating_sub(used))
+    }
+
     /// What `connect:` lines of Synapses object `k` may use now.
     fn connect_budget(&self, k: usize) -> ConnectBudget {
         // Per synapse: its arrays, the pre/post indices and the two indexes
@@ -680,11 +691,7 @@ impl Simulation {
             .filter(|a| a.synapses == Some(k))
             .count();
         let bytes_per_synapse = arrays * 8 + 28;
-        let used =
-            self.store.bytes() as u64 + self.synapses.iter().map(|s| s.bytes() as u64).sum::<u64>();
-        let free_bytes = self
-            .memory_limit
-            .map_or(u64::MAX, |limit| limit.saturating_sub(used));
+        let free_bytes = self.memory_free();
         ConnectBudget {
             max_synapses: usize::try_from(free_bytes / bytes_per_synapse as u64)
                 .unwrap_or(usize::MAX),
