@@ -10,6 +10,7 @@ mod closing;
 mod console;
 mod datafile;
 mod emit;
+mod lean;
 mod locate;
 mod meta;
 mod npz;
@@ -710,7 +711,7 @@ fn run(
     // whole model, whose synapses (the bulk) are shared among the ranks.
     let estimate_limit = memory_limit.saturating_mul(ranks.ranks as u64);
     let resources = resources_for(out, buffer_mb, estimate_limit);
-    let model = match compile_model(
+    let mut model = match compile_model(
         &file_name,
         &source,
         overrides,
@@ -727,7 +728,8 @@ fn run(
         return ExitCode::from(EXIT_MODEL_ERROR);
     }
     let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
-    let program = model.program.clone();
+    // Without TimedArray values and generator spikes (see lean.rs).
+    let program = lean::copy_without_data(&mut model.program);
     let units = meta::Units::of(&source);
     let descriptions: Vec<Value> = program
         .monitors
