@@ -190,6 +190,15 @@ def run_in(rheo, case, d, model, out):
     for text in case.require:
         if text not in err_text + out_text:
             return "bad", f"message lacks {text!r}: {err_text[:400]}{out_text[:200]}"
+    if "--memory-gb" in args and code == 0:
+        limit = float(args[args.index("--memory-gb") + 1]) * 1e9
+        try:
+            with open(os.path.join(out, "run.json")) as f:
+                peak = json.load(f).get("peak_memory_bytes", 0)
+        except (OSError, ValueError):
+            peak = 0
+        if peak > 1.1 * limit:
+            return "bad", f"peak memory {peak/1e6:.0f} MB over --memory-gb {limit/1e6:.0f} MB"
     if case.mode == "run" or (case.args and case.args[0] == "run"):
         if os.path.isdir(out):
             lie = manifest_lies(out, code)
@@ -498,6 +507,47 @@ def more_cases():
                   args=["run", "MODEL", "--out", "OUT"], expect=(1,),
                   prefix=["prlimit", "--as=300000000"],
                   setup=lambda d: None if shutil.which("prlimit") else "no prlimit"))
+    def big_npy(d, rows=2500000, cols=5):
+        import struct
+        hdr = "{'descr': '<f8', 'fortran_order': False, 'shape': (%d, %d), }" % (rows, cols)
+        hdr = hdr + " " * (63 - (len(hdr) + 10) % 64) + "\n"
+        with open(os.path.join(d, "big.npy"), "wb") as f:
+            f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
+            f.truncate(f.tell() + rows * cols * 8)
+    ta = ("TimedArray stim:\n    dt: 1*ms\n    file: big.npy\nNeuronGroup G(5):\n"
+          "    model:\n        dv/dt = (stim(t, i) - v)/(10*ms) : 1\nrun 1*ms\n")
+    for gb in ("0.15", "0.21", "0.3"):
+        c.append(Case(2, f"100 MB TimedArray under {gb} GB", ta, setup=big_npy,
+                      args=["run", "MODEL", "--out", "OUT", "--memory-gb", gb], expect=(0, 1)))
+
+    def big_csv(d):
+        with open(os.path.join(d, "sg.csv"), "w") as f:
+            f.writelines(f"{k % 1000}, {k * 1e-6}\n" for k in range(2000000))
+    for gb in ("0.05", "0.07", "0.1"):
+        c.append(Case(2, f"2M generator spikes under {gb} GB",
+                      "SpikeGeneratorGroup g(1000):\n    file: sg.csv\nrun 1*ms\n",
+                      setup=big_csv, expect=(0, 1),
+                      args=["run", "MODEL", "--out", "OUT", "--memory-gb", gb]))
+    lin = ("NeuronGroup G(10000000):\n    model:\n        dv/dt = -v/(10*ms) : 1\n"
+           "G.v = linspace(0, 1, 10000000)\nrun 0.1*ms\n")
+    for gb in ("0.2", "0.28", "0.4"):
+        c.append(Case(2, f"linspace 1e7 under {gb} GB", lin, expect=(0, 1),
+                      args=["run", "MODEL", "--out", "OUT", "--memory-gb", gb]))
+    rec = lif("StateMonitor m(G):\n    variables: v\n    record: all\n", n=20000,
+              run="run 200*ms")
+    for gb in ("0.05", "0.1"):
+        c.append(Case(2, f"streamed recording under {gb} GB", rec, expect=(0, 1),
+                      args=["run", "MODEL", "--out", "OUT", "--memory-gb", gb]))
+    syn = lif("Synapses S(G -> G):\n    model:\n        w : 1\n    on_pre: v_post += w\n"
+              "    connect: p=0.05\n", n=10000, run="run 1*ms")
+    for gb in ("0.1", "0.2", "0.4"):
+        c.append(Case(2, f"5M synapses under {gb} GB", syn, expect=(0, 1),
+                      args=["run", "MODEL", "--out", "OUT", "--memory-gb", gb]))
+    delays = lif("Synapses S(G -> G):\n    on_pre: v_post += 0.1\n"
+                 "    delay: rand()*500*second\n    connect: i == j\n")
+    for gb in ("0.1", "0.2"):
+        c.append(Case(2, f"random 500 s delays under {gb} GB", delays, expect=(0, 3),
+                      args=["run", "MODEL", "--out", "OUT", "--memory-gb", gb]))
     # 3.
     def symlink_zero(d):
         os.symlink("/dev/zero", os.path.join(d, "zero.model"))

@@ -444,10 +444,20 @@ fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64) -> Resources {
 /// The most memory this process has held so far (its peak resident set,
 /// `VmHWM` in `/proc/self/status`), where the system reports it.
 fn peak_memory_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// The resident memory of the process now (Linux `VmRSS`), in bytes.
+fn resident_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+/// A `kB` line of `/proc/self/status`, in bytes.
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -658,6 +668,9 @@ fn run(
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // The limit bounds the process's peak, which includes what it holds
+    // already (its code and libraries, 10-20 MB): the model gets the rest.
+    let memory_limit = memory_limit.saturating_sub(resident_bytes().unwrap_or(0));
     let plot_with = match options.plot.map(plot_settings).transpose() {
         Ok(settings) => settings,
         Err(message) => {
