@@ -599,7 +599,12 @@ run 1*ms
     );
     out.expect(EXIT_RUNTIME);
     assert!(out.stderr.contains("synapses `S`"), "{}", out.describe());
-    assert!(out.stderr.contains("50 MB of memory"), "{}", out.describe());
+    // What is left of the 50 MB once the process's own code is counted.
+    assert!(
+        out.stderr.contains("MB of memory left to the simulation"),
+        "{}",
+        out.describe()
+    );
     let summary = std::fs::read_to_string(target.join("run.json")).expect("run.json");
     assert!(summary.contains("\"status\": \"failed\""), "{summary}");
     assert!(target.join("trace.npz").exists());
