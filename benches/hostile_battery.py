@@ -646,6 +646,17 @@ def more_cases():
                   args=["run", "MODEL", "--out", "OUT", "--buffer-mb", "0"], expect=(0, 3)))
     c.append(Case(7, "disk of 8 kB", lif("SpikeMonitor s(G)\n"), mode="run", tmpfs_kb=8,
                   expect=(0, 2, 3), located=False))
+    c.append(Case(7, "recording fills a 1 MB disk mid-run", lif(
+        "StateMonitor m(G):\n    variables: v\n    record: all\nSpikeMonitor s(G)\n", n=200,
+        run="run 1*second"), mode="run", tmpfs_kb=1024,
+        args=["run", "MODEL", "--out", "OUT", "--buffer-mb", "0"], expect=(1, 3)))
+    c.append(Case(7, "two monitors, second does not fit", lif(
+        "SpikeMonitor a(G)\nSpikeMonitor b(G)\n", n=100, run="run 3*second"), mode="run",
+        tmpfs_kb=160, args=["run", "MODEL", "--out", "OUT", "--buffer-mb", "0"],
+        expect=(0, 3)))
+    c.append(Case(7, "plot onto a full disk", lif("PopulationRateMonitor r(G)\n",
+                  run="run 100*ms"), mode="run", tmpfs_kb=48,
+                  args=["run", "MODEL", "--out", "OUT", "--plot"], expect=(0, 3)))
     # 8.
     c.append(Case(8, "1//0 into integer", lif(
         "NeuronGroup H(1):\n    model:\n        k : integer\nH.k = 1//0\n"), expect=(1,)))
@@ -766,6 +777,12 @@ run 1*ms
     c.append(Case(10, "NaN from a reset", lif(run="run 30*ms").replace("reset: v = 0",
                                                                        "reset: v = sqrt(-1.0)"),
                   mode="run", expect=(3,), require=("0/0",)))
+    c.append(Case(10, "absurd --rate-width-ms", lif("PopulationRateMonitor r(G)\n"),
+                  mode="run", args=["run", "MODEL", "--out", "OUT", "--plot",
+                                    "--rate-width-ms", "100000000"], expect=(2, 3),
+                  located=False, deadline=30))
+    c.append(Case(10, "--out is /dev/null", lif(), args=["run", "MODEL", "--out", "/dev/null"],
+                  expect=(2,), located=False))
     # 11.
     jit_heavy = "".join(
         f"NeuronGroup G{k}(10):\n    model:\n        dv/dt = (1.2 - v)/(10*ms) : 1\n"
@@ -774,6 +791,16 @@ run 1*ms
     for after in (0.5, 1.5, 3.0):
         c.append(Case(11, f"SIGINT in lowering/JIT after {after} s", jit_heavy, mode="run",
                       signal_after=(after, [signal.SIGINT]), expect=(0, 130), deadline=120))
+    rec = lif("StateMonitor m(G):\n    variables: v\n    record: all\n", n=5000,
+              run="run 1*second")
+    for after in (2.0, 6.0):
+        c.append(Case(11, f"SIGINT while recording after {after} s", rec, mode="run",
+                      args=["run", "MODEL", "--out", "OUT", "--buffer-mb", "4"],
+                      signal_after=(after, [signal.SIGINT]), expect=(0, 130), deadline=120))
+    c.append(Case(11, "SIGHUP during connect", lif(
+        "Synapses S(G -> G):\n    on_pre: v_post += 0.1\n    connect: condition='i != j'\n",
+        n=30000), mode="run", args=["run", "MODEL", "--out", "OUT", "--memory-gb", "2"],
+        signal_after=(2.0, [signal.SIGHUP]), expect=(130,), deadline=120))
     c.append(Case(11, "SIGTERM twice early", jit_heavy, mode="run",
                   signal_after=(0.5, [signal.SIGTERM, signal.SIGTERM]), expect=(130,),
                   deadline=120))

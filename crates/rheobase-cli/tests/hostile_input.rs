@@ -1235,8 +1235,11 @@ fn integers_out_of_range_are_never_stored_changed() {
     );
     run.expect(EXIT_RUNTIME);
     assert!(
-        run.stderr.contains("int_run.model:7:14: error: cannot write `")
-            && run.stderr.contains("integer variable `n` holds 1099511627776"),
+        run.stderr
+            .contains("int_run.model:7:14: error: cannot write `")
+            && run
+                .stderr
+                .contains("integer variable `n` holds 1099511627776"),
         "{}",
         run.describe()
     );

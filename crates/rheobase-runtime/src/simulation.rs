@@ -585,7 +585,12 @@ impl Simulation {
             let free_bytes = self.memory_free();
             let state = &mut self.synapses[k];
             state
-                .prepare_delays(self.store.get(plan.delay), self.program.dt, self.step, free_bytes)
+                .prepare_delays(
+                    self.store.get(plan.delay),
+                    self.program.dt,
+                    self.step,
+                    free_bytes,
+                )
                 .map_err(|message| RuntimeError::Delay {
                     synapses: plan.name.clone(),
                     message,

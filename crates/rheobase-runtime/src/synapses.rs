@@ -373,7 +373,6 @@ impl SynapsesState {
     }
 }
 
-
 /// `x` with at most four significant digits, as a person writes it
 /// (`1e304`, `2.5e7`, `16.5`): a message never prints the 17 digits of an
 /// f64's rounding error.
