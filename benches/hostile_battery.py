@@ -656,7 +656,7 @@ def more_cases():
         expect=(0, 3)))
     c.append(Case(7, "plot onto a full disk", lif("PopulationRateMonitor r(G)\n",
                   run="run 100*ms"), mode="run", tmpfs_kb=48,
-                  args=["run", "MODEL", "--out", "OUT", "--plot"], expect=(0, 3)))
+                  args=["run", "MODEL", "--out", "OUT", "--plot"], expect=(0,)))
     # 8.
     c.append(Case(8, "1//0 into integer", lif(
         "NeuronGroup H(1):\n    model:\n        k : integer\nH.k = 1//0\n"), expect=(1,)))
@@ -779,7 +779,7 @@ run 1*ms
                   mode="run", expect=(3,), require=("0/0",)))
     c.append(Case(10, "absurd --rate-width-ms", lif("PopulationRateMonitor r(G)\n"),
                   mode="run", args=["run", "MODEL", "--out", "OUT", "--plot",
-                                    "--rate-width-ms", "100000000"], expect=(2, 3),
+                                    "--rate-width-ms", "100000000"], expect=(0, 2),
                   located=False, deadline=30))
     c.append(Case(10, "--out is /dev/null", lif(), args=["run", "MODEL", "--out", "/dev/null"],
                   expect=(2,), located=False))
