@@ -255,7 +255,8 @@ pub fn smooth_rate(rate: &[f64], dt: f64, width: f64) -> Result<Vec<f64>, String
     let sigma = width / dt;
     let half = (2.0 * sigma).round().max(0.0);
     let work = (2.0 * half + 1.0) * rate.len().max(1) as f64;
-    if !(work <= MAX_SMOOTHING_WORK) {
+    // NaN (a step of 0 or NaN) is refused too.
+    if work.is_nan() || work > MAX_SMOOTHING_WORK {
         return Err(format!(
             "cannot smooth the rate with a width of {} ms: at a step of {} ms the window is \
              {} steps, too wide for {} samples; use a smaller --rate-width-ms",
