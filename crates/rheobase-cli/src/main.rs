@@ -10,6 +10,8 @@ mod closing;
 mod console;
 mod datafile;
 mod emit;
+mod lean;
+mod locate;
 mod meta;
 mod npz;
 mod outdir;
@@ -319,8 +321,18 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
                 groups.join(", ")
             };
             let needs = model.estimate.map(|e| {
+                // Synapses kept by a condition are known only while
+                // connecting: say how many they can be at most.
+                let conditional = if e.conditional_synapses > 0.0 {
+                    format!(
+                        ", plus up to {} for synapses made by a `connect:` condition",
+                        rheobase::ir::human_bytes(e.conditional_synapses)
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "; needs about {} of memory for state and synapses, records about {}",
+                    "; needs about {} of memory for state and synapses{conditional}, records about {}",
                     rheobase::ir::human_bytes(e.state + e.synapses),
                     rheobase::ir::human_bytes(e.recordings)
                 )
@@ -438,10 +450,20 @@ fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64) -> Resources {
 /// The most memory this process has held so far (its peak resident set,
 /// `VmHWM` in `/proc/self/status`), where the system reports it.
 fn peak_memory_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// The resident memory of the process now (Linux `VmRSS`), in bytes.
+fn resident_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+/// A `kB` line of `/proc/self/status`, in bytes.
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -652,6 +674,9 @@ fn run(
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // The limit bounds the process's peak, which includes what it holds
+    // already (its code and libraries, 10-20 MB): the model gets the rest.
+    let memory_limit = memory_limit.saturating_sub(resident_bytes().unwrap_or(0));
     let plot_with = match options.plot.map(plot_settings).transpose() {
         Ok(settings) => settings,
         Err(message) => {
@@ -705,7 +730,7 @@ fn run(
     // whole model, whose synapses (the bulk) are shared among the ranks.
     let estimate_limit = memory_limit.saturating_mul(ranks.ranks as u64);
     let resources = resources_for(out, buffer_mb, estimate_limit);
-    let model = match compile_model(
+    let mut model = match compile_model(
         &file_name,
         &source,
         overrides,
@@ -722,7 +747,8 @@ fn run(
         return ExitCode::from(EXIT_MODEL_ERROR);
     }
     let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
-    let program = model.program.clone();
+    // Without TimedArray values and generator spikes (see lean.rs).
+    let program = lean::copy_without_data(&mut model.program);
     let units = meta::Units::of(&source);
     let descriptions: Vec<Value> = program
         .monitors
@@ -835,7 +861,11 @@ fn run(
         Err(e) => ("failed", ExitCode::from(EXIT_RUNTIME), Some(e.to_string())),
     };
     if let Some(m) = &message {
-        errln!("{file_name}: error: {m}");
+        // At the line that caused it, when the error names one.
+        errs!(
+            "{}",
+            locate::render(&file_name, &source, result.as_ref().err(), m)
+        );
     }
 
     // Whatever happened, everything recorded so far is written.
@@ -845,7 +875,12 @@ fn run(
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let writing = Instant::now();
-    let (manifest, spill_complete) = write_results(out, &program, &sim, &mut spill, &descriptions);
+    let model_text = locate::ModelText {
+        file_name: &file_name,
+        source: &source,
+    };
+    let (manifest, spill_complete) =
+        write_results(out, &program, &sim, &mut spill, &descriptions, &model_text);
     let write_seconds = writing.elapsed().as_secs_f64();
     if manifest.missing.is_empty() {
         if let Err(e) = spill.remove() {
@@ -932,10 +967,18 @@ fn run(
     }
     let mut pictures = Vec::new();
     if let Some(settings) = &plot_with {
+        // Pictures are drawn from the results, after run.json is final: a
+        // picture that cannot be drawn (a full disk, an absurd width) does
+        // not make the run fail, so the exit code stays what run.json
+        // says; `rheo plot OUT` draws them again.
         let (written, ok) = draw_pictures(out, settings);
         pictures = written;
-        if !ok && status == "completed" {
-            code = ExitCode::from(EXIT_RUNTIME);
+        if !ok {
+            errln!(
+                "{}: warning: not every picture could be drawn; the results are complete (`rheo plot {}` draws them again)",
+                out.display(),
+                out.display()
+            );
         }
     }
     if !quiet {
@@ -991,6 +1034,7 @@ fn write_results(
     sim: &Simulation,
     spill: &mut Spill,
     descriptions: &[Value],
+    model_text: &locate::ModelText,
 ) -> (Manifest, bool) {
     let mut manifest = Manifest::default();
     let mut spill_complete = true;
@@ -1020,7 +1064,14 @@ fn write_results(
                 spill.remove_monitor(k);
             }
             Err(e) => {
-                errln!("{}: error: cannot write results: {e}", target.display());
+                // At the monitor's declaration, naming the archive.
+                errs!(
+                    "{}",
+                    model_text.at_declaration(
+                        monitor.name(),
+                        &format!("cannot write `{}`: {e}", target.display())
+                    )
+                );
                 manifest.missing.push(Missing {
                     monitor: monitor.name().to_string(),
                     name,
@@ -1147,6 +1198,33 @@ fn write_monitor(
             .collect(),
         MonitorData::Rate { .. } => vec!["t", "rate"],
     };
+    // An integer array spilled as float64 holds a value int32 cannot: the
+    // archive is refused, the spill keeps the values.
+    let integer_arrays: Vec<&str> = match monitor {
+        MonitorData::Spike { variables, .. } => variables
+            .iter()
+            .filter(|v| dtype_of(v.1) == Dtype::I32)
+            .map(|v| v.0.as_str())
+            .collect(),
+        MonitorData::State { variables, .. } => variables
+            .iter()
+            .filter(|s| dtype_of(s.kind) == Dtype::I32)
+            .map(|s| s.name.as_str())
+            .collect(),
+        MonitorData::Rate { .. } => Vec::new(),
+    };
+    if let Some(name) = integer_arrays
+        .iter()
+        .find(|name| spill.widened(index, name, Dtype::I32))
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "integer variable `{name}` holds values that its 32-bit array cannot store; \
+                 values are never stored changed (the spill files keep them as float64)"
+            ),
+        ));
+    }
     let spilled: Vec<Option<(PathBuf, usize)>> = names
         .iter()
         .map(|name| spill.column(index, name).map(|(p, n)| (p.to_path_buf(), n)))

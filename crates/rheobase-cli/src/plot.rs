@@ -201,7 +201,8 @@ fn plot_archive(
             let step = dt
                 .or_else(|| (t.len() > 1).then(|| t[1] - t[0]))
                 .unwrap_or(1e-4);
-            let smooth = smooth_rate(&rate, step, settings.rate_width);
+            let smooth = smooth_rate(&rate, step, settings.rate_width)
+                .map_err(|e| format!("{name}: {e}"))?;
             let title = format!(
                 "{name}: PopulationRateMonitor of {source}, smoothed (gaussian, width {} ms)",
                 crate::progress::significant(settings.rate_width * 1e3)
@@ -247,9 +248,25 @@ struct Panel {
 /// Brian2's `smooth_rate(window='gaussian', width=w)`: the rate convolved
 /// with a normalised gaussian of standard deviation `w`, truncated at
 /// ±2w (in whole steps), keeping the length (numpy's `mode='same'`).
-pub fn smooth_rate(rate: &[f64], dt: f64, width: f64) -> Vec<f64> {
+/// The window is refused, before it is allocated, when the convolution
+/// would take more than [`MAX_SMOOTHING_WORK`] multiplications (a width of
+/// 1e8 ms at 0.1 ms is a window of 4e9 steps: 32 GB, and years of work).
+pub fn smooth_rate(rate: &[f64], dt: f64, width: f64) -> Result<Vec<f64>, String> {
     let sigma = width / dt;
-    let half = (2.0 * sigma).round().max(0.0) as usize;
+    let half = (2.0 * sigma).round().max(0.0);
+    let work = (2.0 * half + 1.0) * rate.len().max(1) as f64;
+    // NaN (a step of 0 or NaN) is refused too.
+    if work.is_nan() || work > MAX_SMOOTHING_WORK {
+        return Err(format!(
+            "cannot smooth the rate with a width of {} ms: at a step of {} ms the window is \
+             {} steps, too wide for {} samples; use a smaller --rate-width-ms",
+            crate::progress::significant(width * 1e3),
+            crate::progress::significant(dt * 1e3),
+            crate::progress::significant(2.0 * half + 1.0),
+            rate.len()
+        ));
+    }
+    let half = half as usize;
     let window: Vec<f64> = (0..=2 * half)
         .map(|k| {
             let x = k as f64 - half as f64;
@@ -261,7 +278,7 @@ pub fn smooth_rate(rate: &[f64], dt: f64, width: f64) -> Vec<f64> {
         })
         .collect();
     let total: f64 = window.iter().sum();
-    (0..rate.len())
+    Ok((0..rate.len())
         .map(|n| {
             let mut sum = 0.0;
             for (k, w) in window.iter().enumerate() {
@@ -274,8 +291,11 @@ pub fn smooth_rate(rate: &[f64], dt: f64, width: f64) -> Vec<f64> {
             }
             sum / total
         })
-        .collect()
+        .collect())
 }
+
+/// The most multiplications smoothing a rate may take (a few seconds).
+pub const MAX_SMOOTHING_WORK: f64 = 2e9;
 
 /// The unit a plot shows values of SI unit `unit` in, and the factor
 /// turning SI values into it: a prefix chosen so the largest magnitude
@@ -554,7 +574,7 @@ mod tests {
 
     #[test]
     fn smoothing_keeps_a_constant_rate_away_from_the_edges() {
-        let smooth = smooth_rate(&[10.0; 100], 1e-4, 5e-4);
+        let smooth = smooth_rate(&[10.0; 100], 1e-4, 5e-4).expect("small window");
         assert!((smooth[50] - 10.0).abs() < 1e-12);
         // numpy's mode='same' pads with zeros: the edges fall off.
         assert!(smooth[0] < 10.0);
@@ -564,11 +584,18 @@ mod tests {
     fn smoothing_spreads_a_single_spike_as_a_normalised_gaussian() {
         let mut rate = vec![0.0; 41];
         rate[20] = 1.0;
-        let smooth = smooth_rate(&rate, 1.0, 5.0);
+        let smooth = smooth_rate(&rate, 1.0, 5.0).expect("small window");
         let total: f64 = smooth.iter().sum();
         assert!((total - 1.0).abs() < 1e-12);
         assert!(smooth[20] > smooth[21] && smooth[21] > smooth[25]);
         assert_eq!(smooth[9], 0.0, "the window ends at 2 widths");
+    }
+
+    #[test]
+    fn a_window_too_wide_is_refused_before_it_is_allocated() {
+        let e = smooth_rate(&[1.0; 1000], 1e-4, 1e5).expect_err("4e9 steps");
+        assert!(e.contains("too wide for 1000 samples"), "{e}");
+        assert!(smooth_rate(&[1.0; 10], 0.0, 1e-3).is_err(), "a step of 0");
     }
 
     #[test]

@@ -83,11 +83,29 @@ impl Spill {
         dtype: Dtype,
         values: &[f64],
     ) -> io::Result<()> {
-        // The buffer is reused across calls so that encoding a chunk does
-        // not allocate each time.
+        // Raw data is never stored changed: an integer array holding a
+        // value int32 cannot (2**40, NaN) is widened to float64, which
+        // holds every value exactly, and its earlier samples converted.
+        // The archive then refuses the array (`write_monitor`), and the
+        // spill files keep the samples as they were computed.
+        let key = (monitor, name.to_string());
+        let widened = self
+            .columns
+            .get(&key)
+            .is_some_and(|c| c.dtype == Dtype::F64 && dtype == Dtype::I32);
+        let dtype = if widened || dtype.unrepresentable(values).is_some() {
+            if dtype == Dtype::I32 && !widened {
+                self.widen(&key)?;
+            }
+            Dtype::F64
+        } else {
+            dtype
+        };
         if let Some((_, v)) = dtype.unrepresentable(values) {
             return Err(dtype.unrepresentable_error(name, v));
         }
+        // The buffer is reused across calls so that encoding a chunk does
+        // not allocate each time.
         // Encoded a chunk at a time: encoding the whole column at once
         // would hold a second copy of the samples, and a run's peak
         // memory would be twice `--buffer-mb`.
@@ -107,6 +125,26 @@ impl Spill {
         }
         self.buffer = buffer;
         result
+    }
+
+    /// Rewrites the int32 file of column `key` (if any) as float64.
+    fn widen(&mut self, key: &(usize, String)) -> io::Result<()> {
+        let Some(column) = self.columns.get_mut(key) else {
+            return Ok(());
+        };
+        if column.dtype != Dtype::I32 {
+            return Ok(());
+        }
+        let bytes = fs::read(&column.path)?;
+        let wide: Vec<u8> = bytes
+            .chunks_exact(4)
+            .flat_map(|b| f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
+            .collect();
+        let temporary = column.path.with_extension("widening");
+        fs::write(&temporary, &wide)?;
+        fs::rename(&temporary, &column.path)?;
+        column.dtype = Dtype::F64;
+        Ok(())
     }
 
     fn append_bytes(
@@ -222,6 +260,16 @@ impl Spill {
         self.columns
             .get(&(monitor, name.to_string()))
             .map(|c| (c.path.as_path(), c.elements))
+    }
+
+    /// Whether array `name` of monitor `monitor` was spilled as float64
+    /// although it is an integer array (see `append_column`).
+    pub fn widened(&self, monitor: usize, name: &str, dtype: Dtype) -> bool {
+        dtype == Dtype::I32
+            && self
+                .columns
+                .get(&(monitor, name.to_string()))
+                .is_some_and(|c| c.dtype == Dtype::F64)
     }
 
     /// Every spilled array: (monitor index, array name, file, numpy type,

@@ -599,7 +599,12 @@ run 1*ms
     );
     out.expect(EXIT_RUNTIME);
     assert!(out.stderr.contains("synapses `S`"), "{}", out.describe());
-    assert!(out.stderr.contains("50 MB of memory"), "{}", out.describe());
+    // What is left of the 50 MB once the process's own code is counted.
+    assert!(
+        out.stderr.contains("MB of memory left to the simulation"),
+        "{}",
+        out.describe()
+    );
     let summary = std::fs::read_to_string(target.join("run.json")).expect("run.json");
     assert!(summary.contains("\"status\": \"failed\""), "{summary}");
     assert!(target.join("trace.npz").exists());
@@ -1192,30 +1197,64 @@ fn a_full_disk_is_reported_truthfully() {
 #[test]
 fn integers_out_of_range_are_never_stored_changed() {
     let dir = scratch("integers");
+    let model_with = |value: &str| {
+        format!(
+            "NeuronGroup G(2):\n    model:\n        dv/dt = -v/(10*ms) : 1\n        n : integer\n    init:\n        n = {value}\nStateMonitor m(G):\n    variables: n\n    record: all\nrun 1*ms\n"
+        )
+    };
+    // A known value is refused at check time, as Brian2 refuses it.
     for (k, value) in ["2**40", "1//0", "int(1e300)", "-2**31 - 1"]
         .iter()
         .enumerate()
     {
-        let text = format!(
-            "NeuronGroup G(2):\n    model:\n        dv/dt = -v/(10*ms) : 1\n        n : integer\n    init:\n        n = {value}\nStateMonitor m(G):\n    variables: n\n    record: all\nrun 1*ms\n"
-        );
-        let model = write(&dir, &format!("int{k}.model"), text);
-        let out = dir.join(format!("out{k}"));
-        let run = rheo(
-            &["run", path_str(&model), "--out", path_str(&out)],
-            DEADLINE,
-        );
-        run.expect(EXIT_RUNTIME);
+        let model = write(&dir, &format!("int{k}.model"), model_with(value));
+        let check = rheo(&["check", path_str(&model)], DEADLINE);
+        check.expect(EXIT_MODEL_ERROR);
         assert!(
-            run.stderr.contains("integer variable `n` holds"),
+            check
+                .stderr
+                .contains(&format!("int{k}.model:6:13: error: `{value}` is ")),
             "{}",
-            run.describe()
+            check.describe()
         );
-        let json = assert_manifest_true(&out);
-        assert_eq!(json["status"], "failed", "{value}");
-        assert_eq!(json["not_written"][0]["monitor"], "m", "{value}");
-        assert!(!out.join("m.npz").exists());
+        assert!(
+            check
+                .stderr
+                .contains("which the integer variable `n` cannot hold"),
+            "{}",
+            check.describe()
+        );
     }
+    // A value known only while running is refused when written, at the
+    // monitor's declaration, and kept as raw data.
+    let model = write(&dir, "int_run.model", model_with("(i + 1)*2**40"));
+    let out = dir.join("out_run");
+    let run = rheo(
+        &["run", path_str(&model), "--out", path_str(&out)],
+        DEADLINE,
+    );
+    run.expect(EXIT_RUNTIME);
+    assert!(
+        run.stderr
+            .contains("int_run.model:7:14: error: cannot write `")
+            && run
+                .stderr
+                .contains("integer variable `n` holds 1099511627776"),
+        "{}",
+        run.describe()
+    );
+    let json = assert_manifest_true(&out);
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["not_written"][0]["monitor"], "m");
+    assert!(!out.join("m.npz").exists());
+    // The raw samples are kept as they were computed: as float64.
+    assert_eq!(json["spill"]["complete"], true, "{json}");
+    let n = json["spill"]["arrays"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["array"] == "n"))
+        .expect("n spilled");
+    assert_eq!(n["dtype"], "<f8");
+    assert_eq!(n["elements"], 20);
     // In range, the same model writes its archive.
     let text = "NeuronGroup G(2):\n    model:\n        dv/dt = -v/(10*ms) : 1\n        n : integer\n    init:\n        n = -2**31\nStateMonitor m(G):\n    variables: n\n    record: all\nrun 1*ms\n";
     let model = write(&dir, "fits.model", text);

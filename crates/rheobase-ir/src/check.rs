@@ -185,7 +185,23 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate to `name`, if it is close enough to be a typo.
-pub fn suggest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Option<String> {
+/// Hints ("did you mean") are given on the first this many diagnostics
+/// of a file only. A hint compares a name with every candidate (every
+/// constant, group or variable), so a file with thousands of errors and
+/// thousands of names would otherwise take time quadratic in its size;
+/// past the first screenful nobody reads hints anyway.
+pub const HINTED_DIAGNOSTICS: usize = 100;
+
+/// The candidate closest to `name`, if close enough, while fewer than
+/// [`HINTED_DIAGNOSTICS`] diagnostics have been `reported`.
+pub fn suggest<'n>(
+    reported: usize,
+    name: &str,
+    candidates: impl Iterator<Item = &'n str>,
+) -> Option<String> {
+    if reported >= HINTED_DIAGNOSTICS {
+        return None;
+    }
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .filter(|c| *c != name)
@@ -253,16 +269,23 @@ impl<'a> Checker<'a> {
     }
 
     fn unknown_name(&mut self, name: &str, span: Span) -> Failed {
-        let mut candidates: Vec<&str> = Vec::new();
-        candidates.extend(self.temporaries.keys().map(String::as_str));
-        candidates.extend(self.scope.names.keys().map(String::as_str));
-        candidates.extend(self.scope.constants.keys().map(String::as_str));
         let mut d = Diagnostic::error(span, format!("unknown name `{name}`"))
             .with_label("not defined here");
-        if let Some(s) = suggest(name, candidates.into_iter()) {
-            d = d.with_note(format!("help: did you mean `{s}`?"));
-        } else if let Some(u) = rheobase_units::similar_unit_names(name).first() {
-            d = d.with_note(format!("help: did you mean the unit `{u}`?"));
+        // Past the first diagnostics, no hint: building the candidates
+        // alone is linear in the number of names (see HINTED_DIAGNOSTICS).
+        let reported = self.diagnostics.len();
+        if reported < HINTED_DIAGNOSTICS {
+            let candidates = self
+                .temporaries
+                .keys()
+                .chain(self.scope.names.keys())
+                .chain(self.scope.constants.keys())
+                .map(String::as_str);
+            if let Some(s) = suggest(reported, name, candidates) {
+                d = d.with_note(format!("help: did you mean `{s}`?"));
+            } else if let Some(u) = rheobase_units::similar_unit_names(name).first() {
+                d = d.with_note(format!("help: did you mean the unit `{u}`?"));
+            }
         }
         if name == "xi" || name.starts_with("xi_") {
             d = d.with_note(
@@ -634,7 +657,9 @@ impl<'a> Checker<'a> {
                     .with_label("not a known function");
                 if name == "linspace" || name == "arange" {
                     d = d.with_note(ARRAY_VALUE_NOTE);
-                } else if let Some(s) = suggest(name, FUNCTIONS.iter().copied()) {
+                } else if let Some(s) =
+                    suggest(self.diagnostics.len(), name, FUNCTIONS.iter().copied())
+                {
                     d = d.with_note(format!("help: did you mean `{s}`?"));
                 }
                 return Err(self.error(d));
@@ -851,13 +876,30 @@ impl<'a> Checker<'a> {
                 )),
                 Some(_) => None,
                 None => {
-                    let is_neuron_index = !self.scope.indices.contains_key("j")
-                        && self.scope.indices.get("i") == Some(&c.expr);
-                    match self.scope.group_size {
-                        Some(n) if is_neuron_index && n > columns => Some(format!(
-                            "`{}` reads column `i` for each of this group's {n} neurons, but the TimedArray has only {columns} columns",
-                            self.text(span)
-                        )),
+                    // A column computed from `i` alone (`i`, `i + 1`,
+                    // `N - 1 - i`) has a range known here.
+                    let neuron = self
+                        .scope
+                        .indices
+                        .get("i")
+                        .filter(|_| !self.scope.indices.contains_key("j"));
+                    let range = match (neuron, self.scope.group_size) {
+                        (Some(index), Some(n)) if n > 0 => {
+                            crate::bounds::index_range(&c.expr, index, (n - 1) as f64)
+                        }
+                        _ => None,
+                    };
+                    match range {
+                        Some((lo, hi)) if lo.trunc() < 0.0 || hi.trunc() >= columns as f64 => {
+                            let n = self.scope.group_size.unwrap_or(0);
+                            let (lo, hi) = (lo.trunc(), hi.trunc());
+                            Some(format!(
+                                "`{}` reads columns {lo} to {hi} for this group's {n} neurons, but the TimedArray `{}` has {columns} columns (0 to {})",
+                                self.text(span),
+                                function.name,
+                                columns - 1
+                            ))
+                        }
                         _ => None,
                     }
                 }
@@ -1035,6 +1077,28 @@ impl<'a> Checker<'a> {
             Ty::Boolean if value.ty != Ty::Boolean => binary(BinaryOp::Ne, new_value, c(0.0)),
             _ => new_value,
         };
+        // Integer variables are Brian2's int32: a known value outside it
+        // is refused here, as Brian2 refuses it (OverflowError), rather
+        // than found when the results are written.
+        if ty == Ty::Integer && matches!(place, Place::Array(..)) {
+            if let Some(v) = as_const(&new_value) {
+                if !(f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&v) {
+                    let text = self.text(s.value.span).to_string();
+                    return Err(self.error(
+                        Diagnostic::error(
+                            s.value.span,
+                            format!(
+                                "`{text}` is {v}, which the integer variable `{name}` cannot hold"
+                            ),
+                        )
+                        .with_note(
+                            "integer variables are 32-bit, as in Brian2: whole numbers from \
+                             -2147483648 to 2147483647",
+                        ),
+                    ));
+                }
+            }
+        }
         let stmt = match place {
             Place::Array(a, space) => Stmt::Store(a, space, new_value),
             Place::Local(l) => Stmt::SetLocal(l, new_value),

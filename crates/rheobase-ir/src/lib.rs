@@ -16,6 +16,7 @@
 //! Invariants: the IR knows nothing of Cranelift or threads; every
 //! diagnostic points into the source; expressions have no side effects.
 
+mod bounds;
 pub mod check;
 pub mod expr;
 pub mod integrators;

@@ -993,7 +993,11 @@ impl<'a> Builder<'a> {
             return Err(Failed);
         }
         let mut d = Diagnostic::error(name.span, format!("unknown group `{}`", name.name));
-        if let Some(s) = check::suggest(&name.name, self.groups.iter().map(|g| g.name.as_str())) {
+        if let Some(s) = check::suggest(
+            self.diagnostics.len(),
+            &name.name,
+            self.groups.iter().map(|g| g.name.as_str()),
+        ) {
             d = d.with_note(format!("help: did you mean `{s}`?"));
         }
         Err(self.error(d))
@@ -1626,7 +1630,9 @@ impl<'a> Builder<'a> {
                             format!("unknown integration method `{}`", m.name),
                         )
                         .with_note(format!("known methods: {}", names.join(", ")));
-                        if let Some(s) = check::suggest(&m.name, names.iter().copied()) {
+                        if let Some(s) =
+                            check::suggest(self.diagnostics.len(), &m.name, names.iter().copied())
+                        {
                             d = d.with_note(format!("help: did you mean `{s}`?"));
                         }
                         return Err(self.error(d));
@@ -1920,9 +1926,11 @@ impl<'a> Builder<'a> {
                     variable.span,
                     format!("group `{}` has no variable `{}`", group.name, variable.name),
                 );
-                if let Some(s) =
-                    check::suggest(&variable.name, scope.names.keys().map(String::as_str))
-                {
+                if let Some(s) = check::suggest(
+                    self.diagnostics.len(),
+                    &variable.name,
+                    scope.names.keys().map(String::as_str),
+                ) {
                     d = d.with_note(format!("help: did you mean `{s}`?"));
                 }
                 return Err(self.error(d));
@@ -1996,8 +2004,11 @@ impl<'a> Builder<'a> {
                         v.span,
                         format!("group `{gname}` has no variable `{}` to record", v.name),
                     );
-                    if let Some(s) = check::suggest(&v.name, scope.names.keys().map(String::as_str))
-                    {
+                    if let Some(s) = check::suggest(
+                        self.diagnostics.len(),
+                        &v.name,
+                        scope.names.keys().map(String::as_str),
+                    ) {
                         d = d.with_note(format!("help: did you mean `{s}`?"));
                     }
                     return Err(self.error(d));

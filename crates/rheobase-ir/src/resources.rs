@@ -190,6 +190,11 @@ pub struct Estimate {
     pub synapses: f64,
     /// What StateMonitors and PopulationRateMonitors record over all runs.
     pub recordings: f64,
+    /// At most what the synapses of `connect:` lines with a condition
+    /// (`connect: condition='i != j'`) take: every candidate pair kept.
+    /// How many a condition keeps is known only while connecting, where a
+    /// connection beyond the memory limit is refused before it is made.
+    pub conditional_synapses: f64,
 }
 
 /// The estimate [`resource_check`] works from, for reports.
@@ -203,7 +208,43 @@ pub fn estimate(model: &ast::Model, program: &Program) -> Option<Estimate> {
         state: total(state),
         synapses: total(synapse_uses(program, &synapse_spans)),
         recordings: total(recording_uses(program, &monitor_spans)),
+        conditional_synapses: conditional_synapse_bytes(program),
     })
+}
+
+/// At most the bytes of the synapses made by `connect:` lines whose count
+/// depends on a condition: every candidate pair of `condition=` (times a
+/// constant `p` and `n`), in the same bytes per synapse as
+/// [`synapse_uses`].
+fn conditional_synapse_bytes(program: &Program) -> f64 {
+    program
+        .synapses
+        .iter()
+        .enumerate()
+        .map(|(k, syn)| {
+            let pairs_source = (syn.source_stop - syn.source_start) as f64;
+            let pairs_target = (syn.target_stop - syn.target_start) as f64;
+            let times = |n: &Multiplicity| f64::from(n.constant().unwrap_or(1));
+            let at_most: f64 = syn
+                .connect
+                .iter()
+                .map(|c| match c {
+                    ConnectPlan::AllPairs {
+                        p,
+                        filter: Some(_),
+                        n,
+                    } => pairs_source * pairs_target * p.unwrap_or(1.0) * times(n),
+                    _ => 0.0,
+                })
+                .sum();
+            let arrays = program
+                .arrays
+                .iter()
+                .filter(|a| a.synapses == Some(k))
+                .count();
+            at_most * (arrays as f64 * 8.0 + 20.0)
+        })
+        .sum()
 }
 
 /// The declarations that produced `program.groups`, `program.monitors` and
@@ -268,8 +309,11 @@ fn state_uses(program: &Program, group_spans: &[Span]) -> Vec<Use> {
             let lists =
                 usize::from(g.spike.is_some()) + g.events.len() + usize::from(largest == Some(k));
             let generated = g.generator.as_ref().map_or(0, |p| p.spikes.len());
-            let bytes =
-                elements * 8.0 + g.size as f64 * lists as f64 * 4.0 + generated as f64 * 12.0;
+            // A spike is a (step, neuron) pair of 16 bytes, held by the
+            // program and by the simulation's generator.
+            let bytes = elements * 8.0
+                + g.size as f64 * lists as f64 * 4.0
+                + generated as f64 * SPIKE_BYTES;
             let mut parts = Vec::new();
             if arrays > 0 {
                 parts.push(format!("{} × 8 bytes", plural(arrays, "state array")));
@@ -282,7 +326,10 @@ fn state_uses(program: &Program, group_spans: &[Span]) -> Vec<Use> {
                 explanation += &format!(" × ({})", parts.join(" + "));
             }
             if generated > 0 {
-                explanation += &format!(", {} × 12 bytes", plural(generated, "spike"));
+                explanation += &format!(
+                    ", {} × {SPIKE_BYTES} bytes (the program's and the simulation's copy)",
+                    plural(generated, "spike")
+                );
             }
             Use {
                 bytes,
@@ -296,28 +343,77 @@ fn state_uses(program: &Program, group_spans: &[Span]) -> Vec<Use> {
 /// TimedArrays: their values, held by the program and by the
 /// simulation's table (8 bytes each, twice).
 fn table_uses(model: &ast::Model, program: &Program) -> Vec<Use> {
-    let spans = model.items.iter().filter_map(|item| match item {
-        Item::TimedArray(t) => Some(t.name.span),
-        _ => None,
-    });
+    // TimedArrays by name; the tables of values from data
+    // (`G.v = linspace(...)`, named `G.v.values.K`) at the first setting
+    // of that variable. Every table is counted, whatever made it.
+    let span_of = |name: &str| -> Option<Span> {
+        model.items.iter().find_map(|item| match item {
+            Item::TimedArray(t) if t.name.name == name => Some(t.name.span),
+            Item::SetVariable {
+                group,
+                variable,
+                value,
+                ..
+            }
+            | Item::SetVariableWhere {
+                group,
+                variable,
+                value,
+                ..
+            } if name.starts_with(&format!("{}.{}.values.", group.name, variable.name)) => {
+                Some(value.span)
+            }
+            _ => None,
+        })
+    };
+    let fallback = model.items.first().map(item_span);
     program
         .tables
         .iter()
-        .zip(spans)
+        .filter_map(|t| span_of(&t.name).or(fallback).map(|span| (t, span)))
         .map(|(t, span)| {
             let bytes = t.values.len() as f64 * 16.0;
             Use {
                 bytes,
                 span,
                 explanation: format!(
-                    "`{}`: {} values × 16 bytes (the table and the simulation's copy) = {}",
-                    t.name,
+                    "{}: {} values × 16 bytes (the table and the simulation's copy) = {}",
+                    match t.name.split_once(".values.") {
+                        Some((variable, _)) => format!("the values given to `{variable}`"),
+                        None => format!("`{}`", t.name),
+                    },
                     t.values.len(),
                     human_bytes(bytes)
                 ),
             }
         })
         .collect()
+}
+
+/// Bytes of one SpikeGeneratorGroup spike, counted twice (see
+/// [`state_uses`]).
+const SPIKE_BYTES: f64 = 32.0;
+
+/// The span of a top-level item.
+fn item_span(item: &Item) -> Span {
+    match item {
+        Item::Constant { span, .. }
+        | Item::SetDt { span, .. }
+        | Item::Seed { span, .. }
+        | Item::SetVariable { span, .. }
+        | Item::SetVariableWhere { span, .. }
+        | Item::LinkVariable { span, .. }
+        | Item::Run { span, .. } => *span,
+        Item::NeuronGroup(d) => d.name.span,
+        Item::Synapses(d) => d.name.span,
+        Item::PoissonGroup(d) => d.name.span,
+        Item::PoissonInput(d) => d.name.span,
+        Item::SpikeGeneratorGroup(d) => d.name.span,
+        Item::TimedArray(d) => d.name.span,
+        Item::SpikeMonitor(d) => d.name.span,
+        Item::StateMonitor(d) => d.name.span,
+        Item::PopulationRateMonitor(d) => d.name.span,
+    }
 }
 
 /// SpikeMonitors' spike counts: 8 bytes per recorded neuron. (The spikes

@@ -1069,17 +1069,32 @@ impl<'a, 'f> Translator<'a, 'f> {
                 let shifted = self.b.ins().fadd(time, inv.half_dt);
                 let x = self.b.ins().fdiv(shifted, tv.dt);
                 let row = self.clamped_index(x, tv.last_row);
-                let index = match column {
-                    None => row,
+                // A column outside the table (or NaN) reads NaN: Brian2
+                // raises an IndexError there, and a clamped column would
+                // silently be another neuron's value. The divergence watch
+                // then stops the run. Times stay clamped, as in Brian2.
+                let (index, column_valid) = match column {
+                    None => (row, None),
                     Some(c) => {
                         let c = self.expr(c, inv, el);
+                        let raw = self.b.ins().fcvt_to_sint_sat(types::I64, c);
                         let col = self.clamped_index(c, tv.last_col);
+                        let same = self.b.ins().icmp(IntCC::Equal, raw, col);
+                        let number = self.b.ins().fcmp(FloatCC::Ordered, c, c);
+                        let valid = self.b.ins().band(same, number);
                         let r = self.b.ins().imul(row, tv.columns);
-                        self.b.ins().iadd(r, col)
+                        (self.b.ins().iadd(r, col), Some(valid))
                     }
                 };
                 let p = self.element_addr(tv.values, index, 3);
-                self.b.ins().load(types::F64, trusted(), p, 0)
+                let value = self.b.ins().load(types::F64, trusted(), p, 0);
+                match column_valid {
+                    None => value,
+                    Some(valid) => {
+                        let nan = self.b.ins().f64const(f64::NAN);
+                        self.b.ins().select(valid, value, nan)
+                    }
+                }
             }
         }
     }

@@ -316,10 +316,10 @@ fn rand_draws_match_the_rng() {
     assert_ne!(u0, v0);
 }
 
-/// Row `trunc((time + dt/2) / table.dt)` and column `trunc(col)`, both
-/// clamped; NaN maps to 0.
+/// Row `trunc((time + dt/2) / table.dt)`, clamped (NaN maps to 0), and
+/// column `trunc(col)`, NaN when outside the table.
 #[test]
-fn table_lookups_clamp() {
+fn table_lookups_clamp_times_and_refuse_columns() {
     let k = kernel(
         "P.table",
         Iteration::Range,
@@ -420,14 +420,25 @@ fn table_lookups_clamp() {
         let row1 = idx((time_in[i] + sim_dt / 2.0) / 0.1, 4);
         assert_eq!(out1[i], t1[row1 as usize], "1-D, time {}", time_in[i]);
         let row0 = idx((time_in[i] + sim_dt / 2.0) / 0.1, 2);
-        let col0 = idx(col_in[i], 3);
-        assert_eq!(
-            out0[i],
-            t0[(row0 * 4 + col0) as usize],
-            "2-D, time {} column {}",
-            time_in[i],
-            col_in[i]
-        );
+        // A column outside 0..=3 after truncation (or NaN) reads NaN.
+        let col0 = col_in[i].trunc();
+        if (0.0..=3.0).contains(&col0) {
+            assert_eq!(
+                out0[i],
+                t0[(row0 * 4 + col0 as i64) as usize],
+                "2-D, time {} column {}",
+                time_in[i],
+                col_in[i]
+            );
+        } else {
+            assert!(
+                out0[i].is_nan(),
+                "2-D, time {} column {}: {}",
+                time_in[i],
+                col_in[i],
+                out0[i]
+            );
+        }
     }
     // Spot checks of the rule itself.
     let at = |t: f64| out1[times.iter().position(|&x| x == t).unwrap() * cols.len()];

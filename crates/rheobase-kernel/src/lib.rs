@@ -150,7 +150,8 @@ pub enum Expr {
     /// `trunc((time + dt/2) / table.dt)` clamped to `0..rows`, as Brian2's
     /// TimedArray does (half a simulation step of tolerance, so a row
     /// boundary that falls on a step is not missed by rounding). The column
-    /// (second argument) is truncated and clamped likewise.
+    /// (second argument) is truncated; a column outside `0..columns` (or
+    /// NaN) reads NaN, never another column (Brian2 raises an IndexError).
     Table {
         table: TableId,
         time: Box<Expr>,

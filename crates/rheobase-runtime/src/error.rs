@@ -40,6 +40,11 @@ pub enum RuntimeError {
         index: usize,
         value: f64,
         t: f64,
+        /// `group` is a Synapses object and `index` a synapse.
+        synapse: bool,
+        /// Found before the first step of a run: the value was given by
+        /// initialisation, an assignment or data, not by integration.
+        before_steps: bool,
     },
     /// On one rank of several: another rank failed (its own error says
     /// why), so this one stopped too, after the step ending at `t`.
@@ -64,12 +69,45 @@ impl fmt::Display for RuntimeError {
                 index,
                 value,
                 t,
-            } => write!(
-                f,
-                "the simulation diverged: `{variable}` of group `{group}` became {value} at neuron \
-                 {index} (found at t = {} ms); try a smaller `defaultclock.dt` or another `method:`",
-                t * 1e3
-            ),
+                synapse,
+                before_steps,
+            } => {
+                let (kind, element) = if *synapse {
+                    ("synapses", "synapse")
+                } else {
+                    ("group", "neuron")
+                };
+                if *before_steps {
+                    // Nothing was integrated yet, so a smaller dt cannot
+                    // help: the value came from the model's statements.
+                    write!(
+                        f,
+                        "`{variable}` of {kind} `{group}` is {value} at {element} {index} before \
+                         the run at t = {} ms could take a step: the value it was given \
+                         (initialisation, an assignment or data) is not a finite number",
+                        t * 1e3
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the simulation diverged: `{variable}` of {kind} `{group}` became {value} \
+                         at {element} {index} (found at t = {} ms); try a smaller \
+                         `defaultclock.dt` or another `method:`",
+                        t * 1e3
+                    )?;
+                    if value.is_nan() {
+                        // NaN also comes from operations without a value,
+                        // which no time step cures.
+                        write!(
+                            f,
+                            ", or look for an operation without a value (0/0, the square root \
+                             or logarithm of a negative number, a 2-D TimedArray read outside \
+                             its columns)"
+                        )?;
+                    }
+                    Ok(())
+                }
+            }
             RuntimeError::Connect { synapses, message } => {
                 write!(f, "cannot connect synapses `{synapses}`: {message}")
             }
@@ -80,7 +118,10 @@ impl fmt::Display for RuntimeError {
                 write!(f, "monitor `{monitor}` cannot record: {message}")
             }
             RuntimeError::Output { monitor, message } => {
-                write!(f, "cannot save the recordings of monitor `{monitor}`: {message}")
+                write!(
+                    f,
+                    "cannot save the recordings of monitor `{monitor}`: {message}"
+                )
             }
             RuntimeError::Interrupted { t } => {
                 write!(f, "simulation interrupted at t = {} ms", t * 1e3)

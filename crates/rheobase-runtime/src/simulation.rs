@@ -526,7 +526,7 @@ impl Simulation {
             // Values set since the last scan (initialisation, assignments,
             // a library user's writes) are scanned once before stepping.
             self.unscanned = false;
-            self.report(DivergenceWatch::scan_all(&self.program, &self.store))
+            self.report(DivergenceWatch::scan_all(&self.program, &self.store), true)
         } else {
             Ok(())
         };
@@ -567,7 +567,7 @@ impl Simulation {
             let last = done == steps;
             if self.step % crate::DIVERGENCE_CHECK_STEPS == 0 || last {
                 let check = self.step / crate::DIVERGENCE_CHECK_STEPS;
-                result = self.report(self.divergence.scan(&self.store, check, last));
+                result = self.report(self.divergence.scan(&self.store, check, last), false);
             }
         }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
@@ -578,12 +578,20 @@ impl Simulation {
     /// the start of each run, so delays may change between runs; spikes
     /// already queued keep the step they are due at).
     fn prepare_delays(&mut self) -> Result<(), RuntimeError> {
-        for (plan, state) in self.program.synapses.iter().zip(&mut self.synapses) {
+        for k in 0..self.synapses.len() {
+            let plan = &self.program.synapses[k];
             if plan.on_pre.is_none() {
                 continue;
             }
+            let free_bytes = self.memory_free();
+            let state = &mut self.synapses[k];
             state
-                .prepare_delays(self.store.get(plan.delay), self.program.dt, self.step)
+                .prepare_delays(
+                    self.store.get(plan.delay),
+                    self.program.dt,
+                    self.step,
+                    free_bytes,
+                )
                 .map_err(|message| RuntimeError::Delay {
                     synapses: plan.name.clone(),
                     message,
@@ -594,7 +602,8 @@ impl Simulation {
 
     /// Turns a value found by the divergence watch into the error that
     /// names its group, variable, element and the current time.
-    fn report(&self, found: Option<NonFinite>) -> Result<(), RuntimeError> {
+    /// `before_steps`: found by the scan before a run's first step.
+    fn report(&self, found: Option<NonFinite>, before_steps: bool) -> Result<(), RuntimeError> {
         let Some(found) = found else { return Ok(()) };
         let decl = &self.program.arrays[found.array.0 as usize];
         let (group, variable) = decl.name.split_once('.').unwrap_or(("?", &decl.name));
@@ -604,6 +613,8 @@ impl Simulation {
             index: found.index,
             value: found.value,
             t: self.t(),
+            synapse: decl.synapses.is_some(),
+            before_steps,
         })
     }
 
@@ -666,6 +677,14 @@ impl Simulation {
         self.memory_limit = Some(bytes);
     }
 
+    /// Bytes left under the memory limit by the state and the synapses.
+    fn memory_free(&self) -> u64 {
+        let used =
+            self.store.bytes() as u64 + self.synapses.iter().map(|s| s.bytes() as u64).sum::<u64>();
+        self.memory_limit
+            .map_or(u64::MAX, |limit| limit.saturating_sub(used))
+    }
+
     /// What `connect:` lines of Synapses object `k` may use now.
     fn connect_budget(&self, k: usize) -> ConnectBudget {
         // Per synapse: its arrays, the pre/post indices and the two indexes
@@ -678,11 +697,7 @@ impl Simulation {
             .filter(|a| a.synapses == Some(k))
             .count();
         let bytes_per_synapse = arrays * 8 + 28;
-        let used =
-            self.store.bytes() as u64 + self.synapses.iter().map(|s| s.bytes() as u64).sum::<u64>();
-        let free_bytes = self
-            .memory_limit
-            .map_or(u64::MAX, |limit| limit.saturating_sub(used));
+        let free_bytes = self.memory_free();
         ConnectBudget {
             max_synapses: usize::try_from(free_bytes / bytes_per_synapse as u64)
                 .unwrap_or(usize::MAX),

@@ -18,6 +18,9 @@ use crate::exec::{ArrayStore, PairIndex};
 /// slots costs 24 bytes each even when empty).
 pub(crate) const MAX_DELAY_STEPS: u64 = 1 << 24;
 
+/// Bytes of one slot of the spike queue (an empty `Vec<u32>`).
+const SLOT_BYTES: u64 = std::mem::size_of::<Vec<u32>>() as u64;
+
 /// A compressed-row index: for each row (a neuron of the source or
 /// target range), the synapses attached to it, in ascending synapse order.
 ///
@@ -249,7 +252,15 @@ impl SynapsesState {
     /// Converts the `delay` values (seconds) to steps as Brian2 does,
     /// `int(delay/dt + 0.5)` (negative and NaN delays are errors), and
     /// grows the queue for the largest. `step` is the current step.
-    pub fn prepare_delays(&mut self, delay: &[f64], dt: f64, step: u64) -> Result<(), String> {
+    /// The ring is refused, before it is allocated, when its new slots
+    /// need more than `free_bytes`.
+    pub fn prepare_delays(
+        &mut self,
+        delay: &[f64],
+        dt: f64,
+        step: u64,
+        free_bytes: u64,
+    ) -> Result<(), String> {
         let n = self.len();
         self.delays.clear();
         let to_steps = |d: f64| -> Result<u32, String> {
@@ -263,7 +274,9 @@ impl SynapsesState {
             let steps = (d / dt + 0.5).floor();
             if steps >= MAX_DELAY_STEPS as f64 {
                 return Err(format!(
-                    "a delay of {d:e} s is {steps:e} time steps, more than the {MAX_DELAY_STEPS} supported"
+                    "a delay of {} s is {} time steps, more than the {MAX_DELAY_STEPS} supported",
+                    short_number(d),
+                    short_number(steps)
                 ));
             }
             Ok(steps as u32)
@@ -285,6 +298,19 @@ impl SynapsesState {
         };
         if uniform.is_some() {
             self.delays = Vec::new();
+        }
+        // A slot (an empty list) per step of the longest delay: 1000 s of
+        // random delays at 0.1 ms is 240 MB for however few synapses.
+        let ring_bytes = (u64::from(max) + 1).saturating_mul(SLOT_BYTES);
+        let held = self.queue.slot_count().saturating_mul(SLOT_BYTES);
+        if ring_bytes > held && ring_bytes - held > free_bytes {
+            return Err(format!(
+                "the longest delay, {} s, is {max} time steps; the spike queue holds a slot per \
+                 step, {} in all, more than the {} of memory left to the simulation",
+                short_number(f64::from(max) * dt),
+                connect::human_bytes(ring_bytes as f64),
+                connect::human_bytes(free_bytes as f64)
+            ));
         }
         self.uniform_delay = uniform;
         self.queue.reserve(u64::from(max), step);
@@ -347,8 +373,50 @@ impl SynapsesState {
     }
 }
 
+/// `x` with at most four significant digits, as a person writes it
+/// (`1e304`, `2.5e7`, `16.5`): a message never prints the 17 digits of an
+/// f64's rounding error.
+fn short_number(x: f64) -> String {
+    if x == 0.0 {
+        return "0".to_string();
+    }
+    if (1e-3..1e6).contains(&x.abs()) {
+        let decimals = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+        let text = format!("{x:.decimals$}");
+        return if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        };
+    }
+    let text = format!("{x:.3e}");
+    match text.split_once('e') {
+        Some((mantissa, exponent)) => {
+            let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+            if exponent == "0" {
+                mantissa.to_string()
+            } else {
+                format!("{mantissa}e{exponent}")
+            }
+        }
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_in_messages_are_short() {
+        use super::short_number;
+        assert_eq!(short_number(1e300), "1e300");
+        assert_eq!(short_number(1.0000000000000001e304), "1e304");
+        assert_eq!(short_number(748.8083), "748.8");
+        assert_eq!(short_number(16.5), "16.5");
+        assert_eq!(short_number(0.0), "0");
+        assert_eq!(short_number(2.5e7), "2.5e7");
+        assert_eq!(short_number(1e-5), "1e-5");
+    }
+
     use super::*;
 
     #[test]

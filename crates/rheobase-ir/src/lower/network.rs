@@ -1295,6 +1295,12 @@ impl<'a> Builder<'a> {
             }
             cond = t.expr;
         }
+        // `connect: True` (or a condition that folds to true) is every
+        // pair, as Brian2 makes it: no filter, so the synapses are known
+        // before connecting and counted by the memory estimate.
+        if p.is_none() && as_const(&cond).is_some_and(|v| v != 0.0) {
+            return Ok(None);
+        }
         if let Some(e) = p {
             let t = self.checker(scope, &mut counters, true, false).check(e)?;
             if !t.dim.is_dimensionless() {

@@ -110,7 +110,7 @@ impl Builder<'_> {
                             "`when:` is one of start, groups, thresholds, synapses, resets, end, \
                              or one of them with `before_` or `after_`",
                         );
-                        if let Some(s) = check::suggest(&w.name, SLOTS.iter().copied()) {
+                        if let Some(s) = check::suggest(0, &w.name, SLOTS.iter().copied()) {
                             d = d.with_note(format!("help: did you mean `{s}`?"));
                         }
                         return Err(self.error(d));

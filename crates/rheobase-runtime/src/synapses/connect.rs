@@ -179,7 +179,7 @@ impl ConnectBudget {
 }
 
 /// Bytes in the unit a person would use for them.
-fn human_bytes(bytes: f64) -> String {
+pub(crate) fn human_bytes(bytes: f64) -> String {
     if bytes >= 1e9 {
         format!("{:.1} GB", bytes / 1e9)
     } else if bytes >= 1e6 {

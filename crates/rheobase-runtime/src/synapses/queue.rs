@@ -32,6 +32,11 @@ impl SpikeQueue {
         (step % self.slots.len() as u64) as usize
     }
 
+    /// Slots of the ring now.
+    pub(super) fn slot_count(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
     /// Whether the ring has no slots yet (no delays prepared).
     pub(super) fn is_unsized(&self) -> bool {
         self.slots.is_empty()
