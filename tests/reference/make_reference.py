@@ -174,7 +174,7 @@ def _blocks(lines, start):
     return items
 
 
-_KEY = re.compile(r"^(on_event\s+[A-Za-z_]\w*|[A-Za-z_]\w*)\s*:\s*(.*)$")
+_KEY = re.compile(r"^((?:on_event|on_pre|on_post|delay)\s+[A-Za-z_]\w*|[A-Za-z_]\w*)\s*:\s*(.*)$")
 
 
 def parse_body(children, filename):
@@ -437,16 +437,37 @@ class Runner:
         kwargs = {}
         if "model" in body:
             kwargs["model"] = "\n".join(as_lines(body["model"]))
+        # Pathways: `on_pre:` is Brian2's on_pre string, `on_pre NAME:` an
+        # entry of its dict (and the same for on_post); `delay NAME:` and
+        # `on_event NAME:` are entries of the delay and on_event dicts.
+        named = lambda prefix: {k.split()[1]: v for k, v in body.items()
+                                if k.startswith(prefix + " ") and not k.endswith("*")}
         for key in ("on_pre", "on_post"):
+            paths = {n: self.statements(v) for n, v in named(key).items()}
             if key in body:
-                kwargs[key] = self.statements(body[key])
-        delay_expr = None
+                if paths:
+                    paths[key[3:]] = self.statements(body[key])
+                else:
+                    kwargs[key] = self.statements(body[key])
+            if paths:
+                kwargs[key] = paths
+        delay_exprs = {}
+        delays = named("delay")
         if "delay" in body:
-            val = try_ceval(body["delay"], self.consts)
+            delays["pre"] = body["delay"]
+        for pname, dtext in delays.items():
+            val = try_ceval(dtext, self.consts)
             if isinstance(val, Quantity):
-                kwargs["delay"] = val
+                kwargs.setdefault("delay", {})[pname] = val
             else:
-                delay_expr = body["delay"]
+                delay_exprs[pname] = dtext
+        events = named("on_event")
+        if "on_event" in body:
+            if events:
+                raise NotImplementedError("on_event: together with on_event NAME:")
+            kwargs["on_event"] = body["on_event"]
+        elif events:
+            kwargs["on_event"] = events
         method = self.method_of(body, name)
         self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
         s = Synapses(source, target, method=method, namespace=self.consts, name=name, **kwargs)
@@ -458,8 +479,12 @@ class Runner:
                 cargs, ckwargs = ceval("_capture(" + line + ")", dict(self.consts, _capture=lambda *a, **k: (a, k)))
             self.log(f"{name}.connect(*{cargs}, **{ckwargs})")
             s.connect(*cargs, namespace=self.consts, **ckwargs)
-        if delay_expr is not None:
-            self.set_expr(s, "delay", delay_expr)
+        for pname, dtext in delay_exprs.items():
+            if pname == "pre":
+                self.set_expr(s, "delay", dtext)
+            else:
+                self.log(f"{name}.{pname}.delay = {dtext!r}")
+                getattr(s, pname).delay.set_item(slice(None), dtext, namespace=self.consts)
         self.run_regularly(s, body)
         self.objects[name] = s
         self.synapse_objs[name] = s

@@ -191,6 +191,14 @@ pub struct SynapsesPlan {
     /// kernels over synapse indices.
     pub on_pre: Option<KernelId>,
     pub on_post: Option<KernelId>,
+    /// The events that trigger `on_pre` and `on_post`: `None` for spikes,
+    /// `Some(e)` for the custom event `groups[source].events[e]` (resp.
+    /// the target's), Brian2's `on_event={'pre': 'custom'}`.
+    pub pre_event: Option<usize>,
+    pub post_event: Option<usize>,
+    /// Further pathways (Brian2's `on_pre={'up': ..., 'down': ...}`), each
+    /// with its own code, trigger and delay, in declaration order.
+    pub pathways: Vec<PathwayPlan>,
     /// Clock-driven equations: a Range kernel over all synapses, run in
     /// the `groups` slot after the neuron groups' state updates.
     pub state_update: Option<KernelId>,
@@ -202,6 +210,57 @@ pub struct SynapsesPlan {
     /// `N_incoming`, `N_outgoing`).
     pub n_incoming: Option<ArrayId>,
     pub n_outgoing: Option<ArrayId>,
+}
+
+/// A named pathway of a Synapses object besides its `on_pre`/`on_post`
+/// (Brian2's `SynapticPathway` named `S_NAME`): List kernels over synapse
+/// indices, triggered by an event of the source (`Pre`) or target (`Post`)
+/// neurons, delivered after the pathway's own delay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathwayPlan {
+    /// The pathway's name (`up`); Brian2 sorts it as `S_up`.
+    pub name: String,
+    /// Which neurons trigger it.
+    pub side: PathwaySide,
+    /// `None`: their spikes; `Some(e)`: their custom event `events[e]`.
+    pub event: Option<usize>,
+    pub kernel: KernelId,
+    /// The pathway's delay in seconds, per synapse or one value (an array
+    /// of length 1 that is not per synapse), rounded to steps at the start
+    /// of every run as `SynapsesPlan::delay` is.
+    pub delay: ArrayId,
+}
+
+/// Which neurons of a Synapses object trigger a pathway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathwaySide {
+    /// The source neurons (Brian2's `on_pre`), run at order -1 of `synapses`.
+    Pre,
+    /// The target neurons (`on_post`), run at order +1 of `synapses`.
+    Post,
+}
+
+impl SynapsesPlan {
+    /// Brian2's names of the object's pathways triggered from `side`, with
+    /// what identifies each: `None` for `on_pre`/`on_post`, `Some(k)` for
+    /// `pathways[k]`. Objects of one slot and order run sorted by these.
+    pub fn pathway_names(&self, side: PathwaySide) -> Vec<(String, Option<usize>)> {
+        let default = match side {
+            PathwaySide::Pre => self.on_pre.map(|_| format!("{}_pre", self.name)),
+            PathwaySide::Post => self.on_post.map(|_| format!("{}_post", self.name)),
+        };
+        default
+            .map(|n| (n, None))
+            .into_iter()
+            .chain(
+                self.pathways
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.side == side)
+                    .map(|(k, p)| (format!("{}_{}", self.name, p.name), Some(k))),
+            )
+            .collect()
+    }
 }
 
 /// `x_post = EXPR (summed)`: every step, the target variable of each

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rheobase_kernel::program::{
-    Action, ConnectPlan, GeneratorPlan, KernelId, MonitorPlan, Multiplicity, Program,
+    Action, ConnectPlan, GeneratorPlan, KernelId, MonitorPlan, Multiplicity, PathwaySide, Program,
 };
 use rheobase_kernel::{ArrayId, Iteration};
 
@@ -208,12 +208,14 @@ pub struct Simulation {
     /// `S_stateupdater`), so a synapse's clock-driven equations may run
     /// before or after a neuron group's, as in Brian2.
     update_order: Vec<Updater>,
-    /// The Synapses objects with `on_pre` (resp. `on_post`) code in the
-    /// order Brian2 runs their pathways: sorted by the pathway's name,
-    /// `S_pre` (resp. `S_post`). Two pathways writing the same target
-    /// variable then add in Brian2's order, to the last bit.
-    pre_order: Vec<usize>,
-    post_order: Vec<usize>,
+    /// The pathways triggered by source (resp. target) neurons, as
+    /// `(synapses, None)` for `on_pre` (`on_post`) and `(synapses,
+    /// Some(k))` for `pathways[k]`, in the order Brian2 runs them: sorted
+    /// by the pathway's name, `S_pre`, `S_up` (resp. `S_post`). Two
+    /// pathways writing the same target variable then add in Brian2's
+    /// order, to the last bit.
+    pre_order: Vec<(usize, Option<usize>)>,
+    post_order: Vec<(usize, Option<usize>)>,
     seed: u64,
     /// Steps completed; the current time is `step * dt`.
     step: u64,
@@ -318,8 +320,8 @@ impl Simulation {
         let monitors = program.monitors.iter().map(MonitorData::for_plan).collect();
         let monitor_checked = vec![false; program.monitors.len()];
         let update_order = update_order(&program);
-        let pre_order = pathway_order(&program, "_pre", |s| s.on_pre.is_some());
-        let post_order = pathway_order(&program, "_post", |s| s.on_post.is_some());
+        let pre_order = pathway_order(&program, PathwaySide::Pre);
+        let post_order = pathway_order(&program, PathwaySide::Post);
         let threads = exec.threads();
         let divergence = DivergenceWatch::new(&program, &exec);
         Ok(Simulation {
@@ -573,20 +575,25 @@ impl Simulation {
         result.map(|()| done)
     }
 
-    /// Converts every `pre` pathway's delays to steps (Brian2 does this at
-    /// the start of each run, so delays may change between runs; spikes
+    /// Converts every delayed pathway's delays to steps (Brian2 does this
+    /// at the start of each run, so delays may change between runs; spikes
     /// already queued keep the step they are due at).
     fn prepare_delays(&mut self) -> Result<(), RuntimeError> {
         for (plan, state) in self.program.synapses.iter().zip(&mut self.synapses) {
-            if plan.on_pre.is_none() {
-                continue;
+            let default = plan.on_pre.map(|_| (None, plan.delay));
+            let named = plan
+                .pathways
+                .iter()
+                .enumerate()
+                .map(|(k, p)| (Some(k), p.delay));
+            for (which, delay) in default.into_iter().chain(named) {
+                state
+                    .prepare_delays(which, self.store.get(delay), self.program.dt, self.step)
+                    .map_err(|message| RuntimeError::Delay {
+                        synapses: plan.name.clone(),
+                        message,
+                    })?;
             }
-            state
-                .prepare_delays(self.store.get(plan.delay), self.program.dt, self.step)
-                .map_err(|message| RuntimeError::Delay {
-                    synapses: plan.name.clone(),
-                    message,
-                })?;
         }
         Ok(())
     }

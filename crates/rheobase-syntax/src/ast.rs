@@ -168,15 +168,37 @@ pub struct SynapsesDecl {
     pub source: GroupRef,
     pub target: GroupRef,
     pub model: Vec<Equation>,
+    /// `on_pre:` and `on_post:`: the pathways named `pre` and `post`.
     pub on_pre: Option<Block>,
     pub on_post: Option<Block>,
+    /// `delay:`, the delay of the `pre` pathway.
     pub delay: Option<Expr>,
+    /// `on_pre NAME:` / `on_post NAME:` blocks: named pathways (Brian2's
+    /// `on_pre={'NAME': ...}`), in file order.
+    pub pathways: Vec<Pathway>,
+    /// `delay NAME: EXPR`: the delay of the pathway NAME.
+    pub pathway_delays: Vec<(Ident, Expr)>,
+    /// `on_event: EVENT`: the event that triggers every pathway (Brian2's
+    /// `on_event='custom'`; default `spike`).
+    pub on_event: Option<Ident>,
+    /// `on_event NAME: EVENT`: the event that triggers pathway NAME.
+    pub pathway_events: Vec<(Ident, Ident)>,
     pub method: Option<Ident>,
     /// Every `connect:` line, in file order; they add up.
     pub connect: Vec<Connect>,
     pub init: Option<Block>,
     /// `run_regularly:` blocks, in file order.
     pub run_regularly: Vec<RunRegularly>,
+    pub span: Span,
+}
+
+/// A named pathway of a Synapses object: `on_pre NAME:` or `on_post NAME:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pathway {
+    pub name: Ident,
+    /// `on_post NAME:` (triggered by the target neurons).
+    pub post: bool,
+    pub code: Block,
     pub span: Span,
 }
 

@@ -82,6 +82,7 @@ impl Kind {
                 "on_pre",
                 "on_post",
                 "delay",
+                "on_event",
                 "method",
                 "connect",
                 "init",
@@ -182,7 +183,9 @@ fn leading_word(text: &str) -> Option<&str> {
 /// One `key: value` line of a declaration body.
 struct KeyValue {
     key: Ident,
-    /// The event name of `on_event NAME:`.
+    /// The word between the key and the colon: the event of a
+    /// NeuronGroup's `on_event NAME:`, the pathway of a Synapses object's
+    /// `on_pre NAME:`, `on_post NAME:`, `delay NAME:`, `on_event NAME:`.
     event: Option<Ident>,
     /// The value after the colon, as a byte range, when on the key's line.
     inline: Option<(usize, usize)>,
@@ -571,6 +574,10 @@ impl<'s> Parser<'s> {
                     on_pre: None,
                     on_post: None,
                     delay: None,
+                    pathways: Vec::new(),
+                    pathway_delays: Vec::new(),
+                    on_event: None,
+                    pathway_events: Vec::new(),
                     method: None,
                     connect: Vec::new(),
                     init: None,
@@ -580,9 +587,30 @@ impl<'s> Parser<'s> {
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "model" => d.model = self.equations(&kv),
-                        "on_pre" => d.on_pre = self.block(&kv),
-                        "on_post" => d.on_post = self.block(&kv),
-                        "delay" => d.delay = self.value_expr(&kv),
+                        "on_pre" | "on_post" => {
+                            let post = kv.key.name == "on_post";
+                            match (kv.event.clone(), self.block(&kv)) {
+                                (Some(name), Some(code)) => d.pathways.push(Pathway {
+                                    name,
+                                    post,
+                                    code,
+                                    span: kv.span,
+                                }),
+                                (None, code) if post => d.on_post = code,
+                                (None, code) => d.on_pre = code,
+                                (Some(_), None) => {}
+                            }
+                        }
+                        "delay" => match (kv.event.clone(), self.value_expr(&kv)) {
+                            (Some(name), Some(value)) => d.pathway_delays.push((name, value)),
+                            (None, value) => d.delay = value,
+                            (Some(_), None) => {}
+                        },
+                        "on_event" => match (kv.event.clone(), self.value_name(&kv)) {
+                            (Some(name), Some(event)) => d.pathway_events.push((name, event)),
+                            (None, event) => d.on_event = event,
+                            (Some(_), None) => {}
+                        },
                         "method" => d.method = self.value_name(&kv),
                         "connect" => {
                             let more = self.connects(&kv);
@@ -723,6 +751,7 @@ impl<'s> Parser<'s> {
         for kv in keys {
             match kv.key.name.as_str() {
                 "model" => drop(self.equations(&kv)),
+                "on_event" if kv.inline.is_some() => drop(self.value_name(&kv)),
                 "reset" | "init" | "namespace" | "on_pre" | "on_post" | "on_event" => {
                     drop(self.block(&kv))
                 }
@@ -778,6 +807,22 @@ impl<'s> Parser<'s> {
             };
             let mut pos = start + word.len();
             let mut event = None;
+            // A Synapses pathway's name is optional (`on_pre:` is the
+            // pathway `pre`).
+            let named_pathway = kind == Kind::Synapses
+                && matches!(word, "on_pre" | "on_post" | "delay" | "on_event");
+            if named_pathway {
+                let rest = &self.text[pos..end];
+                let trimmed = rest.trim_start();
+                let arg_start = pos + (rest.len() - trimmed.len());
+                if let Some(arg) = leading_word(trimmed).filter(|_| rest.len() > trimmed.len()) {
+                    event = Some(Ident {
+                        name: arg.to_string(),
+                        span: Span::new(arg_start, arg_start + arg.len()),
+                    });
+                    pos = arg_start + arg.len();
+                }
+            }
             if word == "on_event" && kind == Kind::NeuronGroup {
                 let rest = &self.text[pos..end];
                 let trimmed = rest.trim_start();
@@ -835,7 +880,7 @@ impl<'s> Parser<'s> {
                 });
                 if let Some(first) = dup {
                     let what = match &event {
-                        Some(e) => format!("on_event {}", e.name),
+                        Some(e) => format!("{word} {}", e.name),
                         None => word.to_string(),
                     };
                     let d = Diagnostic::error(key.span, format!("duplicate key `{what}`"))

@@ -12,7 +12,7 @@
 //! places it unambiguously, rather than run in a different order.
 
 use super::*;
-use rheobase_kernel::program::{RegularPlan, RegularTarget, SchedulePoint, SynapsesPlan};
+use rheobase_kernel::program::{PathwaySide, RegularPlan, RegularTarget, SchedulePoint, SynapsesPlan};
 
 /// Brian2's schedule: the slots and their `before_`/`after_` neighbours.
 const SLOTS: [&str; 18] = [
@@ -243,14 +243,21 @@ impl Builder<'_> {
                     )
                 }
                 "synapses" => {
-                    let pre = synapse_names("_pre", &|s| s.on_pre.is_some());
+                    let pathways = |side| -> Vec<String> {
+                        prog.synapses
+                            .iter()
+                            .flat_map(|s| s.pathway_names(side))
+                            .map(|(name, _)| name)
+                            .collect()
+                    };
+                    let pre = pathways(PathwaySide::Pre);
                     let inputs = (0..prog.poisson_inputs.len())
                         .map(|k| match k {
                             0 => "poissoninput".to_string(),
                             k => format!("poissoninput_{k}"),
                         })
                         .collect();
-                    let post = synapse_names("_post", &|s| s.on_post.is_some());
+                    let post = pathways(PathwaySide::Post);
                     (
                         vec![
                             (-1, pre, SynapsesAfterPre),

@@ -3,7 +3,7 @@
 
 use super::regular::run_regular;
 use super::*;
-use rheobase_kernel::program::SchedulePoint;
+use rheobase_kernel::program::{PathwaySide, SchedulePoint};
 
 /// Synapses per piece of a summed variable's update: 256 KiB of terms,
 /// which stay in the L2 cache between being written and being added.
@@ -250,13 +250,22 @@ impl Simulation {
         regular!(ThresholdsEnd);
         // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
         // pathways (+1).
-        for &k in pre_order.iter() {
+        for &(k, which) in pre_order.iter() {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
-            if let Some(kernel) = plan.on_pre {
-                let due = state.push_and_take_due(plan, groups[plan.source].spikes(), clock.step);
+            let (kernel, event) = match which {
+                None => (plan.on_pre, plan.pre_event),
+                Some(p) => (Some(plan.pathways[p].kernel), plan.pathways[p].event),
+            };
+            if let Some(kernel) = kernel {
+                let source = &groups[plan.source];
+                let triggered = match event {
+                    None => source.spikes(),
+                    Some(e) => source.events[e].occurred(),
+                };
+                let due = state.push_and_take_due(plan, which, triggered, clock.step);
                 state.events += due.len() as u64;
                 exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
-                state.clear_due(due, clock.step);
+                state.clear_due(which, due, clock.step);
             }
         }
         regular!(SynapsesAfterPre);
@@ -265,13 +274,35 @@ impl Simulation {
             exec.run_range(input.kernel, store, owned, clock, None, None);
         }
         regular!(SynapsesAfterPoisson);
-        for &k in post_order.iter() {
+        for &(k, which) in post_order.iter() {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
-            if let Some(kernel) = plan.on_post {
-                let list = state.post_synapses(plan, groups[plan.target].spikes());
-                state.events += list.len() as u64;
-                exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
-                state.return_post_list(list);
+            let target = &groups[plan.target];
+            match which {
+                None => {
+                    if let Some(kernel) = plan.on_post {
+                        let triggered = match plan.post_event {
+                            None => target.spikes(),
+                            Some(e) => target.events[e].occurred(),
+                        };
+                        let list = state.post_synapses(plan, triggered);
+                        state.events += list.len() as u64;
+                        exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
+                        state.return_post_list(list);
+                    }
+                }
+                // A named `post` pathway may have a delay, so it goes
+                // through its own queue.
+                Some(p) => {
+                    let pathway = &plan.pathways[p];
+                    let triggered = match pathway.event {
+                        None => target.spikes(),
+                        Some(e) => target.events[e].occurred(),
+                    };
+                    let due = state.push_and_take_due(plan, which, triggered, clock.step);
+                    state.events += due.len() as u64;
+                    exec.run_list(pathway.kernel, store, &due, clock, Some(&state.pairs), None);
+                    state.clear_due(which, due, clock.step);
+                }
             }
         }
 
@@ -324,19 +355,19 @@ pub(super) enum Updater {
     Synapses(usize),
 }
 
-/// The Synapses objects that `has` a pathway, sorted by the pathway's
-/// Brian2 name (`NAME` + `suffix`); equal names keep declaration order.
-pub(super) fn pathway_order(
-    program: &Program,
-    suffix: &str,
-    has: impl Fn(&rheobase_kernel::program::SynapsesPlan) -> bool,
-) -> Vec<usize> {
-    let mut named: Vec<(String, usize)> = program
+/// The pathways triggered from `side` of every Synapses object, as
+/// `(synapses, pathway)`, sorted by the pathway's Brian2 name (`S_pre`,
+/// `S_up`); equal names keep declaration order.
+pub(super) fn pathway_order(program: &Program, side: PathwaySide) -> Vec<(usize, Option<usize>)> {
+    let mut named: Vec<(String, (usize, Option<usize>))> = program
         .synapses
         .iter()
         .enumerate()
-        .filter(|(_, s)| has(s))
-        .map(|(k, s)| (format!("{}{suffix}", s.name), k))
+        .flat_map(|(k, s)| {
+            s.pathway_names(side)
+                .into_iter()
+                .map(move |(name, which)| (name, (k, which)))
+        })
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named.into_iter().map(|(_, k)| k).collect()
