@@ -42,6 +42,7 @@ import numpy as np
 
 import brian2
 from brian2 import (
+    EventMonitor,
     Network,
     NeuronGroup,
     PoissonGroup,
@@ -246,7 +247,7 @@ def try_ceval(expr, consts):
 
 DECL = re.compile(
     r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|"
-    r"SpikeMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
+    r"SpikeMonitor|EventMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
 )
 LINK = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*linked_var\((.*)\)\s*$")
 SETWHERE = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\[(.*)\]\s*=\s*(.+)$")
@@ -536,6 +537,16 @@ class Runner:
         self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
         self.net.add(mon)
 
+    def event_monitor(self, name, args, body):
+        src, label = self.monitor_source(args)
+        variables = [v.strip() for v in body.get("variables", "").split(",") if v.strip()]
+        event = body["event"].strip()
+        self.log(f"EventMonitor({src.name}, {event!r}, variables={variables}, name={name!r})")
+        mon = EventMonitor(src, event, variables=variables or None, name=name)
+        # The same archive as a SpikeMonitor's: i, t and the variables.
+        self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
+        self.net.add(mon)
+
     def state_monitor(self, name, args, body):
         src, label = self.monitor_source(args)
         variables = [v.strip() for v in " ".join(as_lines(body["variables"])).split(",") if v.strip()]
@@ -589,6 +600,8 @@ class Runner:
                     self.timed_array(name, body)
                 elif kind == "SpikeMonitor":
                     self.spike_monitor(name, args, body)
+                elif kind == "EventMonitor":
+                    self.event_monitor(name, args, body)
                 elif kind == "StateMonitor":
                     self.state_monitor(name, args, body)
                 elif kind == "PopulationRateMonitor":

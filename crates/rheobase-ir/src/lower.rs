@@ -9,8 +9,8 @@ use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, Program, RecordedVariable,
-    ValueKind,
+    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent, Program,
+    RecordedVariable, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
@@ -2053,18 +2053,64 @@ impl<'a> Builder<'a> {
 
     fn spike_monitor(&mut self, m: &ast::SpikeMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
-        self.archive_names(
-            &m.name,
-            "a SpikeMonitor",
-            &["i", "t", "count"],
-            &m.variables,
-        )?;
+        let kind = match m.event {
+            Some(_) => "an EventMonitor",
+            None => "a SpikeMonitor",
+        };
+        self.archive_names(&m.name, kind, &["i", "t", "count"], &m.variables)?;
         let (g, start, stop) = self.group_ref(&m.source)?;
-        self.require_spikes(g, &m.source)?;
+        let event = match &m.event {
+            // Brian2's `EventMonitor(G, 'spike')` is a SpikeMonitor.
+            Some(e) if e.name == "spike" => {
+                self.require_spikes(g, &m.source)?;
+                None
+            }
+            Some(e) => {
+                let group = &self.program.groups[g];
+                match group.events.iter().position(|x| x.name == e.name) {
+                    Some(index) => Some(MonitoredEvent {
+                        index,
+                        before_evaluation: m.source.slice.is_some(),
+                    }),
+                    None => {
+                        let names = group.events.iter().map(|x| x.name.as_str());
+                        let mut d = Diagnostic::error(
+                            e.span,
+                            format!("`{}` has no event `{}`", group.name, e.name),
+                        );
+                        d = match check::suggest(&e.name, names) {
+                            Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
+                            None if group.events.is_empty() => d.with_note(format!(
+                                "`{}` declares no custom events; declare one under its \
+                                 `events:`, e.g. `custom: v > 0.5`",
+                                group.name
+                            )),
+                            None => d.with_note(format!(
+                                "its events are `spike`, {}",
+                                group
+                                    .events
+                                    .iter()
+                                    .map(|x| format!("`{}`", x.name))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
+                        };
+                        return Err(self.error(d));
+                    }
+                }
+            }
+            None => {
+                self.require_spikes(g, &m.source)?;
+                None
+            }
+        };
         let mut prepare = Vec::new();
         let variables = self.recorded(g, &m.variables, &mut prepare)?;
         if !prepare.is_empty() {
-            return Err(self.error(Diagnostic::error(m.span, "a SpikeMonitor can record state variables, but not subexpressions, at spike time (yet)")));
+            return Err(self.error(Diagnostic::error(
+                m.span,
+                format!("{kind} can record state variables, but not subexpressions, at event time (yet)"),
+            )));
         }
         self.program.monitors.push(MonitorPlan::Spike {
             name: m.name.name.clone(),
@@ -2072,6 +2118,7 @@ impl<'a> Builder<'a> {
             start,
             stop,
             variables,
+            event,
             from_step: self.steps_so_far,
         });
         Ok(())

@@ -440,6 +440,8 @@ pub enum MonitorPlan {
         start: usize,
         stop: usize,
         variables: Vec<RecordedVariable>,
+        /// `Some(e)`: an EventMonitor of a custom event instead of spikes.
+        event: Option<MonitoredEvent>,
         /// The first step this monitor records: Brian2 adds an object to
         /// the network where it is declared, so a monitor declared after
         /// `run`s totalling this many steps sees nothing before them.
@@ -489,6 +491,19 @@ pub enum MonitorPlan {
         /// `run`s totalling this many steps sees nothing before them.
         from_step: u64,
     },
+}
+
+/// The custom event `groups[group].events[index]` of an EventMonitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitoredEvent {
+    pub index: usize,
+    /// Brian2 2.9 schedules an EventMonitor of a whole group right after
+    /// the event's thresholder (`after_thresholds`, order 1), but one of
+    /// a subgroup (`G[1:3]`) at the subgroup's own place, `thresholds`
+    /// order 2: before the event is evaluated, so it records the events
+    /// of the previous step, with this step's time and values. `true` for
+    /// the latter, which the runtime reproduces.
+    pub before_evaluation: bool,
 }
 
 /// A variable as recorded by a monitor.

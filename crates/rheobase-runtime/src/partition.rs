@@ -470,6 +470,15 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 "records synapses, which are spread over the ranks".to_string(),
             ),
             MonitorPlan::Spike {
+                name,
+                event: Some(_),
+                ..
+            } => refuse(
+                name,
+                "EventMonitor",
+                "records a custom event, which ranks do not exchange".to_string(),
+            ),
+            MonitorPlan::Spike {
                 name, variables, ..
             } if !variables.is_empty() => refuse(
                 name,

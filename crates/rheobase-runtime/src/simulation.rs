@@ -400,6 +400,7 @@ impl Simulation {
                 if self.sink.is_none() {
                     self.reserve_samples(steps);
                 }
+                self.begin_run();
                 self.run_steps(steps)?;
             }
             Action::Connect { synapses, connect } => {
@@ -468,9 +469,23 @@ impl Simulation {
         match self.program.actions.get(self.next_action) {
             Some(Action::Run { steps }) => {
                 self.next_action += 1;
-                Some(*steps)
+                let steps = *steps;
+                self.begin_run();
+                Some(steps)
             }
             _ => None,
+        }
+    }
+
+    /// What Brian2 does when a `run` starts: it empties the custom events'
+    /// lists, which an EventMonitor of a subgroup reads before they are
+    /// found again (see `MonitoredEvent::before_evaluation`), so that in
+    /// the first step of every run it records nothing.
+    fn begin_run(&mut self) {
+        for g in &mut self.groups {
+            for event in &mut g.events {
+                event.len = 0;
+            }
         }
     }
 

@@ -262,6 +262,7 @@ impl Model {
                     start: self.spike_range.0,
                     stop: self.spike_range.1,
                     variables: vec![recorded("v", V)],
+                    event: None,
                     from_step: 0,
                 },
                 MonitorPlan::Rate {

@@ -221,6 +221,7 @@ impl Builder {
             start: 0,
             stop,
             variables: vec![],
+            event: None,
             from_step: 0,
         });
         self.p.monitors.len() - 1

@@ -253,12 +253,17 @@ pub struct PathLit {
     pub span: Span,
 }
 
-/// `SpikeMonitor NAME(GROUP)`, optionally with a body holding `variables:`.
+/// `SpikeMonitor NAME(GROUP)`, optionally with a body holding `variables:`;
+/// also `EventMonitor NAME(GROUP):` with `event:` (Brian2's
+/// `EventMonitor(G, 'custom', variables=...)`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpikeMonitorDecl {
     pub name: Ident,
     pub source: GroupRef,
     pub variables: Vec<Ident>,
+    /// `event:` of an EventMonitor: the custom event it records (`None`
+    /// for a SpikeMonitor).
+    pub event: Option<Ident>,
     pub span: Span,
 }
 

@@ -10,7 +10,7 @@
 use crate::diagnostic::{Diagnostic, Span};
 
 /// The declaration keywords, for Brian2's constructor calls.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     "NeuronGroup",
     "Synapses",
     "PoissonGroup",
@@ -18,6 +18,7 @@ const KINDS: [&str; 9] = [
     "SpikeGeneratorGroup",
     "TimedArray",
     "SpikeMonitor",
+    "EventMonitor",
     "StateMonitor",
     "PopulationRateMonitor",
 ];

@@ -28,6 +28,7 @@ enum Kind {
     SpikeGeneratorGroup,
     TimedArray,
     SpikeMonitor,
+    EventMonitor,
     StateMonitor,
     PopulationRateMonitor,
     /// Not a declaration: the keys of a `run_regularly:` block, read with
@@ -35,7 +36,7 @@ enum Kind {
     RunRegularly,
 }
 
-const KINDS: [(&str, Kind); 9] = [
+const KINDS: [(&str, Kind); 10] = [
     ("NeuronGroup", Kind::NeuronGroup),
     ("Synapses", Kind::Synapses),
     ("PoissonGroup", Kind::PoissonGroup),
@@ -43,6 +44,7 @@ const KINDS: [(&str, Kind); 9] = [
     ("SpikeGeneratorGroup", Kind::SpikeGeneratorGroup),
     ("TimedArray", Kind::TimedArray),
     ("SpikeMonitor", Kind::SpikeMonitor),
+    ("EventMonitor", Kind::EventMonitor),
     ("StateMonitor", Kind::StateMonitor),
     ("PopulationRateMonitor", Kind::PopulationRateMonitor),
 ];
@@ -93,6 +95,7 @@ impl Kind {
             Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
             Kind::TimedArray => &["dt", "values", "file"],
             Kind::SpikeMonitor => &["variables"],
+            Kind::EventMonitor => &["event", "variables"],
             Kind::StateMonitor => &["variables", "record", "dt"],
             Kind::PopulationRateMonitor => &[],
             Kind::RunRegularly => &["code", "dt", "when", "order"],
@@ -105,9 +108,10 @@ impl Kind {
             Kind::Synapses => Rule::synapses_header,
             Kind::PoissonInput => Rule::input_header,
             Kind::TimedArray | Kind::RunRegularly => Rule::plain_header,
-            Kind::SpikeMonitor | Kind::StateMonitor | Kind::PopulationRateMonitor => {
-                Rule::monitor_header
-            }
+            Kind::SpikeMonitor
+            | Kind::EventMonitor
+            | Kind::StateMonitor
+            | Kind::PopulationRateMonitor => Rule::monitor_header,
         }
     }
 
@@ -120,6 +124,7 @@ impl Kind {
             Kind::SpikeGeneratorGroup => "SpikeGeneratorGroup stim(10):",
             Kind::TimedArray => "TimedArray stimulus:",
             Kind::SpikeMonitor => "SpikeMonitor spikes(P)",
+            Kind::EventMonitor => "EventMonitor crossings(P):",
             Kind::StateMonitor => "StateMonitor trace(P):",
             Kind::PopulationRateMonitor => "PopulationRateMonitor rate(P)",
             Kind::RunRegularly => "run_regularly:",
@@ -700,18 +705,38 @@ impl<'s> Parser<'s> {
                 }
                 Item::TimedArray(d)
             }
-            Kind::SpikeMonitor => {
+            Kind::SpikeMonitor | Kind::EventMonitor => {
                 let source = refs.next()?;
                 let mut d = SpikeMonitorDecl {
                     name,
                     source,
                     variables: Vec::new(),
+                    event: None,
                     span,
                 };
+                let mut event_given = false;
                 for kv in keys {
-                    if kv.key.name == "variables" {
-                        d.variables = self.names(&kv);
+                    match kv.key.name.as_str() {
+                        "variables" => d.variables = self.names(&kv),
+                        "event" => {
+                            event_given = true;
+                            d.event = self.value_name(&kv);
+                        }
+                        _ => {}
                     }
+                }
+                if kind == Kind::EventMonitor && !event_given {
+                    self.report(
+                        Diagnostic::error(
+                            d.name.span,
+                            format!("the EventMonitor `{}` needs `event:`", d.name.name),
+                        )
+                        .with_note(
+                            "name the custom event it records, as Brian2's \
+                             `EventMonitor(G, 'custom')`: `event: custom`",
+                        ),
+                    );
+                    return None;
                 }
                 Item::SpikeMonitor(d)
             }

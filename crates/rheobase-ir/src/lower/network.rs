@@ -1231,9 +1231,11 @@ impl<'a> Builder<'a> {
         let delays: Vec<(&ast::Expr, &str, ArrayId)> = default_delay
             .map(|(e, key)| (*e, key.as_str(), delay))
             .into_iter()
-            .chain(named.iter().filter_map(|(p, e)| {
-                e.as_ref().map(|(e, key)| (*e, key.as_str(), p.delay))
-            }))
+            .chain(
+                named
+                    .iter()
+                    .filter_map(|(p, e)| e.as_ref().map(|(e, key)| (*e, key.as_str(), p.delay))),
+            )
             .collect();
         let mut delay_kernels = Vec::new();
         for (e, key, delay) in delays {
@@ -1378,10 +1380,7 @@ impl<'a> Builder<'a> {
                 self.error(
                     Diagnostic::error(
                         p.name.span,
-                        format!(
-                            "`{}` has two pathways named `{}`",
-                            d.name.name, p.name.name
-                        ),
+                        format!("`{}` has two pathways named `{}`", d.name.name, p.name.name),
                     )
                     .with_secondary(first.span, "the first")
                     .with_note(
@@ -1521,7 +1520,7 @@ impl<'a> Builder<'a> {
                                 .join(", ")
                         )
                     };
-                    let diag = Diagnostic::error(
+                    let mut diag = Diagnostic::error(
                         event.span,
                         format!(
                             "the pathway `{}` is triggered by the event `{}`, which the {role} \
@@ -1529,8 +1528,14 @@ impl<'a> Builder<'a> {
                             p.name, event.name, group.name
                         ),
                     )
-                    .with_note(declared)
-                    .with_note("declare it under the group's `events:`, e.g. `custom: v > 0.5`");
+                    .with_note(declared);
+                    let names = group.events.iter().map(|e| e.name.as_str());
+                    diag = match crate::check::suggest(&event.name, names.chain(["spike"])) {
+                        Some(s) => diag.with_note(format!("help: did you mean `{s}`?")),
+                        None => diag.with_note(
+                            "declare it under the group's `events:`, e.g. `custom: v > 0.5`",
+                        ),
+                    };
                     self.error(diag);
                 }
             }
@@ -2095,6 +2100,27 @@ impl<'a> Builder<'a> {
         selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
         let scope = self.refreshed(&self.synapse_infos[si].scope);
+        // `S.delay` is the delay of the pathway `pre` (Brian2's
+        // `S.pre.delay`); without one, Brian2 refuses it too.
+        let plan = &self.program.synapses[si];
+        if variable.name == "delay" && plan.on_pre.is_none() && !plan.pathways.is_empty() {
+            let names: Vec<String> = plan
+                .pathways
+                .iter()
+                .map(|p| format!("`{}`", p.name))
+                .collect();
+            return Err(self.error(
+                Diagnostic::error(
+                    variable.span,
+                    format!(
+                        "`{}.delay` is the delay of the pathway `pre`, which `{}` does not have",
+                        plan.name, plan.name
+                    ),
+                )
+                .with_note(format!("its pathways are {}", names.join(", ")))
+                .with_note("give a named pathway's delay in the declaration, `delay NAME: ...`"),
+            ));
+        }
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(v)) if v.space == IndexSpace::Own && !v.read_only => {}
             Some(Binding::Variable(v)) if v.flags.iter().any(|f| f == "shared") => {

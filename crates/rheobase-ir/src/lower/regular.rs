@@ -12,7 +12,9 @@
 //! places it unambiguously, rather than run in a different order.
 
 use super::*;
-use rheobase_kernel::program::{PathwaySide, RegularPlan, RegularTarget, SchedulePoint, SynapsesPlan};
+use rheobase_kernel::program::{
+    PathwaySide, RegularPlan, RegularTarget, SchedulePoint, SynapsesPlan,
+};
 
 /// Brian2's schedule: the slots and their `before_`/`after_` neighbours.
 const SLOTS: [&str; 18] = [

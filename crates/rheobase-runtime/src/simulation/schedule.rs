@@ -222,6 +222,7 @@ impl Simulation {
                 start,
                 stop,
                 variables,
+                event: None,
                 ..
             } = plan
             {
@@ -231,6 +232,10 @@ impl Simulation {
                 }
             }
         }
+        // EventMonitors of a subgroup come next in Brian2 2.9 (its order
+        // 2 of `thresholds`), before this step's custom events are found:
+        // they record the previous step's events.
+        record_events(program, monitors, groups, store, clock, true);
 
         // after_thresholds: custom event conditions.
         for g in groups.iter_mut() {
@@ -246,6 +251,9 @@ impl Simulation {
                 event.total += event.len as u64;
             }
         }
+        // EventMonitors of whole groups record their event right after it
+        // is found (Brian2's order: the event's thresholder's order + 1).
+        record_events(program, monitors, groups, store, clock, false);
 
         regular!(ThresholdsEnd);
         // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
@@ -345,6 +353,34 @@ impl Simulation {
         regular!(EndEnd);
         self.step += 1;
         Ok(())
+    }
+}
+
+/// Records the EventMonitors whose `before_evaluation` is `before`: the
+/// events each group's lists hold now.
+fn record_events(
+    program: &Program,
+    monitors: &mut [MonitorData],
+    groups: &[GroupState],
+    store: &ArrayStore,
+    clock: Clock,
+    before: bool,
+) {
+    for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
+        if let MonitorPlan::Spike {
+            group,
+            start,
+            stop,
+            variables,
+            event: Some(e),
+            ..
+        } = plan
+        {
+            if e.before_evaluation == before && plan.active_at(clock.step) {
+                let occurred = groups[*group].events[e.index].occurred();
+                data.record_spikes(store, clock.t, occurred, *start, *stop, variables);
+            }
+        }
     }
 }
 
