@@ -561,6 +561,11 @@ class Runner:
         kwargs = {}
         if "dt" in body:
             kwargs["dt"] = ceval(body["dt"], self.consts)
+        # Brian2's when=/order= (defaults 'start' and 0).
+        if "when" in body:
+            kwargs["when"] = body["when"].strip()
+        if "order" in body:
+            kwargs["order"] = int(ceval(body["order"], self.consts))
         self.log(f"StateMonitor({src.name}, {variables}, record={record}, {kwargs}, name={name!r})")
         mon = StateMonitor(src, variables, record=record, name=name, **kwargs)
         self.monitors[name] = ("state", mon, {"variables": variables, "source": label})

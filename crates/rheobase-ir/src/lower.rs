@@ -177,6 +177,7 @@ pub fn lower_for(
         redefined: redefined_constants(model),
         memory_limit: resources.memory_limit,
         regular: Vec::new(),
+        scheduled_monitors: Vec::new(),
         links: linked::scan(model),
     };
     b.find_dt(model);
@@ -286,6 +287,8 @@ struct Builder<'a> {
     redefined: std::collections::HashSet<String>,
     /// `run_regularly:` blocks, placed in the schedule at the end.
     regular: Vec<regular::PendingRegular>,
+    /// StateMonitors with a `when:`/`order:`, placed with them.
+    scheduled_monitors: Vec<regular::ScheduledMonitor>,
     /// The file's `linked_var` statements, found ahead.
     links: linked::Links,
 }
@@ -671,6 +674,7 @@ impl<'a> Builder<'a> {
                         parameters: HashMap::new(),
                         redefined: Default::default(),
                         regular: Vec::new(),
+                        scheduled_monitors: Vec::new(),
                         links: Default::default(),
                     };
                     for earlier in &model.items {
@@ -2151,6 +2155,27 @@ impl<'a> Builder<'a> {
     }
 
     fn state_monitor(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
+        // Brian2's `when=`/`order=`: placed in the schedule once the whole
+        // file is known; the default (`start`, 0) is the usual place.
+        let schedule = match (&m.when, &m.order) {
+            (None, None) => None,
+            (when, order) => Some(self.when_order(when.as_ref(), order.as_ref(), m.name.span)?),
+        };
+        self.state_monitor_plan(m)?;
+        if let Some((slot, order, span)) = schedule {
+            if (slot, order) != (1, 0) {
+                self.scheduled_monitors.push(regular::ScheduledMonitor {
+                    monitor: self.program.monitors.len() - 1,
+                    slot,
+                    order,
+                    span,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn state_monitor_plan(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
         self.archive_names(&m.name, "a StateMonitor", &["t", "record"], &m.variables)?;
         if let Some(si) = self.synapse_index(&m.source.group.name) {
@@ -2249,6 +2274,7 @@ impl<'a> Builder<'a> {
             every,
             prepare,
             record_all_synapses: false,
+            schedule: None,
             from_step: self.steps_so_far,
         });
         Ok(())

@@ -474,6 +474,10 @@ pub enum MonitorPlan {
         /// which are all of them, since connections are made in the
         /// Synapses declaration).
         record_all_synapses: bool,
+        /// `None`: at the start of the step, with the other StateMonitors
+        /// (Brian2's default `when='start'`, `order=0`); otherwise where
+        /// its `when:`/`order:` put it.
+        schedule: Option<ScheduledAt>,
         /// The first step this monitor records: Brian2 adds an object to
         /// the network where it is declared, so a monitor declared after
         /// `run`s totalling this many steps sees nothing before them.
@@ -504,6 +508,15 @@ pub struct MonitoredEvent {
     /// of the previous step, with this step's time and values. `true` for
     /// the latter, which the runtime reproduces.
     pub before_evaluation: bool,
+}
+
+/// Where a StateMonitor given `when:`/`order:` records: at `point`, after
+/// the first `after_regular` of the `run_regularly` kernels run there
+/// (Brian2 sorts them together by slot, order and name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduledAt {
+    pub point: SchedulePoint,
+    pub after_regular: usize,
 }
 
 /// A variable as recorded by a monitor.

@@ -208,6 +208,7 @@ impl Builder {
             every: 1,
             prepare: None,
             record_all_synapses: false,
+            schedule: None,
             from_step: 0,
         });
         self.p.monitors.len() - 1

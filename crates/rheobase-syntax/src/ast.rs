@@ -275,6 +275,10 @@ pub struct StateMonitorDecl {
     pub variables: Vec<Ident>,
     pub record: Option<Record>,
     pub dt: Option<Expr>,
+    /// `when:` — Brian2's schedule slot (default `start`).
+    pub when: Option<Ident>,
+    /// `order:` — the order within the slot (default 0).
+    pub order: Option<Expr>,
     pub span: Span,
 }
 

@@ -96,7 +96,7 @@ impl Kind {
             Kind::TimedArray => &["dt", "values", "file"],
             Kind::SpikeMonitor => &["variables"],
             Kind::EventMonitor => &["event", "variables"],
-            Kind::StateMonitor => &["variables", "record", "dt"],
+            Kind::StateMonitor => &["variables", "record", "dt", "when", "order"],
             Kind::PopulationRateMonitor => &[],
             Kind::RunRegularly => &["code", "dt", "when", "order"],
         }
@@ -748,6 +748,8 @@ impl<'s> Parser<'s> {
                     variables: Vec::new(),
                     record: None,
                     dt: None,
+                    when: None,
+                    order: None,
                     span,
                 };
                 for kv in keys {
@@ -755,6 +757,8 @@ impl<'s> Parser<'s> {
                         "variables" => d.variables = self.names(&kv),
                         "record" => d.record = self.record(&kv),
                         "dt" => d.dt = self.value_expr(&kv),
+                        "when" => d.when = self.value_name(&kv),
+                        "order" => d.order = self.value_expr(&kv),
                         _ => {}
                     }
                 }

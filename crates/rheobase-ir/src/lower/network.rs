@@ -2419,6 +2419,7 @@ impl<'a> Builder<'a> {
                 every,
                 prepare,
                 record_all_synapses: record_all,
+                schedule: None,
                 from_step: self.steps_so_far,
             });
         Ok(())

@@ -1,9 +1,9 @@
 //! The step schedule: what one time step does, in Brian2's order, and the
 //! order of objects within a slot.
 
-use super::regular::run_regular;
+use super::regular::{run_one, run_regular};
 use super::*;
-use rheobase_kernel::program::{PathwaySide, SchedulePoint};
+use rheobase_kernel::program::{PathwaySide, SchedulePoint, ScheduledAt};
 
 /// Synapses per piece of a summed variable's update: 256 KiB of terms,
 /// which stay in the L2 cache between being written and being added.
@@ -29,90 +29,37 @@ impl Simulation {
             post_order,
             ..
         } = self;
-        // `run_regularly` code due at a point of the schedule.
+        // `run_regularly` code due at a point of the schedule, and the
+        // StateMonitors that a `when:`/`order:` puts there.
         macro_rules! regular {
             ($point:ident) => {
-                run_regular(
+                at_point(
                     program,
                     exec,
                     store,
                     groups,
                     synapses,
+                    monitors,
+                    monitor_checked,
                     clock,
                     SchedulePoint::$point,
-                )
+                )?
             };
         }
 
         // start: StateMonitors sample the state before this step changes it.
         regular!(StartBegin);
-        for ((plan, data), checked) in program
-            .monitors
-            .iter()
-            .zip(monitors.iter_mut())
-            .zip(monitor_checked.iter_mut())
-        {
-            if let MonitorPlan::State {
-                name,
-                group,
-                synapses: recorded_synapses,
-                variables,
-                record,
-                every,
-                prepare,
-                record_all_synapses,
-                ..
-            } = plan
-            {
-                if clock.step % every != 0 || !plan.active_at(clock.step) {
-                    continue;
-                }
-                match recorded_synapses {
-                    None => {
-                        if let Some(kernel) = *prepare {
-                            exec.run_range(
-                                kernel,
-                                store,
-                                groups[*group].owned.clone(),
-                                clock,
-                                None,
-                                None,
-                            );
-                        }
-                    }
-                    Some(s) => {
-                        let state = &synapses[*s];
-                        if *record_all_synapses && !*checked {
-                            data.set_record((0..state.len()).collect());
-                        }
-                        if !*checked {
-                            if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
-                                return Err(RuntimeError::Record {
-                                    monitor: name.clone(),
-                                    message: format!(
-                                        "it records synapse {i} of `{}`, which has {} synapses",
-                                        program.synapses[*s].name,
-                                        state.len()
-                                    ),
-                                });
-                            }
-                            *checked = true;
-                        }
-                        if let Some(kernel) = *prepare {
-                            exec.run_range(
-                                kernel,
-                                store,
-                                0..state.len(),
-                                clock,
-                                Some(&state.pairs),
-                                None,
-                            );
-                        }
-                    }
-                }
-                data.record_state(store, clock.t, variables);
-            }
-        }
+        record_states(
+            program,
+            exec,
+            store,
+            groups,
+            synapses,
+            monitors,
+            monitor_checked,
+            clock,
+            None,
+        )?;
 
         regular!(StartEnd);
         // groups: summed variables (order -1), then the groups' state
@@ -382,6 +329,151 @@ fn record_events(
             }
         }
     }
+}
+
+/// Records the StateMonitors scheduled at `at` (`None`: the usual place
+/// at the start of the step).
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+fn record_states(
+    program: &Program,
+    exec: &mut Executor,
+    store: &mut ArrayStore,
+    groups: &[GroupState],
+    synapses: &[SynapsesState],
+    monitors: &mut [MonitorData],
+    monitor_checked: &mut [bool],
+    clock: Clock,
+    at: Option<ScheduledAt>,
+) -> Result<(), RuntimeError> {
+    for ((plan, data), checked) in program
+        .monitors
+        .iter()
+        .zip(monitors.iter_mut())
+        .zip(monitor_checked.iter_mut())
+    {
+        if let MonitorPlan::State {
+            name,
+            group,
+            synapses: recorded_synapses,
+            variables,
+            record,
+            every,
+            prepare,
+            record_all_synapses,
+            schedule,
+            ..
+        } = plan
+        {
+            if *schedule != at || clock.step % every != 0 || !plan.active_at(clock.step) {
+                continue;
+            }
+            match recorded_synapses {
+                None => {
+                    if let Some(kernel) = *prepare {
+                        exec.run_range(
+                            kernel,
+                            store,
+                            groups[*group].owned.clone(),
+                            clock,
+                            None,
+                            None,
+                        );
+                    }
+                }
+                Some(s) => {
+                    let state = &synapses[*s];
+                    if *record_all_synapses && !*checked {
+                        data.set_record((0..state.len()).collect());
+                    }
+                    if !*checked {
+                        if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
+                            return Err(RuntimeError::Record {
+                                monitor: name.clone(),
+                                message: format!(
+                                    "it records synapse {i} of `{}`, which has {} synapses",
+                                    program.synapses[*s].name,
+                                    state.len()
+                                ),
+                            });
+                        }
+                        *checked = true;
+                    }
+                    if let Some(kernel) = *prepare {
+                        exec.run_range(
+                            kernel,
+                            store,
+                            0..state.len(),
+                            clock,
+                            Some(&state.pairs),
+                            None,
+                        );
+                    }
+                }
+            }
+            data.record_state(store, clock.t, variables);
+        }
+    }
+    Ok(())
+}
+
+/// Runs what is due at `point`: the `run_regularly` code there, in order,
+/// and the StateMonitors given that point, each after the kernels Brian2
+/// runs before it.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+fn at_point(
+    program: &Program,
+    exec: &mut Executor,
+    store: &mut ArrayStore,
+    groups: &[GroupState],
+    synapses: &[SynapsesState],
+    monitors: &mut [MonitorData],
+    monitor_checked: &mut [bool],
+    clock: Clock,
+    point: SchedulePoint,
+) -> Result<(), RuntimeError> {
+    let monitored = program
+        .monitors
+        .iter()
+        .any(|m| matches!(m, MonitorPlan::State { schedule: Some(s), .. } if s.point == point));
+    if !monitored {
+        run_regular(program, exec, store, groups, synapses, clock, point);
+        return Ok(());
+    }
+    let mut done = 0;
+    for plan in program.regular.iter().filter(|r| r.point == point) {
+        let at = Some(ScheduledAt {
+            point,
+            after_regular: done,
+        });
+        record_states(
+            program,
+            exec,
+            store,
+            groups,
+            synapses,
+            monitors,
+            monitor_checked,
+            clock,
+            at,
+        )?;
+        run_one(plan, exec, store, groups, synapses, clock);
+        done += 1;
+    }
+    let at = Some(ScheduledAt {
+        point,
+        after_regular: done,
+    });
+    record_states(
+        program,
+        exec,
+        store,
+        groups,
+        synapses,
+        monitors,
+        monitor_checked,
+        clock,
+        at,
+    )
 }
 
 /// A state updater of the `groups` slot.
