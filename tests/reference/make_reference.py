@@ -503,10 +503,11 @@ class Runner:
         self.net.add(g)
 
     def poisson_input(self, name, args, body):
-        target, var = args.strip().split(".")
+        target, var = args.strip().rsplit(".", 1)
         val = try_ceval(body["weight"], self.consts)
         weight = val if val is not None else body["weight"]
-        pi = PoissonInput(self.objects[target], var, int(ceval(body["N"], self.consts)),
+        # `G[a:b].v`: Brian2's PoissonInput on a subgroup.
+        pi = PoissonInput(self.group_ref(target), var, int(ceval(body["N"], self.consts)),
                           ceval(body["rate"], self.consts), weight)  # PoissonInput takes no name= in 2.9
         self.objects[name] = pi
         self.net.add(pi)

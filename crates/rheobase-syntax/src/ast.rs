@@ -211,11 +211,14 @@ pub struct PoissonGroupDecl {
     pub span: Span,
 }
 
-/// `PoissonInput NAME(TARGET.VAR):` with `N:`, `rate:`, `weight:`.
+/// `PoissonInput NAME(TARGET.VAR):` or `PoissonInput NAME(TARGET[a:b].VAR):`
+/// with `N:`, `rate:`, `weight:`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoissonInputDecl {
     pub name: Ident,
     pub target: Ident,
+    /// `TARGET[a:b]`: only the neurons of the slice get the input.
+    pub slice: Option<Slice>,
     pub variable: Ident,
     pub n: Option<Expr>,
     pub rate: Option<Expr>,

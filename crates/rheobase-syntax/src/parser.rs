@@ -643,13 +643,15 @@ impl<'s> Parser<'s> {
                 Item::PoissonGroup(d)
             }
             Kind::PoissonInput => {
-                let mut target = header.target.into_iter();
-                let (Some(target), Some(variable)) = (target.next(), target.next()) else {
+                let (Some(target), Some(variable)) =
+                    (refs.next(), header.target.into_iter().next())
+                else {
                     return None;
                 };
                 let mut d = PoissonInputDecl {
                     name,
-                    target,
+                    target: target.group,
+                    slice: target.slice,
                     variable,
                     n: None,
                     rate: None,

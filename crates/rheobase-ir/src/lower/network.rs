@@ -557,7 +557,27 @@ impl<'a> Builder<'a> {
     pub(super) fn poisson_input(&mut self, d: &ast::PoissonInputDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
         let g = self.group_by_name(&d.target)?;
-        let scope = self.refreshed(&self.groups[g].scope);
+        let mut scope = self.refreshed(&self.groups[g].scope);
+        // On a subgroup (Brian2's `PoissonInput(G[a:b], ...)`), only its
+        // neurons get the input, and its code sees the subgroup's `i`
+        // (from 0) and `N`, as Brian2's subgroups do.
+        let slice = match &d.slice {
+            None => None,
+            Some(sl) => {
+                let r = ast::GroupRef {
+                    group: d.target.clone(),
+                    slice: Some(sl.clone()),
+                    span: sl.span,
+                };
+                let (_, start, stop) = self.group_ref(&r)?;
+                scope.indices.insert(
+                    "i".to_string(),
+                    expr::sub(Expr::Index(IndexSpace::Own), c(start as f64)),
+                );
+                scope.group_size = Some(stop - start);
+                Some((start, stop))
+            }
+        };
         let Some(Binding::Variable(var)) = scope.names.get(&d.variable.name).cloned() else {
             return Err(self.error(Diagnostic::error(
                 d.variable.span,
@@ -639,6 +659,17 @@ impl<'a> Builder<'a> {
         if let Some(nr) = var.conditional_write {
             body = vec![Stmt::If {
                 cond: Expr::Load(nr, IndexSpace::Own),
+                then: body,
+            }];
+        }
+        if let Some((start, stop)) = slice {
+            let own = || Expr::Index(IndexSpace::Own);
+            body = vec![Stmt::If {
+                cond: binary(
+                    BinaryOp::And,
+                    binary(BinaryOp::Ge, own(), c(start as f64)),
+                    binary(BinaryOp::Lt, own(), c(stop as f64)),
+                ),
                 then: body,
             }];
         }
