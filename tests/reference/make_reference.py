@@ -246,7 +246,7 @@ def try_ceval(expr, consts):
 # Building and running.
 
 DECL = re.compile(
-    r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|"
+    r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|Array|"
     r"SpikeMonitor|EventMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
 )
 LINK = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*linked_var\((.*)\)\s*$")
@@ -280,6 +280,7 @@ class Runner:
         self.explicit_methods = {}
         self.sizes = {}
         self.synapse_objs = {}
+        self.arrays = {}
 
     def log(self, msg):
         if self.verbose:
@@ -326,6 +327,36 @@ class Runner:
         else:
             view = obj.state(var, use_units=True)
         view.set_item(slice(None), expr, namespace=self.consts)
+
+    def array_decl(self, name, body):
+        """`Array NAME:` with `file:` (.npy, next to the model) or `values:`."""
+        if "file" in body:
+            path = os.path.join(os.path.dirname(self.path), body["file"].strip().strip("'\""))
+            arr = np.load(path)
+        else:
+            arr = np.array(ceval(body["values"], self.consts), dtype=float)
+        self.log(f"{name} = np.array(shape {arr.shape})")
+        self.arrays[name] = arr
+
+    def uses_array(self, expr):
+        return any(re.search(rf"\b{n}\s*\[", expr) for n in self.arrays)
+
+    def set_matrix(self, obj, var, sel, expr):
+        """`S.var[sel] = expr` where expr indexes Arrays as `W[i, j]`: numpy's
+        `W[S.i[:], S.j[:]]` over the selected synapses."""
+        i_all, j_all = np.asarray(obj.i[:]), np.asarray(obj.j[:])
+        idx = np.arange(len(i_all))
+        if sel is not None:
+            if sel[0] in "'\"":
+                mask = eval(sel[1:-1], {"i": i_all, "j": j_all, "__builtins__": {}})
+                idx = idx[np.asarray(mask, dtype=bool)]
+            else:
+                a, b = (sel.split(":") + [""])[:2]
+                idx = idx[slice(int(a) if a.strip() else None, int(b) if b.strip() else None)]
+        ns = dict(self.consts, **self.arrays, i=i_all[idx], j=j_all[idx])
+        value = ceval(expr, ns)
+        self.log(f"{obj.name}.{var}[{len(idx)} synapses] = {expr} (numpy)")
+        getattr(obj, var)[idx] = value
 
     def set_array(self, obj, var, item, expr):
         """Numeric assignment `obj.var[item] = array`: the Python value
@@ -604,6 +635,8 @@ class Runner:
                     self.spike_generator(name, args, body)
                 elif kind == "TimedArray":
                     self.timed_array(name, body)
+                elif kind == "Array":
+                    self.array_decl(name, body)
                 elif kind == "SpikeMonitor":
                     self.spike_monitor(name, args, body)
                 elif kind == "EventMonitor":
@@ -642,6 +675,14 @@ class Runner:
                 self.log(f"{m.group(1)}.{m.group(2)} = linked_var({src.group(1)}, {svar!r})")
                 setattr(self.objects[m.group(1)], m.group(2),
                         brian2.linked_var(self.objects[src.group(1)], svar))
+                continue
+            m = SETWHERE.match(content) or SETVAR.match(content)
+            if m and self.uses_array(m.groups()[-1]):
+                # `S.w = W[i, j]*mV` (optionally `S.w[SELECTOR] = ...`):
+                # numpy's `W[S.i[:], S.j[:]]`, a numeric assignment.
+                obj, var = m.group(1), m.group(2)
+                sel = m.group(3).strip() if len(m.groups()) == 4 else None
+                self.set_matrix(self.objects[obj], var, sel, m.groups()[-1])
                 continue
             m = SETWHERE.match(content)
             if m:

@@ -2447,7 +2447,9 @@ fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
             collect_names(a, out);
             collect_names(b, out);
         }
-        ExprKind::Call { args, .. } => args.iter().for_each(|x| collect_names(x, out)),
+        ExprKind::Call { args, .. } | ExprKind::Subscript { args, .. } => {
+            args.iter().for_each(|x| collect_names(x, out))
+        }
         ExprKind::Number { .. } | ExprKind::Bool(_) => {}
     }
 }

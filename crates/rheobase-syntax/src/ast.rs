@@ -239,10 +239,14 @@ pub struct SpikeGeneratorDecl {
     pub span: Span,
 }
 
-/// `TimedArray NAME:` with `dt:` and `values:` or `file:`.
+/// `TimedArray NAME:` with `dt:` and `values:` or `file:`; also
+/// `Array NAME:` with `values:` or `file:` (`array` set): a table of
+/// values indexed by neuron or synapse (`W[i, j]`), not by time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimedArrayDecl {
     pub name: Ident,
+    /// Declared `Array NAME:`.
+    pub array: bool,
     pub dt: Option<Expr>,
     pub values: Option<Expr>,
     pub file: Option<PathLit>,
@@ -441,6 +445,12 @@ pub enum ExprKind {
     /// `f(a, b)`; the function is a name (`exp`, `rand`, a TimedArray).
     Call {
         function: Ident,
+        args: Vec<Expr>,
+    },
+    /// `W[i, j]`: an element of an `Array` (numpy indexing, as in
+    /// Brian2's `S.w = W[S.i[:], S.j[:]]`).
+    Subscript {
+        array: Ident,
         args: Vec<Expr>,
     },
 }

@@ -10,13 +10,14 @@
 use crate::diagnostic::{Diagnostic, Span};
 
 /// The declaration keywords, for Brian2's constructor calls.
-const KINDS: [&str; 10] = [
+const KINDS: [&str; 11] = [
     "NeuronGroup",
     "Synapses",
     "PoissonGroup",
     "PoissonInput",
     "SpikeGeneratorGroup",
     "TimedArray",
+    "Array",
     "SpikeMonitor",
     "EventMonitor",
     "StateMonitor",

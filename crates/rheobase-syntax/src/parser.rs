@@ -27,6 +27,7 @@ enum Kind {
     PoissonInput,
     SpikeGeneratorGroup,
     TimedArray,
+    Array,
     SpikeMonitor,
     EventMonitor,
     StateMonitor,
@@ -36,13 +37,14 @@ enum Kind {
     RunRegularly,
 }
 
-const KINDS: [(&str, Kind); 10] = [
+const KINDS: [(&str, Kind); 11] = [
     ("NeuronGroup", Kind::NeuronGroup),
     ("Synapses", Kind::Synapses),
     ("PoissonGroup", Kind::PoissonGroup),
     ("PoissonInput", Kind::PoissonInput),
     ("SpikeGeneratorGroup", Kind::SpikeGeneratorGroup),
     ("TimedArray", Kind::TimedArray),
+    ("Array", Kind::Array),
     ("SpikeMonitor", Kind::SpikeMonitor),
     ("EventMonitor", Kind::EventMonitor),
     ("StateMonitor", Kind::StateMonitor),
@@ -94,6 +96,7 @@ impl Kind {
             Kind::PoissonInput => &["N", "rate", "weight"],
             Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
             Kind::TimedArray => &["dt", "values", "file"],
+            Kind::Array => &["values", "file"],
             Kind::SpikeMonitor => &["variables"],
             Kind::EventMonitor => &["event", "variables"],
             Kind::StateMonitor => &["variables", "record", "dt", "when", "order"],
@@ -107,7 +110,7 @@ impl Kind {
             Kind::NeuronGroup | Kind::PoissonGroup | Kind::SpikeGeneratorGroup => Rule::size_header,
             Kind::Synapses => Rule::synapses_header,
             Kind::PoissonInput => Rule::input_header,
-            Kind::TimedArray | Kind::RunRegularly => Rule::plain_header,
+            Kind::TimedArray | Kind::Array | Kind::RunRegularly => Rule::plain_header,
             Kind::SpikeMonitor
             | Kind::EventMonitor
             | Kind::StateMonitor
@@ -123,6 +126,7 @@ impl Kind {
             Kind::PoissonInput => "PoissonInput drive(P.ge):",
             Kind::SpikeGeneratorGroup => "SpikeGeneratorGroup stim(10):",
             Kind::TimedArray => "TimedArray stimulus:",
+            Kind::Array => "Array W:",
             Kind::SpikeMonitor => "SpikeMonitor spikes(P)",
             Kind::EventMonitor => "EventMonitor crossings(P):",
             Kind::StateMonitor => "StateMonitor trace(P):",
@@ -689,8 +693,9 @@ impl<'s> Parser<'s> {
                 }
                 Item::SpikeGeneratorGroup(d)
             }
-            Kind::TimedArray => {
+            Kind::TimedArray | Kind::Array => {
                 let mut d = TimedArrayDecl {
+                    array: kind == Kind::Array,
                     name,
                     dt: None,
                     values: None,

@@ -446,6 +446,51 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn timed_array(&mut self, d: &ast::TimedArrayDecl) -> Result<(), Failed> {
+        if !d.array {
+            return self.timed_table(d);
+        }
+        // `Array W:` is a table read at row `i`, column `j` (see
+        // `values::subscripts`): made as a TimedArray whose rows lie far
+        // apart in time, and named `W[]` among the tables so that it is
+        // not callable as a function of time.
+        if d.values.is_none() && d.file.is_none() {
+            self.define(&d.name)?;
+            return Err(self.error(Diagnostic::error(
+                d.name.span,
+                "an Array needs `values:` (a list of lists) or `file:` (a `.npy` or text table)",
+            )));
+        }
+        let span = d.name.span;
+        let number = |value| ast::Expr {
+            kind: ExprKind::Number {
+                value,
+                is_integer: false,
+            },
+            span,
+        };
+        let second = ast::Expr {
+            kind: ExprKind::Name("second".into()),
+            span,
+        };
+        let table = ast::TimedArrayDecl {
+            dt: Some(ast::Expr {
+                kind: ExprKind::Binary(
+                    ast::BinaryOp::Mul,
+                    Box::new(number(super::values::ROW_SECONDS)),
+                    Box::new(second),
+                ),
+                span,
+            }),
+            ..d.clone()
+        };
+        self.timed_table(&table)?;
+        if let Some(info) = self.tables.remove(&d.name.name) {
+            self.tables.insert(format!("{}[]", d.name.name), info);
+        }
+        Ok(())
+    }
+
+    fn timed_table(&mut self, d: &ast::TimedArrayDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
         if let Some(f) = &d.file {
             if d.values.is_some() {
@@ -2168,11 +2213,13 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
+        // `S.w = W[i, j]*mV`: elements of an Array, looked up per synapse.
+        let value = self.subscripts(si, value)?;
         let block = ast::Block {
             statements: vec![ast::Statement {
                 target: variable.clone(),
                 op: ast::AssignOp::Assign,
-                value: value.clone(),
+                value,
                 span,
             }],
             span,
