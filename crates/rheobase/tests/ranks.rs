@@ -116,6 +116,7 @@ const REFUSED: &[&str] = &[
     "stdp",
     "connect_generators",
     "connect_i_mapping",
+    "custom_events_example",
     "declared_after_run_synapses",
     "event_monitor",
     "indexed_assignment",
