@@ -240,9 +240,15 @@ fn store_uniform_delays_once(program: &mut Program) {
             used[v.array.0 as usize] = true;
         }
     }
-    for plan in &program.synapses {
-        if !used[plan.delay.0 as usize] {
-            let decl = &mut program.arrays[plan.delay.0 as usize];
+    // The same for the delays of named pathways (`delay up: 2*ms`).
+    let delays: Vec<ArrayId> = program
+        .synapses
+        .iter()
+        .flat_map(|plan| std::iter::once(plan.delay).chain(plan.pathways.iter().map(|p| p.delay)))
+        .collect();
+    for delay in delays {
+        if !used[delay.0 as usize] {
+            let decl = &mut program.arrays[delay.0 as usize];
             decl.synapses = None;
             decl.len = 1;
         }
