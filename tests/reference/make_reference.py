@@ -42,6 +42,7 @@ import numpy as np
 
 import brian2
 from brian2 import (
+    EventMonitor,
     Network,
     NeuronGroup,
     PoissonGroup,
@@ -174,7 +175,7 @@ def _blocks(lines, start):
     return items
 
 
-_KEY = re.compile(r"^(on_event\s+[A-Za-z_]\w*|[A-Za-z_]\w*)\s*:\s*(.*)$")
+_KEY = re.compile(r"^((?:on_event|on_pre|on_post|delay)\s+[A-Za-z_]\w*|[A-Za-z_]\w*)\s*:\s*(.*)$")
 
 
 def parse_body(children, filename):
@@ -245,8 +246,8 @@ def try_ceval(expr, consts):
 # Building and running.
 
 DECL = re.compile(
-    r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|"
-    r"SpikeMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
+    r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|Array|"
+    r"SpikeMonitor|EventMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
 )
 LINK = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*linked_var\((.*)\)\s*$")
 SETWHERE = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\[(.*)\]\s*=\s*(.+)$")
@@ -279,6 +280,7 @@ class Runner:
         self.explicit_methods = {}
         self.sizes = {}
         self.synapse_objs = {}
+        self.arrays = {}
 
     def log(self, msg):
         if self.verbose:
@@ -325,6 +327,36 @@ class Runner:
         else:
             view = obj.state(var, use_units=True)
         view.set_item(slice(None), expr, namespace=self.consts)
+
+    def array_decl(self, name, body):
+        """`Array NAME:` with `file:` (.npy, next to the model) or `values:`."""
+        if "file" in body:
+            path = os.path.join(os.path.dirname(self.path), body["file"].strip().strip("'\""))
+            arr = np.load(path)
+        else:
+            arr = np.array(ceval(body["values"], self.consts), dtype=float)
+        self.log(f"{name} = np.array(shape {arr.shape})")
+        self.arrays[name] = arr
+
+    def uses_array(self, expr):
+        return any(re.search(rf"\b{n}\s*\[", expr) for n in self.arrays)
+
+    def set_matrix(self, obj, var, sel, expr):
+        """`S.var[sel] = expr` where expr indexes Arrays as `W[i, j]`: numpy's
+        `W[S.i[:], S.j[:]]` over the selected synapses."""
+        i_all, j_all = np.asarray(obj.i[:]), np.asarray(obj.j[:])
+        idx = np.arange(len(i_all))
+        if sel is not None:
+            if sel[0] in "'\"":
+                mask = eval(sel[1:-1], {"i": i_all, "j": j_all, "__builtins__": {}})
+                idx = idx[np.asarray(mask, dtype=bool)]
+            else:
+                a, b = (sel.split(":") + [""])[:2]
+                idx = idx[slice(int(a) if a.strip() else None, int(b) if b.strip() else None)]
+        ns = dict(self.consts, **self.arrays, i=i_all[idx], j=j_all[idx])
+        value = ceval(expr, ns)
+        self.log(f"{obj.name}.{var}[{len(idx)} synapses] = {expr} (numpy)")
+        getattr(obj, var)[idx] = value
 
     def set_array(self, obj, var, item, expr):
         """Numeric assignment `obj.var[item] = array`: the Python value
@@ -437,16 +469,37 @@ class Runner:
         kwargs = {}
         if "model" in body:
             kwargs["model"] = "\n".join(as_lines(body["model"]))
+        # Pathways: `on_pre:` is Brian2's on_pre string, `on_pre NAME:` an
+        # entry of its dict (and the same for on_post); `delay NAME:` and
+        # `on_event NAME:` are entries of the delay and on_event dicts.
+        named = lambda prefix: {k.split()[1]: v for k, v in body.items()
+                                if k.startswith(prefix + " ") and not k.endswith("*")}
         for key in ("on_pre", "on_post"):
+            paths = {n: self.statements(v) for n, v in named(key).items()}
             if key in body:
-                kwargs[key] = self.statements(body[key])
-        delay_expr = None
+                if paths:
+                    paths[key[3:]] = self.statements(body[key])
+                else:
+                    kwargs[key] = self.statements(body[key])
+            if paths:
+                kwargs[key] = paths
+        delay_exprs = {}
+        delays = named("delay")
         if "delay" in body:
-            val = try_ceval(body["delay"], self.consts)
+            delays["pre"] = body["delay"]
+        for pname, dtext in delays.items():
+            val = try_ceval(dtext, self.consts)
             if isinstance(val, Quantity):
-                kwargs["delay"] = val
+                kwargs.setdefault("delay", {})[pname] = val
             else:
-                delay_expr = body["delay"]
+                delay_exprs[pname] = dtext
+        events = named("on_event")
+        if "on_event" in body:
+            if events:
+                raise NotImplementedError("on_event: together with on_event NAME:")
+            kwargs["on_event"] = body["on_event"]
+        elif events:
+            kwargs["on_event"] = events
         method = self.method_of(body, name)
         self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
         s = Synapses(source, target, method=method, namespace=self.consts, name=name, **kwargs)
@@ -458,8 +511,12 @@ class Runner:
                 cargs, ckwargs = ceval("_capture(" + line + ")", dict(self.consts, _capture=lambda *a, **k: (a, k)))
             self.log(f"{name}.connect(*{cargs}, **{ckwargs})")
             s.connect(*cargs, namespace=self.consts, **ckwargs)
-        if delay_expr is not None:
-            self.set_expr(s, "delay", delay_expr)
+        for pname, dtext in delay_exprs.items():
+            if pname == "pre":
+                self.set_expr(s, "delay", dtext)
+            else:
+                self.log(f"{name}.{pname}.delay = {dtext!r}")
+                getattr(s, pname).delay.set_item(slice(None), dtext, namespace=self.consts)
         self.run_regularly(s, body)
         self.objects[name] = s
         self.synapse_objs[name] = s
@@ -477,10 +534,11 @@ class Runner:
         self.net.add(g)
 
     def poisson_input(self, name, args, body):
-        target, var = args.strip().split(".")
+        target, var = args.strip().rsplit(".", 1)
         val = try_ceval(body["weight"], self.consts)
         weight = val if val is not None else body["weight"]
-        pi = PoissonInput(self.objects[target], var, int(ceval(body["N"], self.consts)),
+        # `G[a:b].v`: Brian2's PoissonInput on a subgroup.
+        pi = PoissonInput(self.group_ref(target), var, int(ceval(body["N"], self.consts)),
                           ceval(body["rate"], self.consts), weight)  # PoissonInput takes no name= in 2.9
         self.objects[name] = pi
         self.net.add(pi)
@@ -511,6 +569,16 @@ class Runner:
         self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
         self.net.add(mon)
 
+    def event_monitor(self, name, args, body):
+        src, label = self.monitor_source(args)
+        variables = [v.strip() for v in body.get("variables", "").split(",") if v.strip()]
+        event = body["event"].strip()
+        self.log(f"EventMonitor({src.name}, {event!r}, variables={variables}, name={name!r})")
+        mon = EventMonitor(src, event, variables=variables or None, name=name)
+        # The same archive as a SpikeMonitor's: i, t and the variables.
+        self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
+        self.net.add(mon)
+
     def state_monitor(self, name, args, body):
         src, label = self.monitor_source(args)
         variables = [v.strip() for v in " ".join(as_lines(body["variables"])).split(",") if v.strip()]
@@ -525,6 +593,11 @@ class Runner:
         kwargs = {}
         if "dt" in body:
             kwargs["dt"] = ceval(body["dt"], self.consts)
+        # Brian2's when=/order= (defaults 'start' and 0).
+        if "when" in body:
+            kwargs["when"] = body["when"].strip()
+        if "order" in body:
+            kwargs["order"] = int(ceval(body["order"], self.consts))
         self.log(f"StateMonitor({src.name}, {variables}, record={record}, {kwargs}, name={name!r})")
         mon = StateMonitor(src, variables, record=record, name=name, **kwargs)
         self.monitors[name] = ("state", mon, {"variables": variables, "source": label})
@@ -562,8 +635,12 @@ class Runner:
                     self.spike_generator(name, args, body)
                 elif kind == "TimedArray":
                     self.timed_array(name, body)
+                elif kind == "Array":
+                    self.array_decl(name, body)
                 elif kind == "SpikeMonitor":
                     self.spike_monitor(name, args, body)
+                elif kind == "EventMonitor":
+                    self.event_monitor(name, args, body)
                 elif kind == "StateMonitor":
                     self.state_monitor(name, args, body)
                 elif kind == "PopulationRateMonitor":
@@ -598,6 +675,14 @@ class Runner:
                 self.log(f"{m.group(1)}.{m.group(2)} = linked_var({src.group(1)}, {svar!r})")
                 setattr(self.objects[m.group(1)], m.group(2),
                         brian2.linked_var(self.objects[src.group(1)], svar))
+                continue
+            m = SETWHERE.match(content) or SETVAR.match(content)
+            if m and self.uses_array(m.groups()[-1]):
+                # `S.w = W[i, j]*mV` (optionally `S.w[SELECTOR] = ...`):
+                # numpy's `W[S.i[:], S.j[:]]`, a numeric assignment.
+                obj, var = m.group(1), m.group(2)
+                sel = m.group(3).strip() if len(m.groups()) == 4 else None
+                self.set_matrix(self.objects[obj], var, sel, m.groups()[-1])
                 continue
             m = SETWHERE.match(content)
             if m:

@@ -110,6 +110,7 @@ pub fn describe(plan: &MonitorPlan, program: &Program, units: &Units) -> Value {
             start,
             stop,
             variables,
+            event,
             ..
         } => {
             let g = group_name(*group);
@@ -119,10 +120,17 @@ pub fn describe(plan: &MonitorPlan, program: &Program, units: &Units) -> Value {
             for v in variables {
                 unit_of(&mut array_units, g, &v.name);
             }
-            (
-                "SpikeMonitor",
-                json!({ "group": g, "start": start, "stop": stop }),
-            )
+            let event = event.and_then(|e| program.groups.get(*group)?.events.get(e.index));
+            match event {
+                Some(e) => (
+                    "EventMonitor",
+                    json!({ "group": g, "start": start, "stop": stop, "event": e.name }),
+                ),
+                None => (
+                    "SpikeMonitor",
+                    json!({ "group": g, "start": start, "stop": stop }),
+                ),
+            }
         }
         MonitorPlan::State {
             group,

@@ -185,7 +185,7 @@ fn plot_archive(
         .or_else(|| t.last().copied())
         .unwrap_or(0.0);
     match kind.as_str() {
-        "SpikeMonitor" => {
+        "SpikeMonitor" | "EventMonitor" => {
             let i = archive.table("i")?.values;
             let neurons = meta
                 .as_ref()
@@ -193,7 +193,10 @@ fn plot_archive(
                 .and_then(|s| Some(s.get("stop")?.as_f64()? - s.get("start")?.as_f64()?))
                 .or_else(|| archive.table("count").ok().map(|c| c.values.len() as f64))
                 .unwrap_or(1.0);
-            let title = format!("{name}: SpikeMonitor of {source}, {} spikes", i.len());
+            let title = match kind.as_str() {
+                "EventMonitor" => format!("{name}: EventMonitor of {source}, {} events", i.len()),
+                _ => format!("{name}: SpikeMonitor of {source}, {} spikes", i.len()),
+            };
             raster(&title, &t, &i, t_end, neurons)
         }
         "PopulationRateMonitor" => {

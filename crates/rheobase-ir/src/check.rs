@@ -350,6 +350,22 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Binary(op, a, b) => self.check_binary(*op, a, b, e.span),
             ExprKind::Call { function, args } => self.check_call(function, args, e.span),
+            // Settings rewrite the `W[i, j]` they may use (`lower/values.rs`)
+            // before checking; anywhere else indexing is not Brian2 code.
+            ExprKind::Subscript { array, .. } => Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    format!(
+                        "`{}[...]` indexes an array, which model code cannot do",
+                        array.name
+                    ),
+                )
+                .with_note(
+                    "as in Brian2, where `S.w = W[S.i[:], S.j[:]]` is numpy and not a code \
+                     string, an `Array` can only be indexed as `W[i, j]` in a top-level \
+                     setting of a synaptic variable, `S.w = W[i, j]*mV`",
+                ),
+            )),
         }
     }
 

@@ -9,8 +9,8 @@ use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, Program, RecordedVariable,
-    ValueKind,
+    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent, Program,
+    RecordedVariable, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
@@ -177,6 +177,7 @@ pub fn lower_for(
         redefined: redefined_constants(model),
         memory_limit: resources.memory_limit,
         regular: Vec::new(),
+        scheduled_monitors: Vec::new(),
         links: linked::scan(model),
     };
     b.find_dt(model);
@@ -239,9 +240,15 @@ fn store_uniform_delays_once(program: &mut Program) {
             used[v.array.0 as usize] = true;
         }
     }
-    for plan in &program.synapses {
-        if !used[plan.delay.0 as usize] {
-            let decl = &mut program.arrays[plan.delay.0 as usize];
+    // The same for the delays of named pathways (`delay up: 2*ms`).
+    let delays: Vec<ArrayId> = program
+        .synapses
+        .iter()
+        .flat_map(|plan| std::iter::once(plan.delay).chain(plan.pathways.iter().map(|p| p.delay)))
+        .collect();
+    for delay in delays {
+        if !used[delay.0 as usize] {
+            let decl = &mut program.arrays[delay.0 as usize];
             decl.synapses = None;
             decl.len = 1;
         }
@@ -286,6 +293,8 @@ struct Builder<'a> {
     redefined: std::collections::HashSet<String>,
     /// `run_regularly:` blocks, placed in the schedule at the end.
     regular: Vec<regular::PendingRegular>,
+    /// StateMonitors with a `when:`/`order:`, placed with them.
+    scheduled_monitors: Vec<regular::ScheduledMonitor>,
     /// The file's `linked_var` statements, found ahead.
     links: linked::Links,
 }
@@ -671,6 +680,7 @@ impl<'a> Builder<'a> {
                         parameters: HashMap::new(),
                         redefined: Default::default(),
                         regular: Vec::new(),
+                        scheduled_monitors: Vec::new(),
                         links: Default::default(),
                     };
                     for earlier in &model.items {
@@ -2064,18 +2074,64 @@ impl<'a> Builder<'a> {
 
     fn spike_monitor(&mut self, m: &ast::SpikeMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
-        self.archive_names(
-            &m.name,
-            "a SpikeMonitor",
-            &["i", "t", "count"],
-            &m.variables,
-        )?;
+        let kind = match m.event {
+            Some(_) => "an EventMonitor",
+            None => "a SpikeMonitor",
+        };
+        self.archive_names(&m.name, kind, &["i", "t", "count"], &m.variables)?;
         let (g, start, stop) = self.group_ref(&m.source)?;
-        self.require_spikes(g, &m.source)?;
+        let event = match &m.event {
+            // Brian2's `EventMonitor(G, 'spike')` is a SpikeMonitor.
+            Some(e) if e.name == "spike" => {
+                self.require_spikes(g, &m.source)?;
+                None
+            }
+            Some(e) => {
+                let group = &self.program.groups[g];
+                match group.events.iter().position(|x| x.name == e.name) {
+                    Some(index) => Some(MonitoredEvent {
+                        index,
+                        before_evaluation: m.source.slice.is_some(),
+                    }),
+                    None => {
+                        let names = group.events.iter().map(|x| x.name.as_str());
+                        let mut d = Diagnostic::error(
+                            e.span,
+                            format!("`{}` has no event `{}`", group.name, e.name),
+                        );
+                        d = match check::suggest(self.diagnostics.len(), &e.name, names) {
+                            Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
+                            None if group.events.is_empty() => d.with_note(format!(
+                                "`{}` declares no custom events; declare one under its \
+                                 `events:`, e.g. `custom: v > 0.5`",
+                                group.name
+                            )),
+                            None => d.with_note(format!(
+                                "its events are `spike`, {}",
+                                group
+                                    .events
+                                    .iter()
+                                    .map(|x| format!("`{}`", x.name))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
+                        };
+                        return Err(self.error(d));
+                    }
+                }
+            }
+            None => {
+                self.require_spikes(g, &m.source)?;
+                None
+            }
+        };
         let mut prepare = Vec::new();
         let variables = self.recorded(g, &m.variables, &mut prepare)?;
         if !prepare.is_empty() {
-            return Err(self.error(Diagnostic::error(m.span, "a SpikeMonitor can record state variables, but not subexpressions, at spike time (yet)")));
+            return Err(self.error(Diagnostic::error(
+                m.span,
+                format!("{kind} can record state variables, but not subexpressions, at event time (yet)"),
+            )));
         }
         self.program.monitors.push(MonitorPlan::Spike {
             name: m.name.name.clone(),
@@ -2083,6 +2139,7 @@ impl<'a> Builder<'a> {
             start,
             stop,
             variables,
+            event,
             from_step: self.steps_so_far,
         });
         Ok(())
@@ -2115,6 +2172,27 @@ impl<'a> Builder<'a> {
     }
 
     fn state_monitor(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
+        // Brian2's `when=`/`order=`: placed in the schedule once the whole
+        // file is known; the default (`start`, 0) is the usual place.
+        let schedule = match (&m.when, &m.order) {
+            (None, None) => None,
+            (when, order) => Some(self.when_order(when.as_ref(), order.as_ref(), m.name.span)?),
+        };
+        self.state_monitor_plan(m)?;
+        if let Some((slot, order, span)) = schedule {
+            if (slot, order) != (1, 0) {
+                self.scheduled_monitors.push(regular::ScheduledMonitor {
+                    monitor: self.program.monitors.len() - 1,
+                    slot,
+                    order,
+                    span,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn state_monitor_plan(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
         self.archive_names(&m.name, "a StateMonitor", &["t", "record"], &m.variables)?;
         if let Some(si) = self.synapse_index(&m.source.group.name) {
@@ -2213,6 +2291,7 @@ impl<'a> Builder<'a> {
             every,
             prepare,
             record_all_synapses: false,
+            schedule: None,
             from_step: self.steps_so_far,
         });
         Ok(())
@@ -2385,7 +2464,9 @@ fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
             collect_names(a, out);
             collect_names(b, out);
         }
-        ExprKind::Call { args, .. } => args.iter().for_each(|x| collect_names(x, out)),
+        ExprKind::Call { args, .. } | ExprKind::Subscript { args, .. } => {
+            args.iter().for_each(|x| collect_names(x, out))
+        }
         ExprKind::Number { .. } | ExprKind::Bool(_) => {}
     }
 }

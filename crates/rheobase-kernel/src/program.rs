@@ -82,22 +82,35 @@ impl Program {
     /// consecutive in a record. So the members of a record are the
     /// per-synapse arrays that a Synapses object's `on_post` code reads
     /// or writes, and the ones its `on_pre` code uses with them, when
-    /// there are at least two; the delay is read by the runtime, not by
-    /// the pathways, and is never a member. Which arrays are records
+    /// there are at least two (named pathways count on their side); the
+    /// delays are read by the runtime, not by the pathways, and are never
+    /// members. Which arrays are records
     /// changes where values are stored, never a value.
     pub fn records(&self) -> Vec<Vec<ArrayId>> {
         let mut records = Vec::new();
         for (index, plan) in self.synapses.iter().enumerate() {
-            let Some(on_post) = plan.on_post else {
-                continue;
-            };
+            let post_side = plan.on_post.into_iter().chain(
+                plan.pathways
+                    .iter()
+                    .filter(|p| p.side == PathwaySide::Post)
+                    .map(|p| p.kernel),
+            );
+            let pre_side = plan.on_pre.into_iter().chain(
+                plan.pathways
+                    .iter()
+                    .filter(|p| p.side == PathwaySide::Pre)
+                    .map(|p| p.kernel),
+            );
+            let delays: Vec<ArrayId> = std::iter::once(plan.delay)
+                .chain(plan.pathways.iter().map(|p| p.delay))
+                .collect();
             let mut members = std::collections::BTreeSet::new();
             let mut add = |kernel: KernelId| {
                 self.kernels[kernel.0 as usize].visit_arrays(&mut |a, space| {
                     let decl = &self.arrays[a.0 as usize];
                     if space == crate::IndexSpace::Own
                         && decl.synapses == Some(index)
-                        && a != plan.delay
+                        && !delays.contains(&a)
                         && Some(a) != plan.n_incoming
                         && Some(a) != plan.n_outgoing
                     {
@@ -105,9 +118,16 @@ impl Program {
                     }
                 });
             };
-            add(on_post);
-            if let Some(on_pre) = plan.on_pre {
-                add(on_pre);
+            let mut any_post = false;
+            for kernel in post_side {
+                any_post = true;
+                add(kernel);
+            }
+            if !any_post {
+                continue;
+            }
+            for kernel in pre_side {
+                add(kernel);
             }
             if members.len() >= 2 {
                 records.push(members.into_iter().take(MAX_RECORD_MEMBERS).collect());
@@ -265,6 +285,14 @@ pub struct SynapsesPlan {
     /// kernels over synapse indices.
     pub on_pre: Option<KernelId>,
     pub on_post: Option<KernelId>,
+    /// The events that trigger `on_pre` and `on_post`: `None` for spikes,
+    /// `Some(e)` for the custom event `groups[source].events[e]` (resp.
+    /// the target's), Brian2's `on_event={'pre': 'custom'}`.
+    pub pre_event: Option<usize>,
+    pub post_event: Option<usize>,
+    /// Further pathways (Brian2's `on_pre={'up': ..., 'down': ...}`), each
+    /// with its own code, trigger and delay, in declaration order.
+    pub pathways: Vec<PathwayPlan>,
     /// Clock-driven equations: a Range kernel over all synapses, run in
     /// the `groups` slot after the neuron groups' state updates.
     pub state_update: Option<KernelId>,
@@ -276,6 +304,57 @@ pub struct SynapsesPlan {
     /// `N_incoming`, `N_outgoing`).
     pub n_incoming: Option<ArrayId>,
     pub n_outgoing: Option<ArrayId>,
+}
+
+/// A named pathway of a Synapses object besides its `on_pre`/`on_post`
+/// (Brian2's `SynapticPathway` named `S_NAME`): List kernels over synapse
+/// indices, triggered by an event of the source (`Pre`) or target (`Post`)
+/// neurons, delivered after the pathway's own delay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathwayPlan {
+    /// The pathway's name (`up`); Brian2 sorts it as `S_up`.
+    pub name: String,
+    /// Which neurons trigger it.
+    pub side: PathwaySide,
+    /// `None`: their spikes; `Some(e)`: their custom event `events[e]`.
+    pub event: Option<usize>,
+    pub kernel: KernelId,
+    /// The pathway's delay in seconds, per synapse or one value (an array
+    /// of length 1 that is not per synapse), rounded to steps at the start
+    /// of every run as `SynapsesPlan::delay` is.
+    pub delay: ArrayId,
+}
+
+/// Which neurons of a Synapses object trigger a pathway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathwaySide {
+    /// The source neurons (Brian2's `on_pre`), run at order -1 of `synapses`.
+    Pre,
+    /// The target neurons (`on_post`), run at order +1 of `synapses`.
+    Post,
+}
+
+impl SynapsesPlan {
+    /// Brian2's names of the object's pathways triggered from `side`, with
+    /// what identifies each: `None` for `on_pre`/`on_post`, `Some(k)` for
+    /// `pathways[k]`. Objects of one slot and order run sorted by these.
+    pub fn pathway_names(&self, side: PathwaySide) -> Vec<(String, Option<usize>)> {
+        let default = match side {
+            PathwaySide::Pre => self.on_pre.map(|_| format!("{}_pre", self.name)),
+            PathwaySide::Post => self.on_post.map(|_| format!("{}_post", self.name)),
+        };
+        default
+            .map(|n| (n, None))
+            .into_iter()
+            .chain(
+                self.pathways
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.side == side)
+                    .map(|(k, p)| (format!("{}_{}", self.name, p.name), Some(k))),
+            )
+            .collect()
+    }
 }
 
 /// `x_post = EXPR (summed)`: every step, the target variable of each
@@ -455,6 +534,8 @@ pub enum MonitorPlan {
         start: usize,
         stop: usize,
         variables: Vec<RecordedVariable>,
+        /// `Some(e)`: an EventMonitor of a custom event instead of spikes.
+        event: Option<MonitoredEvent>,
         /// The first step this monitor records: Brian2 adds an object to
         /// the network where it is declared, so a monitor declared after
         /// `run`s totalling this many steps sees nothing before them.
@@ -487,6 +568,10 @@ pub enum MonitorPlan {
         /// which are all of them, since connections are made in the
         /// Synapses declaration).
         record_all_synapses: bool,
+        /// `None`: at the start of the step, with the other StateMonitors
+        /// (Brian2's default `when='start'`, `order=0`); otherwise where
+        /// its `when:`/`order:` put it.
+        schedule: Option<ScheduledAt>,
         /// The first step this monitor records: Brian2 adds an object to
         /// the network where it is declared, so a monitor declared after
         /// `run`s totalling this many steps sees nothing before them.
@@ -504,6 +589,28 @@ pub enum MonitorPlan {
         /// `run`s totalling this many steps sees nothing before them.
         from_step: u64,
     },
+}
+
+/// The custom event `groups[group].events[index]` of an EventMonitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitoredEvent {
+    pub index: usize,
+    /// Brian2 2.9 schedules an EventMonitor of a whole group right after
+    /// the event's thresholder (`after_thresholds`, order 1), but one of
+    /// a subgroup (`G[1:3]`) at the subgroup's own place, `thresholds`
+    /// order 2: before the event is evaluated, so it records the events
+    /// of the previous step, with this step's time and values. `true` for
+    /// the latter, which the runtime reproduces.
+    pub before_evaluation: bool,
+}
+
+/// Where a StateMonitor given `when:`/`order:` records: at `point`, after
+/// the first `after_regular` of the `run_regularly` kernels run there
+/// (Brian2 sorts them together by slot, order and name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduledAt {
+    pub point: SchedulePoint,
+    pub after_regular: usize,
 }
 
 /// A variable as recorded by a monitor.

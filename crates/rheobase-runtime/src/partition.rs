@@ -359,6 +359,22 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 );
             }
         }
+        // Custom events are found on each rank for its own neurons and
+        // not exchanged, and named pathways are not split yet.
+        if s.pre_event.is_some() || s.post_event.is_some() {
+            refuse(
+                &s.name,
+                "on_event",
+                "is triggered by a custom event, which ranks do not exchange".to_string(),
+            );
+        }
+        if let Some(p) = s.pathways.first() {
+            refuse(
+                &s.name,
+                "on_pre",
+                format!("has a named pathway `{}`", p.name),
+            );
+        }
         if s.n_outgoing.is_some() {
             refuse(
                 &s.name,
@@ -452,6 +468,15 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 name,
                 "StateMonitor",
                 "records synapses, which are spread over the ranks".to_string(),
+            ),
+            MonitorPlan::Spike {
+                name,
+                event: Some(_),
+                ..
+            } => refuse(
+                name,
+                "EventMonitor",
+                "records a custom event, which ranks do not exchange".to_string(),
             ),
             MonitorPlan::Spike {
                 name, variables, ..

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rheobase_kernel::program::{
-    Action, ConnectPlan, GeneratorPlan, KernelId, MonitorPlan, Multiplicity, Program,
+    Action, ConnectPlan, GeneratorPlan, KernelId, MonitorPlan, Multiplicity, PathwaySide, Program,
 };
 use rheobase_kernel::{ArrayId, Iteration};
 
@@ -209,12 +209,14 @@ pub struct Simulation {
     /// `S_stateupdater`), so a synapse's clock-driven equations may run
     /// before or after a neuron group's, as in Brian2.
     update_order: Vec<Updater>,
-    /// The Synapses objects with `on_pre` (resp. `on_post`) code in the
-    /// order Brian2 runs their pathways: sorted by the pathway's name,
-    /// `S_pre` (resp. `S_post`). Two pathways writing the same target
-    /// variable then add in Brian2's order, to the last bit.
-    pre_order: Vec<usize>,
-    post_order: Vec<usize>,
+    /// The pathways triggered by source (resp. target) neurons, as
+    /// `(synapses, None)` for `on_pre` (`on_post`) and `(synapses,
+    /// Some(k))` for `pathways[k]`, in the order Brian2 runs them: sorted
+    /// by the pathway's name, `S_pre`, `S_up` (resp. `S_post`). Two
+    /// pathways writing the same target variable then add in Brian2's
+    /// order, to the last bit.
+    pre_order: Vec<(usize, Option<usize>)>,
+    post_order: Vec<(usize, Option<usize>)>,
     seed: u64,
     /// Steps completed; the current time is `step * dt`.
     step: u64,
@@ -319,8 +321,8 @@ impl Simulation {
         let monitors = program.monitors.iter().map(MonitorData::for_plan).collect();
         let monitor_checked = vec![false; program.monitors.len()];
         let update_order = update_order(&program);
-        let pre_order = pathway_order(&program, "_pre", |s| s.on_pre.is_some());
-        let post_order = pathway_order(&program, "_post", |s| s.on_post.is_some());
+        let pre_order = pathway_order(&program, PathwaySide::Pre);
+        let post_order = pathway_order(&program, PathwaySide::Post);
         let threads = exec.threads();
         let divergence = DivergenceWatch::new(&program, &exec);
         Ok(Simulation {
@@ -399,6 +401,7 @@ impl Simulation {
                 if self.sink.is_none() {
                     self.reserve_samples(steps);
                 }
+                self.begin_run();
                 self.run_steps(steps)?;
             }
             Action::Connect { synapses, connect } => {
@@ -467,9 +470,23 @@ impl Simulation {
         match self.program.actions.get(self.next_action) {
             Some(Action::Run { steps }) => {
                 self.next_action += 1;
-                Some(*steps)
+                let steps = *steps;
+                self.begin_run();
+                Some(steps)
             }
             _ => None,
+        }
+    }
+
+    /// What Brian2 does when a `run` starts: it empties the custom events'
+    /// lists, which an EventMonitor of a subgroup reads before they are
+    /// found again (see `MonitoredEvent::before_evaluation`), so that in
+    /// the first step of every run it records nothing.
+    fn begin_run(&mut self) {
+        for g in &mut self.groups {
+            for event in &mut g.events {
+                event.len = 0;
+            }
         }
     }
 
@@ -574,28 +591,33 @@ impl Simulation {
         result.map(|()| done)
     }
 
-    /// Converts every `pre` pathway's delays to steps (Brian2 does this at
-    /// the start of each run, so delays may change between runs; spikes
+    /// Converts every delayed pathway's delays to steps (Brian2 does this
+    /// at the start of each run, so delays may change between runs; spikes
     /// already queued keep the step they are due at).
     fn prepare_delays(&mut self) -> Result<(), RuntimeError> {
         for k in 0..self.synapses.len() {
             let plan = &self.program.synapses[k];
-            if plan.on_pre.is_none() {
-                continue;
+            let default = plan.on_pre.map(|_| (None, plan.delay));
+            let named = plan
+                .pathways
+                .iter()
+                .enumerate()
+                .map(|(p, pathway)| (Some(p), pathway.delay));
+            for (which, delay) in default.into_iter().chain(named) {
+                let free_bytes = self.memory_free();
+                self.synapses[k]
+                    .prepare_delays(
+                        which,
+                        self.store.get(delay),
+                        self.program.dt,
+                        self.step,
+                        free_bytes,
+                    )
+                    .map_err(|message| RuntimeError::Delay {
+                        synapses: plan.name.clone(),
+                        message,
+                    })?;
             }
-            let free_bytes = self.memory_free();
-            let state = &mut self.synapses[k];
-            state
-                .prepare_delays(
-                    self.store.get(plan.delay),
-                    self.program.dt,
-                    self.step,
-                    free_bytes,
-                )
-                .map_err(|message| RuntimeError::Delay {
-                    synapses: plan.name.clone(),
-                    message,
-                })?;
         }
         Ok(())
     }

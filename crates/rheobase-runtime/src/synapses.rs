@@ -9,7 +9,7 @@ mod queue;
 pub(crate) use connect::{make_connections, ConnectBudget, CONNECT_INTERRUPTED};
 use queue::SpikeQueue;
 
-use rheobase_kernel::program::SynapsesPlan;
+use rheobase_kernel::program::{PathwaySide, SynapsesPlan};
 use rheobase_kernel::ArrayId;
 
 use crate::exec::{ArrayStore, PairIndex};
@@ -151,12 +151,10 @@ pub(crate) struct SynapsesState {
     /// and by target neuron (relative to `target_start`).
     pub by_source: Csr,
     pub by_target: Csr,
-    /// Delay of each synapse in steps, set at the start of each run.
-    delays: Vec<u32>,
-    /// `Some(d)` when every synapse has delay `d` (then a spike's
-    /// synapses go to one slot in one copy).
-    uniform_delay: Option<u32>,
-    queue: SpikeQueue,
+    /// The `on_pre` pathway's delays and spikes in flight.
+    pre: Delivery,
+    /// The same for each of `SynapsesPlan::pathways`.
+    extra: Vec<Delivery>,
     /// Synapses of this step's `post` pathway, reused every step.
     post_list: Vec<u32>,
     pub connect_seconds: f64,
@@ -171,9 +169,8 @@ impl SynapsesState {
             arrays,
             by_source: Csr::build(&[], 0, plan.source_stop - plan.source_start),
             by_target: Csr::build(&[], 0, plan.target_stop - plan.target_start),
-            delays: Vec::new(),
-            uniform_delay: Some(0),
-            queue: SpikeQueue::default(),
+            pre: Delivery::default(),
+            extra: plan.pathways.iter().map(|_| Delivery::default()).collect(),
             post_list: Vec::new(),
             connect_seconds: 0.0,
             events: 0,
@@ -191,8 +188,8 @@ impl SynapsesState {
             + self.pairs.bytes()
             + self.by_source.bytes()
             + self.by_target.bytes()
-            + self.delays.capacity() * 4
-            + self.queue.bytes()
+            + self.pre.bytes()
+            + self.extra.iter().map(Delivery::bytes).sum::<usize>()
     }
 
     /// Appends synapses `pre[k] -> post[k]` (absolute neurons, inside the
@@ -224,7 +221,9 @@ impl SynapsesState {
         );
         // Synapses by target are listed only for `on_post` code; the
         // counts serve `N_incoming`.
-        let index = if plan.on_post.is_some() {
+        let index = if plan.on_post.is_some()
+            || plan.pathways.iter().any(|p| p.side == PathwaySide::Post)
+        {
             Csr::build
         } else {
             Csr::counts
@@ -249,19 +248,134 @@ impl SynapsesState {
         Ok(())
     }
 
-    /// Converts the `delay` values (seconds) to steps as Brian2 does,
-    /// `int(delay/dt + 0.5)` (negative and NaN delays are errors), and
-    /// grows the queue for the largest. `step` is the current step.
+    /// Converts the `delay` values (seconds) of the `on_pre` pathway
+    /// (`which == None`) or of `pathways[k]` (`Some(k)`) to steps as Brian2
+    /// does, `int(delay/dt + 0.5)` (negative and NaN delays are errors),
+    /// and grows its queue for the largest. `step` is the current step.
     /// The ring is refused, before it is allocated, when its new slots
     /// need more than `free_bytes`.
     pub fn prepare_delays(
         &mut self,
+        which: Option<usize>,
         delay: &[f64],
         dt: f64,
         step: u64,
         free_bytes: u64,
     ) -> Result<(), String> {
         let n = self.len();
+        let delivery = match which {
+            None => &mut self.pre,
+            Some(k) => &mut self.extra[k],
+        };
+        delivery.prepare(delay, n, dt, step, free_bytes)
+    }
+
+    /// Queues the synapses of the neurons `spikes` (ascending absolute
+    /// indices; those outside the triggering range are ignored) of the
+    /// `on_pre` pathway (`which == None`) or of `pathways[k]`, at step
+    /// `step` + their delay, then returns this step's slot for delivery:
+    /// call [`SynapsesState::clear_due`] after delivering.
+    pub fn push_and_take_due(
+        &mut self,
+        plan: &SynapsesPlan,
+        which: Option<usize>,
+        spikes: &[u32],
+        step: u64,
+    ) -> std::vec::Vec<u32> {
+        let side = which.map_or(PathwaySide::Pre, |k| plan.pathways[k].side);
+        let (index, start, stop) = match side {
+            PathwaySide::Pre => (&self.by_source, plan.source_start, plan.source_stop),
+            PathwaySide::Post => (&self.by_target, plan.target_start, plan.target_stop),
+        };
+        let delivery = match which {
+            None => &mut self.pre,
+            Some(k) => &mut self.extra[k],
+        };
+        if delivery.queue.is_unsized() {
+            delivery.queue.reserve(0, step);
+        }
+        let lo = spikes.partition_point(|&n| (n as usize) < start);
+        let hi = spikes.partition_point(|&n| (n as usize) < stop);
+        for &n in &spikes[lo..hi] {
+            let row = index.row(n as usize - start);
+            match delivery.uniform_delay {
+                Some(d) => {
+                    row.extend_into(delivery.queue.slot(step + u64::from(d)));
+                }
+                None => row.for_each(|s| {
+                    let d = delivery.delays[s as usize];
+                    delivery.queue.slot(step + u64::from(d)).push(s);
+                }),
+            }
+        }
+        delivery.queue.take(step)
+    }
+
+    /// Puts the delivered slot back (emptied, keeping its capacity).
+    pub fn clear_due(&mut self, which: Option<usize>, due: Vec<u32>, step: u64) {
+        let delivery = match which {
+            None => &mut self.pre,
+            Some(k) => &mut self.extra[k],
+        };
+        delivery.queue.put_back(step, due);
+    }
+
+    /// The synapses whose target is among `spikes` (ascending absolute
+    /// indices), by target then synapse index.
+    pub fn post_synapses(&mut self, plan: &SynapsesPlan, spikes: &[u32]) -> Vec<u32> {
+        let mut list = std::mem::take(&mut self.post_list);
+        list.clear();
+        let lo = spikes.partition_point(|&n| (n as usize) < plan.target_start);
+        let hi = spikes.partition_point(|&n| (n as usize) < plan.target_stop);
+        for &n in &spikes[lo..hi] {
+            self.by_target
+                .row(n as usize - plan.target_start)
+                .extend_into(&mut list);
+        }
+        list
+    }
+
+    /// Gives back the list of [`SynapsesState::post_synapses`] for reuse.
+    pub fn return_post_list(&mut self, list: Vec<u32>) {
+        self.post_list = list;
+    }
+}
+
+/// A delayed pathway's delays in steps and its spikes in flight.
+#[derive(Debug)]
+struct Delivery {
+    /// Delay of each synapse in steps, set at the start of each run.
+    delays: Vec<u32>,
+    /// `Some(d)` when every synapse has delay `d` (then a spike's
+    /// synapses go to one slot in one copy).
+    uniform_delay: Option<u32>,
+    queue: SpikeQueue,
+}
+
+impl Default for Delivery {
+    fn default() -> Delivery {
+        Delivery {
+            delays: Vec::new(),
+            uniform_delay: Some(0),
+            queue: SpikeQueue::default(),
+        }
+    }
+}
+
+impl Delivery {
+    fn bytes(&self) -> usize {
+        self.delays.capacity() * 4 + self.queue.bytes()
+    }
+
+    /// See [`SynapsesState::prepare_delays`]; `n` is the number of synapses.
+    fn prepare(
+        &mut self,
+        delay: &[f64],
+        n: usize,
+        dt: f64,
+        step: u64,
+        free_bytes: u64,
+    ) -> Result<(), String> {
         self.delays.clear();
         let to_steps = |d: f64| -> Result<u32, String> {
             // A delay is never silently replaced: negative and NaN delays
@@ -315,61 +429,6 @@ impl SynapsesState {
         self.uniform_delay = uniform;
         self.queue.reserve(u64::from(max), step);
         Ok(())
-    }
-
-    /// Queues the synapses of the source neurons `spikes` (ascending
-    /// absolute indices; those outside the source range are ignored) at
-    /// step `step` + their delay, then returns this step's slot for
-    /// delivery: call [`SynapsesState::clear_due`] after delivering.
-    pub fn push_and_take_due(
-        &mut self,
-        plan: &SynapsesPlan,
-        spikes: &[u32],
-        step: u64,
-    ) -> std::vec::Vec<u32> {
-        if self.queue.is_unsized() {
-            self.queue.reserve(0, step);
-        }
-        let lo = spikes.partition_point(|&n| (n as usize) < plan.source_start);
-        let hi = spikes.partition_point(|&n| (n as usize) < plan.source_stop);
-        for &n in &spikes[lo..hi] {
-            let row = self.by_source.row(n as usize - plan.source_start);
-            match self.uniform_delay {
-                Some(d) => {
-                    row.extend_into(self.queue.slot(step + u64::from(d)));
-                }
-                None => row.for_each(|s| {
-                    let d = self.delays[s as usize];
-                    self.queue.slot(step + u64::from(d)).push(s);
-                }),
-            }
-        }
-        self.queue.take(step)
-    }
-
-    /// Puts the delivered slot back (emptied, keeping its capacity).
-    pub fn clear_due(&mut self, due: Vec<u32>, step: u64) {
-        self.queue.put_back(step, due);
-    }
-
-    /// The synapses whose target is among `spikes` (ascending absolute
-    /// indices), by target then synapse index.
-    pub fn post_synapses(&mut self, plan: &SynapsesPlan, spikes: &[u32]) -> Vec<u32> {
-        let mut list = std::mem::take(&mut self.post_list);
-        list.clear();
-        let lo = spikes.partition_point(|&n| (n as usize) < plan.target_start);
-        let hi = spikes.partition_point(|&n| (n as usize) < plan.target_stop);
-        for &n in &spikes[lo..hi] {
-            self.by_target
-                .row(n as usize - plan.target_start)
-                .extend_into(&mut list);
-        }
-        list
-    }
-
-    /// Gives back the list of [`SynapsesState::post_synapses`] for reuse.
-    pub fn return_post_list(&mut self, list: Vec<u32>) {
-        self.post_list = list;
     }
 }
 

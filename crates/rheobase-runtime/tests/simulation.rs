@@ -254,6 +254,7 @@ impl Model {
                     every: self.every,
                     prepare: None,
                     record_all_synapses: false,
+                    schedule: None,
                     from_step: 0,
                 },
                 MonitorPlan::Spike {
@@ -262,6 +263,7 @@ impl Model {
                     start: self.spike_range.0,
                     stop: self.spike_range.1,
                     variables: vec![recorded("v", V)],
+                    event: None,
                     from_step: 0,
                 },
                 MonitorPlan::Rate {

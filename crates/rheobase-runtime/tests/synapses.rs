@@ -147,6 +147,9 @@ impl Builder {
             delay: ArrayId(u32::MAX),
             on_pre: None,
             on_post: None,
+            pre_event: None,
+            post_event: None,
+            pathways: vec![],
             state_update: None,
             summed: vec![],
             n_incoming: None,
@@ -205,6 +208,7 @@ impl Builder {
             every: 1,
             prepare: None,
             record_all_synapses: false,
+            schedule: None,
             from_step: 0,
         });
         self.p.monitors.len() - 1
@@ -218,6 +222,7 @@ impl Builder {
             start: 0,
             stop,
             variables: vec![],
+            event: None,
             from_step: 0,
         });
         self.p.monitors.len() - 1

@@ -168,15 +168,37 @@ pub struct SynapsesDecl {
     pub source: GroupRef,
     pub target: GroupRef,
     pub model: Vec<Equation>,
+    /// `on_pre:` and `on_post:`: the pathways named `pre` and `post`.
     pub on_pre: Option<Block>,
     pub on_post: Option<Block>,
+    /// `delay:`, the delay of the `pre` pathway.
     pub delay: Option<Expr>,
+    /// `on_pre NAME:` / `on_post NAME:` blocks: named pathways (Brian2's
+    /// `on_pre={'NAME': ...}`), in file order.
+    pub pathways: Vec<Pathway>,
+    /// `delay NAME: EXPR`: the delay of the pathway NAME.
+    pub pathway_delays: Vec<(Ident, Expr)>,
+    /// `on_event: EVENT`: the event that triggers every pathway (Brian2's
+    /// `on_event='custom'`; default `spike`).
+    pub on_event: Option<Ident>,
+    /// `on_event NAME: EVENT`: the event that triggers pathway NAME.
+    pub pathway_events: Vec<(Ident, Ident)>,
     pub method: Option<Ident>,
     /// Every `connect:` line, in file order; they add up.
     pub connect: Vec<Connect>,
     pub init: Option<Block>,
     /// `run_regularly:` blocks, in file order.
     pub run_regularly: Vec<RunRegularly>,
+    pub span: Span,
+}
+
+/// A named pathway of a Synapses object: `on_pre NAME:` or `on_post NAME:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pathway {
+    pub name: Ident,
+    /// `on_post NAME:` (triggered by the target neurons).
+    pub post: bool,
+    pub code: Block,
     pub span: Span,
 }
 
@@ -189,11 +211,14 @@ pub struct PoissonGroupDecl {
     pub span: Span,
 }
 
-/// `PoissonInput NAME(TARGET.VAR):` with `N:`, `rate:`, `weight:`.
+/// `PoissonInput NAME(TARGET.VAR):` or `PoissonInput NAME(TARGET[a:b].VAR):`
+/// with `N:`, `rate:`, `weight:`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoissonInputDecl {
     pub name: Ident,
     pub target: Ident,
+    /// `TARGET[a:b]`: only the neurons of the slice get the input.
+    pub slice: Option<Slice>,
     pub variable: Ident,
     pub n: Option<Expr>,
     pub rate: Option<Expr>,
@@ -214,10 +239,14 @@ pub struct SpikeGeneratorDecl {
     pub span: Span,
 }
 
-/// `TimedArray NAME:` with `dt:` and `values:` or `file:`.
+/// `TimedArray NAME:` with `dt:` and `values:` or `file:`; also
+/// `Array NAME:` with `values:` or `file:` (`array` set): a table of
+/// values indexed by neuron or synapse (`W[i, j]`), not by time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimedArrayDecl {
     pub name: Ident,
+    /// Declared `Array NAME:`.
+    pub array: bool,
     pub dt: Option<Expr>,
     pub values: Option<Expr>,
     pub file: Option<PathLit>,
@@ -231,12 +260,17 @@ pub struct PathLit {
     pub span: Span,
 }
 
-/// `SpikeMonitor NAME(GROUP)`, optionally with a body holding `variables:`.
+/// `SpikeMonitor NAME(GROUP)`, optionally with a body holding `variables:`;
+/// also `EventMonitor NAME(GROUP):` with `event:` (Brian2's
+/// `EventMonitor(G, 'custom', variables=...)`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpikeMonitorDecl {
     pub name: Ident,
     pub source: GroupRef,
     pub variables: Vec<Ident>,
+    /// `event:` of an EventMonitor: the custom event it records (`None`
+    /// for a SpikeMonitor).
+    pub event: Option<Ident>,
     pub span: Span,
 }
 
@@ -248,6 +282,10 @@ pub struct StateMonitorDecl {
     pub variables: Vec<Ident>,
     pub record: Option<Record>,
     pub dt: Option<Expr>,
+    /// `when:` — Brian2's schedule slot (default `start`).
+    pub when: Option<Ident>,
+    /// `order:` — the order within the slot (default 0).
+    pub order: Option<Expr>,
     pub span: Span,
 }
 
@@ -407,6 +445,12 @@ pub enum ExprKind {
     /// `f(a, b)`; the function is a name (`exp`, `rand`, a TimedArray).
     Call {
         function: Ident,
+        args: Vec<Expr>,
+    },
+    /// `W[i, j]`: an element of an `Array` (numpy indexing, as in
+    /// Brian2's `S.w = W[S.i[:], S.j[:]]`).
+    Subscript {
+        array: Ident,
         args: Vec<Expr>,
     },
 }

@@ -210,6 +210,19 @@ impl Conv {
                 let name = inner.next().ok_or_else(|| internal(span, "a name"))?;
                 let function = self.ident(&name);
                 match inner.next() {
+                    Some(args) if args.as_rule() == Rule::subscript_args => {
+                        let args = self.exprs(args)?;
+                        Ok((
+                            Expr {
+                                kind: ExprKind::Subscript {
+                                    array: function,
+                                    args,
+                                },
+                                span,
+                            },
+                            false,
+                        ))
+                    }
                     Some(args) => {
                         let args = self.exprs(args)?;
                         Ok((

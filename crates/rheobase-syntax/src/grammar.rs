@@ -157,13 +157,14 @@ fn translate(error: pest::error::Error<Rule>, text: &str, base: usize) -> Diagno
     };
     what.retain(|w| *w != "something else");
     // Where an expression may start, `(`, `[` and a name are kinds of
-    // expression; after an operand, a `(` would open a call, which the
-    // word "operator" covers well enough for a message.
+    // expression; after an operand, a `(` would open a call and a `[`
+    // index an Array (`W[i, j]`), which the word "operator" covers well
+    // enough for a message.
     if what.contains(&"an expression") {
         what.retain(|w| !matches!(*w, "a name" | "`(`" | "`[`"));
     }
     if what.contains(&"an operator") {
-        what.retain(|w| *w != "`(`");
+        what.retain(|w| !matches!(*w, "`(`" | "`[`"));
     }
     what.sort_by_key(|w| priority(w));
     what.dedup();

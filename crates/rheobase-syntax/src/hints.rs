@@ -10,14 +10,16 @@
 use crate::diagnostic::{Diagnostic, Span};
 
 /// The declaration keywords, for Brian2's constructor calls.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     "NeuronGroup",
     "Synapses",
     "PoissonGroup",
     "PoissonInput",
     "SpikeGeneratorGroup",
     "TimedArray",
+    "Array",
     "SpikeMonitor",
+    "EventMonitor",
     "StateMonitor",
     "PopulationRateMonitor",
 ];

@@ -27,7 +27,9 @@ enum Kind {
     PoissonInput,
     SpikeGeneratorGroup,
     TimedArray,
+    Array,
     SpikeMonitor,
+    EventMonitor,
     StateMonitor,
     PopulationRateMonitor,
     /// Not a declaration: the keys of a `run_regularly:` block, read with
@@ -35,14 +37,16 @@ enum Kind {
     RunRegularly,
 }
 
-const KINDS: [(&str, Kind); 9] = [
+const KINDS: [(&str, Kind); 11] = [
     ("NeuronGroup", Kind::NeuronGroup),
     ("Synapses", Kind::Synapses),
     ("PoissonGroup", Kind::PoissonGroup),
     ("PoissonInput", Kind::PoissonInput),
     ("SpikeGeneratorGroup", Kind::SpikeGeneratorGroup),
     ("TimedArray", Kind::TimedArray),
+    ("Array", Kind::Array),
     ("SpikeMonitor", Kind::SpikeMonitor),
+    ("EventMonitor", Kind::EventMonitor),
     ("StateMonitor", Kind::StateMonitor),
     ("PopulationRateMonitor", Kind::PopulationRateMonitor),
 ];
@@ -82,6 +86,7 @@ impl Kind {
                 "on_pre",
                 "on_post",
                 "delay",
+                "on_event",
                 "method",
                 "connect",
                 "init",
@@ -91,8 +96,10 @@ impl Kind {
             Kind::PoissonInput => &["N", "rate", "weight"],
             Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
             Kind::TimedArray => &["dt", "values", "file"],
+            Kind::Array => &["values", "file"],
             Kind::SpikeMonitor => &["variables"],
-            Kind::StateMonitor => &["variables", "record", "dt"],
+            Kind::EventMonitor => &["event", "variables"],
+            Kind::StateMonitor => &["variables", "record", "dt", "when", "order"],
             Kind::PopulationRateMonitor => &[],
             Kind::RunRegularly => &["code", "dt", "when", "order"],
         }
@@ -103,10 +110,11 @@ impl Kind {
             Kind::NeuronGroup | Kind::PoissonGroup | Kind::SpikeGeneratorGroup => Rule::size_header,
             Kind::Synapses => Rule::synapses_header,
             Kind::PoissonInput => Rule::input_header,
-            Kind::TimedArray | Kind::RunRegularly => Rule::plain_header,
-            Kind::SpikeMonitor | Kind::StateMonitor | Kind::PopulationRateMonitor => {
-                Rule::monitor_header
-            }
+            Kind::TimedArray | Kind::Array | Kind::RunRegularly => Rule::plain_header,
+            Kind::SpikeMonitor
+            | Kind::EventMonitor
+            | Kind::StateMonitor
+            | Kind::PopulationRateMonitor => Rule::monitor_header,
         }
     }
 
@@ -118,7 +126,9 @@ impl Kind {
             Kind::PoissonInput => "PoissonInput drive(P.ge):",
             Kind::SpikeGeneratorGroup => "SpikeGeneratorGroup stim(10):",
             Kind::TimedArray => "TimedArray stimulus:",
+            Kind::Array => "Array W:",
             Kind::SpikeMonitor => "SpikeMonitor spikes(P)",
+            Kind::EventMonitor => "EventMonitor crossings(P):",
             Kind::StateMonitor => "StateMonitor trace(P):",
             Kind::PopulationRateMonitor => "PopulationRateMonitor rate(P)",
             Kind::RunRegularly => "run_regularly:",
@@ -182,7 +192,9 @@ fn leading_word(text: &str) -> Option<&str> {
 /// One `key: value` line of a declaration body.
 struct KeyValue {
     key: Ident,
-    /// The event name of `on_event NAME:`.
+    /// The word between the key and the colon: the event of a
+    /// NeuronGroup's `on_event NAME:`, the pathway of a Synapses object's
+    /// `on_pre NAME:`, `on_post NAME:`, `delay NAME:`, `on_event NAME:`.
     event: Option<Ident>,
     /// The value after the colon, as a byte range, when on the key's line.
     inline: Option<(usize, usize)>,
@@ -571,6 +583,10 @@ impl<'s> Parser<'s> {
                     on_pre: None,
                     on_post: None,
                     delay: None,
+                    pathways: Vec::new(),
+                    pathway_delays: Vec::new(),
+                    on_event: None,
+                    pathway_events: Vec::new(),
                     method: None,
                     connect: Vec::new(),
                     init: None,
@@ -580,9 +596,30 @@ impl<'s> Parser<'s> {
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "model" => d.model = self.equations(&kv),
-                        "on_pre" => d.on_pre = self.block(&kv),
-                        "on_post" => d.on_post = self.block(&kv),
-                        "delay" => d.delay = self.value_expr(&kv),
+                        "on_pre" | "on_post" => {
+                            let post = kv.key.name == "on_post";
+                            match (kv.event.clone(), self.block(&kv)) {
+                                (Some(name), Some(code)) => d.pathways.push(Pathway {
+                                    name,
+                                    post,
+                                    code,
+                                    span: kv.span,
+                                }),
+                                (None, code) if post => d.on_post = code,
+                                (None, code) => d.on_pre = code,
+                                (Some(_), None) => {}
+                            }
+                        }
+                        "delay" => match (kv.event.clone(), self.value_expr(&kv)) {
+                            (Some(name), Some(value)) => d.pathway_delays.push((name, value)),
+                            (None, value) => d.delay = value,
+                            (Some(_), None) => {}
+                        },
+                        "on_event" => match (kv.event.clone(), self.value_name(&kv)) {
+                            (Some(name), Some(event)) => d.pathway_events.push((name, event)),
+                            (None, event) => d.on_event = event,
+                            (Some(_), None) => {}
+                        },
                         "method" => d.method = self.value_name(&kv),
                         "connect" => {
                             let more = self.connects(&kv);
@@ -610,13 +647,15 @@ impl<'s> Parser<'s> {
                 Item::PoissonGroup(d)
             }
             Kind::PoissonInput => {
-                let mut target = header.target.into_iter();
-                let (Some(target), Some(variable)) = (target.next(), target.next()) else {
+                let (Some(target), Some(variable)) =
+                    (refs.next(), header.target.into_iter().next())
+                else {
                     return None;
                 };
                 let mut d = PoissonInputDecl {
                     name,
-                    target,
+                    target: target.group,
+                    slice: target.slice,
                     variable,
                     n: None,
                     rate: None,
@@ -654,8 +693,9 @@ impl<'s> Parser<'s> {
                 }
                 Item::SpikeGeneratorGroup(d)
             }
-            Kind::TimedArray => {
+            Kind::TimedArray | Kind::Array => {
                 let mut d = TimedArrayDecl {
+                    array: kind == Kind::Array,
                     name,
                     dt: None,
                     values: None,
@@ -672,18 +712,38 @@ impl<'s> Parser<'s> {
                 }
                 Item::TimedArray(d)
             }
-            Kind::SpikeMonitor => {
+            Kind::SpikeMonitor | Kind::EventMonitor => {
                 let source = refs.next()?;
                 let mut d = SpikeMonitorDecl {
                     name,
                     source,
                     variables: Vec::new(),
+                    event: None,
                     span,
                 };
+                let mut event_given = false;
                 for kv in keys {
-                    if kv.key.name == "variables" {
-                        d.variables = self.names(&kv);
+                    match kv.key.name.as_str() {
+                        "variables" => d.variables = self.names(&kv),
+                        "event" => {
+                            event_given = true;
+                            d.event = self.value_name(&kv);
+                        }
+                        _ => {}
                     }
+                }
+                if kind == Kind::EventMonitor && !event_given {
+                    self.report(
+                        Diagnostic::error(
+                            d.name.span,
+                            format!("the EventMonitor `{}` needs `event:`", d.name.name),
+                        )
+                        .with_note(
+                            "name the custom event it records, as Brian2's \
+                             `EventMonitor(G, 'custom')`: `event: custom`",
+                        ),
+                    );
+                    return None;
                 }
                 Item::SpikeMonitor(d)
             }
@@ -695,6 +755,8 @@ impl<'s> Parser<'s> {
                     variables: Vec::new(),
                     record: None,
                     dt: None,
+                    when: None,
+                    order: None,
                     span,
                 };
                 for kv in keys {
@@ -702,6 +764,8 @@ impl<'s> Parser<'s> {
                         "variables" => d.variables = self.names(&kv),
                         "record" => d.record = self.record(&kv),
                         "dt" => d.dt = self.value_expr(&kv),
+                        "when" => d.when = self.value_name(&kv),
+                        "order" => d.order = self.value_expr(&kv),
                         _ => {}
                     }
                 }
@@ -723,6 +787,7 @@ impl<'s> Parser<'s> {
         for kv in keys {
             match kv.key.name.as_str() {
                 "model" => drop(self.equations(&kv)),
+                "on_event" if kv.inline.is_some() => drop(self.value_name(&kv)),
                 "reset" | "init" | "namespace" | "on_pre" | "on_post" | "on_event" => {
                     drop(self.block(&kv))
                 }
@@ -778,6 +843,22 @@ impl<'s> Parser<'s> {
             };
             let mut pos = start + word.len();
             let mut event = None;
+            // A Synapses pathway's name is optional (`on_pre:` is the
+            // pathway `pre`).
+            let named_pathway = kind == Kind::Synapses
+                && matches!(word, "on_pre" | "on_post" | "delay" | "on_event");
+            if named_pathway {
+                let rest = &self.text[pos..end];
+                let trimmed = rest.trim_start();
+                let arg_start = pos + (rest.len() - trimmed.len());
+                if let Some(arg) = leading_word(trimmed).filter(|_| rest.len() > trimmed.len()) {
+                    event = Some(Ident {
+                        name: arg.to_string(),
+                        span: Span::new(arg_start, arg_start + arg.len()),
+                    });
+                    pos = arg_start + arg.len();
+                }
+            }
             if word == "on_event" && kind == Kind::NeuronGroup {
                 let rest = &self.text[pos..end];
                 let trimmed = rest.trim_start();
@@ -835,7 +916,7 @@ impl<'s> Parser<'s> {
                 });
                 if let Some(first) = dup {
                     let what = match &event {
-                        Some(e) => format!("on_event {}", e.name),
+                        Some(e) => format!("{word} {}", e.name),
                         None => word.to_string(),
                     };
                     let d = Diagnostic::error(key.span, format!("duplicate key `{what}`"))

@@ -26,7 +26,10 @@ const PENDING: &[&str] = &[];
 
 fn run_model(path: &Path, seed: u64, threads: usize) -> (Vec<MonitorData>, f64) {
     let source = std::fs::read_to_string(path).expect("model file readable");
-    let model = compile(&source).unwrap_or_else(|d| panic!("{}: {:?}", path.display(), d));
+    // `file:` data is read next to the model, as `rheo run` reads it.
+    let files = rheobase::data::ModelFiles::new(path.parent().unwrap_or(Path::new(".")));
+    let model = rheobase::compile_with_files(&source, &files)
+        .unwrap_or_else(|d| panic!("{}: {:?}", path.display(), d));
     let dt = model.program.dt;
     let mut sim = Simulation::new(model.program, RunConfig { seed, threads }).expect("builds");
     sim.run_all().expect("runs");

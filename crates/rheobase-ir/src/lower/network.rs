@@ -9,7 +9,8 @@ use crate::expr::{self, as_const, binary, c};
 use crate::integrators::{self, Method, OdeSystem};
 use rheobase_kernel::program::{
     Action, ArrayDecl, ConnectPlan, EventPlan, GeneratorElement, GeneratorPlan, GroupPlan,
-    KernelId, Multiplicity, PoissonInputPlan, SummedPlan, SynapsesPlan, TableDecl, ValueKind,
+    KernelId, Multiplicity, PathwayPlan, PathwaySide, PoissonInputPlan, SummedPlan, SynapsesPlan,
+    TableDecl, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, LocalId, RandKind, Stmt, TableId, UnaryOp,
@@ -20,6 +21,21 @@ use rheobase_units::Dimension;
 use std::collections::{BTreeMap, HashMap};
 
 /// What later statements need to know about a Synapses object.
+/// A Synapses object's pathway, resolved from its declaration.
+struct ResolvedPathway<'d> {
+    /// Brian2's name: `pre`, `post` or the NAME of `on_pre NAME:`.
+    name: String,
+    span: Span,
+    side: PathwaySide,
+    /// The object's `on_pre`/`on_post` (no queue of its own for `post`).
+    default: bool,
+    code: &'d ast::Block,
+    /// `None`: spikes; `Some(k)`: custom event `k` of its side's group.
+    event: Option<usize>,
+    /// Its delay and the key that gave it (`delay`, `delay up`).
+    delay: Option<(&'d ast::Expr, String)>,
+}
+
 pub(crate) struct SynapsesInfo {
     pub name: String,
     /// The scope of its code: synaptic variables, `_pre`/`_post` neuron
@@ -430,6 +446,51 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn timed_array(&mut self, d: &ast::TimedArrayDecl) -> Result<(), Failed> {
+        if !d.array {
+            return self.timed_table(d);
+        }
+        // `Array W:` is a table read at row `i`, column `j` (see
+        // `values::subscripts`): made as a TimedArray whose rows lie far
+        // apart in time, and named `W[]` among the tables so that it is
+        // not callable as a function of time.
+        if d.values.is_none() && d.file.is_none() {
+            self.define(&d.name)?;
+            return Err(self.error(Diagnostic::error(
+                d.name.span,
+                "an Array needs `values:` (a list of lists) or `file:` (a `.npy` or text table)",
+            )));
+        }
+        let span = d.name.span;
+        let number = |value| ast::Expr {
+            kind: ExprKind::Number {
+                value,
+                is_integer: false,
+            },
+            span,
+        };
+        let second = ast::Expr {
+            kind: ExprKind::Name("second".into()),
+            span,
+        };
+        let table = ast::TimedArrayDecl {
+            dt: Some(ast::Expr {
+                kind: ExprKind::Binary(
+                    ast::BinaryOp::Mul,
+                    Box::new(number(super::values::ROW_SECONDS)),
+                    Box::new(second),
+                ),
+                span,
+            }),
+            ..d.clone()
+        };
+        self.timed_table(&table)?;
+        if let Some(info) = self.tables.remove(&d.name.name) {
+            self.tables.insert(format!("{}[]", d.name.name), info);
+        }
+        Ok(())
+    }
+
+    fn timed_table(&mut self, d: &ast::TimedArrayDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
         if let Some(f) = &d.file {
             if d.values.is_some() {
@@ -541,7 +602,27 @@ impl<'a> Builder<'a> {
     pub(super) fn poisson_input(&mut self, d: &ast::PoissonInputDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
         let g = self.group_by_name(&d.target)?;
-        let scope = self.refreshed(&self.groups[g].scope);
+        let mut scope = self.refreshed(&self.groups[g].scope);
+        // On a subgroup (Brian2's `PoissonInput(G[a:b], ...)`), only its
+        // neurons get the input, and its code sees the subgroup's `i`
+        // (from 0) and `N`, as Brian2's subgroups do.
+        let slice = match &d.slice {
+            None => None,
+            Some(sl) => {
+                let r = ast::GroupRef {
+                    group: d.target.clone(),
+                    slice: Some(sl.clone()),
+                    span: sl.span,
+                };
+                let (_, start, stop) = self.group_ref(&r)?;
+                scope.indices.insert(
+                    "i".to_string(),
+                    expr::sub(Expr::Index(IndexSpace::Own), c(start as f64)),
+                );
+                scope.group_size = Some(stop - start);
+                Some((start, stop))
+            }
+        };
         let Some(Binding::Variable(var)) = scope.names.get(&d.variable.name).cloned() else {
             return Err(self.error(Diagnostic::error(
                 d.variable.span,
@@ -623,6 +704,17 @@ impl<'a> Builder<'a> {
         if let Some(nr) = var.conditional_write {
             body = vec![Stmt::If {
                 cond: Expr::Load(nr, IndexSpace::Own),
+                then: body,
+            }];
+        }
+        if let Some((start, stop)) = slice {
+            let own = || Expr::Index(IndexSpace::Own);
+            body = vec![Stmt::If {
+                cond: binary(
+                    BinaryOp::And,
+                    binary(BinaryOp::Ge, own(), c(start as f64)),
+                    binary(BinaryOp::Lt, own(), c(stop as f64)),
+                ),
                 then: body,
             }];
         }
@@ -738,10 +830,15 @@ impl<'a> Builder<'a> {
                 exprs.push(e);
             }
         }
-        for b in [&d.on_pre, &d.on_post, &d.init].into_iter().flatten() {
+        for b in [&d.on_pre, &d.on_post, &d.init]
+            .into_iter()
+            .flatten()
+            .chain(d.pathways.iter().map(|p| &p.code))
+        {
             exprs.extend(b.statements.iter().map(|s| &s.value));
         }
         exprs.extend(d.delay.iter());
+        exprs.extend(d.pathway_delays.iter().map(|(_, e)| e));
         let mut used: Vec<&str> = Vec::new();
         for e in exprs {
             collect_names(e, &mut used);
@@ -1045,14 +1142,47 @@ impl<'a> Builder<'a> {
             }
             Ok(b.add_kernel(format!("{sname}.{which}"), Iteration::List, &counters, body))
         };
-        let on_pre = match &d.on_pre {
-            Some(b) => Some(pathway(self, b, "on_pre")?),
-            None => None,
-        };
-        let on_post = match &d.on_post {
-            Some(b) => Some(pathway(self, b, "on_post")?),
-            None => None,
-        };
+        // Every pathway, named as Brian2 names them: `on_pre:` is `pre`,
+        // `on_post:` is `post`, `on_pre NAME:` is NAME.
+        let resolved = self.resolve_pathways(d, sg, tg)?;
+        let mut on_pre = None;
+        let mut on_post = None;
+        let (mut pre_event, mut post_event) = (None, None);
+        let mut named = Vec::new();
+        for p in &resolved {
+            let label = match (p.default, p.side) {
+                (true, PathwaySide::Pre) => "on_pre".to_string(),
+                (true, PathwaySide::Post) => "on_post".to_string(),
+                (false, PathwaySide::Pre) => format!("on_pre {}", p.name),
+                (false, PathwaySide::Post) => format!("on_post {}", p.name),
+            };
+            let kernel = pathway(self, p.code, &label)?;
+            match (p.default, p.side) {
+                (true, PathwaySide::Pre) => (on_pre, pre_event) = (Some(kernel), p.event),
+                (true, PathwaySide::Post) => (on_post, post_event) = (Some(kernel), p.event),
+                (false, side) => {
+                    // Each named pathway has its own delay variable,
+                    // Brian2's `S.NAME.delay` (0 unless given).
+                    let array = self.synapse_array(
+                        format!("{sname}.{}.delay", p.name),
+                        tg,
+                        si,
+                        0.0,
+                        Ty::Float,
+                    );
+                    named.push((
+                        PathwayPlan {
+                            name: p.name.clone(),
+                            side,
+                            event: p.event,
+                            kernel,
+                            delay: array,
+                        },
+                        p.delay.clone(),
+                    ));
+                }
+            }
+        }
 
         // Clock-driven equations.
         let mut state_update = None;
@@ -1169,16 +1299,29 @@ impl<'a> Builder<'a> {
             )?);
         }
 
-        // Delay.
-        let mut delay_kernel = None;
-        if let Some(e) = &d.delay {
+        // Delays: the `pre` pathway's `delay`, then the named pathways'.
+        let default_delay = resolved
+            .iter()
+            .find(|p| p.default && p.side == PathwaySide::Pre)
+            .and_then(|p| p.delay.as_ref());
+        let delays: Vec<(&ast::Expr, &str, ArrayId)> = default_delay
+            .map(|(e, key)| (*e, key.as_str(), delay))
+            .into_iter()
+            .chain(
+                named
+                    .iter()
+                    .filter_map(|(p, e)| e.as_ref().map(|(e, key)| (*e, key.as_str(), p.delay))),
+            )
+            .collect();
+        let mut delay_kernels = Vec::new();
+        for (e, key, delay) in delays {
             let mut counters = KernelCounters::default();
             let t = self.checker(&scope, &mut counters, true, false).check(e)?;
             if t.dim != Dimension::SECOND {
                 return Err(self.error(Diagnostic::error(
                     e.span,
                     format!(
-                        "`delay:` must have unit second, but this has unit {}",
+                        "`{key}:` must have unit second, but this has unit {}",
                         dim_name(t.dim)
                     ),
                 )));
@@ -1188,7 +1331,7 @@ impl<'a> Builder<'a> {
                     return Err(self.error(Diagnostic::error(
                         e.span,
                         format!(
-                            "`delay:` must be a finite duration of 0 s or more, but this is {} s",
+                            "`{key}:` must be a finite duration of 0 s or more, but this is {} s",
                             crate::lower::value_text(v)
                         ),
                     )));
@@ -1208,8 +1351,9 @@ impl<'a> Builder<'a> {
                 }
                 Some(v) => self.program.arrays[delay.0 as usize].initial = v,
                 None => {
-                    delay_kernel = Some(self.add_kernel(
-                        format!("{sname}.delay"),
+                    let name = self.program.arrays[delay.0 as usize].name.clone();
+                    delay_kernels.push(self.add_kernel(
+                        name,
                         Iteration::Range,
                         &counters,
                         vec![Stmt::Store(delay, IndexSpace::Own, t.expr)],
@@ -1242,6 +1386,9 @@ impl<'a> Builder<'a> {
             delay,
             on_pre,
             on_post,
+            pre_event,
+            post_event,
+            pathways: named.into_iter().map(|(p, _)| p).collect(),
             state_update,
             summed: summed_plans,
             n_incoming,
@@ -1253,7 +1400,7 @@ impl<'a> Builder<'a> {
                 connect: k,
             });
         }
-        for kernel in [delay_kernel, init_kernel].into_iter().flatten() {
+        for kernel in delay_kernels.into_iter().chain(init_kernel) {
             self.program.actions.push(Action::InitialiseSynapses {
                 kernel,
                 synapses: si,
@@ -1267,6 +1414,216 @@ impl<'a> Builder<'a> {
         )?;
         self.synapse_infos.push(SynapsesInfo { name: sname, scope });
         Ok(())
+    }
+
+    /// The pathways of a Synapses object with their triggers and delays,
+    /// named as Brian2 names them (`on_pre:` is `pre`, `on_post:` is
+    /// `post`, `on_pre NAME:` is NAME); `sg`/`tg` are the source and
+    /// target groups.
+    fn resolve_pathways<'d>(
+        &mut self,
+        d: &'d ast::SynapsesDecl,
+        sg: usize,
+        tg: usize,
+    ) -> Result<Vec<ResolvedPathway<'d>>, Failed> {
+        let mut failed = false;
+        let mut list: Vec<ResolvedPathway<'d>> = Vec::new();
+        let defaults = [
+            (&d.on_pre, "pre", PathwaySide::Pre),
+            (&d.on_post, "post", PathwaySide::Post),
+        ];
+        for (block, name, side) in defaults {
+            if let Some(code) = block {
+                list.push(ResolvedPathway {
+                    name: name.to_string(),
+                    span: code.span,
+                    side,
+                    default: true,
+                    code,
+                    event: None,
+                    delay: None,
+                });
+            }
+        }
+        for p in &d.pathways {
+            let side = if p.post {
+                PathwaySide::Post
+            } else {
+                PathwaySide::Pre
+            };
+            if let Some(first) = list.iter().find(|x| x.name == p.name.name) {
+                failed = true;
+                self.error(
+                    Diagnostic::error(
+                        p.name.span,
+                        format!("`{}` has two pathways named `{}`", d.name.name, p.name.name),
+                    )
+                    .with_secondary(first.span, "the first")
+                    .with_note(
+                        "as in Brian2, every pathway has its own name; `on_pre:` is the pathway \
+                         `pre` and `on_post:` the pathway `post`",
+                    ),
+                );
+                continue;
+            }
+            // `on_pre pre:` is `on_pre:` with its name written out.
+            let default = matches!(
+                (side, p.name.name.as_str()),
+                (PathwaySide::Pre, "pre") | (PathwaySide::Post, "post")
+            );
+            list.push(ResolvedPathway {
+                name: p.name.name.clone(),
+                span: p.span,
+                side,
+                default,
+                code: &p.code,
+                event: None,
+                delay: None,
+            });
+        }
+        let names = |list: &[ResolvedPathway]| -> String {
+            match list.len() {
+                0 => format!("`{}` has no `on_pre:` or `on_post:` code", d.name.name),
+                _ => format!(
+                    "the pathways of `{}` are {}",
+                    d.name.name,
+                    list.iter()
+                        .map(|p| format!("`{}`", p.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        };
+
+        // Delays: `delay:` is the delay of `pre`, `delay NAME:` of NAME.
+        let delays = d
+            .delay
+            .iter()
+            .map(|e| ("pre", e.span, e, "delay".to_string()))
+            .chain(
+                d.pathway_delays
+                    .iter()
+                    .map(|(n, e)| (n.name.as_str(), n.span, e, format!("delay {}", n.name))),
+            );
+        for (name, span, e, key) in delays {
+            let known = names(&list);
+            let Some(p) = list.iter_mut().find(|p| p.name == name) else {
+                failed = true;
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "`{key}:` gives the delay of a pathway `{name}`, which `{}` does not have",
+                            d.name.name
+                        ),
+                    )
+                    .with_note(known)
+                    .with_note(
+                        "give a pathway's delay with `delay NAME:`, e.g. `delay up: 2*ms` for \
+                         `on_pre up:`",
+                    ),
+                );
+                continue;
+            };
+            if p.delay.is_some() {
+                failed = true;
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("the delay of pathway `{name}` is given twice"),
+                    )
+                    .with_note("`delay:` is the delay of the pathway `pre`"),
+                );
+                continue;
+            }
+            // A `post` pathway with a delay goes through a spike queue,
+            // as a named pathway does.
+            if p.side == PathwaySide::Post {
+                p.default = false;
+            }
+            p.delay = Some((e, key));
+        }
+
+        // Triggers: `on_event: EVENT` for every pathway, `on_event NAME:
+        // EVENT` for one; Brian2's default is the `spike` event.
+        for (name, _) in &d.pathway_events {
+            if !list.iter().any(|p| p.name == name.name) {
+                failed = true;
+                let known = names(&list);
+                self.error(
+                    Diagnostic::error(
+                        name.span,
+                        format!(
+                            "`on_event {}:` names a pathway `{}`, which `{}` does not have",
+                            name.name, name.name, d.name.name
+                        ),
+                    )
+                    .with_note(known),
+                );
+            }
+        }
+        for p in &mut list {
+            let event = d
+                .pathway_events
+                .iter()
+                .find(|(n, _)| n.name == p.name)
+                .map(|(_, e)| e)
+                .or(d.on_event.as_ref());
+            let Some(event) = event else { continue };
+            if event.name == "spike" {
+                continue;
+            }
+            let (g, role) = match p.side {
+                PathwaySide::Pre => (sg, "source"),
+                PathwaySide::Post => (tg, "target"),
+            };
+            let group = &self.program.groups[g];
+            match group.events.iter().position(|e| e.name == event.name) {
+                Some(k) => p.event = Some(k),
+                None => {
+                    failed = true;
+                    let declared = if group.events.is_empty() {
+                        format!("`{}` declares no custom events", group.name)
+                    } else {
+                        format!(
+                            "the events of `{}` are `spike`, {}",
+                            group.name,
+                            group
+                                .events
+                                .iter()
+                                .map(|e| format!("`{}`", e.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    let mut diag = Diagnostic::error(
+                        event.span,
+                        format!(
+                            "the pathway `{}` is triggered by the event `{}`, which the {role} \
+                             group `{}` does not have",
+                            p.name, event.name, group.name
+                        ),
+                    )
+                    .with_note(declared);
+                    let names = group.events.iter().map(|e| e.name.as_str());
+                    diag = match crate::check::suggest(
+                        self.diagnostics.len(),
+                        &event.name,
+                        names.chain(["spike"]),
+                    ) {
+                        Some(s) => diag.with_note(format!("help: did you mean `{s}`?")),
+                        None => diag.with_note(
+                            "declare it under the group's `events:`, e.g. `custom: v > 0.5`",
+                        ),
+                    };
+                    self.error(diag);
+                }
+            }
+        }
+        if failed {
+            return Err(Failed);
+        }
+        Ok(list)
     }
 
     /// A kernel over candidate pairs that emits those kept.
@@ -1829,6 +2186,27 @@ impl<'a> Builder<'a> {
         selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
         let scope = self.refreshed(&self.synapse_infos[si].scope);
+        // `S.delay` is the delay of the pathway `pre` (Brian2's
+        // `S.pre.delay`); without one, Brian2 refuses it too.
+        let plan = &self.program.synapses[si];
+        if variable.name == "delay" && plan.on_pre.is_none() && !plan.pathways.is_empty() {
+            let names: Vec<String> = plan
+                .pathways
+                .iter()
+                .map(|p| format!("`{}`", p.name))
+                .collect();
+            return Err(self.error(
+                Diagnostic::error(
+                    variable.span,
+                    format!(
+                        "`{}.delay` is the delay of the pathway `pre`, which `{}` does not have",
+                        plan.name, plan.name
+                    ),
+                )
+                .with_note(format!("its pathways are {}", names.join(", ")))
+                .with_note("give a named pathway's delay in the declaration, `delay NAME: ...`"),
+            ));
+        }
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(v)) if v.space == IndexSpace::Own && !v.read_only => {}
             Some(Binding::Variable(v)) if v.flags.iter().any(|f| f == "shared") => {
@@ -1845,11 +2223,13 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
+        // `S.w = W[i, j]*mV`: elements of an Array, looked up per synapse.
+        let value = self.subscripts(si, value)?;
         let block = ast::Block {
             statements: vec![ast::Statement {
                 target: variable.clone(),
                 op: ast::AssignOp::Assign,
-                value: value.clone(),
+                value,
                 span,
             }],
             span,
@@ -2127,6 +2507,7 @@ impl<'a> Builder<'a> {
                 every,
                 prepare,
                 record_all_synapses: record_all,
+                schedule: None,
                 from_step: self.steps_so_far,
             });
         Ok(())

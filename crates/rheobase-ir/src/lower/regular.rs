@@ -12,7 +12,9 @@
 //! places it unambiguously, rather than run in a different order.
 
 use super::*;
-use rheobase_kernel::program::{RegularPlan, RegularTarget, SchedulePoint, SynapsesPlan};
+use rheobase_kernel::program::{
+    PathwaySide, RegularPlan, RegularTarget, SchedulePoint, ScheduledAt, SynapsesPlan,
+};
 
 /// Brian2's schedule: the slots and their `before_`/`after_` neighbours.
 const SLOTS: [&str; 18] = [
@@ -35,6 +37,16 @@ const SLOTS: [&str; 18] = [
     "end",
     "after_end",
 ];
+
+/// A StateMonitor given `when:`/`order:`, placed once every object of the
+/// file is known.
+pub(super) struct ScheduledMonitor {
+    /// Index into `Program::monitors`.
+    pub monitor: usize,
+    pub slot: usize,
+    pub order: i64,
+    pub span: Span,
+}
 
 /// A `run_regularly` whose schedule point is decided once every object of
 /// the file is known (Brian2 sorts the whole network when a run starts).
@@ -97,30 +109,7 @@ impl Builder<'_> {
                     steps as u64
                 }
             };
-            let (slot, span) = match &r.when {
-                None => (1, r.span),
-                Some(w) => match SLOTS.iter().position(|s| *s == w.name) {
-                    Some(k) => (k, w.span),
-                    None => {
-                        let mut d = Diagnostic::error(
-                            w.span,
-                            format!("`{}` is not one of Brian2's schedule slots", w.name),
-                        )
-                        .with_note(
-                            "`when:` is one of start, groups, thresholds, synapses, resets, end, \
-                             or one of them with `before_` or `after_`",
-                        );
-                        if let Some(s) = check::suggest(0, &w.name, SLOTS.iter().copied()) {
-                            d = d.with_note(format!("help: did you mean `{s}`?"));
-                        }
-                        return Err(self.error(d));
-                    }
-                },
-            };
-            let order = match &r.order {
-                None => 0,
-                Some(e) => self.whole_number(e, "`order:`")?,
-            };
+            let (slot, order, span) = self.when_order(r.when.as_ref(), r.order.as_ref(), r.span)?;
             self.regular.push(PendingRegular {
                 plan: RegularPlan {
                     name,
@@ -138,23 +127,93 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// Brian2's `when` and `order` (defaults `start` and 0) as an index
+    /// into [`SLOTS`] and a number, with where `when:` (or else
+    /// `default_span`) was written.
+    pub(super) fn when_order(
+        &mut self,
+        when: Option<&ast::Ident>,
+        order: Option<&ast::Expr>,
+        default_span: Span,
+    ) -> Result<(usize, i64, Span), Failed> {
+        let (slot, span) = match when {
+            None => (1, default_span),
+            Some(w) => match SLOTS.iter().position(|s| *s == w.name) {
+                Some(k) => (k, w.span),
+                None => {
+                    let mut d = Diagnostic::error(
+                        w.span,
+                        format!("`{}` is not one of Brian2's schedule slots", w.name),
+                    )
+                    .with_note(
+                        "`when:` is one of start, groups, thresholds, synapses, resets, end, \
+                         or one of them with `before_` or `after_`",
+                    );
+                    if let Some(s) = check::suggest(0, &w.name, SLOTS.iter().copied()) {
+                        d = d.with_note(format!("help: did you mean `{s}`?"));
+                    }
+                    return Err(self.error(d));
+                }
+            },
+        };
+        let order = match order {
+            None => 0,
+            Some(e) => self.whole_number(e, "`order:`")?,
+        };
+        Ok((slot, order, span))
+    }
+
     /// Decides the schedule point of every `run_regularly` and puts them
-    /// in Brian2's order (slot, order, name).
+    /// in Brian2's order (slot, order, name); then places the monitors
+    /// given a `when:`/`order:` among them.
     pub(super) fn place_regular(&mut self) {
         let mut pending = std::mem::take(&mut self.regular);
         for p in &mut pending {
-            match self.point(p) {
+            match self.point(p.slot, p.order, &p.plan.name, p.span, false) {
                 Ok(point) => p.plan.point = point,
                 Err(d) => self.diagnostics.push(d),
             }
         }
         pending
             .sort_by(|a, b| (a.slot, a.order, &a.plan.name).cmp(&(b.slot, b.order, &b.plan.name)));
+        for m in std::mem::take(&mut self.scheduled_monitors) {
+            let name = self.program.monitors[m.monitor].name().to_string();
+            let point = match self.point(m.slot, m.order, &name, m.span, true) {
+                Ok(point) => point,
+                Err(d) => {
+                    self.diagnostics.push(d);
+                    continue;
+                }
+            };
+            // Brian2 sorts the monitor with the `run_regularly` code of
+            // the same point by slot, order and name.
+            let key = (m.slot, m.order, &name);
+            let after_regular = pending
+                .iter()
+                .filter(|p| p.plan.point == point && (p.slot, p.order, &p.plan.name) < key)
+                .count();
+            if let MonitorPlan::State { schedule, .. } = &mut self.program.monitors[m.monitor] {
+                *schedule = Some(ScheduledAt {
+                    point,
+                    after_regular,
+                });
+            }
+        }
         self.program.regular = pending.into_iter().map(|p| p.plan).collect();
     }
 
-    /// Where Brian2's sort puts `p` among the runtime's objects.
-    fn point(&self, p: &PendingRegular) -> Result<SchedulePoint, Diagnostic> {
+    /// Where Brian2's sort puts the object `name` of slot `slot` and
+    /// order `order` among the runtime's objects. A `monitor` changes no
+    /// state, so its place among other monitors does not matter and is
+    /// never refused.
+    fn point(
+        &self,
+        slot: usize,
+        order: i64,
+        name: &str,
+        span: Span,
+        monitor: bool,
+    ) -> Result<SchedulePoint, Diagnostic> {
         use SchedulePoint::*;
         let prog = &self.program;
         let group_names = |f: &dyn Fn(&GroupPlan) -> Vec<String>| -> Vec<String> {
@@ -171,7 +230,7 @@ impl Builder<'_> {
         // after them; orders below (above) the listed ones go to the first
         // (last) point.
         let (levels, first, last): (Vec<(i64, Vec<String>, SchedulePoint)>, _, _) =
-            match SLOTS[p.slot] {
+            match SLOTS[slot] {
                 "before_start" => return Ok(StartBegin),
                 "after_start" | "before_groups" => return Ok(StartEnd),
                 "after_groups" | "before_thresholds" => return Ok(GroupsEnd),
@@ -180,11 +239,16 @@ impl Builder<'_> {
                 "after_resets" | "before_end" => return Ok(ResetsEnd),
                 "after_end" => return Ok(EndEnd),
                 "start" => {
+                    // StateMonitors given a `when:`/`order:` are elsewhere.
                     let monitors = prog
                         .monitors
                         .iter()
-                        .filter(|m| matches!(m, MonitorPlan::State { .. }))
-                        .map(|m| m.name().to_string())
+                        .enumerate()
+                        .filter(|(k, m)| {
+                            matches!(m, MonitorPlan::State { .. })
+                                && !self.scheduled_monitors.iter().any(|s| s.monitor == *k)
+                        })
+                        .map(|(_, m)| m.name().to_string())
                         .collect();
                     (vec![(0, monitors, StartEnd)], StartBegin, StartEnd)
                 }
@@ -243,14 +307,21 @@ impl Builder<'_> {
                     )
                 }
                 "synapses" => {
-                    let pre = synapse_names("_pre", &|s| s.on_pre.is_some());
+                    let pathways = |side| -> Vec<String> {
+                        prog.synapses
+                            .iter()
+                            .flat_map(|s| s.pathway_names(side))
+                            .map(|(name, _)| name)
+                            .collect()
+                    };
+                    let pre = pathways(PathwaySide::Pre);
                     let inputs = (0..prog.poisson_inputs.len())
                         .map(|k| match k {
                             0 => "poissoninput".to_string(),
                             k => format!("poissoninput_{k}"),
                         })
                         .collect();
-                    let post = synapse_names("_post", &|s| s.on_post.is_some());
+                    let post = pathways(PathwaySide::Post);
                     (
                         vec![
                             (-1, pre, SynapsesAfterPre),
@@ -287,29 +358,36 @@ impl Builder<'_> {
         // Walk the levels in order: the point before a level is the point
         // after the previous one.
         let mut before = first;
-        for (order, names, after) in &levels {
-            if p.order < *order {
+        let monitor_level = |names: &[String]| {
+            names
+                .iter()
+                .all(|n| prog.monitors.iter().any(|m| m.name() == n))
+        };
+        for (level, names, after) in &levels {
+            if order < *level {
                 return Ok(before);
             }
-            if p.order == *order {
-                let name = &p.plan.name;
-                let earlier = names.iter().filter(|n| *n < name).count();
+            if order == *level {
+                let earlier = names.iter().filter(|n| n.as_str() < name).count();
                 if earlier == 0 {
                     return Ok(before);
                 }
                 if earlier == names.len() {
                     return Ok(*after);
                 }
+                if monitor && monitor_level(names) {
+                    return Ok(before);
+                }
                 let mut sorted: Vec<&String> = names.iter().collect();
                 sorted.sort();
                 return Err(Diagnostic::error(
-                    p.span,
+                    span,
                     format!(
                         "Brian2 runs `{name}` between `{}` and `{}` (objects of slot `{}` and \
                          order {order} run sorted by name), which is not supported",
                         sorted[earlier - 1],
                         sorted[earlier],
-                        SLOTS[p.slot]
+                        SLOTS[slot]
                     ),
                 )
                 .with_note(format!(

@@ -474,4 +474,102 @@ impl Builder<'_> {
 const MAX_VALUES: usize = 1 << 28;
 
 /// The time step of the tables that hold arrays of values, in seconds.
-const ROW_SECONDS: f64 = 1e6;
+pub(super) const ROW_SECONDS: f64 = 1e6;
+
+impl Builder<'_> {
+    /// `value`, a top-level setting of a variable of Synapses `si`, with
+    /// every `W[i, j]` made a lookup of the Array `W` at row `i` (the
+    /// source neuron) and column `j` (the target), after checking that
+    /// `W` has one row per source and one column per target, as numpy's
+    /// `W[S.i[:], S.j[:]]` needs in Brian2.
+    pub(super) fn subscripts(&mut self, si: usize, value: &ast::Expr) -> Result<ast::Expr, Failed> {
+        let mut e = value.clone();
+        self.rewrite_subscripts(si, &mut e)?;
+        Ok(e)
+    }
+
+    fn rewrite_subscripts(&mut self, si: usize, e: &mut ast::Expr) -> Result<(), Failed> {
+        let span = e.span;
+        match &mut e.kind {
+            ExprKind::Subscript { array, args } => {
+                let key = format!("{}[]", array.name);
+                let Some(info) = self.tables.get(&key).cloned() else {
+                    return Err(self.error(
+                        Diagnostic::error(array.span, format!("`{}` is not an Array", array.name))
+                            .with_note(format!(
+                                "declare it with `Array {}:` and `file:` (a `.npy` or text \
+                                 table) or `values:` (a list of lists)",
+                                array.name
+                            )),
+                    ));
+                };
+                let is = |a: &ast::Expr, n: &str| matches!(&a.kind, ExprKind::Name(x) if x == n);
+                if args.len() != 2 || !is(&args[0], "i") || !is(&args[1], "j") {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            span,
+                            format!("an Array is indexed as `{}[i, j]`", array.name),
+                        )
+                        .with_note(
+                            "row `i` is the synapse's source neuron and column `j` its target, \
+                             as Brian2's `W[S.i[:], S.j[:]]`",
+                        ),
+                    ));
+                }
+                let plan = &self.program.synapses[si];
+                let n_pre = plan.source_stop - plan.source_start;
+                let n_post = plan.target_stop - plan.target_start;
+                let rows = self.program.tables[info.id.0 as usize].rows;
+                if rows != n_pre || info.columns != n_post {
+                    let message = format!(
+                        "`{}` has {rows} rows and {} columns, but `{}` connects {n_pre} sources \
+                         to {n_post} targets",
+                        array.name, info.columns, plan.name
+                    );
+                    return Err(self.error(Diagnostic::error(array.span, message).with_note(
+                        "`W[i, j]` is the value from source `i` to target `j`, so `W` has \
+                             one row per source neuron and one column per target neuron",
+                    )));
+                }
+                let node = |kind| ast::Expr { kind, span };
+                let number = |value| {
+                    node(ExprKind::Number {
+                        value,
+                        is_integer: false,
+                    })
+                };
+                let row = args[0].clone();
+                let column = args[1].clone();
+                let time = node(ExprKind::Binary(
+                    ast::BinaryOp::Mul,
+                    Box::new(row),
+                    Box::new(node(ExprKind::Binary(
+                        ast::BinaryOp::Mul,
+                        Box::new(number(ROW_SECONDS)),
+                        Box::new(node(ExprKind::Name("second".into()))),
+                    ))),
+                ));
+                e.kind = ExprKind::Call {
+                    function: ast::Ident {
+                        name: key,
+                        span: array.span,
+                    },
+                    args: vec![time, column],
+                };
+                Ok(())
+            }
+            ExprKind::Unary(_, a) => self.rewrite_subscripts(si, a),
+            ExprKind::Binary(_, a, b) => {
+                self.rewrite_subscripts(si, a)?;
+                self.rewrite_subscripts(si, b)
+            }
+            ExprKind::Call { args, .. } | ExprKind::List(args) => {
+                for a in args {
+                    self.rewrite_subscripts(si, a)?;
+                }
+                Ok(())
+            }
+            ExprKind::Number { .. } | ExprKind::Bool(_) | ExprKind::Name(_) => Ok(()),
+        }
+    }
+}

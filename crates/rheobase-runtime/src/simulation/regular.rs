@@ -4,7 +4,7 @@
 //! are already in the order Brian2 runs them there.
 
 use super::*;
-use rheobase_kernel::program::{RegularTarget, SchedulePoint};
+use rheobase_kernel::program::{RegularPlan, RegularTarget, SchedulePoint};
 
 /// Runs the `run_regularly` kernels due at `point` in this step.
 pub(super) fn run_regular(
@@ -17,10 +17,24 @@ pub(super) fn run_regular(
     point: SchedulePoint,
 ) {
     for plan in program.regular.iter().filter(|r| r.point == point) {
+        run_one(plan, exec, store, groups, synapses, clock);
+    }
+}
+
+/// Runs one `run_regularly` kernel if it is due in this step.
+pub(super) fn run_one(
+    plan: &RegularPlan,
+    exec: &mut Executor,
+    store: &mut ArrayStore,
+    groups: &[GroupState],
+    synapses: &[SynapsesState],
+    clock: Clock,
+) {
+    {
         // Its clock ticks at the multiples of its dt, counted from 0 as
         // Brian2's clocks are, and only once it has been declared.
         if clock.step < plan.from_step || clock.step % plan.every != 0 {
-            continue;
+            return;
         }
         match plan.target {
             RegularTarget::Group(g) => {

@@ -1,9 +1,9 @@
 //! The step schedule: what one time step does, in Brian2's order, and the
 //! order of objects within a slot.
 
-use super::regular::run_regular;
+use super::regular::{run_one, run_regular};
 use super::*;
-use rheobase_kernel::program::SchedulePoint;
+use rheobase_kernel::program::{PathwaySide, SchedulePoint, ScheduledAt};
 
 /// Synapses per piece of a summed variable's update: 256 KiB of terms,
 /// which stay in the L2 cache between being written and being added.
@@ -29,90 +29,37 @@ impl Simulation {
             post_order,
             ..
         } = self;
-        // `run_regularly` code due at a point of the schedule.
+        // `run_regularly` code due at a point of the schedule, and the
+        // StateMonitors that a `when:`/`order:` puts there.
         macro_rules! regular {
             ($point:ident) => {
-                run_regular(
+                at_point(
                     program,
                     exec,
                     store,
                     groups,
                     synapses,
+                    monitors,
+                    monitor_checked,
                     clock,
                     SchedulePoint::$point,
-                )
+                )?
             };
         }
 
         // start: StateMonitors sample the state before this step changes it.
         regular!(StartBegin);
-        for ((plan, data), checked) in program
-            .monitors
-            .iter()
-            .zip(monitors.iter_mut())
-            .zip(monitor_checked.iter_mut())
-        {
-            if let MonitorPlan::State {
-                name,
-                group,
-                synapses: recorded_synapses,
-                variables,
-                record,
-                every,
-                prepare,
-                record_all_synapses,
-                ..
-            } = plan
-            {
-                if clock.step % every != 0 || !plan.active_at(clock.step) {
-                    continue;
-                }
-                match recorded_synapses {
-                    None => {
-                        if let Some(kernel) = *prepare {
-                            exec.run_range(
-                                kernel,
-                                store,
-                                groups[*group].owned.clone(),
-                                clock,
-                                None,
-                                None,
-                            );
-                        }
-                    }
-                    Some(s) => {
-                        let state = &synapses[*s];
-                        if *record_all_synapses && !*checked {
-                            data.set_record((0..state.len()).collect());
-                        }
-                        if !*checked {
-                            if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
-                                return Err(RuntimeError::Record {
-                                    monitor: name.clone(),
-                                    message: format!(
-                                        "it records synapse {i} of `{}`, which has {} synapses",
-                                        program.synapses[*s].name,
-                                        state.len()
-                                    ),
-                                });
-                            }
-                            *checked = true;
-                        }
-                        if let Some(kernel) = *prepare {
-                            exec.run_range(
-                                kernel,
-                                store,
-                                0..state.len(),
-                                clock,
-                                Some(&state.pairs),
-                                None,
-                            );
-                        }
-                    }
-                }
-                data.record_state(store, clock.t, variables);
-            }
-        }
+        record_states(
+            program,
+            exec,
+            store,
+            groups,
+            synapses,
+            monitors,
+            monitor_checked,
+            clock,
+            None,
+        )?;
 
         regular!(StartEnd);
         // groups: summed variables (order -1), then the groups' state
@@ -222,6 +169,7 @@ impl Simulation {
                 start,
                 stop,
                 variables,
+                event: None,
                 ..
             } = plan
             {
@@ -231,6 +179,10 @@ impl Simulation {
                 }
             }
         }
+        // EventMonitors of a subgroup come next in Brian2 2.9 (its order
+        // 2 of `thresholds`), before this step's custom events are found:
+        // they record the previous step's events.
+        record_events(program, monitors, groups, store, clock, true);
 
         // after_thresholds: custom event conditions.
         for g in groups.iter_mut() {
@@ -246,17 +198,29 @@ impl Simulation {
                 event.total += event.len as u64;
             }
         }
+        // EventMonitors of whole groups record their event right after it
+        // is found (Brian2's order: the event's thresholder's order + 1).
+        record_events(program, monitors, groups, store, clock, false);
 
         regular!(ThresholdsEnd);
         // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
         // pathways (+1).
-        for &k in pre_order.iter() {
+        for &(k, which) in pre_order.iter() {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
-            if let Some(kernel) = plan.on_pre {
-                let due = state.push_and_take_due(plan, groups[plan.source].spikes(), clock.step);
+            let (kernel, event) = match which {
+                None => (plan.on_pre, plan.pre_event),
+                Some(p) => (Some(plan.pathways[p].kernel), plan.pathways[p].event),
+            };
+            if let Some(kernel) = kernel {
+                let source = &groups[plan.source];
+                let triggered = match event {
+                    None => source.spikes(),
+                    Some(e) => source.events[e].occurred(),
+                };
+                let due = state.push_and_take_due(plan, which, triggered, clock.step);
                 state.events += due.len() as u64;
                 exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
-                state.clear_due(due, clock.step);
+                state.clear_due(which, due, clock.step);
             }
         }
         regular!(SynapsesAfterPre);
@@ -265,13 +229,35 @@ impl Simulation {
             exec.run_range(input.kernel, store, owned, clock, None, None);
         }
         regular!(SynapsesAfterPoisson);
-        for &k in post_order.iter() {
+        for &(k, which) in post_order.iter() {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
-            if let Some(kernel) = plan.on_post {
-                let list = state.post_synapses(plan, groups[plan.target].spikes());
-                state.events += list.len() as u64;
-                exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
-                state.return_post_list(list);
+            let target = &groups[plan.target];
+            match which {
+                None => {
+                    if let Some(kernel) = plan.on_post {
+                        let triggered = match plan.post_event {
+                            None => target.spikes(),
+                            Some(e) => target.events[e].occurred(),
+                        };
+                        let list = state.post_synapses(plan, triggered);
+                        state.events += list.len() as u64;
+                        exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
+                        state.return_post_list(list);
+                    }
+                }
+                // A named `post` pathway may have a delay, so it goes
+                // through its own queue.
+                Some(p) => {
+                    let pathway = &plan.pathways[p];
+                    let triggered = match pathway.event {
+                        None => target.spikes(),
+                        Some(e) => target.events[e].occurred(),
+                    };
+                    let due = state.push_and_take_due(plan, which, triggered, clock.step);
+                    state.events += due.len() as u64;
+                    exec.run_list(pathway.kernel, store, &due, clock, Some(&state.pairs), None);
+                    state.clear_due(which, due, clock.step);
+                }
             }
         }
 
@@ -317,6 +303,179 @@ impl Simulation {
     }
 }
 
+/// Records the EventMonitors whose `before_evaluation` is `before`: the
+/// events each group's lists hold now.
+fn record_events(
+    program: &Program,
+    monitors: &mut [MonitorData],
+    groups: &[GroupState],
+    store: &ArrayStore,
+    clock: Clock,
+    before: bool,
+) {
+    for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
+        if let MonitorPlan::Spike {
+            group,
+            start,
+            stop,
+            variables,
+            event: Some(e),
+            ..
+        } = plan
+        {
+            if e.before_evaluation == before && plan.active_at(clock.step) {
+                let occurred = groups[*group].events[e.index].occurred();
+                data.record_spikes(store, clock.t, occurred, *start, *stop, variables);
+            }
+        }
+    }
+}
+
+/// Records the StateMonitors scheduled at `at` (`None`: the usual place
+/// at the start of the step).
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+fn record_states(
+    program: &Program,
+    exec: &mut Executor,
+    store: &mut ArrayStore,
+    groups: &[GroupState],
+    synapses: &[SynapsesState],
+    monitors: &mut [MonitorData],
+    monitor_checked: &mut [bool],
+    clock: Clock,
+    at: Option<ScheduledAt>,
+) -> Result<(), RuntimeError> {
+    for ((plan, data), checked) in program
+        .monitors
+        .iter()
+        .zip(monitors.iter_mut())
+        .zip(monitor_checked.iter_mut())
+    {
+        if let MonitorPlan::State {
+            name,
+            group,
+            synapses: recorded_synapses,
+            variables,
+            record,
+            every,
+            prepare,
+            record_all_synapses,
+            schedule,
+            ..
+        } = plan
+        {
+            if *schedule != at || clock.step % every != 0 || !plan.active_at(clock.step) {
+                continue;
+            }
+            match recorded_synapses {
+                None => {
+                    if let Some(kernel) = *prepare {
+                        exec.run_range(
+                            kernel,
+                            store,
+                            groups[*group].owned.clone(),
+                            clock,
+                            None,
+                            None,
+                        );
+                    }
+                }
+                Some(s) => {
+                    let state = &synapses[*s];
+                    if *record_all_synapses && !*checked {
+                        data.set_record((0..state.len()).collect());
+                    }
+                    if !*checked {
+                        if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
+                            return Err(RuntimeError::Record {
+                                monitor: name.clone(),
+                                message: format!(
+                                    "it records synapse {i} of `{}`, which has {} synapses",
+                                    program.synapses[*s].name,
+                                    state.len()
+                                ),
+                            });
+                        }
+                        *checked = true;
+                    }
+                    if let Some(kernel) = *prepare {
+                        exec.run_range(
+                            kernel,
+                            store,
+                            0..state.len(),
+                            clock,
+                            Some(&state.pairs),
+                            None,
+                        );
+                    }
+                }
+            }
+            data.record_state(store, clock.t, variables);
+        }
+    }
+    Ok(())
+}
+
+/// Runs what is due at `point`: the `run_regularly` code there, in order,
+/// and the StateMonitors given that point, each after the kernels Brian2
+/// runs before it.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+fn at_point(
+    program: &Program,
+    exec: &mut Executor,
+    store: &mut ArrayStore,
+    groups: &[GroupState],
+    synapses: &[SynapsesState],
+    monitors: &mut [MonitorData],
+    monitor_checked: &mut [bool],
+    clock: Clock,
+    point: SchedulePoint,
+) -> Result<(), RuntimeError> {
+    let monitored = program
+        .monitors
+        .iter()
+        .any(|m| matches!(m, MonitorPlan::State { schedule: Some(s), .. } if s.point == point));
+    if !monitored {
+        run_regular(program, exec, store, groups, synapses, clock, point);
+        return Ok(());
+    }
+    let mut done = 0;
+    for plan in program.regular.iter().filter(|r| r.point == point) {
+        let at = Some(ScheduledAt {
+            point,
+            after_regular: done,
+        });
+        record_states(
+            program,
+            exec,
+            store,
+            groups,
+            synapses,
+            monitors,
+            monitor_checked,
+            clock,
+            at,
+        )?;
+        run_one(plan, exec, store, groups, synapses, clock);
+        done += 1;
+    }
+    let at = Some(ScheduledAt {
+        point,
+        after_regular: done,
+    });
+    record_states(
+        program,
+        exec,
+        store,
+        groups,
+        synapses,
+        monitors,
+        monitor_checked,
+        clock,
+        at,
+    )
+}
+
 /// A state updater of the `groups` slot.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Updater {
@@ -324,19 +483,19 @@ pub(super) enum Updater {
     Synapses(usize),
 }
 
-/// The Synapses objects that `has` a pathway, sorted by the pathway's
-/// Brian2 name (`NAME` + `suffix`); equal names keep declaration order.
-pub(super) fn pathway_order(
-    program: &Program,
-    suffix: &str,
-    has: impl Fn(&rheobase_kernel::program::SynapsesPlan) -> bool,
-) -> Vec<usize> {
-    let mut named: Vec<(String, usize)> = program
+/// The pathways triggered from `side` of every Synapses object, as
+/// `(synapses, pathway)`, sorted by the pathway's Brian2 name (`S_pre`,
+/// `S_up`); equal names keep declaration order.
+pub(super) fn pathway_order(program: &Program, side: PathwaySide) -> Vec<(usize, Option<usize>)> {
+    let mut named: Vec<(String, (usize, Option<usize>))> = program
         .synapses
         .iter()
         .enumerate()
-        .filter(|(_, s)| has(s))
-        .map(|(k, s)| (format!("{}{suffix}", s.name), k))
+        .flat_map(|(k, s)| {
+            s.pathway_names(side)
+                .into_iter()
+                .map(move |(name, which)| (name, (k, which)))
+        })
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named.into_iter().map(|(_, k)| k).collect()

@@ -140,6 +140,34 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
         for k in [s.on_pre, s.on_post, s.state_update].into_iter().flatten() {
             kernel(k, &what)?;
         }
+        // A pathway's trigger is an event of the neurons on its side.
+        let events_of = |side: PathwaySide| match side {
+            PathwaySide::Pre => source.events.len(),
+            PathwaySide::Post => target.events.len(),
+        };
+        let triggers = [
+            (PathwaySide::Pre, s.pre_event),
+            (PathwaySide::Post, s.post_event),
+        ]
+        .into_iter()
+        .chain(s.pathways.iter().map(|p| (p.side, p.event)));
+        for (side, event) in triggers {
+            if event.is_some_and(|e| e >= events_of(side)) {
+                return Err(format!(
+                    "{what}: a pathway is triggered by an event that does not exist"
+                ));
+            }
+        }
+        for p in &s.pathways {
+            kernel(p.kernel, &what)?;
+            let delay = array(p.delay, &what)?;
+            if delay.synapses != Some(index) && !(delay.synapses.is_none() && delay.len == 1) {
+                return Err(format!(
+                    "{what}: the delay `{}` is not per synapse",
+                    delay.name
+                ));
+            }
+        }
         for summed in &s.summed {
             kernel(summed.kernel, &what)?;
             synaptic(summed.scratch, index, &what)?;
@@ -248,9 +276,13 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
                 start,
                 stop,
                 variables,
+                event,
                 ..
             } => {
                 let size = group(*g, &what)?.size;
+                if event.is_some_and(|e| e.index >= program.groups[*g].events.len()) {
+                    return Err(format!("{what} records an event its group does not have"));
+                }
                 if start > stop || *stop > size {
                     return Err(format!("{what} records neurons {start}..{stop} of {size}"));
                 }
@@ -482,7 +514,12 @@ pub(super) fn check_kernel_use(
         }
     }
     for (s, plan) in program.synapses.iter().enumerate() {
-        for k in [plan.on_pre, plan.on_post].into_iter().flatten() {
+        let named = plan.pathways.iter().map(|p| p.kernel);
+        for k in [plan.on_pre, plan.on_post]
+            .into_iter()
+            .flatten()
+            .chain(named)
+        {
             check(k, Iteration::List, Context::Synapses(s))?;
         }
         if let Some(k) = plan.state_update {

@@ -34,6 +34,11 @@ pub fn sx(e: &Expr) -> String {
             function.name,
             args.iter().map(sx).collect::<Vec<_>>().join(" ")
         ),
+        ExprKind::Subscript { array, args } => format!(
+            "{}[{}]",
+            array.name,
+            args.iter().map(sx).collect::<Vec<_>>().join(" ")
+        ),
     }
 }
 
