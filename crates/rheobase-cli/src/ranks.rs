@@ -125,6 +125,7 @@ impl Ranks {
             "simulate_seconds": timings.simulate_seconds,
             "connect_seconds": timings.connect_seconds,
             "exchange_seconds": sim.exchange_seconds(),
+            "exchanges": sim.exchanges(),
             "synapses": sim.synapse_stats().iter().map(|s| s.synapses).sum::<usize>(),
             "synapse_bytes": sim.synapse_stats().iter().map(|s| s.bytes).sum::<usize>(),
         });

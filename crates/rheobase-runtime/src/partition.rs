@@ -84,20 +84,62 @@ pub(crate) struct GlobalRun {
 /// and how many the line made on all ranks together.
 pub(crate) type GlobalPlace = (Vec<GlobalRun>, u64);
 
+/// The longest exchange window, in steps. Any window up to one step more
+/// than the shortest delay between ranks gives the same results; this
+/// bound keeps the spikes buffered per window, and the time a rank takes
+/// to notice another's interrupt, small when no synapse crosses ranks.
+pub const MAX_WINDOW_STEPS: u64 = 64;
+
 /// A rank's side of a split simulation.
+///
+/// Spikes are exchanged once per window of steps (NEST's min-delay
+/// scheme): each rank buffers its own spikes step by step, and after the
+/// thresholds of the window's last step one all-gather gives every rank
+/// every group's spikes of every step of the window. A synapse whose
+/// source is on another rank has a delay of at least `split` steps, so a
+/// spike of step `s` in the window is due at `s + split` or later, never
+/// before the window's last step `s + split` at most: it can wait for the
+/// exchange. On its own rank, a spike's synapses with a delay below
+/// `split` (all of them local) are queued at once, the others at the
+/// exchange; the queue delivers those queued late first, which is the
+/// order of one process (`synapses::queue`). SpikeMonitors and
+/// PopulationRateMonitors of exchanged groups record the window's steps
+/// at the exchange, in step order.
 pub(crate) struct PartitionState {
     pub exchange: Box<dyn Exchange>,
     /// Per Synapses object: how local synapses map to global indices.
     pub runs: Vec<Vec<GlobalRun>>,
     /// Per Synapses object: synapses made on all ranks together.
     pub global_len: Vec<u64>,
-    /// Buffers of the spike exchange, reused every step.
+    /// This rank's message of the current window: a flags word, then per
+    /// step and exchanged group a count and the group's spiking neurons.
     send: Vec<u32>,
     recv: Vec<u32>,
     counts: Vec<usize>,
+    /// Synapses with a delay of `split` steps or more are queued at the
+    /// exchange; every synapse whose source is on another rank has one.
+    pub split: u32,
+    /// The first step of the current window and the step after its last.
+    window_start: u64,
+    pub window_end: u64,
+    /// Steps buffered in `send`, and exchanged groups per step.
+    steps: usize,
+    groups: usize,
+    /// Whether the current window's exchange has been made.
+    exchanged: bool,
+    /// The OR of every rank's flags in the last exchange.
+    pub window_flags: u32,
+    /// Every group's spikes in every step of the last exchanged window:
+    /// `merged[at[step * groups + g].clone()]`, ascending; `own[g]` is
+    /// where this rank's spikes lie in the last step's list of group `g`.
+    merged: Vec<u32>,
+    at: Vec<Range<usize>>,
+    pub own: Vec<Range<usize>>,
     /// Seconds spent in the spike exchange (the collective and the
     /// copies around it), waiting for slower ranks included.
     pub exchange_seconds: f64,
+    /// Spike exchanges made (windows).
+    pub exchanges: u64,
 }
 
 impl PartitionState {
@@ -109,7 +151,18 @@ impl PartitionState {
             send: Vec::new(),
             recv: Vec::new(),
             counts: Vec::new(),
+            split: 0,
+            window_start: 0,
+            window_end: 0,
+            steps: 0,
+            groups: 0,
+            exchanged: true,
+            window_flags: 0,
+            merged: Vec::new(),
+            at: Vec::new(),
+            own: Vec::new(),
             exchange_seconds: 0.0,
+            exchanges: 0,
         }
     }
 
@@ -121,45 +174,141 @@ impl PartitionState {
         self.exchange.rank()
     }
 
-    /// Replaces each group's local spikes (`lists[g].0[..lists[g].1]`)
-    /// by the group's spikes on all ranks, ascending, in one collective.
-    /// Returns, per group, the positions of this rank's spikes in the
-    /// full list.
-    pub fn exchange_spikes(
-        &mut self,
-        lists: &mut [(&mut Vec<u32>, &mut usize)],
-    ) -> Vec<Range<usize>> {
-        let started = std::time::Instant::now();
+    /// Agrees on `split` from each rank's shortest delay of a synapse
+    /// whose source is on another rank (`u32::MAX` for none), so that
+    /// every rank uses the same windows. Collective.
+    pub fn agree_split(&mut self, local_min_delay: u32) {
+        self.exchange
+            .all_gather(&[local_min_delay], &mut self.counts, &mut self.recv);
+        let min = self.recv.iter().copied().min().unwrap_or(u32::MAX);
+        self.split = u64::from(min).min(MAX_WINDOW_STEPS - 1) as u32;
+    }
+
+    /// Steps per window: a spike of a window's first step is due `split`
+    /// steps later at the earliest, i.e. in the synapses slot of step
+    /// `split` of the window, which runs after that step's exchange.
+    pub fn window(&self) -> u64 {
+        u64::from(self.split) + 1
+    }
+
+    /// Starts a window of steps `start..end`.
+    pub fn begin_window(&mut self, start: u64, end: u64) {
+        self.window_start = start;
+        self.window_end = end;
+        self.steps = 0;
+        self.exchanged = false;
         self.send.clear();
-        for (list, len) in lists.iter() {
-            self.send.push(**len as u32);
-            self.send.extend_from_slice(&list[..**len]);
+        self.send.push(0);
+    }
+
+    /// Buffers this rank's spikes of one step, one ascending list per
+    /// exchanged group (the same groups in the same order every step).
+    pub fn buffer<'a>(&mut self, lists: impl Iterator<Item = &'a [u32]>) {
+        let mut groups = 0;
+        for list in lists {
+            self.send.push(list.len() as u32);
+            self.send.extend_from_slice(list);
+            groups += 1;
         }
+        self.groups = groups;
+        self.steps += 1;
+    }
+
+    /// Whether step `step` is the last of the current window.
+    pub fn ends_window(&self, step: u64) -> bool {
+        step + 1 == self.window_end
+    }
+
+    /// The window's exchange: every rank's buffered spikes, merged per
+    /// step and group in rank order (neuron ranges ascend with the rank,
+    /// so the merged lists are the ones a single process computes).
+    /// Collective.
+    pub fn exchange_window(&mut self) {
+        let started = std::time::Instant::now();
         self.exchange
             .all_gather(&self.send, &mut self.counts, &mut self.recv);
-        let mut own = vec![0..0; lists.len()];
-        let mut totals = vec![0usize; lists.len()];
-        let mut at = 0;
-        for (q, &count) in self.counts.iter().enumerate() {
-            let end = at + count;
-            for (g, (list, _)) in lists.iter_mut().enumerate() {
-                let n = self.recv[at] as usize;
-                let ids = &self.recv[at + 1..at + 1 + n];
-                if q == self.exchange.rank() {
-                    own[g] = totals[g]..totals[g] + n;
+        self.exchanged = true;
+        self.exchanges += 1;
+        let lists = self.steps * self.groups;
+        // Where each rank's list of each step and group lies in `recv`.
+        let mut places: Vec<Vec<Range<usize>>> = Vec::with_capacity(self.counts.len());
+        let mut flags = 0;
+        let mut block = 0;
+        for &count in &self.counts {
+            let words = &self.recv[block..block + count];
+            flags |= words[0];
+            let mut mine = Vec::with_capacity(lists);
+            // A rank that failed sends its flags only; its spikes no
+            // longer matter, since the run ends after this window.
+            if words[0] & FLAG_FAILED == 0 && lists > 0 {
+                let mut at = block + 1;
+                for _ in 0..lists {
+                    let n = self.recv[at] as usize;
+                    mine.push(at + 1..at + 1 + n);
+                    at += 1 + n;
                 }
-                list[totals[g]..totals[g] + n].copy_from_slice(ids);
-                totals[g] += n;
-                at += 1 + n;
+                debug_assert_eq!(
+                    at,
+                    block + count,
+                    "a rank's spike message has the wrong length"
+                );
+            } else {
+                mine.resize(lists, 0..0);
             }
-            debug_assert_eq!(at, end, "a rank's spike message has the wrong length");
-            at = end;
+            places.push(mine);
+            block += count;
         }
-        for ((_, len), total) in lists.iter_mut().zip(totals) {
-            **len = total;
+        self.window_flags = flags;
+        self.merged.clear();
+        self.at.clear();
+        self.own.clear();
+        let me = self.rank();
+        for l in 0..lists {
+            let start = self.merged.len();
+            for (q, place) in places.iter().enumerate() {
+                if q == me && l >= lists - self.groups {
+                    let from = self.merged.len() - start;
+                    self.own.push(from..from + place[l].len());
+                }
+                self.merged.extend_from_slice(&self.recv[place[l].clone()]);
+            }
+            self.at.push(start..self.merged.len());
         }
         self.exchange_seconds += started.elapsed().as_secs_f64();
-        own
+    }
+
+    /// Ends the current window: a rank that failed before its exchange
+    /// still takes part in it (with only the failure flag), so that the
+    /// others do not wait for it forever. Collective when the exchange
+    /// has not been made.
+    pub fn finish_window(&mut self) {
+        if self.exchanged {
+            return;
+        }
+        self.send.clear();
+        self.send.push(FLAG_FAILED);
+        self.steps = 0;
+        self.exchange_window();
+    }
+
+    /// Every step and exchanged group of the last exchanged window, in
+    /// step order: `(step, the group's spikes, the group's position among
+    /// the exchanged groups)`.
+    pub fn window_steps(&self) -> impl Iterator<Item = (u64, &[u32], usize)> + '_ {
+        (0..self.steps * self.groups).map(move |l| {
+            let step = self.window_start + (l / self.groups.max(1)) as u64;
+            (
+                step,
+                &self.merged[self.at[l].clone()],
+                l % self.groups.max(1),
+            )
+        })
+    }
+
+    /// Spikes of exchanged group `g` in the last step of the last window.
+    pub fn last_step(&self, g: usize) -> &[u32] {
+        let l = (self.steps - 1) * self.groups + g;
+        &self.merged[self.at[l].clone()]
     }
 }
 

@@ -18,6 +18,17 @@ use crate::exec::{ArrayStore, PairIndex};
 /// slots costs 24 bytes each even when empty).
 pub(crate) const MAX_DELAY_STEPS: u64 = 1 << 24;
 
+/// Which of a spike's synapses [`SynapsesState::push`] queues, by delay
+/// in steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delays {
+    All,
+    /// Those with a delay below `k`, queued on time.
+    Below(u32),
+    /// Those with a delay of `k` or more, queued late.
+    AtLeast(u32),
+}
+
 /// A compressed-row index: for each row (a neuron of the source or
 /// target range), the synapses attached to it, in ascending synapse order.
 ///
@@ -153,6 +164,8 @@ pub(crate) struct SynapsesState {
     /// `Some(d)` when every synapse has delay `d` (then a spike's
     /// synapses go to one slot in one copy).
     uniform_delay: Option<u32>,
+    /// The shortest and longest delay in steps.
+    delay_range: (u32, u32),
     queue: SpikeQueue,
     /// Synapses of this step's `post` pathway, reused every step.
     post_list: Vec<u32>,
@@ -170,6 +183,7 @@ impl SynapsesState {
             by_target: Csr::build(&[], 0, plan.target_stop - plan.target_start),
             delays: Vec::new(),
             uniform_delay: Some(0),
+            delay_range: (0, 0),
             queue: SpikeQueue::default(),
             post_list: Vec::new(),
             connect_seconds: 0.0,
@@ -279,10 +293,14 @@ impl SynapsesState {
             let first = self.delays.first().copied().unwrap_or(0);
             self.delays.iter().all(|&d| d == first).then_some(first)
         };
-        let max = match uniform {
-            Some(d) => d,
-            None => self.delays.iter().copied().max().unwrap_or(0),
+        let (min, max) = match uniform {
+            Some(d) => (d, d),
+            None => (
+                self.delays.iter().copied().min().unwrap_or(0),
+                self.delays.iter().copied().max().unwrap_or(0),
+            ),
         };
+        self.delay_range = (min, max);
         if uniform.is_some() {
             self.delays = Vec::new();
         }
@@ -301,8 +319,30 @@ impl SynapsesState {
         spikes: &[u32],
         step: u64,
     ) -> std::vec::Vec<u32> {
+        self.push(plan, spikes, step, Delays::All);
+        self.take_due(step)
+    }
+
+    /// Queues the synapses of the source neurons `spikes` of step `step`
+    /// (ascending absolute indices; those outside the source range are
+    /// ignored) whose delay `delays` selects, at step `step` + their
+    /// delay. [`Delays::AtLeast`] marks them as pushed late (see
+    /// [`SpikeQueue`]): it must be called only after every push of a
+    /// later step than `step` into the slots it fills.
+    pub fn push(&mut self, plan: &SynapsesPlan, spikes: &[u32], step: u64, delays: Delays) {
         if self.queue.is_unsized() {
             self.queue.reserve(0, step);
+        }
+        // The delays kept and whether they are pushed late.
+        let (late, keep) = match delays {
+            Delays::All => (false, 0..u64::MAX),
+            Delays::Below(k) => (false, 0..u64::from(k)),
+            Delays::AtLeast(k) => (true, u64::from(k)..u64::MAX),
+        };
+        let (min, max) = self.delay_range;
+        if !keep.contains(&u64::from(min)) && !keep.contains(&u64::from(max)) {
+            // Every delay lies in `min..=max`, and `keep` is open at one end.
+            return;
         }
         let lo = spikes.partition_point(|&n| (n as usize) < plan.source_start);
         let hi = spikes.partition_point(|&n| (n as usize) < plan.source_stop);
@@ -310,15 +350,51 @@ impl SynapsesState {
             let row = self.by_source.row(n as usize - plan.source_start);
             match self.uniform_delay {
                 Some(d) => {
-                    row.extend_into(self.queue.slot(step + u64::from(d)));
+                    let due = step + u64::from(d);
+                    let slot = if late {
+                        self.queue.late_slot(due)
+                    } else {
+                        self.queue.slot(due)
+                    };
+                    row.extend_into(slot);
                 }
                 None => row.for_each(|s| {
                     let d = self.delays[s as usize];
-                    self.queue.slot(step + u64::from(d)).push(s);
+                    if keep.contains(&u64::from(d)) {
+                        let due = step + u64::from(d);
+                        if late {
+                            self.queue.late_slot(due).push(s);
+                        } else {
+                            self.queue.slot(due).push(s);
+                        }
+                    }
                 }),
             }
         }
+    }
+
+    /// This step's slot, for delivery: call [`SynapsesState::clear_due`]
+    /// after delivering.
+    pub fn take_due(&mut self, step: u64) -> Vec<u32> {
+        if self.queue.is_unsized() {
+            self.queue.reserve(0, step);
+        }
         self.queue.take(step)
+    }
+
+    /// The shortest delay, in steps, of the synapses whose source neuron
+    /// is outside `local` (absolute indices of the source group), as set
+    /// by the last [`SynapsesState::prepare_delays`]; `None` when there is
+    /// no such synapse.
+    pub fn min_delay_from_outside(&self, local: &std::ops::Range<usize>) -> Option<u32> {
+        let outside = |s: usize| !local.contains(&(self.pairs.pre()[s] as usize));
+        match self.uniform_delay {
+            Some(d) => (0..self.len()).any(outside).then_some(d),
+            None => (0..self.len())
+                .filter(|&s| outside(s))
+                .map(|s| self.delays[s])
+                .min(),
+        }
     }
 
     /// Puts the delivered slot back (emptied, keeping its capacity).

@@ -3,6 +3,8 @@
 
 use super::regular::run_regular;
 use super::*;
+use crate::partition::PartitionState;
+use crate::synapses::Delays;
 use rheobase_kernel::program::SchedulePoint;
 
 /// Synapses per piece of a summed variable's update: 256 KiB of terms,
@@ -194,25 +196,25 @@ impl Simulation {
                 generator.fire(clock.step);
             }
         }
-        // On one rank of several, every rank now learns every group's
-        // spikes (a generator's are the same on all ranks already).
+        // On one rank of several, each rank buffers its own spikes, and at
+        // the end of an exchange window every rank learns every group's
+        // spikes of the window's steps (a generator's are the same on all
+        // ranks already). `partition` describes the scheme.
+        let split = partition.is_some();
         if let Some(p) = partition {
-            let mut lists: Vec<(&mut Vec<u32>, &mut usize)> = Vec::new();
-            let mut which = Vec::new();
-            for (k, g) in groups.iter_mut().enumerate() {
-                if let Some(spike) = &mut g.spike {
-                    lists.push((&mut spike.list, &mut spike.len));
-                    which.push(k);
-                }
-            }
-            let own = p.exchange_spikes(&mut lists);
-            for (k, own) in which.into_iter().zip(own) {
-                groups[k].own_spikes = own;
+            p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
+            if p.ends_window(clock.step) {
+                p.exchange_window();
+                deliver_window(
+                    p, program, store, groups, synapses, monitors, pre_order, clock.dt,
+                );
             }
         }
-        for g in groups.iter_mut() {
-            if let Some(spike) = &mut g.spike {
-                spike.total += spike.len as u64;
+        if !split {
+            for g in groups.iter_mut() {
+                if let Some(spike) = &mut g.spike {
+                    spike.total += spike.len as u64;
+                }
             }
         }
         regular!(ThresholdsAfterThresholders);
@@ -226,6 +228,10 @@ impl Simulation {
             } = plan
             {
                 let g = &groups[*group];
+                // A split run records exchanged groups at the exchange.
+                if split && g.exchanged() {
+                    continue;
+                }
                 if (g.spike.is_some() || g.generator.is_some()) && plan.active_at(clock.step) {
                     data.record_spikes(store, clock.t, g.spikes(), *start, *stop, variables);
                 }
@@ -253,7 +259,19 @@ impl Simulation {
         for &k in pre_order.iter() {
             let (plan, state) = (&program.synapses[k], &mut synapses[k]);
             if let Some(kernel) = plan.on_pre {
-                let due = state.push_and_take_due(plan, groups[plan.source].spikes(), clock.step);
+                let source = &groups[plan.source];
+                let due = match partition {
+                    // This rank's spikes reach its synapses of shorter
+                    // delays than the window's now; the other ranks'
+                    // spikes, and the longer delays, were queued at the
+                    // exchange.
+                    Some(p) if source.exchanged() => {
+                        let own = &source.spikes()[source.own_spikes.clone()];
+                        state.push(plan, own, clock.step, Delays::Below(p.split));
+                        state.take_due(clock.step)
+                    }
+                    _ => state.push_and_take_due(plan, source.spikes(), clock.step),
+                };
                 state.events += due.len() as u64;
                 exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
                 state.clear_due(due, clock.step);
@@ -304,7 +322,7 @@ impl Simulation {
                 group, start, stop, ..
             } = plan
             {
-                if !plan.active_at(clock.step) {
+                if !plan.active_at(clock.step) || (split && groups[*group].exchanged()) {
                     continue;
                 }
                 data.record_rate(clock.t, clock.dt, groups[*group].spikes(), *start, *stop);
@@ -314,6 +332,68 @@ impl Simulation {
         regular!(EndEnd);
         self.step += 1;
         Ok(())
+    }
+}
+
+/// At the end of an exchange window, after its exchange: the last step's
+/// spike lists become every rank's, the synapses that wait for the
+/// exchange are queued with their spike's step, and the monitors of
+/// exchanged groups record the window's steps, in step order.
+#[allow(clippy::too_many_arguments)]
+fn deliver_window(
+    p: &PartitionState,
+    program: &Program,
+    store: &ArrayStore,
+    groups: &mut [GroupState],
+    synapses: &mut [SynapsesState],
+    monitors: &mut [MonitorData],
+    pre_order: &[usize],
+    dt: f64,
+) {
+    let exchanged: Vec<usize> = (0..groups.len())
+        .filter(|&k| groups[k].exchanged())
+        .collect();
+    for (step, spikes, x) in p.window_steps() {
+        let k = exchanged[x];
+        for &s in pre_order {
+            let plan = &program.synapses[s];
+            if plan.source == k {
+                synapses[s].push(plan, spikes, step, Delays::AtLeast(p.split));
+            }
+        }
+        if let Some(spike) = &mut groups[k].spike {
+            spike.total += spikes.len() as u64;
+        }
+        let t = step as f64 * dt;
+        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
+            if !plan.active_at(step) {
+                continue;
+            }
+            match plan {
+                MonitorPlan::Spike {
+                    group,
+                    start,
+                    stop,
+                    variables,
+                    ..
+                } if *group == k => {
+                    data.record_spikes(store, t, spikes, *start, *stop, variables);
+                }
+                MonitorPlan::Rate {
+                    group, start, stop, ..
+                } if *group == k => data.record_rate(t, dt, spikes, *start, *stop),
+                _ => {}
+            }
+        }
+    }
+    for (x, &k) in exchanged.iter().enumerate() {
+        let all = p.last_step(x);
+        let g = &mut groups[k];
+        if let Some(spike) = &mut g.spike {
+            spike.list[..all.len()].copy_from_slice(all);
+            spike.len = all.len();
+        }
+        g.own_spikes = p.own[x].clone();
     }
 }
 
