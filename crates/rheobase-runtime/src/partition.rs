@@ -17,8 +17,12 @@
 use std::ops::Range;
 use std::sync::{Arc, Barrier, Mutex};
 
-use rheobase_kernel::program::{Action, ConnectPlan, MonitorPlan, Multiplicity, Program};
-use rheobase_kernel::{Expr, IndexSpace, Kernel, Stmt};
+use rheobase_kernel::program::{
+    Action, ConnectPlan, KernelId, MonitorPlan, Multiplicity, Program, RegularTarget,
+};
+use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
+
+use crate::exec::ArrayStore;
 
 /// The collectives a split simulation needs. Every rank calls each method
 /// at the same point of the run, in the same order (they are collective
@@ -140,6 +144,9 @@ pub(crate) struct PartitionState {
     pub exchange_seconds: f64,
     /// Spike exchanges made (windows).
     pub exchanges: u64,
+    /// This rank's values of the presynaptic variables shared before a
+    /// synapse kernel reads them ([`PartitionState::share`]).
+    share_send: Vec<u32>,
 }
 
 impl PartitionState {
@@ -163,6 +170,7 @@ impl PartitionState {
             own: Vec::new(),
             exchange_seconds: 0.0,
             exchanges: 0,
+            share_send: Vec::new(),
         }
     }
 
@@ -312,6 +320,128 @@ impl PartitionState {
     }
 }
 
+impl PartitionState {
+    /// Gives every rank the current values of the neuron arrays `arrays`
+    /// (each a full-length array of its group): each rank sends the
+    /// values of the neurons it owns, which only it has updated, and
+    /// writes the others' into its copy. Called right before a synapse
+    /// kernel that reads them through its presynaptic neuron, so that the
+    /// kernel reads what it reads on one process. Collective.
+    pub fn share(&mut self, arrays: &[ArrayId], program: &Program, store: &mut ArrayStore) {
+        if arrays.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let (ranks, me) = (self.ranks(), self.rank());
+        let size = |a: ArrayId| program.groups[program.arrays[a.0 as usize].group].size;
+        self.share_send.clear();
+        for &a in arrays {
+            for v in &store.get(a)[owned_range(size(a), ranks, me)] {
+                let bits = v.to_bits();
+                self.share_send.push(bits as u32);
+                self.share_send.push((bits >> 32) as u32);
+            }
+        }
+        self.exchange
+            .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
+        let mut at = 0;
+        for q in 0..ranks {
+            for &a in arrays {
+                let range = owned_range(size(a), ranks, q);
+                let values = store.get_mut(a);
+                for v in &mut values[range] {
+                    let (lo, hi) = (self.recv[at], self.recv[at + 1]);
+                    *v = f64::from_bits(u64::from(lo) | (u64::from(hi) << 32));
+                    at += 2;
+                }
+            }
+        }
+        debug_assert_eq!(
+            at,
+            self.recv.len(),
+            "a rank shared the wrong number of values"
+        );
+        self.exchange_seconds += started.elapsed().as_secs_f64();
+    }
+}
+
+/// The presynaptic neuron arrays the per-step kernels of one Synapses
+/// object read that change during a run (arrays only set between runs
+/// are the same on every rank): shared with every rank right before each
+/// kernel runs ([`PartitionState::share`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PreReads {
+    pub on_pre: Vec<ArrayId>,
+    pub on_post: Vec<ArrayId>,
+    pub state_update: Vec<ArrayId>,
+    /// Per summed variable.
+    pub summed: Vec<Vec<ArrayId>>,
+}
+
+/// [`PreReads`] of every Synapses object of `program`.
+pub(crate) fn pre_reads(program: &Program) -> Vec<PreReads> {
+    let kernel = |k: KernelId| &program.kernels[k.0 as usize];
+    // Every array a kernel run during the steps writes.
+    let mut per_step: Vec<KernelId> = Vec::new();
+    for g in &program.groups {
+        per_step.extend(g.state_update);
+        for e in g.spike.iter().chain(&g.events) {
+            per_step.push(e.condition);
+            per_step.extend(e.effect);
+        }
+    }
+    per_step.extend(program.regular.iter().map(|r| r.kernel));
+    per_step.extend(program.poisson_inputs.iter().map(|p| p.kernel));
+    for s in &program.synapses {
+        per_step.extend(s.on_pre.iter().chain(&s.on_post).chain(&s.state_update));
+        per_step.extend(s.summed.iter().map(|m| m.kernel));
+    }
+    for m in &program.monitors {
+        if let MonitorPlan::State {
+            prepare: Some(k), ..
+        } = m
+        {
+            per_step.push(*k);
+        }
+    }
+    let mut changing: Vec<ArrayId> = program
+        .synapses
+        .iter()
+        .flat_map(|s| s.summed.iter().map(|m| m.target))
+        .collect();
+    for &k in &per_step {
+        walk(kernel(k), &mut |_| {}, &mut |a, _| changing.push(a));
+    }
+    let reads = |k: Option<KernelId>| -> Vec<ArrayId> {
+        let mut found = Vec::new();
+        if let Some(k) = k {
+            walk(
+                kernel(k),
+                &mut |e| {
+                    if let Expr::Load(a, IndexSpace::Pre) = e {
+                        let d = &program.arrays[a.0 as usize];
+                        if d.synapses.is_none() && changing.contains(a) && !found.contains(a) {
+                            found.push(*a);
+                        }
+                    }
+                },
+                &mut |_, _| {},
+            );
+        }
+        found
+    };
+    program
+        .synapses
+        .iter()
+        .map(|s| PreReads {
+            on_pre: reads(s.on_pre),
+            on_post: reads(s.on_post),
+            state_update: reads(s.state_update),
+            summed: s.summed.iter().map(|m| reads(Some(m.kernel))).collect(),
+        })
+        .collect()
+}
+
 /// Threads as ranks: an in-process [`Exchange`] for tests, so ordinary
 /// `cargo test` can compare runs on 1, 2 and 3 ranks byte for byte.
 pub struct ThreadExchange {
@@ -443,39 +573,25 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             found.push(u);
         }
     };
-    let kernel = |k: rheobase_kernel::program::KernelId| &program.kernels[k.0 as usize];
-    let array_name = |a: rheobase_kernel::ArrayId| {
+    let kernel = |k: KernelId| &program.kernels[k.0 as usize];
+    let array_name = |a: ArrayId| {
         let name = &program.arrays[a.0 as usize].name;
         name.split_once('.')
             .map_or(name.as_str(), |(_, v)| v)
             .to_string()
     };
-    // What a synapse kernel touches through its presynaptic neuron.
+    // What a synapse kernel writes through its presynaptic neuron (reads
+    // are shared before the kernel runs: `PartitionState::share`).
     let pre_access = |k: &Kernel| -> Option<String> {
-        let mut loads = Vec::new();
         let mut stores = Vec::new();
-        walk(
-            k,
-            &mut |e| {
-                if let Expr::Load(a, IndexSpace::Pre) = e {
-                    loads.push(*a)
-                }
-            },
-            &mut |a, s| {
-                if s == IndexSpace::Pre {
-                    stores.push(a)
-                }
-            },
-        );
-        if let Some(&a) = stores.first() {
-            return Some(format!(
-                "writes the presynaptic variable `{}_pre`",
-                array_name(a)
-            ));
-        }
-        loads
+        walk(k, &mut |_| {}, &mut |a, s| {
+            if s == IndexSpace::Pre {
+                stores.push(a)
+            }
+        });
+        stores
             .first()
-            .map(|&a| format!("reads the presynaptic variable `{}_pre`", array_name(a)))
+            .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
     for s in &program.synapses {
         let parts = [
@@ -532,7 +648,7 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         }
     }
     for r in &program.regular {
-        if let rheobase_kernel::program::RegularTarget::Group(gi) = r.target {
+        if let RegularTarget::Group(gi) = r.target {
             per_step.push((
                 gi,
                 &program.groups[gi].name,
@@ -672,22 +788,14 @@ fn reads_neurons(k: &Kernel) -> bool {
 
 /// Calls `on_expr` for every expression (and subexpression) of a kernel
 /// and `on_store` for every store.
-fn walk(
-    k: &Kernel,
-    on_expr: &mut dyn FnMut(&Expr),
-    on_store: &mut dyn FnMut(rheobase_kernel::ArrayId, IndexSpace),
-) {
+fn walk(k: &Kernel, on_expr: &mut dyn FnMut(&Expr), on_store: &mut dyn FnMut(ArrayId, IndexSpace)) {
     fn expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
         f(e);
         for o in e.operands() {
             expr(o, f);
         }
     }
-    fn stmt(
-        s: &Stmt,
-        f: &mut dyn FnMut(&Expr),
-        g: &mut dyn FnMut(rheobase_kernel::ArrayId, IndexSpace),
-    ) {
+    fn stmt(s: &Stmt, f: &mut dyn FnMut(&Expr), g: &mut dyn FnMut(ArrayId, IndexSpace)) {
         match s {
             Stmt::SetLocal(_, e) => expr(e, f),
             Stmt::Store(a, space, e) => {

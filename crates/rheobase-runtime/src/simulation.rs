@@ -244,6 +244,9 @@ pub struct Simulation {
     /// On one rank of several: the collectives and the synapses' global
     /// numbering (see `set_exchange`).
     partition: Option<PartitionState>,
+    /// On one rank of several: per Synapses object, the presynaptic
+    /// variables shared before each of its kernels (empty when not split).
+    pre_reads: Vec<crate::partition::PreReads>,
     /// Values may have been set since the last full scan (by an action or
     /// through [`Simulation::array_mut`]).
     unscanned: bool,
@@ -351,6 +354,7 @@ impl Simulation {
             memory_limit: None,
             divergence,
             partition: None,
+            pre_reads: Vec::new(),
             unscanned: true,
             timings: Timings {
                 compile_seconds,

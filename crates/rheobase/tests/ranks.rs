@@ -112,12 +112,10 @@ fn models() -> Vec<PathBuf> {
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
 const REFUSED: &[&str] = &[
-    "gap_junctions",
     "mushroom_body",
     "stdp",
     "connect_generators",
     "connect_i_mapping",
-    "declared_after_run_synapses",
     "indexed_assignment",
     "linked_variables",
     "parameters_between_runs",

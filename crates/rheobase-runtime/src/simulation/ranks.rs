@@ -31,6 +31,7 @@ impl Simulation {
             g.owned = owned_range(g.size, ranks, rank);
         }
         self.partition = Some(PartitionState::new(exchange, self.program.synapses.len()));
+        self.pre_reads = crate::partition::pre_reads(&self.program);
         Ok(())
     }
 

@@ -26,6 +26,7 @@ impl Simulation {
             monitors,
             monitor_checked,
             partition,
+            pre_reads,
             update_order,
             pre_order,
             post_order,
@@ -119,10 +120,15 @@ impl Simulation {
         regular!(StartEnd);
         // groups: summed variables (order -1), then the groups' state
         // updates, then the synapses' (order 0).
-        for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
-            for summed in &plan.summed {
+        for (k, (plan, state)) in program.synapses.iter().zip(synapses.iter()).enumerate() {
+            for (m, summed) in plan.summed.iter().enumerate() {
                 if clock.step < summed.from_step {
                     continue;
+                }
+                // On one rank of several, the presynaptic values the terms
+                // read (a gap junction's `v_pre`) are made current first.
+                if let Some(p) = partition.as_mut() {
+                    p.share(&pre_reads[k].summed[m], program, store);
                 }
                 let (_, target) = store.read_write(summed.scratch, summed.target);
                 target[plan.target_start..plan.target_stop].fill(0.0);
@@ -163,6 +169,9 @@ impl Simulation {
                 Updater::Synapses(k) => {
                     let state = &synapses[k];
                     if let Some(kernel) = program.synapses[k].state_update {
+                        if let Some(p) = partition.as_mut() {
+                            p.share(&pre_reads[k].state_update, program, store);
+                        }
                         exec.run_range(
                             kernel,
                             store,
@@ -273,6 +282,9 @@ impl Simulation {
                     _ => state.push_and_take_due(plan, source.spikes(), clock.step),
                 };
                 state.events += due.len() as u64;
+                if let Some(p) = partition.as_mut() {
+                    p.share(&pre_reads[k].on_pre, program, store);
+                }
                 exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
                 state.clear_due(due, clock.step);
             }
@@ -288,6 +300,9 @@ impl Simulation {
             if let Some(kernel) = plan.on_post {
                 let list = state.post_synapses(plan, groups[plan.target].spikes());
                 state.events += list.len() as u64;
+                if let Some(p) = partition.as_mut() {
+                    p.share(&pre_reads[k].on_post, program, store);
+                }
                 exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
                 state.return_post_list(list);
             }
