@@ -288,7 +288,11 @@ impl PartitionState {
     /// Ends the current window: a rank that failed before its exchange
     /// still takes part in it (with only the failure flag), so that the
     /// others do not wait for it forever. Collective when the exchange
-    /// has not been made.
+    /// has not been made. (A step cannot fail on one rank of several
+    /// today: its one error, a StateMonitor recording a synapse that does
+    /// not exist, is refused before a split run; were one added, the
+    /// collectives of [`PartitionState::share`] in the steps the failed
+    /// rank skips would have to be matched too.)
     pub fn finish_window(&mut self) {
         if self.exchanged {
             return;
