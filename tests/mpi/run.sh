@@ -19,6 +19,9 @@ models=(
     "$root/spec-examples/brunel2000.model"
     "$root/spec-examples/coba.model"
     "$root/tests/models/poisson_synapses.model"
+    "$root/spec-examples/gap_junctions.model"
+    "$root/tests/ranks/delays_local_and_far.model"
+    "$root/tests/ranks/presynaptic_reads.model"
     "$here/cuba_4k_short.model"
 )
 failed=0
@@ -62,12 +65,12 @@ echo "MPI: a model refused in 7 MB on one process runs on 2 ranks of 7 MB each"
 
 # What cannot run split is refused before anything runs, naming it.
 set +e
-"${mpirun[@]}" -n 2 "$rheo" run "$root/spec-examples/gap_junctions.model" \
+"${mpirun[@]}" -n 2 "$rheo" run "$root/tests/models/synapse_chain_delays_on_post.model" \
     --out "$work/refused" --quiet 2>"$work/refused.stderr"
 code=$?
 set -e
-if [ "$code" -eq 0 ] || ! grep -q "gap_junctions.model:[0-9]*:[0-9]*: error: \`S\` cannot run on 2 MPI ranks yet" "$work/refused.stderr"; then
-    echo "MPI: gap_junctions was not refused as expected (exit $code):" >&2
+if [ "$code" -eq 0 ] || ! grep -q "synapse_chain_delays_on_post.model:[0-9]*:[0-9]*: error: \`chain\` cannot run on 2 MPI ranks yet: its on_post writes the presynaptic variable \`x_pre\`" "$work/refused.stderr"; then
+    echo "MPI: synapse_chain_delays_on_post was not refused as expected (exit $code):" >&2
     cat "$work/refused.stderr" >&2
     failed=1
 fi

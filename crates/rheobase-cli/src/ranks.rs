@@ -125,6 +125,7 @@ impl Ranks {
             "simulate_seconds": timings.simulate_seconds,
             "connect_seconds": timings.connect_seconds,
             "exchange_seconds": sim.exchange_seconds(),
+            "exchanges": sim.exchanges(),
             "synapses": sim.synapse_stats().iter().map(|s| s.synapses).sum::<usize>(),
             "synapse_bytes": sim.synapse_stats().iter().map(|s| s.bytes).sum::<usize>(),
         });
@@ -182,27 +183,27 @@ mod tests {
     }
 
     #[test]
-    fn a_gap_junction_is_refused_at_its_equation() {
+    fn a_presynaptic_write_is_refused_at_its_block() {
         let source = "\
 NeuronGroup G(4):
     model:
-        dv/dt = (I_gap - v)/(10*ms) : 1
-        I_gap : 1
+        dv/dt = (1.2 - v)/(10*ms) : 1
+    threshold: v > 1
+    reset: v = 0
     method: euler
 Synapses S(G -> G):
-    model:
-        I_gap_post = (v_pre - v_post) : 1 (summed)
+    on_post: v_pre += 0.1
     connect: i != j
 run 1*ms
 ";
         let program = rheobase::compile(source).expect("model").program;
         let text = two_ranks()
-            .refusals("gap.model", source, &program)
+            .refusals("pre.model", source, &program)
             .expect("refused");
         assert!(
             text.starts_with(
-                "gap.model:8:9: error: `S` cannot run on 2 MPI ranks yet: its (summed) \
-                 reads the presynaptic variable `v_pre`"
+                "pre.model:8:14: error: `S` cannot run on 2 MPI ranks yet: its on_post \
+                 writes the presynaptic variable `v_pre`"
             ),
             "{text}"
         );
@@ -214,12 +215,17 @@ run 1*ms
         let source = "\
 NeuronGroup G(4):
     model:
-        dv/dt = (1.2 - v)/(10*ms) : 1
+        dv/dt = (1.2 - v + I_gap)/(10*ms) : 1
+        I_gap : 1
     threshold: v > 1
     reset: v = 0
     method: exact
 Synapses S(G -> G):
     on_pre: v_post += 0.1
+    connect: i != j
+Synapses gap(G -> G):
+    model:
+        I_gap_post = (v_pre - v_post) : 1 (summed)
     connect: i != j
 StateMonitor m(G):
     variables: v

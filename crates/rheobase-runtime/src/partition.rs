@@ -17,8 +17,12 @@
 use std::ops::Range;
 use std::sync::{Arc, Barrier, Mutex};
 
-use rheobase_kernel::program::{Action, ConnectPlan, MonitorPlan, Multiplicity, Program};
-use rheobase_kernel::{Expr, IndexSpace, Kernel, Stmt};
+use rheobase_kernel::program::{
+    Action, ConnectPlan, KernelId, MonitorPlan, Multiplicity, Program, RegularTarget,
+};
+use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
+
+use crate::exec::ArrayStore;
 
 /// The collectives a split simulation needs. Every rank calls each method
 /// at the same point of the run, in the same order (they are collective
@@ -84,20 +88,65 @@ pub(crate) struct GlobalRun {
 /// and how many the line made on all ranks together.
 pub(crate) type GlobalPlace = (Vec<GlobalRun>, u64);
 
+/// The longest exchange window, in steps. Any window up to one step more
+/// than the shortest delay between ranks gives the same results; this
+/// bound keeps the spikes buffered per window, and the time a rank takes
+/// to notice another's interrupt, small when no synapse crosses ranks.
+pub const MAX_WINDOW_STEPS: u64 = 64;
+
 /// A rank's side of a split simulation.
+///
+/// Spikes are exchanged once per window of steps (NEST's min-delay
+/// scheme): each rank buffers its own spikes step by step, and after the
+/// thresholds of the window's last step one all-gather gives every rank
+/// every group's spikes of every step of the window. A synapse whose
+/// source is on another rank has a delay of at least `split` steps, so a
+/// spike of step `s` in the window is due at `s + split` or later, never
+/// before the window's last step `s + split` at most: it can wait for the
+/// exchange. On its own rank, a spike's synapses with a delay below
+/// `split` (all of them local) are queued at once, the others at the
+/// exchange; the queue delivers those queued late first, which is the
+/// order of one process (`synapses::queue`). SpikeMonitors and
+/// PopulationRateMonitors of exchanged groups record the window's steps
+/// at the exchange, in step order.
 pub(crate) struct PartitionState {
     pub exchange: Box<dyn Exchange>,
     /// Per Synapses object: how local synapses map to global indices.
     pub runs: Vec<Vec<GlobalRun>>,
     /// Per Synapses object: synapses made on all ranks together.
     pub global_len: Vec<u64>,
-    /// Buffers of the spike exchange, reused every step.
+    /// This rank's message of the current window: a flags word, then per
+    /// step and exchanged group a count and the group's spiking neurons.
     send: Vec<u32>,
     recv: Vec<u32>,
     counts: Vec<usize>,
+    /// Synapses with a delay of `split` steps or more are queued at the
+    /// exchange; every synapse whose source is on another rank has one.
+    pub split: u32,
+    /// The first step of the current window and the step after its last.
+    window_start: u64,
+    pub window_end: u64,
+    /// Steps buffered in `send`, and exchanged groups per step.
+    steps: usize,
+    groups: usize,
+    /// Whether the current window's exchange has been made.
+    exchanged: bool,
+    /// The OR of every rank's flags in the last exchange.
+    pub window_flags: u32,
+    /// Every group's spikes in every step of the last exchanged window:
+    /// `merged[at[step * groups + g].clone()]`, ascending; `own[g]` is
+    /// where this rank's spikes lie in the last step's list of group `g`.
+    merged: Vec<u32>,
+    at: Vec<Range<usize>>,
+    pub own: Vec<Range<usize>>,
     /// Seconds spent in the spike exchange (the collective and the
     /// copies around it), waiting for slower ranks included.
     pub exchange_seconds: f64,
+    /// Spike exchanges made (windows).
+    pub exchanges: u64,
+    /// This rank's values of the presynaptic variables shared before a
+    /// synapse kernel reads them ([`PartitionState::share`]).
+    share_send: Vec<u32>,
 }
 
 impl PartitionState {
@@ -109,7 +158,19 @@ impl PartitionState {
             send: Vec::new(),
             recv: Vec::new(),
             counts: Vec::new(),
+            split: 0,
+            window_start: 0,
+            window_end: 0,
+            steps: 0,
+            groups: 0,
+            exchanged: true,
+            window_flags: 0,
+            merged: Vec::new(),
+            at: Vec::new(),
+            own: Vec::new(),
             exchange_seconds: 0.0,
+            exchanges: 0,
+            share_send: Vec::new(),
         }
     }
 
@@ -121,46 +182,268 @@ impl PartitionState {
         self.exchange.rank()
     }
 
-    /// Replaces each group's local spikes (`lists[g].0[..lists[g].1]`)
-    /// by the group's spikes on all ranks, ascending, in one collective.
-    /// Returns, per group, the positions of this rank's spikes in the
-    /// full list.
-    pub fn exchange_spikes(
-        &mut self,
-        lists: &mut [(&mut Vec<u32>, &mut usize)],
-    ) -> Vec<Range<usize>> {
-        let started = std::time::Instant::now();
+    /// Agrees on `split` from each rank's shortest delay of a synapse
+    /// whose source is on another rank (`u32::MAX` for none), so that
+    /// every rank uses the same windows. Collective.
+    pub fn agree_split(&mut self, local_min_delay: u32) {
+        self.exchange
+            .all_gather(&[local_min_delay], &mut self.counts, &mut self.recv);
+        let min = self.recv.iter().copied().min().unwrap_or(u32::MAX);
+        self.split = u64::from(min).min(MAX_WINDOW_STEPS - 1) as u32;
+    }
+
+    /// Steps per window: a spike of a window's first step is due `split`
+    /// steps later at the earliest, i.e. in the synapses slot of step
+    /// `split` of the window, which runs after that step's exchange.
+    pub fn window(&self) -> u64 {
+        u64::from(self.split) + 1
+    }
+
+    /// Starts a window of steps `start..end`.
+    pub fn begin_window(&mut self, start: u64, end: u64) {
+        self.window_start = start;
+        self.window_end = end;
+        self.steps = 0;
+        self.exchanged = false;
         self.send.clear();
-        for (list, len) in lists.iter() {
-            self.send.push(**len as u32);
-            self.send.extend_from_slice(&list[..**len]);
+        self.send.push(0);
+    }
+
+    /// Buffers this rank's spikes of one step, one ascending list per
+    /// exchanged group (the same groups in the same order every step).
+    pub fn buffer<'a>(&mut self, lists: impl Iterator<Item = &'a [u32]>) {
+        let mut groups = 0;
+        for list in lists {
+            self.send.push(list.len() as u32);
+            self.send.extend_from_slice(list);
+            groups += 1;
         }
+        self.groups = groups;
+        self.steps += 1;
+    }
+
+    /// Whether step `step` is the last of the current window.
+    pub fn ends_window(&self, step: u64) -> bool {
+        step + 1 == self.window_end
+    }
+
+    /// The window's exchange: every rank's buffered spikes, merged per
+    /// step and group in rank order (neuron ranges ascend with the rank,
+    /// so the merged lists are the ones a single process computes).
+    /// Collective.
+    pub fn exchange_window(&mut self) {
+        let started = std::time::Instant::now();
         self.exchange
             .all_gather(&self.send, &mut self.counts, &mut self.recv);
-        let mut own = vec![0..0; lists.len()];
-        let mut totals = vec![0usize; lists.len()];
-        let mut at = 0;
-        for (q, &count) in self.counts.iter().enumerate() {
-            let end = at + count;
-            for (g, (list, _)) in lists.iter_mut().enumerate() {
-                let n = self.recv[at] as usize;
-                let ids = &self.recv[at + 1..at + 1 + n];
-                if q == self.exchange.rank() {
-                    own[g] = totals[g]..totals[g] + n;
+        self.exchanged = true;
+        self.exchanges += 1;
+        let lists = self.steps * self.groups;
+        // Where each rank's list of each step and group lies in `recv`.
+        let mut places: Vec<Vec<Range<usize>>> = Vec::with_capacity(self.counts.len());
+        let mut flags = 0;
+        let mut block = 0;
+        for &count in &self.counts {
+            let words = &self.recv[block..block + count];
+            flags |= words[0];
+            let mut mine = Vec::with_capacity(lists);
+            // A rank that failed sends its flags only; its spikes no
+            // longer matter, since the run ends after this window.
+            if words[0] & FLAG_FAILED == 0 && lists > 0 {
+                let mut at = block + 1;
+                for _ in 0..lists {
+                    let n = self.recv[at] as usize;
+                    mine.push(at + 1..at + 1 + n);
+                    at += 1 + n;
                 }
-                list[totals[g]..totals[g] + n].copy_from_slice(ids);
-                totals[g] += n;
-                at += 1 + n;
+                debug_assert_eq!(
+                    at,
+                    block + count,
+                    "a rank's spike message has the wrong length"
+                );
+            } else {
+                mine.resize(lists, 0..0);
             }
-            debug_assert_eq!(at, end, "a rank's spike message has the wrong length");
-            at = end;
+            places.push(mine);
+            block += count;
         }
-        for ((_, len), total) in lists.iter_mut().zip(totals) {
-            **len = total;
+        self.window_flags = flags;
+        self.merged.clear();
+        self.at.clear();
+        self.own.clear();
+        let me = self.rank();
+        for l in 0..lists {
+            let start = self.merged.len();
+            for (q, place) in places.iter().enumerate() {
+                if q == me && l >= lists - self.groups {
+                    let from = self.merged.len() - start;
+                    self.own.push(from..from + place[l].len());
+                }
+                self.merged.extend_from_slice(&self.recv[place[l].clone()]);
+            }
+            self.at.push(start..self.merged.len());
         }
         self.exchange_seconds += started.elapsed().as_secs_f64();
-        own
     }
+
+    /// Ends the current window: a rank that failed before its exchange
+    /// still takes part in it (with only the failure flag), so that the
+    /// others do not wait for it forever. Collective when the exchange
+    /// has not been made. (A step cannot fail on one rank of several
+    /// today: its one error, a StateMonitor recording a synapse that does
+    /// not exist, is refused before a split run; were one added, the
+    /// collectives of [`PartitionState::share`] in the steps the failed
+    /// rank skips would have to be matched too.)
+    pub fn finish_window(&mut self) {
+        if self.exchanged {
+            return;
+        }
+        self.send.clear();
+        self.send.push(FLAG_FAILED);
+        self.steps = 0;
+        self.exchange_window();
+    }
+
+    /// Every step and exchanged group of the last exchanged window, in
+    /// step order: `(step, the group's spikes, the group's position among
+    /// the exchanged groups)`.
+    pub fn window_steps(&self) -> impl Iterator<Item = (u64, &[u32], usize)> + '_ {
+        (0..self.steps * self.groups).map(move |l| {
+            let step = self.window_start + (l / self.groups.max(1)) as u64;
+            (
+                step,
+                &self.merged[self.at[l].clone()],
+                l % self.groups.max(1),
+            )
+        })
+    }
+
+    /// Spikes of exchanged group `g` in the last step of the last window.
+    pub fn last_step(&self, g: usize) -> &[u32] {
+        let l = (self.steps - 1) * self.groups + g;
+        &self.merged[self.at[l].clone()]
+    }
+}
+
+impl PartitionState {
+    /// Gives every rank the current values of the neuron arrays `arrays`
+    /// (each a full-length array of its group): each rank sends the
+    /// values of the neurons it owns, which only it has updated, and
+    /// writes the others' into its copy. Called right before a synapse
+    /// kernel that reads them through its presynaptic neuron, so that the
+    /// kernel reads what it reads on one process. Collective.
+    pub fn share(&mut self, arrays: &[ArrayId], program: &Program, store: &mut ArrayStore) {
+        if arrays.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let (ranks, me) = (self.ranks(), self.rank());
+        let size = |a: ArrayId| program.groups[program.arrays[a.0 as usize].group].size;
+        self.share_send.clear();
+        for &a in arrays {
+            for v in &store.get(a)[owned_range(size(a), ranks, me)] {
+                let bits = v.to_bits();
+                self.share_send.push(bits as u32);
+                self.share_send.push((bits >> 32) as u32);
+            }
+        }
+        self.exchange
+            .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
+        let mut at = 0;
+        for q in 0..ranks {
+            for &a in arrays {
+                let range = owned_range(size(a), ranks, q);
+                let values = store.get_mut(a);
+                for v in &mut values[range] {
+                    let (lo, hi) = (self.recv[at], self.recv[at + 1]);
+                    *v = f64::from_bits(u64::from(lo) | (u64::from(hi) << 32));
+                    at += 2;
+                }
+            }
+        }
+        debug_assert_eq!(
+            at,
+            self.recv.len(),
+            "a rank shared the wrong number of values"
+        );
+        self.exchange_seconds += started.elapsed().as_secs_f64();
+    }
+}
+
+/// The presynaptic neuron arrays the per-step kernels of one Synapses
+/// object read that change during a run (arrays only set between runs
+/// are the same on every rank): shared with every rank right before each
+/// kernel runs ([`PartitionState::share`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PreReads {
+    pub on_pre: Vec<ArrayId>,
+    pub on_post: Vec<ArrayId>,
+    pub state_update: Vec<ArrayId>,
+    /// Per summed variable.
+    pub summed: Vec<Vec<ArrayId>>,
+}
+
+/// [`PreReads`] of every Synapses object of `program`.
+pub(crate) fn pre_reads(program: &Program) -> Vec<PreReads> {
+    let kernel = |k: KernelId| &program.kernels[k.0 as usize];
+    // Every array a kernel run during the steps writes.
+    let mut per_step: Vec<KernelId> = Vec::new();
+    for g in &program.groups {
+        per_step.extend(g.state_update);
+        for e in g.spike.iter().chain(&g.events) {
+            per_step.push(e.condition);
+            per_step.extend(e.effect);
+        }
+    }
+    per_step.extend(program.regular.iter().map(|r| r.kernel));
+    per_step.extend(program.poisson_inputs.iter().map(|p| p.kernel));
+    for s in &program.synapses {
+        per_step.extend(s.on_pre.iter().chain(&s.on_post).chain(&s.state_update));
+        per_step.extend(s.summed.iter().map(|m| m.kernel));
+    }
+    for m in &program.monitors {
+        if let MonitorPlan::State {
+            prepare: Some(k), ..
+        } = m
+        {
+            per_step.push(*k);
+        }
+    }
+    let mut changing: Vec<ArrayId> = program
+        .synapses
+        .iter()
+        .flat_map(|s| s.summed.iter().map(|m| m.target))
+        .collect();
+    for &k in &per_step {
+        walk(kernel(k), &mut |_| {}, &mut |a, _| changing.push(a));
+    }
+    let reads = |k: Option<KernelId>| -> Vec<ArrayId> {
+        let mut found = Vec::new();
+        if let Some(k) = k {
+            walk(
+                kernel(k),
+                &mut |e| {
+                    if let Expr::Load(a, IndexSpace::Pre) = e {
+                        let d = &program.arrays[a.0 as usize];
+                        if d.synapses.is_none() && changing.contains(a) && !found.contains(a) {
+                            found.push(*a);
+                        }
+                    }
+                },
+                &mut |_, _| {},
+            );
+        }
+        found
+    };
+    program
+        .synapses
+        .iter()
+        .map(|s| PreReads {
+            on_pre: reads(s.on_pre),
+            on_post: reads(s.on_post),
+            state_update: reads(s.state_update),
+            summed: s.summed.iter().map(|m| reads(Some(m.kernel))).collect(),
+        })
+        .collect()
 }
 
 /// Threads as ranks: an in-process [`Exchange`] for tests, so ordinary
@@ -294,39 +577,25 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             found.push(u);
         }
     };
-    let kernel = |k: rheobase_kernel::program::KernelId| &program.kernels[k.0 as usize];
-    let array_name = |a: rheobase_kernel::ArrayId| {
+    let kernel = |k: KernelId| &program.kernels[k.0 as usize];
+    let array_name = |a: ArrayId| {
         let name = &program.arrays[a.0 as usize].name;
         name.split_once('.')
             .map_or(name.as_str(), |(_, v)| v)
             .to_string()
     };
-    // What a synapse kernel touches through its presynaptic neuron.
+    // What a synapse kernel writes through its presynaptic neuron (reads
+    // are shared before the kernel runs: `PartitionState::share`).
     let pre_access = |k: &Kernel| -> Option<String> {
-        let mut loads = Vec::new();
         let mut stores = Vec::new();
-        walk(
-            k,
-            &mut |e| {
-                if let Expr::Load(a, IndexSpace::Pre) = e {
-                    loads.push(*a)
-                }
-            },
-            &mut |a, s| {
-                if s == IndexSpace::Pre {
-                    stores.push(a)
-                }
-            },
-        );
-        if let Some(&a) = stores.first() {
-            return Some(format!(
-                "writes the presynaptic variable `{}_pre`",
-                array_name(a)
-            ));
-        }
-        loads
+        walk(k, &mut |_| {}, &mut |a, s| {
+            if s == IndexSpace::Pre {
+                stores.push(a)
+            }
+        });
+        stores
             .first()
-            .map(|&a| format!("reads the presynaptic variable `{}_pre`", array_name(a)))
+            .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
     for s in &program.synapses {
         let parts = [
@@ -399,7 +668,7 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         }
     }
     for r in &program.regular {
-        if let rheobase_kernel::program::RegularTarget::Group(gi) = r.target {
+        if let RegularTarget::Group(gi) = r.target {
             per_step.push((
                 gi,
                 &program.groups[gi].name,
@@ -548,22 +817,14 @@ fn reads_neurons(k: &Kernel) -> bool {
 
 /// Calls `on_expr` for every expression (and subexpression) of a kernel
 /// and `on_store` for every store.
-fn walk(
-    k: &Kernel,
-    on_expr: &mut dyn FnMut(&Expr),
-    on_store: &mut dyn FnMut(rheobase_kernel::ArrayId, IndexSpace),
-) {
+fn walk(k: &Kernel, on_expr: &mut dyn FnMut(&Expr), on_store: &mut dyn FnMut(ArrayId, IndexSpace)) {
     fn expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
         f(e);
         for o in e.operands() {
             expr(o, f);
         }
     }
-    fn stmt(
-        s: &Stmt,
-        f: &mut dyn FnMut(&Expr),
-        g: &mut dyn FnMut(rheobase_kernel::ArrayId, IndexSpace),
-    ) {
+    fn stmt(s: &Stmt, f: &mut dyn FnMut(&Expr), g: &mut dyn FnMut(ArrayId, IndexSpace)) {
         match s {
             Stmt::SetLocal(_, e) => expr(e, f),
             Stmt::Store(a, space, e) => {

@@ -180,6 +180,13 @@ impl GroupState {
         self.spike.as_ref().map_or(&[], EventState::occurred)
     }
 
+    /// Whether a split run exchanges this group's spikes: a threshold's
+    /// are found by each rank for its own neurons (a generator fires the
+    /// same spikes on every rank).
+    fn exchanged(&self) -> bool {
+        self.spike.is_some() && self.generator.is_none()
+    }
+
     fn spike_total(&self) -> u64 {
         self.generator.as_ref().map_or(0, |g| g.total) + self.spike.as_ref().map_or(0, |e| e.total)
     }
@@ -240,6 +247,9 @@ pub struct Simulation {
     /// On one rank of several: the collectives and the synapses' global
     /// numbering (see `set_exchange`).
     partition: Option<PartitionState>,
+    /// On one rank of several: per Synapses object, the presynaptic
+    /// variables shared before each of its kernels (empty when not split).
+    pre_reads: Vec<crate::partition::PreReads>,
     /// Values may have been set since the last full scan (by an action or
     /// through [`Simulation::array_mut`]).
     unscanned: bool,
@@ -347,6 +357,7 @@ impl Simulation {
             memory_limit: None,
             divergence,
             partition: None,
+            pre_reads: Vec::new(),
             unscanned: true,
             timings: Timings {
                 compile_seconds,
@@ -547,10 +558,22 @@ impl Simulation {
         } else {
             Ok(())
         };
+        if self.partition.is_some() {
+            // Every rank must use the same windows, so each takes part in
+            // agreeing on them even when its delays are in error.
+            let local = if result.is_ok() {
+                self.min_delay_between_ranks()
+            } else {
+                0
+            };
+            if let Some(p) = &mut self.partition {
+                p.agree_split(local);
+            }
+        }
         loop {
             if self.partition.is_some() {
                 // Every rank takes the same steps: the run stops after the
-                // same step on all of them when any is interrupted or
+                // same window on all of them when any is interrupted or
                 // has failed.
                 let flags = (u32::from(self.interrupted()) * FLAG_INTERRUPTED)
                     | (u32::from(result.is_err()) * FLAG_FAILED);
@@ -565,15 +588,40 @@ impl Simulation {
             if done >= steps || result.is_err() || self.interrupted() {
                 break;
             }
-            result = self.one_step();
+            // On one process a window is one step. Windows end at every
+            // divergence check, so that the checks (and the flushes of
+            // recordings) see the state of the same steps as on one
+            // process.
+            let to_check =
+                crate::DIVERGENCE_CHECK_STEPS - self.step % crate::DIVERGENCE_CHECK_STEPS;
+            let window = match &mut self.partition {
+                Some(p) => {
+                    let window = p.window().min(steps - done).min(to_check);
+                    p.begin_window(self.step, self.step + window);
+                    window
+                }
+                None => 1,
+            };
+            for _ in 0..window {
+                result = self.one_step();
+                if result.is_err() {
+                    break;
+                }
+                done += 1;
+                if let Some(progress) = &self.progress {
+                    // One relaxed store per step: nothing next to a step's
+                    // kernels, and the observer never blocks the loop.
+                    progress.store(self.step, Ordering::Relaxed);
+                }
+            }
+            if let Some(p) = &mut self.partition {
+                p.finish_window();
+                if p.window_flags & FLAG_FAILED != 0 && result.is_ok() {
+                    result = Err(RuntimeError::OtherRank { t: self.t() });
+                }
+            }
             if result.is_err() {
                 continue;
-            }
-            done += 1;
-            if let Some(progress) = &self.progress {
-                // One relaxed store per step: nothing next to a step's
-                // kernels, and the observer never blocks the loop.
-                progress.store(self.step, Ordering::Relaxed);
             }
             if self.sink.is_some() && self.held_bytes() >= self.sink_budget {
                 result = self.flush_recordings();
@@ -620,6 +668,22 @@ impl Simulation {
             }
         }
         Ok(())
+    }
+
+    /// The shortest delay, in steps, of this rank's synapses whose source
+    /// neuron another rank owns, over every `pre` pathway from a group
+    /// whose spikes are exchanged (`u32::MAX` when there is none).
+    fn min_delay_between_ranks(&self) -> u32 {
+        self.program
+            .synapses
+            .iter()
+            .zip(&self.synapses)
+            .filter(|(plan, _)| plan.on_pre.is_some() && self.groups[plan.source].exchanged())
+            .filter_map(|(plan, state)| {
+                state.min_delay_from_outside(&self.groups[plan.source].owned)
+            })
+            .min()
+            .unwrap_or(u32::MAX)
     }
 
     /// Turns a value found by the divergence watch into the error that

@@ -21,6 +21,17 @@ pub(crate) const MAX_DELAY_STEPS: u64 = 1 << 24;
 /// Bytes of one slot of the spike queue (an empty `Vec<u32>`).
 const SLOT_BYTES: u64 = std::mem::size_of::<Vec<u32>>() as u64;
 
+/// Which of a spike's synapses [`SynapsesState::push`] queues, by delay
+/// in steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delays {
+    All,
+    /// Those with a delay below `k`, queued on time.
+    Below(u32),
+    /// Those with a delay of `k` or more, queued late.
+    AtLeast(u32),
+}
+
 /// A compressed-row index: for each row (a neuron of the source or
 /// target range), the synapses attached to it, in ascending synapse order.
 ///
@@ -282,6 +293,25 @@ impl SynapsesState {
         spikes: &[u32],
         step: u64,
     ) -> std::vec::Vec<u32> {
+        self.push(plan, which, spikes, step, Delays::All);
+        self.take_due(which, step)
+    }
+
+    /// Queues the synapses of the neurons `spikes` of step `step` of the
+    /// `on_pre` pathway (`which == None`) or of `pathways[k]` (ascending
+    /// absolute indices; those outside the triggering range are ignored)
+    /// whose delay `delays` selects, at step `step` + their delay.
+    /// [`Delays::AtLeast`] marks them as pushed late (see [`SpikeQueue`]):
+    /// it must be called only after every push of a later step than
+    /// `step` into the slots it fills.
+    pub fn push(
+        &mut self,
+        plan: &SynapsesPlan,
+        which: Option<usize>,
+        spikes: &[u32],
+        step: u64,
+        delays: Delays,
+    ) {
         let side = which.map_or(PathwaySide::Pre, |k| plan.pathways[k].side);
         let (index, start, stop) = match side {
             PathwaySide::Pre => (&self.by_source, plan.source_start, plan.source_stop),
@@ -294,21 +324,72 @@ impl SynapsesState {
         if delivery.queue.is_unsized() {
             delivery.queue.reserve(0, step);
         }
+        // The delays kept and whether they are pushed late.
+        let (late, keep) = match delays {
+            Delays::All => (false, 0..u64::MAX),
+            Delays::Below(k) => (false, 0..u64::from(k)),
+            Delays::AtLeast(k) => (true, u64::from(k)..u64::MAX),
+        };
+        let (min, max) = delivery.delay_range;
+        if !keep.contains(&u64::from(min)) && !keep.contains(&u64::from(max)) {
+            // Every delay lies in `min..=max`, and `keep` is open at one end.
+            return;
+        }
         let lo = spikes.partition_point(|&n| (n as usize) < start);
         let hi = spikes.partition_point(|&n| (n as usize) < stop);
         for &n in &spikes[lo..hi] {
             let row = index.row(n as usize - start);
             match delivery.uniform_delay {
                 Some(d) => {
-                    row.extend_into(delivery.queue.slot(step + u64::from(d)));
+                    let due = step + u64::from(d);
+                    let slot = if late {
+                        delivery.queue.late_slot(due)
+                    } else {
+                        delivery.queue.slot(due)
+                    };
+                    row.extend_into(slot);
                 }
                 None => row.for_each(|s| {
                     let d = delivery.delays[s as usize];
-                    delivery.queue.slot(step + u64::from(d)).push(s);
+                    if keep.contains(&u64::from(d)) {
+                        let due = step + u64::from(d);
+                        if late {
+                            delivery.queue.late_slot(due).push(s);
+                        } else {
+                            delivery.queue.slot(due).push(s);
+                        }
+                    }
                 }),
             }
         }
+    }
+
+    /// This step's slot of a pathway (see [`SynapsesState::push`]), for
+    /// delivery: call [`SynapsesState::clear_due`] after delivering.
+    pub fn take_due(&mut self, which: Option<usize>, step: u64) -> Vec<u32> {
+        let delivery = match which {
+            None => &mut self.pre,
+            Some(k) => &mut self.extra[k],
+        };
+        if delivery.queue.is_unsized() {
+            delivery.queue.reserve(0, step);
+        }
         delivery.queue.take(step)
+    }
+
+    /// The shortest `on_pre` delay, in steps, of the synapses whose source
+    /// neuron is outside `local` (absolute indices of the source group), as set
+    /// by the last [`SynapsesState::prepare_delays`]; `None` when there is
+    /// no such synapse.
+    pub fn min_delay_from_outside(&self, local: &std::ops::Range<usize>) -> Option<u32> {
+        let outside = |s: usize| !local.contains(&(self.pairs.pre()[s] as usize));
+        match self.pre.uniform_delay {
+            Some(d) => (0..self.len()).any(outside).then_some(d),
+            None => (0..self.len())
+                .filter(|&s| outside(s))
+                .map(|s| self.pre.delays[s])
+                .min(),
+        }
     }
 
     /// Puts the delivered slot back (emptied, keeping its capacity).
@@ -349,6 +430,8 @@ struct Delivery {
     /// `Some(d)` when every synapse has delay `d` (then a spike's
     /// synapses go to one slot in one copy).
     uniform_delay: Option<u32>,
+    /// The shortest and longest delay in steps.
+    delay_range: (u32, u32),
     queue: SpikeQueue,
 }
 
@@ -357,6 +440,7 @@ impl Default for Delivery {
         Delivery {
             delays: Vec::new(),
             uniform_delay: Some(0),
+            delay_range: (0, 0),
             queue: SpikeQueue::default(),
         }
     }
@@ -406,9 +490,12 @@ impl Delivery {
             let first = self.delays.first().copied().unwrap_or(0);
             self.delays.iter().all(|&d| d == first).then_some(first)
         };
-        let max = match uniform {
-            Some(d) => d,
-            None => self.delays.iter().copied().max().unwrap_or(0),
+        let (min, max) = match uniform {
+            Some(d) => (d, d),
+            None => (
+                self.delays.iter().copied().min().unwrap_or(0),
+                self.delays.iter().copied().max().unwrap_or(0),
+            ),
         };
         if uniform.is_some() {
             self.delays = Vec::new();
@@ -427,6 +514,7 @@ impl Delivery {
             ));
         }
         self.uniform_delay = uniform;
+        self.delay_range = (min, max);
         self.queue.reserve(u64::from(max), step);
         Ok(())
     }

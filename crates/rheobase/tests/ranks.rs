@@ -29,13 +29,13 @@ fn bits(monitors: &[MonitorData]) -> String {
     format!("{monitors:?}")
 }
 
-/// Runs `program` on `ranks` ranks; returns rank 0's recordings and, per
-/// rank, its owned state.
+/// Runs `program` on `ranks` ranks; returns rank 0's recordings, per
+/// rank its owned state, and the number of spike exchanges (windows).
 fn run_split(
     program: &rheobase::Program,
     ranks: usize,
     threads: usize,
-) -> (Outcome, Vec<OwnedState>) {
+) -> (Outcome, Vec<OwnedState>, u64) {
     let handles: Vec<_> = ThreadExchange::group(ranks)
         .into_iter()
         .map(|exchange| {
@@ -59,7 +59,7 @@ fn run_split(
                     synapses: sim.global_synapse_counts(),
                     state: Vec::new(),
                 };
-                (outcome, state)
+                (outcome, state, sim.exchanges())
             })
         })
         .collect();
@@ -67,8 +67,9 @@ fn run_split(
         .into_iter()
         .map(|h| h.join().expect("rank panicked"))
         .collect();
-    let states = results.iter().map(|(_, s)| s.clone()).collect();
-    (results.swap_remove(0).0, states)
+    let states = results.iter().map(|(_, s, _)| s.clone()).collect();
+    let (outcome, _, exchanges) = results.swap_remove(0);
+    (outcome, states, exchanges)
 }
 
 fn owned_state(sim: &Simulation) -> OwnedState {
@@ -111,13 +112,11 @@ fn models() -> Vec<PathBuf> {
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
 const REFUSED: &[&str] = &[
-    "gap_junctions",
     "mushroom_body",
     "stdp",
     "connect_generators",
     "connect_i_mapping",
     "custom_events_example",
-    "declared_after_run_synapses",
     "event_monitor",
     "indexed_assignment",
     "linked_variables",
@@ -128,6 +127,18 @@ const REFUSED: &[&str] = &[
     "synapse_chain_delays_on_post",
     "synapse_recording",
     "synapse_update_order",
+];
+
+/// Spike exchanges on 2 and 3 ranks of models whose windows are known:
+/// a window lasts one step more than the shortest delay between ranks (at
+/// most `MAX_WINDOW_STEPS`) and ends at the end of each run and every 256
+/// steps (the divergence checks). See each model's comment.
+const WINDOWS: &[(&str, u64)] = &[
+    // 373 steps, windows of 16: 16 up to step 256, then 8.
+    ("delays_local_and_far", 24),
+    // 137 windows of one step (zero delay), 56 of two steps (111 steps),
+    // then 8 steps up to step 256 and 11 windows of 21 (219 steps).
+    ("delays_zero_and_changed", 205),
 ];
 
 #[test]
@@ -144,11 +155,20 @@ fn split_runs_match_one_process_bit_for_bit() {
             refused.push(name);
             continue;
         }
-        let (single, single_states) = run_split(&model.program, 1, 1);
+        let (single, single_states, _) = run_split(&model.program, 1, 1);
         let single_state = &single_states[0];
         for ranks in [2, 3] {
             for threads in [1, 2] {
-                let (split, states) = run_split(&model.program, ranks, threads);
+                let (split, states, exchanges) = run_split(&model.program, ranks, threads);
+                let steps = model.program.actions.iter().map(|a| match a {
+                    rheobase::kernel::program::Action::Run { steps } => *steps,
+                    _ => 0,
+                });
+                let steps: u64 = steps.sum();
+                match WINDOWS.iter().find(|(n, _)| *n == name) {
+                    Some(&(_, expected)) => assert_eq!(exchanges, expected, "{name}: windows"),
+                    None => assert!(exchanges <= steps, "{name}: {exchanges} exchanges"),
+                }
                 if split != single {
                     let at = split
                         .monitors

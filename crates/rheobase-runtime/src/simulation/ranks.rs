@@ -11,7 +11,8 @@ impl Simulation {
     /// Makes this simulation rank `exchange.rank()` of `exchange.ranks()`
     /// processes running the same program: from now on it updates only
     /// its share of each group's neurons, keeps only the synapses onto
-    /// them, and exchanges spikes with the other ranks every step. Every
+    /// them, and exchanges spikes with the other ranks once per window of
+    /// steps. Every
     /// rank must then make the same calls in the same order (run the same
     /// actions and steps, flush and gather recordings together).
     ///
@@ -30,6 +31,7 @@ impl Simulation {
             g.owned = owned_range(g.size, ranks, rank);
         }
         self.partition = Some(PartitionState::new(exchange, self.program.synapses.len()));
+        self.pre_reads = crate::partition::pre_reads(&self.program);
         Ok(())
     }
 
@@ -54,9 +56,16 @@ impl Simulation {
         }
     }
 
-    /// Seconds this rank spent exchanging spikes (0 when not split).
+    /// Seconds this rank spent exchanging spikes, once per window (0 when
+    /// not split).
     pub fn exchange_seconds(&self) -> f64 {
         self.partition.as_ref().map_or(0.0, |p| p.exchange_seconds)
+    }
+
+    /// Spike exchanges (windows) this rank has taken part in (0 when not
+    /// split): one per window of steps, see `crate::partition`.
+    pub fn exchanges(&self) -> u64 {
+        self.partition.as_ref().map_or(0, |p| p.exchanges)
     }
 
     /// Hands `local` to rank 0, which receives every rank's bytes in rank

@@ -3,6 +3,8 @@
 
 use super::regular::{run_one, run_regular};
 use super::*;
+use crate::partition::PartitionState;
+use crate::synapses::Delays;
 use rheobase_kernel::program::{PathwaySide, SchedulePoint, ScheduledAt};
 
 /// Synapses per piece of a summed variable's update: 256 KiB of terms,
@@ -24,6 +26,7 @@ impl Simulation {
             monitors,
             monitor_checked,
             partition,
+            pre_reads,
             update_order,
             pre_order,
             post_order,
@@ -64,10 +67,15 @@ impl Simulation {
         regular!(StartEnd);
         // groups: summed variables (order -1), then the groups' state
         // updates, then the synapses' (order 0).
-        for (plan, state) in program.synapses.iter().zip(synapses.iter()) {
-            for summed in &plan.summed {
+        for (k, (plan, state)) in program.synapses.iter().zip(synapses.iter()).enumerate() {
+            for (m, summed) in plan.summed.iter().enumerate() {
                 if clock.step < summed.from_step {
                     continue;
+                }
+                // On one rank of several, the presynaptic values the terms
+                // read (a gap junction's `v_pre`) are made current first.
+                if let Some(p) = partition.as_mut() {
+                    p.share(&pre_reads[k].summed[m], program, store);
                 }
                 let (_, target) = store.read_write(summed.scratch, summed.target);
                 target[plan.target_start..plan.target_stop].fill(0.0);
@@ -108,6 +116,9 @@ impl Simulation {
                 Updater::Synapses(k) => {
                     let state = &synapses[k];
                     if let Some(kernel) = program.synapses[k].state_update {
+                        if let Some(p) = partition.as_mut() {
+                            p.share(&pre_reads[k].state_update, program, store);
+                        }
                         exec.run_range(
                             kernel,
                             store,
@@ -141,25 +152,25 @@ impl Simulation {
                 generator.fire(clock.step);
             }
         }
-        // On one rank of several, every rank now learns every group's
-        // spikes (a generator's are the same on all ranks already).
+        // On one rank of several, each rank buffers its own spikes, and at
+        // the end of an exchange window every rank learns every group's
+        // spikes of the window's steps (a generator's are the same on all
+        // ranks already). `partition` describes the scheme.
+        let split = partition.is_some();
         if let Some(p) = partition {
-            let mut lists: Vec<(&mut Vec<u32>, &mut usize)> = Vec::new();
-            let mut which = Vec::new();
-            for (k, g) in groups.iter_mut().enumerate() {
-                if let Some(spike) = &mut g.spike {
-                    lists.push((&mut spike.list, &mut spike.len));
-                    which.push(k);
-                }
-            }
-            let own = p.exchange_spikes(&mut lists);
-            for (k, own) in which.into_iter().zip(own) {
-                groups[k].own_spikes = own;
+            p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
+            if p.ends_window(clock.step) {
+                p.exchange_window();
+                deliver_window(
+                    p, program, store, groups, synapses, monitors, pre_order, clock.dt,
+                );
             }
         }
-        for g in groups.iter_mut() {
-            if let Some(spike) = &mut g.spike {
-                spike.total += spike.len as u64;
+        if !split {
+            for g in groups.iter_mut() {
+                if let Some(spike) = &mut g.spike {
+                    spike.total += spike.len as u64;
+                }
             }
         }
         regular!(ThresholdsAfterThresholders);
@@ -174,6 +185,10 @@ impl Simulation {
             } = plan
             {
                 let g = &groups[*group];
+                // A split run records exchanged groups at the exchange.
+                if split && g.exchanged() {
+                    continue;
+                }
                 if (g.spike.is_some() || g.generator.is_some()) && plan.active_at(clock.step) {
                     data.record_spikes(store, clock.t, g.spikes(), *start, *stop, variables);
                 }
@@ -213,12 +228,29 @@ impl Simulation {
             };
             if let Some(kernel) = kernel {
                 let source = &groups[plan.source];
-                let triggered = match event {
-                    None => source.spikes(),
-                    Some(e) => source.events[e].occurred(),
+                let due = match partition {
+                    // This rank's spikes reach its synapses of shorter
+                    // delays than the window's now; the other ranks'
+                    // spikes, and the longer delays, were queued at the
+                    // exchange. (Named pathways and custom events are
+                    // refused when the simulation is split.)
+                    Some(p) if which.is_none() && event.is_none() && source.exchanged() => {
+                        let own = &source.spikes()[source.own_spikes.clone()];
+                        state.push(plan, None, own, clock.step, Delays::Below(p.split));
+                        state.take_due(None, clock.step)
+                    }
+                    _ => {
+                        let triggered = match event {
+                            None => source.spikes(),
+                            Some(e) => source.events[e].occurred(),
+                        };
+                        state.push_and_take_due(plan, which, triggered, clock.step)
+                    }
                 };
-                let due = state.push_and_take_due(plan, which, triggered, clock.step);
                 state.events += due.len() as u64;
+                if let Some(p) = partition.as_mut() {
+                    p.share(&pre_reads[k].on_pre, program, store);
+                }
                 exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
                 state.clear_due(which, due, clock.step);
             }
@@ -241,6 +273,9 @@ impl Simulation {
                         };
                         let list = state.post_synapses(plan, triggered);
                         state.events += list.len() as u64;
+                        if let Some(p) = partition.as_mut() {
+                            p.share(&pre_reads[k].on_post, program, store);
+                        }
                         exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
                         state.return_post_list(list);
                     }
@@ -290,7 +325,7 @@ impl Simulation {
                 group, start, stop, ..
             } = plan
             {
-                if !plan.active_at(clock.step) {
+                if !plan.active_at(clock.step) || (split && groups[*group].exchanged()) {
                     continue;
                 }
                 data.record_rate(clock.t, clock.dt, groups[*group].spikes(), *start, *stop);
@@ -474,6 +509,70 @@ fn at_point(
         clock,
         at,
     )
+}
+
+/// At the end of an exchange window, after its exchange: the last step's
+/// spike lists become every rank's, the synapses that wait for the
+/// exchange are queued with their spike's step, and the monitors of
+/// exchanged groups record the window's steps, in step order.
+#[allow(clippy::too_many_arguments)]
+fn deliver_window(
+    p: &PartitionState,
+    program: &Program,
+    store: &ArrayStore,
+    groups: &mut [GroupState],
+    synapses: &mut [SynapsesState],
+    monitors: &mut [MonitorData],
+    pre_order: &[(usize, Option<usize>)],
+    dt: f64,
+) {
+    let exchanged: Vec<usize> = (0..groups.len())
+        .filter(|&k| groups[k].exchanged())
+        .collect();
+    for (step, spikes, x) in p.window_steps() {
+        let k = exchanged[x];
+        // Only `on_pre` pathways of spikes run split.
+        for &(s, _) in pre_order.iter().filter(|(_, which)| which.is_none()) {
+            let plan = &program.synapses[s];
+            if plan.source == k && plan.pre_event.is_none() {
+                synapses[s].push(plan, None, spikes, step, Delays::AtLeast(p.split));
+            }
+        }
+        if let Some(spike) = &mut groups[k].spike {
+            spike.total += spikes.len() as u64;
+        }
+        let t = step as f64 * dt;
+        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
+            if !plan.active_at(step) {
+                continue;
+            }
+            match plan {
+                MonitorPlan::Spike {
+                    group,
+                    start,
+                    stop,
+                    variables,
+                    event: None,
+                    ..
+                } if *group == k => {
+                    data.record_spikes(store, t, spikes, *start, *stop, variables);
+                }
+                MonitorPlan::Rate {
+                    group, start, stop, ..
+                } if *group == k => data.record_rate(t, dt, spikes, *start, *stop),
+                _ => {}
+            }
+        }
+    }
+    for (x, &k) in exchanged.iter().enumerate() {
+        let all = p.last_step(x);
+        let g = &mut groups[k];
+        if let Some(spike) = &mut g.spike {
+            spike.list[..all.len()].copy_from_slice(all);
+            spike.len = all.len();
+        }
+        g.own_spikes = p.own[x].clone();
+    }
 }
 
 /// A state updater of the `groups` slot.

@@ -3,9 +3,20 @@
 /// Spikes in flight on a `pre` pathway: a ring of `max_delay + 1` slots,
 /// slot `d % len` holding the synapses to deliver at step `d`, in push
 /// order. Slots keep their capacity, so after a warm-up no step allocates.
+///
+/// Each slot has two parts. On one process only the second (`early`) is
+/// used. On one rank of several, spikes of other ranks arrive once per
+/// exchange window, after some later spikes of this rank were already
+/// queued; but every synapse pushed late into a slot was pushed, on one
+/// process, before every synapse pushed on time into it (its spike is
+/// older, see `crate::partition`), so delivering `late` then `early`
+/// gives the one-process order.
 #[derive(Debug, Default)]
 pub(crate) struct SpikeQueue {
     slots: Vec<Vec<u32>>,
+    late: Vec<Vec<u32>>,
+    /// The slot handed out by [`SpikeQueue::take`] came from `late`.
+    took_late: bool,
 }
 
 impl SpikeQueue {
@@ -18,14 +29,18 @@ impl SpikeQueue {
         if size <= self.slots.len() {
             return;
         }
-        let old = std::mem::take(&mut self.slots);
-        self.slots = (0..size).map(|_| Vec::new()).collect();
-        let old_len = old.len() as u64;
-        for (k, slot) in old.into_iter().enumerate() {
-            // The step d in step..step + old_len with d % old_len == k.
-            let due = step + (k as u64 + old_len - step % old_len) % old_len;
-            self.slots[(due % size as u64) as usize] = slot;
-        }
+        let old_len = self.slots.len() as u64;
+        let regrow = |old: Vec<Vec<u32>>| {
+            let mut slots: Vec<Vec<u32>> = (0..size).map(|_| Vec::new()).collect();
+            for (k, slot) in old.into_iter().enumerate() {
+                // The step d in step..step + old_len with d % old_len == k.
+                let due = step + (k as u64 + old_len - step % old_len) % old_len;
+                slots[(due % size as u64) as usize] = slot;
+            }
+            slots
+        };
+        self.slots = regrow(std::mem::take(&mut self.slots));
+        self.late = regrow(std::mem::take(&mut self.late));
     }
 
     fn slot_of(&self, step: u64) -> usize {
@@ -42,27 +57,51 @@ impl SpikeQueue {
         self.slots.is_empty()
     }
 
-    /// The synapses due at step `due` (within the ring's reach).
+    /// The synapses due at step `due` (within the ring's reach), pushed
+    /// on time.
     pub(super) fn slot(&mut self, due: u64) -> &mut Vec<u32> {
         let k = self.slot_of(due);
         &mut self.slots[k]
     }
 
-    /// Takes the synapses due at `step` out of the ring, for delivery.
+    /// The synapses due at step `due` pushed after their spike's step,
+    /// when other ranks' spikes arrived.
+    pub(super) fn late_slot(&mut self, due: u64) -> &mut Vec<u32> {
+        let k = self.slot_of(due);
+        &mut self.late[k]
+    }
+
+    /// Takes the synapses due at `step` out of the ring, for delivery:
+    /// those pushed late, then those pushed on time.
     pub(super) fn take(&mut self, step: u64) -> Vec<u32> {
-        std::mem::take(self.slot(step))
+        let k = self.slot_of(step);
+        if self.late[k].is_empty() {
+            self.took_late = false;
+            return std::mem::take(&mut self.slots[k]);
+        }
+        self.took_late = true;
+        let mut due = std::mem::take(&mut self.late[k]);
+        due.extend_from_slice(&self.slots[k]);
+        self.slots[k].clear();
+        due
     }
 
     /// Puts the delivered slot of `step` back, emptied, keeping its
     /// capacity so that later steps do not allocate.
     pub(super) fn put_back(&mut self, step: u64, mut due: Vec<u32>) {
         due.clear();
-        *self.slot(step) = due;
+        let k = self.slot_of(step);
+        if self.took_late {
+            self.late[k] = due;
+        } else {
+            self.slots[k] = due;
+        }
     }
 
     pub(super) fn bytes(&self) -> usize {
         self.slots
             .iter()
+            .chain(&self.late)
             .map(|s| std::mem::size_of::<Vec<u32>>() + s.capacity() * 4)
             .sum()
     }
@@ -80,10 +119,29 @@ mod tests {
         for d in 0..4u32 {
             let slot = q.slot_of(10 + u64::from(d));
             q.slots[slot].push(d);
+            q.late[slot].push(10 + d);
         }
         q.reserve(9, 10);
         for d in 0..4u32 {
             assert_eq!(q.slots[q.slot_of(10 + u64::from(d))], vec![d]);
+            assert_eq!(q.late[q.slot_of(10 + u64::from(d))], vec![10 + d]);
         }
+    }
+
+    #[test]
+    fn late_synapses_are_delivered_first() {
+        let mut q = SpikeQueue::default();
+        q.reserve(4, 0);
+        q.slot(3).extend([7, 8]);
+        q.late_slot(3).extend([1, 2]);
+        q.slot(2).push(5);
+        let due = q.take(2);
+        assert_eq!(due, [5]);
+        q.put_back(2, due);
+        let due = q.take(3);
+        assert_eq!(due, [1, 2, 7, 8]);
+        q.put_back(3, due);
+        assert!(q.slot(3).is_empty() && q.late_slot(3).is_empty());
+        assert!(q.late_slot(3).capacity() >= 4);
     }
 }
