@@ -48,20 +48,25 @@ for model in "${models[@]}"; do
 done
 
 # A model that fits in memory only when split: refused on one process,
-# run on two (the limit is per rank), with the same archives.
-small="$here/cuba_4k_short.model"
-if "$rheo" run "$small" --out "$work/fits-1" --quiet --seed 11 --memory-gb 0.007 2>/dev/null; then
-    echo "MPI: cuba_4k_short ran on one process in 7 MB; expected a refusal" >&2
+# run on two (the limit is per rank), with the same archives. The model
+# needs about 200 MB on one process and 100 MB per rank: with the limit
+# at 180 MB, less what each process already holds (16-25 MB), it cannot
+# fit on one and fits on each of two with room to spare, so the test
+# does not depend on the process's own memory.
+dense="$here/cuba_dense_short.model"
+"$rheo" run "$dense" --out "$work/dense-1" --quiet --seed 11
+if "$rheo" run "$dense" --out "$work/fits-1" --quiet --seed 11 --memory-gb 0.18 2>/dev/null; then
+    echo "MPI: cuba_dense_short ran on one process in 180 MB; expected a refusal" >&2
     failed=1
 fi
-"${mpirun[@]}" -n 2 "$rheo" run "$small" --out "$work/fits-2" --quiet --seed 11 --memory-gb 0.007
-for f in "$work/cuba_4k_short-1"/*.npz; do
+"${mpirun[@]}" -n 2 "$rheo" run "$dense" --out "$work/fits-2" --quiet --seed 11 --memory-gb 0.18
+for f in "$work/dense-1"/*.npz; do
     if ! cmp -s "$f" "$work/fits-2/$(basename "$f")"; then
-        echo "MPI: cuba_4k_short split to fit 7 MB per rank: $(basename "$f") differs" >&2
+        echo "MPI: cuba_dense_short split to fit 180 MB per rank: $(basename "$f") differs" >&2
         failed=1
     fi
 done
-echo "MPI: a model refused in 7 MB on one process runs on 2 ranks of 7 MB each"
+echo "MPI: a model refused in 180 MB on one process runs on 2 ranks of 180 MB each"
 
 # What cannot run split is refused before anything runs, naming it.
 set +e
