@@ -7,15 +7,11 @@
 //! With `RHEO_BLESS=1` the `.stderr` files are (re)written instead; review
 //! the change with `git diff tests/diagnostics` before keeping it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
+mod golden;
+use golden::workspace_root;
 
 #[test]
 fn golden_diagnostics() {
@@ -33,7 +29,7 @@ fn golden_diagnostics() {
         dir.display(),
         models.len()
     );
-    let bless = std::env::var_os("RHEO_BLESS").is_some_and(|v| v != "0");
+    let bless = golden::blessing();
     let mut failures = Vec::new();
     for model in &models {
         let name = model.file_stem().expect("stem").to_string_lossy();
@@ -62,23 +58,7 @@ fn golden_diagnostics() {
                 "{relative}: stderr does not start with the file name:\n{stderr}"
             ));
         }
-        let golden = model.with_extension("stderr");
-        if bless {
-            std::fs::write(&golden, &stderr)
-                .unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
-            continue;
-        }
-        match std::fs::read_to_string(&golden) {
-            Ok(expected) if expected == stderr => {}
-            Ok(expected) => failures.push(format!(
-                "{relative}: stderr differs from {}\n--- actual ---\n{stderr}--- expected ---\n{expected}",
-                golden.display()
-            )),
-            Err(e) => failures.push(format!(
-                "{}: {e} (run with RHEO_BLESS=1 to create it)",
-                golden.display()
-            )),
-        }
+        golden::compare(model, &relative, &stderr, bless, &mut failures);
     }
     assert!(
         failures.is_empty(),

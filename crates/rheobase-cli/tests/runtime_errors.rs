@@ -16,12 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
+mod golden;
+use golden::workspace_root;
 
 /// `.rheo-spill-PID` written `.rheo-spill-PID`: the process id varies.
 fn mask_pid(text: &str) -> String {
@@ -77,7 +73,7 @@ fn golden_runtime_errors() {
         "expected the models in {}",
         dir.display()
     );
-    let bless = std::env::var_os("RHEO_BLESS").is_some_and(|v| v != "0");
+    let bless = golden::blessing();
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runtime_errors");
     let mut failures = Vec::new();
     for model in &models {
@@ -124,23 +120,7 @@ fn golden_runtime_errors() {
                 "{relative}: run.json does not say failed:\n{summary}"
             ));
         }
-        let golden = model.with_extension("stderr");
-        if bless {
-            std::fs::write(&golden, &stderr)
-                .unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
-            continue;
-        }
-        match std::fs::read_to_string(&golden) {
-            Ok(expected) if expected == stderr => {}
-            Ok(expected) => failures.push(format!(
-                "{relative}: stderr differs from {}\n--- actual ---\n{stderr}--- expected ---\n{expected}",
-                golden.display()
-            )),
-            Err(e) => failures.push(format!(
-                "{}: {e} (run with RHEO_BLESS=1 to create it)",
-                golden.display()
-            )),
-        }
+        golden::compare(model, &relative, &stderr, bless, &mut failures);
     }
     assert!(
         failures.is_empty(),

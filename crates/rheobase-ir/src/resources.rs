@@ -237,12 +237,7 @@ fn conditional_synapse_bytes(program: &Program) -> f64 {
                     _ => 0.0,
                 })
                 .sum();
-            let arrays = program
-                .arrays
-                .iter()
-                .filter(|a| a.synapses == Some(k))
-                .count();
-            at_most * (arrays as f64 * 8.0 + 20.0)
+            at_most * bytes_per_synapse(program, k)
         })
         .sum()
 }
@@ -483,14 +478,7 @@ fn synapse_uses(program: &Program, synapse_spans: &[Span]) -> Vec<Use> {
                 _ => 0.0,
             })
             .sum();
-        let arrays = program
-            .arrays
-            .iter()
-            .filter(|a| a.synapses == Some(k))
-            .count();
-        // Per synapse: its arrays, the pre/post indices, the two indexes
-        // and the delay in steps (see ARCHITECTURE.md).
-        let per_synapse = arrays as f64 * 8.0 + 20.0;
+        let per_synapse = bytes_per_synapse(program, k);
         let mut bytes = expected * per_synapse;
         let mut explanation = format!(
             "`{}`: about {expected:.0} synapses × {per_synapse} bytes",
@@ -644,6 +632,17 @@ fn check_disk(uses: Vec<Use>, free: u64, place: &str) -> Option<Diagnostic> {
         "help: record fewer neurons or variables, record with a coarser `dt:`, shorten \
          the run, or write the results (`--out`) to a disk with more space",
     ))
+}
+
+/// Bytes of one synapse of `program.synapses[k]`: its arrays, the pre/post
+/// indices, the two indexes and the delay in steps (see ARCHITECTURE.md).
+fn bytes_per_synapse(program: &Program, k: usize) -> f64 {
+    let arrays = program
+        .arrays
+        .iter()
+        .filter(|a| a.synapses == Some(k))
+        .count();
+    arrays as f64 * 8.0 + 20.0
 }
 
 #[cfg(test)]

@@ -474,8 +474,11 @@ fn at_point(
         run_regular(program, exec, store, groups, synapses, clock, point);
         return Ok(());
     }
+    // Before each run_regularly kernel of this point, and after the last,
+    // the monitors Brian2 sorts there.
+    let mut plans = program.regular.iter().filter(|r| r.point == point);
     let mut done = 0;
-    for plan in program.regular.iter().filter(|r| r.point == point) {
+    loop {
         let at = Some(ScheduledAt {
             point,
             after_regular: done,
@@ -491,24 +494,12 @@ fn at_point(
             clock,
             at,
         )?;
-        run_one(plan, exec, store, groups, synapses, clock);
+        match plans.next() {
+            Some(plan) => run_one(plan, exec, store, groups, synapses, clock),
+            None => return Ok(()),
+        }
         done += 1;
     }
-    let at = Some(ScheduledAt {
-        point,
-        after_regular: done,
-    });
-    record_states(
-        program,
-        exec,
-        store,
-        groups,
-        synapses,
-        monitors,
-        monitor_checked,
-        clock,
-        at,
-    )
 }
 
 /// At the end of an exchange window, after its exchange: the last step's
