@@ -1213,21 +1213,17 @@ impl Executor {
             (PREFETCH_PIECE, PREFETCH_AHEAD / PREFETCH_PIECE)
         };
         let mut count = 0usize;
-        let piece_at = |index: usize| -> Option<&[u32]> {
-            let start = index.checked_mul(piece)?;
-            (start < elements.len()).then(|| &elements[start..(start + piece).min(elements.len())])
-        };
-        for index in 0..ahead_pieces {
-            if let Some(p) = piece_at(index) {
-                prefetch(scattered, p);
-            }
+        // `ahead` runs `ahead_pieces` pieces in front of the piece run.
+        let mut ahead = elements.chunks(piece);
+        for p in ahead.by_ref().take(ahead_pieces) {
+            prefetch(scattered, p);
         }
-        let mut index = 0;
-        while let Some(part) = piece_at(index) {
-            if let Some(next) = piece_at(index + ahead_pieces).filter(|_| ahead_pieces > 0) {
-                prefetch(scattered, next);
+        for part in elements.chunks(piece) {
+            if ahead_pieces > 0 {
+                if let Some(next) = ahead.next() {
+                    prefetch(scattered, next);
+                }
             }
-            index += 1;
             args.end = part.len() as u64;
             args.elements = part.as_ptr();
             if !events_out.is_null() {
