@@ -554,6 +554,13 @@ fn summary(state: &RunState, status: &str, error: Option<&str>, manifest: &Manif
 /// Removes what an earlier run left in OUT and writes this run's first
 /// run.json (`status`, usually "running"). Called with the state locked.
 fn supersede(state: &RunState, status: &str, error: Option<&str>) -> std::io::Result<()> {
+    // `create_dir_all` on an existing file (`--out /dev/null`) fails with
+    // "File exists", which reads as if the directory were the problem.
+    if state.out.exists() && !state.out.is_dir() {
+        return Err(std::io::Error::other(
+            "this is a file, not a directory; --out names the directory the results are written to",
+        ));
+    }
     std::fs::create_dir_all(&state.out)?;
     for (path, e) in outdir::remove_stale(&state.out, &state.monitors) {
         errln!(

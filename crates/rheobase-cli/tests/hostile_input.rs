@@ -489,6 +489,27 @@ fn unwritable_output_directory_is_a_clear_error() {
             out.describe()
         );
     }
+    // An existing file as OUT says so, instead of the system's "File exists".
+    let out = rheo(
+        &[
+            "run",
+            "spec-examples/lif.model",
+            "--out",
+            blocker.to_str().expect("UTF-8"),
+        ],
+        DEADLINE,
+    );
+    out.expect(EXIT_USAGE);
+    assert!(
+        out.stderr
+            .contains("this is a file, not a directory; --out names the directory"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&blocker).expect("the file is still there"),
+        "not a directory"
+    );
 }
 
 #[test]
