@@ -583,8 +583,13 @@ class Runner:
         src, label = self.monitor_source(args)
         variables = [v.strip() for v in " ".join(as_lines(body["variables"])).split(",") if v.strip()]
         rec = body.get("record", "all").strip()
-        if rec == "all":
+        # `record: True` is Brian2's record=True (every element), and
+        # `record: False` records none; both are also Python's 1 and 0,
+        # which must not be read as the element index 1 (or 0).
+        if rec in ("all", "True"):
             record = True
+        elif rec == "False":
+            record = False
         elif ":" in rec:
             bounds = [int(ceval(x, self.consts)) for x in rec.split(":")]
             record = list(range(*bounds))

@@ -181,7 +181,7 @@ pub fn lower_for(
         links: linked::scan(model),
     };
     b.find_dt(model);
-    for item in &model.items {
+    for item in in_resolution_order(model) {
         // An item that fails has reported why; the next one is independent
         // enough to be checked too, so the user sees every error at once.
         let _ = b.item(item);
@@ -2359,6 +2359,53 @@ fn drop_failed_table_cascades(
     });
 }
 
+/// The model's items in the order they are checked: the file's order,
+/// except that the first definition of a constant or a TimedArray (or an
+/// `Array`) is checked before the declarations and settings that precede
+/// it since the last `run`.
+///
+/// Brian2 resolves the names in a group's code when a run starts, so
+/// `NeuronGroup(..., 'dv/dt = -v/tau : volt')`, then `tau = 10*ms`, then
+/// `run(...)` works. Moving a first definition up past objects and
+/// settings changes no value: a constant's expression reads only constants
+/// and tables, and nothing can have read a name before it exists (a
+/// setting that did is now accepted with the value it would have had at
+/// the run). It never moves past a `run`, a redefinition of a constant, a
+/// `seed()` or a `defaultclock.dt` (which a definition could depend on),
+/// so a name used by an earlier run is still "used before it is defined".
+fn in_resolution_order(model: &ast::Model) -> Vec<&Item> {
+    let mut defined = std::collections::HashSet::new();
+    let mut order: Vec<&Item> = Vec::with_capacity(model.items.len());
+    // Where the next first definition goes: after the last item it may
+    // depend on or must not move past.
+    let mut insert_at = 0;
+    for item in &model.items {
+        let first_definition = match item {
+            Item::Constant { name, .. } => defined.insert(name.name.as_str()),
+            Item::TimedArray(t) => defined.insert(t.name.name.as_str()),
+            _ => false,
+        };
+        let barrier = matches!(
+            item,
+            Item::Run { .. }
+                | Item::Seed { .. }
+                | Item::SetDt { .. }
+                | Item::Constant { .. }
+                | Item::TimedArray(_)
+        );
+        if first_definition {
+            order.insert(insert_at, item);
+            insert_at += 1;
+        } else {
+            order.push(item);
+            if barrier {
+                insert_at = order.len();
+            }
+        }
+    }
+    order
+}
+
 /// Turns "unknown name `tau`" into "`tau` is used before it is defined"
 /// when a constant of that name is defined further down the file, pointing
 /// at both places: statements run in file order, as in a Python script.
@@ -2382,12 +2429,32 @@ fn explain_used_before_defined(model: &ast::Model, diagnostics: &mut [Diagnostic
             _ => None,
         });
         if let Some(defined) = later {
-            *d = Diagnostic::error(d.span, format!("`{name}` is used before it is defined"))
-                .with_label("used here")
-                .with_secondary(defined, "defined later here")
-                .with_note(
+            // Names in model code are resolved when a run starts (see
+            // `in_resolution_order`), so such a use is an error only
+            // because a run comes first: point at it.
+            let run = model.items.iter().find_map(|item| match item {
+                Item::Run { span, .. }
+                    if span.start > d.span.start && span.end <= defined.start =>
+                {
+                    Some(*span)
+                }
+                _ => None,
+            });
+            let mut e = Diagnostic::error(d.span, format!("`{name}` is used before it is defined"))
+                .with_label("used here");
+            e = match run {
+                Some(run) => e
+                    .with_secondary(run, "this run needs it")
+                    .with_secondary(defined, "defined later here")
+                    .with_note(
+                        "help: as in Brian2, names are looked up when a run starts; \
+                         move the definition above this run",
+                    ),
+                None => e.with_secondary(defined, "defined later here").with_note(
                     "help: statements run in file order; move the definition above its first use",
-                );
+                ),
+            };
+            *d = e;
         }
     }
 }
