@@ -128,7 +128,9 @@ impl Kind {
             Kind::TimedArray => "TimedArray stimulus:",
             Kind::Array => "Array W:",
             Kind::SpikeMonitor => "SpikeMonitor spikes(P)",
-            Kind::EventMonitor => "EventMonitor crossings(P):",
+            Kind::EventMonitor => {
+                "EventMonitor crossings(P):` with the event on a line `event: crossing"
+            }
             Kind::StateMonitor => "StateMonitor trace(P):",
             Kind::PopulationRateMonitor => "PopulationRateMonitor rate(P)",
             Kind::RunRegularly => "run_regularly:",
@@ -807,9 +809,14 @@ impl<'s> Parser<'s> {
     /// looks like.
     fn report_header_hint(&mut self, kind: Kind, _k: usize) {
         if let Some(last) = self.diags.last_mut() {
+            let name = kind.name();
+            let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
+                "an"
+            } else {
+                "a"
+            };
             last.notes.push(format!(
-                "a {} is declared like `{}`",
-                kind.name(),
+                "{article} {name} is declared like `{}`",
                 kind.example()
             ));
         }
