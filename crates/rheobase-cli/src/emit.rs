@@ -11,6 +11,7 @@
 use crate::meta::Units;
 use rheobase::kernel::program::Program;
 use rheobase::kernel::{BinaryOp, Expr, IndexSpace, Kernel, RandKind, Stmt, UnaryOp};
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// What `--emit` prints.
@@ -59,7 +60,8 @@ pub fn header(program: &Program, kernel: &Kernel, methods: &[(String, String)]) 
     let object = kernel.name.split('.').next().unwrap_or("");
     let mut text = format!("kernel {}", kernel.name);
     if let Some(g) = program.groups.iter().find(|g| g.name == object) {
-        text.push_str(&format!(" (over {}, {} neurons)", g.name, g.size));
+        let neurons = if g.size == 1 { "neuron" } else { "neurons" };
+        text.push_str(&format!(" (over {}, {} {neurons})", g.name, g.size));
     } else if program.synapses.iter().any(|s| s.name == object) {
         text.push_str(&format!(" (over the synapses of {object})"));
     }
@@ -227,11 +229,88 @@ impl Printer<'_> {
         self.expr_in(e, None)
     }
 
+    /// Whether `e` is a plain number: constants, neuron indices and
+    /// dimensionless variables, and products and quotients of them.
+    fn is_number(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Const(_) | Expr::Index(_) => true,
+            Expr::Load(..) => self.unit(e).as_deref() == Some("1"),
+            Expr::Unary(UnaryOp::Neg, a) => self.is_number(a),
+            Expr::Binary(BinaryOp::Mul | BinaryOp::Div, a, b) => {
+                self.is_number(a) && self.is_number(b)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `e` is a plain number without a constant in it: a
+    /// constant may be a quantity folded to its SI value (`g_na*ENa`), so
+    /// only a product with no other constant can say which unit its one
+    /// constant has.
+    fn is_pure_number(&self, e: &Expr) -> bool {
+        !matches!(e, Expr::Const(_))
+            && self.is_number(e)
+            && match e {
+                Expr::Unary(_, a) => self.is_pure_number(a),
+                Expr::Binary(_, a, b) => self.is_pure_number(a) && self.is_pure_number(b),
+                _ => true,
+            }
+    }
+
+    /// The units in which to show the operands of `a * b` or `a / b`
+    /// whose value has `unit`: a constant operand gets the unit that
+    /// makes the whole come out in `unit`, where the other operand's unit
+    /// says which (`i * 0.1 * nA` for an amp, `(v + 63*mV) / (4*mV)` for
+    /// a number). Only units shown as a word and a prefix are given, so
+    /// `1/mV` never appears.
+    fn factor_units(
+        &self,
+        op: BinaryOp,
+        a: &Expr,
+        b: &Expr,
+        unit: &str,
+    ) -> (Option<String>, Option<String>) {
+        let constant = |e: &Expr| matches!(e, Expr::Const(_));
+        if unit == "1" {
+            // A dimensionless quotient of a quantity by a constant, or of
+            // a constant by a quantity: the constant has its unit.
+            if op == BinaryOp::Div {
+                if constant(b) {
+                    return (None, self.unit(a).filter(|u| u != "1"));
+                }
+                if constant(a) {
+                    return (self.unit(b).filter(|u| u != "1"), None);
+                }
+            }
+            return (None, None);
+        }
+        // A quantity made of plain numbers and one constant: the constant
+        // carries the unit (`i * 1e-10` is `i * (0.1*nA)`).
+        match op {
+            BinaryOp::Mul if constant(b) && self.is_pure_number(a) => {
+                (None, Some(unit.to_string()))
+            }
+            BinaryOp::Mul if constant(a) && self.is_pure_number(b) => {
+                (Some(unit.to_string()), None)
+            }
+            BinaryOp::Div if constant(a) && self.is_pure_number(b) => {
+                (Some(unit.to_string()), None)
+            }
+            _ => (None, None),
+        }
+    }
+
     /// `e`, with `unit` the unit its context gives a bare constant.
     fn expr_in(&self, e: &Expr, unit: Option<&str>) -> String {
         let wrap = |inner: &Expr, min: u8, unit: Option<&str>| {
             let text = self.expr_in(inner, unit);
-            if precedence(inner) < min {
+            // A constant shown as a quantity (`4*mV`) is a product: after
+            // `/` it needs parentheses, `x / (4*mV)`.
+            let binds = match inner {
+                Expr::Const(_) if text.contains('*') => 6,
+                _ => precedence(inner),
+            };
+            if binds < min {
                 format!("({text})")
             } else {
                 text
@@ -248,14 +327,26 @@ impl Printer<'_> {
             Expr::Time => "t".into(),
             Expr::Dt => "dt".into(),
             Expr::Unary(op, a) => {
-                let inner_unit = matches!(op, UnaryOp::Neg | UnaryOp::Abs)
-                    .then_some(unit)
-                    .flatten();
+                let inner_unit = if matches!(op, UnaryOp::Neg | UnaryOp::Abs) {
+                    unit
+                } else if takes_a_number(*op) {
+                    // `exp`, `log`, `sin`, ... take a dimensionless
+                    // argument: a constant dividing a quantity there has
+                    // that quantity's unit (`exprel((v + 63*mV)/(4*mV))`).
+                    Some("1")
+                } else {
+                    None
+                };
                 match op {
                     UnaryOp::Neg => format!("-{}", wrap(a, 8, inner_unit)),
                     UnaryOp::Not => format!("not {}", wrap(a, 3, None)),
                     _ => format!("{}({})", unary_name(*op), self.expr_in(a, inner_unit)),
                 }
+            }
+            // `-1 * x` is `-x`, exactly.
+            Expr::Binary(BinaryOp::Mul, a, b) if matches!(a.as_ref(), Expr::Const(c) if *c == -1.0) =>
+            {
+                format!("-{}", wrap(b, 8, unit))
             }
             Expr::Binary(op, a, b) => {
                 // A constant added to, compared with or bounding a
@@ -281,6 +372,12 @@ impl Printer<'_> {
                     None
                 };
                 let su = side_unit.as_deref();
+                // A product or quotient with a constant factor: the unit
+                // that factor must carry for the whole to have `unit`.
+                let (a_unit, b_unit) = match (op, unit) {
+                    (BinaryOp::Mul | BinaryOp::Div, Some(u)) => self.factor_units(*op, a, b, u),
+                    _ => (su.map(str::to_string), su.map(str::to_string)),
+                };
                 if let BinaryOp::Min | BinaryOp::Max = op {
                     let name = if *op == BinaryOp::Min {
                         "minimum"
@@ -289,15 +386,63 @@ impl Printer<'_> {
                     };
                     return format!("{name}({}, {})", self.expr_in(a, su), self.expr_in(b, su));
                 }
+                // `x - -c` is `x + c` and `x + -c` is `x - c`, exactly in
+                // floating point, and reads as the model was written
+                // (`v - VT` with `VT = -63*mV` prints `v + 63*mV`).
+                let (op, b): (BinaryOp, Cow<Expr>) = match (op, b.as_ref()) {
+                    (BinaryOp::Add, Expr::Const(c)) if *c < 0.0 => {
+                        (BinaryOp::Sub, Cow::Owned(Expr::Const(-c)))
+                    }
+                    (BinaryOp::Sub, Expr::Const(c)) if *c < 0.0 => {
+                        (BinaryOp::Add, Cow::Owned(Expr::Const(-c)))
+                    }
+                    (BinaryOp::Add, Expr::Unary(UnaryOp::Neg, inner)) => {
+                        (BinaryOp::Sub, Cow::Borrowed(inner.as_ref()))
+                    }
+                    (BinaryOp::Sub, Expr::Unary(UnaryOp::Neg, inner)) => {
+                        (BinaryOp::Add, Cow::Borrowed(inner.as_ref()))
+                    }
+                    // `x - -c * y` is `x + c * y`: a product's sign is
+                    // its first factor's, exactly.
+                    (BinaryOp::Add | BinaryOp::Sub, Expr::Binary(BinaryOp::Mul, f, y)) if matches!(f.as_ref(), Expr::Const(c) if *c < 0.0) =>
+                    {
+                        let c = match f.as_ref() {
+                            Expr::Const(c) => -c,
+                            _ => 0.0,
+                        };
+                        let flipped = if *op == BinaryOp::Add {
+                            BinaryOp::Sub
+                        } else {
+                            BinaryOp::Add
+                        };
+                        if c == 1.0 {
+                            (flipped, Cow::Borrowed(y.as_ref()))
+                        } else {
+                            (
+                                flipped,
+                                Cow::Owned(Expr::Binary(
+                                    BinaryOp::Mul,
+                                    Box::new(Expr::Const(c)),
+                                    y.clone(),
+                                )),
+                            )
+                        }
+                    }
+                    _ => (*op, Cow::Borrowed(b.as_ref())),
+                };
                 let p = precedence(e);
-                let symbol = binary_symbol(*op);
+                let symbol = binary_symbol(op);
                 // Left-associative, except `**`.
-                let (lp, rp) = if *op == BinaryOp::Pow {
+                let (lp, rp) = if op == BinaryOp::Pow {
                     (p + 1, p)
                 } else {
                     (p, p + 1)
                 };
-                format!("{} {symbol} {}", wrap(a, lp, su), wrap(b, rp, su))
+                format!(
+                    "{} {symbol} {}",
+                    wrap(a, lp, a_unit.as_deref()),
+                    wrap(&b, rp, b_unit.as_deref())
+                )
             }
             Expr::Select(c, a, b) => format!(
                 "{} if {} else {}",
@@ -337,6 +482,28 @@ impl Printer<'_> {
 fn round_display(x: f64) -> f64 {
     let rounded: f64 = format!("{x:.12e}").parse().unwrap_or(x);
     rounded
+}
+
+/// Functions whose argument is dimensionless, as Brian2 requires.
+fn takes_a_number(op: UnaryOp) -> bool {
+    matches!(
+        op,
+        UnaryOp::Exp
+            | UnaryOp::Log
+            | UnaryOp::Log10
+            | UnaryOp::Expm1
+            | UnaryOp::Log1p
+            | UnaryOp::Exprel
+            | UnaryOp::Sin
+            | UnaryOp::Cos
+            | UnaryOp::Tan
+            | UnaryOp::Sinh
+            | UnaryOp::Cosh
+            | UnaryOp::Tanh
+            | UnaryOp::Arcsin
+            | UnaryOp::Arccos
+            | UnaryOp::Arctan
+    )
 }
 
 fn unary_name(op: UnaryOp) -> &'static str {

@@ -310,9 +310,12 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
                 .program
                 .groups
                 .iter()
-                .map(|g| match &g.method {
-                    Some(m) => format!("{} ({} neurons, {m})", g.name, g.size),
-                    None => format!("{} ({} neurons)", g.name, g.size),
+                .map(|g| {
+                    let neurons = if g.size == 1 { "neuron" } else { "neurons" };
+                    match &g.method {
+                        Some(m) => format!("{} ({} {neurons}, {m})", g.name, g.size),
+                        None => format!("{} ({} {neurons})", g.name, g.size),
+                    }
                 })
                 .collect();
             let summary = if groups.is_empty() {

@@ -19,6 +19,8 @@ use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+mod text;
+
 /// The font every label is drawn in (Bitstream Vera license, see
 /// `assets/DejaVuSans.LICENSE`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -234,7 +236,18 @@ fn plot_archive(
                 });
             }
             let title = format!("{name}: StateMonitor of {source}");
-            traces(&title, &t, &record, &panels, t_end)
+            // The legend names what a trace is: a neuron, or a synapse of
+            // a Synapses object.
+            let element = if meta
+                .as_ref()
+                .and_then(|m| m.get("source"))
+                .is_some_and(|s| s.get("synapses").is_some())
+            {
+                "synapse"
+            } else {
+                "neuron"
+            };
+            traces(&title, &t, &record, &panels, t_end, element)
         }
     }
 }
@@ -383,11 +396,14 @@ fn value_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 fn render_png(
     width: u32,
     height: u32,
-    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<(), String>,
+    draw: impl FnOnce(&DrawingArea<text::Glyphs, plotters::coord::Shift>) -> Result<(), String>,
 ) -> Result<Vec<u8>, String> {
+    let font = ab_glyph::FontRef::try_from_slice(FONT)
+        .map_err(|_| "the bundled font cannot be read".to_string())?;
     let mut pixels = vec![0u8; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        let bitmap = BitMapBackend::with_buffer(&mut pixels, (width, height));
+        let root = text::Glyphs::new(bitmap, font).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         draw(&root)?;
         root.present().map_err(|e| e.to_string())?;
@@ -503,6 +519,7 @@ fn traces(
     record: &[f64],
     panels: &[Panel],
     t_end: f64,
+    element: &str,
 ) -> Result<Vec<u8>, String> {
     let count = panels.len().max(1);
     let height = 40 + PANEL_HEIGHT * count as u32;
@@ -549,8 +566,8 @@ fn traces(
                     .map_err(err)?;
                 if shown <= 10 {
                     let label = match record.get(row) {
-                        Some(r) => format!("{}", *r as i64),
-                        None => format!("{row}"),
+                        Some(r) => format!("{element} {}", *r as i64),
+                        None => format!("{element} {row}"),
                     };
                     drawn
                         .label(label)

@@ -295,6 +295,33 @@ fn compile_emits_each_kernel_in_three_notations() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no kernel is named `H`"));
 }
 
+/// Hodgkin-Huxley's rate functions read in the model's units: a
+/// constant dividing a voltage inside `exprel` is a voltage (in
+/// parentheses, since `x / 4*mV` would mean `(x / 4)*mV`), and no sign is
+/// doubled (`v - VT` with `VT = -63*mV` prints `v + 63*mV`).
+#[test]
+fn emitted_ir_shows_the_units_and_signs_of_the_model() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .current_dir(&root)
+        .args([
+            "compile",
+            "spec-examples/hh.model",
+            "--emit",
+            "ir",
+            "--kernel",
+            "neurons",
+        ])
+        .output()
+        .expect("rheo runs");
+    assert!(output.status.success());
+    let ir = String::from_utf8_lossy(&output.stdout);
+    assert!(ir.contains("exprel((13*mV - v - 63*mV) / (4*mV))"), "{ir}");
+    assert!(ir.contains("exprel((v + 63*mV - 40*mV) / (5*mV))"), "{ir}");
+    assert!(!ir.contains("- -") && !ir.contains("+ -"), "{ir}");
+    assert!(!ir.contains("-1 *"), "{ir}");
+}
+
 /// The `rheo compile` example of docs/cli.md is what rheo prints.
 #[test]
 fn the_documented_emit_example_is_current() {

@@ -34,7 +34,16 @@ create_exception!(
 /// `ValueError`, unreadable files `OSError`, failures during a run
 /// `SimulationError`.
 fn to_py(e: Error) -> PyErr {
-    let message = e.to_string();
+    let rendered = e.to_string();
+    // Rendered diagnostics keep their `FILE:LINE:COL: error:` form; the
+    // other messages drop the `error: ` the command line prints, which a
+    // Python exception's name already says.
+    let message = match &e {
+        Error::Model(_) | Error::Override(_) => rendered,
+        _ => rendered
+            .strip_prefix("error: ")
+            .map_or(rendered.clone(), str::to_string),
+    };
     match e {
         Error::Model(_) | Error::Override(_) => ModelError::new_err(message),
         Error::NotFound { .. } => PyKeyError::new_err(message),

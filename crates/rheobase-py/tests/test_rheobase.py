@@ -192,3 +192,81 @@ def test_ctrl_c_stops_a_run_and_keeps_what_was_recorded():
     before = sim.t
     sim.run(0.01)
     assert sim.t == pytest.approx(before + 0.01)
+
+
+def test_the_python_part_of_the_tutorial_runs(tmp_path, monkeypatch, capsys):
+    # docs/tutorial.md's Python block, run as a new user would: from the
+    # repository root (the model path in it is relative to it), the
+    # raster saved where they are.
+    doc = (ROOT / "docs" / "tutorial.md").read_text()
+    part = doc[doc.index("## 6. The same from Python"):]
+    start = part.index("```python\n") + len("```python\n")
+    block = part[start:part.index("```", start)]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        block = block[: block.index("# The raster")]
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.chdir(ROOT)
+    block = block.replace('"raster.png"', repr(str(tmp_path / "raster.png")))
+    exec(compile(block, "tutorial.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "1021 spikes"
+    assert [line.split()[0] for line in printed[1:4]] == ["-55*mV", "-50*mV", "-45*mV"]
+    if "# The raster" in block:
+        assert (tmp_path / "raster.png").stat().st_size > 0
+
+
+def test_habits_of_python_users_get_python_errors(tmp_path):
+    sim = rheobase.compile(SMALL).simulation(seed=1)
+    g = sim["G"]
+    # Writing an unknown variable is an AttributeError, as reading it is,
+    # and its message is not prefixed with the command line's `error:`.
+    with pytest.raises(AttributeError, match="did you mean `v`") as e:
+        g.vv = 1.0
+    assert not str(e.value).startswith("error:")
+    with pytest.raises(AttributeError, match="did you mean `v`"):
+        g.vv
+    with pytest.raises(ValueError, match="holds 3 values, but 2 were given") as e:
+        g.v = np.zeros(2)
+    assert not str(e.value).startswith("error:")
+    # A mistyped path is a missing file, not model text with a syntax error.
+    with pytest.raises(FileNotFoundError, match="lif.modl"):
+        rheobase.compile(str(LIF)[: -len("el")] + "l")
+    with pytest.raises(FileNotFoundError):
+        rheobase.compile("models/missing.model")
+    # One line of model text is still model text.
+    assert rheobase.compile("x = 1*mV\n").constants["x"] == (pytest.approx(0.001), "volt")
+
+
+def test_smooth_rate_is_brians(tmp_path):
+    sim = rheobase.compile(SMALL).simulation(seed=1)
+    sim.run(0.1)
+    rate = sim.monitors["rate"]
+    # Brian2 2.9's smooth_rate: a gaussian of 2*width/dt (rounded) steps
+    # on either side, a flat window of int(width/2/dt)*2 + 1 steps.
+    dt = sim.dt
+    half = int(np.round(2 * 0.001 / dt))
+    window = np.exp(-np.arange(-half, half + 1) ** 2 / (2 * (0.001 / dt) ** 2))
+    expected = np.convolve(rate.rate, window / window.sum(), mode="same")
+    assert np.allclose(rate.smooth_rate(0.001), expected)
+    assert np.allclose(rate.smooth_rate("1*ms"), expected)
+    flat = np.ones(int(0.002 / 2 / dt) * 2 + 1)
+    assert np.allclose(rate.smooth_rate("2*ms", window="flat"), np.convolve(rate.rate, flat / flat.sum(), mode="same"))
+    with pytest.raises(ValueError, match="not a duration"):
+        rate.smooth_rate("1*mV")
+
+
+def test_loaded_monitors_keep_their_metadata_apart_from_the_variables(tmp_path):
+    meta = {"monitor": "trace", "type": "StateMonitor", "source": {"group": "G", "start": 0},
+            "units": {"t": "second", "record": "1", "v": "volt"}}
+    np.savez(tmp_path / "trace.npz", t=np.array([0.0, 1e-4]), record=np.array([0]),
+             v=np.array([[-0.07, -0.069]]), metadata=np.array(json.dumps(meta)))
+    np.savez(tmp_path / "spikes.npz", i=np.array([0], dtype=np.int32), t=np.array([0.001]),
+             count=np.array([1]), metadata=np.array(json.dumps({"units": {"t": "second"}})))
+    res = rheobase.load(tmp_path)
+    assert list(res["trace"].variables) == ["v"]
+    assert res["trace"].metadata["units"]["v"] == "volt"
+    assert res["spikes"].variables == {}
+    assert res["spikes"].metadata["units"]["t"] == "second"
+    assert "metadata" not in repr(res["trace"])

@@ -158,7 +158,7 @@ fn python_line(code: &str) -> Option<(&str, String, Vec<String>)> {
             return Some((
                 first,
                 format!("Python loops (`{first}`) are not part of the model language"),
-                vec!["to sweep a parameter, run `rheo` once per value, e.g. from a shell loop".into()],
+                vec!["to sweep a parameter, run `rheo run MODEL --set NAME=VALUE` once per value, e.g. from a shell loop, or `rheobase.compile(MODEL, NAME=VALUE)` in a Python loop".into()],
             ))
         }
         "print" | "plot" | "show" | "figure" | "plt" | "xlabel" | "ylabel" => {
@@ -183,6 +183,41 @@ fn python_line(code: &str) -> Option<(&str, String, Vec<String>)> {
             ))
         }
         _ => {}
+    }
+    // `a, b = 1*ms, 2*ms`: Python's assignment of several names at once.
+    if let Some((lhs, _)) = code.split_once('=') {
+        let names: Vec<&str> = lhs.split(',').map(str::trim).collect();
+        let is_name = |n: &str| {
+            n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if names.len() > 1 && names.iter().all(|n| is_name(n)) {
+            return Some((
+                lhs.trim_end(),
+                "several names assigned in one line is Python: a model file assigns one constant per line".into(),
+                vec![format!(
+                    "help: write one line per name: `{} = ...`, then `{} = ...`",
+                    names[0], names[1]
+                )],
+            ));
+        }
+    }
+    // `x *= 2`: Python arithmetic on a name.
+    for op in ["+=", "-=", "*=", "/="] {
+        if let Some((name, value)) = code.split_once(op) {
+            let name = name.trim();
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                let sign = &op[..1];
+                return Some((
+                    code,
+                    format!("`{name} {op} ...` is Python arithmetic on a name: constants are given their value with `=`"),
+                    vec![format!(
+                        "help: write the value into the definition, or assign it again: `{name} = {name} {sign} {}`",
+                        value.trim()
+                    )],
+                ));
+            }
+        }
     }
     // `dv/dt = ...` outside a group: Brian2's equations string, unquoted.
     if let Some((lhs, _)) = code.split_once('=') {

@@ -143,7 +143,9 @@ pub(crate) fn candidates(name: &str) -> (Vec<&'static str>, Vec<&'static str>) {
             if nc.len().abs_diff(chars.len()) > limit {
                 return None;
             }
-            let d = edit_distance(&chars, &nc);
+            // Optimal string alignment: Levenshtein plus adjacent swaps,
+            // so `sceond` is one edit from `second`.
+            let d = strsim::osa_distance(name, n);
             (d <= limit).then(|| (rarity(n, name), d, nc.len().abs_diff(chars.len()), n))
         })
         .collect();
@@ -186,30 +188,4 @@ fn is_everyday(name: &str) -> bool {
             .by_name
             .get(name)
             .is_some_and(|e| name.strip_suffix(['2', '3']).unwrap_or(name) == e.stem)
-}
-
-/// Optimal string alignment distance (Levenshtein plus adjacent swaps, so
-/// `sceond` is one edit from `second`).
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let (n, m) = (a.len(), b.len());
-    let mut d = vec![vec![0usize; m + 1]; n + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=n {
-        for j in 1..=m {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
-        }
-    }
-    d[n][m]
 }

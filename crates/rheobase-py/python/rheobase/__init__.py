@@ -55,7 +55,16 @@ def _override_text(name: str, value) -> str:
 
 
 def _looks_like_path(text: str) -> bool:
-    return "\n" not in text and (text.endswith(".model") or os.path.isfile(text))
+    """A model's text has a newline or a space (``run 10*ms``); a path to a
+    file ends in ``.model`` or names an existing file, or else is one word
+    with a slash or a dot in it (``models/lif.modl``, a mistyped path, is
+    reported as a missing file rather than parsed as model text)."""
+    if "\n" in text:
+        return False
+    if text.endswith(".model") or os.path.isfile(text):
+        return True
+    word = text.strip()
+    return bool(word) and not any(c.isspace() for c in word) and "=" not in word and ("/" in word or "." in word)
 
 
 def compile(model: Union[str, os.PathLike], **overrides) -> "Model":
@@ -71,7 +80,10 @@ def compile(model: Union[str, os.PathLike], **overrides) -> "Model":
     """
     pairs = [(name, _override_text(name, value)) for name, value in overrides.items()]
     if isinstance(model, os.PathLike) or (isinstance(model, str) and _looks_like_path(model)):
-        return Model(_rheobase.compile_file(os.fspath(model), pairs))
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no such model file (compile() takes a path to a .model file or a model's text)")
+        return Model(_rheobase.compile_file(path, pairs))
     if not isinstance(model, str):
         raise TypeError(f"compile() takes a path or the model's text, not {type(model).__name__}")
     return Model(_rheobase.compile_source(model, "<model>", pairs))
@@ -236,10 +248,14 @@ class Group:
 
     def __setattr__(self, var: str, value) -> None:
         native = self._sim._native
-        if np.ndim(value) == 0:
-            native.fill(self._name, var, float(value))
-        else:
-            native.set(self._name, var, np.ascontiguousarray(value, dtype=np.float64).ravel())
+        try:
+            if np.ndim(value) == 0:
+                native.fill(self._name, var, float(value))
+            else:
+                native.set(self._name, var, np.ascontiguousarray(value, dtype=np.float64).ravel())
+        except KeyError as e:
+            # An unknown variable is an AttributeError, as when reading it.
+            raise AttributeError(str(e.args[0]) if e.args else var) from None
 
     def __dir__(self) -> List[str]:
         return self.variables

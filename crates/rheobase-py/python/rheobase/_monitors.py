@@ -8,9 +8,12 @@ volts, hertz, ...
 
 from __future__ import annotations
 
-from typing import Dict, Mapping
+import json
+from typing import Any, Dict, Mapping, Optional, Union
 
 import numpy as np
+
+from . import _rheobase
 
 
 class SpikeMonitor:
@@ -23,11 +26,23 @@ class SpikeMonitor:
         count: spikes of each recorded neuron since the start.
         variables: values recorded at each spike, by variable name (also
             readable as attributes, ``mon.v``).
+        metadata: for a monitor read by ``rheobase.load``, its archive's
+            description (group, recorded slice, the unit of every array:
+            ``mon.metadata["units"]["t"] == "second"``); ``{}`` otherwise.
     """
 
     kind = "spike"
 
-    def __init__(self, name: str, i, t, count, variables: Mapping[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        name: str,
+        i,
+        t,
+        count,
+        variables: Optional[Mapping[str, np.ndarray]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ):
+        self.metadata: Dict[str, Any] = dict(metadata or {})
         self.name = name
         self.i = np.asarray(i)
         self.t = np.asarray(t, dtype=float)
@@ -65,11 +80,22 @@ class StateMonitor:
             ``(len(record), len(t))`` (Brian2's ``M.v``), also readable as
             attributes: ``mon.v[0]`` is the trace of the first recorded
             neuron.
+        metadata: for a monitor read by ``rheobase.load``, its archive's
+            description (group, recorded neurons, the unit of every array:
+            ``mon.metadata["units"]["v"] == "volt"``); ``{}`` otherwise.
     """
 
     kind = "state"
 
-    def __init__(self, name: str, t, record, variables: Mapping[str, np.ndarray]):
+    def __init__(
+        self,
+        name: str,
+        t,
+        record,
+        variables: Mapping[str, np.ndarray],
+        metadata: Optional[Dict[str, Any]] = None,
+    ):
+        self.metadata: Dict[str, Any] = dict(metadata or {})
         self.name = name
         self.t = np.asarray(t, dtype=float)
         self.record = np.asarray(record)
@@ -94,29 +120,36 @@ class PopulationRateMonitor:
         t: sample times (one per time step), seconds.
         rate: fraction of the group that spiked in each step, per second
             (hertz).
+        metadata: for a monitor read by ``rheobase.load``, its archive's
+            description (group, recorded slice, units); ``{}`` otherwise.
     """
 
     kind = "rate"
 
-    def __init__(self, name: str, t, rate):
+    def __init__(self, name: str, t, rate, metadata: Optional[Dict[str, Any]] = None):
+        self.metadata: Dict[str, Any] = dict(metadata or {})
         self.name = name
         self.t = np.asarray(t, dtype=float)
         self.rate = np.asarray(rate, dtype=float)
 
-    def smooth_rate(self, width: float, window: str = "gaussian") -> np.ndarray:
+    def smooth_rate(self, width: Union[float, str], window: str = "gaussian") -> np.ndarray:
         """The rate smoothed as Brian2's ``smooth_rate``: ``window`` is
-        "gaussian" (``width`` is its standard deviation) or "flat" (``width``
-        is its length), in seconds."""
+        "gaussian" (``width`` is its standard deviation, truncated at two
+        widths) or "flat" (``width`` is its length); ``width`` in seconds
+        or as a string such as ``"1*ms"``."""
+        if isinstance(width, str):
+            width = _rheobase.seconds(width)
+        width = float(width)
         if self.t.size < 2:
             return self.rate.copy()
         dt = float(self.t[1] - self.t[0])
+        # Window lengths in steps are rounded as Brian2 rounds them.
         if window == "gaussian":
-            half = int(2 * width / dt)
-            x = np.arange(-half, half + 1) * dt
-            kernel = np.exp(-(x**2) / (2 * width**2))
+            half = int(np.round(2 * width / dt))
+            x = np.arange(-half, half + 1)
+            kernel = np.exp(-(x**2) / (2 * (width / dt) ** 2))
         elif window == "flat":
-            n = int(width / dt) // 2 * 2 + 1
-            kernel = np.ones(n)
+            kernel = np.ones(int(width / 2 / dt) * 2 + 1)
         else:
             raise ValueError(f'window must be "gaussian" or "flat", not {window!r}')
         return np.convolve(self.rate, kernel / kernel.sum(), mode="same")
@@ -124,8 +157,6 @@ class PopulationRateMonitor:
     def __repr__(self) -> str:
         return f"<PopulationRateMonitor {self.name}: {self.t.size} samples>"
 
-
-from typing import Union  # noqa: E402
 
 Monitor = Union[SpikeMonitor, StateMonitor, PopulationRateMonitor]
 
@@ -149,11 +180,16 @@ def from_native(d: dict):
 
 
 def from_npz(name: str, arrays: Mapping[str, np.ndarray]):
-    """A monitor object from the arrays of a ``rheo run`` archive."""
+    """A monitor object from the arrays of a ``rheo run`` archive; its
+    ``metadata`` entry (a JSON string) becomes the monitor's
+    ``metadata``, not a recorded variable."""
+    arrays = dict(arrays)
+    text = arrays.pop("metadata", None)
+    metadata = json.loads(str(text)) if text is not None else {}
     if "i" in arrays:
         variables = {k: v for k, v in arrays.items() if k not in ("i", "t", "count")}
-        return SpikeMonitor(name, arrays["i"], arrays["t"], arrays["count"], variables)
+        return SpikeMonitor(name, arrays["i"], arrays["t"], arrays["count"], variables, metadata)
     if "rate" in arrays:
-        return PopulationRateMonitor(name, arrays["t"], arrays["rate"])
+        return PopulationRateMonitor(name, arrays["t"], arrays["rate"], metadata)
     variables = {k: v for k, v in arrays.items() if k not in ("t", "record")}
-    return StateMonitor(name, arrays["t"], arrays["record"], variables)
+    return StateMonitor(name, arrays["t"], arrays["record"], variables, metadata)
