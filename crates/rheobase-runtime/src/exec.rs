@@ -1147,6 +1147,24 @@ impl Executor {
         pairs: Option<&PairIndex>,
         events: Option<&mut [u32]>,
     ) -> usize {
+        self.run_list_at(kernel, store, elements, clock, pairs, events, 0)
+    }
+
+    /// [`Executor::run_list`] with `index_offset` added to each element's
+    /// index for its random key and `Index(Own)` (see
+    /// [`Executor::run_range_at`]): a rank's synapses whose global indices
+    /// are `offset + local index` draw what one process draws for them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_list_at(
+        &mut self,
+        kernel: KernelId,
+        store: &mut ArrayStore,
+        elements: &[u32],
+        clock: Clock,
+        pairs: Option<&PairIndex>,
+        events: Option<&mut [u32]>,
+        index_offset: u64,
+    ) -> usize {
         let Executor {
             kernels,
             tables,
@@ -1173,6 +1191,7 @@ impl Executor {
             None => ptr::null_mut(),
         };
         let mut args = base_args(k, store, tables, clock, pairs, events_out);
+        args.index_offset = index_offset;
         // Lists over large arrays (a spiking neuron's synapses, scattered
         // over tens of megabytes) are run in pieces, and the memory the
         // next piece will touch is requested while this one runs: the

@@ -212,6 +212,32 @@ impl MonitorData {
         }
     }
 
+    /// Appends one StateMonitor sample of synapses on one rank of several:
+    /// column `r` reads element `local[r]` of this rank, and a column
+    /// another rank holds gets a placeholder (its value is gathered from
+    /// that rank, `Simulation::gather_recordings`), so that every rank
+    /// holds the same number of values.
+    pub(crate) fn record_state_at(
+        &mut self,
+        store: &ArrayStore,
+        now: f64,
+        plan_vars: &[RecordedVariable],
+        local: &[Option<u32>],
+    ) {
+        let MonitorData::State { t, variables, .. } = self else {
+            unreachable!("state sample for a non-state monitor")
+        };
+        t.push(now);
+        for (var, series) in plan_vars.iter().zip(variables.iter_mut()) {
+            let values = store.values(var.array);
+            series.values.extend(
+                local
+                    .iter()
+                    .map(|l| l.map_or(0.0, |i| value_at(values, i as usize))),
+            );
+        }
+    }
+
     /// Bytes of recorded samples held (8 per value), the measure of when
     /// to hand them to a [`crate::RecordingSink`].
     pub(crate) fn held_bytes(&self) -> usize {
@@ -293,6 +319,41 @@ impl MonitorData {
         for (var, (_, _, values)) in plan_vars.iter().zip(variables.iter_mut()) {
             let array = store.values(var.array);
             values.extend(spikes.iter().map(|&n| value_at(array, n as usize)));
+        }
+    }
+
+    /// [`MonitorData::record_spikes`] with the recorded variables' values
+    /// given: `values` holds each variable's values at the spikes in
+    /// `start..stop`, one variable after the other.
+    pub(crate) fn record_spikes_with(
+        &mut self,
+        now: f64,
+        spikes: &[u32],
+        start: usize,
+        stop: usize,
+        values: &[f64],
+    ) {
+        let MonitorData::Spike {
+            i,
+            t,
+            variables,
+            count,
+            ..
+        } = self
+        else {
+            unreachable!("spikes for a non-spike monitor")
+        };
+        let spikes = in_range(spikes, start, stop);
+        for &n in spikes {
+            let rel = n as usize - start;
+            i.push(rel as i32);
+            t.push(now);
+            count[rel] += 1;
+        }
+        let n = spikes.len();
+        for (v, (_, _, recorded)) in variables.iter_mut().enumerate() {
+            let part = values.get(v * n..(v + 1) * n).unwrap_or(&[]);
+            recorded.extend_from_slice(part);
         }
     }
 

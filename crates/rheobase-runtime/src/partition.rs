@@ -18,7 +18,7 @@ use std::ops::Range;
 use std::sync::{Arc, Barrier, Mutex};
 
 use rheobase_kernel::program::{
-    Action, ConnectPlan, KernelId, MonitorPlan, Multiplicity, Program, RegularTarget,
+    ConnectPlan, KernelId, MonitorPlan, Multiplicity, Program, RegularTarget,
 };
 use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
 
@@ -147,6 +147,40 @@ pub(crate) struct PartitionState {
     /// This rank's values of the presynaptic variables shared before a
     /// synapse kernel reads them ([`PartitionState::share`]).
     share_send: Vec<u32>,
+    /// Per kernel: whether it draws random numbers or uses its element's
+    /// index, so that over synapses it must run with global indices.
+    pub keyed: Vec<bool>,
+    /// Per monitor: where a StateMonitor of synapses finds its recorded
+    /// synapses (set at its first sample).
+    pub columns: Vec<Option<Columns>>,
+    /// Per monitor: the presynaptic neuron arrays that change during a run
+    /// and that a StateMonitor of synapses' `prepare` kernel reads.
+    pub monitor_reads: Vec<Vec<ArrayId>>,
+    /// The SpikeMonitors with `variables:` of exchanged groups (monitor
+    /// indices): each rank reads the variables of its own spiking neurons
+    /// at their step, after the threshold and before the reset, and the
+    /// values travel with the window's exchange.
+    pub spike_vars: Vec<usize>,
+    /// The number of variables of each monitor of `spike_vars`.
+    pub spike_var_counts: Vec<usize>,
+    /// This rank's values of the current window: per step and monitor of
+    /// `spike_vars`, a count of spikes, then the values of each variable
+    /// (two words each).
+    values_send: Vec<u32>,
+    /// The last window's values, per step and monitor of `spike_vars`:
+    /// `values[values_at[step * spike_vars.len() + x].clone()]`, variable
+    /// by variable, each in spike order.
+    values: Vec<f64>,
+    values_at: Vec<Range<usize>>,
+}
+
+/// The recorded synapses of a StateMonitor of synapses on one rank of
+/// several: each column's local synapse on this rank (if it holds it) and
+/// the rank that holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct Columns {
+    pub local: Vec<Option<u32>>,
+    pub owner: Vec<usize>,
 }
 
 impl PartitionState {
@@ -171,6 +205,14 @@ impl PartitionState {
             exchange_seconds: 0.0,
             exchanges: 0,
             share_send: Vec::new(),
+            keyed: Vec::new(),
+            columns: Vec::new(),
+            monitor_reads: Vec::new(),
+            spike_vars: Vec::new(),
+            spike_var_counts: Vec::new(),
+            values_send: Vec::new(),
+            values: Vec::new(),
+            values_at: Vec::new(),
         }
     }
 
@@ -207,6 +249,99 @@ impl PartitionState {
         self.exchanged = false;
         self.send.clear();
         self.send.push(0);
+        self.values_send.clear();
+    }
+
+    /// Buffers this rank's values of the variables SpikeMonitor `monitor`
+    /// (the next of `spike_vars`, in order, every step) records at the
+    /// spikes `own` of its own neurons that fall in `start..stop`.
+    pub fn buffer_values(
+        &mut self,
+        store: &ArrayStore,
+        own: &[u32],
+        (start, stop): (usize, usize),
+        variables: &[rheobase_kernel::program::RecordedVariable],
+    ) {
+        let lo = own.partition_point(|&n| (n as usize) < start);
+        let hi = own.partition_point(|&n| (n as usize) < stop);
+        let spikes = &own[lo..hi];
+        self.values_send.push(spikes.len() as u32);
+        for var in variables {
+            let values = store.values(var.array);
+            for &n in spikes {
+                let v = if values.len() == 1 {
+                    values.get(0)
+                } else {
+                    values.get(n as usize)
+                };
+                let bits = v.to_bits();
+                self.values_send.push(bits as u32);
+                self.values_send.push((bits >> 32) as u32);
+            }
+        }
+    }
+
+    /// The values of the variables SpikeMonitor `monitor` recorded at
+    /// step `step` of the last window, every rank's, variable by
+    /// variable, each in the order of the step's spikes.
+    pub fn window_values(&self, step: u64, monitor: usize) -> &[f64] {
+        let Some(x) = self.spike_vars.iter().position(|&m| m == monitor) else {
+            return &[];
+        };
+        let l = (step - self.window_start) as usize * self.spike_vars.len() + x;
+        self.values_at
+            .get(l)
+            .map_or(&[], |r| &self.values[r.clone()])
+    }
+
+    /// The window's exchange of the values of `spike_vars`: every rank's,
+    /// merged per step and monitor in rank order. Collective, part of
+    /// [`PartitionState::exchange_window`].
+    fn exchange_values(&mut self) {
+        if self.spike_vars.is_empty() {
+            return;
+        }
+        let vars = std::mem::take(&mut self.spike_var_counts);
+        self.exchange
+            .all_gather(&self.values_send, &mut self.counts, &mut self.recv);
+        let blocks = self.steps * vars.len();
+        // Per rank, per block: where its count lies in `recv`. A rank that
+        // failed sends nothing; its blocks are empty.
+        let mut places: Vec<Vec<(usize, usize)>> = Vec::with_capacity(self.counts.len());
+        let mut block = 0;
+        for &count in &self.counts {
+            let end = block + count;
+            let mut at = block;
+            let mut mine = Vec::with_capacity(blocks);
+            for b in 0..blocks {
+                let n = if at < end { self.recv[at] as usize } else { 0 };
+                let words = 2 * n * vars[b % vars.len()];
+                if at + 1 + words <= end {
+                    mine.push((at + 1, n));
+                    at += 1 + words;
+                } else {
+                    mine.push((at, 0));
+                }
+            }
+            places.push(mine);
+            block = end;
+        }
+        self.values.clear();
+        self.values_at.clear();
+        for b in 0..blocks {
+            let from = self.values.len();
+            for v in 0..vars[b % vars.len()] {
+                for place in &places {
+                    let (at, n) = place[b];
+                    let words = &self.recv[at + 2 * n * v..at + 2 * n * (v + 1)];
+                    self.values.extend(words.chunks_exact(2).map(|w| {
+                        f64::from_bits(u64::from(w[0]) | (u64::from(w[1]) << 32))
+                    }));
+                }
+            }
+            self.values_at.push(from..self.values.len());
+        }
+        self.spike_var_counts = vars;
     }
 
     /// Buffers this rank's spikes of one step, one ascending list per
@@ -282,6 +417,7 @@ impl PartitionState {
             }
             self.at.push(start..self.merged.len());
         }
+        self.exchange_values();
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 
@@ -299,6 +435,7 @@ impl PartitionState {
         }
         self.send.clear();
         self.send.push(FLAG_FAILED);
+        self.values_send.clear();
         self.steps = 0;
         self.exchange_window();
     }
@@ -369,6 +506,41 @@ impl PartitionState {
     }
 }
 
+impl PartitionState {
+    /// Finds where the synapses `recorded` (global indices) of Synapses
+    /// object `synapses` that StateMonitor `monitor` records lie: which of
+    /// them this rank holds, at which local index, and which rank holds
+    /// each. Collective (every rank makes the monitor's first sample at
+    /// the same step).
+    pub fn find_columns(&mut self, monitor: usize, synapses: usize, recorded: &[usize]) {
+        let runs = &self.runs[synapses];
+        let local: Vec<Option<u32>> = recorded
+            .iter()
+            .map(|&g| {
+                let g = g as u64;
+                let at = runs.partition_point(|r| r.global + r.len as u64 <= g);
+                runs.get(at)
+                    .filter(|r| r.global <= g)
+                    .map(|r| (r.local as u64 + (g - r.global)) as u32)
+            })
+            .collect();
+        let mine: Vec<u32> = (0..recorded.len() as u32)
+            .filter(|&c| local[c as usize].is_some())
+            .collect();
+        self.exchange
+            .all_gather(&mine, &mut self.counts, &mut self.recv);
+        let mut owner = vec![0; recorded.len()];
+        let mut at = 0;
+        for (q, &count) in self.counts.iter().enumerate() {
+            for &c in &self.recv[at..at + count] {
+                owner[c as usize] = q;
+            }
+            at += count;
+        }
+        self.columns[monitor] = Some(Columns { local, owner });
+    }
+}
+
 /// The presynaptic neuron arrays the per-step kernels of one Synapses
 /// object read that change during a run (arrays only set between runs
 /// are the same on every rank): shared with every rank right before each
@@ -382,10 +554,10 @@ pub(crate) struct PreReads {
     pub summed: Vec<Vec<ArrayId>>,
 }
 
-/// [`PreReads`] of every Synapses object of `program`.
-pub(crate) fn pre_reads(program: &Program) -> Vec<PreReads> {
+/// Every neuron or synaptic array some kernel run during the steps writes
+/// (arrays only set between runs are the same on every rank).
+fn changing_arrays(program: &Program) -> Vec<ArrayId> {
     let kernel = |k: KernelId| &program.kernels[k.0 as usize];
-    // Every array a kernel run during the steps writes.
     let mut per_step: Vec<KernelId> = Vec::new();
     for g in &program.groups {
         per_step.extend(g.state_update);
@@ -399,6 +571,7 @@ pub(crate) fn pre_reads(program: &Program) -> Vec<PreReads> {
     for s in &program.synapses {
         per_step.extend(s.on_pre.iter().chain(&s.on_post).chain(&s.state_update));
         per_step.extend(s.summed.iter().map(|m| m.kernel));
+        per_step.extend(s.pathways.iter().map(|p| p.kernel));
     }
     for m in &program.monitors {
         if let MonitorPlan::State {
@@ -416,6 +589,82 @@ pub(crate) fn pre_reads(program: &Program) -> Vec<PreReads> {
     for &k in &per_step {
         walk(kernel(k), &mut |_| {}, &mut |a, _| changing.push(a));
     }
+    changing.sort_by_key(|a| a.0);
+    changing.dedup();
+    changing
+}
+
+/// The neuron arrays that the kernels `kernels` of an action between runs
+/// (a `connect:` line, a synapse setting) read and that change during a
+/// run: on one rank of several, only their owners hold their current
+/// values, so they are shared before the action ([`PartitionState::share`]).
+pub(crate) fn action_reads(program: &Program, kernels: &[KernelId]) -> Vec<ArrayId> {
+    let changing = changing_arrays(program);
+    let mut found: Vec<ArrayId> = Vec::new();
+    for &k in kernels {
+        walk(
+            &program.kernels[k.0 as usize],
+            &mut |e| {
+                let Expr::Load(a, space) = e else { return };
+                let d = &program.arrays[a.0 as usize];
+                if d.synapses.is_none()
+                    && d.len == program.groups[d.group].size
+                    && *space != IndexSpace::Shared
+                    && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
+                    && !found.contains(a)
+                {
+                    found.push(*a);
+                }
+            },
+            &mut |_, _| {},
+        );
+    }
+    found
+}
+
+/// Every kernel of a `connect:` line.
+pub(crate) fn connect_kernels(plan: &ConnectPlan) -> Vec<KernelId> {
+    let mut kernels = Vec::new();
+    let n = match plan {
+        ConnectPlan::Explicit { .. } => return kernels,
+        ConnectPlan::AllPairs { filter, n, .. } => {
+            kernels.extend(*filter);
+            n
+        }
+        ConnectPlan::Mapping {
+            target_of,
+            filter,
+            n,
+            ..
+        } => {
+            kernels.push(*target_of);
+            kernels.extend(*filter);
+            n
+        }
+        ConnectPlan::Generator {
+            bounds,
+            element,
+            filter,
+            n,
+            ..
+        } => {
+            kernels.push(*bounds);
+            kernels.extend(element.as_ref().map(|e| e.kernel));
+            kernels.extend(*filter);
+            n
+        }
+    };
+    if let Multiplicity::PerPair { kernel, .. } = n {
+        kernels.push(*kernel);
+    }
+    kernels
+}
+
+/// [`PreReads`] of every Synapses object of `program`, and per monitor
+/// those of a StateMonitor of synapses' `prepare` kernel.
+pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>) {
+    let kernel = |k: KernelId| &program.kernels[k.0 as usize];
+    let changing = changing_arrays(program);
     let reads = |k: Option<KernelId>| -> Vec<ArrayId> {
         let mut found = Vec::new();
         if let Some(k) = k {
@@ -434,7 +683,19 @@ pub(crate) fn pre_reads(program: &Program) -> Vec<PreReads> {
         }
         found
     };
-    program
+    let monitors = program
+        .monitors
+        .iter()
+        .map(|m| match m {
+            MonitorPlan::State {
+                synapses: Some(_),
+                prepare,
+                ..
+            } => reads(*prepare),
+            _ => Vec::new(),
+        })
+        .collect();
+    let synapses = program
         .synapses
         .iter()
         .map(|s| PreReads {
@@ -443,7 +704,8 @@ pub(crate) fn pre_reads(program: &Program) -> Vec<PreReads> {
             state_update: reads(s.state_update),
             summed: s.summed.iter().map(|m| reads(Some(m.kernel))).collect(),
         })
-        .collect()
+        .collect();
+    (synapses, monitors)
 }
 
 /// Threads as ranks: an in-process [`Exchange`] for tests, so ordinary
@@ -608,24 +870,10 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             if let Some(what) = pre_access(kernel(k)) {
                 refuse(&s.name, part, what);
             }
-            if uses_global_index(kernel(k)) {
-                refuse(
-                    &s.name,
-                    part,
-                    "draws random numbers per synapse during the run".to_string(),
-                );
-            }
         }
         for summed in &s.summed {
             if let Some(what) = pre_access(kernel(summed.kernel)) {
                 refuse(&s.name, "(summed)", what);
-            }
-            if uses_global_index(kernel(summed.kernel)) {
-                refuse(
-                    &s.name,
-                    "(summed)",
-                    "draws random numbers per synapse".to_string(),
-                );
             }
         }
         // Custom events are found on each rank for its own neurons and
@@ -642,13 +890,6 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 &s.name,
                 "on_pre",
                 format!("has a named pathway `{}`", p.name),
-            );
-        }
-        if s.n_outgoing.is_some() {
-            refuse(
-                &s.name,
-                "N_outgoing",
-                "uses `N_outgoing`, which counts synapses held by other ranks".to_string(),
             );
         }
     }
@@ -729,15 +970,6 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
     }
     for m in &program.monitors {
         match m {
-            MonitorPlan::State {
-                name,
-                synapses: Some(_),
-                ..
-            } => refuse(
-                name,
-                "StateMonitor",
-                "records synapses, which are spread over the ranks".to_string(),
-            ),
             MonitorPlan::Spike {
                 name,
                 event: Some(_),
@@ -747,72 +979,10 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 "EventMonitor",
                 "records a custom event, which ranks do not exchange".to_string(),
             ),
-            MonitorPlan::Spike {
-                name, variables, ..
-            } if !variables.is_empty() => refuse(
-                name,
-                "variables",
-                "records variables at each spike".to_string(),
-            ),
-            _ => {}
-        }
-    }
-    // After the first run, neurons other ranks own hold stale values:
-    // connections and synapse settings may not read neuron variables then.
-    let mut ran = false;
-    for action in &program.actions {
-        match action {
-            Action::Run { .. } => ran = true,
-            Action::Connect { synapses, connect } if ran => {
-                let s = &program.synapses[*synapses];
-                let mut kernels = Vec::new();
-                match &s.connect[*connect] {
-                    ConnectPlan::AllPairs { filter, n, .. }
-                    | ConnectPlan::Mapping { filter, n, .. } => {
-                        kernels.extend(*filter);
-                        if let Multiplicity::PerPair { kernel, .. } = n {
-                            kernels.push(*kernel);
-                        }
-                    }
-                    ConnectPlan::Generator { .. } | ConnectPlan::Explicit { .. } => {}
-                }
-                if kernels.iter().any(|&k| reads_neurons(kernel(k))) {
-                    refuse(
-                        &s.name,
-                        "connect",
-                        "reads neuron variables in a `connect:` after a `run`".to_string(),
-                    );
-                }
-            }
-            Action::InitialiseSynapses {
-                kernel: k,
-                synapses,
-            } if ran && reads_neurons(kernel(*k)) => {
-                refuse(
-                    &program.synapses[*synapses].name,
-                    "setting",
-                    "sets synaptic variables from neuron variables after a `run`".to_string(),
-                );
-            }
             _ => {}
         }
     }
     found
-}
-
-/// Whether a synapse kernel loads a neuron array (through `Pre`/`Post`).
-fn reads_neurons(k: &Kernel) -> bool {
-    let mut reads = false;
-    walk(
-        k,
-        &mut |e| {
-            if matches!(e, Expr::Load(_, IndexSpace::Pre | IndexSpace::Post)) {
-                reads = true;
-            }
-        },
-        &mut |_, _| {},
-    );
-    reads
 }
 
 /// Calls `on_expr` for every expression (and subexpression) of a kernel

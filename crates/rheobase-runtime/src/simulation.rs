@@ -399,6 +399,22 @@ impl Simulation {
         if !matches!(action, Action::Run { .. }) {
             self.unscanned = true;
         }
+        // On one rank of several, a connection or synapse setting that
+        // reads neuron variables changed by a run reads what their owners
+        // hold, as on one process.
+        if let Some(p) = &mut self.partition {
+            let kernels = match action {
+                Action::Connect { synapses, connect } => crate::partition::connect_kernels(
+                    &self.program.synapses[*synapses].connect[*connect],
+                ),
+                Action::InitialiseSynapses { kernel, .. } => vec![*kernel],
+                _ => Vec::new(),
+            };
+            if !kernels.is_empty() {
+                let reads = crate::partition::action_reads(&self.program, &kernels);
+                p.share(&reads, &self.program, &mut self.store);
+            }
+        }
         match *action {
             Action::Initialise { kernel, group } => {
                 let started = Instant::now();
@@ -438,6 +454,10 @@ impl Simulation {
                     }
                     Ok(())
                 });
+                // `N_outgoing` counts the synapses of every rank.
+                if let Some(p) = partition {
+                    p.count_outgoing(plan, state, &mut self.store);
+                }
                 let seconds = started.elapsed().as_secs_f64();
                 state.connect_seconds += seconds;
                 self.timings.connect_seconds += seconds;

@@ -30,8 +30,27 @@ impl Simulation {
         for g in &mut self.groups {
             g.owned = owned_range(g.size, ranks, rank);
         }
-        self.partition = Some(PartitionState::new(exchange, self.program.synapses.len()));
-        self.pre_reads = crate::partition::pre_reads(&self.program);
+        let mut p = PartitionState::new(exchange, self.program.synapses.len());
+        p.keyed = self.program.kernels.iter().map(uses_global_index).collect();
+        p.columns = vec![None; self.program.monitors.len()];
+        for (m, plan) in self.program.monitors.iter().enumerate() {
+            if let MonitorPlan::Spike {
+                group,
+                variables,
+                event: None,
+                ..
+            } = plan
+            {
+                if !variables.is_empty() && self.groups[*group].exchanged() {
+                    p.spike_vars.push(m);
+                    p.spike_var_counts.push(variables.len());
+                }
+            }
+        }
+        let (synapses, monitors) = crate::partition::pre_reads(&self.program);
+        p.monitor_reads = monitors;
+        self.partition = Some(p);
+        self.pre_reads = synapses;
         Ok(())
     }
 
@@ -128,7 +147,16 @@ impl Simulation {
             .monitors
             .iter()
             .zip(&self.monitors)
-            .map(|(plan, data)| match (plan, data) {
+            .zip(&p.columns)
+            .map(|((plan, data), columns)| match (plan, data) {
+                // Synapses are held by the rank of their target, found at
+                // the monitor's first sample.
+                (
+                    MonitorPlan::State {
+                        synapses: Some(_), ..
+                    },
+                    MonitorData::State { .. },
+                ) => columns.as_ref().map(|c| (c.owner.clone(), 0)),
                 (
                     MonitorPlan::State {
                         group,
@@ -191,6 +219,33 @@ impl Simulation {
 }
 
 impl PartitionState {
+    /// Sets `N_outgoing` of every synapse this rank holds of Synapses
+    /// object `plan` to its source's synapses on all ranks together (each
+    /// rank counts only the synapses it holds). Collective: every rank
+    /// calls it after each `connect:` line, whatever the line's outcome.
+    pub(crate) fn count_outgoing(
+        &mut self,
+        plan: &rheobase_kernel::program::SynapsesPlan,
+        state: &SynapsesState,
+        store: &mut ArrayStore,
+    ) {
+        let Some(id) = plan.n_outgoing else { return };
+        let rows = plan.source_stop - plan.source_start;
+        let local: Vec<u32> = (0..rows).map(|r| state.by_source.count(r)).collect();
+        let (mut counts, mut all) = (Vec::new(), Vec::new());
+        self.exchange.all_gather(&local, &mut counts, &mut all);
+        let mut total = vec![0u64; rows];
+        for block in all.chunks(rows.max(1)) {
+            for (t, &c) in total.iter_mut().zip(block) {
+                *t += u64::from(c);
+            }
+        }
+        let values = store.get_mut(id);
+        for (v, &i) in values.iter_mut().zip(state.pairs.pre()) {
+            *v = total[i as usize - plan.source_start] as f64;
+        }
+    }
+
     /// Records where the synapses a `connect:` line kept on this rank lie
     /// in the global numbering: `runs` count from the line's first
     /// synapse, and the line's synapses follow those made before.
@@ -244,6 +299,95 @@ pub(super) fn run_synapse_range(
         }
         _ => {
             exec.run_range(kernel, store, 0..state.len(), clock, Some(pairs), None);
+        }
+    }
+}
+
+/// What to add to a local synapse index for its global one, for the
+/// synapse `e` of `runs` (sorted by local index, covering every local
+/// synapse).
+fn global_offset(runs: &[GlobalRun], e: usize) -> u64 {
+    let at = runs.partition_point(|r| r.local + r.len <= e);
+    runs.get(at).map_or(0, |r| r.global - r.local as u64)
+}
+
+/// Runs a List kernel over synapses `list` of Synapses object `k`. On one
+/// rank of several, a kernel that draws random numbers (or uses the
+/// synapse's index) runs once per stretch of the list whose synapses
+/// share an offset to their global index, in list order, so that each
+/// synapse draws what it draws on one process and the effects are
+/// applied in the same order.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+pub(super) fn run_synapse_list(
+    exec: &mut Executor,
+    partition: Option<&PartitionState>,
+    kernel: KernelId,
+    store: &mut ArrayStore,
+    list: &[u32],
+    clock: Clock,
+    (k, pairs): (usize, &PairIndex),
+) {
+    match partition {
+        Some(p) if p.keyed[kernel.0 as usize] => {
+            let runs = &p.runs[k];
+            let mut start = 0;
+            while start < list.len() {
+                let offset = global_offset(runs, list[start] as usize);
+                let mut end = start + 1;
+                while end < list.len() && global_offset(runs, list[end] as usize) == offset {
+                    end += 1;
+                }
+                exec.run_list_at(
+                    kernel,
+                    store,
+                    &list[start..end],
+                    clock,
+                    Some(pairs),
+                    None,
+                    offset,
+                );
+                start = end;
+            }
+        }
+        _ => {
+            exec.run_list(kernel, store, list, clock, Some(pairs), None);
+        }
+    }
+}
+
+/// Runs a Range kernel over synapses `range` of Synapses object `k`,
+/// offset like [`run_synapse_range`] on one rank of several when the
+/// kernel draws random numbers or uses the synapse's index.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+pub(super) fn run_synapse_range_in(
+    exec: &mut Executor,
+    partition: Option<&PartitionState>,
+    kernel: KernelId,
+    store: &mut ArrayStore,
+    range: std::ops::Range<usize>,
+    clock: Clock,
+    (k, pairs): (usize, &PairIndex),
+) {
+    match partition {
+        Some(p) if p.keyed[kernel.0 as usize] => {
+            for run in &p.runs[k] {
+                let from = run.local.max(range.start);
+                let to = (run.local + run.len).min(range.end);
+                if from < to {
+                    exec.run_range_at(
+                        kernel,
+                        store,
+                        from..to,
+                        clock,
+                        Some(pairs),
+                        None,
+                        run.global - run.local as u64,
+                    );
+                }
+            }
+        }
+        _ => {
+            exec.run_range(kernel, store, range, clock, Some(pairs), None);
         }
     }
 }

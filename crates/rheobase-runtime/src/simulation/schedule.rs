@@ -1,6 +1,7 @@
 //! The step schedule: what one time step does, in Brian2's order, and the
 //! order of objects within a slot.
 
+use super::ranks::{run_synapse_list, run_synapse_range_in};
 use super::regular::{run_one, run_regular};
 use super::*;
 use crate::partition::PartitionState;
@@ -42,8 +43,8 @@ impl Simulation {
                     store,
                     groups,
                     synapses,
-                    monitors,
-                    monitor_checked,
+                    (&mut *monitors, &mut *monitor_checked),
+                    partition,
                     clock,
                     SchedulePoint::$point,
                 )?
@@ -58,8 +59,8 @@ impl Simulation {
             store,
             groups,
             synapses,
-            monitors,
-            monitor_checked,
+            (&mut *monitors, &mut *monitor_checked),
+            partition,
             clock,
             None,
         )?;
@@ -87,13 +88,14 @@ impl Simulation {
                 let mut start = 0;
                 while start < n {
                     let end = (start + SUMMED_PIECE).min(n);
-                    exec.run_range(
+                    run_synapse_range_in(
+                        exec,
+                        partition.as_ref(),
                         summed.kernel,
                         store,
                         start..end,
                         clock,
-                        Some(&state.pairs),
-                        None,
+                        (k, &state.pairs),
                     );
                     let (terms, target) = store.read_write(summed.scratch, summed.target);
                     let post = &state.pairs.post()[start..end];
@@ -119,13 +121,14 @@ impl Simulation {
                         if let Some(p) = partition.as_mut() {
                             p.share(&pre_reads[k].state_update, program, store);
                         }
-                        exec.run_range(
+                        run_synapse_range_in(
+                            exec,
+                            partition.as_ref(),
                             kernel,
                             store,
                             0..state.len(),
                             clock,
-                            Some(&state.pairs),
-                            None,
+                            (k, &state.pairs),
                         );
                     }
                 }
@@ -158,6 +161,22 @@ impl Simulation {
         // ranks already). `partition` describes the scheme.
         let split = partition.is_some();
         if let Some(p) = partition {
+            // SpikeMonitors' variables are read now, after the threshold
+            // and before the reset, by the rank owning the neuron.
+            for x in 0..p.spike_vars.len() {
+                if let MonitorPlan::Spike {
+                    group,
+                    start,
+                    stop,
+                    variables,
+                    ..
+                } = &program.monitors[p.spike_vars[x]]
+                {
+                    let g = &groups[*group];
+                    let own = &g.spikes()[g.own_spikes.clone()];
+                    p.buffer_values(store, own, (*start, *stop), variables);
+                }
+            }
             p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
             if p.ends_window(clock.step) {
                 p.exchange_window();
@@ -251,7 +270,15 @@ impl Simulation {
                 if let Some(p) = partition.as_mut() {
                     p.share(&pre_reads[k].on_pre, program, store);
                 }
-                exec.run_list(kernel, store, &due, clock, Some(&state.pairs), None);
+                run_synapse_list(
+                    exec,
+                    partition.as_ref(),
+                    kernel,
+                    store,
+                    &due,
+                    clock,
+                    (k, &state.pairs),
+                );
                 state.clear_due(which, due, clock.step);
             }
         }
@@ -276,7 +303,15 @@ impl Simulation {
                         if let Some(p) = partition.as_mut() {
                             p.share(&pre_reads[k].on_post, program, store);
                         }
-                        exec.run_list(kernel, store, &list, clock, Some(&state.pairs), None);
+                        run_synapse_list(
+                            exec,
+                            partition.as_ref(),
+                            kernel,
+                            store,
+                            &list,
+                            clock,
+                            (k, &state.pairs),
+                        );
                         state.return_post_list(list);
                     }
                 }
@@ -290,7 +325,15 @@ impl Simulation {
                     };
                     let due = state.push_and_take_due(plan, which, triggered, clock.step);
                     state.events += due.len() as u64;
-                    exec.run_list(pathway.kernel, store, &due, clock, Some(&state.pairs), None);
+                    run_synapse_list(
+                        exec,
+                        partition.as_ref(),
+                        pathway.kernel,
+                        store,
+                        &due,
+                        clock,
+                        (k, &state.pairs),
+                    );
                     state.clear_due(which, due, clock.step);
                 }
             }
@@ -375,16 +418,17 @@ fn record_states(
     store: &mut ArrayStore,
     groups: &[GroupState],
     synapses: &[SynapsesState],
-    monitors: &mut [MonitorData],
-    monitor_checked: &mut [bool],
+    (monitors, monitor_checked): (&mut [MonitorData], &mut [bool]),
+    partition: &mut Option<PartitionState>,
     clock: Clock,
     at: Option<ScheduledAt>,
 ) -> Result<(), RuntimeError> {
-    for ((plan, data), checked) in program
+    for (m, ((plan, data), checked)) in program
         .monitors
         .iter()
         .zip(monitors.iter_mut())
         .zip(monitor_checked.iter_mut())
+        .enumerate()
     {
         if let MonitorPlan::State {
             name,
@@ -417,31 +461,51 @@ fn record_states(
                 }
                 Some(s) => {
                     let state = &synapses[*s];
+                    // On one rank of several the monitor's synapses are
+                    // numbered globally, as on one process.
+                    let total = partition
+                        .as_ref()
+                        .map_or(state.len(), |p| p.global_len[*s] as usize);
                     if *record_all_synapses && !*checked {
-                        data.set_record((0..state.len()).collect());
+                        data.set_record((0..total).collect());
                     }
                     if !*checked {
-                        if let Some(&i) = record.iter().find(|&&i| i >= state.len()) {
+                        let recorded: &[usize] = match &*data {
+                            MonitorData::State { record, .. } => record,
+                            _ => record,
+                        };
+                        if let Some(&i) = recorded.iter().find(|&&i| i >= total) {
                             return Err(RuntimeError::Record {
                                 monitor: name.clone(),
                                 message: format!(
-                                    "it records synapse {i} of `{}`, which has {} synapses",
+                                    "it records synapse {i} of `{}`, which has {total} synapses",
                                     program.synapses[*s].name,
-                                    state.len()
                                 ),
                             });
+                        }
+                        if let Some(p) = partition.as_mut() {
+                            p.find_columns(m, *s, recorded);
                         }
                         *checked = true;
                     }
                     if let Some(kernel) = *prepare {
-                        exec.run_range(
+                        if let Some(p) = partition.as_mut() {
+                            let reads = p.monitor_reads[m].clone();
+                            p.share(&reads, program, store);
+                        }
+                        run_synapse_range_in(
+                            exec,
+                            partition.as_ref(),
                             kernel,
                             store,
                             0..state.len(),
                             clock,
-                            Some(&state.pairs),
-                            None,
+                            (*s, &state.pairs),
                         );
+                    }
+                    if let Some(columns) = partition.as_ref().and_then(|p| p.columns[m].as_ref()) {
+                        data.record_state_at(store, clock.t, variables, &columns.local);
+                        continue;
                     }
                 }
             }
@@ -461,8 +525,8 @@ fn at_point(
     store: &mut ArrayStore,
     groups: &[GroupState],
     synapses: &[SynapsesState],
-    monitors: &mut [MonitorData],
-    monitor_checked: &mut [bool],
+    (monitors, monitor_checked): (&mut [MonitorData], &mut [bool]),
+    partition: &mut Option<PartitionState>,
     clock: Clock,
     point: SchedulePoint,
 ) -> Result<(), RuntimeError> {
@@ -489,8 +553,8 @@ fn at_point(
             store,
             groups,
             synapses,
-            monitors,
-            monitor_checked,
+            (&mut *monitors, &mut *monitor_checked),
+            partition,
             clock,
             at,
         )?;
@@ -533,7 +597,7 @@ fn deliver_window(
             spike.total += spikes.len() as u64;
         }
         let t = step as f64 * dt;
-        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
+        for (m, (plan, data)) in program.monitors.iter().zip(monitors.iter_mut()).enumerate() {
             if !plan.active_at(step) {
                 continue;
             }
@@ -546,7 +610,13 @@ fn deliver_window(
                     event: None,
                     ..
                 } if *group == k => {
-                    data.record_spikes(store, t, spikes, *start, *stop, variables);
+                    if variables.is_empty() {
+                        data.record_spikes(store, t, spikes, *start, *stop, variables);
+                    } else {
+                        // Read by each neuron's rank at its step.
+                        let values = p.window_values(step, m);
+                        data.record_spikes_with(t, spikes, *start, *stop, values);
+                    }
                 }
                 MonitorPlan::Rate {
                     group, start, stop, ..
