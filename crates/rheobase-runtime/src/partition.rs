@@ -334,9 +334,11 @@ impl PartitionState {
                 for place in &places {
                     let (at, n) = place[b];
                     let words = &self.recv[at + 2 * n * v..at + 2 * n * (v + 1)];
-                    self.values.extend(words.chunks_exact(2).map(|w| {
-                        f64::from_bits(u64::from(w[0]) | (u64::from(w[1]) << 32))
-                    }));
+                    self.values.extend(
+                        words
+                            .chunks_exact(2)
+                            .map(|w| f64::from_bits(u64::from(w[0]) | (u64::from(w[1]) << 32))),
+                    );
                 }
             }
             self.values_at.push(from..self.values.len());
@@ -969,17 +971,17 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         }
     }
     for m in &program.monitors {
-        match m {
-            MonitorPlan::Spike {
-                name,
-                event: Some(_),
-                ..
-            } => refuse(
+        if let MonitorPlan::Spike {
+            name,
+            event: Some(_),
+            ..
+        } = m
+        {
+            refuse(
                 name,
                 "EventMonitor",
                 "records a custom event, which ranks do not exchange".to_string(),
-            ),
-            _ => {}
+            );
         }
     }
     found

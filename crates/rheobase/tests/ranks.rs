@@ -112,21 +112,11 @@ fn models() -> Vec<PathBuf> {
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
 const REFUSED: &[&str] = &[
-    "mushroom_body",
-    "stdp",
-    "connect_generators",
-    "connect_i_mapping",
     "custom_events_example",
     "event_monitor",
-    "indexed_assignment",
     "linked_variables",
-    "parameters_between_runs",
     "pathways",
-    "run_regularly",
-    "stdp_spikegen",
     "synapse_chain_delays_on_post",
-    "synapse_recording",
-    "synapse_update_order",
 ];
 
 /// Spike exchanges on 2 and 3 ranks of models whose windows are known:
