@@ -248,6 +248,13 @@ impl Linear {
 
     fn scale(self, k: &Expr, divide: bool) -> Linear {
         let f = |e: Expr| {
+            // A part that is absent (an exact zero) stays absent, as it
+            // does in sympy: `m*beta` has no rest, not a rest `0*beta`
+            // (which `binary` keeps, since it is NaN for an infinite
+            // `beta`).
+            if as_const(&e) == Some(0.0) {
+                return e;
+            }
             if divide {
                 div(e, k.clone())
             } else {

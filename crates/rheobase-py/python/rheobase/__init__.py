@@ -229,6 +229,12 @@ class Group:
     in SI units, ``g.v = values`` writes it (an array with one value per
     element, or one number for all)."""
 
+    # Declared so that type checkers do not take them for state variables
+    # (which `__getattr__` returns); set with `object.__setattr__`, since
+    # this class's `__setattr__` writes state variables.
+    _sim: "Simulation"
+    _name: str
+
     def __init__(self, sim: Simulation, name: str):
         object.__setattr__(self, "_sim", sim)
         object.__setattr__(self, "_name", name)

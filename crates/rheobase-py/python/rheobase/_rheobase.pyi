@@ -1,12 +1,25 @@
 """Type stubs of the native module `rheobase._rheobase` (written in Rust,
 crates/rheobase-py/src/lib.rs). Users call the Python API in
 `rheobase/__init__.py`, which wraps these; `tests/test_stubs.py` checks
-that every public name of the module is here and nothing else is."""
+that every public name of the module is here and nothing else is, and
+CI runs `mypy.stubtest` on them. The native classes cannot be subclassed
+(`@final`)."""
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "ModelError",
+    "SimulationError",
+    "NativeModel",
+    "NativeSimulation",
+    "compile_source",
+    "compile_file",
+    "seconds",
+    "__version__",
+]
 
 __version__: str
 
@@ -17,6 +30,7 @@ class ModelError(Exception):
 class SimulationError(RuntimeError):
     """A simulation that failed while running."""
 
+@final
 class NativeModel:
     """A compiled model."""
 
@@ -39,6 +53,7 @@ class NativeModel:
     @property
     def constants(self) -> Dict[str, Tuple[float, str]]: ...
 
+@final
 class NativeSimulation:
     """A running simulation."""
 
