@@ -183,7 +183,7 @@ pub fn compile_overridden(
             let blame = diagnostics
                 .iter()
                 .any(|d| d.kind != DiagnosticKind::Resources)
-                .then(|| overrides::blame(overrides, &placed.spans))
+                .then(|| overrides::blame(overrides, &placed))
                 .flatten();
             Err(model_error(
                 &placed.text,

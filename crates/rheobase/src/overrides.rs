@@ -29,6 +29,10 @@ pub(crate) struct Placed {
     /// Per override (in the order given): the span of the new value in
     /// `text`.
     pub spans: Vec<Span>,
+    /// Per override: the value as the file writes it (`20*ms`), which
+    /// messages about `text` quote, since the user's own line is not the
+    /// one shown.
+    pub written: Vec<String>,
 }
 
 /// The closest names to `name` among `names`, best first (at most three).
@@ -128,8 +132,10 @@ pub(crate) fn place(source: &str, ast: &Ast, overrides: &[Override]) -> Result<P
     sorted.sort_by_key(|(span, _)| span.start);
     let mut text = String::with_capacity(source.len());
     let mut spans = vec![Span::default(); overrides.len()];
+    let mut written = vec![String::new(); overrides.len()];
     let mut at = 0;
     for (span, k) in sorted {
+        written[k] = source[span.start..span.end].trim().to_string();
         text.push_str(&source[at..span.start]);
         // In parentheses, so that a value ending in an operator cannot
         // continue onto the next line of the file.
@@ -139,7 +145,11 @@ pub(crate) fn place(source: &str, ast: &Ast, overrides: &[Override]) -> Result<P
         at = span.end;
     }
     text.push_str(&source[at..]);
-    Ok(Placed { text, spans })
+    Ok(Placed {
+        text,
+        spans,
+        written,
+    })
 }
 
 /// Checks that each overridden constant has the dimension it has in the
@@ -195,8 +205,13 @@ pub(crate) fn original_constants(
 /// The diagnostic put before the errors of a model that checked without
 /// overrides but not with them: the values given are the cause. It points
 /// at the first value and also at the others.
-pub(crate) fn blame(overrides: &[Override], spans: &[Span]) -> Option<Diagnostic> {
+pub(crate) fn blame(overrides: &[Override], placed: &Placed) -> Option<Diagnostic> {
+    let spans = &placed.spans;
     let first = *spans.first()?;
+    let label = |k: usize, what: &str| match placed.written.get(k) {
+        Some(w) if !w.is_empty() => format!("{what} from outside the file (the file has `{w}`)"),
+        _ => format!("{what} from outside the file"),
+    };
     let given: Vec<String> = overrides
         .iter()
         .map(|o| format!("`{}={}`", o.0, o.1.trim()))
@@ -214,9 +229,9 @@ pub(crate) fn blame(overrides: &[Override], spans: &[Span]) -> Option<Diagnostic
         ),
     )
     .with_kind(DiagnosticKind::Override)
-    .with_label("value set from outside the file");
-    for span in &spans[1..] {
-        d = d.with_secondary(*span, "also set from outside the file");
+    .with_label(label(0, "value set"));
+    for (k, span) in spans.iter().enumerate().skip(1) {
+        d = d.with_secondary(*span, label(k, "also set"));
     }
     Some(d)
 }

@@ -150,6 +150,13 @@ fn overrides_change_a_constant_and_are_checked() {
         ),
         "{e}"
     );
+    // The line shown is the substituted one, so the label quotes the
+    // file's own value.
+    assert!(
+        e.to_string()
+            .contains("value set from outside the file (the file has `-50*mV`)"),
+        "{e}"
+    );
 }
 
 #[test]
