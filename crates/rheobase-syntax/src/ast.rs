@@ -189,6 +189,9 @@ pub struct SynapsesDecl {
     pub init: Option<Block>,
     /// `run_regularly:` blocks, in file order.
     pub run_regularly: Vec<RunRegularly>,
+    /// `namespace:` — constants of this Synapses object only, as for a
+    /// NeuronGroup (Brian2's `namespace=`).
+    pub namespace: Option<Block>,
     pub span: Span,
 }
 

@@ -783,6 +783,15 @@ impl<'a> Builder<'a> {
             tables: self.tables.clone(),
             local: crate::check::Constants::new(),
         };
+        // Brian2's `Synapses(..., namespace=...)`: constants of this object
+        // only, which win over the file's in its code and settings, as a
+        // NeuronGroup's `namespace:` does.
+        if let Some(ns) = &d.namespace {
+            scope.local = self.namespace(ns)?;
+            for (name, b) in &scope.local {
+                scope.constants.insert(name.clone(), b.clone());
+            }
+        }
         for (n, b) in &tgt_scope.names {
             scope.names.insert(n.clone(), through(b, IndexSpace::Post));
             scope
