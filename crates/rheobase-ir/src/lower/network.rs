@@ -123,7 +123,7 @@ impl<'a> Builder<'a> {
         let mut dim = Dimension::DIMENSIONLESS;
         let mut columns = None;
         for row in items {
-            let (v, dm) = self.constant_list(row)?;
+            let (v, dm) = self.constant_array(row)?;
             if columns.is_some_and(|c| c != v.len()) {
                 return Err(self.error(Diagnostic::error(
                     row.span,
@@ -135,49 +135,6 @@ impl<'a> Builder<'a> {
             flat.extend(v);
         }
         Ok((flat, dim, columns.unwrap_or(1)))
-    }
-
-    fn constant_list(&mut self, e: &ast::Expr) -> Result<(Vec<f64>, Dimension), Failed> {
-        match &e.kind {
-            ExprKind::List(items) => {
-                let mut values = Vec::new();
-                let mut dim = None;
-                for item in items {
-                    let t = self.constant(item)?;
-                    if let Some(d) = dim {
-                        if d != t.dim {
-                            return Err(self.error(Diagnostic::error(item.span, format!("list elements must share one unit, but this has unit {} and an earlier one {}", dim_name(t.dim), dim_name(d)))));
-                        }
-                    }
-                    dim = Some(t.dim);
-                    values.push(as_const(&t.expr).unwrap_or(f64::NAN));
-                }
-                Ok((values, dim.unwrap_or(Dimension::DIMENSIONLESS)))
-            }
-            ExprKind::Binary(op @ (ast::BinaryOp::Mul | ast::BinaryOp::Div), a, b) => {
-                // `[...]*unit`, `unit*[...]` or `[...]/unit`.
-                let (list, scalar) = match (&a.kind, &b.kind) {
-                    (ExprKind::List(_), _) => (a, b),
-                    (_, ExprKind::List(_)) if *op == ast::BinaryOp::Mul => (b, a),
-                    _ => {
-                        let t = self.constant(e)?;
-                        return Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim));
-                    }
-                };
-                let (values, dim) = self.constant_list(list)?;
-                let k = self.constant(scalar)?;
-                let kv = as_const(&k.expr).unwrap_or(f64::NAN);
-                Ok(if *op == ast::BinaryOp::Mul {
-                    (values.iter().map(|v| v * kv).collect(), dim * k.dim)
-                } else {
-                    (values.iter().map(|v| v / kv).collect(), dim / k.dim)
-                })
-            }
-            _ => {
-                let t = self.constant(e)?;
-                Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim))
-            }
-        }
     }
 
     /// Reads a `file:` through the caller's file access; a failure names
@@ -338,8 +295,8 @@ impl<'a> Builder<'a> {
                 )));
             }
             (None, Some(ind), Some(times)) => {
-                let (indices, idim) = self.constant_list(ind)?;
-                let (times_v, tdim) = self.constant_list(times)?;
+                let (indices, idim) = self.constant_array(ind)?;
+                let (times_v, tdim) = self.constant_array(times)?;
                 if !idim.is_dimensionless() {
                     return Err(self.error(Diagnostic::error(
                         ind.span,
@@ -575,7 +532,7 @@ impl<'a> Builder<'a> {
                 (flat, dim, items.len(), columns)
             }
             _ => {
-                let (v, dim) = self.constant_list(values)?;
+                let (v, dim) = self.constant_array(values)?;
                 let n = v.len();
                 (v, dim, n, 1)
             }
@@ -1870,8 +1827,8 @@ impl<'a> Builder<'a> {
                         return Err(self.error(Diagnostic::error(span, "with `i=` and `j=` lists, `n=` must be a number (Brian2 refuses an expression here too)")));
                     }
                 };
-                let (iv, _) = self.constant_list(i)?;
-                let (jv, _) = self.constant_list(j)?;
+                let (iv, _) = self.constant_array(i)?;
+                let (jv, _) = self.constant_array(j)?;
                 let (iv, jv) = match (iv.len(), jv.len()) {
                     (a, b) if a == b => (iv, jv),
                     (1, b) => (vec![iv[0]; b], jv),

@@ -174,6 +174,21 @@ impl Builder<'_> {
         })
     }
 
+    /// The values of a constant list (a TimedArray's `values:`, a
+    /// SpikeGeneratorGroup's `indices:`/`times:`, `connect: i=[...]`), or
+    /// of one number as a list of one: evaluated as an array value, so
+    /// that `[...]*uA/(cmeter**2)` and `arange(0, 12.5, 2.5)*Hz` give
+    /// numpy's values, as in Brian2.
+    pub(super) fn constant_array(
+        &mut self,
+        e: &ast::Expr,
+    ) -> Result<(Vec<f64>, Dimension), Failed> {
+        Ok(match self.array_operand(e)? {
+            Operand::Array(v) => (v.values, v.dim),
+            Operand::Scalar(x, dim, _) => (vec![x], dim),
+        })
+    }
+
     /// Evaluates an array expression as numpy does: lists, `linspace`,
     /// `arange`, and arithmetic element by element with a number
     /// broadcast over an array.
