@@ -7,6 +7,10 @@
 
 use crate::Span;
 
+/// The name an expression's `defaultclock.dt` becomes: not a valid
+/// identifier, so no model name can collide with it.
+pub const CLOCK_DT: &str = "defaultclock.dt";
+
 /// A name as written, with where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {
