@@ -736,6 +736,12 @@ impl<'a> Builder<'a> {
                     "j".to_string(),
                     expr::sub(Expr::Index(IndexSpace::Post), c(ts as f64)),
                 ),
+                // The synapse's own index, for array values (`S.w = [...]`);
+                // not a name a model can write.
+                (
+                    super::values::SYNAPSE_ROW.to_string(),
+                    Expr::Index(IndexSpace::Own),
+                ),
             ]),
             tables: self.tables.clone(),
             local: crate::check::Constants::new(),
@@ -2143,6 +2149,25 @@ impl<'a> Builder<'a> {
     }
 
     /// `S.w = EXPR` on a Synapses object.
+    /// The number of synapses `synapses[si]`'s `connect:` lines make, when
+    /// it is known before they run: explicit `i=`/`j=` lists and, with
+    /// `all_pairs`, every pair without a condition or `p`, a constant
+    /// number of times. `None` when it depends on the run (conditions,
+    /// probabilities, mappings, generators).
+    pub(super) fn known_synapse_count(&self, si: usize, all_pairs: bool) -> Option<usize> {
+        let plan = &self.program.synapses[si];
+        let pairs = (plan.source_stop - plan.source_start) * (plan.target_stop - plan.target_start);
+        plan.connect.iter().try_fold(0usize, |count, c| match c {
+            ConnectPlan::Explicit { i, n, .. } => Some(count + i.len() * *n as usize),
+            ConnectPlan::AllPairs {
+                p: None,
+                filter: None,
+                n,
+            } if all_pairs => Some(count + pairs * n.constant()? as usize),
+            _ => None,
+        })
+    }
+
     pub(super) fn set_synapse_variable(
         &mut self,
         si: usize,
@@ -2425,16 +2450,7 @@ impl<'a> Builder<'a> {
             Some(ast::Record::All(_)) => {
                 // With explicit lists the synapses are known now; otherwise
                 // the runtime records every synapse at the first sample.
-                let mut count = Some(0usize);
-                for plan in &self.program.synapses[si].connect {
-                    count = match (count, plan) {
-                        (Some(c), ConnectPlan::Explicit { i, n, .. }) => {
-                            Some(c + i.len() * *n as usize)
-                        }
-                        _ => None,
-                    };
-                }
-                match count {
+                match self.known_synapse_count(si, false) {
                     Some(c) => (0..c).collect(),
                     None => {
                         record_all = true;
