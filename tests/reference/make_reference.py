@@ -225,7 +225,7 @@ def base_namespace():
     for fname in ("exp", "log", "log10", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh",
                   "arcsin", "arccos", "arctan", "floor", "ceil", "clip", "sign", "abs"):
         ns[fname] = getattr(np, fname) if fname != "abs" else abs
-    ns.update(pi=np.pi, e=np.e, inf=np.inf, int=int, float=float, round=round, min=min, max=max, True_=True,
+    ns.update(defaultclock=defaultclock, pi=np.pi, e=np.e, inf=np.inf, int=int, float=float, round=round, min=min, max=max, True_=True,
               exprel=lambda x: np.expm1(x) / x if x != 0 else 1.0)
     return ns
 
@@ -365,7 +365,12 @@ class Runner:
         ns = dict(self.consts, linspace=brian2.linspace, arange=brian2.arange)
         value = ceval(expr, ns)
         if isinstance(value, list):
-            value = np.array(value)
+            # A list of quantities (`[I_e, 0.0*uA]`) keeps its unit, as
+            # Brian2's own assignment of such a list does.
+            if any(isinstance(x, Quantity) for x in value):
+                value = Quantity(value)
+            else:
+                value = np.array(value)
         self.log(f"{obj.name}.{var}[{item!r}] = {value!r}")
         getattr(obj, var)[item] = value
 
@@ -502,7 +507,14 @@ class Runner:
             kwargs["on_event"] = events
         method = self.method_of(body, name)
         self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
-        s = Synapses(source, target, method=method, namespace=self.consts, name=name, **kwargs)
+        # `namespace:` is the Synapses' own namespace, as for NeuronGroups.
+        namespace = self.consts
+        if "namespace" in body:
+            namespace = {}
+            for ln in as_lines(body["namespace"]):
+                k, v = ln.split("=", 1)
+                namespace[k.strip()] = ceval(v, self.consts)
+        s = Synapses(source, target, method=method, namespace=namespace, name=name, **kwargs)
         for line in body.get("connect*", []):
             if line.strip() in ("all", "()"):
                 # `connect: all` (our spelling) and `connect: ()` = Brian2's `S.connect()`
@@ -558,7 +570,11 @@ class Runner:
         self.net.add(g)
 
     def timed_array(self, name, body):
-        values = ceval(body["values"], self.consts)
+        if "file" in body:
+            path = os.path.join(os.path.dirname(self.path), body["file"].strip().strip("'\""))
+            values = np.load(path)
+        else:
+            values = ceval(body["values"], dict(self.consts, linspace=brian2.linspace, arange=brian2.arange))
         ta = TimedArray(values, dt=ceval(body["dt"], self.consts), name=name)
         self.consts[name] = ta
 

@@ -356,6 +356,18 @@ impl<'a> Checker<'a> {
 
     fn check_name(&mut self, name: &str, span: Span) -> Checked<Typed> {
         let dimless = Dimension::DIMENSIONLESS;
+        // `defaultclock.dt` is the one time step: `dt` in code, and at
+        // the top level (a TimedArray's `dt: defaultclock.dt`) its value.
+        if name == rheobase_syntax::ast::CLOCK_DT {
+            if self.scope.has_element {
+                return self.check_name("dt", span);
+            }
+            return Ok(Typed {
+                expr: Expr::Const(self.scope.dt),
+                dim: Dimension::SECOND,
+                ty: Ty::Float,
+            });
+        }
         if self.scope.has_element {
             match name {
                 "t" => {

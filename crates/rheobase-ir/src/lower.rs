@@ -1884,15 +1884,26 @@ impl<'a> Builder<'a> {
     ) -> Result<(), Failed> {
         if let Some(si) = self.synapse_index(&group.name) {
             if values::is_array_value(value) {
-                // The number of synapses is known only once they are made,
-                // so the array's length cannot be checked here.
-                return Err(self.error(
-                    Diagnostic::error(
-                        value.span,
-                        "synaptic variables cannot be set from an array of values yet",
-                    )
-                    .with_note("write an expression of `i` and `j` (and `_pre`/`_post` variables), such as `S.w = 0.1*(i + j)`"),
-                ));
+                // Brian2 writes the array in synapse order and refuses one
+                // of another length; the length is checked here, so the
+                // number of synapses must be known before they are made.
+                let Some(count) = self.known_synapse_count(si, true) else {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            value.span,
+                            "synaptic variables can be set from an array of values only when the number of synapses is known before the run",
+                        )
+                        .with_note("it is for `connect: all` (without a condition or `p=`) and `i=`/`j=` lists; otherwise write an expression of `i` and `j` (and `_pre`/`_post` variables), such as `S.w = 0.1*(i + j)`"),
+                    ));
+                };
+                let lookup = self.array_lookup(
+                    group,
+                    variable,
+                    value,
+                    (count, values::SYNAPSE_ROW),
+                    selector,
+                )?;
+                return self.set_synapse_variable(si, variable, &lookup, span, selector);
             }
             return self.set_synapse_variable(si, variable, value, span, selector);
         }
@@ -1903,7 +1914,7 @@ impl<'a> Builder<'a> {
         let array = values::is_array_value(value);
         let value = &if array {
             let size = self.groups[g].size;
-            self.array_lookup(group, variable, value, size, selector)?
+            self.array_lookup(group, variable, value, (size, "i"), selector)?
         } else {
             value.clone()
         };

@@ -7,6 +7,10 @@
 
 use crate::Span;
 
+/// The name an expression's `defaultclock.dt` becomes: not a valid
+/// identifier, so no model name can collide with it.
+pub const CLOCK_DT: &str = "defaultclock.dt";
+
 /// A name as written, with where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {
@@ -189,6 +193,9 @@ pub struct SynapsesDecl {
     pub init: Option<Block>,
     /// `run_regularly:` blocks, in file order.
     pub run_regularly: Vec<RunRegularly>,
+    /// `namespace:` — constants of this Synapses object only, as for a
+    /// NeuronGroup (Brian2's `namespace=`).
+    pub namespace: Option<Block>,
     pub span: Span,
 }
 

@@ -205,6 +205,15 @@ impl Conv {
                 false,
             )),
             Rule::number => Ok((self.number(&pair)?, false)),
+            // One clock: `defaultclock.dt` is the time step, a name the
+            // checker resolves (`dt` in code, its value at the top level).
+            Rule::clock_dt => Ok((
+                Expr {
+                    kind: ExprKind::Name(CLOCK_DT.into()),
+                    span,
+                },
+                false,
+            )),
             Rule::name_or_call => {
                 let mut inner = pair.into_inner();
                 let name = inner.next().ok_or_else(|| internal(span, "a name"))?;

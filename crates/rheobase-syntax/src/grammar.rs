@@ -29,8 +29,10 @@ pub(crate) fn run(rule: Rule, text: &str, base: usize) -> Result<Pairs<'_, Rule>
 fn describe(rule: Rule) -> &'static str {
     use Rule::*;
     match rule {
-        expr | expr_only | number | true_lit | false_lit | paren | list | name_or_call | neg
-        | pos | not_op | slice_start | slice_stop | string | sample_arg => "an expression",
+        expr | expr_only | number | true_lit | false_lit | paren | list | name_or_call
+        | clock_dt | neg | pos | not_op | slice_start | slice_stop | string | sample_arg => {
+            "an expression"
+        }
         ident | name_only | name_list | keyword | diff_lhs | set_var | constant => "a name",
         or_op | and_op | pow | mul | floordiv | div | modulo | add | sub | le | ge | lt | gt
         | eq | ne => "an operator",

@@ -91,6 +91,7 @@ impl Kind {
                 "connect",
                 "init",
                 "run_regularly",
+                "namespace",
             ],
             Kind::PoissonGroup => &["rates"],
             Kind::PoissonInput => &["N", "rate", "weight"],
@@ -581,6 +582,7 @@ impl<'s> Parser<'s> {
                     connect: Vec::new(),
                     init: None,
                     run_regularly: Vec::new(),
+                    namespace: None,
                     span,
                 };
                 for kv in keys {
@@ -616,6 +618,7 @@ impl<'s> Parser<'s> {
                             d.connect.extend(more);
                         }
                         "init" => d.init = self.block(&kv),
+                        "namespace" => d.namespace = self.block(&kv),
                         "run_regularly" => d.run_regularly.extend(self.run_regularly(&kv)),
                         _ => {}
                     }

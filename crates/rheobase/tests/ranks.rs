@@ -114,6 +114,7 @@ fn models() -> Vec<PathBuf> {
 const REFUSED: &[&str] = &[
     "custom_events_example",
     "event_monitor",
+    "ex_reliability",
     "linked_variables",
     "pathways",
     "synapse_chain_delays_on_post",

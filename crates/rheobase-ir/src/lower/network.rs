@@ -123,7 +123,7 @@ impl<'a> Builder<'a> {
         let mut dim = Dimension::DIMENSIONLESS;
         let mut columns = None;
         for row in items {
-            let (v, dm) = self.constant_list(row)?;
+            let (v, dm) = self.constant_array(row)?;
             if columns.is_some_and(|c| c != v.len()) {
                 return Err(self.error(Diagnostic::error(
                     row.span,
@@ -135,49 +135,6 @@ impl<'a> Builder<'a> {
             flat.extend(v);
         }
         Ok((flat, dim, columns.unwrap_or(1)))
-    }
-
-    fn constant_list(&mut self, e: &ast::Expr) -> Result<(Vec<f64>, Dimension), Failed> {
-        match &e.kind {
-            ExprKind::List(items) => {
-                let mut values = Vec::new();
-                let mut dim = None;
-                for item in items {
-                    let t = self.constant(item)?;
-                    if let Some(d) = dim {
-                        if d != t.dim {
-                            return Err(self.error(Diagnostic::error(item.span, format!("list elements must share one unit, but this has unit {} and an earlier one {}", dim_name(t.dim), dim_name(d)))));
-                        }
-                    }
-                    dim = Some(t.dim);
-                    values.push(as_const(&t.expr).unwrap_or(f64::NAN));
-                }
-                Ok((values, dim.unwrap_or(Dimension::DIMENSIONLESS)))
-            }
-            ExprKind::Binary(op @ (ast::BinaryOp::Mul | ast::BinaryOp::Div), a, b) => {
-                // `[...]*unit`, `unit*[...]` or `[...]/unit`.
-                let (list, scalar) = match (&a.kind, &b.kind) {
-                    (ExprKind::List(_), _) => (a, b),
-                    (_, ExprKind::List(_)) if *op == ast::BinaryOp::Mul => (b, a),
-                    _ => {
-                        let t = self.constant(e)?;
-                        return Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim));
-                    }
-                };
-                let (values, dim) = self.constant_list(list)?;
-                let k = self.constant(scalar)?;
-                let kv = as_const(&k.expr).unwrap_or(f64::NAN);
-                Ok(if *op == ast::BinaryOp::Mul {
-                    (values.iter().map(|v| v * kv).collect(), dim * k.dim)
-                } else {
-                    (values.iter().map(|v| v / kv).collect(), dim / k.dim)
-                })
-            }
-            _ => {
-                let t = self.constant(e)?;
-                Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim))
-            }
-        }
     }
 
     /// Reads a `file:` through the caller's file access; a failure names
@@ -338,8 +295,8 @@ impl<'a> Builder<'a> {
                 )));
             }
             (None, Some(ind), Some(times)) => {
-                let (indices, idim) = self.constant_list(ind)?;
-                let (times_v, tdim) = self.constant_list(times)?;
+                let (indices, idim) = self.constant_array(ind)?;
+                let (times_v, tdim) = self.constant_array(times)?;
                 if !idim.is_dimensionless() {
                     return Err(self.error(Diagnostic::error(
                         ind.span,
@@ -575,7 +532,7 @@ impl<'a> Builder<'a> {
                 (flat, dim, items.len(), columns)
             }
             _ => {
-                let (v, dim) = self.constant_list(values)?;
+                let (v, dim) = self.constant_array(values)?;
                 let n = v.len();
                 (v, dim, n, 1)
             }
@@ -779,10 +736,25 @@ impl<'a> Builder<'a> {
                     "j".to_string(),
                     expr::sub(Expr::Index(IndexSpace::Post), c(ts as f64)),
                 ),
+                // The synapse's own index, for array values (`S.w = [...]`);
+                // not a name a model can write.
+                (
+                    super::values::SYNAPSE_ROW.to_string(),
+                    Expr::Index(IndexSpace::Own),
+                ),
             ]),
             tables: self.tables.clone(),
             local: crate::check::Constants::new(),
         };
+        // Brian2's `Synapses(..., namespace=...)`: constants of this object
+        // only, which win over the file's in its code and settings, as a
+        // NeuronGroup's `namespace:` does.
+        if let Some(ns) = &d.namespace {
+            scope.local = self.namespace(ns)?;
+            for (name, b) in &scope.local {
+                scope.constants.insert(name.clone(), b.clone());
+            }
+        }
         for (n, b) in &tgt_scope.names {
             scope.names.insert(n.clone(), through(b, IndexSpace::Post));
             scope
@@ -1861,8 +1833,8 @@ impl<'a> Builder<'a> {
                         return Err(self.error(Diagnostic::error(span, "with `i=` and `j=` lists, `n=` must be a number (Brian2 refuses an expression here too)")));
                     }
                 };
-                let (iv, _) = self.constant_list(i)?;
-                let (jv, _) = self.constant_list(j)?;
+                let (iv, _) = self.constant_array(i)?;
+                let (jv, _) = self.constant_array(j)?;
                 let (iv, jv) = match (iv.len(), jv.len()) {
                     (a, b) if a == b => (iv, jv),
                     (1, b) => (vec![iv[0]; b], jv),
@@ -2177,6 +2149,25 @@ impl<'a> Builder<'a> {
     }
 
     /// `S.w = EXPR` on a Synapses object.
+    /// The number of synapses `synapses[si]`'s `connect:` lines make, when
+    /// it is known before they run: explicit `i=`/`j=` lists and, with
+    /// `all_pairs`, every pair without a condition or `p`, a constant
+    /// number of times. `None` when it depends on the run (conditions,
+    /// probabilities, mappings, generators).
+    pub(super) fn known_synapse_count(&self, si: usize, all_pairs: bool) -> Option<usize> {
+        let plan = &self.program.synapses[si];
+        let pairs = (plan.source_stop - plan.source_start) * (plan.target_stop - plan.target_start);
+        plan.connect.iter().try_fold(0usize, |count, c| match c {
+            ConnectPlan::Explicit { i, n, .. } => Some(count + i.len() * *n as usize),
+            ConnectPlan::AllPairs {
+                p: None,
+                filter: None,
+                n,
+            } if all_pairs => Some(count + pairs * n.constant()? as usize),
+            _ => None,
+        })
+    }
+
     pub(super) fn set_synapse_variable(
         &mut self,
         si: usize,
@@ -2459,16 +2450,7 @@ impl<'a> Builder<'a> {
             Some(ast::Record::All(_)) => {
                 // With explicit lists the synapses are known now; otherwise
                 // the runtime records every synapse at the first sample.
-                let mut count = Some(0usize);
-                for plan in &self.program.synapses[si].connect {
-                    count = match (count, plan) {
-                        (Some(c), ConnectPlan::Explicit { i, n, .. }) => {
-                            Some(c + i.len() * *n as usize)
-                        }
-                        _ => None,
-                    };
-                }
-                match count {
+                match self.known_synapse_count(si, false) {
                     Some(c) => (0..c).collect(),
                     None => {
                         record_all = true;

@@ -11,6 +11,11 @@ use crate::check::TableInfo;
 use rheobase_kernel::program::TableDecl;
 use rheobase_kernel::TableId;
 
+/// The name of a synapse's own index in synaptic code, which an array
+/// value set on a synaptic variable is read at (`i` is the source neuron
+/// there).
+pub(super) const SYNAPSE_ROW: &str = "synapse.index";
+
 /// An evaluated array value: SI values, one unit and numpy's kind (integer
 /// only when every operand was an integer).
 struct Values {
@@ -41,14 +46,15 @@ pub(super) fn is_array_value(e: &ast::Expr) -> bool {
 impl Builder<'_> {
     /// Rewrites the array value `value` of a setting of `group.variable`
     /// into a per-element lookup of a new table, after checking that the
-    /// array has as many elements as the setting sets (`size` neurons,
-    /// restricted to `selector`).
+    /// array has as many elements as the setting sets (`size` elements,
+    /// restricted to `selector`); `row` names the element's index in the
+    /// setting's scope (`i` for neurons, [`SYNAPSE_ROW`] for synapses).
     pub(super) fn array_lookup(
         &mut self,
         group: &ast::Ident,
         variable: &ast::Ident,
         value: &ast::Expr,
-        size: usize,
+        (size, row): (usize, &str),
         selector: Option<&ast::Selector>,
     ) -> Result<ast::Expr, Failed> {
         let (first, count) = match selector {
@@ -86,9 +92,14 @@ impl Builder<'_> {
             Operand::Scalar(..) => return Err(Failed),
         };
         if values.values.len() != count {
+            let elements = if row == SYNAPSE_ROW {
+                "synapses"
+            } else {
+                "neurons"
+            };
             let what = match selector {
-                None => format!("`{}` has {size} neurons", group.name),
-                Some(_) => format!("the slice selects {count} of `{}`'s neurons", group.name),
+                None => format!("`{}` has {size} {elements}", group.name),
+                Some(_) => format!("the slice selects {count} of `{}`'s {elements}", group.name),
             };
             return Err(self.error(
                 Diagnostic::error(
@@ -134,7 +145,7 @@ impl Builder<'_> {
         );
         let span = value.span;
         let node = |kind| ast::Expr { kind, span };
-        let mut row = node(ExprKind::Name("i".into()));
+        let mut row = node(ExprKind::Name(row.into()));
         if first != 0 {
             row = node(ExprKind::Binary(
                 ast::BinaryOp::Sub,
@@ -171,6 +182,21 @@ impl Builder<'_> {
             })
         } else {
             lookup
+        })
+    }
+
+    /// The values of a constant list (a TimedArray's `values:`, a
+    /// SpikeGeneratorGroup's `indices:`/`times:`, `connect: i=[...]`), or
+    /// of one number as a list of one: evaluated as an array value, so
+    /// that `[...]*uA/(cmeter**2)` and `arange(0, 12.5, 2.5)*Hz` give
+    /// numpy's values, as in Brian2.
+    pub(super) fn constant_array(
+        &mut self,
+        e: &ast::Expr,
+    ) -> Result<(Vec<f64>, Dimension), Failed> {
+        Ok(match self.array_operand(e)? {
+            Operand::Array(v) => (v.values, v.dim),
+            Operand::Scalar(x, dim, _) => (vec![x], dim),
         })
     }
 
