@@ -93,12 +93,12 @@ impl Kind {
                 "run_regularly",
             ],
             Kind::PoissonGroup => &["rates"],
-            Kind::PoissonInput => &["N", "rate", "weight"],
+            Kind::PoissonInput => &["N", "rate", "weight", "when", "order"],
             Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
             Kind::TimedArray => &["dt", "values", "file"],
             Kind::Array => &["values", "file"],
-            Kind::SpikeMonitor => &["variables"],
-            Kind::EventMonitor => &["event", "variables"],
+            Kind::SpikeMonitor => &["variables", "when", "order"],
+            Kind::EventMonitor => &["event", "variables", "when", "order"],
             Kind::StateMonitor => &["variables", "record", "dt", "when", "order"],
             Kind::PopulationRateMonitor => &[],
             Kind::RunRegularly => &["code", "dt", "when", "order"],
@@ -135,6 +135,29 @@ impl Kind {
             Kind::PopulationRateMonitor => "PopulationRateMonitor rate(P)",
             Kind::RunRegularly => "run_regularly:",
         }
+    }
+}
+
+/// What Brian2 says of a `when:` or `order:` given to a declaration that
+/// does not take it, and what to write instead.
+fn schedule_note(kind: Kind, word: &str) -> Option<&'static str> {
+    match (kind, word) {
+        (Kind::PopulationRateMonitor, "when" | "order") => Some(
+            "Brian2's PopulationRateMonitor takes no `when=` or `order=`: it always \
+             records in the `end` slot, at order 0",
+        ),
+        (Kind::NeuronGroup | Kind::Synapses, "when") => Some(
+            "Brian2's NeuronGroup and Synapses take no `when=`: each of their parts \
+             (state updater, thresholder, resetter, pathways) has its own slot, which \
+             cannot be changed here yet; give `when:`/`order:` to the monitors, \
+             `run_regularly` blocks and PoissonInputs that must run before or after them",
+        ),
+        (Kind::NeuronGroup | Kind::Synapses, "order") => Some(
+            "Brian2's `order=` of a NeuronGroup or Synapses object is not supported yet; \
+             give `when:`/`order:` to the monitors, `run_regularly` blocks and \
+             PoissonInputs that must run before or after it",
+        ),
+        _ => None,
     }
 }
 
@@ -650,6 +673,8 @@ impl<'s> Parser<'s> {
                     n: None,
                     rate: None,
                     weight: None,
+                    when: None,
+                    order: None,
                     span,
                 };
                 for kv in keys {
@@ -657,6 +682,8 @@ impl<'s> Parser<'s> {
                         "N" => d.n = self.value_expr(&kv),
                         "rate" => d.rate = self.value_expr(&kv),
                         "weight" => d.weight = self.value_expr(&kv),
+                        "when" => d.when = self.value_name(&kv),
+                        "order" => d.order = self.value_expr(&kv),
                         _ => {}
                     }
                 }
@@ -709,12 +736,16 @@ impl<'s> Parser<'s> {
                     source,
                     variables: Vec::new(),
                     event: None,
+                    when: None,
+                    order: None,
                     span,
                 };
                 let mut event_given = false;
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "variables" => d.variables = self.names(&kv),
+                        "when" => d.when = self.value_name(&kv),
+                        "order" => d.order = self.value_expr(&kv),
                         "event" => {
                             event_given = true;
                             d.event = self.value_name(&kv);
@@ -896,7 +927,9 @@ impl<'s> Parser<'s> {
                     )
                 };
                 let mut d = Diagnostic::error(key.span, message);
-                if let Some(s) = suggest(word, valid) {
+                if let Some(note) = schedule_note(kind, word) {
+                    d = d.with_note(note);
+                } else if let Some(s) = suggest(word, valid) {
                     d = d.with_note(format!("help: did you mean `{s}`?"));
                 }
                 self.report(d);

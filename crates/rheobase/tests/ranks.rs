@@ -116,6 +116,7 @@ const REFUSED: &[&str] = &[
     "event_monitor",
     "linked_variables",
     "pathways",
+    "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
 ];
 
