@@ -1880,6 +1880,72 @@ impl<'a> Builder<'a> {
         Ok(self.add_kernel(name, iteration, &counters, body))
     }
 
+    /// Brian2's `mon.when = 'end'` or `G.order = 1` (a schedule attribute
+    /// set at the top level) when `object` has no variable of that name:
+    /// the error saying what to write instead.
+    fn schedule_attribute(
+        &self,
+        object: &ast::Ident,
+        attribute: &ast::Ident,
+        value: &ast::Expr,
+    ) -> Option<Diagnostic> {
+        if attribute.name != "when" && attribute.name != "order" {
+            return None;
+        }
+        let (name, attr) = (&object.name, &attribute.name);
+        let has_variable = |scope: &Scope| scope.names.contains_key(attr);
+        if let Some(g) = self.groups.iter().find(|g| &g.name == name) {
+            if has_variable(&g.scope) {
+                return None;
+            }
+        } else if let Some(si) = self.synapse_index(name) {
+            if has_variable(&self.synapse_infos[si].scope) {
+                return None;
+            }
+        }
+        let span = Span::new(object.span.start, attribute.span.end);
+        let written = self
+            .source
+            .get(value.span.start..value.span.end)
+            .unwrap_or("...");
+        let key =
+            format!("help: write `{attr}: {written}` in the body of the declaration of `{name}`");
+        let monitor = self.program.monitors.iter().find(|m| m.name() == name);
+        let input = self.program.poisson_inputs.iter().any(|p| &p.name == name)
+            || self.regular.iter().any(|r| r.input.as_ref() == Some(name));
+        let (message, note) = match monitor {
+            Some(MonitorPlan::Rate { .. }) => (
+                format!("Brian2's `{name}.{attr} = ...` is not supported"),
+                "a PopulationRateMonitor records in the `end` slot, at order 0, as Brian2's \
+                 takes no `when=` or `order=`"
+                    .to_string(),
+            ),
+            Some(_) => (
+                format!("Brian2's `{name}.{attr} = ...` is the `{attr}:` key of the monitor"),
+                key,
+            ),
+            None if input => (
+                format!("Brian2's `{name}.{attr} = ...` is the `{attr}:` key of the PoissonInput"),
+                key,
+            ),
+            None if self.groups.iter().any(|g| &g.name == name)
+                || self.synapse_index(name).is_some() =>
+            {
+                (
+                    format!(
+                        "Brian2's `{name}.{attr}` (the schedule of its parts) is not supported yet"
+                    ),
+                    "its state updater, thresholder, resetter and pathways run at Brian2's \
+                     default places; give `when:`/`order:` to the monitors, `run_regularly` \
+                     blocks and PoissonInputs that must run before or after them"
+                        .to_string(),
+                )
+            }
+            None => return None,
+        };
+        Some(Diagnostic::error(span, message).with_note(note))
+    }
+
     fn set_variable(
         &mut self,
         group: &ast::Ident,
@@ -1888,6 +1954,9 @@ impl<'a> Builder<'a> {
         span: Span,
         selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
+        if let Some(d) = self.schedule_attribute(group, variable, value) {
+            return Err(self.error(d));
+        }
         if let Some(si) = self.synapse_index(&group.name) {
             if values::is_array_value(value) {
                 // The number of synapses is known only once they are made,
