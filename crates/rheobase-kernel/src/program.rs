@@ -215,7 +215,8 @@ pub enum SchedulePoint {
     SynapsesAfterPoisson,
     /// After the `post` pathways: `after_synapses`, `before_resets`.
     SynapsesEnd,
-    /// In `resets`, after the spike resets, before custom event effects.
+    /// After the spike resets (`resets`), before the custom events' code
+    /// (`after_resets`, order 0).
     ResetsAfterSpikes,
     /// After every reset: `after_resets`, `before_end`.
     ResetsEnd,

@@ -277,7 +277,7 @@ impl Builder<'_> {
             "after_groups" | "before_thresholds" => return Ok(GroupsEnd),
             "before_synapses" => return Ok(ThresholdsEnd),
             "after_synapses" | "before_resets" => return Ok(SynapsesEnd),
-            "after_resets" | "before_end" => return Ok(ResetsEnd),
+            "before_end" => return Ok(ResetsEnd),
             "after_end" => return Ok(EndEnd),
             "start" => {
                 // StateMonitors given a `when:`/`order:` are elsewhere.
@@ -394,17 +394,31 @@ impl Builder<'_> {
                 )
             }
             "resets" => {
-                let resetters = group_names(&|g| {
-                    let mut v = Vec::new();
-                    if g.spike.as_ref().is_some_and(|e| e.effect.is_some()) {
-                        v.push(format!("{}_spike_resetter", g.name));
-                    }
-                    for e in g.events.iter().filter(|e| e.effect.is_some()) {
-                        v.push(format!("{}_{}_resetter", g.name, e.name));
-                    }
-                    v
+                let resetters = group_names(&|g| match &g.spike {
+                    Some(e) if e.effect.is_some() => vec![format!("{}_spike_resetter", g.name)],
+                    _ => vec![],
                 });
-                (vec![(0, resetters, ResetsEnd)], SynapsesEnd, ResetsEnd)
+                (
+                    vec![(0, resetters, ResetsAfterSpikes)],
+                    SynapsesEnd,
+                    ResetsAfterSpikes,
+                )
+            }
+            // Custom events' code runs here (Brian2's `run_on_event`
+            // default), after the spikes' resets.
+            "after_resets" => {
+                let resetters = group_names(&|g| {
+                    g.events
+                        .iter()
+                        .filter(|e| e.effect.is_some())
+                        .map(|e| format!("{}_{}_resetter", g.name, e.name))
+                        .collect()
+                });
+                (
+                    vec![(0, resetters, ResetsEnd)],
+                    ResetsAfterSpikes,
+                    ResetsEnd,
+                )
             }
             _ => {
                 let monitors = prog
