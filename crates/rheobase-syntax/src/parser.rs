@@ -926,12 +926,19 @@ impl<'s> Parser<'s> {
                         valid.join(", ")
                     )
                 };
-                let mut d = Diagnostic::error(key.span, message);
-                if let Some(note) = schedule_note(kind, word) {
-                    d = d.with_note(note);
-                } else if let Some(s) = suggest(word, valid) {
-                    d = d.with_note(format!("help: did you mean `{s}`?"));
-                }
+                let d = match schedule_note(kind, word) {
+                    Some(note) => {
+                        Diagnostic::error(key.span, format!("{} takes no `{word}:`", kind.name()))
+                            .with_note(note)
+                    }
+                    None => {
+                        let d = Diagnostic::error(key.span, message);
+                        match suggest(word, valid) {
+                            Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
+                            None => d,
+                        }
+                    }
+                };
                 self.report(d);
                 continue;
             }
