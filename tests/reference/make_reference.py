@@ -256,7 +256,7 @@ ARRAY_VALUE = re.compile(r"\[|\blinspace\(|\barange\(")
 SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
-RANDOM_RE = re.compile(r"\bxi(_\w+)?\b|\brand\(|\brandn\(|\bPoissonGroup\b|\bPoissonInput\b|"
+RANDOM_RE = re.compile(r"\bxi(_\w+)?\b|\brand\(|\brandn\(|\bPoissonGroup\b|"
                        r"\bp\s*=|\bsample\(|\bpoisson\(")
 
 METHOD_ALIASES = {"linear": "exact"}
@@ -269,6 +269,9 @@ class Runner:
         with open(self.path) as f:
             self.text = f.read()
         self.seed_override = seed_override
+        # A PoissonInput draws random numbers unless its rate is 1/dt
+        # (every input fires in every step: binomial(N, 1) = N).
+        self.random_inputs = False
         self.verbose = verbose
         self.consts = base_namespace()
         self.objects = {}       # name -> Brian object (groups, synapses, inputs)
@@ -550,8 +553,12 @@ class Runner:
         val = try_ceval(body["weight"], self.consts)
         weight = val if val is not None else body["weight"]
         # `G[a:b].v`: Brian2's PoissonInput on a subgroup.
+        rate = ceval(body["rate"], self.consts)
+        if float(rate * defaultclock.dt) != 1.0:
+            self.random_inputs = True
         pi = PoissonInput(self.group_ref(target), var, int(ceval(body["N"], self.consts)),
-                          ceval(body["rate"], self.consts), weight)  # PoissonInput takes no name= in 2.9
+                          rate, weight,
+                          **self.schedule(body))  # PoissonInput takes no name= in 2.9
         self.objects[name] = pi
         self.net.add(pi)
 
@@ -581,7 +588,7 @@ class Runner:
     def spike_monitor(self, name, args, body):
         src, label = self.monitor_source(args)
         variables = [v.strip() for v in body.get("variables", "").split(",") if v.strip()]
-        mon = SpikeMonitor(src, variables=variables or None, name=name)
+        mon = SpikeMonitor(src, variables=variables or None, name=name, **self.schedule(body))
         self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
         self.net.add(mon)
 
@@ -590,10 +597,23 @@ class Runner:
         variables = [v.strip() for v in body.get("variables", "").split(",") if v.strip()]
         event = body["event"].strip()
         self.log(f"EventMonitor({src.name}, {event!r}, variables={variables}, name={name!r})")
-        mon = EventMonitor(src, event, variables=variables or None, name=name)
+        mon = EventMonitor(src, event, variables=variables or None, name=name,
+                           **self.schedule(body))
         # The same archive as a SpikeMonitor's: i, t and the variables.
         self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
         self.net.add(mon)
+
+    def schedule(self, body):
+        """Brian2's when=/order= keyword arguments from `when:`/`order:`.
+        Only those written are passed, so that Brian2 applies its own
+        defaults (a SpikeMonitor's order is its thresholder's + 1 without
+        when=, 0 with it)."""
+        kwargs = {}
+        if "when" in body:
+            kwargs["when"] = body["when"].strip()
+        if "order" in body:
+            kwargs["order"] = int(ceval(body["order"], self.consts))
+        return kwargs
 
     def state_monitor(self, name, args, body):
         src, label = self.monitor_source(args)
@@ -614,11 +634,7 @@ class Runner:
         kwargs = {}
         if "dt" in body:
             kwargs["dt"] = ceval(body["dt"], self.consts)
-        # Brian2's when=/order= (defaults 'start' and 0).
-        if "when" in body:
-            kwargs["when"] = body["when"].strip()
-        if "order" in body:
-            kwargs["order"] = int(ceval(body["order"], self.consts))
+        kwargs.update(self.schedule(body))
         self.log(f"StateMonitor({src.name}, {variables}, record={record}, {kwargs}, name={name!r})")
         mon = StateMonitor(src, variables, record=record, name=name, **kwargs)
         self.monitors[name] = ("state", mon, {"variables": variables, "source": label})
@@ -789,7 +805,7 @@ class Runner:
             "methods_chosen_automatically": sorted(n for n in self.methods if n not in self.explicit_methods),
             "sizes": self.sizes,
             "synapses": {name: int(len(s)) for name, s in self.synapse_objs.items()},
-            "stochastic": bool(RANDOM_RE.search(_strip_all_comments(self.text))),
+            "stochastic": self.random_inputs or bool(RANDOM_RE.search(_strip_all_comments(self.text))),
         }
 
 

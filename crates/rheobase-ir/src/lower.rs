@@ -178,6 +178,7 @@ pub fn lower_for(
         memory_limit: resources.memory_limit,
         regular: Vec::new(),
         scheduled_monitors: Vec::new(),
+        poisson_names: Vec::new(),
         links: linked::scan(model),
     };
     b.find_dt(model);
@@ -293,8 +294,12 @@ struct Builder<'a> {
     redefined: std::collections::HashSet<String>,
     /// `run_regularly:` blocks, placed in the schedule at the end.
     regular: Vec<regular::PendingRegular>,
-    /// StateMonitors with a `when:`/`order:`, placed with them.
+    /// Monitors with a `when:`/`order:`, placed with them.
     scheduled_monitors: Vec<regular::ScheduledMonitor>,
+    /// Brian2's names (`poissoninput`, `poissoninput_1`, ...) of the
+    /// PoissonInputs declared so far, and whether each kept its default
+    /// place (`synapses`, order 0).
+    poisson_names: Vec<(String, bool)>,
     /// The file's `linked_var` statements, found ahead.
     links: linked::Links,
 }
@@ -681,6 +686,7 @@ impl<'a> Builder<'a> {
                         redefined: Default::default(),
                         regular: Vec::new(),
                         scheduled_monitors: Vec::new(),
+                        poisson_names: Vec::new(),
                         links: Default::default(),
                     };
                     for earlier in &model.items {
@@ -1874,6 +1880,72 @@ impl<'a> Builder<'a> {
         Ok(self.add_kernel(name, iteration, &counters, body))
     }
 
+    /// Brian2's `mon.when = 'end'` or `G.order = 1` (a schedule attribute
+    /// set at the top level) when `object` has no variable of that name:
+    /// the error saying what to write instead.
+    fn schedule_attribute(
+        &self,
+        object: &ast::Ident,
+        attribute: &ast::Ident,
+        value: &ast::Expr,
+    ) -> Option<Diagnostic> {
+        if attribute.name != "when" && attribute.name != "order" {
+            return None;
+        }
+        let (name, attr) = (&object.name, &attribute.name);
+        let has_variable = |scope: &Scope| scope.names.contains_key(attr);
+        if let Some(g) = self.groups.iter().find(|g| &g.name == name) {
+            if has_variable(&g.scope) {
+                return None;
+            }
+        } else if let Some(si) = self.synapse_index(name) {
+            if has_variable(&self.synapse_infos[si].scope) {
+                return None;
+            }
+        }
+        let span = Span::new(object.span.start, attribute.span.end);
+        let written = self
+            .source
+            .get(value.span.start..value.span.end)
+            .unwrap_or("...");
+        let key =
+            format!("help: write `{attr}: {written}` in the body of the declaration of `{name}`");
+        let monitor = self.program.monitors.iter().find(|m| m.name() == name);
+        let input = self.program.poisson_inputs.iter().any(|p| &p.name == name)
+            || self.regular.iter().any(|r| r.input.as_ref() == Some(name));
+        let (message, note) = match monitor {
+            Some(MonitorPlan::Rate { .. }) => (
+                format!("Brian2's `{name}.{attr} = ...` is not supported"),
+                "a PopulationRateMonitor records in the `end` slot, at order 0, as Brian2's \
+                 takes no `when=` or `order=`"
+                    .to_string(),
+            ),
+            Some(_) => (
+                format!("Brian2's `{name}.{attr} = ...` is the `{attr}:` key of the monitor"),
+                key,
+            ),
+            None if input => (
+                format!("Brian2's `{name}.{attr} = ...` is the `{attr}:` key of the PoissonInput"),
+                key,
+            ),
+            None if self.groups.iter().any(|g| &g.name == name)
+                || self.synapse_index(name).is_some() =>
+            {
+                (
+                    format!(
+                        "Brian2's `{name}.{attr}` (the schedule of its parts) is not supported yet"
+                    ),
+                    "its state updater, thresholder, resetter and pathways run at Brian2's \
+                     default places; give `when:`/`order:` to the monitors, `run_regularly` \
+                     blocks and PoissonInputs that must run before or after them"
+                        .to_string(),
+                )
+            }
+            None => return None,
+        };
+        Some(Diagnostic::error(span, message).with_note(note))
+    }
+
     fn set_variable(
         &mut self,
         group: &ast::Ident,
@@ -1882,6 +1954,9 @@ impl<'a> Builder<'a> {
         span: Span,
         selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
+        if let Some(d) = self.schedule_attribute(group, variable, value) {
+            return Err(self.error(d));
+        }
         if let Some(si) = self.synapse_index(&group.name) {
             if values::is_array_value(value) {
                 // Brian2 writes the array in synapse order and refuses one
@@ -2144,6 +2219,7 @@ impl<'a> Builder<'a> {
                 format!("{kind} can record state variables, but not subexpressions, at event time (yet)"),
             )));
         }
+        let schedule = self.event_monitor_schedule(m, kind, event.as_ref())?;
         self.program.monitors.push(MonitorPlan::Spike {
             name: m.name.name.clone(),
             group: g,
@@ -2151,9 +2227,63 @@ impl<'a> Builder<'a> {
             stop,
             variables,
             event,
+            schedule: None,
             from_step: self.steps_so_far,
         });
+        if let Some((slot, order, span)) = schedule {
+            self.scheduled_monitors.push(regular::ScheduledMonitor {
+                monitor: self.program.monitors.len() - 1,
+                slot,
+                order,
+                span,
+            });
+        }
         Ok(())
+    }
+
+    /// Brian2's `when=`/`order=` of a SpikeMonitor or EventMonitor, when
+    /// they move it from its default place (right after its event's
+    /// thresholder): its slot, order and the span of `when:`. As in Brian2,
+    /// `order:` needs `when:`, and without `order:` a `when:` means order 0.
+    fn event_monitor_schedule(
+        &mut self,
+        m: &ast::SpikeMonitorDecl,
+        kind: &str,
+        event: Option<&MonitoredEvent>,
+    ) -> Result<Option<(usize, i64, Span)>, Failed> {
+        match (&m.when, &m.order) {
+            (None, None) => Ok(None),
+            (None, Some(order)) => Err(self.error(
+                Diagnostic::error(
+                    order.span,
+                    format!("{kind} given `order:` needs `when:` too"),
+                )
+                .with_note(
+                    "Brian2 raises \"Cannot specify order if when is not specified\": \
+                     without `when=` the monitor runs right after its event's thresholder",
+                )
+                .with_note(format!(
+                    "write the slot as well, e.g. `when: {}`",
+                    if event.is_some() {
+                        "after_thresholds"
+                    } else {
+                        "thresholds"
+                    }
+                )),
+            )),
+            (when, order) => {
+                let placed = self.when_order(when.as_ref(), order.as_ref(), m.name.span)?;
+                // The default place: the thresholder's slot, its order + 1
+                // (`thresholds` for spikes, `after_thresholds` for custom
+                // events; a subgroup's EventMonitor keeps its own place).
+                let default = match event {
+                    None => Some((regular::slot("thresholds"), 1)),
+                    Some(e) if !e.before_evaluation => Some((regular::slot("after_thresholds"), 1)),
+                    Some(_) => None,
+                };
+                Ok((default != Some((placed.0, placed.1))).then_some(placed))
+            }
+        }
     }
 
     /// The bounds and step of a `record: a:b[:step]` range (`b` excluded,

@@ -200,8 +200,14 @@ pub enum SchedulePoint {
     /// In `thresholds`, after the spike thresholders, before the
     /// SpikeMonitors (order 1).
     ThresholdsAfterThresholders,
-    /// After the thresholds slot (and custom event conditions):
-    /// `after_thresholds`, `before_synapses`.
+    /// After the `thresholds` slot's SpikeMonitors (order 1) and the
+    /// EventMonitors of subgroups (order 2), before the custom event
+    /// conditions (`after_thresholds`, order 0).
+    ThresholdsAfterMonitors,
+    /// After the custom event conditions, before the EventMonitors of
+    /// whole groups (`after_thresholds`, order 1).
+    ThresholdsAfterEvents,
+    /// After the `after_thresholds` slot: `before_synapses`.
     ThresholdsEnd,
     /// In `synapses`, after the `pre` pathways (order -1).
     SynapsesAfterPre,
@@ -209,7 +215,8 @@ pub enum SchedulePoint {
     SynapsesAfterPoisson,
     /// After the `post` pathways: `after_synapses`, `before_resets`.
     SynapsesEnd,
-    /// In `resets`, after the spike resets, before custom event effects.
+    /// After the spike resets (`resets`), before the custom events' code
+    /// (`after_resets`, order 0).
     ResetsAfterSpikes,
     /// After every reset: `after_resets`, `before_end`.
     ResetsEnd,
@@ -536,6 +543,11 @@ pub enum MonitorPlan {
         variables: Vec<RecordedVariable>,
         /// `Some(e)`: an EventMonitor of a custom event instead of spikes.
         event: Option<MonitoredEvent>,
+        /// `None`: at Brian2's default place, right after the event's
+        /// thresholder; otherwise where its `when:`/`order:` put it. It
+        /// records the list the event's thresholder last made: at a point
+        /// before the thresholder, the previous step's.
+        schedule: Option<ScheduledAt>,
         /// The first step this monitor records: Brian2 adds an object to
         /// the network where it is declared, so a monitor declared after
         /// `run`s totalling this many steps sees nothing before them.
@@ -604,7 +616,7 @@ pub struct MonitoredEvent {
     pub before_evaluation: bool,
 }
 
-/// Where a StateMonitor given `when:`/`order:` records: at `point`, after
+/// Where a monitor given `when:`/`order:` records: at `point`, after
 /// the first `after_regular` of the `run_regularly` kernels run there
 /// (Brian2 sorts them together by slot, order and name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -645,6 +657,15 @@ impl MonitorPlan {
             MonitorPlan::Spike { name, .. }
             | MonitorPlan::State { name, .. }
             | MonitorPlan::Rate { name, .. } => name,
+        }
+    }
+
+    /// Where a `when:`/`order:` put the monitor (`None`: its default
+    /// place).
+    pub fn schedule(&self) -> Option<ScheduledAt> {
+        match self {
+            MonitorPlan::Spike { schedule, .. } | MonitorPlan::State { schedule, .. } => *schedule,
+            MonitorPlan::Rate { .. } => None,
         }
     }
 

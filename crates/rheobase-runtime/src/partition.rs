@@ -983,6 +983,20 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 "records a custom event, which ranks do not exchange".to_string(),
             );
         }
+        // Split runs record spikes at the exchange of each window, at the
+        // thresholds' place only.
+        if let MonitorPlan::Spike {
+            name,
+            schedule: Some(_),
+            ..
+        } = m
+        {
+            refuse(
+                name,
+                "when",
+                "records spikes at a place of its own in the step (`when:`/`order:`)".to_string(),
+            );
+        }
     }
     found
 }

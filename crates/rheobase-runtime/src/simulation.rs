@@ -509,13 +509,15 @@ impl Simulation {
         }
     }
 
-    /// What Brian2 does when a `run` starts: it empties the custom events'
-    /// lists, which an EventMonitor of a subgroup reads before they are
-    /// found again (see `MonitoredEvent::before_evaluation`), so that in
-    /// the first step of every run it records nothing.
+    /// What Brian2 does when a `run` ends (its thresholders' `after_code`):
+    /// it empties the spike and custom events' lists, which an
+    /// EventMonitor of a subgroup (see `MonitoredEvent::before_evaluation`)
+    /// or a monitor given a `when:` before the thresholds reads before they
+    /// are found again, so that in the first step of every run it records
+    /// nothing. A SpikeGeneratorGroup's list is kept, as Brian2 keeps it.
     fn begin_run(&mut self) {
         for g in &mut self.groups {
-            for event in &mut g.events {
+            for event in g.events.iter_mut().chain(g.spike.as_mut()) {
                 event.len = 0;
             }
         }

@@ -264,6 +264,7 @@ impl Model {
                     stop: self.spike_range.1,
                     variables: vec![recorded("v", V)],
                     event: None,
+                    schedule: None,
                     from_step: 0,
                 },
                 MonitorPlan::Rate {

@@ -223,6 +223,7 @@ impl Builder {
             stop,
             variables: vec![],
             event: None,
+            schedule: None,
             from_step: 0,
         });
         self.p.monitors.len() - 1

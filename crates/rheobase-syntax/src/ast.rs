@@ -230,6 +230,10 @@ pub struct PoissonInputDecl {
     pub n: Option<Expr>,
     pub rate: Option<Expr>,
     pub weight: Option<Expr>,
+    /// `when:` — Brian2's schedule slot (default `synapses`).
+    pub when: Option<Ident>,
+    /// `order:` — the order within the slot (default 0).
+    pub order: Option<Expr>,
     pub span: Span,
 }
 
@@ -278,6 +282,12 @@ pub struct SpikeMonitorDecl {
     /// `event:` of an EventMonitor: the custom event it records (`None`
     /// for a SpikeMonitor).
     pub event: Option<Ident>,
+    /// `when:` — Brian2's schedule slot (default: the slot of the
+    /// thresholder of its event).
+    pub when: Option<Ident>,
+    /// `order:` — the order within the slot (default: the thresholder's
+    /// order + 1 without `when:`, 0 with it).
+    pub order: Option<Expr>,
     pub span: Span,
 }
 

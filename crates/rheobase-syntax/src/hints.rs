@@ -99,6 +99,40 @@ fn replace(_parser: Diagnostic, span: Span, message: String, notes: Vec<String>)
     new
 }
 
+/// Brian2's `S.pre.when = 'end'`, `G.thresholder['spike'].order = 1` or
+/// `mon.when = 'end'`: a schedule attribute set at the top level.
+fn schedule_attribute(code: &str) -> Option<(&str, String, Vec<String>)> {
+    let (lhs, _) = code.split_once('=')?;
+    let lhs = lhs.trim_end();
+    let (object_path, attr) = lhs.rsplit_once('.')?;
+    let path_chars = |c: char| c.is_ascii_alphanumeric() || "_.[]'\"".contains(c);
+    if !matches!(attr, "when" | "order") || !object_path.chars().all(path_chars) {
+        return None;
+    }
+    let object = object_path.split(['.', '[']).next().unwrap_or(object_path);
+    let value = code[lhs.len()..].trim_start_matches([' ', '=']).trim();
+    let unquoted = value.trim_matches(['\'', '"']);
+    if object_path == object {
+        // `mon.when = 'end'`: only the quotes made it a parse error.
+        return Some((
+            lhs,
+            format!("Brian2's `{lhs} = {value}` is the `{attr}:` key of a monitor or PoissonInput"),
+            vec![format!(
+                "help: write `{attr}: {unquoted}` in the body of the declaration of `{object}`"
+            )],
+        ));
+    }
+    Some((
+        lhs,
+        format!("`{lhs} = ...` changes Brian2's schedule of a part of `{object}`, which is not supported yet"),
+        vec![format!(
+            "the state updater, thresholder, resetter and pathways of `{object}` run at Brian2's \
+             default places; give `when:`/`order:` to the monitors, `run_regularly` blocks and \
+             PoissonInputs that must run before or after them"
+        )],
+    ))
+}
+
 /// The name of a call at the start of `code` (`S.connect(p=0.1)` →
 /// `S.connect`), if `code` starts with one.
 fn call_name(code: &str) -> Option<&str> {
@@ -126,6 +160,9 @@ fn python_line(code: &str) -> Option<(&str, String, Vec<String>)> {
         .next()
         .unwrap_or("");
     let no_python = "a model file holds no Python code";
+    if let Some(found) = schedule_attribute(code) {
+        return Some(found);
+    }
     match first {
         "import" | "from" if code.contains("import") => {
             return Some((

@@ -94,12 +94,12 @@ impl Kind {
                 "namespace",
             ],
             Kind::PoissonGroup => &["rates"],
-            Kind::PoissonInput => &["N", "rate", "weight"],
+            Kind::PoissonInput => &["N", "rate", "weight", "when", "order"],
             Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
             Kind::TimedArray => &["dt", "values", "file"],
             Kind::Array => &["values", "file"],
-            Kind::SpikeMonitor => &["variables"],
-            Kind::EventMonitor => &["event", "variables"],
+            Kind::SpikeMonitor => &["variables", "when", "order"],
+            Kind::EventMonitor => &["event", "variables", "when", "order"],
             Kind::StateMonitor => &["variables", "record", "dt", "when", "order"],
             Kind::PopulationRateMonitor => &[],
             Kind::RunRegularly => &["code", "dt", "when", "order"],
@@ -136,6 +136,29 @@ impl Kind {
             Kind::PopulationRateMonitor => "PopulationRateMonitor rate(P)",
             Kind::RunRegularly => "run_regularly:",
         }
+    }
+}
+
+/// What Brian2 says of a `when:` or `order:` given to a declaration that
+/// does not take it, and what to write instead.
+fn schedule_note(kind: Kind, word: &str) -> Option<&'static str> {
+    match (kind, word) {
+        (Kind::PopulationRateMonitor, "when" | "order") => Some(
+            "Brian2's PopulationRateMonitor takes no `when=` or `order=`: it always \
+             records in the `end` slot, at order 0",
+        ),
+        (Kind::NeuronGroup | Kind::Synapses, "when") => Some(
+            "Brian2's NeuronGroup and Synapses take no `when=`: each of their parts \
+             (state updater, thresholder, resetter, pathways) has its own slot, which \
+             cannot be changed here yet; give `when:`/`order:` to the monitors, \
+             `run_regularly` blocks and PoissonInputs that must run before or after them",
+        ),
+        (Kind::NeuronGroup | Kind::Synapses, "order") => Some(
+            "Brian2's `order=` of a NeuronGroup or Synapses object is not supported yet; \
+             give `when:`/`order:` to the monitors, `run_regularly` blocks and \
+             PoissonInputs that must run before or after it",
+        ),
+        _ => None,
     }
 }
 
@@ -653,6 +676,8 @@ impl<'s> Parser<'s> {
                     n: None,
                     rate: None,
                     weight: None,
+                    when: None,
+                    order: None,
                     span,
                 };
                 for kv in keys {
@@ -660,6 +685,8 @@ impl<'s> Parser<'s> {
                         "N" => d.n = self.value_expr(&kv),
                         "rate" => d.rate = self.value_expr(&kv),
                         "weight" => d.weight = self.value_expr(&kv),
+                        "when" => d.when = self.value_name(&kv),
+                        "order" => d.order = self.value_expr(&kv),
                         _ => {}
                     }
                 }
@@ -712,12 +739,16 @@ impl<'s> Parser<'s> {
                     source,
                     variables: Vec::new(),
                     event: None,
+                    when: None,
+                    order: None,
                     span,
                 };
                 let mut event_given = false;
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "variables" => d.variables = self.names(&kv),
+                        "when" => d.when = self.value_name(&kv),
+                        "order" => d.order = self.value_expr(&kv),
                         "event" => {
                             event_given = true;
                             d.event = self.value_name(&kv);
@@ -898,10 +929,19 @@ impl<'s> Parser<'s> {
                         valid.join(", ")
                     )
                 };
-                let mut d = Diagnostic::error(key.span, message);
-                if let Some(s) = suggest(word, valid) {
-                    d = d.with_note(format!("help: did you mean `{s}`?"));
-                }
+                let d = match schedule_note(kind, word) {
+                    Some(note) => {
+                        Diagnostic::error(key.span, format!("{} takes no `{word}:`", kind.name()))
+                            .with_note(note)
+                    }
+                    None => {
+                        let d = Diagnostic::error(key.span, message);
+                        match suggest(word, valid) {
+                            Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
+                            None => d,
+                        }
+                    }
+                };
                 self.report(d);
                 continue;
             }

@@ -117,6 +117,7 @@ const REFUSED: &[&str] = &[
     "ex_reliability",
     "linked_variables",
     "pathways",
+    "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
 ];
 

@@ -2,15 +2,15 @@
 //! SpikeGeneratorGroup and TimedArray.
 
 use super::{
-    kind_of, topological_order, validate_variable_name, Builder, GroupInfo, KernelCounters,
+    kind_of, regular, topological_order, validate_variable_name, Builder, GroupInfo, KernelCounters,
 };
 use crate::check::{dim_name, Binding, Failed, Scope, TableInfo, Ty, Typed, VariableInfo};
 use crate::expr::{self, as_const, binary, c};
 use crate::integrators::{self, Method, OdeSystem};
 use rheobase_kernel::program::{
     Action, ArrayDecl, ConnectPlan, EventPlan, GeneratorElement, GeneratorPlan, GroupPlan,
-    KernelId, Multiplicity, PathwayPlan, PathwaySide, PoissonInputPlan, SummedPlan, SynapsesPlan,
-    TableDecl, ValueKind,
+    KernelId, Multiplicity, PathwayPlan, PathwaySide, PoissonInputPlan, RegularPlan, RegularTarget,
+    SchedulePoint, SummedPlan, SynapsesPlan, TableDecl, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, LocalId, RandKind, Stmt, TableId, UnaryOp,
@@ -682,12 +682,59 @@ impl<'a> Builder<'a> {
             &counters,
             body,
         );
-        self.program.poisson_inputs.push(PoissonInputPlan {
-            name: d.name.name.clone(),
-            group: g,
-            kernel,
-        });
+        // Brian2 2.9's PoissonInput takes no name: it is `poissoninput`,
+        // then `poissoninput_1`, ..., in the order they are made.
+        let brian2_name = match self.poisson_names.len() {
+            0 => "poissoninput".to_string(),
+            k => format!("poissoninput_{k}"),
+        };
+        match self.poisson_input_schedule(d)? {
+            // Moved by `when:`/`order:`, it runs as `run_regularly` code
+            // does: every step, at the place Brian2's sort gives its name.
+            Some((slot, order, span)) => {
+                self.poisson_names.push((brian2_name.clone(), false));
+                self.regular.push(regular::PendingRegular {
+                    plan: RegularPlan {
+                        name: brian2_name,
+                        kernel,
+                        target: RegularTarget::Group(g),
+                        every: 1,
+                        from_step: self.steps_so_far,
+                        point: SchedulePoint::StartBegin,
+                    },
+                    slot,
+                    order,
+                    span,
+                    input: Some(d.name.name.clone()),
+                });
+            }
+            None => {
+                self.poisson_names.push((brian2_name, true));
+                self.program.poisson_inputs.push(PoissonInputPlan {
+                    name: d.name.name.clone(),
+                    group: g,
+                    kernel,
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// Brian2's `when=`/`order=` of a PoissonInput (defaults `synapses`
+    /// and 0) when they move it from that place: its slot, order and the
+    /// span of `when:` (or of its name).
+    fn poisson_input_schedule(
+        &mut self,
+        d: &ast::PoissonInputDecl,
+    ) -> Result<Option<(usize, i64, Span)>, Failed> {
+        if d.when.is_none() && d.order.is_none() {
+            return Ok(None);
+        }
+        let default_slot = regular::slot("synapses");
+        let (slot, order, span) =
+            self.when_order(d.when.as_ref(), d.order.as_ref(), d.name.span)?;
+        let slot = if d.when.is_some() { slot } else { default_slot };
+        Ok(((slot, order) != (default_slot, 0)).then_some((slot, order, span)))
     }
 
     fn synapse_array(

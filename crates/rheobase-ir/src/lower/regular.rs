@@ -38,7 +38,34 @@ const SLOTS: [&str; 18] = [
     "after_end",
 ];
 
-/// A StateMonitor given `when:`/`order:`, placed once every object of the
+/// The index of the slot `name` in [`SLOTS`].
+pub(super) fn slot(name: &str) -> usize {
+    SLOTS.iter().position(|s| *s == name).unwrap_or(0)
+}
+
+/// The names of the SpikeMonitors and EventMonitors at their default
+/// place (not among `scheduled`, the indices of monitors given a
+/// `when:`) whose event (`None`: spikes) passes `keep`.
+fn unscheduled_event_monitors(
+    program: &Program,
+    scheduled: &[ScheduledMonitor],
+    keep: impl Fn(Option<&MonitoredEvent>) -> bool,
+) -> Vec<String> {
+    program
+        .monitors
+        .iter()
+        .enumerate()
+        .filter(|(k, m)| match m {
+            MonitorPlan::Spike { event, .. } => {
+                keep(event.as_ref()) && !scheduled.iter().any(|s| s.monitor == *k)
+            }
+            _ => false,
+        })
+        .map(|(_, m)| m.name().to_string())
+        .collect()
+}
+
+/// A monitor given `when:`/`order:`, placed once every object of the
 /// file is known.
 pub(super) struct ScheduledMonitor {
     /// Index into `Program::monitors`.
@@ -57,6 +84,9 @@ pub(super) struct PendingRegular {
     pub order: i64,
     /// Where `when:` (or the block, without one) was written.
     pub span: Span,
+    /// The declared name of a PoissonInput run this way (its plan has
+    /// Brian2's name, `poissoninput_1`), for messages.
+    pub input: Option<String>,
 }
 
 impl Builder<'_> {
@@ -122,6 +152,7 @@ impl Builder<'_> {
                 slot,
                 order,
                 span,
+                input: None,
             });
         }
         Ok(())
@@ -171,7 +202,14 @@ impl Builder<'_> {
         for p in &mut pending {
             match self.point(p.slot, p.order, &p.plan.name, p.span, false) {
                 Ok(point) => p.plan.point = point,
-                Err(d) => self.diagnostics.push(d),
+                Err(d) => self.diagnostics.push(match &p.input {
+                    Some(input) => d.with_note(format!(
+                        "`{}` is Brian2's name of the PoissonInput `{input}`: Brian2 2.9's \
+                         PoissonInput takes no name, and is named in the order of declaration",
+                        p.plan.name
+                    )),
+                    None => d,
+                }),
             }
         }
         pending
@@ -192,7 +230,9 @@ impl Builder<'_> {
                 .iter()
                 .filter(|p| p.plan.point == point && (p.slot, p.order, &p.plan.name) < key)
                 .count();
-            if let MonitorPlan::State { schedule, .. } = &mut self.program.monitors[m.monitor] {
+            if let MonitorPlan::State { schedule, .. } | MonitorPlan::Spike { schedule, .. } =
+                &mut self.program.monitors[m.monitor]
+            {
                 *schedule = Some(ScheduledAt {
                     point,
                     after_regular,
@@ -229,132 +269,167 @@ impl Builder<'_> {
         // The objects of the slot at each order, and the points before and
         // after them; orders below (above) the listed ones go to the first
         // (last) point.
-        let (levels, first, last): (Vec<(i64, Vec<String>, SchedulePoint)>, _, _) =
-            match SLOTS[slot] {
-                "before_start" => return Ok(StartBegin),
-                "after_start" | "before_groups" => return Ok(StartEnd),
-                "after_groups" | "before_thresholds" => return Ok(GroupsEnd),
-                "after_thresholds" | "before_synapses" => return Ok(ThresholdsEnd),
-                "after_synapses" | "before_resets" => return Ok(SynapsesEnd),
-                "after_resets" | "before_end" => return Ok(ResetsEnd),
-                "after_end" => return Ok(EndEnd),
-                "start" => {
-                    // StateMonitors given a `when:`/`order:` are elsewhere.
-                    let monitors = prog
-                        .monitors
-                        .iter()
-                        .enumerate()
-                        .filter(|(k, m)| {
-                            matches!(m, MonitorPlan::State { .. })
-                                && !self.scheduled_monitors.iter().any(|s| s.monitor == *k)
+        let (levels, first, last): (Vec<(i64, Vec<String>, SchedulePoint)>, _, _) = match SLOTS
+            [slot]
+        {
+            "before_start" => return Ok(StartBegin),
+            "after_start" | "before_groups" => return Ok(StartEnd),
+            "after_groups" | "before_thresholds" => return Ok(GroupsEnd),
+            "before_synapses" => return Ok(ThresholdsEnd),
+            "after_synapses" | "before_resets" => return Ok(SynapsesEnd),
+            "before_end" => return Ok(ResetsEnd),
+            "after_end" => return Ok(EndEnd),
+            "start" => {
+                // StateMonitors given a `when:`/`order:` are elsewhere.
+                let monitors = prog
+                    .monitors
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, m)| {
+                        matches!(m, MonitorPlan::State { .. })
+                            && !self.scheduled_monitors.iter().any(|s| s.monitor == *k)
+                    })
+                    .map(|(_, m)| m.name().to_string())
+                    .collect();
+                (vec![(0, monitors, StartEnd)], StartBegin, StartEnd)
+            }
+            "groups" => {
+                let summed = prog
+                    .synapses
+                    .iter()
+                    .flat_map(|s| {
+                        s.summed.iter().map(move |m| {
+                            let var = prog.arrays[m.target.0 as usize].name.clone();
+                            let var = var.rsplit('.').next().unwrap_or("").to_string();
+                            format!("{}_summed_variable_{var}_post", s.name)
                         })
-                        .map(|(_, m)| m.name().to_string())
-                        .collect();
-                    (vec![(0, monitors, StartEnd)], StartBegin, StartEnd)
-                }
-                "groups" => {
-                    let summed = prog
-                        .synapses
+                    })
+                    .collect();
+                let mut updaters = group_names(&|g| match g.state_update {
+                    Some(_) => vec![format!("{}_stateupdater", g.name)],
+                    None => vec![],
+                });
+                updaters.extend(synapse_names("_stateupdater", &|s| {
+                    s.state_update.is_some()
+                }));
+                (
+                    vec![(-1, summed, GroupsAfterSummed), (0, updaters, GroupsEnd)],
+                    StartEnd,
+                    GroupsEnd,
+                )
+            }
+            "thresholds" => {
+                let thresholders = group_names(&|g| {
+                    let mut v = Vec::new();
+                    if g.spike.is_some() {
+                        v.push(format!("{}_spike_thresholder", g.name));
+                    }
+                    if g.generator.is_some() {
+                        v.push(g.name.clone());
+                    }
+                    v
+                });
+                // SpikeMonitors at their default place (order 1) and
+                // EventMonitors of subgroups (order 2).
+                let monitors = |subgroup_events: bool| {
+                    unscheduled_event_monitors(prog, &self.scheduled_monitors, |e| match e {
+                        None => !subgroup_events,
+                        Some(e) => subgroup_events && e.before_evaluation,
+                    })
+                };
+                (
+                    vec![
+                        (0, thresholders, ThresholdsAfterThresholders),
+                        (1, monitors(false), ThresholdsAfterMonitors),
+                        (2, monitors(true), ThresholdsAfterMonitors),
+                    ],
+                    GroupsEnd,
+                    ThresholdsAfterMonitors,
+                )
+            }
+            "after_thresholds" => {
+                let thresholders = group_names(&|g| {
+                    g.events
                         .iter()
-                        .flat_map(|s| {
-                            s.summed.iter().map(move |m| {
-                                let var = prog.arrays[m.target.0 as usize].name.clone();
-                                let var = var.rsplit('.').next().unwrap_or("").to_string();
-                                format!("{}_summed_variable_{var}_post", s.name)
-                            })
-                        })
-                        .collect();
-                    let mut updaters = group_names(&|g| match g.state_update {
-                        Some(_) => vec![format!("{}_stateupdater", g.name)],
-                        None => vec![],
-                    });
-                    updaters.extend(synapse_names("_stateupdater", &|s| {
-                        s.state_update.is_some()
-                    }));
-                    (
-                        vec![(-1, summed, GroupsAfterSummed), (0, updaters, GroupsEnd)],
-                        StartEnd,
-                        GroupsEnd,
-                    )
-                }
-                "thresholds" => {
-                    let thresholders = group_names(&|g| {
-                        let mut v = Vec::new();
-                        if g.spike.is_some() {
-                            v.push(format!("{}_spike_thresholder", g.name));
-                        }
-                        if g.generator.is_some() {
-                            v.push(g.name.clone());
-                        }
-                        for e in &g.events {
-                            v.push(format!("{}_{}_thresholder", g.name, e.name));
-                        }
-                        v
-                    });
-                    let monitors = prog
-                        .monitors
+                        .map(|e| format!("{}_{}_thresholder", g.name, e.name))
+                        .collect()
+                });
+                // EventMonitors of whole groups at their default place.
+                let monitors = unscheduled_event_monitors(prog, &self.scheduled_monitors, |e| {
+                    e.is_some_and(|e| !e.before_evaluation)
+                });
+                (
+                    vec![
+                        (0, thresholders, ThresholdsAfterEvents),
+                        (1, monitors, ThresholdsEnd),
+                    ],
+                    ThresholdsAfterMonitors,
+                    ThresholdsEnd,
+                )
+            }
+            "synapses" => {
+                let pathways = |side| -> Vec<String> {
+                    prog.synapses
                         .iter()
-                        .filter(|m| matches!(m, MonitorPlan::Spike { .. }))
-                        .map(|m| m.name().to_string())
-                        .collect();
-                    (
-                        vec![
-                            (0, thresholders, ThresholdsAfterThresholders),
-                            (1, monitors, ThresholdsEnd),
-                        ],
-                        GroupsEnd,
-                        ThresholdsEnd,
-                    )
-                }
-                "synapses" => {
-                    let pathways = |side| -> Vec<String> {
-                        prog.synapses
-                            .iter()
-                            .flat_map(|s| s.pathway_names(side))
-                            .map(|(name, _)| name)
-                            .collect()
-                    };
-                    let pre = pathways(PathwaySide::Pre);
-                    let inputs = (0..prog.poisson_inputs.len())
-                        .map(|k| match k {
-                            0 => "poissoninput".to_string(),
-                            k => format!("poissoninput_{k}"),
-                        })
-                        .collect();
-                    let post = pathways(PathwaySide::Post);
-                    (
-                        vec![
-                            (-1, pre, SynapsesAfterPre),
-                            (0, inputs, SynapsesAfterPoisson),
-                            (1, post, SynapsesEnd),
-                        ],
-                        ThresholdsEnd,
-                        SynapsesEnd,
-                    )
-                }
-                "resets" => {
-                    let resetters = group_names(&|g| {
-                        let mut v = Vec::new();
-                        if g.spike.as_ref().is_some_and(|e| e.effect.is_some()) {
-                            v.push(format!("{}_spike_resetter", g.name));
-                        }
-                        for e in g.events.iter().filter(|e| e.effect.is_some()) {
-                            v.push(format!("{}_{}_resetter", g.name, e.name));
-                        }
-                        v
-                    });
-                    (vec![(0, resetters, ResetsEnd)], SynapsesEnd, ResetsEnd)
-                }
-                _ => {
-                    let monitors = prog
-                        .monitors
+                        .flat_map(|s| s.pathway_names(side))
+                        .map(|(name, _)| name)
+                        .collect()
+                };
+                let pre = pathways(PathwaySide::Pre);
+                let inputs = self
+                    .poisson_names
+                    .iter()
+                    .filter(|(_, default_place)| *default_place)
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                let post = pathways(PathwaySide::Post);
+                (
+                    vec![
+                        (-1, pre, SynapsesAfterPre),
+                        (0, inputs, SynapsesAfterPoisson),
+                        (1, post, SynapsesEnd),
+                    ],
+                    ThresholdsEnd,
+                    SynapsesEnd,
+                )
+            }
+            "resets" => {
+                let resetters = group_names(&|g| match &g.spike {
+                    Some(e) if e.effect.is_some() => vec![format!("{}_spike_resetter", g.name)],
+                    _ => vec![],
+                });
+                (
+                    vec![(0, resetters, ResetsAfterSpikes)],
+                    SynapsesEnd,
+                    ResetsAfterSpikes,
+                )
+            }
+            // Custom events' code runs here (Brian2's `run_on_event`
+            // default), after the spikes' resets.
+            "after_resets" => {
+                let resetters = group_names(&|g| {
+                    g.events
                         .iter()
-                        .filter(|m| matches!(m, MonitorPlan::Rate { .. }))
-                        .map(|m| m.name().to_string())
-                        .collect();
-                    (vec![(0, monitors, EndEnd)], ResetsEnd, EndEnd)
-                }
-            };
+                        .filter(|e| e.effect.is_some())
+                        .map(|e| format!("{}_{}_resetter", g.name, e.name))
+                        .collect()
+                });
+                (
+                    vec![(0, resetters, ResetsEnd)],
+                    ResetsAfterSpikes,
+                    ResetsEnd,
+                )
+            }
+            _ => {
+                let monitors = prog
+                    .monitors
+                    .iter()
+                    .filter(|m| matches!(m, MonitorPlan::Rate { .. }))
+                    .map(|m| m.name().to_string())
+                    .collect();
+                (vec![(0, monitors, EndEnd)], ResetsEnd, EndEnd)
+            }
+        };
         // Walk the levels in order: the point before a level is the point
         // after the previous one.
         let mut before = first;

@@ -15,7 +15,8 @@ const SUMMED_PIECE: usize = 32 * 1024;
 impl Simulation {
     /// One time step, in Brian2's schedule: start, groups, thresholds,
     /// after_thresholds, synapses, resets, after_resets, end. Within a
-    /// slot, objects run in program order.
+    /// slot, objects run in program order; code and monitors given a
+    /// `when:`/`order:` run at the [`SchedulePoint`] their sort gave them.
     pub(super) fn one_step(&mut self) -> Result<(), RuntimeError> {
         let clock = self.clock();
         let Simulation {
@@ -196,20 +197,14 @@ impl Simulation {
         for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
             if let MonitorPlan::Spike {
                 group,
-                start,
-                stop,
-                variables,
                 event: None,
+                schedule: None,
                 ..
             } = plan
             {
-                let g = &groups[*group];
                 // A split run records exchanged groups at the exchange.
-                if split && g.exchanged() {
-                    continue;
-                }
-                if (g.spike.is_some() || g.generator.is_some()) && plan.active_at(clock.step) {
-                    data.record_spikes(store, clock.t, g.spikes(), *start, *stop, variables);
+                if !(split && groups[*group].exchanged()) {
+                    record_spike_monitor(plan, data, groups, store, clock);
                 }
             }
         }
@@ -217,6 +212,8 @@ impl Simulation {
         // 2 of `thresholds`), before this step's custom events are found:
         // they record the previous step's events.
         record_events(program, monitors, groups, store, clock, true);
+
+        regular!(ThresholdsAfterMonitors);
 
         // after_thresholds: custom event conditions.
         for g in groups.iter_mut() {
@@ -232,6 +229,7 @@ impl Simulation {
                 event.total += event.len as u64;
             }
         }
+        regular!(ThresholdsAfterEvents);
         // EventMonitors of whole groups record their event right after it
         // is found (Brian2's order: the event's thresholder's order + 1).
         record_events(program, monitors, groups, store, clock, false);
@@ -381,8 +379,8 @@ impl Simulation {
     }
 }
 
-/// Records the EventMonitors whose `before_evaluation` is `before`: the
-/// events each group's lists hold now.
+/// Records the EventMonitors at their default place whose
+/// `before_evaluation` is `before`: the events each group's lists hold now.
 fn record_events(
     program: &Program,
     monitors: &mut [MonitorData],
@@ -393,24 +391,55 @@ fn record_events(
 ) {
     for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
         if let MonitorPlan::Spike {
-            group,
-            start,
-            stop,
-            variables,
             event: Some(e),
+            schedule: None,
             ..
         } = plan
         {
-            if e.before_evaluation == before && plan.active_at(clock.step) {
-                let occurred = groups[*group].events[e.index].occurred();
-                data.record_spikes(store, clock.t, occurred, *start, *stop, variables);
+            if e.before_evaluation == before {
+                record_spike_monitor(plan, data, groups, store, clock);
             }
         }
     }
 }
 
+/// Records what the SpikeMonitor or EventMonitor `plan` sees now: the
+/// list its event's thresholder last made (this step's once it has run,
+/// else the previous step's, as Brian2's spike space holds), with the
+/// variables as they are now.
+fn record_spike_monitor(
+    plan: &MonitorPlan,
+    data: &mut MonitorData,
+    groups: &[GroupState],
+    store: &ArrayStore,
+    clock: Clock,
+) {
+    let MonitorPlan::Spike {
+        group,
+        start,
+        stop,
+        variables,
+        event,
+        ..
+    } = plan
+    else {
+        return;
+    };
+    if !plan.active_at(clock.step) {
+        return;
+    }
+    let g = &groups[*group];
+    let occurred = match event {
+        Some(e) => g.events[e.index].occurred(),
+        None if g.spike.is_some() || g.generator.is_some() => g.spikes(),
+        None => return,
+    };
+    data.record_spikes(store, clock.t, occurred, *start, *stop, variables);
+}
+
 /// Records the StateMonitors scheduled at `at` (`None`: the usual place
-/// at the start of the step).
+/// at the start of the step), and the SpikeMonitors and EventMonitors a
+/// `when:` puts there.
 #[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
 fn record_states(
     program: &Program,
@@ -430,6 +459,10 @@ fn record_states(
         .zip(monitor_checked.iter_mut())
         .enumerate()
     {
+        if at.is_some() && plan.schedule() == at && matches!(plan, MonitorPlan::Spike { .. }) {
+            record_spike_monitor(plan, data, groups, store, clock);
+            continue;
+        }
         if let MonitorPlan::State {
             name,
             group,
@@ -533,7 +566,7 @@ fn at_point(
     let monitored = program
         .monitors
         .iter()
-        .any(|m| matches!(m, MonitorPlan::State { schedule: Some(s), .. } if s.point == point));
+        .any(|m| m.schedule().is_some_and(|s| s.point == point));
     if !monitored {
         run_regular(program, exec, store, groups, synapses, clock, point);
         return Ok(());
@@ -608,6 +641,7 @@ fn deliver_window(
                     stop,
                     variables,
                     event: None,
+                    schedule: None,
                     ..
                 } if *group == k => {
                     if variables.is_empty() {
