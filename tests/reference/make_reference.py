@@ -256,8 +256,10 @@ ARRAY_VALUE = re.compile(r"\[|\blinspace\(|\barange\(")
 SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
+# `p=` counts only as `connect:`'s keyword: a variable named `p` (an
+# equation `p = ...`) draws no random numbers.
 RANDOM_RE = re.compile(r"\bxi(_\w+)?\b|\brand\(|\brandn\(|\bPoissonGroup\b|\bPoissonInput\b|"
-                       r"\bp\s*=|\bsample\(|\bpoisson\(")
+                       r"^\s*connect:.*\bp\s*=|\bsample\(|\bpoisson\(", re.M)
 
 METHOD_ALIASES = {"linear": "exact"}
 
@@ -546,9 +548,17 @@ class Runner:
     def spike_generator(self, name, args, body):
         n = int(ceval(args, self.consts))
         if "file" in body:
-            raise NotImplementedError("SpikeGeneratorGroup file: not supported by this translator")
-        indices = np.asarray(ceval(body["indices"], self.consts), dtype=int)
-        times = ceval(body["times"], self.consts)
+            # Two columns, index and time in seconds, separated by commas
+            # or whitespace (docs/language.md).
+            path = os.path.join(os.path.dirname(self.path), body["file"].strip().strip("'\""))
+            with open(path) as f:
+                rows = np.loadtxt((line.replace(",", " ") for line in f), ndmin=2)
+            indices = rows[:, 0].astype(int)
+            times = rows[:, 1] * second
+        else:
+            ns = dict(self.consts, linspace=brian2.linspace, arange=brian2.arange)
+            indices = np.asarray(ceval(body["indices"], ns), dtype=int)
+            times = ceval(body["times"], ns)
         kwargs = {}
         if "period" in body:
             kwargs["period"] = ceval(body["period"], self.consts)
@@ -558,7 +568,13 @@ class Runner:
         self.net.add(g)
 
     def timed_array(self, name, body):
-        values = ceval(body["values"], self.consts)
+        """`TimedArray NAME:` with `values:` or `file:` (a .npy next to the
+        model, as Brian2's `TimedArray(np.load(...), dt=...)`)."""
+        if "file" in body:
+            path = os.path.join(os.path.dirname(self.path), body["file"].strip().strip("'\""))
+            values = np.load(path)
+        else:
+            values = ceval(body["values"], self.consts)
         ta = TimedArray(values, dt=ceval(body["dt"], self.consts), name=name)
         self.consts[name] = ta
 
