@@ -159,6 +159,7 @@ impl<'a> Builder<'a> {
                 let (list, scalar) = match (&a.kind, &b.kind) {
                     (ExprKind::List(_), _) => (a, b),
                     (_, ExprKind::List(_)) if *op == ast::BinaryOp::Mul => (b, a),
+                    _ if super::values::is_array_value(e) => return self.constant_array(e),
                     _ => {
                         let t = self.constant(e)?;
                         return Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim));
@@ -173,6 +174,9 @@ impl<'a> Builder<'a> {
                     (values.iter().map(|v| v / kv).collect(), dim / k.dim)
                 })
             }
+            // `arange(...)`, `linspace(...)` and arithmetic of them: numpy's
+            // values, as the same array gives a group's variable.
+            _ if super::values::is_array_value(e) => self.constant_array(e),
             _ => {
                 let t = self.constant(e)?;
                 Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim))

@@ -174,6 +174,20 @@ impl Builder<'_> {
         })
     }
 
+    /// The values and unit of a constant array expression (a list,
+    /// `arange(...)*ms`, `linspace(...)`, ...) where a declaration takes a
+    /// list of numbers, such as a SpikeGeneratorGroup's `times:`; a single
+    /// number is an array of one.
+    pub(super) fn constant_array(
+        &mut self,
+        e: &ast::Expr,
+    ) -> Result<(Vec<f64>, Dimension), Failed> {
+        Ok(match self.array_operand(e)? {
+            Operand::Array(v) => (v.values, v.dim),
+            Operand::Scalar(x, dim, _) => (vec![x], dim),
+        })
+    }
+
     /// Evaluates an array expression as numpy does: lists, `linspace`,
     /// `arange`, and arithmetic element by element with a number
     /// broadcast over an array.
