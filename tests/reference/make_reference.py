@@ -256,6 +256,8 @@ ARRAY_VALUE = re.compile(r"\[|\blinspace\(|\barange\(")
 SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
+PLAIN_ZERO = re.compile(r"^\s*0(\.0*)?\s*$")
+
 # `p=` counts only as `connect:`'s keyword: a variable named `p` (an
 # equation `p = ...`) draws no random numbers.
 RANDOM_RE = re.compile(r"\bxi(_\w+)?\b|\brand\(|\brandn\(|\bPoissonGroup\b|\bPoissonInput\b|"
@@ -510,7 +512,8 @@ class Runner:
                 # `connect: all` (our spelling) and `connect: ()` = Brian2's `S.connect()`
                 cargs, ckwargs = (), {}
             else:
-                cargs, ckwargs = ceval("_capture(" + line + ")", dict(self.consts, _capture=lambda *a, **k: (a, k)))
+                ns = dict(self.consts, _capture=lambda *a, **k: (a, k), arange=np.arange, linspace=np.linspace)
+                cargs, ckwargs = ceval("_capture(" + line + ")", ns)
             self.log(f"{name}.connect(*{cargs}, **{ckwargs})")
             s.connect(*cargs, namespace=self.consts, **ckwargs)
         for pname, dtext in delay_exprs.items():
@@ -720,6 +723,10 @@ class Runner:
                 else:
                     item = int(ceval(sel, self.consts))
                 target = self.objects[obj]
+                if PLAIN_ZERO.match(expr) and not isinstance(item, str):
+                    self.log(f"{obj}.{var}[{item!r}] = 0 (a number)")
+                    getattr(target, var)[item] = 0
+                    continue
                 if ARRAY_VALUE.search(expr):
                     self.set_array(target, var, item, expr)
                     continue
@@ -731,6 +738,11 @@ class Runner:
                 view.set_item(item, expr, namespace=self.consts)
                 continue
             m = SETVAR.match(content)
+            if m and PLAIN_ZERO.match(m.group(3)):
+                # Brian2 takes the Python number 0 for a variable of any unit.
+                self.log(f"{m.group(1)}.{m.group(2)} = 0 (a number)")
+                setattr(self.objects[m.group(1)], m.group(2), 0)
+                continue
             if m and ARRAY_VALUE.search(m.group(3)):
                 self.set_array(self.objects[m.group(1)], m.group(2), slice(None), m.group(3))
                 continue

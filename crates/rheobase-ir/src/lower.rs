@@ -26,6 +26,45 @@ mod network;
 mod regular;
 mod values;
 
+/// The name under which a setting's plain `0` is checked (not a name a
+/// model can write).
+const PLAIN_ZERO: &str = "0 (a plain zero)";
+
+/// Brian2 accepts the Python number zero for a variable of any unit,
+/// `G.v = 0` and `G.v[0:2] = 0.0`, where any other plain number is a
+/// dimension error. A setting with a condition (`G.v['i > 0'] = 0`) is a
+/// code string in Brian2 and is dimension-checked there, as here. Returns
+/// the value to check: the literal zero becomes a zero with the unit of
+/// `variable`, bound in `scope`.
+pub(crate) fn plain_zero_in_unit(
+    scope: &mut Scope,
+    variable: &str,
+    value: &ast::Expr,
+    selector: Option<&ast::Selector>,
+) -> ast::Expr {
+    let is_zero = matches!(value.kind, ExprKind::Number { value: v, .. } if v == 0.0);
+    let by_condition = matches!(selector, Some(ast::Selector::Condition(_)));
+    let dim = match scope.names.get(variable) {
+        Some(Binding::Variable(info)) => info.dim,
+        _ => return value.clone(),
+    };
+    if !is_zero || by_condition || dim.is_dimensionless() {
+        return value.clone();
+    }
+    scope.names.insert(
+        PLAIN_ZERO.to_string(),
+        Binding::Constant {
+            value: 0.0,
+            dim,
+            ty: Ty::Float,
+        },
+    );
+    ast::Expr {
+        kind: ExprKind::Name(PLAIN_ZERO.to_string()),
+        span: value.span,
+    }
+}
+
 /// The result of lowering a model.
 #[derive(Debug, Clone)]
 pub struct Lowered {
@@ -1907,7 +1946,8 @@ impl<'a> Builder<'a> {
         } else {
             value.clone()
         };
-        let scope = self.refreshed(&self.groups[g].scope);
+        let mut scope = self.refreshed(&self.groups[g].scope);
+        let value = &plain_zero_in_unit(&mut scope, &variable.name, value, selector);
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "linked") => {
                 return Err(self.error(

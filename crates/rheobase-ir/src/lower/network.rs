@@ -2189,7 +2189,7 @@ impl<'a> Builder<'a> {
         span: Span,
         selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
-        let scope = self.refreshed(&self.synapse_infos[si].scope);
+        let mut scope = self.refreshed(&self.synapse_infos[si].scope);
         // `S.delay` is the delay of the pathway `pre` (Brian2's
         // `S.pre.delay`); without one, Brian2 refuses it too.
         let plan = &self.program.synapses[si];
@@ -2227,6 +2227,7 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
+        let value = &super::plain_zero_in_unit(&mut scope, &variable.name, value, selector);
         // `S.w = W[i, j]*mV`: elements of an Array, looked up per synapse.
         let value = self.subscripts(si, value)?;
         let block = ast::Block {
