@@ -231,7 +231,8 @@ def base_namespace():
 
 
 def ceval(expr, consts):
-    return eval(expr, {"__builtins__": {}, "True": True, "False": False}, consts)
+    # `defaultclock.dt` read as a value (a TimedArray's `dt:`).
+    return eval(expr, {"__builtins__": {}, "True": True, "False": False, "defaultclock": defaultclock}, consts)
 
 
 def try_ceval(expr, consts):

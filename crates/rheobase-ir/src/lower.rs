@@ -220,6 +220,16 @@ pub fn lower_for(
         links: linked::scan(model),
     };
     b.find_dt(model);
+    // `defaultclock.dt` in an expression is the model's time step, which
+    // is set once, before the first run.
+    b.constants.insert(
+        ast::CLOCK_DT.to_string(),
+        Binding::Constant {
+            value: b.dt,
+            dim: Dimension::SECOND,
+            ty: Ty::Float,
+        },
+    );
     for item in in_resolution_order(model) {
         // An item that fails has reported why; the next one is independent
         // enough to be checked too, so the user sees every error at once.
@@ -237,6 +247,7 @@ pub fn lower_for(
         let mut constants: Vec<(String, f64, Dimension)> = b
             .constants
             .iter()
+            .filter(|(name, _)| name.as_str() != ast::CLOCK_DT)
             .filter_map(|(name, binding)| match binding {
                 Binding::Constant { value, dim, .. } => Some((name.clone(), *value, *dim)),
                 _ => None,

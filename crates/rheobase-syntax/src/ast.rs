@@ -7,6 +7,10 @@
 
 use crate::Span;
 
+/// The name an expression's `defaultclock.dt` (Brian2's time step, read as
+/// a value) is parsed into; a model cannot write it as one name.
+pub const CLOCK_DT: &str = "defaultclock.dt";
+
 /// A name as written, with where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {

@@ -205,6 +205,13 @@ impl Conv {
                 false,
             )),
             Rule::number => Ok((self.number(&pair)?, false)),
+            Rule::clock_dt => Ok((
+                Expr {
+                    kind: ExprKind::Name(crate::ast::CLOCK_DT.to_string()),
+                    span,
+                },
+                false,
+            )),
             Rule::name_or_call => {
                 let mut inner = pair.into_inner();
                 let name = inner.next().ok_or_else(|| internal(span, "a name"))?;
