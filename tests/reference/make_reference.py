@@ -421,7 +421,7 @@ class Runner:
     def neuron_group(self, name, args, body):
         n = int(ceval(args, self.consts))
         kwargs = {}
-        model = "\n".join(as_lines(body["model"]))
+        model = "\n".join(as_lines(body.get("model", "")))  # a group may have no equations
         if "threshold" in body:
             kwargs["threshold"] = body["threshold"]
         if "reset" in body:

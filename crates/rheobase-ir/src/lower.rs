@@ -1608,21 +1608,7 @@ impl<'a> Builder<'a> {
         su_body.extend(constant_over_dt_stmts);
 
         // Pass 3: differential equations.
-        let mut noise: BTreeMap<String, LocalId> = BTreeMap::new();
-        for (_, rhs, _, _, _) in &diffs {
-            collect_noise_names(rhs, &mut |n| {
-                if !noise.contains_key(n) {
-                    let l = su.fresh();
-                    noise.insert(n.to_string(), l);
-                }
-            });
-        }
-        let mut diff_scope = scope.clone();
-        for (n, &l) in &noise {
-            diff_scope
-                .names
-                .insert(n.clone(), Binding::Noise { local: l });
-        }
+        let (diff_scope, noise) = bind_noise(&scope, diffs.iter().map(|d| d.1), &mut su);
         let mut system = OdeSystem {
             vars: Vec::new(),
             names: Vec::new(),
@@ -1700,21 +1686,7 @@ impl<'a> Builder<'a> {
                 },
                 None => integrators::choose(&system),
             };
-            // The noise increments dW = sqrt(dt)·randn(), one per noise
-            // symbol per step, before the integrator uses them.
-            for &l in noise.values() {
-                let draw = su.draw();
-                su_body.push(Stmt::SetLocal(
-                    l,
-                    expr::mul(
-                        expr::unary(UnaryOp::Sqrt, Expr::Dt),
-                        Expr::Rand {
-                            kind: RandKind::Normal,
-                            draw,
-                        },
-                    ),
-                ));
-            }
+            su_body.extend(noise_increments(&noise, &mut su));
             match integrators::integrate(method, &system, self.dt, &mut su) {
                 Ok(mut stmts) => su_body.append(&mut stmts),
                 Err(integrators::Unsupported(why)) => {
@@ -2587,6 +2559,53 @@ fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
         }
         ExprKind::Number { .. } | ExprKind::Bool(_) => {}
     }
+}
+
+/// The white-noise symbols (`xi`, `xi_NAME`) of the differential
+/// equations `rhss`, each a fresh local of `counters`, and a copy of
+/// `scope` in which they are bound.
+fn bind_noise<'e>(
+    scope: &Scope,
+    rhss: impl Iterator<Item = &'e ast::Expr>,
+    counters: &mut KernelCounters,
+) -> (Scope, BTreeMap<String, LocalId>) {
+    let mut noise: BTreeMap<String, LocalId> = BTreeMap::new();
+    for rhs in rhss {
+        collect_noise_names(rhs, &mut |n| {
+            if !noise.contains_key(n) {
+                let l = counters.fresh();
+                noise.insert(n.to_string(), l);
+            }
+        });
+    }
+    let mut with_noise = scope.clone();
+    for (n, &l) in &noise {
+        with_noise
+            .names
+            .insert(n.clone(), Binding::Noise { local: l });
+    }
+    (with_noise, noise)
+}
+
+/// The noise increments dW = sqrt(dt)·randn(), one per noise symbol per
+/// step (and element), to run before the integrator uses them.
+fn noise_increments(noise: &BTreeMap<String, LocalId>, counters: &mut KernelCounters) -> Vec<Stmt> {
+    noise
+        .values()
+        .map(|&l| {
+            let draw = counters.draw();
+            Stmt::SetLocal(
+                l,
+                expr::mul(
+                    expr::unary(UnaryOp::Sqrt, Expr::Dt),
+                    Expr::Rand {
+                        kind: RandKind::Normal,
+                        draw,
+                    },
+                ),
+            )
+        })
+        .collect()
 }
 
 fn collect_noise_names(e: &ast::Expr, f: &mut dyn FnMut(&str)) {
