@@ -165,8 +165,12 @@ impl<'a> Builder<'a> {
                         return Ok((vec![as_const(&t.expr).unwrap_or(f64::NAN)], t.dim));
                     }
                 };
-                let (values, dim) = self.constant_list(list)?;
                 let k = self.constant(scalar)?;
+                if *op == ast::BinaryOp::Mul && k.dim.is_dimensionless() {
+                    // `[0]*20` is Python's list repetition.
+                    return self.constant_array(e);
+                }
+                let (values, dim) = self.constant_list(list)?;
                 let kv = as_const(&k.expr).unwrap_or(f64::NAN);
                 Ok(if *op == ast::BinaryOp::Mul {
                     (values.iter().map(|v| v * kv).collect(), dim * k.dim)

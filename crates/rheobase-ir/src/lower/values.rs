@@ -252,9 +252,29 @@ impl Builder<'_> {
             }
             ExprKind::Unary(ast::UnaryOp::Pos, a) if is_array_value(a) => self.array_operand(a),
             ExprKind::Binary(op, a, b) if is_array_value(e) => {
+                let (ea, eb) = (a, b);
                 let a = self.array_operand(a)?;
                 let b = self.array_operand(b)?;
-                self.elementwise(*op, a, b, e)
+                match (*op, &ea.kind, &eb.kind, a, b) {
+                    // A list literal times a number is Python's list
+                    // repetition (`[0, 1]*3` is six values), not numpy's
+                    // arithmetic: the script's list is a Python list.
+                    (
+                        ast::BinaryOp::Mul,
+                        ExprKind::List(_),
+                        _,
+                        Operand::Array(v),
+                        Operand::Scalar(k, d, int),
+                    )
+                    | (
+                        ast::BinaryOp::Mul,
+                        _,
+                        ExprKind::List(_),
+                        Operand::Scalar(k, d, int),
+                        Operand::Array(v),
+                    ) if d.is_dimensionless() => self.repeated(v, k, int, e).map(Operand::Array),
+                    (_, _, _, a, b) => self.elementwise(*op, a, b, e),
+                }
             }
             _ => {
                 let (v, d, int) = self.scalar(e)?;
@@ -322,6 +342,30 @@ impl Builder<'_> {
             values: out,
             dim,
             integer,
+        })
+    }
+
+    /// `[...]*k`: Python's list repeated `k` times (an empty list for
+    /// `k <= 0`); a number that is not an integer is Python's TypeError.
+    fn repeated(
+        &mut self,
+        v: Values,
+        k: f64,
+        integer: bool,
+        e: &ast::Expr,
+    ) -> Result<Values, Failed> {
+        if !integer {
+            return Err(self.error(
+                Diagnostic::error(e.span, "a list can only be multiplied by an integer (Python repeats it), or by a unit")
+                    .with_note("for numbers times a factor, write the factor into the list or use `arange`/`linspace`"),
+            ));
+        }
+        let times = if k > 0.0 { k as usize } else { 0 };
+        let values = v.values.repeat(times);
+        Ok(Values {
+            values,
+            dim: v.dim,
+            integer: v.integer,
         })
     }
 
