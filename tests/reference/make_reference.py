@@ -231,7 +231,8 @@ def base_namespace():
 
 
 def ceval(expr, consts):
-    return eval(expr, {"__builtins__": {}, "True": True, "False": False}, consts)
+    # `defaultclock.dt` read as a value (a TimedArray's `dt:`).
+    return eval(expr, {"__builtins__": {}, "True": True, "False": False, "defaultclock": defaultclock}, consts)
 
 
 def try_ceval(expr, consts):
@@ -256,8 +257,13 @@ ARRAY_VALUE = re.compile(r"\[|\blinspace\(|\barange\(")
 SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
+PLAIN_ZERO = re.compile(r"^\s*0(\.0*)?\s*$")
+
+# `p=` counts only as `connect:`'s keyword: a variable named `p` (an
+# equation `p = ...`) draws no random numbers. PoissonInputs are decided
+# one by one (`random_inputs`): one at rate 1/dt draws nothing.
 RANDOM_RE = re.compile(r"\bxi(_\w+)?\b|\brand\(|\brandn\(|\bPoissonGroup\b|"
-                       r"\bp\s*=|\bsample\(|\bpoisson\(")
+                       r"^\s*connect:.*\bp\s*=|\bsample\(|\bpoisson\(", re.M)
 
 METHOD_ALIASES = {"linear": "exact"}
 
@@ -424,7 +430,7 @@ class Runner:
     def neuron_group(self, name, args, body):
         n = int(ceval(args, self.consts))
         kwargs = {}
-        model = "\n".join(as_lines(body["model"]))
+        model = "\n".join(as_lines(body.get("model", "")))  # a group may have no equations
         if "threshold" in body:
             kwargs["threshold"] = body["threshold"]
         if "reset" in body:
@@ -523,7 +529,8 @@ class Runner:
                 # `connect: all` (our spelling) and `connect: ()` = Brian2's `S.connect()`
                 cargs, ckwargs = (), {}
             else:
-                cargs, ckwargs = ceval("_capture(" + line + ")", dict(self.consts, _capture=lambda *a, **k: (a, k)))
+                ns = dict(self.consts, _capture=lambda *a, **k: (a, k), arange=np.arange, linspace=np.linspace)
+                cargs, ckwargs = ceval("_capture(" + line + ")", ns)
             self.log(f"{name}.connect(*{cargs}, **{ckwargs})")
             s.connect(*cargs, namespace=self.consts, **ckwargs)
         for pname, dtext in delay_exprs.items():
@@ -565,9 +572,17 @@ class Runner:
     def spike_generator(self, name, args, body):
         n = int(ceval(args, self.consts))
         if "file" in body:
-            raise NotImplementedError("SpikeGeneratorGroup file: not supported by this translator")
-        indices = np.asarray(ceval(body["indices"], self.consts), dtype=int)
-        times = ceval(body["times"], self.consts)
+            # Two columns, index and time in seconds, separated by commas
+            # or whitespace (docs/language.md).
+            path = os.path.join(os.path.dirname(self.path), body["file"].strip().strip("'\""))
+            with open(path) as f:
+                rows = np.loadtxt((line.replace(",", " ") for line in f), ndmin=2)
+            indices = rows[:, 0].astype(int)
+            times = rows[:, 1] * second
+        else:
+            ns = dict(self.consts, linspace=brian2.linspace, arange=brian2.arange)
+            indices = np.asarray(ceval(body["indices"], ns), dtype=int)
+            times = ceval(body["times"], ns)
         kwargs = {}
         if "period" in body:
             kwargs["period"] = ceval(body["period"], self.consts)
@@ -577,6 +592,8 @@ class Runner:
         self.net.add(g)
 
     def timed_array(self, name, body):
+        """`TimedArray NAME:` with `values:` or `file:` (a .npy next to the
+        model, as Brian2's `TimedArray(np.load(...), dt=...)`)."""
         if "file" in body:
             path = os.path.join(os.path.dirname(self.path), body["file"].strip().strip("'\""))
             values = np.load(path)
@@ -736,6 +753,10 @@ class Runner:
                 else:
                     item = int(ceval(sel, self.consts))
                 target = self.objects[obj]
+                if PLAIN_ZERO.match(expr) and not isinstance(item, str):
+                    self.log(f"{obj}.{var}[{item!r}] = 0 (a number)")
+                    getattr(target, var)[item] = 0
+                    continue
                 if ARRAY_VALUE.search(expr):
                     self.set_array(target, var, item, expr)
                     continue
@@ -747,6 +768,11 @@ class Runner:
                 view.set_item(item, expr, namespace=self.consts)
                 continue
             m = SETVAR.match(content)
+            if m and PLAIN_ZERO.match(m.group(3)):
+                # Brian2 takes the Python number 0 for a variable of any unit.
+                self.log(f"{m.group(1)}.{m.group(2)} = 0 (a number)")
+                setattr(self.objects[m.group(1)], m.group(2), 0)
+                continue
             if m and ARRAY_VALUE.search(m.group(3)):
                 self.set_array(self.objects[m.group(1)], m.group(2), slice(None), m.group(3))
                 continue

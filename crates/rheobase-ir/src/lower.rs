@@ -26,6 +26,45 @@ mod network;
 mod regular;
 mod values;
 
+/// The name under which a setting's plain `0` is checked (not a name a
+/// model can write).
+const PLAIN_ZERO: &str = "0 (a plain zero)";
+
+/// Brian2 accepts the Python number zero for a variable of any unit,
+/// `G.v = 0` and `G.v[0:2] = 0.0`, where any other plain number is a
+/// dimension error. A setting with a condition (`G.v['i > 0'] = 0`) is a
+/// code string in Brian2 and is dimension-checked there, as here. Returns
+/// the value to check: the literal zero becomes a zero with the unit of
+/// `variable`, bound in `scope`.
+pub(crate) fn plain_zero_in_unit(
+    scope: &mut Scope,
+    variable: &str,
+    value: &ast::Expr,
+    selector: Option<&ast::Selector>,
+) -> ast::Expr {
+    let is_zero = matches!(value.kind, ExprKind::Number { value: v, .. } if v == 0.0);
+    let by_condition = matches!(selector, Some(ast::Selector::Condition(_)));
+    let dim = match scope.names.get(variable) {
+        Some(Binding::Variable(info)) => info.dim,
+        _ => return value.clone(),
+    };
+    if !is_zero || by_condition || dim.is_dimensionless() {
+        return value.clone();
+    }
+    scope.names.insert(
+        PLAIN_ZERO.to_string(),
+        Binding::Constant {
+            value: 0.0,
+            dim,
+            ty: Ty::Float,
+        },
+    );
+    ast::Expr {
+        kind: ExprKind::Name(PLAIN_ZERO.to_string()),
+        span: value.span,
+    }
+}
+
 /// The result of lowering a model.
 #[derive(Debug, Clone)]
 pub struct Lowered {
@@ -1564,21 +1603,7 @@ impl<'a> Builder<'a> {
         su_body.extend(constant_over_dt_stmts);
 
         // Pass 3: differential equations.
-        let mut noise: BTreeMap<String, LocalId> = BTreeMap::new();
-        for (_, rhs, _, _, _) in &diffs {
-            collect_noise_names(rhs, &mut |n| {
-                if !noise.contains_key(n) {
-                    let l = su.fresh();
-                    noise.insert(n.to_string(), l);
-                }
-            });
-        }
-        let mut diff_scope = scope.clone();
-        for (n, &l) in &noise {
-            diff_scope
-                .names
-                .insert(n.clone(), Binding::Noise { local: l });
-        }
+        let (diff_scope, noise) = bind_noise(&scope, diffs.iter().map(|d| d.1), &mut su);
         let mut system = OdeSystem {
             vars: Vec::new(),
             names: Vec::new(),
@@ -1656,21 +1681,7 @@ impl<'a> Builder<'a> {
                 },
                 None => integrators::choose(&system),
             };
-            // The noise increments dW = sqrt(dt)·randn(), one per noise
-            // symbol per step, before the integrator uses them.
-            for &l in noise.values() {
-                let draw = su.draw();
-                su_body.push(Stmt::SetLocal(
-                    l,
-                    expr::mul(
-                        expr::unary(UnaryOp::Sqrt, Expr::Dt),
-                        Expr::Rand {
-                            kind: RandKind::Normal,
-                            draw,
-                        },
-                    ),
-                ));
-            }
+            su_body.extend(noise_increments(&noise, &mut su));
             match integrators::integrate(method, &system, self.dt, &mut su) {
                 Ok(mut stmts) => su_body.append(&mut stmts),
                 Err(integrators::Unsupported(why)) => {
@@ -1993,7 +2004,8 @@ impl<'a> Builder<'a> {
         } else {
             value.clone()
         };
-        let scope = self.refreshed(&self.groups[g].scope);
+        let mut scope = self.refreshed(&self.groups[g].scope);
+        let value = &plain_zero_in_unit(&mut scope, &variable.name, value, selector);
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "linked") => {
                 return Err(self.error(
@@ -2677,6 +2689,53 @@ fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
         }
         ExprKind::Number { .. } | ExprKind::Bool(_) => {}
     }
+}
+
+/// The white-noise symbols (`xi`, `xi_NAME`) of the differential
+/// equations `rhss`, each a fresh local of `counters`, and a copy of
+/// `scope` in which they are bound.
+fn bind_noise<'e>(
+    scope: &Scope,
+    rhss: impl Iterator<Item = &'e ast::Expr>,
+    counters: &mut KernelCounters,
+) -> (Scope, BTreeMap<String, LocalId>) {
+    let mut noise: BTreeMap<String, LocalId> = BTreeMap::new();
+    for rhs in rhss {
+        collect_noise_names(rhs, &mut |n| {
+            if !noise.contains_key(n) {
+                let l = counters.fresh();
+                noise.insert(n.to_string(), l);
+            }
+        });
+    }
+    let mut with_noise = scope.clone();
+    for (n, &l) in &noise {
+        with_noise
+            .names
+            .insert(n.clone(), Binding::Noise { local: l });
+    }
+    (with_noise, noise)
+}
+
+/// The noise increments dW = sqrt(dt)·randn(), one per noise symbol per
+/// step (and element), to run before the integrator uses them.
+fn noise_increments(noise: &BTreeMap<String, LocalId>, counters: &mut KernelCounters) -> Vec<Stmt> {
+    noise
+        .values()
+        .map(|&l| {
+            let draw = counters.draw();
+            Stmt::SetLocal(
+                l,
+                expr::mul(
+                    expr::unary(UnaryOp::Sqrt, Expr::Dt),
+                    Expr::Rand {
+                        kind: RandKind::Normal,
+                        draw,
+                    },
+                ),
+            )
+        })
+        .collect()
 }
 
 fn collect_noise_names(e: &ast::Expr, f: &mut dyn FnMut(&str)) {

@@ -18,7 +18,7 @@ use rheobase_kernel::{
 use rheobase_syntax::ast::{self, ConnectIndex, EquationKind, ExprKind, Iterable};
 use rheobase_syntax::{Diagnostic, Span};
 use rheobase_units::Dimension;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// What later statements need to know about a Synapses object.
 /// A Synapses object's pathway, resolved from its declaration.
@@ -1207,6 +1207,10 @@ impl<'a> Builder<'a> {
         let mut state_update = None;
         if !clock_driven.is_empty() {
             let mut counters = KernelCounters::default();
+            // White noise in clock-driven equations, as in a group's.
+            let (ode_scope, noise) =
+                super::bind_noise(&scope, clock_driven.iter().map(|c| c.1), &mut counters);
+            let noise_syms: Vec<expr::Sym> = noise.values().map(|&l| expr::Sym::Local(l)).collect();
             let mut system = OdeSystem {
                 vars: Vec::new(),
                 names: Vec::new(),
@@ -1214,11 +1218,11 @@ impl<'a> Builder<'a> {
                 g: Vec::new(),
                 masked: Vec::new(),
                 not_refractory: None,
-                noise: Vec::new(),
+                noise: noise.values().copied().collect(),
             };
             for (eq, rhs, array, dim) in &clock_driven {
                 let t = self
-                    .checker(&scope, &mut counters, false, false)
+                    .checker(&ode_scope, &mut counters, false, false)
                     .check(rhs)?;
                 if t.dim != *dim / Dimension::SECOND {
                     return Err(self.error(super::unit_mismatch(
@@ -1229,10 +1233,24 @@ impl<'a> Builder<'a> {
                         t.dim,
                     )));
                 }
+                let Some(lin) = expr::linear_form(&t.expr, &noise_syms) else {
+                    return Err(self.error(Diagnostic::error(
+                        rhs.span,
+                        "white noise `xi` must enter the equation linearly (as `... + sigma*xi`)",
+                    )));
+                };
                 system.vars.push(*array);
                 system.names.push(eq.variable.name.clone());
-                system.f.push(t.expr);
-                system.g.push(BTreeMap::new());
+                system.f.push(lin.rest);
+                system.g.push(
+                    lin.coefficients
+                        .into_iter()
+                        .filter_map(|(s, e)| match s {
+                            expr::Sym::Local(l) => Some((l, e)),
+                            expr::Sym::Array(_) => None,
+                        })
+                        .collect(),
+                );
                 system.masked.push(false);
             }
             self.check_parameters_in(&system, d.method.as_ref(), &d.name)?;
@@ -1245,7 +1263,8 @@ impl<'a> Builder<'a> {
                 })?,
                 None => integrators::choose(&system),
             };
-            let body = integrators::integrate(method, &system, self.dt, &mut counters).map_err(
+            let mut body = super::noise_increments(&noise, &mut counters);
+            let stmts = integrators::integrate(method, &system, self.dt, &mut counters).map_err(
                 |integrators::Unsupported(why)| {
                     let span = d.method.as_ref().map_or(d.name.span, |m| m.span);
                     self.error(Diagnostic::error(
@@ -1256,6 +1275,7 @@ impl<'a> Builder<'a> {
                     ))
                 },
             )?;
+            body.extend(stmts);
             let body = self.active_after_declaration(body);
             state_update = Some(self.add_kernel(
                 format!("{sname}.state_update"),
@@ -2223,7 +2243,7 @@ impl<'a> Builder<'a> {
         span: Span,
         selector: Option<&ast::Selector>,
     ) -> Result<(), Failed> {
-        let scope = self.refreshed(&self.synapse_infos[si].scope);
+        let mut scope = self.refreshed(&self.synapse_infos[si].scope);
         // `S.delay` is the delay of the pathway `pre` (Brian2's
         // `S.pre.delay`); without one, Brian2 refuses it too.
         let plan = &self.program.synapses[si];
@@ -2261,6 +2281,7 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
+        let value = &super::plain_zero_in_unit(&mut scope, &variable.name, value, selector);
         // `S.w = W[i, j]*mV`: elements of an Array, looked up per synapse.
         let value = self.subscripts(si, value)?;
         let block = ast::Block {

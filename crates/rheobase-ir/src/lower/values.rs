@@ -30,12 +30,23 @@ enum Operand {
     Array(Values),
 }
 
+/// Functions of one number that numpy applies element by element to an
+/// array (`cos(arange(8)*pi/4)`), as Brian2's namespace gives them to a
+/// script.
+const ELEMENTWISE: &[&str] = &[
+    "exp", "log", "log10", "expm1", "log1p", "sqrt", "abs", "sin", "cos", "tan", "sinh", "cosh",
+    "tanh", "arcsin", "arccos", "arctan", "floor", "ceil", "sign",
+];
+
 /// Whether `e` is an array of values rather than an expression per
 /// element: a list literal or a call of `linspace`/`arange`, possibly
 /// combined with numbers by arithmetic.
 pub(super) fn is_array_value(e: &ast::Expr) -> bool {
     match &e.kind {
         ExprKind::List(_) => true,
+        ExprKind::Call { function, args } if ELEMENTWISE.contains(&function.name.as_str()) => {
+            args.iter().any(is_array_value)
+        }
         ExprKind::Call { function, .. } => matches!(function.name.as_str(), "linspace" | "arange"),
         ExprKind::Unary(_, a) => is_array_value(a),
         ExprKind::Binary(_, a, b) => is_array_value(a) || is_array_value(b),
@@ -239,6 +250,9 @@ impl Builder<'_> {
             ExprKind::Call { function, args } if function.name == "arange" => {
                 self.arange(e, args).map(Operand::Array)
             }
+            ExprKind::Call { function, args } if is_array_value(e) => self
+                .function_of_array(e, function, args)
+                .map(Operand::Array),
             ExprKind::Unary(ast::UnaryOp::Neg, a) if is_array_value(a) => {
                 Ok(match self.array_operand(a)? {
                     Operand::Array(mut v) => {
@@ -250,15 +264,121 @@ impl Builder<'_> {
             }
             ExprKind::Unary(ast::UnaryOp::Pos, a) if is_array_value(a) => self.array_operand(a),
             ExprKind::Binary(op, a, b) if is_array_value(e) => {
+                let (ea, eb) = (a, b);
                 let a = self.array_operand(a)?;
                 let b = self.array_operand(b)?;
-                self.elementwise(*op, a, b, e)
+                match (*op, &ea.kind, &eb.kind, a, b) {
+                    // A list literal times a number is Python's list
+                    // repetition (`[0, 1]*3` is six values), not numpy's
+                    // arithmetic: the script's list is a Python list.
+                    (
+                        ast::BinaryOp::Mul,
+                        ExprKind::List(_),
+                        _,
+                        Operand::Array(v),
+                        Operand::Scalar(k, d, int),
+                    )
+                    | (
+                        ast::BinaryOp::Mul,
+                        _,
+                        ExprKind::List(_),
+                        Operand::Scalar(k, d, int),
+                        Operand::Array(v),
+                    ) if d.is_dimensionless() => self.repeated(v, k, int, e).map(Operand::Array),
+                    (_, _, _, a, b) => self.elementwise(*op, a, b, e),
+                }
             }
             _ => {
                 let (v, d, int) = self.scalar(e)?;
                 Ok(Operand::Scalar(v, d, int))
             }
         }
+    }
+
+    /// `cos(array)` and the other [`ELEMENTWISE`] functions: the function
+    /// of each element, folded as the same function of one number is (so
+    /// the values are the ones `G.v = cos(0.5)` gives). Only dimensionless
+    /// arrays are taken, since each element becomes a plain number.
+    fn function_of_array(
+        &mut self,
+        e: &ast::Expr,
+        function: &ast::Ident,
+        args: &[ast::Expr],
+    ) -> Result<Values, Failed> {
+        let [arg] = args else {
+            return Err(self.error(Diagnostic::error(
+                e.span,
+                format!("`{}` of an array takes one argument", function.name),
+            )));
+        };
+        let values = match self.array_operand(arg)? {
+            Operand::Array(v) => v,
+            Operand::Scalar(..) => return Err(Failed),
+        };
+        if !values.dim.is_dimensionless() {
+            return Err(self.error(
+                Diagnostic::error(
+                    arg.span,
+                    format!(
+                        "`{}` of an array with a unit ({}) is not supported",
+                        function.name,
+                        dim_name(values.dim)
+                    ),
+                )
+                .with_note("divide the array by its unit first, or write an expression of `i`"),
+            ));
+        }
+        let mut out = Vec::with_capacity(values.values.len());
+        let mut integer = true;
+        let mut dim = Dimension::DIMENSIONLESS;
+        for x in values.values {
+            let element = ast::Expr {
+                kind: ExprKind::Call {
+                    function: function.clone(),
+                    args: vec![ast::Expr {
+                        kind: ExprKind::Number {
+                            value: x,
+                            is_integer: values.integer,
+                        },
+                        span: arg.span,
+                    }],
+                },
+                span: e.span,
+            };
+            let (v, d, int) = self.scalar(&element)?;
+            out.push(v);
+            dim = d;
+            integer &= int;
+        }
+        Ok(Values {
+            values: out,
+            dim,
+            integer,
+        })
+    }
+
+    /// `[...]*k`: Python's list repeated `k` times (an empty list for
+    /// `k <= 0`); a number that is not an integer is Python's TypeError.
+    fn repeated(
+        &mut self,
+        v: Values,
+        k: f64,
+        integer: bool,
+        e: &ast::Expr,
+    ) -> Result<Values, Failed> {
+        if !integer {
+            return Err(self.error(
+                Diagnostic::error(e.span, "a list can only be multiplied by an integer (Python repeats it), or by a unit")
+                    .with_note("for numbers times a factor, write the factor into the list or use `arange`/`linspace`"),
+            ));
+        }
+        let times = if k > 0.0 { k as usize } else { 0 };
+        let values = v.values.repeat(times);
+        Ok(Values {
+            values,
+            dim: v.dim,
+            integer: v.integer,
+        })
     }
 
     /// A constant number of an array expression, with its unit and whether
