@@ -515,7 +515,9 @@ impl Simulation {
     /// or a monitor given a `when:` before the thresholds reads before they
     /// are found again, so that in the first step of every run it records
     /// nothing. A SpikeGeneratorGroup's list is kept, as Brian2 keeps it.
-    fn begin_run(&mut self) {
+    /// Library callers that run by duration instead of by the script's
+    /// `run` lines call it at the start of each of their runs.
+    pub fn begin_run(&mut self) {
         for g in &mut self.groups {
             for event in g.events.iter_mut().chain(g.spike.as_mut()) {
                 event.len = 0;

@@ -178,6 +178,8 @@ impl Simulation {
             )));
         }
         self.set_up()?;
+        // Each call is a run, as each `run(...)` of a Brian2 script is.
+        self.inner.begin_run();
         let start = self.inner.step();
         let end = rheobase_ir::end_step(self.inner.t() + duration, self.dt());
         self.advance(end.saturating_sub(start), keep_going)

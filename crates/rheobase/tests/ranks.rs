@@ -114,6 +114,8 @@ fn models() -> Vec<PathBuf> {
 const REFUSED: &[&str] = &[
     "custom_events_example",
     "event_monitor",
+    "ex_Brette_Guigon_2003",
+    "ex_Kremer_et_al_2011",
     "ex_reliability",
     "linked_variables",
     "pathways",
