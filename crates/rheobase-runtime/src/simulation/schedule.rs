@@ -155,35 +155,18 @@ impl Simulation {
                 generator.fire(clock.step);
             }
         }
-        // On one rank of several, each rank buffers its own spikes, and at
-        // the end of an exchange window every rank learns every group's
-        // spikes of the window's steps (a generator's are the same on all
-        // ranks already). `partition` describes the scheme.
+        // On one rank of several, each rank buffers its own spikes (and
+        // below its custom events), and at the end of an exchange window,
+        // once this step's custom events are found, every rank learns
+        // every group's spikes and events of the window's steps (a
+        // generator's spikes are the same on all ranks already).
+        // `partition` describes the scheme.
         let split = partition.is_some();
-        if let Some(p) = partition {
+        if let Some(p) = partition.as_mut() {
             // SpikeMonitors' variables are read now, after the threshold
             // and before the reset, by the rank owning the neuron.
-            for x in 0..p.spike_vars.len() {
-                if let MonitorPlan::Spike {
-                    group,
-                    start,
-                    stop,
-                    variables,
-                    ..
-                } = &program.monitors[p.spike_vars[x]]
-                {
-                    let g = &groups[*group];
-                    let own = &g.spikes()[g.own_spikes.clone()];
-                    p.buffer_values(store, own, (*start, *stop), variables);
-                }
-            }
+            buffer_recorded(p, program, store, groups, Recorded::Spikes);
             p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
-            if p.ends_window(clock.step) {
-                p.exchange_window();
-                deliver_window(
-                    p, program, store, groups, synapses, monitors, pre_order, clock.dt,
-                );
-            }
         }
         if !split {
             for g in groups.iter_mut() {
@@ -216,7 +199,7 @@ impl Simulation {
         // EventMonitors of a subgroup come next in Brian2 2.9 (its order
         // 2 of `thresholds`), before this step's custom events are found:
         // they record the previous step's events.
-        record_events(program, monitors, groups, store, clock, true);
+        record_events(program, monitors, groups, store, partition, clock, true);
 
         // after_thresholds: custom event conditions.
         for g in groups.iter_mut() {
@@ -234,7 +217,17 @@ impl Simulation {
         }
         // EventMonitors of whole groups record their event right after it
         // is found (Brian2's order: the event's thresholder's order + 1).
-        record_events(program, monitors, groups, store, clock, false);
+        record_events(program, monitors, groups, store, partition, clock, false);
+        if let Some(p) = partition.as_mut() {
+            p.buffer_events(|g, e| groups[g].events[e].occurred());
+            p.end_step();
+            if p.ends_window(clock.step) {
+                p.exchange_window();
+                deliver_window(
+                    p, program, store, groups, synapses, monitors, pre_order, clock.dt,
+                );
+            }
+        }
 
         regular!(ThresholdsEnd);
         // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
@@ -248,15 +241,17 @@ impl Simulation {
             if let Some(kernel) = kernel {
                 let source = &groups[plan.source];
                 let due = match partition {
-                    // This rank's spikes reach its synapses of shorter
-                    // delays than the window's now; the other ranks'
-                    // spikes, and the longer delays, were queued at the
-                    // exchange. (Named pathways and custom events are
-                    // refused when the simulation is split.)
-                    Some(p) if which.is_none() && event.is_none() && source.exchanged() => {
-                        let own = &source.spikes()[source.own_spikes.clone()];
-                        state.push(plan, None, own, clock.step, Delays::Below(p.split));
-                        state.take_due(None, clock.step)
+                    // This rank's spikes or events reach its synapses of
+                    // shorter delays than the window's now; the other
+                    // ranks', and the longer delays, were queued at the
+                    // exchange (a generator's spikes are every rank's).
+                    Some(p) if event.is_some() || source.exchanged() => {
+                        let own = match event {
+                            None => &source.spikes()[source.own_spikes.clone()],
+                            Some(e) => source.events[e].occurred(),
+                        };
+                        state.push(plan, which, own, clock.step, Delays::Below(p.split));
+                        state.take_due(which, clock.step)
                     }
                     _ => {
                         let triggered = match event {
@@ -268,7 +263,11 @@ impl Simulation {
                 };
                 state.events += due.len() as u64;
                 if let Some(p) = partition.as_mut() {
-                    p.share(&pre_reads[k].on_pre, program, store);
+                    let reads = match which {
+                        None => &pre_reads[k].on_pre,
+                        Some(w) => &pre_reads[k].pathways[w],
+                    };
+                    p.share(reads, program, store);
                 }
                 run_synapse_list(
                     exec,
@@ -317,14 +316,19 @@ impl Simulation {
                 }
                 // A named `post` pathway may have a delay, so it goes
                 // through its own queue.
-                Some(p) => {
-                    let pathway = &plan.pathways[p];
+                Some(w) => {
+                    let pathway = &plan.pathways[w];
                     let triggered = match pathway.event {
                         None => target.spikes(),
                         Some(e) => target.events[e].occurred(),
                     };
+                    // Its synapses are onto this rank's neurons, whose
+                    // spikes and events this rank found itself.
                     let due = state.push_and_take_due(plan, which, triggered, clock.step);
                     state.events += due.len() as u64;
+                    if let Some(p) = partition.as_mut() {
+                        p.share(&pre_reads[k].pathways[w], program, store);
+                    }
                     run_synapse_list(
                         exec,
                         partition.as_ref(),
@@ -382,15 +386,27 @@ impl Simulation {
 }
 
 /// Records the EventMonitors whose `before_evaluation` is `before`: the
-/// events each group's lists hold now.
+/// events each group's lists hold now. On one rank of several, each rank
+/// buffers its own neurons' events instead, merged at the window's
+/// exchange.
 fn record_events(
     program: &Program,
     monitors: &mut [MonitorData],
     groups: &[GroupState],
     store: &ArrayStore,
+    partition: &mut Option<PartitionState>,
     clock: Clock,
     before: bool,
 ) {
+    if let Some(p) = partition.as_mut() {
+        let kind = if before {
+            Recorded::EventsBefore
+        } else {
+            Recorded::EventsAfter
+        };
+        buffer_recorded(p, program, store, groups, kind);
+        return;
+    }
     for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
         if let MonitorPlan::Spike {
             group,
@@ -406,6 +422,57 @@ fn record_events(
                 data.record_spikes(store, clock.t, occurred, *start, *stop, variables);
             }
         }
+    }
+}
+
+/// Which of the monitors a rank records for its own neurons
+/// (`PartitionState::recorded`), by the point of the step they record at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// SpikeMonitors with `variables:`, after the thresholds.
+    Spikes,
+    /// EventMonitors recording before their event is evaluated.
+    EventsBefore,
+    /// EventMonitors recording right after it.
+    EventsAfter,
+}
+
+/// Buffers, for the window's exchange, this rank's recording of each
+/// monitor of `p.recorded` of kind `kind`: its own neurons' spikes or
+/// events in the monitor's range and their variables' values now. Every
+/// step buffers every such monitor, recording or not (whether it records
+/// is decided at the exchange), so the message's layout is fixed.
+fn buffer_recorded(
+    p: &mut PartitionState,
+    program: &Program,
+    store: &ArrayStore,
+    groups: &[GroupState],
+    kind: Recorded,
+) {
+    for x in 0..p.recorded.len() {
+        let MonitorPlan::Spike {
+            group,
+            start,
+            stop,
+            variables,
+            event,
+            ..
+        } = &program.monitors[p.recorded[x]]
+        else {
+            continue;
+        };
+        let g = &groups[*group];
+        let own = match (event, kind) {
+            (None, Recorded::Spikes) => &g.spikes()[g.own_spikes.clone()],
+            (Some(e), Recorded::EventsBefore) if e.before_evaluation => {
+                g.events[e.index].occurred()
+            }
+            (Some(e), Recorded::EventsAfter) if !e.before_evaluation => {
+                g.events[e.index].occurred()
+            }
+            _ => continue,
+        };
+        p.buffer_recorded(store, own, (*start, *stop), variables);
     }
 }
 
@@ -568,8 +635,8 @@ fn at_point(
 
 /// At the end of an exchange window, after its exchange: the last step's
 /// spike lists become every rank's, the synapses that wait for the
-/// exchange are queued with their spike's step, and the monitors of
-/// exchanged groups record the window's steps, in step order.
+/// exchange are queued with their spike's (or event's) step, and the
+/// monitors of exchanged groups record the window's steps, in step order.
 #[allow(clippy::too_many_arguments)]
 fn deliver_window(
     p: &PartitionState,
@@ -581,23 +648,27 @@ fn deliver_window(
     pre_order: &[(usize, Option<usize>)],
     dt: f64,
 ) {
-    let exchanged: Vec<usize> = (0..groups.len())
-        .filter(|&k| groups[k].exchanged())
-        .collect();
-    for (step, spikes, x) in p.window_steps() {
-        let k = exchanged[x];
-        // Only `on_pre` pathways of spikes run split.
-        for &(s, _) in pre_order.iter().filter(|(_, which)| which.is_none()) {
+    for (step, neurons, x) in p.window_steps() {
+        let trigger = p.triggers[x];
+        for &(s, which) in pre_order {
             let plan = &program.synapses[s];
-            if plan.source == k && plan.pre_event.is_none() {
-                synapses[s].push(plan, None, spikes, step, Delays::AtLeast(p.split));
+            let event = match which {
+                None => plan.pre_event,
+                Some(w) => plan.pathways[w].event,
+            };
+            if plan.source == trigger.group && event == trigger.event {
+                synapses[s].push(plan, which, neurons, step, Delays::AtLeast(p.split));
             }
         }
+        if trigger.event.is_some() {
+            continue;
+        }
+        let k = trigger.group;
         if let Some(spike) = &mut groups[k].spike {
-            spike.total += spikes.len() as u64;
+            spike.total += neurons.len() as u64;
         }
         let t = step as f64 * dt;
-        for (m, (plan, data)) in program.monitors.iter().zip(monitors.iter_mut()).enumerate() {
+        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
             if !plan.active_at(step) {
                 continue;
             }
@@ -609,30 +680,47 @@ fn deliver_window(
                     variables,
                     event: None,
                     ..
-                } if *group == k => {
-                    if variables.is_empty() {
-                        data.record_spikes(store, t, spikes, *start, *stop, variables);
-                    } else {
-                        // Read by each neuron's rank at its step.
-                        let values = p.window_values(step, m);
-                        data.record_spikes_with(t, spikes, *start, *stop, values);
-                    }
+                } if *group == k && variables.is_empty() => {
+                    data.record_spikes(store, t, neurons, *start, *stop, variables);
                 }
                 MonitorPlan::Rate {
                     group, start, stop, ..
-                } if *group == k => data.record_rate(t, dt, spikes, *start, *stop),
+                } if *group == k => data.record_rate(t, dt, neurons, *start, *stop),
                 _ => {}
             }
         }
     }
-    for (x, &k) in exchanged.iter().enumerate() {
-        let all = p.last_step(x);
-        let g = &mut groups[k];
+    record_window(p, program, monitors, dt);
+    for (x, trigger) in p.triggers.iter().enumerate() {
+        let g = &mut groups[trigger.group];
+        if trigger.event.is_some() {
+            continue;
+        }
         if let Some(spike) = &mut g.spike {
+            let all = p.last_step(x);
             spike.list[..all.len()].copy_from_slice(all);
             spike.len = all.len();
         }
         g.own_spikes = p.own[x].clone();
+    }
+}
+
+/// Records, step by step, what the monitors each rank records for its own
+/// neurons (`PartitionState::recorded`) recorded in the last window: every
+/// rank's neurons and values, merged in rank order.
+fn record_window(p: &PartitionState, program: &Program, monitors: &mut [MonitorData], dt: f64) {
+    for step in p.window_step_range() {
+        let t = step as f64 * dt;
+        for &m in &p.recorded {
+            let plan = &program.monitors[m];
+            let MonitorPlan::Spike { start, stop, .. } = plan else {
+                continue;
+            };
+            if plan.active_at(step) {
+                let (neurons, values) = p.window_recorded(step, m);
+                monitors[m].record_spikes_with(t, neurons, *start, *stop, values);
+            }
+        }
     }
 }
 
