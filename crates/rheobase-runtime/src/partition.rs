@@ -158,9 +158,14 @@ pub(crate) struct PartitionState {
     /// Per monitor: where a StateMonitor of synapses finds its recorded
     /// synapses (set at its first sample).
     pub columns: Vec<Option<Columns>>,
-    /// Per monitor: the presynaptic neuron arrays that change during a run
-    /// and that a StateMonitor of synapses' `prepare` kernel reads.
+    /// Per monitor: the neuron arrays that change during a run, that only
+    /// their owners hold current, and that the monitor reads: what a
+    /// StateMonitor of synapses' `prepare` kernel reads of presynaptic
+    /// neurons, or what a monitor of neurons records or computes of a
+    /// one-neuron group ([`kernel_reads`]).
     pub monitor_reads: Vec<Vec<ArrayId>>,
+    /// Per kernel: [`kernel_reads`].
+    pub kernel_reads: Vec<Vec<ArrayId>>,
     /// The monitors that each rank records for its own neurons and whose
     /// recordings travel with the window's exchange (monitor indices):
     /// SpikeMonitors with `variables:` of exchanged groups (read after the
@@ -227,6 +232,7 @@ impl PartitionState {
             keyed: Vec::new(),
             columns: Vec::new(),
             monitor_reads: Vec::new(),
+            kernel_reads: Vec::new(),
             recorded: Vec::new(),
             recorded_vars: Vec::new(),
             values_send: Vec::new(),
@@ -561,6 +567,36 @@ impl PartitionState {
 }
 
 impl PartitionState {
+    /// Shares what kernel `kernel` reads of one-neuron groups that change
+    /// (`kernel_reads`) right before it runs. Collective for the kernels
+    /// that read any: every rank runs the same kernels in the same order.
+    pub fn share_for(&mut self, kernel: KernelId, program: &Program, store: &mut ArrayStore) {
+        let Some(reads) = self.kernel_reads.get(kernel.0 as usize) else {
+            return;
+        };
+        if reads.is_empty() {
+            return;
+        }
+        let reads = reads.clone();
+        self.share(&reads, program, store);
+    }
+
+    /// Shares what monitor `monitor` records or computes of one-neuron
+    /// groups and presynaptic neurons that change, before it records.
+    /// Collective, like [`PartitionState::share_for`].
+    pub fn share_for_monitor(&mut self, monitor: usize, program: &Program, store: &mut ArrayStore) {
+        let Some(reads) = self.monitor_reads.get(monitor) else {
+            return;
+        };
+        if reads.is_empty() {
+            return;
+        }
+        let reads = reads.clone();
+        self.share(&reads, program, store);
+    }
+}
+
+impl PartitionState {
     /// Finds where the synapses `recorded` (global indices) of Synapses
     /// object `synapses` that StateMonitor `monitor` records lie: which of
     /// them this rank holds, at which local index, and which rank holds
@@ -665,7 +701,7 @@ pub(crate) fn action_reads(program: &Program, kernels: &[KernelId]) -> Vec<Array
                 let d = &program.arrays[a.0 as usize];
                 if d.synapses.is_none()
                     && d.len == program.groups[d.group].size
-                    && *space != IndexSpace::Shared
+                    && (*space != IndexSpace::Shared || one_neuron_array(program, *a))
                     && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
                     && !found.contains(a)
                 {
@@ -727,17 +763,37 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
             walk(
                 kernel(k),
                 &mut |e| {
-                    if let Expr::Load(a, IndexSpace::Pre) = e {
-                        let d = &program.arrays[a.0 as usize];
-                        if d.synapses.is_none() && changing.contains(a) && !found.contains(a) {
-                            found.push(*a);
-                        }
+                    let Expr::Load(a, space) = e else { return };
+                    let d = &program.arrays[a.0 as usize];
+                    let shared = *space == IndexSpace::Shared && one_neuron_array(program, *a);
+                    if (*space == IndexSpace::Pre || shared)
+                        && d.synapses.is_none()
+                        && changing.contains(a)
+                        && !found.contains(a)
+                    {
+                        found.push(*a);
                     }
                 },
                 &mut |_, _| {},
             );
         }
         found
+    };
+    // What a monitor of neurons records of a one-neuron group that
+    // another rank updates (a linked variable), beside what its `prepare`
+    // kernel reads.
+    let recorded = |variables: &[rheobase_kernel::program::RecordedVariable],
+                    found: &mut Vec<ArrayId>| {
+        for v in variables {
+            let d = &program.arrays[v.array.0 as usize];
+            if one_neuron_array(program, v.array)
+                && d.synapses.is_none()
+                && changing.contains(&v.array)
+                && !found.contains(&v.array)
+            {
+                found.push(v.array);
+            }
+        }
     };
     let monitors = program
         .monitors
@@ -748,7 +804,22 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
                 prepare,
                 ..
             } => reads(*prepare),
-            _ => Vec::new(),
+            MonitorPlan::State {
+                synapses: None,
+                prepare,
+                variables,
+                ..
+            } => {
+                let mut found = reads(*prepare);
+                recorded(variables, &mut found);
+                found
+            }
+            MonitorPlan::Spike { variables, .. } => {
+                let mut found = Vec::new();
+                recorded(variables, &mut found);
+                found
+            }
+            MonitorPlan::Rate { .. } => Vec::new(),
         })
         .collect();
     let synapses = program
@@ -763,6 +834,54 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
         })
         .collect();
     (synapses, monitors)
+}
+
+/// Whether `a` is the variable of a group of one neuron (its one value;
+/// only the rank that owns the neuron updates it, `owned_range`).
+fn one_neuron_array(program: &Program, a: ArrayId) -> bool {
+    let d = &program.arrays[a.0 as usize];
+    d.synapses.is_none() && d.len == 1 && program.groups[d.group].size == 1
+}
+
+/// Per kernel: the variables of one-neuron groups that it reads as one
+/// value (a variable linked to such a group, `x : 1 (linked)`), and the
+/// neuron variables it reads through a synapse's presynaptic neuron, that
+/// change during a run. On one rank of several only the rank owning the
+/// neuron has their current value, so they are shared right before the
+/// kernel runs ([`PartitionState::share_for`]; the pathways, summed
+/// variables and equations of synapses use [`pre_reads`] instead).
+pub(crate) fn kernel_reads(program: &Program) -> Vec<Vec<ArrayId>> {
+    let changing = changing_arrays(program);
+    program
+        .kernels
+        .iter()
+        .map(|k| {
+            let mut found = Vec::new();
+            walk(
+                k,
+                &mut |e| {
+                    let Expr::Load(a, space) = e else { return };
+                    let d = &program.arrays[a.0 as usize];
+                    let wanted = match space {
+                        IndexSpace::Shared => one_neuron_array(program, *a),
+                        // A synapse's `run_regularly` code reading its
+                        // presynaptic neuron (the pathways' kernels get
+                        // theirs from `pre_reads`).
+                        IndexSpace::Pre => d.synapses.is_none(),
+                        IndexSpace::Own | IndexSpace::Post => false,
+                    };
+                    if wanted
+                        && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
+                        && !found.contains(a)
+                    {
+                        found.push(*a);
+                    }
+                },
+                &mut |_, _| {},
+            );
+            found
+        })
+        .collect()
 }
 
 /// Threads as ranks: an in-process [`Exchange`] for tests, so ordinary
@@ -1003,11 +1122,11 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                     // neuron (or the rank that changed a shared value)
                     // holds its current value.
                     IndexSpace::Shared => Some(format!(
-                        "reads `{}`, which group `{}` changes during the run on one rank only \
-                         (a variable linked to a group of another size)",
+                        "reads `{}`, a shared variable that group `{}` changes during the run \
+                         on one rank only",
                         d.name, other.name
                     ))
-                    .filter(|_| written.contains(a)),
+                    .filter(|_| written.contains(a) && !one_neuron_array(program, *a)),
                     IndexSpace::Pre | IndexSpace::Post => None,
                 };
                 if what.is_none() {

@@ -34,6 +34,7 @@ impl Simulation {
         let mut p = PartitionState::new(exchange, self.program.synapses.len());
         p.keyed = self.program.kernels.iter().map(uses_global_index).collect();
         p.columns = vec![None; self.program.monitors.len()];
+        p.kernel_reads = crate::partition::kernel_reads(&self.program);
         p.triggers = self.triggers();
         p.recorded = self.recorded_by_owners();
         p.recorded_vars = p

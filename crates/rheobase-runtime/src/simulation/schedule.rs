@@ -112,6 +112,7 @@ impl Simulation {
                 Updater::Group(k) => {
                     let g = &groups[k];
                     if let Some(kernel) = g.state_update {
+                        share_for(partition, kernel, program, store);
                         exec.run_range(kernel, store, g.owned.clone(), clock, None, None);
                     }
                 }
@@ -141,6 +142,7 @@ impl Simulation {
         // the threshold, before the reset.
         for g in groups.iter_mut() {
             if let Some(spike) = &mut g.spike {
+                share_for(partition, spike.condition, program, store);
                 spike.len = exec.run_range(
                     spike.condition,
                     store,
@@ -204,6 +206,7 @@ impl Simulation {
         // after_thresholds: custom event conditions.
         for g in groups.iter_mut() {
             for event in &mut g.events {
+                share_for(partition, event.condition, program, store);
                 event.len = exec.run_range(
                     event.condition,
                     store,
@@ -284,6 +287,7 @@ impl Simulation {
         regular!(SynapsesAfterPre);
         for input in &program.poisson_inputs {
             let owned = groups[input.group].owned.clone();
+            share_for(partition, input.kernel, program, store);
             exec.run_range(input.kernel, store, owned, clock, None, None);
         }
         regular!(SynapsesAfterPoisson);
@@ -348,6 +352,7 @@ impl Simulation {
         for g in groups.iter() {
             if let Some(spike) = &g.spike {
                 if let Some(kernel) = spike.effect {
+                    share_for(partition, kernel, program, store);
                     // Each rank resets its own neurons.
                     let own = &spike.occurred()[g.own_spikes.clone()];
                     exec.run_list(kernel, store, own, clock, None, None);
@@ -360,6 +365,7 @@ impl Simulation {
         for g in groups.iter() {
             for event in &g.events {
                 if let Some(kernel) = event.effect {
+                    share_for(partition, kernel, program, store);
                     exec.run_list(kernel, store, event.occurred(), clock, None, None);
                 }
             }
@@ -385,6 +391,20 @@ impl Simulation {
     }
 }
 
+/// On one rank of several, shares what `kernel` reads of one-neuron
+/// groups that change (a linked variable) from the rank that owns the
+/// neuron, right before the kernel runs (`partition::kernel_reads`).
+fn share_for(
+    partition: &mut Option<PartitionState>,
+    kernel: KernelId,
+    program: &Program,
+    store: &mut ArrayStore,
+) {
+    if let Some(p) = partition.as_mut() {
+        p.share_for(kernel, program, store);
+    }
+}
+
 /// Records the EventMonitors whose `before_evaluation` is `before`: the
 /// events each group's lists hold now. On one rank of several, each rank
 /// buffers its own neurons' events instead, merged at the window's
@@ -393,7 +413,7 @@ fn record_events(
     program: &Program,
     monitors: &mut [MonitorData],
     groups: &[GroupState],
-    store: &ArrayStore,
+    store: &mut ArrayStore,
     partition: &mut Option<PartitionState>,
     clock: Clock,
     before: bool,
@@ -445,7 +465,7 @@ enum Recorded {
 fn buffer_recorded(
     p: &mut PartitionState,
     program: &Program,
-    store: &ArrayStore,
+    store: &mut ArrayStore,
     groups: &[GroupState],
     kind: Recorded,
 ) {
@@ -461,16 +481,20 @@ fn buffer_recorded(
         else {
             continue;
         };
+        let due = match (event, kind) {
+            (None, Recorded::Spikes) => true,
+            (Some(e), Recorded::EventsBefore) => e.before_evaluation,
+            (Some(e), Recorded::EventsAfter) => !e.before_evaluation,
+            _ => false,
+        };
+        if !due {
+            continue;
+        }
+        p.share_for_monitor(p.recorded[x], program, store);
         let g = &groups[*group];
-        let own = match (event, kind) {
-            (None, Recorded::Spikes) => &g.spikes()[g.own_spikes.clone()],
-            (Some(e), Recorded::EventsBefore) if e.before_evaluation => {
-                g.events[e.index].occurred()
-            }
-            (Some(e), Recorded::EventsAfter) if !e.before_evaluation => {
-                g.events[e.index].occurred()
-            }
-            _ => continue,
+        let own = match event {
+            None => &g.spikes()[g.own_spikes.clone()],
+            Some(e) => g.events[e.index].occurred(),
         };
         p.buffer_recorded(store, own, (*start, *stop), variables);
     }
@@ -515,6 +539,9 @@ fn record_states(
             }
             match recorded_synapses {
                 None => {
+                    if let Some(p) = partition.as_mut() {
+                        p.share_for_monitor(m, program, store);
+                    }
                     if let Some(kernel) = *prepare {
                         exec.run_range(
                             kernel,
@@ -557,8 +584,7 @@ fn record_states(
                     }
                     if let Some(kernel) = *prepare {
                         if let Some(p) = partition.as_mut() {
-                            let reads = p.monitor_reads[m].clone();
-                            p.share(&reads, program, store);
+                            p.share_for_monitor(m, program, store);
                         }
                         run_synapse_range_in(
                             exec,
@@ -602,7 +628,9 @@ fn at_point(
         .iter()
         .any(|m| matches!(m, MonitorPlan::State { schedule: Some(s), .. } if s.point == point));
     if !monitored {
-        run_regular(program, exec, store, groups, synapses, clock, point);
+        run_regular(
+            program, exec, store, groups, synapses, partition, clock, point,
+        );
         return Ok(());
     }
     // Before each run_regularly kernel of this point, and after the last,
@@ -626,7 +654,9 @@ fn at_point(
             at,
         )?;
         match plans.next() {
-            Some(plan) => run_one(plan, exec, store, groups, synapses, clock),
+            Some(plan) => run_one(
+                program, plan, exec, store, groups, synapses, partition, clock,
+            ),
             None => return Ok(()),
         }
         done += 1;
