@@ -7,8 +7,9 @@
 //! neuron arrays stay full length (the memory that must scale with the
 //! rank count is the synapses'). Each synapse lives on the rank that owns
 //! its target neuron, so `on_pre` effects, summed variables and `on_post`
-//! code write only the rank's own neurons. After the thresholds of every
-//! step the ranks exchange their spiking neurons: since ranges are
+//! code write only the rank's own neurons. Once per window of steps the
+//! ranks exchange their spiking neurons (and the custom events that
+//! trigger pathways) of each step: since ranges are
 //! ascending in rank order, concatenating the ranks' ascending lists
 //! gives every rank the group's full ascending list, the one a single
 //! process computes. Random draws are keyed by global element index, so
@@ -97,9 +98,10 @@ pub const MAX_WINDOW_STEPS: u64 = 64;
 /// A rank's side of a split simulation.
 ///
 /// Spikes are exchanged once per window of steps (NEST's min-delay
-/// scheme): each rank buffers its own spikes step by step, and after the
-/// thresholds of the window's last step one all-gather gives every rank
-/// every group's spikes of every step of the window. A synapse whose
+/// scheme): each rank buffers its own spikes (and custom events that
+/// trigger pathways) step by step, and after the custom events of the
+/// window's last step, before its `synapses` slot, one all-gather gives
+/// every rank every group's spikes of every step of the window. A synapse whose
 /// source is on another rank has a delay of at least `split` steps, so a
 /// spike of step `s` in the window is due at `s + split` or later, never
 /// before the window's last step `s + split` at most: it can wait for the
