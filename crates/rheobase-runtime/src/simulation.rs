@@ -972,7 +972,8 @@ impl Simulation {
     }
 
     /// The neurons of group `group` for which its custom event `event`
-    /// (index into the group's events) occurred in the last step.
+    /// (index into the group's events) occurred in the last step (on one
+    /// rank of several, those of the neurons it owns).
     pub fn last_events(&self, group: usize, event: usize) -> &[u32] {
         self.groups[group].events[event].occurred()
     }
