@@ -207,6 +207,11 @@ run 1*ms
             ),
             "{text}"
         );
+        // It says what to do.
+        assert!(
+            text.contains("run this model on one process (without mpirun)"),
+            "{text}"
+        );
         assert_eq!(Ranks::start().map(|r| r.ranks).ok(), Some(1));
     }
 

@@ -7,8 +7,9 @@
 //! neuron arrays stay full length (the memory that must scale with the
 //! rank count is the synapses'). Each synapse lives on the rank that owns
 //! its target neuron, so `on_pre` effects, summed variables and `on_post`
-//! code write only the rank's own neurons. After the thresholds of every
-//! step the ranks exchange their spiking neurons: since ranges are
+//! code write only the rank's own neurons. Once per window of steps the
+//! ranks exchange their spiking neurons (and the custom events that
+//! trigger pathways) of each step: since ranges are
 //! ascending in rank order, concatenating the ranks' ascending lists
 //! gives every rank the group's full ascending list, the one a single
 //! process computes. Random draws are keyed by global element index, so
@@ -18,7 +19,7 @@ use std::ops::Range;
 use std::sync::{Arc, Barrier, Mutex};
 
 use rheobase_kernel::program::{
-    ConnectPlan, KernelId, MonitorPlan, Multiplicity, Program, RegularTarget,
+    ConnectPlan, KernelId, MonitorPlan, Multiplicity, PathwaySide, Program, RegularTarget,
 };
 use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
 
@@ -97,9 +98,10 @@ pub const MAX_WINDOW_STEPS: u64 = 64;
 /// A rank's side of a split simulation.
 ///
 /// Spikes are exchanged once per window of steps (NEST's min-delay
-/// scheme): each rank buffers its own spikes step by step, and after the
-/// thresholds of the window's last step one all-gather gives every rank
-/// every group's spikes of every step of the window. A synapse whose
+/// scheme): each rank buffers its own spikes (and custom events that
+/// trigger pathways) step by step, and after the custom events of the
+/// window's last step, before its `synapses` slot, one all-gather gives
+/// every rank every group's spikes of every step of the window. A synapse whose
 /// source is on another rank has a delay of at least `split` steps, so a
 /// spike of step `s` in the window is due at `s + split` or later, never
 /// before the window's last step `s + split` at most: it can wait for the
@@ -115,8 +117,12 @@ pub(crate) struct PartitionState {
     pub runs: Vec<Vec<GlobalRun>>,
     /// Per Synapses object: synapses made on all ranks together.
     pub global_len: Vec<u64>,
+    /// What each step's exchanged lists hold, in order: the spikes of
+    /// every exchanged group, then the custom events that trigger a
+    /// pathway from the source side ([`Trigger`]).
+    pub triggers: Vec<Trigger>,
     /// This rank's message of the current window: a flags word, then per
-    /// step and exchanged group a count and the group's spiking neurons.
+    /// step and trigger a count and the neurons it occurred for.
     send: Vec<u32>,
     recv: Vec<u32>,
     counts: Vec<usize>,
@@ -126,16 +132,17 @@ pub(crate) struct PartitionState {
     /// The first step of the current window and the step after its last.
     window_start: u64,
     pub window_end: u64,
-    /// Steps buffered in `send`, and exchanged groups per step.
+    /// Steps buffered in `send`, and lists per step (`triggers.len()`).
     steps: usize,
-    groups: usize,
+    per_step: usize,
     /// Whether the current window's exchange has been made.
     exchanged: bool,
     /// The OR of every rank's flags in the last exchange.
     pub window_flags: u32,
-    /// Every group's spikes in every step of the last exchanged window:
-    /// `merged[at[step * groups + g].clone()]`, ascending; `own[g]` is
-    /// where this rank's spikes lie in the last step's list of group `g`.
+    /// Every trigger's neurons in every step of the last exchanged window:
+    /// `merged[at[step * per_step + g].clone()]`, ascending; `own[g]` is
+    /// where this rank's neurons lie in the last step's list of trigger
+    /// `g`.
     merged: Vec<u32>,
     at: Vec<Range<usize>>,
     pub own: Vec<Range<usize>>,
@@ -153,25 +160,43 @@ pub(crate) struct PartitionState {
     /// Per monitor: where a StateMonitor of synapses finds its recorded
     /// synapses (set at its first sample).
     pub columns: Vec<Option<Columns>>,
-    /// Per monitor: the presynaptic neuron arrays that change during a run
-    /// and that a StateMonitor of synapses' `prepare` kernel reads.
+    /// Per monitor: the neuron arrays that change during a run, that only
+    /// their owners hold current, and that the monitor reads: what a
+    /// StateMonitor of synapses' `prepare` kernel reads of presynaptic
+    /// neurons, or what a monitor of neurons records or computes of a
+    /// one-neuron group ([`kernel_reads`]).
     pub monitor_reads: Vec<Vec<ArrayId>>,
-    /// The SpikeMonitors with `variables:` of exchanged groups (monitor
-    /// indices): each rank reads the variables of its own spiking neurons
-    /// at their step, after the threshold and before the reset, and the
-    /// values travel with the window's exchange.
-    pub spike_vars: Vec<usize>,
-    /// The number of variables of each monitor of `spike_vars`.
-    pub spike_var_counts: Vec<usize>,
-    /// This rank's values of the current window: per step and monitor of
-    /// `spike_vars`, a count of spikes, then the values of each variable
-    /// (two words each).
+    /// Per kernel: [`kernel_reads`].
+    pub kernel_reads: Vec<Vec<ArrayId>>,
+    /// The monitors that each rank records for its own neurons and whose
+    /// recordings travel with the window's exchange (monitor indices):
+    /// SpikeMonitors with `variables:` of exchanged groups (read after the
+    /// threshold, before the reset), then EventMonitors recording before
+    /// their event is evaluated, then those recording after it; each step
+    /// buffers them in this order ([`PartitionState::buffer_recorded`]).
+    pub recorded: Vec<usize>,
+    /// The number of variables of each monitor of `recorded`.
+    pub recorded_vars: Vec<usize>,
+    /// This rank's recordings of the current window: per step and monitor
+    /// of `recorded`, a count of neurons, the neurons, then the values of
+    /// each variable (two words each).
     values_send: Vec<u32>,
-    /// The last window's values, per step and monitor of `spike_vars`:
-    /// `values[values_at[step * spike_vars.len() + x].clone()]`, variable
-    /// by variable, each in spike order.
+    /// The last window's recordings, per step and monitor of `recorded`:
+    /// the neurons `indices[values_at[l].0.clone()]` and the values
+    /// `values[values_at[l].1.clone()]`, variable by variable, each in
+    /// neuron order, with `l = step * recorded.len() + x`.
+    indices: Vec<u32>,
     values: Vec<f64>,
-    values_at: Vec<Range<usize>>,
+    values_at: Vec<(Range<usize>, Range<usize>)>,
+}
+
+/// What one of each step's exchanged lists holds: the spikes of group
+/// `group` (`event: None`) or the neurons of its custom event
+/// `events[e]` (`Some(e)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Trigger {
+    pub group: usize,
+    pub event: Option<usize>,
 }
 
 /// The recorded synapses of a StateMonitor of synapses on one rank of
@@ -189,6 +214,7 @@ impl PartitionState {
             exchange,
             runs: vec![Vec::new(); synapses],
             global_len: vec![0; synapses],
+            triggers: Vec::new(),
             send: Vec::new(),
             recv: Vec::new(),
             counts: Vec::new(),
@@ -196,7 +222,7 @@ impl PartitionState {
             window_start: 0,
             window_end: 0,
             steps: 0,
-            groups: 0,
+            per_step: 0,
             exchanged: true,
             window_flags: 0,
             merged: Vec::new(),
@@ -208,9 +234,11 @@ impl PartitionState {
             keyed: Vec::new(),
             columns: Vec::new(),
             monitor_reads: Vec::new(),
-            spike_vars: Vec::new(),
-            spike_var_counts: Vec::new(),
+            kernel_reads: Vec::new(),
+            recorded: Vec::new(),
+            recorded_vars: Vec::new(),
             values_send: Vec::new(),
+            indices: Vec::new(),
             values: Vec::new(),
             values_at: Vec::new(),
         }
@@ -252,10 +280,11 @@ impl PartitionState {
         self.values_send.clear();
     }
 
-    /// Buffers this rank's values of the variables SpikeMonitor `monitor`
-    /// (the next of `spike_vars`, in order, every step) records at the
-    /// spikes `own` of its own neurons that fall in `start..stop`.
-    pub fn buffer_values(
+    /// Buffers this rank's recording, for the next monitor of `recorded`
+    /// (every step buffers each of them, in order), of its own neurons
+    /// `own` that fall in the monitored `start..stop`: the neurons and the
+    /// values their `variables` have now.
+    pub fn buffer_recorded(
         &mut self,
         store: &ArrayStore,
         own: &[u32],
@@ -264,11 +293,12 @@ impl PartitionState {
     ) {
         let lo = own.partition_point(|&n| (n as usize) < start);
         let hi = own.partition_point(|&n| (n as usize) < stop);
-        let spikes = &own[lo..hi];
-        self.values_send.push(spikes.len() as u32);
+        let neurons = &own[lo..hi];
+        self.values_send.push(neurons.len() as u32);
+        self.values_send.extend_from_slice(neurons);
         for var in variables {
             let values = store.values(var.array);
-            for &n in spikes {
+            for &n in neurons {
                 let v = if values.len() == 1 {
                     values.get(0)
                 } else {
@@ -281,32 +311,34 @@ impl PartitionState {
         }
     }
 
-    /// The values of the variables SpikeMonitor `monitor` recorded at
-    /// step `step` of the last window, every rank's, variable by
-    /// variable, each in the order of the step's spikes.
-    pub fn window_values(&self, step: u64, monitor: usize) -> &[f64] {
-        let Some(x) = self.spike_vars.iter().position(|&m| m == monitor) else {
-            return &[];
+    /// What monitor `monitor` of `recorded` recorded at step `step` of the
+    /// last window, every rank's in rank order: the neurons (ascending)
+    /// and the values of its variables, variable by variable, each in the
+    /// neurons' order.
+    pub fn window_recorded(&self, step: u64, monitor: usize) -> (&[u32], &[f64]) {
+        let Some(x) = self.recorded.iter().position(|&m| m == monitor) else {
+            return (&[], &[]);
         };
-        let l = (step - self.window_start) as usize * self.spike_vars.len() + x;
-        self.values_at
-            .get(l)
-            .map_or(&[], |r| &self.values[r.clone()])
+        let l = (step - self.window_start) as usize * self.recorded.len() + x;
+        self.values_at.get(l).map_or((&[], &[]), |(i, v)| {
+            (&self.indices[i.clone()], &self.values[v.clone()])
+        })
     }
 
-    /// The window's exchange of the values of `spike_vars`: every rank's,
-    /// merged per step and monitor in rank order. Collective, part of
-    /// [`PartitionState::exchange_window`].
-    fn exchange_values(&mut self) {
-        if self.spike_vars.is_empty() {
+    /// The window's exchange of the recordings of `recorded`: every
+    /// rank's, merged per step and monitor in rank order. Collective, part
+    /// of [`PartitionState::exchange_window`].
+    fn exchange_recorded(&mut self) {
+        if self.recorded.is_empty() {
             return;
         }
-        let vars = std::mem::take(&mut self.spike_var_counts);
+        let vars = std::mem::take(&mut self.recorded_vars);
         self.exchange
             .all_gather(&self.values_send, &mut self.counts, &mut self.recv);
         let blocks = self.steps * vars.len();
-        // Per rank, per block: where its count lies in `recv`. A rank that
-        // failed sends nothing; its blocks are empty.
+        // Per rank, per block: where its neurons lie in `recv` and how
+        // many there are. A rank that failed sends nothing; its blocks
+        // are empty.
         let mut places: Vec<Vec<(usize, usize)>> = Vec::with_capacity(self.counts.len());
         let mut block = 0;
         for &count in &self.counts {
@@ -315,7 +347,7 @@ impl PartitionState {
             let mut mine = Vec::with_capacity(blocks);
             for b in 0..blocks {
                 let n = if at < end { self.recv[at] as usize } else { 0 };
-                let words = 2 * n * vars[b % vars.len()];
+                let words = n + 2 * n * vars[b % vars.len()];
                 if at + 1 + words <= end {
                     mine.push((at + 1, n));
                     at += 1 + words;
@@ -326,13 +358,19 @@ impl PartitionState {
             places.push(mine);
             block = end;
         }
+        self.indices.clear();
         self.values.clear();
         self.values_at.clear();
         for b in 0..blocks {
-            let from = self.values.len();
+            let (from_i, from_v) = (self.indices.len(), self.values.len());
+            for place in &places {
+                let (at, n) = place[b];
+                self.indices.extend_from_slice(&self.recv[at..at + n]);
+            }
             for v in 0..vars[b % vars.len()] {
                 for place in &places {
                     let (at, n) = place[b];
+                    let at = at + n;
                     let words = &self.recv[at + 2 * n * v..at + 2 * n * (v + 1)];
                     self.values.extend(
                         words
@@ -341,21 +379,44 @@ impl PartitionState {
                     );
                 }
             }
-            self.values_at.push(from..self.values.len());
+            self.values_at
+                .push((from_i..self.indices.len(), from_v..self.values.len()));
         }
-        self.spike_var_counts = vars;
+        self.recorded_vars = vars;
     }
 
-    /// Buffers this rank's spikes of one step, one ascending list per
-    /// exchanged group (the same groups in the same order every step).
+    /// Buffers this rank's lists of one step, one ascending list per
+    /// trigger (the same triggers in the same order every step): the
+    /// spikes of the exchanged groups after the thresholds, then the
+    /// custom events after they are found.
     pub fn buffer<'a>(&mut self, lists: impl Iterator<Item = &'a [u32]>) {
-        let mut groups = 0;
         for list in lists {
             self.send.push(list.len() as u32);
             self.send.extend_from_slice(list);
-            groups += 1;
         }
-        self.groups = groups;
+    }
+
+    /// Buffers this rank's custom events of one step that are triggers
+    /// (after the step's spikes): `occurred(group, event)` is the
+    /// ascending list of this rank's neurons for which the event occurred.
+    pub fn buffer_events<'a>(&mut self, occurred: impl Fn(usize, usize) -> &'a [u32]) {
+        for t in &self.triggers {
+            if let Some(e) = t.event {
+                let list = occurred(t.group, e);
+                self.send.push(list.len() as u32);
+                self.send.extend_from_slice(list);
+            }
+        }
+    }
+
+    /// The steps of the last exchanged window.
+    pub fn window_step_range(&self) -> Range<u64> {
+        self.window_start..self.window_start + self.steps as u64
+    }
+
+    /// Ends the buffering of a step's lists (see [`PartitionState::buffer`]).
+    pub fn end_step(&mut self) {
+        self.per_step = self.triggers.len();
         self.steps += 1;
     }
 
@@ -374,7 +435,7 @@ impl PartitionState {
             .all_gather(&self.send, &mut self.counts, &mut self.recv);
         self.exchanged = true;
         self.exchanges += 1;
-        let lists = self.steps * self.groups;
+        let lists = self.steps * self.per_step;
         // Where each rank's list of each step and group lies in `recv`.
         let mut places: Vec<Vec<Range<usize>>> = Vec::with_capacity(self.counts.len());
         let mut flags = 0;
@@ -411,7 +472,7 @@ impl PartitionState {
         for l in 0..lists {
             let start = self.merged.len();
             for (q, place) in places.iter().enumerate() {
-                if q == me && l >= lists - self.groups {
+                if q == me && l >= lists - self.per_step {
                     let from = self.merged.len() - start;
                     self.own.push(from..from + place[l].len());
                 }
@@ -419,7 +480,7 @@ impl PartitionState {
             }
             self.at.push(start..self.merged.len());
         }
-        self.exchange_values();
+        self.exchange_recorded();
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 
@@ -442,23 +503,22 @@ impl PartitionState {
         self.exchange_window();
     }
 
-    /// Every step and exchanged group of the last exchanged window, in
-    /// step order: `(step, the group's spikes, the group's position among
-    /// the exchanged groups)`.
+    /// Every step and trigger of the last exchanged window, in step
+    /// order: `(step, the neurons, the trigger's position in `triggers`)`.
     pub fn window_steps(&self) -> impl Iterator<Item = (u64, &[u32], usize)> + '_ {
-        (0..self.steps * self.groups).map(move |l| {
-            let step = self.window_start + (l / self.groups.max(1)) as u64;
+        (0..self.steps * self.per_step).map(move |l| {
+            let step = self.window_start + (l / self.per_step.max(1)) as u64;
             (
                 step,
                 &self.merged[self.at[l].clone()],
-                l % self.groups.max(1),
+                l % self.per_step.max(1),
             )
         })
     }
 
-    /// Spikes of exchanged group `g` in the last step of the last window.
+    /// The neurons of trigger `g` in the last step of the last window.
     pub fn last_step(&self, g: usize) -> &[u32] {
-        let l = (self.steps - 1) * self.groups + g;
+        let l = (self.steps - 1) * self.per_step + g;
         &self.merged[self.at[l].clone()]
     }
 }
@@ -509,6 +569,36 @@ impl PartitionState {
 }
 
 impl PartitionState {
+    /// Shares what kernel `kernel` reads of one-neuron groups that change
+    /// (`kernel_reads`) right before it runs. Collective for the kernels
+    /// that read any: every rank runs the same kernels in the same order.
+    pub fn share_for(&mut self, kernel: KernelId, program: &Program, store: &mut ArrayStore) {
+        let Some(reads) = self.kernel_reads.get(kernel.0 as usize) else {
+            return;
+        };
+        if reads.is_empty() {
+            return;
+        }
+        let reads = reads.clone();
+        self.share(&reads, program, store);
+    }
+
+    /// Shares what monitor `monitor` records or computes of one-neuron
+    /// groups and presynaptic neurons that change, before it records.
+    /// Collective, like [`PartitionState::share_for`].
+    pub fn share_for_monitor(&mut self, monitor: usize, program: &Program, store: &mut ArrayStore) {
+        let Some(reads) = self.monitor_reads.get(monitor) else {
+            return;
+        };
+        if reads.is_empty() {
+            return;
+        }
+        let reads = reads.clone();
+        self.share(&reads, program, store);
+    }
+}
+
+impl PartitionState {
     /// Finds where the synapses `recorded` (global indices) of Synapses
     /// object `synapses` that StateMonitor `monitor` records lie: which of
     /// them this rank holds, at which local index, and which rank holds
@@ -554,6 +644,8 @@ pub(crate) struct PreReads {
     pub state_update: Vec<ArrayId>,
     /// Per summed variable.
     pub summed: Vec<Vec<ArrayId>>,
+    /// Per named pathway.
+    pub pathways: Vec<Vec<ArrayId>>,
 }
 
 /// Every neuron or synaptic array some kernel run during the steps writes
@@ -611,7 +703,7 @@ pub(crate) fn action_reads(program: &Program, kernels: &[KernelId]) -> Vec<Array
                 let d = &program.arrays[a.0 as usize];
                 if d.synapses.is_none()
                     && d.len == program.groups[d.group].size
-                    && *space != IndexSpace::Shared
+                    && (*space != IndexSpace::Shared || one_neuron_array(program, *a))
                     && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
                     && !found.contains(a)
                 {
@@ -673,17 +765,37 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
             walk(
                 kernel(k),
                 &mut |e| {
-                    if let Expr::Load(a, IndexSpace::Pre) = e {
-                        let d = &program.arrays[a.0 as usize];
-                        if d.synapses.is_none() && changing.contains(a) && !found.contains(a) {
-                            found.push(*a);
-                        }
+                    let Expr::Load(a, space) = e else { return };
+                    let d = &program.arrays[a.0 as usize];
+                    let shared = *space == IndexSpace::Shared && one_neuron_array(program, *a);
+                    if (*space == IndexSpace::Pre || shared)
+                        && d.synapses.is_none()
+                        && changing.contains(a)
+                        && !found.contains(a)
+                    {
+                        found.push(*a);
                     }
                 },
                 &mut |_, _| {},
             );
         }
         found
+    };
+    // What a monitor of neurons records of a one-neuron group that
+    // another rank updates (a linked variable), beside what its `prepare`
+    // kernel reads.
+    let recorded = |variables: &[rheobase_kernel::program::RecordedVariable],
+                    found: &mut Vec<ArrayId>| {
+        for v in variables {
+            let d = &program.arrays[v.array.0 as usize];
+            if one_neuron_array(program, v.array)
+                && d.synapses.is_none()
+                && changing.contains(&v.array)
+                && !found.contains(&v.array)
+            {
+                found.push(v.array);
+            }
+        }
     };
     let monitors = program
         .monitors
@@ -694,7 +806,22 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
                 prepare,
                 ..
             } => reads(*prepare),
-            _ => Vec::new(),
+            MonitorPlan::State {
+                synapses: None,
+                prepare,
+                variables,
+                ..
+            } => {
+                let mut found = reads(*prepare);
+                recorded(variables, &mut found);
+                found
+            }
+            MonitorPlan::Spike { variables, .. } => {
+                let mut found = Vec::new();
+                recorded(variables, &mut found);
+                found
+            }
+            MonitorPlan::Rate { .. } => Vec::new(),
         })
         .collect();
     let synapses = program
@@ -705,9 +832,58 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
             on_post: reads(s.on_post),
             state_update: reads(s.state_update),
             summed: s.summed.iter().map(|m| reads(Some(m.kernel))).collect(),
+            pathways: s.pathways.iter().map(|p| reads(Some(p.kernel))).collect(),
         })
         .collect();
     (synapses, monitors)
+}
+
+/// Whether `a` is the variable of a group of one neuron (its one value;
+/// only the rank that owns the neuron updates it, `owned_range`).
+fn one_neuron_array(program: &Program, a: ArrayId) -> bool {
+    let d = &program.arrays[a.0 as usize];
+    d.synapses.is_none() && d.len == 1 && program.groups[d.group].size == 1
+}
+
+/// Per kernel: the variables of one-neuron groups that it reads as one
+/// value (a variable linked to such a group, `x : 1 (linked)`), and the
+/// neuron variables it reads through a synapse's presynaptic neuron, that
+/// change during a run. On one rank of several only the rank owning the
+/// neuron has their current value, so they are shared right before the
+/// kernel runs ([`PartitionState::share_for`]; the pathways, summed
+/// variables and equations of synapses use [`pre_reads`] instead).
+pub(crate) fn kernel_reads(program: &Program) -> Vec<Vec<ArrayId>> {
+    let changing = changing_arrays(program);
+    program
+        .kernels
+        .iter()
+        .map(|k| {
+            let mut found = Vec::new();
+            walk(
+                k,
+                &mut |e| {
+                    let Expr::Load(a, space) = e else { return };
+                    let d = &program.arrays[a.0 as usize];
+                    let wanted = match space {
+                        IndexSpace::Shared => one_neuron_array(program, *a),
+                        // A synapse's `run_regularly` code reading its
+                        // presynaptic neuron (the pathways' kernels get
+                        // theirs from `pre_reads`).
+                        IndexSpace::Pre => d.synapses.is_none(),
+                        IndexSpace::Own | IndexSpace::Post => false,
+                    };
+                    if wanted
+                        && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
+                        && !found.contains(a)
+                    {
+                        found.push(*a);
+                    }
+                },
+                &mut |_, _| {},
+            );
+            found
+        })
+        .collect()
 }
 
 /// Threads as ranks: an in-process [`Exchange`] for tests, so ordinary
@@ -878,21 +1054,14 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 refuse(&s.name, "(summed)", what);
             }
         }
-        // Custom events are found on each rank for its own neurons and
-        // not exchanged, and named pathways are not split yet.
-        if s.pre_event.is_some() || s.post_event.is_some() {
-            refuse(
-                &s.name,
-                "on_event",
-                "is triggered by a custom event, which ranks do not exchange".to_string(),
-            );
-        }
-        if let Some(p) = s.pathways.first() {
-            refuse(
-                &s.name,
-                "on_pre",
-                format!("has a named pathway `{}`", p.name),
-            );
+        for p in &s.pathways {
+            if let Some(what) = pre_access(kernel(p.kernel)) {
+                let part = match p.side {
+                    PathwaySide::Pre => "on_pre",
+                    PathwaySide::Post => "on_post",
+                };
+                refuse(&s.name, part, format!("pathway `{}` {what}", p.name));
+            }
         }
     }
     // Kernels run over a group's own neurons may only read arrays of
@@ -946,15 +1115,24 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 }
                 let other = &program.groups[d.group];
                 let bad = match space {
-                    IndexSpace::Own => other.size != size,
-                    IndexSpace::Shared => written.contains(a),
-                    IndexSpace::Pre | IndexSpace::Post => false,
-                };
-                if bad && what.is_none() {
-                    what = Some(format!(
+                    IndexSpace::Own => Some(format!(
                         "reads `{}`, a variable of group `{}` whose neurons are split differently",
                         d.name, other.name
-                    ));
+                    ))
+                    .filter(|_| other.size != size),
+                    // Only the rank that updates the other group's
+                    // neuron (or the rank that changed a shared value)
+                    // holds its current value.
+                    IndexSpace::Shared => Some(format!(
+                        "reads `{}`, a shared variable that group `{}` changes during the run \
+                         on one rank only",
+                        d.name, other.name
+                    ))
+                    .filter(|_| written.contains(a) && !one_neuron_array(program, *a)),
+                    IndexSpace::Pre | IndexSpace::Post => None,
+                };
+                if what.is_none() {
+                    what = bad;
                 }
             },
             &mut |a, space| {
@@ -971,20 +1149,8 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         }
     }
     for m in &program.monitors {
-        if let MonitorPlan::Spike {
-            name,
-            event: Some(_),
-            ..
-        } = m
-        {
-            refuse(
-                name,
-                "EventMonitor",
-                "records a custom event, which ranks do not exchange".to_string(),
-            );
-        }
-        // Split runs record spikes at the exchange of each window, at the
-        // thresholds' place only.
+        // Split runs record spikes and events at the exchange of each
+        // window, at their default places only.
         if let MonitorPlan::Spike {
             name,
             schedule: Some(_),

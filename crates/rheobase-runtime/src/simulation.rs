@@ -695,16 +695,22 @@ impl Simulation {
     }
 
     /// The shortest delay, in steps, of this rank's synapses whose source
-    /// neuron another rank owns, over every `pre` pathway from a group
-    /// whose spikes are exchanged (`u32::MAX` when there is none).
+    /// neuron another rank owns, over every pathway from the source side
+    /// whose trigger is exchanged: the spikes of a group with a threshold,
+    /// or a custom event (`u32::MAX` when there is none).
     fn min_delay_between_ranks(&self) -> u32 {
-        self.program
-            .synapses
+        self.pre_order
             .iter()
-            .zip(&self.synapses)
-            .filter(|(plan, _)| plan.on_pre.is_some() && self.groups[plan.source].exchanged())
-            .filter_map(|(plan, state)| {
-                state.min_delay_from_outside(&self.groups[plan.source].owned)
+            .filter_map(|&(k, which)| {
+                let plan = &self.program.synapses[k];
+                let event = match which {
+                    None => plan.pre_event,
+                    Some(w) => plan.pathways[w].event,
+                };
+                let source = &self.groups[plan.source];
+                (event.is_some() || source.exchanged())
+                    .then(|| self.synapses[k].min_delay_from_outside(which, &source.owned))
+                    .flatten()
             })
             .min()
             .unwrap_or(u32::MAX)
@@ -970,7 +976,8 @@ impl Simulation {
     }
 
     /// The neurons of group `group` for which its custom event `event`
-    /// (index into the group's events) occurred in the last step.
+    /// (index into the group's events) occurred in the last step (on one
+    /// rank of several, those of the neurons it owns).
     pub fn last_events(&self, group: usize, event: usize) -> &[u32] {
         self.groups[group].events[event].occurred()
     }

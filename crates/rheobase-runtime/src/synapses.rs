@@ -377,17 +377,27 @@ impl SynapsesState {
         delivery.queue.take(step)
     }
 
-    /// The shortest `on_pre` delay, in steps, of the synapses whose source
-    /// neuron is outside `local` (absolute indices of the source group), as set
-    /// by the last [`SynapsesState::prepare_delays`]; `None` when there is
-    /// no such synapse.
-    pub fn min_delay_from_outside(&self, local: &std::ops::Range<usize>) -> Option<u32> {
+    /// The shortest delay, in steps, of the `on_pre` pathway (`which ==
+    /// None`) or of `pathways[k]` (`Some(k)`, a pathway from the source
+    /// side), of the synapses whose source neuron is outside `local`
+    /// (absolute indices of the source group), as set by the last
+    /// [`SynapsesState::prepare_delays`]; `None` when there is no such
+    /// synapse.
+    pub fn min_delay_from_outside(
+        &self,
+        which: Option<usize>,
+        local: &std::ops::Range<usize>,
+    ) -> Option<u32> {
+        let delivery = match which {
+            None => &self.pre,
+            Some(k) => &self.extra[k],
+        };
         let outside = |s: usize| !local.contains(&(self.pairs.pre()[s] as usize));
-        match self.pre.uniform_delay {
+        match delivery.uniform_delay {
             Some(d) => (0..self.len()).any(outside).then_some(d),
             None => (0..self.len())
                 .filter(|&s| outside(s))
-                .map(|s| self.pre.delays[s])
+                .map(|s| delivery.delays[s])
                 .min(),
         }
     }

@@ -4,8 +4,9 @@
 
 use super::*;
 use crate::exec::PairIndex;
-use crate::partition::{owned_range, owner, uses_global_index, GlobalRun};
+use crate::partition::{owned_range, owner, uses_global_index, GlobalRun, Trigger};
 use crate::synapses::SynapsesState;
+use rheobase_kernel::program::PathwaySide;
 
 impl Simulation {
     /// Makes this simulation rank `exchange.rank()` of `exchange.ranks()`
@@ -33,25 +34,83 @@ impl Simulation {
         let mut p = PartitionState::new(exchange, self.program.synapses.len());
         p.keyed = self.program.kernels.iter().map(uses_global_index).collect();
         p.columns = vec![None; self.program.monitors.len()];
-        for (m, plan) in self.program.monitors.iter().enumerate() {
-            if let MonitorPlan::Spike {
-                group,
-                variables,
-                event: None,
-                ..
-            } = plan
-            {
-                if !variables.is_empty() && self.groups[*group].exchanged() {
-                    p.spike_vars.push(m);
-                    p.spike_var_counts.push(variables.len());
-                }
-            }
-        }
+        p.kernel_reads = crate::partition::kernel_reads(&self.program);
+        p.triggers = self.triggers();
+        p.recorded = self.recorded_by_owners();
+        p.recorded_vars = p
+            .recorded
+            .iter()
+            .map(|&m| match &self.program.monitors[m] {
+                MonitorPlan::Spike { variables, .. } => variables.len(),
+                _ => 0,
+            })
+            .collect();
         let (synapses, monitors) = crate::partition::pre_reads(&self.program);
         p.monitor_reads = monitors;
         self.partition = Some(p);
         self.pre_reads = synapses;
         Ok(())
+    }
+
+    /// The lists each step exchanges (`PartitionState::triggers`): the
+    /// spikes of every group whose threshold each rank evaluates for its
+    /// own neurons, then every custom event that triggers a pathway from
+    /// the source side (a pathway's synapses may be on any rank).
+    fn triggers(&self) -> Vec<Trigger> {
+        let mut triggers: Vec<Trigger> = (0..self.groups.len())
+            .filter(|&k| self.groups[k].exchanged())
+            .map(|group| Trigger { group, event: None })
+            .collect();
+        let mut events: Vec<Trigger> = self
+            .program
+            .synapses
+            .iter()
+            .flat_map(|s| {
+                let default = s.on_pre.and(s.pre_event);
+                let named = s
+                    .pathways
+                    .iter()
+                    .filter(|p| p.side == PathwaySide::Pre)
+                    .filter_map(|p| p.event);
+                default.into_iter().chain(named).map(|e| Trigger {
+                    group: s.source,
+                    event: Some(e),
+                })
+            })
+            .collect();
+        events.sort_by_key(|t| (t.group, t.event));
+        events.dedup();
+        triggers.extend(events);
+        triggers
+    }
+
+    /// The monitors each rank records for its own neurons, merged at the
+    /// window's exchange (`PartitionState::recorded`), in the order a step
+    /// records them: SpikeMonitors with `variables:` of exchanged groups,
+    /// then EventMonitors that record before their event is evaluated,
+    /// then those that record after.
+    fn recorded_by_owners(&self) -> Vec<usize> {
+        let monitors = &self.program.monitors;
+        let kind = |m: &MonitorPlan| match m {
+            MonitorPlan::Spike {
+                group,
+                variables,
+                event: None,
+                ..
+            } if !variables.is_empty() && self.groups[*group].exchanged() => Some(0),
+            MonitorPlan::Spike { event: Some(e), .. } => {
+                Some(if e.before_evaluation { 1 } else { 2 })
+            }
+            _ => None,
+        };
+        let mut recorded: Vec<(u8, usize)> = monitors
+            .iter()
+            .enumerate()
+            .filter_map(|(m, plan)| kind(plan).map(|k| (k, m)))
+            .collect();
+        // A stable sort keeps program order within each kind.
+        recorded.sort_by_key(|&(k, _)| k);
+        recorded.into_iter().map(|(_, m)| m).collect()
     }
 
     /// `(rank, ranks)`: `(0, 1)` for a simulation that is not split.

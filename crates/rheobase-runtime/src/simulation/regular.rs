@@ -4,30 +4,38 @@
 //! are already in the order Brian2 runs them there.
 
 use super::*;
+use crate::partition::PartitionState;
 use rheobase_kernel::program::{RegularPlan, RegularTarget, SchedulePoint};
 
 /// Runs the `run_regularly` kernels due at `point` in this step.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
 pub(super) fn run_regular(
     program: &Program,
     exec: &mut Executor,
     store: &mut ArrayStore,
     groups: &[GroupState],
     synapses: &[SynapsesState],
+    partition: &mut Option<PartitionState>,
     clock: Clock,
     point: SchedulePoint,
 ) {
     for plan in program.regular.iter().filter(|r| r.point == point) {
-        run_one(plan, exec, store, groups, synapses, clock);
+        run_one(
+            program, plan, exec, store, groups, synapses, partition, clock,
+        );
     }
 }
 
 /// Runs one `run_regularly` kernel if it is due in this step.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
 pub(super) fn run_one(
+    program: &Program,
     plan: &RegularPlan,
     exec: &mut Executor,
     store: &mut ArrayStore,
     groups: &[GroupState],
     synapses: &[SynapsesState],
+    partition: &mut Option<PartitionState>,
     clock: Clock,
 ) {
     {
@@ -35,6 +43,11 @@ pub(super) fn run_one(
         // Brian2's clocks are, and only once it has been declared.
         if clock.step < plan.from_step || clock.step % plan.every != 0 {
             return;
+        }
+        // What it reads of a one-neuron group another rank updates is
+        // made current first (`partition::kernel_reads`).
+        if let Some(p) = partition.as_mut() {
+            p.share_for(plan.kernel, program, store);
         }
         match plan.target {
             RegularTarget::Group(g) => {
@@ -48,14 +61,17 @@ pub(super) fn run_one(
                 );
             }
             RegularTarget::Synapses(s) => {
+                // On one rank of several, random draws are keyed by the
+                // global synapse index, as on one process.
                 let state = &synapses[s];
-                exec.run_range(
+                super::ranks::run_synapse_range_in(
+                    exec,
+                    partition.as_ref(),
                     plan.kernel,
                     store,
                     0..state.len(),
                     clock,
-                    Some(&state.pairs),
-                    None,
+                    (s, &state.pairs),
                 );
             }
         }

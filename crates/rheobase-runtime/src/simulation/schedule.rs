@@ -113,6 +113,7 @@ impl Simulation {
                 Updater::Group(k) => {
                     let g = &groups[k];
                     if let Some(kernel) = g.state_update {
+                        share_for(partition, kernel, program, store);
                         exec.run_range(kernel, store, g.owned.clone(), clock, None, None);
                     }
                 }
@@ -142,6 +143,7 @@ impl Simulation {
         // the threshold, before the reset.
         for g in groups.iter_mut() {
             if let Some(spike) = &mut g.spike {
+                share_for(partition, spike.condition, program, store);
                 spike.len = exec.run_range(
                     spike.condition,
                     store,
@@ -156,36 +158,13 @@ impl Simulation {
                 generator.fire(clock.step);
             }
         }
-        // On one rank of several, each rank buffers its own spikes, and at
-        // the end of an exchange window every rank learns every group's
-        // spikes of the window's steps (a generator's are the same on all
-        // ranks already). `partition` describes the scheme.
+        // On one rank of several, each rank buffers its own spikes (and
+        // below its custom events), and at the end of an exchange window,
+        // once this step's custom events are found, every rank learns
+        // every group's spikes and events of the window's steps (a
+        // generator's spikes are the same on all ranks already).
+        // `partition` describes the scheme.
         let split = partition.is_some();
-        if let Some(p) = partition {
-            // SpikeMonitors' variables are read now, after the threshold
-            // and before the reset, by the rank owning the neuron.
-            for x in 0..p.spike_vars.len() {
-                if let MonitorPlan::Spike {
-                    group,
-                    start,
-                    stop,
-                    variables,
-                    ..
-                } = &program.monitors[p.spike_vars[x]]
-                {
-                    let g = &groups[*group];
-                    let own = &g.spikes()[g.own_spikes.clone()];
-                    p.buffer_values(store, own, (*start, *stop), variables);
-                }
-            }
-            p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
-            if p.ends_window(clock.step) {
-                p.exchange_window();
-                deliver_window(
-                    p, program, store, groups, synapses, monitors, pre_order, clock.dt,
-                );
-            }
-        }
         if !split {
             for g in groups.iter_mut() {
                 if let Some(spike) = &mut g.spike {
@@ -194,6 +173,14 @@ impl Simulation {
             }
         }
         regular!(ThresholdsAfterThresholders);
+        if let Some(p) = partition.as_mut() {
+            // SpikeMonitors' variables are read now, where one process's
+            // SpikeMonitors record them (after the thresholders and any
+            // code placed right after them, before the reset), by the
+            // rank owning the neuron.
+            buffer_recorded(p, program, store, groups, Recorded::Spikes);
+            p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
+        }
         for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
             if let MonitorPlan::Spike {
                 group,
@@ -211,13 +198,14 @@ impl Simulation {
         // EventMonitors of a subgroup come next in Brian2 2.9 (its order
         // 2 of `thresholds`), before this step's custom events are found:
         // they record the previous step's events.
-        record_events(program, monitors, groups, store, clock, true);
+        record_events(program, monitors, groups, store, partition, clock, true);
 
         regular!(ThresholdsAfterMonitors);
 
         // after_thresholds: custom event conditions.
         for g in groups.iter_mut() {
             for event in &mut g.events {
+                share_for(partition, event.condition, program, store);
                 event.len = exec.run_range(
                     event.condition,
                     store,
@@ -232,7 +220,17 @@ impl Simulation {
         regular!(ThresholdsAfterEvents);
         // EventMonitors of whole groups record their event right after it
         // is found (Brian2's order: the event's thresholder's order + 1).
-        record_events(program, monitors, groups, store, clock, false);
+        record_events(program, monitors, groups, store, partition, clock, false);
+        if let Some(p) = partition.as_mut() {
+            p.buffer_events(|g, e| groups[g].events[e].occurred());
+            p.end_step();
+            if p.ends_window(clock.step) {
+                p.exchange_window();
+                deliver_window(
+                    p, program, store, groups, synapses, monitors, pre_order, clock.dt,
+                );
+            }
+        }
 
         regular!(ThresholdsEnd);
         // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
@@ -246,15 +244,17 @@ impl Simulation {
             if let Some(kernel) = kernel {
                 let source = &groups[plan.source];
                 let due = match partition {
-                    // This rank's spikes reach its synapses of shorter
-                    // delays than the window's now; the other ranks'
-                    // spikes, and the longer delays, were queued at the
-                    // exchange. (Named pathways and custom events are
-                    // refused when the simulation is split.)
-                    Some(p) if which.is_none() && event.is_none() && source.exchanged() => {
-                        let own = &source.spikes()[source.own_spikes.clone()];
-                        state.push(plan, None, own, clock.step, Delays::Below(p.split));
-                        state.take_due(None, clock.step)
+                    // This rank's spikes or events reach its synapses of
+                    // shorter delays than the window's now; the other
+                    // ranks', and the longer delays, were queued at the
+                    // exchange (a generator's spikes are every rank's).
+                    Some(p) if event.is_some() || source.exchanged() => {
+                        let own = match event {
+                            None => &source.spikes()[source.own_spikes.clone()],
+                            Some(e) => source.events[e].occurred(),
+                        };
+                        state.push(plan, which, own, clock.step, Delays::Below(p.split));
+                        state.take_due(which, clock.step)
                     }
                     _ => {
                         let triggered = match event {
@@ -266,7 +266,11 @@ impl Simulation {
                 };
                 state.events += due.len() as u64;
                 if let Some(p) = partition.as_mut() {
-                    p.share(&pre_reads[k].on_pre, program, store);
+                    let reads = match which {
+                        None => &pre_reads[k].on_pre,
+                        Some(w) => &pre_reads[k].pathways[w],
+                    };
+                    p.share(reads, program, store);
                 }
                 run_synapse_list(
                     exec,
@@ -283,6 +287,7 @@ impl Simulation {
         regular!(SynapsesAfterPre);
         for input in &program.poisson_inputs {
             let owned = groups[input.group].owned.clone();
+            share_for(partition, input.kernel, program, store);
             exec.run_range(input.kernel, store, owned, clock, None, None);
         }
         regular!(SynapsesAfterPoisson);
@@ -315,14 +320,19 @@ impl Simulation {
                 }
                 // A named `post` pathway may have a delay, so it goes
                 // through its own queue.
-                Some(p) => {
-                    let pathway = &plan.pathways[p];
+                Some(w) => {
+                    let pathway = &plan.pathways[w];
                     let triggered = match pathway.event {
                         None => target.spikes(),
                         Some(e) => target.events[e].occurred(),
                     };
+                    // Its synapses are onto this rank's neurons, whose
+                    // spikes and events this rank found itself.
                     let due = state.push_and_take_due(plan, which, triggered, clock.step);
                     state.events += due.len() as u64;
+                    if let Some(p) = partition.as_mut() {
+                        p.share(&pre_reads[k].pathways[w], program, store);
+                    }
                     run_synapse_list(
                         exec,
                         partition.as_ref(),
@@ -342,6 +352,7 @@ impl Simulation {
         for g in groups.iter() {
             if let Some(spike) = &g.spike {
                 if let Some(kernel) = spike.effect {
+                    share_for(partition, kernel, program, store);
                     // Each rank resets its own neurons.
                     let own = &spike.occurred()[g.own_spikes.clone()];
                     exec.run_list(kernel, store, own, clock, None, None);
@@ -354,6 +365,7 @@ impl Simulation {
         for g in groups.iter() {
             for event in &g.events {
                 if let Some(kernel) = event.effect {
+                    share_for(partition, kernel, program, store);
                     exec.run_list(kernel, store, event.occurred(), clock, None, None);
                 }
             }
@@ -379,16 +391,42 @@ impl Simulation {
     }
 }
 
+/// On one rank of several, shares what `kernel` reads of one-neuron
+/// groups that change (a linked variable) from the rank that owns the
+/// neuron, right before the kernel runs (`partition::kernel_reads`).
+fn share_for(
+    partition: &mut Option<PartitionState>,
+    kernel: KernelId,
+    program: &Program,
+    store: &mut ArrayStore,
+) {
+    if let Some(p) = partition.as_mut() {
+        p.share_for(kernel, program, store);
+    }
+}
+
 /// Records the EventMonitors at their default place whose
-/// `before_evaluation` is `before`: the events each group's lists hold now.
+/// `before_evaluation` is `before`: the events each group's lists hold now. On one rank of several, each rank
+/// buffers its own neurons' events instead, merged at the window's
+/// exchange.
 fn record_events(
     program: &Program,
     monitors: &mut [MonitorData],
     groups: &[GroupState],
-    store: &ArrayStore,
+    store: &mut ArrayStore,
+    partition: &mut Option<PartitionState>,
     clock: Clock,
     before: bool,
 ) {
+    if let Some(p) = partition.as_mut() {
+        let kind = if before {
+            Recorded::EventsBefore
+        } else {
+            Recorded::EventsAfter
+        };
+        buffer_recorded(p, program, store, groups, kind);
+        return;
+    }
     for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
         if let MonitorPlan::Spike {
             event: Some(e),
@@ -437,6 +475,61 @@ fn record_spike_monitor(
     data.record_spikes(store, clock.t, occurred, *start, *stop, variables);
 }
 
+/// Which of the monitors a rank records for its own neurons
+/// (`PartitionState::recorded`), by the point of the step they record at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// SpikeMonitors with `variables:`, after the thresholds.
+    Spikes,
+    /// EventMonitors recording before their event is evaluated.
+    EventsBefore,
+    /// EventMonitors recording right after it.
+    EventsAfter,
+}
+
+/// Buffers, for the window's exchange, this rank's recording of each
+/// monitor of `p.recorded` of kind `kind`: its own neurons' spikes or
+/// events in the monitor's range and their variables' values now. Every
+/// step buffers every such monitor, recording or not (whether it records
+/// is decided at the exchange), so the message's layout is fixed.
+fn buffer_recorded(
+    p: &mut PartitionState,
+    program: &Program,
+    store: &mut ArrayStore,
+    groups: &[GroupState],
+    kind: Recorded,
+) {
+    for x in 0..p.recorded.len() {
+        let MonitorPlan::Spike {
+            group,
+            start,
+            stop,
+            variables,
+            event,
+            ..
+        } = &program.monitors[p.recorded[x]]
+        else {
+            continue;
+        };
+        let due = match (event, kind) {
+            (None, Recorded::Spikes) => true,
+            (Some(e), Recorded::EventsBefore) => e.before_evaluation,
+            (Some(e), Recorded::EventsAfter) => !e.before_evaluation,
+            _ => false,
+        };
+        if !due {
+            continue;
+        }
+        p.share_for_monitor(p.recorded[x], program, store);
+        let g = &groups[*group];
+        let own = match event {
+            None => &g.spikes()[g.own_spikes.clone()],
+            Some(e) => g.events[e.index].occurred(),
+        };
+        p.buffer_recorded(store, own, (*start, *stop), variables);
+    }
+}
+
 /// Records the StateMonitors scheduled at `at` (`None`: the usual place
 /// at the start of the step), and the SpikeMonitors and EventMonitors a
 /// `when:` puts there.
@@ -481,6 +574,9 @@ fn record_states(
             }
             match recorded_synapses {
                 None => {
+                    if let Some(p) = partition.as_mut() {
+                        p.share_for_monitor(m, program, store);
+                    }
                     if let Some(kernel) = *prepare {
                         exec.run_range(
                             kernel,
@@ -523,8 +619,7 @@ fn record_states(
                     }
                     if let Some(kernel) = *prepare {
                         if let Some(p) = partition.as_mut() {
-                            let reads = p.monitor_reads[m].clone();
-                            p.share(&reads, program, store);
+                            p.share_for_monitor(m, program, store);
                         }
                         run_synapse_range_in(
                             exec,
@@ -568,7 +663,9 @@ fn at_point(
         .iter()
         .any(|m| m.schedule().is_some_and(|s| s.point == point));
     if !monitored {
-        run_regular(program, exec, store, groups, synapses, clock, point);
+        run_regular(
+            program, exec, store, groups, synapses, partition, clock, point,
+        );
         return Ok(());
     }
     // Before each run_regularly kernel of this point, and after the last,
@@ -592,7 +689,9 @@ fn at_point(
             at,
         )?;
         match plans.next() {
-            Some(plan) => run_one(plan, exec, store, groups, synapses, clock),
+            Some(plan) => run_one(
+                program, plan, exec, store, groups, synapses, partition, clock,
+            ),
             None => return Ok(()),
         }
         done += 1;
@@ -601,8 +700,8 @@ fn at_point(
 
 /// At the end of an exchange window, after its exchange: the last step's
 /// spike lists become every rank's, the synapses that wait for the
-/// exchange are queued with their spike's step, and the monitors of
-/// exchanged groups record the window's steps, in step order.
+/// exchange are queued with their spike's (or event's) step, and the
+/// monitors of exchanged groups record the window's steps, in step order.
 #[allow(clippy::too_many_arguments)]
 fn deliver_window(
     p: &PartitionState,
@@ -614,23 +713,27 @@ fn deliver_window(
     pre_order: &[(usize, Option<usize>)],
     dt: f64,
 ) {
-    let exchanged: Vec<usize> = (0..groups.len())
-        .filter(|&k| groups[k].exchanged())
-        .collect();
-    for (step, spikes, x) in p.window_steps() {
-        let k = exchanged[x];
-        // Only `on_pre` pathways of spikes run split.
-        for &(s, _) in pre_order.iter().filter(|(_, which)| which.is_none()) {
+    for (step, neurons, x) in p.window_steps() {
+        let trigger = p.triggers[x];
+        for &(s, which) in pre_order {
             let plan = &program.synapses[s];
-            if plan.source == k && plan.pre_event.is_none() {
-                synapses[s].push(plan, None, spikes, step, Delays::AtLeast(p.split));
+            let event = match which {
+                None => plan.pre_event,
+                Some(w) => plan.pathways[w].event,
+            };
+            if plan.source == trigger.group && event == trigger.event {
+                synapses[s].push(plan, which, neurons, step, Delays::AtLeast(p.split));
             }
         }
+        if trigger.event.is_some() {
+            continue;
+        }
+        let k = trigger.group;
         if let Some(spike) = &mut groups[k].spike {
-            spike.total += spikes.len() as u64;
+            spike.total += neurons.len() as u64;
         }
         let t = step as f64 * dt;
-        for (m, (plan, data)) in program.monitors.iter().zip(monitors.iter_mut()).enumerate() {
+        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
             if !plan.active_at(step) {
                 continue;
             }
@@ -643,30 +746,47 @@ fn deliver_window(
                     event: None,
                     schedule: None,
                     ..
-                } if *group == k => {
-                    if variables.is_empty() {
-                        data.record_spikes(store, t, spikes, *start, *stop, variables);
-                    } else {
-                        // Read by each neuron's rank at its step.
-                        let values = p.window_values(step, m);
-                        data.record_spikes_with(t, spikes, *start, *stop, values);
-                    }
+                } if *group == k && variables.is_empty() => {
+                    data.record_spikes(store, t, neurons, *start, *stop, variables);
                 }
                 MonitorPlan::Rate {
                     group, start, stop, ..
-                } if *group == k => data.record_rate(t, dt, spikes, *start, *stop),
+                } if *group == k => data.record_rate(t, dt, neurons, *start, *stop),
                 _ => {}
             }
         }
     }
-    for (x, &k) in exchanged.iter().enumerate() {
-        let all = p.last_step(x);
-        let g = &mut groups[k];
+    record_window(p, program, monitors, dt);
+    for (x, trigger) in p.triggers.iter().enumerate() {
+        let g = &mut groups[trigger.group];
+        if trigger.event.is_some() {
+            continue;
+        }
         if let Some(spike) = &mut g.spike {
+            let all = p.last_step(x);
             spike.list[..all.len()].copy_from_slice(all);
             spike.len = all.len();
         }
         g.own_spikes = p.own[x].clone();
+    }
+}
+
+/// Records, step by step, what the monitors each rank records for its own
+/// neurons (`PartitionState::recorded`) recorded in the last window: every
+/// rank's neurons and values, merged in rank order.
+fn record_window(p: &PartitionState, program: &Program, monitors: &mut [MonitorData], dt: f64) {
+    for step in p.window_step_range() {
+        let t = step as f64 * dt;
+        for &m in &p.recorded {
+            let plan = &program.monitors[m];
+            let MonitorPlan::Spike { start, stop, .. } = plan else {
+                continue;
+            };
+            if plan.active_at(step) {
+                let (neurons, values) = p.window_recorded(step, m);
+                monitors[m].record_spikes_with(t, neurons, *start, *stop, values);
+            }
+        }
     }
 }
 
