@@ -310,12 +310,7 @@ impl MonitorData {
             unreachable!("spikes for a non-spike monitor")
         };
         let spikes = in_range(spikes, start, stop);
-        for &n in spikes {
-            let rel = n as usize - start;
-            i.push(rel as i32);
-            t.push(now);
-            count[rel] += 1;
-        }
+        push_spikes(i, t, count, now, spikes, start);
         for (var, (_, _, values)) in plan_vars.iter().zip(variables.iter_mut()) {
             let array = store.values(var.array);
             values.extend(spikes.iter().map(|&n| value_at(array, n as usize)));
@@ -344,12 +339,7 @@ impl MonitorData {
             unreachable!("spikes for a non-spike monitor")
         };
         let spikes = in_range(spikes, start, stop);
-        for &n in spikes {
-            let rel = n as usize - start;
-            i.push(rel as i32);
-            t.push(now);
-            count[rel] += 1;
-        }
+        push_spikes(i, t, count, now, spikes, start);
         let n = spikes.len();
         for (v, (_, _, recorded)) in variables.iter_mut().enumerate() {
             let part = values.get(v * n..(v + 1) * n).unwrap_or(&[]);
@@ -378,6 +368,24 @@ impl MonitorData {
 }
 
 /// The part of an ascending spike list that lies in `start..stop`.
+/// Appends the spikes of one step (global indices, all in the monitor's
+/// range starting at `start`) to a spike monitor's `i`, `t` and `count`.
+fn push_spikes(
+    i: &mut Vec<i32>,
+    t: &mut Vec<f64>,
+    count: &mut [u64],
+    now: f64,
+    spikes: &[u32],
+    start: usize,
+) {
+    for &n in spikes {
+        let rel = n as usize - start;
+        i.push(rel as i32);
+        t.push(now);
+        count[rel] += 1;
+    }
+}
+
 fn in_range(spikes: &[u32], start: usize, stop: usize) -> &[u32] {
     let lo = spikes.partition_point(|&n| (n as usize) < start);
     let hi = spikes.partition_point(|&n| (n as usize) < stop);
