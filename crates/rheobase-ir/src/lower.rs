@@ -2004,6 +2004,12 @@ impl<'a> Builder<'a> {
         } else {
             value.clone()
         };
+        // `G.c = A[i]*mV`: elements of an Array, looked up per neuron,
+        // and written unconditionally too, as Brian2 writes numpy's
+        // `A[G.i[:]]*mV`.
+        let (value, indexed) = self.neuron_subscripts(g, value, selector)?;
+        let array = array || indexed;
+        let value = &value;
         let mut scope = self.refreshed(&self.groups[g].scope);
         let value = &plain_zero_in_unit(&mut scope, &variable.name, value, selector);
         match scope.names.get(&variable.name) {
