@@ -1997,7 +1997,7 @@ impl<'a> Builder<'a> {
         // An array of values (`[1, 2]*mV`, `linspace(...)`) becomes a
         // lookup of row `i`, registered before the scope is taken, and is
         // written unconditionally, as Brian2 writes a numpy array.
-        let array = values::is_array_value(value);
+        let array = values::is_array_value(value) && !values::has_subscript(value);
         let value = &if array {
             let size = self.groups[g].size;
             self.array_lookup(group, variable, value, (size, "i"), selector)?

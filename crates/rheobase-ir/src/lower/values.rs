@@ -667,6 +667,18 @@ impl Builder<'_> {
         if !has_subscript(value) {
             return Ok((value.clone(), false));
         }
+        if is_array_value(value) {
+            return Err(self.error(
+                Diagnostic::error(
+                    value.span,
+                    "an Array's elements and an array of values cannot be combined in one setting",
+                )
+                .with_note(
+                    "declare the values as an Array too (`Array L:` with `values: [...]`) and \
+                     write `A[i]*mV + L[i]*mV`",
+                ),
+            ));
+        }
         let size = self.groups[g].size;
         // The number of rows the setting reads: one past the last neuron
         // it can select.
@@ -920,7 +932,7 @@ fn is_name(a: &ast::Expr, n: &str) -> bool {
 }
 
 /// Whether `e` indexes an Array anywhere (`A[i]`).
-fn has_subscript(e: &ast::Expr) -> bool {
+pub(super) fn has_subscript(e: &ast::Expr) -> bool {
     match &e.kind {
         ExprKind::Subscript { .. } => true,
         ExprKind::Unary(_, a) => has_subscript(a),
