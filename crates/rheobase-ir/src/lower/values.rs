@@ -883,7 +883,7 @@ impl Builder<'_> {
                         .with_note("as in numpy, columns count from 0 (and from -1 at the end)"),
                     ));
                 }
-                (info.columns > 1).then(|| ast::Expr {
+                (info.columns > 1).then_some(ast::Expr {
                     kind: ExprKind::Number {
                         value: column as f64,
                         is_integer: true,
