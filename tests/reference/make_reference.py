@@ -353,6 +353,8 @@ class Runner:
     def set_matrix(self, obj, var, sel, expr):
         """`S.var[sel] = expr` where expr indexes Arrays as `W[i, j]`: numpy's
         `W[S.i[:], S.j[:]]` over the selected synapses."""
+        if not isinstance(obj, Synapses):
+            return self.set_indexed(obj, var, sel, expr)
         i_all, j_all = np.asarray(obj.i[:]), np.asarray(obj.j[:])
         idx = np.arange(len(i_all))
         if sel is not None:
@@ -365,6 +367,29 @@ class Runner:
         ns = dict(self.consts, **self.arrays, i=i_all[idx], j=j_all[idx])
         value = ceval(expr, ns)
         self.log(f"{obj.name}.{var}[{len(idx)} synapses] = {expr} (numpy)")
+        getattr(obj, var)[idx] = value
+
+    def set_indexed(self, obj, var, sel, expr):
+        """`G.var[sel] = expr` where expr indexes Arrays as `A[i]` or
+        `A[i, k]`: numpy's `A[G.i[:]]` over the selected neurons, with the
+        group's variables read at those neurons (a numeric assignment,
+        so refractory neurons are written too)."""
+        idx = np.arange(len(obj))
+        if sel is not None:
+            if sel[0] in "'\"":
+                idx = np.asarray(obj.indices[sel[1:-1]], dtype=np.int64)
+            elif ":" in sel:
+                a, b = (sel.split(":") + [""])[:2]
+                idx = idx[slice(int(ceval(a, self.consts)) if a.strip() else None,
+                                int(ceval(b, self.consts)) if b.strip() else None)]
+            else:
+                idx = idx[[int(ceval(sel, self.consts))]]
+        ns = dict(self.consts, **self.arrays, i=idx)
+        for name in re.findall(r"[A-Za-z_]\w*", expr):
+            if name not in ns and name in obj.variables and name != "i":
+                ns[name] = obj.state(name, use_units=True)[idx]
+        value = ceval(expr, ns)
+        self.log(f"{obj.name}.{var}[{len(idx)} neurons] = {expr} (numpy)")
         getattr(obj, var)[idx] = value
 
     def set_array(self, obj, var, item, expr):

@@ -346,9 +346,10 @@ impl<'a> Checker<'a> {
                     ),
                 )
                 .with_note(
-                    "as in Brian2, where `S.w = W[S.i[:], S.j[:]]` is numpy and not a code \
-                     string, an `Array` can only be indexed as `W[i, j]` in a top-level \
-                     setting of a synaptic variable, `S.w = W[i, j]*mV`",
+                    "as in Brian2, where `S.w = W[S.i[:], S.j[:]]` and `G.v = A[G.i[:]]` are \
+                     numpy and not code strings, an `Array` can only be indexed in a top-level \
+                     setting, `S.w = W[i, j]*mV` of a synaptic variable or `G.v = A[i]*mV` of a \
+                     neuron group's variable",
                 ),
             )),
         }

@@ -1997,13 +1997,19 @@ impl<'a> Builder<'a> {
         // An array of values (`[1, 2]*mV`, `linspace(...)`) becomes a
         // lookup of row `i`, registered before the scope is taken, and is
         // written unconditionally, as Brian2 writes a numpy array.
-        let array = values::is_array_value(value);
+        let array = values::is_array_value(value) && !values::has_subscript(value);
         let value = &if array {
             let size = self.groups[g].size;
             self.array_lookup(group, variable, value, (size, "i"), selector)?
         } else {
             value.clone()
         };
+        // `G.c = A[i]*mV`: elements of an Array, looked up per neuron,
+        // and written unconditionally too, as Brian2 writes numpy's
+        // `A[G.i[:]]*mV`.
+        let (value, indexed) = self.neuron_subscripts(g, value, selector)?;
+        let array = array || indexed;
+        let value = &value;
         let mut scope = self.refreshed(&self.groups[g].scope);
         let value = &plain_zero_in_unit(&mut scope, &variable.name, value, selector);
         match scope.names.get(&variable.name) {

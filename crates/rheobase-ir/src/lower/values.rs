@@ -630,53 +630,110 @@ impl Builder<'_> {
     /// `W[S.i[:], S.j[:]]` needs in Brian2.
     pub(super) fn subscripts(&mut self, si: usize, value: &ast::Expr) -> Result<ast::Expr, Failed> {
         let mut e = value.clone();
-        self.rewrite_subscripts(si, &mut e)?;
+        self.rewrite_subscripts(&Indexed::Synapses(si), &mut e)?;
         Ok(e)
     }
 
-    fn rewrite_subscripts(&mut self, si: usize, e: &mut ast::Expr) -> Result<(), Failed> {
+    /// The Array that `W[...]` names and its table, or the error saying
+    /// that `array` is not one.
+    fn array_table(&mut self, array: &ast::Ident) -> Result<(String, TableInfo, usize), Failed> {
+        let key = format!("{}[]", array.name);
+        let Some(info) = self.tables.get(&key).cloned() else {
+            return Err(self.error(
+                Diagnostic::error(array.span, format!("`{}` is not an Array", array.name))
+                    .with_note(format!(
+                        "declare it with `Array {}:` and `file:` (a `.npy` or text \
+                         table) or `values:` (a list of lists)",
+                        array.name
+                    )),
+            ));
+        };
+        let rows = self.program.tables[info.id.0 as usize].rows;
+        Ok((key, info, rows))
+    }
+
+    /// `value`, a top-level setting of a variable of neuron group `g`
+    /// restricted to `selector`, with every `A[i]` (and `A[i, k]`, `k` a
+    /// constant column) made a lookup of the Array `A` at row `i`, the
+    /// neuron's index in `g`, as numpy's `A[G.i[:]]` in a Brian2 script;
+    /// also whether `value` indexed an Array at all. The Array needs a row
+    /// for every neuron the setting can set.
+    pub(super) fn neuron_subscripts(
+        &mut self,
+        g: usize,
+        value: &ast::Expr,
+        selector: Option<&ast::Selector>,
+    ) -> Result<(ast::Expr, bool), Failed> {
+        if !has_subscript(value) {
+            return Ok((value.clone(), false));
+        }
+        if is_array_value(value) {
+            return Err(self.error(
+                Diagnostic::error(
+                    value.span,
+                    "an Array's elements and an array of values cannot be combined in one setting",
+                )
+                .with_note(
+                    "declare the values as an Array too (`Array L:` with `values: [...]`) and \
+                     write `A[i]*mV + L[i]*mV`",
+                ),
+            ));
+        }
+        let size = self.groups[g].size;
+        // The number of rows the setting reads: one past the last neuron
+        // it can select.
+        let reach = match selector {
+            Some(ast::Selector::Slice(s)) => {
+                let lo = match &s.start {
+                    None => 0,
+                    Some(e) => self.element_index(e, Some(size))?,
+                };
+                let hi = match &s.stop {
+                    None => size as i64,
+                    Some(e) => self.element_index(e, Some(size))?,
+                };
+                if hi > lo {
+                    Some(hi as usize)
+                } else {
+                    Some(0)
+                }
+            }
+            Some(ast::Selector::Index(e)) => {
+                Some((self.element_index(e, Some(size))? as usize + 1).min(size))
+            }
+            Some(ast::Selector::Condition(_)) | None => None,
+        };
+        let mut e = value.clone();
+        let target = Indexed::Neurons {
+            group: self.groups[g].name.clone(),
+            size,
+            reach,
+        };
+        self.rewrite_subscripts(&target, &mut e)?;
+        Ok((e, true))
+    }
+
+    fn rewrite_subscripts(&mut self, target: &Indexed, e: &mut ast::Expr) -> Result<(), Failed> {
         let span = e.span;
         match &mut e.kind {
             ExprKind::Subscript { array, args } => {
-                let key = format!("{}[]", array.name);
-                let Some(info) = self.tables.get(&key).cloned() else {
-                    return Err(self.error(
-                        Diagnostic::error(array.span, format!("`{}` is not an Array", array.name))
-                            .with_note(format!(
-                                "declare it with `Array {}:` and `file:` (a `.npy` or text \
-                                 table) or `values:` (a list of lists)",
-                                array.name
-                            )),
-                    ));
-                };
-                let is = |a: &ast::Expr, n: &str| matches!(&a.kind, ExprKind::Name(x) if x == n);
-                if args.len() != 2 || !is(&args[0], "i") || !is(&args[1], "j") {
-                    return Err(self.error(
-                        Diagnostic::error(
+                let (key, info, rows) = self.array_table(array)?;
+                let column = match target {
+                    Indexed::Synapses(si) => {
+                        self.synapse_subscript(*si, array, args, span, &info, rows)?
+                    }
+                    Indexed::Neurons { group, size, reach } => {
+                        let (group, size, reach) = (group.clone(), *size, *reach);
+                        self.neuron_subscript(
+                            array,
+                            args,
                             span,
-                            format!("an Array is indexed as `{}[i, j]`", array.name),
-                        )
-                        .with_note(
-                            "row `i` is the synapse's source neuron and column `j` its target, \
-                             as Brian2's `W[S.i[:], S.j[:]]`",
-                        ),
-                    ));
-                }
-                let plan = &self.program.synapses[si];
-                let n_pre = plan.source_stop - plan.source_start;
-                let n_post = plan.target_stop - plan.target_start;
-                let rows = self.program.tables[info.id.0 as usize].rows;
-                if rows != n_pre || info.columns != n_post {
-                    let message = format!(
-                        "`{}` has {rows} rows and {} columns, but `{}` connects {n_pre} sources \
-                         to {n_post} targets",
-                        array.name, info.columns, plan.name
-                    );
-                    return Err(self.error(Diagnostic::error(array.span, message).with_note(
-                        "`W[i, j]` is the value from source `i` to target `j`, so `W` has \
-                             one row per source neuron and one column per target neuron",
-                    )));
-                }
+                            &info,
+                            rows,
+                            (&group, size, reach),
+                        )?
+                    }
+                };
                 let node = |kind| ast::Expr { kind, span };
                 let number = |value| {
                     node(ExprKind::Number {
@@ -685,7 +742,6 @@ impl Builder<'_> {
                     })
                 };
                 let row = args[0].clone();
-                let column = args[1].clone();
                 let time = node(ExprKind::Binary(
                     ast::BinaryOp::Mul,
                     Box::new(row),
@@ -695,27 +751,193 @@ impl Builder<'_> {
                         Box::new(node(ExprKind::Name("second".into()))),
                     ))),
                 ));
+                let mut call_args = vec![time];
+                call_args.extend(column);
                 e.kind = ExprKind::Call {
                     function: ast::Ident {
                         name: key,
                         span: array.span,
                     },
-                    args: vec![time, column],
+                    args: call_args,
                 };
                 Ok(())
             }
-            ExprKind::Unary(_, a) => self.rewrite_subscripts(si, a),
+            ExprKind::Unary(_, a) => self.rewrite_subscripts(target, a),
             ExprKind::Binary(_, a, b) => {
-                self.rewrite_subscripts(si, a)?;
-                self.rewrite_subscripts(si, b)
+                self.rewrite_subscripts(target, a)?;
+                self.rewrite_subscripts(target, b)
             }
             ExprKind::Call { args, .. } | ExprKind::List(args) => {
                 for a in args {
-                    self.rewrite_subscripts(si, a)?;
+                    self.rewrite_subscripts(target, a)?;
                 }
                 Ok(())
             }
             ExprKind::Number { .. } | ExprKind::Bool(_) | ExprKind::Name(_) => Ok(()),
         }
+    }
+
+    /// Checks `W[i, j]` in a setting of Synapses `si` against the
+    /// sources and targets; the column read is `j`.
+    fn synapse_subscript(
+        &mut self,
+        si: usize,
+        array: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        info: &TableInfo,
+        rows: usize,
+    ) -> Result<Option<ast::Expr>, Failed> {
+        if args.len() != 2 || !is_name(&args[0], "i") || !is_name(&args[1], "j") {
+            return Err(self.error(
+                Diagnostic::error(
+                    span,
+                    format!("an Array is indexed as `{}[i, j]`", array.name),
+                )
+                .with_note(
+                    "row `i` is the synapse's source neuron and column `j` its target, \
+                         as Brian2's `W[S.i[:], S.j[:]]`",
+                ),
+            ));
+        }
+        let plan = &self.program.synapses[si];
+        let n_pre = plan.source_stop - plan.source_start;
+        let n_post = plan.target_stop - plan.target_start;
+        if rows != n_pre || info.columns != n_post {
+            let message = format!(
+                "`{}` has {rows} rows and {} columns, but `{}` connects {n_pre} sources \
+                 to {n_post} targets",
+                array.name, info.columns, plan.name
+            );
+            return Err(self.error(Diagnostic::error(array.span, message).with_note(
+                "`W[i, j]` is the value from source `i` to target `j`, so `W` has \
+                     one row per source neuron and one column per target neuron",
+            )));
+        }
+        Ok(Some(args[1].clone()))
+    }
+
+    /// Checks `A[i]` or `A[i, k]` in a setting of neuron group `group`
+    /// (`size` neurons, of which the setting reads rows up to `reach`, or
+    /// all): the row is the neuron's index, the column a constant within
+    /// the Array, and the Array has a row for every neuron read. The
+    /// column read, if the Array has more than one.
+    fn neuron_subscript(
+        &mut self,
+        array: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        info: &TableInfo,
+        rows: usize,
+        (group, size, reach): (&str, usize, Option<usize>),
+    ) -> Result<Option<ast::Expr>, Failed> {
+        let name = &array.name;
+        let shape_note = || {
+            format!(
+                "as numpy's `{name}[G.i[:]]` in a Brian2 script, row `i` is the neuron's index \
+                 in the group: write `{name}[i]` for a 1-D Array, `{name}[i, k]` (`k` a \
+                 constant column) for a 2-D one"
+            )
+        };
+        if args.is_empty() || args.len() > 2 || !is_name(&args[0], "i") {
+            return Err(self.error(
+                Diagnostic::error(
+                    span,
+                    format!("an Array is indexed as `{name}[i]` or `{name}[i, k]` in a setting of a neuron group"),
+                )
+                .with_note(shape_note()),
+            ));
+        }
+        let column = match args.get(1) {
+            None if info.columns > 1 => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "`{name}` has {} columns; `{name}[i]` would be a row of them, not one value",
+                            info.columns
+                        ),
+                    )
+                    .with_note(format!(
+                        "give the column: `{name}[i, 0]` to `{name}[i, {}]`",
+                        info.columns - 1
+                    )),
+                ));
+            }
+            None => None,
+            Some(k) => {
+                let written = self.whole_number(k, "an Array's column")?;
+                let n = info.columns as i64;
+                // numpy's rule: a negative column counts from the end.
+                let column = if written < 0 { written + n } else { written };
+                if !(0..n).contains(&column) {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            k.span,
+                            format!(
+                                "column {written} is outside `{name}`, which has {} column{}",
+                                info.columns,
+                                if info.columns == 1 { "" } else { "s" }
+                            ),
+                        )
+                        .with_note("as in numpy, columns count from 0 (and from -1 at the end)"),
+                    ));
+                }
+                (info.columns > 1).then_some(ast::Expr {
+                    kind: ExprKind::Number {
+                        value: column as f64,
+                        is_integer: true,
+                    },
+                    span: k.span,
+                })
+            }
+        };
+        let needed = reach.unwrap_or(size);
+        if rows < needed {
+            let what = if info.columns > 1 { "rows" } else { "values" };
+            let message = match reach {
+                None => format!("`{name}` has {rows} {what}, but `{group}` has {size} neurons"),
+                Some(r) => format!(
+                    "`{name}` has {rows} {what}, but the setting reaches neuron {} of `{group}` \
+                     ({size} neurons)",
+                    r - 1
+                ),
+            };
+            return Err(
+                self.error(Diagnostic::error(array.span, message).with_note(format!(
+                    "`{name}[i]` is the value of neuron `i`, so `{name}` needs a {} for every \
+                 neuron the setting sets, as numpy's `{name}[G.i[:]]` does",
+                    if info.columns > 1 { "row" } else { "value" }
+                ))),
+            );
+        }
+        Ok(column)
+    }
+}
+
+/// Where a setting's `W[...]` is read: in a setting of Synapses, or of a
+/// neuron group (`size` neurons, rows read up to `reach` when a slice or
+/// an index limits the setting).
+enum Indexed {
+    Synapses(usize),
+    Neurons {
+        group: String,
+        size: usize,
+        reach: Option<usize>,
+    },
+}
+
+fn is_name(a: &ast::Expr, n: &str) -> bool {
+    matches!(&a.kind, ExprKind::Name(x) if x == n)
+}
+
+/// Whether `e` indexes an Array anywhere (`A[i]`).
+pub(super) fn has_subscript(e: &ast::Expr) -> bool {
+    match &e.kind {
+        ExprKind::Subscript { .. } => true,
+        ExprKind::Unary(_, a) => has_subscript(a),
+        ExprKind::Binary(_, a, b) => has_subscript(a) || has_subscript(b),
+        ExprKind::Call { args, .. } | ExprKind::List(args) => args.iter().any(has_subscript),
+        ExprKind::Number { .. } | ExprKind::Bool(_) | ExprKind::Name(_) => false,
     }
 }
