@@ -16,7 +16,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::expr::{
-    self, add, c, conditionally_linear, div, linear_form, load, local, mul, sub,
+    self, add, c, conditionally_linear, div, linear_form, load, local, mul, sub, Linear,
     NotConditionallyLinear, Sym,
 };
 use nalgebra::DMatrix;
@@ -111,6 +111,27 @@ pub trait Locals {
 }
 
 impl OdeSystem {
+    /// Adds the equation of `var` (called `name` in messages) whose
+    /// right-hand side is `lin` split by the noise locals: its rest is the
+    /// deterministic part, its coefficients of noise locals the noise
+    /// terms (coefficients of arrays cannot occur: `lin` is linear in the
+    /// noise only).
+    pub fn push_equation(&mut self, var: ArrayId, name: String, lin: Linear, masked: bool) {
+        self.vars.push(var);
+        self.names.push(name);
+        self.f.push(lin.rest);
+        self.g.push(
+            lin.coefficients
+                .into_iter()
+                .filter_map(|(s, e)| match s {
+                    Sym::Local(l) => Some((l, e)),
+                    Sym::Array(_) => None,
+                })
+                .collect(),
+        );
+        self.masked.push(masked);
+    }
+
     fn is_stochastic(&self) -> bool {
         self.g.iter().any(|g| !g.is_empty())
     }

@@ -1644,19 +1644,7 @@ impl<'a> Builder<'a> {
                 ));
                 continue;
             };
-            system.vars.push(*array);
-            system.names.push(eq.variable.name.clone());
-            system.f.push(lin.rest);
-            system.g.push(
-                lin.coefficients
-                    .into_iter()
-                    .filter_map(|(s, e)| match s {
-                        expr::Sym::Local(l) => Some((l, e)),
-                        expr::Sym::Array(_) => None,
-                    })
-                    .collect(),
-            );
-            system.masked.push(*masked);
+            system.push_equation(*array, eq.variable.name.clone(), lin, *masked);
         }
         let mut method_used = None;
         if !system.vars.is_empty() && !failed {

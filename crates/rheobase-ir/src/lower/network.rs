@@ -1239,19 +1239,7 @@ impl<'a> Builder<'a> {
                         "white noise `xi` must enter the equation linearly (as `... + sigma*xi`)",
                     )));
                 };
-                system.vars.push(*array);
-                system.names.push(eq.variable.name.clone());
-                system.f.push(lin.rest);
-                system.g.push(
-                    lin.coefficients
-                        .into_iter()
-                        .filter_map(|(s, e)| match s {
-                            expr::Sym::Local(l) => Some((l, e)),
-                            expr::Sym::Array(_) => None,
-                        })
-                        .collect(),
-                );
-                system.masked.push(false);
+                system.push_equation(*array, eq.variable.name.clone(), lin, false);
             }
             self.check_parameters_in(&system, d.method.as_ref(), &d.name)?;
             let method = match &d.method {

@@ -55,6 +55,20 @@ pub(super) fn is_array_value(e: &ast::Expr) -> bool {
 }
 
 impl Builder<'_> {
+    /// The first element and one past the last of `slice` over `size`
+    /// elements, with Python's rules for omitted and negative bounds.
+    fn slice_bounds(&mut self, slice: &ast::Slice, size: usize) -> Result<(i64, i64), Failed> {
+        let lo = match &slice.start {
+            None => 0,
+            Some(e) => self.element_index(e, Some(size))?,
+        };
+        let hi = match &slice.stop {
+            None => size as i64,
+            Some(e) => self.element_index(e, Some(size))?,
+        };
+        Ok((lo, hi))
+    }
+
     /// Rewrites the array value `value` of a setting of `group.variable`
     /// into a per-element lookup of a new table, after checking that the
     /// array has as many elements as the setting sets (`size` elements,
@@ -71,14 +85,7 @@ impl Builder<'_> {
         let (first, count) = match selector {
             None => (0, size),
             Some(ast::Selector::Slice(s)) => {
-                let lo = match &s.start {
-                    None => 0,
-                    Some(e) => self.element_index(e, Some(size))?,
-                };
-                let hi = match &s.stop {
-                    None => size as i64,
-                    Some(e) => self.element_index(e, Some(size))?,
-                };
+                let (lo, hi) = self.slice_bounds(s, size)?;
                 (lo, (hi - lo).max(0) as usize)
             }
             Some(ast::Selector::Index(_)) => {
@@ -684,14 +691,7 @@ impl Builder<'_> {
         // it can select.
         let reach = match selector {
             Some(ast::Selector::Slice(s)) => {
-                let lo = match &s.start {
-                    None => 0,
-                    Some(e) => self.element_index(e, Some(size))?,
-                };
-                let hi = match &s.stop {
-                    None => size as i64,
-                    Some(e) => self.element_index(e, Some(size))?,
-                };
+                let (lo, hi) = self.slice_bounds(s, size)?;
                 if hi > lo {
                     Some(hi as usize)
                 } else {
