@@ -473,12 +473,7 @@ class Runner:
         method = self.method_of(body, name)
         # `namespace:` is Brian2's group namespace, which wins over the run
         # namespace (the file's constants) for this group's code.
-        namespace = self.consts
-        if "namespace" in body:
-            namespace = {}
-            for ln in as_lines(body["namespace"]):
-                k, v = ln.split("=", 1)
-                namespace[k.strip()] = ceval(v, self.consts)
+        namespace = self.namespace_of(body)
         self.log(f"NeuronGroup({n}, {model!r}, method={method!r}, {kwargs}, name={name!r}, "
                  f"namespace={'file constants' if namespace is self.consts else namespace})")
         g = NeuronGroup(n, model, method=method, namespace=namespace, name=name, **kwargs)
@@ -542,12 +537,7 @@ class Runner:
         method = self.method_of(body, name)
         self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
         # `namespace:` is the Synapses' own namespace, as for NeuronGroups.
-        namespace = self.consts
-        if "namespace" in body:
-            namespace = {}
-            for ln in as_lines(body["namespace"]):
-                k, v = ln.split("=", 1)
-                namespace[k.strip()] = ceval(v, self.consts)
+        namespace = self.namespace_of(body)
         s = Synapses(source, target, method=method, namespace=namespace, name=name, **kwargs)
         for line in body.get("connect*", []):
             if line.strip() in ("all", "()"):
@@ -615,6 +605,18 @@ class Runner:
         self.objects[name] = g
         self.sizes[name] = n
         self.net.add(g)
+
+    def namespace_of(self, body):
+        """A group's or Synapses' `namespace:` (Brian2's `namespace=`,
+        which wins over the file's constants for its code), or the file's
+        constants themselves when it has none."""
+        if "namespace" not in body:
+            return self.consts
+        namespace = {}
+        for ln in as_lines(body["namespace"]):
+            k, v = ln.split("=", 1)
+            namespace[k.strip()] = ceval(v, self.consts)
+        return namespace
 
     def timed_array(self, name, body):
         """`TimedArray NAME:` with `values:` or `file:` (a .npy next to the
