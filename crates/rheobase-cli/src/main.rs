@@ -244,7 +244,14 @@ fn compile_model(
     resources: &Resources,
 ) -> Result<rheobase::CompiledModel, ExitCode> {
     match rheobase::compile_overridden(file_name, source, overrides, files, resources) {
-        Ok((model, _)) => Ok(model),
+        Ok((model, text)) => {
+            // Warnings do not stop the model; they go to standard error
+            // before anything else, as a compiler's do.
+            if !model.warnings.is_empty() {
+                errs!("{}", render::render(file_name, &text, &model.warnings));
+            }
+            Ok(model)
+        }
         Err(rheobase::Error::Model(e)) => {
             errs!("{}", e.render());
             Err(ExitCode::from(EXIT_MODEL_ERROR))

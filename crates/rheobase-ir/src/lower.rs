@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 mod indexed;
 mod linked;
 mod network;
+mod order;
 mod regular;
 mod values;
 
@@ -74,6 +75,9 @@ pub struct Lowered {
     /// Every top-level constant assigned once, with its value (SI) and
     /// dimension, sorted by name: what an override of it must match.
     pub constants: Vec<(String, f64, Dimension)>,
+    /// What runs but may not mean what its author expects (synaptic code
+    /// whose result depends on the order of the synapses), in file order.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Default simulation time step, as Brian2's `defaultclock`.
@@ -191,6 +195,7 @@ pub fn lower_for(
         files,
         source,
         diagnostics: Vec::new(),
+        warnings: Vec::new(),
         constants: Constants::new(),
         defined: HashMap::new(),
         dt: DEFAULT_DT,
@@ -248,6 +253,7 @@ pub fn lower_for(
             program: b.program,
             seed: b.seed,
             constants,
+            warnings: b.warnings,
         })
     } else {
         Err(b.diagnostics)
@@ -309,6 +315,8 @@ struct Builder<'a> {
     source: &'a str,
     files: &'a dyn DataFiles,
     diagnostics: Vec<Diagnostic>,
+    /// Warnings found so far (see [`Lowered::warnings`]).
+    warnings: Vec<Diagnostic>,
     constants: Constants,
     /// Every top-level name with where it was defined.
     defined: HashMap<String, Span>,
@@ -711,6 +719,7 @@ impl<'a> Builder<'a> {
                         files: self.files,
                         source: self.source,
                         diagnostics: Vec::new(),
+                        warnings: Vec::new(),
                         constants: Constants::new(),
                         defined: HashMap::new(),
                         dt: DEFAULT_DT,

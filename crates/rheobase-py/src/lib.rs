@@ -117,6 +117,13 @@ impl PyModel {
     fn overrides(&self) -> Vec<(String, String)> {
         self.model.overrides().to_vec()
     }
+    /// The model's warnings, each rendered as `NAME:LINE:COL: warning:
+    /// ...` with the source line (code that runs but may not mean what its
+    /// author expects, as Brian2 logs them).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.model.warnings()
+    }
     /// Top-level constants: name -> (value in SI units, unit name).
     #[getter]
     fn constants(&self) -> HashMap<String, (f64, String)> {

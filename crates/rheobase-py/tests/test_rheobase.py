@@ -111,6 +111,27 @@ def test_errors_are_model_errors_with_file_line_and_column():
     assert issubclass(rheobase.ModelError, Exception)
 
 
+def test_order_dependent_synaptic_code_warns_with_file_line_and_column():
+    model = ROOT / "tests" / "warnings" / "read_after_change.model"
+    with pytest.warns(rheobase.ModelWarning) as caught:
+        m = rheobase.compile(model)
+    text = str(caught[0].message)
+    assert text.startswith(f"{model}:17:9: warning: `on_post` reads `x_post`")
+    assert m.warnings == [text]
+    # The model still runs: a warning is not an error.
+    sim = m.simulation(seed=1)
+    sim.run("3*ms")
+    assert list(sim.monitors["m"].w[:, -1]) == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_model_without_warnings_issues_none():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rheobase.ModelWarning)
+        assert rheobase.compile(LIF).warnings == []
+
+
 def test_load_reads_a_cli_output_folder(tmp_path):
     # A folder as `rheo run` writes it: run.json and one .npz per monitor.
     np.savez(tmp_path / "spikes.npz", i=np.array([0, 1], dtype=np.int32), t=np.array([0.001, 0.002]),

@@ -48,6 +48,27 @@ pub enum DiagnosticKind {
     Override,
 }
 
+/// Whether a diagnostic stops the model from running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Severity {
+    /// The model cannot run.
+    #[default]
+    Error,
+    /// The model runs, but something in it may not mean what its author
+    /// expects (as Brian2's logged warnings); shown, never fatal.
+    Warning,
+}
+
+impl Severity {
+    /// The word that starts the rendered diagnostic: `error` or `warning`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// A problem found in a model, located in its source.
 ///
 /// `Display` shows the message alone (`error: MESSAGE`), since a
@@ -57,6 +78,8 @@ pub enum DiagnosticKind {
 pub struct Diagnostic {
     /// Which phase found it.
     pub kind: DiagnosticKind,
+    /// Whether it is an error or only a warning.
+    pub severity: Severity,
     /// One sentence in the user's terms, e.g. "unknown name `Vrest`".
     pub message: String,
     /// Where the problem is; underlined when rendered.
@@ -76,11 +99,20 @@ impl Diagnostic {
     pub fn error(span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             kind: DiagnosticKind::Model,
+            severity: Severity::Error,
             message: message.into(),
             span,
             label: String::new(),
             secondary: Vec::new(),
             notes: Vec::new(),
+        }
+    }
+
+    /// A warning at `span` saying `message`: the model still runs.
+    pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(span, message)
         }
     }
 
@@ -122,7 +154,7 @@ impl Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "error: {}", self.message)
+        write!(f, "{}: {}", self.severity.word(), self.message)
     }
 }
 

@@ -58,7 +58,7 @@ mod linked;
 mod parser;
 pub mod render;
 
-pub use diagnostic::{line_col, Diagnostic, DiagnosticKind, Span};
+pub use diagnostic::{line_col, Diagnostic, DiagnosticKind, Severity, Span};
 
 /// The parser's own stack. Nesting is limited (see the crate docs), but an
 /// unoptimised build needs a few MiB for the deepest allowed input, more

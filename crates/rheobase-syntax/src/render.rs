@@ -1,6 +1,7 @@
 //! Rendering diagnostics for humans, without colour.
 //!
-//! Each diagnostic starts with a `FILE:LINE:COL: error: MESSAGE` line,
+//! Each diagnostic starts with a `FILE:LINE:COL: error: MESSAGE` line
+//! (`warning:` for a warning),
 //! the form compilers have used for decades, so editors and tools can
 //! jump to the location. Below it, codespan-reporting draws the source
 //! with the spans underlined and labelled, then the notes:
@@ -109,7 +110,8 @@ fn render_one(
     let primary = clamp(source, diagnostic.span);
     let (line, col) = lines.line_col(primary.start);
     out.push_str(&format!(
-        "{file_name}:{line}:{col}: error: {}\n",
+        "{file_name}:{line}:{col}: {}: {}\n",
+        diagnostic.severity.word(),
         diagnostic.message
     ));
 

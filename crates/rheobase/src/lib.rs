@@ -96,6 +96,10 @@ pub struct CompiledModel {
     /// Every top-level constant assigned once: name, value (SI) and
     /// dimension, sorted by name.
     pub constants: Vec<(String, f64, rheobase_units::Dimension)>,
+    /// What runs but may not mean what its author expects, each pointing
+    /// into the checked source (render them with
+    /// [`rheobase_syntax::render::render`]); Brian2 logs such warnings too.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Parses and checks a model, refusing one whose run would not fit in this
@@ -143,6 +147,7 @@ pub fn compile_for(
         lower_seconds: start.elapsed().as_secs_f64(),
         estimate,
         constants: lowered.constants,
+        warnings: lowered.warnings,
     })
 }
 

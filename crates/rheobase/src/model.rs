@@ -255,6 +255,17 @@ impl Model {
     pub fn compiled(&self) -> &CompiledModel {
         &self.compiled
     }
+
+    /// The model's warnings (code that runs but may not mean what its
+    /// author expects, as Brian2 logs them), each as the user sees it:
+    /// `NAME:LINE:COL: warning: MESSAGE` with the underlined line.
+    pub fn warnings(&self) -> Vec<String> {
+        self.compiled
+            .warnings
+            .iter()
+            .map(|w| w.render(&self.name, &self.source))
+            .collect()
+    }
 }
 
 /// Reads a model file, or explains in one sentence why it cannot.

@@ -1156,6 +1156,9 @@ impl<'a> Builder<'a> {
                 .checker(&scope, &mut counters, true, false)
                 .check_block(block, which)?;
             body.extend(stmts);
+            if let Some(w) = super::order::order_dependence(block, &scope, which) {
+                b.warnings.push(w);
+            }
             if let Some(lu) = lastupdate {
                 body.push(Stmt::Store(lu, IndexSpace::Own, Expr::Time));
             }

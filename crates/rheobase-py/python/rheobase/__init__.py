@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings as _warnings
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
@@ -35,6 +36,7 @@ __all__ = [
     "Group",
     "Results",
     "ModelError",
+    "ModelWarning",
     "SimulationError",
     "SpikeMonitor",
     "StateMonitor",
@@ -42,6 +44,21 @@ __all__ = [
 ]
 
 Duration = Union[float, int, str]
+
+
+class ModelWarning(UserWarning):
+    """A model that compiles but may not mean what its author expects,
+    as Brian2 logs a warning (for instance synaptic code whose result
+    depends on the order of the synapses). The message is the rendered
+    diagnostic, ``FILE:LINE:COL: warning: ...`` with the source line."""
+
+
+def _warned(native) -> "Model":
+    """The Model of ``native``, each of its warnings issued as a
+    ``ModelWarning`` attributed to the caller of ``compile``."""
+    for text in native.warnings:
+        _warnings.warn(text, ModelWarning, stacklevel=3)
+    return Model(native)
 
 
 def _override_text(name: str, value) -> str:
@@ -83,10 +100,10 @@ def compile(model: Union[str, os.PathLike], **overrides) -> "Model":
         path = os.fspath(model)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such model file (compile() takes a path to a .model file or a model's text)")
-        return Model(_rheobase.compile_file(path, pairs))
+        return _warned(_rheobase.compile_file(path, pairs))
     if not isinstance(model, str):
         raise TypeError(f"compile() takes a path or the model's text, not {type(model).__name__}")
-    return Model(_rheobase.compile_source(model, "<model>", pairs))
+    return _warned(_rheobase.compile_source(model, "<model>", pairs))
 
 
 class Model:
@@ -107,7 +124,7 @@ class Model:
         """The same model compiled again with these overrides added
         (see :func:`compile`)."""
         pairs = [(name, _override_text(name, value)) for name, value in overrides.items()]
-        return Model(self._native.with_overrides(pairs))
+        return _warned(self._native.with_overrides(pairs))
 
     @property
     def name(self) -> str:
@@ -143,6 +160,12 @@ class Model:
     def overrides(self) -> List[Tuple[str, str]]:
         """The overrides this model was compiled with."""
         return self._native.overrides
+
+    @property
+    def warnings(self) -> List[str]:
+        """The model's warnings as rendered text (each also issued as a
+        ``ModelWarning`` when the model was compiled)."""
+        return self._native.warnings
 
     def __repr__(self) -> str:
         return f"<rheobase.Model {self.name}: groups {', '.join(self.groups)}>"
