@@ -781,6 +781,9 @@ fn run(
             .collect();
         st.base.insert("seed".into(), json!(seed));
         st.base.insert("dt".into(), json!(program.dt));
+        // The model's warnings (printed before the run), one line each.
+        let warnings: Vec<String> = model.warnings.iter().map(|w| w.message.clone()).collect();
+        st.base.insert("warnings".into(), json!(warnings));
         let monitors = json!(st.monitors);
         st.base.insert("monitors".into(), monitors);
         st.base.insert(

@@ -97,3 +97,33 @@ fn other_models_do_not_warn() {
         unexpected.join("\n")
     );
 }
+
+#[test]
+fn a_run_keeps_its_warnings_in_run_json() {
+    let out = std::env::temp_dir().join(format!("rheo-warnings-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_rheo"))
+        .args([
+            "run",
+            "tests/warnings/read_after_change.model",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .current_dir(workspace_root())
+        .output()
+        .expect("run rheo");
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(": warning: `on_post` reads `x_post`"),
+        "{stderr}"
+    );
+    let summary = std::fs::read_to_string(out.join("run.json")).expect("run.json");
+    let _ = std::fs::remove_dir_all(&out);
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("JSON");
+    let warnings = summary["warnings"].as_array().expect("a warnings list");
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0]
+        .as_str()
+        .is_some_and(|w| w.starts_with("`on_post` reads `x_post`")));
+}
