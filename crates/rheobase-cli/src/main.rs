@@ -235,19 +235,21 @@ fn parse_overrides(set: &[String]) -> Result<Vec<rheobase::Override>, ExitCode> 
         .collect()
 }
 
-/// Compiles `source` with `overrides`, or prints why it cannot.
+/// Compiles `source` with `overrides`, or prints why it cannot; prints
+/// the model's warnings when `warn` (one rank of several prints them).
 fn compile_model(
     file_name: &str,
     source: &str,
     overrides: &[rheobase::Override],
     files: &ModelFiles,
     resources: &Resources,
+    warn: bool,
 ) -> Result<rheobase::CompiledModel, ExitCode> {
     match rheobase::compile_overridden(file_name, source, overrides, files, resources) {
         Ok((model, text)) => {
             // Warnings do not stop the model; they go to standard error
             // before anything else, as a compiler's do.
-            if !model.warnings.is_empty() {
+            if warn && !model.warnings.is_empty() {
                 errs!("{}", render::render(file_name, &text, &model.warnings));
             }
             Ok(model)
@@ -311,6 +313,7 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
         overrides,
         &ModelFiles::for_model(path),
         &resources,
+        true,
     ) {
         Ok(model) => {
             let groups: Vec<String> = model
@@ -375,6 +378,7 @@ fn compile_command(path: &Path, what: emit::Emit, kernel: Option<&str>) -> ExitC
         &[],
         &ModelFiles::for_model(path),
         &resources,
+        true,
     ) {
         Ok(m) => m,
         Err(code) => return code,
@@ -753,6 +757,7 @@ fn run(
         overrides,
         &ModelFiles::for_model(path),
         &resources,
+        primary,
     ) {
         Ok(m) => m,
         Err(code) => return code,
