@@ -9,8 +9,8 @@ use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent, Program,
-    Part, RecordedVariable, Slot, ValueKind,
+    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent, Part, Program,
+    RecordedVariable, Slot, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
@@ -2300,7 +2300,8 @@ impl<'a> Builder<'a> {
                 )),
             )),
             (when, order) => {
-                let (slot, order, _) = self.when_order(when.as_ref(), order.as_ref(), m.name.span)?;
+                let (slot, order, _) =
+                    self.when_order(when.as_ref(), order.as_ref(), m.name.span)?;
                 let placed = Slot::new(slot as u8, order);
                 Ok((default != Some(placed)).then_some(placed))
             }
@@ -2339,7 +2340,8 @@ impl<'a> Builder<'a> {
         let schedule = match (&m.when, &m.order) {
             (None, None) => None,
             (when, order) => {
-                let (slot, order, _) = self.when_order(when.as_ref(), order.as_ref(), m.name.span)?;
+                let (slot, order, _) =
+                    self.when_order(when.as_ref(), order.as_ref(), m.name.span)?;
                 Some(Slot::new(slot as u8, order)).filter(|&s| s != Slot::new(Slot::START, 0))
             }
         };

@@ -116,7 +116,10 @@ impl Slot {
 
     /// The slot's name (`before_groups`).
     pub fn when_name(self) -> &'static str {
-        SLOT_NAMES.get(self.when as usize).copied().unwrap_or("start")
+        SLOT_NAMES
+            .get(self.when as usize)
+            .copied()
+            .unwrap_or("start")
     }
 }
 

@@ -19,7 +19,7 @@ use std::ops::Range;
 use std::sync::{Arc, Barrier, Mutex};
 
 use rheobase_kernel::program::{
-    ConnectPlan, KernelId, MonitorPlan, Part, Multiplicity, PathwaySide, Program, RegularTarget,
+    ConnectPlan, KernelId, MonitorPlan, Multiplicity, Part, PathwaySide, Program, RegularTarget,
 };
 use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
 

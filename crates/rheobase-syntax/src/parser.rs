@@ -1239,17 +1239,14 @@ impl<'s> Parser<'s> {
             let a = v_start + lead;
             ScheduleValue::When(ident(a, a + unquoted.len()))
         } else {
-            let value = self.parse_region(
-                Rule::expr_only,
-                (start + v_start, end),
-                |c, span, parts| {
+            let value =
+                self.parse_region(Rule::expr_only, (start + v_start, end), |c, span, parts| {
                     let e = parts
                         .into_iter()
                         .next()
                         .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
                     c.expr(e)
-                },
-            );
+                });
             match value {
                 Some(v) => ScheduleValue::Order(v),
                 None => return Some(None),

@@ -165,7 +165,11 @@ impl Builder<'_> {
 
     /// A NeuronGroup's `order:` (Brian2's `order=`): the order of each of
     /// its parts (state updater, thresholders, resetters) in its slot.
-    pub(super) fn group_order(&mut self, g: usize, order: Option<&ast::Expr>) -> Result<(), Failed> {
+    pub(super) fn group_order(
+        &mut self,
+        g: usize,
+        order: Option<&ast::Expr>,
+    ) -> Result<(), Failed> {
         let Some(order) = order else { return Ok(()) };
         let order = self.whole_number(order, "`order:`")?;
         if order == 0 {
@@ -201,9 +205,10 @@ impl Builder<'_> {
         let target_order = self.object_order(&self.program.groups[plan.target].name);
         if target_order != 0 {
             for m in 0..plan.summed.len() {
-                self.program
-                    .places
-                    .push((Part::Summed(s, m), Slot::new(Slot::GROUPS, target_order - 1)));
+                self.program.places.push((
+                    Part::Summed(s, m),
+                    Slot::new(Slot::GROUPS, target_order - 1),
+                ));
             }
         }
         let Some(order) = order else { return Ok(()) };
@@ -247,16 +252,19 @@ impl Builder<'_> {
             self.synapses_part(s, d, &written)?
         } else {
             let what = match self.program.monitors.iter().any(|m| m.name() == object) {
-                true => format!(
-                    "`{object}` is a monitor: give it `when:`/`order:` in its declaration"
-                ),
+                true => {
+                    format!("`{object}` is a monitor: give it `when:`/`order:` in its declaration")
+                }
                 false => format!(
                     "no NeuronGroup or Synapses object is named `{object}` (declared above)"
                 ),
             };
             return Err(self.error(
-                Diagnostic::error(d.object.span, format!("`{written}` is not a part of a group"))
-                    .with_note(what),
+                Diagnostic::error(
+                    d.object.span,
+                    format!("`{written}` is not a part of a group"),
+                )
+                .with_note(what),
             ));
         };
         let now = self.part_place(part);
@@ -275,7 +283,12 @@ impl Builder<'_> {
 
     /// The part of group `g` that `d` names: `state_updater`,
     /// `thresholder[EVENT]` or `resetter[EVENT]`.
-    fn group_part(&mut self, g: usize, d: &ast::SetSchedule, written: &str) -> Result<Part, Failed> {
+    fn group_part(
+        &mut self,
+        g: usize,
+        d: &ast::SetSchedule,
+        written: &str,
+    ) -> Result<Part, Failed> {
         let plan = &self.program.groups[g];
         let name = plan.name.clone();
         let part = d.part.name.as_str();
@@ -365,7 +378,12 @@ impl Builder<'_> {
 
     /// The part of Synapses object `s` that `d` names: `state_updater`,
     /// or a pathway (`pre`, `post` or a named one).
-    fn synapses_part(&mut self, s: usize, d: &ast::SetSchedule, written: &str) -> Result<Part, Failed> {
+    fn synapses_part(
+        &mut self,
+        s: usize,
+        d: &ast::SetSchedule,
+        written: &str,
+    ) -> Result<Part, Failed> {
         let plan = &self.program.synapses[s];
         let name = plan.name.clone();
         let part = d.part.name.as_str();
@@ -415,7 +433,11 @@ impl Builder<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        if let Some(x) = check::suggest(self.diagnostics.len(), part, names.iter().map(String::as_str)) {
+        if let Some(x) = check::suggest(
+            self.diagnostics.len(),
+            part,
+            names.iter().map(String::as_str),
+        ) {
             diag = diag.with_note(format!("help: did you mean `{x}`?"));
         }
         Err(self.error(diag))

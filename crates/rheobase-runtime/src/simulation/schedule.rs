@@ -265,8 +265,7 @@ impl Simulation {
                         if p.ends_window(clock.step) {
                             p.exchange_window();
                             deliver_window(
-                                p, program, store, groups, synapses, monitors, pre_order,
-                                clock.dt,
+                                p, program, store, groups, synapses, monitors, pre_order, clock.dt,
                             );
                         }
                     }
@@ -426,7 +425,6 @@ fn share_for(
         p.share_for(kernel, program, store);
     }
 }
-
 
 /// Records what the SpikeMonitor or EventMonitor `plan` sees now: the
 /// list its event's thresholder last made (this step's once it has run,
@@ -619,7 +617,6 @@ fn record_state_monitor(
     Ok(())
 }
 
-
 /// At the end of an exchange window, after its exchange: the last step's
 /// spike lists become every rank's, the synapses that wait for the
 /// exchange are queued with their spike's (or event's) step, and the
@@ -711,7 +708,6 @@ fn record_window(p: &PartitionState, program: &Program, monitors: &mut [MonitorD
         }
     }
 }
-
 
 /// A state updater of the `groups` slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -869,7 +865,11 @@ pub(super) fn placed_objects(program: &Program) -> Vec<(Slot, String, Step)> {
 pub(super) fn step_order(program: &Program) -> Vec<Step> {
     let mut all: Vec<(Slot, String, Step)> = placed_objects(program);
     all.extend([
-        (Slot::new(Slot::THRESHOLDS, 1), String::new(), Step::BufferSpikes),
+        (
+            Slot::new(Slot::THRESHOLDS, 1),
+            String::new(),
+            Step::BufferSpikes,
+        ),
         (
             Slot::new(Slot::THRESHOLDS, 2),
             String::new(),
