@@ -255,6 +255,10 @@ SETWHERE = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\[(.*)\]\s*=\s*(.+)$")
 # A value that is an array (Brian2's numeric assignment), not a string.
 ARRAY_VALUE = re.compile(r"\[|\blinspace\(|\barange\(")
 SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
+# `S.pre.when = 'before_groups'`, `G.thresholder['spike'].order = 1`: the
+# schedule attribute of a part of a group or Synapses object.
+SCHEDULE = re.compile(
+    r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\[\s*['\"]?(\w+)['\"]?\s*\])?\.(when|order)\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
 PLAIN_ZERO = re.compile(r"^\s*0(\.0*)?\s*$")
@@ -471,6 +475,8 @@ class Runner:
                 events[ename.strip()] = cond.strip()
             kwargs["events"] = events
         method = self.method_of(body, name)
+        if "order" in body:
+            kwargs["order"] = int(ceval(body["order"], self.consts))
         # `namespace:` is Brian2's group namespace, which wins over the run
         # namespace (the file's constants) for this group's code.
         namespace = self.namespace_of(body)
@@ -535,6 +541,8 @@ class Runner:
         elif events:
             kwargs["on_event"] = events
         method = self.method_of(body, name)
+        if "order" in body:
+            kwargs["order"] = int(ceval(body["order"], self.consts))
         self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
         # `namespace:` is the Synapses' own namespace, as for NeuronGroups.
         namespace = self.namespace_of(body)
@@ -756,6 +764,16 @@ class Runner:
                 self.log(f"{m.group(1)}.{m.group(2)} = linked_var({src.group(1)}, {svar!r})")
                 setattr(self.objects[m.group(1)], m.group(2),
                         brian2.linked_var(self.objects[src.group(1)], svar))
+                continue
+            m = SCHEDULE.match(content)
+            if m:
+                obj, part, event, attr, value = m.groups()
+                target = getattr(self.objects[obj], part)
+                if event is not None:
+                    target = target[event]
+                value = value.strip().strip("'\"") if attr == "when" else int(ceval(value, self.consts))
+                self.log(f"{obj}.{part}{'' if event is None else [event]}.{attr} = {value!r}")
+                setattr(target, attr, value)
                 continue
             m = SETWHERE.match(content) or SETVAR.match(content)
             if m and self.uses_array(m.groups()[-1]):

@@ -9,8 +9,8 @@ use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent, Program,
-    RecordedVariable, ValueKind,
+    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent, Part, Program,
+    RecordedVariable, Slot, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
@@ -213,6 +213,7 @@ pub fn lower_for(
             tables: Vec::new(),
             poisson_inputs: Vec::new(),
             regular: Vec::new(),
+            places: Vec::new(),
         },
         steps_so_far: 0,
         tables: HashMap::new(),
@@ -221,8 +222,9 @@ pub fn lower_for(
         redefined: redefined_constants(model),
         memory_limit: resources.memory_limit,
         regular: Vec::new(),
-        scheduled_monitors: Vec::new(),
         poisson_names: Vec::new(),
+        object_orders: HashMap::new(),
+        ran: false,
         links: linked::scan(model),
     };
     b.find_dt(model);
@@ -341,12 +343,15 @@ struct Builder<'a> {
     redefined: std::collections::HashSet<String>,
     /// `run_regularly:` blocks, placed in the schedule at the end.
     regular: Vec<regular::PendingRegular>,
-    /// Monitors with a `when:`/`order:`, placed with them.
-    scheduled_monitors: Vec<regular::ScheduledMonitor>,
     /// Brian2's names (`poissoninput`, `poissoninput_1`, ...) of the
     /// PoissonInputs declared so far, and whether each kept its default
     /// place (`synapses`, order 0).
     poisson_names: Vec<(String, bool)>,
+    /// The `order:` of each NeuronGroup and Synapses object given one, by
+    /// name (Brian2's `order=`; the default of its parts' orders).
+    object_orders: HashMap<String, i64>,
+    /// Whether a `run` was lowered already: the schedule is fixed then.
+    ran: bool,
     /// The file's `linked_var` statements, found ahead.
     links: linked::Links,
 }
@@ -733,8 +738,9 @@ impl<'a> Builder<'a> {
                         parameters: HashMap::new(),
                         redefined: Default::default(),
                         regular: Vec::new(),
-                        scheduled_monitors: Vec::new(),
                         poisson_names: Vec::new(),
+                        object_orders: HashMap::new(),
+                        ran: false,
                         links: Default::default(),
                     };
                     for earlier in &model.items {
@@ -811,6 +817,7 @@ impl<'a> Builder<'a> {
             }
             // Read in `find_dt`.
             Item::SetDt { .. } => Ok(()),
+            Item::SetSchedule(d) => self.set_schedule(d),
             Item::Seed { value, .. } => {
                 if let Some(v) = value {
                     let n = self.whole_number(v, "the seed")?;
@@ -835,6 +842,7 @@ impl<'a> Builder<'a> {
                 let end = end_step(start + d, self.dt);
                 let steps = end.saturating_sub(self.steps_so_far);
                 self.steps_so_far = end;
+                self.ran = true;
                 self.program.actions.push(Action::Run { steps });
                 Ok(())
             }
@@ -1823,6 +1831,7 @@ impl<'a> Builder<'a> {
             generator: None,
             events,
         });
+        self.group_order(self.program.groups.len() - 1, g.order.as_ref())?;
         self.groups.push(GroupInfo {
             name: gname.clone(),
             size,
@@ -1940,13 +1949,13 @@ impl<'a> Builder<'a> {
                 || self.synapse_index(name).is_some() =>
             {
                 (
+                    format!("Brian2's `{name}.{attr} = ...` does not move the parts of `{name}`"),
                     format!(
-                        "Brian2's `{name}.{attr}` (the schedule of its parts) is not supported yet"
+                        "in Brian2 its state updater, thresholders and resetters take their \
+                         order when `{name}` is made; write `{attr}: {written}` in the \
+                         declaration of `{name}`, or set one part's, as in \
+                         `{name}.state_updater.{attr} = {written}`"
                     ),
-                    "its state updater, thresholder, resetter and pathways run at Brian2's \
-                     default places; give `when:`/`order:` to the monitors, `run_regularly` \
-                     blocks and PoissonInputs that must run before or after them"
-                        .to_string(),
                 )
             }
             None => return None,
@@ -2234,7 +2243,7 @@ impl<'a> Builder<'a> {
                 format!("{kind} can record state variables, but not subexpressions, at event time (yet)"),
             )));
         }
-        let schedule = self.event_monitor_schedule(m, kind, event.as_ref())?;
+        let schedule = self.event_monitor_schedule(m, kind, g, event.as_ref())?;
         self.program.monitors.push(MonitorPlan::Spike {
             name: m.name.name.clone(),
             group: g,
@@ -2242,17 +2251,9 @@ impl<'a> Builder<'a> {
             stop,
             variables,
             event,
-            schedule: None,
+            schedule,
             from_step: self.steps_so_far,
         });
-        if let Some((slot, order, span)) = schedule {
-            self.scheduled_monitors.push(regular::ScheduledMonitor {
-                monitor: self.program.monitors.len() - 1,
-                slot,
-                order,
-                span,
-            });
-        }
         Ok(())
     }
 
@@ -2264,10 +2265,31 @@ impl<'a> Builder<'a> {
         &mut self,
         m: &ast::SpikeMonitorDecl,
         kind: &str,
+        g: usize,
         event: Option<&MonitoredEvent>,
-    ) -> Result<Option<(usize, i64, Span)>, Failed> {
+    ) -> Result<Option<Slot>, Failed> {
+        // The default place: the thresholder's slot, its order + 1, as
+        // the thresholder is placed when the monitor is made (`thresholds`
+        // for spikes, `after_thresholds` for custom events; a subgroup's
+        // EventMonitor follows the subgroup, at `thresholds` and its
+        // group's order + 2).
+        let default = match event {
+            None => Some(Slot::new(Slot::THRESHOLDS, 1)),
+            Some(e) if !e.before_evaluation => Some(Slot::new(Slot::AFTER_THRESHOLDS, 1)),
+            Some(_) => None,
+        };
         match (&m.when, &m.order) {
-            (None, None) => Ok(None),
+            (None, None) => Ok(match (default, event) {
+                (Some(default), _) => {
+                    let thresholder = self.part_place(Part::Thresholder(g, event.map(|e| e.index)));
+                    let place = Slot::new(thresholder.when, thresholder.order + 1);
+                    (place != default).then_some(place)
+                }
+                (None, _) => {
+                    let order = self.object_order(&self.program.groups[g].name.clone());
+                    (order != 0).then_some(Slot::new(Slot::THRESHOLDS, order + 2))
+                }
+            }),
             (None, Some(order)) => Err(self.error(
                 Diagnostic::error(
                     order.span,
@@ -2287,16 +2309,10 @@ impl<'a> Builder<'a> {
                 )),
             )),
             (when, order) => {
-                let placed = self.when_order(when.as_ref(), order.as_ref(), m.name.span)?;
-                // The default place: the thresholder's slot, its order + 1
-                // (`thresholds` for spikes, `after_thresholds` for custom
-                // events; a subgroup's EventMonitor keeps its own place).
-                let default = match event {
-                    None => Some((regular::slot("thresholds"), 1)),
-                    Some(e) if !e.before_evaluation => Some((regular::slot("after_thresholds"), 1)),
-                    Some(_) => None,
-                };
-                Ok((default != Some((placed.0, placed.1))).then_some(placed))
+                let (slot, order, _) =
+                    self.when_order(when.as_ref(), order.as_ref(), m.name.span)?;
+                let placed = Slot::new(slot as u8, order);
+                Ok((default != Some(placed)).then_some(placed))
             }
         }
     }
@@ -2332,18 +2348,15 @@ impl<'a> Builder<'a> {
         // file is known; the default (`start`, 0) is the usual place.
         let schedule = match (&m.when, &m.order) {
             (None, None) => None,
-            (when, order) => Some(self.when_order(when.as_ref(), order.as_ref(), m.name.span)?),
+            (when, order) => {
+                let (slot, order, _) =
+                    self.when_order(when.as_ref(), order.as_ref(), m.name.span)?;
+                Some(Slot::new(slot as u8, order)).filter(|&s| s != Slot::new(Slot::START, 0))
+            }
         };
         self.state_monitor_plan(m)?;
-        if let Some((slot, order, span)) = schedule {
-            if (slot, order) != (1, 0) {
-                self.scheduled_monitors.push(regular::ScheduledMonitor {
-                    monitor: self.program.monitors.len() - 1,
-                    slot,
-                    order,
-                    span,
-                });
-            }
+        if let Some(MonitorPlan::State { schedule: s, .. }) = self.program.monitors.last_mut() {
+            *s = schedule;
         }
         Ok(())
     }

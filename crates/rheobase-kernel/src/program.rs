@@ -58,9 +58,114 @@ pub struct Program {
     /// PoissonInputs, run in the `synapses` slot after every `pre`
     /// pathway and before every `post` pathway (Brian2's orders -1, 0, +1).
     pub poisson_inputs: Vec<PoissonInputPlan>,
-    /// `run_regularly:` code, in the order it runs at each schedule point
-    /// (the lowering sorts it by Brian2's `order` and object name).
+    /// `run_regularly:` code, each at its own place in the step.
     pub regular: Vec<RegularPlan>,
+    /// The places of the groups' and Synapses objects' parts that are not
+    /// at Brian2's default place (an `order:` of their object, or
+    /// `S.pre.when = ...`); a later entry for the same part wins. Empty
+    /// for most models.
+    pub places: Vec<(Part, Slot)>,
+}
+
+/// Brian2's schedule slots (`Network.schedule` with the automatic
+/// `before_`/`after_` neighbours) in the order they run: Brian2's
+/// `when_to_int` is the index here. [`Slot::when`] indexes this.
+pub const SLOT_NAMES: [&str; 18] = [
+    "before_start",
+    "start",
+    "after_start",
+    "before_groups",
+    "groups",
+    "after_groups",
+    "before_thresholds",
+    "thresholds",
+    "after_thresholds",
+    "before_synapses",
+    "synapses",
+    "after_synapses",
+    "before_resets",
+    "resets",
+    "after_resets",
+    "before_end",
+    "end",
+    "after_end",
+];
+
+/// Where an object runs in a time step, as Brian2 places it: its slot
+/// (`when`, an index into [`SLOT_NAMES`]) and its `order` there. Objects
+/// of one slot and order run sorted by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slot {
+    pub when: u8,
+    pub order: i64,
+}
+
+impl Slot {
+    pub const START: u8 = 1;
+    pub const GROUPS: u8 = 4;
+    pub const THRESHOLDS: u8 = 7;
+    pub const AFTER_THRESHOLDS: u8 = 8;
+    pub const SYNAPSES: u8 = 10;
+    pub const RESETS: u8 = 13;
+    pub const AFTER_RESETS: u8 = 14;
+    pub const END: u8 = 16;
+
+    pub const fn new(when: u8, order: i64) -> Slot {
+        Slot { when, order }
+    }
+
+    /// The slot's name (`before_groups`).
+    pub fn when_name(self) -> &'static str {
+        SLOT_NAMES
+            .get(self.when as usize)
+            .copied()
+            .unwrap_or("start")
+    }
+}
+
+/// A part of a group or Synapses object that runs in every step, as
+/// named in [`Program::places`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The state updater of `Program::groups[g]` (Brian2's
+    /// `G.state_updater`, default `groups`).
+    GroupStateUpdater(usize),
+    /// The state updater of `Program::synapses[s]`.
+    SynapsesStateUpdater(usize),
+    /// The thresholder of group `g`'s spikes (`None`, default
+    /// `thresholds`) or of its custom event `Some(e)` (default
+    /// `after_thresholds`); a SpikeGeneratorGroup's spikes are its
+    /// spike thresholder.
+    Thresholder(usize, Option<usize>),
+    /// The resetter of group `g`'s spikes (default `resets`) or of its
+    /// custom event (default `after_resets`).
+    Resetter(usize, Option<usize>),
+    /// A pathway of `Program::synapses[s]` triggered from `side`: `on_pre`
+    /// or `on_post` (`None`), or `pathways[k]` (default `synapses`, order
+    /// -1 from the source side, +1 from the target side).
+    Pathway(usize, PathwaySide, Option<usize>),
+    /// `Program::synapses[s].summed[m]` (default `groups`, the target
+    /// group's order - 1).
+    Summed(usize, usize),
+}
+
+impl Part {
+    /// Brian2's place of the part when neither its object nor the part
+    /// was given an order or slot.
+    pub fn default_slot(self) -> Slot {
+        match self {
+            Part::GroupStateUpdater(_) | Part::SynapsesStateUpdater(_) => {
+                Slot::new(Slot::GROUPS, 0)
+            }
+            Part::Thresholder(_, None) => Slot::new(Slot::THRESHOLDS, 0),
+            Part::Thresholder(_, Some(_)) => Slot::new(Slot::AFTER_THRESHOLDS, 0),
+            Part::Resetter(_, None) => Slot::new(Slot::RESETS, 0),
+            Part::Resetter(_, Some(_)) => Slot::new(Slot::AFTER_RESETS, 0),
+            Part::Pathway(_, PathwaySide::Pre, _) => Slot::new(Slot::SYNAPSES, -1),
+            Part::Pathway(_, PathwaySide::Post, _) => Slot::new(Slot::SYNAPSES, 1),
+            Part::Summed(..) => Slot::new(Slot::GROUPS, -1),
+        }
+    }
 }
 
 /// The most arrays interleaved into one record (eight `f64` fill one
@@ -170,7 +275,8 @@ pub struct RegularPlan {
     /// `dt` in steps), from `from_step` (where it is declared) on.
     pub every: u64,
     pub from_step: u64,
-    pub point: SchedulePoint,
+    /// Its `when:`/`order:` (default `start`, 0).
+    pub slot: Slot,
 }
 
 /// What a `run_regularly` kernel runs over.
@@ -180,48 +286,6 @@ pub enum RegularTarget {
     Group(usize),
     /// All synapses of `Program::synapses[s]`.
     Synapses(usize),
-}
-
-/// The points of a time step at which code given a `when:`/`order:` can
-/// run: the boundaries of Brian2's slots and of the groups of objects of
-/// one order within them. The lowering maps Brian2's `when` and `order`
-/// (with the object names that break ties) to one of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SchedulePoint {
-    /// Before the `start` slot's StateMonitors.
-    StartBegin,
-    /// After them: `after_start`, `before_groups`.
-    StartEnd,
-    /// In `groups`, after the summed variables (order -1), before the
-    /// state updaters (order 0).
-    GroupsAfterSummed,
-    /// After the state updaters: `after_groups`, `before_thresholds`.
-    GroupsEnd,
-    /// In `thresholds`, after the spike thresholders, before the
-    /// SpikeMonitors (order 1).
-    ThresholdsAfterThresholders,
-    /// After the `thresholds` slot's SpikeMonitors (order 1) and the
-    /// EventMonitors of subgroups (order 2), before the custom event
-    /// conditions (`after_thresholds`, order 0).
-    ThresholdsAfterMonitors,
-    /// After the custom event conditions, before the EventMonitors of
-    /// whole groups (`after_thresholds`, order 1).
-    ThresholdsAfterEvents,
-    /// After the `after_thresholds` slot: `before_synapses`.
-    ThresholdsEnd,
-    /// In `synapses`, after the `pre` pathways (order -1).
-    SynapsesAfterPre,
-    /// After the PoissonInputs (order 0), before the `post` pathways.
-    SynapsesAfterPoisson,
-    /// After the `post` pathways: `after_synapses`, `before_resets`.
-    SynapsesEnd,
-    /// After the spike resets (`resets`), before the custom events' code
-    /// (`after_resets`, order 0).
-    ResetsAfterSpikes,
-    /// After every reset: `after_resets`, `before_end`.
-    ResetsEnd,
-    /// After the `end` slot's monitors: `after_end`.
-    EndEnd,
 }
 
 /// A TimedArray's values.
@@ -241,6 +305,9 @@ pub struct TableDecl {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoissonInputPlan {
     pub name: String,
+    /// Brian2's name of it (`poissoninput`, `poissoninput_1`, ... in the
+    /// order of declaration), which orders PoissonInputs of one slot.
+    pub brian_name: String,
     pub group: usize,
     pub kernel: KernelId,
 }
@@ -547,7 +614,7 @@ pub enum MonitorPlan {
         /// thresholder; otherwise where its `when:`/`order:` put it. It
         /// records the list the event's thresholder last made: at a point
         /// before the thresholder, the previous step's.
-        schedule: Option<ScheduledAt>,
+        schedule: Option<Slot>,
         /// The first step this monitor records: Brian2 adds an object to
         /// the network where it is declared, so a monitor declared after
         /// `run`s totalling this many steps sees nothing before them.
@@ -583,7 +650,7 @@ pub enum MonitorPlan {
         /// `None`: at the start of the step, with the other StateMonitors
         /// (Brian2's default `when='start'`, `order=0`); otherwise where
         /// its `when:`/`order:` put it.
-        schedule: Option<ScheduledAt>,
+        schedule: Option<Slot>,
         /// The first step this monitor records: Brian2 adds an object to
         /// the network where it is declared, so a monitor declared after
         /// `run`s totalling this many steps sees nothing before them.
@@ -614,15 +681,6 @@ pub struct MonitoredEvent {
     /// of the previous step, with this step's time and values. `true` for
     /// the latter, which the runtime reproduces.
     pub before_evaluation: bool,
-}
-
-/// Where a monitor given `when:`/`order:` records: at `point`, after
-/// the first `after_regular` of the `run_regularly` kernels run there
-/// (Brian2 sorts them together by slot, order and name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScheduledAt {
-    pub point: SchedulePoint,
-    pub after_regular: usize,
 }
 
 /// A variable as recorded by a monitor.
@@ -662,7 +720,7 @@ impl MonitorPlan {
 
     /// Where a `when:`/`order:` put the monitor (`None`: its default
     /// place).
-    pub fn schedule(&self) -> Option<ScheduledAt> {
+    pub fn schedule(&self) -> Option<Slot> {
         match self {
             MonitorPlan::Spike { schedule, .. } | MonitorPlan::State { schedule, .. } => *schedule,
             MonitorPlan::Rate { .. } => None,

@@ -19,7 +19,7 @@ use std::ops::Range;
 use std::sync::{Arc, Barrier, Mutex};
 
 use rheobase_kernel::program::{
-    ConnectPlan, KernelId, MonitorPlan, Multiplicity, PathwaySide, Program, RegularTarget,
+    ConnectPlan, KernelId, MonitorPlan, Multiplicity, Part, PathwaySide, Program, RegularTarget,
 };
 use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
 
@@ -1163,6 +1163,23 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 "records spikes at a place of its own in the step (`when:`/`order:`)".to_string(),
             );
         }
+    }
+    // The exchange of a window is placed among the default places of the
+    // groups' and Synapses objects' parts.
+    for (part, _) in &program.places {
+        let (object, what) = match *part {
+            Part::GroupStateUpdater(g) => (&program.groups[g].name, "state updater"),
+            Part::Thresholder(g, _) => (&program.groups[g].name, "thresholder"),
+            Part::Resetter(g, _) => (&program.groups[g].name, "resetter"),
+            Part::SynapsesStateUpdater(s) => (&program.synapses[s].name, "state updater"),
+            Part::Pathway(s, _, _) => (&program.synapses[s].name, "pathway"),
+            Part::Summed(s, _) => (&program.synapses[s].name, "summed variable"),
+        };
+        refuse(
+            object,
+            "schedule",
+            format!("moves its {what} from Brian2's default place (`order:`, `.when = ...`)"),
+        );
     }
     found
 }

@@ -21,7 +21,7 @@ mod regular;
 mod schedule;
 mod validate;
 
-use schedule::{pathway_order, update_order, Updater};
+use schedule::{pathway_order, step_order, Step};
 use validate::{check_kernel_use, check_structure};
 
 /// How to run a program.
@@ -211,19 +211,18 @@ pub struct Simulation {
     /// Parallel to `program.monitors`: a synapse StateMonitor's indices
     /// were checked against the number of synapses (at its first sample).
     monitor_checked: Vec<bool>,
-    /// The state updaters of the `groups` slot in Brian2's order: objects
-    /// of one slot and order run sorted by name (`G_stateupdater`,
-    /// `S_stateupdater`), so a synapse's clock-driven equations may run
-    /// before or after a neuron group's, as in Brian2.
-    update_order: Vec<Updater>,
-    /// The pathways triggered by source (resp. target) neurons, as
-    /// `(synapses, None)` for `on_pre` (`on_post`) and `(synapses,
-    /// Some(k))` for `pathways[k]`, in the order Brian2 runs them: sorted
-    /// by the pathway's name, `S_pre`, `S_up` (resp. `S_post`). Two
-    /// pathways writing the same target variable then add in Brian2's
-    /// order, to the last bit.
+    /// Every object of a time step, in the order Brian2 runs them
+    /// (`schedule::step_order`): sorted by slot, order and name, so that
+    /// a synapse's clock-driven equations run before or after a neuron
+    /// group's, and two pathways writing the same target variable add,
+    /// as in Brian2, to the last bit. Sorted once: a model's schedule is
+    /// fixed before its first run.
+    steps: Vec<Step>,
+    /// The pathways triggered by source neurons, as `(synapses, None)`
+    /// for `on_pre` and `(synapses, Some(k))` for `pathways[k]`, sorted
+    /// by the pathway's name (`S_pre`, `S_up`): the spikes of a window
+    /// are queued in this order on one rank of several.
     pre_order: Vec<(usize, Option<usize>)>,
-    post_order: Vec<(usize, Option<usize>)>,
     seed: u64,
     /// Steps completed; the current time is `step * dt`.
     step: u64,
@@ -330,9 +329,8 @@ impl Simulation {
             .collect();
         let monitors = program.monitors.iter().map(MonitorData::for_plan).collect();
         let monitor_checked = vec![false; program.monitors.len()];
-        let update_order = update_order(&program);
+        let steps = step_order(&program);
         let pre_order = pathway_order(&program, PathwaySide::Pre);
-        let post_order = pathway_order(&program, PathwaySide::Post);
         let threads = exec.threads();
         let divergence = DivergenceWatch::new(&program, &exec);
         Ok(Simulation {
@@ -343,9 +341,8 @@ impl Simulation {
             synapses,
             monitors,
             monitor_checked,
-            update_order,
+            steps,
             pre_order,
-            post_order,
             seed: config.seed,
             step: 0,
             next_action: 0,

@@ -280,6 +280,7 @@ impl Model {
             tables: Vec::new(),
             poisson_inputs: Vec::new(),
             regular: Vec::new(),
+            places: Vec::new(),
         }
     }
 }

@@ -60,6 +60,7 @@ impl Builder {
                 tables: vec![],
                 poisson_inputs: vec![],
                 regular: vec![],
+                places: vec![],
             },
         }
     }
@@ -912,6 +913,7 @@ fn poisson_input_binomial_mean() {
         );
         b.p.poisson_inputs.push(PoissonInputPlan {
             name: "PI".into(),
+            brian_name: "poissoninput".into(),
             group: g,
             kernel,
         });

@@ -69,6 +69,11 @@ pub enum Item {
         source_variable: Ident,
         span: Span,
     },
+    /// `OBJECT.PART.when = 'SLOT'` or `OBJECT.PART.order = N`: Brian2's
+    /// schedule attribute of one part of a NeuronGroup or Synapses object
+    /// (`G.state_updater.when`, `G.thresholder['spike'].order`,
+    /// `G.resetter['spike'].when`, `S.pre.when`, `S.state_updater.order`).
+    SetSchedule(SetSchedule),
     /// `run EXPR`
     Run {
         duration: Expr,
@@ -132,7 +137,33 @@ pub struct NeuronGroupDecl {
     /// `namespace:` — `NAME = EXPR` constants of this group only (Brian2's
     /// `namespace=`), which win over the file's constants in its code.
     pub namespace: Option<Block>,
+    /// `order:` — Brian2's `order=`: the order of each of its parts in
+    /// its slot (default 0).
+    pub order: Option<Expr>,
     pub span: Span,
+}
+
+/// `OBJECT.PART[EVENT].when = 'SLOT'` or `... .order = N` (see
+/// [`Item::SetSchedule`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetSchedule {
+    pub object: Ident,
+    /// `state_updater`, `thresholder`, `resetter`, or a pathway's name
+    /// (`pre`, `post`, or one given with `on_pre NAME:`).
+    pub part: Ident,
+    /// The event in `thresholder['EVENT']` / `resetter['EVENT']`.
+    pub event: Option<Ident>,
+    pub value: ScheduleValue,
+    /// The whole left-hand side, `OBJECT.PART[EVENT].ATTRIBUTE`.
+    pub target: Span,
+    pub span: Span,
+}
+
+/// The value given to `when` (a slot name, quoted or not) or `order`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScheduleValue {
+    When(Ident),
+    Order(Expr),
 }
 
 /// A `run_regularly:` block of a NeuronGroup or Synapses: Brian2's
@@ -196,6 +227,9 @@ pub struct SynapsesDecl {
     /// `namespace:` — constants of this Synapses object only, as for a
     /// NeuronGroup (Brian2's `namespace=`).
     pub namespace: Option<Block>,
+    /// `order:` — Brian2's `order=`: the order of its state updater in
+    /// the `groups` slot (default 0); its pathways keep orders -1 and +1.
+    pub order: Option<Expr>,
     pub span: Span,
 }
 

@@ -99,8 +99,8 @@ fn replace(_parser: Diagnostic, span: Span, message: String, notes: Vec<String>)
     new
 }
 
-/// Brian2's `S.pre.when = 'end'`, `G.thresholder['spike'].order = 1` or
-/// `mon.when = 'end'`: a schedule attribute set at the top level.
+/// Brian2's `mon.when = 'end'`: a monitor's schedule attribute set at the
+/// top level (a part's, `S.pre.when = 'end'`, is a statement of its own).
 fn schedule_attribute(code: &str) -> Option<(&str, String, Vec<String>)> {
     let (lhs, _) = code.split_once('=')?;
     let lhs = lhs.trim_end();
@@ -122,15 +122,8 @@ fn schedule_attribute(code: &str) -> Option<(&str, String, Vec<String>)> {
             )],
         ));
     }
-    Some((
-        lhs,
-        format!("`{lhs} = ...` changes Brian2's schedule of a part of `{object}`, which is not supported yet"),
-        vec![format!(
-            "the state updater, thresholder, resetter and pathways of `{object}` run at Brian2's \
-             default places; give `when:`/`order:` to the monitors, `run_regularly` blocks and \
-             PoissonInputs that must run before or after them"
-        )],
-    ))
+    // `S.pre.when = 'end'` parses as a schedule statement.
+    None
 }
 
 /// The name of a call at the start of `code` (`S.connect(p=0.1)` →

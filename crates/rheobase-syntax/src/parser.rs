@@ -80,6 +80,7 @@ impl Kind {
                 "on_event",
                 "run_regularly",
                 "namespace",
+                "order",
             ],
             Kind::Synapses => &[
                 "model",
@@ -92,6 +93,7 @@ impl Kind {
                 "init",
                 "run_regularly",
                 "namespace",
+                "order",
             ],
             Kind::PoissonGroup => &["rates"],
             Kind::PoissonInput => &["N", "rate", "weight", "when", "order"],
@@ -149,14 +151,9 @@ fn schedule_note(kind: Kind, word: &str) -> Option<&'static str> {
         ),
         (Kind::NeuronGroup | Kind::Synapses, "when") => Some(
             "Brian2's NeuronGroup and Synapses take no `when=`: each of their parts \
-             (state updater, thresholder, resetter, pathways) has its own slot, which \
-             cannot be changed here yet; give `when:`/`order:` to the monitors, \
-             `run_regularly` blocks and PoissonInputs that must run before or after them",
-        ),
-        (Kind::NeuronGroup | Kind::Synapses, "order") => Some(
-            "Brian2's `order=` of a NeuronGroup or Synapses object is not supported yet; \
-             give `when:`/`order:` to the monitors, `run_regularly` blocks and \
-             PoissonInputs that must run before or after it",
+             (state updater, thresholder, resetter, pathways) has its own slot; move one \
+             with a statement after the declaration, such as `S.pre.when = 'before_groups'` \
+             or `G.state_updater.when = 'after_thresholds'`, or give the object an `order:`",
         ),
         _ => None,
     }
@@ -414,6 +411,9 @@ impl<'s> Parser<'s> {
                 Ok(Item::Seed { value, span })
             });
         }
+        if let Some(item) = self.schedule_statement(start, end) {
+            return item;
+        }
         if let Some(item) = self.indexed_assignment(start, end) {
             return item;
         }
@@ -556,10 +556,12 @@ impl<'s> Parser<'s> {
                     on_event: Vec::new(),
                     run_regularly: Vec::new(),
                     namespace: None,
+                    order: None,
                     span,
                 };
                 for kv in keys {
                     match kv.key.name.as_str() {
+                        "order" => d.order = self.value_expr(&kv),
                         "model" => d.model = self.equations(&kv),
                         "threshold" => d.threshold = self.value_expr(&kv),
                         "reset" => d.reset = self.block(&kv),
@@ -606,10 +608,12 @@ impl<'s> Parser<'s> {
                     init: None,
                     run_regularly: Vec::new(),
                     namespace: None,
+                    order: None,
                     span,
                 };
                 for kv in keys {
                     match kv.key.name.as_str() {
+                        "order" => d.order = self.value_expr(&kv),
                         "model" => d.model = self.equations(&kv),
                         "on_pre" | "on_post" => {
                             let post = kv.key.name == "on_post";
@@ -1163,6 +1167,101 @@ impl<'s> Parser<'s> {
     /// `G.v[SELECTOR] = EXPR` (Brian2's indexed and conditional
     /// assignment): `None` when the line is not of that shape, else the
     /// item, or `Some(None)` after reporting an error.
+    /// `OBJECT.PART.when = 'SLOT'`, `OBJECT.PART['EVENT'].order = N`
+    /// (Brian2's schedule attributes of a part of a group or Synapses
+    /// object); `None` when the line is not of that shape.
+    fn schedule_statement(&mut self, start: usize, end: usize) -> Option<Option<Item>> {
+        let text = &self.text[start..end];
+        let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
+        let ident = |a: usize, b: usize| Ident {
+            name: text[a..b].to_string(),
+            span: Span::new(start + a, start + b),
+        };
+        let o_len = ident_end(text);
+        if o_len == 0 || !text[o_len..].starts_with('.') {
+            return None;
+        }
+        let p_start = o_len + 1;
+        let p_end = p_start + ident_end(&text[p_start..]);
+        if p_end == p_start {
+            return None;
+        }
+        let mut pos = p_end;
+        // `['spike']` (or `[spike]`) after `thresholder`/`resetter`.
+        let mut event = None;
+        if text[pos..].starts_with('[') {
+            let close = pos + text[pos..].find(']')?;
+            let inner = &text[pos + 1..close];
+            let lead = inner.len() - inner.trim_start().len();
+            let trimmed = inner.trim();
+            let unquoted = trimmed.trim_matches(['\'', '"']);
+            let e_start = pos + 1 + lead + trimmed.find(unquoted).unwrap_or(0);
+            if unquoted.is_empty() || ident_end(unquoted) != unquoted.len() {
+                return None;
+            }
+            event = Some(ident(e_start, e_start + unquoted.len()));
+            pos = close + 1;
+        }
+        if !text[pos..].starts_with('.') {
+            return None;
+        }
+        let a_start = pos + 1;
+        let a_end = a_start + ident_end(&text[a_start..]);
+        let attribute = &text[a_start..a_end];
+        if attribute != "when" && attribute != "order" {
+            return None;
+        }
+        let rest = &text[a_end..];
+        let after = rest.trim_start();
+        if !after.starts_with('=') || after.starts_with("==") {
+            return None;
+        }
+        let v_start = a_end + (rest.len() - after.len()) + 1;
+        let value_text = text[v_start..].trim();
+        let v_start = v_start + (text[v_start..].len() - text[v_start..].trim_start().len());
+        let span = Span::new(start, end);
+        let value = if attribute == "when" {
+            let unquoted = value_text.trim_matches(['\'', '"']);
+            let lead = value_text.find(unquoted).unwrap_or(0);
+            if unquoted.is_empty() || ident_end(unquoted) != unquoted.len() {
+                self.report(
+                    Diagnostic::error(
+                        Span::new(start + v_start, end),
+                        "expected the name of a schedule slot, such as 'before_groups'",
+                    )
+                    .with_note(
+                        "`when` is one of start, groups, thresholds, synapses, resets, end, \
+                         or one of them with `before_` or `after_`",
+                    ),
+                );
+                return Some(None);
+            }
+            let a = v_start + lead;
+            ScheduleValue::When(ident(a, a + unquoted.len()))
+        } else {
+            let value =
+                self.parse_region(Rule::expr_only, (start + v_start, end), |c, span, parts| {
+                    let e = parts
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+                    c.expr(e)
+                });
+            match value {
+                Some(v) => ScheduleValue::Order(v),
+                None => return Some(None),
+            }
+        };
+        Some(Some(Item::SetSchedule(SetSchedule {
+            object: ident(0, o_len),
+            part: ident(p_start, p_end),
+            event,
+            value,
+            target: Span::new(start, start + a_end),
+            span,
+        })))
+    }
+
     fn indexed_assignment(&mut self, start: usize, end: usize) -> Option<Option<Item>> {
         let text = &self.text[start..end];
         let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());

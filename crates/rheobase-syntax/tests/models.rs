@@ -62,6 +62,7 @@ fn cuba_parses_with_the_expected_shape() {
             Item::SetVariable { .. } => "setvar",
             Item::LinkVariable { .. } => "link",
             Item::SetVariableWhere { .. } => "setwhere",
+            Item::SetSchedule(_) => "schedule",
             Item::Run { .. } => "run",
             Item::NeuronGroup(_) => "NeuronGroup",
             Item::Synapses(_) => "Synapses",

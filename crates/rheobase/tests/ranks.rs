@@ -113,6 +113,8 @@ fn models() -> Vec<PathBuf> {
 /// `unsupported` (checked below, so this list cannot go stale).
 const REFUSED: &[&str] = &[
     "ex_Kremer_et_al_2011",
+    "object_order",
+    "part_schedule",
     "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
 ];

@@ -10,7 +10,7 @@ use crate::integrators::{self, Method, OdeSystem};
 use rheobase_kernel::program::{
     Action, ArrayDecl, ConnectPlan, EventPlan, GeneratorElement, GeneratorPlan, GroupPlan,
     KernelId, Multiplicity, PathwayPlan, PathwaySide, PoissonInputPlan, RegularPlan, RegularTarget,
-    SchedulePoint, SummedPlan, SynapsesPlan, TableDecl, ValueKind,
+    Slot, SummedPlan, SynapsesPlan, TableDecl, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, LocalId, RandKind, Stmt, TableId, UnaryOp,
@@ -691,7 +691,7 @@ impl<'a> Builder<'a> {
         match self.poisson_input_schedule(d)? {
             // Moved by `when:`/`order:`, it runs as `run_regularly` code
             // does: every step, at the place Brian2's sort gives its name.
-            Some((slot, order, span)) => {
+            Some((slot, order, _)) => {
                 self.poisson_names.push((brian2_name.clone(), false));
                 self.regular.push(regular::PendingRegular {
                     plan: RegularPlan {
@@ -700,18 +700,18 @@ impl<'a> Builder<'a> {
                         target: RegularTarget::Group(g),
                         every: 1,
                         from_step: self.steps_so_far,
-                        point: SchedulePoint::StartBegin,
+                        slot: Slot::new(Slot::START, 0),
                     },
                     slot,
                     order,
-                    span,
                     input: Some(d.name.name.clone()),
                 });
             }
             None => {
-                self.poisson_names.push((brian2_name, true));
+                self.poisson_names.push((brian2_name.clone(), true));
                 self.program.poisson_inputs.push(PoissonInputPlan {
                     name: d.name.name.clone(),
+                    brian_name: brian2_name,
                     group: g,
                     kernel,
                 });
@@ -1424,6 +1424,7 @@ impl<'a> Builder<'a> {
             n_incoming,
             n_outgoing,
         });
+        self.synapses_order(si, d.order.as_ref())?;
         for k in 0..n_connect {
             self.program.actions.push(Action::Connect {
                 synapses: si,

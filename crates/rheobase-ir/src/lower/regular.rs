@@ -1,89 +1,26 @@
 //! `run_regularly:` blocks (Brian2's `G.run_regularly(code, dt=...,
 //! when=..., order=...)`): the code becomes a Range kernel over the group's
-//! neurons or the Synapses object's synapses, and its `when`/`order` a
-//! point of the runtime's step schedule.
+//! neurons or the Synapses object's synapses, and its `when`/`order` its
+//! [`Slot`]; also the `when:`/`order:` of monitors and PoissonInputs.
 //!
 //! Brian2 runs the objects of one time step sorted by slot (`when`), then
-//! `order`, then name. The runtime's schedule has fixed points between
-//! its groups of objects ([`SchedulePoint`]); a `run_regularly` is placed
-//! at the point where Brian2's sort puts it. Where that would fall between
-//! two objects of the same slot and order that the runtime runs together
-//! (decided by their names), the model is refused with the `order:` that
-//! places it unambiguously, rather than run in a different order.
+//! `order`, then name; the runtime sorts them so (its `step_order`).
 
 use super::*;
-use rheobase_kernel::program::{
-    PathwaySide, RegularPlan, RegularTarget, SchedulePoint, ScheduledAt, SynapsesPlan,
-};
+use rheobase_kernel::program::{Part, PathwaySide, RegularPlan, RegularTarget, Slot, SLOT_NAMES};
 
-/// Brian2's schedule: the slots and their `before_`/`after_` neighbours.
-const SLOTS: [&str; 18] = [
-    "before_start",
-    "start",
-    "after_start",
-    "before_groups",
-    "groups",
-    "after_groups",
-    "before_thresholds",
-    "thresholds",
-    "after_thresholds",
-    "before_synapses",
-    "synapses",
-    "after_synapses",
-    "before_resets",
-    "resets",
-    "after_resets",
-    "before_end",
-    "end",
-    "after_end",
-];
-
-/// The index of the slot `name` in [`SLOTS`].
+/// The index of the slot `name` in [`SLOT_NAMES`].
 pub(super) fn slot(name: &str) -> usize {
-    SLOTS.iter().position(|s| *s == name).unwrap_or(0)
-}
-
-/// The names of the SpikeMonitors and EventMonitors at their default
-/// place (not among `scheduled`, the indices of monitors given a
-/// `when:`) whose event (`None`: spikes) passes `keep`.
-fn unscheduled_event_monitors(
-    program: &Program,
-    scheduled: &[ScheduledMonitor],
-    keep: impl Fn(Option<&MonitoredEvent>) -> bool,
-) -> Vec<String> {
-    program
-        .monitors
-        .iter()
-        .enumerate()
-        .filter(|(k, m)| match m {
-            MonitorPlan::Spike { event, .. } => {
-                keep(event.as_ref()) && !scheduled.iter().any(|s| s.monitor == *k)
-            }
-            _ => false,
-        })
-        .map(|(_, m)| m.name().to_string())
-        .collect()
-}
-
-/// A monitor given `when:`/`order:`, placed once every object of the
-/// file is known.
-pub(super) struct ScheduledMonitor {
-    /// Index into `Program::monitors`.
-    pub monitor: usize,
-    pub slot: usize,
-    pub order: i64,
-    pub span: Span,
+    SLOT_NAMES.iter().position(|s| *s == name).unwrap_or(0)
 }
 
 /// A `run_regularly` whose schedule point is decided once every object of
 /// the file is known (Brian2 sorts the whole network when a run starts).
 pub(super) struct PendingRegular {
     pub plan: RegularPlan,
-    /// Index into [`SLOTS`].
+    /// Index into [`SLOT_NAMES`].
     pub slot: usize,
     pub order: i64,
-    /// Where `when:` (or the block, without one) was written.
-    pub span: Span,
     /// The declared name of a PoissonInput run this way (its plan has
     /// Brian2's name, `poissoninput_1`), for messages.
     pub input: Option<String>,
@@ -139,7 +76,7 @@ impl Builder<'_> {
                     steps as u64
                 }
             };
-            let (slot, order, span) = self.when_order(r.when.as_ref(), r.order.as_ref(), r.span)?;
+            let (slot, order, _) = self.when_order(r.when.as_ref(), r.order.as_ref(), r.span)?;
             self.regular.push(PendingRegular {
                 plan: RegularPlan {
                     name,
@@ -147,11 +84,10 @@ impl Builder<'_> {
                     target,
                     every,
                     from_step: self.steps_so_far,
-                    point: SchedulePoint::StartBegin,
+                    slot: Slot::new(Slot::START, 0),
                 },
                 slot,
                 order,
-                span,
                 input: None,
             });
         }
@@ -159,7 +95,7 @@ impl Builder<'_> {
     }
 
     /// Brian2's `when` and `order` (defaults `start` and 0) as an index
-    /// into [`SLOTS`] and a number, with where `when:` (or else
+    /// into [`SLOT_NAMES`] and a number, with where `when:` (or else
     /// `default_span`) was written.
     pub(super) fn when_order(
         &mut self,
@@ -169,7 +105,7 @@ impl Builder<'_> {
     ) -> Result<(usize, i64, Span), Failed> {
         let (slot, span) = match when {
             None => (1, default_span),
-            Some(w) => match SLOTS.iter().position(|s| *s == w.name) {
+            Some(w) => match SLOT_NAMES.iter().position(|s| *s == w.name) {
                 Some(k) => (k, w.span),
                 None => {
                     let mut d = Diagnostic::error(
@@ -180,7 +116,7 @@ impl Builder<'_> {
                         "`when:` is one of start, groups, thresholds, synapses, resets, end, \
                          or one of them with `before_` or `after_`",
                     );
-                    if let Some(s) = check::suggest(0, &w.name, SLOTS.iter().copied()) {
+                    if let Some(s) = check::suggest(0, &w.name, SLOT_NAMES.iter().copied()) {
                         d = d.with_note(format!("help: did you mean `{s}`?"));
                     }
                     return Err(self.error(d));
@@ -194,286 +130,316 @@ impl Builder<'_> {
         Ok((slot, order, span))
     }
 
-    /// Decides the schedule point of every `run_regularly` and puts them
-    /// in Brian2's order (slot, order, name); then places the monitors
-    /// given a `when:`/`order:` among them.
+    /// Gives every `run_regularly` (and moved PoissonInput) its place; the
+    /// runtime sorts the step's objects by place and name as Brian2 does.
     pub(super) fn place_regular(&mut self) {
-        let mut pending = std::mem::take(&mut self.regular);
-        for p in &mut pending {
-            match self.point(p.slot, p.order, &p.plan.name, p.span, false) {
-                Ok(point) => p.plan.point = point,
-                Err(d) => self.diagnostics.push(match &p.input {
-                    Some(input) => d.with_note(format!(
-                        "`{}` is Brian2's name of the PoissonInput `{input}`: Brian2 2.9's \
-                         PoissonInput takes no name, and is named in the order of declaration",
-                        p.plan.name
-                    )),
-                    None => d,
-                }),
-            }
-        }
-        pending
-            .sort_by(|a, b| (a.slot, a.order, &a.plan.name).cmp(&(b.slot, b.order, &b.plan.name)));
-        for m in std::mem::take(&mut self.scheduled_monitors) {
-            let name = self.program.monitors[m.monitor].name().to_string();
-            let point = match self.point(m.slot, m.order, &name, m.span, true) {
-                Ok(point) => point,
-                Err(d) => {
-                    self.diagnostics.push(d);
-                    continue;
-                }
-            };
-            // Brian2 sorts the monitor with the `run_regularly` code of
-            // the same point by slot, order and name.
-            let key = (m.slot, m.order, &name);
-            let after_regular = pending
-                .iter()
-                .filter(|p| p.plan.point == point && (p.slot, p.order, &p.plan.name) < key)
-                .count();
-            if let MonitorPlan::State { schedule, .. } | MonitorPlan::Spike { schedule, .. } =
-                &mut self.program.monitors[m.monitor]
-            {
-                *schedule = Some(ScheduledAt {
-                    point,
-                    after_regular,
-                });
-            }
-        }
-        self.program.regular = pending.into_iter().map(|p| p.plan).collect();
+        let pending = std::mem::take(&mut self.regular);
+        self.program.regular = pending
+            .into_iter()
+            .map(|p| RegularPlan {
+                slot: Slot::new(p.slot as u8, p.order),
+                ..p.plan
+            })
+            .collect();
+    }
+}
+
+impl Builder<'_> {
+    /// The place `part` has at this point of the file: where Brian2's
+    /// object is now (an object made later, such as a SpikeMonitor,
+    /// takes its default place from it).
+    pub(super) fn part_place(&self, part: Part) -> Slot {
+        self.program
+            .places
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == part)
+            .map_or(part.default_slot(), |(_, slot)| *slot)
     }
 
-    /// Where Brian2's sort puts the object `name` of slot `slot` and
-    /// order `order` among the runtime's objects. A `monitor` changes no
-    /// state, so its place among other monitors does not matter and is
-    /// never refused.
-    fn point(
-        &self,
-        slot: usize,
-        order: i64,
-        name: &str,
-        span: Span,
-        monitor: bool,
-    ) -> Result<SchedulePoint, Diagnostic> {
-        use SchedulePoint::*;
-        let prog = &self.program;
-        let group_names = |f: &dyn Fn(&GroupPlan) -> Vec<String>| -> Vec<String> {
-            prog.groups.iter().flat_map(f).collect()
+    /// The `order:` of the NeuronGroup or Synapses object `name` (0
+    /// without one).
+    pub(super) fn object_order(&self, name: &str) -> i64 {
+        self.object_orders.get(name).copied().unwrap_or(0)
+    }
+
+    /// A NeuronGroup's `order:` (Brian2's `order=`): the order of each of
+    /// its parts (state updater, thresholders, resetters) in its slot.
+    pub(super) fn group_order(
+        &mut self,
+        g: usize,
+        order: Option<&ast::Expr>,
+    ) -> Result<(), Failed> {
+        let Some(order) = order else { return Ok(()) };
+        let order = self.whole_number(order, "`order:`")?;
+        if order == 0 {
+            return Ok(());
+        }
+        let plan = &self.program.groups[g];
+        self.object_orders.insert(plan.name.clone(), order);
+        let mut parts = vec![
+            Part::GroupStateUpdater(g),
+            Part::Thresholder(g, None),
+            Part::Resetter(g, None),
+        ];
+        for e in 0..plan.events.len() {
+            parts.extend([Part::Thresholder(g, Some(e)), Part::Resetter(g, Some(e))]);
+        }
+        for part in parts {
+            let when = part.default_slot().when;
+            self.program.places.push((part, Slot::new(when, order)));
+        }
+        Ok(())
+    }
+
+    /// A Synapses object's `order:` (the order of its state updater; its
+    /// pathways keep orders -1 and +1, as in Brian2), and the place of
+    /// its summed variables, which Brian2 runs in `groups` at the target
+    /// group's order - 1.
+    pub(super) fn synapses_order(
+        &mut self,
+        s: usize,
+        order: Option<&ast::Expr>,
+    ) -> Result<(), Failed> {
+        let plan = &self.program.synapses[s];
+        let target_order = self.object_order(&self.program.groups[plan.target].name);
+        if target_order != 0 {
+            for m in 0..plan.summed.len() {
+                self.program.places.push((
+                    Part::Summed(s, m),
+                    Slot::new(Slot::GROUPS, target_order - 1),
+                ));
+            }
+        }
+        let Some(order) = order else { return Ok(()) };
+        let order = self.whole_number(order, "`order:`")?;
+        if order != 0 {
+            let name = self.program.synapses[s].name.clone();
+            self.object_orders.insert(name, order);
+            self.program.places.push((
+                Part::SynapsesStateUpdater(s),
+                Slot::new(Slot::GROUPS, order),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `G.thresholder['spike'].when = 'before_groups'`, `S.pre.order = 1`
+    /// and the like: moves one part of a group or Synapses object, as
+    /// setting the attribute of Brian2's object does before a run.
+    pub(super) fn set_schedule(&mut self, d: &ast::SetSchedule) -> Result<(), Failed> {
+        let (object, part_name) = (&d.object.name, d.part.name.as_str());
+        let written = self
+            .source
+            .get(d.target.start..d.target.end)
+            .unwrap_or(part_name)
+            .to_string();
+        if self.ran {
+            return Err(self.error(
+                Diagnostic::error(
+                    d.target,
+                    format!("`{written}` is set after a `run`, which is not supported"),
+                )
+                .with_note(
+                    "Brian2 sorts its objects again when each run starts; here the schedule \
+                     is fixed for the whole simulation: set it before the first `run`",
+                ),
+            ));
+        }
+        let part = if let Some(g) = self.program.groups.iter().position(|g| &g.name == object) {
+            self.group_part(g, d, &written)?
+        } else if let Some(s) = self.program.synapses.iter().position(|s| &s.name == object) {
+            self.synapses_part(s, d, &written)?
+        } else {
+            let what = match self.program.monitors.iter().any(|m| m.name() == object) {
+                true => {
+                    format!("`{object}` is a monitor: give it `when:`/`order:` in its declaration")
+                }
+                false => format!(
+                    "no NeuronGroup or Synapses object is named `{object}` (declared above)"
+                ),
+            };
+            return Err(self.error(
+                Diagnostic::error(
+                    d.object.span,
+                    format!("`{written}` is not a part of a group"),
+                )
+                .with_note(what),
+            ));
         };
-        let synapse_names = |suffix: &str, has: &dyn Fn(&SynapsesPlan) -> bool| -> Vec<String> {
-            prog.synapses
-                .iter()
-                .filter(|s| has(s))
-                .map(|s| format!("{}{suffix}", s.name))
-                .collect()
+        let now = self.part_place(part);
+        let slot = match &d.value {
+            ast::ScheduleValue::When(w) => {
+                let (slot, _, _) = self.when_order(Some(w), None, w.span)?;
+                Slot::new(slot as u8, now.order)
+            }
+            ast::ScheduleValue::Order(e) => {
+                Slot::new(now.when, self.whole_number(e, &format!("`{written}`"))?)
+            }
         };
-        // The objects of the slot at each order, and the points before and
-        // after them; orders below (above) the listed ones go to the first
-        // (last) point.
-        let (levels, first, last): (Vec<(i64, Vec<String>, SchedulePoint)>, _, _) = match SLOTS
-            [slot]
-        {
-            "before_start" => return Ok(StartBegin),
-            "after_start" | "before_groups" => return Ok(StartEnd),
-            "after_groups" | "before_thresholds" => return Ok(GroupsEnd),
-            "before_synapses" => return Ok(ThresholdsEnd),
-            "after_synapses" | "before_resets" => return Ok(SynapsesEnd),
-            "before_end" => return Ok(ResetsEnd),
-            "after_end" => return Ok(EndEnd),
-            "start" => {
-                // StateMonitors given a `when:`/`order:` are elsewhere.
-                let monitors = prog
-                    .monitors
-                    .iter()
-                    .enumerate()
-                    .filter(|(k, m)| {
-                        matches!(m, MonitorPlan::State { .. })
-                            && !self.scheduled_monitors.iter().any(|s| s.monitor == *k)
-                    })
-                    .map(|(_, m)| m.name().to_string())
-                    .collect();
-                (vec![(0, monitors, StartEnd)], StartBegin, StartEnd)
-            }
-            "groups" => {
-                let summed = prog
-                    .synapses
-                    .iter()
-                    .flat_map(|s| {
-                        s.summed.iter().map(move |m| {
-                            let var = prog.arrays[m.target.0 as usize].name.clone();
-                            let var = var.rsplit('.').next().unwrap_or("").to_string();
-                            format!("{}_summed_variable_{var}_post", s.name)
-                        })
-                    })
-                    .collect();
-                let mut updaters = group_names(&|g| match g.state_update {
-                    Some(_) => vec![format!("{}_stateupdater", g.name)],
-                    None => vec![],
-                });
-                updaters.extend(synapse_names("_stateupdater", &|s| {
-                    s.state_update.is_some()
-                }));
-                (
-                    vec![(-1, summed, GroupsAfterSummed), (0, updaters, GroupsEnd)],
-                    StartEnd,
-                    GroupsEnd,
-                )
-            }
-            "thresholds" => {
-                let thresholders = group_names(&|g| {
-                    let mut v = Vec::new();
-                    if g.spike.is_some() {
-                        v.push(format!("{}_spike_thresholder", g.name));
-                    }
-                    if g.generator.is_some() {
-                        v.push(g.name.clone());
-                    }
-                    v
-                });
-                // SpikeMonitors at their default place (order 1) and
-                // EventMonitors of subgroups (order 2).
-                let monitors = |subgroup_events: bool| {
-                    unscheduled_event_monitors(prog, &self.scheduled_monitors, |e| match e {
-                        None => !subgroup_events,
-                        Some(e) => subgroup_events && e.before_evaluation,
-                    })
-                };
-                (
-                    vec![
-                        (0, thresholders, ThresholdsAfterThresholders),
-                        (1, monitors(false), ThresholdsAfterMonitors),
-                        (2, monitors(true), ThresholdsAfterMonitors),
-                    ],
-                    GroupsEnd,
-                    ThresholdsAfterMonitors,
-                )
-            }
-            "after_thresholds" => {
-                let thresholders = group_names(&|g| {
-                    g.events
-                        .iter()
-                        .map(|e| format!("{}_{}_thresholder", g.name, e.name))
-                        .collect()
-                });
-                // EventMonitors of whole groups at their default place.
-                let monitors = unscheduled_event_monitors(prog, &self.scheduled_monitors, |e| {
-                    e.is_some_and(|e| !e.before_evaluation)
-                });
-                (
-                    vec![
-                        (0, thresholders, ThresholdsAfterEvents),
-                        (1, monitors, ThresholdsEnd),
-                    ],
-                    ThresholdsAfterMonitors,
-                    ThresholdsEnd,
-                )
-            }
-            "synapses" => {
-                let pathways = |side| -> Vec<String> {
-                    prog.synapses
-                        .iter()
-                        .flat_map(|s| s.pathway_names(side))
-                        .map(|(name, _)| name)
-                        .collect()
-                };
-                let pre = pathways(PathwaySide::Pre);
-                let inputs = self
-                    .poisson_names
-                    .iter()
-                    .filter(|(_, default_place)| *default_place)
-                    .map(|(name, _)| name.clone())
-                    .collect();
-                let post = pathways(PathwaySide::Post);
-                (
-                    vec![
-                        (-1, pre, SynapsesAfterPre),
-                        (0, inputs, SynapsesAfterPoisson),
-                        (1, post, SynapsesEnd),
-                    ],
-                    ThresholdsEnd,
-                    SynapsesEnd,
-                )
-            }
-            "resets" => {
-                let resetters = group_names(&|g| match &g.spike {
-                    Some(e) if e.effect.is_some() => vec![format!("{}_spike_resetter", g.name)],
-                    _ => vec![],
-                });
-                (
-                    vec![(0, resetters, ResetsAfterSpikes)],
-                    SynapsesEnd,
-                    ResetsAfterSpikes,
-                )
-            }
-            // Custom events' code runs here (Brian2's `run_on_event`
-            // default), after the spikes' resets.
-            "after_resets" => {
-                let resetters = group_names(&|g| {
-                    g.events
-                        .iter()
-                        .filter(|e| e.effect.is_some())
-                        .map(|e| format!("{}_{}_resetter", g.name, e.name))
-                        .collect()
-                });
-                (
-                    vec![(0, resetters, ResetsEnd)],
-                    ResetsAfterSpikes,
-                    ResetsEnd,
-                )
+        self.program.places.push((part, slot));
+        Ok(())
+    }
+
+    /// The part of group `g` that `d` names: `state_updater`,
+    /// `thresholder[EVENT]` or `resetter[EVENT]`.
+    fn group_part(
+        &mut self,
+        g: usize,
+        d: &ast::SetSchedule,
+        written: &str,
+    ) -> Result<Part, Failed> {
+        let plan = &self.program.groups[g];
+        let name = plan.name.clone();
+        let part = d.part.name.as_str();
+        let event = match (part, &d.event) {
+            ("state_updater", None) => return Ok(Part::GroupStateUpdater(g)),
+            ("thresholder" | "resetter", Some(e)) => e,
+            ("thresholder" | "resetter", None) => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        d.part.span,
+                        format!("`{name}.{part}` holds one {part} per event"),
+                    )
+                    .with_note(format!(
+                        "help: name the event, as in Brian2: `{name}.{part}['spike'].{}`",
+                        match d.value {
+                            ast::ScheduleValue::When(_) => "when = ...",
+                            ast::ScheduleValue::Order(_) => "order = ...",
+                        }
+                    )),
+                ))
             }
             _ => {
-                let monitors = prog
-                    .monitors
-                    .iter()
-                    .filter(|m| matches!(m, MonitorPlan::Rate { .. }))
-                    .map(|m| m.name().to_string())
-                    .collect();
-                (vec![(0, monitors, EndEnd)], ResetsEnd, EndEnd)
+                let mut diag = Diagnostic::error(
+                    d.part.span,
+                    format!("`{name}` has no part `{part}` whose schedule can be set"),
+                )
+                .with_note(
+                    "a NeuronGroup's parts are `state_updater`, `thresholder['EVENT']` and \
+                     `resetter['EVENT']`",
+                );
+                if let Some(s) = check::suggest(
+                    self.diagnostics.len(),
+                    part,
+                    ["state_updater", "thresholder", "resetter"].into_iter(),
+                ) {
+                    diag = diag.with_note(format!("help: did you mean `{s}`?"));
+                }
+                return Err(self.error(diag));
             }
         };
-        // Walk the levels in order: the point before a level is the point
-        // after the previous one.
-        let mut before = first;
-        let monitor_level = |names: &[String]| {
+        let index = match event.name.as_str() {
+            "spike" => None,
+            e => match plan.events.iter().position(|x| x.name == e) {
+                Some(k) => Some(k),
+                None => {
+                    let mut names = vec!["spike".to_string()];
+                    names.extend(plan.events.iter().map(|x| x.name.clone()));
+                    return Err(self.error(
+                        Diagnostic::error(event.span, format!("`{name}` has no event `{e}`"))
+                            .with_note(format!(
+                                "its events are {}",
+                                names
+                                    .iter()
+                                    .map(|n| format!("`{n}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
+                    ));
+                }
+            },
+        };
+        let exists = match (part, index) {
+            ("thresholder", None) => plan.spike.is_some() || plan.generator.is_some(),
+            ("resetter", None) => plan.spike.as_ref().is_some_and(|s| s.effect.is_some()),
+            ("resetter", Some(k)) => plan.events[k].effect.is_some(),
+            _ => true,
+        };
+        if !exists {
+            let why = match (part, index) {
+                ("thresholder", _) => format!("`{name}` has no `threshold:`"),
+                (_, None) => format!("`{name}` has no `reset:`"),
+                (_, Some(_)) => format!("`{name}` has no `on_event {}:` code", event.name),
+            };
+            return Err(self.error(
+                Diagnostic::error(
+                    Span::new(d.part.span.start, event.span.end),
+                    format!("`{written}` names a {part} that does not exist"),
+                )
+                .with_note(format!("{why}, so Brian2 has no such object either")),
+            ));
+        }
+        Ok(match part {
+            "thresholder" => Part::Thresholder(g, index),
+            _ => Part::Resetter(g, index),
+        })
+    }
+
+    /// The part of Synapses object `s` that `d` names: `state_updater`,
+    /// or a pathway (`pre`, `post` or a named one).
+    fn synapses_part(
+        &mut self,
+        s: usize,
+        d: &ast::SetSchedule,
+        written: &str,
+    ) -> Result<Part, Failed> {
+        let plan = &self.program.synapses[s];
+        let name = plan.name.clone();
+        let part = d.part.name.as_str();
+        if let Some(e) = &d.event {
+            return Err(self.error(
+                Diagnostic::error(
+                    Span::new(d.part.span.start, e.span.end + 1),
+                    format!("`{written}`: a part of a Synapses object takes no event"),
+                )
+                .with_note(format!("write `{name}.{part}.` and the attribute")),
+            ));
+        }
+        if part == "state_updater" {
+            return Ok(Part::SynapsesStateUpdater(s));
+        }
+        let pathways: Vec<(String, PathwaySide, Option<usize>)> =
+            [PathwaySide::Pre, PathwaySide::Post]
+                .into_iter()
+                .flat_map(|side| {
+                    plan.pathway_names(side)
+                        .into_iter()
+                        .map(move |(n, which)| (n, side, which))
+                })
+                .collect();
+        let prefix = format!("{name}_");
+        if let Some((_, side, which)) = pathways
+            .iter()
+            .find(|(n, _, _)| n.strip_prefix(&prefix) == Some(part))
+        {
+            return Ok(Part::Pathway(s, *side, *which));
+        }
+        let mut names: Vec<String> = vec!["state_updater".to_string()];
+        names.extend(
+            pathways
+                .iter()
+                .filter_map(|(n, _, _)| n.strip_prefix(&prefix).map(str::to_string)),
+        );
+        let mut diag = Diagnostic::error(
+            d.part.span,
+            format!("`{name}` has no part `{part}` whose schedule can be set"),
+        )
+        .with_note(format!(
+            "its parts are {}",
             names
                 .iter()
-                .all(|n| prog.monitors.iter().any(|m| m.name() == n))
-        };
-        for (level, names, after) in &levels {
-            if order < *level {
-                return Ok(before);
-            }
-            if order == *level {
-                let earlier = names.iter().filter(|n| n.as_str() < name).count();
-                if earlier == 0 {
-                    return Ok(before);
-                }
-                if earlier == names.len() {
-                    return Ok(*after);
-                }
-                if monitor && monitor_level(names) {
-                    return Ok(before);
-                }
-                let mut sorted: Vec<&String> = names.iter().collect();
-                sorted.sort();
-                return Err(Diagnostic::error(
-                    span,
-                    format!(
-                        "Brian2 runs `{name}` between `{}` and `{}` (objects of slot `{}` and \
-                         order {order} run sorted by name), which is not supported",
-                        sorted[earlier - 1],
-                        sorted[earlier],
-                        SLOTS[slot]
-                    ),
-                )
-                .with_note(format!(
-                    "give `order: {}` to run it before all of them, or `order: {}` to run it \
-                     after them",
-                    order - 1,
-                    order + 1
-                )));
-            }
-            before = *after;
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if let Some(x) = check::suggest(
+            self.diagnostics.len(),
+            part,
+            names.iter().map(String::as_str),
+        ) {
+            diag = diag.with_note(format!("help: did you mean `{x}`?"));
         }
-        Ok(last)
+        Err(self.error(diag))
     }
 }

@@ -1,30 +1,10 @@
 //! Brian2's `run_regularly`: code run over all elements of a group or
 //! Synapses object every few steps, at one point of the step schedule.
-//! The schedule calls [`run_regular`] at each [`SchedulePoint`]; the plans
-//! are already in the order Brian2 runs them there.
+//! The schedule runs each at its place among the step's objects.
 
 use super::*;
 use crate::partition::PartitionState;
-use rheobase_kernel::program::{RegularPlan, RegularTarget, SchedulePoint};
-
-/// Runs the `run_regularly` kernels due at `point` in this step.
-#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
-pub(super) fn run_regular(
-    program: &Program,
-    exec: &mut Executor,
-    store: &mut ArrayStore,
-    groups: &[GroupState],
-    synapses: &[SynapsesState],
-    partition: &mut Option<PartitionState>,
-    clock: Clock,
-    point: SchedulePoint,
-) {
-    for plan in program.regular.iter().filter(|r| r.point == point) {
-        run_one(
-            program, plan, exec, store, groups, synapses, partition, clock,
-        );
-    }
-}
+use rheobase_kernel::program::{RegularPlan, RegularTarget};
 
 /// Runs one `run_regularly` kernel if it is due in this step.
 #[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.

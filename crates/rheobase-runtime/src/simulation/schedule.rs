@@ -1,22 +1,72 @@
-//! The step schedule: what one time step does, in Brian2's order, and the
-//! order of objects within a slot.
+//! The step schedule: what one time step does, in Brian2's order. Every
+//! object that runs in a step (state updaters, thresholders, resetters,
+//! pathways, summed variables, monitors, PoissonInputs, `run_regularly`
+//! code) is a [`Step`], and the steps are sorted once, when the
+//! simulation is made, as Brian2's `Network` sorts its objects: by slot
+//! (`when`), then `order`, then name ([`step_order`]).
 
 use super::ranks::{run_synapse_list, run_synapse_range_in};
-use super::regular::{run_one, run_regular};
+use super::regular::run_one;
 use super::*;
 use crate::partition::PartitionState;
 use crate::synapses::Delays;
-use rheobase_kernel::program::{PathwaySide, SchedulePoint, ScheduledAt};
+use rheobase_kernel::program::{Part, PathwaySide, Slot};
 
 /// Synapses per piece of a summed variable's update: 256 KiB of terms,
 /// which stay in the L2 cache between being written and being added.
 const SUMMED_PIECE: usize = 32 * 1024;
 
+/// One object of the step, run where Brian2's sort puts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// `Program::monitors[m]` records: a StateMonitor, or a SpikeMonitor
+    /// or EventMonitor given a `when:` (or whose event's thresholder was
+    /// moved).
+    Monitor(usize),
+    /// A SpikeMonitor or EventMonitor at its default place right after
+    /// its event's thresholder (an EventMonitor of a subgroup: before it,
+    /// see `MonitoredEvent::before_evaluation`). On one rank of several
+    /// such monitors record at the window's exchange.
+    EventMonitor(usize),
+    /// `Program::monitors[m]`, a PopulationRateMonitor.
+    Rate(usize),
+    /// `Program::synapses[s].summed[m]`.
+    Summed(usize, usize),
+    StateUpdater(Updater),
+    /// The spike thresholder of group `g` (or its generator's spikes).
+    Thresholder(usize),
+    /// The thresholder of group `g`'s custom event `e`.
+    EventThresholder(usize, usize),
+    /// A pathway of `Program::synapses[s]` from its source (`Pre`) or
+    /// target (`Post`) side: `None` is `on_pre`/`on_post`, `Some(k)`
+    /// `pathways[k]`.
+    Pathway(usize, PathwaySide, Option<usize>),
+    PoissonInput(usize),
+    /// The reset of group `g`'s spikes.
+    Resetter(usize),
+    /// The code of group `g`'s custom event `e`.
+    EventResetter(usize, usize),
+    /// `Program::regular[r]`.
+    Regular(usize),
+    /// On one rank of several: this rank's spikes, and the variables of
+    /// its SpikeMonitors, are buffered for the exchange (where one process
+    /// records them, after the thresholders).
+    BufferSpikes,
+    /// On one rank of several: the EventMonitors recording before their
+    /// event is evaluated buffer their events.
+    BufferEventsBefore,
+    /// On one rank of several: the EventMonitors recording right after
+    /// their event buffer it.
+    BufferEventsAfter,
+    /// On one rank of several: the step's custom events are buffered, and
+    /// at the end of a window every rank learns every rank's spikes and
+    /// events (before the `synapses` slot, which needs them).
+    Exchange,
+}
+
 impl Simulation {
-    /// One time step, in Brian2's schedule: start, groups, thresholds,
-    /// after_thresholds, synapses, resets, after_resets, end. Within a
-    /// slot, objects run in program order; code and monitors given a
-    /// `when:`/`order:` run at the [`SchedulePoint`] their sort gave them.
+    /// One time step: the objects of [`Simulation::steps`], in the order
+    /// Brian2 runs them.
     pub(super) fn one_step(&mut self) -> Result<(), RuntimeError> {
         let clock = self.clock();
         let Simulation {
@@ -29,95 +79,103 @@ impl Simulation {
             monitor_checked,
             partition,
             pre_reads,
-            update_order,
+            steps,
             pre_order,
-            post_order,
             ..
         } = self;
-        // `run_regularly` code due at a point of the schedule, and the
-        // StateMonitors that a `when:`/`order:` puts there.
-        macro_rules! regular {
-            ($point:ident) => {
-                at_point(
-                    program,
-                    exec,
-                    store,
-                    groups,
-                    synapses,
-                    (&mut *monitors, &mut *monitor_checked),
-                    partition,
-                    clock,
-                    SchedulePoint::$point,
-                )?
-            };
-        }
-
-        // start: StateMonitors sample the state before this step changes it.
-        regular!(StartBegin);
-        record_states(
-            program,
-            exec,
-            store,
-            groups,
-            synapses,
-            (&mut *monitors, &mut *monitor_checked),
-            partition,
-            clock,
-            None,
-        )?;
-
-        regular!(StartEnd);
-        // groups: summed variables (order -1), then the groups' state
-        // updates, then the synapses' (order 0).
-        for (k, (plan, state)) in program.synapses.iter().zip(synapses.iter()).enumerate() {
-            for (m, summed) in plan.summed.iter().enumerate() {
-                if clock.step < summed.from_step {
-                    continue;
-                }
-                // On one rank of several, the presynaptic values the terms
-                // read (a gap junction's `v_pre`) are made current first.
-                if let Some(p) = partition.as_mut() {
-                    p.share(&pre_reads[k].summed[m], program, store);
-                }
-                let (_, target) = store.read_write(summed.scratch, summed.target);
-                target[plan.target_start..plan.target_stop].fill(0.0);
-                // The terms are computed and added a piece at a time, so
-                // that the scratch array is read back from the cache
-                // instead of from memory; the additions are made in
-                // synapse order all the same, so the sums do not change.
-                let n = state.len();
-                let mut start = 0;
-                while start < n {
-                    let end = (start + SUMMED_PIECE).min(n);
-                    run_synapse_range_in(
+        let split = partition.is_some();
+        for &step in steps.iter() {
+            match step {
+                Step::Monitor(m) => match &program.monitors[m] {
+                    MonitorPlan::State { .. } => record_state_monitor(
+                        program,
                         exec,
-                        partition.as_ref(),
-                        summed.kernel,
                         store,
-                        start..end,
+                        groups,
+                        synapses,
+                        (&mut monitors[m], &mut monitor_checked[m]),
+                        partition,
                         clock,
-                        (k, &state.pairs),
-                    );
-                    let (terms, target) = store.read_write(summed.scratch, summed.target);
-                    let post = &state.pairs.post()[start..end];
-                    for (&term, &j) in terms[start..end].iter().zip(post) {
-                        target[j as usize] += term;
+                        m,
+                    )?,
+                    plan => record_spike_monitor(plan, &mut monitors[m], groups, store, clock),
+                },
+                Step::EventMonitor(m) => {
+                    let plan = &program.monitors[m];
+                    if let MonitorPlan::Spike { group, event, .. } = plan {
+                        // A split run records them at the exchange (an
+                        // EventMonitor, or a SpikeMonitor of an exchanged
+                        // group).
+                        if !(split && (event.is_some() || groups[*group].exchanged())) {
+                            record_spike_monitor(plan, &mut monitors[m], groups, store, clock);
+                        }
                     }
-                    start = end;
                 }
-            }
-        }
-        regular!(GroupsAfterSummed);
-        for updater in update_order.iter() {
-            match *updater {
-                Updater::Group(k) => {
+                Step::Rate(m) => {
+                    if let MonitorPlan::Rate {
+                        group, start, stop, ..
+                    } = &program.monitors[m]
+                    {
+                        let plan = &program.monitors[m];
+                        if plan.active_at(clock.step) && !(split && groups[*group].exchanged()) {
+                            monitors[m].record_rate(
+                                clock.t,
+                                clock.dt,
+                                groups[*group].spikes(),
+                                *start,
+                                *stop,
+                            );
+                        }
+                    }
+                }
+                Step::Summed(k, m) => {
+                    let (plan, state) = (&program.synapses[k], &synapses[k]);
+                    let summed = &plan.summed[m];
+                    if clock.step < summed.from_step {
+                        continue;
+                    }
+                    // On one rank of several, the presynaptic values the
+                    // terms read (a gap junction's `v_pre`) are made
+                    // current first.
+                    if let Some(p) = partition.as_mut() {
+                        p.share(&pre_reads[k].summed[m], program, store);
+                    }
+                    let (_, target) = store.read_write(summed.scratch, summed.target);
+                    target[plan.target_start..plan.target_stop].fill(0.0);
+                    // The terms are computed and added a piece at a time,
+                    // so that the scratch array is read back from the
+                    // cache instead of from memory; the additions are made
+                    // in synapse order all the same, so the sums do not
+                    // change.
+                    let n = state.len();
+                    let mut start = 0;
+                    while start < n {
+                        let end = (start + SUMMED_PIECE).min(n);
+                        run_synapse_range_in(
+                            exec,
+                            partition.as_ref(),
+                            summed.kernel,
+                            store,
+                            start..end,
+                            clock,
+                            (k, &state.pairs),
+                        );
+                        let (terms, target) = store.read_write(summed.scratch, summed.target);
+                        let post = &state.pairs.post()[start..end];
+                        for (&term, &j) in terms[start..end].iter().zip(post) {
+                            target[j as usize] += term;
+                        }
+                        start = end;
+                    }
+                }
+                Step::StateUpdater(Updater::Group(k)) => {
                     let g = &groups[k];
                     if let Some(kernel) = g.state_update {
                         share_for(partition, kernel, program, store);
                         exec.run_range(kernel, store, g.owned.clone(), clock, None, None);
                     }
                 }
-                Updater::Synapses(k) => {
+                Step::StateUpdater(Updater::Synapses(k)) => {
                     let state = &synapses[k];
                     if let Some(kernel) = program.synapses[k].state_update {
                         if let Some(p) = partition.as_mut() {
@@ -134,193 +192,168 @@ impl Simulation {
                         );
                     }
                 }
-            }
-        }
-
-        regular!(GroupsEnd);
-        // thresholds: find the spiking neurons (or take a generator's),
-        // then (order 1) SpikeMonitors record them with the state after
-        // the threshold, before the reset.
-        for g in groups.iter_mut() {
-            if let Some(spike) = &mut g.spike {
-                share_for(partition, spike.condition, program, store);
-                spike.len = exec.run_range(
-                    spike.condition,
-                    store,
-                    g.owned.clone(),
-                    clock,
-                    None,
-                    Some(&mut spike.list),
-                );
-                g.own_spikes = 0..spike.len;
-            }
-            if let Some(generator) = &mut g.generator {
-                generator.fire(clock.step);
-            }
-        }
-        // On one rank of several, each rank buffers its own spikes (and
-        // below its custom events), and at the end of an exchange window,
-        // once this step's custom events are found, every rank learns
-        // every group's spikes and events of the window's steps (a
-        // generator's spikes are the same on all ranks already).
-        // `partition` describes the scheme.
-        let split = partition.is_some();
-        if !split {
-            for g in groups.iter_mut() {
-                if let Some(spike) = &mut g.spike {
-                    spike.total += spike.len as u64;
-                }
-            }
-        }
-        regular!(ThresholdsAfterThresholders);
-        if let Some(p) = partition.as_mut() {
-            // SpikeMonitors' variables are read now, where one process's
-            // SpikeMonitors record them (after the thresholders and any
-            // code placed right after them, before the reset), by the
-            // rank owning the neuron.
-            buffer_recorded(p, program, store, groups, Recorded::Spikes);
-            p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
-        }
-        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
-            if let MonitorPlan::Spike {
-                group,
-                event: None,
-                schedule: None,
-                ..
-            } = plan
-            {
-                // A split run records exchanged groups at the exchange.
-                if !(split && groups[*group].exchanged()) {
-                    record_spike_monitor(plan, data, groups, store, clock);
-                }
-            }
-        }
-        // EventMonitors of a subgroup come next in Brian2 2.9 (its order
-        // 2 of `thresholds`), before this step's custom events are found:
-        // they record the previous step's events.
-        record_events(program, monitors, groups, store, partition, clock, true);
-
-        regular!(ThresholdsAfterMonitors);
-
-        // after_thresholds: custom event conditions.
-        for g in groups.iter_mut() {
-            for event in &mut g.events {
-                share_for(partition, event.condition, program, store);
-                event.len = exec.run_range(
-                    event.condition,
-                    store,
-                    g.owned.clone(),
-                    clock,
-                    None,
-                    Some(&mut event.list),
-                );
-                event.total += event.len as u64;
-            }
-        }
-        regular!(ThresholdsAfterEvents);
-        // EventMonitors of whole groups record their event right after it
-        // is found (Brian2's order: the event's thresholder's order + 1).
-        record_events(program, monitors, groups, store, partition, clock, false);
-        if let Some(p) = partition.as_mut() {
-            p.buffer_events(|g, e| groups[g].events[e].occurred());
-            p.end_step();
-            if p.ends_window(clock.step) {
-                p.exchange_window();
-                deliver_window(
-                    p, program, store, groups, synapses, monitors, pre_order, clock.dt,
-                );
-            }
-        }
-
-        regular!(ThresholdsEnd);
-        // synapses: `pre` pathways (order -1), PoissonInputs (0), `post`
-        // pathways (+1).
-        for &(k, which) in pre_order.iter() {
-            let (plan, state) = (&program.synapses[k], &mut synapses[k]);
-            let (kernel, event) = match which {
-                None => (plan.on_pre, plan.pre_event),
-                Some(p) => (Some(plan.pathways[p].kernel), plan.pathways[p].event),
-            };
-            if let Some(kernel) = kernel {
-                let source = &groups[plan.source];
-                let due = match partition {
-                    // This rank's spikes or events reach its synapses of
-                    // shorter delays than the window's now; the other
-                    // ranks', and the longer delays, were queued at the
-                    // exchange (a generator's spikes are every rank's).
-                    Some(p) if event.is_some() || source.exchanged() => {
-                        let own = match event {
-                            None => &source.spikes()[source.own_spikes.clone()],
-                            Some(e) => source.events[e].occurred(),
-                        };
-                        state.push(plan, which, own, clock.step, Delays::Below(p.split));
-                        state.take_due(which, clock.step)
-                    }
-                    _ => {
-                        let triggered = match event {
-                            None => source.spikes(),
-                            Some(e) => source.events[e].occurred(),
-                        };
-                        state.push_and_take_due(plan, which, triggered, clock.step)
-                    }
-                };
-                state.events += due.len() as u64;
-                if let Some(p) = partition.as_mut() {
-                    let reads = match which {
-                        None => &pre_reads[k].on_pre,
-                        Some(w) => &pre_reads[k].pathways[w],
-                    };
-                    p.share(reads, program, store);
-                }
-                run_synapse_list(
-                    exec,
-                    partition.as_ref(),
-                    kernel,
-                    store,
-                    &due,
-                    clock,
-                    (k, &state.pairs),
-                );
-                state.clear_due(which, due, clock.step);
-            }
-        }
-        regular!(SynapsesAfterPre);
-        for input in &program.poisson_inputs {
-            let owned = groups[input.group].owned.clone();
-            share_for(partition, input.kernel, program, store);
-            exec.run_range(input.kernel, store, owned, clock, None, None);
-        }
-        regular!(SynapsesAfterPoisson);
-        for &(k, which) in post_order.iter() {
-            let (plan, state) = (&program.synapses[k], &mut synapses[k]);
-            let target = &groups[plan.target];
-            match which {
-                None => {
-                    if let Some(kernel) = plan.on_post {
-                        let triggered = match plan.post_event {
-                            None => target.spikes(),
-                            Some(e) => target.events[e].occurred(),
-                        };
-                        let list = state.post_synapses(plan, triggered);
-                        state.events += list.len() as u64;
-                        if let Some(p) = partition.as_mut() {
-                            p.share(&pre_reads[k].on_post, program, store);
-                        }
-                        run_synapse_list(
-                            exec,
-                            partition.as_ref(),
-                            kernel,
+                Step::Thresholder(k) => {
+                    // Find the spiking neurons (or take a generator's).
+                    let g = &mut groups[k];
+                    if let Some(spike) = &mut g.spike {
+                        share_for(partition, spike.condition, program, store);
+                        spike.len = exec.run_range(
+                            spike.condition,
                             store,
-                            &list,
+                            g.owned.clone(),
                             clock,
-                            (k, &state.pairs),
+                            None,
+                            Some(&mut spike.list),
                         );
-                        state.return_post_list(list);
+                        g.own_spikes = 0..spike.len;
+                        // On one rank of several, the spikes are counted
+                        // when every rank learns them.
+                        if !split {
+                            spike.total += spike.len as u64;
+                        }
                     }
+                    if let Some(generator) = &mut g.generator {
+                        generator.fire(clock.step);
+                    }
+                }
+                Step::BufferSpikes => {
+                    // On one rank of several, each rank buffers its own
+                    // spikes (and below its custom events), and at the
+                    // end of an exchange window, once this step's custom
+                    // events are found, every rank learns every group's
+                    // spikes and events of the window's steps (a
+                    // generator's spikes are the same on all ranks
+                    // already). `partition` describes the scheme.
+                    if let Some(p) = partition.as_mut() {
+                        // SpikeMonitors' variables are read now, where one
+                        // process's SpikeMonitors record them (after the
+                        // thresholders and any code placed right after
+                        // them, before the reset), by the rank owning the
+                        // neuron.
+                        buffer_recorded(p, program, store, groups, Recorded::Spikes);
+                        p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
+                    }
+                }
+                Step::BufferEventsBefore => {
+                    if let Some(p) = partition.as_mut() {
+                        buffer_recorded(p, program, store, groups, Recorded::EventsBefore);
+                    }
+                }
+                Step::EventThresholder(k, e) => {
+                    let g = &mut groups[k];
+                    let event = &mut g.events[e];
+                    share_for(partition, event.condition, program, store);
+                    event.len = exec.run_range(
+                        event.condition,
+                        store,
+                        g.owned.clone(),
+                        clock,
+                        None,
+                        Some(&mut event.list),
+                    );
+                    event.total += event.len as u64;
+                }
+                Step::BufferEventsAfter => {
+                    if let Some(p) = partition.as_mut() {
+                        buffer_recorded(p, program, store, groups, Recorded::EventsAfter);
+                    }
+                }
+                Step::Exchange => {
+                    if let Some(p) = partition.as_mut() {
+                        p.buffer_events(|g, e| groups[g].events[e].occurred());
+                        p.end_step();
+                        if p.ends_window(clock.step) {
+                            p.exchange_window();
+                            deliver_window(
+                                p, program, store, groups, synapses, monitors, pre_order, clock.dt,
+                            );
+                        }
+                    }
+                }
+                Step::Pathway(k, PathwaySide::Pre, which) => {
+                    let (plan, state) = (&program.synapses[k], &mut synapses[k]);
+                    let (kernel, event) = match which {
+                        None => (plan.on_pre, plan.pre_event),
+                        Some(p) => (Some(plan.pathways[p].kernel), plan.pathways[p].event),
+                    };
+                    let Some(kernel) = kernel else { continue };
+                    let source = &groups[plan.source];
+                    let due = match partition {
+                        // This rank's spikes or events reach its synapses
+                        // of shorter delays than the window's now; the
+                        // other ranks', and the longer delays, were queued
+                        // at the exchange (a generator's spikes are every
+                        // rank's).
+                        Some(p) if event.is_some() || source.exchanged() => {
+                            let own = match event {
+                                None => &source.spikes()[source.own_spikes.clone()],
+                                Some(e) => source.events[e].occurred(),
+                            };
+                            state.push(plan, which, own, clock.step, Delays::Below(p.split));
+                            state.take_due(which, clock.step)
+                        }
+                        _ => {
+                            let triggered = match event {
+                                None => source.spikes(),
+                                Some(e) => source.events[e].occurred(),
+                            };
+                            state.push_and_take_due(plan, which, triggered, clock.step)
+                        }
+                    };
+                    state.events += due.len() as u64;
+                    if let Some(p) = partition.as_mut() {
+                        let reads = match which {
+                            None => &pre_reads[k].on_pre,
+                            Some(w) => &pre_reads[k].pathways[w],
+                        };
+                        p.share(reads, program, store);
+                    }
+                    run_synapse_list(
+                        exec,
+                        partition.as_ref(),
+                        kernel,
+                        store,
+                        &due,
+                        clock,
+                        (k, &state.pairs),
+                    );
+                    state.clear_due(which, due, clock.step);
+                }
+                Step::PoissonInput(x) => {
+                    let input = &program.poisson_inputs[x];
+                    let owned = groups[input.group].owned.clone();
+                    share_for(partition, input.kernel, program, store);
+                    exec.run_range(input.kernel, store, owned, clock, None, None);
+                }
+                Step::Pathway(k, PathwaySide::Post, None) => {
+                    let (plan, state) = (&program.synapses[k], &mut synapses[k]);
+                    let target = &groups[plan.target];
+                    let Some(kernel) = plan.on_post else { continue };
+                    let triggered = match plan.post_event {
+                        None => target.spikes(),
+                        Some(e) => target.events[e].occurred(),
+                    };
+                    let list = state.post_synapses(plan, triggered);
+                    state.events += list.len() as u64;
+                    if let Some(p) = partition.as_mut() {
+                        p.share(&pre_reads[k].on_post, program, store);
+                    }
+                    run_synapse_list(
+                        exec,
+                        partition.as_ref(),
+                        kernel,
+                        store,
+                        &list,
+                        clock,
+                        (k, &state.pairs),
+                    );
+                    state.return_post_list(list);
                 }
                 // A named `post` pathway may have a delay, so it goes
                 // through its own queue.
-                Some(w) => {
+                Step::Pathway(k, PathwaySide::Post, Some(w)) => {
+                    let (plan, state) = (&program.synapses[k], &mut synapses[k]);
+                    let target = &groups[plan.target];
                     let pathway = &plan.pathways[w];
                     let triggered = match pathway.event {
                         None => target.spikes(),
@@ -328,7 +361,7 @@ impl Simulation {
                     };
                     // Its synapses are onto this rank's neurons, whose
                     // spikes and events this rank found itself.
-                    let due = state.push_and_take_due(plan, which, triggered, clock.step);
+                    let due = state.push_and_take_due(plan, Some(w), triggered, clock.step);
                     state.events += due.len() as u64;
                     if let Some(p) = partition.as_mut() {
                         p.share(&pre_reads[k].pathways[w], program, store);
@@ -342,50 +375,38 @@ impl Simulation {
                         clock,
                         (k, &state.pairs),
                     );
-                    state.clear_due(which, due, clock.step);
+                    state.clear_due(Some(w), due, clock.step);
                 }
+                Step::Resetter(k) => {
+                    let g = &groups[k];
+                    if let Some(spike) = &g.spike {
+                        if let Some(kernel) = spike.effect {
+                            share_for(partition, kernel, program, store);
+                            // Each rank resets its own neurons.
+                            let own = &spike.occurred()[g.own_spikes.clone()];
+                            exec.run_list(kernel, store, own, clock, None, None);
+                        }
+                    }
+                }
+                Step::EventResetter(k, e) => {
+                    let event = &groups[k].events[e];
+                    if let Some(kernel) = event.effect {
+                        share_for(partition, kernel, program, store);
+                        exec.run_list(kernel, store, event.occurred(), clock, None, None);
+                    }
+                }
+                Step::Regular(r) => run_one(
+                    program,
+                    &program.regular[r],
+                    exec,
+                    store,
+                    groups,
+                    synapses,
+                    partition,
+                    clock,
+                ),
             }
         }
-
-        regular!(SynapsesEnd);
-        // resets: spike effects over this step's spikes.
-        for g in groups.iter() {
-            if let Some(spike) = &g.spike {
-                if let Some(kernel) = spike.effect {
-                    share_for(partition, kernel, program, store);
-                    // Each rank resets its own neurons.
-                    let own = &spike.occurred()[g.own_spikes.clone()];
-                    exec.run_list(kernel, store, own, clock, None, None);
-                }
-            }
-        }
-
-        regular!(ResetsAfterSpikes);
-        // after_resets: custom event effects.
-        for g in groups.iter() {
-            for event in &g.events {
-                if let Some(kernel) = event.effect {
-                    share_for(partition, kernel, program, store);
-                    exec.run_list(kernel, store, event.occurred(), clock, None, None);
-                }
-            }
-        }
-
-        regular!(ResetsEnd);
-        // end: population rates.
-        for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
-            if let MonitorPlan::Rate {
-                group, start, stop, ..
-            } = plan
-            {
-                if !plan.active_at(clock.step) || (split && groups[*group].exchanged()) {
-                    continue;
-                }
-                data.record_rate(clock.t, clock.dt, groups[*group].spikes(), *start, *stop);
-            }
-        }
-
-        regular!(EndEnd);
         self.step += 1;
         Ok(())
     }
@@ -402,42 +423,6 @@ fn share_for(
 ) {
     if let Some(p) = partition.as_mut() {
         p.share_for(kernel, program, store);
-    }
-}
-
-/// Records the EventMonitors at their default place whose
-/// `before_evaluation` is `before`: the events each group's lists hold now. On one rank of several, each rank
-/// buffers its own neurons' events instead, merged at the window's
-/// exchange.
-fn record_events(
-    program: &Program,
-    monitors: &mut [MonitorData],
-    groups: &[GroupState],
-    store: &mut ArrayStore,
-    partition: &mut Option<PartitionState>,
-    clock: Clock,
-    before: bool,
-) {
-    if let Some(p) = partition.as_mut() {
-        let kind = if before {
-            Recorded::EventsBefore
-        } else {
-            Recorded::EventsAfter
-        };
-        buffer_recorded(p, program, store, groups, kind);
-        return;
-    }
-    for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
-        if let MonitorPlan::Spike {
-            event: Some(e),
-            schedule: None,
-            ..
-        } = plan
-        {
-            if e.before_evaluation == before {
-                record_spike_monitor(plan, data, groups, store, clock);
-            }
-        }
     }
 }
 
@@ -530,32 +515,22 @@ fn buffer_recorded(
     }
 }
 
-/// Records the StateMonitors scheduled at `at` (`None`: the usual place
-/// at the start of the step), and the SpikeMonitors and EventMonitors a
-/// `when:` puts there.
+/// Records the StateMonitor `program.monitors[m]`, if it records in this
+/// step.
 #[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
-fn record_states(
+fn record_state_monitor(
     program: &Program,
     exec: &mut Executor,
     store: &mut ArrayStore,
     groups: &[GroupState],
     synapses: &[SynapsesState],
-    (monitors, monitor_checked): (&mut [MonitorData], &mut [bool]),
+    (data, checked): (&mut MonitorData, &mut bool),
     partition: &mut Option<PartitionState>,
     clock: Clock,
-    at: Option<ScheduledAt>,
+    m: usize,
 ) -> Result<(), RuntimeError> {
-    for (m, ((plan, data), checked)) in program
-        .monitors
-        .iter()
-        .zip(monitors.iter_mut())
-        .zip(monitor_checked.iter_mut())
-        .enumerate()
+    let plan = &program.monitors[m];
     {
-        if at.is_some() && plan.schedule() == at && matches!(plan, MonitorPlan::Spike { .. }) {
-            record_spike_monitor(plan, data, groups, store, clock);
-            continue;
-        }
         if let MonitorPlan::State {
             name,
             group,
@@ -565,12 +540,11 @@ fn record_states(
             every,
             prepare,
             record_all_synapses,
-            schedule,
             ..
         } = plan
         {
-            if *schedule != at || clock.step % every != 0 || !plan.active_at(clock.step) {
-                continue;
+            if clock.step % every != 0 || !plan.active_at(clock.step) {
+                return Ok(());
             }
             match recorded_synapses {
                 None => {
@@ -633,7 +607,7 @@ fn record_states(
                     }
                     if let Some(columns) = partition.as_ref().and_then(|p| p.columns[m].as_ref()) {
                         data.record_state_at(store, clock.t, variables, &columns.local);
-                        continue;
+                        return Ok(());
                     }
                 }
             }
@@ -641,61 +615,6 @@ fn record_states(
         }
     }
     Ok(())
-}
-
-/// Runs what is due at `point`: the `run_regularly` code there, in order,
-/// and the StateMonitors given that point, each after the kernels Brian2
-/// runs before it.
-#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
-fn at_point(
-    program: &Program,
-    exec: &mut Executor,
-    store: &mut ArrayStore,
-    groups: &[GroupState],
-    synapses: &[SynapsesState],
-    (monitors, monitor_checked): (&mut [MonitorData], &mut [bool]),
-    partition: &mut Option<PartitionState>,
-    clock: Clock,
-    point: SchedulePoint,
-) -> Result<(), RuntimeError> {
-    let monitored = program
-        .monitors
-        .iter()
-        .any(|m| m.schedule().is_some_and(|s| s.point == point));
-    if !monitored {
-        run_regular(
-            program, exec, store, groups, synapses, partition, clock, point,
-        );
-        return Ok(());
-    }
-    // Before each run_regularly kernel of this point, and after the last,
-    // the monitors Brian2 sorts there.
-    let mut plans = program.regular.iter().filter(|r| r.point == point);
-    let mut done = 0;
-    loop {
-        let at = Some(ScheduledAt {
-            point,
-            after_regular: done,
-        });
-        record_states(
-            program,
-            exec,
-            store,
-            groups,
-            synapses,
-            (&mut *monitors, &mut *monitor_checked),
-            partition,
-            clock,
-            at,
-        )?;
-        match plans.next() {
-            Some(plan) => run_one(
-                program, plan, exec, store, groups, synapses, partition, clock,
-            ),
-            None => return Ok(()),
-        }
-        done += 1;
-    }
 }
 
 /// At the end of an exchange window, after its exchange: the last step's
@@ -791,7 +710,7 @@ fn record_window(p: &PartitionState, program: &Program, monitors: &mut [MonitorD
 }
 
 /// A state updater of the `groups` slot.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Updater {
     Group(usize),
     Synapses(usize),
@@ -815,26 +734,158 @@ pub(super) fn pathway_order(program: &Program, side: PathwaySide) -> Vec<(usize,
     named.into_iter().map(|(_, k)| k).collect()
 }
 
-/// The state updaters sorted as Brian2 sorts objects with the same slot
-/// and order: by object name, byte-wise (so `S_stateupdater` comes before
-/// `neurons_stateupdater`).
-pub(super) fn update_order(program: &Program) -> Vec<Updater> {
-    let mut named: Vec<(String, Updater)> = program
-        .groups
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| g.state_update.is_some())
-        .map(|(k, g)| (format!("{}_stateupdater", g.name), Updater::Group(k)))
-        .chain(
-            program
-                .synapses
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.state_update.is_some())
-                .map(|(k, s)| (format!("{}_stateupdater", s.name), Updater::Synapses(k))),
-        )
-        .collect();
-    // A stable sort keeps declaration order for equal names.
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named.into_iter().map(|(_, u)| u).collect()
+/// Brian2's name of the summed variable `summed` of the Synapses object
+/// `s` (`S_summed_variable_Isyn_post`), which orders it among the objects
+/// of its slot.
+pub(super) fn summed_name(program: &Program, s: usize, summed: usize) -> String {
+    let plan = &program.synapses[s];
+    let array = &program.arrays[plan.summed[summed].target.0 as usize].name;
+    let var = array.rsplit('.').next().unwrap_or("");
+    format!("{}_summed_variable_{var}_post", plan.name)
+}
+
+/// Every object of the step with its Brian2 name, at its place
+/// ([`Program::places`] over Brian2's defaults), in no particular order.
+pub(super) fn placed_objects(program: &Program) -> Vec<(Slot, String, Step)> {
+    let place = |part: Part| {
+        program
+            .places
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == part)
+            .map_or(part.default_slot(), |(_, slot)| *slot)
+    };
+    let mut all = Vec::new();
+    for (m, plan) in program.monitors.iter().enumerate() {
+        let name = plan.name().to_string();
+        let (slot, step) = match (plan, plan.schedule()) {
+            (MonitorPlan::Rate { .. }, _) => (Slot::new(Slot::END, 0), Step::Rate(m)),
+            (_, Some(slot)) => (slot, Step::Monitor(m)),
+            (MonitorPlan::State { .. }, None) => (Slot::new(Slot::START, 0), Step::Monitor(m)),
+            (MonitorPlan::Spike { event: None, .. }, None) => {
+                (Slot::new(Slot::THRESHOLDS, 1), Step::EventMonitor(m))
+            }
+            (MonitorPlan::Spike { event: Some(e), .. }, None) if e.before_evaluation => {
+                (Slot::new(Slot::THRESHOLDS, 2), Step::EventMonitor(m))
+            }
+            (MonitorPlan::Spike { .. }, None) => {
+                (Slot::new(Slot::AFTER_THRESHOLDS, 1), Step::EventMonitor(m))
+            }
+        };
+        all.push((slot, name, step));
+    }
+    for (k, g) in program.groups.iter().enumerate() {
+        if g.state_update.is_some() {
+            all.push((
+                place(Part::GroupStateUpdater(k)),
+                format!("{}_stateupdater", g.name),
+                Step::StateUpdater(Updater::Group(k)),
+            ));
+        }
+        let thresholder = place(Part::Thresholder(k, None));
+        if g.spike.is_some() {
+            all.push((
+                thresholder,
+                format!("{}_spike_thresholder", g.name),
+                Step::Thresholder(k),
+            ));
+        }
+        // A SpikeGeneratorGroup is its own thresholder in Brian2.
+        if g.generator.is_some() {
+            all.push((thresholder, g.name.clone(), Step::Thresholder(k)));
+        }
+        if g.spike.as_ref().is_some_and(|s| s.effect.is_some()) {
+            all.push((
+                place(Part::Resetter(k, None)),
+                format!("{}_spike_resetter", g.name),
+                Step::Resetter(k),
+            ));
+        }
+        for (e, event) in g.events.iter().enumerate() {
+            all.push((
+                place(Part::Thresholder(k, Some(e))),
+                format!("{}_{}_thresholder", g.name, event.name),
+                Step::EventThresholder(k, e),
+            ));
+            if event.effect.is_some() {
+                all.push((
+                    place(Part::Resetter(k, Some(e))),
+                    format!("{}_{}_resetter", g.name, event.name),
+                    Step::EventResetter(k, e),
+                ));
+            }
+        }
+    }
+    for (k, s) in program.synapses.iter().enumerate() {
+        if s.state_update.is_some() {
+            all.push((
+                place(Part::SynapsesStateUpdater(k)),
+                format!("{}_stateupdater", s.name),
+                Step::StateUpdater(Updater::Synapses(k)),
+            ));
+        }
+        for m in 0..s.summed.len() {
+            all.push((
+                place(Part::Summed(k, m)),
+                summed_name(program, k, m),
+                Step::Summed(k, m),
+            ));
+        }
+        for side in [PathwaySide::Pre, PathwaySide::Post] {
+            for (name, which) in s.pathway_names(side) {
+                all.push((
+                    place(Part::Pathway(k, side, which)),
+                    name,
+                    Step::Pathway(k, side, which),
+                ));
+            }
+        }
+    }
+    for (x, input) in program.poisson_inputs.iter().enumerate() {
+        all.push((
+            Slot::new(Slot::SYNAPSES, 0),
+            input.brian_name.clone(),
+            Step::PoissonInput(x),
+        ));
+    }
+    for (r, plan) in program.regular.iter().enumerate() {
+        all.push((plan.slot, plan.name.clone(), Step::Regular(r)));
+    }
+    all
+}
+
+/// The objects of a step in the order Brian2 runs them: sorted by slot,
+/// order and name (byte-wise, so `S_stateupdater` comes before
+/// `neurons_stateupdater`; a stable sort keeps declaration order for
+/// equal names). The steps a run split over ranks adds, which do nothing
+/// on one process, go where the scheme of `partition` needs them: the
+/// spikes are buffered after every thresholder (before `thresholds`
+/// order 1, the SpikeMonitors), the events of EventMonitors where they
+/// record, and the window's exchange ends `after_thresholds`.
+pub(super) fn step_order(program: &Program) -> Vec<Step> {
+    let mut all: Vec<(Slot, String, Step)> = placed_objects(program);
+    all.extend([
+        (
+            Slot::new(Slot::THRESHOLDS, 1),
+            String::new(),
+            Step::BufferSpikes,
+        ),
+        (
+            Slot::new(Slot::THRESHOLDS, 2),
+            String::new(),
+            Step::BufferEventsBefore,
+        ),
+        (
+            Slot::new(Slot::AFTER_THRESHOLDS, 1),
+            String::new(),
+            Step::BufferEventsAfter,
+        ),
+        (
+            Slot::new(Slot::AFTER_THRESHOLDS, i64::MAX),
+            char::MAX.to_string(),
+            Step::Exchange,
+        ),
+    ]);
+    all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    all.into_iter().map(|(_, _, step)| step).collect()
 }
