@@ -259,6 +259,8 @@ SETVAR = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*(.+)$")
 # schedule attribute of a part of a group or Synapses object.
 SCHEDULE = re.compile(
     r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\[\s*['\"]?(\w+)['\"]?\s*\])?\.(when|order)\s*=\s*(.+)$")
+# `S.up.delay = 3*ms`: the delay of a named pathway.
+PATHWAY_DELAY = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\.delay\s*=\s*(.+)$")
 CONST = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 STMT = re.compile(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=|%=)\s*(.+)$")
 PLAIN_ZERO = re.compile(r"^\s*0(\.0*)?\s*$")
@@ -774,6 +776,13 @@ class Runner:
                 value = value.strip().strip("'\"") if attr == "when" else int(ceval(value, self.consts))
                 self.log(f"{obj}.{part}{'' if event is None else [event]}.{attr} = {value!r}")
                 setattr(target, attr, value)
+                continue
+            m = PATHWAY_DELAY.match(content)
+            if m:
+                obj, pathway, expr = m.groups()
+                self.log(f"{obj}.{pathway}.delay = {expr!r}")
+                view = getattr(self.objects[obj], pathway).delay
+                view.set_item(slice(None), expr, namespace=self.consts)
                 continue
             m = SETWHERE.match(content) or SETVAR.match(content)
             if m and self.uses_array(m.groups()[-1]):

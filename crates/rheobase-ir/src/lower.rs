@@ -864,6 +864,12 @@ impl<'a> Builder<'a> {
                 value,
                 span,
             } => self.set_variable(group, variable, value, *span, Some(selector)),
+            Item::SetPathwayDelay {
+                synapses,
+                pathway,
+                value,
+                span,
+            } => self.set_pathway_delay(synapses, pathway, value, *span),
             Item::SpikeMonitor(m) => self.spike_monitor(m),
             Item::StateMonitor(m) => self.state_monitor(m),
             Item::PopulationRateMonitor(m) => {
@@ -1995,9 +2001,9 @@ impl<'a> Builder<'a> {
                     (count, values::SYNAPSE_ROW),
                     selector,
                 )?;
-                return self.set_synapse_variable(si, variable, &lookup, span, selector);
+                return self.set_synapse_variable(si, variable, &lookup, span, selector, None);
             }
-            return self.set_synapse_variable(si, variable, value, span, selector);
+            return self.set_synapse_variable(si, variable, value, span, selector, None);
         }
         let g = self.group_by_name(group)?;
         // An array of values (`[1, 2]*mV`, `linspace(...)`) becomes a

@@ -398,6 +398,7 @@ fn item_span(item: &Item) -> Span {
         | Item::SetVariable { span, .. }
         | Item::SetVariableWhere { span, .. }
         | Item::LinkVariable { span, .. }
+        | Item::SetPathwayDelay { span, .. }
         | Item::Run { span, .. } => *span,
         Item::SetSchedule(d) => d.span,
         Item::NeuronGroup(d) => d.name.span,

@@ -74,6 +74,15 @@ pub enum Item {
     /// (`G.state_updater.when`, `G.thresholder['spike'].order`,
     /// `G.resetter['spike'].when`, `S.pre.when`, `S.state_updater.order`).
     SetSchedule(SetSchedule),
+    /// `SYNAPSES.PATHWAY.delay = EXPR`: Brian2's `S.up.delay = ...`, the
+    /// delay of one named pathway of a Synapses object (`S.pre.delay` is
+    /// `S.delay`).
+    SetPathwayDelay {
+        synapses: Ident,
+        pathway: Ident,
+        value: Expr,
+        span: Span,
+    },
     /// `run EXPR`
     Run {
         duration: Expr,

@@ -414,6 +414,9 @@ impl<'s> Parser<'s> {
         if let Some(item) = self.schedule_statement(start, end) {
             return item;
         }
+        if let Some(item) = self.pathway_delay_statement(start, end) {
+            return item;
+        }
         if let Some(item) = self.indexed_assignment(start, end) {
             return item;
         }
@@ -1260,6 +1263,49 @@ impl<'s> Parser<'s> {
             target: Span::new(start, start + a_end),
             span,
         })))
+    }
+
+    /// `S.NAME.delay = EXPR` (Brian2's delay of the pathway NAME): `None`
+    /// when the line is not of that shape, else the item, or `Some(None)`
+    /// after reporting an error in the value.
+    fn pathway_delay_statement(&mut self, start: usize, end: usize) -> Option<Option<Item>> {
+        let text = &self.text[start..end];
+        let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
+        let ident = |a: usize, b: usize| Ident {
+            name: text[a..b].to_string(),
+            span: Span::new(start + a, start + b),
+        };
+        let s_len = ident_end(text);
+        if s_len == 0 || !text[s_len..].starts_with('.') {
+            return None;
+        }
+        let p_start = s_len + 1;
+        let p_end = p_start + ident_end(&text[p_start..]);
+        if p_end == p_start || !text[p_end..].starts_with(".delay") {
+            return None;
+        }
+        let rest = &text[p_end + ".delay".len()..];
+        let after = rest.trim_start();
+        if rest.starts_with(|c: char| is_ident_char(c))
+            || !after.starts_with('=')
+            || after.starts_with("==")
+        {
+            return None;
+        }
+        let v_start = start + (end - start - after.len()) + 1;
+        let value = self.parse_region(Rule::expr_only, (v_start, end), |c, span, parts| {
+            let e = parts
+                .into_iter()
+                .next()
+                .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+            c.expr(e)
+        });
+        Some(value.map(|value| Item::SetPathwayDelay {
+            synapses: ident(0, s_len),
+            pathway: ident(p_start, p_end),
+            value,
+            span: Span::new(start, end),
+        }))
     }
 
     fn indexed_assignment(&mut self, start: usize, end: usize) -> Option<Option<Item>> {

@@ -63,6 +63,7 @@ fn cuba_parses_with_the_expected_shape() {
             Item::LinkVariable { .. } => "link",
             Item::SetVariableWhere { .. } => "setwhere",
             Item::SetSchedule(_) => "schedule",
+            Item::SetPathwayDelay { .. } => "pathwaydelay",
             Item::Run { .. } => "run",
             Item::NeuronGroup(_) => "NeuronGroup",
             Item::Synapses(_) => "Synapses",

@@ -2227,6 +2227,78 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// `S.NAME.delay = VALUE`: the delay of the pathway NAME, set where
+    /// the statement stands (Brian2's `S.up.delay = ...`), as `S.delay`
+    /// sets that of `pre`.
+    pub(super) fn set_pathway_delay(
+        &mut self,
+        synapses: &ast::Ident,
+        pathway: &ast::Ident,
+        value: &ast::Expr,
+        span: Span,
+    ) -> Result<(), Failed> {
+        let Some(si) = self.synapse_index(&synapses.name) else {
+            return Err(self.error(
+                Diagnostic::error(
+                    synapses.span,
+                    format!("`{}` is not a Synapses object", synapses.name),
+                )
+                .with_note("`S.NAME.delay = ...` sets the delay of the pathway NAME of Synapses S"),
+            ));
+        };
+        let delay = ast::Ident {
+            name: "delay".to_string(),
+            span: pathway
+                .span
+                .to(Span::new(pathway.span.end, pathway.span.end + 6)),
+        };
+        let plan = &self.program.synapses[si];
+        if pathway.name == "pre" && plan.on_pre.is_some() {
+            return self.set_synapse_variable(si, &delay, value, span, None, None);
+        }
+        match plan.pathways.iter().find(|p| p.name == pathway.name) {
+            Some(p) => {
+                let array = p.delay;
+                self.set_synapse_variable(si, &delay, value, span, None, Some(array))
+            }
+            None => {
+                let mut names: Vec<String> = plan
+                    .pathways
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect();
+                if plan.on_pre.is_some() {
+                    names.insert(0, "`pre`".to_string());
+                }
+                let d = Diagnostic::error(
+                    pathway.span,
+                    format!(
+                        "`{}` has no pathway `{}` with a delay",
+                        plan.name, pathway.name
+                    ),
+                );
+                if names.is_empty() {
+                    return Err(self.error(d));
+                }
+                let mut d = d.with_note(format!(
+                    "its pathways with a delay are {}",
+                    names.join(", ")
+                ));
+                let bare: Vec<&str> = names.iter().map(|n| n.trim_matches('`')).collect();
+                if let Some(s) = crate::check::suggest(
+                    self.diagnostics.len(),
+                    &pathway.name,
+                    bare.iter().copied(),
+                ) {
+                    d = d.with_note(format!("help: did you mean `{s}`?"));
+                }
+                Err(self.error(d))
+            }
+        }
+    }
+
+    /// `S.VAR = VALUE` (or with a selector). `delay_of` is the delay array
+    /// of a named pathway that `delay` stands for (`S.up.delay = ...`).
     pub(super) fn set_synapse_variable(
         &mut self,
         si: usize,
@@ -2234,12 +2306,31 @@ impl<'a> Builder<'a> {
         value: &ast::Expr,
         span: Span,
         selector: Option<&ast::Selector>,
+        delay_of: Option<ArrayId>,
     ) -> Result<(), Failed> {
         let mut scope = self.refreshed(&self.synapse_infos[si].scope);
+        if let Some(array) = delay_of {
+            scope.names.insert(
+                "delay".to_string(),
+                Binding::Variable(VariableInfo {
+                    array,
+                    space: IndexSpace::Own,
+                    dim: Dimension::SECOND,
+                    ty: Ty::Float,
+                    read_only: false,
+                    flags: Vec::new(),
+                    conditional_write: None,
+                }),
+            );
+        }
         // `S.delay` is the delay of the pathway `pre` (Brian2's
         // `S.pre.delay`); without one, Brian2 refuses it too.
         let plan = &self.program.synapses[si];
-        if variable.name == "delay" && plan.on_pre.is_none() && !plan.pathways.is_empty() {
+        if variable.name == "delay"
+            && delay_of.is_none()
+            && plan.on_pre.is_none()
+            && !plan.pathways.is_empty()
+        {
             let names: Vec<String> = plan
                 .pathways
                 .iter()
@@ -2254,7 +2345,10 @@ impl<'a> Builder<'a> {
                     ),
                 )
                 .with_note(format!("its pathways are {}", names.join(", ")))
-                .with_note("give a named pathway's delay in the declaration, `delay NAME: ...`"),
+                .with_note(
+                    "set a named pathway's delay with `delay NAME: ...` in the declaration \
+                     or `S.NAME.delay = ...`",
+                ),
             ));
         }
         match scope.names.get(&variable.name) {
