@@ -122,7 +122,8 @@ pub(crate) struct PartitionState {
     /// pathway from the source side ([`Trigger`]).
     pub triggers: Vec<Trigger>,
     /// This rank's message of the current window: a flags word, then per
-    /// step and trigger a count and the neurons it occurred for.
+    /// step and trigger a count and the neurons it occurred for (then, at
+    /// the exchange, `values_send`).
     send: Vec<u32>,
     recv: Vec<u32>,
     counts: Vec<usize>,
@@ -179,7 +180,8 @@ pub(crate) struct PartitionState {
     pub recorded_vars: Vec<usize>,
     /// This rank's recordings of the current window: per step and monitor
     /// of `recorded`, a count of neurons, the neurons, then the values of
-    /// each variable (two words each).
+    /// each variable (two words each). They travel after the spike lists,
+    /// in the window's one message.
     values_send: Vec<u32>,
     /// The last window's recordings, per step and monitor of `recorded`:
     /// the neurons `indices[values_at[l].0.clone()]` and the values
@@ -325,39 +327,38 @@ impl PartitionState {
         })
     }
 
-    /// The window's exchange of the recordings of `recorded`: every
-    /// rank's, merged per step and monitor in rank order. Collective, part
-    /// of [`PartitionState::exchange_window`].
-    fn exchange_recorded(&mut self) {
+    /// Merges the recordings of `recorded` that travelled in the window's
+    /// message: `places[q]` is where rank `q`'s part of them lies in
+    /// `recv` (after its spike lists), merged per step and monitor in rank
+    /// order. Part of [`PartitionState::exchange_window`].
+    fn merge_recorded(&mut self, places: &[Range<usize>]) {
         if self.recorded.is_empty() {
             return;
         }
         let vars = std::mem::take(&mut self.recorded_vars);
-        self.exchange
-            .all_gather(&self.values_send, &mut self.counts, &mut self.recv);
         let blocks = self.steps * vars.len();
         // Per rank, per block: where its neurons lie in `recv` and how
-        // many there are. A rank that failed sends nothing; its blocks
-        // are empty.
-        let mut places: Vec<Vec<(usize, usize)>> = Vec::with_capacity(self.counts.len());
-        let mut block = 0;
-        for &count in &self.counts {
-            let end = block + count;
-            let mut at = block;
-            let mut mine = Vec::with_capacity(blocks);
-            for b in 0..blocks {
-                let n = if at < end { self.recv[at] as usize } else { 0 };
-                let words = n + 2 * n * vars[b % vars.len()];
-                if at + 1 + words <= end {
-                    mine.push((at + 1, n));
-                    at += 1 + words;
-                } else {
-                    mine.push((at, 0));
+        // many there are. A rank that failed sends no recordings; its
+        // blocks are empty.
+        let places: Vec<Vec<(usize, usize)>> = places
+            .iter()
+            .map(|part| {
+                let end = part.end;
+                let mut at = part.start;
+                let mut mine = Vec::with_capacity(blocks);
+                for b in 0..blocks {
+                    let n = if at < end { self.recv[at] as usize } else { 0 };
+                    let words = n + 2 * n * vars[b % vars.len()];
+                    if at + 1 + words <= end {
+                        mine.push((at + 1, n));
+                        at += 1 + words;
+                    } else {
+                        mine.push((at, 0));
+                    }
                 }
-            }
-            places.push(mine);
-            block = end;
-        }
+                mine
+            })
+            .collect();
         self.indices.clear();
         self.values.clear();
         self.values_at.clear();
@@ -431,6 +432,9 @@ impl PartitionState {
     /// Collective.
     pub fn exchange_window(&mut self) {
         let started = std::time::Instant::now();
+        // One collective per window: the recordings of `recorded` follow
+        // the spike lists in the same message.
+        self.send.extend_from_slice(&self.values_send);
         self.exchange
             .all_gather(&self.send, &mut self.counts, &mut self.recv);
         self.exchanged = true;
@@ -438,6 +442,7 @@ impl PartitionState {
         let lists = self.steps * self.per_step;
         // Where each rank's list of each step and group lies in `recv`.
         let mut places: Vec<Vec<Range<usize>>> = Vec::with_capacity(self.counts.len());
+        let mut recorded: Vec<Range<usize>> = Vec::with_capacity(self.counts.len());
         let mut flags = 0;
         let mut block = 0;
         for &count in &self.counts {
@@ -446,20 +451,18 @@ impl PartitionState {
             let mut mine = Vec::with_capacity(lists);
             // A rank that failed sends its flags only; its spikes no
             // longer matter, since the run ends after this window.
-            if words[0] & FLAG_FAILED == 0 && lists > 0 {
+            if words[0] & FLAG_FAILED == 0 {
                 let mut at = block + 1;
                 for _ in 0..lists {
                     let n = self.recv[at] as usize;
                     mine.push(at + 1..at + 1 + n);
                     at += 1 + n;
                 }
-                debug_assert_eq!(
-                    at,
-                    block + count,
-                    "a rank's spike message has the wrong length"
-                );
+                debug_assert!(at <= block + count, "a rank's spike message is too short");
+                recorded.push(at..block + count);
             } else {
                 mine.resize(lists, 0..0);
+                recorded.push(block + count..block + count);
             }
             places.push(mine);
             block += count;
@@ -480,7 +483,7 @@ impl PartitionState {
             }
             self.at.push(start..self.merged.len());
         }
-        self.exchange_recorded();
+        self.merge_recorded(&recorded);
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 
