@@ -89,6 +89,17 @@ pub(crate) struct GlobalRun {
 /// and how many the line made on all ranks together.
 pub(crate) type GlobalPlace = (Vec<GlobalRun>, u64);
 
+/// What a `connect:` line on one rank of several says of the global
+/// numbering of the synapses it kept: where they lie
+/// ([`GlobalPlace`]), or, for a line whose rows are made in target order,
+/// how many it kept of each row, from which the ranks together number them
+/// (`PartitionState::place_rows`).
+#[derive(Debug)]
+pub(crate) enum Placement {
+    Runs(GlobalPlace),
+    Rows(Vec<u32>),
+}
+
 /// The longest exchange window, in steps. Any window up to one step more
 /// than the shortest delay between ranks gives the same results; this
 /// bound keeps the spikes buffered per window, and the time a rank takes
