@@ -169,6 +169,9 @@ pub(crate) struct PartitionState {
     /// Per kernel: whether it draws random numbers or uses its element's
     /// index, so that over synapses it must run with global indices.
     pub keyed: Vec<bool>,
+    /// Per kernel: whether, as a group's `run_regularly` code, it runs
+    /// over every neuron on every rank ([`changes_shared_from_shared`]).
+    pub everywhere: Vec<bool>,
     /// Per monitor: where a StateMonitor of synapses finds its recorded
     /// synapses (set at its first sample).
     pub columns: Vec<Option<Columns>>,
@@ -245,6 +248,7 @@ impl PartitionState {
             exchanges: 0,
             share_send: Vec::new(),
             keyed: Vec::new(),
+            everywhere: Vec::new(),
             columns: Vec::new(),
             monitor_reads: Vec::new(),
             kernel_reads: Vec::new(),
@@ -1005,6 +1009,72 @@ pub(crate) fn uses_global_index(kernel: &Kernel) -> bool {
     kernel.body.iter().any(stmt)
 }
 
+/// Whether a `run_regularly` kernel of a group changes shared variables
+/// from shared values alone: every value stored into a shared variable is
+/// computed from shared variables (replicated on every rank), constants,
+/// `t`, the element's index and random draws keyed by it, through locals
+/// computed the same way. Such a kernel runs over every neuron on every
+/// rank (`PartitionState::everywhere`), so that each rank computes the
+/// shared values of one process, element by element in the same order
+/// (Kremer et al.'s `direction = rand()*2*pi`); its other writes reach the
+/// neurons another rank owns only in this rank's copy, whose values are
+/// never read before their owner's are shared.
+pub(crate) fn changes_shared_from_shared(program: &Program, kernel: &Kernel) -> bool {
+    // A variable of a one-neuron group is current only on its owner.
+    let replicated = |a: &ArrayId| {
+        let d = &program.arrays[a.0 as usize];
+        d.synapses.is_none() && !one_neuron_array(program, *a)
+    };
+    fn clean(e: &Expr, locals: &[u32], replicated: &dyn Fn(&ArrayId) -> bool) -> bool {
+        let here = match e {
+            Expr::Load(a, space) => *space == IndexSpace::Shared && replicated(a),
+            Expr::Local(l) => locals.contains(&l.0),
+            _ => true,
+        };
+        here && e.operands().all(|o| clean(o, locals, replicated))
+    }
+    fn stmts(
+        body: &[Stmt],
+        guarded: bool,
+        locals: &mut Vec<u32>,
+        writes: &mut bool,
+        replicated: &dyn Fn(&ArrayId) -> bool,
+    ) -> bool {
+        for s in body {
+            match s {
+                Stmt::SetLocal(l, e) => {
+                    // A local set under a condition that is not clean, or
+                    // from values that are not, is not clean.
+                    if guarded && clean(e, locals, replicated) {
+                        if !locals.contains(&l.0) {
+                            locals.push(l.0);
+                        }
+                    } else {
+                        locals.retain(|&x| x != l.0);
+                    }
+                }
+                Stmt::Store(_, IndexSpace::Shared, e) => {
+                    *writes = true;
+                    if !guarded || !clean(e, locals, replicated) {
+                        return false;
+                    }
+                }
+                Stmt::Store(..) | Stmt::Emit => {}
+                Stmt::If { cond, then } => {
+                    let g = guarded && clean(cond, locals, replicated);
+                    if !stmts(then, g, locals, writes, replicated) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+    let mut writes = false;
+    let mut locals = Vec::new();
+    stmts(&kernel.body, true, &mut locals, &mut writes, &replicated) && writes
+}
+
 /// A construct of a program that cannot yet run split over ranks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported {
@@ -1093,6 +1163,18 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             }
         }
     }
+    // A group's `run_regularly` kernel that changes shared variables from
+    // shared values runs over every neuron on every rank, so each rank
+    // holds their one-process values.
+    let everywhere: Vec<KernelId> = program
+        .regular
+        .iter()
+        .filter(|r| matches!(r.target, RegularTarget::Group(_)))
+        .map(|r| r.kernel)
+        .filter(|&k| changes_shared_from_shared(program, kernel(k)))
+        .collect();
+    let everywhere: Vec<&Kernel> = everywhere.iter().map(|&k| kernel(k)).collect();
+    let runs_everywhere = |k: &Kernel| everywhere.iter().any(|e| std::ptr::eq(*e, k));
     for r in &program.regular {
         if let RegularTarget::Group(gi) = r.target {
             per_step.push((
@@ -1111,9 +1193,16 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             kernel(input.kernel),
         ));
     }
+    // The shared variables that only some rank holds current: those
+    // changed by a kernel run over each rank's own neurons.
     let mut written = Vec::new();
     for &(_, _, _, k) in &per_step {
-        walk(k, &mut |_| {}, &mut |a, _| written.push(a));
+        let everywhere = runs_everywhere(k);
+        walk(k, &mut |_| {}, &mut |a, space| {
+            if !(everywhere && space == IndexSpace::Shared) {
+                written.push(a)
+            }
+        });
     }
     for &(gi, name, part, k) in &per_step {
         let size = program.groups[gi].size;
@@ -1150,7 +1239,7 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 }
             },
             &mut |a, space| {
-                if space == IndexSpace::Shared && changes.is_none() {
+                if space == IndexSpace::Shared && changes.is_none() && !runs_everywhere(k) {
                     changes = Some(format!(
                         "changes the shared variable `{}` during the run",
                         program.arrays[a.0 as usize].name

@@ -33,6 +33,12 @@ impl Simulation {
         }
         let mut p = PartitionState::new(exchange, self.program.synapses.len());
         p.keyed = self.program.kernels.iter().map(uses_global_index).collect();
+        p.everywhere = self
+            .program
+            .kernels
+            .iter()
+            .map(|k| crate::partition::changes_shared_from_shared(&self.program, k))
+            .collect();
         p.columns = vec![None; self.program.monitors.len()];
         p.kernel_reads = crate::partition::kernel_reads(&self.program);
         p.triggers = self.triggers();
