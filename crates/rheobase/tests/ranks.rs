@@ -111,10 +111,7 @@ fn models() -> Vec<PathBuf> {
 
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
-const REFUSED: &[&str] = &[
-    "spike_monitor_schedule",
-    "synapse_chain_delays_on_post",
-];
+const REFUSED: &[&str] = &["spike_monitor_schedule", "synapse_chain_delays_on_post"];
 
 /// Spike exchanges on 2 and 3 ranks of models whose windows are known:
 /// a window lasts one step more than the shortest delay between ranks (at

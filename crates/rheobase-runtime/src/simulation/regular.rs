@@ -62,14 +62,7 @@ pub(super) fn run_one(
                 } else {
                     groups[g].owned.clone()
                 };
-                exec.run_range(
-                    plan.kernel,
-                    store,
-                    range,
-                    clock,
-                    None,
-                    None,
-                );
+                exec.run_range(plan.kernel, store, range, clock, None, None);
             }
             RegularTarget::Synapses(s) => {
                 // On one rank of several, random draws are keyed by the
