@@ -89,6 +89,17 @@ pub(crate) struct GlobalRun {
 /// and how many the line made on all ranks together.
 pub(crate) type GlobalPlace = (Vec<GlobalRun>, u64);
 
+/// What a `connect:` line on one rank of several says of the global
+/// numbering of the synapses it kept: where they lie
+/// ([`GlobalPlace`]), or, for a line whose rows are made in target order,
+/// how many it kept of each row, from which the ranks together number them
+/// (`PartitionState::place_rows`).
+#[derive(Debug)]
+pub(crate) enum Placement {
+    Runs(GlobalPlace),
+    Rows(Vec<u32>),
+}
+
 /// The longest exchange window, in steps. Any window up to one step more
 /// than the shortest delay between ranks gives the same results; this
 /// bound keeps the spikes buffered per window, and the time a rank takes
@@ -122,7 +133,8 @@ pub(crate) struct PartitionState {
     /// pathway from the source side ([`Trigger`]).
     pub triggers: Vec<Trigger>,
     /// This rank's message of the current window: a flags word, then per
-    /// step and trigger a count and the neurons it occurred for.
+    /// step and trigger a count and the neurons it occurred for (then, at
+    /// the exchange, `values_send`).
     send: Vec<u32>,
     recv: Vec<u32>,
     counts: Vec<usize>,
@@ -157,6 +169,9 @@ pub(crate) struct PartitionState {
     /// Per kernel: whether it draws random numbers or uses its element's
     /// index, so that over synapses it must run with global indices.
     pub keyed: Vec<bool>,
+    /// Per kernel: whether, as a group's `run_regularly` code, it runs
+    /// over every neuron on every rank ([`changes_shared_from_shared`]).
+    pub everywhere: Vec<bool>,
     /// Per monitor: where a StateMonitor of synapses finds its recorded
     /// synapses (set at its first sample).
     pub columns: Vec<Option<Columns>>,
@@ -179,7 +194,8 @@ pub(crate) struct PartitionState {
     pub recorded_vars: Vec<usize>,
     /// This rank's recordings of the current window: per step and monitor
     /// of `recorded`, a count of neurons, the neurons, then the values of
-    /// each variable (two words each).
+    /// each variable (two words each). They travel after the spike lists,
+    /// in the window's one message.
     values_send: Vec<u32>,
     /// The last window's recordings, per step and monitor of `recorded`:
     /// the neurons `indices[values_at[l].0.clone()]` and the values
@@ -232,6 +248,7 @@ impl PartitionState {
             exchanges: 0,
             share_send: Vec::new(),
             keyed: Vec::new(),
+            everywhere: Vec::new(),
             columns: Vec::new(),
             monitor_reads: Vec::new(),
             kernel_reads: Vec::new(),
@@ -325,39 +342,38 @@ impl PartitionState {
         })
     }
 
-    /// The window's exchange of the recordings of `recorded`: every
-    /// rank's, merged per step and monitor in rank order. Collective, part
-    /// of [`PartitionState::exchange_window`].
-    fn exchange_recorded(&mut self) {
+    /// Merges the recordings of `recorded` that travelled in the window's
+    /// message: `places[q]` is where rank `q`'s part of them lies in
+    /// `recv` (after its spike lists), merged per step and monitor in rank
+    /// order. Part of [`PartitionState::exchange_window`].
+    fn merge_recorded(&mut self, places: &[Range<usize>]) {
         if self.recorded.is_empty() {
             return;
         }
         let vars = std::mem::take(&mut self.recorded_vars);
-        self.exchange
-            .all_gather(&self.values_send, &mut self.counts, &mut self.recv);
         let blocks = self.steps * vars.len();
         // Per rank, per block: where its neurons lie in `recv` and how
-        // many there are. A rank that failed sends nothing; its blocks
-        // are empty.
-        let mut places: Vec<Vec<(usize, usize)>> = Vec::with_capacity(self.counts.len());
-        let mut block = 0;
-        for &count in &self.counts {
-            let end = block + count;
-            let mut at = block;
-            let mut mine = Vec::with_capacity(blocks);
-            for b in 0..blocks {
-                let n = if at < end { self.recv[at] as usize } else { 0 };
-                let words = n + 2 * n * vars[b % vars.len()];
-                if at + 1 + words <= end {
-                    mine.push((at + 1, n));
-                    at += 1 + words;
-                } else {
-                    mine.push((at, 0));
+        // many there are. A rank that failed sends no recordings; its
+        // blocks are empty.
+        let places: Vec<Vec<(usize, usize)>> = places
+            .iter()
+            .map(|part| {
+                let end = part.end;
+                let mut at = part.start;
+                let mut mine = Vec::with_capacity(blocks);
+                for b in 0..blocks {
+                    let n = if at < end { self.recv[at] as usize } else { 0 };
+                    let words = n + 2 * n * vars[b % vars.len()];
+                    if at + 1 + words <= end {
+                        mine.push((at + 1, n));
+                        at += 1 + words;
+                    } else {
+                        mine.push((at, 0));
+                    }
                 }
-            }
-            places.push(mine);
-            block = end;
-        }
+                mine
+            })
+            .collect();
         self.indices.clear();
         self.values.clear();
         self.values_at.clear();
@@ -431,6 +447,9 @@ impl PartitionState {
     /// Collective.
     pub fn exchange_window(&mut self) {
         let started = std::time::Instant::now();
+        // One collective per window: the recordings of `recorded` follow
+        // the spike lists in the same message.
+        self.send.extend_from_slice(&self.values_send);
         self.exchange
             .all_gather(&self.send, &mut self.counts, &mut self.recv);
         self.exchanged = true;
@@ -438,6 +457,7 @@ impl PartitionState {
         let lists = self.steps * self.per_step;
         // Where each rank's list of each step and group lies in `recv`.
         let mut places: Vec<Vec<Range<usize>>> = Vec::with_capacity(self.counts.len());
+        let mut recorded: Vec<Range<usize>> = Vec::with_capacity(self.counts.len());
         let mut flags = 0;
         let mut block = 0;
         for &count in &self.counts {
@@ -446,20 +466,18 @@ impl PartitionState {
             let mut mine = Vec::with_capacity(lists);
             // A rank that failed sends its flags only; its spikes no
             // longer matter, since the run ends after this window.
-            if words[0] & FLAG_FAILED == 0 && lists > 0 {
+            if words[0] & FLAG_FAILED == 0 {
                 let mut at = block + 1;
                 for _ in 0..lists {
                     let n = self.recv[at] as usize;
                     mine.push(at + 1..at + 1 + n);
                     at += 1 + n;
                 }
-                debug_assert_eq!(
-                    at,
-                    block + count,
-                    "a rank's spike message has the wrong length"
-                );
+                debug_assert!(at <= block + count, "a rank's spike message is too short");
+                recorded.push(at..block + count);
             } else {
                 mine.resize(lists, 0..0);
+                recorded.push(block + count..block + count);
             }
             places.push(mine);
             block += count;
@@ -480,7 +498,7 @@ impl PartitionState {
             }
             self.at.push(start..self.merged.len());
         }
-        self.exchange_recorded();
+        self.merge_recorded(&recorded);
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 
@@ -991,6 +1009,72 @@ pub(crate) fn uses_global_index(kernel: &Kernel) -> bool {
     kernel.body.iter().any(stmt)
 }
 
+/// Whether a `run_regularly` kernel of a group changes shared variables
+/// from shared values alone: every value stored into a shared variable is
+/// computed from shared variables (replicated on every rank), constants,
+/// `t`, the element's index and random draws keyed by it, through locals
+/// computed the same way. Such a kernel runs over every neuron on every
+/// rank (`PartitionState::everywhere`), so that each rank computes the
+/// shared values of one process, element by element in the same order
+/// (Kremer et al.'s `direction = rand()*2*pi`); its other writes reach the
+/// neurons another rank owns only in this rank's copy, whose values are
+/// never read before their owner's are shared.
+pub(crate) fn changes_shared_from_shared(program: &Program, kernel: &Kernel) -> bool {
+    // A variable of a one-neuron group is current only on its owner.
+    let replicated = |a: &ArrayId| {
+        let d = &program.arrays[a.0 as usize];
+        d.synapses.is_none() && !one_neuron_array(program, *a)
+    };
+    fn clean(e: &Expr, locals: &[u32], replicated: &dyn Fn(&ArrayId) -> bool) -> bool {
+        let here = match e {
+            Expr::Load(a, space) => *space == IndexSpace::Shared && replicated(a),
+            Expr::Local(l) => locals.contains(&l.0),
+            _ => true,
+        };
+        here && e.operands().all(|o| clean(o, locals, replicated))
+    }
+    fn stmts(
+        body: &[Stmt],
+        guarded: bool,
+        locals: &mut Vec<u32>,
+        writes: &mut bool,
+        replicated: &dyn Fn(&ArrayId) -> bool,
+    ) -> bool {
+        for s in body {
+            match s {
+                Stmt::SetLocal(l, e) => {
+                    // A local set under a condition that is not clean, or
+                    // from values that are not, is not clean.
+                    if guarded && clean(e, locals, replicated) {
+                        if !locals.contains(&l.0) {
+                            locals.push(l.0);
+                        }
+                    } else {
+                        locals.retain(|&x| x != l.0);
+                    }
+                }
+                Stmt::Store(_, IndexSpace::Shared, e) => {
+                    *writes = true;
+                    if !guarded || !clean(e, locals, replicated) {
+                        return false;
+                    }
+                }
+                Stmt::Store(..) | Stmt::Emit => {}
+                Stmt::If { cond, then } => {
+                    let g = guarded && clean(cond, locals, replicated);
+                    if !stmts(then, g, locals, writes, replicated) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+    let mut writes = false;
+    let mut locals = Vec::new();
+    stmts(&kernel.body, true, &mut locals, &mut writes, &replicated) && writes
+}
+
 /// A construct of a program that cannot yet run split over ranks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported {
@@ -1079,6 +1163,18 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             }
         }
     }
+    // A group's `run_regularly` kernel that changes shared variables from
+    // shared values runs over every neuron on every rank, so each rank
+    // holds their one-process values.
+    let everywhere: Vec<KernelId> = program
+        .regular
+        .iter()
+        .filter(|r| matches!(r.target, RegularTarget::Group(_)))
+        .map(|r| r.kernel)
+        .filter(|&k| changes_shared_from_shared(program, kernel(k)))
+        .collect();
+    let everywhere: Vec<&Kernel> = everywhere.iter().map(|&k| kernel(k)).collect();
+    let runs_everywhere = |k: &Kernel| everywhere.iter().any(|e| std::ptr::eq(*e, k));
     for r in &program.regular {
         if let RegularTarget::Group(gi) = r.target {
             per_step.push((
@@ -1097,9 +1193,16 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             kernel(input.kernel),
         ));
     }
+    // The shared variables that only some rank holds current: those
+    // changed by a kernel run over each rank's own neurons.
     let mut written = Vec::new();
     for &(_, _, _, k) in &per_step {
-        walk(k, &mut |_| {}, &mut |a, _| written.push(a));
+        let everywhere = runs_everywhere(k);
+        walk(k, &mut |_| {}, &mut |a, space| {
+            if !(everywhere && space == IndexSpace::Shared) {
+                written.push(a)
+            }
+        });
     }
     for &(gi, name, part, k) in &per_step {
         let size = program.groups[gi].size;
@@ -1136,7 +1239,7 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 }
             },
             &mut |a, space| {
-                if space == IndexSpace::Shared && changes.is_none() {
+                if space == IndexSpace::Shared && changes.is_none() && !runs_everywhere(k) {
                     changes = Some(format!(
                         "changes the shared variable `{}` during the run",
                         program.arrays[a.0 as usize].name

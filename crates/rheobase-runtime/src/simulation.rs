@@ -12,6 +12,7 @@ use rheobase_kernel::{ArrayId, Iteration};
 
 use crate::divergence::{DivergenceWatch, NonFinite};
 use crate::exec::{ArrayStore, Clock, Executor, KernelCode, ValuesMut};
+use crate::partition::Placement;
 use crate::partition::{Exchange, PartitionState, FLAG_FAILED, FLAG_INTERRUPTED};
 use crate::synapses::{make_connections, ConnectBudget, SynapsesState, CONNECT_INTERRUPTED};
 use crate::{MonitorData, RuntimeError};
@@ -435,6 +436,8 @@ impl Simulation {
                 let plan = &self.program.synapses[synapses];
                 let state = &mut self.synapses[synapses];
                 let partition = &mut self.partition;
+                let local = state.len();
+                let mut rows = Vec::new();
                 let result = make_connections(
                     plan,
                     connect,
@@ -443,16 +446,22 @@ impl Simulation {
                     clock,
                     &budget,
                 )
-                .and_then(|(pre, post, runs)| {
-                    let local = state.len();
+                .and_then(|(pre, post, place)| {
                     state.append(plan, &pre, &post, &mut self.store)?;
-                    if let Some(p) = partition {
-                        p.add_runs(synapses, local, &runs);
+                    match (partition.as_mut(), place) {
+                        (Some(p), Placement::Runs(runs)) => p.add_runs(synapses, local, &runs),
+                        (_, Placement::Rows(counts)) => rows = counts,
+                        (None, Placement::Runs(_)) => {}
                     }
                     Ok(())
                 });
-                // `N_outgoing` counts the synapses of every rank.
                 if let Some(p) = partition {
+                    // Collective for every line placed by row, which every
+                    // rank knows from the program alone.
+                    if crate::synapses::places_by_row(&plan.connect[connect]) {
+                        p.place_rows(synapses, local, &rows);
+                    }
+                    // `N_outgoing` counts the synapses of every rank.
                     p.count_outgoing(plan, state, &mut self.store);
                 }
                 let seconds = started.elapsed().as_secs_f64();

@@ -112,7 +112,6 @@ fn models() -> Vec<PathBuf> {
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
 const REFUSED: &[&str] = &[
-    "ex_Kremer_et_al_2011",
     "object_order",
     "part_schedule",
     "spike_monitor_schedule",

@@ -33,6 +33,12 @@ impl Simulation {
         }
         let mut p = PartitionState::new(exchange, self.program.synapses.len());
         p.keyed = self.program.kernels.iter().map(uses_global_index).collect();
+        p.everywhere = self
+            .program
+            .kernels
+            .iter()
+            .map(|k| crate::partition::changes_shared_from_shared(&self.program, k))
+            .collect();
         p.columns = vec![None; self.program.monitors.len()];
         p.kernel_reads = crate::partition::kernel_reads(&self.program);
         p.triggers = self.triggers();
@@ -303,6 +309,58 @@ impl PartitionState {
         for (v, &i) in values.iter_mut().zip(state.pairs.pre()) {
             *v = total[i as usize - plan.source_start] as f64;
         }
+    }
+
+    /// Numbers the synapses a `connect:` line placed by row kept on this
+    /// rank (`synapses::places_by_row`): `rows[i]` were kept of row `i`,
+    /// stored from local synapse `local_start` on. In one process a row's
+    /// synapses follow every synapse of the rows before it, and within the
+    /// row those onto lower targets, i.e. of lower ranks, come first.
+    /// Collective: every rank calls it after such a line, whatever the
+    /// line's outcome (a rank that failed sends no counts; the run then
+    /// fails on every rank, so the numbering no longer matters).
+    pub(crate) fn place_rows(&mut self, synapses: usize, local_start: usize, rows: &[u32]) {
+        let (mut counts, mut all) = (Vec::new(), Vec::new());
+        self.exchange.all_gather(rows, &mut counts, &mut all);
+        let me = self.rank();
+        let mut blocks = Vec::with_capacity(counts.len());
+        let mut at = 0;
+        for &c in &counts {
+            blocks.push(&all[at..at + c]);
+            at += c;
+        }
+        let count = |q: usize, i: usize| u64::from(blocks[q].get(i).copied().unwrap_or(0));
+        let mut global = self.global_len[synapses];
+        let mut local = local_start;
+        let runs = &mut self.runs[synapses];
+        for (i, &mine) in rows.iter().enumerate() {
+            let before: u64 = (0..me).map(|q| count(q, i)).sum();
+            let after: u64 = (me + 1..blocks.len()).map(|q| count(q, i)).sum();
+            let len = mine as usize;
+            if len > 0 {
+                let start = global + before;
+                match runs.last_mut() {
+                    Some(run)
+                        if run.local + run.len == local && run.global + run.len as u64 == start =>
+                    {
+                        run.len += len;
+                    }
+                    _ => runs.push(GlobalRun {
+                        local,
+                        global: start,
+                        len,
+                    }),
+                }
+            }
+            local += len;
+            global += before + u64::from(mine) + after;
+        }
+        // Rows this rank did not count (it failed) are counted by the others.
+        let longest = blocks.iter().map(|b| b.len()).max().unwrap_or(0);
+        for i in rows.len()..longest {
+            global += (0..blocks.len()).map(|q| count(q, i)).sum::<u64>();
+        }
+        self.global_len[synapses] = global;
     }
 
     /// Records where the synapses a `connect:` line kept on this rank lie

@@ -31,14 +31,18 @@ pub(super) fn run_one(
         }
         match plan.target {
             RegularTarget::Group(g) => {
-                exec.run_range(
-                    plan.kernel,
-                    store,
-                    groups[g].owned.clone(),
-                    clock,
-                    None,
-                    None,
-                );
+                // Code that changes shared variables from shared values
+                // runs over every neuron on every rank, so that every rank
+                // computes their one-process values.
+                let everywhere = partition
+                    .as_ref()
+                    .is_some_and(|p| p.everywhere[plan.kernel.0 as usize]);
+                let range = if everywhere {
+                    0..groups[g].size
+                } else {
+                    groups[g].owned.clone()
+                };
+                exec.run_range(plan.kernel, store, range, clock, None, None);
             }
             RegularTarget::Synapses(s) => {
                 // On one rank of several, random draws are keyed by the

@@ -8,17 +8,22 @@ use rheobase_kernel::program::{ConnectPlan, KernelId, Multiplicity, SynapsesPlan
 use rheobase_kernel::{rng, ArrayId};
 
 use crate::exec::{ArrayStore, Clock, Executor, PairIndex};
-use crate::partition::{GlobalPlace, GlobalRun};
+use crate::partition::{GlobalRun, Placement};
 
 /// Makes the synapses of connection `which` of `plan` and returns them as
 /// `(pre, post)` absolute neuron indices in creation order. An error is a
 /// message in the user's terms (the caller names the object).
 ///
-/// With `budget.owned_targets`, every row is still walked (the draws are
-/// keyed by row, so the synapses made do not depend on the rank count)
-/// but only synapses onto those targets are kept; the third value then
-/// says which global synapse index (counted from this line's first) each
-/// kept synapse has, and how many synapses the line made on all ranks.
+/// With `budget.owned_targets` (one rank of several), only synapses onto
+/// those targets are kept, and the third value says where they lie in the
+/// global numbering. A line whose rows hold their synapses in target order
+/// ([`places_by_row`]) only evaluates the candidates onto its own targets
+/// and returns each row's count (`Placement::Rows`), from which the ranks
+/// together number the synapses; other lines walk every candidate of every
+/// row (the draws are keyed by row, so the synapses made do not depend on
+/// the rank count) and return which global index (counted from this
+/// line's first) each kept synapse has, and how many synapses the line
+/// made on all ranks (`Placement::Runs`).
 pub(crate) fn make_connections(
     plan: &SynapsesPlan,
     which: usize,
@@ -26,25 +31,37 @@ pub(crate) fn make_connections(
     store: &mut ArrayStore,
     clock: Clock,
     budget: &ConnectBudget,
-) -> Result<(Vec<u32>, Vec<u32>, GlobalPlace), String> {
+) -> Result<(Vec<u32>, Vec<u32>, Placement), String> {
     let n_src = plan.source_stop - plan.source_start;
     let n_tgt = plan.target_stop - plan.target_start;
+    let connect = &plan.connect[which];
+    // The candidates onto this rank's targets, as relative target indices.
+    let own_targets = budget
+        .owned_targets
+        .as_ref()
+        .filter(|_| places_by_row(connect))
+        .map(|own| {
+            let lo = (own.start as usize).clamp(plan.target_start, plan.target_stop);
+            let hi = (own.end as usize).clamp(plan.target_start, plan.target_stop);
+            lo - plan.target_start..hi - plan.target_start
+        });
     let mut made = Made {
         pre: Vec::new(),
         post: Vec::new(),
         budget,
         seen: 0,
         runs: Vec::new(),
+        rows: own_targets.as_ref().map(|_| vec![0; n_src]),
+        row: 0,
     };
-    let connect = &plan.connect[which];
     let (filter, skip_if_invalid, n) = match connect {
         ConnectPlan::Explicit { i, j, n } => {
             explicit(plan, i, j, *n, &mut made)?;
-            return Ok((made.pre, made.post, (made.runs, made.seen)));
+            return Ok(made.finish());
         }
         ConnectPlan::Generator { .. } => {
             generator(plan, which, exec, store, clock, &mut made)?;
-            return Ok((made.pre, made.post, (made.runs, made.seen)));
+            return Ok(made.finish());
         }
         ConnectPlan::AllPairs { filter, n, .. } => (*filter, false, n),
         ConnectPlan::Mapping {
@@ -55,7 +72,7 @@ pub(crate) fn make_connections(
         } => (*filter, *skip_if_invalid, n),
     };
     if n_src == 0 {
-        return Ok((made.pre, made.post, (made.runs, made.seen)));
+        return Ok(made.finish());
     }
     let stream = rng::stream_of(&format!("{}.connect{which}", plan.name));
     // Per-source values: computed once, over the source range.
@@ -71,6 +88,7 @@ pub(crate) fn make_connections(
         kept: vec![0; n_tgt],
         valid: Vec::new(),
         candidates: Vec::new(),
+        own: own_targets.clone(),
     };
     if n_tgt > 0 {
         // Candidates are passed by relative target index j: element j of
@@ -84,14 +102,18 @@ pub(crate) fn make_connections(
         rows.pairs = Some(pairs);
     }
 
+    // Candidates beyond this rank's targets need not be drawn: the draws
+    // of a row's first positions do not depend on its length.
+    let drawn = own_targets.as_ref().map_or(n_tgt, |own| own.end);
     for i in 0..n_src {
         budget.check_interrupt()?;
         let src = (plan.source_start + i) as u32;
+        made.row = i;
         rows.candidates.clear();
         match connect {
             ConnectPlan::AllPairs { p, .. } => {
                 let p = p.unwrap_or(1.0);
-                bernoulli(p, n_tgt as u64, clock.seed, stream, i as u64, |pos| {
+                bernoulli(p, drawn as u64, clock.seed, stream, i as u64, |pos| {
                     rows.candidates.push(pos as i64);
                 })?;
             }
@@ -122,7 +144,29 @@ pub(crate) fn make_connections(
             )?;
         }
     }
-    Ok((made.pre, made.post, (made.runs, made.seen)))
+    Ok(made.finish())
+}
+
+/// Whether the synapses of each row of a `connect:` line are made in
+/// target order with a number per pair known before the pair is
+/// evaluated: then, on one rank of several, a rank's synapses of a row
+/// are one block, after those of the ranks before it (whose targets come
+/// first), and the ranks can number them from each row's count alone
+/// (`PartitionState::place_rows`), so that each rank evaluates only the
+/// candidates onto its own targets. Conditions and probabilities over all
+/// pairs, and mappings (`j = f(i)`, one target per row), are such lines.
+/// Every rank decides this from the program alone, the same way.
+pub(crate) fn places_by_row(connect: &ConnectPlan) -> bool {
+    matches!(
+        connect,
+        ConnectPlan::AllPairs {
+            n: Multiplicity::Constant(_),
+            ..
+        } | ConnectPlan::Mapping {
+            n: Multiplicity::Constant(_),
+            ..
+        }
+    )
 }
 
 /// The synapses made so far by one connection.
@@ -134,6 +178,11 @@ struct Made<'b> {
     seen: u64,
     /// Where the kept synapses lie among those (see `make_connections`).
     runs: Vec<GlobalRun>,
+    /// For a line placed by row (`places_by_row`, on one rank of
+    /// several): the synapses kept of each row, instead of `runs`.
+    rows: Option<Vec<u32>>,
+    /// The row being made (for `rows`).
+    row: usize,
 }
 
 /// What one `connect:` line may use: making synapses is the one place
@@ -197,10 +246,22 @@ enum Repeats {
 }
 
 impl Made<'_> {
+    /// The synapses made and where they lie in the global numbering.
+    fn finish(self) -> (Vec<u32>, Vec<u32>, Placement) {
+        let place = match self.rows {
+            Some(rows) => Placement::Rows(rows),
+            None => Placement::Runs((self.runs, self.seen)),
+        };
+        (self.pre, self.post, place)
+    }
+
     fn push(&mut self, pre: u32, post: u32, times: u32) -> Result<(), String> {
         let global = self.seen;
         self.seen += u64::from(times);
-        if let Some(owned) = &self.budget.owned_targets {
+        if let Some(rows) = &mut self.rows {
+            // Only candidates onto this rank's targets reach here.
+            rows[self.row] += times;
+        } else if let Some(owned) = &self.budget.owned_targets {
             if !owned.contains(&post) {
                 return Ok(());
             }
@@ -596,6 +657,11 @@ struct Rows {
     valid: Vec<u32>,
     /// Candidates of the row (relative target indices, maybe invalid).
     candidates: Vec<i64>,
+    /// On one rank of several, for a line placed by row: the relative
+    /// target indices of this rank's targets, the only candidates
+    /// evaluated (every candidate is still checked against the target
+    /// range, so that every rank finds the same errors).
+    own: Option<std::ops::Range<usize>>,
 }
 
 impl Rows {
@@ -617,7 +683,13 @@ impl Rows {
         self.valid.clear();
         for &j in &self.candidates {
             if j >= 0 && (j as u64) < n_tgt as u64 {
-                self.valid.push(j as u32);
+                if self
+                    .own
+                    .as_ref()
+                    .is_none_or(|own| own.contains(&(j as usize)))
+                {
+                    self.valid.push(j as u32);
+                }
                 continue;
             }
             if skip_if_invalid {
