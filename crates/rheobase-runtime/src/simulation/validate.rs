@@ -115,13 +115,32 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
         let what = format!("Synapses `{}`", s.name);
         let source = group(s.source, &what)?;
         let target = group(s.target, &what)?;
-        if s.source_start > s.source_stop || s.source_stop > source.size {
+        // A side made of the synapses of an earlier object: its range is
+        // all of them, set by the runtime before the first connection.
+        for side in [s.source_synapses, s.target_synapses].into_iter().flatten() {
+            if side >= index {
+                return Err(format!(
+                    "{what} connects synapses of Synapses #{side}, which is not declared before it"
+                ));
+            }
+        }
+        if s.source_synapses.is_some() && s.source_start != 0 {
+            return Err(format!("{what} connects from a slice of synapses"));
+        }
+        if s.target_synapses.is_some() && s.target_start != 0 {
+            return Err(format!("{what} connects to a slice of synapses"));
+        }
+        if s.source_synapses.is_none()
+            && (s.source_start > s.source_stop || s.source_stop > source.size)
+        {
             return Err(format!(
                 "{what} connects from neurons {}..{} of {}",
                 s.source_start, s.source_stop, source.size
             ));
         }
-        if s.target_start > s.target_stop || s.target_stop > target.size {
+        if s.target_synapses.is_none()
+            && (s.target_start > s.target_stop || s.target_stop > target.size)
+        {
             return Err(format!(
                 "{what} connects to neurons {}..{} of {}",
                 s.target_start, s.target_stop, target.size
@@ -171,7 +190,11 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
         for summed in &s.summed {
             kernel(summed.kernel, &what)?;
             synaptic(summed.scratch, index, &what)?;
-            neuron_array(summed.target, s.target_stop, &what)?;
+            if let Some(k) = s.target_synapses {
+                synaptic(summed.target, k, &what)?;
+            } else {
+                neuron_array(summed.target, s.target_stop, &what)?;
+            }
             if array(summed.target, &what)?.group != s.target {
                 return Err(format!(
                     "{what}: a summed variable's target is not in the target group"
@@ -455,11 +478,18 @@ pub(super) fn check_kernel_use(
         };
         let pairs = |s: usize| {
             let plan = &program.synapses[s];
-            for (arrays, len) in [(pre, plan.source_stop), (post, plan.target_stop)] {
-                if let Some(a) = arrays
-                    .iter()
-                    .find(|a| decl(a).synapses.is_some() || decl(a).len < len)
-                {
+            let sides = [
+                (pre, plan.source_stop, plan.source_synapses),
+                (post, plan.target_stop, plan.target_synapses),
+            ];
+            for (arrays, len, synapses) in sides {
+                // Through a side made of synapses, every array read is one
+                // of theirs (its length is their number, the side's range).
+                let wrong = |a: &&ArrayId| match synapses {
+                    Some(k) => decl(a).synapses != Some(k),
+                    None => decl(a).synapses.is_some() || decl(a).len < len,
+                };
+                if let Some(a) = arrays.iter().find(wrong) {
                     return Err(format!(
                         "kernel `{name}` of Synapses `{}` uses `{}` as a neuron variable",
                         plan.name,
