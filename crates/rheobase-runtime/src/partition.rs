@@ -1041,17 +1041,14 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         // Synapses are split by their target neuron and neurons by range;
         // a side made of another object's synapses belongs to neither
         // split (its synapses lie on the ranks of their own targets).
-        let sides = [
-            ("source", s.source_synapses),
-            ("target", s.target_synapses),
-        ];
+        let sides = [("source", s.source_synapses), ("target", s.target_synapses)];
         for (role, side) in sides {
             if let Some(k) = side {
                 refuse(
                     &s.name,
                     role,
                     format!(
-                        "has the synapses of `{}` as its {role}",
+                        "is the Synapses object `{}`, whose synapses are not split over ranks as neurons are",
                         program.synapses[k].name
                     ),
                 );

@@ -89,6 +89,8 @@ fn reindex(e: &Expr, space: IndexSpace) -> Expr {
 #[derive(Debug, Clone, Copy)]
 struct Side {
     group: usize,
+    /// `Some(k)`: the side is the synapses of `program.synapses[k]`.
+    synapses: Option<usize>,
     start: usize,
     stop: usize,
     n_pre: usize,
@@ -805,17 +807,7 @@ impl<'a> Builder<'a> {
                 )),
             ));
         }
-        // Only the synapses' own variables (and shared ones) are variables
-        // of the side; what they read of their own neurons (`v_post`) is
-        // not, as in Brian2, where `Synapses(S, ...)` sees `S`'s variables.
-        let mut scope = self.synapse_infos[k].scope.clone();
-        scope.names.retain(|_, b| match b {
-            Binding::Variable(v) => matches!(v.space, IndexSpace::Own | IndexSpace::Shared),
-            Binding::Subexpression(t) => {
-                !expr_uses(&t.expr, IndexSpace::Pre) && !expr_uses(&t.expr, IndexSpace::Post)
-            }
-            _ => false,
-        });
+        let scope = self.synapses_as_group(k);
         let count = self.known_synapse_count(k, true);
         Ok(Endpoint {
             group: self.program.synapses[k].target,
@@ -825,6 +817,22 @@ impl<'a> Builder<'a> {
             known: count.is_some(),
             scope,
         })
+    }
+
+    /// The scope of `program.synapses[k]` seen as a group of synapses,
+    /// each an element: only the synapses' own variables (and shared
+    /// ones); what they read of their own neurons (`v_post`) is not a
+    /// variable of the group.
+    fn synapses_as_group(&self, k: usize) -> Scope {
+        let mut scope = self.synapse_infos[k].scope.clone();
+        scope.names.retain(|_, b| match b {
+            Binding::Variable(v) => matches!(v.space, IndexSpace::Own | IndexSpace::Shared),
+            Binding::Subexpression(t) => {
+                !expr_uses(&t.expr, IndexSpace::Pre) && !expr_uses(&t.expr, IndexSpace::Post)
+            }
+            _ => false,
+        });
+        scope
     }
 
     /// What a side made of synapses cannot do: trigger pathways (synapses
@@ -931,13 +939,17 @@ impl<'a> Builder<'a> {
             }
         }
         for cl in &d.connect {
+            // `j='EXPR'` over synapses is supported (a mapping kernel over
+            // them); generators and `i=` strings are not yet.
             let outer_is_synapses = match (&cl.i, &cl.j) {
-                (None, Some(ConnectIndex::Mapping { .. } | ConnectIndex::Generator(_))) => {
-                    source.synapses.is_some().then_some((&d.source, "j="))
-                }
-                (Some(ConnectIndex::Mapping { .. } | ConnectIndex::Generator(_)), None) => {
-                    target.synapses.is_some().then_some((&d.target, "i="))
-                }
+                (None, Some(ConnectIndex::Generator(_))) => source
+                    .synapses
+                    .is_some()
+                    .then_some((&d.source, "`j=` generators")),
+                (Some(ConnectIndex::Mapping { .. } | ConnectIndex::Generator(_)), None) => target
+                    .synapses
+                    .is_some()
+                    .then_some((&d.target, "`i=` strings")),
                 _ => None,
             };
             if let Some((r, key)) = outer_is_synapses {
@@ -946,11 +958,12 @@ impl<'a> Builder<'a> {
                 self.error(
                     Diagnostic::error(
                         cl.span,
-                        format!(
-                            "`{key}` strings over the synapses of `{name}` are not supported yet"
-                        ),
+                        format!("{key} over the synapses of `{name}` are not supported yet"),
                     )
-                    .with_note("connect them by a condition instead, e.g. `connect: 'j == i + 1'`"),
+                    .with_note(
+                        "connect them by a condition (`connect: 'j == i + 1'`) or, from synapses, \
+                         a `j='EXPR'` mapping",
+                    ),
                 );
             }
             let explicit = matches!(
@@ -1573,8 +1586,9 @@ impl<'a> Builder<'a> {
         // Connections.
         let mut connect = Vec::new();
         for (k, cline) in d.connect.iter().enumerate() {
-            let side = |group, start, stop| Side {
+            let side = |group, synapses, start, stop| Side {
                 group,
+                synapses,
                 start,
                 stop,
                 n_pre: se - ss,
@@ -1583,7 +1597,10 @@ impl<'a> Builder<'a> {
             connect.push(self.connect_plan(
                 cline,
                 &scope,
-                [side(sg, ss, se), side(tg, ts, te)],
+                [
+                    side(sg, source.synapses, ss, se),
+                    side(tg, target.synapses, ts, te),
+                ],
                 &format!("{sname}.connect{k}"),
             )?);
         }
@@ -2396,7 +2413,10 @@ impl<'a> Builder<'a> {
         exprs: &[&ast::Expr],
         name: &str,
     ) -> Result<(KernelId, Vec<ArrayId>), Failed> {
-        let mut scope = self.groups[outer.group].scope.clone();
+        let mut scope = match outer.synapses {
+            Some(k) => self.synapses_as_group(k),
+            None => self.groups[outer.group].scope.clone(),
+        };
         let suffix = if over_targets { "_post" } else { "_pre" };
         let aliases: Vec<_> = scope
             .names
@@ -2418,7 +2438,10 @@ impl<'a> Builder<'a> {
             if over_targets { "j" } else { "i" }.into(),
             expr::sub(Expr::Index(IndexSpace::Own), c(outer.start as f64)),
         );
-        let size = self.groups[outer.group].size;
+        let size = match outer.synapses {
+            Some(_) => 0,
+            None => self.groups[outer.group].size,
+        };
         let mut counters = KernelCounters::default();
         let mut body = Vec::new();
         let mut arrays = Vec::new();
@@ -2447,13 +2470,19 @@ impl<'a> Builder<'a> {
                     .with_note("help: use `//` for integer division, or `int(...)`"),
                 ));
             }
-            let a = self.add_array(
-                format!("{name}.index{k}"),
-                outer.group,
-                size,
-                0.0,
-                Ty::Integer,
-            );
+            // Over synapses, one value per synapse, grown with them.
+            let a = match outer.synapses {
+                Some(s) => {
+                    self.synapse_array(format!("{name}.index{k}"), outer.group, s, 0.0, Ty::Integer)
+                }
+                None => self.add_array(
+                    format!("{name}.index{k}"),
+                    outer.group,
+                    size,
+                    0.0,
+                    Ty::Integer,
+                ),
+            };
             body.push(Stmt::Store(a, IndexSpace::Own, t.expr));
             arrays.push(a);
         }

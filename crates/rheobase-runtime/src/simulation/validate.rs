@@ -229,7 +229,10 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
                     ..
                 } => {
                     kernel(*target_of, &what)?;
-                    neuron_array(*scratch, s.source_stop, &what)?;
+                    match s.source_synapses {
+                        Some(k) => synaptic(*scratch, k, &what)?,
+                        None => neuron_array(*scratch, s.source_stop, &what)?,
+                    }
                     if let Some(k) = filter {
                         kernel(*k, &what)?;
                     }
@@ -246,8 +249,14 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
                     n,
                     ..
                 } => {
-                    // Candidates need a placeholder neuron on each side.
-                    if s.source_start == s.source_stop || s.target_start == s.target_stop {
+                    // Candidates need a placeholder neuron on each side (a
+                    // side made of synapses gets its range at run time, and
+                    // the runtime makes nothing when it is empty).
+                    let empty =
+                        |start, stop, synapses: Option<usize>| synapses.is_none() && start == stop;
+                    if empty(s.source_start, s.source_stop, s.source_synapses)
+                        || empty(s.target_start, s.target_stop, s.target_synapses)
+                    {
                         return Err(format!(
                             "{what}: a generator connection over an empty range"
                         ));
@@ -501,7 +510,24 @@ pub(super) fn check_kernel_use(
         };
         match context {
             Context::Neurons(g) => neurons(program.groups[g].size),
-            Context::Sources(s) => neurons(program.synapses[s].source_stop),
+            // A rule over a side made of synapses runs over them: every
+            // array it keeps per element is one of theirs.
+            Context::Sources(s) => match program.synapses[s].source_synapses {
+                Some(k) => match own.iter().find(|a| decl(a).synapses != Some(k)) {
+                    Some(a) => Err(format!(
+                        "kernel `{name}` over synapses of `{}` uses `{}`, which is not one of \
+                         their per-synapse arrays",
+                        program.synapses[k].name,
+                        decl(a).name
+                    )),
+                    None if exec.uses_pairs(id) => Err(format!(
+                        "kernel `{name}` uses presynaptic or postsynaptic indices, which a \
+                         connection rule's kernel cannot"
+                    )),
+                    None => Ok(()),
+                },
+                None => neurons(program.synapses[s].source_stop),
+            },
             Context::Synapses(s) => {
                 if let Some(a) = own.iter().find(|a| decl(a).synapses != Some(s)) {
                     return Err(format!(
