@@ -151,6 +151,8 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
                     "on_post" => s.on_post.as_ref().map(|b| b.span),
                     "equations" | "(summed)" => s.model.first().map(|e| e.span),
                     "connect" => s.connect.first().map(|c| c.span),
+                    "source" => Some(s.source.span),
+                    "target" => Some(s.target.span),
                     _ => None,
                 };
                 (&s.name, block)
@@ -213,6 +215,38 @@ run 1*ms
             "{text}"
         );
         assert_eq!(Ranks::start().map(|r| r.ranks).ok(), Some(1));
+    }
+
+    #[test]
+    fn synapses_onto_synapses_are_refused_at_their_target() {
+        let source = "\
+NeuronGroup G(2):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+    threshold: v > 1
+    reset: v = 0
+    method: euler
+Synapses S(G -> G):
+    model:
+        w : 1
+    on_pre: v_post += w
+    connect: i != j
+Synapses R(G -> S):
+    on_pre: w_post += 0.1
+    connect: True
+run 1*ms
+";
+        let program = rheobase::compile(source).expect("model").program;
+        let text = two_ranks()
+            .refusals("syn.model", source, &program)
+            .expect("refused");
+        assert!(
+            text.starts_with(
+                "syn.model:12:17: error: `R` cannot run on 2 MPI ranks yet: its target is the \
+                 Synapses object `S`"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -345,6 +345,18 @@ pub struct SynapsesPlan {
     pub target: usize,
     pub target_start: usize,
     pub target_stop: usize,
+    /// `Some(k)`: the source (resp. target) is not a neuron group but the
+    /// synapses of [`Program::synapses`]`[k]`, as Brian2 lets a Synapses
+    /// object be the source or target of another (`Synapses(dopamine,
+    /// synapse_stdp, ...)`): `Pre` (`Post`) indices are then synapse
+    /// indices of `k`, its range is `0..` its number of synapses, which
+    /// the runtime sets in `source_stop` (`target_stop`) before this
+    /// object's first connection (`k` is declared earlier, so its
+    /// synapses are all made by then), and `source` (`target`) is only
+    /// the group owning `k`'s arrays. Such a side has no spikes: the
+    /// lowering gives it no pathway.
+    pub source_synapses: Option<usize>,
+    pub target_synapses: Option<usize>,
     /// User-visible per-synapse variables (including `delay`, and
     /// `lastupdate` when there are event-driven equations).
     pub variables: Vec<(String, ArrayId)>,

@@ -1122,6 +1122,22 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
     for s in &program.synapses {
+        // Synapses are split by their target neuron and neurons by range;
+        // a side made of another object's synapses belongs to neither
+        // split (its synapses lie on the ranks of their own targets).
+        let sides = [("source", s.source_synapses), ("target", s.target_synapses)];
+        for (role, side) in sides {
+            if let Some(k) = side {
+                refuse(
+                    &s.name,
+                    role,
+                    format!(
+                        "is the Synapses object `{}`, whose synapses are not split over ranks as neurons are",
+                        program.synapses[k].name
+                    ),
+                );
+            }
+        }
         let parts = [
             ("on_pre", s.on_pre),
             ("on_post", s.on_post),

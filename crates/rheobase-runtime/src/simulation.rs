@@ -278,6 +278,27 @@ impl Simulation {
     /// Checks the program, compiles every kernel and allocates the state:
     /// one array per [`rheobase_kernel::program::ArrayDecl`], filled with
     /// its initial value.
+    /// Gives a side of `synapses[k]` made of another object's synapses
+    /// its range, all of them, before `k`'s first connection. That object
+    /// is declared earlier, so every one of its connections has been made
+    /// and its number of synapses does not change any more.
+    fn size_synapse_sides(&mut self, k: usize) {
+        let count = |side: Option<usize>| side.map(|s| self.synapses[s].len());
+        let plan = &self.program.synapses[k];
+        let (source, target) = (count(plan.source_synapses), count(plan.target_synapses));
+        if (source.is_none() && target.is_none()) || self.synapses[k].len() > 0 {
+            return;
+        }
+        let plan = &mut self.program.synapses[k];
+        if let Some(n) = source {
+            plan.source_stop = n;
+        }
+        if let Some(n) = target {
+            plan.target_stop = n;
+        }
+        self.synapses[k].resize_sides(plan);
+    }
+
     pub fn new(program: Program, config: RunConfig) -> Result<Simulation, RuntimeError> {
         check_structure(&program).map_err(RuntimeError::InvalidProgram)?;
         let store = ArrayStore::new(&program.arrays, &program.records());
@@ -431,6 +452,7 @@ impl Simulation {
             }
             Action::Connect { synapses, connect } => {
                 let started = Instant::now();
+                self.size_synapse_sides(synapses);
                 let clock = self.clock();
                 let budget = self.connect_budget(synapses);
                 let plan = &self.program.synapses[synapses];

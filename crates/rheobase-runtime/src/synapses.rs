@@ -192,6 +192,16 @@ impl SynapsesState {
         self.pairs.len()
     }
 
+    /// Sizes the indexes for the plan's ranges again, before any synapse
+    /// is made: a side made of another object's synapses has its range
+    /// only once they are made (`SynapsesPlan::target_synapses`).
+    pub fn resize_sides(&mut self, plan: &SynapsesPlan) {
+        debug_assert_eq!(self.len(), 0, "sides resized after synapses were made");
+        self.pairs = PairIndex::new(plan.source_stop, plan.target_stop);
+        self.by_source = Csr::build(&[], 0, plan.source_stop - plan.source_start);
+        self.by_target = Csr::build(&[], 0, plan.target_stop - plan.target_start);
+    }
+
     /// Memory of the connectivity: synaptic arrays, neuron indices, the
     /// indexes, delays and the spike queue.
     pub fn bytes(&self) -> usize {

@@ -143,6 +143,8 @@ impl Builder {
             target,
             target_start: 0,
             target_stop: nt,
+            source_synapses: None,
+            target_synapses: None,
             variables: vec![],
             connect: vec![],
             delay: ArrayId(u32::MAX),

@@ -89,10 +89,31 @@ fn reindex(e: &Expr, space: IndexSpace) -> Expr {
 #[derive(Debug, Clone, Copy)]
 struct Side {
     group: usize,
+    /// `Some(k)`: the side is the synapses of `program.synapses[k]`.
+    synapses: Option<usize>,
     start: usize,
     stop: usize,
     n_pre: usize,
     n_post: usize,
+}
+
+/// What one side of a Synapses object refers to: a range of a neuron
+/// group's neurons, or (Brian2's `Synapses(dopamine, synapse_stdp)`) the
+/// synapses of an earlier Synapses object, a group of its `N` synapses.
+struct Endpoint {
+    /// The neuron group, or for synapses the group owning their arrays.
+    group: usize,
+    start: usize,
+    /// The end of the range; for synapses their number when it is known
+    /// before the run, else 0 (the runtime sets it before connecting).
+    stop: usize,
+    /// `Some(k)`: the synapses of `program.synapses[k]`.
+    synapses: Option<usize>,
+    /// For synapses: whether `stop` is their number.
+    known: bool,
+    /// The variables its side reads (`x_pre`, `x_post`, `x`), indexed as
+    /// its own elements.
+    scope: Scope,
 }
 
 /// Whether `e` reads an array through `space` or uses its index.
@@ -737,6 +758,253 @@ impl<'a> Builder<'a> {
         Ok(((slot, order) != (default_slot, 0)).then_some((slot, order, span)))
     }
 
+    /// Resolves a side of a Synapses object: `G`, `G[a:b]`, or the name
+    /// of an earlier Synapses object, whose synapses Brian2 treats as a
+    /// group of `N` elements. `role` is `source` or `target`.
+    fn endpoint(
+        &mut self,
+        r: &ast::GroupRef,
+        own: &ast::Ident,
+        role: &str,
+    ) -> Result<Endpoint, Failed> {
+        if r.group.name == own.name {
+            // Brian2 cannot write it either: the object does not exist yet
+            // when its source and target are given.
+            return Err(self.error(
+                Diagnostic::error(
+                    r.group.span,
+                    format!("`{}` cannot be its own {role}", own.name),
+                )
+                .with_note("the source and target of a Synapses object are neuron groups or Synapses objects declared before it"),
+            ));
+        }
+        let k = match self.synapse_index(&r.group.name) {
+            Some(k) if !self.groups.iter().any(|g| g.name == r.group.name) => k,
+            _ => {
+                let (group, start, stop) = self.group_ref(r)?;
+                return Ok(Endpoint {
+                    group,
+                    start,
+                    stop,
+                    synapses: None,
+                    known: true,
+                    scope: self.groups[group].scope.clone(),
+                });
+            }
+        };
+        if let Some(slice) = &r.slice {
+            return Err(self.error(
+                Diagnostic::error(
+                    slice.span,
+                    format!(
+                        "a slice of the Synapses object `{}` cannot be the {role} of synapses yet",
+                        r.group.name
+                    ),
+                )
+                .with_note(format!(
+                    "connect to all of `{}` and select its synapses with a condition, e.g. `connect: 'j < 10'`",
+                    r.group.name
+                )),
+            ));
+        }
+        let scope = self.synapses_as_group(k);
+        let count = self.known_synapse_count(k, true);
+        Ok(Endpoint {
+            group: self.program.synapses[k].target,
+            start: 0,
+            stop: count.unwrap_or(0),
+            synapses: Some(k),
+            known: count.is_some(),
+            scope,
+        })
+    }
+
+    /// The scope of `program.synapses[k]` seen as a group of synapses,
+    /// each an element: only the synapses' own variables (and shared
+    /// ones); what they read of their own neurons (`v_post`) is not a
+    /// variable of the group.
+    fn synapses_as_group(&self, k: usize) -> Scope {
+        let mut scope = self.synapse_infos[k].scope.clone();
+        scope.names.retain(|_, b| match b {
+            Binding::Variable(v) => matches!(v.space, IndexSpace::Own | IndexSpace::Shared),
+            Binding::Subexpression(t) => {
+                !expr_uses(&t.expr, IndexSpace::Pre) && !expr_uses(&t.expr, IndexSpace::Post)
+            }
+            _ => false,
+        });
+        scope
+    }
+
+    /// What a side made of synapses cannot do: trigger pathways (synapses
+    /// have no spikes or events, so Brian2 refuses `on_pre` from them),
+    /// give `N_pre`/`N_post` before their number is known, or be the
+    /// outer side of a `connect:` rule or the side of a per-pair `n=`,
+    /// whose scratch values are per neuron.
+    fn refuse_synapse_sides(
+        &mut self,
+        d: &ast::SynapsesDecl,
+        source: &Endpoint,
+        target: &Endpoint,
+    ) -> Result<(), Failed> {
+        let mut failed = false;
+        let side_name = |r: &ast::GroupRef| r.group.name.clone();
+        let pathways = d
+            .on_pre
+            .iter()
+            .map(|b| (PathwaySide::Pre, b.span, "on_pre".to_string()))
+            .chain(
+                d.on_post
+                    .iter()
+                    .map(|b| (PathwaySide::Post, b.span, "on_post".to_string())),
+            )
+            .chain(d.pathways.iter().map(|p| {
+                let (side, key) = if p.post {
+                    (PathwaySide::Post, "on_post")
+                } else {
+                    (PathwaySide::Pre, "on_pre")
+                };
+                (side, p.span, format!("{key} {}", p.name.name))
+            }));
+        for (side, span, key) in pathways {
+            let (end, r, role) = match side {
+                PathwaySide::Pre => (source, &d.source, "source"),
+                PathwaySide::Post => (target, &d.target, "target"),
+            };
+            if end.synapses.is_some() {
+                failed = true;
+                let name = side_name(r);
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "`{key}:` is triggered by spikes of the {role}, but `{name}` is a Synapses object, whose synapses never spike"
+                        ),
+                    )
+                    .with_note(format!(
+                        "as in Brian2, synapses as a {role} can be read (`x_{}`) and summed into, not trigger code",
+                        if role == "source" { "pre" } else { "post" }
+                    )),
+                );
+            }
+        }
+        let mut used = Vec::new();
+        let mut exprs: Vec<&ast::Expr> = Vec::new();
+        for eq in &d.model {
+            if let EquationKind::Differential(e) | EquationKind::Subexpression(e) = &eq.kind {
+                exprs.push(e);
+            }
+        }
+        for b in [&d.on_pre, &d.on_post, &d.init]
+            .into_iter()
+            .flatten()
+            .chain(d.pathways.iter().map(|p| &p.code))
+        {
+            exprs.extend(b.statements.iter().map(|s| &s.value));
+        }
+        for cl in &d.connect {
+            exprs.extend(cl.condition.iter().chain(cl.p.iter()).chain(cl.n.iter()));
+            for ix in [&cl.i, &cl.j].into_iter().flatten() {
+                match ix {
+                    ConnectIndex::Mapping { expr, condition } => {
+                        exprs.push(expr);
+                        exprs.extend(condition.iter());
+                    }
+                    ConnectIndex::Generator(g) => {
+                        exprs.push(&g.element);
+                        exprs.extend(g.condition.iter());
+                    }
+                    ConnectIndex::Values(_) => {}
+                }
+            }
+        }
+        for e in exprs {
+            collect_names(e, &mut used);
+        }
+        for (n, end, r) in [("N_pre", source, &d.source), ("N_post", target, &d.target)] {
+            if !end.known && used.contains(&n) {
+                failed = true;
+                let name = side_name(r);
+                self.error(
+                    Diagnostic::error(
+                        r.span,
+                        format!(
+                            "`{}` uses `{n}`, the number of synapses of `{name}`, which is known only when they are made",
+                            d.name.name
+                        ),
+                    )
+                    .with_note(format!(
+                        "rheobase needs `{n}` before the run; give `{name}` a `connect:` whose number of synapses is fixed (lists, or all pairs), or write the number"
+                    )),
+                );
+            }
+        }
+        for cl in &d.connect {
+            // `j='EXPR'` over synapses is supported (a mapping kernel over
+            // them); generators and `i=` strings are not yet.
+            let outer_is_synapses = match (&cl.i, &cl.j) {
+                (None, Some(ConnectIndex::Generator(_))) => source
+                    .synapses
+                    .is_some()
+                    .then_some((&d.source, "`j=` generators")),
+                (Some(ConnectIndex::Mapping { .. } | ConnectIndex::Generator(_)), None) => target
+                    .synapses
+                    .is_some()
+                    .then_some((&d.target, "`i=` strings")),
+                _ => None,
+            };
+            if let Some((r, key)) = outer_is_synapses {
+                failed = true;
+                let name = side_name(r);
+                self.error(
+                    Diagnostic::error(
+                        cl.span,
+                        format!("{key} over the synapses of `{name}` are not supported yet"),
+                    )
+                    .with_note(
+                        "connect them by a condition (`connect: 'j == i + 1'`) or, from synapses, \
+                         a `j='EXPR'` mapping",
+                    ),
+                );
+            }
+            let explicit = matches!(
+                (&cl.i, &cl.j),
+                (Some(ConnectIndex::Values(_)), Some(ConnectIndex::Values(_)))
+            );
+            for (end, r) in [(source, &d.source), (target, &d.target)] {
+                if explicit && !end.known {
+                    failed = true;
+                    let name = side_name(r);
+                    self.error(
+                        Diagnostic::error(
+                            cl.span,
+                            format!("`i=`/`j=` lists name synapses of `{name}`, whose number is known only when they are made"),
+                        )
+                        .with_note("connect them by a condition instead, e.g. `connect: 'j == 3'`"),
+                    );
+                }
+            }
+            let per_pair = cl.n.as_ref().is_some_and(|e| self.constant(e).is_err());
+            if per_pair && (source.synapses.is_some() || target.synapses.is_some()) {
+                // Drop the diagnostics of the attempt to read a constant.
+                if let Some(e) = &cl.n {
+                    self.diagnostics
+                        .retain(|d| !(d.span.start >= e.span.start && d.span.end <= e.span.end));
+                }
+                failed = true;
+                let span = cl.n.as_ref().map_or(cl.span, |e| e.span);
+                self.error(Diagnostic::error(
+                    span,
+                    "a per-pair `n=` expression is not supported yet for synapses of a Synapses object",
+                ).with_note("give `n=` as a number"));
+            }
+        }
+        if failed {
+            Err(Failed)
+        } else {
+            Ok(())
+        }
+    }
+
     fn synapse_array(
         &mut self,
         name: String,
@@ -760,11 +1028,14 @@ impl<'a> Builder<'a> {
     pub(super) fn synapses(&mut self, d: &ast::SynapsesDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
         let sname = d.name.name.clone();
-        let (sg, ss, se) = self.group_ref(&d.source)?;
-        let (tg, ts, te) = self.group_ref(&d.target)?;
+        let source = self.endpoint(&d.source, &d.name, "source")?;
+        let target = self.endpoint(&d.target, &d.name, "target")?;
+        let (sg, ss, se) = (source.group, source.start, source.stop);
+        let (tg, ts, te) = (target.group, target.start, target.stop);
         let si = self.program.synapses.len();
-        let src_scope = self.groups[sg].scope.clone();
-        let tgt_scope = self.groups[tg].scope.clone();
+        self.refuse_synapse_sides(d, &source, &target)?;
+        let src_scope = source.scope.clone();
+        let tgt_scope = target.scope.clone();
 
         // The scope of synaptic code: unsuffixed names fall back to the
         // target's variables, as in Brian2; `_pre`/`_post` are explicit.
@@ -813,7 +1084,11 @@ impl<'a> Builder<'a> {
                 .names
                 .insert(format!("{n}_pre"), through(b, IndexSpace::Pre));
         }
-        for (n, v) in [("N_pre", se - ss), ("N_post", te - ts)] {
+        for (n, v, side) in [("N_pre", se - ss, &source), ("N_post", te - ts, &target)] {
+            if !side.known {
+                // Checked by `refuse_synapse_sides`: not used.
+                continue;
+            }
             scope.names.insert(
                 n.into(),
                 Binding::Constant {
@@ -1314,8 +1589,9 @@ impl<'a> Builder<'a> {
         // Connections.
         let mut connect = Vec::new();
         for (k, cline) in d.connect.iter().enumerate() {
-            let side = |group, start, stop| Side {
+            let side = |group, synapses, start, stop| Side {
                 group,
+                synapses,
                 start,
                 stop,
                 n_pre: se - ss,
@@ -1324,7 +1600,10 @@ impl<'a> Builder<'a> {
             connect.push(self.connect_plan(
                 cline,
                 &scope,
-                [side(sg, ss, se), side(tg, ts, te)],
+                [
+                    side(sg, source.synapses, ss, se),
+                    side(tg, target.synapses, ts, te),
+                ],
                 &format!("{sname}.connect{k}"),
             )?);
         }
@@ -1411,6 +1690,8 @@ impl<'a> Builder<'a> {
             target: tg,
             target_start: ts,
             target_stop: te,
+            source_synapses: source.synapses,
+            target_synapses: target.synapses,
             variables,
             connect,
             delay,
@@ -2136,7 +2417,10 @@ impl<'a> Builder<'a> {
         exprs: &[&ast::Expr],
         name: &str,
     ) -> Result<(KernelId, Vec<ArrayId>), Failed> {
-        let mut scope = self.groups[outer.group].scope.clone();
+        let mut scope = match outer.synapses {
+            Some(k) => self.synapses_as_group(k),
+            None => self.groups[outer.group].scope.clone(),
+        };
         let suffix = if over_targets { "_post" } else { "_pre" };
         let aliases: Vec<_> = scope
             .names
@@ -2158,7 +2442,10 @@ impl<'a> Builder<'a> {
             if over_targets { "j" } else { "i" }.into(),
             expr::sub(Expr::Index(IndexSpace::Own), c(outer.start as f64)),
         );
-        let size = self.groups[outer.group].size;
+        let size = match outer.synapses {
+            Some(_) => 0,
+            None => self.groups[outer.group].size,
+        };
         let mut counters = KernelCounters::default();
         let mut body = Vec::new();
         let mut arrays = Vec::new();
@@ -2187,13 +2474,19 @@ impl<'a> Builder<'a> {
                     .with_note("help: use `//` for integer division, or `int(...)`"),
                 ));
             }
-            let a = self.add_array(
-                format!("{name}.index{k}"),
-                outer.group,
-                size,
-                0.0,
-                Ty::Integer,
-            );
+            // Over synapses, one value per synapse, grown with them.
+            let a = match outer.synapses {
+                Some(s) => {
+                    self.synapse_array(format!("{name}.index{k}"), outer.group, s, 0.0, Ty::Integer)
+                }
+                None => self.add_array(
+                    format!("{name}.index{k}"),
+                    outer.group,
+                    size,
+                    0.0,
+                    Ty::Integer,
+                ),
+            };
             body.push(Stmt::Store(a, IndexSpace::Own, t.expr));
             arrays.push(a);
         }
@@ -2215,6 +2508,12 @@ impl<'a> Builder<'a> {
     /// probabilities, mappings, generators).
     pub(super) fn known_synapse_count(&self, si: usize, all_pairs: bool) -> Option<usize> {
         let plan = &self.program.synapses[si];
+        // A side made of synapses has its range's end only when their
+        // number is known (it is 0 otherwise).
+        let sides_known = [plan.source_synapses, plan.target_synapses]
+            .into_iter()
+            .flatten()
+            .all(|k| self.known_synapse_count(k, true).is_some());
         let pairs = (plan.source_stop - plan.source_start) * (plan.target_stop - plan.target_start);
         plan.connect.iter().try_fold(0usize, |count, c| match c {
             ConnectPlan::Explicit { i, n, .. } => Some(count + i.len() * *n as usize),
@@ -2222,7 +2521,7 @@ impl<'a> Builder<'a> {
                 p: None,
                 filter: None,
                 n,
-            } if all_pairs => Some(count + pairs * n.constant()? as usize),
+            } if all_pairs && sides_known => Some(count + pairs * n.constant()? as usize),
             _ => None,
         })
     }

@@ -115,13 +115,32 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
         let what = format!("Synapses `{}`", s.name);
         let source = group(s.source, &what)?;
         let target = group(s.target, &what)?;
-        if s.source_start > s.source_stop || s.source_stop > source.size {
+        // A side made of the synapses of an earlier object: its range is
+        // all of them, set by the runtime before the first connection.
+        for side in [s.source_synapses, s.target_synapses].into_iter().flatten() {
+            if side >= index {
+                return Err(format!(
+                    "{what} connects synapses of Synapses #{side}, which is not declared before it"
+                ));
+            }
+        }
+        if s.source_synapses.is_some() && s.source_start != 0 {
+            return Err(format!("{what} connects from a slice of synapses"));
+        }
+        if s.target_synapses.is_some() && s.target_start != 0 {
+            return Err(format!("{what} connects to a slice of synapses"));
+        }
+        if s.source_synapses.is_none()
+            && (s.source_start > s.source_stop || s.source_stop > source.size)
+        {
             return Err(format!(
                 "{what} connects from neurons {}..{} of {}",
                 s.source_start, s.source_stop, source.size
             ));
         }
-        if s.target_start > s.target_stop || s.target_stop > target.size {
+        if s.target_synapses.is_none()
+            && (s.target_start > s.target_stop || s.target_stop > target.size)
+        {
             return Err(format!(
                 "{what} connects to neurons {}..{} of {}",
                 s.target_start, s.target_stop, target.size
@@ -171,7 +190,11 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
         for summed in &s.summed {
             kernel(summed.kernel, &what)?;
             synaptic(summed.scratch, index, &what)?;
-            neuron_array(summed.target, s.target_stop, &what)?;
+            if let Some(k) = s.target_synapses {
+                synaptic(summed.target, k, &what)?;
+            } else {
+                neuron_array(summed.target, s.target_stop, &what)?;
+            }
             if array(summed.target, &what)?.group != s.target {
                 return Err(format!(
                     "{what}: a summed variable's target is not in the target group"
@@ -206,7 +229,10 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
                     ..
                 } => {
                     kernel(*target_of, &what)?;
-                    neuron_array(*scratch, s.source_stop, &what)?;
+                    match s.source_synapses {
+                        Some(k) => synaptic(*scratch, k, &what)?,
+                        None => neuron_array(*scratch, s.source_stop, &what)?,
+                    }
                     if let Some(k) = filter {
                         kernel(*k, &what)?;
                     }
@@ -223,8 +249,14 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
                     n,
                     ..
                 } => {
-                    // Candidates need a placeholder neuron on each side.
-                    if s.source_start == s.source_stop || s.target_start == s.target_stop {
+                    // Candidates need a placeholder neuron on each side (a
+                    // side made of synapses gets its range at run time, and
+                    // the runtime makes nothing when it is empty).
+                    let empty =
+                        |start, stop, synapses: Option<usize>| synapses.is_none() && start == stop;
+                    if empty(s.source_start, s.source_stop, s.source_synapses)
+                        || empty(s.target_start, s.target_stop, s.target_synapses)
+                    {
                         return Err(format!(
                             "{what}: a generator connection over an empty range"
                         ));
@@ -455,11 +487,18 @@ pub(super) fn check_kernel_use(
         };
         let pairs = |s: usize| {
             let plan = &program.synapses[s];
-            for (arrays, len) in [(pre, plan.source_stop), (post, plan.target_stop)] {
-                if let Some(a) = arrays
-                    .iter()
-                    .find(|a| decl(a).synapses.is_some() || decl(a).len < len)
-                {
+            let sides = [
+                (pre, plan.source_stop, plan.source_synapses),
+                (post, plan.target_stop, plan.target_synapses),
+            ];
+            for (arrays, len, synapses) in sides {
+                // Through a side made of synapses, every array read is one
+                // of theirs (its length is their number, the side's range).
+                let wrong = |a: &&ArrayId| match synapses {
+                    Some(k) => decl(a).synapses != Some(k),
+                    None => decl(a).synapses.is_some() || decl(a).len < len,
+                };
+                if let Some(a) = arrays.iter().find(wrong) {
                     return Err(format!(
                         "kernel `{name}` of Synapses `{}` uses `{}` as a neuron variable",
                         plan.name,
@@ -471,7 +510,24 @@ pub(super) fn check_kernel_use(
         };
         match context {
             Context::Neurons(g) => neurons(program.groups[g].size),
-            Context::Sources(s) => neurons(program.synapses[s].source_stop),
+            // A rule over a side made of synapses runs over them: every
+            // array it keeps per element is one of theirs.
+            Context::Sources(s) => match program.synapses[s].source_synapses {
+                Some(k) => match own.iter().find(|a| decl(a).synapses != Some(k)) {
+                    Some(a) => Err(format!(
+                        "kernel `{name}` over synapses of `{}` uses `{}`, which is not one of \
+                         their per-synapse arrays",
+                        program.synapses[k].name,
+                        decl(a).name
+                    )),
+                    None if exec.uses_pairs(id) => Err(format!(
+                        "kernel `{name}` uses presynaptic or postsynaptic indices, which a \
+                         connection rule's kernel cannot"
+                    )),
+                    None => Ok(()),
+                },
+                None => neurons(program.synapses[s].source_stop),
+            },
             Context::Synapses(s) => {
                 if let Some(a) = own.iter().find(|a| decl(a).synapses != Some(s)) {
                     return Err(format!(

@@ -59,7 +59,26 @@ pub(crate) fn make_connections(
             explicit(plan, i, j, *n, &mut made)?;
             return Ok(made.finish());
         }
-        ConnectPlan::Generator { .. } => {
+        ConnectPlan::Generator {
+            over_targets,
+            skip_if_invalid,
+            ..
+        } => {
+            // A side made of synapses may have none (`target_synapses`):
+            // without rows there is nothing to make, and without a result
+            // element every candidate is out of range, as in Brian2 (the
+            // candidates' placeholder element does not exist then).
+            let (outer, result) = if *over_targets {
+                (n_tgt, n_src)
+            } else {
+                (n_src, n_tgt)
+            };
+            if outer == 0 || (result == 0 && *skip_if_invalid) {
+                return Ok((made.pre, made.post, (made.runs, made.seen)));
+            }
+            if result == 0 {
+                return Err("its generator gives elements of a side that has none".to_string());
+            }
             generator(plan, which, exec, store, clock, &mut made)?;
             return Ok(made.finish());
         }
