@@ -74,7 +74,7 @@ pub(crate) fn make_connections(
                 (n_src, n_tgt)
             };
             if outer == 0 || (result == 0 && *skip_if_invalid) {
-                return Ok((made.pre, made.post, (made.runs, made.seen)));
+                return Ok(made.finish());
             }
             if result == 0 {
                 return Err("its generator gives elements of a side that has none".to_string());
