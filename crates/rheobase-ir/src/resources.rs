@@ -398,6 +398,7 @@ fn item_span(item: &Item) -> Span {
         | Item::SetVariable { span, .. }
         | Item::SetVariableWhere { span, .. }
         | Item::LinkVariable { span, .. }
+        | Item::RunRegularly { span, .. }
         | Item::Run { span, .. } => *span,
         Item::NeuronGroup(d) => d.name.span,
         Item::Synapses(d) => d.name.span,

@@ -113,6 +113,8 @@ fn models() -> Vec<PathBuf> {
 /// `unsupported` (checked below, so this list cannot go stale).
 const REFUSED: &[&str] = &[
     "ex_Kremer_et_al_2011",
+    // `C_EE_NMDA`'s `on_pre: x_pre += 1` writes the presynaptic neuron.
+    "ex_Wang_2002",
     "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
 ];
