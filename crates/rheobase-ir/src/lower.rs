@@ -1912,7 +1912,7 @@ impl<'a> Builder<'a> {
     fn subgroup_scope(
         &mut self,
         target: &ast::GroupRef,
-    ) -> Result<(usize, Scope, Option<(usize, usize)>), Failed> {
+    ) -> Result<(usize, Scope, Option<Within>), Failed> {
         let g = self.group_by_name(&target.group)?;
         let mut scope = self.refreshed(&self.groups[g].scope);
         if target.slice.is_none() {
@@ -2582,8 +2582,11 @@ fn drop_failed_table_cascades(
 /// the run). It never moves past a `run`, a redefinition of a constant, a
 /// `seed()` or a `defaultclock.dt` (which a definition could depend on),
 /// so a name used by an earlier run is still "used before it is defined".
+/// The elements `start..stop` of a group that a subgroup's code runs for.
+type Within = (usize, usize);
+
 /// `body` run only for the elements `start..stop` (of a subgroup).
-fn only_within(body: Vec<Stmt>, (start, stop): (usize, usize)) -> Vec<Stmt> {
+fn only_within(body: Vec<Stmt>, (start, stop): Within) -> Vec<Stmt> {
     let own = || Expr::Index(IndexSpace::Own);
     vec![Stmt::If {
         cond: binary(
