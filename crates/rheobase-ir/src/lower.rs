@@ -2007,16 +2007,31 @@ impl<'a> Builder<'a> {
         if let Some(si) = self.synapse_index(&group.name) {
             if values::is_array_value(value) {
                 // Brian2 writes the array in synapse order and refuses one
-                // of another length; the length is checked here, so the
-                // number of synapses must be known before they are made.
-                let Some(count) = self.known_synapse_count(si, true) else {
-                    return Err(self.error(
-                        Diagnostic::error(
-                            value.span,
-                            "synaptic variables can be set from an array of values only when the number of synapses is known before the run",
-                        )
-                        .with_note("it is for `connect: all` (without a condition or `p=`) and `i=`/`j=` lists; otherwise write an expression of `i` and `j` (and `_pre`/`_post` variables), such as `S.w = 0.1*(i + j)`"),
-                    ));
+                // of another length. The length is checked here when the
+                // number of synapses is known before they are made, and
+                // otherwise when the setting runs, after the connections
+                // (`Action::CheckSynapseCount`, a run-time error located at
+                // this line), as Brian2 checks it.
+                let count = match (self.known_synapse_count(si, true), selector) {
+                    (Some(count), _) => count,
+                    (None, None) => {
+                        let count = self.array_length(value)?;
+                        self.program.actions.push(Action::CheckSynapseCount {
+                            synapses: si,
+                            values: count,
+                            variable: variable.name.clone(),
+                        });
+                        count
+                    }
+                    (None, Some(_)) => {
+                        return Err(self.error(
+                            Diagnostic::error(
+                                value.span,
+                                "a selection of synapses can be set from an array of values only when the number of synapses is known before the run",
+                            )
+                            .with_note("it is for `connect: all` (without a condition or `p=`) and `i=`/`j=` lists; otherwise set every synapse (`S.w = [...]`) or write an expression of `i` and `j`, such as `S.w[0:3] = 0.1*(i + j)`"),
+                        ));
+                    }
                 };
                 let lookup = self.array_lookup(
                     group,

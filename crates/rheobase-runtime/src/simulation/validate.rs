@@ -378,6 +378,9 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
                 kernel(*k, "a synapse initialisation")?;
                 synapses(*s, "a synapse initialisation")?;
             }
+            Action::CheckSynapseCount { synapses: s, .. } => {
+                synapses(*s, "a length check of an array of values")?;
+            }
         }
     }
     Ok(())
@@ -619,7 +622,7 @@ pub(super) fn check_kernel_use(
             Action::InitialiseSynapses { kernel, synapses } => {
                 check(*kernel, Iteration::Range, Context::Synapses(*synapses))?;
             }
-            Action::Run { .. } | Action::Connect { .. } => {}
+            Action::Run { .. } | Action::Connect { .. } | Action::CheckSynapseCount { .. } => {}
         }
     }
     Ok(())
