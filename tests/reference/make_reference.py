@@ -456,7 +456,11 @@ class Runner:
                 kwargs["order"] = int(ceval(keys["order"][0], self.consts))
             code = self.statements(keys["code"])
             self.log(f"{obj.name}.run_regularly({code!r}, {kwargs})")
-            obj.run_regularly(code, **kwargs)
+            runner = obj.run_regularly(code, **kwargs)
+            # A subgroup is not in the network, so neither is what it
+            # contains; the runner is added itself (a set: adding a
+            # group's own runner again changes nothing).
+            self.net.add(runner)
 
     def neuron_group(self, name, args, body):
         n = int(ceval(args, self.consts))
@@ -578,6 +582,7 @@ class Runner:
         g = PoissonGroup(n, rates, namespace=self.consts, name=name)
         self.objects[name] = g
         self.sizes[name] = n
+        self.run_regularly(g, body)
         self.net.add(g)
 
     def poisson_input(self, name, args, body):
@@ -736,6 +741,13 @@ class Runner:
                     self.state_monitor(name, args, body)
                 elif kind == "PopulationRateMonitor":
                     self.rate_monitor(name, args)
+                continue
+            m = re.match(r"^(\w+\s*(?:\[[^\]]*\])?)\s*\.\s*run_regularly\s*:$", content)
+            if m and children:
+                # `G.run_regularly:` / `G[a:b].run_regularly:` at the top
+                # level: Brian2's `G[a:b].run_regularly(...)`.
+                self.run_regularly(self.group_ref(m.group(1)),
+                                   {"run_regularly*": [[c for (_, _, c) in children]]})
                 continue
             if children:
                 raise ModelSyntaxError(f"{self.filename}:{lineno}: unexpected indented block")

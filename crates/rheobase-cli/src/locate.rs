@@ -94,6 +94,10 @@ pub fn place(model: &ast::Model, error: &RuntimeError) -> Option<Span> {
             declaration(model, monitor)
         }
         RuntimeError::Output { monitor, .. } => declaration(model, monitor),
+        // The setting of the array (the last one of that variable).
+        RuntimeError::ArrayLength {
+            synapses, variable, ..
+        } => last_setting(model, synapses, variable).or_else(|| declaration(model, synapses)),
         RuntimeError::Diverged {
             group,
             variable,
@@ -249,6 +253,13 @@ run 1*ms
             before_steps,
         };
         assert_eq!(text_at(nan(true)), "S.w = 0/0");
+        let length = RuntimeError::ArrayLength {
+            synapses: "S".into(),
+            variable: "w".into(),
+            values: 3,
+            made: 4,
+        };
+        assert_eq!(text_at(length), "S.w = 0/0");
         assert_eq!(text_at(nan(false)), "w : 1");
     }
 }

@@ -978,6 +978,13 @@ impl<'a> Checker<'a> {
                             "`{name}` is a shared synaptic variable, one value for every synapse: set it at the top level (`S.{name} = ...`)"
                         ));
                     }
+                    // A read-only linked one-element value is a Synapses
+                    // object's link (a group's links are writable).
+                    if v.space == IndexSpace::Shared && v.flags == ["linked"] {
+                        d = d.with_note(format!(
+                            "`{name}` is linked to one value that every synapse reads; change it in the group it is linked to"
+                        ));
+                    }
                     return Err(self.error(d));
                 }
                 (

@@ -225,6 +225,7 @@ pub fn lower_for(
         poisson_names: Vec::new(),
         object_orders: HashMap::new(),
         ran: false,
+        regular_counts: HashMap::new(),
         links: linked::scan(model),
     };
     b.find_dt(model);
@@ -352,6 +353,11 @@ struct Builder<'a> {
     object_orders: HashMap<String, i64>,
     /// Whether a `run` was lowered already: the schedule is fixed then.
     ran: bool,
+    /// How many `run_regularly` codes each owner (a group, a subgroup's
+    /// `G_subgroup`, a Synapses object) has so far, for Brian2's names
+    /// `G_run_regularly`, `G_run_regularly_1`, ...; and, under the key
+    /// `G[]`, how many subgroups of G have one.
+    regular_counts: HashMap<String, usize>,
     /// The file's `linked_var` statements, found ahead.
     links: linked::Links,
 }
@@ -741,6 +747,7 @@ impl<'a> Builder<'a> {
                         poisson_names: Vec::new(),
                         object_orders: HashMap::new(),
                         ran: false,
+                        regular_counts: HashMap::new(),
                         links: Default::default(),
                     };
                     for earlier in &model.items {
@@ -909,6 +916,7 @@ impl<'a> Builder<'a> {
                 span,
                 ..
             } => self.link_statement(group, variable, *span),
+            Item::RunRegularly { target, block, .. } => self.top_run_regularly(target, block),
         }
     }
 
@@ -1358,7 +1366,7 @@ impl<'a> Builder<'a> {
             }
             let shared = flags.iter().any(|f| f == "shared");
             if flags.iter().any(|f| f == "linked") {
-                match self.linked_binding(&gname, size, eq, dim) {
+                match self.linked_binding(&gname, Some(size), eq, dim) {
                     Ok(b) => {
                         scope.names.insert(name.name.clone(), b);
                         continue;
@@ -1861,6 +1869,7 @@ impl<'a> Builder<'a> {
             &gname,
             rheobase_kernel::program::RegularTarget::Group(gi),
             &scope,
+            None,
         )?;
         Ok(())
     }
@@ -1894,13 +1903,52 @@ impl<'a> Builder<'a> {
         iteration: Iteration,
         context: &str,
     ) -> Result<KernelId, Failed> {
+        self.block_kernel_within(scope, block, name, iteration, context, None)
+    }
+
+    /// [`Self::block_kernel`], run only for the neurons `start..stop` of
+    /// the group when `within` gives them (code of a subgroup).
+    fn block_kernel_within(
+        &mut self,
+        scope: &Scope,
+        block: &ast::Block,
+        name: String,
+        iteration: Iteration,
+        context: &str,
+        within: Option<(usize, usize)>,
+    ) -> Result<KernelId, Failed> {
         // Event code (reset, `on_event`) writes `(unless refractory)`
         // variables unconditionally, as Brian2's Resetter does.
         let is_event_code = iteration == Iteration::List;
         let mut counters = KernelCounters::default();
         let mut checker = self.checker(scope, &mut counters, true, is_event_code);
-        let body = checker.check_block(block, context)?;
+        let mut body = checker.check_block(block, context)?;
+        if let Some(range) = within {
+            body = only_within(body, range);
+        }
         Ok(self.add_kernel(name, iteration, &counters, body))
+    }
+
+    /// The scope of code run on `G` or on a subgroup `G[a:b]`: the group,
+    /// its scope and, for a subgroup, its absolute range. As in Brian2, a
+    /// subgroup's code sees its own `i` (0 for its first neuron) and `N`
+    /// (its size).
+    fn subgroup_scope(
+        &mut self,
+        target: &ast::GroupRef,
+    ) -> Result<(usize, Scope, Option<Within>), Failed> {
+        let g = self.group_by_name(&target.group)?;
+        let mut scope = self.refreshed(&self.groups[g].scope);
+        if target.slice.is_none() {
+            return Ok((g, scope, None));
+        }
+        let (_, start, stop) = self.group_ref(target)?;
+        scope.indices.insert(
+            "i".to_string(),
+            expr::sub(Expr::Index(IndexSpace::Own), c(start as f64)),
+        );
+        scope.group_size = Some(stop - start);
+        Ok((g, scope, Some((start, stop))))
     }
 
     /// Brian2's `mon.when = 'end'` or `G.order = 1` (a schedule attribute
@@ -1983,16 +2031,31 @@ impl<'a> Builder<'a> {
         if let Some(si) = self.synapse_index(&group.name) {
             if values::is_array_value(value) {
                 // Brian2 writes the array in synapse order and refuses one
-                // of another length; the length is checked here, so the
-                // number of synapses must be known before they are made.
-                let Some(count) = self.known_synapse_count(si, true) else {
-                    return Err(self.error(
-                        Diagnostic::error(
-                            value.span,
-                            "synaptic variables can be set from an array of values only when the number of synapses is known before the run",
-                        )
-                        .with_note("it is for `connect: all` (without a condition or `p=`) and `i=`/`j=` lists; otherwise write an expression of `i` and `j` (and `_pre`/`_post` variables), such as `S.w = 0.1*(i + j)`"),
-                    ));
+                // of another length. The length is checked here when the
+                // number of synapses is known before they are made, and
+                // otherwise when the setting runs, after the connections
+                // (`Action::CheckSynapseCount`, a run-time error located at
+                // this line), as Brian2 checks it.
+                let count = match (self.known_synapse_count(si, true), selector) {
+                    (Some(count), _) => count,
+                    (None, None) => {
+                        let count = self.array_length(value)?;
+                        self.program.actions.push(Action::CheckSynapseCount {
+                            synapses: si,
+                            values: count,
+                            variable: variable.name.clone(),
+                        });
+                        count
+                    }
+                    (None, Some(_)) => {
+                        return Err(self.error(
+                            Diagnostic::error(
+                                value.span,
+                                "a selection of synapses can be set from an array of values only when the number of synapses is known before the run",
+                            )
+                            .with_note("it is for `connect: all` (without a condition or `p=`) and `i=`/`j=` lists; otherwise set every synapse (`S.w = [...]`) or write an expression of `i` and `j`, such as `S.w[0:3] = 0.1*(i + j)`"),
+                        ));
+                    }
                 };
                 let lookup = self.array_lookup(
                     group,
@@ -2099,16 +2162,30 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for v in names {
             match scope.names.get(&v.name) {
+                // A shared value (or one linked to a one-neuron group) is
+                // recorded once for every recorded neuron, as Brian2 does
+                // ("it will be recorded once for every target"): copied
+                // into a per-neuron array before each recording.
+                Some(Binding::Variable(info)) if info.space == IndexSpace::Shared => {
+                    let array = self.add_array(
+                        format!("{gname}.{}(recorded)", v.name),
+                        g,
+                        size,
+                        0.0,
+                        info.ty,
+                    );
+                    prepare.push(Stmt::Store(
+                        array,
+                        IndexSpace::Own,
+                        Expr::Load(info.array, IndexSpace::Shared),
+                    ));
+                    out.push(RecordedVariable {
+                        name: v.name.clone(),
+                        array,
+                        kind: kind_of(info.ty),
+                    });
+                }
                 Some(Binding::Variable(info)) => {
-                    if info.space == IndexSpace::Shared {
-                        return Err(self.error(Diagnostic::error(
-                            v.span,
-                            format!(
-                                "`{}` is shared; recording shared variables is not supported yet",
-                                v.name
-                            ),
-                        )));
-                    }
                     out.push(RecordedVariable {
                         name: v.name.clone(),
                         array: info.array,
@@ -2548,6 +2625,22 @@ fn drop_failed_table_cascades(
 /// the run). It never moves past a `run`, a redefinition of a constant, a
 /// `seed()` or a `defaultclock.dt` (which a definition could depend on),
 /// so a name used by an earlier run is still "used before it is defined".
+/// The elements `start..stop` of a group that a subgroup's code runs for.
+type Within = (usize, usize);
+
+/// `body` run only for the elements `start..stop` (of a subgroup).
+fn only_within(body: Vec<Stmt>, (start, stop): Within) -> Vec<Stmt> {
+    let own = || Expr::Index(IndexSpace::Own);
+    vec![Stmt::If {
+        cond: binary(
+            BinaryOp::And,
+            binary(BinaryOp::Ge, own(), c(start as f64)),
+            binary(BinaryOp::Lt, own(), c(stop as f64)),
+        ),
+        then: body,
+    }]
+}
+
 fn in_resolution_order(model: &ast::Model) -> Vec<&Item> {
     let mut defined = std::collections::HashSet::new();
     let mut order: Vec<&Item> = Vec::with_capacity(model.items.len());

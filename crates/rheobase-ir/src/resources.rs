@@ -399,6 +399,7 @@ fn item_span(item: &Item) -> Span {
         | Item::SetVariableWhere { span, .. }
         | Item::LinkVariable { span, .. }
         | Item::SetPathwayDelay { span, .. }
+        | Item::RunRegularly { span, .. }
         | Item::Run { span, .. } => *span,
         Item::SetSchedule(d) => d.span,
         Item::NeuronGroup(d) => d.name.span,

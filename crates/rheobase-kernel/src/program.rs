@@ -719,6 +719,16 @@ pub enum Action {
     /// Runs a Range kernel over all synapses of `synapses[synapses]`, once
     /// (an `init:` block, a `delay:` expression, `S.w = ...`).
     InitialiseSynapses { kernel: KernelId, synapses: usize },
+    /// Brian2's length check of an array assigned to a synaptic variable
+    /// whose number of synapses is known only once they are made
+    /// (`connect: p=0.1`, then `S.w = [...]` or `S.w = A*mV`): fails the
+    /// run unless `synapses[synapses]` has exactly `values` synapses (over
+    /// all ranks). `variable` is the variable set, for the message.
+    CheckSynapseCount {
+        synapses: usize,
+        values: usize,
+        variable: String,
+    },
 }
 
 impl MonitorPlan {

@@ -25,6 +25,15 @@ pub enum RuntimeError {
     Connect { synapses: String, message: String },
     /// The delays of Synapses object `synapses` cannot be used.
     Delay { synapses: String, message: String },
+    /// An array of `values` values was assigned to `variable` of Synapses
+    /// object `synapses`, which made `made` synapses (Brian2 refuses an
+    /// array of another length).
+    ArrayLength {
+        synapses: String,
+        variable: String,
+        values: usize,
+        made: u64,
+    },
     /// Monitor `monitor` cannot record what it was asked to (e.g. synapse
     /// indices beyond the number of synapses).
     Record { monitor: String, message: String },
@@ -117,6 +126,16 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Record { monitor, message } => {
                 write!(f, "monitor `{monitor}` cannot record: {message}")
             }
+            RuntimeError::ArrayLength {
+                synapses,
+                variable,
+                values,
+                made,
+            } => write!(
+                f,
+                "`{synapses}.{variable}` is set from an array of {values} values, but `{synapses}` \
+                 made {made} synapses"
+            ),
             RuntimeError::Output { monitor, message } => {
                 write!(
                     f,

@@ -435,6 +435,28 @@ impl Simulation {
             }
         }
         match *action {
+            Action::CheckSynapseCount {
+                synapses,
+                values,
+                ref variable,
+            } => {
+                // On one rank of several, the count of every rank's
+                // synapses, which is what one process has.
+                let made = self
+                    .partition
+                    .as_ref()
+                    .map_or(self.synapses[synapses].len() as u64, |p| {
+                        p.global_len[synapses]
+                    });
+                if made != values as u64 {
+                    return Err(RuntimeError::ArrayLength {
+                        synapses: self.program.synapses[synapses].name.clone(),
+                        variable: variable.clone(),
+                        values,
+                        made,
+                    });
+                }
+            }
             Action::Initialise { kernel, group } => {
                 let started = Instant::now();
                 let size = self.groups[group].size;

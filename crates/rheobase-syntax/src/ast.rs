@@ -97,6 +97,15 @@ pub enum Item {
     SpikeMonitor(SpikeMonitorDecl),
     StateMonitor(StateMonitorDecl),
     PopulationRateMonitor(PopulationRateMonitorDecl),
+    /// `G.run_regularly:` or `G[a:b].run_regularly:` with a block of
+    /// keys: Brian2's `G.run_regularly(...)` written at the top level, on
+    /// a whole group or on a subgroup (`N_exc = N[:Ne]`,
+    /// `N_exc.run_regularly(...)`).
+    RunRegularly {
+        target: GroupRef,
+        block: RunRegularly,
+        span: Span,
+    },
 }
 
 /// Which elements an indexed assignment sets.
@@ -258,6 +267,9 @@ pub struct PoissonGroupDecl {
     pub name: Ident,
     pub size: Expr,
     pub rates: Option<Expr>,
+    /// `run_regularly:` blocks, in file order (Brian2's
+    /// `P.run_regularly("rates = ...")`).
+    pub run_regularly: Vec<RunRegularly>,
     pub span: Span,
 }
 

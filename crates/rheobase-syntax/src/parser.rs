@@ -95,7 +95,7 @@ impl Kind {
                 "namespace",
                 "order",
             ],
-            Kind::PoissonGroup => &["rates"],
+            Kind::PoissonGroup => &["rates", "run_regularly"],
             Kind::PoissonInput => &["N", "rate", "weight", "when", "order"],
             Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
             Kind::TimedArray => &["dt", "values", "file"],
@@ -356,6 +356,9 @@ impl<'s> Parser<'s> {
         }
         if line.poisoned {
             return None;
+        }
+        if let Some(item) = self.top_run_regularly(k, block_end) {
+            return item;
         }
         // `Foo bar(...)`: a declaration of a kind we do not know, most
         // likely a misspelt one.
@@ -660,11 +663,14 @@ impl<'s> Parser<'s> {
                     name,
                     size: size?,
                     rates: None,
+                    run_regularly: Vec::new(),
                     span,
                 };
                 for kv in keys {
-                    if kv.key.name == "rates" {
-                        d.rates = self.value_expr(&kv);
+                    match kv.key.name.as_str() {
+                        "rates" => d.rates = self.value_expr(&kv),
+                        "run_regularly" => d.run_regularly.extend(self.run_regularly(&kv)),
+                        _ => {}
                     }
                 }
                 Item::PoissonGroup(d)
@@ -1417,6 +1423,73 @@ impl<'s> Parser<'s> {
             variable,
             selector,
             value,
+            span,
+        }))
+    }
+
+    /// `G.run_regularly:` or `G[a:b].run_regularly:` at the top level
+    /// (Brian2's `G.run_regularly(...)`, or `N_exc.run_regularly(...)`
+    /// on a subgroup `N_exc = N[:Ne]`), with its block of keys; `None`
+    /// if line `k` is something else.
+    fn top_run_regularly(&mut self, k: usize, block_end: usize) -> Option<Option<Item>> {
+        let line = &self.lines[k];
+        let (start, end) = (line.start, line.end);
+        let text = &self.text[start..end];
+        // `HEAD.run_regularly:` then nothing, or a value on the same line
+        // (refused as for a `run_regularly:` key in a body).
+        let at = text.find(".run_regularly")?;
+        let after = &text[at + ".run_regularly".len()..];
+        let colon = after.len() - after.trim_start().len();
+        if !after[colon..].starts_with(':') {
+            return None;
+        }
+        let header_end = start + at + ".run_regularly".len() + colon + 1;
+        let rest = &self.text[header_end..end];
+        let value = rest.trim();
+        let inline = (!value.is_empty()).then(|| {
+            let a = header_end + rest.len() - rest.trim_start().len();
+            (a, a + value.len())
+        });
+        let head = &text[..at + 1];
+        let span = Span::new(start, self.lines[block_end - 1].end.max(end));
+        let target = self.parse_region(
+            Rule::regular_header,
+            (start, header_end),
+            |c, span, parts| {
+                let target = parts
+                    .into_iter()
+                    .find(|p| p.as_rule() == Rule::group_ref)
+                    .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+                c.group_ref(target)
+            },
+        );
+        let Some(target) = target else {
+            // Reported; not read again as another statement.
+            return Some(None);
+        };
+        let key_start = start + head.len();
+        let kv = KeyValue {
+            key: Ident {
+                name: "run_regularly".to_string(),
+                span: Span::new(key_start, key_start + "run_regularly".len()),
+            },
+            event: None,
+            inline,
+            block: (k + 1, block_end),
+            span,
+        };
+        if k + 1 >= block_end && inline.is_none() {
+            self.report(
+                Diagnostic::error(kv.key.span, "`run_regularly:` has no `code:`").with_note(
+                    "give the statements to run in an indented block under it, as \
+                     `code: v = rand()*mV`, with optional `dt:`, `when:` and `order:`",
+                ),
+            );
+            return Some(None);
+        }
+        Some(self.run_regularly(&kv).map(|block| Item::RunRegularly {
+            target,
+            block,
             span,
         }))
     }

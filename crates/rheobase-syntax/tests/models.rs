@@ -74,6 +74,7 @@ fn cuba_parses_with_the_expected_shape() {
             Item::SpikeMonitor(_) => "SpikeMonitor",
             Item::StateMonitor(_) => "StateMonitor",
             Item::PopulationRateMonitor(_) => "PopulationRateMonitor",
+            Item::RunRegularly { .. } => "run_regularly",
         })
         .collect();
     assert_eq!(

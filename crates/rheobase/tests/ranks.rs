@@ -122,6 +122,8 @@ const REFUSED: &[&str] = &[
     // monitor's `when:`), and presynaptic writes.
     "object_order",
     "part_schedule",
+    // `C_EE_NMDA`'s `on_pre: x_pre += 1` writes the presynaptic neuron.
+    "ex_Wang_2002",
     "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
 ];

@@ -27,6 +27,9 @@ pub(super) struct Links {
     /// Group name → `run` statements before its declaration, and the span
     /// of the first `run` after it.
     pub groups: HashMap<String, (usize, Option<Span>)>,
+    /// (group or Synapses object, variable) of every variable declared
+    /// `(linked)` so far, linked or not (a failed link was reported).
+    pub declared: std::collections::HashSet<(String, String)>,
 }
 
 /// Collects every `linked_var` statement and where the groups and runs are.
@@ -46,6 +49,11 @@ pub(super) fn scan(model: &ast::Model) -> Links {
             Item::NeuronGroup(g) => {
                 out.groups
                     .entry(g.name.name.clone())
+                    .or_insert((runs, None));
+            }
+            Item::Synapses(s) => {
+                out.groups
+                    .entry(s.name.name.clone())
                     .or_insert((runs, None));
             }
             Item::LinkVariable {
@@ -72,16 +80,18 @@ pub(super) fn scan(model: &ast::Model) -> Links {
 
 impl Builder<'_> {
     /// The binding of `eq`'s variable, declared `(linked)` in group
-    /// `gname` of `size` neurons with unit `dim`.
+    /// `gname` of `size` neurons (`None`: a Synapses object) with unit
+    /// `dim`.
     pub(super) fn linked_binding(
         &mut self,
         gname: &str,
-        size: usize,
+        size: Option<usize>,
         eq: &ast::Equation,
         dim: Dimension,
     ) -> Result<Binding, Failed> {
         let var = &eq.variable;
         let key = (gname.to_string(), var.name.clone());
+        self.links.declared.insert(key.clone());
         let Some(link) = self.links.links.get(&key) else {
             return Err(self.error(
                 Diagnostic::error(
@@ -134,19 +144,27 @@ impl Builder<'_> {
         };
         let src = &self.groups[g];
         let src_size = src.size;
-        let info = match src.scope.names.get(&source_variable.name) {
-            Some(Binding::Variable(info)) if !info.read_only => info.clone(),
+        // A subexpression of the source is linked too, as in Brian2: its
+        // expression is read at the linked element (`through`).
+        let (info, target) = match src.scope.names.get(&source_variable.name) {
+            Some(Binding::Variable(info)) if !info.read_only => (Some(info.clone()), None),
+            Some(Binding::Subexpression(t)) => (None, Some(t.clone())),
             _ => {
                 return Err(self.error(Diagnostic::error(
                     source_variable.span,
                     format!(
-                        "group `{}` has no state variable `{}` to link to",
+                        "group `{}` has no state variable or subexpression `{}` to link to",
                         source.name, source_variable.name
                     ),
                 )));
             }
         };
-        if info.dim != dim {
+        let (target_dim, target_shared) = match (&info, &target) {
+            (Some(info), _) => (info.dim, info.space == IndexSpace::Shared),
+            (None, Some(t)) => (t.dim, false),
+            (None, None) => return Err(Failed),
+        };
+        if target_dim != dim {
             return Err(self.error(
                 Diagnostic::error(
                     span,
@@ -156,34 +174,50 @@ impl Builder<'_> {
                         dim_name(dim),
                         source.name,
                         source_variable.name,
-                        dim_name(info.dim)
+                        dim_name(target_dim)
                     ),
                 )
                 .with_secondary(eq.unit.span, "declared here"),
             ));
         }
-        let space = if info.space == IndexSpace::Shared || src_size == 1 {
+        let space = if target_shared || src_size == 1 {
             IndexSpace::Shared
-        } else if src_size == size {
+        } else if Some(src_size) == size {
             IndexSpace::Own
         } else {
-            return Err(self.error(
-                Diagnostic::error(
+            let d = match size {
+                Some(size) => Diagnostic::error(
                     span,
                     format!(
                         "cannot link `{}` to `{}.{}`: `{gname}` has {size} neurons and `{}` has {src_size}",
                         var.name, source.name, source_variable.name, source.name
                     ),
-                )
-                .with_note("Brian2 links groups of different sizes only with `index=`, which is not supported yet"),
-            ));
+                ),
+                None => Diagnostic::error(
+                    span,
+                    format!(
+                        "cannot link the synaptic variable `{}` to `{}.{}`: `{}` has {src_size} neurons, not one",
+                        var.name, source.name, source_variable.name, source.name
+                    ),
+                ),
+            };
+            return Err(self.error(d.with_note(
+                "Brian2 links groups of different sizes only with `index=`, which is not supported yet",
+            )));
         };
-        Ok(Binding::Variable(VariableInfo {
-            space,
-            flags: vec!["linked".to_string()],
-            conditional_write: None,
-            ..info
-        }))
+        Ok(match (info, target) {
+            // Synaptic code may read a linked value but not write it: every
+            // synapse would write the one element, in the order they run.
+            (Some(info), _) => Binding::Variable(VariableInfo {
+                space,
+                flags: vec!["linked".to_string()],
+                conditional_write: None,
+                read_only: info.read_only || size.is_none(),
+                ..info
+            }),
+            (None, Some(t)) => super::network::through(&Binding::Subexpression(t), space),
+            (None, None) => return Err(Failed),
+        })
     }
 
     /// A `linked_var` statement where it stands: the link was made when
@@ -194,11 +228,13 @@ impl Builder<'_> {
         variable: &ast::Ident,
         span: Span,
     ) -> Result<(), Failed> {
-        let g = self.group_by_name(group)?;
-        let linked = matches!(
-            self.groups[g].scope.names.get(&variable.name),
-            Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "linked")
-        );
+        if self.synapse_index(&group.name).is_none() {
+            self.group_by_name(group)?;
+        }
+        let linked = self
+            .links
+            .declared
+            .contains(&(group.name.clone(), variable.name.clone()));
         if !linked {
             return Err(self.error(
                 Diagnostic::error(

@@ -45,7 +45,7 @@ pub(crate) struct SynapsesInfo {
 
 /// Rewrites a neuron group's binding so that it is read through a
 /// synapse's `pre` or `post` index.
-fn through(binding: &Binding, space: IndexSpace) -> Binding {
+pub(super) fn through(binding: &Binding, space: IndexSpace) -> Binding {
     match binding {
         Binding::Variable(v) => Binding::Variable(VariableInfo {
             space: if v.space == IndexSpace::Shared {
@@ -222,7 +222,7 @@ impl<'a> Builder<'a> {
                 "a PoissonGroup needs `rates:` (e.g. `rates: 10*Hz`)",
             )));
         };
-        let scope = self.neuron_scope(size);
+        let mut scope = self.neuron_scope(size);
         let mut counters = KernelCounters::default();
         let rate = {
             let mut checker = self.checker(&scope, &mut counters, false, false);
@@ -248,6 +248,42 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
+        // As in Brian2, a constant rate is a parameter `rates : Hz` of
+        // each neuron (so `run_regularly` code, a setting or a monitor can
+        // use it, as Wang 2002's `P.run_regularly("rates = ...")` does);
+        // an expression is a subexpression, read where it is used.
+        let gi = self.program.groups.len();
+        let mut variables = Vec::new();
+        let rate_value = match as_const(&rate.expr) {
+            Some(r) => {
+                let array =
+                    self.add_array(format!("{}.rates", d.name.name), gi, size, r, Ty::Float);
+                variables.push(("rates".to_string(), array));
+                scope.names.insert(
+                    "rates".to_string(),
+                    Binding::Variable(VariableInfo {
+                        array,
+                        space: IndexSpace::Own,
+                        dim: Dimension::HERTZ,
+                        ty: Ty::Float,
+                        read_only: false,
+                        flags: Vec::new(),
+                        conditional_write: None,
+                    }),
+                );
+                Expr::Load(array, IndexSpace::Own)
+            }
+            None => {
+                // Substituted elsewhere only when it draws no random
+                // number, since a draw's key belongs to this kernel.
+                if counters.draws == 0 {
+                    scope
+                        .names
+                        .insert("rates".to_string(), Binding::Subexpression(rate.clone()));
+                }
+                rate.expr
+            }
+        };
         // Brian2's PoissonGroup is `rand() < rates*dt`, checked each step.
         let draw = counters.draw();
         let cond = binary(
@@ -256,7 +292,7 @@ impl<'a> Builder<'a> {
                 kind: RandKind::Uniform,
                 draw,
             },
-            expr::mul(rate.expr, Expr::Dt),
+            expr::mul(rate_value, Expr::Dt),
         );
         let name = d.name.name.clone();
         let body = self.active_after_declaration(vec![Stmt::If {
@@ -272,7 +308,7 @@ impl<'a> Builder<'a> {
         let plan = GroupPlan {
             name,
             size,
-            variables: Vec::new(),
+            variables,
             method: None,
             state_update: None,
             spike: Some(EventPlan {
@@ -283,8 +319,14 @@ impl<'a> Builder<'a> {
             generator: None,
             events: Vec::new(),
         };
-        self.register_group(plan, scope, true);
-        Ok(())
+        let gi = self.register_group(plan, scope.clone(), true);
+        self.run_regularly(
+            &d.run_regularly,
+            &d.name.name,
+            RegularTarget::Group(gi),
+            &scope,
+            None,
+        )
     }
 
     pub(super) fn spike_generator(&mut self, d: &ast::SpikeGeneratorDecl) -> Result<(), Failed> {
@@ -579,28 +621,15 @@ impl<'a> Builder<'a> {
 
     pub(super) fn poisson_input(&mut self, d: &ast::PoissonInputDecl) -> Result<(), Failed> {
         self.define(&d.name)?;
-        let g = self.group_by_name(&d.target)?;
-        let mut scope = self.refreshed(&self.groups[g].scope);
         // On a subgroup (Brian2's `PoissonInput(G[a:b], ...)`), only its
         // neurons get the input, and its code sees the subgroup's `i`
         // (from 0) and `N`, as Brian2's subgroups do.
-        let slice = match &d.slice {
-            None => None,
-            Some(sl) => {
-                let r = ast::GroupRef {
-                    group: d.target.clone(),
-                    slice: Some(sl.clone()),
-                    span: sl.span,
-                };
-                let (_, start, stop) = self.group_ref(&r)?;
-                scope.indices.insert(
-                    "i".to_string(),
-                    expr::sub(Expr::Index(IndexSpace::Own), c(start as f64)),
-                );
-                scope.group_size = Some(stop - start);
-                Some((start, stop))
-            }
+        let target = ast::GroupRef {
+            group: d.target.clone(),
+            slice: d.slice.clone(),
+            span: d.slice.as_ref().map_or(d.target.span, |s| s.span),
         };
+        let (g, scope, slice) = self.subgroup_scope(&target)?;
         let Some(Binding::Variable(var)) = scope.names.get(&d.variable.name).cloned() else {
             return Err(self.error(Diagnostic::error(
                 d.variable.span,
@@ -685,16 +714,8 @@ impl<'a> Builder<'a> {
                 then: body,
             }];
         }
-        if let Some((start, stop)) = slice {
-            let own = || Expr::Index(IndexSpace::Own);
-            body = vec![Stmt::If {
-                cond: binary(
-                    BinaryOp::And,
-                    binary(BinaryOp::Ge, own(), c(start as f64)),
-                    binary(BinaryOp::Lt, own(), c(stop as f64)),
-                ),
-                then: body,
-            }];
+        if let Some(range) = slice {
+            body = super::only_within(body, range);
         }
         let body = self.active_after_declaration(body);
         let kernel = self.add_kernel(
@@ -1205,7 +1226,7 @@ impl<'a> Builder<'a> {
             };
             let allowed: &[&str] = match eq.kind {
                 EquationKind::Differential(_) => &["event-driven", "clock-driven"],
-                EquationKind::Parameter => &["constant", "shared"],
+                EquationKind::Parameter => &["constant", "shared", "linked"],
                 EquationKind::Subexpression(_) => &["summed", "shared", "constant over dt"],
             };
             for f in &eq.flags {
@@ -1221,6 +1242,17 @@ impl<'a> Builder<'a> {
                         )
                         .with_note(format!("allowed here: {}", allowed.join(", "))),
                     );
+                }
+            }
+            // Brian2's `S.G = linked_var(A, 'G')`: one value of a
+            // one-neuron group (or a shared variable) for every synapse.
+            if flags.contains(&"linked") {
+                match self.linked_binding(&sname, None, eq, dim) {
+                    Ok(b) => {
+                        scope.names.insert(name.name.clone(), b);
+                        continue;
+                    }
+                    Err(_) => failed = true,
                 }
             }
             if flags.contains(&"shared") {
@@ -1723,6 +1755,7 @@ impl<'a> Builder<'a> {
             &sname,
             rheobase_kernel::program::RegularTarget::Synapses(si),
             &scope,
+            None,
         )?;
         self.synapse_infos.push(SynapsesInfo { name: sname, scope });
         Ok(())
@@ -2755,15 +2788,6 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for v in names {
             match scope.names.get(&v.name) {
-                Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "shared") => {
-                    return Err(self.error(Diagnostic::error(
-                        v.span,
-                        format!(
-                            "`{}` is shared; recording shared variables is not supported yet",
-                            v.name
-                        ),
-                    )));
-                }
                 Some(Binding::Variable(info)) if info.space == IndexSpace::Own => {
                     out.push(rheobase_kernel::program::RecordedVariable {
                         name: v.name.clone(),
@@ -2772,9 +2796,10 @@ impl<'a> Builder<'a> {
                     })
                 }
                 // A neuron variable seen through the synapse (`v_post`), a
-                // subexpression or an index (`i`, `j`) is computed into a
-                // synaptic array just before each recording, as Brian2
-                // records them per synapse.
+                // shared or linked one-element value, a subexpression or an
+                // index (`i`, `j`) is computed into a synaptic array just
+                // before each recording, as Brian2 records them per synapse
+                // (a shared value once for every recorded synapse).
                 Some(Binding::Variable(info)) => {
                     let array = self.synapse_array(
                         format!("{sname}.{}(recorded)", v.name),

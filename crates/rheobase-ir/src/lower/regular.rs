@@ -28,28 +28,34 @@ pub(super) struct PendingRegular {
 
 impl Builder<'_> {
     /// Lowers the `run_regularly:` blocks of the group or Synapses object
-    /// `owner`, whose code sees `scope`.
+    /// `owner`, whose code sees `scope`; `within` restricts them to the
+    /// neurons of a subgroup.
     pub(super) fn run_regularly(
         &mut self,
         blocks: &[ast::RunRegularly],
         owner: &str,
         target: RegularTarget,
         scope: &Scope,
+        within: Option<(usize, usize)>,
     ) -> Result<(), Failed> {
-        for (k, r) in blocks.iter().enumerate() {
+        for r in blocks {
             let Some(code) = &r.code else { continue };
             // Brian2 names them `G_run_regularly`, `G_run_regularly_1`, ...
-            let name = match k {
+            // in the order they are made, in the body or at the top level.
+            let count = self.regular_counts.entry(owner.to_string()).or_insert(0);
+            let name = match *count {
                 0 => format!("{owner}_run_regularly"),
                 k => format!("{owner}_run_regularly_{k}"),
             };
+            *count += 1;
             let scope = self.refreshed(scope);
-            let kernel = self.block_kernel(
+            let kernel = self.block_kernel_within(
                 &scope,
                 code,
                 name.clone(),
                 Iteration::Range,
                 "`run_regularly` code",
+                within,
             )?;
             let every = match &r.dt {
                 None => 1,
@@ -92,6 +98,52 @@ impl Builder<'_> {
             });
         }
         Ok(())
+    }
+
+    /// `G.run_regularly:` or `G[a:b].run_regularly:` at the top level:
+    /// Brian2's `G.run_regularly(...)`, or `N_exc.run_regularly(...)` on a
+    /// subgroup `N_exc = N[:Ne]`, whose code sees the subgroup's `i` and
+    /// `N` and runs for its neurons only. It starts where it is written.
+    pub(super) fn top_run_regularly(
+        &mut self,
+        target: &ast::GroupRef,
+        block: &ast::RunRegularly,
+    ) -> Result<(), Failed> {
+        if target.slice.is_none() && self.synapse_index(&target.group.name).is_some() {
+            return Err(self.error(
+                Diagnostic::error(
+                    target.group.span,
+                    format!(
+                        "`{}.run_regularly:` of a Synapses object is written in its body",
+                        target.group.name
+                    ),
+                )
+                .with_note("write the block as `run_regularly:` under the Synapses declaration"),
+            ));
+        }
+        let (g, scope, within) = self.subgroup_scope(target)?;
+        let group = self.groups[g].name.clone();
+        // Brian2 names a subgroup `G_subgroup`, then `G_subgroup_1`, ...;
+        // here each top-level block on a slice is one subgroup.
+        let owner = match within {
+            None => group,
+            Some(_) => {
+                let count = self.regular_counts.entry(format!("{group}[]")).or_insert(0);
+                let owner = match *count {
+                    0 => format!("{group}_subgroup"),
+                    k => format!("{group}_subgroup_{k}"),
+                };
+                *count += 1;
+                owner
+            }
+        };
+        self.run_regularly(
+            std::slice::from_ref(block),
+            &owner,
+            RegularTarget::Group(g),
+            &scope,
+            within,
+        )
     }
 
     /// Brian2's `when` and `order` (defaults `start` and 0) as an index

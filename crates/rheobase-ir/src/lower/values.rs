@@ -74,6 +74,15 @@ impl Builder<'_> {
     /// array has as many elements as the setting sets (`size` elements,
     /// restricted to `selector`); `row` names the element's index in the
     /// setting's scope (`i` for neurons, [`SYNAPSE_ROW`] for synapses).
+    /// How many values the array value `value` has.
+    pub(super) fn array_length(&mut self, value: &ast::Expr) -> Result<usize, Failed> {
+        match self.array_operand(value)? {
+            Operand::Array(v) => Ok(v.values.len()),
+            // `is_array_value` only sends arrays here.
+            Operand::Scalar(..) => Err(Failed),
+        }
+    }
+
     pub(super) fn array_lookup(
         &mut self,
         group: &ast::Ident,

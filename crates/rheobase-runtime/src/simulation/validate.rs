@@ -410,6 +410,9 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
                 kernel(*k, "a synapse initialisation")?;
                 synapses(*s, "a synapse initialisation")?;
             }
+            Action::CheckSynapseCount { synapses: s, .. } => {
+                synapses(*s, "a length check of an array of values")?;
+            }
         }
     }
     Ok(())
@@ -675,7 +678,7 @@ pub(super) fn check_kernel_use(
             Action::InitialiseSynapses { kernel, synapses } => {
                 check(*kernel, Iteration::Range, Context::Synapses(*synapses))?;
             }
-            Action::Run { .. } | Action::Connect { .. } => {}
+            Action::Run { .. } | Action::Connect { .. } | Action::CheckSynapseCount { .. } => {}
         }
     }
     Ok(())
