@@ -130,6 +130,25 @@ fn expr_uses(e: &Expr, space: IndexSpace) -> bool {
     }
 }
 
+/// The right-hand sides of a Synapses object's equations and the values
+/// of its statements (`on_pre`, `on_post`, named pathways, `init:`).
+fn code_expressions(d: &ast::SynapsesDecl) -> Vec<&ast::Expr> {
+    let mut exprs: Vec<&ast::Expr> = Vec::new();
+    for eq in &d.model {
+        if let EquationKind::Differential(e) | EquationKind::Subexpression(e) = &eq.kind {
+            exprs.push(e);
+        }
+    }
+    for b in [&d.on_pre, &d.on_post, &d.init]
+        .into_iter()
+        .flatten()
+        .chain(d.pathways.iter().map(|p| &p.code))
+    {
+        exprs.extend(b.statements.iter().map(|s| &s.value));
+    }
+    exprs
+}
+
 fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
     super::collect_names(e, out)
 }
@@ -909,19 +928,7 @@ impl<'a> Builder<'a> {
             }
         }
         let mut used = Vec::new();
-        let mut exprs: Vec<&ast::Expr> = Vec::new();
-        for eq in &d.model {
-            if let EquationKind::Differential(e) | EquationKind::Subexpression(e) = &eq.kind {
-                exprs.push(e);
-            }
-        }
-        for b in [&d.on_pre, &d.on_post, &d.init]
-            .into_iter()
-            .flatten()
-            .chain(d.pathways.iter().map(|p| &p.code))
-        {
-            exprs.extend(b.statements.iter().map(|s| &s.value));
-        }
+        let mut exprs = code_expressions(d);
         for cl in &d.connect {
             exprs.extend(cl.condition.iter().chain(cl.p.iter()).chain(cl.n.iter()));
             for ix in [&cl.i, &cl.j].into_iter().flatten() {
@@ -1139,19 +1146,7 @@ impl<'a> Builder<'a> {
         );
 
         // N_incoming / N_outgoing exist only when some code uses them.
-        let mut exprs: Vec<&ast::Expr> = Vec::new();
-        for eq in &d.model {
-            if let EquationKind::Differential(e) | EquationKind::Subexpression(e) = &eq.kind {
-                exprs.push(e);
-            }
-        }
-        for b in [&d.on_pre, &d.on_post, &d.init]
-            .into_iter()
-            .flatten()
-            .chain(d.pathways.iter().map(|p| &p.code))
-        {
-            exprs.extend(b.statements.iter().map(|s| &s.value));
-        }
+        let mut exprs = code_expressions(d);
         exprs.extend(d.delay.iter());
         exprs.extend(d.pathway_delays.iter().map(|(_, e)| e));
         let mut used: Vec<&str> = Vec::new();
