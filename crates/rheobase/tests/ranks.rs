@@ -117,6 +117,7 @@ const REFUSED: &[&str] = &[
     "ex_Izhikevich_2007",
     "ex_Stimberg_2018_gchi_astrocyte",
     "ex_Stimberg_2018_io_synapse",
+    "ex_Stimberg_2018_synrel",
     "synapses_onto_synapses",
     // Parts moved in the schedule (`order:`, `S.pre.when = ...`, a
     // monitor's `when:`), and presynaptic writes.
@@ -126,6 +127,10 @@ const REFUSED: &[&str] = &[
     "ex_Wang_2002",
     "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
+    // `record: S[i, :]`: each rank holds only the synapses onto its own
+    // neurons.
+    "ex_Stimberg_2018_COBA",
+    "synapse_record_pairs",
 ];
 
 /// Spike exchanges on 2 and 3 ranks of models whose windows are known:
