@@ -1590,10 +1590,10 @@ impl<'s> Parser<'s> {
         if text == "False" {
             return Some(Record::List(Vec::new()));
         }
-        // `S[i, :]`: a Synapses object indexed by neurons. A plain list or
-        // range never starts with a name followed by `[` at its top level
-        // (an indexed expression such as `a[0]` is not an index either).
-        if let Some((head, _)) = text.split_once('[') {
+        // `S[i, :]`: a Synapses object indexed by neurons, the whole value
+        // a name followed by one bracket (a list such as `a[0], 1` goes
+        // on to the list rule below).
+        if let (Some((head, _)), true) = (text.split_once('['), text.ends_with(']')) {
             let head = head.trim_end();
             if !head.is_empty() && head.chars().all(|c| c.is_alphanumeric() || c == '_') {
                 return self.parse_region(Rule::record_pairs, range, |c, span, parts| {
