@@ -685,6 +685,13 @@ class Runner:
             record = True
         elif rec == "False":
             record = False
+        elif re.match(r"^\w+\s*\[", rec):
+            # `S[i, :]`, `S[:, j]`, `S[i, j]`: Brian2's own synapse indexing,
+            # evaluated on the Synapses object with the file's constants.
+            syn = re.match(r"^(\w+)\s*\[(.*)\]$", rec)
+            sides = [x.strip() for x in syn.group(2).split(",")]
+            key = tuple(slice(None) if x == ":" else int(ceval(x, self.consts)) for x in sides)
+            record = self.objects[syn.group(1)][key]
         elif ":" in rec:
             bounds = [int(ceval(x, self.consts)) for x in rec.split(":")]
             record = list(range(*bounds))

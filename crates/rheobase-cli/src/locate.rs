@@ -81,7 +81,9 @@ pub fn place(model: &ast::Model, error: &RuntimeError) -> Option<Span> {
                 if let Item::StateMonitor(m) = item {
                     if m.name.name == *monitor {
                         return Some(match &m.record {
-                            Some(Record::All(span)) | Some(Record::Range { span, .. }) => *span,
+                            Some(Record::All(span))
+                            | Some(Record::Range { span, .. })
+                            | Some(Record::Pairs { span, .. }) => *span,
                             Some(Record::List(list)) => match (list.first(), list.last()) {
                                 (Some(a), Some(b)) => a.span.to(b.span),
                                 _ => m.name.span,

@@ -8,7 +8,7 @@
 //! only rank.
 
 use rheobase::runtime::{unsupported, Exchange, Simulation};
-use rheobase::syntax::ast::{Item, Model};
+use rheobase::syntax::ast::{Item, Model, Record};
 use rheobase::syntax::{Diagnostic, Span};
 use serde_json::{json, Value};
 
@@ -161,7 +161,13 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
             Item::PoissonGroup(g) => (&g.name, None),
             Item::PoissonInput(g) => (&g.name, None),
             Item::SpikeMonitor(m) => (&m.name, None),
-            Item::StateMonitor(m) => (&m.name, None),
+            Item::StateMonitor(m) => {
+                let record = match (part, &m.record) {
+                    ("record", Some(Record::Pairs { span, .. })) => Some(*span),
+                    _ => None,
+                };
+                (&m.name, record)
+            }
             Item::PopulationRateMonitor(m) => (&m.name, None),
             _ => return None,
         };
@@ -244,6 +250,36 @@ run 1*ms
             text.starts_with(
                 "syn.model:12:17: error: `R` cannot run on 2 MPI ranks yet: its target is the \
                  Synapses object `S`"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_synapses_of_a_neuron_are_refused_at_their_record() {
+        let source = "\
+NeuronGroup G(2):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+    threshold: v > 1
+    reset: v = 0
+    method: euler
+Synapses S(G -> G):
+    on_pre: v_post += 0.1
+    connect: i != j
+StateMonitor syn(S):
+    variables: v_post
+    record: S[0, :]
+run 1*ms
+";
+        let program = rheobase::compile(source).expect("model").program;
+        let text = two_ranks()
+            .refusals("rec.model", source, &program)
+            .expect("refused");
+        assert!(
+            text.starts_with(
+                "rec.model:12:13: error: `syn` cannot run on 2 MPI ranks yet: its record \
+                 selects the synapses of given neurons (`S[i, :]`), which no one rank holds"
             ),
             "{text}"
         );

@@ -2468,6 +2468,21 @@ impl<'a> Builder<'a> {
                 )));
             }
             Some(ast::Record::All(_)) => (0..len).collect(),
+            Some(ast::Record::Pairs { synapses, span, .. }) => {
+                let source = self.source_text(&m.source);
+                let s = &synapses.name;
+                return Err(self.error(
+                    Diagnostic::error(
+                        *span,
+                        format!(
+                            "`{s}[...]` selects synapses, but this monitor records the neurons of \
+                             `{source}` (a StateMonitor of `{s}` records its synapses)"
+                        ),
+                    )
+                    .with_label("synapse indexing on a NeuronGroup monitor")
+                    .with_secondary(m.source.span, "the recorded group"),
+                ));
+            }
             Some(ast::Record::List(items)) => {
                 let mut out = Vec::new();
                 for e in items {
@@ -2543,6 +2558,7 @@ impl<'a> Builder<'a> {
             every,
             prepare,
             record_all_synapses: false,
+            record_pairs: None,
             schedule: None,
             from_step: self.steps_so_far,
         });

@@ -659,6 +659,13 @@ pub enum MonitorPlan {
         /// which are all of them, since connections are made in the
         /// Synapses declaration).
         record_all_synapses: bool,
+        /// `record: S[i, :]`, `S[:, j]`, `S[i, j]` (source and target
+        /// neuron relative to the Synapses object's sides, `None` for
+        /// `:`): `record` is then empty, and the runtime records, in
+        /// creation order, the synapses with these neurons that exist at
+        /// the monitor's first sample (Brian2's `record=S[i, :]`, whose
+        /// synapses are made before the monitor).
+        record_pairs: Option<(Option<usize>, Option<usize>)>,
         /// `None`: at the start of the step, with the other StateMonitors
         /// (Brian2's default `when='start'`, `order=0`); otherwise where
         /// its `when:`/`order:` put it.

@@ -174,7 +174,8 @@ impl MonitorData {
     }
 
     /// Sets the elements a StateMonitor records, before its first sample
-    /// (for `record_all_synapses`, once the synapses exist).
+    /// (for `record_all_synapses` and `record_pairs`, once the synapses
+    /// exist).
     pub(crate) fn set_record(&mut self, elements: Vec<usize>) {
         if let MonitorData::State {
             record, variables, ..

@@ -254,6 +254,7 @@ impl Model {
                     every: self.every,
                     prepare: None,
                     record_all_synapses: false,
+                    record_pairs: None,
                     schedule: None,
                     from_step: 0,
                 },

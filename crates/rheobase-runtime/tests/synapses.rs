@@ -211,6 +211,7 @@ impl Builder {
             every: 1,
             prepare: None,
             record_all_synapses: false,
+            record_pairs: None,
             schedule: None,
             from_step: 0,
         });

@@ -383,6 +383,16 @@ pub enum Record {
         step: Option<Expr>,
         span: Span,
     },
+    /// `S[i, :]`, `S[:, j]` or `S[i, j]`: the synapses of the monitored
+    /// Synapses object `S` from source neuron `i` and/or onto target
+    /// neuron `j` (`None` for `:`), in creation order, as Brian2's
+    /// `record=S[i, :]`.
+    Pairs {
+        synapses: Ident,
+        pre: Option<Expr>,
+        post: Option<Expr>,
+        span: Span,
+    },
 }
 
 /// One line of Brian2's equation language.

@@ -1590,6 +1590,51 @@ impl<'s> Parser<'s> {
         if text == "False" {
             return Some(Record::List(Vec::new()));
         }
+        // `S[i, :]`: a Synapses object indexed by neurons, the whole value
+        // a name followed by one bracket (a list such as `a[0], 1` goes
+        // on to the list rule below).
+        if let (Some((head, _)), true) = (text.split_once('['), text.ends_with(']')) {
+            let head = head.trim_end();
+            if !head.is_empty() && head.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return self.parse_region(Rule::record_pairs, range, |c, span, parts| {
+                    let mut name = None;
+                    let mut sides = Vec::new();
+                    for p in parts {
+                        match p.as_rule() {
+                            Rule::ident => name = Some(c.ident(&p)),
+                            Rule::pair_side => {
+                                let e = p.into_inner().find(|q| q.as_rule() == Rule::expr);
+                                sides.push(match e {
+                                    Some(e) => Some(c.expr(e)?),
+                                    None => None,
+                                });
+                            }
+                            _ => {}
+                        }
+                    }
+                    let mut sides = sides.into_iter();
+                    match (name, sides.next(), sides.next()) {
+                        (Some(synapses), Some(pre), Some(post)) => Ok(Record::Pairs {
+                            synapses,
+                            pre,
+                            post,
+                            span,
+                        }),
+                        (Some(s), Some(_), None) => Err(Diagnostic::error(
+                            span,
+                            format!(
+                                "`{0}[...]` in `record:` takes a source and a target neuron \
+                                 (`{0}[i, :]`, `{0}[:, j]` or `{0}[i, j]`); to record synapse \
+                                 indices, list them (`record: 3`)",
+                                s.name
+                            ),
+                        )
+                        .with_label("one index where two are needed")),
+                        _ => Err(Diagnostic::error(span, "internal parser error")),
+                    }
+                });
+            }
+        }
         self.parse_region(Rule::record_value, range, |c, span, parts| {
             let mut exprs = Vec::new();
             let mut is_range = false;

@@ -2886,6 +2886,7 @@ impl<'a> Builder<'a> {
             ))
         };
         let mut record_all = false;
+        let mut record_pairs = None;
         let record = match &m.record {
             Some(ast::Record::List(items)) => {
                 let mut out = Vec::new();
@@ -2931,6 +2932,66 @@ impl<'a> Builder<'a> {
                     }
                 }
             }
+            Some(ast::Record::Pairs {
+                synapses,
+                pre,
+                post,
+                span: _,
+            }) => {
+                if synapses.name != m.source.group.name {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            synapses.span,
+                            format!(
+                                "`record:` selects synapses of `{}`, but the monitor records `{}`",
+                                synapses.name, m.source.group.name
+                            ),
+                        )
+                        .with_label("not the monitored Synapses object")
+                        .with_secondary(m.source.span, "the recorded Synapses object"),
+                    ));
+                }
+                let plan = &self.program.synapses[si];
+                let sides = [
+                    (
+                        pre,
+                        "source",
+                        plan.source_stop - plan.source_start,
+                        plan.source_synapses,
+                    ),
+                    (
+                        post,
+                        "target",
+                        plan.target_stop - plan.target_start,
+                        plan.target_synapses,
+                    ),
+                ];
+                let mut chosen = [None, None];
+                for (k, (e, role, len, of_synapses)) in sides.into_iter().enumerate() {
+                    let Some(e) = e else { continue };
+                    let n = self.whole_number(e, "a neuron index")?;
+                    // A side made of synapses has as many elements as
+                    // that object will have synapses, known only once
+                    // they are made; an index beyond them selects none.
+                    let too_large = of_synapses.is_none() && n >= len as i64;
+                    if n < 0 || too_large {
+                        return Err(self.error(
+                            Diagnostic::error(
+                                e.span,
+                                format!(
+                                    "index {n} is out of range: the {role} of `{}` has {len} neurons (0 to {})",
+                                    synapses.name,
+                                    len.saturating_sub(1)
+                                ),
+                            )
+                            .with_label(format!("not a {role} neuron of `{}`", synapses.name)),
+                        ));
+                    }
+                    chosen[k] = Some(n as usize);
+                }
+                record_pairs = Some((chosen[0], chosen[1]));
+                Vec::new()
+            }
             None => {
                 return Err(self.error(Diagnostic::error(m.name.span, "a StateMonitor on synapses needs `record:` with synapse indices (a list or a range)")));
             }
@@ -2962,6 +3023,7 @@ impl<'a> Builder<'a> {
                 every,
                 prepare,
                 record_all_synapses: record_all,
+                record_pairs,
                 schedule: None,
                 from_step: self.steps_so_far,
             });

@@ -540,6 +540,7 @@ fn record_state_monitor(
             every,
             prepare,
             record_all_synapses,
+            record_pairs,
             ..
         } = plan
         {
@@ -571,6 +572,20 @@ fn record_state_monitor(
                         .map_or(state.len(), |p| p.global_len[*s] as usize);
                     if *record_all_synapses && !*checked {
                         data.set_record((0..total).collect());
+                    }
+                    if let (Some((pre, post)), false) = (record_pairs, *checked) {
+                        // Split runs refuse this form (`partition::unsupported`),
+                        // so the synapses here are all of them, numbered as
+                        // Brian2 numbers them.
+                        let plan = &program.synapses[*s];
+                        let selected = (0..state.pairs.len())
+                            .filter(|&k| {
+                                let from = state.pairs.pre()[k] as usize - plan.source_start;
+                                let onto = state.pairs.post()[k] as usize - plan.target_start;
+                                pre.is_none_or(|i| i == from) && post.is_none_or(|j| j == onto)
+                            })
+                            .collect();
+                        data.set_record(selected);
                     }
                     if !*checked {
                         let recorded: &[usize] = match &*data {
