@@ -2029,7 +2029,7 @@ impl<'a> Builder<'a> {
             return Err(self.error(d));
         }
         if let Some(si) = self.synapse_index(&group.name) {
-            if values::is_array_value(value) {
+            if self.is_array(value) {
                 // Brian2 writes the array in synapse order and refuses one
                 // of another length. The length is checked here when the
                 // number of synapses is known before they are made, and
@@ -2072,7 +2072,7 @@ impl<'a> Builder<'a> {
         // An array of values (`[1, 2]*mV`, `linspace(...)`) becomes a
         // lookup of row `i`, registered before the scope is taken, and is
         // written unconditionally, as Brian2 writes a numpy array.
-        let array = values::is_array_value(value) && !values::has_subscript(value);
+        let array = self.is_array(value) && !values::has_subscript(value);
         let value = &if array {
             let size = self.groups[g].size;
             self.array_lookup(group, variable, value, (size, "i"), selector)?

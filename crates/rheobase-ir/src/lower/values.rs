@@ -39,22 +39,30 @@ const ELEMENTWISE: &[&str] = &[
 ];
 
 /// Whether `e` is an array of values rather than an expression per
-/// element: a list literal or a call of `linspace`/`arange`, possibly
-/// combined with numbers by arithmetic.
-pub(super) fn is_array_value(e: &ast::Expr) -> bool {
+/// element: a list literal, a call of `linspace`/`arange`, or the name of
+/// an `Array` (`is_array` says which names are), possibly combined with
+/// numbers by arithmetic, as numpy combines a whole array.
+pub(super) fn is_array_value(e: &ast::Expr, is_array: &dyn Fn(&str) -> bool) -> bool {
     match &e.kind {
         ExprKind::List(_) => true,
+        ExprKind::Name(name) => is_array(name),
         ExprKind::Call { function, args } if ELEMENTWISE.contains(&function.name.as_str()) => {
-            args.iter().any(is_array_value)
+            args.iter().any(|a| is_array_value(a, is_array))
         }
         ExprKind::Call { function, .. } => matches!(function.name.as_str(), "linspace" | "arange"),
-        ExprKind::Unary(_, a) => is_array_value(a),
-        ExprKind::Binary(_, a, b) => is_array_value(a) || is_array_value(b),
+        ExprKind::Unary(_, a) => is_array_value(a, is_array),
+        ExprKind::Binary(_, a, b) => is_array_value(a, is_array) || is_array_value(b, is_array),
         _ => false,
     }
 }
 
 impl Builder<'_> {
+    /// Whether `e` is an array of values ([`is_array_value`]), with this
+    /// model's `Array` declarations as the names of whole arrays.
+    pub(super) fn is_array(&self, e: &ast::Expr) -> bool {
+        is_array_value(e, &|name| self.tables.contains_key(&format!("{name}[]")))
+    }
+
     /// The first element and one past the last of `slice` over `size`
     /// elements, with Python's rules for omitted and negative bounds.
     fn slice_bounds(&mut self, slice: &ast::Slice, size: usize) -> Result<(i64, i64), Failed> {
@@ -266,10 +274,13 @@ impl Builder<'_> {
             ExprKind::Call { function, args } if function.name == "arange" => {
                 self.arange(e, args).map(Operand::Array)
             }
-            ExprKind::Call { function, args } if is_array_value(e) => self
+            ExprKind::Name(name) if self.is_array(e) => {
+                self.whole_array(e, name).map(Operand::Array)
+            }
+            ExprKind::Call { function, args } if self.is_array(e) => self
                 .function_of_array(e, function, args)
                 .map(Operand::Array),
-            ExprKind::Unary(ast::UnaryOp::Neg, a) if is_array_value(a) => {
+            ExprKind::Unary(ast::UnaryOp::Neg, a) if self.is_array(a) => {
                 Ok(match self.array_operand(a)? {
                     Operand::Array(mut v) => {
                         v.values.iter_mut().for_each(|x| *x = -*x);
@@ -278,8 +289,8 @@ impl Builder<'_> {
                     Operand::Scalar(x, d, int) => Operand::Scalar(-x, d, int),
                 })
             }
-            ExprKind::Unary(ast::UnaryOp::Pos, a) if is_array_value(a) => self.array_operand(a),
-            ExprKind::Binary(op, a, b) if is_array_value(e) => {
+            ExprKind::Unary(ast::UnaryOp::Pos, a) if self.is_array(a) => self.array_operand(a),
+            ExprKind::Binary(op, a, b) if self.is_array(e) => {
                 let (ea, eb) = (a, b);
                 let a = self.array_operand(a)?;
                 let b = self.array_operand(b)?;
@@ -309,6 +320,42 @@ impl Builder<'_> {
                 Ok(Operand::Scalar(v, d, int))
             }
         }
+    }
+
+    /// The values of the `Array` `name` used whole (`G.v = V0*mV`, numpy's
+    /// `G.v = V0*mV` on a loaded array): a 1-D Array, or a 2-D one of one
+    /// column, which numpy would broadcast as a column, is one value per
+    /// element; several columns are a row of values per element, which no
+    /// variable takes. The values are numbers without a unit, as a `.npy`
+    /// holds them, and are taken as floating point.
+    fn whole_array(&mut self, e: &ast::Expr, name: &str) -> Result<Values, Failed> {
+        let (_, info, rows) = self.array_table(&ast::Ident {
+            name: name.to_string(),
+            span: e.span,
+        })?;
+        if info.columns != 1 {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    format!(
+                        "`{name}` has {rows} rows of {} columns; as a whole value it would give \
+                         each element a row of values, not one",
+                        info.columns
+                    ),
+                )
+                .with_label(format!("{rows} x {} values", info.columns))
+                .with_note(format!(
+                    "a whole Array is one value per element only when it is 1-D (or has one \
+                     column); pick a column with `{name}[i, k]`"
+                )),
+            ));
+        }
+        let values = self.program.tables[info.id.0 as usize].values[..rows].to_vec();
+        Ok(Values {
+            values,
+            dim: info.dim,
+            integer: false,
+        })
     }
 
     /// `cos(array)` and the other [`ELEMENTWISE`] functions: the function
@@ -400,7 +447,7 @@ impl Builder<'_> {
     /// A constant number of an array expression, with its unit and whether
     /// it is an integer.
     fn scalar(&mut self, e: &ast::Expr) -> Result<(f64, Dimension, bool), Failed> {
-        if is_array_value(e) {
+        if self.is_array(e) {
             return Err(self.error(
                 Diagnostic::error(e.span, "an array cannot be nested in this array")
                     .with_note("rows of values are a 2-D TimedArray's; a group's variable takes one value per neuron"),
@@ -683,7 +730,7 @@ impl Builder<'_> {
         if !has_subscript(value) {
             return Ok((value.clone(), false));
         }
-        if is_array_value(value) {
+        if self.is_array(value) {
             return Err(self.error(
                 Diagnostic::error(
                     value.span,
