@@ -731,15 +731,20 @@ impl Builder<'_> {
             return Ok((value.clone(), false));
         }
         if self.is_array(value) {
+            // Without the Array names, what is left is an array written
+            // out (`[...]`, `arange`); otherwise an Array is used whole.
+            let note = if is_array_value(value, &|_| false) {
+                "declare the values as an Array too (`Array L:` with `values: [...]`) and \
+                 write `A[i]*mV + L[i]*mV`"
+            } else {
+                "index every Array the same way: write `A[i]*mV + B[i]*mV`, not `A[i]*mV + B*mV`"
+            };
             return Err(self.error(
                 Diagnostic::error(
                     value.span,
                     "an Array's elements and an array of values cannot be combined in one setting",
                 )
-                .with_note(
-                    "declare the values as an Array too (`Array L:` with `values: [...]`) and \
-                     write `A[i]*mV + L[i]*mV`",
-                ),
+                .with_note(note),
             ));
         }
         let size = self.groups[g].size;
