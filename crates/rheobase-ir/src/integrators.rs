@@ -724,11 +724,14 @@ fn scalar_linear_step(
 /// over the step, `a` and every `d_s` not zero). With `y_s(t) = Y0_s +
 /// Y1_s·exp(d_s·t)`, `Y0_s = -e_s/d_s` and `Y1_s = y_s - Y0_s`, the
 /// solution is
-/// `x·exp(a·dt) + Σ b_s·Y1_s·(exp(d_s·dt) - exp(a·dt))/(d_s - a)
-///  + (Σ b_s·Y0_s + c)·(exp(a·dt) - 1)/a`,
-/// the formula Brian2's sympy solution of such a system simplifies to
-/// (it too divides by `d_s - a`, so equal rates give no number there
-/// either).
+///
+/// ```text
+/// x·exp(a·dt) + Σ b_s·Y1_s·(exp(d_s·dt) - exp(a·dt))/(d_s - a)
+///             + (Σ b_s·Y0_s + c)·(exp(a·dt) - 1)/a
+/// ```
+///
+/// the formula Brian2's sympy solution of such a system simplifies to (it
+/// too divides by `d_s - a`, so equal rates give no number there either).
 fn driven_linear_step(
     system: &OdeSystem,
     lin: &LinearSystem,
