@@ -7,7 +7,6 @@
 //! With `RHEO_BLESS=1` the `.stderr` files are (re)written instead; review
 //! the change with `git diff tests/diagnostics` before keeping it.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 mod golden;
@@ -17,12 +16,7 @@ use golden::workspace_root;
 fn golden_diagnostics() {
     let root = workspace_root();
     let dir = root.join("tests/diagnostics");
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "model"))
-        .collect();
-    models.sort();
+    let models = golden::models_in("tests/diagnostics");
     assert!(
         models.len() >= 20,
         "expected the golden models in {}, found {}",

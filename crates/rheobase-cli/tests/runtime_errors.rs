@@ -13,7 +13,7 @@
 //! memory left to the simulation `LEFT` in the golden text. With `RHEO_BLESS=1` the
 //! `.stderr` files are (re)written; review them with `git diff`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod golden;
@@ -62,12 +62,7 @@ fn mask_memory_left(text: &str) -> String {
 fn golden_runtime_errors() {
     let root = workspace_root();
     let dir = root.join("tests/runtime_errors");
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "model"))
-        .collect();
-    models.sort();
+    let models = golden::models_in("tests/runtime_errors");
     assert!(
         models.len() >= 5,
         "expected the models in {}",

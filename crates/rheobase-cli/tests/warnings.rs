@@ -7,11 +7,10 @@
 //! With `RHEO_BLESS=1` the `.stderr` files are (re)written instead; review
 //! the change with `git diff tests/warnings` before keeping it.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 mod golden;
-use golden::workspace_root;
+use golden::{models_in, workspace_root};
 
 /// Models outside `tests/warnings/` that warn, and why that is right.
 const EXPECTED: &[&str] = &[
@@ -22,17 +21,6 @@ const EXPECTED: &[&str] = &[
     // neuron").
     "tests/models/ex_Clopath_et_al_2010_no_homeostasis.model",
 ];
-
-fn models_in(folder: &str) -> Vec<PathBuf> {
-    let dir = workspace_root().join(folder);
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "model"))
-        .collect();
-    models.sort();
-    models
-}
 
 /// `rheo check` of `relative` (from the workspace root): exit code and
 /// standard error.

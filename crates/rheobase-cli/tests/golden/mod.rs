@@ -12,6 +12,18 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
+/// The `.model` files of `folder` (relative to the workspace root), sorted.
+pub fn models_in(folder: &str) -> Vec<PathBuf> {
+    let dir = workspace_root().join(folder);
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "model"))
+        .collect();
+    models.sort();
+    models
+}
+
 /// Whether the golden files are to be rewritten (`RHEO_BLESS=1`).
 pub fn blessing() -> bool {
     std::env::var_os("RHEO_BLESS").is_some_and(|v| v != "0")
