@@ -471,7 +471,7 @@ fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
     Ok(LinearSystem { m, b })
 }
 
-/// Whether a zero entry of `M` is one (a missing coupling).
+/// Whether an entry of `M` is the constant zero (no coupling).
 fn is_zero(e: &Expr) -> bool {
     expr::as_const(e) == Some(0.0)
 }

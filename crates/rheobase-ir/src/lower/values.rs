@@ -63,6 +63,38 @@ impl Builder<'_> {
         is_array_value(e, &|name| self.tables.contains_key(&format!("{name}[]")))
     }
 
+    /// Refuses a setting whose value names an `Array` whole when `scope`
+    /// (the group's or the synapses' own names) has a variable of the same
+    /// name: in Brian2 `G.v = A` is the numpy array and `G.v = 'A'` the
+    /// variable, a difference the model's setting cannot spell, so neither
+    /// meaning is chosen silently.
+    pub(super) fn check_array_shadowing(
+        &mut self,
+        scope: &Scope,
+        group: &ast::Ident,
+        value: &ast::Expr,
+    ) -> Result<(), Failed> {
+        let mut clash = None;
+        visit_names(value, &mut |name, span| {
+            if clash.is_none()
+                && self.tables.contains_key(&format!("{name}[]"))
+                && scope.names.contains_key(name)
+            {
+                clash = Some((name.to_string(), span));
+            }
+        });
+        match clash {
+            None => Ok(()),
+            Some((name, span)) => Err(self.error(
+                Diagnostic::error(
+                    span,
+                    format!("`{name}` is both an Array and a variable of `{}`", group.name),
+                )
+                .with_note("rename the Array or the variable: as a value, the name would be the whole Array in a Brian2 script and the variable in a code string"),
+            )),
+        }
+    }
+
     /// The first element and one past the last of `slice` over `size`
     /// elements, with Python's rules for omitted and negative bounds.
     fn slice_bounds(&mut self, slice: &ast::Slice, size: usize) -> Result<(i64, i64), Failed> {
@@ -990,6 +1022,24 @@ enum Indexed {
 
 fn is_name(a: &ast::Expr, n: &str) -> bool {
     matches!(&a.kind, ExprKind::Name(x) if x == n)
+}
+
+/// Calls `f` with every plain name in `e` (not a function's or an
+/// Array's subscripted name) and its place.
+fn visit_names(e: &ast::Expr, f: &mut dyn FnMut(&str, Span)) {
+    match &e.kind {
+        ExprKind::Name(n) => f(n, e.span),
+        ExprKind::Unary(_, a) => visit_names(a, f),
+        ExprKind::Binary(_, a, b) => {
+            visit_names(a, f);
+            visit_names(b, f);
+        }
+        ExprKind::Call { args, .. } | ExprKind::List(args) => {
+            args.iter().for_each(|a| visit_names(a, f))
+        }
+        ExprKind::Subscript { args, .. } => args.iter().for_each(|a| visit_names(a, f)),
+        ExprKind::Number { .. } | ExprKind::Bool(_) => {}
+    }
 }
 
 /// Whether `e` indexes an Array anywhere (`A[i]`).
