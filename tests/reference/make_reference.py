@@ -356,6 +356,11 @@ class Runner:
     def uses_array(self, expr):
         return any(re.search(rf"\b{n}\s*\[", expr) for n in self.arrays)
 
+    def uses_whole_array(self, expr):
+        """Whether `expr` uses an Array whole (`A*mV`, not `A[i]`): numpy's
+        arithmetic on the loaded array, a numeric assignment."""
+        return any(re.search(rf"\b{n}\b(?!\s*\[)", expr) for n in self.arrays)
+
     def set_matrix(self, obj, var, sel, expr):
         """`S.var[sel] = expr` where expr indexes Arrays as `W[i, j]`: numpy's
         `W[S.i[:], S.j[:]]` over the selected synapses."""
@@ -402,7 +407,7 @@ class Runner:
         """Numeric assignment `obj.var[item] = array`: the Python value
         (a list times a unit, `linspace`, `arange`) is evaluated with
         Brian2's unit-aware functions and written as numpy writes it."""
-        ns = dict(self.consts, linspace=brian2.linspace, arange=brian2.arange)
+        ns = dict(self.consts, **self.arrays, linspace=brian2.linspace, arange=brian2.arange)
         value = ceval(expr, ns)
         if isinstance(value, list):
             # A list of quantities (`[I_e, 0.0*uA]`) keeps its unit, as
@@ -559,6 +564,9 @@ class Runner:
                 cargs, ckwargs = (), {}
             else:
                 ns = dict(self.consts, _capture=lambda *a, **k: (a, k), arange=np.arange, linspace=np.linspace)
+                # An Array as `i=`/`j=` (held as floats) is the integer
+                # indices it was saved as.
+                ns.update({n: a.astype(np.int64) for n, a in self.arrays.items()})
                 cargs, ckwargs = ceval("_capture(" + line + ")", ns)
             self.log(f"{name}.connect(*{cargs}, **{ckwargs})")
             s.connect(*cargs, namespace=self.consts, **ckwargs)
@@ -830,7 +838,7 @@ class Runner:
                     self.log(f"{obj}.{var}[{item!r}] = 0 (a number)")
                     getattr(target, var)[item] = 0
                     continue
-                if ARRAY_VALUE.search(expr):
+                if ARRAY_VALUE.search(expr) or self.uses_whole_array(expr):
                     self.set_array(target, var, item, expr)
                     continue
                 self.log(f"{obj}.{var}[{item!r}] = {expr!r}")
@@ -846,7 +854,7 @@ class Runner:
                 self.log(f"{m.group(1)}.{m.group(2)} = 0 (a number)")
                 setattr(self.objects[m.group(1)], m.group(2), 0)
                 continue
-            if m and ARRAY_VALUE.search(m.group(3)):
+            if m and (ARRAY_VALUE.search(m.group(3)) or self.uses_whole_array(m.group(3))):
                 self.set_array(self.objects[m.group(1)], m.group(2), slice(None), m.group(3))
                 continue
             if m:

@@ -458,16 +458,40 @@ fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
         b.push(lin.rest);
     }
     let numeric = m.iter().flatten().all(|e| expr::as_const(e).is_some());
-    let diagonal = (0..n).all(|r| (0..n).all(|s| r == s || expr::as_const(&m[r][s]) == Some(0.0)));
-    if !numeric && !diagonal {
+    if !numeric && !(0..n).all(|r| one_level(&m, r, system)) {
         return Err(Unsupported(
             "`exact` supports coupled linear equations only when their coefficients are \
-             the same for every neuron (constants); here a coupling coefficient depends \
-             on a per-neuron variable. Use `rk4` or `euler`"
+             the same for every neuron (constants), or when each equation depends only on \
+             itself and on variables whose equations depend only on themselves (with a \
+             decay rate that is not zero); here a coupling coefficient depends on a \
+             per-neuron variable. Use `rk4` or `euler`"
                 .into(),
         ));
     }
     Ok(LinearSystem { m, b })
+}
+
+/// Whether an entry of `M` is the constant zero (no coupling).
+fn is_zero(e: &Expr) -> bool {
+    expr::as_const(e) == Some(0.0)
+}
+
+/// Whether variable `r` of `dX/dt = M·X + B` can be solved in closed form
+/// with per-neuron coefficients: it depends on itself and on variables
+/// that depend only on themselves (Tsodyks' recovered resources `x`, driven
+/// by the active `y`), and every decay rate involved is not a constant zero
+/// (the closed form divides by it). Both sides of a coupling are masked by
+/// refractoriness alike, so that one effective time step serves both.
+fn one_level(m: &[Vec<Expr>], r: usize, system: &OdeSystem) -> bool {
+    let n = m.len();
+    let sources: Vec<usize> = (0..n).filter(|&s| s != r && !is_zero(&m[r][s])).collect();
+    sources.is_empty()
+        || (!is_zero(&m[r][r])
+            && sources.iter().all(|&s| {
+                (0..n).all(|q| q == s || is_zero(&m[s][q]))
+                    && !is_zero(&m[s][s])
+                    && system.masked[s] == system.masked[r]
+            }))
 }
 
 /// `Phi = exp(M·dt)` and `Gamma = ∫₀^dt exp(M·s) ds`, from the exponential
@@ -567,12 +591,21 @@ fn exact(
         None => {
             // Decoupled equations with per-neuron coefficients:
             // x(t+dt) = -B/A + (x + B/A)·exp(A·dt), as Brian2's solution of
-            // dx/dt = A·x + B reads.
+            // dx/dt = A·x + B reads; an equation driven by such variables
+            // (`check_exact` admits no deeper coupling) is solved in closed
+            // form from their starting values, before any is overwritten.
             let mut result = Vec::new();
             for k in 0..n {
-                let a = lin.m[k][k].clone();
-                let b = lin.b[k].clone();
-                result.push(scalar_linear_step(system, k, a, b, locals, out));
+                let sources: Vec<usize> = (0..n)
+                    .filter(|&s| s != k && !is_zero(&lin.m[k][s]))
+                    .collect();
+                result.push(if sources.is_empty() {
+                    let a = lin.m[k][k].clone();
+                    let b = lin.b[k].clone();
+                    scalar_linear_step(system, k, a, b, locals, out)
+                } else {
+                    driven_linear_step(system, &lin, k, &sources, locals, out)
+                });
             }
             Ok(result)
         }
@@ -684,6 +717,70 @@ fn scalar_linear_step(
     let l = locals.fresh();
     out.push(Stmt::SetLocal(l, value));
     local(l)
+}
+
+/// One exact step of `dx/dt = a·x + Σ b_s·y_s + c` for variable `k`, where
+/// each `y_s` obeys `dy/dt = d_s·y + e_s` on its own (coefficients held
+/// over the step, `a` and every `d_s` not zero). With `y_s(t) = Y0_s +
+/// Y1_s·exp(d_s·t)`, `Y0_s = -e_s/d_s` and `Y1_s = y_s - Y0_s`, the
+/// solution is
+///
+/// ```text
+/// x·exp(a·dt) + Σ b_s·Y1_s·(exp(d_s·dt) - exp(a·dt))/(d_s - a)
+///             + (Σ b_s·Y0_s + c)·(exp(a·dt) - 1)/a
+/// ```
+///
+/// the formula Brian2's sympy solution of such a system simplifies to (it
+/// too divides by `d_s - a`, so equal rates give no number there either).
+fn driven_linear_step(
+    system: &OdeSystem,
+    lin: &LinearSystem,
+    k: usize,
+    sources: &[usize],
+    locals: &mut dyn Locals,
+    out: &mut Vec<Stmt>,
+) -> Expr {
+    let dt_eff = match (&system.not_refractory, system.masked[k]) {
+        (Some(nr), true) => mul(Expr::Dt, nr.clone()),
+        _ => Expr::Dt,
+    };
+    let mut fresh = |e: Expr, out: &mut Vec<Stmt>| {
+        let l = locals.fresh();
+        out.push(Stmt::SetLocal(l, e));
+        local(l)
+    };
+    let a = fresh(lin.m[k][k].clone(), out);
+    let growth = fresh(
+        Expr::Unary(UnaryOp::Exp, Box::new(mul(dt_eff.clone(), a.clone()))),
+        out,
+    );
+    let mut value = mul(load(system.vars[k]), growth.clone());
+    let mut constant = lin.b[k].clone();
+    for &s in sources {
+        let d = fresh(lin.m[s][s].clone(), out);
+        let coupling = lin.m[k][s].clone();
+        let (y0, y1) = if is_zero(&lin.b[s]) {
+            (c(0.0), load(system.vars[s]))
+        } else {
+            let y0 = fresh(expr::neg(div(lin.b[s].clone(), d.clone())), out);
+            (y0.clone(), sub(load(system.vars[s]), y0))
+        };
+        let decay = Expr::Unary(UnaryOp::Exp, Box::new(mul(dt_eff.clone(), d.clone())));
+        value = add(
+            value,
+            div(
+                mul(mul(coupling.clone(), y1), sub(decay, growth.clone())),
+                sub(d, a.clone()),
+            ),
+        );
+        if !is_zero(&y0) {
+            constant = add(constant, mul(coupling, y0));
+        }
+    }
+    if !is_zero(&constant) {
+        value = add(value, div(mul(constant, sub(growth, c(1.0))), a));
+    }
+    fresh(value, out)
 }
 
 fn exponential_euler(

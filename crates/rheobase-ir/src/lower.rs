@@ -2029,7 +2029,9 @@ impl<'a> Builder<'a> {
             return Err(self.error(d));
         }
         if let Some(si) = self.synapse_index(&group.name) {
-            if values::is_array_value(value) {
+            let scope = self.synapse_infos[si].scope.clone();
+            self.check_array_shadowing(&scope, group, value)?;
+            if self.is_array(value) {
                 // Brian2 writes the array in synapse order and refuses one
                 // of another length. The length is checked here when the
                 // number of synapses is known before they are made, and
@@ -2069,10 +2071,12 @@ impl<'a> Builder<'a> {
             return self.set_synapse_variable(si, variable, value, span, selector, None);
         }
         let g = self.group_by_name(group)?;
+        let scope = self.groups[g].scope.clone();
+        self.check_array_shadowing(&scope, group, value)?;
         // An array of values (`[1, 2]*mV`, `linspace(...)`) becomes a
         // lookup of row `i`, registered before the scope is taken, and is
         // written unconditionally, as Brian2 writes a numpy array.
-        let array = values::is_array_value(value) && !values::has_subscript(value);
+        let array = self.is_array(value) && !values::has_subscript(value);
         let value = &if array {
             let size = self.groups[g].size;
             self.array_lookup(group, variable, value, (size, "i"), selector)?

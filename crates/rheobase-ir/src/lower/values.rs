@@ -39,22 +39,62 @@ const ELEMENTWISE: &[&str] = &[
 ];
 
 /// Whether `e` is an array of values rather than an expression per
-/// element: a list literal or a call of `linspace`/`arange`, possibly
-/// combined with numbers by arithmetic.
-pub(super) fn is_array_value(e: &ast::Expr) -> bool {
+/// element: a list literal, a call of `linspace`/`arange`, or the name of
+/// an `Array` (`is_array` says which names are), possibly combined with
+/// numbers by arithmetic, as numpy combines a whole array.
+pub(super) fn is_array_value(e: &ast::Expr, is_array: &dyn Fn(&str) -> bool) -> bool {
     match &e.kind {
         ExprKind::List(_) => true,
+        ExprKind::Name(name) => is_array(name),
         ExprKind::Call { function, args } if ELEMENTWISE.contains(&function.name.as_str()) => {
-            args.iter().any(is_array_value)
+            args.iter().any(|a| is_array_value(a, is_array))
         }
         ExprKind::Call { function, .. } => matches!(function.name.as_str(), "linspace" | "arange"),
-        ExprKind::Unary(_, a) => is_array_value(a),
-        ExprKind::Binary(_, a, b) => is_array_value(a) || is_array_value(b),
+        ExprKind::Unary(_, a) => is_array_value(a, is_array),
+        ExprKind::Binary(_, a, b) => is_array_value(a, is_array) || is_array_value(b, is_array),
         _ => false,
     }
 }
 
 impl Builder<'_> {
+    /// Whether `e` is an array of values ([`is_array_value`]), with this
+    /// model's `Array` declarations as the names of whole arrays.
+    pub(super) fn is_array(&self, e: &ast::Expr) -> bool {
+        is_array_value(e, &|name| self.tables.contains_key(&format!("{name}[]")))
+    }
+
+    /// Refuses a setting whose value names an `Array` whole when `scope`
+    /// (the group's or the synapses' own names) has a variable of the same
+    /// name: in Brian2 `G.v = A` is the numpy array and `G.v = 'A'` the
+    /// variable, a difference the model's setting cannot spell, so neither
+    /// meaning is chosen silently.
+    pub(super) fn check_array_shadowing(
+        &mut self,
+        scope: &Scope,
+        group: &ast::Ident,
+        value: &ast::Expr,
+    ) -> Result<(), Failed> {
+        let mut clash = None;
+        visit_names(value, &mut |name, span| {
+            if clash.is_none()
+                && self.tables.contains_key(&format!("{name}[]"))
+                && scope.names.contains_key(name)
+            {
+                clash = Some((name.to_string(), span));
+            }
+        });
+        match clash {
+            None => Ok(()),
+            Some((name, span)) => Err(self.error(
+                Diagnostic::error(
+                    span,
+                    format!("`{name}` is both an Array and a variable of `{}`", group.name),
+                )
+                .with_note("rename the Array or the variable: as a value, the name would be the whole Array in a Brian2 script and the variable in a code string"),
+            )),
+        }
+    }
+
     /// The first element and one past the last of `slice` over `size`
     /// elements, with Python's rules for omitted and negative bounds.
     fn slice_bounds(&mut self, slice: &ast::Slice, size: usize) -> Result<(i64, i64), Failed> {
@@ -266,10 +306,13 @@ impl Builder<'_> {
             ExprKind::Call { function, args } if function.name == "arange" => {
                 self.arange(e, args).map(Operand::Array)
             }
-            ExprKind::Call { function, args } if is_array_value(e) => self
+            ExprKind::Name(name) if self.is_array(e) => {
+                self.whole_array(e, name).map(Operand::Array)
+            }
+            ExprKind::Call { function, args } if self.is_array(e) => self
                 .function_of_array(e, function, args)
                 .map(Operand::Array),
-            ExprKind::Unary(ast::UnaryOp::Neg, a) if is_array_value(a) => {
+            ExprKind::Unary(ast::UnaryOp::Neg, a) if self.is_array(a) => {
                 Ok(match self.array_operand(a)? {
                     Operand::Array(mut v) => {
                         v.values.iter_mut().for_each(|x| *x = -*x);
@@ -278,8 +321,8 @@ impl Builder<'_> {
                     Operand::Scalar(x, d, int) => Operand::Scalar(-x, d, int),
                 })
             }
-            ExprKind::Unary(ast::UnaryOp::Pos, a) if is_array_value(a) => self.array_operand(a),
-            ExprKind::Binary(op, a, b) if is_array_value(e) => {
+            ExprKind::Unary(ast::UnaryOp::Pos, a) if self.is_array(a) => self.array_operand(a),
+            ExprKind::Binary(op, a, b) if self.is_array(e) => {
                 let (ea, eb) = (a, b);
                 let a = self.array_operand(a)?;
                 let b = self.array_operand(b)?;
@@ -309,6 +352,42 @@ impl Builder<'_> {
                 Ok(Operand::Scalar(v, d, int))
             }
         }
+    }
+
+    /// The values of the `Array` `name` used whole (`G.v = V0*mV`, numpy's
+    /// `G.v = V0*mV` on a loaded array): a 1-D Array, or a 2-D one of one
+    /// column, which numpy would broadcast as a column, is one value per
+    /// element; several columns are a row of values per element, which no
+    /// variable takes. The values are numbers without a unit, as a `.npy`
+    /// holds them, and are taken as floating point.
+    fn whole_array(&mut self, e: &ast::Expr, name: &str) -> Result<Values, Failed> {
+        let (_, info, rows) = self.array_table(&ast::Ident {
+            name: name.to_string(),
+            span: e.span,
+        })?;
+        if info.columns != 1 {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    format!(
+                        "`{name}` has {rows} rows of {} columns; as a whole value it would give \
+                         each element a row of values, not one",
+                        info.columns
+                    ),
+                )
+                .with_label(format!("{rows} x {} values", info.columns))
+                .with_note(format!(
+                    "a whole Array is one value per element only when it is 1-D (or has one \
+                     column); pick a column with `{name}[i, k]`"
+                )),
+            ));
+        }
+        let values = self.program.tables[info.id.0 as usize].values[..rows].to_vec();
+        Ok(Values {
+            values,
+            dim: info.dim,
+            integer: false,
+        })
     }
 
     /// `cos(array)` and the other [`ELEMENTWISE`] functions: the function
@@ -400,7 +479,7 @@ impl Builder<'_> {
     /// A constant number of an array expression, with its unit and whether
     /// it is an integer.
     fn scalar(&mut self, e: &ast::Expr) -> Result<(f64, Dimension, bool), Failed> {
-        if is_array_value(e) {
+        if self.is_array(e) {
             return Err(self.error(
                 Diagnostic::error(e.span, "an array cannot be nested in this array")
                     .with_note("rows of values are a 2-D TimedArray's; a group's variable takes one value per neuron"),
@@ -683,16 +762,21 @@ impl Builder<'_> {
         if !has_subscript(value) {
             return Ok((value.clone(), false));
         }
-        if is_array_value(value) {
+        if self.is_array(value) {
+            // Without the Array names, what is left is an array written
+            // out (`[...]`, `arange`); otherwise an Array is used whole.
+            let note = if is_array_value(value, &|_| false) {
+                "declare the values as an Array too (`Array L:` with `values: [...]`) and \
+                 write `A[i]*mV + L[i]*mV`"
+            } else {
+                "index every Array the same way: write `A[i]*mV + B[i]*mV`, not `A[i]*mV + B*mV`"
+            };
             return Err(self.error(
                 Diagnostic::error(
                     value.span,
                     "an Array's elements and an array of values cannot be combined in one setting",
                 )
-                .with_note(
-                    "declare the values as an Array too (`Array L:` with `values: [...]`) and \
-                     write `A[i]*mV + L[i]*mV`",
-                ),
+                .with_note(note),
             ));
         }
         let size = self.groups[g].size;
@@ -938,6 +1022,24 @@ enum Indexed {
 
 fn is_name(a: &ast::Expr, n: &str) -> bool {
     matches!(&a.kind, ExprKind::Name(x) if x == n)
+}
+
+/// Calls `f` with every plain name in `e` (not a function's or an
+/// Array's subscripted name) and its place.
+fn visit_names(e: &ast::Expr, f: &mut dyn FnMut(&str, Span)) {
+    match &e.kind {
+        ExprKind::Name(n) => f(n, e.span),
+        ExprKind::Unary(_, a) => visit_names(a, f),
+        ExprKind::Binary(_, a, b) => {
+            visit_names(a, f);
+            visit_names(b, f);
+        }
+        ExprKind::Call { args, .. } | ExprKind::List(args) => {
+            args.iter().for_each(|a| visit_names(a, f))
+        }
+        ExprKind::Subscript { args, .. } => args.iter().for_each(|a| visit_names(a, f)),
+        ExprKind::Number { .. } | ExprKind::Bool(_) => {}
+    }
 }
 
 /// Whether `e` indexes an Array anywhere (`A[i]`).
