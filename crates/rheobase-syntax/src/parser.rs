@@ -1173,9 +1173,6 @@ impl<'s> Parser<'s> {
         ok.then_some(Block { statements, span })
     }
 
-    /// `G.v[SELECTOR] = EXPR` (Brian2's indexed and conditional
-    /// assignment): `None` when the line is not of that shape, else the
-    /// item, or `Some(None)` after reporting an error.
     /// `OBJECT.PART.when = 'SLOT'`, `OBJECT.PART['EVENT'].order = N`
     /// (Brian2's schedule attributes of a part of a group or Synapses
     /// object); `None` when the line is not of that shape.
@@ -1186,15 +1183,7 @@ impl<'s> Parser<'s> {
             name: text[a..b].to_string(),
             span: Span::new(start + a, start + b),
         };
-        let o_len = ident_end(text);
-        if o_len == 0 || !text[o_len..].starts_with('.') {
-            return None;
-        }
-        let p_start = o_len + 1;
-        let p_end = p_start + ident_end(&text[p_start..]);
-        if p_end == p_start {
-            return None;
-        }
+        let (o_len, p_start, p_end) = dotted_pair(text)?;
         let mut pos = p_end;
         // `['spike']` (or `[spike]`) after `thresholder`/`resetter`.
         let mut event = None;
@@ -1276,18 +1265,12 @@ impl<'s> Parser<'s> {
     /// after reporting an error in the value.
     fn pathway_delay_statement(&mut self, start: usize, end: usize) -> Option<Option<Item>> {
         let text = &self.text[start..end];
-        let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
         let ident = |a: usize, b: usize| Ident {
             name: text[a..b].to_string(),
             span: Span::new(start + a, start + b),
         };
-        let s_len = ident_end(text);
-        if s_len == 0 || !text[s_len..].starts_with('.') {
-            return None;
-        }
-        let p_start = s_len + 1;
-        let p_end = p_start + ident_end(&text[p_start..]);
-        if p_end == p_start || !text[p_end..].starts_with(".delay") {
+        let (s_len, p_start, p_end) = dotted_pair(text)?;
+        if !text[p_end..].starts_with(".delay") {
             return None;
         }
         let rest = &text[p_end + ".delay".len()..];
@@ -1314,6 +1297,9 @@ impl<'s> Parser<'s> {
         }))
     }
 
+    /// `G.v[SELECTOR] = EXPR` (Brian2's indexed and conditional
+    /// assignment): `None` when the line is not of that shape, else the
+    /// item, or `Some(None)` after reporting an error.
     fn indexed_assignment(&mut self, start: usize, end: usize) -> Option<Option<Item>> {
         let text = &self.text[start..end];
         let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
@@ -1685,4 +1671,18 @@ impl<'s> Parser<'s> {
         }
         out
     }
+}
+
+/// `NAME.PART...` at the start of `text`: the length of NAME and where
+/// PART starts and ends (byte offsets in `text`), or `None` when `text`
+/// does not start with two names joined by a dot.
+fn dotted_pair(text: &str) -> Option<(usize, usize, usize)> {
+    let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
+    let first = ident_end(text);
+    if first == 0 || !text[first..].starts_with('.') {
+        return None;
+    }
+    let part_start = first + 1;
+    let part_end = part_start + ident_end(&text[part_start..]);
+    (part_end > part_start).then_some((first, part_start, part_end))
 }
