@@ -159,6 +159,41 @@ fn schedule_note(kind: Kind, word: &str) -> Option<&'static str> {
     }
 }
 
+/// The refusal of a key that gives an object a clock of its own (`dt:`,
+/// `clock:`), which Brian2 accepts and rheobase cannot run yet: the
+/// message says what is missing rather than that the key is unknown, so
+/// that a Brian2 user knows the translation is right and the feature is
+/// the gap.
+fn clock_refusal(kind: Kind, word: &str) -> Option<(String, &'static str)> {
+    let own_dt = matches!(
+        kind,
+        Kind::NeuronGroup | Kind::Synapses | Kind::PoissonGroup | Kind::SpikeGeneratorGroup
+    );
+    let takes_clock = own_dt || matches!(kind, Kind::StateMonitor | Kind::RunRegularly);
+    let what = match kind {
+        Kind::RunRegularly => "`run_regularly`".to_string(),
+        Kind::Synapses => "a Synapses object".to_string(),
+        _ => format!("a {}", kind.name()),
+    };
+    match word {
+        "dt" if own_dt => Some((
+            format!("a clock of its own (`dt:`) is not supported yet for {what}"),
+            "Brian2 runs an object given `dt=` on a clock of its own; rheobase runs \
+             every group, Synapses object and generator on `defaultclock.dt`, so set \
+             `defaultclock.dt` instead if all of them can share that time step (a \
+             StateMonitor's or `run_regularly`'s `dt:` may be a whole multiple of it)",
+        )),
+        "clock" if takes_clock => Some((
+            format!("a shared clock (`clock:`) is not supported yet for {what}"),
+            "Brian2's `Clock(dt=...)` objects are not supported: rheobase has one \
+             clock, `defaultclock`, whose time step `defaultclock.dt` every object \
+             runs on (a StateMonitor or `run_regularly` may record or run every few \
+             steps with `dt:`)",
+        )),
+        _ => None,
+    }
+}
+
 /// The candidate closest to `word`, if it is close enough to be a typo.
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     // Words longer than any candidate by far cannot be typos of them, and
@@ -942,12 +977,15 @@ impl<'s> Parser<'s> {
                         valid.join(", ")
                     )
                 };
-                let d = match schedule_note(kind, word) {
-                    Some(note) => {
+                let d = match (clock_refusal(kind, word), schedule_note(kind, word)) {
+                    (Some((message, note)), _) => {
+                        Diagnostic::error(key.span, message).with_note(note)
+                    }
+                    (None, Some(note)) => {
                         Diagnostic::error(key.span, format!("{} takes no `{word}:`", kind.name()))
                             .with_note(note)
                     }
-                    None => {
+                    (None, None) => {
                         let d = Diagnostic::error(key.span, message);
                         match suggest(word, valid) {
                             Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
