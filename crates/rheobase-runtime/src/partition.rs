@@ -1282,21 +1282,6 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 "records spikes at a place of its own in the step (`when:`/`order:`)".to_string(),
             );
         }
-        // Each rank holds only the synapses onto its own neurons, so the
-        // synapses of a source neuron are not known on any one rank.
-        if let MonitorPlan::State {
-            name,
-            record_pairs: Some(_),
-            ..
-        } = m
-        {
-            refuse(
-                name,
-                "record",
-                "selects the synapses of given neurons (`S[i, :]`), which no one rank holds"
-                    .to_string(),
-            );
-        }
     }
     // The exchange of a window is placed among the default places of the
     // groups' and Synapses objects' parts.

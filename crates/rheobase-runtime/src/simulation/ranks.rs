@@ -363,6 +363,30 @@ impl PartitionState {
         self.global_len[synapses] = global;
     }
 
+    /// The global indices of the local synapses `selected` of Synapses
+    /// object `synapses` on every rank together, in ascending (creation)
+    /// order: a monitor's selection of synapses held by several ranks.
+    /// Collective: every rank calls it at the monitor's first sample.
+    pub(crate) fn gather_selected(&mut self, synapses: usize, selected: &[usize]) -> Vec<usize> {
+        let runs = &self.runs[synapses];
+        // Global indices may exceed `u32`, so each travels as two words.
+        let words: Vec<u32> = selected
+            .iter()
+            .flat_map(|&e| {
+                let g = e as u64 + global_offset(runs, e);
+                [g as u32, (g >> 32) as u32]
+            })
+            .collect();
+        let (mut counts, mut all) = (Vec::new(), Vec::new());
+        self.exchange.all_gather(&words, &mut counts, &mut all);
+        let mut global: Vec<usize> = all
+            .chunks_exact(2)
+            .map(|w| (u64::from(w[0]) | (u64::from(w[1]) << 32)) as usize)
+            .collect();
+        global.sort_unstable();
+        global
+    }
+
     /// Records where the synapses a `connect:` line kept on this rank lie
     /// in the global numbering: `runs` count from the line's first
     /// synapse, and the line's synapses follow those made before.

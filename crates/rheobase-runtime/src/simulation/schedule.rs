@@ -574,17 +574,22 @@ fn record_state_monitor(
                         data.set_record((0..total).collect());
                     }
                     if let (Some((pre, post)), false) = (record_pairs, *checked) {
-                        // Split runs refuse this form (`partition::unsupported`),
-                        // so the synapses here are all of them, numbered as
-                        // Brian2 numbers them.
                         let plan = &program.synapses[*s];
-                        let selected = (0..state.pairs.len())
+                        let selected: Vec<usize> = (0..state.pairs.len())
                             .filter(|&k| {
                                 let from = state.pairs.pre()[k] as usize - plan.source_start;
                                 let onto = state.pairs.post()[k] as usize - plan.target_start;
                                 pre.is_none_or(|i| i == from) && post.is_none_or(|j| j == onto)
                             })
                             .collect();
+                        // On one rank of several, each rank holds only the
+                        // synapses onto its own neurons: the selection is
+                        // every rank's, in the global (creation) order
+                        // Brian2 numbers them by.
+                        let selected = match partition.as_mut() {
+                            Some(p) => p.gather_selected(*s, &selected),
+                            None => selected,
+                        };
                         data.set_record(selected);
                     }
                     if !*checked {
