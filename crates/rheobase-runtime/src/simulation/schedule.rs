@@ -98,7 +98,14 @@ impl Simulation {
                         clock,
                         m,
                     )?,
-                    plan => record_spike_monitor(plan, &mut monitors[m], groups, store, clock),
+                    plan => match partition.as_mut() {
+                        // A split run buffers its own neurons' share here,
+                        // merged at the exchange (`PartitionState::recorded`).
+                        Some(p) if p.recorded.contains(&m) => {
+                            buffer_recorded(p, program, store, groups, Recorded::At(m));
+                        }
+                        _ => record_spike_monitor(plan, &mut monitors[m], groups, store, clock),
+                    },
                 },
                 Step::EventMonitor(m) => {
                     let plan = &program.monitors[m];
@@ -470,6 +477,8 @@ enum Recorded {
     EventsBefore,
     /// EventMonitors recording right after it.
     EventsAfter,
+    /// The SpikeMonitor or EventMonitor `m` given a `when:`, at its place.
+    At(usize),
 }
 
 /// Buffers, for the window's exchange, this rank's recording of each
@@ -485,18 +494,22 @@ fn buffer_recorded(
     kind: Recorded,
 ) {
     for x in 0..p.recorded.len() {
+        let m = p.recorded[x];
         let MonitorPlan::Spike {
             group,
             start,
             stop,
             variables,
             event,
+            schedule,
             ..
-        } = &program.monitors[p.recorded[x]]
+        } = &program.monitors[m]
         else {
             continue;
         };
         let due = match (event, kind) {
+            (_, Recorded::At(at)) => at == m,
+            _ if schedule.is_some() => false,
             (None, Recorded::Spikes) => true,
             (Some(e), Recorded::EventsBefore) => e.before_evaluation,
             (Some(e), Recorded::EventsAfter) => !e.before_evaluation,
