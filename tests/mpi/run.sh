@@ -26,6 +26,7 @@ models=(
     "$root/tests/models/custom_events_example.model"
     "$root/tests/ranks/linked_one_neuron.model"
     "$root/tests/ranks/connect_by_row.model"
+    "$root/tests/models/synapse_record_pairs.model"
     "$root/tests/models/ex_Kremer_et_al_2011.model"
     "$here/cuba_4k_short.model"
 )

@@ -8,7 +8,7 @@
 //! only rank.
 
 use rheobase::runtime::{unsupported, Exchange, Simulation};
-use rheobase::syntax::ast::{Item, Model, Record};
+use rheobase::syntax::ast::{Item, Model};
 use rheobase::syntax::{Diagnostic, Span};
 use serde_json::{json, Value};
 
@@ -161,13 +161,7 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
             Item::PoissonGroup(g) => (&g.name, None),
             Item::PoissonInput(g) => (&g.name, None),
             Item::SpikeMonitor(m) => (&m.name, None),
-            Item::StateMonitor(m) => {
-                let record = match (part, &m.record) {
-                    ("record", Some(Record::Pairs { span, .. })) => Some(*span),
-                    _ => None,
-                };
-                (&m.name, record)
-            }
+            Item::StateMonitor(m) => (&m.name, None),
             Item::PopulationRateMonitor(m) => (&m.name, None),
             _ => return None,
         };
@@ -256,7 +250,7 @@ run 1*ms
     }
 
     #[test]
-    fn the_synapses_of_a_neuron_are_refused_at_their_record() {
+    fn a_pathway_moved_before_the_exchange_is_refused_at_its_synapses() {
         let source = "\
 NeuronGroup G(2):
     model:
@@ -267,19 +261,17 @@ NeuronGroup G(2):
 Synapses S(G -> G):
     on_pre: v_post += 0.1
     connect: i != j
-StateMonitor syn(S):
-    variables: v_post
-    record: S[0, :]
+S.pre.when = 'before_groups'
 run 1*ms
 ";
         let program = rheobase::compile(source).expect("model").program;
         let text = two_ranks()
-            .refusals("rec.model", source, &program)
+            .refusals("moved.model", source, &program)
             .expect("refused");
         assert!(
             text.starts_with(
-                "rec.model:12:13: error: `syn` cannot run on 2 MPI ranks yet: its record \
-                 selects the synapses of given neurons (`S[i, :]`), which no one rank holds"
+                "moved.model:7:10: error: `S` cannot run on 2 MPI ranks yet: its schedule moves \
+                 its pathway before the place where a split run exchanges spikes"
             ),
             "{text}"
         );
@@ -305,6 +297,12 @@ Synapses gap(G -> G):
 StateMonitor m(G):
     variables: v
     record: all
+StateMonitor syn(S):
+    variables: v_post
+    record: S[0, :]
+SpikeMonitor early(G):
+    when: start
+G.resetter['spike'].when = 'after_groups'
 run 1*ms
 ";
         let program = rheobase::compile(source).expect("model").program;

@@ -20,6 +20,7 @@ use std::sync::{Arc, Barrier, Mutex};
 
 use rheobase_kernel::program::{
     ConnectPlan, KernelId, MonitorPlan, Multiplicity, Part, PathwaySide, Program, RegularTarget,
+    Slot,
 };
 use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
 
@@ -1268,52 +1269,76 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         }
     }
     for m in &program.monitors {
-        // Split runs record spikes and events at the exchange of each
-        // window, at their default places only.
+        // Each rank buffers its own neurons' share of a SpikeMonitor or
+        // EventMonitor given a `when:` at the monitor's place, and the
+        // window's message carries it; after the window's exchange (at
+        // the end of `after_thresholds`), the last step of a window has
+        // no message left to carry it.
         if let MonitorPlan::Spike {
             name,
-            schedule: Some(_),
+            schedule: Some(slot),
             ..
         } = m
         {
-            refuse(
-                name,
-                "when",
-                "records spikes at a place of its own in the step (`when:`/`order:`)".to_string(),
-            );
-        }
-        // Each rank holds only the synapses onto its own neurons, so the
-        // synapses of a source neuron are not known on any one rank.
-        if let MonitorPlan::State {
-            name,
-            record_pairs: Some(_),
-            ..
-        } = m
-        {
-            refuse(
-                name,
-                "record",
-                "selects the synapses of given neurons (`S[i, :]`), which no one rank holds"
-                    .to_string(),
-            );
+            if slot.when > Slot::AFTER_THRESHOLDS {
+                refuse(
+                    name,
+                    "when",
+                    "records spikes after the place where a split run exchanges them \
+                     (`when:` after `after_thresholds`)"
+                        .to_string(),
+                );
+            }
         }
     }
-    // The exchange of a window is placed among the default places of the
-    // groups' and Synapses objects' parts.
-    for (part, _) in &program.places {
-        let (object, what) = match *part {
+    // A split step buffers its spikes at `thresholds` order 1 (where one
+    // process's SpikeMonitors record), its EventMonitors' events at
+    // `thresholds` order 2 and `after_thresholds` order 1, and exchanges
+    // them at the end of `after_thresholds` (`schedule::step_order`).
+    // Parts that only update, reset or sum over a rank's own neurons and
+    // synapses may move anywhere else: they read what they read on one
+    // process (a resetter its own neurons' share of the spike list, a
+    // post pathway its own targets' spikes). What must stay on its side
+    // of those steps: the spike thresholders before the buffering, the
+    // source-side pathways after the exchange (before it, they would
+    // deliver the previous step's spikes, which reach other ranks'
+    // synapses only at the exchange), and the custom events' thresholders,
+    // whose EventMonitors are placed around them.
+    let buffers = [
+        Slot::new(Slot::THRESHOLDS, 1),
+        Slot::new(Slot::THRESHOLDS, 2),
+        Slot::new(Slot::AFTER_THRESHOLDS, 1),
+    ];
+    for &(part, slot) in &program.places {
+        let (object, what) = match part {
             Part::GroupStateUpdater(g) => (&program.groups[g].name, "state updater"),
-            Part::Thresholder(g, _) => (&program.groups[g].name, "thresholder"),
+            Part::Thresholder(g, None) => (&program.groups[g].name, "thresholder"),
+            Part::Thresholder(g, Some(_)) => {
+                (&program.groups[g].name, "custom event's thresholder")
+            }
             Part::Resetter(g, _) => (&program.groups[g].name, "resetter"),
             Part::SynapsesStateUpdater(s) => (&program.synapses[s].name, "state updater"),
             Part::Pathway(s, _, _) => (&program.synapses[s].name, "pathway"),
             Part::Summed(s, _) => (&program.synapses[s].name, "summed variable"),
         };
-        refuse(
-            object,
-            "schedule",
-            format!("moves its {what} from Brian2's default place (`order:`, `.when = ...`)"),
-        );
+        let why = match part {
+            _ if buffers.contains(&slot) => Some("to where a split run buffers spikes and events"),
+            Part::Thresholder(_, None) if slot >= buffers[0] => {
+                Some("after the place where a split run buffers spikes")
+            }
+            Part::Thresholder(_, Some(_)) => Some("from Brian2's default place"),
+            Part::Pathway(_, PathwaySide::Pre, _) if slot.when <= Slot::AFTER_THRESHOLDS => {
+                Some("before the place where a split run exchanges spikes")
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            refuse(
+                object,
+                "schedule",
+                format!("moves its {what} {why} (`order:`, `.when = ...`)"),
+            );
+        }
     }
     found
 }

@@ -572,6 +572,9 @@ impl Simulation {
             for event in g.events.iter_mut().chain(g.spike.as_mut()) {
                 event.len = 0;
             }
+            // On one rank of several, a resetter placed before the
+            // thresholds reads this rank's share of the emptied list.
+            g.own_spikes = 0..0;
         }
     }
 

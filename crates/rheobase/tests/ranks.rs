@@ -114,16 +114,16 @@ fn models() -> Vec<PathBuf> {
 /// Sorted by name. Synapses onto Synapses (ex_Izhikevich_2007,
 /// ex_Stimberg_*, synapses_onto_synapses): synapses are split by their
 /// target neuron, and a side made of synapses follows neither split.
-/// Parts moved in the schedule (object_order, part_schedule: `order:`,
-/// `S.pre.when = ...`; spike_monitor_schedule: a monitor's `when:`).
+/// Parts moved across the places where a split step buffers and
+/// exchanges spikes (object_order: a thresholder at `thresholds` order 1,
+/// where spikes are buffered; part_schedule: `S.pre.when =
+/// 'before_groups'`, before the exchange; tests/ranks/moved_parts.model
+/// moves parts that run split). Monitors given a `when:` after the
+/// exchange (spike_monitor_schedule: `when: end`).
 /// Presynaptic writes (synapse_chain_delays_on_post; ex_Wang_2002, whose
-/// `C_EE_NMDA` has `on_pre: x_pre += 1`). StateMonitors of the synapses
-/// of given neurons (ex_Stimberg_2018_COBA, synapse_record_pairs:
-/// `record: S[i, :]`; each rank holds only the synapses onto its own
-/// neurons).
+/// `C_EE_NMDA` has `on_pre: x_pre += 1`).
 const REFUSED: &[&str] = &[
     "ex_Izhikevich_2007",
-    "ex_Stimberg_2018_COBA",
     "ex_Stimberg_2018_gchi_astrocyte",
     "ex_Stimberg_2018_io_synapse",
     "ex_Stimberg_2018_synrel",
@@ -132,7 +132,6 @@ const REFUSED: &[&str] = &[
     "part_schedule",
     "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
-    "synapse_record_pairs",
     "synapses_onto_synapses",
 ];
 

@@ -92,29 +92,41 @@ impl Simulation {
 
     /// The monitors each rank records for its own neurons, merged at the
     /// window's exchange (`PartitionState::recorded`), in the order a step
-    /// records them: SpikeMonitors with `variables:` of exchanged groups,
-    /// then EventMonitors that record before their event is evaluated,
-    /// then those that record after.
+    /// buffers them (`schedule::Recorded`): SpikeMonitors with
+    /// `variables:` of exchanged groups at `BufferSpikes`, EventMonitors
+    /// that record before their event is evaluated at
+    /// `BufferEventsBefore`, those that record after at
+    /// `BufferEventsAfter`, and SpikeMonitors and EventMonitors given a
+    /// `when:` at their own place.
     fn recorded_by_owners(&self) -> Vec<usize> {
         let monitors = &self.program.monitors;
-        let kind = |m: &MonitorPlan| match m {
+        let at = |step: Step| self.steps.iter().position(|&s| s == step);
+        let place = |m: usize, plan: &MonitorPlan| match plan {
+            MonitorPlan::Spike {
+                group,
+                event,
+                schedule: Some(_),
+                ..
+            } if event.is_some() || self.groups[*group].exchanged() => at(Step::Monitor(m)),
             MonitorPlan::Spike {
                 group,
                 variables,
                 event: None,
                 ..
-            } if !variables.is_empty() && self.groups[*group].exchanged() => Some(0),
-            MonitorPlan::Spike { event: Some(e), .. } => {
-                Some(if e.before_evaluation { 1 } else { 2 })
-            }
+            } if !variables.is_empty() && self.groups[*group].exchanged() => at(Step::BufferSpikes),
+            MonitorPlan::Spike { event: Some(e), .. } => at(if e.before_evaluation {
+                Step::BufferEventsBefore
+            } else {
+                Step::BufferEventsAfter
+            }),
             _ => None,
         };
-        let mut recorded: Vec<(u8, usize)> = monitors
+        let mut recorded: Vec<(usize, usize)> = monitors
             .iter()
             .enumerate()
-            .filter_map(|(m, plan)| kind(plan).map(|k| (k, m)))
+            .filter_map(|(m, plan)| place(m, plan).map(|k| (k, m)))
             .collect();
-        // A stable sort keeps program order within each kind.
+        // A stable sort keeps program order among those buffered together.
         recorded.sort_by_key(|&(k, _)| k);
         recorded.into_iter().map(|(_, m)| m).collect()
     }
@@ -361,6 +373,30 @@ impl PartitionState {
             global += (0..blocks.len()).map(|q| count(q, i)).sum::<u64>();
         }
         self.global_len[synapses] = global;
+    }
+
+    /// The global indices of the local synapses `selected` of Synapses
+    /// object `synapses` on every rank together, in ascending (creation)
+    /// order: a monitor's selection of synapses held by several ranks.
+    /// Collective: every rank calls it at the monitor's first sample.
+    pub(crate) fn gather_selected(&mut self, synapses: usize, selected: &[usize]) -> Vec<usize> {
+        let runs = &self.runs[synapses];
+        // Global indices may exceed `u32`, so each travels as two words.
+        let words: Vec<u32> = selected
+            .iter()
+            .flat_map(|&e| {
+                let g = e as u64 + global_offset(runs, e);
+                [g as u32, (g >> 32) as u32]
+            })
+            .collect();
+        let (mut counts, mut all) = (Vec::new(), Vec::new());
+        self.exchange.all_gather(&words, &mut counts, &mut all);
+        let mut global: Vec<usize> = all
+            .chunks_exact(2)
+            .map(|w| (u64::from(w[0]) | (u64::from(w[1]) << 32)) as usize)
+            .collect();
+        global.sort_unstable();
+        global
     }
 
     /// Records where the synapses a `connect:` line kept on this rank lie

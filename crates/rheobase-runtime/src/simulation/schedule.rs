@@ -98,7 +98,14 @@ impl Simulation {
                         clock,
                         m,
                     )?,
-                    plan => record_spike_monitor(plan, &mut monitors[m], groups, store, clock),
+                    plan => match partition.as_mut() {
+                        // A split run buffers its own neurons' share here,
+                        // merged at the exchange (`PartitionState::recorded`).
+                        Some(p) if p.recorded.contains(&m) => {
+                            buffer_recorded(p, program, store, groups, Recorded::At(m));
+                        }
+                        _ => record_spike_monitor(plan, &mut monitors[m], groups, store, clock),
+                    },
                 },
                 Step::EventMonitor(m) => {
                     let plan = &program.monitors[m];
@@ -470,6 +477,8 @@ enum Recorded {
     EventsBefore,
     /// EventMonitors recording right after it.
     EventsAfter,
+    /// The SpikeMonitor or EventMonitor `m` given a `when:`, at its place.
+    At(usize),
 }
 
 /// Buffers, for the window's exchange, this rank's recording of each
@@ -485,18 +494,22 @@ fn buffer_recorded(
     kind: Recorded,
 ) {
     for x in 0..p.recorded.len() {
+        let m = p.recorded[x];
         let MonitorPlan::Spike {
             group,
             start,
             stop,
             variables,
             event,
+            schedule,
             ..
-        } = &program.monitors[p.recorded[x]]
+        } = &program.monitors[m]
         else {
             continue;
         };
         let due = match (event, kind) {
+            (_, Recorded::At(at)) => at == m,
+            _ if schedule.is_some() => false,
             (None, Recorded::Spikes) => true,
             (Some(e), Recorded::EventsBefore) => e.before_evaluation,
             (Some(e), Recorded::EventsAfter) => !e.before_evaluation,
@@ -574,17 +587,22 @@ fn record_state_monitor(
                         data.set_record((0..total).collect());
                     }
                     if let (Some((pre, post)), false) = (record_pairs, *checked) {
-                        // Split runs refuse this form (`partition::unsupported`),
-                        // so the synapses here are all of them, numbered as
-                        // Brian2 numbers them.
                         let plan = &program.synapses[*s];
-                        let selected = (0..state.pairs.len())
+                        let selected: Vec<usize> = (0..state.pairs.len())
                             .filter(|&k| {
                                 let from = state.pairs.pre()[k] as usize - plan.source_start;
                                 let onto = state.pairs.post()[k] as usize - plan.target_start;
                                 pre.is_none_or(|i| i == from) && post.is_none_or(|j| j == onto)
                             })
                             .collect();
+                        // On one rank of several, each rank holds only the
+                        // synapses onto its own neurons: the selection is
+                        // every rank's, in the global (creation) order
+                        // Brian2 numbers them by.
+                        let selected = match partition.as_mut() {
+                            Some(p) => p.gather_selected(*s, &selected),
+                            None => selected,
+                        };
                         data.set_record(selected);
                     }
                     if !*checked {
