@@ -468,6 +468,40 @@ fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
                 .into(),
         ));
     }
+    // Brian2's `exact` (LinearStateUpdater) solves `M·b = B` for the
+    // system's fixed point and gives up when M is singular ("Cannot solve
+    // the given equations with this stateupdater"): an equation without a
+    // decay, `dx/dt = (1 + i)/(4*ms)`, is refused there, and Brian2's
+    // automatic choice moves on to `euler`. We follow it, although our
+    // propagators could integrate such a system, so that `method: exact`
+    // is refused where Brian2 refuses it and an automatic choice is the
+    // method Brian2 would pick.
+    let singular = if numeric {
+        let values = DMatrix::from_fn(n, n, |r, s| expr::as_const(&m[r][s]).unwrap_or(0.0));
+        let svd = values.svd(false, false);
+        let largest = svd.singular_values.max();
+        n > 0 && (largest == 0.0 || svd.rank(largest * 1e-12) < n)
+    } else {
+        // Per-neuron coefficients are admitted only in triangular form
+        // (`one_level`), whose determinant is the product of the decay
+        // rates: singular exactly when one of them is the constant zero.
+        (0..n).any(|r| is_zero(&m[r][r]))
+    };
+    if singular {
+        return Err(Unsupported(format!(
+            "`exact` cannot solve the equations for {}: Brian2's `exact` solves a linear \
+             system dX/dt = M·X + B only when M is invertible, and refuses (\"Cannot solve \
+             the given equations with this stateupdater\") one with an equation that does not \
+             decay, such as `dx/dt = (1 + i)/(4*ms)`. Use `euler`, which Brian2 picks for \
+             them when no `method:` is given",
+            system
+                .names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     Ok(LinearSystem { m, b })
 }
 

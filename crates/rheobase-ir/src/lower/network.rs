@@ -2972,7 +2972,8 @@ impl<'a> Builder<'a> {
                     let n = self.whole_number(e, "a neuron index")?;
                     // A side made of synapses has as many elements as
                     // that object will have synapses, known only once
-                    // they are made; an index beyond them selects none.
+                    // they are made: the runtime refuses an index beyond
+                    // them when the monitor first records.
                     let too_large = of_synapses.is_none() && n >= len as i64;
                     if n < 0 || too_large {
                         return Err(self.error(

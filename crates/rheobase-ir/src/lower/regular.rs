@@ -403,13 +403,21 @@ impl Builder<'_> {
             },
         };
         let exists = match (part, index) {
-            ("thresholder", None) => plan.spike.is_some() || plan.generator.is_some(),
+            // Brian2's SpikeGeneratorGroup emits its spikes itself (it is
+            // the object scheduled in `thresholds`), so it has no
+            // thresholder: `gen.thresholder` raises "No attribute with name
+            // thresholder" there.
+            ("thresholder", None) => plan.spike.is_some() && plan.generator.is_none(),
             ("resetter", None) => plan.spike.as_ref().is_some_and(|s| s.effect.is_some()),
             ("resetter", Some(k)) => plan.events[k].effect.is_some(),
             _ => true,
         };
         if !exists {
             let why = match (part, index) {
+                ("thresholder", _) if plan.generator.is_some() => format!(
+                    "`{name}` is a SpikeGeneratorGroup, which emits its spikes itself \
+                     (Brian2: \"No attribute with name thresholder\")"
+                ),
                 ("thresholder", _) => format!("`{name}` has no `threshold:`"),
                 (_, None) => format!("`{name}` has no `reset:`"),
                 (_, Some(_)) => format!("`{name}` has no `on_event {}:` code", event.name),

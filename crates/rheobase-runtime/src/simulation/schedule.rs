@@ -588,6 +588,29 @@ fn record_state_monitor(
                     }
                     if let (Some((pre, post)), false) = (record_pairs, *checked) {
                         let plan = &program.synapses[*s];
+                        // A side that is a Synapses object has as many
+                        // elements as it made synapses, known only now:
+                        // check its index here, as `rheo check` checks a
+                        // side of neurons.
+                        let sides = [
+                            (pre, plan.source_synapses, "source"),
+                            (post, plan.target_synapses, "target"),
+                        ];
+                        for (index, side, role) in sides {
+                            if let (Some(n), Some(o)) = (*index, side) {
+                                let len = synapses[o].len();
+                                if n >= len {
+                                    return Err(RuntimeError::Record {
+                                        monitor: name.clone(),
+                                        message: format!(
+                                            "index {n} is out of range: the {role} of `{}` is \
+                                             `{}`, which has {len} synapses",
+                                            plan.name, program.synapses[o].name,
+                                        ),
+                                    });
+                                }
+                            }
+                        }
                         let selected: Vec<usize> = (0..state.pairs.len())
                             .filter(|&k| {
                                 let from = state.pairs.pre()[k] as usize - plan.source_start;
