@@ -126,6 +126,8 @@ impl Ranks {
             "connect_seconds": timings.connect_seconds,
             "exchange_seconds": sim.exchange_seconds(),
             "exchanges": sim.exchanges(),
+            "window_collectives": sim.window_collectives(),
+            "second_rounds": sim.second_rounds(),
             "synapses": sim.synapse_stats().iter().map(|s| s.synapses).sum::<usize>(),
             "synapse_bytes": sim.synapse_stats().iter().map(|s| s.bytes).sum::<usize>(),
         });
