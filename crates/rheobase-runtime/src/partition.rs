@@ -204,6 +204,15 @@ pub(crate) struct PartitionState {
     /// This rank's values of the presynaptic variables shared before a
     /// synapse kernel reads them ([`PartitionState::share`]).
     share_send: Vec<u32>,
+    /// Per Synapses object: which neurons of each rank's range of its
+    /// source group other ranks' synapses read
+    /// ([`PartitionState::share_pre`]), found when it had made the
+    /// given number of synapses (on all ranks together).
+    pre_read: Vec<Option<(u64, Vec<Vec<u32>>)>>,
+    /// Words this rank sent in shares, and what it would have sent had
+    /// every share carried every owned value.
+    pub share_words: u64,
+    pub share_full_words: u64,
     /// Per kernel: whether it draws random numbers or uses its element's
     /// index, so that over synapses it must run with global indices.
     pub keyed: Vec<bool>,
@@ -291,6 +300,9 @@ impl PartitionState {
             exchange_seconds: 0.0,
             exchanges: 0,
             share_send: Vec::new(),
+            pre_read: vec![None; synapses],
+            share_words: 0,
+            share_full_words: 0,
             keyed: Vec::new(),
             everywhere: Vec::new(),
             columns: Vec::new(),
@@ -655,20 +667,100 @@ impl PartitionState {
     /// Gives every rank the current values of the neuron arrays `arrays`
     /// (each a full-length array of its group): each rank sends the
     /// values of the neurons it owns, which only it has updated, and
-    /// writes the others' into its copy. Called right before a synapse
-    /// kernel that reads them through its presynaptic neuron, so that the
-    /// kernel reads what it reads on one process. Collective.
+    /// writes the others' into its copy. Called before a kernel that
+    /// reads them where it does not own them, so that the kernel reads
+    /// what it reads on one process. Collective.
     pub fn share(&mut self, arrays: &[ArrayId], program: &Program, store: &mut ArrayStore) {
+        self.share_selected(arrays, None, program, store);
+    }
+
+    /// Like [`PartitionState::share`], before a kernel of Synapses object
+    /// `k` that reads `arrays` through its presynaptic neuron (`pre`: the
+    /// presynaptic neuron of each synapse this rank holds): of the
+    /// source group's arrays, only the neurons some other rank's synapses
+    /// have as presynaptic neuron travel (the kernel reads no others), so
+    /// sparse or local connectivity sends a fraction of the values.
+    /// Collective; the first call after `k`'s synapses changed makes
+    /// one more, to learn which neurons the other ranks read.
+    pub fn share_pre(
+        &mut self,
+        k: usize,
+        arrays: &[ArrayId],
+        pre: &[u32],
+        program: &Program,
+        store: &mut ArrayStore,
+    ) {
+        if arrays.is_empty() {
+            return;
+        }
+        let source = program.synapses[k].source;
+        let made = self.global_len[k];
+        if self.pre_read[k].as_ref().map(|(n, _)| *n) != Some(made) {
+            let read = self.find_pre_read(program.groups[source].size, pre);
+            self.pre_read[k] = Some((made, read));
+        }
+        let read = self.pre_read[k].take();
+        let selected = read.as_ref().map(|(_, per_rank)| (source, &per_rank[..]));
+        self.share_selected(arrays, selected, program, store);
+        self.pre_read[k] = read;
+    }
+
+    /// Per rank `r`, the neurons of `r`'s range of a group of `size` that
+    /// some other rank has among its synapses' presynaptic neurons (this
+    /// rank's are `pre`), ascending. Collective.
+    fn find_pre_read(&mut self, size: usize, pre: &[u32]) -> Vec<Vec<u32>> {
+        let (ranks, me) = (self.ranks(), self.rank());
+        let own = owned_range(size, ranks, me);
+        let mut mine: Vec<u32> = pre
+            .iter()
+            .copied()
+            .filter(|&i| !own.contains(&(i as usize)))
+            .collect();
+        mine.sort_unstable();
+        mine.dedup();
+        self.exchange
+            .all_gather(&mine, &mut self.counts, &mut self.recv);
+        let mut all = self.recv.clone();
+        all.sort_unstable();
+        all.dedup();
+        (0..ranks)
+            .map(|r| {
+                let range = owned_range(size, ranks, r);
+                let lo = all.partition_point(|&i| (i as usize) < range.start);
+                let hi = all.partition_point(|&i| (i as usize) < range.end);
+                all[lo..hi].to_vec()
+            })
+            .collect()
+    }
+
+    /// [`PartitionState::share`] of every owned neuron, or, for the
+    /// arrays of group `selected.0`, only of the neurons `selected.1[r]`
+    /// of each rank `r`.
+    fn share_selected(
+        &mut self,
+        arrays: &[ArrayId],
+        selected: Option<(usize, &[Vec<u32>])>,
+        program: &Program,
+        store: &mut ArrayStore,
+    ) {
         if arrays.is_empty() {
             return;
         }
         let started = std::time::Instant::now();
         let (ranks, me) = (self.ranks(), self.rank());
-        let size = |a: ArrayId| program.groups[program.arrays[a.0 as usize].group].size;
+        // The neurons of array `a` that rank `q` sends, in order.
+        let elements = |a: ArrayId, q: usize| -> Elements<'_> {
+            let group = program.arrays[a.0 as usize].group;
+            match selected {
+                Some((g, per_rank)) if g == group => Elements::Listed(per_rank[q].iter()),
+                _ => Elements::Range(owned_range(program.groups[group].size, ranks, q)),
+            }
+        };
         self.share_send.clear();
         for &a in arrays {
-            for v in &store.get(a)[owned_range(size(a), ranks, me)] {
-                let bits = v.to_bits();
+            let values = store.get(a);
+            for i in elements(a, me) {
+                let bits = values[i].to_bits();
                 self.share_send.push(bits as u32);
                 self.share_send.push((bits >> 32) as u32);
             }
@@ -676,22 +768,26 @@ impl PartitionState {
         // Every rank knows how many values each sends: one collective.
         self.counts.clear();
         for q in 0..ranks {
-            let n: usize = arrays
-                .iter()
-                .map(|&a| owned_range(size(a), ranks, q).len())
-                .sum();
+            let n: usize = arrays.iter().map(|&a| elements(a, q).len()).sum();
             self.counts.push(2 * n);
         }
+        self.share_full_words += 2 * arrays
+            .iter()
+            .map(|&a| {
+                let group = program.arrays[a.0 as usize].group;
+                owned_range(program.groups[group].size, ranks, me).len()
+            })
+            .sum::<usize>() as u64;
+        self.share_words += self.share_send.len() as u64;
         self.exchange
             .all_gather_known(&self.share_send, &self.counts, &mut self.recv);
         let mut at = 0;
         for q in 0..ranks {
             for &a in arrays {
-                let range = owned_range(size(a), ranks, q);
                 let values = store.get_mut(a);
-                for v in &mut values[range] {
+                for i in elements(a, q) {
                     let (lo, hi) = (self.recv[at], self.recv[at + 1]);
-                    *v = f64::from_bits(u64::from(lo) | (u64::from(hi) << 32));
+                    values[i] = f64::from_bits(u64::from(lo) | (u64::from(hi) << 32));
                     at += 2;
                 }
             }
@@ -704,6 +800,33 @@ impl PartitionState {
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 }
+
+/// The neurons of one array one rank sends in a share: its whole range,
+/// or those listed.
+enum Elements<'a> {
+    Range(Range<usize>),
+    Listed(std::slice::Iter<'a, u32>),
+}
+
+impl Iterator for Elements<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Elements::Range(r) => r.next(),
+            Elements::Listed(l) => l.next().map(|&i| i as usize),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Elements::Range(r) => r.size_hint(),
+            Elements::Listed(l) => l.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Elements<'_> {}
 
 impl PartitionState {
     /// Shares what kernel `kernel` reads of one-neuron groups that change

@@ -159,6 +159,15 @@ impl Simulation {
         self.partition.as_ref().map_or(0, |p| p.window_collectives)
     }
 
+    /// Bytes of presynaptic values this rank sent, and what it would have
+    /// sent had every share carried all its neurons' values (both 0 when
+    /// not split).
+    pub fn share_bytes(&self) -> (u64, u64) {
+        self.partition
+            .as_ref()
+            .map_or((0, 0), |p| (4 * p.share_words, 4 * p.share_full_words))
+    }
+
     /// Windows whose message took a second collective (0 when not split).
     pub fn second_rounds(&self) -> u64 {
         self.partition.as_ref().map_or(0, |p| p.second_rounds)
