@@ -22,6 +22,7 @@ models=(
     "$root/spec-examples/gap_junctions.model"
     "$root/tests/ranks/delays_local_and_far.model"
     "$root/tests/ranks/presynaptic_reads.model"
+    "$root/tests/ranks/presynaptic_reads_ring.model"
     "$root/tests/ranks/events_and_pathways.model"
     "$root/tests/models/custom_events_example.model"
     "$root/tests/ranks/linked_one_neuron.model"

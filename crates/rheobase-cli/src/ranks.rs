@@ -126,6 +126,10 @@ impl Ranks {
             "connect_seconds": timings.connect_seconds,
             "exchange_seconds": sim.exchange_seconds(),
             "exchanges": sim.exchanges(),
+            "window_collectives": sim.window_collectives(),
+            "second_rounds": sim.second_rounds(),
+            "share_bytes": sim.share_bytes().0,
+            "share_bytes_if_full": sim.share_bytes().1,
             "synapses": sim.synapse_stats().iter().map(|s| s.synapses).sum::<usize>(),
             "synapse_bytes": sim.synapse_stats().iter().map(|s| s.bytes).sum::<usize>(),
         });

@@ -24,6 +24,7 @@ pub struct MpiExchange {
     rank: usize,
     ranks: usize,
     counts: Vec<i32>,
+    collectives: u64,
 }
 
 /// Initialises MPI, if this process was started by `mpirun` (or as a
@@ -41,6 +42,7 @@ pub fn init() -> Result<(MpiWorld, MpiExchange), String> {
         rank: usize::try_from(world.rank()).unwrap_or(0),
         ranks: usize::try_from(world.size()).unwrap_or(1),
         counts: Vec::new(),
+        collectives: 0,
     };
     if exchange.ranks > 1 {
         let previous = std::panic::take_hook();
@@ -63,7 +65,20 @@ impl MpiExchange {
         let world = SimpleCommunicator::world();
         let n = i32::try_from(n).expect("an MPI message of more than 2^31 elements");
         self.counts.resize(self.ranks, 0);
+        self.collectives += 1;
         world.all_gather_into(&n, &mut self.counts[..]);
+    }
+
+    /// `MPI_Allgatherv` of `local` into `out`, with every rank's length
+    /// already in `self.counts`.
+    fn gather_varcount(&mut self, local: &[u32], out: &mut Vec<u32>) {
+        let displs = displacements(&self.counts);
+        let total: usize = self.counts.iter().map(|&c| c as usize).sum();
+        out.clear();
+        out.resize(total, 0);
+        let mut partition = PartitionMut::new(&mut out[..], &self.counts[..], &displs[..]);
+        self.collectives += 1;
+        SimpleCommunicator::world().all_gather_varcount_into(local, &mut partition);
     }
 }
 
@@ -90,19 +105,34 @@ impl Exchange for MpiExchange {
 
     fn all_gather(&mut self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
         self.gather_counts(local.len());
-        let displs = displacements(&self.counts);
-        let total: usize = self.counts.iter().map(|&c| c as usize).sum();
-        out.clear();
-        out.resize(total, 0);
-        {
-            let mut partition = PartitionMut::new(&mut out[..], &self.counts[..], &displs[..]);
-            SimpleCommunicator::world().all_gather_varcount_into(local, &mut partition);
-        }
+        self.gather_varcount(local, out);
         counts.clear();
         counts.extend(self.counts.iter().map(|&c| c as usize));
     }
 
+    fn all_gather_fixed(&mut self, block: &[u32], out: &mut Vec<u32>) {
+        out.clear();
+        out.resize(block.len() * self.ranks, 0);
+        self.collectives += 1;
+        SimpleCommunicator::world().all_gather_into(block, &mut out[..]);
+    }
+
+    fn all_gather_known(&mut self, local: &[u32], counts: &[usize], out: &mut Vec<u32>) {
+        self.counts.clear();
+        self.counts.extend(
+            counts
+                .iter()
+                .map(|&c| i32::try_from(c).expect("an MPI message of more than 2^31 elements")),
+        );
+        self.gather_varcount(local, out);
+    }
+
+    fn collectives(&self) -> u64 {
+        self.collectives
+    }
+
     fn any(&mut self, flags: u32) -> u32 {
+        self.collectives += 1;
         let mut all = 0u32;
         SimpleCommunicator::world().all_reduce_into(
             &flags,
@@ -128,6 +158,7 @@ impl Exchange for MpiExchange {
         let mut all = vec![0u8; total];
         {
             let mut partition = PartitionMut::new(&mut all[..], &self.counts[..], &displs[..]);
+            self.collectives += 1;
             SimpleCommunicator::world().all_gather_varcount_into(&local[..], &mut partition);
         }
         if self.rank != 0 {

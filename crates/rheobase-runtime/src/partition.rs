@@ -45,6 +45,19 @@ pub trait Exchange: Send + Sync {
     /// Rank 0 receives every rank's bytes, in rank order; the others get
     /// `None`.
     fn gather(&mut self, local: Vec<u8>) -> Option<Vec<Vec<u8>>>;
+    /// Every rank's `block`, concatenated in rank order, into `out`
+    /// (cleared first). Every rank's block has the same length, so this
+    /// is one collective (`MPI_Allgather`): the window's message, whose
+    /// blocks carry their own lengths ([`PartitionState::exchange_window`]).
+    fn all_gather_fixed(&mut self, block: &[u32], out: &mut Vec<u32>);
+    /// Like [`Exchange::all_gather`] when every rank already knows every
+    /// rank's length, `counts[q]` words of rank `q`: one collective
+    /// (`MPI_Allgatherv`) instead of two.
+    fn all_gather_known(&mut self, local: &[u32], counts: &[usize], out: &mut Vec<u32>);
+    /// Collectives made so far, counted as MPI makes them
+    /// ([`Exchange::all_gather`] and [`Exchange::gather`] are two each, the
+    /// others one), so that tests can check how many a window costs.
+    fn collectives(&self) -> u64;
 }
 
 /// The neurons rank `rank` of `ranks` owns in a group of `size`:
@@ -107,6 +120,17 @@ pub(crate) enum Placement {
 /// to notice another's interrupt, small when no synapse crosses ranks.
 pub const MAX_WINDOW_STEPS: u64 = 64;
 
+/// The smallest block, in words, each rank sends in a window's message
+/// ([`PartitionState::exchange_window`]): its two header words and a
+/// few spikes.
+const MIN_BLOCK_WORDS: usize = 64;
+
+/// Consecutive windows whose messages would all fit a quarter of the
+/// block before it halves: bursty activity (a population firing together
+/// every few windows) would otherwise shrink and regrow it, paying a
+/// second round each time.
+const SHRINK_AFTER_WINDOWS: u32 = 256;
+
 /// A rank's side of a split simulation.
 ///
 /// Spikes are exchanged once per window of steps (NEST's min-delay
@@ -139,6 +163,20 @@ pub(crate) struct PartitionState {
     send: Vec<u32>,
     recv: Vec<u32>,
     counts: Vec<usize>,
+    /// The window message's block per rank, in words: the same on every
+    /// rank, since every rank derives it from the same headers.
+    block_words: usize,
+    /// This rank's block of the window message, and every rank's.
+    block: Vec<u32>,
+    blocks: Vec<u32>,
+    /// Windows whose message overflowed some rank's block and took a
+    /// second collective.
+    pub second_rounds: u64,
+    /// Consecutive windows whose messages fit a quarter of the block.
+    small_windows: u32,
+    /// Collectives made by the windows' exchanges (one per window, plus
+    /// the second rounds).
+    pub window_collectives: u64,
     /// Synapses with a delay of `split` steps or more are queued at the
     /// exchange; every synapse whose source is on another rank has one.
     pub split: u32,
@@ -167,6 +205,15 @@ pub(crate) struct PartitionState {
     /// This rank's values of the presynaptic variables shared before a
     /// synapse kernel reads them ([`PartitionState::share`]).
     share_send: Vec<u32>,
+    /// Per Synapses object: which neurons of each rank's range of its
+    /// source group other ranks' synapses read
+    /// ([`PartitionState::share_pre`]), found when it had made the
+    /// given number of synapses (on all ranks together).
+    pre_read: Vec<Option<(u64, Vec<Vec<u32>>)>>,
+    /// Words this rank sent in shares, and what it would have sent had
+    /// every share carried every owned value.
+    pub share_words: u64,
+    pub share_full_words: u64,
     /// Per kernel: whether it draws random numbers or uses its element's
     /// index, so that over synapses it must run with global indices.
     pub keyed: Vec<bool>,
@@ -235,6 +282,12 @@ impl PartitionState {
             send: Vec::new(),
             recv: Vec::new(),
             counts: Vec::new(),
+            block_words: MIN_BLOCK_WORDS,
+            block: Vec::new(),
+            blocks: Vec::new(),
+            second_rounds: 0,
+            small_windows: 0,
+            window_collectives: 0,
             split: 0,
             window_start: 0,
             window_end: 0,
@@ -248,6 +301,9 @@ impl PartitionState {
             exchange_seconds: 0.0,
             exchanges: 0,
             share_send: Vec::new(),
+            pre_read: vec![None; synapses],
+            share_words: 0,
+            share_full_words: 0,
             keyed: Vec::new(),
             everywhere: Vec::new(),
             columns: Vec::new(),
@@ -272,12 +328,15 @@ impl PartitionState {
 
     /// Agrees on `split` from each rank's shortest delay of a synapse
     /// whose source is on another rank (`u32::MAX` for none), so that
-    /// every rank uses the same windows. Collective.
-    pub fn agree_split(&mut self, local_min_delay: u32) {
+    /// every rank uses the same windows, and returns the OR of every
+    /// rank's `flags` (the run's first agreement on stopping, in the same
+    /// collective). Collective.
+    pub fn agree_split(&mut self, local_min_delay: u32, flags: u32) -> u32 {
         self.exchange
-            .all_gather(&[local_min_delay], &mut self.counts, &mut self.recv);
-        let min = self.recv.iter().copied().min().unwrap_or(u32::MAX);
-        self.split = u64::from(min).min(MAX_WINDOW_STEPS - 1) as u32;
+            .all_gather_fixed(&[local_min_delay, flags], &mut self.recv);
+        let min = self.recv.iter().step_by(2).copied().min();
+        self.split = u64::from(min.unwrap_or(u32::MAX)).min(MAX_WINDOW_STEPS - 1) as u32;
+        self.recv.iter().skip(1).step_by(2).fold(0, |a, &f| a | f)
     }
 
     /// Steps per window: a spike of a window's first step is due `split`
@@ -287,14 +346,15 @@ impl PartitionState {
         u64::from(self.split) + 1
     }
 
-    /// Starts a window of steps `start..end`.
-    pub fn begin_window(&mut self, start: u64, end: u64) {
+    /// Starts a window of steps `start..end`; `flags` travel in its
+    /// message (an interrupt raised on this rank before the window).
+    pub fn begin_window(&mut self, start: u64, end: u64, flags: u32) {
         self.window_start = start;
         self.window_end = end;
         self.steps = 0;
         self.exchanged = false;
         self.send.clear();
-        self.send.push(0);
+        self.send.push(flags);
         self.values_send.clear();
     }
 
@@ -448,11 +508,12 @@ impl PartitionState {
     /// Collective.
     pub fn exchange_window(&mut self) {
         let started = std::time::Instant::now();
-        // One collective per window: the recordings of `recorded` follow
-        // the spike lists in the same message.
+        // The recordings of `recorded` follow the spike lists in the same
+        // message.
         self.send.extend_from_slice(&self.values_send);
-        self.exchange
-            .all_gather(&self.send, &mut self.counts, &mut self.recv);
+        let before = self.exchange.collectives();
+        self.gather_window();
+        self.window_collectives += self.exchange.collectives() - before;
         self.exchanged = true;
         self.exchanges += 1;
         let lists = self.steps * self.per_step;
@@ -503,6 +564,67 @@ impl PartitionState {
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 
+    /// The window's one collective: every rank sends a block of
+    /// `block_words` words, a header (its flags and the length of the
+    /// rest of its message) and as much of the rest as fits, so that the
+    /// flags, the lengths and (usually) the spikes travel together. Only
+    /// when some rank's message did not fit, which every rank sees in the
+    /// headers, do all ranks make a second collective for the overflows,
+    /// whose lengths they then know. The block grows to fit the longest
+    /// message and shrinks when messages stay much shorter, the same way
+    /// on every rank. Leaves `recv` and `counts` as one all-gather of the
+    /// messages `send` would (flags word first).
+    fn gather_window(&mut self) {
+        let words = self.block_words;
+        let (flags, rest) = self
+            .send
+            .split_first()
+            .map_or((0, &[][..]), |(f, r)| (*f, r));
+        let fits = rest.len().min(words - 2);
+        self.block.clear();
+        self.block.push(flags);
+        self.block.push(rest.len() as u32);
+        self.block.extend_from_slice(&rest[..fits]);
+        self.block.resize(words, 0);
+        self.exchange
+            .all_gather_fixed(&self.block, &mut self.blocks);
+        let ranks = self.blocks.len() / words;
+        let lens: Vec<usize> = (0..ranks)
+            .map(|q| self.blocks[q * words + 1] as usize)
+            .collect();
+        let longest = lens.iter().copied().max().unwrap_or(0);
+        let overflows: Vec<usize> = lens.iter().map(|&n| n.saturating_sub(words - 2)).collect();
+        let mut extra = Vec::new();
+        if longest > words - 2 {
+            self.second_rounds += 1;
+            self.exchange
+                .all_gather_known(&rest[fits..], &overflows, &mut extra);
+        }
+        self.recv.clear();
+        self.counts.clear();
+        let mut at = 0;
+        for (q, (&n, &over)) in lens.iter().zip(&overflows).enumerate() {
+            let block = &self.blocks[q * words..(q + 1) * words];
+            self.recv.push(block[0]);
+            self.recv.extend_from_slice(&block[2..2 + n - over]);
+            self.recv.extend_from_slice(&extra[at..at + over]);
+            at += over;
+            self.counts.push(1 + n);
+        }
+        let needed = longest + 2;
+        if needed * 4 > words || words == MIN_BLOCK_WORDS {
+            self.small_windows = 0;
+        } else {
+            self.small_windows += 1;
+        }
+        if needed > words {
+            self.block_words = needed.next_power_of_two();
+        } else if self.small_windows >= SHRINK_AFTER_WINDOWS {
+            self.block_words = words / 2;
+            self.small_windows = 0;
+        }
+    }
+
     /// Ends the current window: a rank that failed before its exchange
     /// still takes part in it (with only the failure flag), so that the
     /// others do not wait for it forever. Collective when the exchange
@@ -546,34 +668,127 @@ impl PartitionState {
     /// Gives every rank the current values of the neuron arrays `arrays`
     /// (each a full-length array of its group): each rank sends the
     /// values of the neurons it owns, which only it has updated, and
-    /// writes the others' into its copy. Called right before a synapse
-    /// kernel that reads them through its presynaptic neuron, so that the
-    /// kernel reads what it reads on one process. Collective.
+    /// writes the others' into its copy. Called before a kernel that
+    /// reads them where it does not own them, so that the kernel reads
+    /// what it reads on one process. Collective.
     pub fn share(&mut self, arrays: &[ArrayId], program: &Program, store: &mut ArrayStore) {
+        self.share_selected(arrays, None, program, store);
+    }
+
+    /// Like [`PartitionState::share`], before a kernel of Synapses object
+    /// `k` that reads `arrays` through its presynaptic neuron (`pre`: the
+    /// presynaptic neuron of each synapse this rank holds): of the
+    /// source group's arrays, only the neurons some other rank's synapses
+    /// have as presynaptic neuron travel (the kernel reads no others), so
+    /// sparse or local connectivity sends a fraction of the values.
+    /// Collective; the first call after `k`'s synapses changed makes
+    /// one more, to learn which neurons the other ranks read.
+    pub fn share_pre(
+        &mut self,
+        k: usize,
+        arrays: &[ArrayId],
+        pre: &[u32],
+        program: &Program,
+        store: &mut ArrayStore,
+    ) {
+        if arrays.is_empty() {
+            return;
+        }
+        let source = program.synapses[k].source;
+        let made = self.global_len[k];
+        if self.pre_read[k].as_ref().map(|(n, _)| *n) != Some(made) {
+            let read = self.find_pre_read(program.groups[source].size, pre);
+            self.pre_read[k] = Some((made, read));
+        }
+        let read = self.pre_read[k].take();
+        let selected = read.as_ref().map(|(_, per_rank)| (source, &per_rank[..]));
+        self.share_selected(arrays, selected, program, store);
+        self.pre_read[k] = read;
+    }
+
+    /// Per rank `r`, the neurons of `r`'s range of a group of `size` that
+    /// some other rank has among its synapses' presynaptic neurons (this
+    /// rank's are `pre`), ascending. Collective.
+    fn find_pre_read(&mut self, size: usize, pre: &[u32]) -> Vec<Vec<u32>> {
+        let (ranks, me) = (self.ranks(), self.rank());
+        let own = owned_range(size, ranks, me);
+        let mut mine: Vec<u32> = pre
+            .iter()
+            .copied()
+            .filter(|&i| !own.contains(&(i as usize)))
+            .collect();
+        mine.sort_unstable();
+        mine.dedup();
+        self.exchange
+            .all_gather(&mine, &mut self.counts, &mut self.recv);
+        let mut all = self.recv.clone();
+        all.sort_unstable();
+        all.dedup();
+        (0..ranks)
+            .map(|r| {
+                let range = owned_range(size, ranks, r);
+                let lo = all.partition_point(|&i| (i as usize) < range.start);
+                let hi = all.partition_point(|&i| (i as usize) < range.end);
+                all[lo..hi].to_vec()
+            })
+            .collect()
+    }
+
+    /// [`PartitionState::share`] of every owned neuron, or, for the
+    /// arrays of group `selected.0`, only of the neurons `selected.1[r]`
+    /// of each rank `r`.
+    fn share_selected(
+        &mut self,
+        arrays: &[ArrayId],
+        selected: Option<(usize, &[Vec<u32>])>,
+        program: &Program,
+        store: &mut ArrayStore,
+    ) {
         if arrays.is_empty() {
             return;
         }
         let started = std::time::Instant::now();
         let (ranks, me) = (self.ranks(), self.rank());
-        let size = |a: ArrayId| program.groups[program.arrays[a.0 as usize].group].size;
+        // The neurons of array `a` that rank `q` sends, in order.
+        let elements = |a: ArrayId, q: usize| -> Elements<'_> {
+            let group = program.arrays[a.0 as usize].group;
+            match selected {
+                Some((g, per_rank)) if g == group => Elements::Listed(per_rank[q].iter()),
+                _ => Elements::Range(owned_range(program.groups[group].size, ranks, q)),
+            }
+        };
         self.share_send.clear();
         for &a in arrays {
-            for v in &store.get(a)[owned_range(size(a), ranks, me)] {
-                let bits = v.to_bits();
+            let values = store.get(a);
+            for i in elements(a, me) {
+                let bits = values[i].to_bits();
                 self.share_send.push(bits as u32);
                 self.share_send.push((bits >> 32) as u32);
             }
         }
+        // Every rank knows how many values each sends: one collective.
+        self.counts.clear();
+        for q in 0..ranks {
+            let n: usize = arrays.iter().map(|&a| elements(a, q).len()).sum();
+            self.counts.push(2 * n);
+        }
+        self.share_full_words += 2 * arrays
+            .iter()
+            .map(|&a| {
+                let group = program.arrays[a.0 as usize].group;
+                owned_range(program.groups[group].size, ranks, me).len()
+            })
+            .sum::<usize>() as u64;
+        self.share_words += self.share_send.len() as u64;
         self.exchange
-            .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
+            .all_gather_known(&self.share_send, &self.counts, &mut self.recv);
         let mut at = 0;
         for q in 0..ranks {
             for &a in arrays {
-                let range = owned_range(size(a), ranks, q);
                 let values = store.get_mut(a);
-                for v in &mut values[range] {
+                for i in elements(a, q) {
                     let (lo, hi) = (self.recv[at], self.recv[at + 1]);
-                    *v = f64::from_bits(u64::from(lo) | (u64::from(hi) << 32));
+                    values[i] = f64::from_bits(u64::from(lo) | (u64::from(hi) << 32));
                     at += 2;
                 }
             }
@@ -586,6 +801,33 @@ impl PartitionState {
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 }
+
+/// The neurons of one array one rank sends in a share: its whole range,
+/// or those listed.
+enum Elements<'a> {
+    Range(Range<usize>),
+    Listed(std::slice::Iter<'a, u32>),
+}
+
+impl Iterator for Elements<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Elements::Range(r) => r.next(),
+            Elements::Listed(l) => l.next().map(|&i| i as usize),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Elements::Range(r) => r.size_hint(),
+            Elements::Listed(l) => l.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Elements<'_> {}
 
 impl PartitionState {
     /// Shares what kernel `kernel` reads of one-neuron groups that change
@@ -911,6 +1153,7 @@ pub struct ThreadExchange {
     rank: usize,
     ranks: usize,
     board: Arc<Board>,
+    collectives: u64,
 }
 
 struct Board {
@@ -931,6 +1174,7 @@ impl ThreadExchange {
                 rank,
                 ranks,
                 board: board.clone(),
+                collectives: 0,
             })
             .collect()
     }
@@ -964,6 +1208,50 @@ impl Exchange for ThreadExchange {
     }
 
     fn all_gather(&mut self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
+        // MPI needs the lengths first, then the words.
+        self.collectives += 1;
+        self.gather_words(local, counts, out);
+    }
+
+    fn all_gather_fixed(&mut self, block: &[u32], out: &mut Vec<u32>) {
+        let mut counts = Vec::new();
+        self.gather_words(block, &mut counts, out);
+        debug_assert!(
+            counts.iter().all(|&c| c == block.len()),
+            "ranks' fixed blocks differ in length"
+        );
+    }
+
+    fn all_gather_known(&mut self, local: &[u32], counts: &[usize], out: &mut Vec<u32>) {
+        let mut found = Vec::new();
+        self.gather_words(local, &mut found, out);
+        debug_assert_eq!(found, counts, "a rank sent other than its known length");
+    }
+
+    fn collectives(&self) -> u64 {
+        self.collectives
+    }
+
+    fn any(&mut self, flags: u32) -> u32 {
+        self.collectives += 1;
+        let all = self.post(flags.to_le_bytes().to_vec());
+        all.iter()
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .fold(0, |a, b| a | b)
+    }
+
+    fn gather(&mut self, local: Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        // Lengths, then bytes, as over MPI.
+        self.collectives += 2;
+        let all = self.post(local);
+        (self.rank == 0).then_some(all)
+    }
+}
+
+impl ThreadExchange {
+    /// One all-gather of words, counted as one collective.
+    fn gather_words(&mut self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
+        self.collectives += 1;
         let bytes = local.iter().flat_map(|w| w.to_le_bytes()).collect();
         let all = self.post(bytes);
         counts.clear();
@@ -976,18 +1264,6 @@ impl Exchange for ThreadExchange {
                     .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
             );
         }
-    }
-
-    fn any(&mut self, flags: u32) -> u32 {
-        let all = self.post(flags.to_le_bytes().to_vec());
-        all.iter()
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .fold(0, |a, b| a | b)
-    }
-
-    fn gather(&mut self, local: Vec<u8>) -> Option<Vec<Vec<u8>>> {
-        let all = self.post(local);
-        (self.rank == 0).then_some(all)
     }
 }
 
@@ -1394,6 +1670,55 @@ mod tests {
                 assert_eq!(next, size);
             }
         }
+    }
+
+    #[test]
+    fn a_window_is_one_collective_unless_a_block_overflows() {
+        let handles: Vec<_> = ThreadExchange::group(3)
+            .into_iter()
+            .map(|ex| {
+                std::thread::spawn(move || {
+                    let mut p = PartitionState::new(Box::new(ex), 0);
+                    let r = p.rank() as u32;
+                    let mut seen = Vec::new();
+                    // Rank 2's second message overflows the block; the
+                    // third fits the grown block, and so do the small
+                    // ones after it.
+                    for (window, len) in [(0u32, 3usize), (1, 300), (2, 300), (3, 1), (4, 1)] {
+                        p.send.clear();
+                        p.send.push(u32::from(r == 1 && window == 3));
+                        let len = if r == 2 { len } else { 2 };
+                        p.send.extend((0..len as u32).map(|k| 1000 * r + k));
+                        let before = p.exchange.collectives();
+                        p.gather_window();
+                        seen.push((
+                            p.exchange.collectives() - before,
+                            p.counts.clone(),
+                            p.recv.clone(),
+                        ));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let all: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("rank thread"))
+            .collect();
+        let rounds: Vec<u64> = all[0].iter().map(|(c, _, _)| *c).collect();
+        assert_eq!(rounds, vec![1, 2, 1, 1, 1]);
+        for seen in &all {
+            assert_eq!(seen, &all[0], "ranks disagree on a window's message");
+        }
+        let (_, counts, recv) = &all[0][1];
+        assert_eq!(counts, &vec![3, 3, 301]);
+        assert_eq!(&recv[..3], &[0, 0, 1]);
+        assert_eq!(
+            &recv[6..],
+            &[0].into_iter().chain(2000..2300).collect::<Vec<_>>()[..]
+        );
+        // The flags of rank 1 in window 3 reach every rank.
+        assert_eq!(all[2][3].2[3], 1);
     }
 
     #[test]

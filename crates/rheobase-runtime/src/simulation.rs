@@ -635,6 +635,12 @@ impl Simulation {
         } else {
             Ok(())
         };
+        // On one rank of several: the OR of every rank's flags, as last
+        // agreed, and whether this rank's outcome may have changed since
+        // (a check or flush after the window's exchange), so that the
+        // ranks must agree again before the next window.
+        let mut agreed = 0;
+        let mut must_agree = false;
         if self.partition.is_some() {
             // Every rank must use the same windows, so each takes part in
             // agreeing on them even when its delays are in error.
@@ -643,26 +649,29 @@ impl Simulation {
             } else {
                 0
             };
+            let flags = self.local_flags(result.is_err());
             if let Some(p) = &mut self.partition {
-                p.agree_split(local);
+                agreed = p.agree_split(local, flags);
             }
         }
         loop {
             if self.partition.is_some() {
                 // Every rank takes the same steps: the run stops after the
                 // same window on all of them when any is interrupted or
-                // has failed.
-                let flags = (u32::from(self.interrupted()) * FLAG_INTERRUPTED)
-                    | (u32::from(result.is_err()) * FLAG_FAILED);
-                let all = self.partition_any(flags);
-                if all & FLAG_FAILED != 0 && result.is_ok() {
+                // has failed. The flags travel in each window's message;
+                // only after a check or flush do the ranks agree apart.
+                if must_agree {
+                    let flags = self.local_flags(result.is_err());
+                    agreed = self.partition_any(flags);
+                    must_agree = false;
+                }
+                if agreed & FLAG_FAILED != 0 && result.is_ok() {
                     result = Err(RuntimeError::OtherRank { t: self.t() });
                 }
-                if all & FLAG_INTERRUPTED != 0 {
+                if agreed & FLAG_INTERRUPTED != 0 || done >= steps || result.is_err() {
                     break;
                 }
-            }
-            if done >= steps || result.is_err() || self.interrupted() {
+            } else if done >= steps || result.is_err() || self.interrupted() {
                 break;
             }
             // On one process a window is one step. Windows end at every
@@ -671,10 +680,11 @@ impl Simulation {
             // process.
             let to_check =
                 crate::DIVERGENCE_CHECK_STEPS - self.step % crate::DIVERGENCE_CHECK_STEPS;
+            let flags = self.local_flags(false);
             let window = match &mut self.partition {
                 Some(p) => {
                     let window = p.window().min(steps - done).min(to_check);
-                    p.begin_window(self.step, self.step + window);
+                    p.begin_window(self.step, self.step + window, flags);
                     window
                 }
                 None => 1,
@@ -693,6 +703,7 @@ impl Simulation {
             }
             if let Some(p) = &mut self.partition {
                 p.finish_window();
+                agreed = p.window_flags;
                 if p.window_flags & FLAG_FAILED != 0 && result.is_ok() {
                     result = Err(RuntimeError::OtherRank { t: self.t() });
                 }
@@ -701,6 +712,7 @@ impl Simulation {
                 continue;
             }
             if self.sink.is_some() && self.held_bytes() >= self.sink_budget {
+                must_agree = true;
                 result = self.flush_recordings();
                 if result.is_err() {
                     continue;
@@ -708,6 +720,7 @@ impl Simulation {
             }
             let last = done == steps;
             if self.step % crate::DIVERGENCE_CHECK_STEPS == 0 || last {
+                must_agree = true;
                 let check = self.step / crate::DIVERGENCE_CHECK_STEPS;
                 result = self.report(self.divergence.scan(&self.store, check, last), false);
             }
@@ -887,6 +900,12 @@ impl Simulation {
     /// Bytes of samples the monitors hold (8 per value).
     fn held_bytes(&self) -> usize {
         self.monitors.iter().map(MonitorData::held_bytes).sum()
+    }
+
+    /// This rank's flags for an agreement on stopping: whether it was
+    /// interrupted, and whether it `failed`.
+    fn local_flags(&self, failed: bool) -> u32 {
+        (u32::from(self.interrupted()) * FLAG_INTERRUPTED) | (u32::from(failed) * FLAG_FAILED)
     }
 
     /// Whether the interrupt flag is raised.

@@ -59,6 +59,21 @@ fn run_split(
                     synapses: sim.global_synapse_counts(),
                     state: Vec::new(),
                 };
+                // One collective per window, and a second round only in
+                // the few windows whose message outgrew the agreed block
+                // (it grows geometrically and shrinks only after a long
+                // quiet stretch).
+                assert_eq!(
+                    sim.window_collectives(),
+                    sim.exchanges() + sim.second_rounds(),
+                    "collectives of the windows' exchanges"
+                );
+                assert!(
+                    sim.second_rounds() <= 8 + sim.exchanges() / 128,
+                    "{} second rounds in {} windows",
+                    sim.second_rounds(),
+                    sim.exchanges()
+                );
                 (outcome, state, sim.exchanges())
             })
         })

@@ -164,6 +164,27 @@ impl Simulation {
         self.partition.as_ref().map_or(0, |p| p.exchanges)
     }
 
+    /// Collectives this rank's window exchanges made (0 when not split):
+    /// one per window, plus one more for each window whose message did not
+    /// fit the agreed block ([`Simulation::second_rounds`]).
+    pub fn window_collectives(&self) -> u64 {
+        self.partition.as_ref().map_or(0, |p| p.window_collectives)
+    }
+
+    /// Bytes of presynaptic values this rank sent, and what it would have
+    /// sent had every share carried all its neurons' values (both 0 when
+    /// not split).
+    pub fn share_bytes(&self) -> (u64, u64) {
+        self.partition
+            .as_ref()
+            .map_or((0, 0), |p| (4 * p.share_words, 4 * p.share_full_words))
+    }
+
+    /// Windows whose message took a second collective (0 when not split).
+    pub fn second_rounds(&self) -> u64 {
+        self.partition.as_ref().map_or(0, |p| p.second_rounds)
+    }
+
     /// Hands `local` to rank 0, which receives every rank's bytes in rank
     /// order (the others get `None`; a process that is not split gets its
     /// own). Collective: for the caller's per-rank reports.

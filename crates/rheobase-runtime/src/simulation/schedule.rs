@@ -145,7 +145,13 @@ impl Simulation {
                     // terms read (a gap junction's `v_pre`) are made
                     // current first.
                     if let Some(p) = partition.as_mut() {
-                        p.share(&pre_reads[k].summed[m], program, store);
+                        p.share_pre(
+                            k,
+                            &pre_reads[k].summed[m],
+                            state.pairs.pre(),
+                            program,
+                            store,
+                        );
                     }
                     let (_, target) = store.read_write(summed.scratch, summed.target);
                     target[plan.target_start..plan.target_stop].fill(0.0);
@@ -186,7 +192,8 @@ impl Simulation {
                     let state = &synapses[k];
                     if let Some(kernel) = program.synapses[k].state_update {
                         if let Some(p) = partition.as_mut() {
-                            p.share(&pre_reads[k].state_update, program, store);
+                            let reads = &pre_reads[k].state_update;
+                            p.share_pre(k, reads, state.pairs.pre(), program, store);
                         }
                         run_synapse_range_in(
                             exec,
@@ -313,7 +320,7 @@ impl Simulation {
                             None => &pre_reads[k].on_pre,
                             Some(w) => &pre_reads[k].pathways[w],
                         };
-                        p.share(reads, program, store);
+                        p.share_pre(k, reads, state.pairs.pre(), program, store);
                     }
                     run_synapse_list(
                         exec,
@@ -343,7 +350,7 @@ impl Simulation {
                     let list = state.post_synapses(plan, triggered);
                     state.events += list.len() as u64;
                     if let Some(p) = partition.as_mut() {
-                        p.share(&pre_reads[k].on_post, program, store);
+                        p.share_pre(k, &pre_reads[k].on_post, state.pairs.pre(), program, store);
                     }
                     run_synapse_list(
                         exec,
@@ -371,7 +378,8 @@ impl Simulation {
                     let due = state.push_and_take_due(plan, Some(w), triggered, clock.step);
                     state.events += due.len() as u64;
                     if let Some(p) = partition.as_mut() {
-                        p.share(&pre_reads[k].pathways[w], program, store);
+                        let reads = &pre_reads[k].pathways[w];
+                        p.share_pre(k, reads, state.pairs.pre(), program, store);
                     }
                     run_synapse_list(
                         exec,
