@@ -633,9 +633,9 @@ fn read_npy<R: Read>(mut reader: R, file_len: u64) -> Result<Table, String> {
             decode(header.dtype, chunk, |v| {
                 values[(k % rows) * columns + k / rows] = v;
                 k += 1;
-            });
+            })?;
         } else {
-            decode(header.dtype, chunk, |v| values.push(v));
+            decode(header.dtype, chunk, |v| values.push(v))?;
         }
     }
     Ok(Table {
@@ -645,8 +645,12 @@ fn read_npy<R: Read>(mut reader: R, file_len: u64) -> Result<Table, String> {
     })
 }
 
-/// Converts whole items of `dtype` in `bytes` to `f64`, in order.
-fn decode(dtype: Dtype, bytes: &[u8], mut put: impl FnMut(f64)) {
+/// Converts whole items of `dtype` in `bytes` to `f64`, in order. Every
+/// value is a float64 from here on, so a 64-bit integer that float64
+/// cannot hold exactly (beyond 2**53) is refused rather than rounded: the
+/// result would silently differ from numpy's integer arithmetic.
+fn decode(dtype: Dtype, bytes: &[u8], mut put: impl FnMut(f64)) -> Result<(), String> {
+    let mut inexact: Option<String> = None;
     macro_rules! each {
         ($t:ty, $n:expr, $conv:expr) => {
             for item in bytes.chunks_exact($n) {
@@ -665,11 +669,11 @@ fn decode(dtype: Dtype, bytes: &[u8], mut put: impl FnMut(f64)) {
     match dtype.kind {
         Kind::F64 => each!(f64, 8, |x: f64| x),
         Kind::F32 => each!(f32, 4, f64::from),
-        Kind::I64 => each!(i64, 8, |x: i64| x as f64),
+        Kind::I64 => each!(i64, 8, |x: i64| exact(&mut inexact, i128::from(x))),
         Kind::I32 => each!(i32, 4, f64::from),
         Kind::I16 => each!(i16, 2, f64::from),
         Kind::I8 => each!(i8, 1, f64::from),
-        Kind::U64 => each!(u64, 8, |x: u64| x as f64),
+        Kind::U64 => each!(u64, 8, |x: u64| exact(&mut inexact, i128::from(x))),
         Kind::U32 => each!(u32, 4, f64::from),
         Kind::U16 => each!(u16, 2, f64::from),
         Kind::U8 => each!(u8, 1, f64::from),
@@ -679,6 +683,24 @@ fn decode(dtype: Dtype, bytes: &[u8], mut put: impl FnMut(f64)) {
             }
         }
     }
+    match inexact {
+        None => Ok(()),
+        Some(x) => Err(format!(
+            "the .npy integer {x} cannot be represented exactly as a float64 \
+             (integers beyond 2**53 lose digits); rheobase computes with float64 \
+             values, so store values of at most 2**53 in magnitude"
+        )),
+    }
+}
+
+/// `x` as a float64, noting the first integer that float64 cannot hold
+/// exactly in `inexact`.
+fn exact(inexact: &mut Option<String>, x: i128) -> f64 {
+    let v = x as f64;
+    if inexact.is_none() && v as i128 != x {
+        *inexact = Some(x.to_string());
+    }
+    v
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
@@ -982,6 +1004,33 @@ mod tests {
         "<f8", ">f8", "<f4", ">f4", "<i8", ">i8", "<i4", ">i4", "<i2", ">i2", "|i1", "<u8", ">u8",
         "<u4", ">u4", "<u2", ">u2", "|u1", "|b1",
     ];
+
+    #[test]
+    fn npy_integers_float64_cannot_hold_are_refused() {
+        // 2**53 + 1 would silently read as 2**53.
+        let big = (1i64 << 53) + 1;
+        for descr in ["<i8", ">i8", "<u8"] {
+            let c = npy(
+                1,
+                &header(descr, false, "(3,)"),
+                &encode(descr, &[1, big, 2]),
+            );
+            assert_eq!(
+                parse_npy(&c),
+                Err(format!(
+                    "the .npy integer {big} cannot be represented exactly as a float64 \
+                     (integers beyond 2**53 lose digits); rheobase computes with float64 \
+                     values, so store values of at most 2**53 in magnitude"
+                )),
+                "{descr}"
+            );
+        }
+        // Large integers that float64 holds exactly are read as they are.
+        let exact = [1i64 << 53, -(1i64 << 60), i64::MIN];
+        let c = npy(1, &header("<i8", false, "(3,)"), &encode("<i8", &exact));
+        let expected: Vec<f64> = exact.iter().map(|&v| v as f64).collect();
+        assert_eq!(parse_npy(&c), Ok(table(3, 1, &expected)));
+    }
 
     #[test]
     fn npy_every_dtype_version_and_order() {
