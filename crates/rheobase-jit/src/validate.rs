@@ -162,7 +162,9 @@ impl Validator<'_> {
             Expr::Index(space) => match space {
                 IndexSpace::Own => self.usage.key = true,
                 IndexSpace::Via(_) => {
-                    return Err(self.invalid("an index through an index array has no number".to_string()))
+                    return Err(
+                        self.invalid("an index through an index array has no number".to_string())
+                    )
                 }
                 other => self.space(*other),
             },

@@ -789,7 +789,11 @@ impl Prepared {
         assert!(
             self.via.iter().all(|&(a, index)| {
                 let len = store.len_of(a) as f64;
-                store.values(index).iter().take(limit).all(|x| x >= 0.0 && x < len && x.fract() == 0.0)
+                store
+                    .values(index)
+                    .iter()
+                    .take(limit)
+                    .all(|x| x >= 0.0 && x < len && x.fract() == 0.0)
             }),
             "kernel `{}` reads through an index outside its array",
             self.name

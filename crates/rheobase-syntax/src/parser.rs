@@ -462,14 +462,17 @@ impl<'s> Parser<'s> {
             return match link {
                 Ok((item, None)) => Some(item),
                 Ok((mut item, Some(at))) => {
-                    let array =
-                        self.parse_region(Rule::expr_only, (at.start, at.end), |c, span, parts| {
+                    let array = self.parse_region(
+                        Rule::expr_only,
+                        (at.start, at.end),
+                        |c, span, parts| {
                             let e = parts
                                 .into_iter()
                                 .next()
                                 .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
                             c.expr(e)
-                        })?;
+                        },
+                    )?;
                     if let Item::LinkVariable { index, .. } = &mut item {
                         *index = Some(crate::ast::LinkIndex::Array(array));
                     }

@@ -254,6 +254,16 @@ impl Builder<'_> {
         index: &ast::LinkIndex,
         (source, target_size): (&ast::Ident, usize),
     ) -> Result<IndexSpace, Failed> {
+        let Some(size) = size else {
+            let at = match index {
+                ast::LinkIndex::Array(e) => e.span,
+                ast::LinkIndex::Variable(v) => v.span,
+            };
+            return Err(self.error(Diagnostic::error(
+                at,
+                "`linked_var` with `index=` is not supported yet in a Synapses object",
+            )));
+        };
         let e = match index {
             ast::LinkIndex::Array(e) => e,
             ast::LinkIndex::Variable(v) => {
@@ -265,12 +275,6 @@ impl Builder<'_> {
                     .with_note("give the index as an integer array, such as `index=[0, 2, 4]`"),
                 ));
             }
-        };
-        let Some(size) = size else {
-            return Err(self.error(Diagnostic::error(
-                e.span,
-                "`linked_var` with `index=` is not supported yet in a Synapses object",
-            )));
         };
         let Some((values, dim, integer)) = self.constant_integer_array(e)? else {
             return Err(self.error(
@@ -286,8 +290,11 @@ impl Builder<'_> {
         };
         if !integer || dim != Dimension::DIMENSIONLESS {
             return Err(self.error(
-                Diagnostic::error(e.span, "the index for a linked variable has to be an integer array")
-                    .with_note("as in Brian2; for example `index=[0, 2, 4]` or `index=arange(3)`"),
+                Diagnostic::error(
+                    e.span,
+                    "the index for a linked variable has to be an integer array",
+                )
+                .with_note("as in Brian2; for example `index=[0, 2, 4]` or `index=arange(3)`"),
             ));
         }
         if values.len() != size {
@@ -303,7 +310,10 @@ impl Builder<'_> {
                 .with_note("as in Brian2, it has one source neuron for each neuron of the linking group"),
             ));
         }
-        if let Some(bad) = values.iter().find(|&&x| !(0.0..target_size as f64).contains(&x)) {
+        if let Some(bad) = values
+            .iter()
+            .find(|&&x| !(0.0..target_size as f64).contains(&x))
+        {
             return Err(self.error(
                 Diagnostic::error(
                     e.span,
