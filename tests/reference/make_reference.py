@@ -787,12 +787,22 @@ class Runner:
                 continue
             m = LINK.match(content)
             if m:
-                # `B.x = linked_var(A.y)` or `linked_var(A, 'y')`
-                src = re.match(r"^\s*(\w+)\s*(?:\.\s*(\w+)|,\s*['\"](\w+)['\"])\s*$", m.group(3))
+                # `B.x = linked_var(A.y)` or `linked_var(A, 'y')`, with
+                # an optional `index=ARRAY` (numpy's integer array) or
+                # `index='name'`.
+                src = re.match(r"^\s*(\w+)\s*(?:\.\s*(\w+)|,\s*['\"](\w+)['\"])\s*(?:,\s*index\s*=\s*(.+))?$", m.group(3))
                 svar = src.group(2) or src.group(3)
-                self.log(f"{m.group(1)}.{m.group(2)} = linked_var({src.group(1)}, {svar!r})")
+                index = None
+                if src.group(4) is not None:
+                    text = src.group(4).strip()
+                    if text[0] in "'\"":
+                        index = text[1:-1]
+                    else:
+                        index = ceval(text, dict(self.consts, arange=np.arange, linspace=np.linspace))
+                        index = np.asarray(index)
+                self.log(f"{m.group(1)}.{m.group(2)} = linked_var({src.group(1)}, {svar!r}, index={index!r})")
                 setattr(self.objects[m.group(1)], m.group(2),
-                        brian2.linked_var(self.objects[src.group(1)], svar))
+                        brian2.linked_var(self.objects[src.group(1)], svar, index=index))
                 continue
             m = SCHEDULE.match(content)
             if m:

@@ -188,6 +188,8 @@ impl Printer<'_> {
             IndexSpace::Own | IndexSpace::Shared => var.to_string(),
             IndexSpace::Pre => format!("{var}_pre"),
             IndexSpace::Post => format!("{var}_post"),
+            // Brian2's notation for a linked variable's index array.
+            IndexSpace::Via(via) => format!("{var}[{}[i]]", self.names(via.0).1),
         }
     }
 

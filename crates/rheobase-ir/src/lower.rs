@@ -1366,7 +1366,7 @@ impl<'a> Builder<'a> {
             }
             let shared = flags.iter().any(|f| f == "shared");
             if flags.iter().any(|f| f == "linked") {
-                match self.linked_binding(&gname, Some(size), eq, dim) {
+                match self.linked_binding(&gname, gi, Some(size), eq, dim) {
                     Ok(b) => {
                         scope.names.insert(name.name.clone(), b);
                         continue;
@@ -2169,8 +2169,12 @@ impl<'a> Builder<'a> {
                 // A shared value (or one linked to a one-neuron group) is
                 // recorded once for every recorded neuron, as Brian2 does
                 // ("it will be recorded once for every target"): copied
-                // into a per-neuron array before each recording.
-                Some(Binding::Variable(info)) if info.space == IndexSpace::Shared => {
+                // into a per-neuron array before each recording. So is a
+                // value linked through `index=`, read at each neuron's
+                // source neuron.
+                Some(Binding::Variable(info))
+                    if matches!(info.space, IndexSpace::Shared | IndexSpace::Via(_)) =>
+                {
                     let array = self.add_array(
                         format!("{gname}.{}(recorded)", v.name),
                         g,
@@ -2181,7 +2185,7 @@ impl<'a> Builder<'a> {
                     prepare.push(Stmt::Store(
                         array,
                         IndexSpace::Own,
-                        Expr::Load(info.array, IndexSpace::Shared),
+                        Expr::Load(info.array, info.space),
                     ));
                     out.push(RecordedVariable {
                         name: v.name.clone(),

@@ -677,6 +677,14 @@ impl<'a, 'f> Translator<'a, 'f> {
             IndexSpace::Pre => el.pre,
             IndexSpace::Post => el.post,
             IndexSpace::Shared => return base,
+            IndexSpace::Via(via) => {
+                // The index array holds whole numbers below the source's
+                // size (checked by the lowering): its value at the own
+                // element is the source element.
+                let p = self.array_addr(inv, via.0, IndexSpace::Own, el);
+                let x = self.b.ins().load(types::F64, trusted(), p, 0);
+                self.b.ins().fcvt_to_sint_sat(types::I64, x)
+            }
         };
         // Strides are powers of two: element `i` is `i * stride` values
         // from the array's first.
@@ -905,6 +913,8 @@ impl<'a, 'f> Translator<'a, 'f> {
                     IndexSpace::Pre => el.pre,
                     IndexSpace::Post => el.post,
                     IndexSpace::Shared => return self.fconst(0.0),
+                    // Validation refuses it.
+                    IndexSpace::Via(_) => unreachable!("an index through an index array"),
                 };
                 let x = self.b.ins().fcvt_from_sint(types::F64, i);
                 if self.vector {
@@ -1341,6 +1351,9 @@ fn expr_ok(e: &Expr, rounding: bool) -> bool {
     let ok = |e: &Expr| expr_ok(e, rounding);
     match e {
         Expr::Const(_) | Expr::Local(_) | Expr::Time | Expr::Dt | Expr::Rand { .. } => true,
+        // Values read through an index array are loaded one element at a
+        // time.
+        Expr::Load(_, IndexSpace::Via(_)) => false,
         // Pre/Post values are loaded lane by lane; `vectorizable` checks
         // that no element writes what another reads through them.
         Expr::Load(..) | Expr::Index(_) => true,

@@ -111,7 +111,7 @@ impl Validator<'_> {
         match space {
             IndexSpace::Pre => self.usage.pre = true,
             IndexSpace::Post => self.usage.post = true,
-            IndexSpace::Own | IndexSpace::Shared => {}
+            IndexSpace::Own | IndexSpace::Shared | IndexSpace::Via(_) => {}
         }
     }
 
@@ -121,6 +121,13 @@ impl Validator<'_> {
         }
         self.usage.arrays.insert(id);
         self.space(space);
+        // The index array is read at the own element.
+        if let IndexSpace::Via(via) = space {
+            if via.0 >= MAX_ID {
+                return Err(self.invalid(format!("array id {} too large (limit {MAX_ID})", via.0)));
+            }
+            self.usage.arrays.insert(via.0);
+        }
         Ok(())
     }
 
@@ -154,6 +161,11 @@ impl Validator<'_> {
             Expr::Local(l) => self.local(l.0)?,
             Expr::Index(space) => match space {
                 IndexSpace::Own => self.usage.key = true,
+                IndexSpace::Via(_) => {
+                    return Err(
+                        self.invalid("an index through an index array has no number".to_string())
+                    )
+                }
                 other => self.space(*other),
             },
             Expr::Time => self.usage.time = true,

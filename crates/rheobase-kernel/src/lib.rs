@@ -47,6 +47,11 @@ pub enum IndexSpace {
     Post,
     /// The single value of a shared variable: index 0.
     Shared,
+    /// The element named by an index array of the own element:
+    /// `arrays[a][arrays[via][i]]` (Brian2's `linked_var(A, 'v',
+    /// index=...)`). The lowering checks every value of `via` is a valid
+    /// index of `a` and that `via` is never written.
+    Via(ArrayId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +276,10 @@ impl Expr {
     pub fn visit_loads(&self, f: &mut dyn FnMut(ArrayId, IndexSpace)) {
         if let Expr::Load(a, space) = self {
             f(*a, *space);
+            // The index array is read at the own element.
+            if let IndexSpace::Via(via) = space {
+                f(*via, IndexSpace::Own);
+            }
         }
         for e in self.operands() {
             e.visit_loads(f);
@@ -288,6 +297,9 @@ impl Kernel {
                     Stmt::SetLocal(_, e) => e.visit_loads(f),
                     Stmt::Store(a, space, e) => {
                         f(*a, *space);
+                        if let IndexSpace::Via(via) = space {
+                            f(*via, IndexSpace::Own);
+                        }
                         e.visit_loads(f);
                     }
                     Stmt::If { cond, then } => {

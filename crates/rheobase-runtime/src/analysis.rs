@@ -73,6 +73,9 @@ impl Access {
             Stmt::Store(array, space, e) => {
                 self.space(*space);
                 self.stores.push((*array, *space));
+                if let IndexSpace::Via(via) = space {
+                    self.loads.push((*via, IndexSpace::Own));
+                }
                 self.expr(e);
             }
             Stmt::If { cond, then } => {
@@ -96,6 +99,10 @@ impl Access {
             Expr::Load(array, space) => {
                 self.space(*space);
                 self.loads.push((*array, *space));
+                // The index array is read at the own element.
+                if let IndexSpace::Via(via) = space {
+                    self.loads.push((*via, IndexSpace::Own));
+                }
             }
             Expr::Index(space) => self.space(*space),
             Expr::Unary(_, a) => self.expr(a),
@@ -182,12 +189,13 @@ fn expr_cost(expr: &Expr) -> u64 {
 }
 
 /// `IndexSpace` has no `Ord`; a fixed rank lets us sort and dedup.
-fn space_rank(space: IndexSpace) -> u8 {
+fn space_rank(space: IndexSpace) -> (u8, u32) {
     match space {
-        IndexSpace::Own => 0,
-        IndexSpace::Pre => 1,
-        IndexSpace::Post => 2,
-        IndexSpace::Shared => 3,
+        IndexSpace::Own => (0, 0),
+        IndexSpace::Pre => (1, 0),
+        IndexSpace::Post => (2, 0),
+        IndexSpace::Shared => (3, 0),
+        IndexSpace::Via(via) => (4, via.0),
     }
 }
 

@@ -675,6 +675,9 @@ struct Prepared {
     uses_pre: bool,
     /// The arrays the kernel writes.
     written: Vec<ArrayId>,
+    /// (array, index array) of every `Via` address: each value of the
+    /// index array must be an element of the array.
+    via: Vec<(ArrayId, ArrayId)>,
 }
 
 impl Prepared {
@@ -695,6 +698,7 @@ impl Prepared {
             ));
         }
         let (mut own, mut pre, mut post, mut shared) = (vec![], vec![], vec![], vec![]);
+        let mut via = vec![];
         for (array, space) in access.all() {
             if array.0 as usize >= store.count() {
                 return Err(format!(
@@ -709,8 +713,11 @@ impl Prepared {
                 IndexSpace::Pre => pre.push(array),
                 IndexSpace::Post => post.push(array),
                 IndexSpace::Shared => shared.push(array),
+                IndexSpace::Via(index) => via.push((array, index)),
             }
         }
+        via.sort_unstable();
+        via.dedup();
         for list in [&mut own, &mut pre, &mut post, &mut shared] {
             list.sort_unstable();
             list.dedup();
@@ -727,6 +734,7 @@ impl Prepared {
             pre,
             post,
             shared,
+            via,
             uses_pairs: access.uses_synapse_indices,
             uses_post: access.uses_post,
             uses_pre: access.uses_pre,
@@ -774,6 +782,20 @@ impl Prepared {
         assert!(
             self.shared.iter().all(|&a| store.len_of(a) >= 1),
             "kernel `{}` reads an empty shared value",
+            self.name
+        );
+        // An index array is constant, made by the lowering; checking its
+        // values at every call keeps the bounds condition local.
+        assert!(
+            self.via.iter().all(|&(a, index)| {
+                let len = store.len_of(a) as f64;
+                store
+                    .values(index)
+                    .iter()
+                    .take(limit)
+                    .all(|x| x >= 0.0 && x < len && x.fract() == 0.0)
+            }),
+            "kernel `{}` reads through an index outside its array",
             self.name
         );
         if self.uses_pairs {

@@ -1131,7 +1131,8 @@ pub(crate) fn kernel_reads(program: &Program) -> Vec<Vec<ArrayId>> {
                         // presynaptic neuron (the pathways' kernels get
                         // theirs from `pre_reads`).
                         IndexSpace::Pre => d.synapses.is_none(),
-                        IndexSpace::Own | IndexSpace::Post => false,
+                        // Refused on split runs (`unsupported`).
+                        IndexSpace::Own | IndexSpace::Post | IndexSpace::Via(_) => false,
                     };
                     if wanted
                         && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
@@ -1525,6 +1526,13 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                         d.name, other.name
                     ))
                     .filter(|_| written.contains(a) && !one_neuron_array(program, *a)),
+                    // Neuron `k` reads the other group's neuron `index[k]`,
+                    // which another rank may update.
+                    IndexSpace::Via(_) => Some(format!(
+                        "reads `{}` of group `{}` through a `linked_var(..., index=...)`, \
+                         whose neurons may lie on other ranks",
+                        d.name, other.name
+                    )),
                     IndexSpace::Pre | IndexSpace::Post => None,
                 };
                 if what.is_none() {

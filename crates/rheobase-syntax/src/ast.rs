@@ -67,6 +67,8 @@ pub enum Item {
         variable: Ident,
         source: Ident,
         source_variable: Ident,
+        /// Brian2's `index=`: the source element of each element of GROUP.
+        index: Option<LinkIndex>,
         span: Span,
     },
     /// `OBJECT.PART.when = 'SLOT'` or `OBJECT.PART.order = N`: Brian2's
@@ -584,4 +586,14 @@ impl BinaryOp {
             BinaryOp::Or => "or",
         }
     }
+}
+
+/// The `index=` argument of `linked_var`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkIndex {
+    /// An integer array, one source index per element (`[0, 2, 4]`,
+    /// `arange(4)`).
+    Array(Expr),
+    /// `index='name'`: an integer variable of the linking group.
+    Variable(Ident),
 }

@@ -3,7 +3,7 @@
 //! value, so the statement is recognised by hand before the assignment
 //! grammar sees it.
 
-use crate::ast::{Ident, Item};
+use crate::ast::{Ident, Item, LinkIndex};
 use crate::{Diagnostic, Span};
 
 /// A word of identifier characters at the start of `s`.
@@ -54,13 +54,21 @@ impl<'s> Cursor<'s> {
     }
 }
 
+/// The `index=` argument as this module finds it: an array expression is
+/// parsed by the caller's expression grammar.
+enum LinkArg {
+    Array(Span),
+    Variable(Ident),
+}
+
 /// `Some` when the line `start..end` of `text` is `G.v = linked_var(...)`:
-/// the [`Item::LinkVariable`], or an error in its arguments.
+/// the [`Item::LinkVariable`] (without an `index=` array, whose text is
+/// the span returned beside it), or an error in its arguments.
 pub(crate) fn link_statement(
     text: &str,
     start: usize,
     end: usize,
-) -> Option<Result<Item, Diagnostic>> {
+) -> Option<Result<(Item, Option<Span>), Diagnostic>> {
     let mut c = Cursor {
         text,
         pos: start,
@@ -114,14 +122,47 @@ pub(crate) fn link_statement(
     let Some(source_variable) = source_variable else {
         return Some(Err(bad(Span::new(args_start, end))));
     };
+    let mut index = None;
     if c.eat(",") {
+        if !c.eat("index") || !c.eat("=") {
+            c.skip_space();
+            let rest = Span::new(c.pos, end.saturating_sub(1).max(c.pos));
+            return Some(Err(Diagnostic::error(
+                rest,
+                "expected `index=` after the linked variable",
+            )
+            .with_note("for example `B.v = linked_var(A, 'v', index=[0, 2, 4])`")));
+        }
         c.skip_space();
-        let rest = Span::new(c.pos, end.saturating_sub(1).max(c.pos));
-        return Some(Err(Diagnostic::error(
-            rest,
-            "`linked_var` with `index=` is not supported yet",
-        )
-        .with_note("a linked variable here reads the source group's element of the same index, or its only element")));
+        // The argument runs to the call's closing parenthesis, the last
+        // one on the line.
+        let close = text[c.pos..end].rfind(')').map(|k| c.pos + k);
+        let Some(close) = close else {
+            return Some(Err(bad(Span::new(args_start, end))));
+        };
+        let arg = Span::new(c.pos, close);
+        let inner = text[c.pos..close].trim_end();
+        let quoted = inner.len() >= 2
+            && (inner.starts_with('\'') && inner.ends_with('\'')
+                || inner.starts_with('"') && inner.ends_with('"'));
+        index = Some(if quoted {
+            let name = &inner[1..inner.len() - 1];
+            match word(name) {
+                Some(w) if w.len() == name.len() => LinkArg::Variable(Ident {
+                    name: w.to_string(),
+                    span: Span::new(c.pos + 1, c.pos + 1 + w.len()),
+                }),
+                _ => {
+                    return Some(Err(Diagnostic::error(
+                        arg,
+                        "`index=` names an integer variable of the linking group",
+                    )))
+                }
+            }
+        } else {
+            LinkArg::Array(arg)
+        });
+        c.pos = close;
     }
     if !c.eat(")") {
         return Some(Err(bad(Span::new(args_start, end))));
@@ -133,11 +174,20 @@ pub(crate) fn link_statement(
             "unexpected text after `linked_var(...)`",
         )));
     }
-    Some(Ok(Item::LinkVariable {
-        group,
-        variable,
-        source,
-        source_variable,
-        span,
-    }))
+    let (index, array) = match index {
+        None => (None, None),
+        Some(LinkArg::Variable(v)) => (Some(LinkIndex::Variable(v)), None),
+        Some(LinkArg::Array(at)) => (None, Some(at)),
+    };
+    Some(Ok((
+        Item::LinkVariable {
+            group,
+            variable,
+            source,
+            source_variable,
+            index,
+            span,
+        },
+        array,
+    )))
 }

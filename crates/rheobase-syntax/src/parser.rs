@@ -460,7 +460,24 @@ impl<'s> Parser<'s> {
         }
         if let Some(link) = crate::linked::link_statement(self.text, start, end) {
             return match link {
-                Ok(item) => Some(item),
+                Ok((item, None)) => Some(item),
+                Ok((mut item, Some(at))) => {
+                    let array = self.parse_region(
+                        Rule::expr_only,
+                        (at.start, at.end),
+                        |c, span, parts| {
+                            let e = parts
+                                .into_iter()
+                                .next()
+                                .ok_or_else(|| Diagnostic::error(span, "internal parser error"))?;
+                            c.expr(e)
+                        },
+                    )?;
+                    if let Item::LinkVariable { index, .. } = &mut item {
+                        *index = Some(crate::ast::LinkIndex::Array(array));
+                    }
+                    Some(item)
+                }
                 Err(d) => {
                     self.report(d);
                     None

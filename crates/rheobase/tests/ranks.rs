@@ -143,6 +143,7 @@ const REFUSED: &[&str] = &[
     "ex_Stimberg_2018_io_synapse",
     "ex_Stimberg_2018_synrel",
     "ex_Wang_2002",
+    "linked_index",
     "object_order",
     "part_schedule",
     "spike_monitor_schedule",

@@ -9,11 +9,14 @@
 //! to run B before it is linked, so no `run` may come between the two.
 
 use super::*;
+use rheobase_kernel::program::TableDecl;
+use rheobase_kernel::TableId;
 
 /// A `linked_var` statement found ahead of the groups.
 pub(super) struct Link {
     pub source: ast::Ident,
     pub source_variable: ast::Ident,
+    pub index: Option<ast::LinkIndex>,
     pub span: Span,
     /// `run` statements before it.
     pub runs_before: usize,
@@ -61,6 +64,7 @@ pub(super) fn scan(model: &ast::Model) -> Links {
                 variable,
                 source,
                 source_variable,
+                index,
                 span,
             } => {
                 out.links
@@ -68,6 +72,7 @@ pub(super) fn scan(model: &ast::Model) -> Links {
                     .or_insert(Link {
                         source: source.clone(),
                         source_variable: source_variable.clone(),
+                        index: index.clone(),
                         span: *span,
                         runs_before: runs,
                     });
@@ -80,11 +85,12 @@ pub(super) fn scan(model: &ast::Model) -> Links {
 
 impl Builder<'_> {
     /// The binding of `eq`'s variable, declared `(linked)` in group
-    /// `gname` of `size` neurons (`None`: a Synapses object) with unit
-    /// `dim`.
+    /// `gname` (number `gi`) of `size` neurons (`None`: a Synapses object)
+    /// with unit `dim`.
     pub(super) fn linked_binding(
         &mut self,
         gname: &str,
+        gi: usize,
         size: Option<usize>,
         eq: &ast::Equation,
         dim: Dimension,
@@ -104,11 +110,12 @@ impl Builder<'_> {
                 )),
             ));
         };
-        let (source, source_variable, span, runs_before) = (
+        let (source, source_variable, span, runs_before, index) = (
             link.source.clone(),
             link.source_variable.clone(),
             link.span,
             link.runs_before,
+            link.index.clone(),
         );
         if let Some(&(declared, Some(run))) = self.links.groups.get(gname) {
             if runs_before > declared {
@@ -180,7 +187,10 @@ impl Builder<'_> {
                 .with_secondary(eq.unit.span, "declared here"),
             ));
         }
-        let space = if target_shared || src_size == 1 {
+        let target_size = if target_shared { 1 } else { src_size };
+        let space = if let Some(index) = &index {
+            self.link_index(gname, gi, size, var, index, (&source, target_size))?
+        } else if target_shared || src_size == 1 {
             IndexSpace::Shared
         } else if Some(src_size) == size {
             IndexSpace::Own
@@ -192,19 +202,29 @@ impl Builder<'_> {
                         "cannot link `{}` to `{}.{}`: `{gname}` has {size} neurons and `{}` has {src_size}",
                         var.name, source.name, source_variable.name, source.name
                     ),
-                ),
+                )
+                .with_note(format!(
+                    "as in Brian2, groups of different sizes are linked with `index=`: \
+                     `linked_var({}, '{}', index=[...])`, one source neuron for each of the {size} neurons",
+                    source.name, source_variable.name
+                )),
                 None => Diagnostic::error(
                     span,
                     format!(
                         "cannot link the synaptic variable `{}` to `{}.{}`: `{}` has {src_size} neurons, not one",
                         var.name, source.name, source_variable.name, source.name
                     ),
+                )
+                .with_note(
+                    "Brian2 links a Synapses object to a group of several neurons only with `index=`, \
+                     which is not supported yet for Synapses",
                 ),
             };
-            return Err(self.error(d.with_note(
-                "Brian2 links groups of different sizes only with `index=`, which is not supported yet",
-            )));
+            return Err(self.error(d));
         };
+        // A value read through an index array is read-only: neurons
+        // sharing a source neuron would write it in turn.
+        let through_index = matches!(space, IndexSpace::Via(_));
         Ok(match (info, target) {
             // Synaptic code may read a linked value but not write it: every
             // synapse would write the one element, in the order they run.
@@ -212,12 +232,147 @@ impl Builder<'_> {
                 space,
                 flags: vec!["linked".to_string()],
                 conditional_write: None,
-                read_only: info.read_only || size.is_none(),
+                read_only: info.read_only || size.is_none() || through_index,
                 ..info
             }),
             (None, Some(t)) => super::network::through(&Binding::Subexpression(t), space),
             (None, None) => return Err(Failed),
         })
+    }
+
+    /// The index space of a link with `index=` for variable `var` of
+    /// group `gname` (number `gi`, `size` neurons; `None`: a Synapses
+    /// object) to `source`, whose variable has `target_size` elements:
+    /// Brian2's checks of the index array, then the array itself, set
+    /// once before the group runs.
+    fn link_index(
+        &mut self,
+        gname: &str,
+        gi: usize,
+        size: Option<usize>,
+        var: &ast::Ident,
+        index: &ast::LinkIndex,
+        (source, target_size): (&ast::Ident, usize),
+    ) -> Result<IndexSpace, Failed> {
+        let Some(size) = size else {
+            let at = match index {
+                ast::LinkIndex::Array(e) => e.span,
+                ast::LinkIndex::Variable(v) => v.span,
+            };
+            return Err(self.error(Diagnostic::error(
+                at,
+                "`linked_var` with `index=` is not supported yet in a Synapses object",
+            )));
+        };
+        let e = match index {
+            ast::LinkIndex::Array(e) => e,
+            ast::LinkIndex::Variable(v) => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        v.span,
+                        "`index=` naming a variable of the linking group is not supported yet",
+                    )
+                    .with_note("give the index as an integer array, such as `index=[0, 2, 4]`"),
+                ));
+            }
+        };
+        let Some((values, dim, integer)) = self.constant_integer_array(e)? else {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    format!(
+                        "the index array for linked variable `{}` has to be a one-dimensional array of length {size}, not a single number",
+                        var.name
+                    ),
+                )
+                .with_note(format!("as in Brian2, it has one source neuron for each neuron of `{gname}`")),
+            ));
+        };
+        if !integer || dim != Dimension::DIMENSIONLESS {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    "the index for a linked variable has to be an integer array",
+                )
+                .with_note("as in Brian2; for example `index=[0, 2, 4]` or `index=arange(3)`"),
+            ));
+        }
+        if values.len() != size {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    format!(
+                        "the index array for linked variable `{}` has {} values, but `{gname}` has {size} neurons",
+                        var.name,
+                        values.len()
+                    ),
+                )
+                .with_note("as in Brian2, it has one source neuron for each neuron of the linking group"),
+            ));
+        }
+        if let Some(bad) = values
+            .iter()
+            .find(|&&x| !(0.0..target_size as f64).contains(&x))
+        {
+            return Err(self.error(
+                Diagnostic::error(
+                    e.span,
+                    format!(
+                        "the index array for linked variable `{}` contains {bad}, outside of the valid range [0, {target_size}[",
+                        var.name
+                    ),
+                )
+                .with_note(format!(
+                    "`{}` has {target_size} element{}",
+                    source.name,
+                    if target_size == 1 { "" } else { "s" }
+                )),
+            ));
+        }
+        if target_size == 1 {
+            // Every neuron reads the one element.
+            return Ok(IndexSpace::Shared);
+        }
+        let array = self.add_array(
+            format!("{gname}._{}_indices", var.name),
+            gi,
+            size,
+            0.0,
+            Ty::Integer,
+        );
+        // Row `k` of a one-column table holds neuron `k`'s index, read at
+        // time `k*ROW_SECONDS` as `G.v = [...]` does.
+        let table = TableId(self.program.tables.len() as u32);
+        self.program.tables.push(TableDecl {
+            name: format!("{gname}._{}_indices", var.name),
+            values,
+            rows: size,
+            columns: 1,
+            dt: super::values::ROW_SECONDS,
+        });
+        let time = Expr::Binary(
+            BinaryOp::Mul,
+            Box::new(Expr::Index(IndexSpace::Own)),
+            Box::new(Expr::Const(super::values::ROW_SECONDS)),
+        );
+        let kernel = self.add_kernel(
+            format!("{gname}.link.{}", var.name),
+            Iteration::Range,
+            &KernelCounters::default(),
+            vec![Stmt::Store(
+                array,
+                IndexSpace::Own,
+                Expr::Table {
+                    table,
+                    time: Box::new(time),
+                    column: None,
+                },
+            )],
+        );
+        self.program
+            .actions
+            .push(Action::Initialise { kernel, group: gi });
+        Ok(IndexSpace::Via(array))
     }
 
     /// A `linked_var` statement where it stands: the link was made when

@@ -63,11 +63,28 @@ pub(super) fn through(binding: &Binding, space: IndexSpace) -> Binding {
     }
 }
 
+/// Whether a binding reads through a linked variable's index array.
+fn through_index(binding: &Binding) -> bool {
+    let mut found = false;
+    let mut look = |_, space| found |= matches!(space, IndexSpace::Via(_));
+    match binding {
+        Binding::Variable(v) => look(v.array, v.space),
+        Binding::Subexpression(t) => t.expr.visit_loads(&mut look),
+        _ => {}
+    }
+    found
+}
+
 fn reindex(e: &Expr, space: IndexSpace) -> Expr {
     let r = |x: &Expr| Box::new(reindex(x, space));
     match e {
         Expr::Load(a, IndexSpace::Own) => Expr::Load(*a, space),
-        Expr::Index(IndexSpace::Own) => Expr::Index(space),
+        // Through an index array, the source element's number is the
+        // array's value.
+        Expr::Index(IndexSpace::Own) => match space {
+            IndexSpace::Via(via) => Expr::Load(via, IndexSpace::Own),
+            _ => Expr::Index(space),
+        },
         Expr::Unary(op, a) => Expr::Unary(*op, r(a)),
         Expr::Binary(op, a, b) => Expr::Binary(*op, r(a), r(b)),
         Expr::Select(k, a, b) => Expr::Select(r(k), r(a), r(b)),
@@ -1101,13 +1118,18 @@ impl<'a> Builder<'a> {
                 scope.constants.insert(name.clone(), b.clone());
             }
         }
-        for (n, b) in &tgt_scope.names {
+        // A neuron's value read through a linked variable's index array
+        // would need the synapse's neuron and then its source neuron: not
+        // supported, so such names are not seen through the synapse.
+        let tgt_names = tgt_scope.names.iter().filter(|(_, b)| !through_index(b));
+        let src_names = src_scope.names.iter().filter(|(_, b)| !through_index(b));
+        for (n, b) in tgt_names {
             scope.names.insert(n.clone(), through(b, IndexSpace::Post));
             scope
                 .names
                 .insert(format!("{n}_post"), through(b, IndexSpace::Post));
         }
-        for (n, b) in &src_scope.names {
+        for (n, b) in src_names {
             scope
                 .names
                 .insert(format!("{n}_pre"), through(b, IndexSpace::Pre));
@@ -1242,7 +1264,9 @@ impl<'a> Builder<'a> {
             // Brian2's `S.G = linked_var(A, 'G')`: one value of a
             // one-neuron group (or a shared variable) for every synapse.
             if flags.contains(&"linked") {
-                match self.linked_binding(&sname, None, eq, dim) {
+                // A Synapses object is no group: `linked_binding` uses the
+                // group number only for a group's index array.
+                match self.linked_binding(&sname, usize::MAX, None, eq, dim) {
                     Ok(b) => {
                         scope.names.insert(name.name.clone(), b);
                         continue;

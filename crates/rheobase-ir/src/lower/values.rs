@@ -267,6 +267,19 @@ impl Builder<'_> {
         })
     }
 
+    /// The values of a constant array, its unit, and whether every value
+    /// is an integer as numpy types it (`[0, 2]` and `arange(3)`, not
+    /// `[0., 2.]`); `None` for a single number.
+    pub(super) fn constant_integer_array(
+        &mut self,
+        e: &ast::Expr,
+    ) -> Result<Option<(Vec<f64>, Dimension, bool)>, Failed> {
+        Ok(match self.array_operand(e)? {
+            Operand::Array(v) => Some((v.values, v.dim, v.integer)),
+            Operand::Scalar(..) => None,
+        })
+    }
+
     /// Evaluates an array expression as numpy does: lists, `linspace`,
     /// `arange`, and arithmetic element by element with a number
     /// broadcast over an array.
