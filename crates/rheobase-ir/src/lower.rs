@@ -214,6 +214,7 @@ pub fn lower_for(
             poisson_inputs: Vec::new(),
             regular: Vec::new(),
             places: Vec::new(),
+            later_places: Vec::new(),
         },
         steps_so_far: 0,
         tables: HashMap::new(),
@@ -224,7 +225,6 @@ pub fn lower_for(
         regular: Vec::new(),
         poisson_names: Vec::new(),
         object_orders: HashMap::new(),
-        ran: false,
         regular_counts: HashMap::new(),
         links: linked::scan(model),
     };
@@ -351,8 +351,6 @@ struct Builder<'a> {
     /// The `order:` of each NeuronGroup and Synapses object given one, by
     /// name (Brian2's `order=`; the default of its parts' orders).
     object_orders: HashMap<String, i64>,
-    /// Whether a `run` was lowered already: the schedule is fixed then.
-    ran: bool,
     /// How many `run_regularly` codes each owner (a group, a subgroup's
     /// `G_subgroup`, a Synapses object) has so far, for Brian2's names
     /// `G_run_regularly`, `G_run_regularly_1`, ...; and, under the key
@@ -746,7 +744,6 @@ impl<'a> Builder<'a> {
                         regular: Vec::new(),
                         poisson_names: Vec::new(),
                         object_orders: HashMap::new(),
-                        ran: false,
                         regular_counts: HashMap::new(),
                         links: Default::default(),
                     };
@@ -849,7 +846,6 @@ impl<'a> Builder<'a> {
                 let end = end_step(start + d, self.dt);
                 let steps = end.saturating_sub(self.steps_so_far);
                 self.steps_so_far = end;
-                self.ran = true;
                 self.program.actions.push(Action::Run { steps });
                 Ok(())
             }

@@ -65,6 +65,13 @@ pub struct Program {
     /// `S.pre.when = ...`); a later entry for the same part wins. Empty
     /// for most models.
     pub places: Vec<(Part, Slot)>,
+    /// Places set after a `run` (`S.pre.when = ...` between runs), as
+    /// `(run, part, slot)`: the part is there from the start of run
+    /// number `run` (counting from 0, so 1 for a statement after the
+    /// first `run`) on, over [`Program::places`], as Brian2 sorts its
+    /// objects again when each run starts. A later entry for the same
+    /// part wins. Empty for most models.
+    pub later_places: Vec<(usize, Part, Slot)>,
 }
 
 /// Brian2's schedule slots (`Network.schedule` with the automatic
@@ -173,6 +180,28 @@ impl Part {
 pub const MAX_RECORD_MEMBERS: usize = 8;
 
 impl Program {
+    /// Where `part` runs in run number `run` (counting from 0;
+    /// `usize::MAX` for the place after every statement of the file):
+    /// the latest of [`Program::later_places`] that holds by then, else
+    /// the latest of [`Program::places`], else Brian2's default.
+    pub fn place_in_run(&self, part: Part, run: usize) -> Slot {
+        let later = self
+            .later_places
+            .iter()
+            .rev()
+            .find(|(from, p, _)| *p == part && *from <= run)
+            .map(|(_, _, slot)| *slot);
+        later
+            .or_else(|| {
+                self.places
+                    .iter()
+                    .rev()
+                    .find(|(p, _)| *p == part)
+                    .map(|(_, slot)| *slot)
+            })
+            .unwrap_or(part.default_slot())
+    }
+
     /// Per-synapse arrays stored interleaved, as records: element `s` of
     /// every member of one record lies in one block of `stride` values
     /// (`stride` the number of members rounded up to a power of two, so a

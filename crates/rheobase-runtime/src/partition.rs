@@ -1593,7 +1593,13 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         Slot::new(Slot::THRESHOLDS, 2),
         Slot::new(Slot::AFTER_THRESHOLDS, 1),
     ];
-    for &(part, slot) in &program.places {
+    // A part moved between runs is checked as one moved before them: a
+    // place refused in one run is refused in any.
+    let later = program
+        .later_places
+        .iter()
+        .map(|&(_, part, slot)| (part, slot));
+    for (part, slot) in program.places.iter().copied().chain(later) {
         let (object, what) = match part {
             Part::GroupStateUpdater(g) => (&program.groups[g].name, "state updater"),
             Part::Thresholder(g, None) => (&program.groups[g].name, "thresholder"),

@@ -216,9 +216,13 @@ pub struct Simulation {
     /// (`schedule::step_order`): sorted by slot, order and name, so that
     /// a synapse's clock-driven equations run before or after a neuron
     /// group's, and two pathways writing the same target variable add,
-    /// as in Brian2, to the last bit. Sorted once: a model's schedule is
-    /// fixed before its first run.
+    /// as in Brian2, to the last bit. Sorted again only when a run
+    /// starts for which a statement between runs moved a part
+    /// (`Program::later_places`; see `begin_run`).
     steps: Vec<Step>,
+    /// How many runs have started (`begin_run`), so the number of the
+    /// next one.
+    runs_begun: usize,
     /// The pathways triggered by source neurons, as `(synapses, None)`
     /// for `on_pre` and `(synapses, Some(k))` for `pathways[k]`, sorted
     /// by the pathway's name (`S_pre`, `S_up`): the spikes of a window
@@ -351,7 +355,7 @@ impl Simulation {
             .collect();
         let monitors = program.monitors.iter().map(MonitorData::for_plan).collect();
         let monitor_checked = vec![false; program.monitors.len()];
-        let steps = step_order(&program);
+        let steps = step_order(&program, 0);
         let pre_order = pathway_order(&program, PathwaySide::Pre);
         let threads = exec.threads();
         let divergence = DivergenceWatch::new(&program, &exec);
@@ -365,6 +369,7 @@ impl Simulation {
             monitor_checked,
             steps,
             pre_order,
+            runs_begun: 0,
             seed: config.seed,
             step: 0,
             next_action: 0,
@@ -567,7 +572,17 @@ impl Simulation {
     /// nothing. A SpikeGeneratorGroup's list is kept, as Brian2 keeps it.
     /// Library callers that run by duration instead of by the script's
     /// `run` lines call it at the start of each of their runs.
+    ///
+    /// A statement between runs that moved a part (`S.pre.when = ...`
+    /// after a `run`) takes effect here, as Brian2 sorts its objects
+    /// again in `Network.before_run`; the step's order is sorted again
+    /// only then, so that runs without such a statement keep theirs.
     pub fn begin_run(&mut self) {
+        let run = self.runs_begun;
+        self.runs_begun += 1;
+        if run > 0 && self.program.later_places.iter().any(|&(r, _, _)| r == run) {
+            self.steps = step_order(&self.program, run);
+        }
         for g in &mut self.groups {
             for event in g.events.iter_mut().chain(g.spike.as_mut()) {
                 event.len = 0;

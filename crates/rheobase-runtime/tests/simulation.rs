@@ -282,6 +282,7 @@ impl Model {
             poisson_inputs: Vec::new(),
             regular: Vec::new(),
             places: Vec::new(),
+            later_places: Vec::new(),
         }
     }
 }

@@ -61,6 +61,7 @@ impl Builder {
                 poisson_inputs: vec![],
                 regular: vec![],
                 places: vec![],
+                later_places: Vec::new(),
             },
         }
     }

@@ -254,3 +254,35 @@ fn split_runs_match_one_process_bit_for_bit() {
         );
     }
 }
+
+/// A part moved between runs is checked as one moved before them: a
+/// source-side pathway moved before the window's exchange after the first
+/// `run` is refused for split runs, naming it (the models above move only
+/// parts that run split between their runs).
+#[test]
+fn a_part_moved_between_runs_is_refused_where_its_place_is() {
+    let source = "\
+NeuronGroup G(2):
+    model:
+        dv/dt = (1.5 - v)/(4*ms) : 1
+    threshold: v > 1
+    reset: v = 0
+NeuronGroup H(2):
+    model:
+        dv/dt = -v/(5*ms) : 1
+Synapses S(G -> H):
+    on_pre: v_post += 0.5
+    connect: j='i'
+run 1*ms
+S.pre.when = 'before_groups'
+run 1*ms
+";
+    let model = compile(source).expect("the model compiles");
+    let refused = unsupported(&model.program);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        (refused[0].object.as_str(), refused[0].part),
+        ("S", "schedule")
+    );
+    assert!(refused[0].what.contains("pathway"), "{}", refused[0].what);
+}

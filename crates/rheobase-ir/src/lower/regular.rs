@@ -201,12 +201,7 @@ impl Builder<'_> {
     /// object is now (an object made later, such as a SpikeMonitor,
     /// takes its default place from it).
     pub(super) fn part_place(&self, part: Part) -> Slot {
-        self.program
-            .places
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == part)
-            .map_or(part.default_slot(), |(_, slot)| *slot)
+        self.program.place_in_run(part, usize::MAX)
     }
 
     /// The `order:` of the NeuronGroup or Synapses object `name` (0
@@ -286,18 +281,6 @@ impl Builder<'_> {
             .get(d.target.start..d.target.end)
             .unwrap_or(part_name)
             .to_string();
-        if self.ran {
-            return Err(self.error(
-                Diagnostic::error(
-                    d.target,
-                    format!("`{written}` is set after a `run`, which is not supported"),
-                )
-                .with_note(
-                    "Brian2 sorts its objects again when each run starts; here the schedule \
-                     is fixed for the whole simulation: set it before the first `run`",
-                ),
-            ));
-        }
         let part = if let Some(g) = self.program.groups.iter().position(|g| &g.name == object) {
             self.group_part(g, d, &written)?
         } else if let Some(s) = self.program.synapses.iter().position(|s| &s.name == object) {
@@ -329,7 +312,18 @@ impl Builder<'_> {
                 Slot::new(now.when, self.whole_number(e, &format!("`{written}`"))?)
             }
         };
-        self.program.places.push((part, slot));
+        // After a `run`, the place holds from the next run on: Brian2
+        // sorts its objects again when each run starts.
+        let runs = self
+            .program
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::Run { .. }))
+            .count();
+        match runs {
+            0 => self.program.places.push((part, slot)),
+            run => self.program.later_places.push((run, part, slot)),
+        }
         Ok(())
     }
 

@@ -808,17 +808,10 @@ pub(super) fn summed_name(program: &Program, s: usize, summed: usize) -> String 
     format!("{}_summed_variable_{var}_post", plan.name)
 }
 
-/// Every object of the step with its Brian2 name, at its place
-/// ([`Program::places`] over Brian2's defaults), in no particular order.
-pub(super) fn placed_objects(program: &Program) -> Vec<(Slot, String, Step)> {
-    let place = |part: Part| {
-        program
-            .places
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == part)
-            .map_or(part.default_slot(), |(_, slot)| *slot)
-    };
+/// Every object of the step with its Brian2 name, at its place in run
+/// number `run` ([`Program::place_in_run`]), in no particular order.
+pub(super) fn placed_objects(program: &Program, run: usize) -> Vec<(Slot, String, Step)> {
+    let place = |part: Part| program.place_in_run(part, run);
     let mut all = Vec::new();
     for (m, plan) in program.monitors.iter().enumerate() {
         let name = plan.name().to_string();
@@ -918,16 +911,17 @@ pub(super) fn placed_objects(program: &Program) -> Vec<(Slot, String, Step)> {
     all
 }
 
-/// The objects of a step in the order Brian2 runs them: sorted by slot,
-/// order and name (byte-wise, so `S_stateupdater` comes before
-/// `neurons_stateupdater`; a stable sort keeps declaration order for
-/// equal names). The steps a run split over ranks adds, which do nothing
-/// on one process, go where the scheme of `partition` needs them: the
-/// spikes are buffered after every thresholder (before `thresholds`
-/// order 1, the SpikeMonitors), the events of EventMonitors where they
-/// record, and the window's exchange ends `after_thresholds`.
-pub(super) fn step_order(program: &Program) -> Vec<Step> {
-    let mut all: Vec<(Slot, String, Step)> = placed_objects(program);
+/// The objects of a step of run number `run` (counting from 0) in the
+/// order Brian2 runs them: sorted by slot, order and name (byte-wise, so
+/// `S_stateupdater` comes before `neurons_stateupdater`; a stable sort
+/// keeps declaration order for equal names). The steps a run split over
+/// ranks adds, which do nothing on one process, go where the scheme of
+/// `partition` needs them: the spikes are buffered after every
+/// thresholder (before `thresholds` order 1, the SpikeMonitors), the
+/// events of EventMonitors where they record, and the window's exchange
+/// ends `after_thresholds`.
+pub(super) fn step_order(program: &Program, run: usize) -> Vec<Step> {
+    let mut all: Vec<(Slot, String, Step)> = placed_objects(program, run);
     all.extend([
         (
             Slot::new(Slot::THRESHOLDS, 1),
