@@ -476,7 +476,15 @@ fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
     // propagators could integrate such a system, so that `method: exact`
     // is refused where Brian2 refuses it and an automatic choice is the
     // method Brian2 would pick.
-    let singular = if numeric {
+    // A triangular M (uncoupled or one-level equations, the common case)
+    // is singular exactly when a diagonal entry is zero; only a coupled
+    // system needs the SVD, which for thousands of uncoupled equations
+    // would make checking cubic in their number.
+    let triangular = (0..n).all(|r| (r + 1..n).all(|s| is_zero(&m[r][s])))
+        || (0..n).all(|r| (0..r).all(|s| is_zero(&m[r][s])));
+    let singular = if triangular {
+        (0..n).any(|r| is_zero(&m[r][r]))
+    } else if numeric {
         let values = DMatrix::from_fn(n, n, |r, s| expr::as_const(&m[r][s]).unwrap_or(0.0));
         let svd = values.svd(false, false);
         let largest = svd.singular_values.max();
