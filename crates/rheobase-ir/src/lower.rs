@@ -1362,7 +1362,7 @@ impl<'a> Builder<'a> {
             }
             let shared = flags.iter().any(|f| f == "shared");
             if flags.iter().any(|f| f == "linked") {
-                match self.linked_binding(&gname, gi, Some(size), eq, dim) {
+                match self.linked_binding(&gname, Some((gi, size)), eq, dim) {
                     Ok(b) => {
                         scope.names.insert(name.name.clone(), b);
                         continue;

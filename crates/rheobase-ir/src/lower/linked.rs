@@ -84,17 +84,17 @@ pub(super) fn scan(model: &ast::Model) -> Links {
 }
 
 impl Builder<'_> {
-    /// The binding of `eq`'s variable, declared `(linked)` in group
-    /// `gname` (number `gi`) of `size` neurons (`None`: a Synapses object)
-    /// with unit `dim`.
+    /// The binding of `eq`'s variable, declared `(linked)` in `gname`
+    /// with unit `dim`: `group` is the group's number and size, `None`
+    /// for a Synapses object.
     pub(super) fn linked_binding(
         &mut self,
         gname: &str,
-        gi: usize,
-        size: Option<usize>,
+        group: Option<(usize, usize)>,
         eq: &ast::Equation,
         dim: Dimension,
     ) -> Result<Binding, Failed> {
+        let size = group.map(|(_, n)| n);
         let var = &eq.variable;
         let key = (gname.to_string(), var.name.clone());
         self.links.declared.insert(key.clone());
@@ -189,7 +189,7 @@ impl Builder<'_> {
         }
         let target_size = if target_shared { 1 } else { src_size };
         let space = if let Some(index) = &index {
-            self.link_index(gname, gi, size, var, index, (&source, target_size))?
+            self.link_index(gname, group, var, index, (&source, target_size))?
         } else if target_shared || src_size == 1 {
             IndexSpace::Shared
         } else if Some(src_size) == size {
@@ -241,20 +241,19 @@ impl Builder<'_> {
     }
 
     /// The index space of a link with `index=` for variable `var` of
-    /// group `gname` (number `gi`, `size` neurons; `None`: a Synapses
-    /// object) to `source`, whose variable has `target_size` elements:
-    /// Brian2's checks of the index array, then the array itself, set
-    /// once before the group runs.
+    /// `gname` (`group`: its number and size; `None`: a Synapses object)
+    /// to `source`, whose variable has `target_size` elements: Brian2's
+    /// checks of the index array, then the array itself, set once before
+    /// the group runs.
     fn link_index(
         &mut self,
         gname: &str,
-        gi: usize,
-        size: Option<usize>,
+        group: Option<(usize, usize)>,
         var: &ast::Ident,
         index: &ast::LinkIndex,
         (source, target_size): (&ast::Ident, usize),
     ) -> Result<IndexSpace, Failed> {
-        let Some(size) = size else {
+        let Some((gi, size)) = group else {
             let at = match index {
                 ast::LinkIndex::Array(e) => e.span,
                 ast::LinkIndex::Variable(v) => v.span,

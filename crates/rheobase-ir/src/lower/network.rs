@@ -1264,9 +1264,7 @@ impl<'a> Builder<'a> {
             // Brian2's `S.G = linked_var(A, 'G')`: one value of a
             // one-neuron group (or a shared variable) for every synapse.
             if flags.contains(&"linked") {
-                // A Synapses object is no group: `linked_binding` uses the
-                // group number only for a group's index array.
-                match self.linked_binding(&sname, usize::MAX, None, eq, dim) {
+                match self.linked_binding(&sname, None, eq, dim) {
                     Ok(b) => {
                         scope.names.insert(name.name.clone(), b);
                         continue;
