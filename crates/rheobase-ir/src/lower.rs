@@ -834,7 +834,20 @@ impl<'a> Builder<'a> {
                 }
                 Ok(())
             }
-            Item::Run { duration, .. } => {
+            Item::Run {
+                duration,
+                report_period,
+                ..
+            } => {
+                if let Some(e) = report_period {
+                    let p = self.constant_value(e, Dimension::SECOND, "`report_period=`")?;
+                    if p <= 0.0 || !p.is_finite() {
+                        return Err(self.error(Diagnostic::error(
+                            e.span,
+                            format!("`report_period=` must be a positive time, but it is {p} s"),
+                        )));
+                    }
+                }
                 let d = self.constant_value(duration, Dimension::SECOND, "a run's duration")?;
                 if d < 0.0 || !d.is_finite() {
                     return Err(self.error(Diagnostic::error(
