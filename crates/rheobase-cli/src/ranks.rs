@@ -222,7 +222,7 @@ run 1*ms
     }
 
     #[test]
-    fn synapses_onto_synapses_are_refused_at_their_target() {
+    fn synapses_onto_synapses_run_split_unless_connected_by_their_variables() {
         let source = "\
 NeuronGroup G(2):
     model:
@@ -241,13 +241,18 @@ Synapses R(G -> S):
 run 1*ms
 ";
         let program = rheobase::compile(source).expect("model").program;
+        assert_eq!(two_ranks().refusals("syn.model", source, &program), None);
+        // A condition on the target synapses' variables would read other
+        // ranks' synapses while they are made.
+        let source = source.replace("connect: True", "connect: 'w_post > 0'");
+        let program = rheobase::compile(&source).expect("model").program;
         let text = two_ranks()
-            .refusals("syn.model", source, &program)
+            .refusals("syn.model", &source, &program)
             .expect("refused");
         assert!(
             text.starts_with(
-                "syn.model:12:17: error: `R` cannot run on 2 MPI ranks yet: its target is the \
-                 Synapses object `S`"
+                "syn.model:14:14: error: `R` cannot run on 2 MPI ranks yet: its connect reads `w` \
+                 of the Synapses object `S`, whose synapses lie on other ranks"
             ),
             "{text}"
         );

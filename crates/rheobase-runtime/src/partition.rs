@@ -26,6 +26,9 @@ use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
 
 use crate::exec::ArrayStore;
 
+mod synapse_sides;
+pub(crate) use synapse_sides::{ghost_arrays, Ghosts};
+
 /// The collectives a split simulation needs. Every rank calls each method
 /// at the same point of the run, in the same order (they are collective
 /// operations, as in MPI).
@@ -252,6 +255,13 @@ pub(crate) struct PartitionState {
     indices: Vec<u32>,
     values: Vec<f64>,
     values_at: Vec<(Range<usize>, Range<usize>)>,
+    /// Per Synapses object that is the source of another: its ghost
+    /// slots on this rank (`synapse_sides`), made when the other's
+    /// synapses are.
+    pub ghosts: Vec<Option<Ghosts>>,
+    /// Per Synapses object: its arrays that get ghost slots
+    /// ([`ghost_arrays`]).
+    pub ghost_arrays: Vec<Vec<ArrayId>>,
 }
 
 /// What one of each step's exchanged lists holds: the spikes of group
@@ -315,6 +325,8 @@ impl PartitionState {
             indices: Vec::new(),
             values: Vec::new(),
             values_at: Vec::new(),
+            ghosts: vec![None; synapses],
+            ghost_arrays: vec![Vec::new(); synapses],
         }
     }
 
@@ -672,7 +684,17 @@ impl PartitionState {
     /// reads them where it does not own them, so that the kernel reads
     /// what it reads on one process. Collective.
     pub fn share(&mut self, arrays: &[ArrayId], program: &Program, store: &mut ArrayStore) {
-        self.share_selected(arrays, None, program, store);
+        // Synapse arrays among them are read through a source made of
+        // synapses: their ghost slots are filled (`synapse_sides`).
+        let neurons: Vec<ArrayId> = arrays
+            .iter()
+            .copied()
+            .filter(|a| program.arrays[a.0 as usize].synapses.is_none())
+            .collect();
+        self.share_selected(&neurons, None, program, store);
+        if neurons.len() < arrays.len() {
+            self.share_synapse_arrays(arrays, program, store);
+        }
     }
 
     /// Like [`PartitionState::share`], before a kernel of Synapses object
@@ -692,6 +714,11 @@ impl PartitionState {
         store: &mut ArrayStore,
     ) {
         if arrays.is_empty() {
+            return;
+        }
+        // A source made of synapses reads ghost slots, not neurons.
+        if program.synapses[k].source_synapses.is_some() {
+            self.share_synapse_arrays(arrays, program, store);
             return;
         }
         let source = program.synapses[k].source;
@@ -962,12 +989,14 @@ pub(crate) fn action_reads(program: &Program, kernels: &[KernelId]) -> Vec<Array
             &mut |e| {
                 let Expr::Load(a, space) = e else { return };
                 let d = &program.arrays[a.0 as usize];
-                if d.synapses.is_none()
+                let neuron = d.synapses.is_none()
                     && d.len == program.groups[d.group].size
                     && (*space != IndexSpace::Shared || one_neuron_array(program, *a))
-                    && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
-                    && !found.contains(a)
-                {
+                    && changing.binary_search_by_key(&a.0, |c| c.0).is_ok();
+                // A setting of synapses reading their source synapses'
+                // variables reads ghost slots (`synapse_sides`).
+                let ghost = *space == IndexSpace::Pre && d.synapses.is_some();
+                if (neuron || ghost) && !found.contains(a) {
                     found.push(*a);
                 }
             },
@@ -1029,11 +1058,15 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
                     let Expr::Load(a, space) = e else { return };
                     let d = &program.arrays[a.0 as usize];
                     let shared = *space == IndexSpace::Shared && one_neuron_array(program, *a);
-                    if (*space == IndexSpace::Pre || shared)
+                    // Another object's synapses read as a source: their
+                    // ghost slots are filled before every read, since
+                    // even values set only between runs were set on
+                    // their holders alone (`synapse_sides`).
+                    let ghost = *space == IndexSpace::Pre && d.synapses.is_some();
+                    let neuron = (*space == IndexSpace::Pre || shared)
                         && d.synapses.is_none()
-                        && changing.contains(a)
-                        && !found.contains(a)
-                    {
+                        && changing.contains(a);
+                    if (neuron || ghost) && !found.contains(a) {
                         found.push(*a);
                     }
                 },
@@ -1129,13 +1162,16 @@ pub(crate) fn kernel_reads(program: &Program) -> Vec<Vec<ArrayId>> {
                         IndexSpace::Shared => one_neuron_array(program, *a),
                         // A synapse's `run_regularly` code reading its
                         // presynaptic neuron (the pathways' kernels get
-                        // theirs from `pre_reads`).
-                        IndexSpace::Pre => d.synapses.is_none(),
+                        // theirs from `pre_reads`), or its source
+                        // synapse's ghost slot, filled before every read
+                        // (`synapse_sides`).
+                        IndexSpace::Pre => true,
                         // Refused on split runs (`unsupported`).
                         IndexSpace::Own | IndexSpace::Post | IndexSpace::Via(_) => false,
                     };
+                    let ghost = *space == IndexSpace::Pre && d.synapses.is_some();
                     if wanted
-                        && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
+                        && (ghost || changing.binary_search_by_key(&a.0, |c| c.0).is_ok())
                         && !found.contains(a)
                     {
                         found.push(*a);
@@ -1400,20 +1436,46 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
     for s in &program.synapses {
-        // Synapses are split by their target neuron and neurons by range;
-        // a side made of another object's synapses belongs to neither
-        // split (its synapses lie on the ranks of their own targets).
-        let sides = [("source", s.source_synapses), ("target", s.target_synapses)];
-        for (role, side) in sides {
-            if let Some(k) = side {
-                refuse(
-                    &s.name,
-                    role,
-                    format!(
-                        "is the Synapses object `{}`, whose synapses are not split over ranks as neurons are",
-                        program.synapses[k].name
-                    ),
-                );
+        // A side made of another object's synapses is numbered globally
+        // while the synapses are made, and those synapses lie on the ranks
+        // of their own targets (`synapse_sides`): a `connect:` line that
+        // reads their variables would read other ranks' synapses.
+        let sides = [s.source_synapses, s.target_synapses];
+        for k in sides.into_iter().flatten() {
+            let mut written = Vec::new();
+            for plan in &s.connect {
+                for c in connect_kernels(plan) {
+                    walk(kernel(c), &mut |_| {}, &mut |a, _| written.push(a));
+                }
+            }
+            for plan in &s.connect {
+                for c in connect_kernels(plan) {
+                    let mut read = None;
+                    walk(
+                        kernel(c),
+                        &mut |e| {
+                            if let Expr::Load(a, _) = e {
+                                let own = program.arrays[a.0 as usize].synapses == Some(k);
+                                if own && !written.contains(a) && read.is_none() {
+                                    read = Some(*a);
+                                }
+                            }
+                        },
+                        &mut |_, _| {},
+                    );
+                    if let Some(a) = read {
+                        refuse(
+                            &s.name,
+                            "connect",
+                            format!(
+                                "reads `{}` of the Synapses object `{}`, whose synapses lie on \
+                                 other ranks",
+                                array_name(a),
+                                program.synapses[k].name
+                            ),
+                        );
+                    }
+                }
             }
         }
         let parts = [
