@@ -256,6 +256,23 @@ run 1*ms
             ),
             "{text}"
         );
+        // So is code using `j`, a target synapse's index: each rank
+        // numbers the synapses of `S` it holds.
+        let source = source
+            .replace("connect: 'w_post > 0'", "connect: True")
+            .replace("w_post += 0.1", "w_post += 0.1*j");
+        let program = rheobase::compile(&source).expect("model").program;
+        let text = two_ranks()
+            .refusals("syn.model", &source, &program)
+            .expect("refused");
+        assert!(
+            text.starts_with(
+                "syn.model:12:17: error: `R` cannot run on 2 MPI ranks yet: its target index `j` \
+                 is used in its code, but on several ranks the synapses of `S` are numbered by \
+                 each rank's own"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

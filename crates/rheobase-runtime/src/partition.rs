@@ -1440,6 +1440,61 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         // while the synapses are made, and those synapses lie on the ranks
         // of their own targets (`synapse_sides`): a `connect:` line that
         // reads their variables would read other ranks' synapses.
+        // On this rank a synapse's side made of synapses is its element
+        // of that object's arrays, not the global index `i`/`j` means.
+        let mut runtime: Vec<KernelId> = Vec::new();
+        runtime.extend(s.on_pre.iter().chain(&s.on_post).chain(&s.state_update));
+        runtime.extend(s.summed.iter().map(|m| m.kernel));
+        runtime.extend(s.pathways.iter().map(|p| p.kernel));
+        let me = program.synapses.iter().position(|o| std::ptr::eq(o, s));
+        runtime.extend(program.regular.iter().filter_map(|r| {
+            (Some(r.target) == me.map(RegularTarget::Synapses)).then_some(r.kernel)
+        }));
+        runtime.extend(program.actions.iter().filter_map(|a| match a {
+            rheobase_kernel::program::Action::InitialiseSynapses { kernel, synapses } => {
+                (Some(*synapses) == me).then_some(*kernel)
+            }
+            _ => None,
+        }));
+        runtime.extend(program.monitors.iter().filter_map(|m| match m {
+            MonitorPlan::State {
+                synapses: Some(k),
+                prepare: Some(p),
+                ..
+            } if Some(*k) == me => Some(*p),
+            _ => None,
+        }));
+        let index_sides = [
+            (s.source_synapses, IndexSpace::Pre, "i"),
+            (s.target_synapses, IndexSpace::Post, "j"),
+        ];
+        for (side, space, name) in index_sides {
+            let Some(k) = side else { continue };
+            let uses = runtime.iter().any(|&r| {
+                let mut found = false;
+                walk(
+                    kernel(r),
+                    &mut |e| found |= matches!(e, Expr::Index(x) if *x == space),
+                    &mut |_, _| {},
+                );
+                found
+            });
+            if uses {
+                refuse(
+                    &s.name,
+                    if space == IndexSpace::Pre {
+                        "source"
+                    } else {
+                        "target"
+                    },
+                    format!(
+                        "index `{name}` is used in its code, but on several ranks the synapses \
+                         of `{}` are numbered by each rank's own",
+                        program.synapses[k].name
+                    ),
+                );
+            }
+        }
         let sides = [s.source_synapses, s.target_synapses];
         for k in sides.into_iter().flatten() {
             let mut written = Vec::new();
