@@ -1191,11 +1191,18 @@ pub struct ThreadExchange {
     ranks: usize,
     board: Arc<Board>,
     collectives: u64,
+    /// Rounds posted so far (the same on every rank).
+    rounds: u64,
 }
 
 struct Board {
     barrier: Barrier,
-    slots: Mutex<Vec<Vec<u8>>>,
+    /// Two sets of slots, used by alternate rounds: a rank can post the
+    /// next round while others still read this one, so one barrier per
+    /// round suffices (a rank can reach the round after next, which reuses
+    /// these slots, only once every rank has arrived at the next round's
+    /// barrier, i.e. has finished reading this one).
+    slots: [Mutex<Vec<Vec<u8>>>; 2],
 }
 
 impl ThreadExchange {
@@ -1204,7 +1211,10 @@ impl ThreadExchange {
     pub fn group(ranks: usize) -> Vec<ThreadExchange> {
         let board = Arc::new(Board {
             barrier: Barrier::new(ranks),
-            slots: Mutex::new(vec![Vec::new(); ranks]),
+            slots: [
+                Mutex::new(vec![Vec::new(); ranks]),
+                Mutex::new(vec![Vec::new(); ranks]),
+            ],
         });
         (0..ranks)
             .map(|rank| ThreadExchange {
@@ -1212,24 +1222,23 @@ impl ThreadExchange {
                 ranks,
                 board: board.clone(),
                 collectives: 0,
+                rounds: 0,
             })
             .collect()
     }
 
     /// Posts `local`, waits for every rank's, and returns them all.
-    fn post(&self, local: Vec<u8>) -> Vec<Vec<u8>> {
-        self.slots()[self.rank] = local;
+    fn post(&mut self, local: Vec<u8>) -> Vec<Vec<u8>> {
+        let set = (self.rounds % 2) as usize;
+        self.rounds += 1;
+        self.slots(set)[self.rank] = local;
         self.board.barrier.wait();
-        let all = self.slots().clone();
-        // No rank posts again before every rank has read this round.
-        self.board.barrier.wait();
-        all
+        self.slots(set).clone()
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+    fn slots(&self, set: usize) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
         // A rank that panicked while holding the lock left whole slots.
-        self.board
-            .slots
+        self.board.slots[set]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
