@@ -222,7 +222,7 @@ run 1*ms
     }
 
     #[test]
-    fn synapses_onto_synapses_run_split_unless_connected_by_their_variables() {
+    fn synapses_onto_synapses_run_split_unless_code_uses_their_index() {
         let source = "\
 NeuronGroup G(2):
     model:
@@ -242,25 +242,14 @@ run 1*ms
 ";
         let program = rheobase::compile(source).expect("model").program;
         assert_eq!(two_ranks().refusals("syn.model", source, &program), None);
-        // A condition on the target synapses' variables would read other
-        // ranks' synapses while they are made.
-        let source = source.replace("connect: True", "connect: 'w_post > 0'");
+        // A condition on the target synapses' variables and index reads
+        // every rank's synapses, numbered globally, while they are made.
+        let source = source.replace("connect: True", "connect: 'w_post > 0 and j != 1'");
         let program = rheobase::compile(&source).expect("model").program;
-        let text = two_ranks()
-            .refusals("syn.model", &source, &program)
-            .expect("refused");
-        assert!(
-            text.starts_with(
-                "syn.model:14:14: error: `R` cannot run on 2 MPI ranks yet: its connect reads `w` \
-                 of the Synapses object `S`, whose synapses lie on other ranks"
-            ),
-            "{text}"
-        );
-        // So is code using `j`, a target synapse's index: each rank
-        // numbers the synapses of `S` it holds.
-        let source = source
-            .replace("connect: 'w_post > 0'", "connect: True")
-            .replace("w_post += 0.1", "w_post += 0.1*j");
+        assert_eq!(two_ranks().refusals("syn.model", &source, &program), None);
+        // Other code using `j`, a target synapse's index, is refused:
+        // after connecting, each rank numbers the synapses of `S` it holds.
+        let source = source.replace("w_post += 0.1", "w_post += 0.1*j");
         let program = rheobase::compile(&source).expect("model").program;
         let text = two_ranks()
             .refusals("syn.model", &source, &program)

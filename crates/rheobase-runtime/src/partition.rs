@@ -27,7 +27,7 @@ use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
 use crate::exec::ArrayStore;
 
 mod synapse_sides;
-pub(crate) use synapse_sides::{ghost_arrays, Ghosts};
+pub(crate) use synapse_sides::{ghost_arrays, side_reads, Ghosts};
 
 /// The collectives a split simulation needs. Every rank calls each method
 /// at the same point of the run, in the same order (they are collective
@@ -686,15 +686,18 @@ impl PartitionState {
     pub fn share(&mut self, arrays: &[ArrayId], program: &Program, store: &mut ArrayStore) {
         // Synapse arrays among them are read through a source made of
         // synapses: their ghost slots are filled (`synapse_sides`).
+        let synapse = |a: &ArrayId| program.arrays[a.0 as usize].synapses.is_some();
+        if !arrays.iter().any(synapse) {
+            self.share_selected(arrays, None, program, store);
+            return;
+        }
         let neurons: Vec<ArrayId> = arrays
             .iter()
             .copied()
             .filter(|a| program.arrays[a.0 as usize].synapses.is_none())
             .collect();
         self.share_selected(&neurons, None, program, store);
-        if neurons.len() < arrays.len() {
-            self.share_synapse_arrays(arrays, program, store);
-        }
+        self.share_synapse_arrays(arrays, program, store);
     }
 
     /// Like [`PartitionState::share`], before a kernel of Synapses object
@@ -1445,12 +1448,9 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
     for s in &program.synapses {
-        // A side made of another object's synapses is numbered globally
-        // while the synapses are made, and those synapses lie on the ranks
-        // of their own targets (`synapse_sides`): a `connect:` line that
-        // reads their variables would read other ranks' synapses.
-        // On this rank a synapse's side made of synapses is its element
-        // of that object's arrays, not the global index `i`/`j` means.
+        // After connecting, a synapse's side made of synapses is this
+        // rank's element of that object's arrays (`synapse_sides`), not
+        // the global index `i`/`j` means.
         let mut runtime: Vec<KernelId> = Vec::new();
         runtime.extend(s.on_pre.iter().chain(&s.on_post).chain(&s.state_update));
         runtime.extend(s.summed.iter().map(|m| m.kernel));
@@ -1502,44 +1502,6 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                         program.synapses[k].name
                     ),
                 );
-            }
-        }
-        let sides = [s.source_synapses, s.target_synapses];
-        for k in sides.into_iter().flatten() {
-            let mut written = Vec::new();
-            for plan in &s.connect {
-                for c in connect_kernels(plan) {
-                    walk(kernel(c), &mut |_| {}, &mut |a, _| written.push(a));
-                }
-            }
-            for plan in &s.connect {
-                for c in connect_kernels(plan) {
-                    let mut read = None;
-                    walk(
-                        kernel(c),
-                        &mut |e| {
-                            if let Expr::Load(a, _) = e {
-                                let own = program.arrays[a.0 as usize].synapses == Some(k);
-                                if own && !written.contains(a) && read.is_none() {
-                                    read = Some(*a);
-                                }
-                            }
-                        },
-                        &mut |_, _| {},
-                    );
-                    if let Some(a) = read {
-                        refuse(
-                            &s.name,
-                            "connect",
-                            format!(
-                                "reads `{}` of the Synapses object `{}`, whose synapses lie on \
-                                 other ranks",
-                                array_name(a),
-                                program.synapses[k].name
-                            ),
-                        );
-                    }
-                }
             }
         }
         let parts = [

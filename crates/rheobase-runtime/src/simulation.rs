@@ -328,6 +328,42 @@ impl Simulation {
         }
     }
 
+    /// On one rank of several, the variables of a side made of another
+    /// object's synapses that `connect:` line `connect` of `synapses[k]`
+    /// reads (`connect: 'i == astrocyte_index_post'`) get, while the line
+    /// is made, the values of every rank's synapses in global order, as
+    /// the line numbers them; returns each array's own values, which the
+    /// caller puts back afterwards. Collective (an all-gather per side
+    /// whose variables the line reads, which every rank knows from the
+    /// program).
+    fn globalise_sides(&mut self, k: usize, connect: usize) -> Vec<(ArrayId, Vec<f64>)> {
+        let mut saved = Vec::new();
+        let Some(p) = &mut self.partition else {
+            return saved;
+        };
+        let plan = &self.program.synapses[k];
+        let kernels = crate::partition::connect_kernels(&plan.connect[connect]);
+        for s in [plan.source_synapses, plan.target_synapses]
+            .into_iter()
+            .flatten()
+        {
+            let arrays = crate::partition::side_reads(&self.program, s, &kernels);
+            if arrays.is_empty() {
+                continue;
+            }
+            let local_len = self.synapses[s].len();
+            let global = p.gather_side(s, local_len, &arrays, &self.store);
+            for (a, values) in arrays.into_iter().zip(global) {
+                saved.push((a, self.store.values(a).iter().collect()));
+                self.store.resize(a, values.len(), 0.0);
+                for (v, x) in self.store.values_mut(a).iter_mut().zip(values) {
+                    *v = x;
+                }
+            }
+        }
+        saved
+    }
+
     pub fn new(program: Program, config: RunConfig) -> Result<Simulation, RuntimeError> {
         check_structure(&program).map_err(RuntimeError::InvalidProgram)?;
         let store = ArrayStore::new(&program.arrays, &program.records());
@@ -516,6 +552,8 @@ impl Simulation {
                     side_len(plan.source_synapses),
                     side_len(plan.target_synapses),
                 );
+                let saved = self.globalise_sides(synapses, connect);
+                let plan = &self.program.synapses[synapses];
                 let mut made = make_connections(
                     plan,
                     connect,
@@ -524,6 +562,12 @@ impl Simulation {
                     clock,
                     &budget,
                 );
+                for (a, values) in saved {
+                    self.store.resize(a, values.len(), 0.0);
+                    for (v, x) in self.store.values_mut(a).iter_mut().zip(values) {
+                        *v = x;
+                    }
+                }
                 let state = &mut self.synapses[synapses];
                 let partition = &mut self.partition;
                 let local = state.len();

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use rheobase_kernel::program::Program;
+use rheobase_kernel::program::{KernelId, Program};
 use rheobase_kernel::{ArrayId, Expr, IndexSpace};
 
 use super::{walk, PartitionState};
@@ -77,6 +77,36 @@ pub(crate) fn ghost_arrays(program: &Program) -> Vec<Vec<ArrayId>> {
         list.sort_by_key(|a| a.0);
     }
     found
+}
+
+/// The arrays of Synapses object `s` that the kernels `kernels` of a
+/// `connect:` line read and do not write themselves (a mapping's scratch
+/// values are written first): the variables of a side made of `s`'s
+/// synapses that the line reads, gathered from every rank while it is made
+/// ([`PartitionState::gather_side`]).
+pub(crate) fn side_reads(program: &Program, s: usize, kernels: &[KernelId]) -> Vec<ArrayId> {
+    let mut written = Vec::new();
+    for &k in kernels {
+        walk(&program.kernels[k.0 as usize], &mut |_| {}, &mut |a, _| {
+            written.push(a)
+        });
+    }
+    let mut read = Vec::new();
+    for &k in kernels {
+        walk(
+            &program.kernels[k.0 as usize],
+            &mut |e| {
+                if let Expr::Load(a, _) = e {
+                    let of_s = program.arrays[a.0 as usize].synapses == Some(s);
+                    if of_s && !written.contains(a) && !read.contains(a) {
+                        read.push(*a);
+                    }
+                }
+            },
+            &mut |_, _| {},
+        );
+    }
+    read
 }
 
 impl PartitionState {
@@ -267,5 +297,67 @@ impl PartitionState {
                 .collect();
             self.share_ghosts(s, &of_s, store);
         }
+    }
+}
+
+impl PartitionState {
+    /// The values of arrays `arrays` of object `s` over all its synapses,
+    /// by global index, from every rank's own (`local_len` here): what a
+    /// `connect:` line whose side is `s` reads of its variables while it
+    /// numbers them globally. Collective.
+    pub fn gather_side(
+        &mut self,
+        s: usize,
+        local_len: usize,
+        arrays: &[ArrayId],
+        store: &ArrayStore,
+    ) -> Vec<Vec<f64>> {
+        // Per rank: its runs (global index in two words, local index,
+        // length), then each array's values of its own synapses.
+        let mut words = vec![self.runs[s].len() as u32];
+        for r in &self.runs[s] {
+            words.extend([
+                r.global as u32,
+                (r.global >> 32) as u32,
+                r.local as u32,
+                r.len as u32,
+            ]);
+        }
+        for &a in arrays {
+            let values = store.values(a);
+            for e in 0..local_len {
+                let bits = values.get(e).to_bits();
+                words.extend([bits as u32, (bits >> 32) as u32]);
+            }
+        }
+        let (mut counts, mut all) = (Vec::new(), Vec::new());
+        self.exchange.all_gather(&words, &mut counts, &mut all);
+        let total = self.global_len[s] as usize;
+        let mut out = vec![vec![0.0; total]; arrays.len()];
+        let mut at = 0;
+        for &count in &counts {
+            let block = &all[at..at + count];
+            at += count;
+            let n = block.first().copied().unwrap_or(0) as usize;
+            let runs: Vec<(usize, usize, usize)> = block[1..1 + 4 * n]
+                .chunks_exact(4)
+                .map(|w| {
+                    let global = u64::from(w[0]) | (u64::from(w[1]) << 32);
+                    (global as usize, w[2] as usize, w[3] as usize)
+                })
+                .collect();
+            let len: usize = runs.iter().map(|r| r.2).sum();
+            let values = &block[1 + 4 * n..];
+            for (x, column) in out.iter_mut().enumerate() {
+                for &(global, local, run) in &runs {
+                    for e in 0..run {
+                        let w = 2 * (x * len + local + e);
+                        let bits = u64::from(values[w]) | (u64::from(values[w + 1]) << 32);
+                        column[global + e] = f64::from_bits(bits);
+                    }
+                }
+            }
+        }
+        out
     }
 }
