@@ -291,8 +291,8 @@ impl Simulation {
     fn size_synapse_sides(&mut self, k: usize) {
         // On one rank of several, a side's elements are numbered globally
         // while the synapses are made (rows and draws keyed by them, as on
-        // one process); `Simulation::localise_sides` turns them into
-        // indices into this rank's arrays afterwards.
+        // one process); the `Connect` action turns them into this rank's
+        // elements of their arrays afterwards (`partition::synapse_sides`).
         let count = |side: Option<usize>| {
             side.map(|s| match &self.partition {
                 Some(p) => p.global_len[s] as usize,
