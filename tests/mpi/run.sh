@@ -29,6 +29,7 @@ models=(
     "$root/tests/ranks/connect_by_row.model"
     "$root/tests/models/synapse_record_pairs.model"
     "$root/tests/models/ex_Kremer_et_al_2011.model"
+    "$root/tests/ranks/synapses_onto_synapses_split.model"
     "$here/cuba_4k_short.model"
 )
 failed=0

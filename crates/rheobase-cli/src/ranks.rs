@@ -222,7 +222,7 @@ run 1*ms
     }
 
     #[test]
-    fn synapses_onto_synapses_are_refused_at_their_target() {
+    fn synapses_onto_synapses_run_split_unless_code_uses_their_index() {
         let source = "\
 NeuronGroup G(2):
     model:
@@ -241,13 +241,24 @@ Synapses R(G -> S):
 run 1*ms
 ";
         let program = rheobase::compile(source).expect("model").program;
+        assert_eq!(two_ranks().refusals("syn.model", source, &program), None);
+        // A condition on the target synapses' variables and index reads
+        // every rank's synapses, numbered globally, while they are made.
+        let source = source.replace("connect: True", "connect: 'w_post > 0 and j != 1'");
+        let program = rheobase::compile(&source).expect("model").program;
+        assert_eq!(two_ranks().refusals("syn.model", &source, &program), None);
+        // Other code using `j`, a target synapse's index, is refused:
+        // after connecting, each rank numbers the synapses of `S` it holds.
+        let source = source.replace("w_post += 0.1", "w_post += 0.1*j");
+        let program = rheobase::compile(&source).expect("model").program;
         let text = two_ranks()
-            .refusals("syn.model", source, &program)
+            .refusals("syn.model", &source, &program)
             .expect("refused");
         assert!(
             text.starts_with(
-                "syn.model:12:17: error: `R` cannot run on 2 MPI ranks yet: its target is the \
-                 Synapses object `S`"
+                "syn.model:12:17: error: `R` cannot run on 2 MPI ranks yet: its target index `j` \
+                 is used in its code, but on several ranks the synapses of `S` are numbered by \
+                 each rank's own"
             ),
             "{text}"
         );

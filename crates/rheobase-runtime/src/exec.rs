@@ -202,6 +202,15 @@ impl ValuesMut<'_> {
         }
     }
 
+    /// Sets element `i`.
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    pub fn set(&mut self, i: usize, value: f64) {
+        assert!(i < self.len, "element {i} of an array of {}", self.len);
+        self.data[i * self.stride] = value;
+    }
+
     /// The elements in order, for changing.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut f64> + '_ {
         self.data.iter_mut().step_by(self.stride).take(self.len)
@@ -583,6 +592,26 @@ impl PairIndex {
         );
         self.pre.push(pre);
         self.post.push(post);
+    }
+
+    /// Sets the bounds anew, e.g. lower once a side's global indices
+    /// have become local ones (`partition::synapse_sides`).
+    ///
+    /// # Panics
+    /// If a pair already made is not below the new bounds.
+    pub fn set_bounds(&mut self, pre_bound: usize, post_bound: usize) {
+        assert!(
+            self.pre.iter().all(|&p| (p as usize) < pre_bound)
+                && self.post.iter().all(|&p| (p as usize) < post_bound),
+            "synapses outside the new bounds {pre_bound} x {post_bound}"
+        );
+        self.pre_bound = pre_bound;
+        self.post_bound = post_bound;
+    }
+
+    /// The bounds: `(pre, post)`.
+    pub fn bounds(&self) -> (usize, usize) {
+        (self.pre_bound, self.post_bound)
     }
 
     /// Appends pairs `(pre[k], post[k])` with the bounds checked.

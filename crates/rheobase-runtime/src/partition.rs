@@ -26,6 +26,9 @@ use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
 
 use crate::exec::ArrayStore;
 
+mod synapse_sides;
+pub(crate) use synapse_sides::{ghost_arrays, side_reads, Ghosts};
+
 /// The collectives a split simulation needs. Every rank calls each method
 /// at the same point of the run, in the same order (they are collective
 /// operations, as in MPI).
@@ -252,6 +255,13 @@ pub(crate) struct PartitionState {
     indices: Vec<u32>,
     values: Vec<f64>,
     values_at: Vec<(Range<usize>, Range<usize>)>,
+    /// Per Synapses object that is the source of another: its ghost
+    /// slots on this rank (`synapse_sides`), made when the other's
+    /// synapses are.
+    pub ghosts: Vec<Option<Ghosts>>,
+    /// Per Synapses object: its arrays that get ghost slots
+    /// ([`ghost_arrays`]).
+    pub ghost_arrays: Vec<Vec<ArrayId>>,
 }
 
 /// What one of each step's exchanged lists holds: the spikes of group
@@ -315,6 +325,8 @@ impl PartitionState {
             indices: Vec::new(),
             values: Vec::new(),
             values_at: Vec::new(),
+            ghosts: vec![None; synapses],
+            ghost_arrays: vec![Vec::new(); synapses],
         }
     }
 
@@ -672,7 +684,20 @@ impl PartitionState {
     /// reads them where it does not own them, so that the kernel reads
     /// what it reads on one process. Collective.
     pub fn share(&mut self, arrays: &[ArrayId], program: &Program, store: &mut ArrayStore) {
-        self.share_selected(arrays, None, program, store);
+        // Synapse arrays among them are read through a source made of
+        // synapses: their ghost slots are filled (`synapse_sides`).
+        let synapse = |a: &ArrayId| program.arrays[a.0 as usize].synapses.is_some();
+        if !arrays.iter().any(synapse) {
+            self.share_selected(arrays, None, program, store);
+            return;
+        }
+        let neurons: Vec<ArrayId> = arrays
+            .iter()
+            .copied()
+            .filter(|a| program.arrays[a.0 as usize].synapses.is_none())
+            .collect();
+        self.share_selected(&neurons, None, program, store);
+        self.share_synapse_arrays(arrays, program, store);
     }
 
     /// Like [`PartitionState::share`], before a kernel of Synapses object
@@ -692,6 +717,11 @@ impl PartitionState {
         store: &mut ArrayStore,
     ) {
         if arrays.is_empty() {
+            return;
+        }
+        // A source made of synapses reads ghost slots, not neurons.
+        if program.synapses[k].source_synapses.is_some() {
+            self.share_synapse_arrays(arrays, program, store);
             return;
         }
         let source = program.synapses[k].source;
@@ -962,12 +992,14 @@ pub(crate) fn action_reads(program: &Program, kernels: &[KernelId]) -> Vec<Array
             &mut |e| {
                 let Expr::Load(a, space) = e else { return };
                 let d = &program.arrays[a.0 as usize];
-                if d.synapses.is_none()
+                let neuron = d.synapses.is_none()
                     && d.len == program.groups[d.group].size
                     && (*space != IndexSpace::Shared || one_neuron_array(program, *a))
-                    && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
-                    && !found.contains(a)
-                {
+                    && changing.binary_search_by_key(&a.0, |c| c.0).is_ok();
+                // A setting of synapses reading their source synapses'
+                // variables reads ghost slots (`synapse_sides`).
+                let ghost = *space == IndexSpace::Pre && d.synapses.is_some();
+                if (neuron || ghost) && !found.contains(a) {
                     found.push(*a);
                 }
             },
@@ -1029,11 +1061,15 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
                     let Expr::Load(a, space) = e else { return };
                     let d = &program.arrays[a.0 as usize];
                     let shared = *space == IndexSpace::Shared && one_neuron_array(program, *a);
-                    if (*space == IndexSpace::Pre || shared)
+                    // Another object's synapses read as a source: their
+                    // ghost slots are filled before every read, since
+                    // even values set only between runs were set on
+                    // their holders alone (`synapse_sides`).
+                    let ghost = *space == IndexSpace::Pre && d.synapses.is_some();
+                    let neuron = (*space == IndexSpace::Pre || shared)
                         && d.synapses.is_none()
-                        && changing.contains(a)
-                        && !found.contains(a)
-                    {
+                        && changing.contains(a);
+                    if (neuron || ghost) && !found.contains(a) {
                         found.push(*a);
                     }
                 },
@@ -1129,13 +1165,16 @@ pub(crate) fn kernel_reads(program: &Program) -> Vec<Vec<ArrayId>> {
                         IndexSpace::Shared => one_neuron_array(program, *a),
                         // A synapse's `run_regularly` code reading its
                         // presynaptic neuron (the pathways' kernels get
-                        // theirs from `pre_reads`).
-                        IndexSpace::Pre => d.synapses.is_none(),
+                        // theirs from `pre_reads`), or its source
+                        // synapse's ghost slot, filled before every read
+                        // (`synapse_sides`).
+                        IndexSpace::Pre => true,
                         // Refused on split runs (`unsupported`).
                         IndexSpace::Own | IndexSpace::Post | IndexSpace::Via(_) => false,
                     };
+                    let ghost = *space == IndexSpace::Pre && d.synapses.is_some();
                     if wanted
-                        && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
+                        && (ghost || changing.binary_search_by_key(&a.0, |c| c.0).is_ok())
                         && !found.contains(a)
                     {
                         found.push(*a);
@@ -1155,11 +1194,18 @@ pub struct ThreadExchange {
     ranks: usize,
     board: Arc<Board>,
     collectives: u64,
+    /// Rounds posted so far (the same on every rank).
+    rounds: u64,
 }
 
 struct Board {
     barrier: Barrier,
-    slots: Mutex<Vec<Vec<u8>>>,
+    /// Two sets of slots, used by alternate rounds: a rank can post the
+    /// next round while others still read this one, so one barrier per
+    /// round suffices (a rank can reach the round after next, which reuses
+    /// these slots, only once every rank has arrived at the next round's
+    /// barrier, i.e. has finished reading this one).
+    slots: [Mutex<Vec<Vec<u8>>>; 2],
 }
 
 impl ThreadExchange {
@@ -1168,7 +1214,10 @@ impl ThreadExchange {
     pub fn group(ranks: usize) -> Vec<ThreadExchange> {
         let board = Arc::new(Board {
             barrier: Barrier::new(ranks),
-            slots: Mutex::new(vec![Vec::new(); ranks]),
+            slots: [
+                Mutex::new(vec![Vec::new(); ranks]),
+                Mutex::new(vec![Vec::new(); ranks]),
+            ],
         });
         (0..ranks)
             .map(|rank| ThreadExchange {
@@ -1176,24 +1225,23 @@ impl ThreadExchange {
                 ranks,
                 board: board.clone(),
                 collectives: 0,
+                rounds: 0,
             })
             .collect()
     }
 
     /// Posts `local`, waits for every rank's, and returns them all.
-    fn post(&self, local: Vec<u8>) -> Vec<Vec<u8>> {
-        self.slots()[self.rank] = local;
+    fn post(&mut self, local: Vec<u8>) -> Vec<Vec<u8>> {
+        let set = (self.rounds % 2) as usize;
+        self.rounds += 1;
+        self.slots(set)[self.rank] = local;
         self.board.barrier.wait();
-        let all = self.slots().clone();
-        // No rank posts again before every rank has read this round.
-        self.board.barrier.wait();
-        all
+        self.slots(set).clone()
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+    fn slots(&self, set: usize) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
         // A rank that panicked while holding the lock left whole slots.
-        self.board
-            .slots
+        self.board.slots[set]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -1400,17 +1448,57 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
     for s in &program.synapses {
-        // Synapses are split by their target neuron and neurons by range;
-        // a side made of another object's synapses belongs to neither
-        // split (its synapses lie on the ranks of their own targets).
-        let sides = [("source", s.source_synapses), ("target", s.target_synapses)];
-        for (role, side) in sides {
-            if let Some(k) = side {
+        // After connecting, a synapse's side made of synapses is this
+        // rank's element of that object's arrays (`synapse_sides`), not
+        // the global index `i`/`j` means.
+        let mut runtime: Vec<KernelId> = Vec::new();
+        runtime.extend(s.on_pre.iter().chain(&s.on_post).chain(&s.state_update));
+        runtime.extend(s.summed.iter().map(|m| m.kernel));
+        runtime.extend(s.pathways.iter().map(|p| p.kernel));
+        let me = program.synapses.iter().position(|o| std::ptr::eq(o, s));
+        runtime.extend(program.regular.iter().filter_map(|r| {
+            (Some(r.target) == me.map(RegularTarget::Synapses)).then_some(r.kernel)
+        }));
+        runtime.extend(program.actions.iter().filter_map(|a| match a {
+            rheobase_kernel::program::Action::InitialiseSynapses { kernel, synapses } => {
+                (Some(*synapses) == me).then_some(*kernel)
+            }
+            _ => None,
+        }));
+        runtime.extend(program.monitors.iter().filter_map(|m| match m {
+            MonitorPlan::State {
+                synapses: Some(k),
+                prepare: Some(p),
+                ..
+            } if Some(*k) == me => Some(*p),
+            _ => None,
+        }));
+        let index_sides = [
+            (s.source_synapses, IndexSpace::Pre, "i"),
+            (s.target_synapses, IndexSpace::Post, "j"),
+        ];
+        for (side, space, name) in index_sides {
+            let Some(k) = side else { continue };
+            let uses = runtime.iter().any(|&r| {
+                let mut found = false;
+                walk(
+                    kernel(r),
+                    &mut |e| found |= matches!(e, Expr::Index(x) if *x == space),
+                    &mut |_, _| {},
+                );
+                found
+            });
+            if uses {
                 refuse(
                     &s.name,
-                    role,
+                    if space == IndexSpace::Pre {
+                        "source"
+                    } else {
+                        "target"
+                    },
                     format!(
-                        "is the Synapses object `{}`, whose synapses are not split over ranks as neurons are",
+                        "index `{name}` is used in its code, but on several ranks the synapses \
+                         of `{}` are numbered by each rank's own",
                         program.synapses[k].name
                     ),
                 );

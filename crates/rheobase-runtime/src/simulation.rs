@@ -14,7 +14,9 @@ use crate::divergence::{DivergenceWatch, NonFinite};
 use crate::exec::{ArrayStore, Clock, Executor, KernelCode, ValuesMut};
 use crate::partition::Placement;
 use crate::partition::{Exchange, PartitionState, FLAG_FAILED, FLAG_INTERRUPTED};
-use crate::synapses::{make_connections, ConnectBudget, SynapsesState, CONNECT_INTERRUPTED};
+use crate::synapses::{
+    make_connections, ConnectBudget, OwnedTargets, SynapsesState, CONNECT_INTERRUPTED,
+};
 use crate::{MonitorData, RuntimeError};
 
 mod ranks;
@@ -287,7 +289,16 @@ impl Simulation {
     /// is declared earlier, so every one of its connections has been made
     /// and its number of synapses does not change any more.
     fn size_synapse_sides(&mut self, k: usize) {
-        let count = |side: Option<usize>| side.map(|s| self.synapses[s].len());
+        // On one rank of several, a side's elements are numbered globally
+        // while the synapses are made (rows and draws keyed by them, as on
+        // one process); the `Connect` action turns them into this rank's
+        // elements of their arrays afterwards (`partition::synapse_sides`).
+        let count = |side: Option<usize>| {
+            side.map(|s| match &self.partition {
+                Some(p) => p.global_len[s] as usize,
+                None => self.synapses[s].len(),
+            })
+        };
         let plan = &self.program.synapses[k];
         let (source, target) = (count(plan.source_synapses), count(plan.target_synapses));
         if (source.is_none() && target.is_none()) || self.synapses[k].len() > 0 {
@@ -301,6 +312,56 @@ impl Simulation {
             plan.target_stop = n;
         }
         self.synapses[k].resize_sides(plan);
+    }
+
+    /// On one rank of several, a `j='EXPR'` mapping from another object's
+    /// synapses computes its targets over all of them, by global index:
+    /// its per-synapse scratch array (an array of that object, of this
+    /// rank's length) gets every synapse's element first.
+    fn size_mapping_over_synapses(&mut self, k: usize, connect: usize) {
+        let (Some(p), Some(s)) = (&self.partition, self.program.synapses[k].source_synapses) else {
+            return;
+        };
+        if let ConnectPlan::Mapping { scratch, .. } = &self.program.synapses[k].connect[connect] {
+            let len = (p.global_len[s] as usize).max(self.store.len_of(*scratch));
+            self.store.resize(*scratch, len, 0.0);
+        }
+    }
+
+    /// On one rank of several, the variables of a side made of another
+    /// object's synapses that `connect:` line `connect` of `synapses[k]`
+    /// reads (`connect: 'i == astrocyte_index_post'`) get, while the line
+    /// is made, the values of every rank's synapses in global order, as
+    /// the line numbers them; returns each array's own values, which the
+    /// caller puts back afterwards. Collective (an all-gather per side
+    /// whose variables the line reads, which every rank knows from the
+    /// program).
+    fn globalise_sides(&mut self, k: usize, connect: usize) -> Vec<(ArrayId, Vec<f64>)> {
+        let mut saved = Vec::new();
+        let Some(p) = &mut self.partition else {
+            return saved;
+        };
+        let plan = &self.program.synapses[k];
+        let kernels = crate::partition::connect_kernels(&plan.connect[connect]);
+        for s in [plan.source_synapses, plan.target_synapses]
+            .into_iter()
+            .flatten()
+        {
+            let arrays = crate::partition::side_reads(&self.program, s, &kernels);
+            if arrays.is_empty() {
+                continue;
+            }
+            let local_len = self.synapses[s].len();
+            let global = p.gather_side(s, local_len, &arrays, &self.store);
+            for (a, values) in arrays.into_iter().zip(global) {
+                saved.push((a, self.store.values(a).iter().collect()));
+                self.store.resize(a, values.len(), 0.0);
+                for (v, x) in self.store.values_mut(a).iter_mut().zip(values) {
+                    *v = x;
+                }
+            }
+        }
+        saved
     }
 
     pub fn new(program: Program, config: RunConfig) -> Result<Simulation, RuntimeError> {
@@ -480,22 +541,65 @@ impl Simulation {
             Action::Connect { synapses, connect } => {
                 let started = Instant::now();
                 self.size_synapse_sides(synapses);
+                self.size_mapping_over_synapses(synapses, connect);
                 let clock = self.clock();
                 let budget = self.connect_budget(synapses);
                 let plan = &self.program.synapses[synapses];
-                let state = &mut self.synapses[synapses];
-                let partition = &mut self.partition;
-                let local = state.len();
-                let mut rows = Vec::new();
-                let result = make_connections(
+                // The local synapses of a side made of synapses, on one
+                // rank of several.
+                let side_len = |side: Option<usize>| side.map(|s| self.synapses[s].len());
+                let (source_len, target_len) = (
+                    side_len(plan.source_synapses),
+                    side_len(plan.target_synapses),
+                );
+                let saved = self.globalise_sides(synapses, connect);
+                let plan = &self.program.synapses[synapses];
+                let mut made = make_connections(
                     plan,
                     connect,
                     &mut self.exec,
                     &mut self.store,
                     clock,
                     &budget,
-                )
-                .and_then(|(pre, post, place)| {
+                );
+                for (a, values) in saved {
+                    self.store.resize(a, values.len(), 0.0);
+                    for (v, x) in self.store.values_mut(a).iter_mut().zip(values) {
+                        *v = x;
+                    }
+                }
+                let state = &mut self.synapses[synapses];
+                let partition = &mut self.partition;
+                let local = state.len();
+                let mut rows = Vec::new();
+                if let Some(p) = partition.as_mut() {
+                    // Sides made of synapses were numbered globally; the
+                    // synapses' indices become this rank's elements of
+                    // their arrays (`partition::synapse_sides`).
+                    let (mut pre_bound, mut post_bound) = state.pairs.bounds();
+                    if let (Some(s), Some(len)) = (plan.source_synapses, source_len) {
+                        // Collective, whatever the line's outcome.
+                        let mut none = Vec::new();
+                        let pre = match &mut made {
+                            Ok((pre, _, _)) => pre,
+                            Err(_) => &mut none,
+                        };
+                        p.add_ghosts(s, len, pre);
+                        pre_bound = len + p.ghost_len(s);
+                        for &a in &p.ghost_arrays[s] {
+                            let initial = self.program.arrays[a.0 as usize].initial;
+                            self.store.resize(a, pre_bound, initial);
+                        }
+                    }
+                    if let (Some(s), Some(len)) = (plan.target_synapses, target_len) {
+                        if let Ok((_, post, _)) = &mut made {
+                            p.localise_held(s, post);
+                        }
+                        post_bound = len;
+                    }
+                    state.pairs.set_bounds(pre_bound, post_bound);
+                }
+                let result = made.and_then(|(pre, post, place)| {
                     state.append(plan, &pre, &post, &mut self.store)?;
                     match (partition.as_mut(), place) {
                         (Some(p), Placement::Runs(runs)) => p.add_runs(synapses, local, &runs),
@@ -507,11 +611,11 @@ impl Simulation {
                 if let Some(p) = partition {
                     // Collective for every line placed by row, which every
                     // rank knows from the program alone.
-                    if crate::synapses::places_by_row(&plan.connect[connect]) {
+                    if crate::synapses::placed_by_row(plan, connect) {
                         p.place_rows(synapses, local, &rows);
                     }
                     // `N_outgoing` counts the synapses of every rank.
-                    p.count_outgoing(plan, state, &mut self.store);
+                    p.count_outgoing(plan, state, &mut self.store, source_len);
                 }
                 let seconds = started.elapsed().as_secs_f64();
                 state.connect_seconds += seconds;
@@ -903,11 +1007,14 @@ impl Simulation {
             interrupt: self.interrupt.clone(),
             owned_targets: self.partition.as_ref().map(|p| {
                 let plan = &self.program.synapses[k];
+                if let Some(s) = plan.target_synapses {
+                    return OwnedTargets::Synapses(p.held_globals(s));
+                }
                 // The split is of the whole target group (a Synapses
                 // object may target a slice of it).
                 let size = self.program.groups[plan.target].size;
                 let own = crate::partition::owned_range(size, p.ranks(), p.rank());
-                own.start as u32..own.end as u32
+                OwnedTargets::Neurons(own.start as u32..own.end as u32)
             }),
         }
     }

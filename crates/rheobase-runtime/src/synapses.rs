@@ -6,7 +6,9 @@
 mod connect;
 mod queue;
 
-pub(crate) use connect::{make_connections, places_by_row, ConnectBudget, CONNECT_INTERRUPTED};
+pub(crate) use connect::{
+    make_connections, placed_by_row, ConnectBudget, OwnedTargets, CONNECT_INTERRUPTED,
+};
 use queue::SpikeQueue;
 
 use rheobase_kernel::program::{PathwaySide, SynapsesPlan};

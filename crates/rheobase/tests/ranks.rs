@@ -126,10 +126,7 @@ fn models() -> Vec<PathBuf> {
 
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
-/// Sorted by name. Synapses onto Synapses (ex_Izhikevich_2007,
-/// ex_Stimberg_*, synapses_onto_synapses): synapses are split by their
-/// target neuron, and a side made of synapses follows neither split.
-/// Parts moved across the places where a split step buffers and
+/// Sorted by name. Parts moved across the places where a split step buffers and
 /// exchanges spikes (object_order: a thresholder at `thresholds` order 1,
 /// where spikes are buffered; part_schedule: `S.pre.when =
 /// 'before_groups'`, before the exchange; tests/ranks/moved_parts.model
@@ -138,17 +135,12 @@ fn models() -> Vec<PathBuf> {
 /// Presynaptic writes (synapse_chain_delays_on_post; ex_Wang_2002, whose
 /// `C_EE_NMDA` has `on_pre: x_pre += 1`).
 const REFUSED: &[&str] = &[
-    "ex_Izhikevich_2007",
-    "ex_Stimberg_2018_gchi_astrocyte",
-    "ex_Stimberg_2018_io_synapse",
-    "ex_Stimberg_2018_synrel",
     "ex_Wang_2002",
     "linked_index",
     "object_order",
     "part_schedule",
     "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
-    "synapses_onto_synapses",
 ];
 
 /// Spike exchanges on 2 and 3 ranks of models whose windows are known:

@@ -33,6 +33,7 @@ impl Simulation {
         }
         let mut p = PartitionState::new(exchange, self.program.synapses.len());
         p.keyed = self.program.kernels.iter().map(uses_global_index).collect();
+        p.ghost_arrays = crate::partition::ghost_arrays(&self.program);
         p.everywhere = self
             .program
             .kernels
@@ -326,10 +327,32 @@ impl PartitionState {
         plan: &rheobase_kernel::program::SynapsesPlan,
         state: &SynapsesState,
         store: &mut ArrayStore,
+        source_len: Option<usize>,
     ) {
         let Some(id) = plan.n_outgoing else { return };
         let rows = plan.source_stop - plan.source_start;
-        let local: Vec<u32> = (0..rows).map(|r| state.by_source.count(r)).collect();
+        // A source made of synapses: a synapse's source is this rank's
+        // element of their arrays (a local synapse or a ghost slot), its
+        // row the global index (`partition::synapse_sides`).
+        let row_of: Vec<usize> = state
+            .pairs
+            .pre()
+            .iter()
+            .map(|&i| match (plan.source_synapses, source_len) {
+                (Some(s), Some(len)) => self.side_global(s, len, i as usize) as usize,
+                _ => i as usize - plan.source_start,
+            })
+            .collect();
+        let local: Vec<u32> = match plan.source_synapses {
+            Some(_) => {
+                let mut counts = vec![0u32; rows];
+                for &r in &row_of {
+                    counts[r] += 1;
+                }
+                counts
+            }
+            None => (0..rows).map(|r| state.by_source.count(r)).collect(),
+        };
         let (mut counts, mut all) = (Vec::new(), Vec::new());
         self.exchange.all_gather(&local, &mut counts, &mut all);
         let mut total = vec![0u64; rows];
@@ -339,8 +362,8 @@ impl PartitionState {
             }
         }
         let values = store.get_mut(id);
-        for (v, &i) in values.iter_mut().zip(state.pairs.pre()) {
-            *v = total[i as usize - plan.source_start] as f64;
+        for (v, &r) in values.iter_mut().zip(&row_of) {
+            *v = total[r] as f64;
         }
     }
 

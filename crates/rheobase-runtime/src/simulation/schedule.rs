@@ -154,7 +154,12 @@ impl Simulation {
                         );
                     }
                     let (_, target) = store.read_write(summed.scratch, summed.target);
-                    target[plan.target_start..plan.target_stop].fill(0.0);
+                    // A target made of synapses has, on one rank of
+                    // several, this rank's synapses (and maybe ghost
+                    // slots, refilled before they are read) of the
+                    // `target_stop` made on all ranks.
+                    let stop = plan.target_stop.min(target.len());
+                    target[plan.target_start..stop].fill(0.0);
                     // The terms are computed and added a piece at a time,
                     // so that the scratch array is read back from the
                     // cache instead of from memory; the additions are made
@@ -606,7 +611,9 @@ fn record_state_monitor(
                         ];
                         for (index, side, role) in sides {
                             if let (Some(n), Some(o)) = (*index, side) {
-                                let len = synapses[o].len();
+                                let len = partition
+                                    .as_ref()
+                                    .map_or(synapses[o].len(), |p| p.global_len[o] as usize);
                                 if n >= len {
                                     return Err(RuntimeError::Record {
                                         monitor: name.clone(),
@@ -619,10 +626,22 @@ fn record_state_monitor(
                                 }
                             }
                         }
+                        // A side made of synapses is compared by global
+                        // synapse index on one rank of several (its
+                        // elements here are this rank's).
+                        let global = |side: Option<usize>, e: u32| match (partition.as_ref(), side)
+                        {
+                            (Some(p), Some(o)) => {
+                                p.side_global(o, synapses[o].len(), e as usize) as usize
+                            }
+                            _ => e as usize,
+                        };
                         let selected: Vec<usize> = (0..state.pairs.len())
                             .filter(|&k| {
-                                let from = state.pairs.pre()[k] as usize - plan.source_start;
-                                let onto = state.pairs.post()[k] as usize - plan.target_start;
+                                let from = global(plan.source_synapses, state.pairs.pre()[k])
+                                    - plan.source_start;
+                                let onto = global(plan.target_synapses, state.pairs.post()[k])
+                                    - plan.target_start;
                                 pre.is_none_or(|i| i == from) && post.is_none_or(|j| j == onto)
                             })
                             .collect();

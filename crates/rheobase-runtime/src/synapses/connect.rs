@@ -39,7 +39,8 @@ pub(crate) fn make_connections(
     let own_targets = budget
         .owned_targets
         .as_ref()
-        .filter(|_| places_by_row(connect))
+        .and_then(OwnedTargets::neurons)
+        .filter(|_| placed_by_row(plan, which))
         .map(|own| {
             let lo = (own.start as usize).clamp(plan.target_start, plan.target_stop);
             let hi = (own.end as usize).clamp(plan.target_start, plan.target_stop);
@@ -188,6 +189,15 @@ pub(crate) fn places_by_row(connect: &ConnectPlan) -> bool {
     )
 }
 
+/// Whether line `which` of `plan` is placed by row on one rank of several
+/// ([`places_by_row`]): not when its targets are another object's
+/// synapses, which are held by the ranks of their own targets, in no
+/// order of rank (every candidate is walked, and each rank keeps the
+/// synapses onto those it holds).
+pub(crate) fn placed_by_row(plan: &SynapsesPlan, which: usize) -> bool {
+    places_by_row(&plan.connect[which]) && plan.target_synapses.is_none()
+}
+
 /// The synapses made so far by one connection.
 struct Made<'b> {
     pre: Vec<u32>,
@@ -218,7 +228,38 @@ pub(crate) struct ConnectBudget {
     pub free_bytes: u64,
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// On one rank of several: the targets whose synapses this rank keeps.
-    pub owned_targets: Option<std::ops::Range<u32>>,
+    pub owned_targets: Option<OwnedTargets>,
+}
+
+/// The targets whose synapses one rank of several keeps.
+#[derive(Debug, Clone)]
+pub(crate) enum OwnedTargets {
+    /// A range of the target group's neurons (`partition::owned_range`).
+    Neurons(std::ops::Range<u32>),
+    /// The synapses of the target Synapses object this rank holds, as
+    /// ascending ranges of their global indices: a synapse onto a
+    /// synapse lives where that synapse does, so that its effects on it
+    /// are local writes.
+    Synapses(Vec<std::ops::Range<u32>>),
+}
+
+impl OwnedTargets {
+    fn neurons(&self) -> Option<&std::ops::Range<u32>> {
+        match self {
+            OwnedTargets::Neurons(r) => Some(r),
+            OwnedTargets::Synapses(_) => None,
+        }
+    }
+
+    fn contains(&self, j: u32) -> bool {
+        match self {
+            OwnedTargets::Neurons(r) => r.contains(&j),
+            OwnedTargets::Synapses(runs) => {
+                let at = runs.partition_point(|r| r.end <= j);
+                runs.get(at).is_some_and(|r| r.contains(&j))
+            }
+        }
+    }
 }
 
 /// The message of a connection phase stopped by the interrupt flag.
@@ -281,7 +322,7 @@ impl Made<'_> {
             // Only candidates onto this rank's targets reach here.
             rows[self.row] += times;
         } else if let Some(owned) = &self.budget.owned_targets {
-            if !owned.contains(&post) {
+            if !owned.contains(post) {
                 return Ok(());
             }
             let local = self.pre.len();
