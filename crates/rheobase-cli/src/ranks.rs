@@ -198,7 +198,7 @@ NeuronGroup G(4):
     reset: v = 0
     method: euler
 Synapses S(G -> G):
-    on_post: v_pre += 0.1
+    on_post: v_pre *= 0.9
     connect: i != j
 run 1*ms
 ";
@@ -209,7 +209,8 @@ run 1*ms
         assert!(
             text.starts_with(
                 "pre.model:8:14: error: `S` cannot run on 2 MPI ranks yet: its on_post \
-                 writes the presynaptic variable `v_pre`"
+                 writes the presynaptic variable `v_pre` other than by `v_pre += ...` or \
+                 `v_pre -= ...`"
             ),
             "{text}"
         );

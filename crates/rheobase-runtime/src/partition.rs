@@ -22,7 +22,7 @@ use rheobase_kernel::program::{
     ConnectPlan, KernelId, MonitorPlan, Multiplicity, Part, PathwaySide, Program, RegularTarget,
     Slot,
 };
-use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
+use rheobase_kernel::{ArrayId, BinaryOp, Expr, IndexSpace, Kernel, Stmt};
 
 use crate::exec::ArrayStore;
 
@@ -231,6 +231,10 @@ pub(crate) struct PartitionState {
     pub monitor_reads: Vec<Vec<ArrayId>>,
     /// Per kernel: [`kernel_reads`].
     pub kernel_reads: Vec<Vec<ArrayId>>,
+    /// Per kernel: the neuron arrays a pathway's kernel changes through
+    /// its presynaptic neuron ([`pre_writes`]), whose changes each rank
+    /// sends to the neurons' owners ([`PartitionState::apply_pre_writes`]).
+    pub pre_writes: Vec<Vec<ArrayId>>,
     /// The monitors that each rank records for its own neurons and whose
     /// recordings travel with the window's exchange (monitor indices):
     /// SpikeMonitors with `variables:` of exchanged groups (read after the
@@ -309,6 +313,7 @@ impl PartitionState {
             columns: Vec::new(),
             monitor_reads: Vec::new(),
             kernel_reads: Vec::new(),
+            pre_writes: Vec::new(),
             recorded: Vec::new(),
             recorded_vars: Vec::new(),
             values_send: Vec::new(),
@@ -859,6 +864,189 @@ impl PartitionState {
     }
 }
 
+/// One synapse's change of a presynaptic variable, made on the rank that
+/// holds the synapse and applied by the rank that owns the neuron
+/// ([`PartitionState::apply_pre_writes`]): `neuron`'s variable
+/// `writes[array]` (of the kernel's [`pre_writes`]) is increased by
+/// `value`. `(step, post, global)` is the place of the synapse's run of
+/// the kernel in one process's order of them: the step of the spike (or
+/// event) that triggered it, then, for a pathway triggered from the
+/// target side, its postsynaptic neuron, then its global index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PreWrite {
+    pub neuron: u32,
+    pub array: u32,
+    pub step: u64,
+    pub post: u32,
+    pub global: u64,
+    pub value: f64,
+}
+
+/// Words of one [`PreWrite`] in a message.
+const PRE_WRITE_WORDS: usize = 9;
+
+impl PartitionState {
+    /// Applies every rank's [`PreWrite`]s of one run of a pathway kernel
+    /// that changes the presynaptic variables `writes`, right after it ran
+    /// on every rank: each rank sends the changes its synapses made, and
+    /// the owner of each neuron adds them to its variable in the order one
+    /// process makes them (which mixes every rank's synapses), so that its
+    /// value is the one of one process to the last bit. Collective.
+    pub fn apply_pre_writes(
+        &mut self,
+        writes: &[ArrayId],
+        local: &[PreWrite],
+        program: &Program,
+        store: &mut ArrayStore,
+    ) {
+        let started = std::time::Instant::now();
+        self.share_send.clear();
+        for w in local {
+            let bits = w.value.to_bits();
+            self.share_send.extend_from_slice(&[
+                w.neuron,
+                w.array,
+                w.step as u32,
+                (w.step >> 32) as u32,
+                w.post,
+                w.global as u32,
+                (w.global >> 32) as u32,
+                bits as u32,
+                (bits >> 32) as u32,
+            ]);
+        }
+        self.share_words += self.share_send.len() as u64;
+        self.exchange
+            .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
+        let (ranks, me) = (self.ranks(), self.rank());
+        let mut mine: Vec<PreWrite> = self
+            .recv
+            .chunks_exact(PRE_WRITE_WORDS)
+            .map(|w| PreWrite {
+                neuron: w[0],
+                array: w[1],
+                step: u64::from(w[2]) | (u64::from(w[3]) << 32),
+                post: w[4],
+                global: u64::from(w[5]) | (u64::from(w[6]) << 32),
+                value: f64::from_bits(u64::from(w[7]) | (u64::from(w[8]) << 32)),
+            })
+            .filter(|w| {
+                let a = writes[w.array as usize];
+                let size = program.groups[program.arrays[a.0 as usize].group].size;
+                owned_range(size, ranks, me).contains(&(w.neuron as usize))
+            })
+            .collect();
+        // A stable sort: a synapse's changes of several variables keep
+        // their order (they touch different arrays, so it does not matter).
+        mine.sort_by_key(|w| (w.step, w.post, w.global));
+        for w in &mine {
+            store.get_mut(writes[w.array as usize])[w.neuron as usize] += w.value;
+        }
+        self.exchange_seconds += started.elapsed().as_secs_f64();
+    }
+}
+
+/// The neuron arrays a pathway's kernel changes through its presynaptic
+/// neuron (`x_pre += ...`), when it changes each in a way the owner of
+/// the neuron can apply in one process's order: a single `x_pre += e` or
+/// `x_pre -= e` per variable (possibly under a condition), where nothing
+/// else in the kernel reads or writes `x` (through any index) and `e` is
+/// not a product. Then `e` does not depend on the order in which the
+/// synapses run, the synapse's change is `x + e` with `x` set to `-0.0`
+/// (the identity of addition: `-0.0 + e == e` and `-0.0 - e == -e` for
+/// every `e`, zeros included), and the owner's `x + change` is what one
+/// process computes. A product would be one fused multiply-add on one
+/// process (`x + a*b` rounded once) and two roundings here. `Err` names
+/// what cannot be split.
+pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+    let name = |a: ArrayId| {
+        let name = &program.arrays[a.0 as usize].name;
+        name.split_once('.')
+            .map_or(name.as_str(), |(_, v)| v)
+            .to_string()
+    };
+    let mut written: Vec<ArrayId> = Vec::new();
+    let mut bad: Option<String> = None;
+    walk(kernel, &mut |_| {}, &mut |a, space| {
+        if space == IndexSpace::Pre && !written.contains(&a) {
+            written.push(a);
+        }
+    });
+    if written.is_empty() {
+        return Ok(written);
+    }
+    // Each written variable: its stores (any index) and its loads.
+    let mut stores = vec![0usize; written.len()];
+    let mut loads = vec![0usize; written.len()];
+    walk(
+        kernel,
+        &mut |e| {
+            if let Expr::Load(a, _) = e {
+                if let Some(x) = written.iter().position(|w| w == a) {
+                    loads[x] += 1;
+                }
+            }
+        },
+        &mut |a, _| {
+            if let Some(x) = written.iter().position(|w| *w == a) {
+                stores[x] += 1;
+            }
+        },
+    );
+    fn check(
+        body: &[Stmt],
+        written: &[ArrayId],
+        name: &dyn Fn(ArrayId) -> String,
+        bad: &mut Option<String>,
+    ) {
+        for s in body {
+            match s {
+                Stmt::Store(a, IndexSpace::Pre, value) if bad.is_none() => {
+                    let own = |e: &Expr| matches!(e, Expr::Load(b, IndexSpace::Pre) if b == a);
+                    let change = match value {
+                        Expr::Binary(BinaryOp::Add, x, e) if own(x) => Some(e),
+                        Expr::Binary(BinaryOp::Add, e, x) if own(x) => Some(e),
+                        Expr::Binary(BinaryOp::Sub, x, e) if own(x) => Some(e),
+                        _ => None,
+                    };
+                    let v = name(*a);
+                    *bad = match change {
+                        None => Some(format!(
+                            "writes the presynaptic variable `{v}_pre` other than by                              `{v}_pre += ...` or `{v}_pre -= ...`"
+                        )),
+                        Some(e) if matches!(**e, Expr::Binary(BinaryOp::Mul, ..)) => {
+                            Some(format!(
+                                "adds a product to the presynaptic variable `{v}_pre`, which one                                  process rounds once (a fused multiply-add) and a split run                                  would round twice"
+                            ))
+                        }
+                        Some(_) => None,
+                    };
+                }
+                Stmt::If { then, .. } => check(then, written, name, bad),
+                _ => {}
+            }
+        }
+    }
+    check(&kernel.body, &written, &name, &mut bad);
+    if let Some(bad) = bad {
+        return Err(bad);
+    }
+    for (x, &a) in written.iter().enumerate() {
+        let v = name(a);
+        if stores[x] > 1 {
+            return Err(format!(
+                "changes the presynaptic variable `{v}_pre` more than once"
+            ));
+        }
+        if loads[x] > 1 {
+            return Err(format!(
+                "reads `{v}`, which it changes as the presynaptic variable `{v}_pre`,                  beside changing it"
+            ));
+        }
+    }
+    Ok(written)
+}
+
 impl PartitionState {
     /// Finds where the synapses `recorded` (global indices) of Synapses
     /// object `synapses` that StateMonitor `monitor` records lie: which of
@@ -1023,15 +1211,23 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
     let reads = |k: Option<KernelId>| -> Vec<ArrayId> {
         let mut found = Vec::new();
         if let Some(k) = k {
+            // What a pathway changes through the presynaptic neuron it
+            // reads only to change it, and its change does not depend on
+            // the value (`pre_writes`): no need to share it first.
+            let written = pre_writes(program, kernel(k)).unwrap_or_default();
             walk(
                 kernel(k),
                 &mut |e| {
                     let Expr::Load(a, space) = e else { return };
                     let d = &program.arrays[a.0 as usize];
                     let shared = *space == IndexSpace::Shared && one_neuron_array(program, *a);
-                    if (*space == IndexSpace::Pre || shared)
+                    // A monitor's `prepare` kernel reading a variable
+                    // linked with `index=` reads any source neuron.
+                    let via = matches!(space, IndexSpace::Via(_));
+                    if (*space == IndexSpace::Pre || shared || via)
                         && d.synapses.is_none()
                         && changing.contains(a)
+                        && !written.contains(a)
                         && !found.contains(a)
                     {
                         found.push(*a);
@@ -1107,8 +1303,9 @@ fn one_neuron_array(program: &Program, a: ArrayId) -> bool {
 }
 
 /// Per kernel: the variables of one-neuron groups that it reads as one
-/// value (a variable linked to such a group, `x : 1 (linked)`), and the
-/// neuron variables it reads through a synapse's presynaptic neuron, that
+/// value (a variable linked to such a group, `x : 1 (linked)`), the
+/// neuron variables it reads through a synapse's presynaptic neuron, and
+/// the source variables it reads through a link with `index=`, that
 /// change during a run. On one rank of several only the rank owning the
 /// neuron has their current value, so they are shared right before the
 /// kernel runs ([`PartitionState::share_for`]; the pathways, summed
@@ -1131,8 +1328,12 @@ pub(crate) fn kernel_reads(program: &Program) -> Vec<Vec<ArrayId>> {
                         // presynaptic neuron (the pathways' kernels get
                         // theirs from `pre_reads`).
                         IndexSpace::Pre => d.synapses.is_none(),
+                        // A variable linked with `index=`: neuron `k`
+                        // reads the source's neuron `index[k]`, which
+                        // another rank may update.
+                        IndexSpace::Via(_) => d.synapses.is_none(),
                         // Refused on split runs (`unsupported`).
-                        IndexSpace::Own | IndexSpace::Post | IndexSpace::Via(_) => false,
+                        IndexSpace::Own | IndexSpace::Post => false,
                     };
                     if wanted
                         && changing.binary_search_by_key(&a.0, |c| c.0).is_ok()
@@ -1416,16 +1617,18 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 );
             }
         }
-        let parts = [
-            ("on_pre", s.on_pre),
-            ("on_post", s.on_post),
-            ("equations", s.state_update),
-        ];
+        // Pathways may change presynaptic variables by `+=`/`-=`: the
+        // owners apply every rank's changes in one process's order
+        // (`pre_writes`).
+        let parts = [("on_pre", s.on_pre), ("on_post", s.on_post)];
         for (part, k) in parts {
             let Some(k) = k else { continue };
-            if let Some(what) = pre_access(kernel(k)) {
+            if let Err(what) = pre_writes(program, kernel(k)) {
                 refuse(&s.name, part, what);
             }
+        }
+        if let Some(what) = s.state_update.and_then(|k| pre_access(kernel(k))) {
+            refuse(&s.name, "equations", what);
         }
         for summed in &s.summed {
             if let Some(what) = pre_access(kernel(summed.kernel)) {
@@ -1433,7 +1636,7 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             }
         }
         for p in &s.pathways {
-            if let Some(what) = pre_access(kernel(p.kernel)) {
+            if let Err(what) = pre_writes(program, kernel(p.kernel)) {
                 let part = match p.side {
                     PathwaySide::Pre => "on_pre",
                     PathwaySide::Post => "on_post",
@@ -1526,14 +1729,10 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                         d.name, other.name
                     ))
                     .filter(|_| written.contains(a) && !one_neuron_array(program, *a)),
-                    // Neuron `k` reads the other group's neuron `index[k]`,
-                    // which another rank may update.
-                    IndexSpace::Via(_) => Some(format!(
-                        "reads `{}` of group `{}` through a `linked_var(..., index=...)`, \
-                         whose neurons may lie on other ranks",
-                        d.name, other.name
-                    )),
-                    IndexSpace::Pre | IndexSpace::Post => None,
+                    // Neuron `k` reads the other group's neuron
+                    // `index[k]`, shared from its owner right before the
+                    // kernel runs (`kernel_reads`).
+                    IndexSpace::Via(_) | IndexSpace::Pre | IndexSpace::Post => None,
                 };
                 if what.is_none() {
                     what = bad;

@@ -135,19 +135,14 @@ fn models() -> Vec<PathBuf> {
 /// 'before_groups'`, before the exchange; tests/ranks/moved_parts.model
 /// moves parts that run split). Monitors given a `when:` after the
 /// exchange (spike_monitor_schedule: `when: end`).
-/// Presynaptic writes (synapse_chain_delays_on_post; ex_Wang_2002, whose
-/// `C_EE_NMDA` has `on_pre: x_pre += 1`).
 const REFUSED: &[&str] = &[
     "ex_Izhikevich_2007",
     "ex_Stimberg_2018_gchi_astrocyte",
     "ex_Stimberg_2018_io_synapse",
     "ex_Stimberg_2018_synrel",
-    "ex_Wang_2002",
-    "linked_index",
     "object_order",
     "part_schedule",
     "spike_monitor_schedule",
-    "synapse_chain_delays_on_post",
     "synapses_onto_synapses",
 ];
 

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::exec::PairIndex;
-use crate::partition::{owned_range, owner, uses_global_index, GlobalRun, Trigger};
+use crate::partition::{owned_range, owner, uses_global_index, GlobalRun, PreWrite, Trigger};
 use crate::synapses::SynapsesState;
 use rheobase_kernel::program::PathwaySide;
 
@@ -41,6 +41,12 @@ impl Simulation {
             .collect();
         p.columns = vec![None; self.program.monitors.len()];
         p.kernel_reads = crate::partition::kernel_reads(&self.program);
+        p.pre_writes = self
+            .program
+            .kernels
+            .iter()
+            .map(|k| crate::partition::pre_writes(&self.program, k).unwrap_or_default())
+            .collect();
         p.triggers = self.triggers();
         p.recorded = self.recorded_by_owners();
         p.recorded_vars = p
@@ -564,4 +570,93 @@ pub(super) fn run_synapse_range_in(
             exec.run_range(kernel, store, range, clock, Some(pairs), None);
         }
     }
+}
+
+/// Runs a pathway's List kernel over the synapses `list` of Synapses
+/// object `k` ([`run_synapse_list`]), triggered from `side` (`which` as in
+/// `SynapsesState::push`). On one rank of several, a kernel that changes
+/// presynaptic variables (`PartitionState::pre_writes`) runs one synapse
+/// at a time with each such variable of the synapse's presynaptic neuron
+/// set to `-0.0` (then put back), which leaves in it exactly the change
+/// the synapse makes; the changes go to the neurons' owners, which apply
+/// every rank's in one process's order (`PartitionState::apply_pre_writes`).
+/// Collective for such kernels.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+pub(super) fn run_pathway_list(
+    exec: &mut Executor,
+    program: &Program,
+    partition: &mut Option<PartitionState>,
+    kernel: KernelId,
+    store: &mut ArrayStore,
+    list: &[u32],
+    clock: Clock,
+    (k, state, side, which): (usize, &SynapsesState, PathwaySide, Option<usize>),
+) {
+    let writes = match partition.as_ref() {
+        Some(p) => p.pre_writes[kernel.0 as usize].clone(),
+        None => Vec::new(),
+    };
+    let Some(p) = partition.as_mut().filter(|_| !writes.is_empty()) else {
+        run_synapse_list(
+            exec,
+            partition.as_ref(),
+            kernel,
+            store,
+            list,
+            clock,
+            (k, &state.pairs),
+        );
+        return;
+    };
+    let mut changes: Vec<PreWrite> = Vec::new();
+    let mut saved = vec![0.0; writes.len()];
+    for at in 0..list.len() {
+        let s = list[at] as usize;
+        let neuron = state.pairs.pre()[s];
+        for (x, &a) in writes.iter().enumerate() {
+            let values = store.get_mut(a);
+            saved[x] = values[neuron as usize];
+            values[neuron as usize] = -0.0;
+        }
+        run_synapse_list(
+            exec,
+            Some(p),
+            kernel,
+            store,
+            &list[at..at + 1],
+            clock,
+            (k, &state.pairs),
+        );
+        // The step of the spike or event that delivered the synapse now:
+        // an `on_post` pathway without a queue delivers at once.
+        let step = match (side, which) {
+            (PathwaySide::Post, None) => clock.step,
+            _ => clock
+                .step
+                .saturating_sub(u64::from(state.delay_steps(which, s))),
+        };
+        let post = match side {
+            PathwaySide::Pre => 0,
+            PathwaySide::Post => state.pairs.post()[s],
+        };
+        let global = s as u64 + global_offset(&p.runs[k], s);
+        for (x, &a) in writes.iter().enumerate() {
+            let values = store.get_mut(a);
+            let value = values[neuron as usize];
+            values[neuron as usize] = saved[x];
+            // `-0.0` is no change (a store under a condition that did not
+            // hold).
+            if value.to_bits() != (-0.0f64).to_bits() {
+                changes.push(PreWrite {
+                    neuron,
+                    array: x as u32,
+                    step,
+                    post,
+                    global,
+                    value,
+                });
+            }
+        }
+    }
+    p.apply_pre_writes(&writes, &changes, program, store);
 }

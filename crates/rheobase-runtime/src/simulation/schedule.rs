@@ -5,7 +5,7 @@
 //! simulation is made, as Brian2's `Network` sorts its objects: by slot
 //! (`when`), then `order`, then name ([`step_order`]).
 
-use super::ranks::{run_synapse_list, run_synapse_range_in};
+use super::ranks::{run_pathway_list, run_synapse_range_in};
 use super::regular::run_one;
 use super::*;
 use crate::partition::PartitionState;
@@ -322,14 +322,15 @@ impl Simulation {
                         };
                         p.share_pre(k, reads, state.pairs.pre(), program, store);
                     }
-                    run_synapse_list(
+                    run_pathway_list(
                         exec,
-                        partition.as_ref(),
+                        program,
+                        partition,
                         kernel,
                         store,
                         &due,
                         clock,
-                        (k, &state.pairs),
+                        (k, state, PathwaySide::Pre, which),
                     );
                     state.clear_due(which, due, clock.step);
                 }
@@ -352,14 +353,15 @@ impl Simulation {
                     if let Some(p) = partition.as_mut() {
                         p.share_pre(k, &pre_reads[k].on_post, state.pairs.pre(), program, store);
                     }
-                    run_synapse_list(
+                    run_pathway_list(
                         exec,
-                        partition.as_ref(),
+                        program,
+                        partition,
                         kernel,
                         store,
                         &list,
                         clock,
-                        (k, &state.pairs),
+                        (k, state, PathwaySide::Post, None),
                     );
                     state.return_post_list(list);
                 }
@@ -381,14 +383,15 @@ impl Simulation {
                         let reads = &pre_reads[k].pathways[w];
                         p.share_pre(k, reads, state.pairs.pre(), program, store);
                     }
-                    run_synapse_list(
+                    run_pathway_list(
                         exec,
-                        partition.as_ref(),
+                        program,
+                        partition,
                         pathway.kernel,
                         store,
                         &due,
                         clock,
-                        (k, &state.pairs),
+                        (k, state, PathwaySide::Post, Some(w)),
                     );
                     state.clear_due(Some(w), due, clock.step);
                 }
