@@ -31,6 +31,7 @@ models=(
     "$root/tests/models/ex_Kremer_et_al_2011.model"
     "$root/tests/models/synapse_chain_delays_on_post.model"
     "$root/tests/models/linked_index.model"
+    "$root/tests/models/spike_monitor_schedule.model"
     "$here/cuba_4k_short.model"
 )
 failed=0

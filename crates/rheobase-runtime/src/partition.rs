@@ -244,15 +244,26 @@ pub(crate) struct PartitionState {
     pub recorded: Vec<usize>,
     /// The number of variables of each monitor of `recorded`.
     pub recorded_vars: Vec<usize>,
-    /// This rank's recordings of the current window: per step and monitor
-    /// of `recorded`, a count of neurons, the neurons, then the values of
+    /// Whether a monitor of `recorded` records after the window's exchange
+    /// (a `when:` after `after_thresholds`): what it records in a window's
+    /// last step travels in the next window's message, and the last step
+    /// of a run's in one more exchange at its end
+    /// ([`PartitionState::exchange_tail`]).
+    pub late_recorded: bool,
+    /// This rank's recordings made since the last exchange: per recording
+    /// (`keys_send`), a count of neurons, the neurons, then the values of
     /// each variable (two words each). They travel after the spike lists,
-    /// in the window's one message.
+    /// in the next window's one message.
     values_send: Vec<u32>,
-    /// The last window's recordings, per step and monitor of `recorded`:
-    /// the neurons `indices[values_at[l].0.clone()]` and the values
+    /// The step and monitor of each recording of `values_send`, in the
+    /// order they were made: the same on every rank, which make the same
+    /// steps.
+    keys_send: Vec<(u64, usize)>,
+    /// The last exchange's recordings, `keys[l]` (step and monitor): the
+    /// neurons `indices[values_at[l].0.clone()]` and the values
     /// `values[values_at[l].1.clone()]`, variable by variable, each in
-    /// neuron order, with `l = step * recorded.len() + x`.
+    /// neuron order, every rank's merged in rank order.
+    keys: Vec<(u64, usize)>,
     indices: Vec<u32>,
     values: Vec<f64>,
     values_at: Vec<(Range<usize>, Range<usize>)>,
@@ -316,7 +327,10 @@ impl PartitionState {
             pre_writes: Vec::new(),
             recorded: Vec::new(),
             recorded_vars: Vec::new(),
+            late_recorded: false,
             values_send: Vec::new(),
+            keys_send: Vec::new(),
+            keys: Vec::new(),
             indices: Vec::new(),
             values: Vec::new(),
             values_at: Vec::new(),
@@ -360,11 +374,10 @@ impl PartitionState {
         self.exchanged = false;
         self.send.clear();
         self.send.push(flags);
-        self.values_send.clear();
     }
 
-    /// Buffers this rank's recording, for the next monitor of `recorded`
-    /// (every step buffers each of them, in order), of its own neurons
+    /// Buffers this rank's recording of step `step` by monitor `monitor`
+    /// of `recorded` (every step buffers each of them), of its own neurons
     /// `own` that fall in the monitored `start..stop`: the neurons and the
     /// values their `variables` have now.
     pub fn buffer_recorded(
@@ -373,7 +386,9 @@ impl PartitionState {
         own: &[u32],
         (start, stop): (usize, usize),
         variables: &[rheobase_kernel::program::RecordedVariable],
+        (step, monitor): (u64, usize),
     ) {
+        self.keys_send.push((step, monitor));
         let lo = own.partition_point(|&n| (n as usize) < start);
         let hi = own.partition_point(|&n| (n as usize) < stop);
         let neurons = &own[lo..hi];
@@ -394,18 +409,18 @@ impl PartitionState {
         }
     }
 
-    /// What monitor `monitor` of `recorded` recorded at step `step` of the
-    /// last window, every rank's in rank order: the neurons (ascending)
-    /// and the values of its variables, variable by variable, each in the
+    /// What the monitors of `recorded` recorded that travelled in the
+    /// last exchange, in the order they recorded it, every rank's in rank
+    /// order: the step, the monitor, the neurons (ascending) and the
+    /// values of its variables, variable by variable, each in the
     /// neurons' order.
-    pub fn window_recorded(&self, step: u64, monitor: usize) -> (&[u32], &[f64]) {
-        let Some(x) = self.recorded.iter().position(|&m| m == monitor) else {
-            return (&[], &[]);
-        };
-        let l = (step - self.window_start) as usize * self.recorded.len() + x;
-        self.values_at.get(l).map_or((&[], &[]), |(i, v)| {
-            (&self.indices[i.clone()], &self.values[v.clone()])
-        })
+    pub fn window_recorded(&self) -> impl Iterator<Item = (u64, usize, &[u32], &[f64])> + '_ {
+        self.keys
+            .iter()
+            .zip(&self.values_at)
+            .map(|(&(step, m), (i, v))| {
+                (step, m, &self.indices[i.clone()], &self.values[v.clone()])
+            })
     }
 
     /// Merges the recordings of `recorded` that travelled in the window's
@@ -416,8 +431,16 @@ impl PartitionState {
         if self.recorded.is_empty() {
             return;
         }
-        let vars = std::mem::take(&mut self.recorded_vars);
-        let blocks = self.steps * vars.len();
+        // The number of variables of each recording's monitor.
+        let vars: Vec<usize> = self
+            .keys
+            .iter()
+            .map(|&(_, m)| {
+                let x = self.recorded.iter().position(|&r| r == m);
+                x.map_or(0, |x| self.recorded_vars[x])
+            })
+            .collect();
+        let blocks = self.keys.len();
         // Per rank, per block: where its neurons lie in `recv` and how
         // many there are. A rank that failed sends no recordings; its
         // blocks are empty.
@@ -429,7 +452,7 @@ impl PartitionState {
                 let mut mine = Vec::with_capacity(blocks);
                 for b in 0..blocks {
                     let n = if at < end { self.recv[at] as usize } else { 0 };
-                    let words = n + 2 * n * vars[b % vars.len()];
+                    let words = n + 2 * n * vars[b];
                     if at + 1 + words <= end {
                         mine.push((at + 1, n));
                         at += 1 + words;
@@ -449,7 +472,7 @@ impl PartitionState {
                 let (at, n) = place[b];
                 self.indices.extend_from_slice(&self.recv[at..at + n]);
             }
-            for v in 0..vars[b % vars.len()] {
+            for v in 0..vars[b] {
                 for place in &places {
                     let (at, n) = place[b];
                     let at = at + n;
@@ -464,7 +487,6 @@ impl PartitionState {
             self.values_at
                 .push((from_i..self.indices.len(), from_v..self.values.len()));
         }
-        self.recorded_vars = vars;
     }
 
     /// Buffers this rank's lists of one step, one ascending list per
@@ -491,11 +513,6 @@ impl PartitionState {
         }
     }
 
-    /// The steps of the last exchanged window.
-    pub fn window_step_range(&self) -> Range<u64> {
-        self.window_start..self.window_start + self.steps as u64
-    }
-
     /// Ends the buffering of a step's lists (see [`PartitionState::buffer`]).
     pub fn end_step(&mut self) {
         self.per_step = self.triggers.len();
@@ -513,9 +530,12 @@ impl PartitionState {
     /// Collective.
     pub fn exchange_window(&mut self) {
         let started = std::time::Instant::now();
-        // The recordings of `recorded` follow the spike lists in the same
-        // message.
+        // The recordings of `recorded` made since the last exchange follow
+        // the spike lists in the same message.
         self.send.extend_from_slice(&self.values_send);
+        self.values_send.clear();
+        self.keys.clear();
+        self.keys.append(&mut self.keys_send);
         let before = self.exchange.collectives();
         self.gather_window();
         self.window_collectives += self.exchange.collectives() - before;
@@ -645,7 +665,25 @@ impl PartitionState {
         self.send.clear();
         self.send.push(FLAG_FAILED);
         self.values_send.clear();
+        self.keys_send.clear();
         self.steps = 0;
+        self.exchange_window();
+    }
+
+    /// At the end of a run's steps, on every rank alike when
+    /// `late_recorded`: one more exchange, without spikes, for what the
+    /// monitors recording after the window's exchange recorded in the
+    /// run's last step (afterwards [`PartitionState::window_recorded`]
+    /// gives it). A rank that failed sends its flags only. Collective.
+    pub fn exchange_tail(&mut self, flags: u32) {
+        self.send.clear();
+        self.send.push(flags);
+        if flags & FLAG_FAILED != 0 {
+            self.values_send.clear();
+            self.keys_send.clear();
+        }
+        self.steps = 0;
+        self.window_start = self.window_end;
         self.exchange_window();
     }
 
@@ -1751,29 +1789,11 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             refuse(name, part, what);
         }
     }
-    for m in &program.monitors {
-        // Each rank buffers its own neurons' share of a SpikeMonitor or
-        // EventMonitor given a `when:` at the monitor's place, and the
-        // window's message carries it; after the window's exchange (at
-        // the end of `after_thresholds`), the last step of a window has
-        // no message left to carry it.
-        if let MonitorPlan::Spike {
-            name,
-            schedule: Some(slot),
-            ..
-        } = m
-        {
-            if slot.when > Slot::AFTER_THRESHOLDS {
-                refuse(
-                    name,
-                    "when",
-                    "records spikes after the place where a split run exchanges them \
-                     (`when:` after `after_thresholds`)"
-                        .to_string(),
-                );
-            }
-        }
-    }
+    // Each rank buffers its own neurons' share of a SpikeMonitor or
+    // EventMonitor given a `when:` at the monitor's place, and the next
+    // window's message carries it (after the window's exchange, at the
+    // end of `after_thresholds`, the next one; `exchange_tail` at the end
+    // of a run).
     // A split step buffers its spikes at `thresholds` order 1 (where one
     // process's SpikeMonitors record), its EventMonitors' events at
     // `thresholds` order 2 and `after_thresholds` order 1, and exchanges

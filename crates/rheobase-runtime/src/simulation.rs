@@ -740,6 +740,13 @@ impl Simulation {
                 result = self.report(self.divergence.scan(&self.store, check, last), false);
             }
         }
+        // What monitors recording after the window's exchange recorded in
+        // the last step travels in one more exchange, on every rank.
+        let flags = self.local_flags(result.is_err());
+        if let Some(p) = self.partition.as_mut().filter(|p| p.late_recorded) {
+            p.exchange_tail(flags);
+            schedule::record_window(p, &self.program, &mut self.monitors, self.program.dt);
+        }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
         result.map(|()| done)
     }

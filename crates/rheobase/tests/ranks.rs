@@ -133,8 +133,7 @@ fn models() -> Vec<PathBuf> {
 /// exchanges spikes (object_order: a thresholder at `thresholds` order 1,
 /// where spikes are buffered; part_schedule: `S.pre.when =
 /// 'before_groups'`, before the exchange; tests/ranks/moved_parts.model
-/// moves parts that run split). Monitors given a `when:` after the
-/// exchange (spike_monitor_schedule: `when: end`).
+/// moves parts that run split).
 const REFUSED: &[&str] = &[
     "ex_Izhikevich_2007",
     "ex_Stimberg_2018_gchi_astrocyte",
@@ -142,7 +141,6 @@ const REFUSED: &[&str] = &[
     "ex_Stimberg_2018_synrel",
     "object_order",
     "part_schedule",
-    "spike_monitor_schedule",
     "synapses_onto_synapses",
 ];
 

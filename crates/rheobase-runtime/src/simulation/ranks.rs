@@ -49,6 +49,13 @@ impl Simulation {
             .collect();
         p.triggers = self.triggers();
         p.recorded = self.recorded_by_owners();
+        p.late_recorded = p.recorded.iter().any(|&m| {
+            matches!(
+                &self.program.monitors[m],
+                MonitorPlan::Spike { schedule: Some(slot), .. }
+                    if slot.when > rheobase_kernel::program::Slot::AFTER_THRESHOLDS
+            )
+        });
         p.recorded_vars = p
             .recorded
             .iter()

@@ -102,7 +102,13 @@ impl Simulation {
                         // A split run buffers its own neurons' share here,
                         // merged at the exchange (`PartitionState::recorded`).
                         Some(p) if p.recorded.contains(&m) => {
-                            buffer_recorded(p, program, store, groups, Recorded::At(m));
+                            buffer_recorded(
+                                p,
+                                program,
+                                store,
+                                groups,
+                                (Recorded::At(m), clock.step),
+                            );
                         }
                         _ => record_spike_monitor(plan, &mut monitors[m], groups, store, clock),
                     },
@@ -244,13 +250,19 @@ impl Simulation {
                         // thresholders and any code placed right after
                         // them, before the reset), by the rank owning the
                         // neuron.
-                        buffer_recorded(p, program, store, groups, Recorded::Spikes);
+                        buffer_recorded(p, program, store, groups, (Recorded::Spikes, clock.step));
                         p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
                     }
                 }
                 Step::BufferEventsBefore => {
                     if let Some(p) = partition.as_mut() {
-                        buffer_recorded(p, program, store, groups, Recorded::EventsBefore);
+                        buffer_recorded(
+                            p,
+                            program,
+                            store,
+                            groups,
+                            (Recorded::EventsBefore, clock.step),
+                        );
                     }
                 }
                 Step::EventThresholder(k, e) => {
@@ -269,7 +281,13 @@ impl Simulation {
                 }
                 Step::BufferEventsAfter => {
                     if let Some(p) = partition.as_mut() {
-                        buffer_recorded(p, program, store, groups, Recorded::EventsAfter);
+                        buffer_recorded(
+                            p,
+                            program,
+                            store,
+                            groups,
+                            (Recorded::EventsAfter, clock.step),
+                        );
                     }
                 }
                 Step::Exchange => {
@@ -493,16 +511,16 @@ enum Recorded {
 }
 
 /// Buffers, for the window's exchange, this rank's recording of each
-/// monitor of `p.recorded` of kind `kind`: its own neurons' spikes or
-/// events in the monitor's range and their variables' values now. Every
-/// step buffers every such monitor, recording or not (whether it records
-/// is decided at the exchange), so the message's layout is fixed.
+/// monitor of `p.recorded` of kind `kind` at step `step`: its own
+/// neurons' spikes or events in the monitor's range and their variables'
+/// values now. Every step buffers every such monitor, recording or not
+/// (whether it records is decided at the exchange).
 fn buffer_recorded(
     p: &mut PartitionState,
     program: &Program,
     store: &mut ArrayStore,
     groups: &[GroupState],
-    kind: Recorded,
+    (kind, step): (Recorded, u64),
 ) {
     for x in 0..p.recorded.len() {
         let m = p.recorded[x];
@@ -535,7 +553,7 @@ fn buffer_recorded(
             None => &g.spikes()[g.own_spikes.clone()],
             Some(e) => g.events[e.index].occurred(),
         };
-        p.buffer_recorded(store, own, (*start, *stop), variables);
+        p.buffer_recorded(store, own, (*start, *stop), variables, (step, m));
     }
 }
 
@@ -757,21 +775,24 @@ fn deliver_window(
     }
 }
 
-/// Records, step by step, what the monitors each rank records for its own
-/// neurons (`PartitionState::recorded`) recorded in the last window: every
-/// rank's neurons and values, merged in rank order.
-fn record_window(p: &PartitionState, program: &Program, monitors: &mut [MonitorData], dt: f64) {
-    for step in p.window_step_range() {
-        let t = step as f64 * dt;
-        for &m in &p.recorded {
-            let plan = &program.monitors[m];
-            let MonitorPlan::Spike { start, stop, .. } = plan else {
-                continue;
-            };
-            if plan.active_at(step) {
-                let (neurons, values) = p.window_recorded(step, m);
-                monitors[m].record_spikes_with(t, neurons, *start, *stop, values);
-            }
+/// Records, in the order they were made, what the monitors each rank
+/// records for its own neurons (`PartitionState::recorded`) recorded
+/// since the exchange before the last: every rank's neurons and values,
+/// merged in rank order.
+pub(super) fn record_window(
+    p: &PartitionState,
+    program: &Program,
+    monitors: &mut [MonitorData],
+    dt: f64,
+) {
+    for (step, m, neurons, values) in p.window_recorded() {
+        let plan = &program.monitors[m];
+        let MonitorPlan::Spike { start, stop, .. } = plan else {
+            continue;
+        };
+        if plan.active_at(step) {
+            let t = step as f64 * dt;
+            monitors[m].record_spikes_with(t, neurons, *start, *stop, values);
         }
     }
 }
