@@ -130,6 +130,7 @@ impl Ranks {
             "second_rounds": sim.second_rounds(),
             "share_bytes": sim.share_bytes().0,
             "share_bytes_if_full": sim.share_bytes().1,
+            "pre_write_bytes": sim.pre_write_bytes(),
             "synapses": sim.synapse_stats().iter().map(|s| s.synapses).sum::<usize>(),
             "synapse_bytes": sim.synapse_stats().iter().map(|s| s.bytes).sum::<usize>(),
         });

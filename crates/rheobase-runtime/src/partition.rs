@@ -214,6 +214,9 @@ pub(crate) struct PartitionState {
     /// every share carried every owned value.
     pub share_words: u64,
     pub share_full_words: u64,
+    /// Words this rank sent of changes of presynaptic variables
+    /// ([`PartitionState::apply_pre_writes`]).
+    pub pre_write_words: u64,
     /// Per kernel: whether it draws random numbers or uses its element's
     /// index, so that over synapses it must run with global indices.
     pub keyed: Vec<bool>,
@@ -319,6 +322,7 @@ impl PartitionState {
             pre_read: vec![None; synapses],
             share_words: 0,
             share_full_words: 0,
+            pre_write_words: 0,
             keyed: Vec::new(),
             everywhere: Vec::new(),
             columns: Vec::new(),
@@ -450,9 +454,9 @@ impl PartitionState {
                 let end = part.end;
                 let mut at = part.start;
                 let mut mine = Vec::with_capacity(blocks);
-                for b in 0..blocks {
+                for &per_neuron in &vars {
                     let n = if at < end { self.recv[at] as usize } else { 0 };
-                    let words = n + 2 * n * vars[b];
+                    let words = n + 2 * n * per_neuron;
                     if at + 1 + words <= end {
                         mine.push((at + 1, n));
                         at += 1 + words;
@@ -953,7 +957,7 @@ impl PartitionState {
                 (bits >> 32) as u32,
             ]);
         }
-        self.share_words += self.share_send.len() as u64;
+        self.pre_write_words += self.share_send.len() as u64;
         self.exchange
             .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
         let (ranks, me) = (self.ranks(), self.rank());
@@ -1031,12 +1035,7 @@ pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<Array
             }
         },
     );
-    fn check(
-        body: &[Stmt],
-        written: &[ArrayId],
-        name: &dyn Fn(ArrayId) -> String,
-        bad: &mut Option<String>,
-    ) {
+    fn check(body: &[Stmt], name: &dyn Fn(ArrayId) -> String, bad: &mut Option<String>) {
         for s in body {
             match s {
                 Stmt::Store(a, IndexSpace::Pre, value) if bad.is_none() => {
@@ -1060,12 +1059,12 @@ pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<Array
                         Some(_) => None,
                     };
                 }
-                Stmt::If { then, .. } => check(then, written, name, bad),
+                Stmt::If { then, .. } => check(then, name, bad),
                 _ => {}
             }
         }
     }
-    check(&kernel.body, &written, &name, &mut bad);
+    check(&kernel.body, &name, &mut bad);
     if let Some(bad) = bad {
         return Err(bad);
     }

@@ -193,6 +193,12 @@ impl Simulation {
             .map_or((0, 0), |p| (4 * p.share_words, 4 * p.share_full_words))
     }
 
+    /// Bytes of changes of presynaptic variables (`x_pre += ...`) this
+    /// rank sent to their owners (0 when not split).
+    pub fn pre_write_bytes(&self) -> u64 {
+        self.partition.as_ref().map_or(0, |p| 4 * p.pre_write_words)
+    }
+
     /// Windows whose message took a second collective (0 when not split).
     pub fn second_rounds(&self) -> u64 {
         self.partition.as_ref().map_or(0, |p| p.second_rounds)
