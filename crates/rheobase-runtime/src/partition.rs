@@ -1049,13 +1049,14 @@ pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<Array
                     let v = name(*a);
                     *bad = match change {
                         None => Some(format!(
-                            "writes the presynaptic variable `{v}_pre` other than by                              `{v}_pre += ...` or `{v}_pre -= ...`"
+                            "writes the presynaptic variable `{v}_pre` other than by \
+                             `{v}_pre += ...` or `{v}_pre -= ...`"
                         )),
-                        Some(e) if matches!(**e, Expr::Binary(BinaryOp::Mul, ..)) => {
-                            Some(format!(
-                                "adds a product to the presynaptic variable `{v}_pre`, which one                                  process rounds once (a fused multiply-add) and a split run                                  would round twice"
-                            ))
-                        }
+                        Some(e) if matches!(**e, Expr::Binary(BinaryOp::Mul, ..)) => Some(format!(
+                            "adds a product to the presynaptic variable `{v}_pre`, which one \
+                                 process rounds once (a fused multiply-add) and a split run \
+                                 would round twice"
+                        )),
                         Some(_) => None,
                     };
                 }
@@ -1077,7 +1078,8 @@ pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<Array
         }
         if loads[x] > 1 {
             return Err(format!(
-                "reads `{v}`, which it changes as the presynaptic variable `{v}_pre`,                  beside changing it"
+                "reads `{v}`, which it changes as the presynaptic variable `{v}_pre`, \
+                 beside changing it"
             ));
         }
     }
