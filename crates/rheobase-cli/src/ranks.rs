@@ -256,7 +256,7 @@ run 1*ms
     }
 
     #[test]
-    fn a_pathway_moved_before_the_exchange_is_refused_at_its_synapses() {
+    fn a_thresholder_moved_after_the_exchange_is_refused_at_its_group() {
         let source = "\
 NeuronGroup G(2):
     model:
@@ -267,7 +267,7 @@ NeuronGroup G(2):
 Synapses S(G -> G):
     on_pre: v_post += 0.1
     connect: i != j
-S.pre.when = 'before_groups'
+G.thresholder['spike'].when = 'after_synapses'
 run 1*ms
 ";
         let program = rheobase::compile(source).expect("model").program;
@@ -276,8 +276,8 @@ run 1*ms
             .expect("refused");
         assert!(
             text.starts_with(
-                "moved.model:7:10: error: `S` cannot run on 2 MPI ranks yet: its schedule moves \
-                 its pathway before the place where a split run exchanges spikes"
+                "moved.model:1:13: error: `G` cannot run on 2 MPI ranks yet: its schedule moves \
+                 its thresholder after the place where a split run exchanges spikes"
             ),
             "{text}"
         );

@@ -190,6 +190,10 @@ pub(crate) struct PartitionState {
     exchanged: bool,
     /// The OR of every rank's flags in the last exchange.
     pub window_flags: u32,
+    /// The pathways from the source side placed before their source's
+    /// spike thresholder (`S.pre.when = 'before_groups'`), which read the
+    /// previous step's spikes: `(synapses, pathway)` as in `pre_order`.
+    pub shifted: Vec<(usize, Option<usize>)>,
     /// Every trigger's neurons in every step of the last exchanged window:
     /// `merged[at[step * per_step + g].clone()]`, ascending; `own[g]` is
     /// where this rank's neurons lie in the last step's list of trigger
@@ -313,6 +317,7 @@ impl PartitionState {
             per_step: 0,
             exchanged: true,
             window_flags: 0,
+            shifted: Vec::new(),
             merged: Vec::new(),
             at: Vec::new(),
             own: Vec::new(),
@@ -515,6 +520,16 @@ impl PartitionState {
                 self.send.extend_from_slice(list);
             }
         }
+    }
+
+    /// The first step of the current window.
+    pub fn window_first(&self) -> u64 {
+        self.window_start
+    }
+
+    /// The step after the last of the last exchanged window.
+    pub fn window_step_end(&self) -> u64 {
+        self.window_start + self.steps as u64
     }
 
     /// Ends the buffering of a step's lists (see [`PartitionState::buffer`]).
@@ -1795,19 +1810,23 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
     // window's message carries it (after the window's exchange, at the
     // end of `after_thresholds`, the next one; `exchange_tail` at the end
     // of a run).
-    // A split step buffers its spikes at `thresholds` order 1 (where one
-    // process's SpikeMonitors record), its EventMonitors' events at
-    // `thresholds` order 2 and `after_thresholds` order 1, and exchanges
-    // them at the end of `after_thresholds` (`schedule::step_order`).
-    // Parts that only update, reset or sum over a rank's own neurons and
-    // synapses may move anywhere else: they read what they read on one
-    // process (a resetter its own neurons' share of the spike list, a
-    // post pathway its own targets' spikes). What must stay on its side
-    // of those steps: the spike thresholders before the buffering, the
-    // source-side pathways after the exchange (before it, they would
-    // deliver the previous step's spikes, which reach other ranks'
-    // synapses only at the exchange), and the custom events' thresholders,
-    // whose EventMonitors are placed around them.
+    // A split step reads its SpikeMonitors' variables at `thresholds`
+    // order 1 (where one process's SpikeMonitors record), buffers its
+    // EventMonitors' events at `thresholds` order 2 and `after_thresholds`
+    // order 1, and buffers and exchanges its spikes and events at the end
+    // of `after_thresholds` (`schedule::step_order`). Parts that only
+    // update, reset or sum over a rank's own neurons and synapses may move
+    // anywhere else: they read what they read on one process (a resetter
+    // its own neurons' share of the spike list, a post pathway its own
+    // targets' spikes). What must stay on its side of those steps: the
+    // spike thresholders before the exchange (and before the reading of
+    // their default SpikeMonitors' variables), the source-side pathways
+    // triggered by a custom event after the exchange (before it, they
+    // would deliver the previous step's events, which every rank learns
+    // only at the exchange and does not keep; those triggered by spikes
+    // queue the previous step's spikes of other ranks at the exchange, or
+    // in a window's first step at the pathway), and the custom events'
+    // thresholders, whose EventMonitors are placed around them.
     let buffers = [
         Slot::new(Slot::THRESHOLDS, 1),
         Slot::new(Slot::THRESHOLDS, 2),
@@ -1831,14 +1850,63 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             Part::Pathway(s, _, _) => (&program.synapses[s].name, "pathway"),
             Part::Summed(s, _) => (&program.synapses[s].name, "summed variable"),
         };
-        let why = match part {
-            _ if buffers.contains(&slot) => Some("to where a split run buffers spikes and events"),
-            Part::Thresholder(_, None) if slot >= buffers[0] => {
-                Some("after the place where a split run buffers spikes")
+        // A SpikeMonitor at its default place whose variables a split run
+        // reads at `thresholds` order 1.
+        let default_variables = |g: usize| {
+            program.monitors.iter().any(|m| {
+                matches!(m, MonitorPlan::Spike { group, event: None, schedule: None, variables, .. }
+                    if *group == g && !variables.is_empty())
+            })
+        };
+        let triggered_by_event = |s: usize, which: Option<usize>| {
+            let plan = &program.synapses[s];
+            match which {
+                None => plan.pre_event.is_some(),
+                Some(w) => plan.pathways[w].event.is_some(),
             }
+        };
+        // A pathway placed in an earlier slot than its source's
+        // thresholder in every run runs before it: it reads the previous
+        // step's spikes, which the exchange queues one step later
+        // (`PartitionState::shifted`). One placed after the thresholder
+        // and before the exchange would miss the spikes of the window's
+        // first step due in its last, which other ranks send only at the
+        // exchange.
+        let runs = 1 + program
+            .later_places
+            .iter()
+            .map(|&(r, _, _)| r)
+            .max()
+            .unwrap_or(0);
+        let before_thresholder = |s: usize| {
+            let source = program.synapses[s].source;
+            slot.when < Slot::THRESHOLDS
+                && (0..runs).all(|r| {
+                    program
+                        .place_in_run(Part::Thresholder(source, None), r)
+                        .when
+                        >= Slot::THRESHOLDS
+                })
+        };
+        let why = match part {
+            Part::Thresholder(_, None) if slot.when > Slot::AFTER_THRESHOLDS => {
+                Some("after the place where a split run exchanges spikes")
+            }
+            Part::Thresholder(g, None) if slot >= buffers[0] && default_variables(g) => {
+                Some("after the place where a split run reads its SpikeMonitor's `variables:`")
+            }
+            Part::Thresholder(_, None) => None,
+            _ if buffers.contains(&slot) => Some("to where a split run buffers spikes and events"),
             Part::Thresholder(_, Some(_)) => Some("from Brian2's default place"),
-            Part::Pathway(_, PathwaySide::Pre, _) if slot.when <= Slot::AFTER_THRESHOLDS => {
-                Some("before the place where a split run exchanges spikes")
+            Part::Pathway(s, PathwaySide::Pre, which)
+                if slot.when <= Slot::AFTER_THRESHOLDS && triggered_by_event(s, which) =>
+            {
+                Some("before the place where a split run exchanges custom events")
+            }
+            Part::Pathway(s, PathwaySide::Pre, _)
+                if slot.when <= Slot::AFTER_THRESHOLDS && !before_thresholder(s) =>
+            {
+                Some("after its source's thresholder and before the place where a split run exchanges spikes")
             }
             _ => None,
         };

@@ -582,6 +582,10 @@ impl Simulation {
         self.runs_begun += 1;
         if run > 0 && self.program.later_places.iter().any(|&(r, _, _)| r == run) {
             self.steps = step_order(&self.program, run);
+            let shifted = self.shifted_pathways();
+            if let Some(p) = &mut self.partition {
+                p.shifted = shifted;
+            }
         }
         for g in &mut self.groups {
             for event in g.events.iter_mut().chain(g.spike.as_mut()) {

@@ -129,18 +129,11 @@ fn models() -> Vec<PathBuf> {
 /// Sorted by name. Synapses onto Synapses (ex_Izhikevich_2007,
 /// ex_Stimberg_*, synapses_onto_synapses): synapses are split by their
 /// target neuron, and a side made of synapses follows neither split.
-/// Parts moved across the places where a split step buffers and
-/// exchanges spikes (object_order: a thresholder at `thresholds` order 1,
-/// where spikes are buffered; part_schedule: `S.pre.when =
-/// 'before_groups'`, before the exchange; tests/ranks/moved_parts.model
-/// moves parts that run split).
 const REFUSED: &[&str] = &[
     "ex_Izhikevich_2007",
     "ex_Stimberg_2018_gchi_astrocyte",
     "ex_Stimberg_2018_io_synapse",
     "ex_Stimberg_2018_synrel",
-    "object_order",
-    "part_schedule",
     "synapses_onto_synapses",
 ];
 
@@ -249,7 +242,7 @@ fn split_runs_match_one_process_bit_for_bit() {
 }
 
 /// A part moved between runs is checked as one moved before them: a
-/// source-side pathway moved before the window's exchange after the first
+/// spike thresholder moved after the window's exchange after the first
 /// `run` is refused for split runs, naming it (the models above move only
 /// parts that run split between their runs).
 #[test]
@@ -267,7 +260,7 @@ Synapses S(G -> H):
     on_pre: v_post += 0.5
     connect: j='i'
 run 1*ms
-S.pre.when = 'before_groups'
+G.thresholder['spike'].when = 'after_synapses'
 run 1*ms
 ";
     let model = compile(source).expect("the model compiles");
@@ -275,7 +268,11 @@ run 1*ms
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(
         (refused[0].object.as_str(), refused[0].part),
-        ("S", "schedule")
+        ("G", "schedule")
     );
-    assert!(refused[0].what.contains("pathway"), "{}", refused[0].what);
+    assert!(
+        refused[0].what.contains("thresholder"),
+        "{}",
+        refused[0].what
+    );
 }

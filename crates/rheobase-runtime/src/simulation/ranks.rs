@@ -49,6 +49,7 @@ impl Simulation {
             .collect();
         p.triggers = self.triggers();
         p.recorded = self.recorded_by_owners();
+        p.shifted = self.shifted_pathways();
         p.late_recorded = p.recorded.iter().any(|&m| {
             matches!(
                 &self.program.monitors[m],
@@ -142,6 +143,22 @@ impl Simulation {
         // A stable sort keeps program order among those buffered together.
         recorded.sort_by_key(|&(k, _)| k);
         recorded.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The source-side pathways triggered by spikes that run before their
+    /// source's thresholder in the step (`PartitionState::shifted`).
+    pub(super) fn shifted_pathways(&self) -> Vec<(usize, Option<usize>)> {
+        let at = |step: Step| self.steps.iter().position(|&s| s == step);
+        self.pre_order
+            .iter()
+            .copied()
+            .filter(|&(k, which)| {
+                let source = self.program.synapses[k].source;
+                let pathway = at(Step::Pathway(k, PathwaySide::Pre, which));
+                let thresholder = at(Step::Thresholder(source));
+                matches!((pathway, thresholder), (Some(p), Some(t)) if p < t)
+            })
+            .collect()
     }
 
     /// `(rank, ranks)`: `(0, 1)` for a simulation that is not split.

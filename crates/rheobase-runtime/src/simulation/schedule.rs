@@ -251,7 +251,6 @@ impl Simulation {
                         // them, before the reset), by the rank owning the
                         // neuron.
                         buffer_recorded(p, program, store, groups, (Recorded::Spikes, clock.step));
-                        p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
                     }
                 }
                 Step::BufferEventsBefore => {
@@ -292,6 +291,10 @@ impl Simulation {
                 }
                 Step::Exchange => {
                     if let Some(p) = partition.as_mut() {
+                        // The spike lists are buffered here, after every
+                        // thresholder (one moved to `thresholds` order 1
+                        // or later included), then the custom events.
+                        p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
                         p.buffer_events(|g, e| groups[g].events[e].occurred());
                         p.end_step();
                         if p.ends_window(clock.step) {
@@ -322,6 +325,19 @@ impl Simulation {
                                 Some(e) => source.events[e].occurred(),
                             };
                             state.push(plan, which, own, clock.step, Delays::Below(p.split));
+                            // Placed before its source's thresholder, the
+                            // pathway reads the previous step's spikes: in
+                            // a window's first step those are every rank's
+                            // (the last window's last step, see
+                            // `deliver_window`), whose longer delays it
+                            // queues now, as one process does.
+                            if event.is_none()
+                                && clock.step == p.window_first()
+                                && p.shifted.contains(&(k, which))
+                            {
+                                let all = source.spikes();
+                                state.push(plan, which, all, clock.step, Delays::AtLeast(p.split));
+                            }
                             state.take_due(which, clock.step)
                         }
                         _ => {
@@ -717,6 +733,7 @@ fn deliver_window(
     pre_order: &[(usize, Option<usize>)],
     dt: f64,
 ) {
+    let end = p.window_step_end();
     for (step, neurons, x) in p.window_steps() {
         let trigger = p.triggers[x];
         for &(s, which) in pre_order {
@@ -726,7 +743,19 @@ fn deliver_window(
                 Some(w) => plan.pathways[w].event,
             };
             if plan.source == trigger.group && event == trigger.event {
-                synapses[s].push(plan, which, neurons, step, Delays::AtLeast(p.split));
+                // A pathway placed before its source's thresholder queues
+                // a step's spikes in the next step, as one process does;
+                // the window's last step's then, at the pathway (a new run
+                // empties the list first, and they are never queued).
+                let push = if p.shifted.contains(&(s, which)) {
+                    if step + 1 == end {
+                        continue;
+                    }
+                    step + 1
+                } else {
+                    step
+                };
+                synapses[s].push(plan, which, neurons, push, Delays::AtLeast(p.split));
             }
         }
         if trigger.event.is_some() {
