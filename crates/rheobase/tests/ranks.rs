@@ -276,3 +276,68 @@ run 1*ms
         refused[0].what
     );
 }
+
+/// What cannot run split among presynaptic writes and moved parts is
+/// refused, naming what: a product added to `x_pre` (one rounding on one
+/// process, a fused multiply-add), another operator, a kernel that reads
+/// the variable it changes elsewhere or changes it twice, a source-side
+/// pathway placed between its thresholder and the exchange, and a
+/// thresholder moved past where its default SpikeMonitor's variables are
+/// read.
+#[test]
+fn unsplittable_writes_and_moves_are_refused_naming_them() {
+    let model = |synapses: &str, after: &str| {
+        format!(
+            "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (1.5 - v)/(4*ms) : 1
+        x : 1
+    threshold: v > 1
+    reset: v = 0
+Synapses S(G -> G):
+    model:
+        w : 1
+{synapses}
+    connect: i != j
+SpikeMonitor sm(G):
+    variables: v
+{after}
+run 1*ms
+"
+        )
+    };
+    let cases = [
+        ("    on_post: x_pre += w*0.5", "", "adds a product to the presynaptic variable `x_pre`"),
+        ("    on_pre: x_pre *= 0.9", "", "writes the presynaptic variable `x_pre` other than by"),
+        (
+            "    on_pre:\n        x_pre += 1\n        w = x_pre",
+            "",
+            "reads `x`, which it changes as the presynaptic variable `x_pre`",
+        ),
+        (
+            "    on_pre:\n        x_pre += 1\n        x_pre += w",
+            "",
+            "changes the presynaptic variable `x_pre` more than once",
+        ),
+        (
+            "    on_pre: v_post += 0.1",
+            "S.pre.when = 'after_thresholds'",
+            "after its source's thresholder and before the place where a split run exchanges spikes",
+        ),
+        (
+            "    on_pre: v_post += 0.1",
+            "G.thresholder['spike'].order = 1",
+            "after the place where a split run reads its SpikeMonitor's `variables:`",
+        ),
+    ];
+    for (synapses, after, expected) in cases {
+        let source = model(synapses, after);
+        let compiled = compile(&source).unwrap_or_else(|e| panic!("{source}: {e:?}"));
+        let refused = unsupported(&compiled.program);
+        assert!(
+            refused.iter().any(|u| u.what.contains(expected)),
+            "{source}\nexpected `{expected}`, found {refused:?}"
+        );
+    }
+}
