@@ -242,6 +242,9 @@ pub(crate) struct PartitionState {
     /// its presynaptic neuron ([`pre_writes`]), whose changes each rank
     /// sends to the neurons' owners ([`PartitionState::apply_pre_writes`]).
     pub pre_writes: Vec<Vec<ArrayId>>,
+    /// Per kernel: the shared variables a reset or an event's code
+    /// accumulates ([`shared_writes`]), whose changes every rank applies.
+    pub shared_writes: Vec<Vec<ArrayId>>,
     /// The monitors that each rank records for its own neurons and whose
     /// recordings travel with the window's exchange (monitor indices):
     /// SpikeMonitors with `variables:` of exchanged groups (read after the
@@ -334,6 +337,7 @@ impl PartitionState {
             monitor_reads: Vec::new(),
             kernel_reads: Vec::new(),
             pre_writes: Vec::new(),
+            shared_writes: Vec::new(),
             recorded: Vec::new(),
             recorded_vars: Vec::new(),
             late_recorded: false,
@@ -949,12 +953,17 @@ impl PartitionState {
     /// the owner of each neuron adds them to its variable in the order one
     /// process makes them (which mixes every rank's synapses), so that its
     /// value is the one of one process to the last bit. Collective.
+    ///
+    /// With `everywhere` (the shared variables of [`shared_writes`]),
+    /// every rank applies every change, so that each holds the value of
+    /// one process.
     pub fn apply_pre_writes(
         &mut self,
         writes: &[ArrayId],
         local: &[PreWrite],
         program: &Program,
         store: &mut ArrayStore,
+        everywhere: bool,
     ) {
         let started = std::time::Instant::now();
         self.share_send.clear();
@@ -988,6 +997,9 @@ impl PartitionState {
                 value: f64::from_bits(u64::from(w[7]) | (u64::from(w[8]) << 32)),
             })
             .filter(|w| {
+                if everywhere {
+                    return true;
+                }
                 let a = writes[w.array as usize];
                 let size = program.groups[program.arrays[a.0 as usize].group].size;
                 owned_range(size, ranks, me).contains(&(w.neuron as usize))
@@ -1016,6 +1028,31 @@ impl PartitionState {
 /// process (`x + a*b` rounded once) and two roundings here. `Err` names
 /// what cannot be split.
 pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+    accumulated_writes(program, kernel, IndexSpace::Pre)
+}
+
+/// Like [`pre_writes`], the shared variables a reset or an event's code
+/// changes (`s += 1` in a reset): each rank runs its own neurons' share
+/// one neuron at a time with `s` set to `-0.0`, and every rank adds every
+/// rank's changes in neuron order, as one process makes them
+/// (`PartitionState::apply_pre_writes`), so `s` stays the same on every
+/// rank.
+pub(crate) fn shared_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+    accumulated_writes(program, kernel, IndexSpace::Shared)
+}
+
+/// [`pre_writes`] and [`shared_writes`]: the arrays `kernel` stores
+/// through `space`, or what keeps them from being accumulated.
+fn accumulated_writes(
+    program: &Program,
+    kernel: &Kernel,
+    space: IndexSpace,
+) -> Result<Vec<ArrayId>, String> {
+    // How the message names the variable `v`: as the code writes it.
+    let (kind, suffix) = match space {
+        IndexSpace::Pre => ("presynaptic", "_pre"),
+        _ => ("shared", ""),
+    };
     let name = |a: ArrayId| {
         let name = &program.arrays[a.0 as usize].name;
         name.split_once('.')
@@ -1024,8 +1061,8 @@ pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<Array
     };
     let mut written: Vec<ArrayId> = Vec::new();
     let mut bad: Option<String> = None;
-    walk(kernel, &mut |_| {}, &mut |a, space| {
-        if space == IndexSpace::Pre && !written.contains(&a) {
+    walk(kernel, &mut |_| {}, &mut |a, at| {
+        if at == space && !written.contains(&a) {
             written.push(a);
         }
     });
@@ -1050,37 +1087,43 @@ pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<Array
             }
         },
     );
-    fn check(body: &[Stmt], name: &dyn Fn(ArrayId) -> String, bad: &mut Option<String>) {
+    let named = |a: ArrayId| (name(a), kind, suffix);
+    fn check(
+        body: &[Stmt],
+        space: IndexSpace,
+        named: &dyn Fn(ArrayId) -> (String, &'static str, &'static str),
+        bad: &mut Option<String>,
+    ) {
         for s in body {
             match s {
-                Stmt::Store(a, IndexSpace::Pre, value) if bad.is_none() => {
-                    let own = |e: &Expr| matches!(e, Expr::Load(b, IndexSpace::Pre) if b == a);
+                Stmt::Store(a, at, value) if *at == space && bad.is_none() => {
+                    let own = |e: &Expr| matches!(e, Expr::Load(b, l) if b == a && *l == space);
                     let change = match value {
                         Expr::Binary(BinaryOp::Add, x, e) if own(x) => Some(e),
                         Expr::Binary(BinaryOp::Add, e, x) if own(x) => Some(e),
                         Expr::Binary(BinaryOp::Sub, x, e) if own(x) => Some(e),
                         _ => None,
                     };
-                    let v = name(*a);
+                    let (v, kind, suffix) = named(*a);
                     *bad = match change {
                         None => Some(format!(
-                            "writes the presynaptic variable `{v}_pre` other than by \
-                             `{v}_pre += ...` or `{v}_pre -= ...`"
+                            "writes the {kind} variable `{v}{suffix}` other than by \
+                             `{v}{suffix} += ...` or `{v}{suffix} -= ...`"
                         )),
                         Some(e) if matches!(**e, Expr::Binary(BinaryOp::Mul, ..)) => Some(format!(
-                            "adds a product to the presynaptic variable `{v}_pre`, which one \
+                            "adds a product to the {kind} variable `{v}{suffix}`, which one \
                                  process rounds once (a fused multiply-add) and a split run \
                                  would round twice"
                         )),
                         Some(_) => None,
                     };
                 }
-                Stmt::If { then, .. } => check(then, name, bad),
+                Stmt::If { then, .. } => check(then, space, named, bad),
                 _ => {}
             }
         }
     }
-    check(&kernel.body, &name, &mut bad);
+    check(&kernel.body, space, &named, &mut bad);
     if let Some(bad) = bad {
         return Err(bad);
     }
@@ -1088,12 +1131,12 @@ pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<Array
         let v = name(a);
         if stores[x] > 1 {
             return Err(format!(
-                "changes the presynaptic variable `{v}_pre` more than once"
+                "changes the {kind} variable `{v}{suffix}` more than once"
             ));
         }
         if loads[x] > 1 {
             return Err(format!(
-                "reads `{v}`, which it changes as the presynaptic variable `{v}_pre`, \
+                "reads `{v}`, which it changes as the {kind} variable `{v}{suffix}`, \
                  beside changing it"
             ));
         }
@@ -1746,9 +1789,12 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
     }
     // The shared variables that only some rank holds current: those
     // changed by a kernel run over each rank's own neurons.
+    // Resets and events' code that accumulate shared variables
+    // (`shared_writes`) keep them the same on every rank.
+    let accumulates = |part: &str, k: &Kernel| part == "reset" && shared_writes(program, k).is_ok();
     let mut written = Vec::new();
-    for &(_, _, _, k) in &per_step {
-        let everywhere = runs_everywhere(k);
+    for &(_, _, part, k) in &per_step {
+        let everywhere = runs_everywhere(k) || accumulates(part, k);
         walk(k, &mut |_| {}, &mut |a, space| {
             if !(everywhere && space == IndexSpace::Shared) {
                 written.push(a)
@@ -1793,11 +1839,18 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 }
             },
             &mut |a, space| {
-                if space == IndexSpace::Shared && changes.is_none() && !runs_everywhere(k) {
-                    changes = Some(format!(
-                        "changes the shared variable `{}` during the run",
-                        program.arrays[a.0 as usize].name
-                    ));
+                if space == IndexSpace::Shared
+                    && changes.is_none()
+                    && !runs_everywhere(k)
+                    && !accumulates(part, k)
+                {
+                    changes = Some(match shared_writes(program, k) {
+                        Err(why) if part == "reset" => why,
+                        _ => format!(
+                            "changes the shared variable `{}` during the run",
+                            program.arrays[a.0 as usize].name
+                        ),
+                    });
                 }
             },
         );

@@ -331,6 +331,26 @@ run 1*ms
             "after the place where a split run reads its SpikeMonitor's `variables:`",
         ),
     ];
+    // A reset setting a shared variable from a neuron's value: the last
+    // neuron's wins on one process, which no rank knows.
+    let shared = "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (1.5 - v)/(4*ms) : 1
+        s : 1 (shared)
+    threshold: v > 1
+    reset:
+        v = 0
+        s = v + 1
+run 1*ms
+";
+    let refused = unsupported(&compile(shared).expect("the model compiles").program);
+    assert!(
+        refused.iter().any(|u| u
+            .what
+            .contains("writes the shared variable `s` other than by `s += ...`")),
+        "{refused:?}"
+    );
     for (synapses, after, expected) in cases {
         let source = model(synapses, after);
         let compiled = compile(&source).unwrap_or_else(|e| panic!("{source}: {e:?}"));

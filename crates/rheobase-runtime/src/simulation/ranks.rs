@@ -47,6 +47,12 @@ impl Simulation {
             .iter()
             .map(|k| crate::partition::pre_writes(&self.program, k).unwrap_or_default())
             .collect();
+        p.shared_writes = self
+            .program
+            .kernels
+            .iter()
+            .map(|k| crate::partition::shared_writes(&self.program, k).unwrap_or_default())
+            .collect();
         p.triggers = self.triggers();
         p.recorded = self.recorded_by_owners();
         p.shifted = self.shifted_pathways();
@@ -688,5 +694,58 @@ pub(super) fn run_pathway_list(
             }
         }
     }
-    p.apply_pre_writes(&writes, &changes, program, store);
+    p.apply_pre_writes(&writes, &changes, program, store, false);
+}
+
+/// Runs a reset or an event's code (a List kernel) over the neurons
+/// `list`. On one rank of several, a kernel that accumulates shared
+/// variables (`PartitionState::shared_writes`, `s += 1`) runs one neuron
+/// at a time with each such variable set to `-0.0` (then put back),
+/// which leaves the neuron's change in it, and every rank adds every
+/// rank's changes in neuron order, the order of one process. Collective
+/// for such kernels.
+pub(super) fn run_reset_list(
+    exec: &mut Executor,
+    program: &Program,
+    partition: &mut Option<PartitionState>,
+    kernel: KernelId,
+    store: &mut ArrayStore,
+    list: &[u32],
+    clock: Clock,
+) {
+    let writes = match partition.as_ref() {
+        Some(p) => p.shared_writes[kernel.0 as usize].clone(),
+        None => Vec::new(),
+    };
+    let Some(p) = partition.as_mut().filter(|_| !writes.is_empty()) else {
+        exec.run_list(kernel, store, list, clock, None, None);
+        return;
+    };
+    let mut changes: Vec<PreWrite> = Vec::new();
+    let mut saved = vec![0.0; writes.len()];
+    for at in 0..list.len() {
+        for (x, &a) in writes.iter().enumerate() {
+            let values = store.get_mut(a);
+            saved[x] = values[0];
+            values[0] = -0.0;
+        }
+        exec.run_list(kernel, store, &list[at..at + 1], clock, None, None);
+        for (x, &a) in writes.iter().enumerate() {
+            let values = store.get_mut(a);
+            let value = values[0];
+            values[0] = saved[x];
+            if value.to_bits() != (-0.0f64).to_bits() {
+                // Ordered by neuron, as one process runs the list.
+                changes.push(PreWrite {
+                    neuron: 0,
+                    array: x as u32,
+                    step: clock.step,
+                    post: 0,
+                    global: u64::from(list[at]),
+                    value,
+                });
+            }
+        }
+    }
+    p.apply_pre_writes(&writes, &changes, program, store, true);
 }

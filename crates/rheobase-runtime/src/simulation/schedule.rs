@@ -5,7 +5,7 @@
 //! simulation is made, as Brian2's `Network` sorts its objects: by slot
 //! (`when`), then `order`, then name ([`step_order`]).
 
-use super::ranks::{run_pathway_list, run_synapse_range_in};
+use super::ranks::{run_pathway_list, run_reset_list, run_synapse_range_in};
 use super::regular::run_one;
 use super::*;
 use crate::partition::PartitionState;
@@ -436,7 +436,7 @@ impl Simulation {
                             share_for(partition, kernel, program, store);
                             // Each rank resets its own neurons.
                             let own = &spike.occurred()[g.own_spikes.clone()];
-                            exec.run_list(kernel, store, own, clock, None, None);
+                            run_reset_list(exec, program, partition, kernel, store, own, clock);
                         }
                     }
                 }
@@ -444,7 +444,8 @@ impl Simulation {
                     let event = &groups[k].events[e];
                     if let Some(kernel) = event.effect {
                         share_for(partition, kernel, program, store);
-                        exec.run_list(kernel, store, event.occurred(), clock, None, None);
+                        let own = event.occurred();
+                        run_reset_list(exec, program, partition, kernel, store, own, clock);
                     }
                 }
                 Step::Regular(r) => run_one(
