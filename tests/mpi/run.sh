@@ -33,6 +33,7 @@ models=(
     "$root/tests/models/linked_index.model"
     "$root/tests/models/spike_monitor_schedule.model"
     "$root/tests/ranks/shifted_pathways.model"
+    "$root/tests/ranks/shared_accumulated.model"
     "$here/cuba_4k_short.model"
 )
 failed=0
