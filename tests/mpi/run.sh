@@ -30,6 +30,11 @@ models=(
     "$root/tests/models/synapse_record_pairs.model"
     "$root/tests/models/ex_Kremer_et_al_2011.model"
     "$root/tests/ranks/synapses_onto_synapses_split.model"
+    "$root/tests/models/synapse_chain_delays_on_post.model"
+    "$root/tests/models/linked_index.model"
+    "$root/tests/models/spike_monitor_schedule.model"
+    "$root/tests/ranks/shifted_pathways.model"
+    "$root/tests/ranks/shared_accumulated.model"
     "$here/cuba_4k_short.model"
 )
 failed=0
@@ -78,12 +83,12 @@ echo "MPI: a model refused in 180 MB on one process runs on 2 ranks of 180 MB ea
 
 # What cannot run split is refused before anything runs, naming it.
 set +e
-"${mpirun[@]}" -n 2 "$rheo" run "$root/tests/models/synapse_chain_delays_on_post.model" \
+"${mpirun[@]}" -n 2 "$rheo" run "$here/refused_pre_product.model" \
     --out "$work/refused" --quiet 2>"$work/refused.stderr"
 code=$?
 set -e
-if [ "$code" -eq 0 ] || ! grep -q "synapse_chain_delays_on_post.model:[0-9]*:[0-9]*: error: \`chain\` cannot run on 2 MPI ranks yet: its on_post writes the presynaptic variable \`x_pre\`" "$work/refused.stderr"; then
-    echo "MPI: synapse_chain_delays_on_post was not refused as expected (exit $code):" >&2
+if [ "$code" -eq 0 ] || ! grep -q "refused_pre_product.model:[0-9]*:[0-9]*: error: \`S\` cannot run on 2 MPI ranks yet: its on_post adds a product to the presynaptic variable \`x_pre\`" "$work/refused.stderr"; then
+    echo "MPI: refused_pre_product was not refused as expected (exit $code):" >&2
     cat "$work/refused.stderr" >&2
     failed=1
 fi

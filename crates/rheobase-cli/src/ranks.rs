@@ -130,6 +130,7 @@ impl Ranks {
             "second_rounds": sim.second_rounds(),
             "share_bytes": sim.share_bytes().0,
             "share_bytes_if_full": sim.share_bytes().1,
+            "pre_write_bytes": sim.pre_write_bytes(),
             "synapses": sim.synapse_stats().iter().map(|s| s.synapses).sum::<usize>(),
             "synapse_bytes": sim.synapse_stats().iter().map(|s| s.bytes).sum::<usize>(),
         });
@@ -198,7 +199,7 @@ NeuronGroup G(4):
     reset: v = 0
     method: euler
 Synapses S(G -> G):
-    on_post: v_pre += 0.1
+    on_post: v_pre *= 0.9
     connect: i != j
 run 1*ms
 ";
@@ -209,7 +210,8 @@ run 1*ms
         assert!(
             text.starts_with(
                 "pre.model:8:14: error: `S` cannot run on 2 MPI ranks yet: its on_post \
-                 writes the presynaptic variable `v_pre`"
+                 writes the presynaptic variable `v_pre` other than by `v_pre += ...` or \
+                 `v_pre -= ...`"
             ),
             "{text}"
         );
@@ -265,7 +267,7 @@ run 1*ms
     }
 
     #[test]
-    fn a_pathway_moved_before_the_exchange_is_refused_at_its_synapses() {
+    fn a_thresholder_moved_after_the_exchange_is_refused_at_its_group() {
         let source = "\
 NeuronGroup G(2):
     model:
@@ -276,7 +278,7 @@ NeuronGroup G(2):
 Synapses S(G -> G):
     on_pre: v_post += 0.1
     connect: i != j
-S.pre.when = 'before_groups'
+G.thresholder['spike'].when = 'after_synapses'
 run 1*ms
 ";
         let program = rheobase::compile(source).expect("model").program;
@@ -285,8 +287,8 @@ run 1*ms
             .expect("refused");
         assert!(
             text.starts_with(
-                "moved.model:7:10: error: `S` cannot run on 2 MPI ranks yet: its schedule moves \
-                 its pathway before the place where a split run exchanges spikes"
+                "moved.model:1:13: error: `G` cannot run on 2 MPI ranks yet: its schedule moves \
+                 its thresholder after the place where a split run exchanges spikes"
             ),
             "{text}"
         );

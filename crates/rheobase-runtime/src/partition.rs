@@ -22,7 +22,7 @@ use rheobase_kernel::program::{
     ConnectPlan, KernelId, MonitorPlan, Multiplicity, Part, PathwaySide, Program, RegularTarget,
     Slot,
 };
-use rheobase_kernel::{ArrayId, Expr, IndexSpace, Kernel, Stmt};
+use rheobase_kernel::{ArrayId, BinaryOp, Expr, IndexSpace, Kernel, Stmt};
 
 use crate::exec::ArrayStore;
 
@@ -193,6 +193,10 @@ pub(crate) struct PartitionState {
     exchanged: bool,
     /// The OR of every rank's flags in the last exchange.
     pub window_flags: u32,
+    /// The pathways from the source side placed before their source's
+    /// spike thresholder (`S.pre.when = 'before_groups'`), which read the
+    /// previous step's spikes: `(synapses, pathway)` as in `pre_order`.
+    pub shifted: Vec<(usize, Option<usize>)>,
     /// Every trigger's neurons in every step of the last exchanged window:
     /// `merged[at[step * per_step + g].clone()]`, ascending; `own[g]` is
     /// where this rank's neurons lie in the last step's list of trigger
@@ -217,6 +221,9 @@ pub(crate) struct PartitionState {
     /// every share carried every owned value.
     pub share_words: u64,
     pub share_full_words: u64,
+    /// Words this rank sent of changes of presynaptic variables
+    /// ([`PartitionState::apply_pre_writes`]).
+    pub pre_write_words: u64,
     /// Per kernel: whether it draws random numbers or uses its element's
     /// index, so that over synapses it must run with global indices.
     pub keyed: Vec<bool>,
@@ -234,6 +241,13 @@ pub(crate) struct PartitionState {
     pub monitor_reads: Vec<Vec<ArrayId>>,
     /// Per kernel: [`kernel_reads`].
     pub kernel_reads: Vec<Vec<ArrayId>>,
+    /// Per kernel: the neuron arrays a pathway's kernel changes through
+    /// its presynaptic neuron ([`pre_writes`]), whose changes each rank
+    /// sends to the neurons' owners ([`PartitionState::apply_pre_writes`]).
+    pub pre_writes: Vec<Vec<ArrayId>>,
+    /// Per kernel: the shared variables a reset or an event's code
+    /// accumulates ([`shared_writes`]), whose changes every rank applies.
+    pub shared_writes: Vec<Vec<ArrayId>>,
     /// The monitors that each rank records for its own neurons and whose
     /// recordings travel with the window's exchange (monitor indices):
     /// SpikeMonitors with `variables:` of exchanged groups (read after the
@@ -243,15 +257,26 @@ pub(crate) struct PartitionState {
     pub recorded: Vec<usize>,
     /// The number of variables of each monitor of `recorded`.
     pub recorded_vars: Vec<usize>,
-    /// This rank's recordings of the current window: per step and monitor
-    /// of `recorded`, a count of neurons, the neurons, then the values of
+    /// Whether a monitor of `recorded` records after the window's exchange
+    /// (a `when:` after `after_thresholds`): what it records in a window's
+    /// last step travels in the next window's message, and the last step
+    /// of a run's in one more exchange at its end
+    /// ([`PartitionState::exchange_tail`]).
+    pub late_recorded: bool,
+    /// This rank's recordings made since the last exchange: per recording
+    /// (`keys_send`), a count of neurons, the neurons, then the values of
     /// each variable (two words each). They travel after the spike lists,
-    /// in the window's one message.
+    /// in the next window's one message.
     values_send: Vec<u32>,
-    /// The last window's recordings, per step and monitor of `recorded`:
-    /// the neurons `indices[values_at[l].0.clone()]` and the values
+    /// The step and monitor of each recording of `values_send`, in the
+    /// order they were made: the same on every rank, which make the same
+    /// steps.
+    keys_send: Vec<(u64, usize)>,
+    /// The last exchange's recordings, `keys[l]` (step and monitor): the
+    /// neurons `indices[values_at[l].0.clone()]` and the values
     /// `values[values_at[l].1.clone()]`, variable by variable, each in
-    /// neuron order, with `l = step * recorded.len() + x`.
+    /// neuron order, every rank's merged in rank order.
+    keys: Vec<(u64, usize)>,
     indices: Vec<u32>,
     values: Vec<f64>,
     values_at: Vec<(Range<usize>, Range<usize>)>,
@@ -305,6 +330,7 @@ impl PartitionState {
             per_step: 0,
             exchanged: true,
             window_flags: 0,
+            shifted: Vec::new(),
             merged: Vec::new(),
             at: Vec::new(),
             own: Vec::new(),
@@ -314,14 +340,20 @@ impl PartitionState {
             pre_read: vec![None; synapses],
             share_words: 0,
             share_full_words: 0,
+            pre_write_words: 0,
             keyed: Vec::new(),
             everywhere: Vec::new(),
             columns: Vec::new(),
             monitor_reads: Vec::new(),
             kernel_reads: Vec::new(),
+            pre_writes: Vec::new(),
+            shared_writes: Vec::new(),
             recorded: Vec::new(),
             recorded_vars: Vec::new(),
+            late_recorded: false,
             values_send: Vec::new(),
+            keys_send: Vec::new(),
+            keys: Vec::new(),
             indices: Vec::new(),
             values: Vec::new(),
             values_at: Vec::new(),
@@ -367,11 +399,10 @@ impl PartitionState {
         self.exchanged = false;
         self.send.clear();
         self.send.push(flags);
-        self.values_send.clear();
     }
 
-    /// Buffers this rank's recording, for the next monitor of `recorded`
-    /// (every step buffers each of them, in order), of its own neurons
+    /// Buffers this rank's recording of step `step` by monitor `monitor`
+    /// of `recorded` (every step buffers each of them), of its own neurons
     /// `own` that fall in the monitored `start..stop`: the neurons and the
     /// values their `variables` have now.
     pub fn buffer_recorded(
@@ -380,7 +411,9 @@ impl PartitionState {
         own: &[u32],
         (start, stop): (usize, usize),
         variables: &[rheobase_kernel::program::RecordedVariable],
+        (step, monitor): (u64, usize),
     ) {
+        self.keys_send.push((step, monitor));
         let lo = own.partition_point(|&n| (n as usize) < start);
         let hi = own.partition_point(|&n| (n as usize) < stop);
         let neurons = &own[lo..hi];
@@ -401,18 +434,18 @@ impl PartitionState {
         }
     }
 
-    /// What monitor `monitor` of `recorded` recorded at step `step` of the
-    /// last window, every rank's in rank order: the neurons (ascending)
-    /// and the values of its variables, variable by variable, each in the
+    /// What the monitors of `recorded` recorded that travelled in the
+    /// last exchange, in the order they recorded it, every rank's in rank
+    /// order: the step, the monitor, the neurons (ascending) and the
+    /// values of its variables, variable by variable, each in the
     /// neurons' order.
-    pub fn window_recorded(&self, step: u64, monitor: usize) -> (&[u32], &[f64]) {
-        let Some(x) = self.recorded.iter().position(|&m| m == monitor) else {
-            return (&[], &[]);
-        };
-        let l = (step - self.window_start) as usize * self.recorded.len() + x;
-        self.values_at.get(l).map_or((&[], &[]), |(i, v)| {
-            (&self.indices[i.clone()], &self.values[v.clone()])
-        })
+    pub fn window_recorded(&self) -> impl Iterator<Item = (u64, usize, &[u32], &[f64])> + '_ {
+        self.keys
+            .iter()
+            .zip(&self.values_at)
+            .map(|(&(step, m), (i, v))| {
+                (step, m, &self.indices[i.clone()], &self.values[v.clone()])
+            })
     }
 
     /// Merges the recordings of `recorded` that travelled in the window's
@@ -423,8 +456,16 @@ impl PartitionState {
         if self.recorded.is_empty() {
             return;
         }
-        let vars = std::mem::take(&mut self.recorded_vars);
-        let blocks = self.steps * vars.len();
+        // The number of variables of each recording's monitor.
+        let vars: Vec<usize> = self
+            .keys
+            .iter()
+            .map(|&(_, m)| {
+                let x = self.recorded.iter().position(|&r| r == m);
+                x.map_or(0, |x| self.recorded_vars[x])
+            })
+            .collect();
+        let blocks = self.keys.len();
         // Per rank, per block: where its neurons lie in `recv` and how
         // many there are. A rank that failed sends no recordings; its
         // blocks are empty.
@@ -434,9 +475,9 @@ impl PartitionState {
                 let end = part.end;
                 let mut at = part.start;
                 let mut mine = Vec::with_capacity(blocks);
-                for b in 0..blocks {
+                for &per_neuron in &vars {
                     let n = if at < end { self.recv[at] as usize } else { 0 };
-                    let words = n + 2 * n * vars[b % vars.len()];
+                    let words = n + 2 * n * per_neuron;
                     if at + 1 + words <= end {
                         mine.push((at + 1, n));
                         at += 1 + words;
@@ -456,7 +497,7 @@ impl PartitionState {
                 let (at, n) = place[b];
                 self.indices.extend_from_slice(&self.recv[at..at + n]);
             }
-            for v in 0..vars[b % vars.len()] {
+            for v in 0..vars[b] {
                 for place in &places {
                     let (at, n) = place[b];
                     let at = at + n;
@@ -471,7 +512,6 @@ impl PartitionState {
             self.values_at
                 .push((from_i..self.indices.len(), from_v..self.values.len()));
         }
-        self.recorded_vars = vars;
     }
 
     /// Buffers this rank's lists of one step, one ascending list per
@@ -498,9 +538,14 @@ impl PartitionState {
         }
     }
 
-    /// The steps of the last exchanged window.
-    pub fn window_step_range(&self) -> Range<u64> {
-        self.window_start..self.window_start + self.steps as u64
+    /// The first step of the current window.
+    pub fn window_first(&self) -> u64 {
+        self.window_start
+    }
+
+    /// The step after the last of the last exchanged window.
+    pub fn window_step_end(&self) -> u64 {
+        self.window_start + self.steps as u64
     }
 
     /// Ends the buffering of a step's lists (see [`PartitionState::buffer`]).
@@ -520,9 +565,12 @@ impl PartitionState {
     /// Collective.
     pub fn exchange_window(&mut self) {
         let started = std::time::Instant::now();
-        // The recordings of `recorded` follow the spike lists in the same
-        // message.
+        // The recordings of `recorded` made since the last exchange follow
+        // the spike lists in the same message.
         self.send.extend_from_slice(&self.values_send);
+        self.values_send.clear();
+        self.keys.clear();
+        self.keys.append(&mut self.keys_send);
         let before = self.exchange.collectives();
         self.gather_window();
         self.window_collectives += self.exchange.collectives() - before;
@@ -652,7 +700,25 @@ impl PartitionState {
         self.send.clear();
         self.send.push(FLAG_FAILED);
         self.values_send.clear();
+        self.keys_send.clear();
         self.steps = 0;
+        self.exchange_window();
+    }
+
+    /// At the end of a run's steps, on every rank alike when
+    /// `late_recorded`: one more exchange, without spikes, for what the
+    /// monitors recording after the window's exchange recorded in the
+    /// run's last step (afterwards [`PartitionState::window_recorded`]
+    /// gives it). A rank that failed sends its flags only. Collective.
+    pub fn exchange_tail(&mut self, flags: u32) {
+        self.send.clear();
+        self.send.push(flags);
+        if flags & FLAG_FAILED != 0 {
+            self.values_send.clear();
+            self.keys_send.clear();
+        }
+        self.steps = 0;
+        self.window_start = self.window_end;
         self.exchange_window();
     }
 
@@ -889,6 +955,225 @@ impl PartitionState {
     }
 }
 
+/// One synapse's change of a presynaptic variable, made on the rank that
+/// holds the synapse and applied by the rank that owns the neuron
+/// ([`PartitionState::apply_pre_writes`]): `neuron`'s variable
+/// `writes[array]` (of the kernel's [`pre_writes`]) is increased by
+/// `value`. `(step, post, global)` is the place of the synapse's run of
+/// the kernel in one process's order of them: the step of the spike (or
+/// event) that triggered it, then, for a pathway triggered from the
+/// target side, its postsynaptic neuron, then its global index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PreWrite {
+    pub neuron: u32,
+    pub array: u32,
+    pub step: u64,
+    pub post: u32,
+    pub global: u64,
+    pub value: f64,
+}
+
+/// Words of one [`PreWrite`] in a message.
+const PRE_WRITE_WORDS: usize = 9;
+
+impl PartitionState {
+    /// Applies every rank's [`PreWrite`]s of one run of a pathway kernel
+    /// that changes the presynaptic variables `writes`, right after it ran
+    /// on every rank: each rank sends the changes its synapses made, and
+    /// the owner of each neuron adds them to its variable in the order one
+    /// process makes them (which mixes every rank's synapses), so that its
+    /// value is the one of one process to the last bit. Collective.
+    ///
+    /// With `everywhere` (the shared variables of [`shared_writes`]),
+    /// every rank applies every change, so that each holds the value of
+    /// one process.
+    pub fn apply_pre_writes(
+        &mut self,
+        writes: &[ArrayId],
+        local: &[PreWrite],
+        program: &Program,
+        store: &mut ArrayStore,
+        everywhere: bool,
+    ) {
+        let started = std::time::Instant::now();
+        self.share_send.clear();
+        for w in local {
+            let bits = w.value.to_bits();
+            self.share_send.extend_from_slice(&[
+                w.neuron,
+                w.array,
+                w.step as u32,
+                (w.step >> 32) as u32,
+                w.post,
+                w.global as u32,
+                (w.global >> 32) as u32,
+                bits as u32,
+                (bits >> 32) as u32,
+            ]);
+        }
+        self.pre_write_words += self.share_send.len() as u64;
+        self.exchange
+            .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
+        let (ranks, me) = (self.ranks(), self.rank());
+        let mut mine: Vec<PreWrite> = self
+            .recv
+            .chunks_exact(PRE_WRITE_WORDS)
+            .map(|w| PreWrite {
+                neuron: w[0],
+                array: w[1],
+                step: u64::from(w[2]) | (u64::from(w[3]) << 32),
+                post: w[4],
+                global: u64::from(w[5]) | (u64::from(w[6]) << 32),
+                value: f64::from_bits(u64::from(w[7]) | (u64::from(w[8]) << 32)),
+            })
+            .filter(|w| {
+                if everywhere {
+                    return true;
+                }
+                let a = writes[w.array as usize];
+                let size = program.groups[program.arrays[a.0 as usize].group].size;
+                owned_range(size, ranks, me).contains(&(w.neuron as usize))
+            })
+            .collect();
+        // A stable sort: a synapse's changes of several variables keep
+        // their order (they touch different arrays, so it does not matter).
+        mine.sort_by_key(|w| (w.step, w.post, w.global));
+        for w in &mine {
+            store.get_mut(writes[w.array as usize])[w.neuron as usize] += w.value;
+        }
+        self.exchange_seconds += started.elapsed().as_secs_f64();
+    }
+}
+
+/// The neuron arrays a pathway's kernel changes through its presynaptic
+/// neuron (`x_pre += ...`), when it changes each in a way the owner of
+/// the neuron can apply in one process's order: a single `x_pre += e` or
+/// `x_pre -= e` per variable (possibly under a condition), where nothing
+/// else in the kernel reads or writes `x` (through any index) and `e` is
+/// not a product. Then `e` does not depend on the order in which the
+/// synapses run, the synapse's change is `x + e` with `x` set to `-0.0`
+/// (the identity of addition: `-0.0 + e == e` and `-0.0 - e == -e` for
+/// every `e`, zeros included), and the owner's `x + change` is what one
+/// process computes. A product would be one fused multiply-add on one
+/// process (`x + a*b` rounded once) and two roundings here. `Err` names
+/// what cannot be split.
+pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+    accumulated_writes(program, kernel, IndexSpace::Pre)
+}
+
+/// Like [`pre_writes`], the shared variables a reset or an event's code
+/// changes (`s += 1` in a reset): each rank runs its own neurons' share
+/// one neuron at a time with `s` set to `-0.0`, and every rank adds every
+/// rank's changes in neuron order, as one process makes them
+/// (`PartitionState::apply_pre_writes`), so `s` stays the same on every
+/// rank.
+pub(crate) fn shared_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+    accumulated_writes(program, kernel, IndexSpace::Shared)
+}
+
+/// [`pre_writes`] and [`shared_writes`]: the arrays `kernel` stores
+/// through `space`, or what keeps them from being accumulated.
+fn accumulated_writes(
+    program: &Program,
+    kernel: &Kernel,
+    space: IndexSpace,
+) -> Result<Vec<ArrayId>, String> {
+    // How the message names the variable `v`: as the code writes it.
+    let (kind, suffix) = match space {
+        IndexSpace::Pre => ("presynaptic", "_pre"),
+        _ => ("shared", ""),
+    };
+    let name = |a: ArrayId| {
+        let name = &program.arrays[a.0 as usize].name;
+        name.split_once('.')
+            .map_or(name.as_str(), |(_, v)| v)
+            .to_string()
+    };
+    let mut written: Vec<ArrayId> = Vec::new();
+    let mut bad: Option<String> = None;
+    walk(kernel, &mut |_| {}, &mut |a, at| {
+        if at == space && !written.contains(&a) {
+            written.push(a);
+        }
+    });
+    if written.is_empty() {
+        return Ok(written);
+    }
+    // Each written variable: its stores (any index) and its loads.
+    let mut stores = vec![0usize; written.len()];
+    let mut loads = vec![0usize; written.len()];
+    walk(
+        kernel,
+        &mut |e| {
+            if let Expr::Load(a, _) = e {
+                if let Some(x) = written.iter().position(|w| w == a) {
+                    loads[x] += 1;
+                }
+            }
+        },
+        &mut |a, _| {
+            if let Some(x) = written.iter().position(|w| *w == a) {
+                stores[x] += 1;
+            }
+        },
+    );
+    let named = |a: ArrayId| (name(a), kind, suffix);
+    fn check(
+        body: &[Stmt],
+        space: IndexSpace,
+        named: &dyn Fn(ArrayId) -> (String, &'static str, &'static str),
+        bad: &mut Option<String>,
+    ) {
+        for s in body {
+            match s {
+                Stmt::Store(a, at, value) if *at == space && bad.is_none() => {
+                    let own = |e: &Expr| matches!(e, Expr::Load(b, l) if b == a && *l == space);
+                    let change = match value {
+                        Expr::Binary(BinaryOp::Add, x, e) if own(x) => Some(e),
+                        Expr::Binary(BinaryOp::Add, e, x) if own(x) => Some(e),
+                        Expr::Binary(BinaryOp::Sub, x, e) if own(x) => Some(e),
+                        _ => None,
+                    };
+                    let (v, kind, suffix) = named(*a);
+                    *bad = match change {
+                        None => Some(format!(
+                            "writes the {kind} variable `{v}{suffix}` other than by \
+                             `{v}{suffix} += ...` or `{v}{suffix} -= ...`"
+                        )),
+                        Some(e) if matches!(**e, Expr::Binary(BinaryOp::Mul, ..)) => Some(format!(
+                            "adds a product to the {kind} variable `{v}{suffix}`, which one \
+                                 process rounds once (a fused multiply-add) and a split run \
+                                 would round twice"
+                        )),
+                        Some(_) => None,
+                    };
+                }
+                Stmt::If { then, .. } => check(then, space, named, bad),
+                _ => {}
+            }
+        }
+    }
+    check(&kernel.body, space, &named, &mut bad);
+    if let Some(bad) = bad {
+        return Err(bad);
+    }
+    for (x, &a) in written.iter().enumerate() {
+        let v = name(a);
+        if stores[x] > 1 {
+            return Err(format!(
+                "changes the {kind} variable `{v}{suffix}` more than once"
+            ));
+        }
+        if loads[x] > 1 {
+            return Err(format!(
+                "reads `{v}`, which it changes as the {kind} variable `{v}{suffix}`, \
+                 beside changing it"
+            ));
+        }
+    }
+    Ok(written)
+}
+
 impl PartitionState {
     /// Finds where the synapses `recorded` (global indices) of Synapses
     /// object `synapses` that StateMonitor `monitor` records lie: which of
@@ -1055,6 +1340,10 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
     let reads = |k: Option<KernelId>| -> Vec<ArrayId> {
         let mut found = Vec::new();
         if let Some(k) = k {
+            // What a pathway changes through the presynaptic neuron it
+            // reads only to change it, and its change does not depend on
+            // the value (`pre_writes`): no need to share it first.
+            let written = pre_writes(program, kernel(k)).unwrap_or_default();
             walk(
                 kernel(k),
                 &mut |e| {
@@ -1066,9 +1355,13 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
                     // even values set only between runs were set on
                     // their holders alone (`synapse_sides`).
                     let ghost = *space == IndexSpace::Pre && d.synapses.is_some();
-                    let neuron = (*space == IndexSpace::Pre || shared)
+                    // A monitor's `prepare` kernel reading a variable
+                    // linked with `index=` reads any source neuron.
+                    let via = matches!(space, IndexSpace::Via(_));
+                    let neuron = (*space == IndexSpace::Pre || shared || via)
                         && d.synapses.is_none()
-                        && changing.contains(a);
+                        && changing.contains(a)
+                        && !written.contains(a);
                     if (neuron || ghost) && !found.contains(a) {
                         found.push(*a);
                     }
@@ -1143,8 +1436,9 @@ fn one_neuron_array(program: &Program, a: ArrayId) -> bool {
 }
 
 /// Per kernel: the variables of one-neuron groups that it reads as one
-/// value (a variable linked to such a group, `x : 1 (linked)`), and the
-/// neuron variables it reads through a synapse's presynaptic neuron, that
+/// value (a variable linked to such a group, `x : 1 (linked)`), the
+/// neuron variables it reads through a synapse's presynaptic neuron, and
+/// the source variables it reads through a link with `index=`, that
 /// change during a run. On one rank of several only the rank owning the
 /// neuron has their current value, so they are shared right before the
 /// kernel runs ([`PartitionState::share_for`]; the pathways, summed
@@ -1169,8 +1463,12 @@ pub(crate) fn kernel_reads(program: &Program) -> Vec<Vec<ArrayId>> {
                         // synapse's ghost slot, filled before every read
                         // (`synapse_sides`).
                         IndexSpace::Pre => true,
+                        // A variable linked with `index=`: neuron `k`
+                        // reads the source's neuron `index[k]`, which
+                        // another rank may update.
+                        IndexSpace::Via(_) => d.synapses.is_none(),
                         // Refused on split runs (`unsupported`).
-                        IndexSpace::Own | IndexSpace::Post | IndexSpace::Via(_) => false,
+                        IndexSpace::Own | IndexSpace::Post => false,
                     };
                     let ghost = *space == IndexSpace::Pre && d.synapses.is_some();
                     if wanted
@@ -1504,16 +1802,18 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 );
             }
         }
-        let parts = [
-            ("on_pre", s.on_pre),
-            ("on_post", s.on_post),
-            ("equations", s.state_update),
-        ];
+        // Pathways may change presynaptic variables by `+=`/`-=`: the
+        // owners apply every rank's changes in one process's order
+        // (`pre_writes`).
+        let parts = [("on_pre", s.on_pre), ("on_post", s.on_post)];
         for (part, k) in parts {
             let Some(k) = k else { continue };
-            if let Some(what) = pre_access(kernel(k)) {
+            if let Err(what) = pre_writes(program, kernel(k)) {
                 refuse(&s.name, part, what);
             }
+        }
+        if let Some(what) = s.state_update.and_then(|k| pre_access(kernel(k))) {
+            refuse(&s.name, "equations", what);
         }
         for summed in &s.summed {
             if let Some(what) = pre_access(kernel(summed.kernel)) {
@@ -1521,7 +1821,7 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             }
         }
         for p in &s.pathways {
-            if let Some(what) = pre_access(kernel(p.kernel)) {
+            if let Err(what) = pre_writes(program, kernel(p.kernel)) {
                 let part = match p.side {
                     PathwaySide::Pre => "on_pre",
                     PathwaySide::Post => "on_post",
@@ -1577,9 +1877,12 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
     }
     // The shared variables that only some rank holds current: those
     // changed by a kernel run over each rank's own neurons.
+    // Resets and events' code that accumulate shared variables
+    // (`shared_writes`) keep them the same on every rank.
+    let accumulates = |part: &str, k: &Kernel| part == "reset" && shared_writes(program, k).is_ok();
     let mut written = Vec::new();
-    for &(_, _, _, k) in &per_step {
-        let everywhere = runs_everywhere(k);
+    for &(_, _, part, k) in &per_step {
+        let everywhere = runs_everywhere(k) || accumulates(part, k);
         walk(k, &mut |_| {}, &mut |a, space| {
             if !(everywhere && space == IndexSpace::Shared) {
                 written.push(a)
@@ -1614,25 +1917,28 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                         d.name, other.name
                     ))
                     .filter(|_| written.contains(a) && !one_neuron_array(program, *a)),
-                    // Neuron `k` reads the other group's neuron `index[k]`,
-                    // which another rank may update.
-                    IndexSpace::Via(_) => Some(format!(
-                        "reads `{}` of group `{}` through a `linked_var(..., index=...)`, \
-                         whose neurons may lie on other ranks",
-                        d.name, other.name
-                    )),
-                    IndexSpace::Pre | IndexSpace::Post => None,
+                    // Neuron `k` reads the other group's neuron
+                    // `index[k]`, shared from its owner right before the
+                    // kernel runs (`kernel_reads`).
+                    IndexSpace::Via(_) | IndexSpace::Pre | IndexSpace::Post => None,
                 };
                 if what.is_none() {
                     what = bad;
                 }
             },
             &mut |a, space| {
-                if space == IndexSpace::Shared && changes.is_none() && !runs_everywhere(k) {
-                    changes = Some(format!(
-                        "changes the shared variable `{}` during the run",
-                        program.arrays[a.0 as usize].name
-                    ));
+                if space == IndexSpace::Shared
+                    && changes.is_none()
+                    && !runs_everywhere(k)
+                    && !accumulates(part, k)
+                {
+                    changes = Some(match shared_writes(program, k) {
+                        Err(why) if part == "reset" => why,
+                        _ => format!(
+                            "changes the shared variable `{}` during the run",
+                            program.arrays[a.0 as usize].name
+                        ),
+                    });
                 }
             },
         );
@@ -1640,42 +1946,28 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             refuse(name, part, what);
         }
     }
-    for m in &program.monitors {
-        // Each rank buffers its own neurons' share of a SpikeMonitor or
-        // EventMonitor given a `when:` at the monitor's place, and the
-        // window's message carries it; after the window's exchange (at
-        // the end of `after_thresholds`), the last step of a window has
-        // no message left to carry it.
-        if let MonitorPlan::Spike {
-            name,
-            schedule: Some(slot),
-            ..
-        } = m
-        {
-            if slot.when > Slot::AFTER_THRESHOLDS {
-                refuse(
-                    name,
-                    "when",
-                    "records spikes after the place where a split run exchanges them \
-                     (`when:` after `after_thresholds`)"
-                        .to_string(),
-                );
-            }
-        }
-    }
-    // A split step buffers its spikes at `thresholds` order 1 (where one
-    // process's SpikeMonitors record), its EventMonitors' events at
-    // `thresholds` order 2 and `after_thresholds` order 1, and exchanges
-    // them at the end of `after_thresholds` (`schedule::step_order`).
-    // Parts that only update, reset or sum over a rank's own neurons and
-    // synapses may move anywhere else: they read what they read on one
-    // process (a resetter its own neurons' share of the spike list, a
-    // post pathway its own targets' spikes). What must stay on its side
-    // of those steps: the spike thresholders before the buffering, the
-    // source-side pathways after the exchange (before it, they would
-    // deliver the previous step's spikes, which reach other ranks'
-    // synapses only at the exchange), and the custom events' thresholders,
-    // whose EventMonitors are placed around them.
+    // Each rank buffers its own neurons' share of a SpikeMonitor or
+    // EventMonitor given a `when:` at the monitor's place, and the next
+    // window's message carries it (after the window's exchange, at the
+    // end of `after_thresholds`, the next one; `exchange_tail` at the end
+    // of a run).
+    // A split step reads its SpikeMonitors' variables at `thresholds`
+    // order 1 (where one process's SpikeMonitors record), buffers its
+    // EventMonitors' events at `thresholds` order 2 and `after_thresholds`
+    // order 1, and buffers and exchanges its spikes and events at the end
+    // of `after_thresholds` (`schedule::step_order`). Parts that only
+    // update, reset or sum over a rank's own neurons and synapses may move
+    // anywhere else: they read what they read on one process (a resetter
+    // its own neurons' share of the spike list, a post pathway its own
+    // targets' spikes). What must stay on its side of those steps: the
+    // spike thresholders before the exchange (and before the reading of
+    // their default SpikeMonitors' variables), the source-side pathways
+    // triggered by a custom event after the exchange (before it, they
+    // would deliver the previous step's events, which every rank learns
+    // only at the exchange and does not keep; those triggered by spikes
+    // queue the previous step's spikes of other ranks at the exchange, or
+    // in a window's first step at the pathway), and the custom events'
+    // thresholders, whose EventMonitors are placed around them.
     let buffers = [
         Slot::new(Slot::THRESHOLDS, 1),
         Slot::new(Slot::THRESHOLDS, 2),
@@ -1699,14 +1991,63 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             Part::Pathway(s, _, _) => (&program.synapses[s].name, "pathway"),
             Part::Summed(s, _) => (&program.synapses[s].name, "summed variable"),
         };
-        let why = match part {
-            _ if buffers.contains(&slot) => Some("to where a split run buffers spikes and events"),
-            Part::Thresholder(_, None) if slot >= buffers[0] => {
-                Some("after the place where a split run buffers spikes")
+        // A SpikeMonitor at its default place whose variables a split run
+        // reads at `thresholds` order 1.
+        let default_variables = |g: usize| {
+            program.monitors.iter().any(|m| {
+                matches!(m, MonitorPlan::Spike { group, event: None, schedule: None, variables, .. }
+                    if *group == g && !variables.is_empty())
+            })
+        };
+        let triggered_by_event = |s: usize, which: Option<usize>| {
+            let plan = &program.synapses[s];
+            match which {
+                None => plan.pre_event.is_some(),
+                Some(w) => plan.pathways[w].event.is_some(),
             }
+        };
+        // A pathway placed in an earlier slot than its source's
+        // thresholder in every run runs before it: it reads the previous
+        // step's spikes, which the exchange queues one step later
+        // (`PartitionState::shifted`). One placed after the thresholder
+        // and before the exchange would miss the spikes of the window's
+        // first step due in its last, which other ranks send only at the
+        // exchange.
+        let runs = 1 + program
+            .later_places
+            .iter()
+            .map(|&(r, _, _)| r)
+            .max()
+            .unwrap_or(0);
+        let before_thresholder = |s: usize| {
+            let source = program.synapses[s].source;
+            slot.when < Slot::THRESHOLDS
+                && (0..runs).all(|r| {
+                    program
+                        .place_in_run(Part::Thresholder(source, None), r)
+                        .when
+                        >= Slot::THRESHOLDS
+                })
+        };
+        let why = match part {
+            Part::Thresholder(_, None) if slot.when > Slot::AFTER_THRESHOLDS => {
+                Some("after the place where a split run exchanges spikes")
+            }
+            Part::Thresholder(g, None) if slot >= buffers[0] && default_variables(g) => {
+                Some("after the place where a split run reads its SpikeMonitor's `variables:`")
+            }
+            Part::Thresholder(_, None) => None,
+            _ if buffers.contains(&slot) => Some("to where a split run buffers spikes and events"),
             Part::Thresholder(_, Some(_)) => Some("from Brian2's default place"),
-            Part::Pathway(_, PathwaySide::Pre, _) if slot.when <= Slot::AFTER_THRESHOLDS => {
-                Some("before the place where a split run exchanges spikes")
+            Part::Pathway(s, PathwaySide::Pre, which)
+                if slot.when <= Slot::AFTER_THRESHOLDS && triggered_by_event(s, which) =>
+            {
+                Some("before the place where a split run exchanges custom events")
+            }
+            Part::Pathway(s, PathwaySide::Pre, _)
+                if slot.when <= Slot::AFTER_THRESHOLDS && !before_thresholder(s) =>
+            {
+                Some("after its source's thresholder and before the place where a split run exchanges spikes")
             }
             _ => None,
         };

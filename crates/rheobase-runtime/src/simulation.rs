@@ -686,6 +686,10 @@ impl Simulation {
         self.runs_begun += 1;
         if run > 0 && self.program.later_places.iter().any(|&(r, _, _)| r == run) {
             self.steps = step_order(&self.program, run);
+            let shifted = self.shifted_pathways();
+            if let Some(p) = &mut self.partition {
+                p.shifted = shifted;
+            }
         }
         for g in &mut self.groups {
             for event in g.events.iter_mut().chain(g.spike.as_mut()) {
@@ -843,6 +847,13 @@ impl Simulation {
                 let check = self.step / crate::DIVERGENCE_CHECK_STEPS;
                 result = self.report(self.divergence.scan(&self.store, check, last), false);
             }
+        }
+        // What monitors recording after the window's exchange recorded in
+        // the last step travels in one more exchange, on every rank.
+        let flags = self.local_flags(result.is_err());
+        if let Some(p) = self.partition.as_mut().filter(|p| p.late_recorded) {
+            p.exchange_tail(flags);
+            schedule::record_window(p, &self.program, &mut self.monitors, self.program.dt);
         }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
         result.map(|()| done)

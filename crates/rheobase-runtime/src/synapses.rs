@@ -414,6 +414,19 @@ impl SynapsesState {
         }
     }
 
+    /// The delay, in steps, of synapse `s` on the `on_pre` pathway
+    /// (`which == None`) or on `pathways[k]`, as prepared for this run.
+    pub fn delay_steps(&self, which: Option<usize>, s: usize) -> u32 {
+        let delivery = match which {
+            None => &self.pre,
+            Some(k) => &self.extra[k],
+        };
+        match delivery.uniform_delay {
+            Some(d) => d,
+            None => delivery.delays.get(s).copied().unwrap_or(0),
+        }
+    }
+
     /// Puts the delivered slot back (emptied, keeping its capacity).
     pub fn clear_due(&mut self, which: Option<usize>, due: Vec<u32>, step: u64) {
         let delivery = match which {

@@ -126,21 +126,8 @@ fn models() -> Vec<PathBuf> {
 
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
-/// Sorted by name. Parts moved across the places where a split step buffers and
-/// exchanges spikes (object_order: a thresholder at `thresholds` order 1,
-/// where spikes are buffered; part_schedule: `S.pre.when =
-/// 'before_groups'`, before the exchange; tests/ranks/moved_parts.model
-/// moves parts that run split). Monitors given a `when:` after the
-/// exchange (spike_monitor_schedule: `when: end`).
-/// Presynaptic writes (synapse_chain_delays_on_post; ex_Wang_2002, whose
-/// `C_EE_NMDA` has `on_pre: x_pre += 1`).
+/// Sorted by name. Empty: every test model runs split.
 const REFUSED: &[&str] = &[
-    "ex_Wang_2002",
-    "linked_index",
-    "object_order",
-    "part_schedule",
-    "spike_monitor_schedule",
-    "synapse_chain_delays_on_post",
 ];
 
 /// Spike exchanges on 2 and 3 ranks of models whose windows are known:
@@ -248,7 +235,7 @@ fn split_runs_match_one_process_bit_for_bit() {
 }
 
 /// A part moved between runs is checked as one moved before them: a
-/// source-side pathway moved before the window's exchange after the first
+/// spike thresholder moved after the window's exchange after the first
 /// `run` is refused for split runs, naming it (the models above move only
 /// parts that run split between their runs).
 #[test]
@@ -266,7 +253,7 @@ Synapses S(G -> H):
     on_pre: v_post += 0.5
     connect: j='i'
 run 1*ms
-S.pre.when = 'before_groups'
+G.thresholder['spike'].when = 'after_synapses'
 run 1*ms
 ";
     let model = compile(source).expect("the model compiles");
@@ -274,7 +261,96 @@ run 1*ms
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(
         (refused[0].object.as_str(), refused[0].part),
-        ("S", "schedule")
+        ("G", "schedule")
     );
-    assert!(refused[0].what.contains("pathway"), "{}", refused[0].what);
+    assert!(
+        refused[0].what.contains("thresholder"),
+        "{}",
+        refused[0].what
+    );
+}
+
+/// What cannot run split among presynaptic writes and moved parts is
+/// refused, naming what: a product added to `x_pre` (one rounding on one
+/// process, a fused multiply-add), another operator, a kernel that reads
+/// the variable it changes elsewhere or changes it twice, a source-side
+/// pathway placed between its thresholder and the exchange, and a
+/// thresholder moved past where its default SpikeMonitor's variables are
+/// read.
+#[test]
+fn unsplittable_writes_and_moves_are_refused_naming_them() {
+    let model = |synapses: &str, after: &str| {
+        format!(
+            "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (1.5 - v)/(4*ms) : 1
+        x : 1
+    threshold: v > 1
+    reset: v = 0
+Synapses S(G -> G):
+    model:
+        w : 1
+{synapses}
+    connect: i != j
+SpikeMonitor sm(G):
+    variables: v
+{after}
+run 1*ms
+"
+        )
+    };
+    let cases = [
+        ("    on_post: x_pre += w*0.5", "", "adds a product to the presynaptic variable `x_pre`"),
+        ("    on_pre: x_pre *= 0.9", "", "writes the presynaptic variable `x_pre` other than by"),
+        (
+            "    on_pre:\n        x_pre += 1\n        w = x_pre",
+            "",
+            "reads `x`, which it changes as the presynaptic variable `x_pre`",
+        ),
+        (
+            "    on_pre:\n        x_pre += 1\n        x_pre += w",
+            "",
+            "changes the presynaptic variable `x_pre` more than once",
+        ),
+        (
+            "    on_pre: v_post += 0.1",
+            "S.pre.when = 'after_thresholds'",
+            "after its source's thresholder and before the place where a split run exchanges spikes",
+        ),
+        (
+            "    on_pre: v_post += 0.1",
+            "G.thresholder['spike'].order = 1",
+            "after the place where a split run reads its SpikeMonitor's `variables:`",
+        ),
+    ];
+    // A reset setting a shared variable from a neuron's value: the last
+    // neuron's wins on one process, which no rank knows.
+    let shared = "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (1.5 - v)/(4*ms) : 1
+        s : 1 (shared)
+    threshold: v > 1
+    reset:
+        v = 0
+        s = v + 1
+run 1*ms
+";
+    let refused = unsupported(&compile(shared).expect("the model compiles").program);
+    assert!(
+        refused.iter().any(|u| u
+            .what
+            .contains("writes the shared variable `s` other than by `s += ...`")),
+        "{refused:?}"
+    );
+    for (synapses, after, expected) in cases {
+        let source = model(synapses, after);
+        let compiled = compile(&source).unwrap_or_else(|e| panic!("{source}: {e:?}"));
+        let refused = unsupported(&compiled.program);
+        assert!(
+            refused.iter().any(|u| u.what.contains(expected)),
+            "{source}\nexpected `{expected}`, found {refused:?}"
+        );
+    }
 }

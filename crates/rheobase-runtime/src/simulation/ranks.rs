@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::exec::PairIndex;
-use crate::partition::{owned_range, owner, uses_global_index, GlobalRun, Trigger};
+use crate::partition::{owned_range, owner, uses_global_index, GlobalRun, PreWrite, Trigger};
 use crate::synapses::SynapsesState;
 use rheobase_kernel::program::PathwaySide;
 
@@ -42,8 +42,28 @@ impl Simulation {
             .collect();
         p.columns = vec![None; self.program.monitors.len()];
         p.kernel_reads = crate::partition::kernel_reads(&self.program);
+        p.pre_writes = self
+            .program
+            .kernels
+            .iter()
+            .map(|k| crate::partition::pre_writes(&self.program, k).unwrap_or_default())
+            .collect();
+        p.shared_writes = self
+            .program
+            .kernels
+            .iter()
+            .map(|k| crate::partition::shared_writes(&self.program, k).unwrap_or_default())
+            .collect();
         p.triggers = self.triggers();
         p.recorded = self.recorded_by_owners();
+        p.shifted = self.shifted_pathways();
+        p.late_recorded = p.recorded.iter().any(|&m| {
+            matches!(
+                &self.program.monitors[m],
+                MonitorPlan::Spike { schedule: Some(slot), .. }
+                    if slot.when > rheobase_kernel::program::Slot::AFTER_THRESHOLDS
+            )
+        });
         p.recorded_vars = p
             .recorded
             .iter()
@@ -132,6 +152,22 @@ impl Simulation {
         recorded.into_iter().map(|(_, m)| m).collect()
     }
 
+    /// The source-side pathways triggered by spikes that run before their
+    /// source's thresholder in the step (`PartitionState::shifted`).
+    pub(super) fn shifted_pathways(&self) -> Vec<(usize, Option<usize>)> {
+        let at = |step: Step| self.steps.iter().position(|&s| s == step);
+        self.pre_order
+            .iter()
+            .copied()
+            .filter(|&(k, which)| {
+                let source = self.program.synapses[k].source;
+                let pathway = at(Step::Pathway(k, PathwaySide::Pre, which));
+                let thresholder = at(Step::Thresholder(source));
+                matches!((pathway, thresholder), (Some(p), Some(t)) if p < t)
+            })
+            .collect()
+    }
+
     /// `(rank, ranks)`: `(0, 1)` for a simulation that is not split.
     pub fn rank(&self) -> (usize, usize) {
         self.partition
@@ -179,6 +215,12 @@ impl Simulation {
         self.partition
             .as_ref()
             .map_or((0, 0), |p| (4 * p.share_words, 4 * p.share_full_words))
+    }
+
+    /// Bytes of changes of presynaptic variables (`x_pre += ...`) this
+    /// rank sent to their owners (0 when not split).
+    pub fn pre_write_bytes(&self) -> u64 {
+        self.partition.as_ref().map_or(0, |p| 4 * p.pre_write_words)
     }
 
     /// Windows whose message took a second collective (0 when not split).
@@ -587,4 +629,146 @@ pub(super) fn run_synapse_range_in(
             exec.run_range(kernel, store, range, clock, Some(pairs), None);
         }
     }
+}
+
+/// Runs a pathway's List kernel over the synapses `list` of Synapses
+/// object `k` ([`run_synapse_list`]), triggered from `side` (`which` as in
+/// `SynapsesState::push`). On one rank of several, a kernel that changes
+/// presynaptic variables (`PartitionState::pre_writes`) runs one synapse
+/// at a time with each such variable of the synapse's presynaptic neuron
+/// set to `-0.0` (then put back), which leaves in it exactly the change
+/// the synapse makes; the changes go to the neurons' owners, which apply
+/// every rank's in one process's order (`PartitionState::apply_pre_writes`).
+/// Collective for such kernels.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+pub(super) fn run_pathway_list(
+    exec: &mut Executor,
+    program: &Program,
+    partition: &mut Option<PartitionState>,
+    kernel: KernelId,
+    store: &mut ArrayStore,
+    list: &[u32],
+    clock: Clock,
+    (k, state, side, which): (usize, &SynapsesState, PathwaySide, Option<usize>),
+) {
+    let writes = match partition.as_ref() {
+        Some(p) => p.pre_writes[kernel.0 as usize].clone(),
+        None => Vec::new(),
+    };
+    let Some(p) = partition.as_mut().filter(|_| !writes.is_empty()) else {
+        run_synapse_list(
+            exec,
+            partition.as_ref(),
+            kernel,
+            store,
+            list,
+            clock,
+            (k, &state.pairs),
+        );
+        return;
+    };
+    let mut changes: Vec<PreWrite> = Vec::new();
+    let mut saved = vec![0.0; writes.len()];
+    for at in 0..list.len() {
+        let s = list[at] as usize;
+        let neuron = state.pairs.pre()[s];
+        for (x, &a) in writes.iter().enumerate() {
+            let values = store.get_mut(a);
+            saved[x] = values[neuron as usize];
+            values[neuron as usize] = -0.0;
+        }
+        run_synapse_list(
+            exec,
+            Some(p),
+            kernel,
+            store,
+            &list[at..at + 1],
+            clock,
+            (k, &state.pairs),
+        );
+        // The step of the spike or event that delivered the synapse now:
+        // an `on_post` pathway without a queue delivers at once.
+        let step = match (side, which) {
+            (PathwaySide::Post, None) => clock.step,
+            _ => clock
+                .step
+                .saturating_sub(u64::from(state.delay_steps(which, s))),
+        };
+        let post = match side {
+            PathwaySide::Pre => 0,
+            PathwaySide::Post => state.pairs.post()[s],
+        };
+        let global = s as u64 + global_offset(&p.runs[k], s);
+        for (x, &a) in writes.iter().enumerate() {
+            let values = store.get_mut(a);
+            let value = values[neuron as usize];
+            values[neuron as usize] = saved[x];
+            // `-0.0` is no change (a store under a condition that did not
+            // hold).
+            if value.to_bits() != (-0.0f64).to_bits() {
+                changes.push(PreWrite {
+                    neuron,
+                    array: x as u32,
+                    step,
+                    post,
+                    global,
+                    value,
+                });
+            }
+        }
+    }
+    p.apply_pre_writes(&writes, &changes, program, store, false);
+}
+
+/// Runs a reset or an event's code (a List kernel) over the neurons
+/// `list`. On one rank of several, a kernel that accumulates shared
+/// variables (`PartitionState::shared_writes`, `s += 1`) runs one neuron
+/// at a time with each such variable set to `-0.0` (then put back),
+/// which leaves the neuron's change in it, and every rank adds every
+/// rank's changes in neuron order, the order of one process. Collective
+/// for such kernels.
+pub(super) fn run_reset_list(
+    exec: &mut Executor,
+    program: &Program,
+    partition: &mut Option<PartitionState>,
+    kernel: KernelId,
+    store: &mut ArrayStore,
+    list: &[u32],
+    clock: Clock,
+) {
+    let writes = match partition.as_ref() {
+        Some(p) => p.shared_writes[kernel.0 as usize].clone(),
+        None => Vec::new(),
+    };
+    let Some(p) = partition.as_mut().filter(|_| !writes.is_empty()) else {
+        exec.run_list(kernel, store, list, clock, None, None);
+        return;
+    };
+    let mut changes: Vec<PreWrite> = Vec::new();
+    let mut saved = vec![0.0; writes.len()];
+    for at in 0..list.len() {
+        for (x, &a) in writes.iter().enumerate() {
+            let values = store.get_mut(a);
+            saved[x] = values[0];
+            values[0] = -0.0;
+        }
+        exec.run_list(kernel, store, &list[at..at + 1], clock, None, None);
+        for (x, &a) in writes.iter().enumerate() {
+            let values = store.get_mut(a);
+            let value = values[0];
+            values[0] = saved[x];
+            if value.to_bits() != (-0.0f64).to_bits() {
+                // Ordered by neuron, as one process runs the list.
+                changes.push(PreWrite {
+                    neuron: 0,
+                    array: x as u32,
+                    step: clock.step,
+                    post: 0,
+                    global: u64::from(list[at]),
+                    value,
+                });
+            }
+        }
+    }
+    p.apply_pre_writes(&writes, &changes, program, store, true);
 }

@@ -5,7 +5,7 @@
 //! simulation is made, as Brian2's `Network` sorts its objects: by slot
 //! (`when`), then `order`, then name ([`step_order`]).
 
-use super::ranks::{run_synapse_list, run_synapse_range_in};
+use super::ranks::{run_pathway_list, run_reset_list, run_synapse_range_in};
 use super::regular::run_one;
 use super::*;
 use crate::partition::PartitionState;
@@ -102,7 +102,13 @@ impl Simulation {
                         // A split run buffers its own neurons' share here,
                         // merged at the exchange (`PartitionState::recorded`).
                         Some(p) if p.recorded.contains(&m) => {
-                            buffer_recorded(p, program, store, groups, Recorded::At(m));
+                            buffer_recorded(
+                                p,
+                                program,
+                                store,
+                                groups,
+                                (Recorded::At(m), clock.step),
+                            );
                         }
                         _ => record_spike_monitor(plan, &mut monitors[m], groups, store, clock),
                     },
@@ -249,13 +255,18 @@ impl Simulation {
                         // thresholders and any code placed right after
                         // them, before the reset), by the rank owning the
                         // neuron.
-                        buffer_recorded(p, program, store, groups, Recorded::Spikes);
-                        p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
+                        buffer_recorded(p, program, store, groups, (Recorded::Spikes, clock.step));
                     }
                 }
                 Step::BufferEventsBefore => {
                     if let Some(p) = partition.as_mut() {
-                        buffer_recorded(p, program, store, groups, Recorded::EventsBefore);
+                        buffer_recorded(
+                            p,
+                            program,
+                            store,
+                            groups,
+                            (Recorded::EventsBefore, clock.step),
+                        );
                     }
                 }
                 Step::EventThresholder(k, e) => {
@@ -274,11 +285,21 @@ impl Simulation {
                 }
                 Step::BufferEventsAfter => {
                     if let Some(p) = partition.as_mut() {
-                        buffer_recorded(p, program, store, groups, Recorded::EventsAfter);
+                        buffer_recorded(
+                            p,
+                            program,
+                            store,
+                            groups,
+                            (Recorded::EventsAfter, clock.step),
+                        );
                     }
                 }
                 Step::Exchange => {
                     if let Some(p) = partition.as_mut() {
+                        // The spike lists are buffered here, after every
+                        // thresholder (one moved to `thresholds` order 1
+                        // or later included), then the custom events.
+                        p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
                         p.buffer_events(|g, e| groups[g].events[e].occurred());
                         p.end_step();
                         if p.ends_window(clock.step) {
@@ -309,6 +330,19 @@ impl Simulation {
                                 Some(e) => source.events[e].occurred(),
                             };
                             state.push(plan, which, own, clock.step, Delays::Below(p.split));
+                            // Placed before its source's thresholder, the
+                            // pathway reads the previous step's spikes: in
+                            // a window's first step those are every rank's
+                            // (the last window's last step, see
+                            // `deliver_window`), whose longer delays it
+                            // queues now, as one process does.
+                            if event.is_none()
+                                && clock.step == p.window_first()
+                                && p.shifted.contains(&(k, which))
+                            {
+                                let all = source.spikes();
+                                state.push(plan, which, all, clock.step, Delays::AtLeast(p.split));
+                            }
                             state.take_due(which, clock.step)
                         }
                         _ => {
@@ -327,14 +361,15 @@ impl Simulation {
                         };
                         p.share_pre(k, reads, state.pairs.pre(), program, store);
                     }
-                    run_synapse_list(
+                    run_pathway_list(
                         exec,
-                        partition.as_ref(),
+                        program,
+                        partition,
                         kernel,
                         store,
                         &due,
                         clock,
-                        (k, &state.pairs),
+                        (k, state, PathwaySide::Pre, which),
                     );
                     state.clear_due(which, due, clock.step);
                 }
@@ -357,14 +392,15 @@ impl Simulation {
                     if let Some(p) = partition.as_mut() {
                         p.share_pre(k, &pre_reads[k].on_post, state.pairs.pre(), program, store);
                     }
-                    run_synapse_list(
+                    run_pathway_list(
                         exec,
-                        partition.as_ref(),
+                        program,
+                        partition,
                         kernel,
                         store,
                         &list,
                         clock,
-                        (k, &state.pairs),
+                        (k, state, PathwaySide::Post, None),
                     );
                     state.return_post_list(list);
                 }
@@ -386,14 +422,15 @@ impl Simulation {
                         let reads = &pre_reads[k].pathways[w];
                         p.share_pre(k, reads, state.pairs.pre(), program, store);
                     }
-                    run_synapse_list(
+                    run_pathway_list(
                         exec,
-                        partition.as_ref(),
+                        program,
+                        partition,
                         pathway.kernel,
                         store,
                         &due,
                         clock,
-                        (k, &state.pairs),
+                        (k, state, PathwaySide::Post, Some(w)),
                     );
                     state.clear_due(Some(w), due, clock.step);
                 }
@@ -404,7 +441,7 @@ impl Simulation {
                             share_for(partition, kernel, program, store);
                             // Each rank resets its own neurons.
                             let own = &spike.occurred()[g.own_spikes.clone()];
-                            exec.run_list(kernel, store, own, clock, None, None);
+                            run_reset_list(exec, program, partition, kernel, store, own, clock);
                         }
                     }
                 }
@@ -412,7 +449,8 @@ impl Simulation {
                     let event = &groups[k].events[e];
                     if let Some(kernel) = event.effect {
                         share_for(partition, kernel, program, store);
-                        exec.run_list(kernel, store, event.occurred(), clock, None, None);
+                        let own = event.occurred();
+                        run_reset_list(exec, program, partition, kernel, store, own, clock);
                     }
                 }
                 Step::Regular(r) => run_one(
@@ -495,16 +533,16 @@ enum Recorded {
 }
 
 /// Buffers, for the window's exchange, this rank's recording of each
-/// monitor of `p.recorded` of kind `kind`: its own neurons' spikes or
-/// events in the monitor's range and their variables' values now. Every
-/// step buffers every such monitor, recording or not (whether it records
-/// is decided at the exchange), so the message's layout is fixed.
+/// monitor of `p.recorded` of kind `kind` at step `step`: its own
+/// neurons' spikes or events in the monitor's range and their variables'
+/// values now. Every step buffers every such monitor, recording or not
+/// (whether it records is decided at the exchange).
 fn buffer_recorded(
     p: &mut PartitionState,
     program: &Program,
     store: &mut ArrayStore,
     groups: &[GroupState],
-    kind: Recorded,
+    (kind, step): (Recorded, u64),
 ) {
     for x in 0..p.recorded.len() {
         let m = p.recorded[x];
@@ -537,7 +575,7 @@ fn buffer_recorded(
             None => &g.spikes()[g.own_spikes.clone()],
             Some(e) => g.events[e.index].occurred(),
         };
-        p.buffer_recorded(store, own, (*start, *stop), variables);
+        p.buffer_recorded(store, own, (*start, *stop), variables, (step, m));
     }
 }
 
@@ -715,6 +753,7 @@ fn deliver_window(
     pre_order: &[(usize, Option<usize>)],
     dt: f64,
 ) {
+    let end = p.window_step_end();
     for (step, neurons, x) in p.window_steps() {
         let trigger = p.triggers[x];
         for &(s, which) in pre_order {
@@ -724,7 +763,19 @@ fn deliver_window(
                 Some(w) => plan.pathways[w].event,
             };
             if plan.source == trigger.group && event == trigger.event {
-                synapses[s].push(plan, which, neurons, step, Delays::AtLeast(p.split));
+                // A pathway placed before its source's thresholder queues
+                // a step's spikes in the next step, as one process does;
+                // the window's last step's then, at the pathway (a new run
+                // empties the list first, and they are never queued).
+                let push = if p.shifted.contains(&(s, which)) {
+                    if step + 1 == end {
+                        continue;
+                    }
+                    step + 1
+                } else {
+                    step
+                };
+                synapses[s].push(plan, which, neurons, push, Delays::AtLeast(p.split));
             }
         }
         if trigger.event.is_some() {
@@ -773,21 +824,24 @@ fn deliver_window(
     }
 }
 
-/// Records, step by step, what the monitors each rank records for its own
-/// neurons (`PartitionState::recorded`) recorded in the last window: every
-/// rank's neurons and values, merged in rank order.
-fn record_window(p: &PartitionState, program: &Program, monitors: &mut [MonitorData], dt: f64) {
-    for step in p.window_step_range() {
-        let t = step as f64 * dt;
-        for &m in &p.recorded {
-            let plan = &program.monitors[m];
-            let MonitorPlan::Spike { start, stop, .. } = plan else {
-                continue;
-            };
-            if plan.active_at(step) {
-                let (neurons, values) = p.window_recorded(step, m);
-                monitors[m].record_spikes_with(t, neurons, *start, *stop, values);
-            }
+/// Records, in the order they were made, what the monitors each rank
+/// records for its own neurons (`PartitionState::recorded`) recorded
+/// since the exchange before the last: every rank's neurons and values,
+/// merged in rank order.
+pub(super) fn record_window(
+    p: &PartitionState,
+    program: &Program,
+    monitors: &mut [MonitorData],
+    dt: f64,
+) {
+    for (step, m, neurons, values) in p.window_recorded() {
+        let plan = &program.monitors[m];
+        let MonitorPlan::Spike { start, stop, .. } = plan else {
+            continue;
+        };
+        if plan.active_at(step) {
+            let t = step as f64 * dt;
+            monitors[m].record_spikes_with(t, neurons, *start, *stop, values);
         }
     }
 }
