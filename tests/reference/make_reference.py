@@ -488,6 +488,7 @@ class Runner:
         method = self.method_of(body, name)
         if "order" in body:
             kwargs["order"] = int(ceval(body["order"], self.consts))
+        self.own_dt(body, kwargs)
         # `namespace:` is Brian2's group namespace, which wins over the run
         # namespace (the file's constants) for this group's code.
         namespace = self.namespace_of(body)
@@ -554,6 +555,7 @@ class Runner:
         method = self.method_of(body, name)
         if "order" in body:
             kwargs["order"] = int(ceval(body["order"], self.consts))
+        self.own_dt(body, kwargs)
         self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
         # `namespace:` is the Synapses' own namespace, as for NeuronGroups.
         namespace = self.namespace_of(body)
@@ -587,7 +589,9 @@ class Runner:
         n = int(ceval(args, self.consts))
         val = try_ceval(body["rates"], self.consts)
         rates = val if isinstance(val, Quantity) else body["rates"]
-        g = PoissonGroup(n, rates, namespace=self.consts, name=name)
+        kwargs = {}
+        self.own_dt(body, kwargs)
+        g = PoissonGroup(n, rates, namespace=self.consts, name=name, **kwargs)
         self.objects[name] = g
         self.sizes[name] = n
         self.run_regularly(g, body)
@@ -624,10 +628,17 @@ class Runner:
         kwargs = {}
         if "period" in body:
             kwargs["period"] = ceval(body["period"], self.consts)
+        self.own_dt(body, kwargs)
         g = SpikeGeneratorGroup(n, indices, times, name=name, **kwargs)
         self.objects[name] = g
         self.sizes[name] = n
         self.net.add(g)
+
+    def own_dt(self, body, kwargs):
+        """A group's, Synapses' or generator's `dt:`: Brian2's `dt=`, a
+        clock of its own."""
+        if "dt" in body:
+            kwargs["dt"] = ceval(body["dt"], self.consts)
 
     def namespace_of(self, body):
         """A group's or Synapses' `namespace:` (Brian2's `namespace=`,

@@ -9,8 +9,8 @@ use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent, Part, Program,
-    RecordedVariable, Slot, ValueKind,
+    Action, ArrayDecl, ClockPlan, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent,
+    Part, Program, RecordedVariable, Slot, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
@@ -204,6 +204,10 @@ pub fn lower_for(
         failed_groups: Vec::new(),
         program: Program {
             dt: DEFAULT_DT,
+            clocks: vec![ClockPlan {
+                dt: DEFAULT_DT,
+                every: 1,
+            }],
             arrays: Vec::new(),
             kernels: Vec::new(),
             groups: Vec::new(),
@@ -227,6 +231,7 @@ pub fn lower_for(
         object_orders: HashMap::new(),
         regular_counts: HashMap::new(),
         links: linked::scan(model),
+        object_clocks: HashMap::new(),
     };
     b.find_dt(model);
     for item in in_resolution_order(model) {
@@ -238,7 +243,6 @@ pub fn lower_for(
     drop_failed_table_cascades(model, &b.tables, &mut b.diagnostics);
     b.place_regular();
     if b.diagnostics.is_empty() {
-        b.program.dt = b.dt;
         store_uniform_delays_once(&mut b.program);
         if let Some(d) = resource_check(model, &b.program, resources) {
             return Err(vec![d]);
@@ -358,6 +362,10 @@ struct Builder<'a> {
     regular_counts: HashMap<String, usize>,
     /// The file's `linked_var` statements, found ahead.
     links: linked::Links,
+    /// The clock (an index into `program.clocks`) of each NeuronGroup,
+    /// PoissonGroup, SpikeGeneratorGroup and Synapses object given a
+    /// `dt:`, by name (found ahead, in [`Builder::find_clocks`]).
+    object_clocks: HashMap<String, usize>,
 }
 
 /// The names assigned more than once at the top level of `model`.
@@ -694,7 +702,8 @@ impl<'a> Builder<'a> {
 
     /// `defaultclock.dt` applies to the whole simulation, and the `exact`
     /// integrator needs it to build its propagators, so it is read before
-    /// any group is lowered.
+    /// any group is lowered; so are the `dt:`s of objects with a clock of
+    /// their own ([`Builder::find_clocks`]).
     fn find_dt(&mut self, model: &ast::Model) {
         let mut seen: Option<Span> = None;
         let mut run_seen: Option<Span> = None;
@@ -721,66 +730,182 @@ impl<'a> Builder<'a> {
                         continue;
                     }
                     seen = Some(*span);
-                    // Constants defined before dt may be used in it; they are
-                    // evaluated in order in a first pass over those items.
-                    let mut pre = Builder {
-                        memory_limit: self.memory_limit,
-                        files: self.files,
-                        source: self.source,
-                        diagnostics: Vec::new(),
-                        warnings: Vec::new(),
-                        constants: Constants::new(),
-                        defined: HashMap::new(),
-                        dt: DEFAULT_DT,
-                        seed: None,
-                        groups: Vec::new(),
-                        failed_groups: Vec::new(),
-                        program: self.program.clone(),
-                        steps_so_far: 0,
-                        tables: HashMap::new(),
-                        synapse_infos: Vec::new(),
-                        parameters: HashMap::new(),
-                        redefined: Default::default(),
-                        regular: Vec::new(),
-                        poisson_names: Vec::new(),
-                        object_orders: HashMap::new(),
-                        regular_counts: HashMap::new(),
-                        links: Default::default(),
-                    };
-                    for earlier in &model.items {
-                        if std::ptr::eq(earlier, item) {
-                            break;
-                        }
-                        if let Item::Constant { name, value, .. } = earlier {
-                            if let Ok(t) = pre.constant(value) {
-                                pre.constants.insert(
-                                    name.name.clone(),
-                                    Binding::Constant {
-                                        value: as_const(&t.expr).unwrap_or(f64::NAN),
-                                        dim: t.dim,
-                                        ty: t.ty,
-                                    },
-                                );
-                            }
-                        }
-                    }
-                    pre.diagnostics.clear();
-                    if let Ok(dt) = pre.constant_value(value, Dimension::SECOND, "the time step") {
-                        if dt > 0.0 && dt.is_finite() {
-                            self.dt = dt;
-                        } else {
-                            self.error(Diagnostic::error(
-                                value.span,
-                                format!("the time step must be positive, but it is {dt} s"),
-                            ));
-                        }
-                    } else {
-                        self.diagnostics.append(&mut pre.diagnostics);
+                    if let Some(dt) = self.early_time_step(model, item, value, "the time step") {
+                        self.dt = dt;
                     }
                 }
                 _ => {}
             }
         }
+        self.find_clocks(model);
+    }
+
+    /// The value of a time step given before any group is lowered
+    /// (`defaultclock.dt`, an object's `dt:`): constants defined before
+    /// `item` may be used in it, so they are evaluated in order in a first
+    /// pass over those items. `None` when it is not a positive, finite
+    /// time (reported).
+    fn early_time_step(
+        &mut self,
+        model: &ast::Model,
+        item: &Item,
+        value: &ast::Expr,
+        what: &str,
+    ) -> Option<f64> {
+        // Constants defined before dt may be used in it; they are
+        // evaluated in order in a first pass over those items.
+        let mut pre = Builder {
+            memory_limit: self.memory_limit,
+            files: self.files,
+            source: self.source,
+            diagnostics: Vec::new(),
+            warnings: Vec::new(),
+            constants: Constants::new(),
+            defined: HashMap::new(),
+            dt: DEFAULT_DT,
+            seed: None,
+            groups: Vec::new(),
+            failed_groups: Vec::new(),
+            program: self.program.clone(),
+            steps_so_far: 0,
+            tables: HashMap::new(),
+            synapse_infos: Vec::new(),
+            parameters: HashMap::new(),
+            redefined: Default::default(),
+            regular: Vec::new(),
+            poisson_names: Vec::new(),
+            object_orders: HashMap::new(),
+            regular_counts: HashMap::new(),
+            links: Default::default(),
+            object_clocks: HashMap::new(),
+        };
+        for earlier in &model.items {
+            if std::ptr::eq(earlier, item) {
+                break;
+            }
+            if let Item::Constant { name, value, .. } = earlier {
+                if let Ok(t) = pre.constant(value) {
+                    pre.constants.insert(
+                        name.name.clone(),
+                        Binding::Constant {
+                            value: as_const(&t.expr).unwrap_or(f64::NAN),
+                            dim: t.dim,
+                            ty: t.ty,
+                        },
+                    );
+                }
+            }
+        }
+        pre.diagnostics.clear();
+        match pre.constant_value(value, Dimension::SECOND, what) {
+            Ok(dt) if dt > 0.0 => Some(dt),
+            Ok(dt) => {
+                self.error(Diagnostic::error(
+                    value.span,
+                    format!("{what} must be positive, but it is {dt} s"),
+                ));
+                None
+            }
+            Err(_) => {
+                self.diagnostics.append(&mut pre.diagnostics);
+                None
+            }
+        }
+    }
+
+    /// Brian2's clocks: `defaultclock` (clock 0) and one per distinct
+    /// `dt:` of a NeuronGroup, PoissonGroup, SpikeGeneratorGroup or
+    /// Synapses object (objects with equal time steps run together in
+    /// Brian2's `Network._nextclocks`, so they share one here), and the
+    /// program's tick: the largest step of which every clock's `dt` is a
+    /// whole multiple (to rounding: within a billionth, so that a clock's
+    /// ticks stay at its own times over any run), so that each clock runs
+    /// at the ticks Brian2 finds it due. With one clock the tick is
+    /// `defaultclock.dt` and nothing changes.
+    fn find_clocks(&mut self, model: &ast::Model) {
+        let mut dts = vec![self.dt];
+        let mut given: Vec<Span> = Vec::new();
+        for item in &model.items {
+            let (name, dt) = match item {
+                Item::NeuronGroup(d) => (&d.name, &d.dt),
+                Item::Synapses(d) => (&d.name, &d.dt),
+                Item::PoissonGroup(d) => (&d.name, &d.dt),
+                Item::SpikeGeneratorGroup(d) => (&d.name, &d.dt),
+                _ => continue,
+            };
+            let Some(value) = dt else { continue };
+            let Some(v) = self.early_time_step(model, item, value, "a clock's `dt`") else {
+                continue;
+            };
+            let clock = match dts.iter().position(|&d| d == v) {
+                Some(c) => c,
+                None => {
+                    dts.push(v);
+                    given.push(value.span);
+                    dts.len() - 1
+                }
+            };
+            self.object_clocks.insert(name.name.clone(), clock);
+        }
+        let smallest = dts.iter().copied().fold(f64::INFINITY, f64::min);
+        // A tick of the smallest step divided by 1, 2, 3, ...: the first
+        // that every step is a whole multiple of. Beyond a thousandth of
+        // the smallest step the ticks would cost more than the model.
+        let tick = (1..=1000u32)
+            .map(|k| smallest / f64::from(k))
+            .find(|&tick| {
+                dts.iter().all(|&d| {
+                    let r = (d / tick).round();
+                    ((d / tick) - r).abs() <= 1e-9 * r
+                })
+            });
+        let Some(tick) = tick else {
+            // The clocks are still made (each at every tick), so that
+            // the rest of the file is checked too.
+            self.program.clocks = dts.iter().map(|&dt| ClockPlan { dt, every: 1 }).collect();
+            if let Some(&span) = given.last() {
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        "the time steps of this model's clocks have no common step of at least \
+                         a thousandth of the smallest one",
+                    )
+                    .with_note(format!(
+                        "the clocks' time steps are {} s; rheobase runs every clock at the \
+                         multiples of one common step",
+                        dts.iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" s, ")
+                    )),
+                );
+            }
+            return;
+        };
+        self.program.dt = tick;
+        self.program.clocks = dts
+            .iter()
+            .map(|&dt| ClockPlan {
+                dt,
+                every: (dt / tick).round() as u64,
+            })
+            .collect();
+    }
+
+    /// Runs `f` with `self.dt` the time step of the object `name`'s clock,
+    /// which its integrator, refractoriness and rates are lowered with.
+    fn on_clock_of<T>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        let default = self.dt;
+        self.dt = self.program.clocks[self.clock_of(name)].dt;
+        let result = f(self);
+        self.dt = default;
+        result
+    }
+
+    /// The clock of the object `name` (0, `defaultclock`, unless it was
+    /// given a `dt:`).
+    pub(super) fn clock_of(&self, name: &str) -> usize {
+        self.object_clocks.get(name).copied().unwrap_or(0)
     }
 
     fn item(&mut self, item: &Item) -> Result<(), Failed> {
@@ -842,15 +967,17 @@ impl<'a> Builder<'a> {
                         format!("a run's duration must be positive and finite, but it is {d} s"),
                     )));
                 }
-                let start = self.steps_so_far as f64 * self.dt;
-                let end = end_step(start + d, self.dt);
+                // Runs count ticks: with one clock its time steps.
+                let tick = self.program.dt;
+                let start = self.steps_so_far as f64 * tick;
+                let end = end_step(start + d, tick);
                 let steps = end.saturating_sub(self.steps_so_far);
                 self.steps_so_far = end;
                 self.program.actions.push(Action::Run { steps });
                 Ok(())
             }
             Item::NeuronGroup(g) => {
-                let result = self.neuron_group(g);
+                let result = self.on_clock_of(&g.name.name, |b| b.neuron_group(g));
                 self.note_failure(&result, &g.name);
                 result
             }
@@ -890,18 +1017,20 @@ impl<'a> Builder<'a> {
                 Ok(())
             }
             Item::Synapses(d) => {
-                let result = self.synapses(d);
+                let result = self.on_clock_of(&d.name.name, |b| b.synapses(d));
                 self.note_failure(&result, &d.name);
                 result
             }
             Item::PoissonGroup(d) => {
-                let result = self.poisson_group(d);
+                let result = self.on_clock_of(&d.name.name, |b| b.poisson_group(d));
                 self.note_failure(&result, &d.name);
                 result
             }
-            Item::PoissonInput(d) => self.poisson_input(d),
+            // Brian2's PoissonInput runs on its target's clock and draws
+            // `binomial(N, rate*target.clock.dt)`.
+            Item::PoissonInput(d) => self.on_clock_of(&d.target.name, |b| b.poisson_input(d)),
             Item::SpikeGeneratorGroup(d) => {
-                let result = self.spike_generator(d);
+                let result = self.on_clock_of(&d.name.name, |b| b.spike_generator(d));
                 self.note_failure(&result, &d.name);
                 result
             }
@@ -1177,9 +1306,9 @@ impl<'a> Builder<'a> {
         if self.steps_so_far == 0 || body.is_empty() {
             return body;
         }
-        // `t` is `step * dt` exactly; half a step of margin makes the
+        // `t` is `step * dt` exactly; half a tick of margin makes the
         // comparison independent of rounding.
-        let start = (self.steps_so_far as f64 - 0.5) * self.dt;
+        let start = (self.steps_so_far as f64 - 0.5) * self.program.dt;
         vec![Stmt::If {
             cond: binary(BinaryOp::Ge, Expr::Time, c(start)),
             then: body,
@@ -1834,6 +1963,7 @@ impl<'a> Builder<'a> {
         self.program.groups.push(GroupPlan {
             name: gname.clone(),
             size,
+            clock: self.clock_of(&gname),
             variables,
             method: method_used,
             state_update,
@@ -2448,6 +2578,27 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// How many ticks apart a StateMonitor records: its own `dt:`
+    /// (Brian2's `dt=`, a clock of its own), else every tick of its
+    /// source's clock, as Brian2's StateMonitor runs on `source.clock`.
+    pub(super) fn monitor_every(
+        &mut self,
+        dt: Option<&ast::Expr>,
+        source_clock: usize,
+    ) -> Result<u64, Failed> {
+        let Some(e) = dt else {
+            return Ok(self.program.clocks[source_clock].every);
+        };
+        let tick = self.program.dt;
+        let mdt = self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?;
+        let ratio = mdt / tick;
+        let r = ratio.round();
+        if r < 1.0 || (ratio - r).abs() > 1e-6 * r {
+            return Err(self.error(Diagnostic::error(e.span, format!("a monitor's `dt` must be a whole multiple of the simulation step ({tick} s), but it is {mdt} s"))));
+        }
+        Ok(r as u64)
+    }
+
     fn state_monitor_plan(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
         self.archive_names(&m.name, "a StateMonitor", &["t", "record"], &m.variables)?;
@@ -2529,18 +2680,7 @@ impl<'a> Builder<'a> {
             }
         };
         let record = record.into_iter().map(|k| k + start).collect();
-        let every = match &m.dt {
-            None => 1,
-            Some(e) => {
-                let mdt = self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?;
-                let ratio = mdt / self.dt;
-                let r = ratio.round();
-                if r < 1.0 || (ratio - r).abs() > 1e-6 * r {
-                    return Err(self.error(Diagnostic::error(e.span, format!("a monitor's `dt` must be a whole multiple of the simulation step ({} s), but it is {mdt} s", self.dt))));
-                }
-                r as u64
-            }
-        };
+        let every = self.monitor_every(m.dt.as_ref(), self.program.groups[g].clock)?;
         let prepare = if prepare.is_empty() {
             None
         } else {

@@ -142,6 +142,9 @@ pub struct Slice {
 pub struct NeuronGroupDecl {
     pub name: Ident,
     pub size: Expr,
+    /// `dt:` (Brian2's `dt=`): the object runs on a clock of its own with
+    /// this time step instead of `defaultclock`.
+    pub dt: Option<Expr>,
     pub model: Vec<Equation>,
     pub threshold: Option<Expr>,
     pub reset: Option<Block>,
@@ -222,6 +225,9 @@ pub struct SynapsesDecl {
     pub name: Ident,
     pub source: GroupRef,
     pub target: GroupRef,
+    /// `dt:` (Brian2's `dt=`): the object runs on a clock of its own with
+    /// this time step instead of `defaultclock`.
+    pub dt: Option<Expr>,
     pub model: Vec<Equation>,
     /// `on_pre:` and `on_post:`: the pathways named `pre` and `post`.
     pub on_pre: Option<Block>,
@@ -268,6 +274,9 @@ pub struct Pathway {
 pub struct PoissonGroupDecl {
     pub name: Ident,
     pub size: Expr,
+    /// `dt:` (Brian2's `dt=`): the object runs on a clock of its own with
+    /// this time step instead of `defaultclock`.
+    pub dt: Option<Expr>,
     pub rates: Option<Expr>,
     /// `run_regularly:` blocks, in file order (Brian2's
     /// `P.run_regularly("rates = ...")`).
@@ -300,6 +309,9 @@ pub struct PoissonInputDecl {
 pub struct SpikeGeneratorDecl {
     pub name: Ident,
     pub size: Expr,
+    /// `dt:` (Brian2's `dt=`): the object runs on a clock of its own with
+    /// this time step instead of `defaultclock`.
+    pub dt: Option<Expr>,
     pub indices: Option<Expr>,
     pub times: Option<Expr>,
     pub file: Option<PathLit>,

@@ -81,6 +81,7 @@ impl Kind {
                 "run_regularly",
                 "namespace",
                 "order",
+                "dt",
             ],
             Kind::Synapses => &[
                 "model",
@@ -94,10 +95,11 @@ impl Kind {
                 "run_regularly",
                 "namespace",
                 "order",
+                "dt",
             ],
-            Kind::PoissonGroup => &["rates", "run_regularly"],
+            Kind::PoissonGroup => &["rates", "run_regularly", "dt"],
             Kind::PoissonInput => &["N", "rate", "weight", "when", "order"],
-            Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
+            Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period", "dt"],
             Kind::TimedArray => &["dt", "values", "file"],
             Kind::Array => &["values", "file"],
             Kind::SpikeMonitor => &["variables", "when", "order"],
@@ -159,36 +161,32 @@ fn schedule_note(kind: Kind, word: &str) -> Option<&'static str> {
     }
 }
 
-/// The refusal of a key that gives an object a clock of its own (`dt:`,
-/// `clock:`), which Brian2 accepts and rheobase cannot run yet: the
-/// message says what is missing rather than that the key is unknown, so
-/// that a Brian2 user knows the translation is right and the feature is
-/// the gap.
+/// The refusal of a `clock:` key (Brian2's `clock=` with a shared
+/// `Clock(dt=...)` object), which rheobase cannot run yet: the message
+/// says what is missing rather than that the key is unknown, so that a
+/// Brian2 user knows the translation is right and the feature is the gap,
+/// and the note gives the `dt:` key that runs the same clock.
 fn clock_refusal(kind: Kind, word: &str) -> Option<(String, &'static str)> {
-    let own_dt = matches!(
+    let takes_clock = matches!(
         kind,
-        Kind::NeuronGroup | Kind::Synapses | Kind::PoissonGroup | Kind::SpikeGeneratorGroup
+        Kind::NeuronGroup
+            | Kind::Synapses
+            | Kind::PoissonGroup
+            | Kind::SpikeGeneratorGroup
+            | Kind::StateMonitor
+            | Kind::RunRegularly
     );
-    let takes_clock = own_dt || matches!(kind, Kind::StateMonitor | Kind::RunRegularly);
     let what = match kind {
         Kind::RunRegularly => "`run_regularly`".to_string(),
         Kind::Synapses => "a Synapses object".to_string(),
         _ => format!("a {}", kind.name()),
     };
     match word {
-        "dt" if own_dt => Some((
-            format!("a clock of its own (`dt:`) is not supported yet for {what}"),
-            "Brian2 runs an object given `dt=` on a clock of its own; rheobase runs \
-             every group, Synapses object and generator on `defaultclock.dt`, so set \
-             `defaultclock.dt` instead if all of them can share that time step (a \
-             StateMonitor's or `run_regularly`'s `dt:` may be a whole multiple of it)",
-        )),
         "clock" if takes_clock => Some((
             format!("a shared clock (`clock:`) is not supported yet for {what}"),
-            "Brian2's `Clock(dt=...)` objects are not supported: rheobase has one \
-             clock, `defaultclock`, whose time step `defaultclock.dt` every object \
-             runs on (a StateMonitor or `run_regularly` may record or run every few \
-             steps with `dt:`)",
+            "Brian2's `Clock(dt=...)` objects are not supported: give each object that \
+             shares the clock the same `dt:` instead (objects with equal time steps run \
+             together, as on one clock)",
         )),
         _ => None,
     }
@@ -604,6 +602,7 @@ impl<'s> Parser<'s> {
                 let mut d = NeuronGroupDecl {
                     name,
                     size: size?,
+                    dt: None,
                     model: Vec::new(),
                     threshold: None,
                     reset: None,
@@ -620,6 +619,7 @@ impl<'s> Parser<'s> {
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "order" => d.order = self.value_expr(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
                         "model" => d.model = self.equations(&kv),
                         "threshold" => d.threshold = self.value_expr(&kv),
                         "reset" => d.reset = self.block(&kv),
@@ -653,6 +653,7 @@ impl<'s> Parser<'s> {
                     name,
                     source,
                     target,
+                    dt: None,
                     model: Vec::new(),
                     on_pre: None,
                     on_post: None,
@@ -672,6 +673,7 @@ impl<'s> Parser<'s> {
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "order" => d.order = self.value_expr(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
                         "model" => d.model = self.equations(&kv),
                         "on_pre" | "on_post" => {
                             let post = kv.key.name == "on_post";
@@ -714,6 +716,7 @@ impl<'s> Parser<'s> {
                 let mut d = PoissonGroupDecl {
                     name,
                     size: size?,
+                    dt: None,
                     rates: None,
                     run_regularly: Vec::new(),
                     span,
@@ -721,6 +724,7 @@ impl<'s> Parser<'s> {
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "rates" => d.rates = self.value_expr(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
                         "run_regularly" => d.run_regularly.extend(self.run_regularly(&kv)),
                         _ => {}
                     }
@@ -761,6 +765,7 @@ impl<'s> Parser<'s> {
                 let mut d = SpikeGeneratorDecl {
                     name,
                     size: size?,
+                    dt: None,
                     indices: None,
                     times: None,
                     file: None,
@@ -773,6 +778,7 @@ impl<'s> Parser<'s> {
                         "times" => d.times = self.value_expr(&kv),
                         "file" => d.file = self.value_path(&kv),
                         "period" => d.period = self.value_expr(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
                         _ => {}
                     }
                 }

@@ -149,6 +149,7 @@ const REFUSED: &[&str] = &[
     "spike_monitor_schedule",
     "synapse_chain_delays_on_post",
     "synapses_onto_synapses",
+    "two_clocks",
 ];
 
 /// Spike exchanges on 2 and 3 ranks of models whose windows are known:

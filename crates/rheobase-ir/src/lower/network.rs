@@ -342,6 +342,7 @@ impl<'a> Builder<'a> {
             body,
         );
         let plan = GroupPlan {
+            clock: self.clock_of(&name),
             name,
             size,
             variables,
@@ -485,6 +486,7 @@ impl<'a> Builder<'a> {
         let plan = GroupPlan {
             name: d.name.name.clone(),
             size,
+            clock: self.clock_of(&d.name.name),
             variables: Vec::new(),
             method: None,
             state_update: None,
@@ -492,7 +494,11 @@ impl<'a> Builder<'a> {
             generator: Some(GeneratorPlan {
                 spikes,
                 period,
-                from_step: self.steps_so_far,
+                // Its spikes count steps of its own clock, and it joins
+                // at the first of them at or after the ticks run so far.
+                from_step: self
+                    .steps_so_far
+                    .div_ceil(self.program.clocks[self.clock_of(&d.name.name)].every),
             }),
             events: Vec::new(),
         };
@@ -1733,6 +1739,7 @@ impl<'a> Builder<'a> {
         let n_connect = connect.len();
         self.program.synapses.push(SynapsesPlan {
             name: sname.clone(),
+            clock: self.clock_of(&sname),
             source: sg,
             source_start: ss,
             source_stop: se,
@@ -3019,20 +3026,7 @@ impl<'a> Builder<'a> {
                 return Err(self.error(Diagnostic::error(m.name.span, "a StateMonitor on synapses needs `record:` with synapse indices (a list or a range)")));
             }
         };
-        let every = match &m.dt {
-            None => 1,
-            Some(e) => {
-                let mdt = self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?;
-                let r = (mdt / self.dt).round();
-                if r < 1.0 || ((mdt / self.dt) - r).abs() > 1e-6 * r {
-                    return Err(self.error(Diagnostic::error(
-                        e.span,
-                        "a monitor's `dt` must be a whole multiple of the simulation step",
-                    )));
-                }
-                r as u64
-            }
-        };
+        let every = self.monitor_every(m.dt.as_ref(), self.program.synapses[si].clock)?;
         let group = self.program.synapses[si].target;
         self.program
             .monitors

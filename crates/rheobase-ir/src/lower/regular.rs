@@ -57,20 +57,29 @@ impl Builder<'_> {
                 "`run_regularly` code",
                 within,
             )?;
+            // Brian2 runs it on its group's clock unless it has a `dt:`
+            // (a clock of its own); either counts ticks.
+            let tick = self.program.dt;
             let every = match &r.dt {
-                None => 1,
+                None => {
+                    let clock = match target {
+                        RegularTarget::Group(g) => self.program.groups[g].clock,
+                        RegularTarget::Synapses(s) => self.program.synapses[s].clock,
+                    };
+                    self.program.clocks[clock].every
+                }
                 Some(e) => {
                     let v =
                         self.constant_value(e, Dimension::SECOND, "`dt:` of `run_regularly`")?;
-                    let steps = (v / self.dt).round();
-                    if v <= 0.0 || steps < 1.0 || ((steps * self.dt - v) / self.dt).abs() > 1e-6 {
+                    let steps = (v / tick).round();
+                    if v <= 0.0 || steps < 1.0 || ((steps * tick - v) / tick).abs() > 1e-6 {
                         return Err(self.error(
                             Diagnostic::error(
                                 e.span,
                                 format!(
                                     "`dt:` of `run_regularly` must be a positive whole multiple of \
                                      the time step ({} s), but it is {} s",
-                                    self.dt, v
+                                    tick, v
                                 ),
                             )
                             .with_note(
