@@ -143,6 +143,7 @@ const REFUSED: &[&str] = &[
     "ex_Stimberg_2018_io_synapse",
     "ex_Stimberg_2018_synrel",
     "ex_Wang_2002",
+    "ex_stochastic_odes",
     "linked_index",
     "object_order",
     "part_schedule",
