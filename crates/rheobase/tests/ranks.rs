@@ -139,6 +139,7 @@ fn models() -> Vec<PathBuf> {
 /// `C_EE_NMDA` has `on_pre: x_pre += 1`).
 const REFUSED: &[&str] = &[
     "ex_Izhikevich_2007",
+    "ex_Stimberg_2018_COBA_with_astro",
     "ex_Stimberg_2018_gchi_astrocyte",
     "ex_Stimberg_2018_io_synapse",
     "ex_Stimberg_2018_synrel",
