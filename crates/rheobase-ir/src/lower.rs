@@ -490,7 +490,7 @@ impl<'a> Builder<'a> {
             names: HashMap::new(),
             group_size: None,
             has_element: false,
-            dt: self.dt,
+            dt: self.program.clocks[0].dt,
             indices: HashMap::new(),
             tables: self.tables.clone(),
             local: Constants::new(),
@@ -707,25 +707,34 @@ impl<'a> Builder<'a> {
     fn find_dt(&mut self, model: &ast::Model) {
         let mut seen: Option<Span> = None;
         let mut run_seen: Option<Span> = None;
+        // Brian2's network time after the runs so far, the sum of their
+        // durations (`None` once a duration cannot be read early; the
+        // `run` reports why).
+        let mut elapsed: Option<f64> = Some(0.0);
         for item in &model.items {
             match item {
-                Item::Run { span, .. } => {
-                    run_seen.get_or_insert(*span);
+                Item::Run { span, duration } => {
+                    // The last run, where the time stands now.
+                    run_seen = Some(*span);
+                    let d = self
+                        .early_time(model, item, duration, "a run's duration")
+                        .ok();
+                    elapsed = match (elapsed, d) {
+                        (Some(t), Some(d)) if d >= 0.0 => Some(t + d),
+                        _ => None,
+                    };
                 }
                 Item::SetDt { value, span } => {
+                    if let Some(run) = run_seen {
+                        let d = self.dt_after_run(model, item, value, *span, run, elapsed);
+                        self.error(d);
+                        continue;
+                    }
                     if let Some(prev) = seen {
                         self.error(
                             Diagnostic::error(*span, "`defaultclock.dt` is set twice")
                                 .with_secondary(prev, "first set here")
                                 .with_note("rheobase runs the whole file with one time step"),
-                        );
-                        continue;
-                    }
-                    if let Some(run) = run_seen {
-                        self.error(
-                            Diagnostic::error(*span, "`defaultclock.dt` is set after a `run`")
-                                .with_secondary(run, "the simulation already ran here")
-                                .with_note("set the time step before the first `run`"),
                         );
                         continue;
                     }
@@ -740,6 +749,55 @@ impl<'a> Builder<'a> {
         self.find_clocks(model);
     }
 
+    /// The diagnostic for `defaultclock.dt` set after a `run` at `span`:
+    /// Brian2's own refusal when the time the runs reached is not a
+    /// multiple of the new step (`Clock._set_t_update_dt`, `check_dt`),
+    /// else the refusal of what Brian2 would do, which rheobase cannot
+    /// yet (continue on the new step).
+    fn dt_after_run(
+        &self,
+        model: &ast::Model,
+        item: &Item,
+        value: &ast::Expr,
+        span: Span,
+        run: Span,
+        elapsed: Option<f64>,
+    ) -> Diagnostic {
+        let old = self.dt;
+        let new = self.early_time(model, item, value, "the time step").ok();
+        if let (Some(t), Some(new)) = (elapsed, new.filter(|&v| v > 0.0 && v.is_finite())) {
+            // Brian2's `check_dt`: the time in steps of the old and of
+            // the new dt must agree within `Clock.epsilon_dt` of a new
+            // step.
+            let old_t = (t / old).round() * old;
+            let new_t = (t / new).round() * new;
+            if ((new_t - old_t) / new).abs() > 1e-4 {
+                return Diagnostic::error(
+                    value.span,
+                    format!(
+                        "cannot set dt from {old} s to {new} s: the time {t} s is not a \
+                         multiple of {new} s"
+                    ),
+                )
+                .with_secondary(run, "the runs so far end at that time")
+                .with_note(
+                    "Brian2 refuses this change too (`Clock._set_t_update_dt`): a clock's \
+                     time must be a whole number of its new steps",
+                );
+            }
+        }
+        Diagnostic::error(
+            span,
+            "changing `defaultclock.dt` between runs is not supported yet",
+        )
+        .with_secondary(run, "the simulation already ran here")
+        .with_note(
+            "Brian2 continues on the new time step from here; rheobase runs every object \
+                 on `defaultclock` with one time step, so set it before the first `run` (or \
+                 give the objects that need another step a `dt:` of their own)",
+        )
+    }
+
     /// The value of a time step given before any group is lowered
     /// (`defaultclock.dt`, an object's `dt:`): constants defined before
     /// `item` may be used in it, so they are evaluated in order in a first
@@ -752,7 +810,33 @@ impl<'a> Builder<'a> {
         value: &ast::Expr,
         what: &str,
     ) -> Option<f64> {
-        // Constants defined before dt may be used in it; they are
+        match self.early_time(model, item, value, what) {
+            Ok(dt) if dt > 0.0 => Some(dt),
+            Ok(dt) => {
+                self.error(Diagnostic::error(
+                    value.span,
+                    format!("{what} must be positive, but it is {dt} s"),
+                ));
+                None
+            }
+            Err(mut diagnostics) => {
+                self.diagnostics.append(&mut diagnostics);
+                None
+            }
+        }
+    }
+
+    /// A time given at `item` (a time step, a run's duration), evaluated
+    /// before any group is lowered, or the diagnostics that say why it
+    /// cannot be.
+    fn early_time(
+        &self,
+        model: &ast::Model,
+        item: &Item,
+        value: &ast::Expr,
+        what: &str,
+    ) -> Result<f64, Vec<Diagnostic>> {
+        // Constants defined before it may be used in it; they are
         // evaluated in order in a first pass over those items.
         let mut pre = Builder {
             memory_limit: self.memory_limit,
@@ -797,20 +881,8 @@ impl<'a> Builder<'a> {
             }
         }
         pre.diagnostics.clear();
-        match pre.constant_value(value, Dimension::SECOND, what) {
-            Ok(dt) if dt > 0.0 => Some(dt),
-            Ok(dt) => {
-                self.error(Diagnostic::error(
-                    value.span,
-                    format!("{what} must be positive, but it is {dt} s"),
-                ));
-                None
-            }
-            Err(_) => {
-                self.diagnostics.append(&mut pre.diagnostics);
-                None
-            }
-        }
+        pre.constant_value(value, Dimension::SECOND, what)
+            .map_err(|_| pre.diagnostics)
     }
 
     /// Brian2's clocks: `defaultclock` (clock 0) and one per distinct
@@ -1393,7 +1465,7 @@ impl<'a> Builder<'a> {
             names: HashMap::new(),
             group_size: Some(size),
             has_element: true,
-            dt: self.dt,
+            dt: self.program.clocks[0].dt,
             indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
             tables: self.tables.clone(),
             local: Constants::new(),

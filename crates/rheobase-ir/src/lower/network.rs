@@ -242,7 +242,7 @@ impl<'a> Builder<'a> {
             names: HashMap::new(),
             group_size: Some(size),
             has_element: true,
-            dt: self.dt,
+            dt: self.program.clocks[0].dt,
             indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
             tables: self.tables.clone(),
             local: crate::check::Constants::new(),
@@ -1095,7 +1095,7 @@ impl<'a> Builder<'a> {
             names: HashMap::new(),
             group_size: None,
             has_element: true,
-            dt: self.dt,
+            dt: self.program.clocks[0].dt,
             indices: HashMap::from([
                 (
                     "i".to_string(),
