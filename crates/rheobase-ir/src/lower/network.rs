@@ -1762,6 +1762,7 @@ impl<'a> Builder<'a> {
             n_outgoing,
         });
         self.synapses_order(si, d.order.as_ref())?;
+        self.warn_clock_mismatch(si, d);
         for k in 0..n_connect {
             self.program.actions.push(Action::Connect {
                 synapses: si,
@@ -1783,6 +1784,58 @@ impl<'a> Builder<'a> {
         )?;
         self.synapse_infos.push(SynapsesInfo { name: sname, scope });
         Ok(())
+    }
+
+    /// Brian2's `synapses_dt_mismatch` warning: a pathway runs on the
+    /// clock of the group whose spikes trigger it, so when that clock, the
+    /// Synapses object's and the other side's do not all have one time
+    /// step, its code runs at the times of the triggering side's clock
+    /// and its delays are rounded to its steps, which may not be what the
+    /// author expects.
+    fn warn_clock_mismatch(&mut self, si: usize, d: &ast::SynapsesDecl) {
+        let program = &self.program;
+        let plan = &program.synapses[si];
+        let side = |group: usize, synapses: Option<usize>| match synapses {
+            Some(k) => (program.synapses[k].name.clone(), program.synapses[k].clock),
+            None => (
+                program.groups[group].name.clone(),
+                program.groups[group].clock,
+            ),
+        };
+        let source = side(plan.source, plan.source_synapses);
+        let target = side(plan.target, plan.target_synapses);
+        let dt = |c: usize| program.clocks[c].dt;
+        let mut warnings = Vec::new();
+        for pathway_side in [PathwaySide::Pre, PathwaySide::Post] {
+            let (trigger, other) = match pathway_side {
+                PathwaySide::Pre => (&source, &target),
+                PathwaySide::Post => (&target, &source),
+            };
+            let step = dt(trigger.1);
+            if step == dt(plan.clock) && step == dt(other.1) {
+                continue;
+            }
+            for (name, _) in plan.pathway_names(pathway_side) {
+                let (t, s, o) = (&trigger.0, &plan.name, &other.0);
+                warnings.push(
+                    Diagnostic::warning(
+                        d.name.span,
+                        format!(
+                            "the pathway `{name}` runs on the clock of `{t}` (dt {step} s), and \
+                             `{s}` or `{o}` has another dt"
+                        ),
+                    )
+                    .with_label("its source, Synapses object and target differ in dt")
+                    .with_note(format!(
+                        "as in Brian2 (its warning `synapses_dt_mismatch`), the pathway's code \
+                         runs at the times of `{t}`'s clock and its delays are rounded to \
+                         multiples of {step} s; give `{t}`, `{s}` and `{o}` the same `dt:` if \
+                         that is not what you mean"
+                    )),
+                );
+            }
+        }
+        self.warnings.extend(warnings);
     }
 
     /// The pathways of a Synapses object with their triggers and delays,
