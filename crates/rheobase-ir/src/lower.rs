@@ -232,6 +232,7 @@ pub fn lower_for(
         regular_counts: HashMap::new(),
         links: linked::scan(model),
         object_clocks: HashMap::new(),
+        clock_dts: HashMap::new(),
     };
     b.find_dt(model);
     for item in in_resolution_order(model) {
@@ -366,6 +367,9 @@ struct Builder<'a> {
     /// PoissonGroup, SpikeGeneratorGroup and Synapses object given a
     /// `dt:`, by name (found ahead, in [`Builder::find_clocks`]).
     object_clocks: HashMap<String, usize>,
+    /// The time step of each `Clock` declaration, by name (found ahead),
+    /// for the `clock:` of objects, StateMonitors and `run_regularly`.
+    clock_dts: HashMap<String, f64>,
 }
 
 /// The names assigned more than once at the top level of `model`.
@@ -862,6 +866,7 @@ impl<'a> Builder<'a> {
             regular_counts: HashMap::new(),
             links: Default::default(),
             object_clocks: HashMap::new(),
+            clock_dts: HashMap::new(),
         };
         for earlier in &model.items {
             if std::ptr::eq(earlier, item) {
@@ -895,25 +900,60 @@ impl<'a> Builder<'a> {
     /// at the ticks Brian2 finds it due. With one clock the tick is
     /// `defaultclock.dt` and nothing changes.
     fn find_clocks(&mut self, model: &ast::Model) {
+        // Brian2's shared `Clock(dt=...)` objects first: an object naming
+        // one in `clock:` runs on its time step.
+        let mut declared = std::collections::HashSet::new();
+        for item in &model.items {
+            let Item::Clock(d) = item else { continue };
+            declared.insert(d.name.name.clone());
+            let Some(value) = &d.dt else {
+                self.error(Diagnostic::error(
+                    d.name.span,
+                    "a Clock needs `dt:` (Brian2's `Clock(dt=...)`)",
+                ));
+                continue;
+            };
+            if let Some(v) = self.early_time_step(model, item, value, "a clock's `dt`") {
+                self.clock_dts.insert(d.name.name.clone(), v);
+            }
+        }
         let mut dts = vec![self.dt];
         let mut given: Vec<Span> = Vec::new();
         for item in &model.items {
-            let (name, dt) = match item {
-                Item::NeuronGroup(d) => (&d.name, &d.dt),
-                Item::Synapses(d) => (&d.name, &d.dt),
-                Item::PoissonGroup(d) => (&d.name, &d.dt),
-                Item::SpikeGeneratorGroup(d) => (&d.name, &d.dt),
+            let (name, dt, clock) = match item {
+                Item::NeuronGroup(d) => (&d.name, &d.dt, &d.clock),
+                Item::Synapses(d) => (&d.name, &d.dt, &d.clock),
+                Item::PoissonGroup(d) => (&d.name, &d.dt, &d.clock),
+                Item::SpikeGeneratorGroup(d) => (&d.name, &d.dt, &d.clock),
+                Item::StateMonitor(d) => (&d.name, &d.dt, &d.clock),
                 _ => continue,
             };
-            let Some(value) = dt else { continue };
-            let Some(v) = self.early_time_step(model, item, value, "a clock's `dt`") else {
+            if !self.clock_key_is_valid(dt, clock, &declared) {
                 continue;
+            }
+            // A StateMonitor's clock is checked here and counted in ticks
+            // where it is lowered; it is not one of the objects' clocks.
+            if matches!(item, Item::StateMonitor(_)) {
+                continue;
+            }
+            let (v, span) = match (dt, clock) {
+                (Some(value), _) => {
+                    match self.early_time_step(model, item, value, "a clock's `dt`") {
+                        Some(v) => (v, value.span),
+                        None => continue,
+                    }
+                }
+                (None, Some(c)) => match self.clock_dts.get(&c.name) {
+                    Some(&v) => (v, c.span),
+                    None => continue,
+                },
+                (None, None) => continue,
             };
             let clock = match dts.iter().position(|&d| d == v) {
                 Some(c) => c,
                 None => {
                     dts.push(v);
-                    given.push(value.span);
+                    given.push(span);
                     dts.len() - 1
                 }
             };
@@ -962,6 +1002,49 @@ impl<'a> Builder<'a> {
                 every: (dt / tick).round() as u64,
             })
             .collect();
+    }
+
+    /// Whether an object's `dt:` and `clock:` can be used: not both (as
+    /// Brian2's "Can only specify either a dt or a clock, not both"), and
+    /// a `clock:` naming a `Clock` declaration. Reports why not.
+    fn clock_key_is_valid(
+        &mut self,
+        dt: &Option<ast::Expr>,
+        clock: &Option<ast::Ident>,
+        declared: &std::collections::HashSet<String>,
+    ) -> bool {
+        match (dt, clock) {
+            (Some(_), Some(c)) => {
+                self.error(
+                    Diagnostic::error(c.span, "an object takes `dt:` or `clock:`, not both")
+                        .with_note(
+                            "Brian2 says \"Can only specify either a dt or a clock, not both\"",
+                        ),
+                );
+                false
+            }
+            (None, Some(c)) if !declared.contains(&c.name) => {
+                let hint = crate::check::suggest(
+                    self.diagnostics.len(),
+                    &c.name,
+                    declared.iter().map(|n| n.as_str()),
+                );
+                let d = Diagnostic::error(
+                    c.span,
+                    format!("`{}` is not a Clock declared in this file", c.name),
+                );
+                let d = match hint {
+                    Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
+                    None => d.with_note(
+                        "declare it first, as Brian2's `slow = Clock(dt=1*ms)`: \
+                         `Clock slow:` with `dt: 1*ms`",
+                    ),
+                };
+                self.error(d);
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Runs `f` with `self.dt` the time step of the object `name`'s clock,
@@ -1018,6 +1101,8 @@ impl<'a> Builder<'a> {
             }
             // Read in `find_dt`.
             Item::SetDt { .. } => Ok(()),
+            // Read in `find_clocks`; its name is taken here.
+            Item::Clock(d) => self.define(&d.name),
             Item::SetSchedule(d) => self.set_schedule(d),
             Item::Seed { value, .. } => {
                 if let Some(v) = value {
@@ -2655,18 +2740,23 @@ impl<'a> Builder<'a> {
     /// source's clock, as Brian2's StateMonitor runs on `source.clock`.
     pub(super) fn monitor_every(
         &mut self,
-        dt: Option<&ast::Expr>,
+        m: &ast::StateMonitorDecl,
         source_clock: usize,
     ) -> Result<u64, Failed> {
-        let Some(e) = dt else {
-            return Ok(self.program.clocks[source_clock].every);
-        };
         let tick = self.program.dt;
-        let mdt = self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?;
+        let (mdt, span) = match (&m.dt, &m.clock) {
+            (Some(e), _) => (
+                self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?,
+                e.span,
+            ),
+            // A `clock:` naming no Clock was reported ahead.
+            (None, Some(c)) => (*self.clock_dts.get(&c.name).ok_or(Failed)?, c.span),
+            (None, None) => return Ok(self.program.clocks[source_clock].every),
+        };
         let ratio = mdt / tick;
         let r = ratio.round();
         if r < 1.0 || (ratio - r).abs() > 1e-6 * r {
-            return Err(self.error(Diagnostic::error(e.span, format!("a monitor's `dt` must be a whole multiple of the simulation step ({tick} s), but it is {mdt} s"))));
+            return Err(self.error(Diagnostic::error(span, format!("a monitor's `dt` must be a whole multiple of the simulation step ({tick} s), but it is {mdt} s"))));
         }
         Ok(r as u64)
     }
@@ -2752,7 +2842,7 @@ impl<'a> Builder<'a> {
             }
         };
         let record = record.into_iter().map(|k| k + start).collect();
-        let every = self.monitor_every(m.dt.as_ref(), self.program.groups[g].clock)?;
+        let every = self.monitor_every(m, self.program.groups[g].clock)?;
         let prepare = if prepare.is_empty() {
             None
         } else {

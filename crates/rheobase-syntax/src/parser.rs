@@ -28,6 +28,7 @@ enum Kind {
     SpikeGeneratorGroup,
     TimedArray,
     Array,
+    Clock,
     SpikeMonitor,
     EventMonitor,
     StateMonitor,
@@ -37,7 +38,7 @@ enum Kind {
     RunRegularly,
 }
 
-const KINDS: [(&str, Kind); 11] = [
+const KINDS: [(&str, Kind); 12] = [
     ("NeuronGroup", Kind::NeuronGroup),
     ("Synapses", Kind::Synapses),
     ("PoissonGroup", Kind::PoissonGroup),
@@ -45,6 +46,7 @@ const KINDS: [(&str, Kind); 11] = [
     ("SpikeGeneratorGroup", Kind::SpikeGeneratorGroup),
     ("TimedArray", Kind::TimedArray),
     ("Array", Kind::Array),
+    ("Clock", Kind::Clock),
     ("SpikeMonitor", Kind::SpikeMonitor),
     ("EventMonitor", Kind::EventMonitor),
     ("StateMonitor", Kind::StateMonitor),
@@ -82,6 +84,7 @@ impl Kind {
                 "namespace",
                 "order",
                 "dt",
+                "clock",
             ],
             Kind::Synapses => &[
                 "model",
@@ -96,17 +99,19 @@ impl Kind {
                 "namespace",
                 "order",
                 "dt",
+                "clock",
             ],
-            Kind::PoissonGroup => &["rates", "run_regularly", "dt"],
+            Kind::PoissonGroup => &["rates", "run_regularly", "dt", "clock"],
             Kind::PoissonInput => &["N", "rate", "weight", "when", "order"],
-            Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period", "dt"],
+            Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period", "dt", "clock"],
             Kind::TimedArray => &["dt", "values", "file"],
             Kind::Array => &["values", "file"],
+            Kind::Clock => &["dt"],
             Kind::SpikeMonitor => &["variables", "when", "order"],
             Kind::EventMonitor => &["event", "variables", "when", "order"],
-            Kind::StateMonitor => &["variables", "record", "dt", "when", "order"],
+            Kind::StateMonitor => &["variables", "record", "dt", "clock", "when", "order"],
             Kind::PopulationRateMonitor => &[],
-            Kind::RunRegularly => &["code", "dt", "when", "order"],
+            Kind::RunRegularly => &["code", "dt", "clock", "when", "order"],
         }
     }
 
@@ -115,7 +120,7 @@ impl Kind {
             Kind::NeuronGroup | Kind::PoissonGroup | Kind::SpikeGeneratorGroup => Rule::size_header,
             Kind::Synapses => Rule::synapses_header,
             Kind::PoissonInput => Rule::input_header,
-            Kind::TimedArray | Kind::Array | Kind::RunRegularly => Rule::plain_header,
+            Kind::TimedArray | Kind::Array | Kind::Clock | Kind::RunRegularly => Rule::plain_header,
             Kind::SpikeMonitor
             | Kind::EventMonitor
             | Kind::StateMonitor
@@ -132,6 +137,7 @@ impl Kind {
             Kind::SpikeGeneratorGroup => "SpikeGeneratorGroup stim(10):",
             Kind::TimedArray => "TimedArray stimulus:",
             Kind::Array => "Array W:",
+            Kind::Clock => "Clock slow:",
             Kind::SpikeMonitor => "SpikeMonitor spikes(P)",
             Kind::EventMonitor => {
                 "EventMonitor crossings(P):` with the event on a line `event: crossing"
@@ -157,37 +163,6 @@ fn schedule_note(kind: Kind, word: &str) -> Option<&'static str> {
              with a statement after the declaration, such as `S.pre.when = 'before_groups'` \
              or `G.state_updater.when = 'after_thresholds'`, or give the object an `order:`",
         ),
-        _ => None,
-    }
-}
-
-/// The refusal of a `clock:` key (Brian2's `clock=` with a shared
-/// `Clock(dt=...)` object), which rheobase cannot run yet: the message
-/// says what is missing rather than that the key is unknown, so that a
-/// Brian2 user knows the translation is right and the feature is the gap,
-/// and the note gives the `dt:` key that runs the same clock.
-fn clock_refusal(kind: Kind, word: &str) -> Option<(String, &'static str)> {
-    let takes_clock = matches!(
-        kind,
-        Kind::NeuronGroup
-            | Kind::Synapses
-            | Kind::PoissonGroup
-            | Kind::SpikeGeneratorGroup
-            | Kind::StateMonitor
-            | Kind::RunRegularly
-    );
-    let what = match kind {
-        Kind::RunRegularly => "`run_regularly`".to_string(),
-        Kind::Synapses => "a Synapses object".to_string(),
-        _ => format!("a {}", kind.name()),
-    };
-    match word {
-        "clock" if takes_clock => Some((
-            format!("a shared clock (`clock:`) is not supported yet for {what}"),
-            "Brian2's `Clock(dt=...)` objects are not supported: give each object that \
-             shares the clock the same `dt:` instead (objects with equal time steps run \
-             together, as on one clock)",
-        )),
         _ => None,
     }
 }
@@ -603,6 +578,7 @@ impl<'s> Parser<'s> {
                     name,
                     size: size?,
                     dt: None,
+                    clock: None,
                     model: Vec::new(),
                     threshold: None,
                     reset: None,
@@ -620,6 +596,7 @@ impl<'s> Parser<'s> {
                     match kv.key.name.as_str() {
                         "order" => d.order = self.value_expr(&kv),
                         "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         "model" => d.model = self.equations(&kv),
                         "threshold" => d.threshold = self.value_expr(&kv),
                         "reset" => d.reset = self.block(&kv),
@@ -654,6 +631,7 @@ impl<'s> Parser<'s> {
                     source,
                     target,
                     dt: None,
+                    clock: None,
                     model: Vec::new(),
                     on_pre: None,
                     on_post: None,
@@ -674,6 +652,7 @@ impl<'s> Parser<'s> {
                     match kv.key.name.as_str() {
                         "order" => d.order = self.value_expr(&kv),
                         "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         "model" => d.model = self.equations(&kv),
                         "on_pre" | "on_post" => {
                             let post = kv.key.name == "on_post";
@@ -717,6 +696,7 @@ impl<'s> Parser<'s> {
                     name,
                     size: size?,
                     dt: None,
+                    clock: None,
                     rates: None,
                     run_regularly: Vec::new(),
                     span,
@@ -725,6 +705,7 @@ impl<'s> Parser<'s> {
                     match kv.key.name.as_str() {
                         "rates" => d.rates = self.value_expr(&kv),
                         "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         "run_regularly" => d.run_regularly.extend(self.run_regularly(&kv)),
                         _ => {}
                     }
@@ -766,6 +747,7 @@ impl<'s> Parser<'s> {
                     name,
                     size: size?,
                     dt: None,
+                    clock: None,
                     indices: None,
                     times: None,
                     file: None,
@@ -779,10 +761,24 @@ impl<'s> Parser<'s> {
                         "file" => d.file = self.value_path(&kv),
                         "period" => d.period = self.value_expr(&kv),
                         "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         _ => {}
                     }
                 }
                 Item::SpikeGeneratorGroup(d)
+            }
+            Kind::Clock => {
+                let mut d = ClockDecl {
+                    name,
+                    dt: None,
+                    span,
+                };
+                for kv in keys {
+                    if kv.key.name == "dt" {
+                        d.dt = self.value_expr(&kv);
+                    }
+                }
+                Item::Clock(d)
             }
             Kind::TimedArray | Kind::Array => {
                 let mut d = TimedArrayDecl {
@@ -850,6 +846,7 @@ impl<'s> Parser<'s> {
                     variables: Vec::new(),
                     record: None,
                     dt: None,
+                    clock: None,
                     when: None,
                     order: None,
                     span,
@@ -859,6 +856,7 @@ impl<'s> Parser<'s> {
                         "variables" => d.variables = self.names(&kv),
                         "record" => d.record = self.record(&kv),
                         "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         "when" => d.when = self.value_name(&kv),
                         "order" => d.order = self.value_expr(&kv),
                         _ => {}
@@ -1000,15 +998,12 @@ impl<'s> Parser<'s> {
                         valid.join(", ")
                     )
                 };
-                let d = match (clock_refusal(kind, word), schedule_note(kind, word)) {
-                    (Some((message, note)), _) => {
-                        Diagnostic::error(key.span, message).with_note(note)
-                    }
-                    (None, Some(note)) => {
+                let d = match schedule_note(kind, word) {
+                    Some(note) => {
                         Diagnostic::error(key.span, format!("{} takes no `{word}:`", kind.name()))
                             .with_note(note)
                     }
-                    (None, None) => {
+                    None => {
                         let d = Diagnostic::error(key.span, message);
                         match suggest(word, valid) {
                             Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
@@ -1560,6 +1555,7 @@ impl<'s> Parser<'s> {
         let mut r = RunRegularly {
             code: None,
             dt: None,
+            clock: None,
             when: None,
             order: None,
             span: kv.span,
@@ -1569,6 +1565,7 @@ impl<'s> Parser<'s> {
             match k.key.name.as_str() {
                 "code" => r.code = self.block(&k),
                 "dt" => r.dt = self.value_expr(&k),
+                "clock" => r.clock = self.value_name(&k),
                 "when" => r.when = self.value_name(&k),
                 "order" => r.order = self.value_expr(&k),
                 _ => {}

@@ -3079,7 +3079,7 @@ impl<'a> Builder<'a> {
                 return Err(self.error(Diagnostic::error(m.name.span, "a StateMonitor on synapses needs `record:` with synapse indices (a list or a range)")));
             }
         };
-        let every = self.monitor_every(m.dt.as_ref(), self.program.synapses[si].clock)?;
+        let every = self.monitor_every(m, self.program.synapses[si].clock)?;
         let group = self.program.synapses[si].target;
         self.program
             .monitors
