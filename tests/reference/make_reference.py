@@ -792,9 +792,15 @@ class Runner:
             if children:
                 raise ModelSyntaxError(f"{self.filename}:{lineno}: unexpected indented block")
             if content.startswith("run "):
-                dur = ceval(content[4:], self.consts)
-                self.log(f"run({dur})")
-                self.net.run(dur, namespace=self.consts)
+                # `run 10*ms, report='text', report_period=1*second`: Brian2's
+                # own keyword arguments, handed over as they are.
+                m = re.match(r"^run (.*?)((?:,\s*report(?:_period)?\s*=.*)?)$", content)
+                dur = ceval(m.group(1), self.consts)
+                extra = {}
+                if m.group(2):
+                    extra = eval("dict(" + m.group(2).lstrip(", ") + ")", dict(self.consts))
+                self.log(f"run({dur}, **{extra})")
+                self.net.run(dur, namespace=self.consts, **extra)
                 self.durations.append(float(dur))
                 continue
             m = re.match(r"^seed\((.*)\)$", content)

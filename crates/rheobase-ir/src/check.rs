@@ -139,10 +139,23 @@ pub const RESERVED: &[&str] = &[
     "lastupdate",
 ];
 
+/// Brian2's `timestep(time, dt)`: the time step `time` falls in, shifted
+/// by a thousandth of a step so that a multiple of `dt` computed with
+/// rounding errors does not fall into the step before (NumPy's conversion
+/// to int64 truncates).
+fn time_step_of(time: Expr, dt: Expr) -> Expr {
+    let shifted = binary(
+        BinaryOp::Add,
+        time,
+        binary(BinaryOp::Mul, c(1e-3), dt.clone()),
+    );
+    unary(UnaryOp::Trunc, binary(BinaryOp::Div, shifted, dt))
+}
+
 pub const FUNCTIONS: &[&str] = &[
     "exp", "log", "log10", "expm1", "log1p", "exprel", "sqrt", "abs", "sin", "cos", "tan", "sinh",
     "cosh", "tanh", "arcsin", "arccos", "arctan", "floor", "ceil", "clip", "sign", "int", "rand",
-    "randn", "min", "max",
+    "randn", "min", "max", "timestep",
 ];
 
 /// Checks expressions against a scope, collecting diagnostics.
@@ -377,6 +390,16 @@ impl<'a> Checker<'a> {
                         dim: Dimension::SECOND,
                         ty: Ty::Float,
                     })
+                }
+                "t_in_timesteps" => {
+                    // Brian2's clock variable, the index of the current
+                    // step; `t` is that index times `dt`, so the time step
+                    // of `t` (as `timestep(t, dt)` finds it) is that index.
+                    return Ok(Typed {
+                        expr: time_step_of(Expr::Time, Expr::Dt),
+                        dim: dimless,
+                        ty: Ty::Integer,
+                    });
                 }
                 "dt" => {
                     return Ok(Typed {
@@ -661,7 +684,7 @@ impl<'a> Checker<'a> {
             "rand" | "randn" => 0,
             "float" | "round" => 1,
             "clip" => 3,
-            "min" | "max" => 2,
+            "min" | "max" | "timestep" => 2,
             n if FUNCTIONS.contains(&n) => 1,
             n if self.scope.tables.contains_key(n) => {
                 return self.check_table_call(function, args, span)
@@ -768,6 +791,31 @@ impl<'a> Checker<'a> {
                 };
                 Ok(Typed {
                     expr: c(v.round_ties_even()),
+                    dim: dimless,
+                    ty: Ty::Integer,
+                })
+            }
+            "timestep" => {
+                for (t, a) in checked.iter().zip(args) {
+                    if t.dim != Dimension::SECOND {
+                        let text = self.text(a.span).to_string();
+                        return Err(self.error(
+                            Diagnostic::error(
+                                a.span,
+                                format!(
+                                    "`timestep` takes two times, `timestep(t, dt)`, but `{text}` \
+                                     has unit {}",
+                                    dim_name(t.dim)
+                                ),
+                            )
+                            .with_label(format!("has unit {}", dim_name(t.dim))),
+                        ));
+                    }
+                }
+                let step = checked.remove(1).expr;
+                let time = checked.remove(0).expr;
+                Ok(Typed {
+                    expr: time_step_of(time, step),
                     dim: dimless,
                     ty: Ty::Integer,
                 })

@@ -160,6 +160,14 @@ impl OdeSystem {
     }
 }
 
+/// Whether `exact` integrates `system` as it stands, with its per-run
+/// parameters as values read at every step (loads of one-element arrays)
+/// instead of numbers: they may be in the constant terms, and in the
+/// coefficients of equations that `exact` solves one by one.
+pub fn exact_reads_at_run_time(system: &OdeSystem) -> bool {
+    check_exact(system).is_ok()
+}
+
 /// Chooses a method as Brian2 does: the first of exact, euler and heun that
 /// accepts the equations.
 pub fn choose(system: &OdeSystem) -> Method {

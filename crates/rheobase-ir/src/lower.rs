@@ -1116,7 +1116,20 @@ impl<'a> Builder<'a> {
                 }
                 Ok(())
             }
-            Item::Run { duration, .. } => {
+            Item::Run {
+                duration,
+                report_period,
+                ..
+            } => {
+                if let Some(e) = report_period {
+                    let p = self.constant_value(e, Dimension::SECOND, "`report_period=`")?;
+                    if p <= 0.0 || !p.is_finite() {
+                        return Err(self.error(Diagnostic::error(
+                            e.span,
+                            format!("`report_period=` must be a positive time, but it is {p} s"),
+                        )));
+                    }
+                }
                 let d = self.constant_value(duration, Dimension::SECOND, "a run's duration")?;
                 if d < 0.0 || !d.is_finite() {
                     return Err(self.error(Diagnostic::error(
@@ -1282,17 +1295,33 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
+    /// The method Brian2 would choose for `system` when its first run
+    /// starts: Brian2 chooses with the values the script's names have
+    /// then, so per-run parameters take their values now (their later
+    /// values only change what the chosen method computes).
+    fn automatic_method(&self, system: &OdeSystem) -> Method {
+        let values = self.parameter_values();
+        let mut fixed = system.clone();
+        for f in fixed.f.iter_mut() {
+            *f = with_parameter_values(f, &values);
+        }
+        integrators::choose(&fixed)
+    }
+
     /// Refuses per-run parameters in equations whose integrator needs
-    /// their values when the model is compiled: `exact` builds its
-    /// propagators from them, and Brian2's automatic choice depends on
-    /// them. Other methods read the parameter at every step.
+    /// their values when the model is compiled. `exact` reads a parameter
+    /// at every step where it enters the constant term of an equation
+    /// (`dv/dt = (I_ext - v)/tau`, Brian2's usual input changed between
+    /// runs) or the decay rate of an equation solved on its own; only
+    /// coupled equations with a parameter in their coupling need numbers
+    /// for their propagators (a matrix exponential). Other methods read
+    /// the parameter at every step.
     fn check_parameters_in(
         &mut self,
         system: &OdeSystem,
         method: Option<&ast::Ident>,
         owner: &ast::Ident,
     ) -> Result<(), Failed> {
-        let values = self.parameter_values();
         let used = self.parameters.iter().find(|(_, (a, _))| {
             system
                 .f
@@ -1310,15 +1339,9 @@ impl<'a> Builder<'a> {
         let pname = pname.clone();
         let exact = match method {
             Some(m) => matches!(Method::from_name(&m.name), Some(Method::Exact)),
-            None => {
-                let mut fixed = system.clone();
-                for f in fixed.f.iter_mut() {
-                    *f = with_parameter_values(f, &values);
-                }
-                integrators::choose(&fixed) == Method::Exact
-            }
+            None => self.automatic_method(system) == Method::Exact,
         };
-        if !exact {
+        if !exact || integrators::exact_reads_at_run_time(system) {
             return Ok(());
         }
         let span = method.map_or(owner.span, |m| m.span);
@@ -1327,7 +1350,8 @@ impl<'a> Builder<'a> {
             span,
             format!(
                 "the equations of `{}` use `{pname}`, which is given a new value later in the \
-                 file, and the `exact` integrator needs its value when the model is compiled",
+                 file, in coefficients of equations that `exact` solves together, and their \
+                 solution (a matrix exponential) needs its value when the model is compiled",
                 owner.name
             ),
         )
@@ -1980,7 +2004,7 @@ impl<'a> Builder<'a> {
                         return Err(self.error(d));
                     }
                 },
-                None => integrators::choose(&system),
+                None => self.automatic_method(&system),
             };
             su_body.extend(noise_increments(&noise, &mut su));
             match integrators::integrate(method, &system, self.dt, &mut su) {

@@ -85,9 +85,12 @@ pub enum Item {
         value: Expr,
         span: Span,
     },
-    /// `run EXPR`
+    /// `run EXPR`, optionally with Brian2's `report=...` (checked by the
+    /// parser: rheobase always shows a run's progress) and
+    /// `report_period=EXPR` (a time, checked by the lowering).
     Run {
         duration: Expr,
+        report_period: Option<Expr>,
         span: Span,
     },
     NeuronGroup(NeuronGroupDecl),

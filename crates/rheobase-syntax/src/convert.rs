@@ -105,6 +105,73 @@ impl Conv {
         Span::new(start, start + trimmed.len())
     }
 
+    /// One keyword argument of `run`: Brian2's `report=` (a name of where
+    /// to write, or `None`) and `report_period=` (returned, for the
+    /// lowering to check as a time). rheobase shows every run's progress
+    /// on standard error (hidden by `--quiet`), so both are accepted for
+    /// the script to run as written and change nothing.
+    pub fn run_arg(
+        &self,
+        arg: Pair<'_, Rule>,
+        seen: &mut Vec<(String, Span)>,
+    ) -> Result<Option<Expr>, Diagnostic> {
+        let arg_span = self.span(arg.as_span());
+        let mut inner = arg.into_inner().filter(|p| p.as_rule() != Rule::assign);
+        let (Some(name), Some(value)) = (inner.next(), inner.next()) else {
+            return Err(internal(arg_span, "a `run` argument"));
+        };
+        let name = self.ident(&name);
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name.name) {
+            return Err(Diagnostic::error(
+                name.span,
+                format!("`{}` is given twice in this `run`", name.name),
+            )
+            .with_secondary(*first, "first given here"));
+        }
+        seen.push((name.name.clone(), name.span));
+        let value_span = self.span(value.as_span());
+        match name.name.as_str() {
+            "report" => {
+                let text = value.as_str();
+                let known = [
+                    "'text'",
+                    "'stdout'",
+                    "'stderr'",
+                    "\"text\"",
+                    "\"stdout\"",
+                    "\"stderr\"",
+                ];
+                if value.as_rule() == Rule::none_lit || known.contains(&text) {
+                    Ok(None)
+                } else {
+                    Err(Diagnostic::error(
+                        value_span,
+                        format!("`report=` takes 'text', 'stdout', 'stderr' or None, not `{text}`"),
+                    )
+                    .with_note(
+                        "a Python function cannot be called from a model file; rheobase shows \
+                         the progress of every run on standard error",
+                    ))
+                }
+            }
+            "report_period" => match value.as_rule() {
+                Rule::expr => Ok(Some(self.expr(value)?)),
+                _ => Err(Diagnostic::error(
+                    value_span,
+                    "`report_period=` takes a time, such as `10*second`",
+                )),
+            },
+            other => Err(Diagnostic::error(
+                name.span,
+                format!("`run` takes no argument `{other}` here"),
+            )
+            .with_note(
+                "a model file's `run` takes its duration and Brian2's `report=` and \
+                 `report_period=`; constants are the file's own, so `namespace=` is not needed",
+            )),
+        }
+    }
+
     pub fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
         Ident {
             name: pair.as_str().to_string(),

@@ -403,12 +403,25 @@ impl<'s> Parser<'s> {
         let span = Span::new(start, end);
         if word == "run" && !after.starts_with(['=', '.']) {
             return self.parse_region(Rule::run_line, (start, end), |c, span, parts| {
-                let e = parts
-                    .into_iter()
-                    .find(|p| p.as_rule() == Rule::expr)
+                let mut duration = None;
+                let mut report_period = None;
+                let mut seen: Vec<(String, Span)> = Vec::new();
+                for p in parts {
+                    match p.as_rule() {
+                        Rule::expr => duration = Some(c.expr(p)?),
+                        Rule::run_arg => {
+                            if let Some(e) = c.run_arg(p, &mut seen)? {
+                                report_period = Some(e);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let duration = duration
                     .ok_or_else(|| Diagnostic::error(span, "internal parser error in `run`"))?;
                 Ok(Item::Run {
-                    duration: c.expr(e)?,
+                    duration,
+                    report_period,
                     span,
                 })
             });

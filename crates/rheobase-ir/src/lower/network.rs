@@ -1582,7 +1582,7 @@ impl<'a> Builder<'a> {
                         format!("unknown integration method `{}`", m.name),
                     ))
                 })?,
-                None => integrators::choose(&system),
+                None => self.automatic_method(&system),
             };
             let mut body = super::noise_increments(&noise, &mut counters);
             let stmts = integrators::integrate(method, &system, self.dt, &mut counters).map_err(

@@ -150,17 +150,30 @@ impl Builder<'_> {
         target: &ast::GroupRef,
         block: &ast::RunRegularly,
     ) -> Result<(), Failed> {
-        if target.slice.is_none() && self.synapse_index(&target.group.name).is_some() {
-            return Err(self.error(
-                Diagnostic::error(
-                    target.group.span,
-                    format!(
-                        "`{}.run_regularly:` of a Synapses object is written in its body",
-                        target.group.name
-                    ),
-                )
-                .with_note("write the block as `run_regularly:` under the Synapses declaration"),
-            ));
+        // Brian2's `S.run_regularly(...)` on a Synapses object: the same as
+        // a block in its body, from where it is written.
+        if let Some(si) = self.synapse_index(&target.group.name) {
+            if let Some(slice) = &target.slice {
+                return Err(self.error(
+                    Diagnostic::error(
+                        slice.span,
+                        format!(
+                            "`{}` is a Synapses object, whose synapses cannot be sliced here",
+                            target.group.name
+                        ),
+                    )
+                    .with_note("`run_regularly` on a Synapses object runs for all its synapses"),
+                ));
+            }
+            let info = &self.synapse_infos[si];
+            let (owner, scope) = (info.name.clone(), info.scope.clone());
+            return self.run_regularly(
+                std::slice::from_ref(block),
+                &owner,
+                RegularTarget::Synapses(si),
+                &scope,
+                None,
+            );
         }
         let (g, scope, within) = self.subgroup_scope(target)?;
         let group = self.groups[g].name.clone();
