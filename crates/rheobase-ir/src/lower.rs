@@ -717,7 +717,7 @@ impl<'a> Builder<'a> {
         let mut elapsed: Option<f64> = Some(0.0);
         for item in &model.items {
             match item {
-                Item::Run { span, duration } => {
+                Item::Run { span, duration, .. } => {
                     // The last run, where the time stands now.
                     run_seen = Some(*span);
                     let d = self
