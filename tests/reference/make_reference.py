@@ -42,6 +42,7 @@ import numpy as np
 
 import brian2
 from brian2 import (
+    Clock,
     EventMonitor,
     Network,
     NeuronGroup,
@@ -247,7 +248,7 @@ def try_ceval(expr, consts):
 # Building and running.
 
 DECL = re.compile(
-    r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|Array|"
+    r"^(NeuronGroup|Synapses|PoissonGroup|PoissonInput|SpikeGeneratorGroup|TimedArray|Array|Clock|"
     r"SpikeMonitor|EventMonitor|StateMonitor|PopulationRateMonitor)\s+([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*:?\s*$"
 )
 LINK = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*=\s*linked_var\((.*)\)\s*$")
@@ -287,6 +288,7 @@ class Runner:
         self.verbose = verbose
         self.consts = base_namespace()
         self.objects = {}       # name -> Brian object (groups, synapses, inputs)
+        self.clocks = {}        # name -> Brian2 Clock (`Clock NAME:`)
         self.monitors = {}      # name -> (kind, monitor, extra)
         self.net = Network()
         self.seed = None
@@ -444,7 +446,7 @@ class Runner:
             keys = {}
             current = None
             for ln in as_lines(block):
-                m = re.match(r"^(code|dt|when|order)\s*:\s*(.*)$", ln)
+                m = re.match(r"^(code|dt|clock|when|order)\s*:\s*(.*)$", ln)
                 if m:
                     current = m.group(1)
                     keys[current] = [m.group(2)] if m.group(2) else []
@@ -455,6 +457,8 @@ class Runner:
             kwargs = {}
             if "dt" in keys:
                 kwargs["dt"] = ceval(keys["dt"][0], self.consts)
+            if "clock" in keys:
+                kwargs["clock"] = self.clocks[keys["clock"][0].strip()]
             if "when" in keys:
                 kwargs["when"] = keys["when"][0].strip()
             if "order" in keys:
@@ -488,6 +492,7 @@ class Runner:
         method = self.method_of(body, name)
         if "order" in body:
             kwargs["order"] = int(ceval(body["order"], self.consts))
+        self.own_dt(body, kwargs)
         # `namespace:` is Brian2's group namespace, which wins over the run
         # namespace (the file's constants) for this group's code.
         namespace = self.namespace_of(body)
@@ -554,6 +559,7 @@ class Runner:
         method = self.method_of(body, name)
         if "order" in body:
             kwargs["order"] = int(ceval(body["order"], self.consts))
+        self.own_dt(body, kwargs)
         self.log(f"Synapses({source.name}, {target.name}, {kwargs}, method={method!r}, name={name!r})")
         # `namespace:` is the Synapses' own namespace, as for NeuronGroups.
         namespace = self.namespace_of(body)
@@ -587,7 +593,9 @@ class Runner:
         n = int(ceval(args, self.consts))
         val = try_ceval(body["rates"], self.consts)
         rates = val if isinstance(val, Quantity) else body["rates"]
-        g = PoissonGroup(n, rates, namespace=self.consts, name=name)
+        kwargs = {}
+        self.own_dt(body, kwargs)
+        g = PoissonGroup(n, rates, namespace=self.consts, name=name, **kwargs)
         self.objects[name] = g
         self.sizes[name] = n
         self.run_regularly(g, body)
@@ -624,10 +632,26 @@ class Runner:
         kwargs = {}
         if "period" in body:
             kwargs["period"] = ceval(body["period"], self.consts)
+        self.own_dt(body, kwargs)
         g = SpikeGeneratorGroup(n, indices, times, name=name, **kwargs)
         self.objects[name] = g
         self.sizes[name] = n
         self.net.add(g)
+
+    def own_dt(self, body, kwargs):
+        """A group's, Synapses' or generator's `dt:` (Brian2's `dt=`, a
+        clock of its own) or `clock:` (Brian2's `clock=`, a shared
+        `Clock` declared with `Clock NAME:`)."""
+        if "dt" in body:
+            kwargs["dt"] = ceval(body["dt"], self.consts)
+        if "clock" in body:
+            kwargs["clock"] = self.clocks[body["clock"].strip()]
+
+    def clock_decl(self, name, body):
+        """`Clock NAME:` with `dt:`: Brian2's `NAME = Clock(dt=...)`."""
+        dt = ceval(body["dt"], self.consts)
+        self.log(f"{name} = Clock(dt={dt!r}, name={name!r})")
+        self.clocks[name] = Clock(dt=dt, name=name)
 
     def namespace_of(self, body):
         """A group's or Synapses' `namespace:` (Brian2's `namespace=`,
@@ -706,8 +730,7 @@ class Runner:
         else:
             record = [int(ceval(x, self.consts)) for x in rec.split(",")]
         kwargs = {}
-        if "dt" in body:
-            kwargs["dt"] = ceval(body["dt"], self.consts)
+        self.own_dt(body, kwargs)
         kwargs.update(self.schedule(body))
         self.log(f"StateMonitor({src.name}, {variables}, record={record}, {kwargs}, name={name!r})")
         mon = StateMonitor(src, variables, record=record, name=name, **kwargs)
@@ -748,6 +771,8 @@ class Runner:
                     self.timed_array(name, body)
                 elif kind == "Array":
                     self.array_decl(name, body)
+                elif kind == "Clock":
+                    self.clock_decl(name, body)
                 elif kind == "SpikeMonitor":
                     self.spike_monitor(name, args, body)
                 elif kind == "EventMonitor":

@@ -148,6 +148,9 @@ impl Ranks {
 /// Where the construct `part` of object `name` is declared: its block
 /// (`on_pre:`, `on_post:`), its first equation, or its name.
 fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
+    let own_dt = |dt: &Option<rheobase::syntax::ast::Expr>| {
+        dt.as_ref().filter(|_| part == "dt").map(|e| e.span)
+    };
     model.items.iter().find_map(|item| {
         let (ident, specific) = match item {
             Item::Synapses(s) => {
@@ -158,12 +161,14 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
                     "connect" => s.connect.first().map(|c| c.span),
                     "source" => Some(s.source.span),
                     "target" => Some(s.target.span),
+                    "dt" => s.dt.as_ref().map(|e| e.span),
                     _ => None,
                 };
                 (&s.name, block)
             }
-            Item::NeuronGroup(g) => (&g.name, None),
-            Item::PoissonGroup(g) => (&g.name, None),
+            Item::NeuronGroup(g) => (&g.name, own_dt(&g.dt)),
+            Item::PoissonGroup(g) => (&g.name, own_dt(&g.dt)),
+            Item::SpikeGeneratorGroup(g) => (&g.name, own_dt(&g.dt)),
             Item::PoissonInput(g) => (&g.name, None),
             Item::SpikeMonitor(m) => (&m.name, None),
             Item::StateMonitor(m) => (&m.name, None),
@@ -221,6 +226,32 @@ run 1*ms
             "{text}"
         );
         assert_eq!(Ranks::start().map(|r| r.ranks).ok(), Some(1));
+    }
+
+    #[test]
+    fn a_clock_of_its_own_is_refused_at_its_dt() {
+        let source = "\
+NeuronGroup G(2):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+NeuronGroup H(2):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+    dt: 0.5*ms
+run 1*ms
+";
+        let program = rheobase::compile(source).expect("model").program;
+        let text = two_ranks()
+            .refusals("clock.model", source, &program)
+            .expect("refused");
+        assert!(
+            text.starts_with(
+                "clock.model:7:9: error: `H` cannot run on 2 MPI ranks yet: its dt gives it a \
+                 clock of its own (0.0005 s), and objects on clocks other than `defaultclock` \
+                 are not split over ranks yet"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -20,6 +20,9 @@ const EXPECTED: &[&str] = &[
     // neurons it would (see docs/language.md, "When synapses share a
     // neuron").
     "tests/models/ex_Clopath_et_al_2010_no_homeostasis.model",
+    // Its pathways join groups on different clocks on purpose, as Brian2's
+    // `synapses_dt_mismatch` warns for the same model.
+    "tests/models/two_clocks.model",
 ];
 
 /// `rheo check` of `relative` (from the workspace root): exit code and

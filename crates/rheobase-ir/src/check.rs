@@ -89,7 +89,7 @@ pub struct Scope {
     pub group_size: Option<usize>,
     /// Whether `t`, `dt` and `i` exist (inside groups).
     pub has_element: bool,
-    /// The simulation time step, for `dt` in constant contexts.
+    /// `defaultclock.dt`, for `defaultclock.dt` in constant contexts.
     pub dt: f64,
     /// Index names and what they mean here: `i` of a neuron, or `i`, `j`
     /// of a synapse (relative to the source and target ranges).

@@ -9,8 +9,8 @@ use crate::expr::{self, as_const, binary, c, load};
 use crate::integrators::{self, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
 use rheobase_kernel::program::{
-    Action, ArrayDecl, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent, Part, Program,
-    RecordedVariable, Slot, ValueKind,
+    Action, ArrayDecl, ClockPlan, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent,
+    Part, Program, RecordedVariable, Slot, ValueKind,
 };
 use rheobase_kernel::{
     ArrayId, BinaryOp, Expr, IndexSpace, Iteration, Kernel, LocalId, RandKind, Stmt, UnaryOp,
@@ -204,6 +204,10 @@ pub fn lower_for(
         failed_groups: Vec::new(),
         program: Program {
             dt: DEFAULT_DT,
+            clocks: vec![ClockPlan {
+                dt: DEFAULT_DT,
+                every: 1,
+            }],
             arrays: Vec::new(),
             kernels: Vec::new(),
             groups: Vec::new(),
@@ -227,6 +231,8 @@ pub fn lower_for(
         object_orders: HashMap::new(),
         regular_counts: HashMap::new(),
         links: linked::scan(model),
+        object_clocks: HashMap::new(),
+        clock_dts: HashMap::new(),
     };
     b.find_dt(model);
     for item in in_resolution_order(model) {
@@ -238,7 +244,6 @@ pub fn lower_for(
     drop_failed_table_cascades(model, &b.tables, &mut b.diagnostics);
     b.place_regular();
     if b.diagnostics.is_empty() {
-        b.program.dt = b.dt;
         store_uniform_delays_once(&mut b.program);
         if let Some(d) = resource_check(model, &b.program, resources) {
             return Err(vec![d]);
@@ -358,6 +363,13 @@ struct Builder<'a> {
     regular_counts: HashMap<String, usize>,
     /// The file's `linked_var` statements, found ahead.
     links: linked::Links,
+    /// The clock (an index into `program.clocks`) of each NeuronGroup,
+    /// PoissonGroup, SpikeGeneratorGroup and Synapses object given a
+    /// `dt:`, by name (found ahead, in [`Builder::find_clocks`]).
+    object_clocks: HashMap<String, usize>,
+    /// The time step of each `Clock` declaration, by name (found ahead),
+    /// for the `clock:` of objects, StateMonitors and `run_regularly`.
+    clock_dts: HashMap<String, f64>,
 }
 
 /// The names assigned more than once at the top level of `model`.
@@ -482,7 +494,7 @@ impl<'a> Builder<'a> {
             names: HashMap::new(),
             group_size: None,
             has_element: false,
-            dt: self.dt,
+            dt: self.program.clocks[0].dt,
             indices: HashMap::new(),
             tables: self.tables.clone(),
             local: Constants::new(),
@@ -694,16 +706,34 @@ impl<'a> Builder<'a> {
 
     /// `defaultclock.dt` applies to the whole simulation, and the `exact`
     /// integrator needs it to build its propagators, so it is read before
-    /// any group is lowered.
+    /// any group is lowered; so are the `dt:`s of objects with a clock of
+    /// their own ([`Builder::find_clocks`]).
     fn find_dt(&mut self, model: &ast::Model) {
         let mut seen: Option<Span> = None;
         let mut run_seen: Option<Span> = None;
+        // Brian2's network time after the runs so far, the sum of their
+        // durations (`None` once a duration cannot be read early; the
+        // `run` reports why).
+        let mut elapsed: Option<f64> = Some(0.0);
         for item in &model.items {
             match item {
-                Item::Run { span, .. } => {
-                    run_seen.get_or_insert(*span);
+                Item::Run { span, duration, .. } => {
+                    // The last run, where the time stands now.
+                    run_seen = Some(*span);
+                    let d = self
+                        .early_time(model, item, duration, "a run's duration")
+                        .ok();
+                    elapsed = match (elapsed, d) {
+                        (Some(t), Some(d)) if d >= 0.0 => Some(t + d),
+                        _ => None,
+                    };
                 }
                 Item::SetDt { value, span } => {
+                    if let Some(run) = run_seen {
+                        let d = self.dt_after_run(model, item, value, *span, run, elapsed);
+                        self.error(d);
+                        continue;
+                    }
                     if let Some(prev) = seen {
                         self.error(
                             Diagnostic::error(*span, "`defaultclock.dt` is set twice")
@@ -712,75 +742,325 @@ impl<'a> Builder<'a> {
                         );
                         continue;
                     }
-                    if let Some(run) = run_seen {
-                        self.error(
-                            Diagnostic::error(*span, "`defaultclock.dt` is set after a `run`")
-                                .with_secondary(run, "the simulation already ran here")
-                                .with_note("set the time step before the first `run`"),
-                        );
-                        continue;
-                    }
                     seen = Some(*span);
-                    // Constants defined before dt may be used in it; they are
-                    // evaluated in order in a first pass over those items.
-                    let mut pre = Builder {
-                        memory_limit: self.memory_limit,
-                        files: self.files,
-                        source: self.source,
-                        diagnostics: Vec::new(),
-                        warnings: Vec::new(),
-                        constants: Constants::new(),
-                        defined: HashMap::new(),
-                        dt: DEFAULT_DT,
-                        seed: None,
-                        groups: Vec::new(),
-                        failed_groups: Vec::new(),
-                        program: self.program.clone(),
-                        steps_so_far: 0,
-                        tables: HashMap::new(),
-                        synapse_infos: Vec::new(),
-                        parameters: HashMap::new(),
-                        redefined: Default::default(),
-                        regular: Vec::new(),
-                        poisson_names: Vec::new(),
-                        object_orders: HashMap::new(),
-                        regular_counts: HashMap::new(),
-                        links: Default::default(),
-                    };
-                    for earlier in &model.items {
-                        if std::ptr::eq(earlier, item) {
-                            break;
-                        }
-                        if let Item::Constant { name, value, .. } = earlier {
-                            if let Ok(t) = pre.constant(value) {
-                                pre.constants.insert(
-                                    name.name.clone(),
-                                    Binding::Constant {
-                                        value: as_const(&t.expr).unwrap_or(f64::NAN),
-                                        dim: t.dim,
-                                        ty: t.ty,
-                                    },
-                                );
-                            }
-                        }
-                    }
-                    pre.diagnostics.clear();
-                    if let Ok(dt) = pre.constant_value(value, Dimension::SECOND, "the time step") {
-                        if dt > 0.0 && dt.is_finite() {
-                            self.dt = dt;
-                        } else {
-                            self.error(Diagnostic::error(
-                                value.span,
-                                format!("the time step must be positive, but it is {dt} s"),
-                            ));
-                        }
-                    } else {
-                        self.diagnostics.append(&mut pre.diagnostics);
+                    if let Some(dt) = self.early_time_step(model, item, value, "the time step") {
+                        self.dt = dt;
                     }
                 }
                 _ => {}
             }
         }
+        self.find_clocks(model);
+    }
+
+    /// The diagnostic for `defaultclock.dt` set after a `run` at `span`:
+    /// Brian2's own refusal when the time the runs reached is not a
+    /// multiple of the new step (`Clock._set_t_update_dt`, `check_dt`),
+    /// else the refusal of what Brian2 would do, which rheobase cannot
+    /// yet (continue on the new step).
+    fn dt_after_run(
+        &self,
+        model: &ast::Model,
+        item: &Item,
+        value: &ast::Expr,
+        span: Span,
+        run: Span,
+        elapsed: Option<f64>,
+    ) -> Diagnostic {
+        let old = self.dt;
+        let new = self.early_time(model, item, value, "the time step").ok();
+        if let (Some(t), Some(new)) = (elapsed, new.filter(|&v| v > 0.0 && v.is_finite())) {
+            // Brian2's `check_dt`: the time in steps of the old and of
+            // the new dt must agree within `Clock.epsilon_dt` of a new
+            // step.
+            let old_t = (t / old).round() * old;
+            let new_t = (t / new).round() * new;
+            if ((new_t - old_t) / new).abs() > 1e-4 {
+                return Diagnostic::error(
+                    value.span,
+                    format!(
+                        "cannot set dt from {old} s to {new} s: the time {t} s is not a \
+                         multiple of {new} s"
+                    ),
+                )
+                .with_secondary(run, "the runs so far end at that time")
+                .with_note(
+                    "Brian2 refuses this change too (`Clock._set_t_update_dt`): a clock's \
+                     time must be a whole number of its new steps",
+                );
+            }
+        }
+        Diagnostic::error(
+            span,
+            "changing `defaultclock.dt` between runs is not supported yet",
+        )
+        .with_secondary(run, "the simulation already ran here")
+        .with_note(
+            "Brian2 continues on the new time step from here; rheobase runs every object \
+                 on `defaultclock` with one time step, so set it before the first `run` (or \
+                 give the objects that need another step a `dt:` of their own)",
+        )
+    }
+
+    /// The value of a time step given before any group is lowered
+    /// (`defaultclock.dt`, an object's `dt:`): constants defined before
+    /// `item` may be used in it, so they are evaluated in order in a first
+    /// pass over those items. `None` when it is not a positive, finite
+    /// time (reported).
+    fn early_time_step(
+        &mut self,
+        model: &ast::Model,
+        item: &Item,
+        value: &ast::Expr,
+        what: &str,
+    ) -> Option<f64> {
+        match self.early_time(model, item, value, what) {
+            Ok(dt) if dt > 0.0 => Some(dt),
+            Ok(dt) => {
+                self.error(Diagnostic::error(
+                    value.span,
+                    format!("{what} must be positive, but it is {dt} s"),
+                ));
+                None
+            }
+            Err(mut diagnostics) => {
+                self.diagnostics.append(&mut diagnostics);
+                None
+            }
+        }
+    }
+
+    /// A time given at `item` (a time step, a run's duration), evaluated
+    /// before any group is lowered, or the diagnostics that say why it
+    /// cannot be.
+    fn early_time(
+        &self,
+        model: &ast::Model,
+        item: &Item,
+        value: &ast::Expr,
+        what: &str,
+    ) -> Result<f64, Vec<Diagnostic>> {
+        // Constants defined before it may be used in it; they are
+        // evaluated in order in a first pass over those items.
+        let mut pre = Builder {
+            memory_limit: self.memory_limit,
+            files: self.files,
+            source: self.source,
+            diagnostics: Vec::new(),
+            warnings: Vec::new(),
+            constants: Constants::new(),
+            defined: HashMap::new(),
+            dt: DEFAULT_DT,
+            seed: None,
+            groups: Vec::new(),
+            failed_groups: Vec::new(),
+            program: self.program.clone(),
+            steps_so_far: 0,
+            tables: HashMap::new(),
+            synapse_infos: Vec::new(),
+            parameters: HashMap::new(),
+            redefined: Default::default(),
+            regular: Vec::new(),
+            poisson_names: Vec::new(),
+            object_orders: HashMap::new(),
+            regular_counts: HashMap::new(),
+            links: Default::default(),
+            object_clocks: HashMap::new(),
+            clock_dts: HashMap::new(),
+        };
+        for earlier in &model.items {
+            if std::ptr::eq(earlier, item) {
+                break;
+            }
+            if let Item::Constant { name, value, .. } = earlier {
+                if let Ok(t) = pre.constant(value) {
+                    pre.constants.insert(
+                        name.name.clone(),
+                        Binding::Constant {
+                            value: as_const(&t.expr).unwrap_or(f64::NAN),
+                            dim: t.dim,
+                            ty: t.ty,
+                        },
+                    );
+                }
+            }
+        }
+        pre.diagnostics.clear();
+        pre.constant_value(value, Dimension::SECOND, what)
+            .map_err(|_| pre.diagnostics)
+    }
+
+    /// Brian2's clocks: `defaultclock` (clock 0) and one per distinct
+    /// `dt:` of a NeuronGroup, PoissonGroup, SpikeGeneratorGroup or
+    /// Synapses object (objects with equal time steps run together in
+    /// Brian2's `Network._nextclocks`, so they share one here), and the
+    /// program's tick: the largest step of which every clock's `dt` is a
+    /// whole multiple (to rounding: within a billionth, so that a clock's
+    /// ticks stay at its own times over any run), so that each clock runs
+    /// at the ticks Brian2 finds it due. With one clock the tick is
+    /// `defaultclock.dt` and nothing changes.
+    fn find_clocks(&mut self, model: &ast::Model) {
+        // Brian2's shared `Clock(dt=...)` objects first: an object naming
+        // one in `clock:` runs on its time step.
+        let mut declared = std::collections::HashSet::new();
+        for item in &model.items {
+            let Item::Clock(d) = item else { continue };
+            declared.insert(d.name.name.clone());
+            let Some(value) = &d.dt else {
+                self.error(Diagnostic::error(
+                    d.name.span,
+                    "a Clock needs `dt:` (Brian2's `Clock(dt=...)`)",
+                ));
+                continue;
+            };
+            if let Some(v) = self.early_time_step(model, item, value, "a clock's `dt`") {
+                self.clock_dts.insert(d.name.name.clone(), v);
+            }
+        }
+        let mut dts = vec![self.dt];
+        let mut given: Vec<Span> = Vec::new();
+        for item in &model.items {
+            let (name, dt, clock) = match item {
+                Item::NeuronGroup(d) => (&d.name, &d.dt, &d.clock),
+                Item::Synapses(d) => (&d.name, &d.dt, &d.clock),
+                Item::PoissonGroup(d) => (&d.name, &d.dt, &d.clock),
+                Item::SpikeGeneratorGroup(d) => (&d.name, &d.dt, &d.clock),
+                Item::StateMonitor(d) => (&d.name, &d.dt, &d.clock),
+                _ => continue,
+            };
+            if !self.clock_key_is_valid(dt, clock, &declared) {
+                continue;
+            }
+            // A StateMonitor's clock is checked here and counted in ticks
+            // where it is lowered; it is not one of the objects' clocks.
+            if matches!(item, Item::StateMonitor(_)) {
+                continue;
+            }
+            let (v, span) = match (dt, clock) {
+                (Some(value), _) => {
+                    match self.early_time_step(model, item, value, "a clock's `dt`") {
+                        Some(v) => (v, value.span),
+                        None => continue,
+                    }
+                }
+                (None, Some(c)) => match self.clock_dts.get(&c.name) {
+                    Some(&v) => (v, c.span),
+                    None => continue,
+                },
+                (None, None) => continue,
+            };
+            let clock = match dts.iter().position(|&d| d == v) {
+                Some(c) => c,
+                None => {
+                    dts.push(v);
+                    given.push(span);
+                    dts.len() - 1
+                }
+            };
+            self.object_clocks.insert(name.name.clone(), clock);
+        }
+        let smallest = dts.iter().copied().fold(f64::INFINITY, f64::min);
+        // A tick of the smallest step divided by 1, 2, 3, ...: the first
+        // that every step is a whole multiple of. Beyond a thousandth of
+        // the smallest step the ticks would cost more than the model.
+        let tick = (1..=1000u32)
+            .map(|k| smallest / f64::from(k))
+            .find(|&tick| {
+                dts.iter().all(|&d| {
+                    let r = (d / tick).round();
+                    ((d / tick) - r).abs() <= 1e-9 * r
+                })
+            });
+        let Some(tick) = tick else {
+            // The clocks are still made (each at every tick), so that
+            // the rest of the file is checked too.
+            self.program.clocks = dts.iter().map(|&dt| ClockPlan { dt, every: 1 }).collect();
+            if let Some(&span) = given.last() {
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        "the time steps of this model's clocks have no common step of at least \
+                         a thousandth of the smallest one",
+                    )
+                    .with_note(format!(
+                        "the clocks' time steps are {} s; rheobase runs every clock at the \
+                         multiples of one common step",
+                        dts.iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" s, ")
+                    )),
+                );
+            }
+            return;
+        };
+        self.program.dt = tick;
+        self.program.clocks = dts
+            .iter()
+            .map(|&dt| ClockPlan {
+                dt,
+                every: (dt / tick).round() as u64,
+            })
+            .collect();
+    }
+
+    /// Whether an object's `dt:` and `clock:` can be used: not both (as
+    /// Brian2's "Can only specify either a dt or a clock, not both"), and
+    /// a `clock:` naming a `Clock` declaration. Reports why not.
+    fn clock_key_is_valid(
+        &mut self,
+        dt: &Option<ast::Expr>,
+        clock: &Option<ast::Ident>,
+        declared: &std::collections::HashSet<String>,
+    ) -> bool {
+        match (dt, clock) {
+            (Some(_), Some(c)) => {
+                self.error(
+                    Diagnostic::error(c.span, "an object takes `dt:` or `clock:`, not both")
+                        .with_note(
+                            "Brian2 says \"Can only specify either a dt or a clock, not both\"",
+                        ),
+                );
+                false
+            }
+            (None, Some(c)) if !declared.contains(&c.name) => {
+                let hint = crate::check::suggest(
+                    self.diagnostics.len(),
+                    &c.name,
+                    declared.iter().map(|n| n.as_str()),
+                );
+                let d = Diagnostic::error(
+                    c.span,
+                    format!("`{}` is not a Clock declared in this file", c.name),
+                );
+                let d = match hint {
+                    Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
+                    None => d.with_note(
+                        "declare it first, as Brian2's `slow = Clock(dt=1*ms)`: \
+                         `Clock slow:` with `dt: 1*ms`",
+                    ),
+                };
+                self.error(d);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Runs `f` with `self.dt` the time step of the object `name`'s clock,
+    /// which its integrator, refractoriness and rates are lowered with.
+    fn on_clock_of<T>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        let default = self.dt;
+        self.dt = self.program.clocks[self.clock_of(name)].dt;
+        let result = f(self);
+        self.dt = default;
+        result
+    }
+
+    /// The clock of the object `name` (0, `defaultclock`, unless it was
+    /// given a `dt:`).
+    pub(super) fn clock_of(&self, name: &str) -> usize {
+        self.object_clocks.get(name).copied().unwrap_or(0)
     }
 
     fn item(&mut self, item: &Item) -> Result<(), Failed> {
@@ -821,6 +1101,8 @@ impl<'a> Builder<'a> {
             }
             // Read in `find_dt`.
             Item::SetDt { .. } => Ok(()),
+            // Read in `find_clocks`; its name is taken here.
+            Item::Clock(d) => self.define(&d.name),
             Item::SetSchedule(d) => self.set_schedule(d),
             Item::Seed { value, .. } => {
                 if let Some(v) = value {
@@ -855,15 +1137,17 @@ impl<'a> Builder<'a> {
                         format!("a run's duration must be positive and finite, but it is {d} s"),
                     )));
                 }
-                let start = self.steps_so_far as f64 * self.dt;
-                let end = end_step(start + d, self.dt);
+                // Runs count ticks: with one clock its time steps.
+                let tick = self.program.dt;
+                let start = self.steps_so_far as f64 * tick;
+                let end = end_step(start + d, tick);
                 let steps = end.saturating_sub(self.steps_so_far);
                 self.steps_so_far = end;
                 self.program.actions.push(Action::Run { steps });
                 Ok(())
             }
             Item::NeuronGroup(g) => {
-                let result = self.neuron_group(g);
+                let result = self.on_clock_of(&g.name.name, |b| b.neuron_group(g));
                 self.note_failure(&result, &g.name);
                 result
             }
@@ -903,18 +1187,20 @@ impl<'a> Builder<'a> {
                 Ok(())
             }
             Item::Synapses(d) => {
-                let result = self.synapses(d);
+                let result = self.on_clock_of(&d.name.name, |b| b.synapses(d));
                 self.note_failure(&result, &d.name);
                 result
             }
             Item::PoissonGroup(d) => {
-                let result = self.poisson_group(d);
+                let result = self.on_clock_of(&d.name.name, |b| b.poisson_group(d));
                 self.note_failure(&result, &d.name);
                 result
             }
-            Item::PoissonInput(d) => self.poisson_input(d),
+            // Brian2's PoissonInput runs on its target's clock and draws
+            // `binomial(N, rate*target.clock.dt)`.
+            Item::PoissonInput(d) => self.on_clock_of(&d.target.name, |b| b.poisson_input(d)),
             Item::SpikeGeneratorGroup(d) => {
-                let result = self.spike_generator(d);
+                let result = self.on_clock_of(&d.name.name, |b| b.spike_generator(d));
                 self.note_failure(&result, &d.name);
                 result
             }
@@ -1201,9 +1487,9 @@ impl<'a> Builder<'a> {
         if self.steps_so_far == 0 || body.is_empty() {
             return body;
         }
-        // `t` is `step * dt` exactly; half a step of margin makes the
+        // `t` is `step * dt` exactly; half a tick of margin makes the
         // comparison independent of rounding.
-        let start = (self.steps_so_far as f64 - 0.5) * self.dt;
+        let start = (self.steps_so_far as f64 - 0.5) * self.program.dt;
         vec![Stmt::If {
             cond: binary(BinaryOp::Ge, Expr::Time, c(start)),
             then: body,
@@ -1288,7 +1574,7 @@ impl<'a> Builder<'a> {
             names: HashMap::new(),
             group_size: Some(size),
             has_element: true,
-            dt: self.dt,
+            dt: self.program.clocks[0].dt,
             indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
             tables: self.tables.clone(),
             local: Constants::new(),
@@ -1858,6 +2144,7 @@ impl<'a> Builder<'a> {
         self.program.groups.push(GroupPlan {
             name: gname.clone(),
             size,
+            clock: self.clock_of(&gname),
             variables,
             method: method_used,
             state_update,
@@ -2472,6 +2759,32 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// How many ticks apart a StateMonitor records: its own `dt:`
+    /// (Brian2's `dt=`, a clock of its own), else every tick of its
+    /// source's clock, as Brian2's StateMonitor runs on `source.clock`.
+    pub(super) fn monitor_every(
+        &mut self,
+        m: &ast::StateMonitorDecl,
+        source_clock: usize,
+    ) -> Result<u64, Failed> {
+        let tick = self.program.dt;
+        let (mdt, span) = match (&m.dt, &m.clock) {
+            (Some(e), _) => (
+                self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?,
+                e.span,
+            ),
+            // A `clock:` naming no Clock was reported ahead.
+            (None, Some(c)) => (*self.clock_dts.get(&c.name).ok_or(Failed)?, c.span),
+            (None, None) => return Ok(self.program.clocks[source_clock].every),
+        };
+        let ratio = mdt / tick;
+        let r = ratio.round();
+        if r < 1.0 || (ratio - r).abs() > 1e-6 * r {
+            return Err(self.error(Diagnostic::error(span, format!("a monitor's `dt` must be a whole multiple of the simulation step ({tick} s), but it is {mdt} s"))));
+        }
+        Ok(r as u64)
+    }
+
     fn state_monitor_plan(&mut self, m: &ast::StateMonitorDecl) -> Result<(), Failed> {
         self.define(&m.name)?;
         self.archive_names(&m.name, "a StateMonitor", &["t", "record"], &m.variables)?;
@@ -2553,18 +2866,7 @@ impl<'a> Builder<'a> {
             }
         };
         let record = record.into_iter().map(|k| k + start).collect();
-        let every = match &m.dt {
-            None => 1,
-            Some(e) => {
-                let mdt = self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?;
-                let ratio = mdt / self.dt;
-                let r = ratio.round();
-                if r < 1.0 || (ratio - r).abs() > 1e-6 * r {
-                    return Err(self.error(Diagnostic::error(e.span, format!("a monitor's `dt` must be a whole multiple of the simulation step ({} s), but it is {mdt} s", self.dt))));
-                }
-                r as u64
-            }
-        };
+        let every = self.monitor_every(m, self.program.groups[g].clock)?;
         let prepare = if prepare.is_empty() {
             None
         } else {

@@ -408,6 +408,7 @@ fn item_span(item: &Item) -> Span {
         Item::PoissonInput(d) => d.name.span,
         Item::SpikeGeneratorGroup(d) => d.name.span,
         Item::TimedArray(d) => d.name.span,
+        Item::Clock(d) => d.name.span,
         Item::SpikeMonitor(d) => d.name.span,
         Item::StateMonitor(d) => d.name.span,
         Item::PopulationRateMonitor(d) => d.name.span,

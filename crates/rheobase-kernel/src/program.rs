@@ -43,8 +43,16 @@ pub struct ArrayDecl {
 /// A whole model, lowered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
-    /// The simulation time step, seconds.
+    /// The simulation's tick, seconds: `defaultclock.dt` when every object
+    /// runs on it, otherwise the largest step of which every clock's `dt`
+    /// is a whole multiple. Runs, monitor and `run_regularly` periods and
+    /// `from_step`s count ticks.
     pub dt: f64,
+    /// Brian2's clocks: `clocks[0]` is `defaultclock`, the others the
+    /// distinct `dt:`s given to groups, Synapses objects and generators
+    /// (objects with equal time steps share one, as Brian2 runs them
+    /// together). A model with one clock runs every object at every tick.
+    pub clocks: Vec<ClockPlan>,
     pub arrays: Vec<ArrayDecl>,
     pub kernels: Vec<Kernel>,
     pub groups: Vec<GroupPlan>,
@@ -72,6 +80,17 @@ pub struct Program {
     /// objects again when each run starts. A later entry for the same
     /// part wins. Empty for most models.
     pub later_places: Vec<(usize, Part, Slot)>,
+}
+
+/// One of Brian2's clocks: its time step and how many ticks
+/// ([`Program::dt`]) it is. An object on it runs at the ticks that are
+/// multiples of `every`, seeing its clock's `t = (tick / every) * dt`,
+/// `dt` and step number `tick / every`, as Brian2's `Network._nextclocks`
+/// runs each clock when its time is the network's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockPlan {
+    pub dt: f64,
+    pub every: u64,
 }
 
 /// Brian2's schedule slots (`Network.schedule` with the automatic
@@ -386,6 +405,10 @@ pub struct SynapsesPlan {
     /// lowering gives it no pathway.
     pub source_synapses: Option<usize>,
     pub target_synapses: Option<usize>,
+    /// The clock of its state updater (an index into
+    /// [`Program::clocks`]); its pathways run on their triggering side's
+    /// clock and its summed variables on their target's, as in Brian2.
+    pub clock: usize,
     /// User-visible per-synapse variables (including `delay`, and
     /// `lastupdate` when there are event-driven equations).
     pub variables: Vec<(String, ArrayId)>,
@@ -605,6 +628,11 @@ pub struct GeneratorElement {
 pub struct GroupPlan {
     pub name: String,
     pub size: usize,
+    /// Its clock, an index into [`Program::clocks`] (0: `defaultclock`).
+    /// Its state updater, thresholder, resets, events, PoissonInputs,
+    /// summed variables onto it, pathways from it and its SpikeMonitors
+    /// run on it.
+    pub clock: usize,
     /// The user-visible state variables (parameters and differential
     /// equation variables, plus `lastspike`/`not_refractory`), in declaration
     /// order.

@@ -675,10 +675,15 @@ impl Drop for ArrayStore {
 /// [`KernelArgs`] that are the same for every kernel of a step.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
+    /// `t`, `dt` and the step number of the clock the kernel runs on.
     pub t: f64,
     pub dt: f64,
     pub step: u64,
     pub seed: u64,
+    /// The simulation's tick (`Simulation::step`), which `from_step`s and
+    /// the periods of monitors and `run_regularly` code count; `step`
+    /// itself with one clock.
+    pub tick: u64,
 }
 
 /// A compiled kernel and what the runtime knows about it.

@@ -1745,6 +1745,23 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             .first()
             .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
+    // A split run exchanges spikes in windows of ticks of one clock; an
+    // object on a clock of its own (`dt:`) is not placed in them yet.
+    if program.clocks.len() > 1 {
+        let clocks = program.groups.iter().map(|g| (&g.name, g.clock));
+        let clocks = clocks.chain(program.synapses.iter().map(|s| (&s.name, s.clock)));
+        for (name, c) in clocks.filter(|&(_, c)| c != 0) {
+            refuse(
+                name,
+                "dt",
+                format!(
+                    "gives it a clock of its own ({} s), and objects on clocks other than \
+                     `defaultclock` are not split over ranks yet",
+                    program.clocks[c].dt
+                ),
+            );
+        }
+    }
     for s in &program.synapses {
         // After connecting, a synapse's side made of synapses is this
         // rank's element of that object's arrays (`synapse_sides`), not

@@ -873,14 +873,22 @@ impl Simulation {
                 .map(|(p, pathway)| (Some(p), pathway.delay));
             for (which, delay) in default.into_iter().chain(named) {
                 let free_bytes = self.memory_free();
+                // A pathway runs on its triggering side's clock, and its
+                // delays count that clock's steps (Brian2's
+                // `queue.prepare(..., source.clock.dt_)`); its next step
+                // is the first at or after the current tick.
+                let (dt, step) = if self.program.clocks.len() > 1 {
+                    let side = match which {
+                        Some(p) if plan.pathways[p].side == PathwaySide::Post => plan.target,
+                        _ => plan.source,
+                    };
+                    let clock = self.program.clocks[self.program.groups[side].clock];
+                    (clock.dt, self.step.div_ceil(clock.every))
+                } else {
+                    (self.program.dt, self.step)
+                };
                 self.synapses[k]
-                    .prepare_delays(
-                        which,
-                        self.store.get(delay),
-                        self.program.dt,
-                        self.step,
-                        free_bytes,
-                    )
+                    .prepare_delays(which, self.store.get(delay), dt, step, free_bytes)
                     .map_err(|message| RuntimeError::Delay {
                         synapses: plan.name.clone(),
                         message,
@@ -1200,6 +1208,7 @@ impl Simulation {
             dt: self.program.dt,
             step: self.step,
             seed: self.seed,
+            tick: self.step,
         }
     }
 

@@ -202,6 +202,7 @@ impl Model {
         };
         Program {
             dt: DT,
+            clocks: vec![rheobase_kernel::program::ClockPlan { dt: DT, every: 1 }],
             arrays: vec![
                 decl("v", n, ValueKind::Float),
                 decl("tau", n, ValueKind::Float),
@@ -221,6 +222,7 @@ impl Model {
             ],
             groups: vec![GroupPlan {
                 name: "P".into(),
+                clock: 0,
                 size: n,
                 variables: vec![
                     ("v".into(), V),

@@ -51,6 +51,7 @@ impl Builder {
         Builder {
             p: Program {
                 dt: DT,
+                clocks: vec![rheobase_kernel::program::ClockPlan { dt: DT, every: 1 }],
                 arrays: vec![],
                 kernels: vec![],
                 groups: vec![],
@@ -104,6 +105,7 @@ impl Builder {
     fn group(&mut self, name: &str, size: usize) -> usize {
         self.p.groups.push(GroupPlan {
             name: name.into(),
+            clock: 0,
             size,
             variables: vec![],
             method: None,
@@ -137,6 +139,7 @@ impl Builder {
         let s = self.p.synapses.len();
         let (ns, nt) = (self.p.groups[source].size, self.p.groups[target].size);
         self.p.synapses.push(SynapsesPlan {
+            clock: 0,
             name: name.into(),
             source,
             source_start: 0,

@@ -99,6 +99,9 @@ pub enum Item {
     PoissonInput(PoissonInputDecl),
     SpikeGeneratorGroup(SpikeGeneratorDecl),
     TimedArray(TimedArrayDecl),
+    /// `Clock NAME:` with `dt:` (Brian2's `Clock(dt=...)`), shared by
+    /// the objects that name it in `clock:`.
+    Clock(ClockDecl),
     SpikeMonitor(SpikeMonitorDecl),
     StateMonitor(StateMonitorDecl),
     PopulationRateMonitor(PopulationRateMonitorDecl),
@@ -145,6 +148,12 @@ pub struct Slice {
 pub struct NeuronGroupDecl {
     pub name: Ident,
     pub size: Expr,
+    /// `dt:` (Brian2's `dt=`): the object runs on a clock of its own with
+    /// this time step instead of `defaultclock`.
+    pub dt: Option<Expr>,
+    /// `clock:` (Brian2's `clock=`): the name of a `Clock` declaration
+    /// whose time step the object runs on.
+    pub clock: Option<Ident>,
     pub model: Vec<Equation>,
     pub threshold: Option<Expr>,
     pub reset: Option<Block>,
@@ -198,6 +207,9 @@ pub struct RunRegularly {
     pub code: Option<Block>,
     /// `dt:` — how often (default: every time step).
     pub dt: Option<Expr>,
+    /// `clock:` (Brian2's `clock=`): the name of a `Clock` declaration
+    /// whose time step the object runs on.
+    pub clock: Option<Ident>,
     /// `when:` — the schedule slot (default `start`).
     pub when: Option<Ident>,
     /// `order:` — the order within the slot (default 0).
@@ -225,6 +237,12 @@ pub struct SynapsesDecl {
     pub name: Ident,
     pub source: GroupRef,
     pub target: GroupRef,
+    /// `dt:` (Brian2's `dt=`): the object runs on a clock of its own with
+    /// this time step instead of `defaultclock`.
+    pub dt: Option<Expr>,
+    /// `clock:` (Brian2's `clock=`): the name of a `Clock` declaration
+    /// whose time step the object runs on.
+    pub clock: Option<Ident>,
     pub model: Vec<Equation>,
     /// `on_pre:` and `on_post:`: the pathways named `pre` and `post`.
     pub on_pre: Option<Block>,
@@ -271,6 +289,12 @@ pub struct Pathway {
 pub struct PoissonGroupDecl {
     pub name: Ident,
     pub size: Expr,
+    /// `dt:` (Brian2's `dt=`): the object runs on a clock of its own with
+    /// this time step instead of `defaultclock`.
+    pub dt: Option<Expr>,
+    /// `clock:` (Brian2's `clock=`): the name of a `Clock` declaration
+    /// whose time step the object runs on.
+    pub clock: Option<Ident>,
     pub rates: Option<Expr>,
     /// `run_regularly:` blocks, in file order (Brian2's
     /// `P.run_regularly("rates = ...")`).
@@ -303,6 +327,12 @@ pub struct PoissonInputDecl {
 pub struct SpikeGeneratorDecl {
     pub name: Ident,
     pub size: Expr,
+    /// `dt:` (Brian2's `dt=`): the object runs on a clock of its own with
+    /// this time step instead of `defaultclock`.
+    pub dt: Option<Expr>,
+    /// `clock:` (Brian2's `clock=`): the name of a `Clock` declaration
+    /// whose time step the object runs on.
+    pub clock: Option<Ident>,
     pub indices: Option<Expr>,
     pub times: Option<Expr>,
     pub file: Option<PathLit>,
@@ -321,6 +351,14 @@ pub struct TimedArrayDecl {
     pub dt: Option<Expr>,
     pub values: Option<Expr>,
     pub file: Option<PathLit>,
+    pub span: Span,
+}
+
+/// `Clock NAME:` (Brian2's `NAME = Clock(dt=...)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClockDecl {
+    pub name: Ident,
+    pub dt: Option<Expr>,
     pub span: Span,
 }
 
@@ -359,6 +397,9 @@ pub struct StateMonitorDecl {
     pub variables: Vec<Ident>,
     pub record: Option<Record>,
     pub dt: Option<Expr>,
+    /// `clock:` (Brian2's `clock=`): the name of a `Clock` declaration
+    /// whose time step the object runs on.
+    pub clock: Option<Ident>,
     /// `when:` — Brian2's schedule slot (default `start`).
     pub when: Option<Ident>,
     /// `order:` — the order within the slot (default 0).

@@ -10,7 +10,7 @@
 use crate::diagnostic::{Diagnostic, Span};
 
 /// The declaration keywords, for Brian2's constructor calls.
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "NeuronGroup",
     "Synapses",
     "PoissonGroup",
@@ -18,6 +18,7 @@ const KINDS: [&str; 11] = [
     "SpikeGeneratorGroup",
     "TimedArray",
     "Array",
+    "Clock",
     "SpikeMonitor",
     "EventMonitor",
     "StateMonitor",

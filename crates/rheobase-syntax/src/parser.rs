@@ -28,6 +28,7 @@ enum Kind {
     SpikeGeneratorGroup,
     TimedArray,
     Array,
+    Clock,
     SpikeMonitor,
     EventMonitor,
     StateMonitor,
@@ -37,7 +38,7 @@ enum Kind {
     RunRegularly,
 }
 
-const KINDS: [(&str, Kind); 11] = [
+const KINDS: [(&str, Kind); 12] = [
     ("NeuronGroup", Kind::NeuronGroup),
     ("Synapses", Kind::Synapses),
     ("PoissonGroup", Kind::PoissonGroup),
@@ -45,6 +46,7 @@ const KINDS: [(&str, Kind); 11] = [
     ("SpikeGeneratorGroup", Kind::SpikeGeneratorGroup),
     ("TimedArray", Kind::TimedArray),
     ("Array", Kind::Array),
+    ("Clock", Kind::Clock),
     ("SpikeMonitor", Kind::SpikeMonitor),
     ("EventMonitor", Kind::EventMonitor),
     ("StateMonitor", Kind::StateMonitor),
@@ -81,6 +83,8 @@ impl Kind {
                 "run_regularly",
                 "namespace",
                 "order",
+                "dt",
+                "clock",
             ],
             Kind::Synapses => &[
                 "model",
@@ -94,17 +98,20 @@ impl Kind {
                 "run_regularly",
                 "namespace",
                 "order",
+                "dt",
+                "clock",
             ],
-            Kind::PoissonGroup => &["rates", "run_regularly"],
+            Kind::PoissonGroup => &["rates", "run_regularly", "dt", "clock"],
             Kind::PoissonInput => &["N", "rate", "weight", "when", "order"],
-            Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period"],
+            Kind::SpikeGeneratorGroup => &["indices", "times", "file", "period", "dt", "clock"],
             Kind::TimedArray => &["dt", "values", "file"],
             Kind::Array => &["values", "file"],
+            Kind::Clock => &["dt"],
             Kind::SpikeMonitor => &["variables", "when", "order"],
             Kind::EventMonitor => &["event", "variables", "when", "order"],
-            Kind::StateMonitor => &["variables", "record", "dt", "when", "order"],
+            Kind::StateMonitor => &["variables", "record", "dt", "clock", "when", "order"],
             Kind::PopulationRateMonitor => &[],
-            Kind::RunRegularly => &["code", "dt", "when", "order"],
+            Kind::RunRegularly => &["code", "dt", "clock", "when", "order"],
         }
     }
 
@@ -113,7 +120,7 @@ impl Kind {
             Kind::NeuronGroup | Kind::PoissonGroup | Kind::SpikeGeneratorGroup => Rule::size_header,
             Kind::Synapses => Rule::synapses_header,
             Kind::PoissonInput => Rule::input_header,
-            Kind::TimedArray | Kind::Array | Kind::RunRegularly => Rule::plain_header,
+            Kind::TimedArray | Kind::Array | Kind::Clock | Kind::RunRegularly => Rule::plain_header,
             Kind::SpikeMonitor
             | Kind::EventMonitor
             | Kind::StateMonitor
@@ -130,6 +137,7 @@ impl Kind {
             Kind::SpikeGeneratorGroup => "SpikeGeneratorGroup stim(10):",
             Kind::TimedArray => "TimedArray stimulus:",
             Kind::Array => "Array W:",
+            Kind::Clock => "Clock slow:",
             Kind::SpikeMonitor => "SpikeMonitor spikes(P)",
             Kind::EventMonitor => {
                 "EventMonitor crossings(P):` with the event on a line `event: crossing"
@@ -155,41 +163,6 @@ fn schedule_note(kind: Kind, word: &str) -> Option<&'static str> {
              with a statement after the declaration, such as `S.pre.when = 'before_groups'` \
              or `G.state_updater.when = 'after_thresholds'`, or give the object an `order:`",
         ),
-        _ => None,
-    }
-}
-
-/// The refusal of a key that gives an object a clock of its own (`dt:`,
-/// `clock:`), which Brian2 accepts and rheobase cannot run yet: the
-/// message says what is missing rather than that the key is unknown, so
-/// that a Brian2 user knows the translation is right and the feature is
-/// the gap.
-fn clock_refusal(kind: Kind, word: &str) -> Option<(String, &'static str)> {
-    let own_dt = matches!(
-        kind,
-        Kind::NeuronGroup | Kind::Synapses | Kind::PoissonGroup | Kind::SpikeGeneratorGroup
-    );
-    let takes_clock = own_dt || matches!(kind, Kind::StateMonitor | Kind::RunRegularly);
-    let what = match kind {
-        Kind::RunRegularly => "`run_regularly`".to_string(),
-        Kind::Synapses => "a Synapses object".to_string(),
-        _ => format!("a {}", kind.name()),
-    };
-    match word {
-        "dt" if own_dt => Some((
-            format!("a clock of its own (`dt:`) is not supported yet for {what}"),
-            "Brian2 runs an object given `dt=` on a clock of its own; rheobase runs \
-             every group, Synapses object and generator on `defaultclock.dt`, so set \
-             `defaultclock.dt` instead if all of them can share that time step (a \
-             StateMonitor's or `run_regularly`'s `dt:` may be a whole multiple of it)",
-        )),
-        "clock" if takes_clock => Some((
-            format!("a shared clock (`clock:`) is not supported yet for {what}"),
-            "Brian2's `Clock(dt=...)` objects are not supported: rheobase has one \
-             clock, `defaultclock`, whose time step `defaultclock.dt` every object \
-             runs on (a StateMonitor or `run_regularly` may record or run every few \
-             steps with `dt:`)",
-        )),
         _ => None,
     }
 }
@@ -617,6 +590,8 @@ impl<'s> Parser<'s> {
                 let mut d = NeuronGroupDecl {
                     name,
                     size: size?,
+                    dt: None,
+                    clock: None,
                     model: Vec::new(),
                     threshold: None,
                     reset: None,
@@ -633,6 +608,8 @@ impl<'s> Parser<'s> {
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "order" => d.order = self.value_expr(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         "model" => d.model = self.equations(&kv),
                         "threshold" => d.threshold = self.value_expr(&kv),
                         "reset" => d.reset = self.block(&kv),
@@ -666,6 +643,8 @@ impl<'s> Parser<'s> {
                     name,
                     source,
                     target,
+                    dt: None,
+                    clock: None,
                     model: Vec::new(),
                     on_pre: None,
                     on_post: None,
@@ -685,6 +664,8 @@ impl<'s> Parser<'s> {
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "order" => d.order = self.value_expr(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         "model" => d.model = self.equations(&kv),
                         "on_pre" | "on_post" => {
                             let post = kv.key.name == "on_post";
@@ -727,6 +708,8 @@ impl<'s> Parser<'s> {
                 let mut d = PoissonGroupDecl {
                     name,
                     size: size?,
+                    dt: None,
+                    clock: None,
                     rates: None,
                     run_regularly: Vec::new(),
                     span,
@@ -734,6 +717,8 @@ impl<'s> Parser<'s> {
                 for kv in keys {
                     match kv.key.name.as_str() {
                         "rates" => d.rates = self.value_expr(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         "run_regularly" => d.run_regularly.extend(self.run_regularly(&kv)),
                         _ => {}
                     }
@@ -774,6 +759,8 @@ impl<'s> Parser<'s> {
                 let mut d = SpikeGeneratorDecl {
                     name,
                     size: size?,
+                    dt: None,
+                    clock: None,
                     indices: None,
                     times: None,
                     file: None,
@@ -786,10 +773,25 @@ impl<'s> Parser<'s> {
                         "times" => d.times = self.value_expr(&kv),
                         "file" => d.file = self.value_path(&kv),
                         "period" => d.period = self.value_expr(&kv),
+                        "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         _ => {}
                     }
                 }
                 Item::SpikeGeneratorGroup(d)
+            }
+            Kind::Clock => {
+                let mut d = ClockDecl {
+                    name,
+                    dt: None,
+                    span,
+                };
+                for kv in keys {
+                    if kv.key.name == "dt" {
+                        d.dt = self.value_expr(&kv);
+                    }
+                }
+                Item::Clock(d)
             }
             Kind::TimedArray | Kind::Array => {
                 let mut d = TimedArrayDecl {
@@ -857,6 +859,7 @@ impl<'s> Parser<'s> {
                     variables: Vec::new(),
                     record: None,
                     dt: None,
+                    clock: None,
                     when: None,
                     order: None,
                     span,
@@ -866,6 +869,7 @@ impl<'s> Parser<'s> {
                         "variables" => d.variables = self.names(&kv),
                         "record" => d.record = self.record(&kv),
                         "dt" => d.dt = self.value_expr(&kv),
+                        "clock" => d.clock = self.value_name(&kv),
                         "when" => d.when = self.value_name(&kv),
                         "order" => d.order = self.value_expr(&kv),
                         _ => {}
@@ -1007,15 +1011,12 @@ impl<'s> Parser<'s> {
                         valid.join(", ")
                     )
                 };
-                let d = match (clock_refusal(kind, word), schedule_note(kind, word)) {
-                    (Some((message, note)), _) => {
-                        Diagnostic::error(key.span, message).with_note(note)
-                    }
-                    (None, Some(note)) => {
+                let d = match schedule_note(kind, word) {
+                    Some(note) => {
                         Diagnostic::error(key.span, format!("{} takes no `{word}:`", kind.name()))
                             .with_note(note)
                     }
-                    (None, None) => {
+                    None => {
                         let d = Diagnostic::error(key.span, message);
                         match suggest(word, valid) {
                             Some(s) => d.with_note(format!("help: did you mean `{s}`?")),
@@ -1567,6 +1568,7 @@ impl<'s> Parser<'s> {
         let mut r = RunRegularly {
             code: None,
             dt: None,
+            clock: None,
             when: None,
             order: None,
             span: kv.span,
@@ -1576,6 +1578,7 @@ impl<'s> Parser<'s> {
             match k.key.name.as_str() {
                 "code" => r.code = self.block(&k),
                 "dt" => r.dt = self.value_expr(&k),
+                "clock" => r.clock = self.value_name(&k),
                 "when" => r.when = self.value_name(&k),
                 "order" => r.order = self.value_expr(&k),
                 _ => {}

@@ -80,7 +80,7 @@ fn unknown_and_duplicate_keys() {
     assert_eq!(ds.len(), 1);
     assert_eq!(
         ds[0].message,
-        "unknown key `treshold` in NeuronGroup; valid keys are model, threshold, reset, refractory, method, init, events, on_event, run_regularly, namespace, order"
+        "unknown key `treshold` in NeuronGroup; valid keys are model, threshold, reset, refractory, method, init, events, on_event, run_regularly, namespace, order, dt, clock"
     );
     assert_eq!(text(src, ds[0].span), "treshold");
     assert_eq!(ds[0].notes, ["help: did you mean `threshold`?"]);

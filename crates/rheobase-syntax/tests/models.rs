@@ -71,6 +71,7 @@ fn cuba_parses_with_the_expected_shape() {
             Item::PoissonInput(_) => "PoissonInput",
             Item::SpikeGeneratorGroup(_) => "SpikeGeneratorGroup",
             Item::TimedArray(_) => "TimedArray",
+            Item::Clock(_) => "Clock",
             Item::SpikeMonitor(_) => "SpikeMonitor",
             Item::StateMonitor(_) => "StateMonitor",
             Item::PopulationRateMonitor(_) => "PopulationRateMonitor",

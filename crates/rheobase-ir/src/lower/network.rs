@@ -242,7 +242,7 @@ impl<'a> Builder<'a> {
             names: HashMap::new(),
             group_size: Some(size),
             has_element: true,
-            dt: self.dt,
+            dt: self.program.clocks[0].dt,
             indices: HashMap::from([("i".to_string(), Expr::Index(IndexSpace::Own))]),
             tables: self.tables.clone(),
             local: crate::check::Constants::new(),
@@ -342,6 +342,7 @@ impl<'a> Builder<'a> {
             body,
         );
         let plan = GroupPlan {
+            clock: self.clock_of(&name),
             name,
             size,
             variables,
@@ -485,6 +486,7 @@ impl<'a> Builder<'a> {
         let plan = GroupPlan {
             name: d.name.name.clone(),
             size,
+            clock: self.clock_of(&d.name.name),
             variables: Vec::new(),
             method: None,
             state_update: None,
@@ -492,7 +494,11 @@ impl<'a> Builder<'a> {
             generator: Some(GeneratorPlan {
                 spikes,
                 period,
-                from_step: self.steps_so_far,
+                // Its spikes count steps of its own clock, and it joins
+                // at the first of them at or after the ticks run so far.
+                from_step: self
+                    .steps_so_far
+                    .div_ceil(self.program.clocks[self.clock_of(&d.name.name)].every),
             }),
             events: Vec::new(),
         };
@@ -1089,7 +1095,7 @@ impl<'a> Builder<'a> {
             names: HashMap::new(),
             group_size: None,
             has_element: true,
-            dt: self.dt,
+            dt: self.program.clocks[0].dt,
             indices: HashMap::from([
                 (
                     "i".to_string(),
@@ -1733,6 +1739,7 @@ impl<'a> Builder<'a> {
         let n_connect = connect.len();
         self.program.synapses.push(SynapsesPlan {
             name: sname.clone(),
+            clock: self.clock_of(&sname),
             source: sg,
             source_start: ss,
             source_stop: se,
@@ -1755,6 +1762,7 @@ impl<'a> Builder<'a> {
             n_outgoing,
         });
         self.synapses_order(si, d.order.as_ref())?;
+        self.warn_clock_mismatch(si, d);
         for k in 0..n_connect {
             self.program.actions.push(Action::Connect {
                 synapses: si,
@@ -1776,6 +1784,58 @@ impl<'a> Builder<'a> {
         )?;
         self.synapse_infos.push(SynapsesInfo { name: sname, scope });
         Ok(())
+    }
+
+    /// Brian2's `synapses_dt_mismatch` warning: a pathway runs on the
+    /// clock of the group whose spikes trigger it, so when that clock, the
+    /// Synapses object's and the other side's do not all have one time
+    /// step, its code runs at the times of the triggering side's clock
+    /// and its delays are rounded to its steps, which may not be what the
+    /// author expects.
+    fn warn_clock_mismatch(&mut self, si: usize, d: &ast::SynapsesDecl) {
+        let program = &self.program;
+        let plan = &program.synapses[si];
+        let side = |group: usize, synapses: Option<usize>| match synapses {
+            Some(k) => (program.synapses[k].name.clone(), program.synapses[k].clock),
+            None => (
+                program.groups[group].name.clone(),
+                program.groups[group].clock,
+            ),
+        };
+        let source = side(plan.source, plan.source_synapses);
+        let target = side(plan.target, plan.target_synapses);
+        let dt = |c: usize| program.clocks[c].dt;
+        let mut warnings = Vec::new();
+        for pathway_side in [PathwaySide::Pre, PathwaySide::Post] {
+            let (trigger, other) = match pathway_side {
+                PathwaySide::Pre => (&source, &target),
+                PathwaySide::Post => (&target, &source),
+            };
+            let step = dt(trigger.1);
+            if step == dt(plan.clock) && step == dt(other.1) {
+                continue;
+            }
+            for (name, _) in plan.pathway_names(pathway_side) {
+                let (t, s, o) = (&trigger.0, &plan.name, &other.0);
+                warnings.push(
+                    Diagnostic::warning(
+                        d.name.span,
+                        format!(
+                            "the pathway `{name}` runs on the clock of `{t}` (dt {step} s), and \
+                             `{s}` or `{o}` has another dt"
+                        ),
+                    )
+                    .with_label("its source, Synapses object and target differ in dt")
+                    .with_note(format!(
+                        "as in Brian2 (its warning `synapses_dt_mismatch`), the pathway's code \
+                         runs at the times of `{t}`'s clock and its delays are rounded to \
+                         multiples of {step} s; give `{t}`, `{s}` and `{o}` the same `dt:` if \
+                         that is not what you mean"
+                    )),
+                );
+            }
+        }
+        self.warnings.extend(warnings);
     }
 
     /// The pathways of a Synapses object with their triggers and delays,
@@ -3019,20 +3079,7 @@ impl<'a> Builder<'a> {
                 return Err(self.error(Diagnostic::error(m.name.span, "a StateMonitor on synapses needs `record:` with synapse indices (a list or a range)")));
             }
         };
-        let every = match &m.dt {
-            None => 1,
-            Some(e) => {
-                let mdt = self.constant_value(e, Dimension::SECOND, "a monitor's `dt`")?;
-                let r = (mdt / self.dt).round();
-                if r < 1.0 || ((mdt / self.dt) - r).abs() > 1e-6 * r {
-                    return Err(self.error(Diagnostic::error(
-                        e.span,
-                        "a monitor's `dt` must be a whole multiple of the simulation step",
-                    )));
-                }
-                r as u64
-            }
-        };
+        let every = self.monitor_every(m, self.program.synapses[si].clock)?;
         let group = self.program.synapses[si].target;
         self.program
             .monitors

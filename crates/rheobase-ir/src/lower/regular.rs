@@ -27,6 +27,29 @@ pub(super) struct PendingRegular {
 }
 
 impl Builder<'_> {
+    /// The period in ticks of `run_regularly` code with the time step `v`
+    /// (its `dt:`, or its `clock:`'s at `span`).
+    fn regular_every(&mut self, v: f64, span: Span, tick: f64) -> Result<u64, Failed> {
+        let steps = (v / tick).round();
+        if v <= 0.0 || steps < 1.0 || ((steps * tick - v) / tick).abs() > 1e-6 {
+            return Err(self.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "`dt:` of `run_regularly` must be a positive whole multiple of \
+                         the time step ({} s), but it is {} s",
+                        tick, v
+                    ),
+                )
+                .with_note(
+                    "Brian2 would run it on a clock of its own whose ticks fall \
+                     between the time steps; here it runs every few steps",
+                ),
+            ));
+        }
+        Ok(steps as u64)
+    }
+
     /// Lowers the `run_regularly:` blocks of the group or Synapses object
     /// `owner`, whose code sees `scope`; `within` restricts them to the
     /// neurons of a subgroup.
@@ -57,29 +80,47 @@ impl Builder<'_> {
                 "`run_regularly` code",
                 within,
             )?;
-            let every = match &r.dt {
-                None => 1,
-                Some(e) => {
+            // Brian2 runs it on its group's clock unless it has a `dt:`
+            // (a clock of its own); either counts ticks.
+            let tick = self.program.dt;
+            // A `clock:` is the named Clock's time step (one naming no
+            // Clock was reported ahead, or is reported here).
+            let clock_dt = match (&r.dt, &r.clock) {
+                (Some(_), Some(c)) => {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            c.span,
+                            "`run_regularly` takes `dt:` or `clock:`, not both",
+                        )
+                        .with_note(
+                            "Brian2 says \"Can only specify either a dt or a clock, not both\"",
+                        ),
+                    ))
+                }
+                (None, Some(c)) => match self.clock_dts.get(&c.name) {
+                    Some(&v) => Some((v, c.span)),
+                    None => {
+                        return Err(self.error(Diagnostic::error(
+                            c.span,
+                            format!("`{}` is not a Clock declared in this file", c.name),
+                        )))
+                    }
+                },
+                _ => None,
+            };
+            let every = match (&r.dt, clock_dt) {
+                (None, Some((v, span))) => self.regular_every(v, span, tick)?,
+                (None, None) => {
+                    let clock = match target {
+                        RegularTarget::Group(g) => self.program.groups[g].clock,
+                        RegularTarget::Synapses(s) => self.program.synapses[s].clock,
+                    };
+                    self.program.clocks[clock].every
+                }
+                (Some(e), _) => {
                     let v =
                         self.constant_value(e, Dimension::SECOND, "`dt:` of `run_regularly`")?;
-                    let steps = (v / self.dt).round();
-                    if v <= 0.0 || steps < 1.0 || ((steps * self.dt - v) / self.dt).abs() > 1e-6 {
-                        return Err(self.error(
-                            Diagnostic::error(
-                                e.span,
-                                format!(
-                                    "`dt:` of `run_regularly` must be a positive whole multiple of \
-                                     the time step ({} s), but it is {} s",
-                                    self.dt, v
-                                ),
-                            )
-                            .with_note(
-                                "Brian2 would run it on a clock of its own whose ticks fall \
-                                 between the time steps; here it runs every few steps",
-                            ),
-                        ));
-                    }
-                    steps as u64
+                    self.regular_every(v, e.span, tick)?
                 }
             };
             let (slot, order, _) = self.when_order(r.when.as_ref(), r.order.as_ref(), r.span)?;

@@ -21,7 +21,7 @@ pub(super) fn run_one(
     {
         // Its clock ticks at the multiples of its dt, counted from 0 as
         // Brian2's clocks are, and only once it has been declared.
-        if clock.step < plan.from_step || clock.step % plan.every != 0 {
+        if clock.tick < plan.from_step || clock.tick % plan.every != 0 {
             return;
         }
         // What it reads of a one-neuron group another rank updates is

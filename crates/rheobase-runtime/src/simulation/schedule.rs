@@ -10,7 +10,7 @@ use super::regular::run_one;
 use super::*;
 use crate::partition::PartitionState;
 use crate::synapses::Delays;
-use rheobase_kernel::program::{Part, PathwaySide, Slot};
+use rheobase_kernel::program::{ClockPlan, Part, PathwaySide, Slot};
 
 /// Synapses per piece of a summed variable's update: 256 KiB of terms,
 /// which stay in the L2 cache between being written and being added.
@@ -68,7 +68,7 @@ impl Simulation {
     /// One time step: the objects of [`Simulation::steps`], in the order
     /// Brian2 runs them.
     pub(super) fn one_step(&mut self) -> Result<(), RuntimeError> {
-        let clock = self.clock();
+        let tick_clock = self.clock();
         let Simulation {
             program,
             store,
@@ -84,7 +84,32 @@ impl Simulation {
             ..
         } = self;
         let split = partition.is_some();
+        // With one clock every object runs at every tick, on it; with
+        // several, each runs only at the ticks where its clock is due
+        // (Brian2's `Network._nextclocks`), seeing its clock's time.
+        let several_clocks = program.clocks.len() > 1;
         for &step in steps.iter() {
+            let own = if several_clocks {
+                step_clock(program, step)
+            } else {
+                None
+            };
+            let clock = match own {
+                Some(c) => {
+                    let ClockPlan { dt, every } = program.clocks[c];
+                    if tick_clock.tick % every != 0 {
+                        continue;
+                    }
+                    let n = tick_clock.tick / every;
+                    Clock {
+                        t: n as f64 * dt,
+                        dt,
+                        step: n,
+                        ..tick_clock
+                    }
+                }
+                None => tick_clock,
+            };
             match step {
                 Step::Monitor(m) => match &program.monitors[m] {
                     MonitorPlan::State { .. } => record_state_monitor(
@@ -130,7 +155,7 @@ impl Simulation {
                     } = &program.monitors[m]
                     {
                         let plan = &program.monitors[m];
-                        if plan.active_at(clock.step) && !(split && groups[*group].exchanged()) {
+                        if plan.active_at(clock.tick) && !(split && groups[*group].exchanged()) {
                             monitors[m].record_rate(
                                 clock.t,
                                 clock.dt,
@@ -144,7 +169,7 @@ impl Simulation {
                 Step::Summed(k, m) => {
                     let (plan, state) = (&program.synapses[k], &synapses[k]);
                     let summed = &plan.summed[m];
-                    if clock.step < summed.from_step {
+                    if clock.tick < summed.from_step {
                         continue;
                     }
                     // On one rank of several, the presynaptic values the
@@ -470,6 +495,49 @@ impl Simulation {
     }
 }
 
+/// The clock (an index into `Program::clocks`) an object of the step runs
+/// on, as Brian2 gives each object one: a group's parts, its PoissonInputs
+/// and its SpikeMonitors and PopulationRateMonitors run on the group's; a
+/// Synapses object's state updater on its own, a pathway on its
+/// triggering side's and a summed variable on its target's. `None` for
+/// steps that look at every tick: StateMonitors and `run_regularly` code,
+/// whose periods count ticks (a default period is their source's clock's),
+/// and the steps a split run adds.
+fn step_clock(program: &Program, step: Step) -> Option<usize> {
+    let group = |g: usize| Some(program.groups[g].clock);
+    match step {
+        Step::StateUpdater(Updater::Group(g))
+        | Step::Thresholder(g)
+        | Step::EventThresholder(g, _)
+        | Step::Resetter(g)
+        | Step::EventResetter(g, _) => group(g),
+        Step::StateUpdater(Updater::Synapses(k)) => Some(program.synapses[k].clock),
+        Step::Pathway(k, PathwaySide::Pre, _) => group(program.synapses[k].source),
+        Step::Pathway(k, PathwaySide::Post, _) => group(program.synapses[k].target),
+        Step::Summed(k, _) => {
+            let plan = &program.synapses[k];
+            match plan.target_synapses {
+                Some(t) => Some(program.synapses[t].clock),
+                None => group(plan.target),
+            }
+        }
+        Step::PoissonInput(x) => group(program.poisson_inputs[x].group),
+        Step::EventMonitor(m) | Step::Rate(m) => match &program.monitors[m] {
+            MonitorPlan::Spike { group: g, .. } | MonitorPlan::Rate { group: g, .. } => group(*g),
+            MonitorPlan::State { .. } => None,
+        },
+        Step::Monitor(m) => match &program.monitors[m] {
+            MonitorPlan::Spike { group: g, .. } => group(*g),
+            MonitorPlan::State { .. } | MonitorPlan::Rate { .. } => None,
+        },
+        Step::Regular(_)
+        | Step::BufferSpikes
+        | Step::BufferEventsBefore
+        | Step::BufferEventsAfter
+        | Step::Exchange => None,
+    }
+}
+
 /// On one rank of several, shares what `kernel` reads of one-neuron
 /// groups that change (a linked variable) from the rank that owns the
 /// neuron, right before the kernel runs (`partition::kernel_reads`).
@@ -506,7 +574,7 @@ fn record_spike_monitor(
     else {
         return;
     };
-    if !plan.active_at(clock.step) {
+    if !plan.active_at(clock.tick) {
         return;
     }
     let g = &groups[*group];
@@ -608,7 +676,7 @@ fn record_state_monitor(
             ..
         } = plan
         {
-            if clock.step % every != 0 || !plan.active_at(clock.step) {
+            if clock.tick % every != 0 || !plan.active_at(clock.tick) {
                 return Ok(());
             }
             match recorded_synapses {

@@ -14,6 +14,29 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
     if !(program.dt.is_finite() && program.dt > 0.0) {
         return Err(format!("the time step is {} s", program.dt));
     }
+    // Every object's clock exists and ticks at a whole number of ticks;
+    // clock 0 is `defaultclock`.
+    if program.clocks.is_empty() {
+        return Err("the program has no clock".into());
+    }
+    for (c, clock) in program.clocks.iter().enumerate() {
+        if !(clock.dt.is_finite() && clock.dt > 0.0) || clock.every == 0 {
+            return Err(format!(
+                "clock #{c} has time step {} s every {} ticks",
+                clock.dt, clock.every
+            ));
+        }
+    }
+    let clocks = program.groups.iter().map(|g| (&g.name, g.clock));
+    let clocks = clocks.chain(program.synapses.iter().map(|s| (&s.name, s.clock)));
+    for (name, c) in clocks {
+        if c >= program.clocks.len() {
+            return Err(format!(
+                "`{name}` runs on clock #{c} of {}",
+                program.clocks.len()
+            ));
+        }
+    }
     let n_kernels = program.kernels.len();
     let kernel = |id: KernelId, what: &str| {
         if (id.0 as usize) < n_kernels {
