@@ -227,6 +227,7 @@ pub fn lower_for(
         object_orders: HashMap::new(),
         regular_counts: HashMap::new(),
         links: linked::scan(model),
+        used_later: network::names_used_later(model),
     };
     b.find_dt(model);
     for item in in_resolution_order(model) {
@@ -358,6 +359,11 @@ struct Builder<'a> {
     regular_counts: HashMap<String, usize>,
     /// The file's `linked_var` statements, found ahead.
     links: linked::Links,
+    /// The names each object's top-level statements use (settings,
+    /// `run_regularly`, StateMonitor variables), found ahead, so a
+    /// Synapses object makes `N`, `N_incoming` and `N_outgoing` when any
+    /// of them is used, also after its declaration.
+    used_later: HashMap<String, Vec<String>>,
 }
 
 /// The names assigned more than once at the top level of `model`.
@@ -746,6 +752,7 @@ impl<'a> Builder<'a> {
                         object_orders: HashMap::new(),
                         regular_counts: HashMap::new(),
                         links: Default::default(),
+                        used_later: HashMap::new(),
                     };
                     for earlier in &model.items {
                         if std::ptr::eq(earlier, item) {
