@@ -700,6 +700,10 @@ class Runner:
             sides = [x.strip() for x in syn.group(2).split(",")]
             key = tuple(slice(None) if x == ":" else int(ceval(x, self.consts)) for x in sides)
             record = self.objects[syn.group(1)][key]
+        elif re.match(r"^(\[|range\s*\(|arange\s*\()", rec):
+            # `[0, 77, 121]`, `range(a, b, s)`, `arange(a, b, s)`: handed to
+            # Brian2 as the Python value a user writes for `record=`.
+            record = eval(rec, {"__builtins__": {}, "range": range, "arange": np.arange}, self.consts)
         elif ":" in rec:
             bounds = [int(ceval(x, self.consts)) for x in rec.split(":")]
             record = list(range(*bounds))

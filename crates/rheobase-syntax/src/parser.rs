@@ -1702,6 +1702,8 @@ impl<'s> Parser<'s> {
                     }),
                     _ => Err(Diagnostic::error(span, "internal parser error")),
                 }
+            } else if let [whole] = exprs.as_slice() {
+                Ok(bracketed_record(whole).unwrap_or(Record::List(exprs)))
             } else {
                 Ok(Record::List(exprs))
             }
@@ -1740,4 +1742,41 @@ fn dotted_pair(text: &str) -> Option<(usize, usize, usize)> {
     let part_start = first + 1;
     let part_end = part_start + ident_end(&text[part_start..]);
     (part_end > part_start).then_some((first, part_start, part_end))
+}
+
+/// Brian2's ways of writing the elements a StateMonitor records as one
+/// Python value: `record: [0, 77, 121]` (`record=[0, 77, 121]`, the same
+/// as `record: 0, 77, 121`) and `record: range(a, b, s)` or
+/// `arange(a, b, s)` (the same as `a:b:s`). Any other single value is a
+/// one-element list.
+fn bracketed_record(whole: &Expr) -> Option<Record> {
+    match &whole.kind {
+        ExprKind::List(items) => Some(Record::List(items.clone())),
+        ExprKind::Call { function, args }
+            if matches!(function.name.as_str(), "range" | "arange")
+                && (1..=3).contains(&args.len()) =>
+        {
+            let zero = || Expr {
+                kind: ExprKind::Number {
+                    value: 0.0,
+                    is_integer: true,
+                },
+                span: function.span,
+            };
+            // `range(stop)` starts at 0, as Python's.
+            let mut args = args.iter().cloned();
+            let (start, stop) = if args.len() == 1 {
+                (zero(), args.next()?)
+            } else {
+                (args.next()?, args.next()?)
+            };
+            Some(Record::Range {
+                start,
+                stop,
+                step: args.next(),
+                span: whole.span,
+            })
+        }
+        _ => None,
+    }
 }
