@@ -287,6 +287,7 @@ class Runner:
         self.verbose = verbose
         self.consts = base_namespace()
         self.objects = {}       # name -> Brian object (groups, synapses, inputs)
+        self.subgroups = {}     # `Pe = P[:3200]`: name -> `P[:3200]`
         self.monitors = {}      # name -> (kind, monitor, extra)
         self.net = Network()
         self.seed = None
@@ -321,6 +322,8 @@ class Runner:
         is added to `sizes` under that name, so that statistics such as
         `mean_rate_hz` divide by the number of monitored neurons.  (Brian2's
         own subgroup names, `P_subgroup_2`, depend on creation order.)"""
+        # A named subgroup is recorded, and named, as its slice.
+        ref = self.subgroups.get(ref.strip(), ref)
         obj = self.group_ref(ref)
         m = re.match(r"^\s*([A-Za-z_]\w*)\s*(?:\[(.*)\])?\s*$", ref)
         if m.group(2) is None:
@@ -824,6 +827,13 @@ class Runner:
                 self.log(f"{obj}.{pathway}.delay = {expr!r}")
                 view = getattr(self.objects[obj], pathway).delay
                 view.set_item(slice(None), expr, namespace=self.consts)
+                continue
+            m = re.match(r"^([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*\s*\[[^\[\]]*:[^\[\]]*\])$", content)
+            if m:
+                # `Pe = P[:3200]`: Brian2's subgroup, given a name.
+                self.log(f"{m.group(1)} = {m.group(2)}")
+                self.objects[m.group(1)] = self.group_ref(m.group(2))
+                self.subgroups[m.group(1)] = m.group(2)
                 continue
             m = SETWHERE.match(content) or SETVAR.match(content)
             if m and self.uses_array(m.groups()[-1]):
