@@ -20,6 +20,9 @@ const EXPECTED: &[&str] = &[
     // neurons it would (see docs/language.md, "When synapses share a
     // neuron").
     "tests/models/ex_Clopath_et_al_2010_no_homeostasis.model",
+    // On purpose: a constant `N` beside a Synapses object whose code reads
+    // its own `N` (the synapse count), which wins, as in Brian2.
+    "tests/models/synapse_counts.model",
 ];
 
 /// `rheo check` of `relative` (from the workspace root): exit code and
