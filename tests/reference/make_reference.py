@@ -289,6 +289,7 @@ class Runner:
         self.consts = base_namespace()
         self.objects = {}       # name -> Brian object (groups, synapses, inputs)
         self.clocks = {}        # name -> Brian2 Clock (`Clock NAME:`)
+        self.subgroups = {}     # `Pe = P[:3200]`: name -> `P[:3200]`
         self.monitors = {}      # name -> (kind, monitor, extra)
         self.net = Network()
         self.seed = None
@@ -323,6 +324,8 @@ class Runner:
         is added to `sizes` under that name, so that statistics such as
         `mean_rate_hz` divide by the number of monitored neurons.  (Brian2's
         own subgroup names, `P_subgroup_2`, depend on creation order.)"""
+        # A named subgroup is recorded, and named, as its slice.
+        ref = self.subgroups.get(ref.strip(), ref)
         obj = self.group_ref(ref)
         m = re.match(r"^\s*([A-Za-z_]\w*)\s*(?:\[(.*)\])?\s*$", ref)
         if m.group(2) is None:
@@ -724,6 +727,10 @@ class Runner:
             sides = [x.strip() for x in syn.group(2).split(",")]
             key = tuple(slice(None) if x == ":" else int(ceval(x, self.consts)) for x in sides)
             record = self.objects[syn.group(1)][key]
+        elif re.match(r"^(\[|range\s*\(|arange\s*\()", rec):
+            # `[0, 77, 121]`, `range(a, b, s)`, `arange(a, b, s)`: handed to
+            # Brian2 as the Python value a user writes for `record=`.
+            record = eval(rec, {"__builtins__": {}, "range": range, "arange": np.arange}, self.consts)
         elif ":" in rec:
             bounds = [int(ceval(x, self.consts)) for x in rec.split(":")]
             record = list(range(*bounds))
@@ -851,6 +858,13 @@ class Runner:
                 self.log(f"{obj}.{pathway}.delay = {expr!r}")
                 view = getattr(self.objects[obj], pathway).delay
                 view.set_item(slice(None), expr, namespace=self.consts)
+                continue
+            m = re.match(r"^([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*\s*\[[^\[\]]*:[^\[\]]*\])$", content)
+            if m:
+                # `Pe = P[:3200]`: Brian2's subgroup, given a name.
+                self.log(f"{m.group(1)} = {m.group(2)}")
+                self.objects[m.group(1)] = self.group_ref(m.group(2))
+                self.subgroups[m.group(1)] = m.group(2)
                 continue
             m = SETWHERE.match(content) or SETVAR.match(content)
             if m and self.uses_array(m.groups()[-1]):

@@ -23,6 +23,9 @@ const EXPECTED: &[&str] = &[
     // Its pathways join groups on different clocks on purpose, as Brian2's
     // `synapses_dt_mismatch` warns for the same model.
     "tests/models/two_clocks.model",
+    // On purpose: a constant `N` beside a Synapses object whose code reads
+    // its own `N` (the synapse count), which wins, as in Brian2.
+    "tests/models/synapse_counts.model",
 ];
 
 /// `rheo check` of `relative` (from the workspace root): exit code and

@@ -233,6 +233,7 @@ pub fn lower_for(
         links: linked::scan(model),
         object_clocks: HashMap::new(),
         clock_dts: HashMap::new(),
+        used_later: network::names_used_later(model),
     };
     b.find_dt(model);
     for item in in_resolution_order(model) {
@@ -241,6 +242,11 @@ pub fn lower_for(
         let _ = b.item(item);
     }
     explain_used_before_defined(model, &mut b.diagnostics);
+    // A named subgroup's slice is checked where it is declared and again
+    // at each use (the parser put it there): one report is enough.
+    let mut seen = std::collections::HashSet::new();
+    b.diagnostics
+        .retain(|d| seen.insert((d.span.start, d.span.end, d.message.clone())));
     drop_failed_table_cascades(model, &b.tables, &mut b.diagnostics);
     b.place_regular();
     if b.diagnostics.is_empty() {
@@ -370,6 +376,11 @@ struct Builder<'a> {
     /// The time step of each `Clock` declaration, by name (found ahead),
     /// for the `clock:` of objects, StateMonitors and `run_regularly`.
     clock_dts: HashMap<String, f64>,
+    /// The names each object's top-level statements use (settings,
+    /// `run_regularly`, StateMonitor variables), found ahead, so a
+    /// Synapses object makes `N`, `N_incoming` and `N_outgoing` when any
+    /// of them is used, also after its declaration.
+    used_later: HashMap<String, Vec<String>>,
 }
 
 /// The names assigned more than once at the top level of `model`.
@@ -867,6 +878,7 @@ impl<'a> Builder<'a> {
             links: Default::default(),
             object_clocks: HashMap::new(),
             clock_dts: HashMap::new(),
+            used_later: HashMap::new(),
         };
         for earlier in &model.items {
             if std::ptr::eq(earlier, item) {
@@ -1151,6 +1163,7 @@ impl<'a> Builder<'a> {
                 self.note_failure(&result, &g.name);
                 result
             }
+            Item::Subgroup { name, group, .. } => self.named_subgroup(name, group),
             Item::SetVariable {
                 group,
                 variable,
@@ -2324,6 +2337,24 @@ impl<'a> Builder<'a> {
         Some(Diagnostic::error(span, message).with_note(note))
     }
 
+    /// `NAME = G[a:b]`: the parser has put the slice in every later use of
+    /// `NAME`; here the name is defined (so it clashes with any other) and
+    /// the slice checked against its group, at the declaration.
+    fn named_subgroup(&mut self, name: &ast::Ident, group: &ast::GroupRef) -> Result<(), Failed> {
+        self.define(name)?;
+        if self.synapse_index(&group.group.name).is_some() {
+            return Err(self.error(Diagnostic::error(
+                group.span,
+                format!(
+                    "`{}` is a Synapses object: a named subgroup is a slice of a NeuronGroup",
+                    group.group.name
+                ),
+            )));
+        }
+        self.group_ref(group)?;
+        Ok(())
+    }
+
     fn set_variable(
         &mut self,
         group: &ast::Ident,
@@ -2396,7 +2427,19 @@ impl<'a> Builder<'a> {
         let (value, indexed) = self.neuron_subscripts(g, value, selector)?;
         let array = array || indexed;
         let value = &value;
-        let mut scope = self.refreshed(&self.groups[g].scope);
+        let mut scope = match selector {
+            // `Pe.v = ...` after `Pe = P[a:b]`: the subgroup's code sees its
+            // own `i` and `N`, as Brian2's does.
+            Some(ast::Selector::Subgroup(slice)) => {
+                let subgroup = ast::GroupRef {
+                    group: group.clone(),
+                    slice: Some(slice.clone()),
+                    span: group.span,
+                };
+                self.subgroup_scope(&subgroup)?.1
+            }
+            _ => self.refreshed(&self.groups[g].scope),
+        };
         let value = &plain_zero_in_unit(&mut scope, &variable.name, value, selector);
         match scope.names.get(&variable.name) {
             Some(Binding::Variable(info)) if info.flags.iter().any(|f| f == "linked") => {
@@ -3029,6 +3072,7 @@ fn explain_used_before_defined(model: &ast::Model, diagnostics: &mut [Diagnostic
             .message
             .strip_prefix("unknown name `")
             .or_else(|| d.message.strip_prefix("unknown function `"))
+            .or_else(|| d.message.strip_prefix("unknown group `"))
             .and_then(|rest| rest.strip_suffix('`'))
         else {
             continue;
@@ -3039,6 +3083,9 @@ fn explain_used_before_defined(model: &ast::Model, diagnostics: &mut [Diagnostic
             }
             Item::TimedArray(t) if t.name.name == name && t.name.span.start > d.span.start => {
                 Some(t.name.span)
+            }
+            Item::Subgroup { name: n, .. } if n.name == name && n.span.start > d.span.start => {
+                Some(n.span)
             }
             _ => None,
         });

@@ -393,6 +393,7 @@ const SPIKE_BYTES: f64 = 32.0;
 fn item_span(item: &Item) -> Span {
     match item {
         Item::Constant { span, .. }
+        | Item::Subgroup { span, .. }
         | Item::SetDt { span, .. }
         | Item::Seed { span, .. }
         | Item::SetVariable { span, .. }

@@ -442,6 +442,10 @@ pub struct SynapsesPlan {
     /// `N_incoming`, `N_outgoing`).
     pub n_incoming: Option<ArrayId>,
     pub n_outgoing: Option<ArrayId>,
+    /// Filled by the runtime after each connection: a one-element array
+    /// holding the object's number of synapses on all ranks together
+    /// (Brian2's `N` of a Synapses object), when some code reads it.
+    pub n_synapses: Option<ArrayId>,
 }
 
 /// A named pathway of a Synapses object besides its `on_pre`/`on_post`

@@ -616,6 +616,7 @@ impl Simulation {
                     }
                     // `N_outgoing` counts the synapses of every rank.
                     p.count_outgoing(plan, state, &mut self.store, source_len);
+                    p.count_synapses(synapses, plan, &mut self.store);
                 }
                 let seconds = started.elapsed().as_secs_f64();
                 state.connect_seconds += seconds;

@@ -218,7 +218,7 @@ impl SynapsesState {
     /// Appends synapses `pre[k] -> post[k]` (absolute neurons, inside the
     /// ranges), grows the synaptic arrays (new elements at their initial
     /// value), rebuilds the indexes and refreshes `N_incoming` and
-    /// `N_outgoing`.
+    /// `N_outgoing` and `N`.
     pub fn append(
         &mut self,
         plan: &SynapsesPlan,
@@ -267,6 +267,11 @@ impl SynapsesState {
             for (v, &i) in values.iter_mut().zip(self.pairs.pre()) {
                 *v = f64::from(self.by_source.count(i as usize - plan.source_start));
             }
+        }
+        // On a split run the count of every rank replaces this one once
+        // the line is placed (`PartitionState::count_synapses`).
+        if let Some(id) = plan.n_synapses {
+            store.get_mut(id)[0] = total as f64;
         }
         Ok(())
     }

@@ -161,6 +161,7 @@ impl Builder {
             summed: vec![],
             n_incoming: None,
             n_outgoing: None,
+            n_synapses: None,
         });
         let delay = self.syn_array(&format!("{name}.delay"), s, 0.0);
         self.p.synapses[s].delay = delay;

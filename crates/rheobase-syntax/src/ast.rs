@@ -44,6 +44,16 @@ pub enum Item {
         value: Option<Expr>,
         span: Span,
     },
+    /// `NAME = G[a:b]`: Brian2's `Pe = P[:3200]`, a name for a subgroup.
+    /// After parsing, every later use of `NAME` as a group (a Synapses
+    /// side, a monitor's source, a PoissonInput's or `run_regularly`'s
+    /// target, a setting `NAME.v = ...`) is `G[a:b]` itself
+    /// (`subgroups::resolve`), so later phases see only slices.
+    Subgroup {
+        name: Ident,
+        group: GroupRef,
+        span: Span,
+    },
     /// `GROUP.VAR = EXPR` (not `defaultclock`).
     SetVariable {
         group: Ident,
@@ -125,6 +135,10 @@ pub enum Selector {
     Index(Expr),
     /// `['COND']`: the elements for which the condition holds.
     Condition(Expr),
+    /// The neurons of a named subgroup (`Pe.v = ...` after `Pe = P[a:b]`):
+    /// the slice's elements, whose code sees the subgroup's own `i` (0 for
+    /// its first neuron) and `N` (its size), as in Brian2.
+    Subgroup(Slice),
 }
 
 /// A group used as a source or target: `P` or a slice `P[a:b]` (Python

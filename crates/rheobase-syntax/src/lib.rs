@@ -57,6 +57,7 @@ mod layout;
 mod linked;
 mod parser;
 pub mod render;
+mod subgroups;
 
 pub use diagnostic::{line_col, Diagnostic, DiagnosticKind, Severity, Span};
 
@@ -100,7 +101,8 @@ fn parse_here(source: &str) -> Result<ast::Model, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let layout = layout::layout(source, &mut diags);
     let mut parser = parser::Parser::new(&layout.masked, &layout.lines, diags);
-    let model = parser.model();
+    let mut model = parser.model();
+    subgroups::resolve(&mut model, &mut parser.diags);
     // Brian2 habits (quoted code, Python calls) get an error naming them.
     let mut diags: Vec<Diagnostic> = parser
         .diags

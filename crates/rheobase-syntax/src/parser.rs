@@ -470,6 +470,23 @@ impl<'s> Parser<'s> {
                 }
             };
         }
+        if is_subgroup_line(&self.text[start..end]) {
+            return self.parse_region(Rule::subgroup_line, (start, end), |c, span, parts| {
+                let mut name = None;
+                let mut group = None;
+                for p in parts {
+                    match p.as_rule() {
+                        Rule::ident => name = Some(c.ident(&p)),
+                        Rule::group_ref => group = Some(c.group_ref(p)?),
+                        _ => {}
+                    }
+                }
+                match (name, group) {
+                    (Some(name), Some(group)) => Ok(Item::Subgroup { name, group, span }),
+                    _ => Err(Diagnostic::error(span, "internal parser error")),
+                }
+            });
+        }
         self.parse_region(Rule::assign_line, (start, end), |c, _, parts| {
             let stmt = parts
                 .into_iter()
@@ -1718,6 +1735,8 @@ impl<'s> Parser<'s> {
                     }),
                     _ => Err(Diagnostic::error(span, "internal parser error")),
                 }
+            } else if let [whole] = exprs.as_slice() {
+                Ok(bracketed_record(whole).unwrap_or(Record::List(exprs)))
             } else {
                 Ok(Record::List(exprs))
             }
@@ -1756,4 +1775,64 @@ fn dotted_pair(text: &str) -> Option<(usize, usize, usize)> {
     let part_start = first + 1;
     let part_end = part_start + ident_end(&text[part_start..]);
     (part_end > part_start).then_some((first, part_start, part_end))
+}
+
+/// Whether a top-level line is `NAME = G[a:b]` (a name for a subgroup):
+/// a name, `=`, a name and one bracket holding a `:`, which no expression
+/// has (`W[i, j]` is an element of an array, `[1, 2]` a list).
+fn is_subgroup_line(text: &str) -> bool {
+    let ident_end = |s: &str| s.find(|c: char| !is_ident_char(c)).unwrap_or(s.len());
+    let n = ident_end(text);
+    let Some(rhs) = text[n..].trim_start().strip_prefix('=') else {
+        return false;
+    };
+    if n == 0 || rhs.starts_with('=') {
+        return false;
+    }
+    let rhs = rhs.trim();
+    let g = ident_end(rhs);
+    let rest = rhs[g..].trim_start();
+    g > 0
+        && !rhs.starts_with(|c: char| c.is_ascii_digit())
+        && rest.starts_with('[')
+        && rest.ends_with(']')
+        && rest[1..rest.len() - 1].contains(':')
+        && !rest[1..rest.len() - 1].contains(['[', ']'])
+}
+
+/// Brian2's ways of writing the elements a StateMonitor records as one
+/// Python value: `record: [0, 77, 121]` (`record=[0, 77, 121]`, the same
+/// as `record: 0, 77, 121`) and `record: range(a, b, s)` or
+/// `arange(a, b, s)` (the same as `a:b:s`). Any other single value is a
+/// one-element list.
+fn bracketed_record(whole: &Expr) -> Option<Record> {
+    match &whole.kind {
+        ExprKind::List(items) => Some(Record::List(items.clone())),
+        ExprKind::Call { function, args }
+            if matches!(function.name.as_str(), "range" | "arange")
+                && (1..=3).contains(&args.len()) =>
+        {
+            let zero = || Expr {
+                kind: ExprKind::Number {
+                    value: 0.0,
+                    is_integer: true,
+                },
+                span: function.span,
+            };
+            // `range(stop)` starts at 0, as Python's.
+            let mut args = args.iter().cloned();
+            let (start, stop) = if args.len() == 1 {
+                (zero(), args.next()?)
+            } else {
+                (args.next()?, args.next()?)
+            };
+            Some(Record::Range {
+                start,
+                stop,
+                step: args.next(),
+                span: whole.span,
+            })
+        }
+        _ => None,
+    }
 }

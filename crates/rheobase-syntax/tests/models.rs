@@ -57,6 +57,7 @@ fn cuba_parses_with_the_expected_shape() {
         .iter()
         .map(|it| match it {
             Item::Constant { .. } => "const",
+            Item::Subgroup { .. } => "subgroup",
             Item::SetDt { .. } => "dt",
             Item::Seed { .. } => "seed",
             Item::SetVariable { .. } => "setvar",
@@ -465,5 +466,44 @@ fn record_true_and_false_are_brian2s() {
             Some(Record::List(l)) => assert!(!all && l.is_empty(), "{value}"),
             other => panic!("{value}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn a_named_subgroup_stands_for_its_slice_after_its_declaration() {
+    let m = ok("NeuronGroup P(10):\n    model:\n        v : 1\n    threshold: v > 1\nPe = P[:3]\nPe.v = i\nSpikeMonitor sp(Pe)\n");
+    assert!(matches!(&m.items[1], Item::Subgroup { name, .. } if name.name == "Pe"));
+    match &m.items[2] {
+        Item::SetVariableWhere {
+            group,
+            selector: Selector::Subgroup(_),
+            ..
+        } => assert_eq!(group.name, "P"),
+        other => panic!("expected a subgroup setting, got {other:?}"),
+    }
+    match &m.items[3] {
+        Item::SpikeMonitor(sm) => {
+            assert_eq!(sm.source.group.name, "P");
+            assert!(sm.source.slice.is_some());
+        }
+        other => panic!("expected a SpikeMonitor, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_bracketed_record_list_is_the_list() {
+    let m = ok("NeuronGroup P(10):\n    model:\n        v : 1\nStateMonitor a(P):\n    variables: v\n    record: [0, 7, 9]\nStateMonitor b(P):\n    variables: v\n    record: range(2, 8, 3)\n");
+    match &m.items[1] {
+        Item::StateMonitor(sm) => {
+            assert!(matches!(&sm.record, Some(Record::List(l)) if l.len() == 3))
+        }
+        other => panic!("expected a StateMonitor, got {other:?}"),
+    }
+    match &m.items[2] {
+        Item::StateMonitor(sm) => assert!(matches!(
+            &sm.record,
+            Some(Record::Range { step: Some(_), .. })
+        )),
+        other => panic!("expected a StateMonitor, got {other:?}"),
     }
 }

@@ -45,7 +45,7 @@ impl Builder<'_> {
                     c(k as f64),
                 ))
             }
-            Some(ast::Selector::Slice(s)) => {
+            Some(ast::Selector::Slice(s) | ast::Selector::Subgroup(s)) => {
                 let lo = match &s.start {
                     None => 0,
                     Some(e) => self.element_index(e, size)?,

@@ -170,6 +170,104 @@ fn collect_names<'e>(e: &'e ast::Expr, out: &mut Vec<&'e str>) {
     super::collect_names(e, out)
 }
 
+/// The first use in `e` of one of `names`, with its span.
+fn find_name<'e>(e: &'e ast::Expr, names: &[&str]) -> Option<(&'e str, Span)> {
+    match &e.kind {
+        ExprKind::Name(n) if names.contains(&n.as_str()) => Some((n, e.span)),
+        ExprKind::Name(_) | ExprKind::Number { .. } | ExprKind::Bool(_) => None,
+        ExprKind::List(items)
+        | ExprKind::Call { args: items, .. }
+        | ExprKind::Subscript { args: items, .. } => items.iter().find_map(|x| find_name(x, names)),
+        ExprKind::Unary(_, a) => find_name(a, names),
+        ExprKind::Binary(_, a, b) => find_name(a, names).or_else(|| find_name(b, names)),
+    }
+}
+
+/// Every expression of a `connect:` line.
+fn connect_expressions(cl: &ast::Connect) -> Vec<&ast::Expr> {
+    let mut exprs: Vec<&ast::Expr> = [&cl.condition, &cl.p, &cl.n]
+        .into_iter()
+        .flatten()
+        .collect();
+    for index in [&cl.i, &cl.j].into_iter().flatten() {
+        match index {
+            ConnectIndex::Values(e) => exprs.push(e),
+            ConnectIndex::Mapping { expr, condition } => {
+                exprs.push(expr);
+                exprs.extend(condition);
+            }
+            ConnectIndex::Generator(g) => {
+                exprs.push(&g.element);
+                exprs.extend(&g.condition);
+                match &g.iterable {
+                    Iterable::Range { args, .. } => exprs.extend(args),
+                    Iterable::Sample { args, p, size, .. } => {
+                        exprs.extend(args);
+                        exprs.extend(p);
+                        exprs.extend(size);
+                    }
+                }
+            }
+        }
+    }
+    exprs
+}
+
+/// The names used by `run_regularly` blocks' code and conditions.
+fn regular_names<'e>(
+    blocks: impl IntoIterator<Item = &'e ast::RunRegularly>,
+    out: &mut Vec<&'e str>,
+) {
+    for r in blocks {
+        for s in r.code.iter().flat_map(|b| &b.statements) {
+            collect_names(&s.value, out);
+        }
+    }
+}
+
+/// For each object name, the names its top-level statements use: the
+/// values (and conditions) of `S.w = ...` settings, its top-level
+/// `run_regularly:` code and the variables a StateMonitor of it records.
+/// A Synapses object declares `N`, `N_incoming` and `N_outgoing` only
+/// when some code uses them, and these uses may come after it.
+pub(super) fn names_used_later(model: &ast::Model) -> HashMap<String, Vec<String>> {
+    let mut used: HashMap<String, Vec<String>> = HashMap::new();
+    for item in &model.items {
+        let mut names = Vec::new();
+        let object = match item {
+            ast::Item::SetVariable { group, value, .. } => {
+                collect_names(value, &mut names);
+                group
+            }
+            ast::Item::SetVariableWhere {
+                group,
+                selector,
+                value,
+                ..
+            } => {
+                collect_names(value, &mut names);
+                if let ast::Selector::Condition(c) = selector {
+                    collect_names(c, &mut names);
+                }
+                group
+            }
+            ast::Item::RunRegularly { target, block, .. } => {
+                regular_names([block], &mut names);
+                &target.group
+            }
+            ast::Item::StateMonitor(m) => {
+                names.extend(m.variables.iter().map(|v| v.name.as_str()));
+                &m.source.group
+            }
+            _ => continue,
+        };
+        used.entry(object.name.clone())
+            .or_default()
+            .extend(names.into_iter().map(str::to_string));
+    }
+    used
+}
+
 impl<'a> Builder<'a> {
     /// Evaluates a constant list such as `[1, 2.5, 7]*ms` (or a single
     /// number) to its values in SI units and their dimension.
@@ -1181,7 +1279,9 @@ impl<'a> Builder<'a> {
         for e in exprs {
             collect_names(e, &mut used);
         }
-        let used: Vec<String> = used.into_iter().map(str::to_string).collect();
+        regular_names(&d.run_regularly, &mut used);
+        let mut used: Vec<String> = used.into_iter().map(str::to_string).collect();
+        used.extend(self.used_later.get(&sname).into_iter().flatten().cloned());
         let mut n_incoming = None;
         let mut n_outgoing = None;
         for (name, slot) in [
@@ -1195,6 +1295,36 @@ impl<'a> Builder<'a> {
                     syn_var(a, Dimension::DIMENSIONLESS, Ty::Integer, true),
                 );
                 *slot = Some(a);
+            }
+        }
+        // Brian2's `N` of a Synapses object is its number of synapses; as
+        // an internal variable it wins over a constant `N` of the file
+        // (Brian2 warns of the clash, `resolution_conflict`, and so do we).
+        let mut n_synapses = None;
+        if used.iter().any(|u| u == "N") {
+            let a = self.add_array(format!("{sname}.N"), tg, 1, 0.0, Ty::Integer);
+            scope.names.insert(
+                "N".into(),
+                Binding::Variable(VariableInfo {
+                    array: a,
+                    space: IndexSpace::Shared,
+                    dim: Dimension::DIMENSIONLESS,
+                    ty: Ty::Integer,
+                    read_only: true,
+                    flags: Vec::new(),
+                    conditional_write: None,
+                }),
+            );
+            n_synapses = Some(a);
+            if let (Some(&at), true) = (self.defined.get("N"), self.constants.contains_key("N")) {
+                self.warnings.push(
+                    Diagnostic::warning(
+                        d.name.span,
+                        format!("`N` in the code of `{sname}` is its number of synapses, not the constant `N`"),
+                    )
+                    .with_secondary(at, "this constant is not what `N` means there")
+                    .with_note("as in Brian2, a Synapses object's own `N` wins over the file's names; give the constant another name to use it there"),
+                );
             }
         }
 
@@ -1644,6 +1774,7 @@ impl<'a> Builder<'a> {
         // Connections.
         let mut connect = Vec::new();
         for (k, cline) in d.connect.iter().enumerate() {
+            self.refuse_counts_in_connect(cline, &sname)?;
             let side = |group, synapses, start, stop| Side {
                 group,
                 synapses,
@@ -1760,6 +1891,7 @@ impl<'a> Builder<'a> {
             summed: summed_plans,
             n_incoming,
             n_outgoing,
+            n_synapses,
         });
         self.synapses_order(si, d.order.as_ref())?;
         self.warn_clock_mismatch(si, d);
@@ -2207,6 +2339,35 @@ impl<'a> Builder<'a> {
             if depends {
                 return Err(self.error(Diagnostic::error(e.span, message(name))));
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses `N`, `N_incoming` and `N_outgoing` in a `connect:` line of
+    /// Synapses object `name`.
+    fn refuse_counts_in_connect(&mut self, cl: &ast::Connect, name: &str) -> Result<(), Failed> {
+        // Brian2 reads a Synapses object's own `N` (its synapses so far: 0
+        // on the first line) even where a constant `N` exists, and the
+        // counts of a synapse's neurons before the synapse is made: a
+        // connection that depends on them is almost always a mistake, so
+        // it is refused rather than computed from either meaning.
+        let counts = ["N", "N_incoming", "N_outgoing"];
+        if let Some((n, at)) = connect_expressions(cl)
+            .into_iter()
+            .find_map(|e| find_name(e, &counts))
+        {
+            let mut diag = if n == "N" {
+                Diagnostic::error(at, format!("`N` in `connect:` would be, as in Brian2, the number of synapses `{name}` has made so far (0 on its first `connect:`), not a group's size or a constant"))
+                    .with_note("write `N_pre` or `N_post` for the size of the source or target; a constant used here needs another name than `N`")
+            } else {
+                Diagnostic::error(at, format!("`connect:` cannot use `{n}`: it counts synapses, and the synapse does not exist yet while connecting"))
+            };
+            if n == "N" && self.constants.contains_key("N") {
+                if let Some(&def) = self.defined.get("N") {
+                    diag = diag.with_secondary(def, "this constant is not what `N` means there");
+                }
+            }
+            return Err(self.error(diag));
         }
         Ok(())
     }

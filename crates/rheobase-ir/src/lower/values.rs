@@ -137,6 +137,11 @@ impl Builder<'_> {
                 let (lo, hi) = self.slice_bounds(s, size)?;
                 (lo, (hi - lo).max(0) as usize)
             }
+            // A named subgroup's code already counts `i` from its start.
+            Some(ast::Selector::Subgroup(s)) => {
+                let (lo, hi) = self.slice_bounds(s, size)?;
+                (0, (hi - lo).max(0) as usize)
+            }
             Some(ast::Selector::Index(_)) => {
                 return Err(self.error(
                     Diagnostic::error(value.span, "one element cannot be set to an array of values")
@@ -806,6 +811,11 @@ impl Builder<'_> {
             }
             Some(ast::Selector::Index(e)) => {
                 Some((self.element_index(e, Some(size))? as usize + 1).min(size))
+            }
+            // Rows are read at the subgroup's own `i`, from 0.
+            Some(ast::Selector::Subgroup(s)) => {
+                let (lo, hi) = self.slice_bounds(s, size)?;
+                Some((hi - lo).max(0) as usize)
             }
             Some(ast::Selector::Condition(_)) | None => None,
         };

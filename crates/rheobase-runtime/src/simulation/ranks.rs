@@ -409,6 +409,20 @@ impl PartitionState {
         }
     }
 
+    /// Sets `N` of Synapses object `synapses` (`plan`) to its number of
+    /// synapses on all ranks together, known to every rank once the
+    /// line's synapses are numbered (`place_rows`, `add_runs`).
+    pub(crate) fn count_synapses(
+        &self,
+        synapses: usize,
+        plan: &rheobase_kernel::program::SynapsesPlan,
+        store: &mut ArrayStore,
+    ) {
+        if let Some(id) = plan.n_synapses {
+            store.get_mut(id)[0] = self.global_len[synapses] as f64;
+        }
+    }
+
     /// Numbers the synapses a `connect:` line placed by row kept on this
     /// rank (`synapses::places_by_row`): `rows[i]` were kept of row `i`,
     /// stored from local synapse `local_start` on. In one process a row's

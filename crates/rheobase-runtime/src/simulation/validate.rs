@@ -227,6 +227,11 @@ pub(super) fn check_structure(program: &Program) -> Result<(), String> {
         for id in [s.n_incoming, s.n_outgoing].into_iter().flatten() {
             synaptic(id, index, &what)?;
         }
+        if let Some(id) = s.n_synapses {
+            if array(id, &what)?.len != 1 {
+                return Err(format!("{what}: `N` is not a one-element array"));
+            }
+        }
         for c in &s.connect {
             // The number of synapses per pair, when it is computed.
             let multiplicity = |n: &Multiplicity, result_stop: usize| match n {
