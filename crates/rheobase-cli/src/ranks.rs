@@ -151,6 +151,31 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
     let own_dt = |dt: &Option<rheobase::syntax::ast::Expr>| {
         dt.as_ref().filter(|_| part == "dt").map(|e| e.span)
     };
+    if part == "delay" {
+        // A delay set between runs: the first such statement after a run.
+        return model
+            .items
+            .iter()
+            .skip_while(|item| !matches!(item, Item::Run { .. }))
+            .find_map(|item| match item {
+                Item::SetVariable {
+                    group,
+                    variable,
+                    span,
+                    ..
+                }
+                | Item::SetVariableWhere {
+                    group,
+                    variable,
+                    span,
+                    ..
+                } if group.name == name && variable.name == "delay" => Some(*span),
+                Item::SetPathwayDelay { synapses, span, .. } if synapses.name == name => {
+                    Some(*span)
+                }
+                _ => None,
+            });
+    }
     model.items.iter().find_map(|item| {
         let (ident, specific) = match item {
             Item::Synapses(s) => {
@@ -226,6 +251,64 @@ run 1*ms
             "{text}"
         );
         assert_eq!(Ranks::start().map(|r| r.ranks).ok(), Some(1));
+    }
+
+    /// A pathway that changes a presynaptic variable orders the changes
+    /// by the spike's step, found from the synapse's delay: a delay set
+    /// between runs is refused where it is set (`S.delay` or a named
+    /// pathway's `S.NAME.delay`), before the first run it is not.
+    #[test]
+    fn a_delay_changed_between_runs_under_presynaptic_writes_is_refused_at_its_statement() {
+        let model = |after: &str| {
+            format!(
+                "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+        x : 1
+    threshold: v > 1
+    reset: v = 0
+    method: euler
+Synapses S(G -> G):
+    on_pre: x_pre += 0.5
+    on_pre late:
+        x_pre += 0.25
+    delay late: 1*ms
+    connect: i != j
+S.delay = 0.5*ms
+run 1*ms
+{after}
+run 1*ms
+"
+            )
+        };
+        let cases = [
+            (
+                "S.delay = 2*ms",
+                "delays.model:16:1: error: `S` cannot run on 2 MPI ranks yet: its delay is \
+                 changed between runs while its on_pre changes the presynaptic variable `x_pre`",
+            ),
+            (
+                "S.late.delay = 2*ms",
+                "delays.model:16:1: error: `S` cannot run on 2 MPI ranks yet: its delay is \
+                 changed between runs while its pathway `late` changes the presynaptic variable \
+                 `x_pre`",
+            ),
+        ];
+        for (after, expected) in cases {
+            let source = model(after);
+            let program = rheobase::compile(&source).expect("model").program;
+            let text = two_ranks()
+                .refusals("delays.model", &source, &program)
+                .expect("refused");
+            assert!(text.starts_with(expected), "{text}");
+        }
+        let source = model("");
+        let program = rheobase::compile(&source).expect("model").program;
+        assert_eq!(
+            two_ranks().refusals("delays.model", &source, &program),
+            None
+        );
     }
 
     #[test]
