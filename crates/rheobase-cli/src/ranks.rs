@@ -96,7 +96,10 @@ impl Ranks {
                     span,
                     format!(
                         "`{}` cannot run on {} MPI ranks yet: its {} {}",
-                        u.object, self.ranks, u.part, u.what
+                        u.object,
+                        self.ranks,
+                        subject(u.part),
+                        u.what
                     ),
                 )
                 .with_note(
@@ -147,6 +150,21 @@ impl Ranks {
 
 /// Where the construct `part` of object `name` is declared: its block
 /// (`on_pre:`, `on_post:`), its first equation, or its name.
+/// The part named in a refusal, as the singular subject of the
+/// sentence `its {subject} {what}` (`what` starts with a verb in the
+/// third person singular: "reads", "writes", "is"): "its state update
+/// (`model:`) reads ...", not "its equations reads ...".
+fn subject(part: &str) -> &str {
+    match part {
+        "equations" => "state update (`model:`)",
+        "(summed)" => "summed variable",
+        "dt" => "`dt:`",
+        "run_regularly" => "`run_regularly` code",
+        "PoissonInput" => "input",
+        other => other,
+    }
+}
+
 fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
     let own_dt = |dt: &Option<rheobase::syntax::ast::Expr>| {
         dt.as_ref().filter(|_| part == "dt").map(|e| e.span)
@@ -311,6 +329,26 @@ run 1*ms
         );
     }
 
+    /// Each refused part is the singular subject of its sentence (the
+    /// `what` of a refusal starts with a verb in the singular): a group's
+    /// equations are its state update, a summed variable is named as
+    /// one, and keys are written as in a model.
+    #[test]
+    fn refusals_name_their_part_as_the_subject_of_a_sentence() {
+        let cases = [
+            ("equations", "state update (`model:`)"),
+            ("(summed)", "summed variable"),
+            ("dt", "`dt:`"),
+            ("run_regularly", "`run_regularly` code"),
+            ("PoissonInput", "input"),
+            ("on_post", "on_post"),
+            ("delay", "delay"),
+        ];
+        for (part, expected) in cases {
+            assert_eq!(subject(part), expected);
+        }
+    }
+
     #[test]
     fn a_clock_of_its_own_is_refused_at_its_dt() {
         let source = "\
@@ -329,7 +367,7 @@ run 1*ms
             .expect("refused");
         assert!(
             text.starts_with(
-                "clock.model:7:9: error: `H` cannot run on 2 MPI ranks yet: its dt gives it a \
+                "clock.model:7:9: error: `H` cannot run on 2 MPI ranks yet: its `dt:` gives it a \
                  clock of its own (0.0005 s), and objects on clocks other than `defaultclock` \
                  are not split over ranks yet"
             ),
