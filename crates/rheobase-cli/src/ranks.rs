@@ -96,7 +96,10 @@ impl Ranks {
                     span,
                     format!(
                         "`{}` cannot run on {} MPI ranks yet: its {} {}",
-                        u.object, self.ranks, u.part, u.what
+                        u.object,
+                        self.ranks,
+                        subject(u.part),
+                        u.what
                     ),
                 )
                 .with_note(
@@ -147,10 +150,50 @@ impl Ranks {
 
 /// Where the construct `part` of object `name` is declared: its block
 /// (`on_pre:`, `on_post:`), its first equation, or its name.
+/// The part named in a refusal, as the singular subject of the
+/// sentence `its {subject} {what}` (`what` starts with a verb in the
+/// third person singular: "reads", "writes", "is"): "its state update
+/// (`model:`) reads ...", not "its equations reads ...".
+fn subject(part: &str) -> &str {
+    match part {
+        "equations" => "state update (`model:`)",
+        "(summed)" => "summed variable",
+        "dt" => "`dt:`",
+        "run_regularly" => "`run_regularly` code",
+        "PoissonInput" => "input",
+        other => other,
+    }
+}
+
 fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
     let own_dt = |dt: &Option<rheobase::syntax::ast::Expr>| {
         dt.as_ref().filter(|_| part == "dt").map(|e| e.span)
     };
+    if part == "delay" {
+        // A delay set between runs: the first such statement after a run.
+        return model
+            .items
+            .iter()
+            .skip_while(|item| !matches!(item, Item::Run { .. }))
+            .find_map(|item| match item {
+                Item::SetVariable {
+                    group,
+                    variable,
+                    span,
+                    ..
+                }
+                | Item::SetVariableWhere {
+                    group,
+                    variable,
+                    span,
+                    ..
+                } if group.name == name && variable.name == "delay" => Some(*span),
+                Item::SetPathwayDelay { synapses, span, .. } if synapses.name == name => {
+                    Some(*span)
+                }
+                _ => None,
+            });
+    }
     model.items.iter().find_map(|item| {
         let (ident, specific) = match item {
             Item::Synapses(s) => {
@@ -228,6 +271,84 @@ run 1*ms
         assert_eq!(Ranks::start().map(|r| r.ranks).ok(), Some(1));
     }
 
+    /// A pathway that changes a presynaptic variable orders the changes
+    /// by the spike's step, found from the synapse's delay: a delay set
+    /// between runs is refused where it is set (`S.delay` or a named
+    /// pathway's `S.NAME.delay`), before the first run it is not.
+    #[test]
+    fn a_delay_changed_between_runs_under_presynaptic_writes_is_refused_at_its_statement() {
+        let model = |after: &str| {
+            format!(
+                "\
+NeuronGroup G(4):
+    model:
+        dv/dt = (1.2 - v)/(10*ms) : 1
+        x : 1
+    threshold: v > 1
+    reset: v = 0
+    method: euler
+Synapses S(G -> G):
+    on_pre: x_pre += 0.5
+    on_pre late:
+        x_pre += 0.25
+    delay late: 1*ms
+    connect: i != j
+S.delay = 0.5*ms
+run 1*ms
+{after}
+run 1*ms
+"
+            )
+        };
+        let cases = [
+            (
+                "S.delay = 2*ms",
+                "delays.model:16:1: error: `S` cannot run on 2 MPI ranks yet: its delay is \
+                 changed between runs while its on_pre changes the presynaptic variable `x_pre`",
+            ),
+            (
+                "S.late.delay = 2*ms",
+                "delays.model:16:1: error: `S` cannot run on 2 MPI ranks yet: its delay is \
+                 changed between runs while its pathway `late` changes the presynaptic variable \
+                 `x_pre`",
+            ),
+        ];
+        for (after, expected) in cases {
+            let source = model(after);
+            let program = rheobase::compile(&source).expect("model").program;
+            let text = two_ranks()
+                .refusals("delays.model", &source, &program)
+                .expect("refused");
+            assert!(text.starts_with(expected), "{text}");
+        }
+        let source = model("");
+        let program = rheobase::compile(&source).expect("model").program;
+        assert_eq!(
+            two_ranks().refusals("delays.model", &source, &program),
+            None
+        );
+    }
+
+    /// Each refused part is the singular subject of its sentence (the
+    /// `what` of a refusal starts with a verb in the singular): a group's
+    /// equations are its state update, a summed variable is named as
+    /// one, and keys are written as in a model.
+    #[test]
+    fn refusals_name_their_part_as_the_subject_of_a_sentence() {
+        let cases = [
+            ("equations", "state update (`model:`)"),
+            ("(summed)", "summed variable"),
+            ("dt", "`dt:`"),
+            ("run_regularly", "`run_regularly` code"),
+            ("PoissonInput", "input"),
+            ("on_post", "on_post"),
+            ("delay", "delay"),
+        ];
+        for (part, expected) in cases {
+            assert_eq!(subject(part), expected);
+        }
+    }
+
     #[test]
     fn a_clock_of_its_own_is_refused_at_its_dt() {
         let source = "\
@@ -246,7 +367,7 @@ run 1*ms
             .expect("refused");
         assert!(
             text.starts_with(
-                "clock.model:7:9: error: `H` cannot run on 2 MPI ranks yet: its dt gives it a \
+                "clock.model:7:9: error: `H` cannot run on 2 MPI ranks yet: its `dt:` gives it a \
                  clock of its own (0.0005 s), and objects on clocks other than `defaultclock` \
                  are not split over ranks yet"
             ),

@@ -1837,6 +1837,53 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 refuse(&s.name, "(summed)", what);
             }
         }
+        // A pathway changing presynaptic variables orders every rank's
+        // changes by the step of the spike that delivered each, found as
+        // the delivery step minus the synapse's delay: a delay changed
+        // between runs would give the wrong step for the spikes queued
+        // before the change (still in flight), so their changes would be
+        // added in another order than one process's.
+        let queued = std::iter::once((s.on_pre, s.delay, "on_pre".to_string())).chain(
+            s.pathways
+                .iter()
+                .map(|p| (Some(p.kernel), p.delay, format!("pathway `{}`", p.name))),
+        );
+        for (k, delay, pathway) in queued {
+            let Some(k) = k else { continue };
+            let Some(written) = pre_writes(program, kernel(k))
+                .ok()
+                .and_then(|w| w.first().copied())
+            else {
+                continue;
+            };
+            let changed = program
+                .actions
+                .iter()
+                .skip_while(|a| !matches!(a, rheobase_kernel::program::Action::Run { .. }))
+                .any(|a| match a {
+                    rheobase_kernel::program::Action::InitialiseSynapses {
+                        kernel: i,
+                        synapses,
+                    } if Some(*synapses) == me => {
+                        let mut stores = false;
+                        walk(kernel(*i), &mut |_| {}, &mut |a, _| stores |= a == delay);
+                        stores
+                    }
+                    _ => false,
+                });
+            if changed {
+                refuse(
+                    &s.name,
+                    "delay",
+                    format!(
+                        "is changed between runs while its {pathway} changes the presynaptic \
+                         variable `{}_pre`: on several ranks, the changes made by spikes still \
+                         in flight would be added in another order than on one process",
+                        array_name(written)
+                    ),
+                );
+            }
+        }
         for p in &s.pathways {
             if let Err(what) = pre_writes(program, kernel(p.kernel)) {
                 let part = match p.side {
