@@ -2338,7 +2338,25 @@ impl<'a> Builder<'a> {
             )));
         }
         let schedule = self.event_monitor_schedule(m, kind, g, event.as_ref())?;
+        let record = match m.record.as_ref().map(|r| (&r.kind, r.span)) {
+            None => true,
+            Some((ExprKind::Bool(b), _)) => *b,
+            Some((_, span)) => {
+                let text = self.source.get(span.start..span.end).unwrap_or("");
+                return Err(self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("`record:` of {kind} is `True` or `False`, but it is `{text}`"),
+                    )
+                    .with_note(
+                        "Brian2's `record=False` keeps only the counts (and the `variables:`), \
+                         not each event's `i` and `t`",
+                    ),
+                ));
+            }
+        };
         self.program.monitors.push(MonitorPlan::Spike {
+            record,
             name: m.name.name.clone(),
             group: g,
             start,

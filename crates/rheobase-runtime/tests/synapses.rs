@@ -228,6 +228,7 @@ impl Builder {
             stop,
             variables: vec![],
             event: None,
+            record: true,
             schedule: None,
             from_step: 0,
         });
