@@ -173,22 +173,40 @@ pub struct RunTimeParameters<'a> {
     pub blocks: Vec<ParametricBlock>,
 }
 
-/// Coupled `exact` equations whose matrix `M` depends on per-run
-/// parameters (adaptive LIF's `a` in `dw/dt = (a*v - w)/tauw`). Brian2
-/// computes the propagators again when each run starts; here the kernel
-/// reads them from one-element arrays, and each new value of a parameter
-/// stores the block's new coefficients (`coefficients`).
+/// `exact` equations whose matrix `M` depends on per-run parameters.
+/// Brian2 solves them again when each run starts, and refuses a singular
+/// `M` then; each new value of a parameter they read is checked here
+/// (`coefficients`), and a block with its propagators in arrays gets them
+/// computed again.
 #[derive(Debug, Clone)]
 pub struct ParametricBlock {
     /// The names of the block's variables, for messages.
     pub names: Vec<String>,
-    /// The block's rows and columns of `M`, with loads of parameters.
-    pub m: Vec<Vec<Expr>>,
-    pub dt: f64,
-    /// One set of propagators per variant of the step: the rows of `M`
-    /// zeroed in it (masked variables while refractory, or none), and the
-    /// arrays of `Phi` and `Gamma`, row by row.
-    pub variants: Vec<(Vec<bool>, Vec<ArrayId>, Vec<ArrayId>)>,
+    pub solution: Solution,
+}
+
+/// How `exact` solves a [`ParametricBlock`].
+#[derive(Debug, Clone)]
+pub enum Solution {
+    /// Coupled equations with a parameter in their coupling (adaptive
+    /// LIF's `a` in `dw/dt = (a*v - w)/tauw`): the kernel reads their
+    /// propagators from one-element arrays.
+    Propagators {
+        /// The block's rows and columns of `M`, with loads of parameters.
+        m: Vec<Vec<Expr>>,
+        dt: f64,
+        /// One set of propagators per variant of the step: the rows of
+        /// `M` zeroed in it (masked variables while refractory, or none),
+        /// and the arrays of `Phi` and `Gamma`, row by row.
+        variants: Vec<(Vec<bool>, Vec<ArrayId>, Vec<ArrayId>)>,
+    },
+    /// Equations solved in closed form (triangular `M`), reading the
+    /// parameters at every step: nothing to store, but a decay rate that
+    /// becomes zero makes `M` singular (and the closed form 0/0).
+    ClosedForm {
+        /// The diagonal of `M`, with loads of parameters.
+        rates: Vec<Expr>,
+    },
 }
 
 impl ParametricBlock {
@@ -198,9 +216,21 @@ impl ParametricBlock {
         &self,
         values: &HashMap<ArrayId, f64>,
     ) -> Result<Vec<(ArrayId, f64)>, Unsupported> {
-        let n = self.m.len();
-        let numbers: Option<Vec<f64>> = self
-            .m
+        let (m, dt, variants) = match &self.solution {
+            Solution::ClosedForm { rates } => {
+                return if rates
+                    .iter()
+                    .any(|e| is_zero(&with_parameter_values(e, values)))
+                {
+                    Err(singular_error(&self.names))
+                } else {
+                    Ok(Vec::new())
+                };
+            }
+            Solution::Propagators { m, dt, variants } => (m, *dt, variants),
+        };
+        let n = m.len();
+        let numbers: Option<Vec<f64>> = m
             .iter()
             .flatten()
             .map(|e| expr::as_const(&with_parameter_values(e, values)))
@@ -216,14 +246,14 @@ impl ParametricBlock {
             return Err(singular_error(&self.names));
         }
         let mut out = Vec::new();
-        for (zeroed, phi_arrays, gamma_arrays) in &self.variants {
+        for (zeroed, phi_arrays, gamma_arrays) in variants {
             let mut m = m.clone();
             for (r, &z) in zeroed.iter().enumerate() {
                 if z {
                     m.row_mut(r).fill(0.0);
                 }
             }
-            let (phi, gamma) = propagators(&m, self.dt);
+            let (phi, gamma) = propagators(&m, dt);
             for r in 0..n {
                 for s in 0..n {
                     out.push((phi_arrays[r * n + s], phi[(r, s)]));
@@ -236,7 +266,11 @@ impl ParametricBlock {
 
     /// Whether the block's matrix reads the array `parameter`.
     pub fn reads(&self, parameter: ArrayId) -> bool {
-        self.m.iter().flatten().any(|e| {
+        let entries: Vec<&Expr> = match &self.solution {
+            Solution::Propagators { m, .. } => m.iter().flatten().collect(),
+            Solution::ClosedForm { rates } => rates.iter().collect(),
+        };
+        entries.into_iter().any(|e| {
             let mut found = false;
             e.visit_loads(&mut |a, space| found |= a == parameter && space == IndexSpace::Shared);
             found
@@ -747,6 +781,16 @@ fn exact(
         check_solvable(system, &fixed)?;
     } else {
         check_solvable(system, &lin.m)?;
+        if fixed != lin.m {
+            // Solved in closed form with the parameters read at every
+            // step; their values must keep every decay rate non-zero.
+            parameters.blocks.push(ParametricBlock {
+                names: system.names.clone(),
+                solution: Solution::ClosedForm {
+                    rates: (0..n).map(|r| lin.m[r][r].clone()).collect(),
+                },
+            });
+        }
     }
     let m_of = if parametric { &fixed } else { &lin.m };
     let numeric: Option<Vec<Vec<f64>>> = m_of
@@ -837,12 +881,14 @@ fn exact(
                     }
                     parameters.blocks.push(ParametricBlock {
                         names: block.iter().map(|&k| system.names[k].clone()).collect(),
-                        m: block
-                            .iter()
-                            .map(|&r| block.iter().map(|&s| lin.m[r][s].clone()).collect())
-                            .collect(),
-                        dt,
-                        variants: arrays,
+                        solution: Solution::Propagators {
+                            m: block
+                                .iter()
+                                .map(|&r| block.iter().map(|&s| lin.m[r][s].clone()).collect())
+                                .collect(),
+                            dt,
+                            variants: arrays,
+                        },
                     });
                     let mut applied =
                         coefficients

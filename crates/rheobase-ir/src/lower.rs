@@ -963,7 +963,12 @@ impl<'a> Builder<'a> {
                                     name.name
                                 ),
                             )
-                            .with_label(format!("`{}` = {v}", name.name));
+                            .with_label(format!("`{}` = {v}", name.name))
+                            .with_note(
+                                "Brian2 fails when the next run starts (a division by zero \
+                                 in its solution); give another `method:` for equations \
+                                 whose matrix becomes singular",
+                            );
                             return Err(self.error(d));
                         }
                     }
