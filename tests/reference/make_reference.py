@@ -682,9 +682,18 @@ class Runner:
     def spike_monitor(self, name, args, body):
         src, label = self.monitor_source(args)
         variables = [v.strip() for v in body.get("variables", "").split(",") if v.strip()]
-        mon = SpikeMonitor(src, variables=variables or None, name=name, **self.schedule(body))
+        mon = SpikeMonitor(src, variables=variables or None, record=self.record_events(body),
+                           name=name, **self.schedule(body))
         self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
         self.net.add(mon)
+
+    def record_events(self, body):
+        """`record: True/False` of a SpikeMonitor or EventMonitor (Brian2's
+        `record=`: False keeps only the counts and the variables)."""
+        value = body.get("record", "True").strip()
+        if value not in ("True", "False"):
+            raise ValueError(f"record: {value!r} is neither True nor False")
+        return value == "True"
 
     def event_monitor(self, name, args, body):
         src, label = self.monitor_source(args)
@@ -692,7 +701,7 @@ class Runner:
         event = body["event"].strip()
         self.log(f"EventMonitor({src.name}, {event!r}, variables={variables}, name={name!r})")
         mon = EventMonitor(src, event, variables=variables or None, name=name,
-                           **self.schedule(body))
+                           record=self.record_events(body), **self.schedule(body))
         # The same archive as a SpikeMonitor's: i, t and the variables.
         self.monitors[name] = ("spike", mon, {"variables": variables, "source": label})
         self.net.add(mon)
@@ -936,7 +945,11 @@ class Runner:
         for name, (kind, mon, extra) in self.monitors.items():
             if kind == "spike":
                 d = {"kind": "spike", "source": extra["source"],
-                     "i": [int(x) for x in mon.i[:]], "t": [float(x) for x in mon.t_[:]]}
+                     "count": [int(x) for x in mon.count[:]]}
+                # Brian2 refuses `i` and `t` of a monitor with record=False.
+                if mon.record:
+                    d["i"] = [int(x) for x in mon.i[:]]
+                    d["t"] = [float(x) for x in mon.t_[:]]
                 for var in extra["variables"]:
                     d[var] = _tolist(getattr(mon, var + "_") if _has_units(mon, var) else getattr(mon, var))
             elif kind == "state":
@@ -1058,7 +1071,7 @@ def run_stats(meta, res):
                 s[p + "second_half_time_var.mean_over_neurons"] = float(x[:, half].var(axis=1).mean())
                 s[p + "final.mean_over_neurons"] = float(x[:, -1].mean())
                 s[p + "final.var_over_neurons"] = float(x[:, -1].var())
-        elif d["kind"] == "spike":
+        elif d["kind"] == "spike" and "i" in d:
             n = meta["sizes"].get(d["source"])
             if n is None:  # subgroup source: fall back to parent size
                 n = max(meta["sizes"].values())

@@ -1260,16 +1260,25 @@ fn write_monitor(
             t,
             variables,
             count,
+            record,
             ..
         } => {
             let count: Vec<i64> = count.iter().map(|&c| c as i64).collect();
             let (i_parts, n) = parts(&spilled[0], Part::I32(i));
             let (t_parts, _) = parts(&spilled[1], Part::Values(t));
-            let mut arrays = vec![
-                one_d("i", n, Dtype::I32, i_parts),
-                one_d("t", n, Dtype::F64, t_parts),
-                NpyArray::new("count", vec![count.len()], Dtype::I64, Part::I64(&count)),
-            ];
+            let mut arrays = Vec::new();
+            // `record: False` (Brian2's `record=False`): the monitor has
+            // no `i` and `t`, only the counts and its variables.
+            if *record {
+                arrays.push(one_d("i", n, Dtype::I32, i_parts));
+                arrays.push(one_d("t", n, Dtype::F64, t_parts));
+            }
+            arrays.push(NpyArray::new(
+                "count",
+                vec![count.len()],
+                Dtype::I64,
+                Part::I64(&count),
+            ));
             for (k, (name, kind, values)) in variables.iter().enumerate() {
                 let (p, len) = parts(&spilled[2 + k], Part::Values(values));
                 arrays.push(one_d(name, len, dtype_of(*kind), p));

@@ -111,11 +111,14 @@ pub fn describe(plan: &MonitorPlan, program: &Program, units: &Units) -> Value {
             stop,
             variables,
             event,
+            record,
             ..
         } => {
             let g = group_name(*group);
-            unit_of(&mut array_units, g, "i");
-            unit_of(&mut array_units, g, "t");
+            if *record {
+                unit_of(&mut array_units, g, "i");
+                unit_of(&mut array_units, g, "t");
+            }
             array_units.insert("count".into(), json!("1"));
             for v in variables {
                 unit_of(&mut array_units, g, &v.name);

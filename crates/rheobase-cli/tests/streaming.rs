@@ -85,6 +85,7 @@ fn archives_do_not_depend_on_the_buffer_size() {
         "tests/models/integer_bool.model",
         "tests/models/statemonitor_dt.model",
         "tests/models/stdp_spikegen.model",
+        "tests/models/spike_monitor_no_record.model",
     ] {
         let model_path = root.join(model);
         let stem = Path::new(model)

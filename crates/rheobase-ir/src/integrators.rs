@@ -20,8 +20,8 @@ use crate::expr::{
     NotConditionallyLinear, Sym,
 };
 use nalgebra::DMatrix;
-use rheobase_kernel::{ArrayId, Expr, LocalId, Stmt, UnaryOp};
-use std::collections::BTreeMap;
+use rheobase_kernel::{ArrayId, Expr, IndexSpace, LocalId, Stmt, UnaryOp};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// The integration methods users can name in `method:`.
@@ -160,12 +160,156 @@ impl OdeSystem {
     }
 }
 
-/// Whether `exact` integrates `system` as it stands, with its per-run
-/// parameters as values read at every step (loads of one-element arrays)
-/// instead of numbers: they may be in the constant terms, and in the
-/// coefficients of equations that `exact` solves one by one.
-pub fn exact_reads_at_run_time(system: &OdeSystem) -> bool {
-    check_exact(system).is_ok()
+/// Per-run parameters (constants the file assigns again between runs) as
+/// `integrate` sees them: model code reads each from a one-element array,
+/// a load in the shared index space, whose value when the model is compiled
+/// is in `values`.
+pub struct RunTimeParameters<'a> {
+    pub values: &'a HashMap<ArrayId, f64>,
+    /// Makes a one-element array for one propagator coefficient of a
+    /// [`ParametricBlock`], named after it; the caller gives it its value.
+    pub new_array: &'a mut dyn FnMut(String) -> ArrayId,
+    /// The blocks whose coefficients this integration made arrays for.
+    pub blocks: Vec<ParametricBlock>,
+}
+
+/// `exact` equations whose matrix `M` depends on per-run parameters.
+/// Brian2 solves them again when each run starts, and refuses a singular
+/// `M` then; each new value of a parameter they read is checked here
+/// (`coefficients`), and a block with its propagators in arrays gets them
+/// computed again.
+#[derive(Debug, Clone)]
+pub struct ParametricBlock {
+    /// The names of the block's variables, for messages.
+    pub names: Vec<String>,
+    pub solution: Solution,
+}
+
+/// How `exact` solves a [`ParametricBlock`].
+#[derive(Debug, Clone)]
+pub enum Solution {
+    /// Coupled equations with a parameter in their coupling (adaptive
+    /// LIF's `a` in `dw/dt = (a*v - w)/tauw`): the kernel reads their
+    /// propagators from one-element arrays.
+    Propagators {
+        /// The block's rows and columns of `M`, with loads of parameters.
+        m: Vec<Vec<Expr>>,
+        dt: f64,
+        /// One set of propagators per variant of the step: the rows of
+        /// `M` zeroed in it (masked variables while refractory, or none),
+        /// and the arrays of `Phi` and `Gamma`, row by row.
+        variants: Vec<(Vec<bool>, Vec<ArrayId>, Vec<ArrayId>)>,
+    },
+    /// Equations solved in closed form (triangular `M`), reading the
+    /// parameters at every step: nothing to store, but a decay rate that
+    /// becomes zero makes `M` singular (and the closed form 0/0).
+    ClosedForm {
+        /// The diagonal of `M`, with loads of parameters.
+        rates: Vec<Expr>,
+    },
+}
+
+impl ParametricBlock {
+    /// The arrays' values for the parameters' `values`, or why `exact`
+    /// cannot solve the block with them (Brian2 refuses a singular `M`).
+    pub fn coefficients(
+        &self,
+        values: &HashMap<ArrayId, f64>,
+    ) -> Result<Vec<(ArrayId, f64)>, Unsupported> {
+        let (m, dt, variants) = match &self.solution {
+            Solution::ClosedForm { rates } => {
+                return if rates
+                    .iter()
+                    .any(|e| is_zero(&with_parameter_values(e, values)))
+                {
+                    Err(singular_error(&self.names))
+                } else {
+                    Ok(Vec::new())
+                };
+            }
+            Solution::Propagators { m, dt, variants } => (m, *dt, variants),
+        };
+        let n = m.len();
+        let numbers: Option<Vec<f64>> = m
+            .iter()
+            .flatten()
+            .map(|e| expr::as_const(&with_parameter_values(e, values)))
+            .collect();
+        let Some(numbers) = numbers else {
+            return Err(Unsupported(format!(
+                "a coefficient of {} is not a number",
+                names_list(&self.names)
+            )));
+        };
+        let m = DMatrix::from_row_slice(n, n, &numbers);
+        if is_singular(&m) {
+            return Err(singular_error(&self.names));
+        }
+        let mut out = Vec::new();
+        for (zeroed, phi_arrays, gamma_arrays) in variants {
+            let mut m = m.clone();
+            for (r, &z) in zeroed.iter().enumerate() {
+                if z {
+                    m.row_mut(r).fill(0.0);
+                }
+            }
+            let (phi, gamma) = propagators(&m, dt);
+            for r in 0..n {
+                for s in 0..n {
+                    out.push((phi_arrays[r * n + s], phi[(r, s)]));
+                    out.push((gamma_arrays[r * n + s], gamma[(r, s)]));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the block's matrix reads the array `parameter`.
+    pub fn reads(&self, parameter: ArrayId) -> bool {
+        let entries: Vec<&Expr> = match &self.solution {
+            Solution::Propagators { m, .. } => m.iter().flatten().collect(),
+            Solution::ClosedForm { rates } => rates.iter().collect(),
+        };
+        entries.into_iter().any(|e| {
+            let mut found = false;
+            e.visit_loads(&mut |a, space| found |= a == parameter && space == IndexSpace::Shared);
+            found
+        })
+    }
+}
+
+/// `e` with every load of a per-run parameter replaced by its value in
+/// `values`, for decisions that Brian2 makes with the values of a run.
+pub fn with_parameter_values(e: &Expr, values: &HashMap<ArrayId, f64>) -> Expr {
+    match e {
+        Expr::Load(a, IndexSpace::Shared) => match values.get(a) {
+            Some(v) => c(*v),
+            None => e.clone(),
+        },
+        Expr::Unary(op, a) => expr::unary(*op, with_parameter_values(a, values)),
+        Expr::Binary(op, a, b) => expr::binary(
+            *op,
+            with_parameter_values(a, values),
+            with_parameter_values(b, values),
+        ),
+        Expr::Select(k, a, b) => Expr::Select(
+            Box::new(with_parameter_values(k, values)),
+            Box::new(with_parameter_values(a, values)),
+            Box::new(with_parameter_values(b, values)),
+        ),
+        Expr::Table {
+            table,
+            time,
+            column,
+        } => Expr::Table {
+            table: *table,
+            time: Box::new(with_parameter_values(time, values)),
+            column: column
+                .as_ref()
+                .map(|x| Box::new(with_parameter_values(x, values))),
+        },
+        other => other.clone(),
+    }
 }
 
 /// Chooses a method as Brian2 does: the first of exact, euler and heun that
@@ -198,6 +342,26 @@ pub fn integrate(
     dt: f64,
     locals: &mut dyn Locals,
 ) -> Result<Vec<Stmt>, Unsupported> {
+    let mut no_array =
+        |name: String| -> ArrayId { unreachable!("no per-run parameters, so no array for {name}") };
+    let mut parameters = RunTimeParameters {
+        values: &HashMap::new(),
+        new_array: &mut no_array,
+        blocks: Vec::new(),
+    };
+    integrate_with(method, system, dt, locals, &mut parameters)
+}
+
+/// [`integrate`] for a system that reads per-run `parameters`: `exact`
+/// also solves coupled equations with a parameter in their coupling, from
+/// propagators it leaves in arrays (`parameters.blocks`).
+pub fn integrate_with(
+    method: Method,
+    system: &OdeSystem,
+    dt: f64,
+    locals: &mut dyn Locals,
+    parameters: &mut RunTimeParameters<'_>,
+) -> Result<Vec<Stmt>, Unsupported> {
     let mut out = Vec::new();
     let new_values = match method {
         Method::Euler => {
@@ -215,7 +379,7 @@ pub fn integrate(
         Method::Rk4 => runge_kutta(&RK4, system, locals, &mut out)?,
         Method::Heun => heun(system, locals, &mut out),
         Method::Milstein => milstein(system, locals, &mut out)?,
-        Method::Exact => exact(system, dt, locals, &mut out)?,
+        Method::Exact => exact(system, dt, locals, &mut out, parameters)?,
         Method::ExponentialEuler => exponential_euler(system, locals, &mut out)?,
     };
     // New values may read other variables' start-of-step values (coupled
@@ -434,7 +598,8 @@ struct LinearSystem {
     b: Vec<Expr>,
 }
 
-fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
+/// `system` as `dX/dt = M·X + B`, or why `exact` cannot see it so.
+fn linear_system(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
     if system.is_stochastic() {
         return Err(Unsupported(
             "`exact` cannot integrate stochastic equations (they use `xi`)".into(),
@@ -465,8 +630,21 @@ fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
         m.push(row);
         b.push(lin.rest);
     }
+    Ok(LinearSystem { m, b })
+}
+
+fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
+    let lin = linear_system(system)?;
+    check_solvable(system, &lin.m)?;
+    Ok(lin)
+}
+
+/// Whether `exact` solves `dX/dt = M·X + B`: `M` of constants, or
+/// triangular (`one_level`), and invertible, as Brian2 requires.
+fn check_solvable(system: &OdeSystem, m: &[Vec<Expr>]) -> Result<(), Unsupported> {
+    let n = m.len();
     let numeric = m.iter().flatten().all(|e| expr::as_const(e).is_some());
-    if !numeric && !(0..n).all(|r| one_level(&m, r, system)) {
+    if !numeric && !(0..n).all(|r| one_level(m, r, system)) {
         return Err(Unsupported(
             "`exact` supports coupled linear equations only when their coefficients are \
              the same for every neuron (constants), or when each equation depends only on \
@@ -493,10 +671,9 @@ fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
     let singular = if triangular {
         (0..n).any(|r| is_zero(&m[r][r]))
     } else if numeric {
-        let values = DMatrix::from_fn(n, n, |r, s| expr::as_const(&m[r][s]).unwrap_or(0.0));
-        let svd = values.svd(false, false);
-        let largest = svd.singular_values.max();
-        n > 0 && (largest == 0.0 || svd.rank(largest * 1e-12) < n)
+        is_singular(&DMatrix::from_fn(n, n, |r, s| {
+            expr::as_const(&m[r][s]).unwrap_or(0.0)
+        }))
     } else {
         // Per-neuron coefficients are admitted only in triangular form
         // (`one_level`), whose determinant is the product of the decay
@@ -504,21 +681,36 @@ fn check_exact(system: &OdeSystem) -> Result<LinearSystem, Unsupported> {
         (0..n).any(|r| is_zero(&m[r][r]))
     };
     if singular {
-        return Err(Unsupported(format!(
-            "`exact` cannot solve the equations for {}: Brian2's `exact` solves a linear \
-             system dX/dt = M·X + B only when M is invertible, and refuses (\"Cannot solve \
-             the given equations with this stateupdater\") one with an equation that does not \
-             decay, such as `dx/dt = (1 + i)/(4*ms)`. Use `euler`, which Brian2 picks for \
-             them when no `method:` is given",
-            system
-                .names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        return Err(singular_error(&system.names));
     }
-    Ok(LinearSystem { m, b })
+    Ok(())
+}
+
+/// Whether a matrix of numbers is singular, to Brian2's tolerance.
+fn is_singular(m: &DMatrix<f64>) -> bool {
+    let svd = m.clone().svd(false, false);
+    let largest = svd.singular_values.max();
+    m.nrows() > 0 && (largest == 0.0 || svd.rank(largest * 1e-12) < m.nrows())
+}
+
+/// The variables `names` as a list in messages: "`v`, `w`".
+fn names_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn singular_error(names: &[String]) -> Unsupported {
+    Unsupported(format!(
+        "`exact` cannot solve the equations for {}: Brian2's `exact` solves a linear \
+         system dX/dt = M·X + B only when M is invertible, and refuses (\"Cannot solve \
+         the given equations with this stateupdater\") one with an equation that does not \
+         decay, such as `dx/dt = (1 + i)/(4*ms)`. Use `euler`, which Brian2 picks for \
+         them when no `method:` is given",
+        names_list(names)
+    ))
 }
 
 /// Whether an entry of `M` is the constant zero (no coupling).
@@ -567,11 +759,41 @@ fn exact(
     dt: f64,
     locals: &mut dyn Locals,
     out: &mut Vec<Stmt>,
+    parameters: &mut RunTimeParameters<'_>,
 ) -> Result<Vec<Expr>, Unsupported> {
-    let lin = check_exact(system)?;
+    let lin = linear_system(system)?;
     let n = system.vars.len();
-    let numeric: Option<Vec<Vec<f64>>> = lin
+    // A per-run parameter in the coupling of equations that depend on each
+    // other makes `M` neither numbers nor triangular; with the parameters'
+    // values it is numbers, and its blocks that read a parameter get their
+    // propagators from arrays (`ParametricBlock`).
+    let fixed: Vec<Vec<Expr>> = lin
         .m
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|e| with_parameter_values(e, parameters.values))
+                .collect()
+        })
+        .collect();
+    let parametric = fixed != lin.m && check_solvable(system, &lin.m).is_err();
+    if parametric {
+        check_solvable(system, &fixed)?;
+    } else {
+        check_solvable(system, &lin.m)?;
+        if fixed != lin.m {
+            // Solved in closed form with the parameters read at every
+            // step; their values must keep every decay rate non-zero.
+            parameters.blocks.push(ParametricBlock {
+                names: system.names.clone(),
+                solution: Solution::ClosedForm {
+                    rates: (0..n).map(|r| lin.m[r][r].clone()).collect(),
+                },
+            });
+        }
+    }
+    let m_of = if parametric { &fixed } else { &lin.m };
+    let numeric: Option<Vec<Vec<f64>>> = m_of
         .iter()
         .map(|row| row.iter().map(expr::as_const).collect())
         .collect();
@@ -591,45 +813,130 @@ fn exact(
                     }
                 })
                 .collect();
+            // An entry that reads a parameter couples its variables
+            // whatever its value now (`a = 0` before a run with `a = 4`).
+            let pattern: Vec<Vec<f64>> = (0..n)
+                .map(|r| {
+                    (0..n)
+                        .map(|s| {
+                            if lin.m[r][s] != fixed[r][s] {
+                                1.0
+                            } else {
+                                rows[r][s]
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
             // Variables that do not influence each other are solved
             // separately: a model of 1600 uncoupled variables is 1600
             // exponentials of 2x2 matrices, not one of 3200x3200 (which
             // takes minutes and a gigabyte). A system that is one block is
             // solved as a whole, exactly as before.
             let mut result = vec![c(0.0); n];
-            for block in coupled_blocks(&rows) {
+            for block in coupled_blocks(&pattern) {
                 let m = DMatrix::from_fn(block.len(), block.len(), |r, s| rows[block[r]][block[s]]);
-                let full = apply_propagators(system, &m, &block, &b_locals, dt, &[]);
+                let reads_parameter = parametric
+                    && block
+                        .iter()
+                        .any(|&r| block.iter().any(|&s| lin.m[r][s] != fixed[r][s]));
                 let any_masked = block.iter().any(|&k| system.masked[k]);
-                let solved = match (&system.not_refractory, any_masked) {
-                    (Some(nr), true) => {
-                        // While refractory, masked variables have
-                        // derivative zero: their rows of M and B vanish.
-                        let mut m_ref = m.clone();
-                        for (r, &k) in block.iter().enumerate() {
-                            if system.masked[k] {
-                                m_ref.row_mut(r).fill(0.0);
-                            }
-                        }
-                        let refractory = apply_propagators(
-                            system,
-                            &m_ref,
-                            &block,
-                            &b_locals,
-                            dt,
-                            &system.masked,
-                        );
-                        full.into_iter()
-                            .zip(refractory)
-                            .map(|(a, b)| {
-                                if a == b {
-                                    a
-                                } else {
-                                    Expr::Select(Box::new(nr.clone()), Box::new(a), Box::new(b))
-                                }
-                            })
-                            .collect()
+                let refractory_rows: Option<Vec<bool>> = match (&system.not_refractory, any_masked)
+                {
+                    // While refractory, masked variables have derivative
+                    // zero: their rows of M and B vanish.
+                    (Some(_), true) => Some(block.iter().map(|&k| system.masked[k]).collect()),
+                    _ => None,
+                };
+                let [full, refractory] = if reads_parameter {
+                    let mut variants = vec![vec![false; block.len()]];
+                    variants.extend(refractory_rows.clone());
+                    let mut coefficients = Vec::new();
+                    let mut arrays = Vec::new();
+                    for (v, zeroed) in variants.into_iter().enumerate() {
+                        let mut array = |kind: &str, r: usize, s: usize| {
+                            (parameters.new_array)(format!(
+                                "exact {kind}{} [{}, {}]",
+                                if v == 0 { "" } else { " (refractory)" },
+                                system.names[block[r]],
+                                system.names[block[s]]
+                            ))
+                        };
+                        let k = block.len();
+                        let phi: Vec<ArrayId> =
+                            (0..k * k).map(|i| array("Phi", i / k, i % k)).collect();
+                        let gamma: Vec<ArrayId> =
+                            (0..k * k).map(|i| array("Gamma", i / k, i % k)).collect();
+                        let load_all = |a: &[ArrayId]| -> Vec<Vec<Option<Expr>>> {
+                            (0..k)
+                                .map(|r| {
+                                    (0..k)
+                                        .map(|s| Some(Expr::Load(a[r * k + s], IndexSpace::Shared)))
+                                        .collect()
+                                })
+                                .collect()
+                        };
+                        coefficients.push((load_all(&phi), load_all(&gamma)));
+                        arrays.push((zeroed, phi, gamma));
                     }
+                    parameters.blocks.push(ParametricBlock {
+                        names: block.iter().map(|&k| system.names[k].clone()).collect(),
+                        solution: Solution::Propagators {
+                            m: block
+                                .iter()
+                                .map(|&r| block.iter().map(|&s| lin.m[r][s].clone()).collect())
+                                .collect(),
+                            dt,
+                            variants: arrays,
+                        },
+                    });
+                    let mut applied =
+                        coefficients
+                            .into_iter()
+                            .enumerate()
+                            .map(|(v, (phi, gamma))| {
+                                let zero_b: &[bool] = if v == 0 { &[] } else { &system.masked };
+                                apply_propagators(system, &phi, &gamma, &block, &b_locals, zero_b)
+                            });
+                    let full = applied.next().unwrap_or_default();
+                    [full, applied.next().unwrap_or_default()]
+                } else {
+                    let (phi, gamma) = constant_propagators(&m, dt);
+                    let full = apply_propagators(system, &phi, &gamma, &block, &b_locals, &[]);
+                    let refractory = match &refractory_rows {
+                        Some(zeroed) => {
+                            let mut m_ref = m.clone();
+                            for (r, &z) in zeroed.iter().enumerate() {
+                                if z {
+                                    m_ref.row_mut(r).fill(0.0);
+                                }
+                            }
+                            let (phi, gamma) = constant_propagators(&m_ref, dt);
+                            apply_propagators(
+                                system,
+                                &phi,
+                                &gamma,
+                                &block,
+                                &b_locals,
+                                &system.masked,
+                            )
+                        }
+                        None => Vec::new(),
+                    };
+                    [full, refractory]
+                };
+                let solved = match (&system.not_refractory, refractory_rows.is_some()) {
+                    (Some(nr), true) => full
+                        .into_iter()
+                        .zip(refractory)
+                        .map(|(a, b)| {
+                            if a == b {
+                                a
+                            } else {
+                                Expr::Select(Box::new(nr.clone()), Box::new(a), Box::new(b))
+                            }
+                        })
+                        .collect(),
                     _ => full,
                 };
                 for (k, e) in block.into_iter().zip(solved) {
@@ -700,26 +1007,41 @@ fn coupled_blocks(m: &[Vec<f64>]) -> Vec<Vec<usize>> {
     blocks
 }
 
+/// `Phi` and `Gamma` of a matrix of numbers as coefficients of the step,
+/// `None` for an entry that is zero (its term is left out).
+type Coefficients = Vec<Vec<Option<Expr>>>;
+
+fn constant_propagators(m: &DMatrix<f64>, dt: f64) -> (Coefficients, Coefficients) {
+    let (phi, gamma) = propagators(m, dt);
+    let entries = |p: &DMatrix<f64>| -> Coefficients {
+        (0..p.nrows())
+            .map(|r| {
+                (0..p.ncols())
+                    .map(|s| (p[(r, s)] != 0.0).then(|| c(p[(r, s)])))
+                    .collect()
+            })
+            .collect()
+    };
+    (entries(&phi), entries(&gamma))
+}
+
 /// The new values of the variables `block` (the system's indices of the
-/// rows and columns of `m`), from their propagators; `b` and `zero_b` are
-/// indexed by the system's variables.
+/// rows and columns of `phi` and `gamma`), from their propagators; `b` and
+/// `zero_b` are indexed by the system's variables.
 fn apply_propagators(
     system: &OdeSystem,
-    m: &DMatrix<f64>,
+    phi: &Coefficients,
+    gamma: &Coefficients,
     block: &[usize],
     b: &[Expr],
-    dt: f64,
     zero_b: &[bool],
 ) -> Vec<Expr> {
-    let n = m.nrows();
-    let (phi, gamma) = propagators(m, dt);
     let mut result = Vec::new();
-    for r in 0..n {
+    for r in 0..block.len() {
         let mut e = c(0.0);
         for (s, &k) in block.iter().enumerate() {
-            let p = phi[(r, s)];
-            if p != 0.0 {
-                e = add(e, mul(c(p), load(system.vars[k])));
+            if let Some(p) = &phi[r][s] {
+                e = add(e, mul(p.clone(), load(system.vars[k])));
             }
         }
         for (s, &k) in block.iter().enumerate() {
@@ -727,9 +1049,10 @@ fn apply_propagators(
                 continue;
             }
             let bs = &b[k];
-            let g = gamma[(r, s)];
-            if g != 0.0 && expr::as_const(bs) != Some(0.0) {
-                e = add(e, mul(c(g), bs.clone()));
+            if let Some(g) = &gamma[r][s] {
+                if expr::as_const(bs) != Some(0.0) {
+                    e = add(e, mul(g.clone(), bs.clone()));
+                }
             }
         }
         result.push(e);

@@ -6,7 +6,7 @@ use crate::check::{
     self, dim_name, Binding, Checker, Constants, Failed, Scope, Ty, Typed, VariableInfo,
 };
 use crate::expr::{self, as_const, binary, c, load};
-use crate::integrators::{self, Locals, Method, OdeSystem};
+use crate::integrators::{self, with_parameter_values, Locals, Method, OdeSystem};
 use crate::resources::{resource_check, Resources};
 use rheobase_kernel::program::{
     Action, ArrayDecl, ClockPlan, EventPlan, GroupPlan, KernelId, MonitorPlan, MonitoredEvent,
@@ -224,6 +224,7 @@ pub fn lower_for(
         tables: HashMap::new(),
         synapse_infos: Vec::new(),
         parameters: HashMap::new(),
+        parametric_blocks: Vec::new(),
         redefined: redefined_constants(model),
         memory_limit: resources.memory_limit,
         regular: Vec::new(),
@@ -351,6 +352,10 @@ struct Builder<'a> {
     /// starts, so model code reads these from a one-element array that
     /// each assignment sets, in file order. Name → (array, its value now).
     parameters: HashMap<String, (ArrayId, Binding)>,
+    /// Coupled `exact` equations whose propagators depend on per-run
+    /// parameters, each assignment of which stores them again; by the
+    /// name of their group or Synapses object.
+    parametric_blocks: Vec<(String, integrators::ParametricBlock)>,
     /// The names assigned more than once at the top level.
     redefined: std::collections::HashSet<String>,
     /// `run_regularly:` blocks, placed in the schedule at the end.
@@ -395,40 +400,6 @@ fn redefined_constants(model: &ast::Model) -> std::collections::HashSet<String> 
         }
     }
     twice
-}
-
-/// `e` with every load of a per-run parameter replaced by its current
-/// value, for decisions that Brian2 makes with the values of a run.
-fn with_parameter_values(e: &Expr, values: &HashMap<ArrayId, f64>) -> Expr {
-    match e {
-        Expr::Load(a, IndexSpace::Shared) => match values.get(a) {
-            Some(v) => c(*v),
-            None => e.clone(),
-        },
-        Expr::Unary(op, a) => expr::unary(*op, with_parameter_values(a, values)),
-        Expr::Binary(op, a, b) => binary(
-            *op,
-            with_parameter_values(a, values),
-            with_parameter_values(b, values),
-        ),
-        Expr::Select(k, a, b) => Expr::Select(
-            Box::new(with_parameter_values(k, values)),
-            Box::new(with_parameter_values(a, values)),
-            Box::new(with_parameter_values(b, values)),
-        ),
-        Expr::Table {
-            table,
-            time,
-            column,
-        } => Expr::Table {
-            table: *table,
-            time: Box::new(with_parameter_values(time, values)),
-            column: column
-                .as_ref()
-                .map(|x| Box::new(with_parameter_values(x, values))),
-        },
-        other => other.clone(),
-    }
 }
 
 /// Local and random-draw counters of one kernel under construction.
@@ -879,6 +850,7 @@ impl<'a> Builder<'a> {
             object_clocks: HashMap::new(),
             clock_dts: HashMap::new(),
             used_later: HashMap::new(),
+            parametric_blocks: Vec::new(),
         };
         for earlier in &model.items {
             if std::ptr::eq(earlier, item) {
@@ -1267,11 +1239,44 @@ impl<'a> Builder<'a> {
                 // No kernel has run or can have read the old value.
                 self.program.arrays[array.0 as usize].initial = v;
             } else {
+                let mut stores = vec![Stmt::Store(array, IndexSpace::Shared, c(v))];
+                let values = self.parameter_values();
+                for (owner, block) in &self.parametric_blocks {
+                    if !block.reads(array) {
+                        continue;
+                    }
+                    match block.coefficients(&values) {
+                        Ok(coefficients) => stores.extend(
+                            coefficients
+                                .into_iter()
+                                .map(|(a, x)| Stmt::Store(a, IndexSpace::Shared, c(x))),
+                        ),
+                        Err(integrators::Unsupported(why)) => {
+                            // Brian2 raises this when the next run starts
+                            // and generates the state updater again.
+                            let d = Diagnostic::error(
+                                value.span,
+                                format!(
+                                    "with this value of `{}`, method `exact` cannot integrate \
+                                     the equations of `{owner}` in the runs that follow: {why}",
+                                    name.name
+                                ),
+                            )
+                            .with_label(format!("`{}` = {v}", name.name))
+                            .with_note(
+                                "Brian2 fails when the next run starts (a division by zero \
+                                 in its solution); give another `method:` for equations \
+                                 whose matrix becomes singular",
+                            );
+                            return Err(self.error(d));
+                        }
+                    }
+                }
                 let kernel = self.add_kernel(
                     format!("set {}", name.name),
                     Iteration::Range,
                     &KernelCounters::default(),
-                    vec![Stmt::Store(array, IndexSpace::Shared, c(v))],
+                    stores,
                 );
                 self.program
                     .actions
@@ -1321,61 +1326,45 @@ impl<'a> Builder<'a> {
         integrators::choose(&fixed)
     }
 
-    /// Refuses per-run parameters in equations whose integrator needs
-    /// their values when the model is compiled. `exact` reads a parameter
-    /// at every step where it enters the constant term of an equation
-    /// (`dv/dt = (I_ext - v)/tau`, Brian2's usual input changed between
-    /// runs) or the decay rate of an equation solved on its own; only
-    /// coupled equations with a parameter in their coupling need numbers
-    /// for their propagators (a matrix exponential). Other methods read
-    /// the parameter at every step.
-    fn check_parameters_in(
+    /// The statements that advance `system` by one step with `method`.
+    /// Per-run parameters are read at every step; where `exact` needs
+    /// their values for propagators (a parameter in the coupling of
+    /// equations solved together), those go to one-element arrays set
+    /// now with the current values and again by each later assignment of
+    /// a parameter they depend on (`parameter`), as Brian2 computes them
+    /// again when each run starts.
+    fn integrate(
         &mut self,
+        method: Method,
         system: &OdeSystem,
-        method: Option<&ast::Ident>,
-        owner: &ast::Ident,
-    ) -> Result<(), Failed> {
-        let used = self.parameters.iter().find(|(_, (a, _))| {
-            system
-                .f
-                .iter()
-                .chain(system.g.iter().flat_map(|g| g.values()))
-                .any(|e| {
-                    let mut found = false;
-                    e.visit_loads(&mut |b, space| found |= b == *a && space == IndexSpace::Shared);
-                    found
-                })
-        });
-        let Some((pname, _)) = used else {
-            return Ok(());
+        locals: &mut dyn Locals,
+        owner: &str,
+    ) -> Result<Vec<Stmt>, integrators::Unsupported> {
+        let values = self.parameter_values();
+        let mut new_arrays = Vec::new();
+        let first_array = self.program.arrays.len();
+        let mut new_array = |name: String| -> ArrayId {
+            let id = ArrayId((first_array + new_arrays.len()) as u32);
+            new_arrays.push(name);
+            id
         };
-        let pname = pname.clone();
-        let exact = match method {
-            Some(m) => matches!(Method::from_name(&m.name), Some(Method::Exact)),
-            None => self.automatic_method(system) == Method::Exact,
+        let mut parameters = integrators::RunTimeParameters {
+            values: &values,
+            new_array: &mut new_array,
+            blocks: Vec::new(),
         };
-        if !exact || integrators::exact_reads_at_run_time(system) {
-            return Ok(());
+        let stmts = integrators::integrate_with(method, system, self.dt, locals, &mut parameters)?;
+        let blocks = std::mem::take(&mut parameters.blocks);
+        for name in new_arrays {
+            self.add_array(format!("{owner}: {name}"), 0, 1, 0.0, Ty::Float);
         }
-        let span = method.map_or(owner.span, |m| m.span);
-        let first = self.defined.get(&pname).copied();
-        let mut d = Diagnostic::error(
-            span,
-            format!(
-                "the equations of `{}` use `{pname}`, which is given a new value later in the \
-                 file, in coefficients of equations that `exact` solves together, and their \
-                 solution (a matrix exponential) needs its value when the model is compiled",
-                owner.name
-            ),
-        )
-        .with_note(
-            "give another method (`method: euler`, `rk4`, ...), which reads its value at every \
-             step, or use a new name for the new value",
-        );
-        if let Some(first) = first {
-            d = d.with_secondary(first, "first defined here");
+        for block in blocks {
+            for (array, value) in block.coefficients(&values)? {
+                self.program.arrays[array.0 as usize].initial = value;
+            }
+            self.parametric_blocks.push((owner.to_string(), block));
         }
-        Err(self.error(d))
+        Ok(stmts)
     }
 
     /// Remembers a group or Synapses object whose declaration failed, so
@@ -1998,7 +1987,6 @@ impl<'a> Builder<'a> {
         }
         let mut method_used = None;
         if !system.vars.is_empty() && !failed {
-            self.check_parameters_in(&system, g.method.as_ref(), &g.name)?;
             let method = match &g.method {
                 Some(m) => match Method::from_name(&m.name) {
                     Some(m) => m,
@@ -2020,7 +2008,7 @@ impl<'a> Builder<'a> {
                 None => self.automatic_method(&system),
             };
             su_body.extend(noise_increments(&noise, &mut su));
-            match integrators::integrate(method, &system, self.dt, &mut su) {
+            match self.integrate(method, &system, &mut su, &g.name.name) {
                 Ok(mut stmts) => su_body.append(&mut stmts),
                 Err(integrators::Unsupported(why)) => {
                     let span = g.method.as_ref().map_or(g.name.span, |m| m.span);
@@ -2685,7 +2673,25 @@ impl<'a> Builder<'a> {
             )));
         }
         let schedule = self.event_monitor_schedule(m, kind, g, event.as_ref())?;
+        let record = match m.record.as_ref().map(|r| (&r.kind, r.span)) {
+            None => true,
+            Some((ExprKind::Bool(b), _)) => *b,
+            Some((_, span)) => {
+                let text = self.source.get(span.start..span.end).unwrap_or("");
+                return Err(self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("`record:` of {kind} is `True` or `False`, but it is `{text}`"),
+                    )
+                    .with_note(
+                        "Brian2's `record=False` keeps only the counts (and the `variables:`), \
+                         not each event's `i` and `t`",
+                    ),
+                ));
+            }
+        };
         self.program.monitors.push(MonitorPlan::Spike {
+            record,
             name: m.name.name.clone(),
             group: g,
             start,

@@ -683,6 +683,9 @@ pub enum MonitorPlan {
         variables: Vec<RecordedVariable>,
         /// `Some(e)`: an EventMonitor of a custom event instead of spikes.
         event: Option<MonitoredEvent>,
+        /// Brian2's `record=`: whether each event's `i` and `t` are kept
+        /// (`false`: only the counts and the recorded `variables`).
+        record: bool,
         /// `None`: at Brian2's default place, right after the event's
         /// thresholder; otherwise where its `when:`/`order:` put it. It
         /// records the list the event's thresholder last made: at a point

@@ -24,6 +24,10 @@ pub enum MonitorData {
         /// cleared when recordings are handed to a
         /// [`crate::RecordingSink`].
         count: Vec<u64>,
+        /// Brian2's `record=`: `false` keeps `i` and `t` empty (the
+        /// archive has no such arrays), the counts and variables still
+        /// recorded.
+        record: bool,
     },
     /// A StateMonitor, sampled at the start of the step (before the state
     /// update), so the first sample is the state at the start of the run.
@@ -113,8 +117,10 @@ impl MonitorData {
                 start,
                 stop,
                 variables,
+                record,
                 ..
             } => MonitorData::Spike {
+                record: *record,
                 name: name.clone(),
                 i: Vec::new(),
                 t: Vec::new(),
@@ -257,9 +263,12 @@ impl MonitorData {
     /// Whether any sample is held.
     pub(crate) fn holds_samples(&self) -> bool {
         match self {
-            MonitorData::Spike { t, .. }
-            | MonitorData::State { t, .. }
-            | MonitorData::Rate { t, .. } => !t.is_empty(),
+            // Without `i` and `t` (`record: False`), the variables hold
+            // the samples.
+            MonitorData::Spike { t, variables, .. } => {
+                !t.is_empty() || variables.iter().any(|v| !v.2.is_empty())
+            }
+            MonitorData::State { t, .. } | MonitorData::Rate { t, .. } => !t.is_empty(),
         }
     }
 
@@ -305,13 +314,14 @@ impl MonitorData {
             t,
             variables,
             count,
+            record,
             ..
         } = self
         else {
             unreachable!("spikes for a non-spike monitor")
         };
         let spikes = in_range(spikes, start, stop);
-        push_spikes(i, t, count, now, spikes, start);
+        push_spikes(i, t, count, *record, now, spikes, start);
         for (var, (_, _, values)) in plan_vars.iter().zip(variables.iter_mut()) {
             let array = store.values(var.array);
             values.extend(spikes.iter().map(|&n| value_at(array, n as usize)));
@@ -334,13 +344,14 @@ impl MonitorData {
             t,
             variables,
             count,
+            record,
             ..
         } = self
         else {
             unreachable!("spikes for a non-spike monitor")
         };
         let spikes = in_range(spikes, start, stop);
-        push_spikes(i, t, count, now, spikes, start);
+        push_spikes(i, t, count, *record, now, spikes, start);
         let n = spikes.len();
         for (v, (_, _, recorded)) in variables.iter_mut().enumerate() {
             let part = values.get(v * n..(v + 1) * n).unwrap_or(&[]);
@@ -375,14 +386,17 @@ fn push_spikes(
     i: &mut Vec<i32>,
     t: &mut Vec<f64>,
     count: &mut [u64],
+    record: bool,
     now: f64,
     spikes: &[u32],
     start: usize,
 ) {
     for &n in spikes {
         let rel = n as usize - start;
-        i.push(rel as i32);
-        t.push(now);
+        if record {
+            i.push(rel as i32);
+            t.push(now);
+        }
         count[rel] += 1;
     }
 }

@@ -267,6 +267,7 @@ impl Model {
                     stop: self.spike_range.1,
                     variables: vec![recorded("v", V)],
                     event: None,
+                    record: true,
                     schedule: None,
                     from_step: 0,
                 },

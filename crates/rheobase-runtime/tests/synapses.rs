@@ -232,6 +232,7 @@ impl Builder {
             stop,
             variables: vec![],
             event: None,
+            record: true,
             schedule: None,
             from_step: 0,
         });

@@ -400,6 +400,9 @@ pub struct SpikeMonitorDecl {
     /// `order:` — the order within the slot (default: the thresholder's
     /// order + 1 without `when:`, 0 with it).
     pub order: Option<Expr>,
+    /// `record:` — Brian2's `record=`: `False` keeps only the counts (and
+    /// the `variables:`), not each event's `i` and `t`.
+    pub record: Option<Expr>,
     pub span: Span,
 }
 

@@ -107,8 +107,8 @@ impl Kind {
             Kind::TimedArray => &["dt", "values", "file"],
             Kind::Array => &["values", "file"],
             Kind::Clock => &["dt"],
-            Kind::SpikeMonitor => &["variables", "when", "order"],
-            Kind::EventMonitor => &["event", "variables", "when", "order"],
+            Kind::SpikeMonitor => &["variables", "when", "order", "record"],
+            Kind::EventMonitor => &["event", "variables", "when", "order", "record"],
             Kind::StateMonitor => &["variables", "record", "dt", "clock", "when", "order"],
             Kind::PopulationRateMonitor => &[],
             Kind::RunRegularly => &["code", "dt", "clock", "when", "order"],
@@ -838,6 +838,7 @@ impl<'s> Parser<'s> {
                     event: None,
                     when: None,
                     order: None,
+                    record: None,
                     span,
                 };
                 let mut event_given = false;
@@ -846,6 +847,7 @@ impl<'s> Parser<'s> {
                         "variables" => d.variables = self.names(&kv),
                         "when" => d.when = self.value_name(&kv),
                         "order" => d.order = self.value_expr(&kv),
+                        "record" => d.record = self.value_expr(&kv),
                         "event" => {
                             event_given = true;
                             d.event = self.value_name(&kv);

@@ -64,7 +64,19 @@ fn compare_deterministic(
             continue;
         };
         match got {
-            MonitorData::Spike { i, t, .. } => {
+            MonitorData::Spike { i, t, count, .. } => {
+                // References made since `record: False` have the counts;
+                // with `record: False` they have no `i` and `t` (Brian2
+                // keeps none), and neither must we.
+                if want.get("count").is_some() {
+                    let wc = as_f64s(&want["count"]);
+                    if wc.len() != count.len() || wc.iter().zip(count).any(|(a, &b)| *a != b as f64)
+                    {
+                        problems.push(format!(
+                            "{stem}.{name}: spike counts {count:?}, Brian2 has {wc:?}"
+                        ));
+                    }
+                }
                 let wi = as_f64s(&want["i"]);
                 let wt = as_f64s(&want["t"]);
                 if wi.len() != i.len() {

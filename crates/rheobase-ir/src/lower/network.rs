@@ -1704,7 +1704,6 @@ impl<'a> Builder<'a> {
                 };
                 system.push_equation(*array, eq.variable.name.clone(), lin, false);
             }
-            self.check_parameters_in(&system, d.method.as_ref(), &d.name)?;
             let method = match &d.method {
                 Some(m) => Method::from_name(&m.name).ok_or_else(|| {
                     self.error(Diagnostic::error(
@@ -1715,8 +1714,9 @@ impl<'a> Builder<'a> {
                 None => self.automatic_method(&system),
             };
             let mut body = super::noise_increments(&noise, &mut counters);
-            let stmts = integrators::integrate(method, &system, self.dt, &mut counters).map_err(
-                |integrators::Unsupported(why)| {
+            let stmts = self
+                .integrate(method, &system, &mut counters, &sname)
+                .map_err(|integrators::Unsupported(why)| {
                     let span = d.method.as_ref().map_or(d.name.span, |m| m.span);
                     self.error(Diagnostic::error(
                         span,
@@ -1724,8 +1724,7 @@ impl<'a> Builder<'a> {
                             "method `{method}` cannot integrate the equations of `{sname}`: {why}"
                         ),
                     ))
-                },
-            )?;
+                })?;
             body.extend(stmts);
             let body = self.active_after_declaration(body);
             state_update = Some(self.add_kernel(

@@ -51,8 +51,9 @@ class SpikeMonitor:
 
     @property
     def num_spikes(self) -> int:
-        """Number of spikes recorded."""
-        return int(self.t.size)
+        """Number of spikes recorded (Brian2's ``num_spikes``: with
+        ``record: False``, which keeps no ``t``, the sum of the counts)."""
+        return int(self.t.size) if self.t.size else int(self.count.sum())
 
     def spike_trains(self) -> Dict[int, np.ndarray]:
         """Spike times of each neuron that spiked, by index (Brian2's
@@ -186,9 +187,15 @@ def from_npz(name: str, arrays: Mapping[str, np.ndarray]):
     arrays = dict(arrays)
     text = arrays.pop("metadata", None)
     metadata = json.loads(str(text)) if text is not None else {}
-    if "i" in arrays:
-        variables = {k: v for k, v in arrays.items() if k not in ("i", "t", "count")}
-        return SpikeMonitor(name, arrays["i"], arrays["t"], arrays["count"], variables, metadata)
+    spikes = metadata.get("type") in ("SpikeMonitor", "EventMonitor")
+    if "i" in arrays or spikes:
+        # A monitor with `record: False` (Brian2's `record=False`) has no
+        # `i` and `t` in its archive (its metadata says what it is); empty
+        # arrays stand for them, as in a live simulation's results.
+        i = arrays.pop("i", np.zeros(0, dtype=np.int32))
+        t = arrays.pop("t", np.zeros(0))
+        count = arrays.pop("count")
+        return SpikeMonitor(name, i, t, count, arrays, metadata)
     if "rate" in arrays:
         return PopulationRateMonitor(name, arrays["t"], arrays["rate"], metadata)
     variables = {k: v for k, v in arrays.items() if k not in ("t", "record")}
