@@ -192,49 +192,32 @@ pub fn lower_for(
         )]);
     }
     let mut b = Builder {
-        files,
-        source,
-        diagnostics: Vec::new(),
-        warnings: Vec::new(),
-        constants: Constants::new(),
-        defined: HashMap::new(),
-        dt: DEFAULT_DT,
-        seed: None,
-        groups: Vec::new(),
-        failed_groups: Vec::new(),
-        program: Program {
-            dt: DEFAULT_DT,
-            clocks: vec![ClockPlan {
-                dt: DEFAULT_DT,
-                every: 1,
-            }],
-            arrays: Vec::new(),
-            kernels: Vec::new(),
-            groups: Vec::new(),
-            monitors: Vec::new(),
-            actions: Vec::new(),
-            synapses: Vec::new(),
-            tables: Vec::new(),
-            poisson_inputs: Vec::new(),
-            regular: Vec::new(),
-            places: Vec::new(),
-            later_places: Vec::new(),
-        },
-        steps_so_far: 0,
-        tables: HashMap::new(),
-        synapse_infos: Vec::new(),
-        parameters: HashMap::new(),
-        parametric_blocks: Vec::new(),
         redefined: redefined_constants(model),
-        memory_limit: resources.memory_limit,
-        regular: Vec::new(),
-        poisson_names: Vec::new(),
-        object_orders: HashMap::new(),
-        regular_counts: HashMap::new(),
         links: linked::scan(model),
-        object_clocks: HashMap::new(),
-        clock_dts: HashMap::new(),
         used_later: network::names_used_later(model),
+        ..Builder::empty(
+            source,
+            files,
+            resources.memory_limit,
+            Program {
+                dt: DEFAULT_DT,
+                clocks: vec![ClockPlan {
+                    dt: DEFAULT_DT,
+                    every: 1,
+                }],
+                arrays: Vec::new(),
+                kernels: Vec::new(),
+                groups: Vec::new(),
+                monitors: Vec::new(),
+                actions: Vec::new(),
+                synapses: Vec::new(),
+                tables: Vec::new(),
+                poisson_inputs: Vec::new(),
+                regular: Vec::new(),
+                places: Vec::new(),
+                later_places: Vec::new(),
+            },
+        )
     };
     b.find_dt(model);
     for item in in_resolution_order(model) {
@@ -436,6 +419,45 @@ fn kind_of(ty: Ty) -> ValueKind {
 }
 
 impl<'a> Builder<'a> {
+    /// A builder that has lowered nothing yet: the whole file's lowering
+    /// starts from it, and so do the first passes that evaluate a time
+    /// step or a run's duration before any group exists.
+    fn empty(
+        source: &'a str,
+        files: &'a dyn DataFiles,
+        memory_limit: u64,
+        program: Program,
+    ) -> Builder<'a> {
+        Builder {
+            memory_limit,
+            files,
+            source,
+            diagnostics: Vec::new(),
+            warnings: Vec::new(),
+            constants: Constants::new(),
+            defined: HashMap::new(),
+            dt: DEFAULT_DT,
+            seed: None,
+            groups: Vec::new(),
+            failed_groups: Vec::new(),
+            program,
+            steps_so_far: 0,
+            tables: HashMap::new(),
+            synapse_infos: Vec::new(),
+            parameters: HashMap::new(),
+            parametric_blocks: Vec::new(),
+            redefined: Default::default(),
+            regular: Vec::new(),
+            poisson_names: Vec::new(),
+            object_orders: HashMap::new(),
+            regular_counts: HashMap::new(),
+            links: Default::default(),
+            object_clocks: HashMap::new(),
+            clock_dts: HashMap::new(),
+            used_later: HashMap::new(),
+        }
+    }
+
     fn error(&mut self, d: Diagnostic) -> Failed {
         self.diagnostics.push(d);
         Failed
@@ -824,34 +846,12 @@ impl<'a> Builder<'a> {
     ) -> Result<f64, Vec<Diagnostic>> {
         // Constants defined before it may be used in it; they are
         // evaluated in order in a first pass over those items.
-        let mut pre = Builder {
-            memory_limit: self.memory_limit,
-            files: self.files,
-            source: self.source,
-            diagnostics: Vec::new(),
-            warnings: Vec::new(),
-            constants: Constants::new(),
-            defined: HashMap::new(),
-            dt: DEFAULT_DT,
-            seed: None,
-            groups: Vec::new(),
-            failed_groups: Vec::new(),
-            program: self.program.clone(),
-            steps_so_far: 0,
-            tables: HashMap::new(),
-            synapse_infos: Vec::new(),
-            parameters: HashMap::new(),
-            redefined: Default::default(),
-            regular: Vec::new(),
-            poisson_names: Vec::new(),
-            object_orders: HashMap::new(),
-            regular_counts: HashMap::new(),
-            links: Default::default(),
-            object_clocks: HashMap::new(),
-            clock_dts: HashMap::new(),
-            used_later: HashMap::new(),
-            parametric_blocks: Vec::new(),
-        };
+        let mut pre = Builder::empty(
+            self.source,
+            self.files,
+            self.memory_limit,
+            self.program.clone(),
+        );
         for earlier in &model.items {
             if std::ptr::eq(earlier, item) {
                 break;
