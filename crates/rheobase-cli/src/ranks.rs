@@ -136,6 +136,7 @@ impl Ranks {
             "pre_write_bytes": sim.pre_write_bytes(),
             "synapses": sim.synapse_stats().iter().map(|s| s.synapses).sum::<usize>(),
             "synapse_bytes": sim.synapse_stats().iter().map(|s| s.bytes).sum::<usize>(),
+            "neurons": neuron_ranges(sim),
         });
         match sim.gather_bytes(mine.to_string().into_bytes()) {
             Some(all) => Value::Array(
@@ -146,6 +147,18 @@ impl Ranks {
             None => Value::Null,
         }
     }
+}
+
+/// Per group, by name, the neurons this rank updates, `[start, stop)`.
+fn neuron_ranges(sim: &Simulation) -> serde_json::Map<String, Value> {
+    let names = sim.program().groups.iter().map(|g| g.name.clone());
+    names
+        .enumerate()
+        .map(|(k, name)| {
+            let r = sim.owned_neurons(k);
+            (name, json!([r.start, r.end]))
+        })
+        .collect()
 }
 
 /// Where the construct `part` of object `name` is declared: its block

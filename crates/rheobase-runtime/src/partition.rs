@@ -3,7 +3,7 @@
 //! check of what a program may use when it runs split.
 //!
 //! Each NeuronGroup's neurons are split into contiguous ranges of global
-//! index ([`owned_range`]); a rank updates only its range, while its
+//! index, balanced by their expected synapses ([`Split`]); a rank updates only its range, while its
 //! neuron arrays stay full length (the memory that must scale with the
 //! rank count is the synapses'). Each synapse lives on the rank that owns
 //! its target neuron, so `on_pre` effects, summed variables and `on_post`
@@ -26,7 +26,9 @@ use rheobase_kernel::{ArrayId, BinaryOp, Expr, IndexSpace, Kernel, Stmt};
 
 use crate::exec::ArrayStore;
 
+mod balance;
 mod synapse_sides;
+pub use balance::Split;
 pub(crate) use synapse_sides::{ghost_arrays, side_reads, Ghosts};
 
 /// The collectives a split simulation needs. Every rank calls each method
@@ -70,22 +72,6 @@ pub trait Exchange: Send + Sync {
 pub fn owned_range(size: usize, ranks: usize, rank: usize) -> Range<usize> {
     let at = |r: usize| (size as u128 * r as u128 / ranks.max(1) as u128) as usize;
     at(rank)..at(rank + 1)
-}
-
-/// The rank that owns neuron `index` of a group of `size`.
-pub fn owner(index: usize, size: usize, ranks: usize) -> usize {
-    // The last rank whose range starts at or before `index`.
-    let mut lo = 0;
-    let mut hi = ranks.max(1);
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if owned_range(size, ranks, mid).start <= index {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
 }
 
 /// Flags agreed between ranks after every step and action.
@@ -152,6 +138,8 @@ const SHRINK_AFTER_WINDOWS: u32 = 256;
 /// at the exchange, in step order.
 pub(crate) struct PartitionState {
     pub exchange: Box<dyn Exchange>,
+    /// Which neurons of each group each rank owns.
+    pub owners: Split,
     /// Per Synapses object: how local synapses map to global indices.
     pub runs: Vec<Vec<GlobalRun>>,
     /// Per Synapses object: synapses made on all ranks together.
@@ -308,9 +296,10 @@ pub(crate) struct Columns {
 }
 
 impl PartitionState {
-    pub fn new(exchange: Box<dyn Exchange>, synapses: usize) -> PartitionState {
+    pub fn new(exchange: Box<dyn Exchange>, owners: Split, synapses: usize) -> PartitionState {
         PartitionState {
             exchange,
+            owners,
             runs: vec![Vec::new(); synapses],
             global_len: vec![0; synapses],
             triggers: Vec::new(),
@@ -793,7 +782,7 @@ impl PartitionState {
         let source = program.synapses[k].source;
         let made = self.global_len[k];
         if self.pre_read[k].as_ref().map(|(n, _)| *n) != Some(made) {
-            let read = self.find_pre_read(program.groups[source].size, pre);
+            let read = self.find_pre_read(source, pre);
             self.pre_read[k] = Some((made, read));
         }
         let read = self.pre_read[k].take();
@@ -805,9 +794,9 @@ impl PartitionState {
     /// Per rank `r`, the neurons of `r`'s range of a group of `size` that
     /// some other rank has among its synapses' presynaptic neurons (this
     /// rank's are `pre`), ascending. Collective.
-    fn find_pre_read(&mut self, size: usize, pre: &[u32]) -> Vec<Vec<u32>> {
+    fn find_pre_read(&mut self, group: usize, pre: &[u32]) -> Vec<Vec<u32>> {
         let (ranks, me) = (self.ranks(), self.rank());
-        let own = owned_range(size, ranks, me);
+        let own = self.owners.range(group, me);
         let mut mine: Vec<u32> = pre
             .iter()
             .copied()
@@ -822,7 +811,7 @@ impl PartitionState {
         all.dedup();
         (0..ranks)
             .map(|r| {
-                let range = owned_range(size, ranks, r);
+                let range = self.owners.range(group, r);
                 let lo = all.partition_point(|&i| (i as usize) < range.start);
                 let hi = all.partition_point(|&i| (i as usize) < range.end);
                 all[lo..hi].to_vec()
@@ -845,12 +834,13 @@ impl PartitionState {
         }
         let started = std::time::Instant::now();
         let (ranks, me) = (self.ranks(), self.rank());
+        let owners = &self.owners;
         // The neurons of array `a` that rank `q` sends, in order.
         let elements = |a: ArrayId, q: usize| -> Elements<'_> {
             let group = program.arrays[a.0 as usize].group;
             match selected {
                 Some((g, per_rank)) if g == group => Elements::Listed(per_rank[q].iter()),
-                _ => Elements::Range(owned_range(program.groups[group].size, ranks, q)),
+                _ => Elements::Range(owners.range(group, q)),
             }
         };
         self.share_send.clear();
@@ -872,7 +862,7 @@ impl PartitionState {
             .iter()
             .map(|&a| {
                 let group = program.arrays[a.0 as usize].group;
-                owned_range(program.groups[group].size, ranks, me).len()
+                self.owners.range(group, me).len()
             })
             .sum::<usize>() as u64;
         self.share_words += self.share_send.len() as u64;
@@ -1014,7 +1004,7 @@ impl PartitionState {
         self.pre_write_words += self.share_send.len() as u64;
         self.exchange
             .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
-        let (ranks, me) = (self.ranks(), self.rank());
+        let me = self.rank();
         let mut mine: Vec<PreWrite> = self
             .recv
             .chunks_exact(PRE_WRITE_WORDS)
@@ -1031,8 +1021,8 @@ impl PartitionState {
                     return true;
                 }
                 let a = writes[w.array as usize];
-                let size = program.groups[program.arrays[a.0 as usize].group].size;
-                owned_range(size, ranks, me).contains(&(w.neuron as usize))
+                let group = program.arrays[a.0 as usize].group;
+                self.owners.range(group, me).contains(&(w.neuron as usize))
             })
             .collect();
         // A stable sort: a synapse's changes of several variables keep
@@ -2169,8 +2159,10 @@ mod tests {
                     let r = owned_range(size, ranks, rank);
                     assert_eq!(r.start, next);
                     assert!(r.len() <= size.div_ceil(ranks));
+                    let split = Split::even(vec![size], ranks);
+                    assert_eq!(split.range(0, rank), r);
                     for i in r.clone() {
-                        assert_eq!(owner(i, size, ranks), rank);
+                        assert_eq!(split.owner(0, i), rank);
                     }
                     next = r.end;
                 }
@@ -2185,7 +2177,7 @@ mod tests {
             .into_iter()
             .map(|ex| {
                 std::thread::spawn(move || {
-                    let mut p = PartitionState::new(Box::new(ex), 0);
+                    let mut p = PartitionState::new(Box::new(ex), Split::even(Vec::new(), 3), 0);
                     let r = p.rank() as u32;
                     let mut seen = Vec::new();
                     // Rank 2's second message overflows the block; the

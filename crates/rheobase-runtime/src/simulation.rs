@@ -163,7 +163,7 @@ impl EventState {
 struct GroupState {
     size: usize,
     /// The neurons this process updates: all of them, or on one rank of
-    /// several its share (`partition::owned_range`).
+    /// several its share (`partition::Split`).
     owned: std::ops::Range<usize>,
     /// Positions, in this step's spike list, of the spikes of `owned`.
     own_spikes: std::ops::Range<usize>,
@@ -1032,8 +1032,7 @@ impl Simulation {
                 }
                 // The split is of the whole target group (a Synapses
                 // object may target a slice of it).
-                let size = self.program.groups[plan.target].size;
-                let own = crate::partition::owned_range(size, p.ranks(), p.rank());
+                let own = p.owners.range(plan.target, p.rank());
                 OwnedTargets::Neurons(own.start as u32..own.end as u32)
             }),
         }

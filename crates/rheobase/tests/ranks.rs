@@ -244,6 +244,43 @@ fn split_runs_match_one_process_bit_for_bit() {
     }
 }
 
+/// A group whose first neurons receive plastic synapses and the rest
+/// static ones is split so that each rank holds about the same synapse
+/// memory, not the same number of neurons (its results are compared with
+/// one process's above).
+#[test]
+fn a_group_is_split_by_the_synapses_expected_onto_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let source = std::fs::read_to_string(root.join("tests/ranks/balanced_split.model"))
+        .expect("the model is readable");
+    let program = compile(&source).expect("the model compiles").program;
+    let handles: Vec<_> = ThreadExchange::group(2)
+        .into_iter()
+        .map(|exchange| {
+            let program = program.clone();
+            std::thread::spawn(move || {
+                let mut sim = Simulation::new(program, RunConfig { seed: 7, threads: 1 })
+                    .expect("simulation");
+                sim.set_exchange(Box::new(exchange)).expect("split");
+                sim.run_all().expect("run");
+                let bytes: usize = sim.synapse_stats().iter().map(|s| s.bytes).sum();
+                (sim.owned_neurons(0), bytes)
+            })
+        })
+        .collect();
+    let ranks: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("rank"))
+        .collect();
+    // The 160 excitatory neurons expect 32 plastic and 8 static synapses
+    // each, the 40 inhibitory ones 40 static: rank 0 takes fewer than
+    // half the neurons.
+    assert!(ranks[0].0.end < 100, "{ranks:?}");
+    assert_eq!(ranks[0].0.end, ranks[1].0.start);
+    let (a, b) = (ranks[0].1 as f64, ranks[1].1 as f64);
+    assert!((a - b).abs() / (a + b) < 0.1, "synapse bytes {a} vs {b}");
+}
+
 /// A part moved between runs is checked as one moved before them: a
 /// spike thresholder moved after the window's exchange after the first
 /// `run` is refused for split runs, naming it (the models above move only

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::exec::PairIndex;
-use crate::partition::{owned_range, owner, uses_global_index, GlobalRun, PreWrite, Trigger};
+use crate::partition::{uses_global_index, GlobalRun, PreWrite, Trigger};
 use crate::synapses::SynapsesState;
 use rheobase_kernel::program::PathwaySide;
 
@@ -28,10 +28,11 @@ impl Simulation {
             return Err("a simulation can be split over ranks only before it starts".into());
         }
         let (ranks, rank) = (exchange.ranks(), exchange.rank());
-        for g in &mut self.groups {
-            g.owned = owned_range(g.size, ranks, rank);
+        let split = crate::partition::Split::balanced(&self.program, ranks);
+        for (gi, g) in self.groups.iter_mut().enumerate() {
+            g.owned = split.range(gi, rank);
         }
-        let mut p = PartitionState::new(exchange, self.program.synapses.len());
+        let mut p = PartitionState::new(exchange, split, self.program.synapses.len());
         p.keyed = self.program.kernels.iter().map(uses_global_index).collect();
         p.ghost_arrays = crate::partition::ghost_arrays(&self.program);
         p.everywhere = self
@@ -280,7 +281,6 @@ impl Simulation {
         let Some(p) = &mut self.partition else {
             return true;
         };
-        let ranks = p.ranks();
         // Each rank sends, per StateMonitor and variable, the values of the
         // recorded neurons it owns, sample by sample.
         let owners: Vec<Option<(Vec<usize>, usize)>> = self
@@ -306,8 +306,8 @@ impl Simulation {
                     },
                     MonitorData::State { record, .. },
                 ) => {
-                    let size = self.program.groups[*group].size;
-                    Some((record.iter().map(|&i| owner(i, size, ranks)).collect(), 0))
+                    let owners = &p.owners;
+                    Some((record.iter().map(|&i| owners.owner(*group, i)).collect(), 0))
                 }
                 _ => None,
             })
