@@ -259,8 +259,14 @@ fn a_group_is_split_by_the_synapses_expected_onto_it() {
         .map(|exchange| {
             let program = program.clone();
             std::thread::spawn(move || {
-                let mut sim = Simulation::new(program, RunConfig { seed: 7, threads: 1 })
-                    .expect("simulation");
+                let mut sim = Simulation::new(
+                    program,
+                    RunConfig {
+                        seed: 7,
+                        threads: 1,
+                    },
+                )
+                .expect("simulation");
                 sim.set_exchange(Box::new(exchange)).expect("split");
                 sim.run_all().expect("run");
                 let bytes: usize = sim.synapse_stats().iter().map(|s| s.bytes).sum();
