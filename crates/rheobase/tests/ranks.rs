@@ -138,9 +138,9 @@ const REFUSED: &[&str] = &["presynaptic_writes_delays_changed"];
 /// most `MAX_WINDOW_STEPS`) and ends at the end of each run and every 256
 /// steps (the divergence checks). See each model's comment.
 const WINDOWS: &[(&str, u64)] = &[
-    // Windows of 15 ticks (`up`'s 14 ticks): 93 ticks are 6 of 15 and
-    // one of 3, 60 are 4; each run ends with one more exchange for its
-    // SpikeMonitor at `when: end`.
+    // Windows of 14 ticks (`up`'s 13 ticks): 93 ticks are 6 of 14 and
+    // one of 9, 60 are 4 of 14 and one of 4; each run ends with one more
+    // exchange for its SpikeMonitor at `when: end`.
     ("clocks_split", 14),
     // 373 steps, windows of 16: 16 up to step 256, then 8.
     ("delays_local_and_far", 24),
