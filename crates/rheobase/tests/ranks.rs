@@ -139,9 +139,10 @@ const REFUSED: &[&str] = &["presynaptic_writes_delays_changed"];
 /// steps (the divergence checks). See each model's comment.
 const WINDOWS: &[(&str, u64)] = &[
     // Windows of 14 ticks (`up`'s 13 ticks): 93 ticks are 6 of 14 and
-    // one of 9, 60 are 4 of 14 and one of 4; each run ends with one more
-    // exchange for its SpikeMonitor at `when: end`.
-    ("clocks_split", 14),
+    // one of 9, 60 are 4 of 14 and one of 4, then 30 of one tick (a
+    // delay of 0 steps); each run ends with one more exchange for its
+    // SpikeMonitor at `when: end`.
+    ("clocks_split", 45),
     // 373 steps, windows of 16: 16 up to step 256, then 8.
     ("delays_local_and_far", 24),
     // 137 windows of one step (zero delay), 56 of two steps (111 steps),

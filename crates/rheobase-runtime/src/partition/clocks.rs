@@ -68,7 +68,7 @@ impl PartitionState {
     }
 
     /// Whether trigger `x`'s group finds spikes (or events) at tick `tick`.
-    pub fn due(&self, x: usize, tick: u64) -> bool {
+    pub(super) fn due(&self, x: usize, tick: u64) -> bool {
         !self.several_clocks || tick % self.trigger_every[x] == 0
     }
 

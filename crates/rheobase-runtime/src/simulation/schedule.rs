@@ -849,11 +849,10 @@ fn deliver_window(
 ) {
     let end = p.window_step_end();
     for (tick, neurons, x) in p.window_steps() {
-        if !p.due(x, tick) {
-            continue;
-        }
         let trigger = p.triggers[x];
         let c = program.groups[trigger.group].clock;
+        // At the ticks where the group's clock is not due its list is
+        // empty.
         let Some((t, dt, step)) = clock_at(program, c, tick) else {
             continue;
         };
