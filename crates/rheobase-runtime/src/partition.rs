@@ -118,7 +118,8 @@ pub(crate) enum Placement {
     Rows(Vec<u32>),
 }
 
-/// The longest exchange window, in steps. Any window up to one step more
+/// The longest exchange window, in steps (ticks, with several clocks:
+/// `clocks`). Any window up to one step more
 /// than the shortest delay between ranks gives the same results; this
 /// bound keeps the spikes buffered per window, and the time a rank takes
 /// to notice another's interrupt, small when no synapse crosses ranks.
