@@ -105,3 +105,58 @@ impl PartitionState {
         Some((&self.merged[self.at[l].clone()], self.own[x].clone()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ThreadExchange, Trigger};
+    use super::PartitionState;
+
+    /// One rank with clocks of 1, 3 and 5 ticks per step and a trigger on
+    /// each of them.
+    fn state() -> PartitionState {
+        let exchange = ThreadExchange::group(1).pop().expect("one rank");
+        let mut p = PartitionState::new(Box::new(exchange), 0);
+        p.several_clocks = true;
+        p.clock_every = vec![1, 3, 5];
+        p.triggers = (0..3).map(|group| Trigger { group, event: None }).collect();
+        p.trigger_every = vec![1, 3, 5];
+        p
+    }
+
+    #[test]
+    fn the_split_in_each_clock_is_the_shortest_delay_reaching_it() {
+        let mut p = state();
+        p.split = 13;
+        p.size_split_steps();
+        // 13 ticks: 13 steps of 1 tick, 5 of 3 (15 ticks), 3 of 5 (15).
+        assert_eq!((p.split_in(0), p.split_in(1), p.split_in(2)), (13, 5, 3));
+        p.split = 0;
+        p.size_split_steps();
+        assert_eq!((p.split_in(0), p.split_in(1), p.split_in(2)), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_groups_last_step_in_a_window_is_its_clocks_last_due_tick() {
+        let mut p = state();
+        // Ticks 14..28: clock 1 is due at 27, clock 2 at 25.
+        p.begin_window(14, 28, 0);
+        p.steps = 14;
+        p.per_step = 3;
+        p.find_last_due();
+        assert_eq!(
+            p.last_due,
+            vec![Some(13 * 3), Some(13 * 3 + 1), Some(11 * 3 + 2)]
+        );
+        // Ticks 26..28: clock 2 is not due.
+        p.begin_window(26, 28, 0);
+        p.steps = 2;
+        p.find_last_due();
+        assert_eq!(p.last_due, vec![Some(3), Some(4), None]);
+        // Clock 2's first step in the window 14..28 is at tick 15, clock
+        // 1's at 15 too, clock 0's at 14.
+        p.begin_window(14, 28, 0);
+        assert!(p.first_step_in_window(0, 14) && !p.first_step_in_window(0, 15));
+        assert!(p.first_step_in_window(1, 15) && !p.first_step_in_window(1, 18));
+        assert!(p.first_step_in_window(2, 15) && !p.first_step_in_window(2, 20));
+    }
+}
