@@ -33,6 +33,7 @@ models=(
     "$root/tests/models/synapse_chain_delays_on_post.model"
     "$root/tests/models/linked_index.model"
     "$root/tests/models/spike_monitor_schedule.model"
+    "$root/tests/models/two_clocks.model"
     "$root/tests/ranks/shifted_pathways.model"
     "$root/tests/ranks/shared_accumulated.model"
     "$here/cuba_4k_short.model"

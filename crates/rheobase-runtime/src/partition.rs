@@ -27,6 +27,7 @@ use rheobase_kernel::{ArrayId, BinaryOp, Expr, IndexSpace, Kernel, Stmt};
 use crate::exec::ArrayStore;
 
 mod balance;
+mod clocks;
 mod synapse_sides;
 pub use balance::Split;
 pub(crate) use synapse_sides::{ghost_arrays, side_reads, Ghosts};
@@ -103,7 +104,8 @@ pub(crate) enum Placement {
     Rows(Vec<u32>),
 }
 
-/// The longest exchange window, in steps. Any window up to one step more
+/// The longest exchange window, in steps (ticks, with several clocks:
+/// `clocks`). Any window up to one step more
 /// than the shortest delay between ranks gives the same results; this
 /// bound keeps the spikes buffered per window, and the time a rank takes
 /// to notice another's interrupt, small when no synapse crosses ranks.
@@ -168,9 +170,17 @@ pub(crate) struct PartitionState {
     /// Collectives made by the windows' exchanges (one per window, plus
     /// the second rounds).
     pub window_collectives: u64,
-    /// Synapses with a delay of `split` steps or more are queued at the
-    /// exchange; every synapse whose source is on another rank has one.
+    /// Synapses with a delay of `split` ticks or more are queued at the
+    /// exchange; every synapse whose source is on another rank has one
+    /// (in its clock's steps, `split_in`: `clocks`).
     pub split: u32,
+    /// Whether the program has several clocks, the ticks per step of each
+    /// clock and of each trigger's group's, and per clock the delay in
+    /// its steps from which synapses wait for the exchange (`clocks`).
+    several_clocks: bool,
+    clock_every: Vec<u64>,
+    trigger_every: Vec<u64>,
+    split_steps: Vec<u32>,
     /// The first step of the current window and the step after its last.
     window_start: u64,
     pub window_end: u64,
@@ -187,11 +197,13 @@ pub(crate) struct PartitionState {
     pub shifted: Vec<(usize, Option<usize>)>,
     /// Every trigger's neurons in every step of the last exchanged window:
     /// `merged[at[step * per_step + g].clone()]`, ascending; `own[g]` is
-    /// where this rank's neurons lie in the last step's list of trigger
-    /// `g`.
+    /// where this rank's neurons lie in the list of trigger `g` of the
+    /// window's last step where its group was due, `last_due[g]` (the
+    /// last step, with one clock; `clocks`).
     merged: Vec<u32>,
     at: Vec<Range<usize>>,
-    pub own: Vec<Range<usize>>,
+    own: Vec<Range<usize>>,
+    last_due: Vec<Option<usize>>,
     /// Seconds spent in the spike exchange (the collective and the
     /// copies around it), waiting for slower ranks included.
     pub exchange_seconds: f64,
@@ -313,6 +325,10 @@ impl PartitionState {
             small_windows: 0,
             window_collectives: 0,
             split: 0,
+            several_clocks: false,
+            clock_every: vec![1],
+            trigger_every: Vec::new(),
+            split_steps: Vec::new(),
             window_start: 0,
             window_end: 0,
             steps: 0,
@@ -323,6 +339,7 @@ impl PartitionState {
             merged: Vec::new(),
             at: Vec::new(),
             own: Vec::new(),
+            last_due: Vec::new(),
             exchange_seconds: 0.0,
             exchanges: 0,
             share_send: Vec::new(),
@@ -369,12 +386,13 @@ impl PartitionState {
             .all_gather_fixed(&[local_min_delay, flags], &mut self.recv);
         let min = self.recv.iter().step_by(2).copied().min();
         self.split = u64::from(min.unwrap_or(u32::MAX)).min(MAX_WINDOW_STEPS - 1) as u32;
+        self.size_split_steps();
         self.recv.iter().skip(1).step_by(2).fold(0, |a, &f| a | f)
     }
 
-    /// Steps per window: a spike of a window's first step is due `split`
-    /// steps later at the earliest, i.e. in the synapses slot of step
-    /// `split` of the window, which runs after that step's exchange.
+    /// Steps (ticks) per window: a spike of a window's first step is due
+    /// `split` steps later at the earliest, i.e. in the synapses slot of
+    /// step `split` of the window, which runs after that step's exchange.
     pub fn window(&self) -> u64 {
         u64::from(self.split) + 1
     }
@@ -503,24 +521,31 @@ impl PartitionState {
         }
     }
 
-    /// Buffers this rank's lists of one step, one ascending list per
+    /// Buffers this rank's lists of tick `tick`, one ascending list per
     /// trigger (the same triggers in the same order every step): the
     /// spikes of the exchanged groups after the thresholds, then the
-    /// custom events after they are found.
-    pub fn buffer<'a>(&mut self, lists: impl Iterator<Item = &'a [u32]>) {
-        for list in lists {
+    /// custom events after they are found. A trigger whose group is not
+    /// due at the tick sends an empty list (`clocks`).
+    pub fn buffer<'a>(&mut self, tick: u64, lists: impl Iterator<Item = &'a [u32]>) {
+        for (x, list) in lists.enumerate() {
+            let list = if self.due(x, tick) { list } else { &[] };
             self.send.push(list.len() as u32);
             self.send.extend_from_slice(list);
         }
     }
 
-    /// Buffers this rank's custom events of one step that are triggers
+    /// Buffers this rank's custom events of tick `tick` that are triggers
     /// (after the step's spikes): `occurred(group, event)` is the
     /// ascending list of this rank's neurons for which the event occurred.
-    pub fn buffer_events<'a>(&mut self, occurred: impl Fn(usize, usize) -> &'a [u32]) {
-        for t in &self.triggers {
+    pub fn buffer_events<'a>(&mut self, tick: u64, occurred: impl Fn(usize, usize) -> &'a [u32]) {
+        for x in 0..self.triggers.len() {
+            let t = self.triggers[x];
             if let Some(e) = t.event {
-                let list = occurred(t.group, e);
+                let list = if self.due(x, tick) {
+                    occurred(t.group, e)
+                } else {
+                    &[]
+                };
                 self.send.push(list.len() as u32);
                 self.send.extend_from_slice(list);
             }
@@ -597,13 +622,16 @@ impl PartitionState {
         self.merged.clear();
         self.at.clear();
         self.own.clear();
+        self.own.resize(self.per_step, 0..0);
+        self.find_last_due();
         let me = self.rank();
         for l in 0..lists {
             let start = self.merged.len();
             for (q, place) in places.iter().enumerate() {
-                if q == me && l >= lists - self.per_step {
+                let x = l % self.per_step.max(1);
+                if q == me && self.last_due[x] == Some(l) {
                     let from = self.merged.len() - start;
-                    self.own.push(from..from + place[l].len());
+                    self.own[x] = from..from + place[l].len();
                 }
                 self.merged.extend_from_slice(&self.recv[place[l].clone()]);
             }
@@ -722,12 +750,6 @@ impl PartitionState {
                 l % self.per_step.max(1),
             )
         })
-    }
-
-    /// The neurons of trigger `g` in the last step of the last window.
-    pub fn last_step(&self, g: usize) -> &[u32] {
-        let l = (self.steps - 1) * self.per_step + g;
-        &self.merged[self.at[l].clone()]
     }
 }
 
@@ -1735,23 +1757,6 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             .first()
             .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
-    // A split run exchanges spikes in windows of ticks of one clock; an
-    // object on a clock of its own (`dt:`) is not placed in them yet.
-    if program.clocks.len() > 1 {
-        let clocks = program.groups.iter().map(|g| (&g.name, g.clock));
-        let clocks = clocks.chain(program.synapses.iter().map(|s| (&s.name, s.clock)));
-        for (name, c) in clocks.filter(|&(_, c)| c != 0) {
-            refuse(
-                name,
-                "dt",
-                format!(
-                    "gives it a clock of its own ({} s), and objects on clocks other than \
-                     `defaultclock` are not split over ranks yet",
-                    program.clocks[c].dt
-                ),
-            );
-        }
-    }
     for s in &program.synapses {
         // After connecting, a synapse's side made of synapses is this
         // rank's element of that object's arrays (`synapse_sides`), not

@@ -854,7 +854,7 @@ impl Simulation {
         let flags = self.local_flags(result.is_err());
         if let Some(p) = self.partition.as_mut().filter(|p| p.late_recorded) {
             p.exchange_tail(flags);
-            schedule::record_window(p, &self.program, &mut self.monitors, self.program.dt);
+            schedule::record_window(p, &self.program, &mut self.monitors);
         }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
         result.map(|()| done)
@@ -899,10 +899,12 @@ impl Simulation {
         Ok(())
     }
 
-    /// The shortest delay, in steps, of this rank's synapses whose source
+    /// The shortest delay, in ticks, of this rank's synapses whose source
     /// neuron another rank owns, over every pathway from the source side
     /// whose trigger is exchanged: the spikes of a group with a threshold,
-    /// or a custom event (`u32::MAX` when there is none).
+    /// or a custom event (`u32::MAX` when there is none). A pathway runs
+    /// on its source's clock, so its delay in ticks is its delay in that
+    /// clock's steps times the clock's ticks per step.
     fn min_delay_between_ranks(&self) -> u32 {
         self.pre_order
             .iter()
@@ -913,9 +915,15 @@ impl Simulation {
                     Some(w) => plan.pathways[w].event,
                 };
                 let source = &self.groups[plan.source];
+                let every = self
+                    .program
+                    .clocks
+                    .get(self.program.groups[plan.source].clock)
+                    .map_or(1, |c| c.every);
                 (event.is_some() || source.exchanged())
                     .then(|| self.synapses[k].min_delay_from_outside(which, &source.owned))
                     .flatten()
+                    .map(|d| u64::from(d).saturating_mul(every).min(u64::from(u32::MAX)) as u32)
             })
             .min()
             .unwrap_or(u32::MAX)

@@ -56,6 +56,7 @@ impl Simulation {
             .map(|k| crate::partition::shared_writes(&self.program, k).unwrap_or_default())
             .collect();
         p.triggers = self.triggers();
+        p.set_clocks(&self.program);
         p.recorded = self.recorded_by_owners();
         p.shifted = self.shifted_pathways();
         p.late_recorded = p.recorded.iter().any(|&m| {
