@@ -35,6 +35,9 @@ models=(
     "$root/tests/models/spike_monitor_schedule.model"
     "$root/tests/ranks/shifted_pathways.model"
     "$root/tests/ranks/shared_accumulated.model"
+    "$root/tests/ranks/presynaptic_writes_products.model"
+    "$root/tests/ranks/presynaptic_writes_assign_scale.model"
+    "$root/tests/ranks/presynaptic_writes_delays_changed.model"
     "$here/cuba_4k_short.model"
 )
 failed=0
@@ -83,12 +86,12 @@ echo "MPI: a model refused in 180 MB on one process runs on 2 ranks of 180 MB ea
 
 # What cannot run split is refused before anything runs, naming it.
 set +e
-"${mpirun[@]}" -n 2 "$rheo" run "$here/refused_pre_product.model" \
+"${mpirun[@]}" -n 2 "$rheo" run "$here/refused_pre_clip.model" \
     --out "$work/refused" --quiet 2>"$work/refused.stderr"
 code=$?
 set -e
-if [ "$code" -eq 0 ] || ! grep -q "refused_pre_product.model:[0-9]*:[0-9]*: error: \`S\` cannot run on 2 MPI ranks yet: its on_post adds a product to the presynaptic variable \`x_pre\`" "$work/refused.stderr"; then
-    echo "MPI: refused_pre_product was not refused as expected (exit $code):" >&2
+if [ "$code" -eq 0 ] || ! grep -q "refused_pre_clip.model:15:5: error: \`S\` cannot run on 2 MPI ranks yet: its on_post writes the presynaptic variable \`x_pre\` other than by" "$work/refused.stderr"; then
+    echo "MPI: refused_pre_clip was not refused as expected (exit $code):" >&2
     cat "$work/refused.stderr" >&2
     failed=1
 fi
