@@ -28,6 +28,10 @@ const EXPECTED: &[&str] = &[
     // On purpose: a constant `N` beside a Synapses object whose code reads
     // its own `N` (the synapse count), which wins, as in Brian2.
     "tests/models/synapse_counts.model",
+    // On purpose: `on_pre` assigns `x_pre` a value that differs per
+    // synapse and reads it back, so the last synapse in one process's
+    // order decides it, which split runs must reproduce bit for bit.
+    "tests/ranks/presynaptic_writes_assign_scale.model",
 ];
 
 /// `rheo check` of `relative` (from the workspace root): exit code and

@@ -244,10 +244,10 @@ pub(crate) struct PartitionState {
     /// Per kernel: the neuron arrays a pathway's kernel changes through
     /// its presynaptic neuron ([`pre_writes`]), whose changes each rank
     /// sends to the neurons' owners ([`PartitionState::apply_pre_writes`]).
-    pub pre_writes: Vec<Vec<ArrayId>>,
+    pub pre_writes: Vec<Changes>,
     /// Per kernel: the shared variables a reset or an event's code
-    /// accumulates ([`shared_writes`]), whose changes every rank applies.
-    pub shared_writes: Vec<Vec<ArrayId>>,
+    /// changes ([`shared_writes`]), whose changes every rank applies.
+    pub shared_writes: Vec<Changes>,
     /// The monitors that each rank records for its own neurons and whose
     /// recordings travel with the window's exchange (monitor indices):
     /// SpikeMonitors with `variables:` of exchanged groups (read after the
@@ -970,8 +970,9 @@ impl PartitionState {
 /// One synapse's change of a presynaptic variable, made on the rank that
 /// holds the synapse and applied by the rank that owns the neuron
 /// ([`PartitionState::apply_pre_writes`]): `neuron`'s variable
-/// `writes[array]` (of the kernel's [`pre_writes`]) is increased by
-/// `value`. `(step, post, global)` is the place of the synapse's run of
+/// `writes[array]` (of the kernel's [`pre_writes`]) is changed by
+/// `value` (and `low`, see [`Change::AddProduct`]) as its [`Change`]
+/// says. `(step, post, global)` is the place of the synapse's run of
 /// the kernel in one process's order of them: the step of the spike (or
 /// event) that triggered it, then, for a pathway triggered from the
 /// target side, its postsynaptic neuron, then its global index.
@@ -983,25 +984,26 @@ pub(crate) struct PreWrite {
     pub post: u32,
     pub global: u64,
     pub value: f64,
+    pub low: f64,
 }
 
 /// Words of one [`PreWrite`] in a message.
-const PRE_WRITE_WORDS: usize = 9;
+const PRE_WRITE_WORDS: usize = 11;
 
 impl PartitionState {
     /// Applies every rank's [`PreWrite`]s of one run of a pathway kernel
     /// that changes the presynaptic variables `writes`, right after it ran
     /// on every rank: each rank sends the changes its synapses made, and
-    /// the owner of each neuron adds them to its variable in the order one
-    /// process makes them (which mixes every rank's synapses), so that its
-    /// value is the one of one process to the last bit. Collective.
+    /// the owner of each neuron applies them to its variable in the order
+    /// one process makes them (which mixes every rank's synapses), so that
+    /// its value is the one of one process to the last bit. Collective.
     ///
     /// With `everywhere` (the shared variables of [`shared_writes`]),
     /// every rank applies every change, so that each holds the value of
     /// one process.
     pub fn apply_pre_writes(
         &mut self,
-        writes: &[ArrayId],
+        writes: &[(ArrayId, Change)],
         local: &[PreWrite],
         program: &Program,
         store: &mut ArrayStore,
@@ -1009,40 +1011,36 @@ impl PartitionState {
     ) {
         let started = std::time::Instant::now();
         self.share_send.clear();
+        let halves = |x: u64| [x as u32, (x >> 32) as u32];
         for w in local {
-            let bits = w.value.to_bits();
-            self.share_send.extend_from_slice(&[
-                w.neuron,
-                w.array,
-                w.step as u32,
-                (w.step >> 32) as u32,
-                w.post,
-                w.global as u32,
-                (w.global >> 32) as u32,
-                bits as u32,
-                (bits >> 32) as u32,
-            ]);
+            self.share_send.extend_from_slice(&[w.neuron, w.array]);
+            for word in [w.step, w.global, w.value.to_bits(), w.low.to_bits()] {
+                self.share_send.extend_from_slice(&halves(word));
+            }
+            self.share_send.push(w.post);
         }
         self.pre_write_words += self.share_send.len() as u64;
         self.exchange
             .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
         let me = self.rank();
+        let whole = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
         let mut mine: Vec<PreWrite> = self
             .recv
             .chunks_exact(PRE_WRITE_WORDS)
             .map(|w| PreWrite {
                 neuron: w[0],
                 array: w[1],
-                step: u64::from(w[2]) | (u64::from(w[3]) << 32),
-                post: w[4],
-                global: u64::from(w[5]) | (u64::from(w[6]) << 32),
-                value: f64::from_bits(u64::from(w[7]) | (u64::from(w[8]) << 32)),
+                step: whole(w[2], w[3]),
+                global: whole(w[4], w[5]),
+                value: f64::from_bits(whole(w[6], w[7])),
+                low: f64::from_bits(whole(w[8], w[9])),
+                post: w[10],
             })
             .filter(|w| {
                 if everywhere {
                     return true;
                 }
-                let a = writes[w.array as usize];
+                let a = writes[w.array as usize].0;
                 let group = program.arrays[a.0 as usize].group;
                 self.owners.range(group, me).contains(&(w.neuron as usize))
             })
@@ -1051,45 +1049,173 @@ impl PartitionState {
         // their order (they touch different arrays, so it does not matter).
         mine.sort_by_key(|w| (w.step, w.post, w.global));
         for w in &mine {
-            store.get_mut(writes[w.array as usize])[w.neuron as usize] += w.value;
+            let (a, change) = writes[w.array as usize];
+            let x = &mut store.get_mut(a)[w.neuron as usize];
+            *x = change.apply(*x, w.value, w.low);
         }
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 }
 
+/// How a kernel changes a variable that the rank running it does not own
+/// (a presynaptic neuron's, [`pre_writes`]) or that every rank holds (a
+/// shared variable, [`shared_writes`]), so that the variable's owner (or
+/// every rank) can apply each element's change in one process's order.
+/// Each element runs alone with the variable set to [`Change::identity`];
+/// what it leaves there is its change, which [`Change::apply`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// `x += e` or `x -= e`, `e` not a product: the change is `-0.0 ± e`
+    /// (`-0.0` is the identity of addition: `-0.0 + e == e` and `-0.0 - e
+    /// == -e` for every `e`, zeros included), and `x + change` is what one
+    /// process computes.
+    Add,
+    /// `x += a*b` or `x -= a*b`: one process rounds `x ± a*b` once (the
+    /// JIT fuses a product added to something into one multiply-add, as
+    /// g++ does; without FMA it rounds the product first). The change is
+    /// the rounded product `h` (`x` set to `-0.0`) and what the product
+    /// exceeds it by, `l` (a second run with `x` set to `-h`: exact, since
+    /// the error of a product is a double), and the owner rounds `x + h +
+    /// l` once ([`sum_rounded_once`]), which is the fused result to the
+    /// last bit; without FMA `l` is 0 and it is `x + h`, the unfused one.
+    AddProduct,
+    /// `x *= e`: the change is `1.0 * e == e`, and `x * change` is what
+    /// one process computes.
+    Scale,
+    /// `x = e`, `e` not reading `x`: the last store in one process's order
+    /// wins. The change is the value stored; `x` is set to a NaN no
+    /// computation makes ([`UNSET`]) to see whether the element stored it.
+    Assign,
+}
+
+/// The bits of a NaN no arithmetic produces (a signalling NaN; hardware
+/// makes only quiet ones), which an element that assigns a variable
+/// without reading it cannot leave in it unless it did not store it.
+const UNSET: u64 = 0x7ff0_5245_4f42_4153;
+
+impl Change {
+    /// The value the variable is given before one element runs alone.
+    pub(crate) fn identity(self) -> f64 {
+        match self {
+            Change::Add | Change::AddProduct => -0.0,
+            Change::Scale => 1.0,
+            Change::Assign => f64::from_bits(UNSET),
+        }
+    }
+
+    /// Whether `value`, left by an element run alone, is no change.
+    pub(crate) fn unchanged(self, value: f64) -> bool {
+        value.to_bits() == self.identity().to_bits()
+    }
+
+    /// `x` after an element's change `value` (and, for a product, its
+    /// remainder `low`), as one process's store computes it.
+    pub(crate) fn apply(self, x: f64, value: f64, low: f64) -> f64 {
+        match self {
+            Change::Add => x + value,
+            Change::AddProduct => sum_rounded_once(x, value, low),
+            Change::Scale => x * value,
+            Change::Assign => value,
+        }
+    }
+}
+
+/// `x + high + low` rounded once to the nearest double, where `high +
+/// low` is an exact product and `high` its rounded value (`|low| <=
+/// ulp(high)/2`): Boldo and Melquiond's correctly rounded sum of three
+/// doubles ("Emulation of FMA and correctly rounded sums: proved
+/// algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008):
+/// the exact sum of `x` and `high`, then its error plus `low` rounded to
+/// odd, which keeps the information a second rounding to nearest needs.
+/// Exact barring overflow and products deep in the subnormal range.
+pub(crate) fn sum_rounded_once(x: f64, high: f64, low: f64) -> f64 {
+    if low == 0.0 || !high.is_finite() || !x.is_finite() {
+        return x + high;
+    }
+    let (th, tl) = two_sum(x, high);
+    th + add_rounded_to_odd(tl, low)
+}
+
+/// `a + b` exactly: the rounded sum and its error (Knuth's TwoSum).
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// `a + b` rounded to odd: the rounded sum, moved one unit towards the
+/// exact sum when it is inexact and its last bit is even.
+fn add_rounded_to_odd(a: f64, b: f64) -> f64 {
+    let (s, e) = two_sum(a, b);
+    if e == 0.0 || s.to_bits() & 1 == 1 || !s.is_finite() {
+        return s;
+    }
+    // `s` is not zero here (a zero sum is exact). Towards `e`: a larger
+    // magnitude when `e` has the sign of `s`.
+    let bits = s.to_bits();
+    f64::from_bits(if (e > 0.0) == (s > 0.0) {
+        bits + 1
+    } else {
+        bits - 1
+    })
+}
+
+/// What a kernel changes that another rank applies ([`pre_writes`],
+/// [`shared_writes`]): each variable and how, and every element it
+/// stores, which a second run of one element (for a product) starts from
+/// again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Changes {
+    pub vars: Vec<(ArrayId, Change)>,
+    pub stores: Vec<(ArrayId, IndexSpace)>,
+}
+
+impl Changes {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
+
+    pub(crate) fn arrays(&self) -> impl Iterator<Item = ArrayId> + '_ {
+        self.vars.iter().map(|&(a, _)| a)
+    }
+
+    /// Whether some variable's change needs the second run.
+    pub(crate) fn products(&self) -> bool {
+        self.vars.iter().any(|&(_, c)| c == Change::AddProduct)
+    }
+}
+
 /// The neuron arrays a pathway's kernel changes through its presynaptic
 /// neuron (`x_pre += ...`), when it changes each in a way the owner of
-/// the neuron can apply in one process's order: a single `x_pre += e` or
-/// `x_pre -= e` per variable (possibly under a condition), where nothing
-/// else in the kernel reads or writes `x` (through any index) and `e` is
-/// not a product. Then `e` does not depend on the order in which the
-/// synapses run, the synapse's change is `x + e` with `x` set to `-0.0`
-/// (the identity of addition: `-0.0 + e == e` and `-0.0 - e == -e` for
-/// every `e`, zeros included), and the owner's `x + change` is what one
-/// process computes. A product would be one fused multiply-add on one
-/// process (`x + a*b` rounded once) and two roundings here. `Err` names
-/// what cannot be split.
-pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+/// the neuron can apply in one process's order ([`Change`]): a single
+/// `x_pre += e`, `x_pre -= e` or `x_pre *= e` per variable (possibly
+/// under a condition), where nothing else in the kernel reads or writes
+/// `x` (through any index), or assignments `x_pre = e` of values that do
+/// not read `x`, read back only after an assignment that always runs.
+/// Then `e` does not depend on the order in which the synapses run.
+/// `Err` names what cannot be split.
+pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Changes, String> {
     accumulated_writes(program, kernel, IndexSpace::Pre)
 }
 
 /// Like [`pre_writes`], the shared variables a reset or an event's code
 /// changes (`s += 1` in a reset): each rank runs its own neurons' share
-/// one neuron at a time with `s` set to `-0.0`, and every rank adds every
-/// rank's changes in neuron order, as one process makes them
+/// one neuron at a time, and every rank applies every rank's changes in
+/// neuron order, as one process makes them
 /// (`PartitionState::apply_pre_writes`), so `s` stays the same on every
 /// rank.
-pub(crate) fn shared_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+pub(crate) fn shared_writes(program: &Program, kernel: &Kernel) -> Result<Changes, String> {
     accumulated_writes(program, kernel, IndexSpace::Shared)
 }
 
 /// [`pre_writes`] and [`shared_writes`]: the arrays `kernel` stores
-/// through `space`, or what keeps them from being accumulated.
+/// through `space` and how, or what keeps them from being applied by
+/// another rank.
 fn accumulated_writes(
     program: &Program,
     kernel: &Kernel,
     space: IndexSpace,
-) -> Result<Vec<ArrayId>, String> {
+) -> Result<Changes, String> {
     // How the message names the variable `v`: as the code writes it.
     let (kind, suffix) = match space {
         IndexSpace::Pre => ("presynaptic", "_pre"),
@@ -1101,89 +1227,177 @@ fn accumulated_writes(
             .map_or(name.as_str(), |(_, v)| v)
             .to_string()
     };
-    let mut written: Vec<ArrayId> = Vec::new();
-    let mut bad: Option<String> = None;
+    let mut changes = Changes::default();
     walk(kernel, &mut |_| {}, &mut |a, at| {
-        if at == space && !written.contains(&a) {
-            written.push(a);
+        if at == space && !changes.vars.iter().any(|&(w, _)| w == a) {
+            changes.vars.push((a, Change::Add));
+        }
+        if !changes.stores.contains(&(a, at)) {
+            changes.stores.push((a, at));
         }
     });
-    if written.is_empty() {
-        return Ok(written);
+    if changes.is_empty() {
+        return Ok(changes);
     }
-    // Each written variable: its stores (any index) and its loads.
-    let mut stores = vec![0usize; written.len()];
-    let mut loads = vec![0usize; written.len()];
-    walk(
-        kernel,
-        &mut |e| {
-            if let Expr::Load(a, _) = e {
-                if let Some(x) = written.iter().position(|w| w == a) {
-                    loads[x] += 1;
-                }
+    for x in 0..changes.vars.len() {
+        let a = changes.vars[x].0;
+        let v = name(a);
+        changes.vars[x].1 = change_of(kernel, a, space).map_err(|why| match why {
+            Refusal::Twice => format!("changes the {kind} variable `{v}{suffix}` more than once"),
+            Refusal::Reads => format!(
+                "reads `{v}`, which it changes as the {kind} variable `{v}{suffix}`, beside \
+                 changing it"
+            ),
+            Refusal::Other => format!(
+                "writes the {kind} variable `{v}{suffix}` other than by `{v}{suffix} += ...`, \
+                 `-=`, `*=` or an assignment `{v}{suffix} = ...` of a value that does not read it"
+            ),
+        })?;
+    }
+    Ok(changes)
+}
+
+/// Why [`change_of`] cannot make a variable's change one another rank
+/// applies.
+enum Refusal {
+    /// `x` is changed by more than one `+=`, `-=` or `*=` (or by those and
+    /// an assignment).
+    Twice,
+    /// `x` is read beside a `+=`/`-=`/`*=` of it, or before an assignment
+    /// of it that always runs.
+    Reads,
+    /// Another operator, or a value made from `x` itself.
+    Other,
+}
+
+/// How `kernel` changes array `a` through `space` ([`Change`]).
+fn change_of(kernel: &Kernel, a: ArrayId, space: IndexSpace) -> Result<Change, Refusal> {
+    let own = |e: &Expr| matches!(e, Expr::Load(b, l) if *b == a && *l == space);
+    let reads = |e: &Expr| {
+        let mut found = false;
+        let mut stack = vec![e];
+        while let Some(e) = stack.pop() {
+            found |= matches!(e, Expr::Load(b, _) if *b == a);
+            stack.extend(e.operands());
+        }
+        found
+    };
+    // The change of an update `x = x op e` (op `+`, `-`, `*`), if the
+    // value is one. A product added is what the JIT fuses (`a*b` as
+    // either operand of the sum).
+    let update = |value: &Expr| -> Option<Change> {
+        let (change, e) = match value {
+            Expr::Binary(BinaryOp::Add, x, e) | Expr::Binary(BinaryOp::Sub, x, e) if own(x) => {
+                (Change::Add, e)
             }
-        },
-        &mut |a, _| {
-            if let Some(x) = written.iter().position(|w| *w == a) {
-                stores[x] += 1;
-            }
-        },
-    );
-    let named = |a: ArrayId| (name(a), kind, suffix);
-    fn check(
-        body: &[Stmt],
-        space: IndexSpace,
-        named: &dyn Fn(ArrayId) -> (String, &'static str, &'static str),
-        bad: &mut Option<String>,
+            Expr::Binary(BinaryOp::Add, e, x) if own(x) => (Change::Add, e),
+            Expr::Binary(BinaryOp::Mul, x, e) if own(x) => (Change::Scale, e),
+            Expr::Binary(BinaryOp::Mul, e, x) if own(x) => (Change::Scale, e),
+            _ => return None,
+        };
+        if reads(e) {
+            return None;
+        }
+        Some(match (change, &**e) {
+            (Change::Add, Expr::Binary(BinaryOp::Mul, ..)) => Change::AddProduct,
+            _ => change,
+        })
+    };
+    // Every statement touching `a` in order, with whether it always runs
+    // (is not inside an `if`).
+    let mut stores: Vec<(&Expr, IndexSpace, bool)> = Vec::new();
+    // Reads of `a` before the first store that always runs (of any kind)
+    // and after it.
+    let (mut reads_before, mut reads_after) = (0usize, 0usize);
+    fn scan<'k>(
+        body: &'k [Stmt],
+        a: ArrayId,
+        always: bool,
+        reads: &dyn Fn(&Expr) -> bool,
+        stores: &mut Vec<(&'k Expr, IndexSpace, bool)>,
+        counts: (&mut usize, &mut usize),
     ) {
+        let (before, after) = counts;
+        let settled = |stores: &Vec<(&Expr, IndexSpace, bool)>| stores.iter().any(|s| s.2);
         for s in body {
             match s {
-                Stmt::Store(a, at, value) if *at == space && bad.is_none() => {
-                    let own = |e: &Expr| matches!(e, Expr::Load(b, l) if b == a && *l == space);
-                    let change = match value {
-                        Expr::Binary(BinaryOp::Add, x, e) if own(x) => Some(e),
-                        Expr::Binary(BinaryOp::Add, e, x) if own(x) => Some(e),
-                        Expr::Binary(BinaryOp::Sub, x, e) if own(x) => Some(e),
-                        _ => None,
-                    };
-                    let (v, kind, suffix) = named(*a);
-                    *bad = match change {
-                        None => Some(format!(
-                            "writes the {kind} variable `{v}{suffix}` other than by \
-                             `{v}{suffix} += ...` or `{v}{suffix} -= ...`"
-                        )),
-                        Some(e) if matches!(**e, Expr::Binary(BinaryOp::Mul, ..)) => Some(format!(
-                            "adds a product to the {kind} variable `{v}{suffix}`, which one \
-                                 process rounds once (a fused multiply-add) and a split run \
-                                 would round twice"
-                        )),
-                        Some(_) => None,
-                    };
+                Stmt::SetLocal(_, e) | Stmt::Store(_, _, e) if reads(e) => {
+                    if settled(stores) {
+                        *after += 1;
+                    } else {
+                        *before += 1;
+                    }
                 }
-                Stmt::If { then, .. } => check(then, space, named, bad),
+                _ => {}
+            }
+            match s {
+                Stmt::Store(b, at, e) if *b == a => stores.push((e, *at, always)),
+                Stmt::If { cond, then } => {
+                    if reads(cond) {
+                        if settled(stores) {
+                            *after += 1;
+                        } else {
+                            *before += 1;
+                        }
+                    }
+                    scan(then, a, false, reads, stores, (&mut *before, &mut *after));
+                }
                 _ => {}
             }
         }
     }
-    check(&kernel.body, space, &named, &mut bad);
-    if let Some(bad) = bad {
-        return Err(bad);
+    scan(
+        &kernel.body,
+        a,
+        true,
+        &reads,
+        &mut stores,
+        (&mut reads_before, &mut reads_after),
+    );
+    // Read through another index (`x_post` beside `x_pre` of a group
+    // onto itself): another neuron's value, which earlier elements may
+    // have changed on another rank.
+    let mut foreign = false;
+    walk(
+        kernel,
+        &mut |e| foreign |= matches!(e, Expr::Load(b, l) if *b == a && *l != space),
+        &mut |_, _| {},
+    );
+    if foreign {
+        return Err(Refusal::Reads);
     }
-    for (x, &a) in written.iter().enumerate() {
-        let v = name(a);
-        if stores[x] > 1 {
-            return Err(format!(
-                "changes the {kind} variable `{v}{suffix}` more than once"
-            ));
-        }
-        if loads[x] > 1 {
-            return Err(format!(
-                "reads `{v}`, which it changes as the {kind} variable `{v}{suffix}`, \
-                 beside changing it"
-            ));
-        }
+    if stores.iter().any(|&(_, at, _)| at != space) {
+        // Changed through another index as well (`x_pre` and `x_post` of
+        // a group onto itself): not one variable of one neuron.
+        return Err(Refusal::Twice);
     }
-    Ok(written)
+    let updates: Vec<Option<Change>> = stores.iter().map(|s| update(s.0)).collect();
+    match updates.as_slice() {
+        // One update `x += e`, `x -= e` or `x *= e`; its own read of `x` is
+        // the only one.
+        [Some(change)] => {
+            if reads_before + reads_after > 1 {
+                Err(Refusal::Reads)
+            } else {
+                Ok(*change)
+            }
+        }
+        // Assignments of values that do not read `x`, read back only after
+        // one that always runs.
+        _ if stores.iter().all(|s| !reads(s.0)) => {
+            if reads_before > 0 {
+                Err(Refusal::Reads)
+            } else {
+                Ok(Change::Assign)
+            }
+        }
+        _ if updates.iter().filter(|u| u.is_some()).count() > 1
+            || (updates.iter().any(|u| u.is_some()) && stores.len() > 1) =>
+        {
+            Err(Refusal::Twice)
+        }
+        _ => Err(Refusal::Other),
+    }
 }
 
 impl PartitionState {
@@ -1373,7 +1587,7 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
                     let neuron = (*space == IndexSpace::Pre || shared || via)
                         && d.synapses.is_none()
                         && changing.contains(a)
-                        && !written.contains(a);
+                        && !written.arrays().any(|w| w == *a);
                     if (neuron || ghost) && !found.contains(a) {
                         found.push(*a);
                     }
@@ -1832,53 +2046,6 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
                 refuse(&s.name, "(summed)", what);
             }
         }
-        // A pathway changing presynaptic variables orders every rank's
-        // changes by the step of the spike that delivered each, found as
-        // the delivery step minus the synapse's delay: a delay changed
-        // between runs would give the wrong step for the spikes queued
-        // before the change (still in flight), so their changes would be
-        // added in another order than one process's.
-        let queued = std::iter::once((s.on_pre, s.delay, "on_pre".to_string())).chain(
-            s.pathways
-                .iter()
-                .map(|p| (Some(p.kernel), p.delay, format!("pathway `{}`", p.name))),
-        );
-        for (k, delay, pathway) in queued {
-            let Some(k) = k else { continue };
-            let Some(written) = pre_writes(program, kernel(k))
-                .ok()
-                .and_then(|w| w.first().copied())
-            else {
-                continue;
-            };
-            let changed = program
-                .actions
-                .iter()
-                .skip_while(|a| !matches!(a, rheobase_kernel::program::Action::Run { .. }))
-                .any(|a| match a {
-                    rheobase_kernel::program::Action::InitialiseSynapses {
-                        kernel: i,
-                        synapses,
-                    } if Some(*synapses) == me => {
-                        let mut stores = false;
-                        walk(kernel(*i), &mut |_| {}, &mut |a, _| stores |= a == delay);
-                        stores
-                    }
-                    _ => false,
-                });
-            if changed {
-                refuse(
-                    &s.name,
-                    "delay",
-                    format!(
-                        "is changed between runs while its {pathway} changes the presynaptic \
-                         variable `{}_pre`: on several ranks, the changes made by spikes still \
-                         in flight would be added in another order than on one process",
-                        array_name(written)
-                    ),
-                );
-            }
-        }
         for p in &s.pathways {
             if let Err(what) = pre_writes(program, kernel(p.kernel)) {
                 let part = match p.side {
@@ -2250,6 +2417,59 @@ mod tests {
             if let Some(g) = gathered {
                 assert_eq!(g, vec![vec![0], vec![1], vec![2]]);
             }
+        }
+    }
+
+    /// The owner's `x + high + low`, rounded once, is the fused `x + a*b`
+    /// of one process (`f64::mul_add`, correctly rounded) for products
+    /// and sums of every relative size, cancellation and ties included,
+    /// and `x + high` when the product was rounded first (no FMA).
+    #[test]
+    fn a_product_and_its_remainder_add_as_one_fused_multiply_add() {
+        // A small xorshift generator: values of every sign and of
+        // exponents from -60 to 60, and near-cancelling sums.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let value = |next: &mut dyn FnMut() -> u64| {
+            let r = next();
+            let mantissa = 1.0 + (r >> 12) as f64 / (1u64 << 52) as f64;
+            let exponent = (r % 121) as i32 - 60;
+            let sign = if r & (1 << 11) == 0 { 1.0 } else { -1.0 };
+            sign * mantissa * 2f64.powi(exponent)
+        };
+        for case in 0..200_000 {
+            let a = value(&mut next);
+            let b = value(&mut next);
+            let x = match case % 4 {
+                // `x` nearly cancelling the product.
+                0 => -(a * b) * (1.0 + f64::EPSILON * (next() % 8) as f64),
+                // Products with few bits, so that sums fall on ties.
+                1 => value(&mut next).round(),
+                _ => value(&mut next),
+            };
+            let (a, b) = if case % 4 == 1 {
+                (a.round(), (b * 8.0).round() / 8.0)
+            } else {
+                (a, b)
+            };
+            let high = a * b;
+            let low = a.mul_add(b, -high);
+            let fused = a.mul_add(b, x);
+            let owner = sum_rounded_once(x, high, low);
+            assert_eq!(
+                owner.to_bits(),
+                fused.to_bits(),
+                "x {x:e} + {a:e} * {b:e}: {owner:e} instead of {fused:e}"
+            );
+            assert_eq!(
+                sum_rounded_once(x, high, 0.0).to_bits(),
+                (x + high).to_bits()
+            );
         }
     }
 }

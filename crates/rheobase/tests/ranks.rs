@@ -127,11 +127,8 @@ fn models() -> Vec<PathBuf> {
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
 /// In the order of `models()` (spec-examples, tests/models, then
-/// tests/ranks; each sorted by name).
-/// presynaptic_writes_delays_changed: its delays change between runs
-/// under `x_pre += w`, whose changes are ordered by the spike's step,
-/// found from the delay (wrong for the spikes in flight at the change).
-const REFUSED: &[&str] = &["presynaptic_writes_delays_changed"];
+/// tests/ranks; each sorted by name). None is refused now.
+const REFUSED: &[&str] = &[];
 
 /// Spike exchanges on 2 and 3 ranks of models whose windows are known:
 /// a window lasts one step more than the shortest delay between ranks (at
@@ -322,9 +319,10 @@ run 1*ms
 }
 
 /// What cannot run split among presynaptic writes and moved parts is
-/// refused, naming what: a product added to `x_pre` (one rounding on one
-/// process, a fused multiply-add), another operator, a kernel that reads
-/// the variable it changes elsewhere or changes it twice, a source-side
+/// refused, naming what: an update of `x_pre` from its own value other
+/// than `+=`, `-=` and `*=` (a division, a `clip` of a sum), a kernel
+/// that reads the variable it changes elsewhere (or before assigning
+/// it) or changes it twice, a source-side
 /// pathway placed between its thresholder and the exchange, and a
 /// thresholder moved past where its default SpikeMonitor's variables are
 /// read.
@@ -352,8 +350,22 @@ run 1*ms
         )
     };
     let cases = [
-        ("    on_post: x_pre += w*0.5", "", "adds a product to the presynaptic variable `x_pre`"),
-        ("    on_pre: x_pre *= 0.9", "", "writes the presynaptic variable `x_pre` other than by"),
+        (
+            "    on_post: x_pre = clip(x_pre + w, 0, 1)",
+            "",
+            "writes the presynaptic variable `x_pre` other than by",
+        ),
+        ("    on_pre: x_pre /= 1 + w", "", "writes the presynaptic variable `x_pre` other than by"),
+        (
+            "    on_pre:\n        w = x_pre\n        x_pre = 1",
+            "",
+            "reads `x`, which it changes as the presynaptic variable `x_pre`",
+        ),
+        (
+            "    on_pre:\n        x_pre = w\n        x_pre *= 2",
+            "",
+            "changes the presynaptic variable `x_pre` more than once",
+        ),
         (
             "    on_pre:\n        x_pre += 1\n        w = x_pre",
             "",
@@ -375,8 +387,8 @@ run 1*ms
             "after the place where a split run reads its SpikeMonitor's `variables:`",
         ),
     ];
-    // A reset setting a shared variable from a neuron's value: the last
-    // neuron's wins on one process, which no rank knows.
+    // A reset updating a shared variable from its own value other than
+    // by `+=`, `-=` or `*=`.
     let shared = "\
 NeuronGroup G(4):
     model:
@@ -385,7 +397,7 @@ NeuronGroup G(4):
     threshold: v > 1
     reset:
         v = 0
-        s = v + 1
+        s = s*v + 1
 run 1*ms
 ";
     let refused = unsupported(&compile(shared).expect("the model compiles").program);

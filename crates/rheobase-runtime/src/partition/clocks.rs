@@ -108,14 +108,14 @@ impl PartitionState {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ThreadExchange, Trigger};
+    use super::super::{Split, ThreadExchange, Trigger};
     use super::PartitionState;
 
     /// One rank with clocks of 1, 3 and 5 ticks per step and a trigger on
     /// each of them.
     fn state() -> PartitionState {
         let exchange = ThreadExchange::group(1).pop().expect("one rank");
-        let mut p = PartitionState::new(Box::new(exchange), 0);
+        let mut p = PartitionState::new(Box::new(exchange), Split::even(vec![1; 3], 1), 0);
         p.several_clocks = true;
         p.clock_every = vec![1, 3, 5];
         p.triggers = (0..3).map(|group| Trigger { group, event: None }).collect();
