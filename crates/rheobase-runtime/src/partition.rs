@@ -220,7 +220,8 @@ pub(crate) struct PartitionState {
     at: Vec<Range<usize>>,
     pub own: Vec<Range<usize>>,
     /// Seconds spent in the spike exchange (the collective and the
-    /// copies around it), waiting for slower ranks included.
+    /// copies around it), waiting for slower ranks included; of a window
+    /// ending overlapped, not the local work run while it travelled.
     pub exchange_seconds: f64,
     /// Spike exchanges made (windows).
     pub exchanges: u64,
@@ -2365,7 +2366,7 @@ mod tests {
     fn threads_gather_in_rank_order() {
         let handles: Vec<_> = ThreadExchange::group(3)
             .into_iter()
-            .map(|mut ex| {
+            .map(|ex| {
                 std::thread::spawn(move || {
                     let r = ex.rank() as u32;
                     let local: Vec<u32> = (0..=r).map(|k| 10 * r + k).collect();
@@ -2386,6 +2387,42 @@ mod tests {
             if let Some(g) = gathered {
                 assert_eq!(g, vec![vec![0], vec![1], vec![2]]);
             }
+        }
+    }
+
+    /// A window's round stays open while the ranks make other collectives
+    /// (the step's work during an overlapped exchange), some ranks
+    /// reaching them before others have even opened the window's round.
+    #[test]
+    fn threads_gather_while_a_round_is_open() {
+        let handles: Vec<_> = ThreadExchange::group(3)
+            .into_iter()
+            .map(|ex| {
+                std::thread::spawn(move || {
+                    let r = ex.rank() as u32;
+                    if r == 2 {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    let mut window = Vec::new();
+                    let mut inner = (0, Vec::new(), Vec::new());
+                    ex.all_gather_fixed_during(&[r, r + 100], &mut window, &mut || {
+                        let (mut counts, mut out) = (Vec::new(), Vec::new());
+                        ex.all_gather(&[r; 2][..=r.min(1) as usize], &mut counts, &mut out);
+                        inner = (ex.any(1 << r), counts, out);
+                    });
+                    let after = ex.any(8 << r);
+                    (window, inner, after, ex.collectives())
+                })
+            })
+            .collect();
+        for h in handles {
+            let (window, (flags, counts, out), after, collectives) = h.join().expect("rank thread");
+            assert_eq!(window, vec![0, 100, 1, 101, 2, 102]);
+            assert_eq!(flags, 0b111);
+            assert_eq!(counts, vec![1, 2, 2]);
+            assert_eq!(out, vec![0, 1, 1, 2, 2]);
+            assert_eq!(after, 0b111000);
+            assert_eq!(collectives, 5);
         }
     }
 }

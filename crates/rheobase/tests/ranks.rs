@@ -161,6 +161,11 @@ const WINDOWS: &[(&str, u64, u64)] = &[
     // step 256, then 20 of 7 and one of 4. With overlap, of 6: 42 and one
     // of 4, then 24.
     ("events_and_pathways", 58, 67),
+    // Two runs of 200 and 70 steps, windows of 4 (3 with overlap), and
+    // one more exchange at each run's end for the `when: end` monitor:
+    // 50 + 1, then 14 up to step 256, 4 and 1 (with overlap 67 + 1, then
+    // 19, 5 and 1).
+    ("overlap_in_flight", 70, 93),
 ];
 
 #[test]
