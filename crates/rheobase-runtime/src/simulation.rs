@@ -781,10 +781,11 @@ impl Simulation {
         }
         // With overlap, the windows run in `overlap.rs`'s loop instead.
         let overlapped = self.partition.as_ref().is_some_and(|p| p.overlapping());
-        if overlapped {
-            (done, result) = self.simulate_overlapped(steps, result, agreed);
-        }
-        while !overlapped {
+        loop {
+            if overlapped {
+                (done, result) = self.simulate_overlapped(steps, result, agreed);
+                break;
+            }
             if self.partition.is_some() {
                 // Every rank takes the same steps: the run stops after the
                 // same window on all of them when any is interrupted or

@@ -77,10 +77,7 @@ impl Simulation {
             }
             let mut from = if resumed { at } else { 0 };
             resumed = false;
-            loop {
-                let Some(p) = self.partition.as_mut() else {
-                    break;
-                };
+            while let Some(p) = self.partition.as_mut() {
                 if !p.ends_window(self.step) {
                     result = self.step_part(from, all, true);
                     if result.is_err() {
