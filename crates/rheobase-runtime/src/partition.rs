@@ -668,11 +668,11 @@ impl PartitionState {
     fn gather_window(&mut self) {
         self.fill_block();
         let waited = std::time::Instant::now();
-        if self.overlap.on {
-            // With overlap on, every window's collective is the
-            // non-blocking one (here with nothing to do meanwhile), so that
-            // a rank's window always matches the others' (MPI matches no
-            // blocking collective with a non-blocking one).
+        if self.overlapping() {
+            // In a run whose windows may overlap, every window's collective
+            // is the non-blocking one (here with nothing to do meanwhile),
+            // so that a rank's window always matches the others' (MPI
+            // matches no blocking collective with a non-blocking one).
             self.exchange
                 .all_gather_fixed_during(&self.block, &mut self.blocks, &mut || {});
         } else {
