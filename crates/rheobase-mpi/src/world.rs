@@ -123,7 +123,12 @@ impl Exchange for MpiExchange {
         SimpleCommunicator::world().all_gather_into(block, &mut out[..]);
     }
 
-    fn all_gather_fixed_during(&self, block: &[u32], out: &mut Vec<u32>, during: &mut dyn FnMut()) {
+    fn all_gather_fixed_during(
+        &self,
+        block: &[u32],
+        out: &mut Vec<u32>,
+        during: &mut dyn FnMut(&mut dyn FnMut()),
+    ) {
         out.clear();
         out.resize(block.len() * self.ranks, 0);
         self.count(1);
@@ -131,13 +136,20 @@ impl Exchange for MpiExchange {
         // The request borrows the buffers for the scope, which ends only
         // once it has completed; `during` (the step's work, which may make
         // blocking collectives of its own, after this one's start on every
-        // rank) runs while it travels. Open MPI moves a small message when
-        // the collective starts and in any later MPI call of this process,
-        // and completes it at the wait.
+        // rank) runs while it travels. Open MPI moves a collective's
+        // rounds only inside MPI calls: `advance` tests it, which moves
+        // the next round if its messages have arrived.
         mpi::request::scope(|scope| {
-            let request = world.immediate_all_gather_into(scope, block, &mut out[..]);
-            during();
-            request.wait();
+            let mut pending = Some(world.immediate_all_gather_into(scope, block, &mut out[..]));
+            let mut advance = || {
+                if let Some(request) = pending.take() {
+                    pending = request.test().err();
+                }
+            };
+            during(&mut advance);
+            if let Some(request) = pending {
+                request.wait();
+            }
         });
     }
 

@@ -71,8 +71,16 @@ pub trait Exchange: Send + Sync {
     /// collectives through this exchange (every rank makes them in the
     /// same order, after this one's start, as MPI requires); it is how a
     /// window's local work overlaps its communication
-    /// ([`PartitionState::start_overlapped`]).
-    fn all_gather_fixed_during(&self, block: &[u32], out: &mut Vec<u32>, during: &mut dyn FnMut());
+    /// ([`PartitionState::start_overlapped`]). `during` is given a
+    /// function to call between pieces of its work, which advances the
+    /// collective (`MPI_Test`: an MPI library without a progress thread
+    /// moves a collective's later rounds only inside MPI calls).
+    fn all_gather_fixed_during(
+        &self,
+        block: &[u32],
+        out: &mut Vec<u32>,
+        during: &mut dyn FnMut(&mut dyn FnMut()),
+    );
 }
 
 /// The neurons rank `rank` of `ranks` owns in a group of `size`:
@@ -674,7 +682,7 @@ impl PartitionState {
             // so that a rank's window always matches the others' (MPI
             // matches no blocking collective with a non-blocking one).
             self.exchange
-                .all_gather_fixed_during(&self.block, &mut self.blocks, &mut || {});
+                .all_gather_fixed_during(&self.block, &mut self.blocks, &mut |_| {});
         } else {
             self.exchange
                 .all_gather_fixed(&self.block, &mut self.blocks);
@@ -1703,13 +1711,19 @@ impl Exchange for ThreadExchange {
         (self.rank == 0).then_some(all)
     }
 
-    fn all_gather_fixed_during(&self, block: &[u32], out: &mut Vec<u32>, during: &mut dyn FnMut()) {
+    fn all_gather_fixed_during(
+        &self,
+        block: &[u32],
+        out: &mut Vec<u32>,
+        during: &mut dyn FnMut(&mut dyn FnMut()),
+    ) {
         // The same shape as MPI's: the round is opened (this rank's block
         // posted) before `during`, whose rounds come after it, and read
         // after.
         self.collectives.fetch_add(1, Ordering::Relaxed);
         let round = self.start(words_to_bytes(block));
-        during();
+        // Threads need no help to progress.
+        during(&mut || {});
         let all = self.finish(round);
         let mut counts = Vec::new();
         bytes_to_words(&all, &mut counts, out);
@@ -2405,7 +2419,8 @@ mod tests {
                     }
                     let mut window = Vec::new();
                     let mut inner = (0, Vec::new(), Vec::new());
-                    ex.all_gather_fixed_during(&[r, r + 100], &mut window, &mut || {
+                    ex.all_gather_fixed_during(&[r, r + 100], &mut window, &mut |progress| {
+                        progress();
                         let (mut counts, mut out) = (Vec::new(), Vec::new());
                         ex.all_gather(&[r; 2][..=r.min(1) as usize], &mut counts, &mut out);
                         inner = (ex.any(1 << r), counts, out);

@@ -177,9 +177,12 @@ impl Simulation {
         flight.exchange.clone().all_gather_fixed_during(
             &flight.block,
             &mut flight.blocks,
-            &mut || {
+            &mut |advance| {
                 let t = Instant::now();
                 *result = self.step_part(at + 1, all, true);
+                // Between the two steps' parts the collective is given a
+                // chance to move its next round.
+                advance();
                 if result.is_ok() {
                     *done += 1;
                     self.show_progress();
@@ -244,7 +247,7 @@ impl Simulation {
             flight.exchange.clone().all_gather_fixed_during(
                 &flight.block,
                 &mut flight.blocks,
-                &mut || {},
+                &mut |_| {},
             );
             p.complete_overlapped(flight, 0.0, 0.0);
         }
