@@ -779,8 +779,11 @@ impl Simulation {
                 agreed = p.agree_split(local, flags);
             }
         }
-        // With overlap, the windows run in `overlap.rs`'s loop instead.
-        let overlapped = self.partition.as_ref().is_some_and(|p| p.overlapping());
+        // With overlap, the windows run in `overlap.rs`'s loop instead,
+        // whose windows count the steps of one clock (several clocks keep
+        // the blocking windows, which count ticks).
+        let overlapped = self.program.clocks.len() <= 1
+            && self.partition.as_ref().is_some_and(|p| p.overlapping());
         loop {
             if overlapped {
                 (done, result) = self.simulate_overlapped(steps, result, agreed);
