@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs models on 2 and 3 MPI ranks (and with 2 threads per rank, and with
-# recordings written out every step) and requires every .npz to be byte
-# for byte the one a single process writes; runs a model that only fits in
-# memory when split; then requires a model that cannot run split to be
-# refused with its message (refused_pre_clip.stderr).
+# recordings written out every step, and those with delays between ranks
+# with windows overlapping local work, `--overlap`) and requires every
+# .npz to be byte for byte the one a single process writes; interrupts
+# one rank of an overlapping run and requires every rank to stop and the
+# results to be written; runs a model that only fits in memory when
+# split; then requires a model that cannot run split to be refused with
+# its message (refused_pre_clip.stderr).
 #
 # Usage: tests/mpi/run.sh PATH/TO/rheo   (built with --features mpi)
 set -euo pipefail
@@ -41,18 +44,33 @@ models=(
     "$root/tests/ranks/presynaptic_writes_delays_changed.model"
     "$here/cuba_4k_short.model"
 )
+overlapping=(
+    "$root/spec-examples/brunel2000.model"
+    "$root/tests/ranks/delays_local_and_far.model"
+    "$root/tests/ranks/events_and_pathways.model"
+    "$root/tests/ranks/linked_one_neuron.model"
+    "$root/tests/ranks/shifted_pathways.model"
+)
 failed=0
 for model in "${models[@]}"; do
     name=$(basename "$model" .model)
     "$rheo" run "$model" --out "$work/$name-1" --quiet --seed 11
-    for run in "2 1 64" "3 1 64" "2 2 64" "3 1 0"; do
-        read -r n threads buffer <<<"$run"
-        out="$work/$name-$n-$threads-$buffer"
+    runs=("2 1 64" "3 1 64" "2 2 64" "3 1 0")
+    # Models whose shortest delay between ranks is 2 steps or more also
+    # run with overlap.
+    for o in "${overlapping[@]}"; do
+        if [ "$o" = "$model" ]; then
+            runs+=("2 1 64 --overlap" "3 2 64 --overlap")
+        fi
+    done
+    for run in "${runs[@]}"; do
+        read -r n threads buffer overlap <<<"$run"
+        out="$work/$name-$n-$threads-$buffer$overlap"
         "${mpirun[@]}" -n "$n" "$rheo" run "$model" --out "$out" --quiet --seed 11 \
-            --threads "$threads" --buffer-mb "$buffer"
+            --threads "$threads" --buffer-mb "$buffer" $overlap
         for f in "$work/$name-1"/*.npz; do
             if ! cmp -s "$f" "$out/$(basename "$f")"; then
-                echo "MPI: $name on $n ranks ($threads threads, buffer $buffer MB): $(basename "$f") differs" >&2
+                echo "MPI: $name on $n ranks ($threads threads, buffer $buffer MB $overlap): $(basename "$f") differs" >&2
                 failed=1
             fi
         done
@@ -63,6 +81,39 @@ for model in "${models[@]}"; do
     done
     echo "MPI: $name: 2 and 3 ranks give the same archives as one process"
 done
+
+# Ctrl-C (SIGINT) to one rank of a run whose windows overlap local work:
+# every rank stops after the same window, rank 0 writes what was recorded
+# and marks run.json interrupted, and the run exits with 130.
+"${mpirun[@]}" -n 2 "$rheo" run "$here/long_delays.model" --out "$work/interrupted" \
+    --quiet --threads 1 --overlap 2>"$work/interrupted.stderr" &
+launcher=$!
+sleep 2
+ranks_started=($(pgrep -P "$launcher" || true))
+if [ "${#ranks_started[@]}" -ne 2 ]; then
+    echo "MPI: expected 2 rank processes under mpirun, found ${#ranks_started[@]}" >&2
+    failed=1
+fi
+kill -INT "${ranks_started[1]:-$launcher}"
+set +e
+if ! timeout 60 tail --pid="$launcher" -f /dev/null; then
+    echo "MPI: the interrupted overlapping run did not stop within 60 s" >&2
+    failed=1
+    kill -KILL "$launcher"
+fi
+wait "$launcher"
+code=$?
+set -e
+summary="$work/interrupted/run.json"
+if [ "$code" -ne 130 ] || ! grep -q '"status": "interrupted"' "$summary" \
+    || ! grep -q '"overlapped_windows": [1-9]' "$summary" \
+    || grep -q panicked "$work/interrupted.stderr" \
+    || [ ! -s "$work/interrupted/spikes.npz" ] || [ ! -s "$work/interrupted/trace.npz" ]; then
+    echo "MPI: interrupting one rank of an overlapping run (exit $code):" >&2
+    cat "$work/interrupted.stderr" >&2
+    failed=1
+fi
+echo "MPI: SIGINT to one rank of an overlapping run stops every rank, results written"
 
 # A model that fits in memory only when split: refused on one process,
 # run on two (the limit is per rank), with the same archives. The model

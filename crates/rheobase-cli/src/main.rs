@@ -104,6 +104,15 @@ enum Command {
         /// `perf record`/`perf report` show `P.state_update`, not an address.
         #[arg(long)]
         perf_map: bool,
+        /// Under mpirun: overlap each window's spike exchange with local
+        /// work (the collective starts non-blocking and completes a step
+        /// later, windows one step shorter), where the shortest delay
+        /// between ranks is 2 steps or more. The same results either way;
+        /// run.json's per_rank[].window_wait_seconds and
+        /// window_in_flight_seconds show whether it pays (on one machine
+        /// it does not measurably: docs/scaling.md). Off by default.
+        #[arg(long)]
+        overlap: bool,
     },
     /// Draw OUT/NAME.png beside each monitor's OUT/NAME.npz of a finished run.
     Plot {
@@ -193,6 +202,7 @@ fn main() -> ExitCode {
             rate_width_ms,
             set,
             perf_map,
+            overlap,
         } => match parse_overrides(&set) {
             Ok(overrides) => run(
                 &model,
@@ -206,6 +216,7 @@ fn main() -> ExitCode {
                     plot: plot.then_some(rate_width_ms),
                     overrides,
                     perf_map,
+                    overlap,
                 },
             ),
             Err(code) => code,
@@ -598,6 +609,8 @@ struct Options {
     overrides: Vec<rheobase::Override>,
     /// Write a perf map of the compiled kernels.
     perf_map: bool,
+    /// Overlap the windows' exchanges with local work (`--overlap`).
+    overlap: bool,
 }
 
 /// The settings of the pictures, or why the width is refused.
@@ -842,6 +855,7 @@ fn run(
         errln!("{file_name}: error: {message}");
         return ExitCode::from(EXIT_RUNTIME);
     }
+    sim.set_overlap(options.overlap);
     sim.set_interrupt(interrupt);
     sim.set_memory_limit(memory_limit);
     let spill = Arc::new(Mutex::new(Spill::new(out)));

@@ -15,8 +15,10 @@
 //! process computes. Random draws are keyed by global element index, so
 //! the numbers do not depend on the rank count.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use rheobase_kernel::program::{
     ConnectPlan, KernelId, MonitorPlan, Multiplicity, Part, PathwaySide, Program, RegularTarget,
@@ -28,8 +30,10 @@ use crate::exec::ArrayStore;
 
 mod balance;
 mod clocks;
+mod overlap;
 mod synapse_sides;
 pub use balance::Split;
+pub(crate) use overlap::Overlap;
 pub(crate) use synapse_sides::{ghost_arrays, side_reads, Ghosts};
 
 /// The collectives a split simulation needs. Every rank calls each method
@@ -45,25 +49,41 @@ pub trait Exchange: Send + Sync {
     fn rank(&self) -> usize;
     /// Every rank's `local` words, concatenated in rank order, into `out`
     /// (cleared first); `counts[q]` is the number of words of rank `q`.
-    fn all_gather(&mut self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>);
+    fn all_gather(&self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>);
     /// The bitwise OR of every rank's `flags`, on every rank.
-    fn any(&mut self, flags: u32) -> u32;
+    fn any(&self, flags: u32) -> u32;
     /// Rank 0 receives every rank's bytes, in rank order; the others get
     /// `None`.
-    fn gather(&mut self, local: Vec<u8>) -> Option<Vec<Vec<u8>>>;
+    fn gather(&self, local: Vec<u8>) -> Option<Vec<Vec<u8>>>;
     /// Every rank's `block`, concatenated in rank order, into `out`
     /// (cleared first). Every rank's block has the same length, so this
     /// is one collective (`MPI_Allgather`): the window's message, whose
     /// blocks carry their own lengths ([`PartitionState::exchange_window`]).
-    fn all_gather_fixed(&mut self, block: &[u32], out: &mut Vec<u32>);
+    fn all_gather_fixed(&self, block: &[u32], out: &mut Vec<u32>);
     /// Like [`Exchange::all_gather`] when every rank already knows every
     /// rank's length, `counts[q]` words of rank `q`: one collective
     /// (`MPI_Allgatherv`) instead of two.
-    fn all_gather_known(&mut self, local: &[u32], counts: &[usize], out: &mut Vec<u32>);
+    fn all_gather_known(&self, local: &[u32], counts: &[usize], out: &mut Vec<u32>);
     /// Collectives made so far, counted as MPI makes them
     /// ([`Exchange::all_gather`] and [`Exchange::gather`] are two each, the
     /// others one), so that tests can check how many a window costs.
     fn collectives(&self) -> u64;
+    /// [`Exchange::all_gather_fixed`] started without waiting
+    /// (`MPI_Iallgather`): `during` runs while the blocks travel, and the
+    /// call returns once they have arrived. `during` may make other
+    /// collectives through this exchange (every rank makes them in the
+    /// same order, after this one's start, as MPI requires); it is how a
+    /// window's local work overlaps its communication
+    /// ([`PartitionState::start_overlapped`]). `during` is given a
+    /// function to call between pieces of its work, which advances the
+    /// collective (`MPI_Test`: an MPI library without a progress thread
+    /// moves a collective's later rounds only inside MPI calls).
+    fn all_gather_fixed_during(
+        &self,
+        block: &[u32],
+        out: &mut Vec<u32>,
+        during: &mut dyn FnMut(&mut dyn FnMut()),
+    );
 }
 
 /// The neurons rank `rank` of `ranks` owns in a group of `size`:
@@ -139,7 +159,10 @@ const SHRINK_AFTER_WINDOWS: u32 = 256;
 /// PopulationRateMonitors of exchanged groups record the window's steps
 /// at the exchange, in step order.
 pub(crate) struct PartitionState {
-    pub exchange: Box<dyn Exchange>,
+    /// Shared (`Arc`) so that the window's collective can be in flight
+    /// while the step's work, which makes collectives of its own, runs
+    /// (`partition/overlap.rs`).
+    pub exchange: Arc<dyn Exchange>,
     /// Which neurons of each group each rank owns.
     pub owners: Split,
     /// Per Synapses object: how local synapses map to global indices.
@@ -205,7 +228,8 @@ pub(crate) struct PartitionState {
     own: Vec<Range<usize>>,
     last_due: Vec<Option<usize>>,
     /// Seconds spent in the spike exchange (the collective and the
-    /// copies around it), waiting for slower ranks included.
+    /// copies around it), waiting for slower ranks included; of a window
+    /// ending overlapped, not the local work run while it travelled.
     pub exchange_seconds: f64,
     /// Spike exchanges made (windows).
     pub exchanges: u64,
@@ -280,6 +304,9 @@ pub(crate) struct PartitionState {
     indices: Vec<u32>,
     values: Vec<f64>,
     values_at: Vec<(Range<usize>, Range<usize>)>,
+    /// Overlapping the windows' communication with local work
+    /// (`partition/overlap.rs`): whether it is on, and its state.
+    pub overlap: Overlap,
     /// Per Synapses object that is the source of another: its ghost
     /// slots on this rank (`synapse_sides`), made when the other's
     /// synapses are.
@@ -310,7 +337,7 @@ pub(crate) struct Columns {
 impl PartitionState {
     pub fn new(exchange: Box<dyn Exchange>, owners: Split, synapses: usize) -> PartitionState {
         PartitionState {
-            exchange,
+            exchange: Arc::from(exchange),
             owners,
             runs: vec![Vec::new(); synapses],
             global_len: vec![0; synapses],
@@ -365,6 +392,7 @@ impl PartitionState {
             values_at: Vec::new(),
             ghosts: vec![None; synapses],
             ghost_arrays: vec![Vec::new(); synapses],
+            overlap: Overlap::default(),
         }
     }
 
@@ -579,15 +607,27 @@ impl PartitionState {
     /// Collective.
     pub fn exchange_window(&mut self) {
         let started = std::time::Instant::now();
-        // The recordings of `recorded` made since the last exchange follow
-        // the spike lists in the same message.
+        self.take_recorded();
+        let before = self.exchange.collectives();
+        self.gather_window();
+        self.window_collectives += self.exchange.collectives() - before;
+        self.unpack_window();
+        self.exchange_seconds += started.elapsed().as_secs_f64();
+    }
+
+    /// The recordings of `recorded` made since the last exchange follow
+    /// the spike lists in the window's message.
+    fn take_recorded(&mut self) {
         self.send.extend_from_slice(&self.values_send);
         self.values_send.clear();
         self.keys.clear();
         self.keys.append(&mut self.keys_send);
-        let before = self.exchange.collectives();
-        self.gather_window();
-        self.window_collectives += self.exchange.collectives() - before;
+    }
+
+    /// Reads the window's gathered messages (`recv`, `counts`): every
+    /// rank's flags, and its lists merged per step and trigger in rank
+    /// order, then its recordings.
+    fn unpack_window(&mut self) {
         self.exchanged = true;
         self.exchanges += 1;
         let lists = self.steps * self.per_step;
@@ -638,7 +678,6 @@ impl PartitionState {
             self.at.push(start..self.merged.len());
         }
         self.merge_recorded(&recorded);
-        self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 
     /// The window's one collective: every rank sends a block of
@@ -652,6 +691,27 @@ impl PartitionState {
     /// on every rank. Leaves `recv` and `counts` as one all-gather of the
     /// messages `send` would (flags word first).
     fn gather_window(&mut self) {
+        self.fill_block();
+        let waited = std::time::Instant::now();
+        if self.overlapping() {
+            // In a run whose windows may overlap, every window's collective
+            // is the non-blocking one (here with nothing to do meanwhile),
+            // so that a rank's window always matches the others' (MPI
+            // matches no blocking collective with a non-blocking one).
+            self.exchange
+                .all_gather_fixed_during(&self.block, &mut self.blocks, &mut |_| {});
+        } else {
+            self.exchange
+                .all_gather_fixed(&self.block, &mut self.blocks);
+        }
+        self.overlap.blocked_seconds += waited.elapsed().as_secs_f64();
+        self.read_blocks();
+    }
+
+    /// This rank's block of the window's message: a header (its flags
+    /// and the length of the rest of its message) and as much of the
+    /// rest as fits ([`PartitionState::gather_window`]).
+    fn fill_block(&mut self) {
         let words = self.block_words;
         let (flags, rest) = self
             .send
@@ -663,8 +723,16 @@ impl PartitionState {
         self.block.push(rest.len() as u32);
         self.block.extend_from_slice(&rest[..fits]);
         self.block.resize(words, 0);
-        self.exchange
-            .all_gather_fixed(&self.block, &mut self.blocks);
+    }
+
+    /// After every rank's block has arrived: the second round when some
+    /// rank's message did not fit, then `recv` and `counts` as one
+    /// all-gather of the messages would leave them, and the next block
+    /// size ([`PartitionState::gather_window`]).
+    fn read_blocks(&mut self) {
+        let words = self.block_words;
+        let rest = self.send.get(1..).unwrap_or(&[]);
+        let fits = rest.len().min(words - 2);
         let ranks = self.blocks.len() / words;
         let lens: Vec<usize> = (0..ranks)
             .map(|q| self.blocks[q * words + 1] as usize)
@@ -674,8 +742,10 @@ impl PartitionState {
         let mut extra = Vec::new();
         if longest > words - 2 {
             self.second_rounds += 1;
+            let waited = std::time::Instant::now();
             self.exchange
                 .all_gather_known(&rest[fits..], &overflows, &mut extra);
+            self.overlap.blocked_seconds += waited.elapsed().as_secs_f64();
         }
         self.recv.clear();
         self.counts.clear();
@@ -1717,19 +1787,28 @@ pub struct ThreadExchange {
     rank: usize,
     ranks: usize,
     board: Arc<Board>,
-    collectives: u64,
-    /// Rounds posted so far (the same on every rank).
-    rounds: u64,
+    collectives: AtomicU64,
+    /// Rounds posted so far (the same on every rank, which make the same
+    /// collectives in the same order).
+    rounds: AtomicU64,
 }
 
+/// Every rank's posts of the rounds not yet read by every rank, by round:
+/// a window's round may stay open while the ranks make further rounds
+/// ([`Exchange::all_gather_fixed_during`]), so rounds are kept by number
+/// rather than in a fixed pair of slots.
 struct Board {
-    barrier: Barrier,
-    /// Two sets of slots, used by alternate rounds: a rank can post the
-    /// next round while others still read this one, so one barrier per
-    /// round suffices (a rank can reach the round after next, which reuses
-    /// these slots, only once every rank has arrived at the next round's
-    /// barrier, i.e. has finished reading this one).
-    slots: [Mutex<Vec<Vec<u8>>>; 2],
+    rounds: Mutex<BTreeMap<u64, Round>>,
+    /// Notified whenever a rank posts.
+    posted: Condvar,
+}
+
+#[derive(Default)]
+struct Round {
+    posts: Vec<Option<Vec<u8>>>,
+    /// Ranks that have posted, and ranks that have read every post.
+    posted: usize,
+    read: usize,
 }
 
 impl ThreadExchange {
@@ -1737,37 +1816,75 @@ impl ThreadExchange {
     /// its own thread.
     pub fn group(ranks: usize) -> Vec<ThreadExchange> {
         let board = Arc::new(Board {
-            barrier: Barrier::new(ranks),
-            slots: [
-                Mutex::new(vec![Vec::new(); ranks]),
-                Mutex::new(vec![Vec::new(); ranks]),
-            ],
+            rounds: Mutex::new(BTreeMap::new()),
+            posted: Condvar::new(),
         });
         (0..ranks)
             .map(|rank| ThreadExchange {
                 rank,
                 ranks,
                 board: board.clone(),
-                collectives: 0,
-                rounds: 0,
+                collectives: AtomicU64::new(0),
+                rounds: AtomicU64::new(0),
             })
             .collect()
     }
 
-    /// Posts `local`, waits for every rank's, and returns them all.
-    fn post(&mut self, local: Vec<u8>) -> Vec<Vec<u8>> {
-        let set = (self.rounds % 2) as usize;
-        self.rounds += 1;
-        self.slots(set)[self.rank] = local;
-        self.board.barrier.wait();
-        self.slots(set).clone()
-    }
-
-    fn slots(&self, set: usize) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
-        // A rank that panicked while holding the lock left whole slots.
-        self.board.slots[set]
+    fn board(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Round>> {
+        // A rank that panicked while holding the lock left whole posts.
+        self.board
+            .rounds
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Posts `local` as this rank's part of the next round, without
+    /// waiting for the others'; returns the round.
+    fn start(&self, local: Vec<u8>) -> u64 {
+        let round = self.rounds.fetch_add(1, Ordering::Relaxed);
+        let mut board = self.board();
+        let entry = board.entry(round).or_default();
+        entry.posts.resize(self.ranks, None);
+        entry.posts[self.rank] = Some(local);
+        entry.posted += 1;
+        drop(board);
+        self.board.posted.notify_all();
+        round
+    }
+
+    /// Waits until every rank has posted `round` and returns the posts, in
+    /// rank order; the last rank to read it forgets it.
+    fn finish(&self, round: u64) -> Vec<Vec<u8>> {
+        let mut board = self.board();
+        loop {
+            if board.get(&round).is_some_and(|r| r.posted == self.ranks) {
+                break;
+            }
+            board = self
+                .board
+                .posted
+                .wait(board)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        let Some(entry) = board.get_mut(&round) else {
+            unreachable!("a round is forgotten only after every rank read it")
+        };
+        let all = entry
+            .posts
+            .iter()
+            .map(|p| p.clone().unwrap_or_default())
+            .collect();
+        entry.read += 1;
+        if entry.read == self.ranks {
+            board.remove(&round);
+        }
+        all
+    }
+
+    /// Posts `local`, waits for every rank's, and returns them all.
+    fn post(&self, local: Vec<u8>) -> Vec<Vec<u8>> {
+        let round = self.start(local);
+        self.finish(round)
     }
 }
 
@@ -1780,13 +1897,13 @@ impl Exchange for ThreadExchange {
         self.rank
     }
 
-    fn all_gather(&mut self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
+    fn all_gather(&self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
         // MPI needs the lengths first, then the words.
-        self.collectives += 1;
+        self.collectives.fetch_add(1, Ordering::Relaxed);
         self.gather_words(local, counts, out);
     }
 
-    fn all_gather_fixed(&mut self, block: &[u32], out: &mut Vec<u32>) {
+    fn all_gather_fixed(&self, block: &[u32], out: &mut Vec<u32>) {
         let mut counts = Vec::new();
         self.gather_words(block, &mut counts, out);
         debug_assert!(
@@ -1795,48 +1912,79 @@ impl Exchange for ThreadExchange {
         );
     }
 
-    fn all_gather_known(&mut self, local: &[u32], counts: &[usize], out: &mut Vec<u32>) {
+    fn all_gather_known(&self, local: &[u32], counts: &[usize], out: &mut Vec<u32>) {
         let mut found = Vec::new();
         self.gather_words(local, &mut found, out);
         debug_assert_eq!(found, counts, "a rank sent other than its known length");
     }
 
     fn collectives(&self) -> u64 {
-        self.collectives
+        self.collectives.load(Ordering::Relaxed)
     }
 
-    fn any(&mut self, flags: u32) -> u32 {
-        self.collectives += 1;
+    fn any(&self, flags: u32) -> u32 {
+        self.collectives.fetch_add(1, Ordering::Relaxed);
         let all = self.post(flags.to_le_bytes().to_vec());
         all.iter()
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .fold(0, |a, b| a | b)
     }
 
-    fn gather(&mut self, local: Vec<u8>) -> Option<Vec<Vec<u8>>> {
+    fn gather(&self, local: Vec<u8>) -> Option<Vec<Vec<u8>>> {
         // Lengths, then bytes, as over MPI.
-        self.collectives += 2;
+        self.collectives.fetch_add(2, Ordering::Relaxed);
         let all = self.post(local);
         (self.rank == 0).then_some(all)
+    }
+
+    fn all_gather_fixed_during(
+        &self,
+        block: &[u32],
+        out: &mut Vec<u32>,
+        during: &mut dyn FnMut(&mut dyn FnMut()),
+    ) {
+        // The same shape as MPI's: the round is opened (this rank's block
+        // posted) before `during`, whose rounds come after it, and read
+        // after.
+        self.collectives.fetch_add(1, Ordering::Relaxed);
+        let round = self.start(words_to_bytes(block));
+        // Threads need no help to progress.
+        during(&mut || {});
+        let all = self.finish(round);
+        let mut counts = Vec::new();
+        bytes_to_words(&all, &mut counts, out);
+        debug_assert!(
+            counts.iter().all(|&c| c == block.len()),
+            "ranks' fixed blocks differ in length"
+        );
     }
 }
 
 impl ThreadExchange {
     /// One all-gather of words, counted as one collective.
-    fn gather_words(&mut self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
-        self.collectives += 1;
-        let bytes = local.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let all = self.post(bytes);
-        counts.clear();
-        out.clear();
-        for block in &all {
-            counts.push(block.len() / 4);
-            out.extend(
-                block
-                    .chunks_exact(4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            );
-        }
+    fn gather_words(&self, local: &[u32], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
+        self.collectives.fetch_add(1, Ordering::Relaxed);
+        let all = self.post(words_to_bytes(local));
+        bytes_to_words(&all, counts, out);
+    }
+}
+
+fn words_to_bytes(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// Every rank's bytes as words, concatenated in rank order into `out`,
+/// with each rank's count of words in `counts`.
+fn bytes_to_words(all: &[Vec<u8>], counts: &mut Vec<usize>, out: &mut Vec<u32>) {
+    counts.clear();
+    out.clear();
+    for block in all {
+        counts.push(block.len() / 4);
+        out.extend(
+            block
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
     }
 }
 
@@ -2396,7 +2544,7 @@ mod tests {
     fn threads_gather_in_rank_order() {
         let handles: Vec<_> = ThreadExchange::group(3)
             .into_iter()
-            .map(|mut ex| {
+            .map(|ex| {
                 std::thread::spawn(move || {
                     let r = ex.rank() as u32;
                     let local: Vec<u32> = (0..=r).map(|k| 10 * r + k).collect();
@@ -2470,6 +2618,43 @@ mod tests {
                 sum_rounded_once(x, high, 0.0).to_bits(),
                 (x + high).to_bits()
             );
+        }
+    }
+
+    /// A window's round stays open while the ranks make other collectives
+    /// (the step's work during an overlapped exchange), some ranks
+    /// reaching them before others have even opened the window's round.
+    #[test]
+    fn threads_gather_while_a_round_is_open() {
+        let handles: Vec<_> = ThreadExchange::group(3)
+            .into_iter()
+            .map(|ex| {
+                std::thread::spawn(move || {
+                    let r = ex.rank() as u32;
+                    if r == 2 {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    let mut window = Vec::new();
+                    let mut inner = (0, Vec::new(), Vec::new());
+                    ex.all_gather_fixed_during(&[r, r + 100], &mut window, &mut |progress| {
+                        progress();
+                        let (mut counts, mut out) = (Vec::new(), Vec::new());
+                        ex.all_gather(&[r; 2][..=r.min(1) as usize], &mut counts, &mut out);
+                        inner = (ex.any(1 << r), counts, out);
+                    });
+                    let after = ex.any(8 << r);
+                    (window, inner, after, ex.collectives())
+                })
+            })
+            .collect();
+        for h in handles {
+            let (window, (flags, counts, out), after, collectives) = h.join().expect("rank thread");
+            assert_eq!(window, vec![0, 100, 1, 101, 2, 102]);
+            assert_eq!(flags, 0b111);
+            assert_eq!(counts, vec![1, 2, 2]);
+            assert_eq!(out, vec![0, 1, 1, 2, 2]);
+            assert_eq!(after, 0b111000);
+            assert_eq!(collectives, 5);
         }
     }
 }

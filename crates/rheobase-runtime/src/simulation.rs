@@ -19,6 +19,7 @@ use crate::synapses::{
 };
 use crate::{MonitorData, RuntimeError};
 
+mod overlap;
 mod ranks;
 mod regular;
 mod schedule;
@@ -778,7 +779,16 @@ impl Simulation {
                 agreed = p.agree_split(local, flags);
             }
         }
+        // With overlap, the windows run in `overlap.rs`'s loop instead,
+        // whose windows count the steps of one clock (several clocks keep
+        // the blocking windows, which count ticks).
+        let overlapped = self.program.clocks.len() <= 1
+            && self.partition.as_ref().is_some_and(|p| p.overlapping());
         loop {
+            if overlapped {
+                (done, result) = self.simulate_overlapped(steps, result, agreed);
+                break;
+            }
             if self.partition.is_some() {
                 // Every rank takes the same steps: the run stops after the
                 // same window on all of them when any is interrupted or

@@ -29,12 +29,14 @@ fn bits(monitors: &[MonitorData]) -> String {
     format!("{monitors:?}")
 }
 
-/// Runs `program` on `ranks` ranks; returns rank 0's recordings, per
-/// rank its owned state, and the number of spike exchanges (windows).
+/// Runs `program` on `ranks` ranks, their windows' exchanges overlapping
+/// local work or not; returns rank 0's recordings, per rank its owned
+/// state, and the number of spike exchanges (windows).
 fn run_split(
     program: &rheobase::Program,
     ranks: usize,
     threads: usize,
+    overlap: bool,
 ) -> (Outcome, Vec<OwnedState>, u64) {
     let handles: Vec<_> = ThreadExchange::group(ranks)
         .into_iter()
@@ -45,6 +47,7 @@ fn run_split(
                     Simulation::new(program, RunConfig { seed: 7, threads }).expect("simulation");
                 if ranks > 1 {
                     sim.set_exchange(Box::new(exchange)).expect("split");
+                    sim.set_overlap(overlap);
                 }
                 sim.run_all().expect("run");
                 let merged = sim.gather_recordings();
@@ -130,24 +133,34 @@ fn models() -> Vec<PathBuf> {
 /// tests/ranks; each sorted by name). None is refused now.
 const REFUSED: &[&str] = &[];
 
-/// Spike exchanges on 2 and 3 ranks of models whose windows are known:
-/// a window lasts one step more than the shortest delay between ranks (at
-/// most `MAX_WINDOW_STEPS`) and ends at the end of each run and every 256
-/// steps (the divergence checks). See each model's comment.
-const WINDOWS: &[(&str, u64)] = &[
+/// Spike exchanges on 2 and 3 ranks of models whose windows are known,
+/// without and with overlap: a window lasts one step more than the
+/// shortest delay between ranks (at most `MAX_WINDOW_STEPS`), with overlap
+/// as many steps as that delay when it is 2 steps or more, and ends at the
+/// end of each run and every 256 steps (the divergence checks). See each
+/// model's comment.
+const WINDOWS: &[(&str, u64, u64)] = &[
     // Windows of 14 ticks (`up`'s 13 ticks): 93 ticks are 6 of 14 and
     // one of 9, 60 are 4 of 14 and one of 4, then 30 of one tick (a
     // delay of 0 steps); each run ends with one more exchange for its
-    // SpikeMonitor at `when: end`.
-    ("clocks_split", 45),
-    // 373 steps, windows of 16: 16 up to step 256, then 8.
-    ("delays_local_and_far", 24),
+    // SpikeMonitor at `when: end`. Several clocks never overlap.
+    ("clocks_split", 45, 45),
+    // 373 steps, windows of 16: 16 up to step 256, then 8. With overlap,
+    // of 15: 17 and one of 1 up to step 256, then 7 and one of 12.
+    ("delays_local_and_far", 24, 26),
     // 137 windows of one step (zero delay), 56 of two steps (111 steps),
-    // then 8 steps up to step 256 and 11 windows of 21 (219 steps).
-    ("delays_zero_and_changed", 205),
+    // then 8 steps up to step 256 and 11 windows of 21 (219 steps). With
+    // overlap the same but for the last run's, of 20: 10 and one of 19.
+    ("delays_zero_and_changed", 205, 205),
     // 400 steps, windows of 7 (E's 0.6 ms): 36 of 7 and one of 4 up to
-    // step 256, then 20 of 7 and one of 4.
-    ("events_and_pathways", 58),
+    // step 256, then 20 of 7 and one of 4. With overlap, of 6: 42 and one
+    // of 4, then 24.
+    ("events_and_pathways", 58, 67),
+    // Two runs of 200 and 70 steps, windows of 4 (3 with overlap), and
+    // one more exchange at each run's end for the `when: end` monitor:
+    // 50 + 1, then 14 up to step 256, 4 and 1 (with overlap 67 + 1, then
+    // 19, 5 and 1).
+    ("overlap_in_flight", 70, 93),
 ];
 
 #[test]
@@ -174,19 +187,23 @@ fn split_runs_match_one_process_bit_for_bit() {
             refused.push(name);
             continue;
         }
-        let (single, single_states, _) = run_split(&model.program, 1, 1);
+        let (single, single_states, _) = run_split(&model.program, 1, 1, false);
         let single_state = &single_states[0];
         for ranks in [2, 3] {
             for threads in [1, 2] {
-                let (split, states, exchanges) = run_split(&model.program, ranks, threads);
+                // Two worker threads per rank run with overlap: results
+                // depend on neither, so each run checks both at once.
+                let overlap = threads == 2;
+                let (split, states, exchanges) = run_split(&model.program, ranks, threads, overlap);
                 let steps = model.program.actions.iter().map(|a| match a {
                     rheobase::kernel::program::Action::Run { steps } => *steps,
                     _ => 0,
                 });
                 let steps: u64 = steps.sum();
-                match WINDOWS.iter().find(|(n, _)| *n == name) {
-                    Some(&(_, expected)) => {
-                        assert_eq!(exchanges, expected, "{name}: windows");
+                match WINDOWS.iter().find(|(n, _, _)| *n == name) {
+                    Some(&(_, blocking, overlapped)) => {
+                        let expected = if overlap { overlapped } else { blocking };
+                        assert_eq!(exchanges, expected, "{name}: windows, overlap {overlap}");
                         windows_checked.push(name.clone());
                     }
                     None => assert!(exchanges <= steps, "{name}: {exchanges} exchanges"),
@@ -204,7 +221,7 @@ fn split_runs_match_one_process_bit_for_bit() {
                             .to_string()
                     };
                     panic!(
-                        "{name}: {ranks} ranks, {threads} threads differ from one process:\n\
+                        "{name}: {ranks} ranks, {threads} threads (overlap {overlap}) differ from one process:\n\
                          split:  ...{}...\nsingle: ...{}...\ncounts {:?} vs {:?}, synapses {:?} vs {:?}",
                         around(&split.monitors),
                         around(&single.monitors),
@@ -231,7 +248,7 @@ fn split_runs_match_one_process_bit_for_bit() {
     eprintln!("compared {compared} models; refused {refused:?}");
     assert!(compared >= 20, "only {compared} models compared");
     assert_eq!(refused, REFUSED, "models refused on several ranks");
-    for (name, _) in WINDOWS {
+    for (name, _, _) in WINDOWS {
         assert!(
             windows_checked.iter().any(|n| n == name),
             "{name}: its windows were not checked"

@@ -68,6 +68,19 @@ impl Simulation {
     /// One time step: the objects of [`Simulation::steps`], in the order
     /// Brian2 runs them.
     pub(super) fn one_step(&mut self) -> Result<(), RuntimeError> {
+        self.step_part(0, self.steps.len(), true)
+    }
+
+    /// Objects `from..to` of [`Simulation::steps`] of the current step,
+    /// then, if `ends_step`, the step ends (`step` advances). A window
+    /// ending overlapped runs a step in two parts, before and after its
+    /// exchange place (`overlap.rs`).
+    pub(super) fn step_part(
+        &mut self,
+        from: usize,
+        to: usize,
+        ends_step: bool,
+    ) -> Result<(), RuntimeError> {
         let tick_clock = self.clock();
         let Simulation {
             program,
@@ -88,7 +101,7 @@ impl Simulation {
         // several, each runs only at the ticks where its clock is due
         // (Brian2's `Network._nextclocks`), seeing its clock's time.
         let several_clocks = program.clocks.len() > 1;
-        for &step in steps.iter() {
+        for &step in &steps[from..to] {
             let own = if several_clocks {
                 step_clock(program, step)
             } else {
@@ -327,10 +340,12 @@ impl Simulation {
                         p.buffer(tick, exchanged.map(|g| g.spikes()));
                         p.buffer_events(tick, |g, e| groups[g].events[e].occurred());
                         p.end_step();
-                        if p.ends_window(tick) {
+                        // A window ending overlapped is exchanged by the
+                        // caller, around the rest of the step (`overlap.rs`).
+                        if p.ends_window(tick) && !p.overlap.now {
                             p.exchange_window();
                             deliver_window(
-                                p, program, store, groups, synapses, monitors, pre_order,
+                                p, program, store, groups, synapses, monitors, pre_order, false,
                             );
                         }
                     }
@@ -494,7 +509,9 @@ impl Simulation {
                 ),
             }
         }
-        self.step += 1;
+        if ends_step {
+            self.step += 1;
+        }
         Ok(())
     }
 }
@@ -837,8 +854,13 @@ fn record_state_monitor(
 /// (or event's) step, and the monitors of exchanged groups record the
 /// window's steps, in step order. A trigger's lists are those of the
 /// ticks where its group's clock is due, delivered at that clock's step
-/// and time (`partition::clocks`).
-fn deliver_window(
+/// and time (`partition::clocks`). A window that ended `overlapped` (one
+/// clock only) completes in the next step, whose thresholds have
+/// replaced the lists: they stay, and the pathways placed before their
+/// source's thresholder get the last step's spikes queued now
+/// (`overlap.rs`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn deliver_window(
     p: &PartitionState,
     program: &Program,
     store: &ArrayStore,
@@ -846,6 +868,7 @@ fn deliver_window(
     synapses: &mut [SynapsesState],
     monitors: &mut [MonitorData],
     pre_order: &[(usize, Option<usize>)],
+    overlapped: bool,
 ) {
     let end = p.window_step_end();
     for (tick, neurons, x) in p.window_steps() {
@@ -870,7 +893,7 @@ fn deliver_window(
                 // pathway (a new run empties the list first, and they are
                 // never queued).
                 let push = if p.shifted.contains(&(s, which)) {
-                    if tick + p.trigger_every(x) >= end {
+                    if tick + p.trigger_every(x) >= end && !overlapped {
                         continue;
                     }
                     step + 1
@@ -911,6 +934,9 @@ fn deliver_window(
         }
     }
     record_window(p, program, monitors);
+    if overlapped {
+        return;
+    }
     for (x, trigger) in p.triggers.iter().enumerate() {
         if trigger.event.is_some() {
             continue;
