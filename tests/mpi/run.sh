@@ -52,6 +52,13 @@ for model in "${models[@]}"; do
                 failed=1
             fi
         done
+        # Synaptic events are counted by the rank holding each synapse;
+        # run.json gives every rank's together, as one process counts them.
+        if [ "$(grep -o '"events": [0-9]*' "$work/$name-1/run.json")" != \
+            "$(grep -o '"events": [0-9]*' "$out/run.json")" ]; then
+            echo "MPI: $name on $n ranks: run.json's synaptic events differ from one process's" >&2
+            failed=1
+        fi
         if ! grep -q "\"ranks\": $n" "$out/run.json"; then
             echo "MPI: $name on $n ranks: run.json does not say \"ranks\": $n" >&2
             failed=1

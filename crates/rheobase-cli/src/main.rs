@@ -863,6 +863,9 @@ fn run(
     // then done.
     sim.gather_recordings();
     let per_rank = ranks.per_rank(&mut sim, peak_memory_bytes());
+    // Each rank counts the events of the synapses it holds; run.json
+    // gives the whole run's, as one process counts them.
+    let synapse_events = sim.global_synapse_events();
     if !primary {
         return match &result {
             Ok(()) => ExitCode::SUCCESS,
@@ -957,13 +960,14 @@ fn run(
             "method": g.method,
             "spikes": counts.iter().find(|(n, _)| n == &g.name).map_or(0, |(_, c)| *c),
         })).collect::<Vec<_>>(),
-        "synapses": sim.synapse_stats().iter().zip(sim.global_synapse_counts()).map(|(s, all)| json!({
+        "synapses": sim.synapse_stats().iter().zip(sim.global_synapse_counts()).zip(&synapse_events).map(|((s, all), events)| json!({
             "name": s.name,
-            // On several ranks: all ranks' synapses; bytes are rank 0's.
+            // On several ranks: all ranks' synapses and events; bytes are
+            // rank 0's.
             "synapses": all,
             "bytes": s.bytes,
             "bytes_per_synapse": if s.synapses > 0 { s.bytes as f64 / s.synapses as f64 } else { 0.0 },
-            "events": s.events,
+            "events": events,
             "connect_seconds": s.connect_seconds,
         })).collect::<Vec<_>>(),
         "spill": spill_json(&spill, &program, spill_complete),
