@@ -88,6 +88,36 @@ for f in "$work/dense-1"/*.npz; do
 done
 echo "MPI: a model refused in 180 MB on one process runs on 2 ranks of 180 MB each"
 
+
+# An error on one rank (a divergence on the last rank's neuron) ends the
+# run on every rank; rank 0 prints it at its line and writes it into
+# run.json as one process does, with the same archives of what was
+# recorded until then.
+diverges="$here/diverges_on_last_rank.model"
+set +e
+"$rheo" run "$diverges" --out "$work/diverges-1" --quiet 2>"$work/diverges-1.stderr"
+code1=$?
+for n in 2 3; do
+    "${mpirun[@]}" -n "$n" "$rheo" run "$diverges" --out "$work/diverges-$n" --quiet \
+        2>"$work/diverges-$n.stderr"
+    code=$?
+    if [ "$code1" -ne 3 ] || [ "$code" -ne 3 ] ||
+        ! grep -q "diverges_on_last_rank.model:8:9: error: the simulation diverged: \`v\` of group \`G\` became inf at neuron 8" "$work/diverges-$n.stderr" ||
+        [ "$(grep '"error"' "$work/diverges-1/run.json")" != "$(grep '"error"' "$work/diverges-$n/run.json")" ]; then
+        echo "MPI: diverges_on_last_rank on $n ranks (exit $code, one process $code1) did not fail as one process does:" >&2
+        cat "$work/diverges-$n.stderr" >&2
+        failed=1
+    fi
+    for f in "$work/diverges-1"/*.npz; do
+        if ! cmp -s "$f" "$work/diverges-$n/$(basename "$f")"; then
+            echo "MPI: diverges_on_last_rank on $n ranks: $(basename "$f") differs" >&2
+            failed=1
+        fi
+    done
+done
+set -e
+echo "MPI: an error on the last rank ends every rank, reported as one process reports it"
+
 # What cannot run split is refused before anything runs, naming it.
 set +e
 "${mpirun[@]}" -n 2 "$rheo" run "$here/refused_pre_product.model" \

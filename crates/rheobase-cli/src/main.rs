@@ -866,16 +866,24 @@ fn run(
     // Each rank counts the events of the synapses it holds; run.json
     // gives the whole run's, as one process counts them.
     let synapse_events = sim.global_synapse_events();
+    // An error found on another rank reaches rank 0, which prints it at
+    // its line and writes it into run.json, as one process does; rank 0
+    // itself only knows that another rank failed.
+    let own_error = match &result {
+        Err(RuntimeError::Interrupted { .. } | RuntimeError::OtherRank { .. }) | Ok(()) => None,
+        Err(_) if ranks.ranks < 2 => None,
+        Err(e) => {
+            let m = e.to_string();
+            let rendered = locate::render(&file_name, &source, Some(e), &m);
+            Some((m, rendered))
+        }
+    };
+    let first_error = ranks.first_error(&mut sim, own_error);
     if !primary {
         return match &result {
             Ok(()) => ExitCode::SUCCESS,
             Err(RuntimeError::Interrupted { .. }) => ExitCode::from(EXIT_INTERRUPTED),
-            Err(e) => {
-                if !matches!(e, RuntimeError::OtherRank { .. }) {
-                    errln!("{file_name}: error (MPI rank {}): {e}", ranks.rank);
-                }
-                ExitCode::from(EXIT_RUNTIME)
-            }
+            Err(_) => ExitCode::from(EXIT_RUNTIME),
         };
     }
     set_phase(&state, Phase::Writing);
@@ -888,12 +896,21 @@ fn run(
         ),
         Err(e) => ("failed", ExitCode::from(EXIT_RUNTIME), Some(e.to_string())),
     };
-    if let Some(m) = &message {
-        // At the line that caused it, when the error names one.
-        errs!(
-            "{}",
-            locate::render(&file_name, &source, result.as_ref().err(), m)
-        );
+    match (&result, &first_error) {
+        // Another rank's error, already rendered at its line there.
+        (Err(RuntimeError::OtherRank { .. }), Some((m, rendered))) => {
+            errs!("{rendered}");
+            message = Some(m.clone());
+        }
+        _ => {
+            if let Some(m) = &message {
+                // At the line that caused it, when the error names one.
+                errs!(
+                    "{}",
+                    locate::render(&file_name, &source, result.as_ref().err(), m)
+                );
+            }
+        }
     }
 
     // Whatever happened, everything recorded so far is written.

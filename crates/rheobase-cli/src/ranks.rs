@@ -148,6 +148,35 @@ impl Ranks {
     }
 }
 
+impl Ranks {
+    /// The error of the lowest rank that failed on its own (not only
+    /// because another rank did), as `(message, rendered)`: on rank 0,
+    /// which prints it and writes it into run.json as one process would;
+    /// `None` elsewhere, on one rank, or when no rank failed on its own.
+    /// `own` is this rank's, the same pair, if it failed on its own.
+    /// Collective.
+    pub fn first_error(
+        &self,
+        sim: &mut Simulation,
+        own: Option<(String, String)>,
+    ) -> Option<(String, String)> {
+        if self.ranks < 2 {
+            return own;
+        }
+        // The message and its rendering, separated by a NUL, which
+        // neither contains (both are text about the model).
+        let local = own
+            .map(|(message, rendered)| format!("{message}\0{rendered}").into_bytes())
+            .unwrap_or_default();
+        let all = sim.gather_bytes(local)?;
+        all.into_iter().find(|b| !b.is_empty()).and_then(|b| {
+            let text = String::from_utf8_lossy(&b).into_owned();
+            let (message, rendered) = text.split_once('\0')?;
+            Some((message.to_string(), rendered.to_string()))
+        })
+    }
+}
+
 /// Where the construct `part` of object `name` is declared: its block
 /// (`on_pre:`, `on_post:`), its first equation, or its name.
 /// The part named in a refusal, as the singular subject of the
