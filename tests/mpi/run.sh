@@ -88,6 +88,20 @@ for f in "$work/dense-1"/*.npz; do
 done
 echo "MPI: a model refused in 180 MB on one process runs on 2 ranks of 180 MB each"
 
+# The limit is per rank, and every rank holds every neuron's state: a
+# model made of neuron state (96 MB) is refused under 100 MB per rank on
+# two ranks as on one, before anything is allocated, saying so.
+set +e
+"${mpirun[@]}" -n 2 "$rheo" run "$here/state_heavy.model" --out "$work/state-2" --quiet \
+    --memory-gb 0.1 2>"$work/state-2.stderr"
+code=$?
+set -e
+if [ "$code" -eq 0 ] || ! grep -q "state_heavy.model:6:15: error: this model needs about [0-9.]* MB of memory on each of 2 MPI ranks, more than the [0-9.]* MB available to each" "$work/state-2.stderr"; then
+    echo "MPI: state_heavy was not refused on 2 ranks of 100 MB (exit $code):" >&2
+    cat "$work/state-2.stderr" >&2
+    failed=1
+fi
+echo "MPI: a model of neuron state over the per-rank limit is refused on 2 ranks too"
 
 # An error on one rank (a divergence on the last rank's neuron) ends the
 # run on every rank; rank 0 prints it at its line and writes it into

@@ -243,23 +243,29 @@ fn compile_model(
     overrides: &[rheobase::Override],
     files: &ModelFiles,
     resources: &Resources,
-    warn: bool,
+    speak: bool,
 ) -> Result<rheobase::CompiledModel, ExitCode> {
+    // `speak` is false on MPI ranks other than 0: every rank finds the same
+    // warnings and errors, and rank 0 prints them once.
     match rheobase::compile_overridden(file_name, source, overrides, files, resources) {
         Ok((model, text)) => {
             // Warnings do not stop the model; they go to standard error
             // before anything else, as a compiler's do.
-            if warn && !model.warnings.is_empty() {
+            if speak && !model.warnings.is_empty() {
                 errs!("{}", render::render(file_name, &text, &model.warnings));
             }
             Ok(model)
         }
         Err(rheobase::Error::Model(e)) => {
-            errs!("{}", e.render());
+            if speak {
+                errs!("{}", e.render());
+            }
             Err(ExitCode::from(EXIT_MODEL_ERROR))
         }
         Err(e) => {
-            errln!("{file_name}: {e}");
+            if speak {
+                errln!("{file_name}: {e}");
+            }
             Err(ExitCode::from(EXIT_MODEL_ERROR))
         }
     }
@@ -305,6 +311,7 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
         out.unwrap_or(Path::new(".")),
         DEFAULT_BUFFER_MB,
         rheobase::memory_limit(),
+        1,
     );
     let file_name = path.display().to_string();
     match compile_model(
@@ -371,7 +378,12 @@ fn compile_command(path: &Path, what: emit::Emit, kernel: Option<&str>) -> ExitC
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let resources = resources_for(Path::new("."), DEFAULT_BUFFER_MB, rheobase::memory_limit());
+    let resources = resources_for(
+        Path::new("."),
+        DEFAULT_BUFFER_MB,
+        rheobase::memory_limit(),
+        1,
+    );
     let model = match compile_model(
         &file_name,
         &source,
@@ -435,7 +447,7 @@ fn compile_command(path: &Path, what: emit::Emit, kernel: Option<&str>) -> ExitC
 /// recordings streamed to `out` through a buffer of `buffer_mb` MiB, and
 /// the free space of the disk holding `out` (or the nearest existing
 /// directory above it, since `out` is created only for a valid model).
-fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64) -> Resources {
+fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64, ranks: usize) -> Resources {
     let existing = out.ancestors().find(|p| {
         let p = if p.as_os_str().is_empty() {
             Path::new(".")
@@ -458,6 +470,7 @@ fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64) -> Resources {
             free_disk,
             place: format!("`{}`", out.display()),
         },
+        ranks,
     }
 }
 
@@ -728,7 +741,9 @@ fn run(
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
-            errs!("{}", render::render_plain_message(&file_name, &msg));
+            if primary {
+                errs!("{}", render::render_plain_message(&file_name, &msg));
+            }
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -747,10 +762,9 @@ fn run(
             st.base.insert("overrides".into(), Value::Object(set));
         }
     }
-    // The memory limit is per rank; the estimate before the run is of the
-    // whole model, whose synapses (the bulk) are shared among the ranks.
-    let estimate_limit = memory_limit.saturating_mul(ranks.ranks as u64);
-    let resources = resources_for(out, buffer_mb, estimate_limit);
+    // The memory limit is per rank: every rank holds every neuron's state
+    // but only its share of the synapses, which the estimate counts.
+    let resources = resources_for(out, buffer_mb, memory_limit, ranks.ranks);
     let mut model = match compile_model(
         &file_name,
         &source,
