@@ -154,6 +154,11 @@ enum Command {
         /// and is checked like the file.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// Check for a run split over this many MPI ranks (`mpirun -n
+        /// RANKS rheo run ...`): what cannot run split yet is refused, and
+        /// the memory needed is each rank's, against the per-rank limit
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        ranks: u32,
     },
 }
 
@@ -172,8 +177,13 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { model, out, set } => match parse_overrides(&set) {
-            Ok(overrides) => check(&model, out.as_deref(), &overrides),
+        Command::Check {
+            model,
+            out,
+            set,
+            ranks,
+        } => match parse_overrides(&set) {
+            Ok(overrides) => check(&model, out.as_deref(), &overrides, ranks as usize),
             Err(code) => code,
         },
         Command::Compile {
@@ -296,7 +306,12 @@ fn read_model(path: &Path) -> Result<String, String> {
     })
 }
 
-fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> ExitCode {
+fn check(
+    path: &Path,
+    out: Option<&Path>,
+    overrides: &[rheobase::Override],
+    ranks: usize,
+) -> ExitCode {
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
@@ -311,7 +326,7 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
         out.unwrap_or(Path::new(".")),
         DEFAULT_BUFFER_MB,
         rheobase::memory_limit(),
-        1,
+        ranks,
     );
     let file_name = path.display().to_string();
     match compile_model(
@@ -323,6 +338,11 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
         true,
     ) {
         Ok(model) => {
+            // What `mpirun -n RANKS rheo run` would refuse before the run.
+            if let Some(refused) = ranks::refusals(ranks, &file_name, &source, &model.program) {
+                errs!("{refused}");
+                return ExitCode::from(EXIT_MODEL_ERROR);
+            }
             let groups: Vec<String> = model
                 .program
                 .groups
@@ -351,14 +371,29 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
                 } else {
                     String::new()
                 };
+                // Split, every rank holds every neuron's state and about
+                // its share of the synapses.
+                let each = if ranks > 1 {
+                    format!(
+                        " ({} on each rank)",
+                        rheobase::ir::human_bytes(e.state + e.synapses / ranks as f64)
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "; needs about {} of memory for state and synapses{conditional}, records about {}",
+                    "; needs about {} of memory for state and synapses{each}{conditional}, records about {}",
                     rheobase::ir::human_bytes(e.state + e.synapses),
                     rheobase::ir::human_bytes(e.recordings)
                 )
             });
+            let split = if ranks > 1 {
+                format!(" (runs split on {ranks} MPI ranks)")
+            } else {
+                String::new()
+            };
             outln!(
-                "{}: ok: {summary}{}",
+                "{}: ok{split}: {summary}{}",
                 path.display(),
                 needs.unwrap_or_default()
             );

@@ -77,42 +77,7 @@ impl Ranks {
         source: &str,
         program: &rheobase::Program,
     ) -> Option<String> {
-        if self.ranks < 2 {
-            return None;
-        }
-        let found = unsupported(program);
-        if found.is_empty() {
-            return None;
-        }
-        let ast = rheobase::syntax::parse(source).ok();
-        let diagnostics: Vec<Diagnostic> = found
-            .iter()
-            .map(|u| {
-                let span = ast
-                    .as_ref()
-                    .and_then(|m| span_of(m, &u.object, u.part))
-                    .unwrap_or(Span::new(0, 0));
-                Diagnostic::error(
-                    span,
-                    format!(
-                        "`{}` cannot run on {} MPI ranks yet: its {} {}",
-                        u.object,
-                        self.ranks,
-                        subject(u.part),
-                        u.what
-                    ),
-                )
-                .with_note(
-                    "run this model on one process (without mpirun); docs/scaling.md \
-                     lists what runs split",
-                )
-            })
-            .collect();
-        Some(rheobase::syntax::render::render(
-            file_name,
-            source,
-            &diagnostics,
-        ))
+        refusals(self.ranks, file_name, source, program)
     }
 
     /// Each rank's figures (memory, time, synapses held), gathered on rank
@@ -146,6 +111,53 @@ impl Ranks {
             None => Value::Null,
         }
     }
+}
+
+/// The diagnostics, rendered, for what `program` uses that cannot run on
+/// `ranks` ranks yet; `None` when it can (or `ranks` is 1): what `rheo
+/// run` under mpirun refuses, and `rheo check --ranks` reports.
+pub fn refusals(
+    ranks: usize,
+    file_name: &str,
+    source: &str,
+    program: &rheobase::Program,
+) -> Option<String> {
+    if ranks < 2 {
+        return None;
+    }
+    let found = unsupported(program);
+    if found.is_empty() {
+        return None;
+    }
+    let ast = rheobase::syntax::parse(source).ok();
+    let diagnostics: Vec<Diagnostic> = found
+        .iter()
+        .map(|u| {
+            let span = ast
+                .as_ref()
+                .and_then(|m| span_of(m, &u.object, u.part))
+                .unwrap_or(Span::new(0, 0));
+            Diagnostic::error(
+                span,
+                format!(
+                    "`{}` cannot run on {} MPI ranks yet: its {} {}",
+                    u.object,
+                    ranks,
+                    subject(u.part),
+                    u.what
+                ),
+            )
+            .with_note(
+                "run this model on one process (without mpirun); docs/scaling.md \
+                 lists what runs split",
+            )
+        })
+        .collect();
+    Some(rheobase::syntax::render::render(
+        file_name,
+        source,
+        &diagnostics,
+    ))
 }
 
 impl Ranks {
@@ -223,6 +235,17 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
                 _ => None,
             });
     }
+    if part == "schedule" {
+        // A part moved by a statement (`G.thresholder['spike'].when =
+        // ...`), else by the object's `order:`, else the object.
+        let moved = model.items.iter().find_map(|item| match item {
+            Item::SetSchedule(set) if set.object.name == name => Some(set.span),
+            _ => None,
+        });
+        if moved.is_some() {
+            return moved;
+        }
+    }
     model.items.iter().find_map(|item| {
         let (ident, specific) = match item {
             Item::Synapses(s) => {
@@ -238,7 +261,22 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
                 };
                 (&s.name, block)
             }
-            Item::NeuronGroup(g) => (&g.name, own_dt(&g.dt)),
+            Item::NeuronGroup(g) => {
+                let block = match part {
+                    "equations" => g.model.first().map(|e| e.span),
+                    "threshold" => g.threshold.as_ref().map(|e| e.span),
+                    // A reset, or else the code of a custom event.
+                    "reset" => g
+                        .reset
+                        .as_ref()
+                        .map(|b| b.span)
+                        .or_else(|| g.on_event.first().map(|e| e.statements.span)),
+                    "run_regularly" => g.run_regularly.first().map(|r| r.span),
+                    "schedule" => g.order.as_ref().map(|e| e.span),
+                    _ => own_dt(&g.dt),
+                };
+                (&g.name, block)
+            }
             Item::PoissonGroup(g) => (&g.name, own_dt(&g.dt)),
             Item::SpikeGeneratorGroup(g) => (&g.name, own_dt(&g.dt)),
             Item::PoissonInput(g) => (&g.name, None),
