@@ -132,6 +132,21 @@ done
 set -e
 echo "MPI: an error on the last rank ends every rank, reported as one process reports it"
 
+# Without --seed or seed(...), every rank uses rank 0's seed from the
+# clock, the one run.json reports: one process given it writes the same.
+for n in 2 3; do
+    "${mpirun[@]}" -n "$n" "$rheo" run "$here/no_seed.model" --out "$work/no-seed-$n" --quiet
+    seed=$(grep -o '"seed": [0-9]*' "$work/no-seed-$n/run.json" | grep -o '[0-9]*$')
+    "$rheo" run "$here/no_seed.model" --out "$work/no-seed-1-$n" --quiet --seed "$seed"
+    for f in "$work/no-seed-1-$n"/*.npz; do
+        if ! cmp -s "$f" "$work/no-seed-$n/$(basename "$f")"; then
+            echo "MPI: no_seed on $n ranks: $(basename "$f") differs from one process with seed $seed" >&2
+            failed=1
+        fi
+    done
+done
+echo "MPI: without a seed, every rank draws from rank 0's"
+
 # What cannot run split is refused before anything runs, naming it.
 set +e
 "${mpirun[@]}" -n 2 "$rheo" run "$here/refused_pre_product.model" \

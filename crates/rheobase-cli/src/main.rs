@@ -817,7 +817,7 @@ fn run(
         }
         return ExitCode::from(EXIT_MODEL_ERROR);
     }
-    let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
+    let seed = ranks.same_seed(seed_arg.or(model.seed).unwrap_or_else(clock_seed));
     // Without TimedArray values and generator spikes (see lean.rs).
     let program = lean::copy_without_data(&mut model.program);
     let units = meta::Units::of(&source);

@@ -69,6 +69,23 @@ impl Ranks {
         }
     }
 
+    /// Rank 0's `seed`, on every rank: a seed taken from the clock (no
+    /// `--seed`, no `seed(...)`) differs between processes, and ranks
+    /// drawing from different seeds would give numbers no one-process run
+    /// gives. Collective, before the simulation is made (every rank gets
+    /// here: they check the same model the same way).
+    pub fn same_seed(&mut self, seed: u64) -> u64 {
+        let Some(exchange) = self.exchange.as_mut() else {
+            return seed;
+        };
+        let (mut counts, mut all) = (Vec::new(), Vec::new());
+        exchange.all_gather(&[seed as u32, (seed >> 32) as u32], &mut counts, &mut all);
+        match all.get(..2) {
+            Some(&[low, high]) => u64::from(low) | (u64::from(high) << 32),
+            _ => seed,
+        }
+    }
+
     /// The diagnostics, rendered, for what `program` uses that cannot run
     /// on these ranks yet; `None` when it can (or there is one rank).
     pub fn refusals(
