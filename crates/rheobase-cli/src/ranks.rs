@@ -503,7 +503,7 @@ run 1*ms
     }
 
     #[test]
-    fn a_thresholder_moved_after_the_exchange_is_refused_at_its_group() {
+    fn a_thresholder_moved_after_the_exchange_is_refused_at_the_statement_moving_it() {
         let source = "\
 NeuronGroup G(2):
     model:
@@ -523,7 +523,7 @@ run 1*ms
             .expect("refused");
         assert!(
             text.starts_with(
-                "moved.model:1:13: error: `G` cannot run on 2 MPI ranks yet: its schedule moves \
+                "moved.model:10:1: error: `G` cannot run on 2 MPI ranks yet: its schedule moves \
                  its thresholder after the place where a split run exchanges spikes"
             ),
             "{text}"
