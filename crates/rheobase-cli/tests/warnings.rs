@@ -23,9 +23,15 @@ const EXPECTED: &[&str] = &[
     // Its pathways join groups on different clocks on purpose, as Brian2's
     // `synapses_dt_mismatch` warns for the same model.
     "tests/models/two_clocks.model",
+    // Likewise: split runs of pathways between groups on different clocks.
+    "tests/ranks/clocks_split.model",
     // On purpose: a constant `N` beside a Synapses object whose code reads
     // its own `N` (the synapse count), which wins, as in Brian2.
     "tests/models/synapse_counts.model",
+    // On purpose: `on_pre` assigns `x_pre` a value that differs per
+    // synapse and reads it back, so the last synapse in one process's
+    // order decides it, which split runs must reproduce bit for bit.
+    "tests/ranks/presynaptic_writes_assign_scale.model",
 ];
 
 /// `rheo check` of `relative` (from the workspace root): exit code and

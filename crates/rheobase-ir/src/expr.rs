@@ -161,23 +161,20 @@ pub fn substitute(e: &Expr, map: &BTreeMap<Sym, Expr>, time: Option<&Expr>) -> E
     }
     match e {
         Expr::Time => time.cloned().unwrap_or(Expr::Time),
-        Expr::Unary(op, a) => unary(*op, substitute(a, map, time)),
-        Expr::Binary(op, a, b) => binary(*op, substitute(a, map, time), substitute(b, map, time)),
-        Expr::Select(k, a, b) => Expr::Select(
-            Box::new(substitute(k, map, time)),
-            Box::new(substitute(a, map, time)),
-            Box::new(substitute(b, map, time)),
-        ),
-        Expr::Table {
-            table,
-            time: t,
-            column,
-        } => Expr::Table {
-            table: *table,
-            time: Box::new(substitute(t, map, time)),
-            column: column.as_ref().map(|x| Box::new(substitute(x, map, time))),
-        },
-        other => other.clone(),
+        other => map_folding(other, &mut |x| substitute(x, map, time)),
+    }
+}
+
+/// `e` with each direct operand replaced by `f` of it, folding the
+/// constants a replacement makes as [`unary`] and [`binary`] do.
+pub fn map_folding(e: &Expr, f: &mut impl FnMut(&Expr) -> Expr) -> Expr {
+    match e {
+        Expr::Unary(op, a) => unary(*op, f(a)),
+        Expr::Binary(op, a, b) => {
+            let a = f(a);
+            binary(*op, a, f(b))
+        }
+        other => other.map_operands(f),
     }
 }
 
@@ -188,46 +185,24 @@ pub fn mentions(e: &Expr, syms: &[Sym]) -> bool {
             return true;
         }
     }
-    match e {
-        Expr::Unary(_, a) => mentions(a, syms),
-        Expr::Binary(_, a, b) => mentions(a, syms) || mentions(b, syms),
-        Expr::Select(k, a, b) => mentions(k, syms) || mentions(a, syms) || mentions(b, syms),
-        Expr::Table { time, column, .. } => {
-            mentions(time, syms) || column.as_ref().is_some_and(|x| mentions(x, syms))
-        }
-        _ => false,
-    }
+    e.operands().any(|x| mentions(x, syms))
 }
 
 /// Whether `e` depends on the time outside of lookup tables, or draws
 /// random numbers: either makes it not constant over a time step.
 pub fn varies_within_step(e: &Expr) -> bool {
     match e {
-        Expr::Time | Expr::Rand { .. } => true,
-        Expr::Unary(_, a) => varies_within_step(a),
-        Expr::Binary(_, a, b) => varies_within_step(a) || varies_within_step(b),
-        Expr::Select(k, a, b) => {
-            varies_within_step(k) || varies_within_step(a) || varies_within_step(b)
-        }
+        Expr::Time | Expr::Rand { .. } | Expr::Binomial { .. } => true,
         // A table is constant over its own dt, which is at least the
         // simulation step; its time argument does not count.
         Expr::Table { column, .. } => column.as_ref().is_some_and(|x| varies_within_step(x)),
-        _ => false,
+        _ => e.operands().any(varies_within_step),
     }
 }
 
 /// Whether `e` draws random numbers.
 pub fn draws_random(e: &Expr) -> bool {
-    match e {
-        Expr::Rand { .. } => true,
-        Expr::Unary(_, a) => draws_random(a),
-        Expr::Binary(_, a, b) => draws_random(a) || draws_random(b),
-        Expr::Select(k, a, b) => draws_random(k) || draws_random(a) || draws_random(b),
-        Expr::Table { time, column, .. } => {
-            draws_random(time) || column.as_ref().is_some_and(|x| draws_random(x))
-        }
-        _ => false,
-    }
+    matches!(e, Expr::Rand { .. } | Expr::Binomial { .. }) || e.operands().any(draws_random)
 }
 
 /// An expression written as `Σ coefficient·symbol + rest`, where neither the

@@ -286,29 +286,7 @@ pub fn with_parameter_values(e: &Expr, values: &HashMap<ArrayId, f64>) -> Expr {
             Some(v) => c(*v),
             None => e.clone(),
         },
-        Expr::Unary(op, a) => expr::unary(*op, with_parameter_values(a, values)),
-        Expr::Binary(op, a, b) => expr::binary(
-            *op,
-            with_parameter_values(a, values),
-            with_parameter_values(b, values),
-        ),
-        Expr::Select(k, a, b) => Expr::Select(
-            Box::new(with_parameter_values(k, values)),
-            Box::new(with_parameter_values(a, values)),
-            Box::new(with_parameter_values(b, values)),
-        ),
-        Expr::Table {
-            table,
-            time,
-            column,
-        } => Expr::Table {
-            table: *table,
-            time: Box::new(with_parameter_values(time, values)),
-            column: column
-                .as_ref()
-                .map(|x| Box::new(with_parameter_values(x, values))),
-        },
-        other => other.clone(),
+        other => expr::map_folding(other, &mut |x| with_parameter_values(x, values)),
     }
 }
 

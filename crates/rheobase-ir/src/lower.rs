@@ -101,32 +101,7 @@ fn exceeds_size(e: &Expr, limit: usize) -> bool {
         if count > limit {
             return true;
         }
-        match e {
-            Expr::Unary(_, a) => stack.push(a),
-            Expr::Binary(_, a, b) => {
-                stack.push(a);
-                stack.push(b);
-            }
-            Expr::Select(a, b, c) => {
-                stack.push(a);
-                stack.push(b);
-                stack.push(c);
-            }
-            Expr::Table { time, column, .. } => {
-                stack.push(time);
-                if let Some(c) = column {
-                    stack.push(c);
-                }
-            }
-            Expr::Const(_)
-            | Expr::Load(..)
-            | Expr::Local(_)
-            | Expr::Index(_)
-            | Expr::Time
-            | Expr::Dt
-            | Expr::Rand { .. }
-            | Expr::Binomial { .. } => {}
-        }
+        stack.extend(e.operands());
     }
     false
 }

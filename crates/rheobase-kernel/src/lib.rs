@@ -272,6 +272,26 @@ impl Expr {
         ops.into_iter().flatten()
     }
 
+    /// The expression with each direct operand replaced by `f` of it (the
+    /// same node otherwise): the one recursion expression rewrites share.
+    pub fn map_operands(&self, f: &mut impl FnMut(&Expr) -> Expr) -> Expr {
+        match self {
+            Expr::Unary(op, a) => Expr::Unary(*op, Box::new(f(a))),
+            Expr::Binary(op, a, b) => Expr::Binary(*op, Box::new(f(a)), Box::new(f(b))),
+            Expr::Select(c, a, b) => Expr::Select(Box::new(f(c)), Box::new(f(a)), Box::new(f(b))),
+            Expr::Table {
+                table,
+                time,
+                column,
+            } => Expr::Table {
+                table: *table,
+                time: Box::new(f(time)),
+                column: column.as_ref().map(|x| Box::new(f(x))),
+            },
+            leaf => leaf.clone(),
+        }
+    }
+
     /// Calls `f` with every array the expression loads and its index space.
     pub fn visit_loads(&self, f: &mut dyn FnMut(ArrayId, IndexSpace)) {
         if let Expr::Load(a, space) = self {

@@ -105,25 +105,15 @@ impl Access {
                 }
             }
             Expr::Index(space) => self.space(*space),
-            Expr::Unary(_, a) => self.expr(a),
-            Expr::Binary(_, a, b) => {
-                self.expr(a);
-                self.expr(b);
-            }
-            Expr::Select(c, a, b) => {
-                self.expr(c);
-                self.expr(a);
-                self.expr(b);
-            }
-            Expr::Table {
-                table,
-                time,
-                column,
-            } => {
+            Expr::Table { table, .. } => {
                 self.tables.push(*table);
-                self.expr(time);
-                if let Some(c) = column {
-                    self.expr(c);
+                for e in expr.operands() {
+                    self.expr(e);
+                }
+            }
+            Expr::Unary(..) | Expr::Binary(..) | Expr::Select(..) => {
+                for e in expr.operands() {
+                    self.expr(e);
                 }
             }
         }

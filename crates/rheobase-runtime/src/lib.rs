@@ -77,7 +77,7 @@ mod synapses;
 pub use error::RuntimeError;
 pub use exec::{KernelCode, Values, ValuesMut};
 pub use monitor::{MonitorData, StateSeries};
-pub use partition::{owned_range, owner, unsupported, Exchange, ThreadExchange, Unsupported};
+pub use partition::{owned_range, unsupported, Exchange, ThreadExchange, Unsupported};
 pub use simulation::{RecordingSink, RunConfig, Simulation, SynapseStats, Timings};
 
 /// Number of elements per parallel chunk of a Range kernel (fixed so that

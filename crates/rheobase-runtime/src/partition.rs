@@ -3,7 +3,7 @@
 //! check of what a program may use when it runs split.
 //!
 //! Each NeuronGroup's neurons are split into contiguous ranges of global
-//! index ([`owned_range`]); a rank updates only its range, while its
+//! index, balanced by their expected synapses ([`Split`]); a rank updates only its range, while its
 //! neuron arrays stay full length (the memory that must scale with the
 //! rank count is the synapses'). Each synapse lives on the rank that owns
 //! its target neuron, so `on_pre` effects, summed variables and `on_post`
@@ -26,7 +26,10 @@ use rheobase_kernel::{ArrayId, BinaryOp, Expr, IndexSpace, Kernel, Stmt};
 
 use crate::exec::ArrayStore;
 
+mod balance;
+mod clocks;
 mod synapse_sides;
+pub use balance::Split;
 pub(crate) use synapse_sides::{ghost_arrays, side_reads, Ghosts};
 
 /// The collectives a split simulation needs. Every rank calls each method
@@ -72,22 +75,6 @@ pub fn owned_range(size: usize, ranks: usize, rank: usize) -> Range<usize> {
     at(rank)..at(rank + 1)
 }
 
-/// The rank that owns neuron `index` of a group of `size`.
-pub fn owner(index: usize, size: usize, ranks: usize) -> usize {
-    // The last rank whose range starts at or before `index`.
-    let mut lo = 0;
-    let mut hi = ranks.max(1);
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if owned_range(size, ranks, mid).start <= index {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
-
 /// Flags agreed between ranks after every step and action.
 pub(crate) const FLAG_INTERRUPTED: u32 = 1;
 pub(crate) const FLAG_FAILED: u32 = 2;
@@ -117,7 +104,8 @@ pub(crate) enum Placement {
     Rows(Vec<u32>),
 }
 
-/// The longest exchange window, in steps. Any window up to one step more
+/// The longest exchange window, in steps (ticks, with several clocks:
+/// `clocks`). Any window up to one step more
 /// than the shortest delay between ranks gives the same results; this
 /// bound keeps the spikes buffered per window, and the time a rank takes
 /// to notice another's interrupt, small when no synapse crosses ranks.
@@ -152,6 +140,8 @@ const SHRINK_AFTER_WINDOWS: u32 = 256;
 /// at the exchange, in step order.
 pub(crate) struct PartitionState {
     pub exchange: Box<dyn Exchange>,
+    /// Which neurons of each group each rank owns.
+    pub owners: Split,
     /// Per Synapses object: how local synapses map to global indices.
     pub runs: Vec<Vec<GlobalRun>>,
     /// Per Synapses object: synapses made on all ranks together.
@@ -180,9 +170,17 @@ pub(crate) struct PartitionState {
     /// Collectives made by the windows' exchanges (one per window, plus
     /// the second rounds).
     pub window_collectives: u64,
-    /// Synapses with a delay of `split` steps or more are queued at the
-    /// exchange; every synapse whose source is on another rank has one.
+    /// Synapses with a delay of `split` ticks or more are queued at the
+    /// exchange; every synapse whose source is on another rank has one
+    /// (in its clock's steps, `split_in`: `clocks`).
     pub split: u32,
+    /// Whether the program has several clocks, the ticks per step of each
+    /// clock and of each trigger's group's, and per clock the delay in
+    /// its steps from which synapses wait for the exchange (`clocks`).
+    several_clocks: bool,
+    clock_every: Vec<u64>,
+    trigger_every: Vec<u64>,
+    split_steps: Vec<u32>,
     /// The first step of the current window and the step after its last.
     window_start: u64,
     pub window_end: u64,
@@ -199,11 +197,13 @@ pub(crate) struct PartitionState {
     pub shifted: Vec<(usize, Option<usize>)>,
     /// Every trigger's neurons in every step of the last exchanged window:
     /// `merged[at[step * per_step + g].clone()]`, ascending; `own[g]` is
-    /// where this rank's neurons lie in the last step's list of trigger
-    /// `g`.
+    /// where this rank's neurons lie in the list of trigger `g` of the
+    /// window's last step where its group was due, `last_due[g]` (the
+    /// last step, with one clock; `clocks`).
     merged: Vec<u32>,
     at: Vec<Range<usize>>,
-    pub own: Vec<Range<usize>>,
+    own: Vec<Range<usize>>,
+    last_due: Vec<Option<usize>>,
     /// Seconds spent in the spike exchange (the collective and the
     /// copies around it), waiting for slower ranks included.
     pub exchange_seconds: f64,
@@ -244,10 +244,10 @@ pub(crate) struct PartitionState {
     /// Per kernel: the neuron arrays a pathway's kernel changes through
     /// its presynaptic neuron ([`pre_writes`]), whose changes each rank
     /// sends to the neurons' owners ([`PartitionState::apply_pre_writes`]).
-    pub pre_writes: Vec<Vec<ArrayId>>,
+    pub pre_writes: Vec<Changes>,
     /// Per kernel: the shared variables a reset or an event's code
-    /// accumulates ([`shared_writes`]), whose changes every rank applies.
-    pub shared_writes: Vec<Vec<ArrayId>>,
+    /// changes ([`shared_writes`]), whose changes every rank applies.
+    pub shared_writes: Vec<Changes>,
     /// The monitors that each rank records for its own neurons and whose
     /// recordings travel with the window's exchange (monitor indices):
     /// SpikeMonitors with `variables:` of exchanged groups (read after the
@@ -308,9 +308,10 @@ pub(crate) struct Columns {
 }
 
 impl PartitionState {
-    pub fn new(exchange: Box<dyn Exchange>, synapses: usize) -> PartitionState {
+    pub fn new(exchange: Box<dyn Exchange>, owners: Split, synapses: usize) -> PartitionState {
         PartitionState {
             exchange,
+            owners,
             runs: vec![Vec::new(); synapses],
             global_len: vec![0; synapses],
             triggers: Vec::new(),
@@ -324,6 +325,10 @@ impl PartitionState {
             small_windows: 0,
             window_collectives: 0,
             split: 0,
+            several_clocks: false,
+            clock_every: vec![1],
+            trigger_every: Vec::new(),
+            split_steps: Vec::new(),
             window_start: 0,
             window_end: 0,
             steps: 0,
@@ -334,6 +339,7 @@ impl PartitionState {
             merged: Vec::new(),
             at: Vec::new(),
             own: Vec::new(),
+            last_due: Vec::new(),
             exchange_seconds: 0.0,
             exchanges: 0,
             share_send: Vec::new(),
@@ -380,12 +386,13 @@ impl PartitionState {
             .all_gather_fixed(&[local_min_delay, flags], &mut self.recv);
         let min = self.recv.iter().step_by(2).copied().min();
         self.split = u64::from(min.unwrap_or(u32::MAX)).min(MAX_WINDOW_STEPS - 1) as u32;
+        self.size_split_steps();
         self.recv.iter().skip(1).step_by(2).fold(0, |a, &f| a | f)
     }
 
-    /// Steps per window: a spike of a window's first step is due `split`
-    /// steps later at the earliest, i.e. in the synapses slot of step
-    /// `split` of the window, which runs after that step's exchange.
+    /// Steps (ticks) per window: a spike of a window's first step is due
+    /// `split` steps later at the earliest, i.e. in the synapses slot of
+    /// step `split` of the window, which runs after that step's exchange.
     pub fn window(&self) -> u64 {
         u64::from(self.split) + 1
     }
@@ -514,24 +521,31 @@ impl PartitionState {
         }
     }
 
-    /// Buffers this rank's lists of one step, one ascending list per
+    /// Buffers this rank's lists of tick `tick`, one ascending list per
     /// trigger (the same triggers in the same order every step): the
     /// spikes of the exchanged groups after the thresholds, then the
-    /// custom events after they are found.
-    pub fn buffer<'a>(&mut self, lists: impl Iterator<Item = &'a [u32]>) {
-        for list in lists {
+    /// custom events after they are found. A trigger whose group is not
+    /// due at the tick sends an empty list (`clocks`).
+    pub fn buffer<'a>(&mut self, tick: u64, lists: impl Iterator<Item = &'a [u32]>) {
+        for (x, list) in lists.enumerate() {
+            let list = if self.due(x, tick) { list } else { &[] };
             self.send.push(list.len() as u32);
             self.send.extend_from_slice(list);
         }
     }
 
-    /// Buffers this rank's custom events of one step that are triggers
+    /// Buffers this rank's custom events of tick `tick` that are triggers
     /// (after the step's spikes): `occurred(group, event)` is the
     /// ascending list of this rank's neurons for which the event occurred.
-    pub fn buffer_events<'a>(&mut self, occurred: impl Fn(usize, usize) -> &'a [u32]) {
-        for t in &self.triggers {
+    pub fn buffer_events<'a>(&mut self, tick: u64, occurred: impl Fn(usize, usize) -> &'a [u32]) {
+        for x in 0..self.triggers.len() {
+            let t = self.triggers[x];
             if let Some(e) = t.event {
-                let list = occurred(t.group, e);
+                let list = if self.due(x, tick) {
+                    occurred(t.group, e)
+                } else {
+                    &[]
+                };
                 self.send.push(list.len() as u32);
                 self.send.extend_from_slice(list);
             }
@@ -608,13 +622,16 @@ impl PartitionState {
         self.merged.clear();
         self.at.clear();
         self.own.clear();
+        self.own.resize(self.per_step, 0..0);
+        self.find_last_due();
         let me = self.rank();
         for l in 0..lists {
             let start = self.merged.len();
             for (q, place) in places.iter().enumerate() {
-                if q == me && l >= lists - self.per_step {
+                let x = l % self.per_step.max(1);
+                if q == me && self.last_due[x] == Some(l) {
                     let from = self.merged.len() - start;
-                    self.own.push(from..from + place[l].len());
+                    self.own[x] = from..from + place[l].len();
                 }
                 self.merged.extend_from_slice(&self.recv[place[l].clone()]);
             }
@@ -734,12 +751,6 @@ impl PartitionState {
             )
         })
     }
-
-    /// The neurons of trigger `g` in the last step of the last window.
-    pub fn last_step(&self, g: usize) -> &[u32] {
-        let l = (self.steps - 1) * self.per_step + g;
-        &self.merged[self.at[l].clone()]
-    }
 }
 
 impl PartitionState {
@@ -793,7 +804,7 @@ impl PartitionState {
         let source = program.synapses[k].source;
         let made = self.global_len[k];
         if self.pre_read[k].as_ref().map(|(n, _)| *n) != Some(made) {
-            let read = self.find_pre_read(program.groups[source].size, pre);
+            let read = self.find_pre_read(source, pre);
             self.pre_read[k] = Some((made, read));
         }
         let read = self.pre_read[k].take();
@@ -805,9 +816,9 @@ impl PartitionState {
     /// Per rank `r`, the neurons of `r`'s range of a group of `size` that
     /// some other rank has among its synapses' presynaptic neurons (this
     /// rank's are `pre`), ascending. Collective.
-    fn find_pre_read(&mut self, size: usize, pre: &[u32]) -> Vec<Vec<u32>> {
+    fn find_pre_read(&mut self, group: usize, pre: &[u32]) -> Vec<Vec<u32>> {
         let (ranks, me) = (self.ranks(), self.rank());
-        let own = owned_range(size, ranks, me);
+        let own = self.owners.range(group, me);
         let mut mine: Vec<u32> = pre
             .iter()
             .copied()
@@ -822,7 +833,7 @@ impl PartitionState {
         all.dedup();
         (0..ranks)
             .map(|r| {
-                let range = owned_range(size, ranks, r);
+                let range = self.owners.range(group, r);
                 let lo = all.partition_point(|&i| (i as usize) < range.start);
                 let hi = all.partition_point(|&i| (i as usize) < range.end);
                 all[lo..hi].to_vec()
@@ -845,12 +856,13 @@ impl PartitionState {
         }
         let started = std::time::Instant::now();
         let (ranks, me) = (self.ranks(), self.rank());
+        let owners = &self.owners;
         // The neurons of array `a` that rank `q` sends, in order.
         let elements = |a: ArrayId, q: usize| -> Elements<'_> {
             let group = program.arrays[a.0 as usize].group;
             match selected {
                 Some((g, per_rank)) if g == group => Elements::Listed(per_rank[q].iter()),
-                _ => Elements::Range(owned_range(program.groups[group].size, ranks, q)),
+                _ => Elements::Range(owners.range(group, q)),
             }
         };
         self.share_send.clear();
@@ -872,7 +884,7 @@ impl PartitionState {
             .iter()
             .map(|&a| {
                 let group = program.arrays[a.0 as usize].group;
-                owned_range(program.groups[group].size, ranks, me).len()
+                self.owners.range(group, me).len()
             })
             .sum::<usize>() as u64;
         self.share_words += self.share_send.len() as u64;
@@ -958,8 +970,9 @@ impl PartitionState {
 /// One synapse's change of a presynaptic variable, made on the rank that
 /// holds the synapse and applied by the rank that owns the neuron
 /// ([`PartitionState::apply_pre_writes`]): `neuron`'s variable
-/// `writes[array]` (of the kernel's [`pre_writes`]) is increased by
-/// `value`. `(step, post, global)` is the place of the synapse's run of
+/// `writes[array]` (of the kernel's [`pre_writes`]) is changed by
+/// `value` (and `low`, see [`Change::AddProduct`]) as its [`Change`]
+/// says. `(step, post, global)` is the place of the synapse's run of
 /// the kernel in one process's order of them: the step of the spike (or
 /// event) that triggered it, then, for a pathway triggered from the
 /// target side, its postsynaptic neuron, then its global index.
@@ -971,25 +984,26 @@ pub(crate) struct PreWrite {
     pub post: u32,
     pub global: u64,
     pub value: f64,
+    pub low: f64,
 }
 
 /// Words of one [`PreWrite`] in a message.
-const PRE_WRITE_WORDS: usize = 9;
+const PRE_WRITE_WORDS: usize = 11;
 
 impl PartitionState {
     /// Applies every rank's [`PreWrite`]s of one run of a pathway kernel
     /// that changes the presynaptic variables `writes`, right after it ran
     /// on every rank: each rank sends the changes its synapses made, and
-    /// the owner of each neuron adds them to its variable in the order one
-    /// process makes them (which mixes every rank's synapses), so that its
-    /// value is the one of one process to the last bit. Collective.
+    /// the owner of each neuron applies them to its variable in the order
+    /// one process makes them (which mixes every rank's synapses), so that
+    /// its value is the one of one process to the last bit. Collective.
     ///
     /// With `everywhere` (the shared variables of [`shared_writes`]),
     /// every rank applies every change, so that each holds the value of
     /// one process.
     pub fn apply_pre_writes(
         &mut self,
-        writes: &[ArrayId],
+        writes: &[(ArrayId, Change)],
         local: &[PreWrite],
         program: &Program,
         store: &mut ArrayStore,
@@ -997,87 +1011,211 @@ impl PartitionState {
     ) {
         let started = std::time::Instant::now();
         self.share_send.clear();
+        let halves = |x: u64| [x as u32, (x >> 32) as u32];
         for w in local {
-            let bits = w.value.to_bits();
-            self.share_send.extend_from_slice(&[
-                w.neuron,
-                w.array,
-                w.step as u32,
-                (w.step >> 32) as u32,
-                w.post,
-                w.global as u32,
-                (w.global >> 32) as u32,
-                bits as u32,
-                (bits >> 32) as u32,
-            ]);
+            self.share_send.extend_from_slice(&[w.neuron, w.array]);
+            for word in [w.step, w.global, w.value.to_bits(), w.low.to_bits()] {
+                self.share_send.extend_from_slice(&halves(word));
+            }
+            self.share_send.push(w.post);
         }
         self.pre_write_words += self.share_send.len() as u64;
         self.exchange
             .all_gather(&self.share_send, &mut self.counts, &mut self.recv);
-        let (ranks, me) = (self.ranks(), self.rank());
+        let me = self.rank();
+        let whole = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
         let mut mine: Vec<PreWrite> = self
             .recv
             .chunks_exact(PRE_WRITE_WORDS)
             .map(|w| PreWrite {
                 neuron: w[0],
                 array: w[1],
-                step: u64::from(w[2]) | (u64::from(w[3]) << 32),
-                post: w[4],
-                global: u64::from(w[5]) | (u64::from(w[6]) << 32),
-                value: f64::from_bits(u64::from(w[7]) | (u64::from(w[8]) << 32)),
+                step: whole(w[2], w[3]),
+                global: whole(w[4], w[5]),
+                value: f64::from_bits(whole(w[6], w[7])),
+                low: f64::from_bits(whole(w[8], w[9])),
+                post: w[10],
             })
             .filter(|w| {
                 if everywhere {
                     return true;
                 }
-                let a = writes[w.array as usize];
-                let size = program.groups[program.arrays[a.0 as usize].group].size;
-                owned_range(size, ranks, me).contains(&(w.neuron as usize))
+                let a = writes[w.array as usize].0;
+                let group = program.arrays[a.0 as usize].group;
+                self.owners.range(group, me).contains(&(w.neuron as usize))
             })
             .collect();
         // A stable sort: a synapse's changes of several variables keep
         // their order (they touch different arrays, so it does not matter).
         mine.sort_by_key(|w| (w.step, w.post, w.global));
         for w in &mine {
-            store.get_mut(writes[w.array as usize])[w.neuron as usize] += w.value;
+            let (a, change) = writes[w.array as usize];
+            let x = &mut store.get_mut(a)[w.neuron as usize];
+            *x = change.apply(*x, w.value, w.low);
         }
         self.exchange_seconds += started.elapsed().as_secs_f64();
     }
 }
 
+/// How a kernel changes a variable that the rank running it does not own
+/// (a presynaptic neuron's, [`pre_writes`]) or that every rank holds (a
+/// shared variable, [`shared_writes`]), so that the variable's owner (or
+/// every rank) can apply each element's change in one process's order.
+/// Each element runs alone with the variable set to [`Change::identity`];
+/// what it leaves there is its change, which [`Change::apply`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// `x += e` or `x -= e`, `e` not a product: the change is `-0.0 ± e`
+    /// (`-0.0` is the identity of addition: `-0.0 + e == e` and `-0.0 - e
+    /// == -e` for every `e`, zeros included), and `x + change` is what one
+    /// process computes.
+    Add,
+    /// `x += a*b` or `x -= a*b`: one process rounds `x ± a*b` once (the
+    /// JIT fuses a product added to something into one multiply-add, as
+    /// g++ does; without FMA it rounds the product first). The change is
+    /// the rounded product `h` (`x` set to `-0.0`) and what the product
+    /// exceeds it by, `l` (a second run with `x` set to `-h`: exact, since
+    /// the error of a product is a double), and the owner rounds `x + h +
+    /// l` once ([`sum_rounded_once`]), which is the fused result to the
+    /// last bit; without FMA `l` is 0 and it is `x + h`, the unfused one.
+    AddProduct,
+    /// `x *= e`: the change is `1.0 * e == e`, and `x * change` is what
+    /// one process computes.
+    Scale,
+    /// `x = e`, `e` not reading `x`: the last store in one process's order
+    /// wins. The change is the value stored; `x` is set to a NaN no
+    /// computation makes ([`UNSET`]) to see whether the element stored it.
+    Assign,
+}
+
+/// The bits of a NaN no arithmetic produces (a signalling NaN; hardware
+/// makes only quiet ones), which an element that assigns a variable
+/// without reading it cannot leave in it unless it did not store it.
+const UNSET: u64 = 0x7ff0_5245_4f42_4153;
+
+impl Change {
+    /// The value the variable is given before one element runs alone.
+    pub(crate) fn identity(self) -> f64 {
+        match self {
+            Change::Add | Change::AddProduct => -0.0,
+            Change::Scale => 1.0,
+            Change::Assign => f64::from_bits(UNSET),
+        }
+    }
+
+    /// Whether `value`, left by an element run alone, is no change.
+    pub(crate) fn unchanged(self, value: f64) -> bool {
+        value.to_bits() == self.identity().to_bits()
+    }
+
+    /// `x` after an element's change `value` (and, for a product, its
+    /// remainder `low`), as one process's store computes it.
+    pub(crate) fn apply(self, x: f64, value: f64, low: f64) -> f64 {
+        match self {
+            Change::Add => x + value,
+            Change::AddProduct => sum_rounded_once(x, value, low),
+            Change::Scale => x * value,
+            Change::Assign => value,
+        }
+    }
+}
+
+/// `x + high + low` rounded once to the nearest double, where `high +
+/// low` is an exact product and `high` its rounded value (`|low| <=
+/// ulp(high)/2`): Boldo and Melquiond's correctly rounded sum of three
+/// doubles ("Emulation of FMA and correctly rounded sums: proved
+/// algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008):
+/// the exact sum of `x` and `high`, then its error plus `low` rounded to
+/// odd, which keeps the information a second rounding to nearest needs.
+/// Exact barring overflow and products deep in the subnormal range.
+pub(crate) fn sum_rounded_once(x: f64, high: f64, low: f64) -> f64 {
+    if low == 0.0 || !high.is_finite() || !x.is_finite() {
+        return x + high;
+    }
+    let (th, tl) = two_sum(x, high);
+    th + add_rounded_to_odd(tl, low)
+}
+
+/// `a + b` exactly: the rounded sum and its error (Knuth's TwoSum).
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// `a + b` rounded to odd: the rounded sum, moved one unit towards the
+/// exact sum when it is inexact and its last bit is even.
+fn add_rounded_to_odd(a: f64, b: f64) -> f64 {
+    let (s, e) = two_sum(a, b);
+    if e == 0.0 || s.to_bits() & 1 == 1 || !s.is_finite() {
+        return s;
+    }
+    // `s` is not zero here (a zero sum is exact). Towards `e`: a larger
+    // magnitude when `e` has the sign of `s`.
+    let bits = s.to_bits();
+    f64::from_bits(if (e > 0.0) == (s > 0.0) {
+        bits + 1
+    } else {
+        bits - 1
+    })
+}
+
+/// What a kernel changes that another rank applies ([`pre_writes`],
+/// [`shared_writes`]): each variable and how, and every element it
+/// stores, which a second run of one element (for a product) starts from
+/// again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Changes {
+    pub vars: Vec<(ArrayId, Change)>,
+    pub stores: Vec<(ArrayId, IndexSpace)>,
+}
+
+impl Changes {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
+
+    pub(crate) fn arrays(&self) -> impl Iterator<Item = ArrayId> + '_ {
+        self.vars.iter().map(|&(a, _)| a)
+    }
+
+    /// Whether some variable's change needs the second run.
+    pub(crate) fn products(&self) -> bool {
+        self.vars.iter().any(|&(_, c)| c == Change::AddProduct)
+    }
+}
+
 /// The neuron arrays a pathway's kernel changes through its presynaptic
 /// neuron (`x_pre += ...`), when it changes each in a way the owner of
-/// the neuron can apply in one process's order: a single `x_pre += e` or
-/// `x_pre -= e` per variable (possibly under a condition), where nothing
-/// else in the kernel reads or writes `x` (through any index) and `e` is
-/// not a product. Then `e` does not depend on the order in which the
-/// synapses run, the synapse's change is `x + e` with `x` set to `-0.0`
-/// (the identity of addition: `-0.0 + e == e` and `-0.0 - e == -e` for
-/// every `e`, zeros included), and the owner's `x + change` is what one
-/// process computes. A product would be one fused multiply-add on one
-/// process (`x + a*b` rounded once) and two roundings here. `Err` names
-/// what cannot be split.
-pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+/// the neuron can apply in one process's order ([`Change`]): a single
+/// `x_pre += e`, `x_pre -= e` or `x_pre *= e` per variable (possibly
+/// under a condition), where nothing else in the kernel reads or writes
+/// `x` (through any index), or assignments `x_pre = e` of values that do
+/// not read `x`, read back only after an assignment that always runs.
+/// Then `e` does not depend on the order in which the synapses run.
+/// `Err` names what cannot be split.
+pub(crate) fn pre_writes(program: &Program, kernel: &Kernel) -> Result<Changes, String> {
     accumulated_writes(program, kernel, IndexSpace::Pre)
 }
 
 /// Like [`pre_writes`], the shared variables a reset or an event's code
 /// changes (`s += 1` in a reset): each rank runs its own neurons' share
-/// one neuron at a time with `s` set to `-0.0`, and every rank adds every
-/// rank's changes in neuron order, as one process makes them
+/// one neuron at a time, and every rank applies every rank's changes in
+/// neuron order, as one process makes them
 /// (`PartitionState::apply_pre_writes`), so `s` stays the same on every
 /// rank.
-pub(crate) fn shared_writes(program: &Program, kernel: &Kernel) -> Result<Vec<ArrayId>, String> {
+pub(crate) fn shared_writes(program: &Program, kernel: &Kernel) -> Result<Changes, String> {
     accumulated_writes(program, kernel, IndexSpace::Shared)
 }
 
 /// [`pre_writes`] and [`shared_writes`]: the arrays `kernel` stores
-/// through `space`, or what keeps them from being accumulated.
+/// through `space` and how, or what keeps them from being applied by
+/// another rank.
 fn accumulated_writes(
     program: &Program,
     kernel: &Kernel,
     space: IndexSpace,
-) -> Result<Vec<ArrayId>, String> {
+) -> Result<Changes, String> {
     // How the message names the variable `v`: as the code writes it.
     let (kind, suffix) = match space {
         IndexSpace::Pre => ("presynaptic", "_pre"),
@@ -1089,89 +1227,177 @@ fn accumulated_writes(
             .map_or(name.as_str(), |(_, v)| v)
             .to_string()
     };
-    let mut written: Vec<ArrayId> = Vec::new();
-    let mut bad: Option<String> = None;
+    let mut changes = Changes::default();
     walk(kernel, &mut |_| {}, &mut |a, at| {
-        if at == space && !written.contains(&a) {
-            written.push(a);
+        if at == space && !changes.vars.iter().any(|&(w, _)| w == a) {
+            changes.vars.push((a, Change::Add));
+        }
+        if !changes.stores.contains(&(a, at)) {
+            changes.stores.push((a, at));
         }
     });
-    if written.is_empty() {
-        return Ok(written);
+    if changes.is_empty() {
+        return Ok(changes);
     }
-    // Each written variable: its stores (any index) and its loads.
-    let mut stores = vec![0usize; written.len()];
-    let mut loads = vec![0usize; written.len()];
-    walk(
-        kernel,
-        &mut |e| {
-            if let Expr::Load(a, _) = e {
-                if let Some(x) = written.iter().position(|w| w == a) {
-                    loads[x] += 1;
-                }
+    for x in 0..changes.vars.len() {
+        let a = changes.vars[x].0;
+        let v = name(a);
+        changes.vars[x].1 = change_of(kernel, a, space).map_err(|why| match why {
+            Refusal::Twice => format!("changes the {kind} variable `{v}{suffix}` more than once"),
+            Refusal::Reads => format!(
+                "reads `{v}`, which it changes as the {kind} variable `{v}{suffix}`, beside \
+                 changing it"
+            ),
+            Refusal::Other => format!(
+                "writes the {kind} variable `{v}{suffix}` other than by `{v}{suffix} += ...`, \
+                 `-=`, `*=` or an assignment `{v}{suffix} = ...` of a value that does not read it"
+            ),
+        })?;
+    }
+    Ok(changes)
+}
+
+/// Why [`change_of`] cannot make a variable's change one another rank
+/// applies.
+enum Refusal {
+    /// `x` is changed by more than one `+=`, `-=` or `*=` (or by those and
+    /// an assignment).
+    Twice,
+    /// `x` is read beside a `+=`/`-=`/`*=` of it, or before an assignment
+    /// of it that always runs.
+    Reads,
+    /// Another operator, or a value made from `x` itself.
+    Other,
+}
+
+/// How `kernel` changes array `a` through `space` ([`Change`]).
+fn change_of(kernel: &Kernel, a: ArrayId, space: IndexSpace) -> Result<Change, Refusal> {
+    let own = |e: &Expr| matches!(e, Expr::Load(b, l) if *b == a && *l == space);
+    let reads = |e: &Expr| {
+        let mut found = false;
+        let mut stack = vec![e];
+        while let Some(e) = stack.pop() {
+            found |= matches!(e, Expr::Load(b, _) if *b == a);
+            stack.extend(e.operands());
+        }
+        found
+    };
+    // The change of an update `x = x op e` (op `+`, `-`, `*`), if the
+    // value is one. A product added is what the JIT fuses (`a*b` as
+    // either operand of the sum).
+    let update = |value: &Expr| -> Option<Change> {
+        let (change, e) = match value {
+            Expr::Binary(BinaryOp::Add, x, e) | Expr::Binary(BinaryOp::Sub, x, e) if own(x) => {
+                (Change::Add, e)
             }
-        },
-        &mut |a, _| {
-            if let Some(x) = written.iter().position(|w| *w == a) {
-                stores[x] += 1;
-            }
-        },
-    );
-    let named = |a: ArrayId| (name(a), kind, suffix);
-    fn check(
-        body: &[Stmt],
-        space: IndexSpace,
-        named: &dyn Fn(ArrayId) -> (String, &'static str, &'static str),
-        bad: &mut Option<String>,
+            Expr::Binary(BinaryOp::Add, e, x) if own(x) => (Change::Add, e),
+            Expr::Binary(BinaryOp::Mul, x, e) if own(x) => (Change::Scale, e),
+            Expr::Binary(BinaryOp::Mul, e, x) if own(x) => (Change::Scale, e),
+            _ => return None,
+        };
+        if reads(e) {
+            return None;
+        }
+        Some(match (change, &**e) {
+            (Change::Add, Expr::Binary(BinaryOp::Mul, ..)) => Change::AddProduct,
+            _ => change,
+        })
+    };
+    // Every statement touching `a` in order, with whether it always runs
+    // (is not inside an `if`).
+    let mut stores: Vec<(&Expr, IndexSpace, bool)> = Vec::new();
+    // Reads of `a` before the first store that always runs (of any kind)
+    // and after it.
+    let (mut reads_before, mut reads_after) = (0usize, 0usize);
+    fn scan<'k>(
+        body: &'k [Stmt],
+        a: ArrayId,
+        always: bool,
+        reads: &dyn Fn(&Expr) -> bool,
+        stores: &mut Vec<(&'k Expr, IndexSpace, bool)>,
+        counts: (&mut usize, &mut usize),
     ) {
+        let (before, after) = counts;
+        let settled = |stores: &Vec<(&Expr, IndexSpace, bool)>| stores.iter().any(|s| s.2);
         for s in body {
             match s {
-                Stmt::Store(a, at, value) if *at == space && bad.is_none() => {
-                    let own = |e: &Expr| matches!(e, Expr::Load(b, l) if b == a && *l == space);
-                    let change = match value {
-                        Expr::Binary(BinaryOp::Add, x, e) if own(x) => Some(e),
-                        Expr::Binary(BinaryOp::Add, e, x) if own(x) => Some(e),
-                        Expr::Binary(BinaryOp::Sub, x, e) if own(x) => Some(e),
-                        _ => None,
-                    };
-                    let (v, kind, suffix) = named(*a);
-                    *bad = match change {
-                        None => Some(format!(
-                            "writes the {kind} variable `{v}{suffix}` other than by \
-                             `{v}{suffix} += ...` or `{v}{suffix} -= ...`"
-                        )),
-                        Some(e) if matches!(**e, Expr::Binary(BinaryOp::Mul, ..)) => Some(format!(
-                            "adds a product to the {kind} variable `{v}{suffix}`, which one \
-                                 process rounds once (a fused multiply-add) and a split run \
-                                 would round twice"
-                        )),
-                        Some(_) => None,
-                    };
+                Stmt::SetLocal(_, e) | Stmt::Store(_, _, e) if reads(e) => {
+                    if settled(stores) {
+                        *after += 1;
+                    } else {
+                        *before += 1;
+                    }
                 }
-                Stmt::If { then, .. } => check(then, space, named, bad),
+                _ => {}
+            }
+            match s {
+                Stmt::Store(b, at, e) if *b == a => stores.push((e, *at, always)),
+                Stmt::If { cond, then } => {
+                    if reads(cond) {
+                        if settled(stores) {
+                            *after += 1;
+                        } else {
+                            *before += 1;
+                        }
+                    }
+                    scan(then, a, false, reads, stores, (&mut *before, &mut *after));
+                }
                 _ => {}
             }
         }
     }
-    check(&kernel.body, space, &named, &mut bad);
-    if let Some(bad) = bad {
-        return Err(bad);
+    scan(
+        &kernel.body,
+        a,
+        true,
+        &reads,
+        &mut stores,
+        (&mut reads_before, &mut reads_after),
+    );
+    // Read through another index (`x_post` beside `x_pre` of a group
+    // onto itself): another neuron's value, which earlier elements may
+    // have changed on another rank.
+    let mut foreign = false;
+    walk(
+        kernel,
+        &mut |e| foreign |= matches!(e, Expr::Load(b, l) if *b == a && *l != space),
+        &mut |_, _| {},
+    );
+    if foreign {
+        return Err(Refusal::Reads);
     }
-    for (x, &a) in written.iter().enumerate() {
-        let v = name(a);
-        if stores[x] > 1 {
-            return Err(format!(
-                "changes the {kind} variable `{v}{suffix}` more than once"
-            ));
-        }
-        if loads[x] > 1 {
-            return Err(format!(
-                "reads `{v}`, which it changes as the {kind} variable `{v}{suffix}`, \
-                 beside changing it"
-            ));
-        }
+    if stores.iter().any(|&(_, at, _)| at != space) {
+        // Changed through another index as well (`x_pre` and `x_post` of
+        // a group onto itself): not one variable of one neuron.
+        return Err(Refusal::Twice);
     }
-    Ok(written)
+    let updates: Vec<Option<Change>> = stores.iter().map(|s| update(s.0)).collect();
+    match updates.as_slice() {
+        // One update `x += e`, `x -= e` or `x *= e`; its own read of `x` is
+        // the only one.
+        [Some(change)] => {
+            if reads_before + reads_after > 1 {
+                Err(Refusal::Reads)
+            } else {
+                Ok(*change)
+            }
+        }
+        // Assignments of values that do not read `x`, read back only after
+        // one that always runs.
+        _ if stores.iter().all(|s| !reads(s.0)) => {
+            if reads_before > 0 {
+                Err(Refusal::Reads)
+            } else {
+                Ok(Change::Assign)
+            }
+        }
+        _ if updates.iter().filter(|u| u.is_some()).count() > 1
+            || (updates.iter().any(|u| u.is_some()) && stores.len() > 1) =>
+        {
+            Err(Refusal::Twice)
+        }
+        _ => Err(Refusal::Other),
+    }
 }
 
 impl PartitionState {
@@ -1361,7 +1587,7 @@ pub(crate) fn pre_reads(program: &Program) -> (Vec<PreReads>, Vec<Vec<ArrayId>>)
                     let neuron = (*space == IndexSpace::Pre || shared || via)
                         && d.synapses.is_none()
                         && changing.contains(a)
-                        && !written.contains(a);
+                        && !written.arrays().any(|w| w == *a);
                     if (neuron || ghost) && !found.contains(a) {
                         found.push(*a);
                     }
@@ -1745,23 +1971,6 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
             .first()
             .map(|&a| format!("writes the presynaptic variable `{}_pre`", array_name(a)))
     };
-    // A split run exchanges spikes in windows of ticks of one clock; an
-    // object on a clock of its own (`dt:`) is not placed in them yet.
-    if program.clocks.len() > 1 {
-        let clocks = program.groups.iter().map(|g| (&g.name, g.clock));
-        let clocks = clocks.chain(program.synapses.iter().map(|s| (&s.name, s.clock)));
-        for (name, c) in clocks.filter(|&(_, c)| c != 0) {
-            refuse(
-                name,
-                "dt",
-                format!(
-                    "gives it a clock of its own ({} s), and objects on clocks other than \
-                     `defaultclock` are not split over ranks yet",
-                    program.clocks[c].dt
-                ),
-            );
-        }
-    }
     for s in &program.synapses {
         // After connecting, a synapse's side made of synapses is this
         // rank's element of that object's arrays (`synapse_sides`), not
@@ -1835,53 +2044,6 @@ pub fn unsupported(program: &Program) -> Vec<Unsupported> {
         for summed in &s.summed {
             if let Some(what) = pre_access(kernel(summed.kernel)) {
                 refuse(&s.name, "(summed)", what);
-            }
-        }
-        // A pathway changing presynaptic variables orders every rank's
-        // changes by the step of the spike that delivered each, found as
-        // the delivery step minus the synapse's delay: a delay changed
-        // between runs would give the wrong step for the spikes queued
-        // before the change (still in flight), so their changes would be
-        // added in another order than one process's.
-        let queued = std::iter::once((s.on_pre, s.delay, "on_pre".to_string())).chain(
-            s.pathways
-                .iter()
-                .map(|p| (Some(p.kernel), p.delay, format!("pathway `{}`", p.name))),
-        );
-        for (k, delay, pathway) in queued {
-            let Some(k) = k else { continue };
-            let Some(written) = pre_writes(program, kernel(k))
-                .ok()
-                .and_then(|w| w.first().copied())
-            else {
-                continue;
-            };
-            let changed = program
-                .actions
-                .iter()
-                .skip_while(|a| !matches!(a, rheobase_kernel::program::Action::Run { .. }))
-                .any(|a| match a {
-                    rheobase_kernel::program::Action::InitialiseSynapses {
-                        kernel: i,
-                        synapses,
-                    } if Some(*synapses) == me => {
-                        let mut stores = false;
-                        walk(kernel(*i), &mut |_| {}, &mut |a, _| stores |= a == delay);
-                        stores
-                    }
-                    _ => false,
-                });
-            if changed {
-                refuse(
-                    &s.name,
-                    "delay",
-                    format!(
-                        "is changed between runs while its {pathway} changes the presynaptic \
-                         variable `{}_pre`: on several ranks, the changes made by spikes still \
-                         in flight would be added in another order than on one process",
-                        array_name(written)
-                    ),
-                );
             }
         }
         for p in &s.pathways {
@@ -2169,8 +2331,10 @@ mod tests {
                     let r = owned_range(size, ranks, rank);
                     assert_eq!(r.start, next);
                     assert!(r.len() <= size.div_ceil(ranks));
+                    let split = Split::even(vec![size], ranks);
+                    assert_eq!(split.range(0, rank), r);
                     for i in r.clone() {
-                        assert_eq!(owner(i, size, ranks), rank);
+                        assert_eq!(split.owner(0, i), rank);
                     }
                     next = r.end;
                 }
@@ -2185,7 +2349,7 @@ mod tests {
             .into_iter()
             .map(|ex| {
                 std::thread::spawn(move || {
-                    let mut p = PartitionState::new(Box::new(ex), 0);
+                    let mut p = PartitionState::new(Box::new(ex), Split::even(Vec::new(), 3), 0);
                     let r = p.rank() as u32;
                     let mut seen = Vec::new();
                     // Rank 2's second message overflows the block; the
@@ -2253,6 +2417,59 @@ mod tests {
             if let Some(g) = gathered {
                 assert_eq!(g, vec![vec![0], vec![1], vec![2]]);
             }
+        }
+    }
+
+    /// The owner's `x + high + low`, rounded once, is the fused `x + a*b`
+    /// of one process (`f64::mul_add`, correctly rounded) for products
+    /// and sums of every relative size, cancellation and ties included,
+    /// and `x + high` when the product was rounded first (no FMA).
+    #[test]
+    fn a_product_and_its_remainder_add_as_one_fused_multiply_add() {
+        // A small xorshift generator: values of every sign and of
+        // exponents from -60 to 60, and near-cancelling sums.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let value = |next: &mut dyn FnMut() -> u64| {
+            let r = next();
+            let mantissa = 1.0 + (r >> 12) as f64 / (1u64 << 52) as f64;
+            let exponent = (r % 121) as i32 - 60;
+            let sign = if r & (1 << 11) == 0 { 1.0 } else { -1.0 };
+            sign * mantissa * 2f64.powi(exponent)
+        };
+        for case in 0..200_000 {
+            let a = value(&mut next);
+            let b = value(&mut next);
+            let x = match case % 4 {
+                // `x` nearly cancelling the product.
+                0 => -(a * b) * (1.0 + f64::EPSILON * (next() % 8) as f64),
+                // Products with few bits, so that sums fall on ties.
+                1 => value(&mut next).round(),
+                _ => value(&mut next),
+            };
+            let (a, b) = if case % 4 == 1 {
+                (a.round(), (b * 8.0).round() / 8.0)
+            } else {
+                (a, b)
+            };
+            let high = a * b;
+            let low = a.mul_add(b, -high);
+            let fused = a.mul_add(b, x);
+            let owner = sum_rounded_once(x, high, low);
+            assert_eq!(
+                owner.to_bits(),
+                fused.to_bits(),
+                "x {x:e} + {a:e} * {b:e}: {owner:e} instead of {fused:e}"
+            );
+            assert_eq!(
+                sum_rounded_once(x, high, 0.0).to_bits(),
+                (x + high).to_bits()
+            );
         }
     }
 }

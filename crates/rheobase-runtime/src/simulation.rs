@@ -163,7 +163,7 @@ impl EventState {
 struct GroupState {
     size: usize,
     /// The neurons this process updates: all of them, or on one rank of
-    /// several its share (`partition::owned_range`).
+    /// several its share (`partition::Split`).
     owned: std::ops::Range<usize>,
     /// Positions, in this step's spike list, of the spikes of `owned`.
     own_spikes: std::ops::Range<usize>,
@@ -854,7 +854,7 @@ impl Simulation {
         let flags = self.local_flags(result.is_err());
         if let Some(p) = self.partition.as_mut().filter(|p| p.late_recorded) {
             p.exchange_tail(flags);
-            schedule::record_window(p, &self.program, &mut self.monitors, self.program.dt);
+            schedule::record_window(p, &self.program, &mut self.monitors);
         }
         self.timings.simulate_seconds += started.elapsed().as_secs_f64();
         result.map(|()| done)
@@ -899,10 +899,12 @@ impl Simulation {
         Ok(())
     }
 
-    /// The shortest delay, in steps, of this rank's synapses whose source
+    /// The shortest delay, in ticks, of this rank's synapses whose source
     /// neuron another rank owns, over every pathway from the source side
     /// whose trigger is exchanged: the spikes of a group with a threshold,
-    /// or a custom event (`u32::MAX` when there is none).
+    /// or a custom event (`u32::MAX` when there is none). A pathway runs
+    /// on its source's clock, so its delay in ticks is its delay in that
+    /// clock's steps times the clock's ticks per step.
     fn min_delay_between_ranks(&self) -> u32 {
         self.pre_order
             .iter()
@@ -913,9 +915,15 @@ impl Simulation {
                     Some(w) => plan.pathways[w].event,
                 };
                 let source = &self.groups[plan.source];
+                let every = self
+                    .program
+                    .clocks
+                    .get(self.program.groups[plan.source].clock)
+                    .map_or(1, |c| c.every);
                 (event.is_some() || source.exchanged())
                     .then(|| self.synapses[k].min_delay_from_outside(which, &source.owned))
                     .flatten()
+                    .map(|d| u64::from(d).saturating_mul(every).min(u64::from(u32::MAX)) as u32)
             })
             .min()
             .unwrap_or(u32::MAX)
@@ -1032,8 +1040,7 @@ impl Simulation {
                 }
                 // The split is of the whole target group (a Synapses
                 // object may target a slice of it).
-                let size = self.program.groups[plan.target].size;
-                let own = crate::partition::owned_range(size, p.ranks(), p.rank());
+                let own = p.owners.range(plan.target, p.rank());
                 OwnedTargets::Neurons(own.start as u32..own.end as u32)
             }),
         }

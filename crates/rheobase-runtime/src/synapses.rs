@@ -354,11 +354,15 @@ impl SynapsesState {
         }
         let lo = spikes.partition_point(|&n| (n as usize) < start);
         let hi = spikes.partition_point(|&n| (n as usize) < stop);
+        let marking = delivery.queue.keeps_steps();
         for &n in &spikes[lo..hi] {
             let row = index.row(n as usize - start);
             match delivery.uniform_delay {
                 Some(d) => {
                     let due = step + u64::from(d);
+                    if marking {
+                        delivery.queue.mark(due, step, late);
+                    }
                     let slot = if late {
                         delivery.queue.late_slot(due)
                     } else {
@@ -366,6 +370,20 @@ impl SynapsesState {
                     };
                     row.extend_into(slot);
                 }
+                // A queue keeping its spikes' steps marks each synapse's
+                // slot; the others take the loop below, unchanged.
+                None if marking => row.for_each(|s| {
+                    let d = delivery.delays[s as usize];
+                    if keep.contains(&u64::from(d)) {
+                        let due = step + u64::from(d);
+                        delivery.queue.mark(due, step, late);
+                        if late {
+                            delivery.queue.late_slot(due).push(s);
+                        } else {
+                            delivery.queue.slot(due).push(s);
+                        }
+                    }
+                }),
                 None => row.for_each(|s| {
                     let d = delivery.delays[s as usize];
                     if keep.contains(&u64::from(d)) {
@@ -419,16 +437,26 @@ impl SynapsesState {
         }
     }
 
-    /// The delay, in steps, of synapse `s` on the `on_pre` pathway
-    /// (`which == None`) or on `pathways[k]`, as prepared for this run.
-    pub fn delay_steps(&self, which: Option<usize>, s: usize) -> u32 {
-        let delivery = match which {
-            None => &self.pre,
-            Some(k) => &self.extra[k],
-        };
-        match delivery.uniform_delay {
-            Some(d) => d,
-            None => delivery.delays.get(s).copied().unwrap_or(0),
+    /// Makes the queue of the `on_pre` pathway (`which == None`) or of
+    /// `pathways[k]` keep the step of every queued synapse's spike
+    /// ([`SynapsesState::due_steps`]): on one rank of several, for a
+    /// pathway changing presynaptic variables, whose changes are applied
+    /// in the order of those steps. Other queues carry nothing more.
+    pub fn keep_spike_steps(&mut self, which: Option<usize>) {
+        match which {
+            None => self.pre.queue.keep_steps(),
+            Some(k) => self.extra[k].queue.keep_steps(),
+        }
+    }
+
+    /// The spike steps of the slot last taken ([`SynapsesState::take_due`])
+    /// of a queue keeping them ([`SynapsesState::keep_spike_steps`]):
+    /// marks `(step, start)`, the synapses from position `start` of the
+    /// slot on (to the next mark) were queued for spikes of step `step`.
+    pub fn due_steps(&self, which: Option<usize>) -> &[(u64, u32)] {
+        match which {
+            None => self.pre.queue.taken_steps(),
+            Some(k) => self.extra[k].queue.taken_steps(),
         }
     }
 

@@ -127,24 +127,19 @@ fn models() -> Vec<PathBuf> {
 /// Models that use what cannot yet run split, refused by
 /// `unsupported` (checked below, so this list cannot go stale).
 /// In the order of `models()` (spec-examples, tests/models, then
-/// tests/ranks; each sorted by name). Objects on clocks of their own
-/// (ex_Stimberg_2018_COBA_with_astro, ex_stochastic_odes, two_clocks):
-/// exchange windows count ticks of one clock.
-/// presynaptic_writes_delays_changed: its delays change between runs
-/// under `x_pre += w`, whose changes are ordered by the spike's step,
-/// found from the delay (wrong for the spikes in flight at the change).
-const REFUSED: &[&str] = &[
-    "ex_Stimberg_2018_COBA_with_astro",
-    "ex_stochastic_odes",
-    "two_clocks",
-    "presynaptic_writes_delays_changed",
-];
+/// tests/ranks; each sorted by name). None is refused now.
+const REFUSED: &[&str] = &[];
 
 /// Spike exchanges on 2 and 3 ranks of models whose windows are known:
 /// a window lasts one step more than the shortest delay between ranks (at
 /// most `MAX_WINDOW_STEPS`) and ends at the end of each run and every 256
 /// steps (the divergence checks). See each model's comment.
 const WINDOWS: &[(&str, u64)] = &[
+    // Windows of 14 ticks (`up`'s 13 ticks): 93 ticks are 6 of 14 and
+    // one of 9, 60 are 4 of 14 and one of 4, then 30 of one tick (a
+    // delay of 0 steps); each run ends with one more exchange for its
+    // SpikeMonitor at `when: end`.
+    ("clocks_split", 45),
     // 373 steps, windows of 16: 16 up to step 256, then 8.
     ("delays_local_and_far", 24),
     // 137 windows of one step (zero delay), 56 of two steps (111 steps),
@@ -244,6 +239,49 @@ fn split_runs_match_one_process_bit_for_bit() {
     }
 }
 
+/// A group whose first neurons receive plastic synapses and the rest
+/// static ones is split so that each rank holds about the same synapse
+/// memory, not the same number of neurons (its results are compared with
+/// one process's above).
+#[test]
+fn a_group_is_split_by_the_synapses_expected_onto_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let source = std::fs::read_to_string(root.join("tests/ranks/balanced_split.model"))
+        .expect("the model is readable");
+    let program = compile(&source).expect("the model compiles").program;
+    let handles: Vec<_> = ThreadExchange::group(2)
+        .into_iter()
+        .map(|exchange| {
+            let program = program.clone();
+            std::thread::spawn(move || {
+                let mut sim = Simulation::new(
+                    program,
+                    RunConfig {
+                        seed: 7,
+                        threads: 1,
+                    },
+                )
+                .expect("simulation");
+                sim.set_exchange(Box::new(exchange)).expect("split");
+                sim.run_all().expect("run");
+                let bytes: usize = sim.synapse_stats().iter().map(|s| s.bytes).sum();
+                (sim.owned_neurons(0), bytes)
+            })
+        })
+        .collect();
+    let ranks: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("rank"))
+        .collect();
+    // The 160 excitatory neurons expect 32 plastic and 8 static synapses
+    // each, the 40 inhibitory ones 40 static: rank 0 takes fewer than
+    // half the neurons.
+    assert!(ranks[0].0.end < 100, "{ranks:?}");
+    assert_eq!(ranks[0].0.end, ranks[1].0.start);
+    let (a, b) = (ranks[0].1 as f64, ranks[1].1 as f64);
+    assert!((a - b).abs() / (a + b) < 0.1, "synapse bytes {a} vs {b}");
+}
+
 /// A part moved between runs is checked as one moved before them: a
 /// spike thresholder moved after the window's exchange after the first
 /// `run` is refused for split runs, naming it (the models above move only
@@ -281,9 +319,10 @@ run 1*ms
 }
 
 /// What cannot run split among presynaptic writes and moved parts is
-/// refused, naming what: a product added to `x_pre` (one rounding on one
-/// process, a fused multiply-add), another operator, a kernel that reads
-/// the variable it changes elsewhere or changes it twice, a source-side
+/// refused, naming what: an update of `x_pre` from its own value other
+/// than `+=`, `-=` and `*=` (a division, a `clip` of a sum), a kernel
+/// that reads the variable it changes elsewhere (or before assigning
+/// it) or changes it twice, a source-side
 /// pathway placed between its thresholder and the exchange, and a
 /// thresholder moved past where its default SpikeMonitor's variables are
 /// read.
@@ -311,8 +350,22 @@ run 1*ms
         )
     };
     let cases = [
-        ("    on_post: x_pre += w*0.5", "", "adds a product to the presynaptic variable `x_pre`"),
-        ("    on_pre: x_pre *= 0.9", "", "writes the presynaptic variable `x_pre` other than by"),
+        (
+            "    on_post: x_pre = clip(x_pre + w, 0, 1)",
+            "",
+            "writes the presynaptic variable `x_pre` other than by",
+        ),
+        ("    on_pre: x_pre /= 1 + w", "", "writes the presynaptic variable `x_pre` other than by"),
+        (
+            "    on_pre:\n        w = x_pre\n        x_pre = 1",
+            "",
+            "reads `x`, which it changes as the presynaptic variable `x_pre`",
+        ),
+        (
+            "    on_pre:\n        x_pre = w\n        x_pre *= 2",
+            "",
+            "changes the presynaptic variable `x_pre` more than once",
+        ),
         (
             "    on_pre:\n        x_pre += 1\n        w = x_pre",
             "",
@@ -334,8 +387,8 @@ run 1*ms
             "after the place where a split run reads its SpikeMonitor's `variables:`",
         ),
     ];
-    // A reset setting a shared variable from a neuron's value: the last
-    // neuron's wins on one process, which no rank knows.
+    // A reset updating a shared variable from its own value other than
+    // by `+=`, `-=` or `*=`.
     let shared = "\
 NeuronGroup G(4):
     model:
@@ -344,7 +397,7 @@ NeuronGroup G(4):
     threshold: v > 1
     reset:
         v = 0
-        s = v + 1
+        s = s*v + 1
 run 1*ms
 ";
     let refused = unsupported(&compile(shared).expect("the model compiles").program);

@@ -76,7 +76,6 @@ fn through_index(binding: &Binding) -> bool {
 }
 
 fn reindex(e: &Expr, space: IndexSpace) -> Expr {
-    let r = |x: &Expr| Box::new(reindex(x, space));
     match e {
         Expr::Load(a, IndexSpace::Own) => Expr::Load(*a, space),
         // Through an index array, the source element's number is the
@@ -85,19 +84,7 @@ fn reindex(e: &Expr, space: IndexSpace) -> Expr {
             IndexSpace::Via(via) => Expr::Load(via, IndexSpace::Own),
             _ => Expr::Index(space),
         },
-        Expr::Unary(op, a) => Expr::Unary(*op, r(a)),
-        Expr::Binary(op, a, b) => Expr::Binary(*op, r(a), r(b)),
-        Expr::Select(k, a, b) => Expr::Select(r(k), r(a), r(b)),
-        Expr::Table {
-            table,
-            time,
-            column,
-        } => Expr::Table {
-            table: *table,
-            time: r(time),
-            column: column.as_ref().map(|x| r(x)),
-        },
-        other => other.clone(),
+        other => other.map_operands(&mut |x| reindex(x, space)),
     }
 }
 

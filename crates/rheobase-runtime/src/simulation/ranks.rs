@@ -4,9 +4,10 @@
 
 use super::*;
 use crate::exec::PairIndex;
-use crate::partition::{owned_range, owner, uses_global_index, GlobalRun, PreWrite, Trigger};
+use crate::partition::{uses_global_index, Change, Changes, GlobalRun, PreWrite, Trigger};
 use crate::synapses::SynapsesState;
 use rheobase_kernel::program::PathwaySide;
+use rheobase_kernel::IndexSpace;
 
 impl Simulation {
     /// Makes this simulation rank `exchange.rank()` of `exchange.ranks()`
@@ -28,10 +29,11 @@ impl Simulation {
             return Err("a simulation can be split over ranks only before it starts".into());
         }
         let (ranks, rank) = (exchange.ranks(), exchange.rank());
-        for g in &mut self.groups {
-            g.owned = owned_range(g.size, ranks, rank);
+        let split = crate::partition::Split::balanced(&self.program, ranks);
+        for (gi, g) in self.groups.iter_mut().enumerate() {
+            g.owned = split.range(gi, rank);
         }
-        let mut p = PartitionState::new(exchange, self.program.synapses.len());
+        let mut p = PartitionState::new(exchange, split, self.program.synapses.len());
         p.keyed = self.program.kernels.iter().map(uses_global_index).collect();
         p.ghost_arrays = crate::partition::ghost_arrays(&self.program);
         p.everywhere = self
@@ -54,7 +56,21 @@ impl Simulation {
             .iter()
             .map(|k| crate::partition::shared_writes(&self.program, k).unwrap_or_default())
             .collect();
+        // The changes of a pathway changing presynaptic variables are
+        // applied in the order of the steps of the spikes that delivered
+        // them, which its queue keeps (a delay changed between runs gives
+        // no spike in flight its step).
+        for (k, plan) in self.program.synapses.iter().enumerate() {
+            let queued = std::iter::once((None, plan.on_pre))
+                .chain((0..plan.pathways.len()).map(|w| (Some(w), Some(plan.pathways[w].kernel))));
+            for (which, kernel) in queued {
+                if kernel.is_some_and(|k| !p.pre_writes[k.0 as usize].is_empty()) {
+                    self.synapses[k].keep_spike_steps(which);
+                }
+            }
+        }
         p.triggers = self.triggers();
+        p.set_clocks(&self.program);
         p.recorded = self.recorded_by_owners();
         p.shifted = self.shifted_pathways();
         p.late_recorded = p.recorded.iter().any(|&m| {
@@ -305,7 +321,6 @@ impl Simulation {
         let Some(p) = &mut self.partition else {
             return true;
         };
-        let ranks = p.ranks();
         // Each rank sends, per StateMonitor and variable, the values of the
         // recorded neurons it owns, sample by sample.
         let owners: Vec<Option<(Vec<usize>, usize)>> = self
@@ -331,8 +346,8 @@ impl Simulation {
                     },
                     MonitorData::State { record, .. },
                 ) => {
-                    let size = self.program.groups[*group].size;
-                    Some((record.iter().map(|&i| owner(i, size, ranks)).collect(), 0))
+                    let owners = &p.owners;
+                    Some((record.iter().map(|&i| owners.owner(*group, i)).collect(), 0))
                 }
                 _ => None,
             })
@@ -674,11 +689,11 @@ pub(super) fn run_synapse_range_in(
 /// object `k` ([`run_synapse_list`]), triggered from `side` (`which` as in
 /// `SynapsesState::push`). On one rank of several, a kernel that changes
 /// presynaptic variables (`PartitionState::pre_writes`) runs one synapse
-/// at a time with each such variable of the synapse's presynaptic neuron
-/// set to `-0.0` (then put back), which leaves in it exactly the change
-/// the synapse makes; the changes go to the neurons' owners, which apply
-/// every rank's in one process's order (`PartitionState::apply_pre_writes`).
-/// Collective for such kernels.
+/// at a time ([`run_alone`]); the changes go to the neurons' owners,
+/// which apply every rank's in one process's order: by the step of the
+/// spike or event that delivered each synapse, the postsynaptic neuron
+/// for a pathway triggered from the target side, and the global synapse
+/// index. Collective for such kernels.
 #[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
 pub(super) fn run_pathway_list(
     exec: &mut Executor,
@@ -690,11 +705,10 @@ pub(super) fn run_pathway_list(
     clock: Clock,
     (k, state, side, which): (usize, &SynapsesState, PathwaySide, Option<usize>),
 ) {
-    let writes = match partition.as_ref() {
-        Some(p) => p.pre_writes[kernel.0 as usize].clone(),
-        None => Vec::new(),
-    };
-    let Some(p) = partition.as_mut().filter(|_| !writes.is_empty()) else {
+    let Some(p) = partition
+        .as_mut()
+        .filter(|p| !p.pre_writes[kernel.0 as usize].is_empty())
+    else {
         run_synapse_list(
             exec,
             partition.as_ref(),
@@ -706,66 +720,55 @@ pub(super) fn run_pathway_list(
         );
         return;
     };
-    let mut changes: Vec<PreWrite> = Vec::new();
-    let mut saved = vec![0.0; writes.len()];
-    for at in 0..list.len() {
-        let s = list[at] as usize;
-        let neuron = state.pairs.pre()[s];
-        for (x, &a) in writes.iter().enumerate() {
-            let values = store.get_mut(a);
-            saved[x] = values[neuron as usize];
-            values[neuron as usize] = -0.0;
-        }
-        run_synapse_list(
-            exec,
-            Some(p),
-            kernel,
-            store,
-            &list[at..at + 1],
-            clock,
-            (k, &state.pairs),
-        );
-        // The step of the spike or event that delivered the synapse now:
-        // an `on_post` pathway without a queue delivers at once.
-        let step = match (side, which) {
-            (PathwaySide::Post, None) => clock.step,
-            _ => clock
-                .step
-                .saturating_sub(u64::from(state.delay_steps(which, s))),
+    let changes = p.pre_writes[kernel.0 as usize].clone();
+    // The steps of the spikes or events the queue delivered now (a queue
+    // of a pathway changing presynaptic variables keeps them, see
+    // `SynapsesState::keep_spike_steps`); an `on_post` pathway without a
+    // queue delivers at once.
+    let steps = match (side, which) {
+        (PathwaySide::Post, None) => None,
+        _ => Some(state.due_steps(which)),
+    };
+    let mut run = 0;
+    let mut key = |p: &PartitionState, at: usize, s: u32| {
+        let step = match steps {
+            None => clock.step,
+            Some(steps) => {
+                while run + 1 < steps.len() && steps[run + 1].1 as usize <= at {
+                    run += 1;
+                }
+                steps.get(run).map_or(clock.step, |&(step, _)| step)
+            }
         };
         let post = match side {
             PathwaySide::Pre => 0,
-            PathwaySide::Post => state.pairs.post()[s],
+            PathwaySide::Post => state.pairs.post()[s as usize],
         };
-        let global = s as u64 + global_offset(&p.runs[k], s);
-        for (x, &a) in writes.iter().enumerate() {
-            let values = store.get_mut(a);
-            let value = values[neuron as usize];
-            values[neuron as usize] = saved[x];
-            // `-0.0` is no change (a store under a condition that did not
-            // hold).
-            if value.to_bits() != (-0.0f64).to_bits() {
-                changes.push(PreWrite {
-                    neuron,
-                    array: x as u32,
-                    step,
-                    post,
-                    global,
-                    value,
-                });
-            }
-        }
-    }
-    p.apply_pre_writes(&writes, &changes, program, store, false);
+        let global = u64::from(s) + global_offset(&p.runs[k], s as usize);
+        (step, post, global)
+    };
+    let mut one = |exec: &mut Executor, p: &PartitionState, store: &mut ArrayStore, s: &[u32]| {
+        run_synapse_list(exec, Some(p), kernel, store, s, clock, (k, &state.pairs));
+    };
+    let local = run_alone(
+        exec,
+        p,
+        store,
+        list,
+        &changes,
+        Some(&state.pairs),
+        &mut one,
+        &mut key,
+    );
+    p.apply_pre_writes(&changes.vars, &local, program, store, false);
 }
 
 /// Runs a reset or an event's code (a List kernel) over the neurons
-/// `list`. On one rank of several, a kernel that accumulates shared
+/// `list`. On one rank of several, a kernel that changes shared
 /// variables (`PartitionState::shared_writes`, `s += 1`) runs one neuron
-/// at a time with each such variable set to `-0.0` (then put back),
-/// which leaves the neuron's change in it, and every rank adds every
-/// rank's changes in neuron order, the order of one process. Collective
-/// for such kernels.
+/// at a time ([`run_alone`]), and every rank applies every rank's changes
+/// in neuron order, the order of one process. Collective for such
+/// kernels.
 pub(super) fn run_reset_list(
     exec: &mut Executor,
     program: &Program,
@@ -775,39 +778,132 @@ pub(super) fn run_reset_list(
     list: &[u32],
     clock: Clock,
 ) {
-    let writes = match partition.as_ref() {
-        Some(p) => p.shared_writes[kernel.0 as usize].clone(),
-        None => Vec::new(),
-    };
-    let Some(p) = partition.as_mut().filter(|_| !writes.is_empty()) else {
+    let Some(p) = partition
+        .as_mut()
+        .filter(|p| !p.shared_writes[kernel.0 as usize].is_empty())
+    else {
         exec.run_list(kernel, store, list, clock, None, None);
         return;
     };
-    let mut changes: Vec<PreWrite> = Vec::new();
-    let mut saved = vec![0.0; writes.len()];
-    for at in 0..list.len() {
-        for (x, &a) in writes.iter().enumerate() {
-            let values = store.get_mut(a);
-            saved[x] = values[0];
-            values[0] = -0.0;
+    let changes = p.shared_writes[kernel.0 as usize].clone();
+    let mut one = |exec: &mut Executor, _: &PartitionState, store: &mut ArrayStore, n: &[u32]| {
+        exec.run_list(kernel, store, n, clock, None, None);
+    };
+    // Ordered by neuron, as one process runs the list.
+    let mut key = |_: &PartitionState, _: usize, n: u32| (clock.step, 0, u64::from(n));
+    let local = run_alone(exec, p, store, list, &changes, None, &mut one, &mut key);
+    p.apply_pre_writes(&changes.vars, &local, program, store, true);
+}
+
+/// Runs a List kernel over the given elements (one, for [`run_alone`]).
+type RunOne<'a> = dyn FnMut(&mut Executor, &PartitionState, &mut ArrayStore, &[u32]) + 'a;
+
+/// An element's place in one process's order, `(step, post, global)` of
+/// a `PreWrite`, from its position in the list and its index.
+type OrderKey<'a> = dyn FnMut(&PartitionState, usize, u32) -> (u64, u32, u64) + 'a;
+
+/// Runs a List kernel's elements `list` one at a time (`one`), each with
+/// the variables of `changes` (a synapse's presynaptic neuron's, through
+/// `pairs`, or shared ones) set to their [`Change::identity`] and put
+/// back after, which leaves in them exactly the element's change; returns
+/// the changes, with their place in one process's order (`key` of the
+/// element's position and index), for `PartitionState::apply_pre_writes`.
+/// A product added to a variable ([`Change::AddProduct`]) runs the
+/// element a second time, from the same state (every element the kernel
+/// stores is put back first), with the variable set to minus the rounded
+/// product, which leaves the product's exact remainder.
+#[allow(clippy::too_many_arguments)] // The step's state, split for borrowing.
+fn run_alone(
+    exec: &mut Executor,
+    p: &PartitionState,
+    store: &mut ArrayStore,
+    list: &[u32],
+    changes: &Changes,
+    pairs: Option<&PairIndex>,
+    one: &mut RunOne<'_>,
+    key: &mut OrderKey<'_>,
+) -> Vec<PreWrite> {
+    // The element of array `space` an element `e` of the kernel touches.
+    let index = |store: &ArrayStore, space: IndexSpace, e: usize| -> usize {
+        match (space, pairs) {
+            (IndexSpace::Pre, Some(pairs)) => pairs.pre()[e] as usize,
+            (IndexSpace::Post, Some(pairs)) => pairs.post()[e] as usize,
+            (IndexSpace::Shared, _) => 0,
+            (IndexSpace::Via(v), _) => store.values(v).get(e) as usize,
+            _ => e,
         }
-        exec.run_list(kernel, store, &list[at..at + 1], clock, None, None);
-        for (x, &a) in writes.iter().enumerate() {
+    };
+    let space = if pairs.is_some() {
+        IndexSpace::Pre
+    } else {
+        IndexSpace::Shared
+    };
+    let products = changes.products();
+    let mut found: Vec<PreWrite> = Vec::new();
+    let mut saved = vec![0.0; changes.vars.len()];
+    let mut stored = vec![0.0; if products { changes.stores.len() } else { 0 }];
+    let mut left = vec![0.0; changes.vars.len()];
+    let mut low = vec![0.0; changes.vars.len()];
+    for at in 0..list.len() {
+        let e = list[at] as usize;
+        let neuron = index(store, space, e);
+        if products {
+            for (x, &(a, s)) in changes.stores.iter().enumerate() {
+                stored[x] = store.values(a).get(index(store, s, e));
+            }
+        }
+        for (x, &(a, change)) in changes.vars.iter().enumerate() {
             let values = store.get_mut(a);
-            let value = values[0];
-            values[0] = saved[x];
-            if value.to_bits() != (-0.0f64).to_bits() {
-                // Ordered by neuron, as one process runs the list.
-                changes.push(PreWrite {
-                    neuron: 0,
+            saved[x] = values[neuron];
+            values[neuron] = change.identity();
+        }
+        one(exec, p, store, &list[at..at + 1]);
+        for (x, &(a, _)) in changes.vars.iter().enumerate() {
+            left[x] = store.get(a)[neuron];
+        }
+        low.fill(0.0);
+        let again = changes
+            .vars
+            .iter()
+            .zip(&left)
+            .any(|(&(_, c), &v)| c == Change::AddProduct && !c.unchanged(v) && v.is_finite());
+        if again {
+            // Every element stored as it was (duplicates hold the same
+            // value), then the product's variable at minus its rounded
+            // value: `x ± a*b` is then the exact remainder, and every
+            // other store is what the first run stored.
+            for (x, &(a, s)) in changes.stores.iter().enumerate() {
+                let i = index(store, s, e);
+                store.values_mut(a).set(i, stored[x]);
+            }
+            for (x, &(a, change)) in changes.vars.iter().enumerate() {
+                store.get_mut(a)[neuron] = match change {
+                    Change::AddProduct if left[x].is_finite() => -left[x],
+                    _ => change.identity(),
+                };
+            }
+            one(exec, p, store, &list[at..at + 1]);
+            for (x, &(a, change)) in changes.vars.iter().enumerate() {
+                if change == Change::AddProduct && left[x].is_finite() {
+                    low[x] = store.get(a)[neuron];
+                }
+            }
+        }
+        let place = key(p, at, list[at]);
+        for (x, &(a, change)) in changes.vars.iter().enumerate() {
+            store.get_mut(a)[neuron] = saved[x];
+            if !change.unchanged(left[x]) {
+                found.push(PreWrite {
+                    neuron: neuron as u32,
                     array: x as u32,
-                    step: clock.step,
-                    post: 0,
-                    global: u64::from(list[at]),
-                    value,
+                    step: place.0,
+                    post: place.1,
+                    global: place.2,
+                    value: left[x],
+                    low: low[x],
                 });
             }
         }
     }
-    p.apply_pre_writes(&writes, &changes, program, store, true);
+    found
 }

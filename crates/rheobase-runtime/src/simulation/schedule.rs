@@ -96,15 +96,13 @@ impl Simulation {
             };
             let clock = match own {
                 Some(c) => {
-                    let ClockPlan { dt, every } = program.clocks[c];
-                    if tick_clock.tick % every != 0 {
+                    let Some((t, dt, step)) = clock_at(program, c, tick_clock.tick) else {
                         continue;
-                    }
-                    let n = tick_clock.tick / every;
+                    };
                     Clock {
-                        t: n as f64 * dt,
+                        t,
                         dt,
-                        step: n,
+                        step,
                         ..tick_clock
                     }
                 }
@@ -132,7 +130,7 @@ impl Simulation {
                                 program,
                                 store,
                                 groups,
-                                (Recorded::At(m), clock.step),
+                                (Recorded::At(m), clock.tick),
                             );
                         }
                         _ => record_spike_monitor(plan, &mut monitors[m], groups, store, clock),
@@ -280,7 +278,7 @@ impl Simulation {
                         // thresholders and any code placed right after
                         // them, before the reset), by the rank owning the
                         // neuron.
-                        buffer_recorded(p, program, store, groups, (Recorded::Spikes, clock.step));
+                        buffer_recorded(p, program, store, groups, (Recorded::Spikes, clock.tick));
                     }
                 }
                 Step::BufferEventsBefore => {
@@ -290,7 +288,7 @@ impl Simulation {
                             program,
                             store,
                             groups,
-                            (Recorded::EventsBefore, clock.step),
+                            (Recorded::EventsBefore, clock.tick),
                         );
                     }
                 }
@@ -315,7 +313,7 @@ impl Simulation {
                             program,
                             store,
                             groups,
-                            (Recorded::EventsAfter, clock.step),
+                            (Recorded::EventsAfter, clock.tick),
                         );
                     }
                 }
@@ -324,13 +322,15 @@ impl Simulation {
                         // The spike lists are buffered here, after every
                         // thresholder (one moved to `thresholds` order 1
                         // or later included), then the custom events.
-                        p.buffer(groups.iter().filter(|g| g.exchanged()).map(|g| g.spikes()));
-                        p.buffer_events(|g, e| groups[g].events[e].occurred());
+                        let tick = clock.tick;
+                        let exchanged = groups.iter().filter(|g| g.exchanged());
+                        p.buffer(tick, exchanged.map(|g| g.spikes()));
+                        p.buffer_events(tick, |g, e| groups[g].events[e].occurred());
                         p.end_step();
-                        if p.ends_window(clock.step) {
+                        if p.ends_window(tick) {
                             p.exchange_window();
                             deliver_window(
-                                p, program, store, groups, synapses, monitors, pre_order, clock.dt,
+                                p, program, store, groups, synapses, monitors, pre_order,
                             );
                         }
                     }
@@ -354,19 +354,23 @@ impl Simulation {
                                 None => &source.spikes()[source.own_spikes.clone()],
                                 Some(e) => source.events[e].occurred(),
                             };
-                            state.push(plan, which, own, clock.step, Delays::Below(p.split));
+                            // The shortest delay between ranks, in steps
+                            // of the pathway's (its source's) clock.
+                            let c = program.groups[plan.source].clock;
+                            let split = p.split_in(c);
+                            state.push(plan, which, own, clock.step, Delays::Below(split));
                             // Placed before its source's thresholder, the
                             // pathway reads the previous step's spikes: in
-                            // a window's first step those are every rank's
-                            // (the last window's last step, see
-                            // `deliver_window`), whose longer delays it
-                            // queues now, as one process does.
+                            // its clock's first step of a window those are
+                            // every rank's (of its last step in an earlier
+                            // window, see `deliver_window`), whose longer
+                            // delays it queues now, as one process does.
                             if event.is_none()
-                                && clock.step == p.window_first()
+                                && p.first_step_in_window(c, clock.tick)
                                 && p.shifted.contains(&(k, which))
                             {
                                 let all = source.spikes();
-                                state.push(plan, which, all, clock.step, Delays::AtLeast(p.split));
+                                state.push(plan, which, all, clock.step, Delays::AtLeast(split));
                             }
                             state.take_due(which, clock.step)
                         }
@@ -538,6 +542,22 @@ fn step_clock(program: &Program, step: Step) -> Option<usize> {
     }
 }
 
+/// The time, time step and step number an object on clock `clock` (an
+/// index into `Program::clocks`) sees at tick `tick`: its clock's `dt`
+/// and step `tick / every`, or `None` when its clock is not due then.
+/// With one clock, the tick's own (`Simulation::t`).
+pub(super) fn clock_at(program: &Program, clock: usize, tick: u64) -> Option<(f64, f64, u64)> {
+    if program.clocks.len() <= 1 {
+        return Some((tick as f64 * program.dt, program.dt, tick));
+    }
+    let ClockPlan { dt, every } = program.clocks[clock];
+    if tick % every != 0 {
+        return None;
+    }
+    let n = tick / every;
+    Some((n as f64 * dt, dt, n))
+}
+
 /// On one rank of several, shares what `kernel` reads of one-neuron
 /// groups that change (a linked variable) from the rank that owns the
 /// neuron, right before the kernel runs (`partition::kernel_reads`).
@@ -601,10 +621,11 @@ enum Recorded {
 }
 
 /// Buffers, for the window's exchange, this rank's recording of each
-/// monitor of `p.recorded` of kind `kind` at step `step`: its own
+/// monitor of `p.recorded` of kind `kind` at tick `step`: its own
 /// neurons' spikes or events in the monitor's range and their variables'
-/// values now. Every step buffers every such monitor, recording or not
-/// (whether it records is decided at the exchange).
+/// values now. Every step of its group's clock buffers every such
+/// monitor, recording or not (whether it records is decided at the
+/// exchange).
 fn buffer_recorded(
     p: &mut PartitionState,
     program: &Program,
@@ -634,7 +655,11 @@ fn buffer_recorded(
             (Some(e), Recorded::EventsAfter) => !e.before_evaluation,
             _ => false,
         };
-        if !due {
+        // A monitor at the split run's buffers (not at its own place,
+        // which runs on its group's clock) records only at the ticks where
+        // its group is due.
+        let at_buffer = !matches!(kind, Recorded::At(_));
+        if !due || at_buffer && clock_at(program, program.groups[*group].clock, step).is_none() {
             continue;
         }
         p.share_for_monitor(p.recorded[x], program, store);
@@ -806,11 +831,13 @@ fn record_state_monitor(
     Ok(())
 }
 
-/// At the end of an exchange window, after its exchange: the last step's
-/// spike lists become every rank's, the synapses that wait for the
-/// exchange are queued with their spike's (or event's) step, and the
-/// monitors of exchanged groups record the window's steps, in step order.
-#[allow(clippy::too_many_arguments)]
+/// At the end of an exchange window, after its exchange: the spike
+/// lists of each group's last step in the window become every rank's,
+/// the synapses that wait for the exchange are queued with their spike's
+/// (or event's) step, and the monitors of exchanged groups record the
+/// window's steps, in step order. A trigger's lists are those of the
+/// ticks where its group's clock is due, delivered at that clock's step
+/// and time (`partition::clocks`).
 fn deliver_window(
     p: &PartitionState,
     program: &Program,
@@ -819,11 +846,17 @@ fn deliver_window(
     synapses: &mut [SynapsesState],
     monitors: &mut [MonitorData],
     pre_order: &[(usize, Option<usize>)],
-    dt: f64,
 ) {
     let end = p.window_step_end();
-    for (step, neurons, x) in p.window_steps() {
+    for (tick, neurons, x) in p.window_steps() {
         let trigger = p.triggers[x];
+        let c = program.groups[trigger.group].clock;
+        // At the ticks where the group's clock is not due its list is
+        // empty.
+        let Some((t, dt, step)) = clock_at(program, c, tick) else {
+            continue;
+        };
+        let split = p.split_in(c);
         for &(s, which) in pre_order {
             let plan = &program.synapses[s];
             let event = match which {
@@ -832,18 +865,19 @@ fn deliver_window(
             };
             if plan.source == trigger.group && event == trigger.event {
                 // A pathway placed before its source's thresholder queues
-                // a step's spikes in the next step, as one process does;
-                // the window's last step's then, at the pathway (a new run
-                // empties the list first, and they are never queued).
+                // a step's spikes in its clock's next step, as one process
+                // does; when that step is after the window, then, at the
+                // pathway (a new run empties the list first, and they are
+                // never queued).
                 let push = if p.shifted.contains(&(s, which)) {
-                    if step + 1 == end {
+                    if tick + p.trigger_every(x) >= end {
                         continue;
                     }
                     step + 1
                 } else {
                     step
                 };
-                synapses[s].push(plan, which, neurons, push, Delays::AtLeast(p.split));
+                synapses[s].push(plan, which, neurons, push, Delays::AtLeast(split));
             }
         }
         if trigger.event.is_some() {
@@ -853,9 +887,8 @@ fn deliver_window(
         if let Some(spike) = &mut groups[k].spike {
             spike.total += neurons.len() as u64;
         }
-        let t = step as f64 * dt;
         for (plan, data) in program.monitors.iter().zip(monitors.iter_mut()) {
-            if !plan.active_at(step) {
+            if !plan.active_at(tick) {
                 continue;
             }
             match plan {
@@ -877,38 +910,41 @@ fn deliver_window(
             }
         }
     }
-    record_window(p, program, monitors, dt);
+    record_window(p, program, monitors);
     for (x, trigger) in p.triggers.iter().enumerate() {
-        let g = &mut groups[trigger.group];
         if trigger.event.is_some() {
             continue;
         }
+        // A group not due in the window keeps the list of its last step.
+        let Some((all, own)) = p.last_due_step(x) else {
+            continue;
+        };
+        let g = &mut groups[trigger.group];
         if let Some(spike) = &mut g.spike {
-            let all = p.last_step(x);
             spike.list[..all.len()].copy_from_slice(all);
             spike.len = all.len();
         }
-        g.own_spikes = p.own[x].clone();
+        g.own_spikes = own;
     }
 }
 
 /// Records, in the order they were made, what the monitors each rank
 /// records for its own neurons (`PartitionState::recorded`) recorded
 /// since the exchange before the last: every rank's neurons and values,
-/// merged in rank order.
-pub(super) fn record_window(
-    p: &PartitionState,
-    program: &Program,
-    monitors: &mut [MonitorData],
-    dt: f64,
-) {
-    for (step, m, neurons, values) in p.window_recorded() {
+/// merged in rank order, at the time of their group's clock.
+pub(super) fn record_window(p: &PartitionState, program: &Program, monitors: &mut [MonitorData]) {
+    for (tick, m, neurons, values) in p.window_recorded() {
         let plan = &program.monitors[m];
-        let MonitorPlan::Spike { start, stop, .. } = plan else {
+        let MonitorPlan::Spike {
+            group, start, stop, ..
+        } = plan
+        else {
             continue;
         };
-        if plan.active_at(step) {
-            let t = step as f64 * dt;
+        let Some((t, _, _)) = clock_at(program, program.groups[*group].clock, tick) else {
+            continue;
+        };
+        if plan.active_at(tick) {
             monitors[m].record_spikes_with(t, neurons, *start, *stop, values);
         }
     }
