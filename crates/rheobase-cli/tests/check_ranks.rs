@@ -54,9 +54,7 @@ run 1*ms
     let stderr = String::from_utf8_lossy(&two.stderr);
     assert_eq!(two.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(
-            "refused.model:7:9: error: `G` cannot run on 2 MPI ranks yet: its reset"
-        ),
+        stderr.contains("refused.model:7:9: error: `G` cannot run on 2 MPI ranks yet: its reset"),
         "{stderr}"
     );
     assert!(
