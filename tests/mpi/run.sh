@@ -74,6 +74,13 @@ for model in "${models[@]}"; do
                 failed=1
             fi
         done
+        # Synaptic events are counted by the rank holding each synapse;
+        # run.json gives every rank's together, as one process counts them.
+        if [ "$(grep -o '"events": [0-9]*' "$work/$name-1/run.json")" != \
+            "$(grep -o '"events": [0-9]*' "$out/run.json")" ]; then
+            echo "MPI: $name on $n ranks: run.json's synaptic events differ from one process's" >&2
+            failed=1
+        fi
         if ! grep -q "\"ranks\": $n" "$out/run.json"; then
             echo "MPI: $name on $n ranks: run.json does not say \"ranks\": $n" >&2
             failed=1
@@ -135,6 +142,65 @@ for f in "$work/dense-1"/*.npz; do
     fi
 done
 echo "MPI: a model refused in 180 MB on one process runs on 2 ranks of 180 MB each"
+
+# The limit is per rank, and every rank holds every neuron's state: a
+# model made of neuron state (96 MB) is refused under 100 MB per rank on
+# two ranks as on one, before anything is allocated, saying so.
+set +e
+"${mpirun[@]}" -n 2 "$rheo" run "$here/state_heavy.model" --out "$work/state-2" --quiet \
+    --memory-gb 0.1 2>"$work/state-2.stderr"
+code=$?
+set -e
+if [ "$code" -eq 0 ] || ! grep -q "state_heavy.model:6:15: error: this model needs about [0-9.]* MB of memory on each of 2 MPI ranks, more than the [0-9.]* MB available to each" "$work/state-2.stderr"; then
+    echo "MPI: state_heavy was not refused on 2 ranks of 100 MB (exit $code):" >&2
+    cat "$work/state-2.stderr" >&2
+    failed=1
+fi
+echo "MPI: a model of neuron state over the per-rank limit is refused on 2 ranks too"
+
+# An error on one rank (a divergence on the last rank's neuron) ends the
+# run on every rank; rank 0 prints it at its line and writes it into
+# run.json as one process does, with the same archives of what was
+# recorded until then.
+diverges="$here/diverges_on_last_rank.model"
+set +e
+"$rheo" run "$diverges" --out "$work/diverges-1" --quiet 2>"$work/diverges-1.stderr"
+code1=$?
+for n in 2 3; do
+    "${mpirun[@]}" -n "$n" "$rheo" run "$diverges" --out "$work/diverges-$n" --quiet \
+        2>"$work/diverges-$n.stderr"
+    code=$?
+    if [ "$code1" -ne 3 ] || [ "$code" -ne 3 ] ||
+        ! grep -q "diverges_on_last_rank.model:8:9: error: the simulation diverged: \`v\` of group \`G\` became inf at neuron 8" "$work/diverges-$n.stderr" ||
+        [ "$(grep '"error"' "$work/diverges-1/run.json")" != "$(grep '"error"' "$work/diverges-$n/run.json")" ]; then
+        echo "MPI: diverges_on_last_rank on $n ranks (exit $code, one process $code1) did not fail as one process does:" >&2
+        cat "$work/diverges-$n.stderr" >&2
+        failed=1
+    fi
+    for f in "$work/diverges-1"/*.npz; do
+        if ! cmp -s "$f" "$work/diverges-$n/$(basename "$f")"; then
+            echo "MPI: diverges_on_last_rank on $n ranks: $(basename "$f") differs" >&2
+            failed=1
+        fi
+    done
+done
+set -e
+echo "MPI: an error on the last rank ends every rank, reported as one process reports it"
+
+# Without --seed or seed(...), every rank uses rank 0's seed from the
+# clock, the one run.json reports: one process given it writes the same.
+for n in 2 3; do
+    "${mpirun[@]}" -n "$n" "$rheo" run "$here/no_seed.model" --out "$work/no-seed-$n" --quiet
+    seed=$(grep -o '"seed": [0-9]*' "$work/no-seed-$n/run.json" | grep -o '[0-9]*$')
+    "$rheo" run "$here/no_seed.model" --out "$work/no-seed-1-$n" --quiet --seed "$seed"
+    for f in "$work/no-seed-1-$n"/*.npz; do
+        if ! cmp -s "$f" "$work/no-seed-$n/$(basename "$f")"; then
+            echo "MPI: no_seed on $n ranks: $(basename "$f") differs from one process with seed $seed" >&2
+            failed=1
+        fi
+    done
+done
+echo "MPI: without a seed, every rank draws from rank 0's"
 
 # What cannot run split is refused before anything runs, naming it: the
 # message rheo prints (before mpirun's own lines) is the golden

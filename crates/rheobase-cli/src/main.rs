@@ -163,6 +163,11 @@ enum Command {
         /// and is checked like the file.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// Check for a run split over this many MPI ranks (`mpirun -n
+        /// RANKS rheo run ...`): what cannot run split yet is refused, and
+        /// the memory needed is each rank's, against the per-rank limit
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        ranks: u32,
     },
 }
 
@@ -181,8 +186,13 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { model, out, set } => match parse_overrides(&set) {
-            Ok(overrides) => check(&model, out.as_deref(), &overrides),
+        Command::Check {
+            model,
+            out,
+            set,
+            ranks,
+        } => match parse_overrides(&set) {
+            Ok(overrides) => check(&model, out.as_deref(), &overrides, ranks as usize),
             Err(code) => code,
         },
         Command::Compile {
@@ -254,23 +264,29 @@ fn compile_model(
     overrides: &[rheobase::Override],
     files: &ModelFiles,
     resources: &Resources,
-    warn: bool,
+    speak: bool,
 ) -> Result<rheobase::CompiledModel, ExitCode> {
+    // `speak` is false on MPI ranks other than 0: every rank finds the same
+    // warnings and errors, and rank 0 prints them once.
     match rheobase::compile_overridden(file_name, source, overrides, files, resources) {
         Ok((model, text)) => {
             // Warnings do not stop the model; they go to standard error
             // before anything else, as a compiler's do.
-            if warn && !model.warnings.is_empty() {
+            if speak && !model.warnings.is_empty() {
                 errs!("{}", render::render(file_name, &text, &model.warnings));
             }
             Ok(model)
         }
         Err(rheobase::Error::Model(e)) => {
-            errs!("{}", e.render());
+            if speak {
+                errs!("{}", e.render());
+            }
             Err(ExitCode::from(EXIT_MODEL_ERROR))
         }
         Err(e) => {
-            errln!("{file_name}: {e}");
+            if speak {
+                errln!("{file_name}: {e}");
+            }
             Err(ExitCode::from(EXIT_MODEL_ERROR))
         }
     }
@@ -301,7 +317,12 @@ fn read_model(path: &Path) -> Result<String, String> {
     })
 }
 
-fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> ExitCode {
+fn check(
+    path: &Path,
+    out: Option<&Path>,
+    overrides: &[rheobase::Override],
+    ranks: usize,
+) -> ExitCode {
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
@@ -316,6 +337,7 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
         out.unwrap_or(Path::new(".")),
         DEFAULT_BUFFER_MB,
         rheobase::memory_limit(),
+        ranks,
     );
     let file_name = path.display().to_string();
     match compile_model(
@@ -327,6 +349,11 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
         true,
     ) {
         Ok(model) => {
+            // What `mpirun -n RANKS rheo run` would refuse before the run.
+            if let Some(refused) = ranks::refusals(ranks, &file_name, &source, &model.program) {
+                errs!("{refused}");
+                return ExitCode::from(EXIT_MODEL_ERROR);
+            }
             let groups: Vec<String> = model
                 .program
                 .groups
@@ -355,14 +382,29 @@ fn check(path: &Path, out: Option<&Path>, overrides: &[rheobase::Override]) -> E
                 } else {
                     String::new()
                 };
+                // Split, every rank holds every neuron's state and about
+                // its share of the synapses.
+                let each = if ranks > 1 {
+                    format!(
+                        " ({} on each rank)",
+                        rheobase::ir::human_bytes(e.state + e.synapses / ranks as f64)
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "; needs about {} of memory for state and synapses{conditional}, records about {}",
+                    "; needs about {} of memory for state and synapses{each}{conditional}, records about {}",
                     rheobase::ir::human_bytes(e.state + e.synapses),
                     rheobase::ir::human_bytes(e.recordings)
                 )
             });
+            let split = if ranks > 1 {
+                format!(" (runs split on {ranks} MPI ranks)")
+            } else {
+                String::new()
+            };
             outln!(
-                "{}: ok: {summary}{}",
+                "{}: ok{split}: {summary}{}",
                 path.display(),
                 needs.unwrap_or_default()
             );
@@ -382,7 +424,12 @@ fn compile_command(path: &Path, what: emit::Emit, kernel: Option<&str>) -> ExitC
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let resources = resources_for(Path::new("."), DEFAULT_BUFFER_MB, rheobase::memory_limit());
+    let resources = resources_for(
+        Path::new("."),
+        DEFAULT_BUFFER_MB,
+        rheobase::memory_limit(),
+        1,
+    );
     let model = match compile_model(
         &file_name,
         &source,
@@ -446,7 +493,7 @@ fn compile_command(path: &Path, what: emit::Emit, kernel: Option<&str>) -> ExitC
 /// recordings streamed to `out` through a buffer of `buffer_mb` MiB, and
 /// the free space of the disk holding `out` (or the nearest existing
 /// directory above it, since `out` is created only for a valid model).
-fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64) -> Resources {
+fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64, ranks: usize) -> Resources {
     let existing = out.ancestors().find(|p| {
         let p = if p.as_os_str().is_empty() {
             Path::new(".")
@@ -469,6 +516,7 @@ fn resources_for(out: &Path, buffer_mb: usize, memory_limit: u64) -> Resources {
             free_disk,
             place: format!("`{}`", out.display()),
         },
+        ranks,
     }
 }
 
@@ -741,7 +789,9 @@ fn run(
     let source = match read_model(path) {
         Ok(s) => s,
         Err(msg) => {
-            errs!("{}", render::render_plain_message(&file_name, &msg));
+            if primary {
+                errs!("{}", render::render_plain_message(&file_name, &msg));
+            }
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -760,10 +810,9 @@ fn run(
             st.base.insert("overrides".into(), Value::Object(set));
         }
     }
-    // The memory limit is per rank; the estimate before the run is of the
-    // whole model, whose synapses (the bulk) are shared among the ranks.
-    let estimate_limit = memory_limit.saturating_mul(ranks.ranks as u64);
-    let resources = resources_for(out, buffer_mb, estimate_limit);
+    // The memory limit is per rank: every rank holds every neuron's state
+    // but only its share of the synapses, which the estimate counts.
+    let resources = resources_for(out, buffer_mb, memory_limit, ranks.ranks);
     let mut model = match compile_model(
         &file_name,
         &source,
@@ -781,7 +830,7 @@ fn run(
         }
         return ExitCode::from(EXIT_MODEL_ERROR);
     }
-    let seed = seed_arg.or(model.seed).unwrap_or_else(clock_seed);
+    let seed = ranks.same_seed(seed_arg.or(model.seed).unwrap_or_else(clock_seed));
     // Without TimedArray values and generator spikes (see lean.rs).
     let program = lean::copy_without_data(&mut model.program);
     let units = meta::Units::of(&source);
@@ -877,16 +926,27 @@ fn run(
     // then done.
     sim.gather_recordings();
     let per_rank = ranks.per_rank(&mut sim, peak_memory_bytes());
+    // Each rank counts the events of the synapses it holds; run.json
+    // gives the whole run's, as one process counts them.
+    let synapse_events = sim.global_synapse_events();
+    // An error found on another rank reaches rank 0, which prints it at
+    // its line and writes it into run.json, as one process does; rank 0
+    // itself only knows that another rank failed.
+    let own_error = match &result {
+        Err(RuntimeError::Interrupted { .. } | RuntimeError::OtherRank { .. }) | Ok(()) => None,
+        Err(_) if ranks.ranks < 2 => None,
+        Err(e) => {
+            let m = e.to_string();
+            let rendered = locate::render(&file_name, &source, Some(e), &m);
+            Some((m, rendered))
+        }
+    };
+    let first_error = ranks.first_error(&mut sim, own_error);
     if !primary {
         return match &result {
             Ok(()) => ExitCode::SUCCESS,
             Err(RuntimeError::Interrupted { .. }) => ExitCode::from(EXIT_INTERRUPTED),
-            Err(e) => {
-                if !matches!(e, RuntimeError::OtherRank { .. }) {
-                    errln!("{file_name}: error (MPI rank {}): {e}", ranks.rank);
-                }
-                ExitCode::from(EXIT_RUNTIME)
-            }
+            Err(_) => ExitCode::from(EXIT_RUNTIME),
         };
     }
     set_phase(&state, Phase::Writing);
@@ -899,12 +959,21 @@ fn run(
         ),
         Err(e) => ("failed", ExitCode::from(EXIT_RUNTIME), Some(e.to_string())),
     };
-    if let Some(m) = &message {
-        // At the line that caused it, when the error names one.
-        errs!(
-            "{}",
-            locate::render(&file_name, &source, result.as_ref().err(), m)
-        );
+    match (&result, &first_error) {
+        // Another rank's error, already rendered at its line there.
+        (Err(RuntimeError::OtherRank { .. }), Some((m, rendered))) => {
+            errs!("{rendered}");
+            message = Some(m.clone());
+        }
+        _ => {
+            if let Some(m) = &message {
+                // At the line that caused it, when the error names one.
+                errs!(
+                    "{}",
+                    locate::render(&file_name, &source, result.as_ref().err(), m)
+                );
+            }
+        }
     }
 
     // Whatever happened, everything recorded so far is written.
@@ -971,13 +1040,14 @@ fn run(
             "method": g.method,
             "spikes": counts.iter().find(|(n, _)| n == &g.name).map_or(0, |(_, c)| *c),
         })).collect::<Vec<_>>(),
-        "synapses": sim.synapse_stats().iter().zip(sim.global_synapse_counts()).map(|(s, all)| json!({
+        "synapses": sim.synapse_stats().iter().zip(sim.global_synapse_counts()).zip(&synapse_events).map(|((s, all), events)| json!({
             "name": s.name,
-            // On several ranks: all ranks' synapses; bytes are rank 0's.
+            // On several ranks: all ranks' synapses and events; bytes are
+            // rank 0's.
             "synapses": all,
             "bytes": s.bytes,
             "bytes_per_synapse": if s.synapses > 0 { s.bytes as f64 / s.synapses as f64 } else { 0.0 },
-            "events": s.events,
+            "events": events,
             "connect_seconds": s.connect_seconds,
         })).collect::<Vec<_>>(),
         "spill": spill_json(&spill, &program, spill_complete),

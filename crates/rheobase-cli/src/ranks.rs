@@ -69,6 +69,23 @@ impl Ranks {
         }
     }
 
+    /// Rank 0's `seed`, on every rank: a seed taken from the clock (no
+    /// `--seed`, no `seed(...)`) differs between processes, and ranks
+    /// drawing from different seeds would give numbers no one-process run
+    /// gives. Collective, before the simulation is made (every rank gets
+    /// here: they check the same model the same way).
+    pub fn same_seed(&mut self, seed: u64) -> u64 {
+        let Some(exchange) = self.exchange.as_mut() else {
+            return seed;
+        };
+        let (mut counts, mut all) = (Vec::new(), Vec::new());
+        exchange.all_gather(&[seed as u32, (seed >> 32) as u32], &mut counts, &mut all);
+        match all.get(..2) {
+            Some(&[low, high]) => u64::from(low) | (u64::from(high) << 32),
+            _ => seed,
+        }
+    }
+
     /// The diagnostics, rendered, for what `program` uses that cannot run
     /// on these ranks yet; `None` when it can (or there is one rank).
     pub fn refusals(
@@ -77,42 +94,7 @@ impl Ranks {
         source: &str,
         program: &rheobase::Program,
     ) -> Option<String> {
-        if self.ranks < 2 {
-            return None;
-        }
-        let found = unsupported(program);
-        if found.is_empty() {
-            return None;
-        }
-        let ast = rheobase::syntax::parse(source).ok();
-        let diagnostics: Vec<Diagnostic> = found
-            .iter()
-            .map(|u| {
-                let span = ast
-                    .as_ref()
-                    .and_then(|m| span_of(m, &u.object, u.part))
-                    .unwrap_or(Span::new(0, 0));
-                Diagnostic::error(
-                    span,
-                    format!(
-                        "`{}` cannot run on {} MPI ranks yet: its {} {}",
-                        u.object,
-                        self.ranks,
-                        subject(u.part),
-                        u.what
-                    ),
-                )
-                .with_note(
-                    "run this model on one process (without mpirun); docs/scaling.md \
-                     lists what runs split",
-                )
-            })
-            .collect();
-        Some(rheobase::syntax::render::render(
-            file_name,
-            source,
-            &diagnostics,
-        ))
+        refusals(self.ranks, file_name, source, program)
     }
 
     /// Each rank's figures (memory, time, synapses held), gathered on rank
@@ -153,6 +135,82 @@ impl Ranks {
     }
 }
 
+/// The diagnostics, rendered, for what `program` uses that cannot run on
+/// `ranks` ranks yet; `None` when it can (or `ranks` is 1): what `rheo
+/// run` under mpirun refuses, and `rheo check --ranks` reports.
+pub fn refusals(
+    ranks: usize,
+    file_name: &str,
+    source: &str,
+    program: &rheobase::Program,
+) -> Option<String> {
+    if ranks < 2 {
+        return None;
+    }
+    let found = unsupported(program);
+    if found.is_empty() {
+        return None;
+    }
+    let ast = rheobase::syntax::parse(source).ok();
+    let diagnostics: Vec<Diagnostic> = found
+        .iter()
+        .map(|u| {
+            let span = ast
+                .as_ref()
+                .and_then(|m| span_of(m, &u.object, u.part))
+                .unwrap_or(Span::new(0, 0));
+            Diagnostic::error(
+                span,
+                format!(
+                    "`{}` cannot run on {} MPI ranks yet: its {} {}",
+                    u.object,
+                    ranks,
+                    subject(u.part),
+                    u.what
+                ),
+            )
+            .with_note(
+                "run this model on one process (without mpirun); docs/scaling.md \
+                 lists what runs split",
+            )
+        })
+        .collect();
+    Some(rheobase::syntax::render::render(
+        file_name,
+        source,
+        &diagnostics,
+    ))
+}
+
+impl Ranks {
+    /// The error of the lowest rank that failed on its own (not only
+    /// because another rank did), as `(message, rendered)`: on rank 0,
+    /// which prints it and writes it into run.json as one process would;
+    /// `None` elsewhere, on one rank, or when no rank failed on its own.
+    /// `own` is this rank's, the same pair, if it failed on its own.
+    /// Collective.
+    pub fn first_error(
+        &self,
+        sim: &mut Simulation,
+        own: Option<(String, String)>,
+    ) -> Option<(String, String)> {
+        if self.ranks < 2 {
+            return own;
+        }
+        // The message and its rendering, separated by a NUL, which
+        // neither contains (both are text about the model).
+        let local = own
+            .map(|(message, rendered)| format!("{message}\0{rendered}").into_bytes())
+            .unwrap_or_default();
+        let all = sim.gather_bytes(local)?;
+        all.into_iter().find(|b| !b.is_empty()).and_then(|b| {
+            let text = String::from_utf8_lossy(&b).into_owned();
+            let (message, rendered) = text.split_once('\0')?;
+            Some((message.to_string(), rendered.to_string()))
+        })
+    }
+}
+
 /// Per group, by name, the neurons this rank updates, `[start, stop)`.
 fn neuron_ranges(sim: &Simulation) -> serde_json::Map<String, Value> {
     let names = sim.program().groups.iter().map(|g| g.name.clone());
@@ -182,6 +240,17 @@ fn subject(part: &str) -> &str {
 }
 
 fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
+    if part == "schedule" {
+        // A part moved by a statement (`G.thresholder['spike'].when =
+        // ...`), else by the object's `order:`, else the object.
+        let moved = model.items.iter().find_map(|item| match item {
+            Item::SetSchedule(set) if set.object.name == name => Some(set.span),
+            _ => None,
+        });
+        if moved.is_some() {
+            return moved;
+        }
+    }
     model.items.iter().find_map(|item| {
         let (ident, specific) = match item {
             Item::Synapses(s) => {
@@ -196,7 +265,22 @@ fn span_of(model: &Model, name: &str, part: &str) -> Option<Span> {
                 };
                 (&s.name, block)
             }
-            Item::NeuronGroup(g) => (&g.name, None),
+            Item::NeuronGroup(g) => {
+                let block = match part {
+                    "equations" => g.model.first().map(|e| e.span),
+                    "threshold" => g.threshold.as_ref().map(|e| e.span),
+                    // A reset, or else the code of a custom event.
+                    "reset" => g
+                        .reset
+                        .as_ref()
+                        .map(|b| b.span)
+                        .or_else(|| g.on_event.first().map(|e| e.statements.span)),
+                    "run_regularly" => g.run_regularly.first().map(|r| r.span),
+                    "schedule" => g.order.as_ref().map(|e| e.span),
+                    _ => None,
+                };
+                (&g.name, block)
+            }
             Item::PoissonGroup(g) => (&g.name, None),
             Item::SpikeGeneratorGroup(g) => (&g.name, None),
             Item::PoissonInput(g) => (&g.name, None),
@@ -388,7 +472,7 @@ run 1*ms
     }
 
     #[test]
-    fn a_thresholder_moved_after_the_exchange_is_refused_at_its_group() {
+    fn a_thresholder_moved_after_the_exchange_is_refused_at_the_statement_moving_it() {
         let source = "\
 NeuronGroup G(2):
     model:
@@ -408,7 +492,7 @@ run 1*ms
             .expect("refused");
         assert!(
             text.starts_with(
-                "moved.model:1:13: error: `G` cannot run on 2 MPI ranks yet: its schedule moves \
+                "moved.model:10:1: error: `G` cannot run on 2 MPI ranks yet: its schedule moves \
                  its thresholder after the place where a split run exchanges spikes"
             ),
             "{text}"

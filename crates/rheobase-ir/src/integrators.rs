@@ -1061,9 +1061,17 @@ fn scalar_linear_step(
     if expr::as_const(&a) == Some(0.0) {
         return add(x, mul(dt_eff, b));
     }
+    let growth = Expr::Unary(UnaryOp::Exp, Box::new(mul(dt_eff, a.clone())));
+    if expr::as_const(&b) == Some(0.0) {
+        // Brian2's solution of `dx/dt = a·x` is `x·exp(a·dt)`, finite where
+        // a per-neuron `a` is zero; `-B/A` would be 0/0 there. Elsewhere
+        // the two give the same bits (`-0 + x·g` is `x·g`).
+        let l = locals.fresh();
+        out.push(Stmt::SetLocal(l, mul(x, growth)));
+        return local(l);
+    }
     let ba = locals.fresh();
-    out.push(Stmt::SetLocal(ba, div(b, a.clone())));
-    let growth = Expr::Unary(UnaryOp::Exp, Box::new(mul(dt_eff, a)));
+    out.push(Stmt::SetLocal(ba, div(b, a)));
     let value = add(expr::neg(local(ba)), mul(add(local(ba), x), growth));
     let l = locals.fresh();
     out.push(Stmt::SetLocal(l, value));

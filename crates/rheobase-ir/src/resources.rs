@@ -15,6 +15,11 @@ pub struct Resources {
     pub memory_limit: u64,
     /// Where the monitors' recordings go.
     pub recordings: Recordings,
+    /// The MPI ranks the run is split over (1: one process). The limit is
+    /// each rank's: every rank holds every neuron's state, the monitors'
+    /// samples and the tables, but only its share of the synapses (those
+    /// onto its own neurons).
+    pub ranks: usize,
 }
 
 /// Where a run keeps what its monitors record.
@@ -38,6 +43,7 @@ impl Resources {
         Resources {
             memory_limit,
             recordings: Recordings::InMemory,
+            ranks: 1,
         }
     }
 
@@ -139,7 +145,8 @@ pub fn resource_check(
 ) -> Option<Diagnostic> {
     let (group_spans, monitor_spans, synapse_spans) = declaration_spans(model, program)?;
     let mut memory = state_uses(program, &group_spans);
-    memory.extend(synapse_uses(program, &synapse_spans));
+    let ranks = resources.ranks.max(1);
+    memory.extend(synapse_uses(program, &synapse_spans, ranks));
     memory.extend(table_uses(model, program));
     memory.extend(spike_count_uses(program, &monitor_spans));
     let recordings = recording_uses(program, &monitor_spans);
@@ -149,6 +156,7 @@ pub fn resource_check(
             check_memory(
                 memory,
                 resources.memory_limit,
+                ranks,
                 "record fewer neurons or variables, record with a coarser `dt:`, ",
             )
         }
@@ -171,7 +179,7 @@ pub fn resource_check(
                     ),
                 });
             }
-            if let Some(d) = check_memory(memory, resources.memory_limit, "") {
+            if let Some(d) = check_memory(memory, resources.memory_limit, ranks, "") {
                 return Some(d);
             }
             free_disk.and_then(|free| check_disk(recordings, free, place))
@@ -206,7 +214,7 @@ pub fn estimate(model: &ast::Model, program: &Program) -> Option<Estimate> {
     state.extend(spike_count_uses(program, &monitor_spans));
     Some(Estimate {
         state: total(state),
-        synapses: total(synapse_uses(program, &synapse_spans)),
+        synapses: total(synapse_uses(program, &synapse_spans, 1)),
         recordings: total(recording_uses(program, &monitor_spans)),
         conditional_synapses: conditional_synapse_bytes(program),
     })
@@ -446,8 +454,11 @@ fn spike_count_uses(program: &Program, monitor_spans: &[Span]) -> Vec<Use> {
 
 /// Synapses: the expected count where it is known before connecting
 /// (lists, constant probabilities, one target per source, fixed-size
-/// samples); filtered connections are only known at run time.
-fn synapse_uses(program: &Program, synapse_spans: &[Span]) -> Vec<Use> {
+/// samples); filtered connections are only known at run time. On `ranks`
+/// ranks each holds the synapses onto its own neurons, about a `ranks`-th
+/// of them (the limit enforced while connecting is exact per rank), and
+/// a whole spike queue.
+fn synapse_uses(program: &Program, synapse_spans: &[Span], ranks: usize) -> Vec<Use> {
     let mut uses = Vec::new();
     for (k, syn) in program.synapses.iter().enumerate() {
         let Some(&span) = synapse_spans.get(k) else {
@@ -484,11 +495,14 @@ fn synapse_uses(program: &Program, synapse_spans: &[Span]) -> Vec<Use> {
             })
             .sum();
         let per_synapse = bytes_per_synapse(program, k);
-        let mut bytes = expected * per_synapse;
+        let mut bytes = expected * per_synapse / ranks as f64;
         let mut explanation = format!(
             "`{}`: about {expected:.0} synapses × {per_synapse} bytes",
             syn.name
         );
+        if ranks > 1 {
+            explanation += &format!(" / {ranks} ranks");
+        }
         // The spike queue of the `pre` pathway is a ring with a slot (an
         // empty list, 24 bytes) per step of the longest delay: a delay of
         // 1677 s at 0.1 ms is 400 MB however few synapses there are. A
@@ -592,16 +606,21 @@ fn explain(mut uses: Vec<Use>, message: String) -> Option<Diagnostic> {
     Some(d)
 }
 
-fn check_memory(uses: Vec<Use>, limit: u64, record_help: &str) -> Option<Diagnostic> {
+fn check_memory(uses: Vec<Use>, limit: u64, ranks: usize, record_help: &str) -> Option<Diagnostic> {
     let total: f64 = uses.iter().map(|u| u.bytes).sum();
     if total <= limit as f64 {
         return None;
     }
     let (need, have) = human_bytes_pair(total, limit as f64);
-    let d = explain(
-        uses,
-        format!("this model needs about {need} of memory, more than the {have} available to it"),
-    )?;
+    let message = if ranks > 1 {
+        format!(
+            "this model needs about {need} of memory on each of {ranks} MPI ranks, more \
+             than the {have} available to each (every rank holds every neuron's state)"
+        )
+    } else {
+        format!("this model needs about {need} of memory, more than the {have} available to it")
+    };
+    let d = explain(uses, message)?;
     Some(
         d.with_note(
             "the limit is `--memory-gb`, or else 75% of the memory this process may \

@@ -205,6 +205,31 @@ impl Simulation {
         }
     }
 
+    /// Synaptic events of each Synapses object on all ranks together
+    /// (`SynapseStats::events` counts only the synapses this rank holds,
+    /// so on a split run each rank has its share); this process's own
+    /// when not split. Collective: every rank calls it, at the same point.
+    pub fn global_synapse_events(&mut self) -> Vec<u64> {
+        let local: Vec<u64> = self.synapse_stats().iter().map(|s| s.events).collect();
+        let Some(p) = &mut self.partition else {
+            return local;
+        };
+        // Counts may exceed `u32`, so each travels as two words.
+        let words: Vec<u32> = local
+            .iter()
+            .flat_map(|&e| [e as u32, (e >> 32) as u32])
+            .collect();
+        let (mut counts, mut all) = (Vec::new(), Vec::new());
+        p.exchange.all_gather(&words, &mut counts, &mut all);
+        let mut total = vec![0u64; local.len()];
+        for block in all.chunks(words.len().max(1)) {
+            for (t, w) in total.iter_mut().zip(block.chunks_exact(2)) {
+                *t += u64::from(w[0]) | (u64::from(w[1]) << 32);
+            }
+        }
+        total
+    }
+
     /// Seconds this rank spent exchanging spikes, once per window (0 when
     /// not split).
     pub fn exchange_seconds(&self) -> f64 {
