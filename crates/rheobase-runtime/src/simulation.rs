@@ -845,19 +845,7 @@ impl Simulation {
             if result.is_err() {
                 continue;
             }
-            if self.sink.is_some() && self.held_bytes() >= self.sink_budget {
-                must_agree = true;
-                result = self.flush_recordings();
-                if result.is_err() {
-                    continue;
-                }
-            }
-            let last = done == steps;
-            if self.step % crate::DIVERGENCE_CHECK_STEPS == 0 || last {
-                must_agree = true;
-                let check = self.step / crate::DIVERGENCE_CHECK_STEPS;
-                result = self.report(self.divergence.scan(&self.store, check, last), false);
-            }
+            result = self.after_window(done == steps, &mut must_agree);
         }
         // What monitors recording after the window's exchange recorded in
         // the last step travels in one more exchange, on every rank.
@@ -937,6 +925,24 @@ impl Simulation {
             })
             .min()
             .unwrap_or(u32::MAX)
+    }
+
+    /// What follows a window's end (every step on one process): the
+    /// recordings handed over to disk when they exceed their budget, and
+    /// the divergence check every `DIVERGENCE_CHECK_STEPS` steps and at a
+    /// run's `last`; either makes the ranks agree on their flags before
+    /// the next window (`must_agree`).
+    fn after_window(&mut self, last: bool, must_agree: &mut bool) -> Result<(), RuntimeError> {
+        if self.sink.is_some() && self.held_bytes() >= self.sink_budget {
+            *must_agree = true;
+            self.flush_recordings()?;
+        }
+        if self.step % crate::DIVERGENCE_CHECK_STEPS == 0 || last {
+            *must_agree = true;
+            let check = self.step / crate::DIVERGENCE_CHECK_STEPS;
+            return self.report(self.divergence.scan(&self.store, check, last), false);
+        }
+        Ok(())
     }
 
     /// Turns a value found by the divergence watch into the error that

@@ -125,19 +125,7 @@ impl Simulation {
                 result = Err(RuntimeError::OtherRank { t: self.t() });
                 continue;
             }
-            if self.sink.is_some() && self.held_bytes() >= self.sink_budget {
-                must_agree = true;
-                result = self.flush_recordings();
-                if result.is_err() {
-                    continue;
-                }
-            }
-            let last = done == steps;
-            if self.step % crate::DIVERGENCE_CHECK_STEPS == 0 || last {
-                must_agree = true;
-                let check = self.step / crate::DIVERGENCE_CHECK_STEPS;
-                result = self.report(self.divergence.scan(&self.store, check, last), false);
-            }
+            result = self.after_window(done == steps, &mut must_agree);
         }
         (done, result)
     }
