@@ -749,8 +749,7 @@ impl Simulation {
         // others learn of it at the next agreement below.
         let delays = self.prepare_delays();
         self.divergence.size_synapses(&self.store);
-        let mut done = 0;
-        let mut result = if delays.is_err() {
+        let result = if delays.is_err() {
             delays
         } else if self.unscanned {
             // Values set since the last scan (initialisation, assignments,
@@ -761,11 +760,8 @@ impl Simulation {
             Ok(())
         };
         // On one rank of several: the OR of every rank's flags, as last
-        // agreed, and whether this rank's outcome may have changed since
-        // (a check or flush after the window's exchange), so that the
-        // ranks must agree again before the next window.
+        // agreed.
         let mut agreed = 0;
-        let mut must_agree = false;
         if self.partition.is_some() {
             // Every rank must use the same windows, so each takes part in
             // agreeing on them even when its delays are in error.
@@ -784,25 +780,42 @@ impl Simulation {
         // the blocking windows, which count ticks).
         let overlapped = self.program.clocks.len() <= 1
             && self.partition.as_ref().is_some_and(|p| p.overlapping());
+        let (done, result) = if overlapped {
+            self.simulate_overlapped(steps, result, agreed)
+        } else {
+            self.simulate_windows(steps, result, agreed)
+        };
+        // What monitors recording after the window's exchange recorded in
+        // the last step travels in one more exchange, on every rank.
+        let flags = self.local_flags(result.is_err());
+        if let Some(p) = self.partition.as_mut().filter(|p| p.late_recorded) {
+            p.exchange_tail(flags);
+            schedule::record_window(p, &self.program, &mut self.monitors);
+        }
+        self.timings.simulate_seconds += started.elapsed().as_secs_f64();
+        result.map(|()| done)
+    }
+
+    /// The windows of a run (one step each on one process, see
+    /// `crate::partition` on several ranks): returns the steps simulated
+    /// and the outcome. `result` and `agreed` are the run's outcome and
+    /// flags so far.
+    fn simulate_windows(
+        &mut self,
+        steps: u64,
+        mut result: Result<(), RuntimeError>,
+        mut agreed: u32,
+    ) -> (u64, Result<(), RuntimeError>) {
+        let mut done = 0;
+        let mut must_agree = false;
         loop {
-            if overlapped {
-                (done, result) = self.simulate_overlapped(steps, result, agreed);
-                break;
-            }
             if self.partition.is_some() {
-                // Every rank takes the same steps: the run stops after the
-                // same window on all of them when any is interrupted or
-                // has failed. The flags travel in each window's message;
-                // only after a check or flush do the ranks agree apart.
-                if must_agree {
-                    let flags = self.local_flags(result.is_err());
-                    agreed = self.partition_any(flags);
-                    must_agree = false;
-                }
-                if agreed & FLAG_FAILED != 0 && result.is_ok() {
-                    result = Err(RuntimeError::OtherRank { t: self.t() });
-                }
-                if agreed & FLAG_INTERRUPTED != 0 || done >= steps || result.is_err() {
+                if self.agree_before_window(
+                    &mut must_agree,
+                    &mut agreed,
+                    &mut result,
+                    done >= steps,
+                ) {
                     break;
                 }
             } else if done >= steps || result.is_err() || self.interrupted() {
@@ -847,15 +860,31 @@ impl Simulation {
             }
             result = self.after_window(done == steps, &mut must_agree);
         }
-        // What monitors recording after the window's exchange recorded in
-        // the last step travels in one more exchange, on every rank.
-        let flags = self.local_flags(result.is_err());
-        if let Some(p) = self.partition.as_mut().filter(|p| p.late_recorded) {
-            p.exchange_tail(flags);
-            schedule::record_window(p, &self.program, &mut self.monitors);
+        (done, result)
+    }
+
+    /// On one rank of several, before a window: every rank takes the same
+    /// steps, so the run stops after the same window on all of them when
+    /// any is interrupted or has failed. The flags travel in each window's
+    /// message (`agreed`); only after a check or flush (`must_agree`) do
+    /// the ranks agree apart. Returns whether the run stops here
+    /// (`finished`: its steps are done).
+    fn agree_before_window(
+        &mut self,
+        must_agree: &mut bool,
+        agreed: &mut u32,
+        result: &mut Result<(), RuntimeError>,
+        finished: bool,
+    ) -> bool {
+        if *must_agree {
+            let flags = self.local_flags(result.is_err());
+            *agreed = self.partition_any(flags);
+            *must_agree = false;
         }
-        self.timings.simulate_seconds += started.elapsed().as_secs_f64();
-        result.map(|()| done)
+        if *agreed & FLAG_FAILED != 0 && result.is_ok() {
+            *result = Err(RuntimeError::OtherRank { t: self.t() });
+        }
+        *agreed & FLAG_INTERRUPTED != 0 || finished || result.is_err()
     }
 
     /// Converts every delayed pathway's delays to steps (Brian2 does this

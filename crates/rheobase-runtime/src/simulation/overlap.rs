@@ -62,15 +62,12 @@ impl Simulation {
         let mut resumed = false;
         loop {
             if !resumed {
-                if must_agree {
-                    let flags = self.local_flags(result.is_err());
-                    agreed = self.partition_any(flags);
-                    must_agree = false;
-                }
-                if agreed & FLAG_FAILED != 0 && result.is_ok() {
-                    result = Err(RuntimeError::OtherRank { t: self.t() });
-                }
-                if agreed & FLAG_INTERRUPTED != 0 || done >= steps || result.is_err() {
+                if self.agree_before_window(
+                    &mut must_agree,
+                    &mut agreed,
+                    &mut result,
+                    done >= steps,
+                ) {
                     break;
                 }
                 self.begin_overlapped_window(run_end);
